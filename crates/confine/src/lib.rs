@@ -1,0 +1,19 @@
+//! Confinement: the host-kernel walls around an instance (DESIGN.md, layer 1).
+//!
+//! - [`rootfs`]: the instance's file tree (read-only system directories or a
+//!   root directory, masked secrets, private /tmp and home, /proc, /dev, /sys,
+//!   volumes), built in a new mount namespace and entered with `pivot_root`;
+//! - [`cgroup`]: memory, pids and cpu limits on cgroup v2 or v1;
+//! - [`identity`]: user-namespace id maps, capabilities, rlimits.
+//!
+//! Everything here runs through the safe wrappers of `xvisor-sys`.
+
+#![forbid(unsafe_code)]
+
+pub mod cgroup;
+pub mod identity;
+pub mod rootfs;
+
+pub use cgroup::{CgroupError, InstanceCgroup, Limits};
+pub use identity::IdentityError;
+pub use rootfs::{RootBase, RootSpec, RootfsError, Volume};

@@ -1,0 +1,602 @@
+//! The instance's file tree.
+//!
+//! Built inside the instance's new mount namespace, before `pivot_root`:
+//!
+//! 1. every host tree the instance will see through a user's path (the root
+//!    directory, volumes, or the whole host root) is cloned as a detached
+//!    mount first, so that nothing we mount afterwards can shadow it;
+//! 2. a private *staging* tmpfs is mounted over the host's /tmp in this
+//!    namespace only; the new root is attached at `staging/root`;
+//! 3. the rest is attached into the new root through descriptors resolved
+//!    with `RESOLVE_IN_ROOT`, so a symlink inside the tree can never point a
+//!    mount back at the host;
+//! 4. `pivot_root` into it; the host tree is detached.
+//!
+//! Every host mount is read-only, `nosuid`, `nodev` unless a volume says `rw`.
+
+use std::io;
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::path::{Component, Path, PathBuf};
+
+use xvisor_sys::fs::{self as sysfs, FileKind};
+use xvisor_sys::mount::{self, attr, FsOption};
+
+/// What the instance's `/` is made of.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RootBase {
+    /// The host's system directories only (`/usr`, `/bin`, `/sbin`, `/lib*`,
+    /// `/etc` with secrets masked), read-only. The default.
+    SystemDirs,
+    /// The whole host root, read-only, secrets masked.
+    HostRoot,
+    /// A directory of the host as `/`, read-only; with `writable`, a
+    /// throwaway overlay (upper layer on tmpfs) takes the guest's writes.
+    Directory { path: PathBuf, writable: bool },
+}
+
+/// A host path made visible inside the instance.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Volume {
+    pub host_path: PathBuf,
+    /// Absolute path inside the instance.
+    pub target: String,
+    pub writable: bool,
+}
+
+/// Everything that decides the instance's file tree.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RootSpec {
+    pub base: RootBase,
+    pub volumes: Vec<Volume>,
+    /// The guest's home directory (an empty private tmpfs).
+    pub home: String,
+    /// Owner of the home directory, as ids inside the instance.
+    pub home_owner: (u32, u32),
+    /// Written to the instance's /etc/hostname and /etc/hosts.
+    pub hostname: String,
+    /// Created (where writable) so the guest can start there.
+    pub workdir: Option<String>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RootfsError {
+    #[error("--rootfs {0}: no such directory")]
+    NoSuchRootDirectory(PathBuf),
+    #[error("--rootfs {0}: not a directory")]
+    RootNotDirectory(PathBuf),
+    #[error("--volume {0}: no such file or directory on the host")]
+    NoSuchVolumeSource(PathBuf),
+    #[error("--volume target {0:?}: must be an absolute path without '..'")]
+    BadVolumeTarget(String),
+    #[error("--workdir {0:?}: must be an absolute path")]
+    BadWorkdir(String),
+    #[error("cannot {action}: {error}")]
+    Mount { action: String, error: io::Error },
+}
+
+fn fail(action: impl Into<String>) -> impl FnOnce(io::Error) -> RootfsError {
+    let action = action.into();
+    move |error| RootfsError::Mount { action, error }
+}
+
+/// Splits an absolute instance path into its components, refusing `..`.
+pub fn instance_path_components(path: &str) -> Option<Vec<&str>> {
+    if !path.starts_with('/') {
+        return None;
+    }
+    let mut parts = Vec::new();
+    for c in Path::new(path).components() {
+        match c {
+            Component::RootDir | Component::CurDir => {}
+            Component::Normal(s) => parts.push(s.to_str()?),
+            Component::ParentDir | Component::Prefix(_) => return None,
+        }
+    }
+    Some(parts)
+}
+
+/// Files under /etc that hold secrets, hidden behind an empty file.
+pub const MASKED_ETC_FILES: &[&str] = &[
+    "shadow",
+    "shadow-",
+    "gshadow",
+    "gshadow-",
+    "sudoers",
+    "security/opasswd",
+    "krb5.keytab",
+    "ipsec.secrets",
+    "ppp/chap-secrets",
+    "ppp/pap-secrets",
+    "ssh/ssh_host_rsa_key",
+    "ssh/ssh_host_dsa_key",
+    "ssh/ssh_host_ecdsa_key",
+    "ssh/ssh_host_ed25519_key",
+];
+
+/// Directories under /etc that hold secrets, hidden behind an empty,
+/// read-only directory.
+pub const MASKED_ETC_DIRS: &[&str] = &[
+    "sudoers.d",
+    "ssl/private",
+    "wireguard",
+    "letsencrypt",
+    "NetworkManager/system-connections",
+    "credstore",
+    "credstore.encrypted",
+    "docker",
+    "containerd",
+];
+
+/// The host's top-level system directories shown in the default instance.
+pub const SYSTEM_DIRS: &[&str] = &[
+    "usr", "bin", "sbin", "lib", "lib32", "lib64", "libx32", "etc",
+];
+
+/// Directories of /proc that stay read-only, and files replaced by an empty
+/// one (kernel memory, other namespaces' keys, timers of the host).
+const PROC_READONLY: &[&str] = &["sys", "sysrq-trigger", "irq", "bus", "fs"];
+const PROC_MASKED: &[&str] = &["kcore", "keys", "timer_list", "sched_debug", "kallsyms"];
+
+/// Device nodes of the host re-used inside the instance's /dev.
+const DEVICE_NODES: &[&str] = &["null", "zero", "full", "random", "urandom", "tty"];
+
+/// Where the staging tmpfs may be mounted (in the instance's namespace only).
+const STAGING_CANDIDATES: &[&str] = &["/tmp", "/run", "/mnt", "/var/tmp", "/dev/shm"];
+
+impl RootSpec {
+    /// Checks what can be checked before any process is created, so the user
+    /// gets one clear line about their own mistake.
+    pub fn validate(&self) -> Result<(), RootfsError> {
+        if let RootBase::Directory { path, .. } = &self.base {
+            match std::fs::metadata(path) {
+                Ok(m) if m.is_dir() => {}
+                Ok(_) => return Err(RootfsError::RootNotDirectory(path.clone())),
+                Err(_) => return Err(RootfsError::NoSuchRootDirectory(path.clone())),
+            }
+        }
+        for v in &self.volumes {
+            if std::fs::metadata(&v.host_path).is_err() {
+                return Err(RootfsError::NoSuchVolumeSource(v.host_path.clone()));
+            }
+            match instance_path_components(&v.target) {
+                Some(parts) if !parts.is_empty() => {}
+                _ => return Err(RootfsError::BadVolumeTarget(v.target.clone())),
+            }
+        }
+        if let Some(w) = &self.workdir {
+            if instance_path_components(w).is_none() {
+                return Err(RootfsError::BadWorkdir(w.clone()));
+            }
+        }
+        Ok(())
+    }
+
+    /// The directories that must exist in the root as mount points.
+    fn mount_points(&self) -> Vec<String> {
+        let mut v: Vec<String> = ["proc", "dev", "sys", "tmp"].iter().map(|s| s.to_string()).collect();
+        v.push(self.home.trim_start_matches('/').to_string());
+        for vol in &self.volumes {
+            v.push(vol.target.trim_start_matches('/').to_string());
+        }
+        v
+    }
+
+    /// Builds the tree and enters it. Must run in a new mount namespace
+    /// (and, for /proc, as a process of the instance's pid namespace).
+    pub fn enter(&self) -> Result<(), RootfsError> {
+        mount::make_all_private().map_err(fail("make mounts private"))?;
+        let taken = HostTrees::take(self)?;
+        let staging_path = STAGING_CANDIDATES
+            .iter()
+            .copied()
+            .find(|p| std::fs::symlink_metadata(p).map(|m| m.is_dir()).unwrap_or(false))
+            .ok_or_else(|| RootfsError::Mount {
+                action: "find a directory for the staging area".into(),
+                error: io::Error::from_raw_os_error(xvisor_sys::errno::ENOENT),
+            })?;
+        let staging = mount::new_filesystem("tmpfs", &[FsOption::Value("mode", "0700")], attr::NOSUID | attr::NODEV)
+            .map_err(fail("create the staging tmpfs"))?;
+        let staging_target = sysfs::open_path(None, staging_path).map_err(fail(format!("open {staging_path}")))?;
+        mount::attach(staging.as_fd(), staging_target.as_fd()).map_err(fail("mount the staging tmpfs"))?;
+        drop(staging_target);
+        let staging_dir = sysfs::open_dir(None, staging_path).map_err(fail("open the staging tmpfs"))?;
+        sysfs::make_dir_at(staging_dir.as_fd(), "root", 0o755).map_err(fail("create the staging root"))?;
+
+        let readonly_root = self.attach_base(&taken, staging_path, staging_dir.as_fd())?;
+        let root = sysfs::open_path(Some(staging_dir.as_fd()), "root").map_err(fail("open the new root"))?;
+        let root = root.as_fd();
+
+        // Mount points: created in the root tmpfs or an overlay's upper
+        // layer; already present in a host root or a complete root directory.
+        for dir in ["proc", "dev", "sys", "tmp"] {
+            ensure_dir(root, dir).map_err(fail(format!("create /{dir} in the instance root")))?;
+        }
+        if matches!(self.base, RootBase::SystemDirs | RootBase::HostRoot) {
+            mask_etc(root)?;
+            self.write_identity_files(root, staging_dir.as_fd())?;
+        }
+        mount_proc(root)?;
+        mount_dev(root)?;
+        let sys = mount::clone_tree(None, "/sys", true).map_err(fail("clone /sys"))?;
+        mount::set_attributes(sys.as_fd(), attr::RDONLY | attr::NOSUID | attr::NODEV | attr::NOEXEC, true)
+            .map_err(fail("make /sys read-only"))?;
+        attach_at(root, "sys", sys.as_fd()).map_err(fail("mount /sys"))?;
+        let tmp = mount::new_filesystem("tmpfs", &[FsOption::Value("mode", "1777")], attr::NOSUID | attr::NODEV)
+            .map_err(fail("create /tmp"))?;
+        attach_at(root, "tmp", tmp.as_fd()).map_err(fail("mount /tmp"))?;
+        let home_rel = self.home.trim_start_matches('/');
+        ensure_dir(root, home_rel).map_err(fail(format!("create home {}", self.home)))?;
+        let (uid, gid) = (self.home_owner.0.to_string(), self.home_owner.1.to_string());
+        let home = mount::new_filesystem(
+            "tmpfs",
+            &[FsOption::Value("mode", "0700"), FsOption::Value("uid", &uid), FsOption::Value("gid", &gid)],
+            attr::NOSUID | attr::NODEV,
+        )
+        .map_err(fail("create the home tmpfs"))?;
+        attach_at(root, home_rel, home.as_fd()).map_err(fail(format!("mount home {}", self.home)))?;
+
+        for (volume, tree) in self.volumes.iter().zip(taken.volumes) {
+            let rel = volume.target.trim_start_matches('/');
+            let source_kind = sysfs::kind_of_fd(tree.as_fd()).unwrap_or(FileKind::Directory);
+            let made = if source_kind == FileKind::Directory {
+                ensure_dir(root, rel)
+            } else {
+                ensure_file(root, rel)
+            };
+            made.map_err(fail(format!("create mount point {} for a volume", volume.target)))?;
+            attach_at(root, rel, tree.as_fd()).map_err(fail(format!("mount volume at {}", volume.target)))?;
+        }
+        if let Some(w) = &self.workdir {
+            // Best effort: where the tree is read-only the guest's chdir
+            // reports the missing directory itself.
+            let _ = ensure_dir(root, w.trim_start_matches('/'));
+        }
+
+        let new_root = format!("{staging_path}/root");
+        std::env::set_current_dir(&new_root).map_err(fail("enter the new root"))?;
+        drop(staging_dir);
+        mount::pivot_to_cwd().map_err(fail("pivot_root into the instance root"))?;
+        if readonly_root {
+            mount::remount_root_readonly().map_err(fail("make / read-only"))?;
+        }
+        Ok(())
+    }
+
+    /// Attaches the base at `staging/root`; returns whether `/` must be made
+    /// read-only once every mount point exists.
+    fn attach_base(&self, taken: &HostTrees, staging_path: &str, staging: BorrowedFd<'_>) -> Result<bool, RootfsError> {
+        let root_target = || sysfs::open_path(Some(staging), "root").map_err(fail("open the staging root"));
+        match &self.base {
+            RootBase::SystemDirs => {
+                let base = mount::new_filesystem("tmpfs", &[FsOption::Value("mode", "0755")], attr::NOSUID | attr::NODEV)
+                    .map_err(fail("create the root tmpfs"))?;
+                mount::attach(base.as_fd(), root_target()?.as_fd()).map_err(fail("mount the root tmpfs"))?;
+                let root = sysfs::open_path(Some(staging), "root").map_err(fail("open the new root"))?;
+                for name in SYSTEM_DIRS {
+                    let host = format!("/{name}");
+                    let Ok(meta) = std::fs::symlink_metadata(&host) else { continue };
+                    if meta.file_type().is_symlink() {
+                        let target = std::fs::read_link(&host).map_err(fail(format!("read link {host}")))?;
+                        let target = target.to_str().ok_or_else(|| RootfsError::Mount {
+                            action: format!("copy link {host}"),
+                            error: io::Error::from_raw_os_error(xvisor_sys::errno::EINVAL),
+                        })?;
+                        sysfs::symlink_at(target, root.as_fd(), name).map_err(fail(format!("create link /{name}")))?;
+                    } else if meta.is_dir() {
+                        let tree = mount::clone_tree(None, &host, true).map_err(fail(format!("clone {host}")))?;
+                        mount::set_attributes(tree.as_fd(), attr::RDONLY | attr::NOSUID | attr::NODEV, true)
+                            .map_err(fail(format!("make {host} read-only")))?;
+                        ensure_dir(root.as_fd(), name).map_err(fail(format!("create /{name}")))?;
+                        attach_at(root.as_fd(), name, tree.as_fd()).map_err(fail(format!("mount {host}")))?;
+                    }
+                }
+                Ok(true)
+            }
+            RootBase::HostRoot => {
+                let tree = taken.base.as_ref().expect("host root cloned for HostRoot");
+                mount::attach(tree.as_fd(), root_target()?.as_fd()).map_err(fail("mount the host root"))?;
+                Ok(false)
+            }
+            RootBase::Directory { path, writable } => {
+                let tree = taken.base.as_ref().expect("directory cloned for Directory");
+                let needs_overlay = *writable || !self.mount_points_exist(tree.as_fd());
+                if !needs_overlay {
+                    mount::attach(tree.as_fd(), root_target()?.as_fd())
+                        .map_err(fail(format!("mount {}", path.display())))?;
+                    return Ok(true);
+                }
+                for dir in ["lower", "upper", "work"] {
+                    sysfs::make_dir_at(staging, dir, 0o755).map_err(fail("create the overlay directories"))?;
+                }
+                let lower_target = sysfs::open_path(Some(staging), "lower").map_err(fail("open the overlay lower"))?;
+                mount::attach(tree.as_fd(), lower_target.as_fd()).map_err(fail(format!("mount {}", path.display())))?;
+                let lower = format!("{staging_path}/lower");
+                let upper = format!("{staging_path}/upper");
+                let work = format!("{staging_path}/work");
+                let overlay = mount::new_filesystem(
+                    "overlay",
+                    &[
+                        FsOption::Value("lowerdir", &lower),
+                        FsOption::Value("upperdir", &upper),
+                        FsOption::Value("workdir", &work),
+                        FsOption::Flag("userxattr"),
+                    ],
+                    attr::NOSUID | attr::NODEV,
+                )
+                .map_err(fail(format!("create the overlay over {}", path.display())))?;
+                mount::attach(overlay.as_fd(), root_target()?.as_fd()).map_err(fail("mount the overlay"))?;
+                let root = sysfs::open_path(Some(staging), "root").map_err(fail("open the new root"))?;
+                for point in self.mount_points() {
+                    // Volumes may need a file rather than a directory; those
+                    // are created later, against the overlay, as needed.
+                    let _ = ensure_dir(root.as_fd(), &point);
+                }
+                Ok(!*writable)
+            }
+        }
+    }
+
+    fn mount_points_exist(&self, dir: BorrowedFd<'_>) -> bool {
+        self.mount_points()
+            .iter()
+            .all(|p| sysfs::open_path_in_root(dir, p).is_ok())
+    }
+
+    /// The instance's own /etc/hostname and /etc/hosts, so no file shows the
+    /// host's name.
+    fn write_identity_files(&self, root: BorrowedFd<'_>, staging: BorrowedFd<'_>) -> Result<(), RootfsError> {
+        let files = [
+            ("hostname", format!("{}\n", self.hostname)),
+            (
+                "hosts",
+                format!(
+                    "127.0.0.1\tlocalhost\n127.0.1.1\t{0}\n::1\tlocalhost ip6-localhost ip6-loopback\n",
+                    self.hostname
+                ),
+            ),
+        ];
+        for (name, content) in files {
+            let target = format!("etc/{name}");
+            let Ok(target_fd) = sysfs::open_path_in_root(root, &target) else { continue };
+            let file = sysfs::create_file_in_root(staging, name, 0o644).map_err(fail(format!("write {name}")))?;
+            xvisor_sys::event::write_all(file.as_fd(), content.as_bytes()).map_err(fail(format!("write {name}")))?;
+            let tree = mount::clone_tree(Some(staging), name, false).map_err(fail(format!("clone {name}")))?;
+            mount::set_attributes(tree.as_fd(), attr::RDONLY | attr::NOSUID | attr::NODEV, false)
+                .map_err(fail(format!("make /etc/{name} read-only")))?;
+            mount::attach(tree.as_fd(), target_fd.as_fd()).map_err(fail(format!("mount /etc/{name}")))?;
+        }
+        Ok(())
+    }
+}
+
+/// Host trees cloned before anything is mounted in the namespace.
+struct HostTrees {
+    base: Option<OwnedFd>,
+    volumes: Vec<OwnedFd>,
+}
+
+impl HostTrees {
+    fn take(spec: &RootSpec) -> Result<Self, RootfsError> {
+        let base = match &spec.base {
+            RootBase::SystemDirs => None,
+            RootBase::HostRoot => {
+                let tree = mount::clone_tree(None, "/", true).map_err(fail("clone the host root"))?;
+                mount::set_attributes(tree.as_fd(), attr::RDONLY | attr::NOSUID | attr::NODEV, true)
+                    .map_err(fail("make the host root read-only"))?;
+                Some(tree)
+            }
+            RootBase::Directory { path, .. } => {
+                let p = path.to_str().ok_or_else(|| RootfsError::NoSuchRootDirectory(path.clone()))?;
+                let tree = mount::clone_tree(None, p, true).map_err(fail(format!("clone --rootfs {p}")))?;
+                mount::set_attributes(tree.as_fd(), attr::RDONLY | attr::NOSUID | attr::NODEV, true)
+                    .map_err(fail(format!("make --rootfs {p} read-only")))?;
+                Some(tree)
+            }
+        };
+        let mut volumes = Vec::with_capacity(spec.volumes.len());
+        for v in &spec.volumes {
+            let p = v.host_path.to_str().ok_or_else(|| RootfsError::NoSuchVolumeSource(v.host_path.clone()))?;
+            let tree = mount::clone_tree(None, p, true).map_err(fail(format!("clone volume {p}")))?;
+            let mut attrs = attr::NOSUID | attr::NODEV;
+            if !v.writable {
+                attrs |= attr::RDONLY;
+            }
+            mount::set_attributes(tree.as_fd(), attrs, true).map_err(fail(format!("set flags on volume {p}")))?;
+            volumes.push(tree);
+        }
+        Ok(Self { base, volumes })
+    }
+}
+
+/// Creates every missing directory of `rel` (relative to `root`, resolved
+/// inside it).
+fn ensure_dir(root: BorrowedFd<'_>, rel: &str) -> io::Result<()> {
+    let mut parent = sysfs::open_dir_in_root(root, "/")?;
+    let mut so_far = String::new();
+    for part in rel.split('/').filter(|p| !p.is_empty() && *p != ".") {
+        if part == ".." {
+            return Err(io::Error::from_raw_os_error(xvisor_sys::errno::EINVAL));
+        }
+        sysfs::make_dir_at(parent.as_fd(), part, 0o755)?;
+        so_far.push('/');
+        so_far.push_str(part);
+        parent = sysfs::open_dir_in_root(root, &so_far)?;
+    }
+    Ok(())
+}
+
+/// Creates an empty file at `rel` (and its parent directories) as a mount
+/// point for a file.
+fn ensure_file(root: BorrowedFd<'_>, rel: &str) -> io::Result<()> {
+    if sysfs::open_path_in_root(root, rel).is_ok() {
+        return Ok(());
+    }
+    if let Some((parent, _)) = rel.rsplit_once('/') {
+        ensure_dir(root, parent)?;
+    }
+    sysfs::create_file_in_root(root, rel, 0o644).map(drop)
+}
+
+fn attach_at(root: BorrowedFd<'_>, rel: &str, tree: BorrowedFd<'_>) -> io::Result<()> {
+    let target = sysfs::open_path_in_root(root, rel)?;
+    mount::attach(tree, target.as_fd())
+}
+
+/// Hides a file or directory of the new root behind an empty one.
+fn mask(root: BorrowedFd<'_>, rel: &str) -> Result<(), RootfsError> {
+    let Ok(target) = sysfs::open_path_in_root(root, rel) else {
+        return Ok(());
+    };
+    let kind = sysfs::kind_of_fd(target.as_fd()).map_err(fail(format!("inspect /{rel}")))?;
+    let cover = if kind == FileKind::Directory {
+        mount::new_filesystem("tmpfs", &[FsOption::Value("size", "4k"), FsOption::Value("mode", "0755")], attr::RDONLY | attr::NOSUID | attr::NODEV | attr::NOEXEC)
+    } else {
+        mount::clone_tree(None, "/dev/null", false)
+    }
+    .map_err(fail(format!("mask /{rel}")))?;
+    mount::attach(cover.as_fd(), target.as_fd()).map_err(fail(format!("mask /{rel}")))
+}
+
+fn mask_etc(root: BorrowedFd<'_>) -> Result<(), RootfsError> {
+    for f in MASKED_ETC_FILES.iter().chain(MASKED_ETC_DIRS) {
+        mask(root, &format!("etc/{f}"))?;
+    }
+    // Any other private key of the host's SSH daemon.
+    if let Ok(entries) = std::fs::read_dir("/etc/ssh") {
+        for e in entries.flatten() {
+            let name = e.file_name();
+            let Some(name) = name.to_str() else { continue };
+            if name.ends_with("_key") && !MASKED_ETC_FILES.contains(&format!("ssh/{name}").as_str()) {
+                mask(root, &format!("etc/ssh/{name}"))?;
+            }
+        }
+    }
+    Ok(())
+}
+
+fn mount_proc(root: BorrowedFd<'_>) -> Result<(), RootfsError> {
+    let proc = mount::new_filesystem("proc", &[], attr::NOSUID | attr::NODEV | attr::NOEXEC)
+        .map_err(fail("mount a fresh /proc"))?;
+    attach_at(root, "proc", proc.as_fd()).map_err(fail("mount /proc"))?;
+    for p in PROC_READONLY {
+        let rel = format!("proc/{p}");
+        if sysfs::open_path_in_root(root, &rel).is_err() {
+            continue;
+        }
+        let tree = mount::clone_tree(Some(root), &rel, true).map_err(fail(format!("clone /{rel}")))?;
+        mount::set_attributes(tree.as_fd(), attr::RDONLY | attr::NOSUID | attr::NODEV | attr::NOEXEC, true)
+            .map_err(fail(format!("make /{rel} read-only")))?;
+        attach_at(root, &rel, tree.as_fd()).map_err(fail(format!("mount /{rel}")))?;
+    }
+    for p in PROC_MASKED {
+        mask(root, &format!("proc/{p}"))?;
+    }
+    Ok(())
+}
+
+fn mount_dev(root: BorrowedFd<'_>) -> Result<(), RootfsError> {
+    let dev = mount::new_filesystem("tmpfs", &[FsOption::Value("mode", "0755"), FsOption::Value("size", "64k")], attr::NOSUID | attr::NOEXEC)
+        .map_err(fail("create /dev"))?;
+    attach_at(root, "dev", dev.as_fd()).map_err(fail("mount /dev"))?;
+    for node in DEVICE_NODES {
+        let host = format!("/dev/{node}");
+        let Ok(tree) = mount::clone_tree(None, &host, false) else { continue };
+        let rel = format!("dev/{node}");
+        ensure_file(root, &rel).map_err(fail(format!("create {host}")))?;
+        attach_at(root, &rel, tree.as_fd()).map_err(fail(format!("mount {host}")))?;
+    }
+    ensure_dir(root, "dev/pts").map_err(fail("create /dev/pts"))?;
+    let pts = mount::new_filesystem(
+        "devpts",
+        &[FsOption::Flag("newinstance"), FsOption::Value("ptmxmode", "0666"), FsOption::Value("mode", "0620")],
+        attr::NOSUID | attr::NOEXEC,
+    )
+    .map_err(fail("mount /dev/pts"))?;
+    attach_at(root, "dev/pts", pts.as_fd()).map_err(fail("mount /dev/pts"))?;
+    ensure_dir(root, "dev/shm").map_err(fail("create /dev/shm"))?;
+    let shm = mount::new_filesystem("tmpfs", &[FsOption::Value("mode", "1777")], attr::NOSUID | attr::NODEV)
+        .map_err(fail("create /dev/shm"))?;
+    attach_at(root, "dev/shm", shm.as_fd()).map_err(fail("mount /dev/shm"))?;
+    ensure_dir(root, "dev/mqueue").map_err(fail("create /dev/mqueue"))?;
+    let mq = mount::new_filesystem("mqueue", &[], attr::NOSUID | attr::NODEV | attr::NOEXEC)
+        .map_err(fail("mount /dev/mqueue"))?;
+    attach_at(root, "dev/mqueue", mq.as_fd()).map_err(fail("mount /dev/mqueue"))?;
+    let dev_dir = sysfs::open_dir_in_root(root, "dev").map_err(fail("open /dev"))?;
+    for (name, target) in [
+        ("ptmx", "pts/ptmx"),
+        ("fd", "/proc/self/fd"),
+        ("stdin", "/proc/self/fd/0"),
+        ("stdout", "/proc/self/fd/1"),
+        ("stderr", "/proc/self/fd/2"),
+    ] {
+        sysfs::symlink_at(target, dev_dir.as_fd(), name).map_err(fail(format!("create /dev/{name}")))?;
+    }
+    mount::set_attributes(dev.as_fd(), attr::RDONLY | attr::NOSUID | attr::NOEXEC, false)
+        .map_err(fail("make /dev read-only"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn components_refuse_relative_and_parent_paths() {
+        assert_eq!(instance_path_components("/a/b/./c"), Some(vec!["a", "b", "c"]));
+        assert_eq!(instance_path_components("/"), Some(vec![]));
+        assert_eq!(instance_path_components("a/b"), None);
+        assert_eq!(instance_path_components("/a/../b"), None);
+    }
+
+    fn spec() -> RootSpec {
+        RootSpec {
+            base: RootBase::SystemDirs,
+            volumes: vec![],
+            home: "/root".into(),
+            home_owner: (0, 0),
+            hostname: "xvisor".into(),
+            workdir: None,
+        }
+    }
+
+    #[test]
+    fn validate_names_the_missing_root() {
+        let mut s = spec();
+        s.base = RootBase::Directory {
+            path: "/nope/not/here".into(),
+            writable: false,
+        };
+        let e = s.validate().unwrap_err();
+        assert_eq!(e.to_string(), "--rootfs /nope/not/here: no such directory");
+    }
+
+    #[test]
+    fn validate_refuses_bad_volume_targets() {
+        let mut s = spec();
+        s.volumes.push(Volume {
+            host_path: "/".into(),
+            target: "relative".into(),
+            writable: false,
+        });
+        assert!(matches!(s.validate(), Err(RootfsError::BadVolumeTarget(_))));
+        s.volumes[0].target = "/".into();
+        assert!(matches!(s.validate(), Err(RootfsError::BadVolumeTarget(_))));
+        s.volumes[0].target = "/data/../etc".into();
+        assert!(matches!(s.validate(), Err(RootfsError::BadVolumeTarget(_))));
+        s.volumes[0].target = "/data".into();
+        assert!(s.validate().is_ok());
+    }
+
+    #[test]
+    fn mount_points_include_home_and_volumes() {
+        let mut s = spec();
+        s.volumes.push(Volume {
+            host_path: "/".into(),
+            target: "/srv/data".into(),
+            writable: true,
+        });
+        let points = s.mount_points();
+        assert!(points.contains(&"root".to_string()));
+        assert!(points.contains(&"srv/data".to_string()));
+        assert!(points.contains(&"proc".to_string()));
+    }
+}

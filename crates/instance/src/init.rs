@@ -1,0 +1,248 @@
+//! The instance's init: the first process in the new namespaces.
+//!
+//! It builds the instance (hostname, loopback, root, limits), reports to the
+//! supervisor, starts the guest program when told to, and then stays as the
+//! pid namespace's tiny pid 1: it reaps orphans, forwards signals to the
+//! guest, and reports the guest's end. When it exits, the kernel kills every
+//! other process of the instance.
+
+use std::io;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
+
+use xvisor_confine::identity::{self, GUEST_ROOT_CAPABILITIES};
+use xvisor_sys::caps::{self, cap};
+use xvisor_sys::event::{self, ready, Watch};
+use xvisor_sys::process::{self, Forked};
+use xvisor_sys::{errno, net, signal, socket, tty};
+
+use crate::protocol::{FromInit, StartStage, ToInit};
+use crate::spec::{InstanceSpec, Network, StdinMode};
+
+/// Signals init passes on to the guest program.
+pub(crate) const FORWARDED_SIGNALS: &[i32] = &[
+    signal::SIGINT,
+    signal::SIGTERM,
+    signal::SIGHUP,
+    signal::SIGQUIT,
+    signal::SIGUSR1,
+    signal::SIGUSR2,
+    signal::SIGWINCH,
+    signal::SIGCONT,
+    signal::SIGALRM,
+];
+
+/// Runs in the child created by the supervisor. Never returns.
+pub(crate) fn run(spec: &InstanceSpec, control: OwnedFd) -> ! {
+    let code = match serve(spec, control.as_fd()) {
+        Ok(code) => code,
+        Err(text) => {
+            let _ = send(control.as_fd(), &FromInit::SetupFailed(text), None);
+            125
+        }
+    };
+    process::exit_now(code)
+}
+
+fn send(control: BorrowedFd<'_>, msg: &FromInit, fd: Option<BorrowedFd<'_>>) -> io::Result<()> {
+    socket::send(control, &msg.encode(), fd)
+}
+
+fn receive(control: BorrowedFd<'_>) -> Result<ToInit, String> {
+    let mut buf = [0u8; 16];
+    let (n, _) = socket::recv(control, &mut buf).map_err(|e| format!("control channel: {e}"))?;
+    if n == 0 {
+        // The supervisor is gone: nothing to report to.
+        process::exit_now(125);
+    }
+    ToInit::decode(&buf[..n]).map_err(|e| format!("control channel: {e}"))
+}
+
+fn context(what: &str) -> impl FnOnce(io::Error) -> String + '_ {
+    move |e| format!("cannot {what}: {e}")
+}
+
+fn serve(spec: &InstanceSpec, control: BorrowedFd<'_>) -> Result<i32, String> {
+    process::set_parent_death_signal(signal::SIGKILL).map_err(context("set the parent-death signal"))?;
+    // Nothing xvisor inherited or opened crosses into the instance. (The
+    // supervisor's descriptor objects are copies in this process's memory;
+    // this process never returns into code that would drop them.)
+    process::close_all_from_except(3, &[control.as_raw_fd()]).map_err(context("close inherited descriptors"))?;
+    match receive(control)? {
+        ToInit::Proceed => {}
+        other => return Err(format!("control channel: unexpected {other:?}")),
+    }
+    // The supervisor has moved us into the instance's cgroups: that is the
+    // root of the instance's cgroup namespace.
+    process::unshare(process::ns::CGROUP).map_err(context("create the cgroup namespace"))?;
+    process::sethostname(&spec.hostname).map_err(context("set the hostname"))?;
+    if spec.network == Network::None {
+        net::interface_up("lo").map_err(context("bring up loopback"))?;
+    }
+    spec.root.enter().map_err(|e| e.to_string())?;
+    if let Some(n) = spec.nofile {
+        identity::limit_open_files(n).map_err(|e| e.to_string())?;
+    }
+    let _ = process::set_process_name("xvisor-init");
+
+    let pty = if spec.tty {
+        Some(tty::open_pty("/dev/ptmx").map_err(context("open a pseudo-terminal"))?)
+    } else {
+        None
+    };
+    send(control, &FromInit::Created, pty.as_ref().map(|(master, _)| master.as_fd()))
+        .map_err(context("report to the supervisor"))?;
+    let slave = pty.map(|(master, slave)| {
+        drop(master);
+        slave
+    });
+    match receive(control)? {
+        ToInit::Start => {}
+        other => return Err(format!("control channel: unexpected {other:?}")),
+    }
+
+    let mut watched: Vec<i32> = FORWARDED_SIGNALS.to_vec();
+    watched.push(signal::SIGCHLD);
+    signal::block(&watched).map_err(context("block signals"))?;
+    let signals = signal::signal_fd(&watched).map_err(context("create a signalfd"))?;
+    let (report_read, report_write) = event::pipe().map_err(context("create a pipe"))?;
+
+    let guest = match process::fork().map_err(context("fork the guest"))? {
+        Forked::Child => {
+            drop(report_read);
+            start_guest(spec, slave, report_write)
+        }
+        Forked::Parent { pid, .. } => pid,
+    };
+    drop(report_write);
+    drop(slave);
+
+    // The guest's exec closes the report pipe: no bytes means it runs.
+    let mut report = [0u8; 5];
+    let n = event::read(report_read.as_fd(), &mut report).map_err(context("read the start report"))?;
+    if n == report.len() {
+        let stage = match report[0] {
+            1 => StartStage::Workdir,
+            2 => StartStage::Identity,
+            _ => StartStage::Exec,
+        };
+        let errno = i32::from_le_bytes([report[1], report[2], report[3], report[4]]);
+        let _ = process::wait_pid(guest, false);
+        let _ = send(control, &FromInit::StartFailed { stage, errno }, None);
+        return Ok(127);
+    }
+    send(control, &FromInit::Running { guest_pid: guest }, None).map_err(context("report to the supervisor"))?;
+
+    // From here on init needs nothing but to signal its children (which may
+    // run under another uid): keep CAP_KILL only, and become undumpable so
+    // the guest cannot ptrace or read it.
+    let _ = process::set_dumpable(false);
+    let _ = caps::limit_bounding_set(&[cap::KILL]);
+    let _ = caps::set_exact(&[cap::KILL]);
+
+    loop {
+        let mut watches = [Watch::new(signals.as_fd(), ready::IN), Watch::new(control, ready::IN)];
+        event::poll(&mut watches, -1).map_err(context("poll"))?;
+        if watches[1].ready != 0 {
+            let mut buf = [0u8; 16];
+            match socket::recv(control, &mut buf) {
+                Ok((0, _)) | Err(_) => return Ok(137),
+                Ok(_) => {}
+            }
+        }
+        if watches[0].ready == 0 {
+            continue;
+        }
+        while let Some(info) = signal::read_signal(signals.as_fd()).map_err(context("read signals"))? {
+            if info.signal != signal::SIGCHLD {
+                let _ = process::kill(guest, info.signal);
+                continue;
+            }
+            // Reap everything that has ended: the guest, and orphans that
+            // were re-parented to us.
+            while let Ok(Some((pid, status))) = process::wait_pid(-1, true) {
+                if pid == guest {
+                    let _ = send(control, &FromInit::Exited { wait_status: status.to_raw() }, None);
+                    return Ok(0);
+                }
+            }
+        }
+    }
+}
+
+/// Runs in the guest's process, between fork and exec. Never returns.
+fn start_guest(spec: &InstanceSpec, slave: Option<OwnedFd>, report: OwnedFd) -> ! {
+    let fail = |stage: StartStage, error: io::Error| -> ! {
+        let errno = error.raw_os_error().unwrap_or(errno::EINVAL);
+        let mut msg = [0u8; 5];
+        msg[0] = stage as u8;
+        msg[1..].copy_from_slice(&errno.to_le_bytes());
+        let _ = event::write_all(report.as_fd(), &msg);
+        process::exit_now(127)
+    };
+    // A new session: the guest has no controlling terminal but its own pty,
+    // so it can never inject input into a terminal of the host.
+    if let Err(e) = process::setsid() {
+        fail(StartStage::Identity, e);
+    }
+    if let Some(slave) = &slave {
+        let setup = tty::set_controlling_terminal(slave.as_fd())
+            .and_then(|_| (0..3).try_for_each(|n| event::dup_onto(slave.as_fd(), n)));
+        if let Err(e) = setup {
+            fail(StartStage::Identity, e);
+        }
+    } else if spec.stdin == StdinMode::Null {
+        let null = xvisor_sys::fs::open_read_write("/dev/null", true).and_then(|null| event::dup_onto(null.as_fd(), 0));
+        if let Err(e) = null {
+            fail(StartStage::Identity, e);
+        }
+    }
+    drop(slave);
+    if let Err(e) = std::env::set_current_dir(&spec.workdir) {
+        fail(StartStage::Workdir, e);
+    }
+    let may_set_groups = std::fs::read_to_string("/proc/self/setgroups").map(|s| s.trim() == "allow").unwrap_or(false);
+    if let Err(e) = identity::become_guest(spec.uid, spec.gid, GUEST_ROOT_CAPABILITIES, may_set_groups) {
+        let error = match &e {
+            identity::IdentityError::Setup { error, .. } => io::Error::from_raw_os_error(error.raw_os_error().unwrap_or(errno::EPERM)),
+            _ => io::Error::from_raw_os_error(errno::EPERM),
+        };
+        fail(StartStage::Identity, error);
+    }
+    signal::reset_all_dispositions();
+    if let Err(e) = signal::unblock_all() {
+        fail(StartStage::Identity, e);
+    }
+    let to_c = |s: &str| xvisor_sys::cstring(s);
+    let argv: Result<Vec<_>, _> = spec.argv.iter().map(|a| to_c(a)).collect();
+    let envp: Result<Vec<_>, _> = spec.env.iter().map(|(k, v)| to_c(&format!("{k}={v}"))).collect();
+    let (argv, envp) = match (argv, envp) {
+        (Ok(a), Ok(e)) if !a.is_empty() => (a, e),
+        (Err(e), _) | (_, Err(e)) => fail(StartStage::Exec, e),
+        _ => fail(StartStage::Exec, io::Error::from_raw_os_error(errno::EINVAL)),
+    };
+    let path = spec.env.iter().find(|(k, _)| k == "PATH").map_or("/usr/bin:/bin", |(_, v)| v.as_str());
+    fail(StartStage::Exec, exec_search(&spec.argv[0], &argv, &envp, path))
+}
+
+/// `execvp` semantics: a name with a slash runs as given; otherwise each
+/// directory of PATH is tried in turn. Returns only the failure.
+fn exec_search(program: &str, argv: &[std::ffi::CString], envp: &[std::ffi::CString], path: &str) -> io::Error {
+    if program.contains('/') {
+        return match xvisor_sys::cstring(program) {
+            Ok(p) => process::execve(&p, argv, envp),
+            Err(e) => e,
+        };
+    }
+    let mut denied = false;
+    for dir in path.split(':') {
+        let dir = if dir.is_empty() { "." } else { dir };
+        let Ok(candidate) = xvisor_sys::cstring(format!("{dir}/{program}")) else { continue };
+        let err = process::execve(&candidate, argv, envp);
+        match err.raw_os_error() {
+            Some(errno::EACCES) => denied = true,
+            Some(errno::ENOENT) | Some(errno::ENOTDIR) => {}
+            _ => return err,
+        }
+    }
+    io::Error::from_raw_os_error(if denied { errno::EACCES } else { errno::ENOENT })
+}

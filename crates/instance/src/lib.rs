@@ -1,0 +1,30 @@
+//! The instance: one isolated world with its own supervisor.
+//!
+//! [`Instance`] walks an explicit life cycle — creating → created → running
+//! → stopped — so that a runtime can create an instance, start it later,
+//! and (later still) enter it, without a redesign:
+//!
+//! - [`Instance::create`] makes the instance's first process in new
+//!   namespaces, writes its id maps, puts it in its cgroups, and waits until
+//!   it has built its root (`init` side: [`init`]);
+//! - [`Instance::start`] lets init start the guest program;
+//! - [`Instance::wait`] serves the instance (signals, terminal, timeout)
+//!   until the guest ends, then tears everything down.
+//!
+//! If the supervisor dies, the kernel kills init (parent-death signal) and
+//! with it every process of the pid namespace; a small watchdog removes the
+//! instance's cgroups ([`watchdog`]). Nothing is left on the host.
+
+#![forbid(unsafe_code)]
+
+mod init;
+pub mod lifecycle;
+pub mod protocol;
+pub mod spec;
+mod supervisor;
+mod terminal;
+mod watchdog;
+
+pub use lifecycle::State;
+pub use spec::{InstanceSpec, Network, StdinMode};
+pub use supervisor::{Instance, InstanceError, Outcome};

@@ -1,0 +1,51 @@
+//! What an instance is made of, fully resolved: the command line (or, later,
+//! an OCI bundle) is turned into one of these before anything runs.
+
+use std::time::Duration;
+
+use xvisor_confine::{Limits, RootSpec};
+
+/// The instance's network.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Network {
+    /// A new network namespace with only loopback, up.
+    #[default]
+    None,
+    /// The host's network namespace.
+    Host,
+}
+
+/// What the guest's standard input is when it has no terminal.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StdinMode {
+    /// xvisor's own standard input, passed through.
+    Inherit,
+    /// `/dev/null`.
+    Null,
+}
+
+#[derive(Debug, Clone)]
+pub struct InstanceSpec {
+    /// Unique among running instances; names its cgroups.
+    pub name: String,
+    /// Program and arguments; never empty.
+    pub argv: Vec<String>,
+    /// The guest's whole environment.
+    pub env: Vec<(String, String)>,
+    /// Where the guest starts.
+    pub workdir: String,
+    /// Guest ids inside the instance.
+    pub uid: u32,
+    pub gid: u32,
+    pub root: RootSpec,
+    pub hostname: String,
+    pub network: Network,
+    pub limits: Limits,
+    /// RLIMIT_NOFILE (soft and hard).
+    pub nofile: Option<u64>,
+    /// The instance is killed when this has passed since start.
+    pub timeout: Option<Duration>,
+    /// Give the guest a pseudo-terminal relayed to xvisor's own stdio.
+    pub tty: bool,
+    pub stdin: StdinMode,
+}

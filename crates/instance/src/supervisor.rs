@@ -1,0 +1,411 @@
+//! The supervisor side of an instance: creation, start, service, teardown.
+
+use std::io;
+use std::os::fd::{AsFd, OwnedFd};
+use std::time::{Duration, Instant};
+
+use xvisor_confine::cgroup::{CgroupHost, InstanceCgroup};
+use xvisor_confine::identity::{self, IdMaps};
+use xvisor_confine::{CgroupError, IdentityError, RootfsError};
+use xvisor_sys::event::{self, ready, Watch};
+use xvisor_sys::process::{self, Forked, WaitStatus};
+use xvisor_sys::{errno, signal, socket};
+
+use crate::init;
+use crate::lifecycle::{State, WrongState};
+use crate::protocol::{FromInit, ProtocolError, StartStage, ToInit, MAX_MESSAGE};
+use crate::spec::{InstanceSpec, Network};
+use crate::terminal::Relay;
+use crate::watchdog::Watchdog;
+
+/// Signals the supervisor handles itself (through a signalfd): the
+/// terminating ones are forwarded to the instance.
+const SUPERVISOR_SIGNALS: &[i32] = &[
+    signal::SIGINT,
+    signal::SIGTERM,
+    signal::SIGHUP,
+    signal::SIGQUIT,
+    signal::SIGUSR1,
+    signal::SIGUSR2,
+    signal::SIGWINCH,
+    signal::SIGCHLD,
+];
+
+/// How long teardown waits for killed processes to leave their cgroups.
+const CGROUP_PATIENCE: Duration = Duration::from_secs(10);
+
+#[derive(Debug, thiserror::Error)]
+pub enum InstanceError {
+    #[error(transparent)]
+    Rootfs(#[from] RootfsError),
+    #[error(transparent)]
+    Cgroup(#[from] CgroupError),
+    #[error(transparent)]
+    Identity(#[from] IdentityError),
+    #[error(transparent)]
+    State(#[from] WrongState),
+    #[error("{0}")]
+    Setup(String),
+    #[error("{program}: command not found")]
+    NotFound { program: String },
+    #[error("{program}: cannot execute: {error}")]
+    CannotExecute { program: String, error: io::Error },
+    #[error("--workdir {dir}: {error}")]
+    Workdir { dir: String, error: io::Error },
+    #[error("cannot switch to the guest's identity: {0}")]
+    GuestIdentity(io::Error),
+    #[error("cannot {action}: {error}")]
+    Host { action: &'static str, error: io::Error },
+    #[error("the instance's init broke the protocol: {0}")]
+    Protocol(#[from] ProtocolError),
+    #[error("the instance's init ended during set-up")]
+    InitVanished,
+}
+
+impl InstanceError {
+    /// The exit status the command line gives for this failure: 127 for a
+    /// program that does not exist, 126 for one that cannot run, 125 for a
+    /// failure of xvisor itself.
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            Self::NotFound { .. } => 127,
+            Self::CannotExecute { .. } => 126,
+            _ => 125,
+        }
+    }
+}
+
+fn host(action: &'static str) -> impl FnOnce(io::Error) -> InstanceError {
+    move |error| InstanceError::Host { action, error }
+}
+
+/// How an instance ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// The guest program ended by itself or by a signal.
+    Exited(WaitStatus),
+    /// `--timeout` expired and the instance was killed.
+    TimedOut { after: Duration },
+    /// The kernel's OOM killer killed the guest under the memory limit.
+    OutOfMemory { status: WaitStatus },
+}
+
+impl Outcome {
+    /// The command line's exit status: the guest's, 128+N for signal N, 124
+    /// for a timeout.
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            Self::Exited(s) | Self::OutOfMemory { status: s } => s.shell_code(),
+            Self::TimedOut { .. } => 124,
+        }
+    }
+}
+
+/// One instance, seen from its supervisor.
+#[derive(Debug)]
+pub struct Instance {
+    spec: InstanceSpec,
+    state: State,
+    init_pid: i32,
+    init_pidfd: Option<OwnedFd>,
+    init_reaped: bool,
+    control: OwnedFd,
+    signals: OwnedFd,
+    cgroup: Option<InstanceCgroup>,
+    watchdog: Option<Watchdog>,
+    pty_master: Option<OwnedFd>,
+    guest_pid: Option<i32>,
+    started_at: Option<Instant>,
+}
+
+impl Instance {
+    /// creating → created: builds the instance; the guest does not run yet.
+    ///
+    /// Must be called while the process is single-threaded (the instance's
+    /// init is forked from it).
+    pub fn create(spec: InstanceSpec) -> Result<Self, InstanceError> {
+        spec.root.validate()?;
+        if let Some(n) = spec.nofile {
+            identity::check_open_files(n)?;
+        }
+        let cgroup = if spec.limits.is_empty() {
+            None
+        } else {
+            Some(InstanceCgroup::create(&CgroupHost::detect()?, &spec.name, &spec.limits)?)
+        };
+        let watchdog = match &cgroup {
+            Some(cg) => Some(Watchdog::spawn(cg.paths()).map_err(host("start the cgroup watchdog"))?),
+            None => None,
+        };
+        signal::block(SUPERVISOR_SIGNALS).map_err(host("block signals"))?;
+        let signals = signal::signal_fd(SUPERVISOR_SIGNALS).map_err(host("create a signalfd"))?;
+        let (control, init_end) = socket::seqpacket_pair().map_err(host("create the control channel"))?;
+        let v2_dir = match cgroup.as_ref().and_then(|c| c.v2_dir()) {
+            Some(dir) => Some(
+                xvisor_sys::fs::open_dir(None, &dir.to_string_lossy()).map_err(host("open the instance cgroup"))?,
+            ),
+            None => None,
+        };
+        let mut namespaces = process::ns::USER | process::ns::PID | process::ns::MOUNT | process::ns::IPC | process::ns::UTS;
+        if spec.network == Network::None {
+            namespaces |= process::ns::NET;
+        }
+        let forked = process::clone_process(namespaces, v2_dir.as_ref().map(|d| d.as_fd()))
+            .map_err(host("create the instance's namespaces"))?;
+        let (init_pid, init_pidfd) = match forked {
+            Forked::Child => init::run(&spec, init_end),
+            Forked::Parent { pid, pidfd } => (pid, pidfd),
+        };
+        drop(init_end);
+        let mut instance = Self {
+            state: State::Creating,
+            init_pid,
+            init_pidfd,
+            init_reaped: false,
+            control,
+            signals,
+            cgroup,
+            watchdog,
+            pty_master: None,
+            guest_pid: None,
+            started_at: None,
+            spec,
+        };
+        instance.finish_creating()?;
+        Ok(instance)
+    }
+
+    fn finish_creating(&mut self) -> Result<(), InstanceError> {
+        let maps = IdMaps {
+            inside_uid: self.spec.uid,
+            inside_gid: self.spec.gid,
+            outside_uid: process::geteuid(),
+            outside_gid: process::getegid(),
+        };
+        maps.write_for(self.init_pid)?;
+        if let Some(cg) = &self.cgroup {
+            cg.add_process(self.init_pid, cg.v2_dir().is_some())?;
+        }
+        self.send(ToInit::Proceed)?;
+        match self.receive()? {
+            (FromInit::Created, fd) => {
+                if self.spec.tty && fd.is_none() {
+                    return Err(InstanceError::Setup("the instance sent no terminal".into()));
+                }
+                self.pty_master = fd;
+                self.state = self.state.after("finish creating")?;
+                Ok(())
+            }
+            (FromInit::SetupFailed(text), _) => Err(InstanceError::Setup(text)),
+            (other, _) => Err(InstanceError::Setup(format!("unexpected message from init: {other:?}"))),
+        }
+    }
+
+    pub fn state(&self) -> State {
+        self.state
+    }
+
+    /// The host pid of the instance's init (its pid 1).
+    pub fn init_pid(&self) -> i32 {
+        self.init_pid
+    }
+
+    /// created → running: starts the guest program.
+    pub fn start(&mut self) -> Result<(), InstanceError> {
+        let next = self.state.after("start")?;
+        self.send(ToInit::Start)?;
+        match self.receive()? {
+            (FromInit::Running { guest_pid }, _) => {
+                self.guest_pid = Some(guest_pid);
+                self.started_at = Some(Instant::now());
+                self.state = next;
+                Ok(())
+            }
+            (FromInit::StartFailed { stage, errno: code }, _) => {
+                let error = io::Error::from_raw_os_error(code);
+                let program = self.spec.argv.first().cloned().unwrap_or_default();
+                Err(match stage {
+                    StartStage::Exec if code == errno::ENOENT => InstanceError::NotFound { program },
+                    StartStage::Exec => InstanceError::CannotExecute { program, error },
+                    StartStage::Workdir => InstanceError::Workdir { dir: self.spec.workdir.clone(), error },
+                    StartStage::Identity => InstanceError::GuestIdentity(error),
+                })
+            }
+            (FromInit::SetupFailed(text), _) => Err(InstanceError::Setup(text)),
+            (other, _) => Err(InstanceError::Setup(format!("unexpected message from init: {other:?}"))),
+        }
+    }
+
+    /// Sends `signal` to the instance (init forwards it to the guest;
+    /// SIGKILL ends the whole instance at once).
+    pub fn signal(&self, signal: i32) -> Result<(), InstanceError> {
+        if self.init_reaped {
+            return Ok(());
+        }
+        match &self.init_pidfd {
+            Some(fd) => process::pidfd_send_signal(fd.as_fd(), signal),
+            None => process::kill(self.init_pid, signal),
+        }
+        .map_err(host("signal the instance"))
+    }
+
+    /// running → stopped: serves the instance until the guest ends, then
+    /// tears it down.
+    pub fn wait(&mut self) -> Result<Outcome, InstanceError> {
+        let next = self.state.after("stop")?;
+        let mut relay = self.pty_master.take().map(Relay::new);
+        let started = self.started_at.unwrap_or_else(Instant::now);
+        let deadline = self.spec.timeout.map(|t| started + t);
+        let mut timed_out = false;
+        let mut guest_status: Option<WaitStatus> = None;
+        let mut control_open = true;
+        let init_status = loop {
+            let timeout_ms = match deadline {
+                Some(d) if !timed_out => {
+                    let left = d.saturating_duration_since(Instant::now());
+                    i32::try_from(left.as_millis().saturating_add(1)).unwrap_or(i32::MAX)
+                }
+                _ => -1,
+            };
+            let mut watches = vec![Watch::new(self.signals.as_fd(), ready::IN)];
+            let control_at = control_open.then(|| {
+                watches.push(Watch::new(self.control.as_fd(), ready::IN));
+                watches.len() - 1
+            });
+            let pidfd_at = self.init_pidfd.as_ref().map(|fd| {
+                watches.push(Watch::new(fd.as_fd(), ready::IN));
+                watches.len() - 1
+            });
+            let (stdin_at, master_at) = match &relay {
+                Some(r) => {
+                    let stdin_at = r.stdin_open.then(|| {
+                        watches.push(Watch::new(r.stdin(), ready::IN));
+                        watches.len() - 1
+                    });
+                    let master_at = r.master_open.then(|| {
+                        watches.push(Watch::new(r.master(), ready::IN));
+                        watches.len() - 1
+                    });
+                    (stdin_at, master_at)
+                }
+                None => (None, None),
+            };
+            // Without a pidfd (old kernels), SIGCHLD on the signalfd wakes us.
+            event::poll(&mut watches, timeout_ms).map_err(host("wait for events"))?;
+            let is_ready = |at: Option<usize>| at.is_some_and(|i| watches[i].ready != 0);
+            let signals_ready = watches[0].ready != 0;
+            let control_ready = is_ready(control_at);
+            let init_ready = is_ready(pidfd_at);
+            let stdin_ready = is_ready(stdin_at);
+            let master_ready = is_ready(master_at);
+            drop(watches);
+
+            if let Some(d) = deadline {
+                if !timed_out && Instant::now() >= d {
+                    timed_out = true;
+                    let _ = self.signal(signal::SIGKILL);
+                }
+            }
+            if signals_ready {
+                while let Some(info) = signal::read_signal(self.signals.as_fd()).map_err(host("read signals"))? {
+                    match info.signal {
+                        signal::SIGCHLD => {}
+                        signal::SIGWINCH => {
+                            if let Some(r) = &relay {
+                                r.follow_window_size();
+                            }
+                        }
+                        other => {
+                            let _ = self.signal(other);
+                        }
+                    }
+                }
+            }
+            if let Some(r) = relay.as_mut() {
+                if stdin_ready {
+                    r.pump_input();
+                }
+                if master_ready {
+                    r.pump_output();
+                }
+            }
+            if control_ready {
+                match self.receive() {
+                    Ok((FromInit::Exited { wait_status }, _)) => guest_status = WaitStatus::from_raw(wait_status),
+                    Ok(_) => {}
+                    Err(_) => control_open = false,
+                }
+            }
+            if init_ready || self.init_pidfd.is_none() {
+                if let Some((_, status)) = process::wait_pid(self.init_pid, self.init_pidfd.is_none())
+                    .map_err(host("wait for the instance's init"))?
+                {
+                    self.init_reaped = true;
+                    break status;
+                }
+            }
+        };
+        if let Some(r) = relay.as_mut() {
+            while r.master_open && r.pump_output() {}
+        }
+        drop(relay);
+        self.state = next;
+        let status = guest_status.unwrap_or(init_status);
+        let oom_kills = self.cgroup.as_ref().map_or(0, |c| c.oom_kills());
+        self.teardown()?;
+        Ok(if timed_out {
+            Outcome::TimedOut { after: self.spec.timeout.unwrap_or_default() }
+        } else if status == (WaitStatus::Signaled { signal: signal::SIGKILL, core_dumped: false }) && oom_kills > 0 {
+            Outcome::OutOfMemory { status }
+        } else {
+            Outcome::Exited(status)
+        })
+    }
+
+    fn send(&self, msg: ToInit) -> Result<(), InstanceError> {
+        socket::send(self.control.as_fd(), &msg.encode(), None).map_err(|e| {
+            if e.raw_os_error() == Some(xvisor_sys::errno::EPIPE) {
+                InstanceError::InitVanished
+            } else {
+                InstanceError::Host { action: "talk to the instance", error: e }
+            }
+        })
+    }
+
+    fn receive(&self) -> Result<(FromInit, Option<OwnedFd>), InstanceError> {
+        let mut buf = vec![0u8; MAX_MESSAGE + 1];
+        let (n, fd) = socket::recv(self.control.as_fd(), &mut buf).map_err(host("hear from the instance"))?;
+        if n == 0 {
+            return Err(InstanceError::InitVanished);
+        }
+        Ok((FromInit::decode(&buf[..n])?, fd))
+    }
+
+    /// Kills whatever is left and removes the cgroups. Idempotent.
+    fn teardown(&mut self) -> Result<(), InstanceError> {
+        if !self.init_reaped {
+            let _ = self.signal(signal::SIGKILL);
+            let _ = process::wait_pid(self.init_pid, false);
+            self.init_reaped = true;
+        }
+        self.state = State::Stopped;
+        let result = match self.cgroup.as_mut() {
+            Some(cg) => cg.remove(CGROUP_PATIENCE).map_err(InstanceError::from),
+            None => Ok(()),
+        };
+        if result.is_ok() {
+            // The watchdog would retry the removal if it failed.
+            if let Some(w) = self.watchdog.as_mut() {
+                w.finish();
+            }
+        }
+        result
+    }
+}
+
+impl Drop for Instance {
+    fn drop(&mut self) {
+        let _ = self.teardown();
+        let _ = signal::unblock_all();
+    }
+}

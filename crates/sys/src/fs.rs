@@ -1,0 +1,154 @@
+//! Files, opened relative to a directory descriptor and resolved inside it
+//! (`openat2` with `RESOLVE_IN_ROOT`, Linux ≥ 5.6): a path given by a user can
+//! never climb out of the instance root, whatever symlinks it meets.
+
+use std::io;
+use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
+
+use crate::{check, check_int, cstring};
+
+const RESOLVE_NO_MAGICLINKS: u64 = 0x02;
+const RESOLVE_IN_ROOT: u64 = 0x10;
+
+#[repr(C)]
+struct OpenHow {
+    flags: u64,
+    mode: u64,
+    resolve: u64,
+}
+
+fn dirfd_raw(dirfd: Option<BorrowedFd<'_>>) -> libc::c_int {
+    dirfd.map_or(libc::AT_FDCWD, |fd| fd.as_raw_fd())
+}
+
+fn openat2(root: BorrowedFd<'_>, path: &str, flags: i32, mode: u32) -> io::Result<OwnedFd> {
+    let cpath = cstring(path)?;
+    let how = OpenHow {
+        flags: (flags | libc::O_CLOEXEC) as u64,
+        mode: mode as u64,
+        resolve: RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS,
+    };
+    // SAFETY: NUL-terminated path and a valid open_how whose size we pass; a
+    // new descriptor is returned on success.
+    let fd = check(unsafe {
+        libc::syscall(
+            libc::SYS_openat2,
+            root.as_raw_fd(),
+            cpath.as_ptr(),
+            &how as *const OpenHow,
+            std::mem::size_of::<OpenHow>(),
+        )
+    })?;
+    // SAFETY: fresh descriptor, owned by nobody else.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd as i32) })
+}
+
+/// Opens `path` as an `O_PATH` handle (no access to the contents; enough to
+/// mount on, or to resolve further from), relative to `dirfd` or the cwd.
+pub fn open_path(dirfd: Option<BorrowedFd<'_>>, path: &str) -> io::Result<OwnedFd> {
+    let cpath = cstring(path)?;
+    // SAFETY: NUL-terminated path; a new descriptor is returned on success.
+    let fd = check_int(unsafe {
+        libc::openat(dirfd_raw(dirfd), cpath.as_ptr(), libc::O_PATH | libc::O_CLOEXEC)
+    })?;
+    // SAFETY: fresh descriptor, owned by nobody else.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+/// Opens a directory for reading relative to `dirfd` or the cwd.
+pub fn open_dir(dirfd: Option<BorrowedFd<'_>>, path: &str) -> io::Result<OwnedFd> {
+    let cpath = cstring(path)?;
+    // SAFETY: NUL-terminated path; a new descriptor is returned on success.
+    let fd = check_int(unsafe {
+        libc::openat(
+            dirfd_raw(dirfd),
+            cpath.as_ptr(),
+            libc::O_RDONLY | libc::O_DIRECTORY | libc::O_CLOEXEC,
+        )
+    })?;
+    // SAFETY: fresh descriptor, owned by nobody else.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+/// Opens `path` as an `O_PATH` handle, resolved as if `root` were `/`.
+pub fn open_path_in_root(root: BorrowedFd<'_>, path: &str) -> io::Result<OwnedFd> {
+    openat2(root, path, libc::O_PATH, 0)
+}
+
+/// Opens a directory for reading, resolved as if `root` were `/`.
+pub fn open_dir_in_root(root: BorrowedFd<'_>, path: &str) -> io::Result<OwnedFd> {
+    openat2(root, path, libc::O_RDONLY | libc::O_DIRECTORY, 0)
+}
+
+/// Creates (or opens) a regular file, resolved as if `root` were `/`.
+pub fn create_file_in_root(root: BorrowedFd<'_>, path: &str, mode: u32) -> io::Result<OwnedFd> {
+    openat2(root, path, libc::O_WRONLY | libc::O_CREAT | libc::O_NOFOLLOW, mode)
+}
+
+/// Opens a file read-write relative to the cwd (devices, ptys).
+pub fn open_read_write(path: &str, no_controlling_tty: bool) -> io::Result<OwnedFd> {
+    let cpath = cstring(path)?;
+    let mut flags = libc::O_RDWR | libc::O_CLOEXEC;
+    if no_controlling_tty {
+        flags |= libc::O_NOCTTY;
+    }
+    // SAFETY: NUL-terminated path; a new descriptor is returned on success.
+    let fd = check_int(unsafe { libc::open(cpath.as_ptr(), flags) })?;
+    // SAFETY: fresh descriptor, owned by nobody else.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+/// `mkdirat(dir, name, mode)`; an existing entry is not an error.
+pub fn make_dir_at(dir: BorrowedFd<'_>, name: &str, mode: u32) -> io::Result<()> {
+    let cname = cstring(name)?;
+    // SAFETY: NUL-terminated name.
+    match check_int(unsafe { libc::mkdirat(dir.as_raw_fd(), cname.as_ptr(), mode) }) {
+        Err(e) if e.raw_os_error() == Some(libc::EEXIST) => Ok(()),
+        other => other.map(drop),
+    }
+}
+
+/// `symlinkat(target, dir, name)`.
+pub fn symlink_at(target: &str, dir: BorrowedFd<'_>, name: &str) -> io::Result<()> {
+    let ctarget = cstring(target)?;
+    let cname = cstring(name)?;
+    // SAFETY: NUL-terminated strings.
+    check_int(unsafe { libc::symlinkat(ctarget.as_ptr(), dir.as_raw_fd(), cname.as_ptr()) }).map(drop)
+}
+
+/// Changes owner and group of the file behind `fd` (an `O_PATH` fd works).
+pub fn chown_fd(fd: BorrowedFd<'_>, uid: u32, gid: u32) -> io::Result<()> {
+    // SAFETY: empty path with AT_EMPTY_PATH names the descriptor itself.
+    check_int(unsafe { libc::fchownat(fd.as_raw_fd(), c"".as_ptr(), uid, gid, libc::AT_EMPTY_PATH) })
+        .map(drop)
+}
+
+/// What kind of file a path is, without following a final symlink.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FileKind {
+    Directory,
+    Regular,
+    Symlink,
+    Other,
+}
+
+/// Kind of the file behind `fd` (an `O_PATH` fd works).
+pub fn kind_of_fd(fd: BorrowedFd<'_>) -> io::Result<FileKind> {
+    // SAFETY: an all-zero `stat` is a valid value for fstat to overwrite.
+    let mut st: libc::stat = unsafe { std::mem::zeroed() };
+    // SAFETY: empty path with AT_EMPTY_PATH names the descriptor; `st` is ours.
+    check_int(unsafe {
+        libc::fstatat(
+            fd.as_raw_fd(),
+            c"".as_ptr(),
+            &mut st,
+            libc::AT_EMPTY_PATH | libc::AT_SYMLINK_NOFOLLOW,
+        )
+    })?;
+    Ok(match st.st_mode & libc::S_IFMT {
+        libc::S_IFDIR => FileKind::Directory,
+        libc::S_IFREG => FileKind::Regular,
+        libc::S_IFLNK => FileKind::Symlink,
+        _ => FileKind::Other,
+    })
+}

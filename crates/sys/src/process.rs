@@ -1,0 +1,410 @@
+//! Processes: creation (clone3, fork), waiting, signalling, identity, exec,
+//! and the per-process switches (`prctl`, rlimits, hostname).
+
+use std::ffi::CString;
+use std::io;
+use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
+
+use crate::{check, check_int};
+
+/// Namespace flags for [`clone_process`].
+pub mod ns {
+    pub const USER: u64 = libc::CLONE_NEWUSER as u64;
+    pub const PID: u64 = libc::CLONE_NEWPID as u64;
+    pub const MOUNT: u64 = libc::CLONE_NEWNS as u64;
+    pub const IPC: u64 = libc::CLONE_NEWIPC as u64;
+    pub const UTS: u64 = libc::CLONE_NEWUTS as u64;
+    pub const NET: u64 = libc::CLONE_NEWNET as u64;
+    pub const CGROUP: u64 = libc::CLONE_NEWCGROUP as u64;
+}
+
+const CLONE_PIDFD: u64 = 0x1000;
+const CLONE_INTO_CGROUP: u64 = 0x2_0000_0000;
+
+/// Layout of `struct clone_args` (include/uapi/linux/sched.h), version 2.
+#[repr(C)]
+#[derive(Default)]
+struct CloneArgs {
+    flags: u64,
+    pidfd: u64,
+    child_tid: u64,
+    parent_tid: u64,
+    exit_signal: u64,
+    stack: u64,
+    stack_size: u64,
+    tls: u64,
+    set_tid: u64,
+    set_tid_size: u64,
+    cgroup: u64,
+}
+
+/// Which side of a process creation we are on.
+#[derive(Debug)]
+pub enum Forked {
+    /// The original process; `pid` is the child's pid in our pid namespace.
+    Parent { pid: i32, pidfd: Option<OwnedFd> },
+    /// The new process.
+    Child,
+}
+
+/// Counts this process's threads from `/proc/self/stat` (field 20).
+fn thread_count() -> io::Result<u64> {
+    let stat = std::fs::read_to_string("/proc/self/stat")?;
+    // The command name (field 2) may contain spaces and parentheses: fields
+    // are counted from the last ')'.
+    let after = stat
+        .rfind(')')
+        .map(|i| &stat[i + 1..])
+        .ok_or_else(|| io::Error::other("malformed /proc/self/stat"))?;
+    after
+        .split_whitespace()
+        .nth(17)
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(|| io::Error::other("malformed /proc/self/stat"))
+}
+
+/// Fails unless the calling process has exactly one thread: only then may the
+/// child of a fork go on running arbitrary code (no lock can be held by a
+/// thread that does not exist in the child).
+fn ensure_single_threaded() -> io::Result<()> {
+    match thread_count()? {
+        1 => Ok(()),
+        n => Err(io::Error::other(format!(
+            "refusing to fork a process with {n} threads"
+        ))),
+    }
+}
+
+/// Creates a child process with `namespaces` (see [`ns`]), optionally born
+/// directly into the cgroup v2 directory `cgroup`, and returns a pidfd for it.
+/// The child gets `SIGCHLD` on exit like a forked one. Fails unless the
+/// process is single-threaded.
+pub fn clone_process(namespaces: u64, cgroup: Option<BorrowedFd<'_>>) -> io::Result<Forked> {
+    ensure_single_threaded()?;
+    let mut pidfd: libc::c_int = -1;
+    let mut args = CloneArgs {
+        flags: namespaces | CLONE_PIDFD,
+        pidfd: &mut pidfd as *mut libc::c_int as u64,
+        exit_signal: libc::SIGCHLD as u64,
+        ..Default::default()
+    };
+    if let Some(fd) = cgroup {
+        args.flags |= CLONE_INTO_CGROUP;
+        args.cgroup = fd.as_raw_fd() as u64;
+    }
+    // SAFETY: clone3 without CLONE_VM and with no stack duplicates the
+    // process like fork(); `args` is a valid, fully initialised clone_args
+    // whose size we pass, and `pidfd` outlives the call. The process was
+    // checked to be single-threaded, so the child cannot inherit a lock held
+    // by another thread.
+    let ret = check(unsafe {
+        libc::syscall(
+            libc::SYS_clone3,
+            &mut args as *mut CloneArgs,
+            std::mem::size_of::<CloneArgs>(),
+        )
+    })?;
+    if ret == 0 {
+        return Ok(Forked::Child);
+    }
+    // SAFETY: with CLONE_PIDFD the kernel stored a new, owned descriptor in
+    // `pidfd` when the call succeeded.
+    let pidfd = (pidfd >= 0).then(|| unsafe { OwnedFd::from_raw_fd(pidfd) });
+    Ok(Forked::Parent {
+        pid: ret as i32,
+        pidfd,
+    })
+}
+
+/// `fork()`, refused unless the process is single-threaded.
+pub fn fork() -> io::Result<Forked> {
+    clone_process(0, None).map(|f| match f {
+        Forked::Parent { pid, pidfd } => Forked::Parent { pid, pidfd },
+        Forked::Child => Forked::Child,
+    })
+}
+
+/// How a child ended (or stopped).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WaitStatus {
+    Exited(i32),
+    Signaled { signal: i32, core_dumped: bool },
+}
+
+impl WaitStatus {
+    /// Decodes a raw `wait` status word. Stop/continue states are not
+    /// requested by our callers and are read as "still running" (None).
+    pub fn from_raw(status: i32) -> Option<Self> {
+        if libc::WIFEXITED(status) {
+            Some(Self::Exited(libc::WEXITSTATUS(status)))
+        } else if libc::WIFSIGNALED(status) {
+            Some(Self::Signaled {
+                signal: libc::WTERMSIG(status),
+                core_dumped: libc::WCOREDUMP(status),
+            })
+        } else {
+            None
+        }
+    }
+
+    /// Re-encodes as a raw status word.
+    pub fn to_raw(self) -> i32 {
+        match self {
+            Self::Exited(code) => (code & 0xff) << 8,
+            Self::Signaled {
+                signal,
+                core_dumped,
+            } => (signal & 0x7f) | if core_dumped { 0x80 } else { 0 },
+        }
+    }
+
+    /// The shell convention: the code itself, or 128 + signal number.
+    pub fn shell_code(self) -> i32 {
+        match self {
+            Self::Exited(code) => code,
+            Self::Signaled { signal, .. } => 128 + signal,
+        }
+    }
+}
+
+/// Waits for a child. `pid` as in waitpid(2); `nohang` returns `Ok(None)`
+/// when nothing has changed. Retries on EINTR.
+pub fn wait_pid(pid: i32, nohang: bool) -> io::Result<Option<(i32, WaitStatus)>> {
+    let flags = if nohang { libc::WNOHANG } else { 0 } | libc::__WALL;
+    loop {
+        let mut status = 0;
+        // SAFETY: waitpid only writes the status word we own.
+        let ret = unsafe { libc::waitpid(pid, &mut status, flags) };
+        if ret == -1 {
+            let err = io::Error::last_os_error();
+            if err.raw_os_error() == Some(libc::EINTR) {
+                continue;
+            }
+            return Err(err);
+        }
+        if ret == 0 {
+            return Ok(None);
+        }
+        if let Some(ws) = WaitStatus::from_raw(status) {
+            return Ok(Some((ret, ws)));
+        }
+    }
+}
+
+/// Sends `signal` to `pid` (a pid, or a negative process group).
+pub fn kill(pid: i32, signal: i32) -> io::Result<()> {
+    // SAFETY: kill takes plain integers.
+    check_int(unsafe { libc::kill(pid, signal) }).map(drop)
+}
+
+/// Sends `signal` to the process behind `pidfd`: unlike a pid, a pidfd
+/// cannot name a recycled process.
+pub fn pidfd_send_signal(pidfd: BorrowedFd<'_>, signal: i32) -> io::Result<()> {
+    // SAFETY: plain integers and a null siginfo, which the call allows.
+    check(unsafe {
+        libc::syscall(
+            libc::SYS_pidfd_send_signal,
+            pidfd.as_raw_fd(),
+            signal,
+            std::ptr::null::<libc::siginfo_t>(),
+            0,
+        )
+    })
+    .map(drop)
+}
+
+/// Replaces the process image. Returns only on failure.
+pub fn execve(path: &CString, argv: &[CString], envp: &[CString]) -> io::Error {
+    let mut argv_ptrs: Vec<*const libc::c_char> = argv.iter().map(|a| a.as_ptr()).collect();
+    argv_ptrs.push(std::ptr::null());
+    let mut envp_ptrs: Vec<*const libc::c_char> = envp.iter().map(|a| a.as_ptr()).collect();
+    envp_ptrs.push(std::ptr::null());
+    // SAFETY: every pointer is to a NUL-terminated string borrowed for the
+    // whole call, and both arrays end with a null pointer.
+    unsafe { libc::execve(path.as_ptr(), argv_ptrs.as_ptr(), envp_ptrs.as_ptr()) };
+    io::Error::last_os_error()
+}
+
+/// Ends the process at once, without running exit handlers or flushing
+/// buffers inherited from the parent (the right exit for a forked child).
+pub fn exit_now(code: i32) -> ! {
+    // SAFETY: _exit never returns and touches no memory of ours.
+    unsafe { libc::_exit(code) }
+}
+
+pub fn getpid() -> i32 {
+    // SAFETY: getpid cannot fail.
+    unsafe { libc::getpid() }
+}
+
+pub fn getuid() -> u32 {
+    // SAFETY: getuid cannot fail.
+    unsafe { libc::getuid() }
+}
+
+pub fn getgid() -> u32 {
+    // SAFETY: getgid cannot fail.
+    unsafe { libc::getgid() }
+}
+
+pub fn geteuid() -> u32 {
+    // SAFETY: geteuid cannot fail.
+    unsafe { libc::geteuid() }
+}
+
+pub fn getegid() -> u32 {
+    // SAFETY: getegid cannot fail.
+    unsafe { libc::getegid() }
+}
+
+/// Starts a new session (the process leaves its controlling terminal).
+pub fn setsid() -> io::Result<()> {
+    // SAFETY: no arguments.
+    check_int(unsafe { libc::setsid() }).map(drop)
+}
+
+pub fn setresuid(uid: u32) -> io::Result<()> {
+    // SAFETY: plain integers. The raw syscall is used so that only this
+    // thread's ids change (our callers are single-threaded anyway).
+    check(unsafe { libc::syscall(libc::SYS_setresuid, uid, uid, uid) }).map(drop)
+}
+
+pub fn setresgid(gid: u32) -> io::Result<()> {
+    // SAFETY: plain integers.
+    check(unsafe { libc::syscall(libc::SYS_setresgid, gid, gid, gid) }).map(drop)
+}
+
+pub fn setgroups(groups: &[u32]) -> io::Result<()> {
+    // SAFETY: the pointer and length describe the borrowed slice.
+    check(unsafe { libc::syscall(libc::SYS_setgroups, groups.len(), groups.as_ptr()) }).map(drop)
+}
+
+pub fn sethostname(name: &str) -> io::Result<()> {
+    // SAFETY: the pointer and length describe the borrowed string.
+    check_int(unsafe { libc::sethostname(name.as_ptr().cast(), name.len()) }).map(drop)
+}
+
+/// Enters new namespaces (`ns::*` flags) without creating a process.
+pub fn unshare(namespaces: u64) -> io::Result<()> {
+    // SAFETY: plain integer flags.
+    check_int(unsafe { libc::unshare(namespaces as libc::c_int) }).map(drop)
+}
+
+/// Sets `no_new_privs`: no exec may grant privileges again (set-uid bits,
+/// file capabilities), and it is inherited forever.
+pub fn set_no_new_privs() -> io::Result<()> {
+    // SAFETY: prctl with integer arguments.
+    check_int(unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) }).map(drop)
+}
+
+/// Asks the kernel to send `signal` to this process when its parent dies.
+pub fn set_parent_death_signal(signal: i32) -> io::Result<()> {
+    // SAFETY: prctl with integer arguments.
+    check_int(unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, signal, 0, 0, 0) }).map(drop)
+}
+
+/// A non-dumpable process cannot be ptraced or have its /proc files read by
+/// processes without CAP_SYS_PTRACE, even of the same uid.
+pub fn set_dumpable(dumpable: bool) -> io::Result<()> {
+    // SAFETY: prctl with integer arguments.
+    check_int(unsafe { libc::prctl(libc::PR_SET_DUMPABLE, dumpable as libc::c_ulong, 0, 0, 0) })
+        .map(drop)
+}
+
+/// Names the calling thread (what `ps` shows as comm), up to 15 bytes.
+pub fn set_process_name(name: &str) -> io::Result<()> {
+    let name = crate::cstring(name)?;
+    // SAFETY: the pointer is to a NUL-terminated string alive for the call.
+    check_int(unsafe { libc::prctl(libc::PR_SET_NAME, name.as_ptr(), 0, 0, 0) }).map(drop)
+}
+
+/// Marks every descriptor from `first` upwards close-on-exec.
+pub fn cloexec_from(first: u32) -> io::Result<()> {
+    const CLOSE_RANGE_CLOEXEC: libc::c_uint = 1 << 2;
+    // SAFETY: close_range with the CLOEXEC flag only sets descriptor flags.
+    check(unsafe { libc::syscall(libc::SYS_close_range, first, u32::MAX, CLOSE_RANGE_CLOEXEC) })
+        .map(drop)
+}
+
+/// Closes every descriptor from `first` upwards except those in `keep`.
+///
+/// Only for a freshly forked child that owns no Rust objects wrapping those
+/// descriptors (or that forgets them): it is the step that guarantees that
+/// nothing inherited crosses into an instance.
+pub fn close_all_from_except(first: i32, keep: &[i32]) -> io::Result<()> {
+    let mut keep: Vec<i32> = keep.iter().copied().filter(|&fd| fd >= first).collect();
+    keep.sort_unstable();
+    keep.dedup();
+    let mut start = first;
+    for &k in keep.iter().chain(std::iter::once(&i32::MAX)) {
+        if k > start {
+            let end = if k == i32::MAX { u32::MAX } else { (k - 1) as u32 };
+            // SAFETY: close_range only closes descriptors; callers own all
+            // descriptors in the range (see the function's contract).
+            check(unsafe { libc::syscall(libc::SYS_close_range, start as u32, end, 0u32) })?;
+        }
+        start = k.saturating_add(1);
+    }
+    Ok(())
+}
+
+/// Resource limits.
+pub mod rlimit {
+    use super::*;
+
+    pub const NOFILE: u32 = libc::RLIMIT_NOFILE;
+    pub const NPROC: u32 = libc::RLIMIT_NPROC;
+    pub const CORE: u32 = libc::RLIMIT_CORE;
+
+    /// `(soft, hard)`; `u64::MAX` is unlimited.
+    pub fn get(resource: u32) -> io::Result<(u64, u64)> {
+        let mut lim = libc::rlimit64 {
+            rlim_cur: 0,
+            rlim_max: 0,
+        };
+        // SAFETY: prlimit64 on ourselves (pid 0) writes only `lim`.
+        check_int(unsafe {
+            libc::prlimit64(0, resource as _, std::ptr::null(), &mut lim)
+        })?;
+        Ok((lim.rlim_cur, lim.rlim_max))
+    }
+
+    pub fn set(resource: u32, soft: u64, hard: u64) -> io::Result<()> {
+        let lim = libc::rlimit64 {
+            rlim_cur: soft,
+            rlim_max: hard,
+        };
+        // SAFETY: prlimit64 on ourselves reads only `lim`.
+        check_int(unsafe {
+            libc::prlimit64(0, resource as _, &lim, std::ptr::null_mut())
+        })
+        .map(drop)
+    }
+}
+
+/// Opens a pidfd for an existing process.
+pub fn pidfd_open(pid: i32) -> io::Result<OwnedFd> {
+    // SAFETY: plain integers; on success the kernel returns a new descriptor
+    // that we take ownership of.
+    let fd = check(unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) })?;
+    // SAFETY: `fd` is a fresh descriptor owned by nobody else.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd as i32) })
+}
+
+/// Whether the kernel lets us use pidfds (Linux ≥ 5.3).
+pub fn pidfd_supported() -> bool {
+    pidfd_open(getpid()).is_ok()
+}
+
+/// Makes sure descriptors 0, 1 and 2 are open (on /dev/null if they were
+/// closed), so that no descriptor we open later takes a standard number and
+/// ends up as a guest's stdin or stdout by accident.
+pub fn ensure_standard_fds() -> io::Result<()> {
+    for fd in 0..3 {
+        if !crate::event::is_open(fd) {
+            let null = crate::fs::open_read_write("/dev/null", true)?;
+            crate::event::dup_onto(std::os::fd::AsFd::as_fd(&null), fd)?;
+        }
+    }
+    Ok(())
+}

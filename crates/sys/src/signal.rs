@@ -1,0 +1,151 @@
+//! Signals: blocking them, reading them from a `signalfd`, dispositions.
+
+use std::io;
+use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
+
+use crate::check_int;
+
+pub use libc::{
+    SIGALRM, SIGCHLD, SIGCONT, SIGHUP, SIGINT, SIGKILL, SIGPIPE, SIGQUIT, SIGTERM, SIGTSTP,
+    SIGTTIN, SIGTTOU, SIGUSR1, SIGUSR2, SIGWINCH,
+};
+
+fn sigset(signals: &[i32]) -> libc::sigset_t {
+    // SAFETY: an all-zero sigset_t is valid storage for sigemptyset.
+    let mut set: libc::sigset_t = unsafe { std::mem::zeroed() };
+    // SAFETY: `set` is a valid sigset_t we own.
+    unsafe { libc::sigemptyset(&mut set) };
+    for &s in signals {
+        // SAFETY: as above; an invalid number only makes sigaddset fail.
+        unsafe { libc::sigaddset(&mut set, s) };
+    }
+    set
+}
+
+/// Blocks `signals` for the calling thread (so they wait for a signalfd).
+pub fn block(signals: &[i32]) -> io::Result<()> {
+    let set = sigset(signals);
+    // SAFETY: valid set pointer; a null old-set pointer is allowed.
+    let ret = unsafe { libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut()) };
+    if ret != 0 {
+        return Err(io::Error::from_raw_os_error(ret));
+    }
+    Ok(())
+}
+
+/// Unblocks every signal for the calling thread.
+pub fn unblock_all() -> io::Result<()> {
+    // SAFETY: an all-zero sigset_t is valid storage for sigfillset.
+    let mut set: libc::sigset_t = unsafe { std::mem::zeroed() };
+    // SAFETY: `set` is a valid sigset_t we own.
+    unsafe { libc::sigfillset(&mut set) };
+    // SAFETY: valid set pointer; a null old-set pointer is allowed.
+    let ret = unsafe { libc::pthread_sigmask(libc::SIG_UNBLOCK, &set, std::ptr::null_mut()) };
+    if ret != 0 {
+        return Err(io::Error::from_raw_os_error(ret));
+    }
+    Ok(())
+}
+
+/// Sets `signal` to be ignored (`ignore`) or to its default action.
+pub fn set_disposition(signal: i32, ignore: bool) -> io::Result<()> {
+    let handler = if ignore { libc::SIG_IGN } else { libc::SIG_DFL };
+    // SAFETY: SIG_IGN and SIG_DFL are not functions; installing them runs no
+    // code of ours in signal context.
+    let old = unsafe { libc::signal(signal, handler) };
+    if old == libc::SIG_ERR {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// Resets every catchable signal to its default action (what a freshly
+/// exec'd program expects; exec keeps "ignored" dispositions otherwise).
+pub fn reset_all_dispositions() {
+    for signal in 1..=64 {
+        if signal == libc::SIGKILL || signal == libc::SIGSTOP {
+            continue;
+        }
+        // Numbers the C library reserves fail here; nothing to do about them.
+        let _ = set_disposition(signal, false);
+    }
+}
+
+/// A `signalfd` delivering `signals` (which the caller must have blocked).
+pub fn signal_fd(signals: &[i32]) -> io::Result<OwnedFd> {
+    let set = sigset(signals);
+    // SAFETY: -1 asks for a new descriptor; `set` is a valid sigset_t.
+    let fd = check_int(unsafe {
+        libc::signalfd(-1, &set, libc::SFD_CLOEXEC | libc::SFD_NONBLOCK)
+    })?;
+    // SAFETY: fresh descriptor, owned by nobody else.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+/// One signal read from a signalfd.
+#[derive(Debug, Clone, Copy)]
+pub struct SignalInfo {
+    pub signal: i32,
+    /// The pid of the sender (as seen in our pid namespace), 0 if kernel.
+    pub sender_pid: u32,
+}
+
+/// Reads the next pending signal from a non-blocking signalfd; `None` when
+/// nothing is pending.
+pub fn read_signal(fd: BorrowedFd<'_>) -> io::Result<Option<SignalInfo>> {
+    // SAFETY: an all-zero signalfd_siginfo is a valid buffer.
+    let mut info: libc::signalfd_siginfo = unsafe { std::mem::zeroed() };
+    let size = std::mem::size_of::<libc::signalfd_siginfo>();
+    // SAFETY: we pass the buffer's exact size; the kernel writes whole records.
+    let n = unsafe { libc::read(fd.as_raw_fd(), (&mut info as *mut libc::signalfd_siginfo).cast(), size) };
+    if n == -1 {
+        let err = io::Error::last_os_error();
+        return match err.raw_os_error() {
+            Some(libc::EAGAIN) => Ok(None),
+            Some(libc::EINTR) => Ok(None),
+            _ => Err(err),
+        };
+    }
+    if n as usize != size {
+        return Err(io::Error::other("short read from signalfd"));
+    }
+    Ok(Some(SignalInfo {
+        signal: info.ssi_signo as i32,
+        sender_pid: info.ssi_pid,
+    }))
+}
+
+/// The conventional name of a signal ("SIGKILL"), for messages.
+pub fn name(signal: i32) -> String {
+    let known = [
+        (libc::SIGHUP, "SIGHUP"),
+        (libc::SIGINT, "SIGINT"),
+        (libc::SIGQUIT, "SIGQUIT"),
+        (libc::SIGILL, "SIGILL"),
+        (libc::SIGTRAP, "SIGTRAP"),
+        (libc::SIGABRT, "SIGABRT"),
+        (libc::SIGBUS, "SIGBUS"),
+        (libc::SIGFPE, "SIGFPE"),
+        (libc::SIGKILL, "SIGKILL"),
+        (libc::SIGUSR1, "SIGUSR1"),
+        (libc::SIGSEGV, "SIGSEGV"),
+        (libc::SIGUSR2, "SIGUSR2"),
+        (libc::SIGPIPE, "SIGPIPE"),
+        (libc::SIGALRM, "SIGALRM"),
+        (libc::SIGTERM, "SIGTERM"),
+        (libc::SIGCHLD, "SIGCHLD"),
+        (libc::SIGCONT, "SIGCONT"),
+        (libc::SIGSTOP, "SIGSTOP"),
+        (libc::SIGTSTP, "SIGTSTP"),
+        (libc::SIGTTIN, "SIGTTIN"),
+        (libc::SIGTTOU, "SIGTTOU"),
+        (libc::SIGXCPU, "SIGXCPU"),
+        (libc::SIGXFSZ, "SIGXFSZ"),
+        (libc::SIGSYS, "SIGSYS"),
+        (libc::SIGWINCH, "SIGWINCH"),
+    ];
+    known
+        .iter()
+        .find(|(n, _)| *n == signal)
+        .map_or_else(|| format!("signal {signal}"), |(_, s)| (*s).to_string())
+}

@@ -1,0 +1,77 @@
+//! The `xvisor` command line.
+
+#![forbid(unsafe_code)]
+
+mod run;
+mod units;
+
+use std::ffi::OsString;
+
+const HELP: &str = "\
+xvisor: secure user-space process virtualization for Linux.
+
+Runs unmodified programs in isolated instances: own namespaces, a read-only
+view of the host's system directories (or a root directory of your own),
+private /tmp and home, resource limits, and nothing left behind.
+
+Usage: xvisor COMMAND [OPTIONS]
+
+Commands:
+  run        run a program in a new instance ('xvisor run --help')
+  help       show this text, or a command's ('xvisor help run')
+
+Options:
+  -h, --help     show this text
+  -V, --version  show the version
+";
+
+fn main() {
+    // No descriptor opened later may take a standard number.
+    if let Err(e) = xvisor_sys::process::ensure_standard_fds() {
+        eprintln!("xvisor: cannot open /dev/null for missing standard descriptors: {e}");
+        std::process::exit(125);
+    }
+    let code = dispatch(std::env::args_os().skip(1).collect());
+    std::process::exit(code)
+}
+
+fn dispatch(mut args: Vec<OsString>) -> i32 {
+    if args.is_empty() {
+        eprint!("{HELP}");
+        return 125;
+    }
+    let command = args.remove(0);
+    match command.to_str().unwrap_or("") {
+        "run" => match run::parse(args) {
+            Ok(Some(options)) => match run::to_spec(options) {
+                Ok(spec) => run::run(spec),
+                Err(e) => usage_error(&e),
+            },
+            Ok(None) => {
+                print!("{}", run::HELP);
+                0
+            }
+            Err(e) => usage_error(&e),
+        },
+        "help" | "-h" | "--help" => {
+            match args.first().and_then(|a| a.to_str()) {
+                Some("run") => print!("{}", run::HELP),
+                _ => print!("{HELP}"),
+            }
+            0
+        }
+        "-V" | "--version" | "version" => {
+            println!("xvisor {}", env!("CARGO_PKG_VERSION"));
+            0
+        }
+        other => {
+            eprintln!("xvisor: unknown command {other:?} (commands: run, help)");
+            125
+        }
+    }
+}
+
+fn usage_error(e: &anyhow::Error) -> i32 {
+    eprintln!("xvisor: {e:#}");
+    125
+}

@@ -1,0 +1,401 @@
+//! `xvisor run`: options, their translation into an instance spec, and the
+//! run itself.
+
+use std::ffi::OsString;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::{bail, Context, Result};
+use xvisor_confine::{Limits, RootBase, RootSpec, Volume};
+use xvisor_instance::{Instance, InstanceSpec, Network, Outcome, StdinMode};
+
+use crate::units::{parse_duration, parse_size, show_size};
+
+pub const HELP: &str = "\
+Run a program in a new, isolated xvisor instance.
+
+Usage: xvisor run [OPTIONS] [--] PROGRAM [ARGS...]
+
+By default the instance sees only the host's system directories, read-only
+(/usr, /bin, /sbin, /lib*, and /etc with its secrets masked), a private
+writable /tmp and home directory that vanish with it, its own /proc, a minimal
+/dev, /sys read-only, hostname 'xvisor', and no network but loopback. The
+guest runs as root inside, which is the invoking user outside: it has no
+privilege on the host. Everything is gone when the program ends.
+
+Root filesystem:
+      --rootfs DIR         use DIR as / (read-only)
+      --writable           with --rootfs: accept writes in a throwaway layer
+      --host-root          show the whole host root, read-only
+  -v, --volume SRC:DST[:ro|rw]
+                           make host path SRC visible at DST (read-only
+                           unless :rw); repeatable
+  -w, --workdir DIR        start in DIR (default: the home directory)
+
+Identity and environment:
+      --user UID[:GID]     run as this uid (and gid) inside (default 0:0)
+  -e, --env KEY[=VALUE]    set a variable (KEY alone: take it from xvisor's
+                           environment); the guest otherwise gets only PATH,
+                           HOME and TERM; repeatable
+      --hostname NAME      the instance's hostname (default: xvisor)
+      --name NAME          the instance's name (default: generated)
+
+Network:
+      --net none|host      none (default): own network, loopback only;
+                           host: the host's network
+
+Limits (refused, never ignored, where the host cannot enforce them):
+      --memory SIZE        memory limit, e.g. 256M, 2G
+      --pids N             at most N processes and threads
+      --cpus FRACTION      CPU time, e.g. 0.5 or 2
+      --nofile N           open-file limit
+      --timeout DURATION   kill the instance after e.g. 30s, 500ms, 5m
+
+Terminal and input:
+  -i, --interactive        keep stdin open even when it is a terminal
+  -t, --tty                give the guest a pseudo-terminal (for shells)
+
+Exit status: the program's own; 128+N if it was killed by signal N; 124 if
+--timeout fired; 125 if xvisor failed; 126 if the program cannot be executed;
+127 if it was not found.
+
+Examples:
+  xvisor run -- sh -c 'id; hostname; ls /'
+  xvisor run -it -- bash
+  xvisor run -v \"$PWD\":/work:rw -w /work -- make
+  xvisor run --memory 256M --pids 64 --timeout 10s -- ./untrusted
+  xvisor run --rootfs ./rootfs --writable -- /bin/sh
+";
+
+/// Everything `xvisor run` was told.
+#[derive(Debug, Default, PartialEq)]
+pub struct RunOptions {
+    pub rootfs: Option<PathBuf>,
+    pub writable: bool,
+    pub host_root: bool,
+    pub volumes: Vec<Volume>,
+    pub env: Vec<String>,
+    pub workdir: Option<String>,
+    pub user: Option<(u32, u32)>,
+    pub hostname: Option<String>,
+    pub name: Option<String>,
+    pub network: Network,
+    pub limits: Limits,
+    pub nofile: Option<u64>,
+    pub timeout: Option<Duration>,
+    pub interactive: bool,
+    pub tty: bool,
+    pub argv: Vec<String>,
+}
+
+fn text(value: OsString, option: &str) -> Result<String> {
+    value.into_string().map_err(|v| anyhow::anyhow!("{option}: not valid UTF-8: {v:?}"))
+}
+
+fn parse_volume(spec: &str) -> Result<Volume> {
+    let (rest, writable) = if let Some(r) = spec.strip_suffix(":rw") {
+        (r, true)
+    } else if let Some(r) = spec.strip_suffix(":ro") {
+        (r, false)
+    } else {
+        (spec, false)
+    };
+    let Some((source, target)) = rest.rsplit_once(':') else {
+        bail!("--volume {spec:?}: expected SRC:DST[:ro|rw]");
+    };
+    if source.is_empty() || target.is_empty() {
+        bail!("--volume {spec:?}: expected SRC:DST[:ro|rw]");
+    }
+    let host_path = std::path::absolute(source).with_context(|| format!("--volume {spec:?}"))?;
+    Ok(Volume { host_path, target: target.to_string(), writable })
+}
+
+fn parse_user(spec: &str) -> Result<(u32, u32)> {
+    let (u, g) = spec.split_once(':').unwrap_or((spec, spec));
+    let number = |s: &str| {
+        s.parse::<u32>()
+            .ok()
+            .filter(|&n| n < u32::MAX)
+            .ok_or_else(|| anyhow::anyhow!("--user {spec:?}: give numeric ids, UID or UID:GID"))
+    };
+    Ok((number(u)?, number(g)?))
+}
+
+fn valid_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 64
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+        && !name.starts_with('.')
+}
+
+/// Parses the arguments after `run`.
+pub fn parse(args: Vec<OsString>) -> Result<Option<RunOptions>> {
+    use lexopt::prelude::*;
+    let mut o = RunOptions::default();
+    let mut p = lexopt::Parser::from_args(args);
+    while let Some(arg) = p.next()? {
+        match arg {
+            Short('h') | Long("help") => return Ok(None),
+            Long("rootfs") => o.rootfs = Some(PathBuf::from(p.value()?)),
+            Long("writable") => o.writable = true,
+            Long("host-root") => o.host_root = true,
+            Short('v') | Long("volume") => o.volumes.push(parse_volume(&text(p.value()?, "--volume")?)?),
+            Short('e') | Long("env") => o.env.push(text(p.value()?, "--env")?),
+            Short('w') | Long("workdir") => o.workdir = Some(text(p.value()?, "--workdir")?),
+            Long("user") => o.user = Some(parse_user(&text(p.value()?, "--user")?)?),
+            Long("hostname") => {
+                let h = text(p.value()?, "--hostname")?;
+                if h.is_empty() || h.len() > 64 || !h.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.') {
+                    bail!("--hostname {h:?}: use 1 to 64 letters, digits, '-' or '.'");
+                }
+                o.hostname = Some(h);
+            }
+            Long("name") => {
+                let n = text(p.value()?, "--name")?;
+                if !valid_name(&n) {
+                    bail!("--name {n:?}: use 1 to 64 letters, digits, '-', '_' or '.'");
+                }
+                o.name = Some(n);
+            }
+            Long("net") | Long("network") => {
+                o.network = match text(p.value()?, "--net")?.as_str() {
+                    "none" => Network::None,
+                    "host" => Network::Host,
+                    other => bail!("--net {other:?}: use none or host"),
+                }
+            }
+            Long("memory") => {
+                o.limits.memory_bytes = Some(parse_size(&text(p.value()?, "--memory")?).map_err(|e| anyhow::anyhow!("--memory {e}"))?)
+            }
+            Long("pids") => {
+                let v = text(p.value()?, "--pids")?;
+                let n: u64 = v.parse().ok().filter(|&n| n >= 1).ok_or_else(|| anyhow::anyhow!("--pids {v:?}: give a whole number of at least 1"))?;
+                o.limits.pids = Some(n);
+            }
+            Long("cpus") => {
+                let v = text(p.value()?, "--cpus")?;
+                let n: f64 = v
+                    .parse()
+                    .ok()
+                    .filter(|n: &f64| n.is_finite() && *n >= 0.01 && *n <= 4096.0)
+                    .ok_or_else(|| anyhow::anyhow!("--cpus {v:?}: give a number of CPUs from 0.01 up, e.g. 0.5"))?;
+                o.limits.cpus = Some(n);
+            }
+            Long("nofile") => {
+                let v = text(p.value()?, "--nofile")?;
+                let n: u64 = v.parse().ok().filter(|&n| n >= 3).ok_or_else(|| anyhow::anyhow!("--nofile {v:?}: give a whole number of at least 3"))?;
+                o.nofile = Some(n);
+            }
+            Long("timeout") => {
+                o.timeout = Some(parse_duration(&text(p.value()?, "--timeout")?).map_err(|e| anyhow::anyhow!("--timeout {e}"))?)
+            }
+            Short('i') | Long("interactive") => o.interactive = true,
+            Short('t') | Long("tty") => o.tty = true,
+            Value(program) => {
+                o.argv.push(text(program, "PROGRAM")?);
+                for a in p.raw_args()? {
+                    o.argv.push(text(a, "argument")?);
+                }
+            }
+            _ => return Err(arg.unexpected().into()),
+        }
+    }
+    if o.argv.is_empty() {
+        bail!("no program given (e.g. xvisor run -- sh -c 'id; ls /')");
+    }
+    if o.writable && o.rootfs.is_none() {
+        bail!("--writable needs --rootfs DIR");
+    }
+    if o.host_root && o.rootfs.is_some() {
+        bail!("--host-root and --rootfs exclude each other");
+    }
+    Ok(Some(o))
+}
+
+/// A name no running instance has: pid and a little randomness.
+fn generated_name() -> String {
+    let mut bytes = [0u8; 4];
+    if let Ok(mut f) = std::fs::File::open("/dev/urandom") {
+        let _ = std::io::Read::read_exact(&mut f, &mut bytes);
+    }
+    format!("xv-{}-{}", std::process::id(), u32::from_le_bytes(bytes) % 0x10000)
+}
+
+/// Turns options into the instance spec.
+pub fn to_spec(o: RunOptions) -> Result<InstanceSpec> {
+    let (uid, gid) = o.user.unwrap_or((0, 0));
+    let home = if uid == 0 { "/root".to_string() } else { "/home/user".to_string() };
+    let term = std::env::var("TERM").ok().filter(|t| !t.is_empty());
+    let mut env: Vec<(String, String)> = vec![
+        ("PATH".into(), "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".into()),
+        ("HOME".into(), home.clone()),
+    ];
+    match (term, o.tty) {
+        (Some(t), _) => env.push(("TERM".into(), t)),
+        (None, true) => env.push(("TERM".into(), "xterm".into())),
+        (None, false) => {}
+    }
+    for e in &o.env {
+        let (key, value) = match e.split_once('=') {
+            Some((k, v)) => (k.to_string(), v.to_string()),
+            None => match std::env::var(e) {
+                Ok(v) => (e.clone(), v),
+                Err(_) => continue,
+            },
+        };
+        if key.is_empty() || key.contains('\0') || value.contains('\0') {
+            bail!("--env {e:?}: expected KEY=VALUE");
+        }
+        env.retain(|(k, _)| *k != key);
+        env.push((key, value));
+    }
+    let workdir = o.workdir.clone().unwrap_or_else(|| home.clone());
+    let hostname = o.hostname.clone().unwrap_or_else(|| "xvisor".into());
+    let base = match (&o.rootfs, o.host_root) {
+        (Some(dir), _) => RootBase::Directory {
+            path: std::path::absolute(dir).with_context(|| format!("--rootfs {}", dir.display()))?,
+            writable: o.writable,
+        },
+        (None, true) => RootBase::HostRoot,
+        (None, false) => RootBase::SystemDirs,
+    };
+    let stdin_is_terminal = xvisor_sys::tty::is_terminal(xvisor_sys::event::standard(0));
+    Ok(InstanceSpec {
+        name: o.name.unwrap_or_else(generated_name),
+        argv: o.argv,
+        env,
+        workdir: workdir.clone(),
+        uid,
+        gid,
+        root: RootSpec {
+            base,
+            volumes: o.volumes,
+            home,
+            home_owner: (uid, gid),
+            hostname: hostname.clone(),
+            workdir: Some(workdir),
+        },
+        hostname,
+        network: o.network,
+        limits: o.limits,
+        nofile: o.nofile,
+        timeout: o.timeout,
+        tty: o.tty,
+        // A terminal is not handed to the guest unless asked for: pipes and
+        // files pass through, a terminal becomes /dev/null without -i.
+        stdin: if o.interactive || !stdin_is_terminal { StdinMode::Inherit } else { StdinMode::Null },
+    })
+}
+
+/// Runs the instance to its end; returns xvisor's exit status.
+pub fn run(spec: InstanceSpec) -> i32 {
+    let memory = spec.limits.memory_bytes;
+    let mut instance = match Instance::create(spec) {
+        Ok(i) => i,
+        Err(e) => return report(&e),
+    };
+    if let Err(e) = instance.start() {
+        return report(&e);
+    }
+    match instance.wait() {
+        Ok(outcome) => {
+            match outcome {
+                Outcome::TimedOut { after } => {
+                    eprintln!("xvisor: --timeout {} expired; the instance was killed", show_duration(after));
+                }
+                Outcome::OutOfMemory { .. } => {
+                    let limit = memory.map_or_else(String::new, |m| format!(" of {}", show_size(m)));
+                    eprintln!("xvisor: out of memory: the instance reached its --memory limit{limit} and the kernel killed the guest");
+                }
+                Outcome::Exited(_) => {}
+            }
+            outcome.exit_code()
+        }
+        Err(e) => report(&e),
+    }
+}
+
+fn report(e: &xvisor_instance::InstanceError) -> i32 {
+    eprintln!("xvisor: {e}");
+    e.exit_code()
+}
+
+fn show_duration(d: Duration) -> String {
+    if d.subsec_millis() == 0 {
+        format!("{}s", d.as_secs())
+    } else {
+        format!("{}ms", d.as_millis())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(list: &[&str]) -> Vec<OsString> {
+        list.iter().map(OsString::from).collect()
+    }
+
+    #[test]
+    fn options_then_program_and_its_own_options() {
+        let o = parse(args(&["--net", "host", "-e", "A=1", "--pids", "64", "ls", "-la", "--net"])).unwrap().unwrap();
+        assert_eq!(o.network, Network::Host);
+        assert_eq!(o.env, vec!["A=1"]);
+        assert_eq!(o.limits.pids, Some(64));
+        assert_eq!(o.argv, vec!["ls", "-la", "--net"]);
+    }
+
+    #[test]
+    fn double_dash_ends_options() {
+        let o = parse(args(&["-it", "--", "-weird-name"])).unwrap().unwrap();
+        assert!(o.interactive && o.tty);
+        assert_eq!(o.argv, vec!["-weird-name"]);
+    }
+
+    #[test]
+    fn volumes_default_to_read_only() {
+        let v = parse_volume("/srv:/data").unwrap();
+        assert!(!v.writable);
+        assert_eq!(v.target, "/data");
+        assert!(parse_volume("/srv:/data:rw").unwrap().writable);
+        assert!(parse_volume("/srv").is_err());
+        assert!(parse_volume(":/x").is_err());
+    }
+
+    #[test]
+    fn bad_values_name_their_option() {
+        for (argv, needle) in [
+            (vec!["--memory", "lots", "x"], "--memory"),
+            (vec!["--pids", "0", "x"], "--pids"),
+            (vec!["--timeout", "1d", "x"], "--timeout"),
+            (vec!["--net", "bridge", "x"], "--net"),
+            (vec!["--user", "alice", "x"], "--user"),
+            (vec!["--writable", "x"], "--writable"),
+            (vec!["--hostname", "a b", "x"], "--hostname"),
+            (vec!["--cpus", "NaN", "x"], "--cpus"),
+        ] {
+            let e = parse(args(&argv)).unwrap_err().to_string();
+            assert!(e.contains(needle), "{argv:?}: {e}");
+        }
+        assert!(parse(args(&[])).unwrap_err().to_string().contains("no program"));
+    }
+
+    #[test]
+    fn guest_environment_is_clean_plus_requested() {
+        let o = parse(args(&["-e", "FOO=bar", "-e", "PATH=/x", "env"])).unwrap().unwrap();
+        let spec = to_spec(o).unwrap();
+        let get = |k: &str| spec.env.iter().find(|(key, _)| key == k).map(|(_, v)| v.clone());
+        assert_eq!(get("FOO").as_deref(), Some("bar"));
+        assert_eq!(get("PATH").as_deref(), Some("/x"));
+        assert_eq!(get("HOME").as_deref(), Some("/root"));
+        assert!(get("USER").is_none() && get("SSH_AUTH_SOCK").is_none());
+    }
+
+    #[test]
+    fn another_user_gets_its_own_home() {
+        let o = parse(args(&["--user", "1000:100", "id"])).unwrap().unwrap();
+        let spec = to_spec(o).unwrap();
+        assert_eq!((spec.uid, spec.gid), (1000, 100));
+        assert_eq!(spec.workdir, "/home/user");
+    }
+}
