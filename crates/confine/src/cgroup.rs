@@ -66,7 +66,10 @@ pub enum CgroupError {
     #[error("cannot write {path}: {error}")]
     Write { path: PathBuf, error: io::Error },
     #[error("cannot read the host's cgroups ({what}): {error}")]
-    Detect { what: &'static str, error: io::Error },
+    Detect {
+        what: &'static str,
+        error: io::Error,
+    },
     #[error("cgroup {path} still has processes after {waited_ms} ms; left in place")]
     Busy { path: PathBuf, waited_ms: u128 },
 }
@@ -102,7 +105,9 @@ fn unescape_mountinfo(field: &str) -> String {
         if bytes[i] == b'\\' && i + 4 <= bytes.len() {
             let d = &bytes[i + 1..i + 4];
             if d.iter().all(|b| (b'0'..=b'7').contains(b)) {
-                let v = u32::from(d[0] - b'0') * 64 + u32::from(d[1] - b'0') * 8 + u32::from(d[2] - b'0');
+                let v = u32::from(d[0] - b'0') * 64
+                    + u32::from(d[1] - b'0') * 8
+                    + u32::from(d[2] - b'0');
                 if let Ok(v) = u8::try_from(v) {
                     out.push(v);
                     i += 4;
@@ -125,7 +130,10 @@ fn own_dir(mount_point: &str, mount_root: &str, own_path: &str) -> PathBuf {
         own_path.strip_prefix(mount_root).unwrap_or("")
     };
     let mut p = PathBuf::from(mount_point);
-    for part in rel.split('/').filter(|s| !s.is_empty() && *s != "." && *s != "..") {
+    for part in rel
+        .split('/')
+        .filter(|s| !s.is_empty() && *s != "." && *s != "..")
+    {
         p.push(part);
     }
     p
@@ -134,10 +142,17 @@ fn own_dir(mount_point: &str, mount_root: &str, own_path: &str) -> PathBuf {
 impl CgroupHost {
     /// Reads this process's view of the host.
     pub fn detect() -> Result<Self, CgroupError> {
-        let mountinfo = std::fs::read_to_string("/proc/self/mountinfo")
-            .map_err(|error| CgroupError::Detect { what: "/proc/self/mountinfo", error })?;
-        let own = std::fs::read_to_string("/proc/self/cgroup")
-            .map_err(|error| CgroupError::Detect { what: "/proc/self/cgroup", error })?;
+        let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").map_err(|error| {
+            CgroupError::Detect {
+                what: "/proc/self/mountinfo",
+                error,
+            }
+        })?;
+        let own =
+            std::fs::read_to_string("/proc/self/cgroup").map_err(|error| CgroupError::Detect {
+                what: "/proc/self/cgroup",
+                error,
+            })?;
         Ok(Self::parse(&mountinfo, &own, |dir| {
             std::fs::read_to_string(dir.join("cgroup.controllers")).ok()
         }))
@@ -145,23 +160,33 @@ impl CgroupHost {
 
     /// Pure part of [`detect`](Self::detect). `v2_controllers` reads
     /// `cgroup.controllers` of a v2 directory.
-    pub fn parse(mountinfo: &str, self_cgroup: &str, v2_controllers: impl Fn(&Path) -> Option<String>) -> Self {
+    pub fn parse(
+        mountinfo: &str,
+        self_cgroup: &str,
+        v2_controllers: impl Fn(&Path) -> Option<String>,
+    ) -> Self {
         let mut v1_paths: Vec<(Vec<String>, String)> = Vec::new();
         let mut v2_path: Option<String> = None;
         for line in self_cgroup.lines() {
             let mut parts = line.splitn(3, ':');
-            let (Some(_id), Some(ctrls), Some(path)) = (parts.next(), parts.next(), parts.next()) else {
+            let (Some(_id), Some(ctrls), Some(path)) = (parts.next(), parts.next(), parts.next())
+            else {
                 continue;
             };
             if ctrls.is_empty() {
                 v2_path = Some(path.to_string());
             } else {
-                v1_paths.push((ctrls.split(',').map(str::to_string).collect(), path.to_string()));
+                v1_paths.push((
+                    ctrls.split(',').map(str::to_string).collect(),
+                    path.to_string(),
+                ));
             }
         }
         let mut hierarchies = Vec::new();
         for line in mountinfo.lines() {
-            let Some((left, right)) = line.split_once(" - ") else { continue };
+            let Some((left, right)) = line.split_once(" - ") else {
+                continue;
+            };
             let left: Vec<&str> = left.split(' ').collect();
             let right: Vec<&str> = right.split(' ').collect();
             if left.len() < 5 || right.len() < 3 {
@@ -177,7 +202,11 @@ impl CgroupHost {
                         .split_whitespace()
                         .map(str::to_string)
                         .collect();
-                    hierarchies.push(Hierarchy { version: Version::V2, controllers, own_dir: dir });
+                    hierarchies.push(Hierarchy {
+                        version: Version::V2,
+                        controllers,
+                        own_dir: dir,
+                    });
                 }
                 "cgroup" => {
                     let opts: Vec<String> = right[2].split(',').map(str::to_string).collect();
@@ -187,12 +216,18 @@ impl CgroupHost {
                     else {
                         continue;
                     };
-                    let controllers: Vec<String> = ctrls.iter().filter(|c| !c.starts_with("name=")).cloned().collect();
+                    let controllers: Vec<String> = ctrls
+                        .iter()
+                        .filter(|c| !c.starts_with("name="))
+                        .cloned()
+                        .collect();
                     if controllers.is_empty() {
                         continue;
                     }
                     // The same hierarchy may be mounted twice; keep the first.
-                    if hierarchies.iter().any(|h: &Hierarchy| h.version == Version::V1 && h.controllers == controllers) {
+                    if hierarchies.iter().any(|h: &Hierarchy| {
+                        h.version == Version::V1 && h.controllers == controllers
+                    }) {
                         continue;
                     }
                     hierarchies.push(Hierarchy {
@@ -214,7 +249,12 @@ impl CgroupHost {
             .iter()
             .filter(|h| h.version == Version::V2)
             .find(has)
-            .or_else(|| self.hierarchies.iter().filter(|h| h.version == Version::V1).find(has))
+            .or_else(|| {
+                self.hierarchies
+                    .iter()
+                    .filter(|h| h.version == Version::V1)
+                    .find(has)
+            })
     }
 }
 
@@ -242,34 +282,56 @@ impl InstanceCgroup {
     pub fn create(host: &CgroupHost, name: &str, limits: &Limits) -> Result<Self, CgroupError> {
         let mut dirs: Vec<Dir> = Vec::new();
         for (controller, option) in limits.wanted() {
-            let h = host.hierarchy_for(controller).ok_or_else(|| CgroupError::NoController {
-                controller: controller.into(),
-                option: option.into(),
-            })?;
+            let h = host
+                .hierarchy_for(controller)
+                .ok_or_else(|| CgroupError::NoController {
+                    controller: controller.into(),
+                    option: option.into(),
+                })?;
             let path = h.own_dir.join(format!("xvisor-{name}"));
             match dirs.iter_mut().find(|d| d.path == path) {
                 Some(d) => d.controllers.push(controller),
-                None => dirs.push(Dir { version: h.version, path, controllers: vec![controller] }),
+                None => dirs.push(Dir {
+                    version: h.version,
+                    path,
+                    controllers: vec![controller],
+                }),
             }
         }
         let mut made = Self { dirs: Vec::new() };
         for dir in dirs {
-            let option = |c: &str| limits.wanted().iter().find(|(k, _)| *k == c).map_or("", |(_, o)| *o).to_string();
+            let option = |c: &str| {
+                limits
+                    .wanted()
+                    .iter()
+                    .find(|(k, _)| *k == c)
+                    .map_or("", |(_, o)| *o)
+                    .to_string()
+            };
             if dir.version == Version::V2 {
                 let parent = dir.path.parent().map(Path::to_path_buf).unwrap_or_default();
-                let enabled = std::fs::read_to_string(parent.join("cgroup.subtree_control")).unwrap_or_default();
+                let enabled = std::fs::read_to_string(parent.join("cgroup.subtree_control"))
+                    .unwrap_or_default();
                 for c in &dir.controllers {
                     if !enabled.split_whitespace().any(|e| e == *c) {
-                        std::fs::write(parent.join("cgroup.subtree_control"), format!("+{c}")).map_err(|error| {
-                            CgroupError::Enable { option: option(c), controller: c.to_string(), path: parent.clone(), error }
-                        })?;
+                        std::fs::write(parent.join("cgroup.subtree_control"), format!("+{c}"))
+                            .map_err(|error| CgroupError::Enable {
+                                option: option(c),
+                                controller: c.to_string(),
+                                path: parent.clone(),
+                                error,
+                            })?;
                     }
                 }
             }
             if let Err(error) = std::fs::create_dir(&dir.path) {
                 let first = dir.controllers.first().copied().unwrap_or("");
                 let _ = made.remove_now();
-                return Err(CgroupError::Create { option: option(first), path: dir.path, error });
+                return Err(CgroupError::Create {
+                    option: option(first),
+                    path: dir.path,
+                    error,
+                });
             }
             made.dirs.push(dir);
             let dir = made.dirs.last().expect("just pushed");
@@ -283,7 +345,10 @@ impl InstanceCgroup {
 
     /// The v2 directory, for creating the instance directly inside it.
     pub fn v2_dir(&self) -> Option<&Path> {
-        self.dirs.iter().find(|d| d.version == Version::V2).map(|d| d.path.as_path())
+        self.dirs
+            .iter()
+            .find(|d| d.version == Version::V2)
+            .map(|d| d.path.as_path())
     }
 
     /// Every directory, for the clean-up watchdog.
@@ -346,13 +411,24 @@ pub fn remove_dirs(paths: &[PathBuf], patience: Duration) -> Result<(), CgroupEr
             match std::fs::remove_dir(path) {
                 Ok(()) => break,
                 Err(e) if e.kind() == io::ErrorKind::NotFound => break,
-                Err(e) if e.raw_os_error() == Some(xvisor_sys::errno::EBUSY) && start.elapsed() < patience => {
+                Err(e)
+                    if e.raw_os_error() == Some(xvisor_sys::errno::EBUSY)
+                        && start.elapsed() < patience =>
+                {
                     std::thread::sleep(Duration::from_millis(2));
                 }
                 Err(e) if e.raw_os_error() == Some(xvisor_sys::errno::EBUSY) => {
-                    return Err(CgroupError::Busy { path: path.clone(), waited_ms: start.elapsed().as_millis() });
+                    return Err(CgroupError::Busy {
+                        path: path.clone(),
+                        waited_ms: start.elapsed().as_millis(),
+                    });
                 }
-                Err(error) => return Err(CgroupError::Write { path: path.clone(), error }),
+                Err(error) => {
+                    return Err(CgroupError::Write {
+                        path: path.clone(),
+                        error,
+                    })
+                }
             }
         }
     }
@@ -422,7 +498,10 @@ mod tests {
         let host = CgroupHost::parse(HYBRID_MOUNTINFO, HYBRID_SELF, |_| Some("hugetlb\n".into()));
         let mem = host.hierarchy_for("memory").unwrap();
         assert_eq!(mem.version, Version::V1);
-        assert_eq!(mem.own_dir, PathBuf::from("/sys/fs/cgroup/memory/process_api/abc"));
+        assert_eq!(
+            mem.own_dir,
+            PathBuf::from("/sys/fs/cgroup/memory/process_api/abc")
+        );
         let cpu = host.hierarchy_for("cpu").unwrap();
         assert_eq!(cpu.own_dir, PathBuf::from("/sys/fs/cgroup/cpu,cpuacct"));
         assert_eq!(host.hierarchy_for("hugetlb").unwrap().version, Version::V2);
@@ -434,7 +513,10 @@ mod tests {
         let mi = "30 25 0:24 / /sys/fs/cgroup rw - cgroup2 cgroup2 rw\n";
         let own = "0::/user.slice/user-1000.slice/session-1.scope\n";
         let host = CgroupHost::parse(mi, own, |d| {
-            assert_eq!(d, Path::new("/sys/fs/cgroup/user.slice/user-1000.slice/session-1.scope"));
+            assert_eq!(
+                d,
+                Path::new("/sys/fs/cgroup/user.slice/user-1000.slice/session-1.scope")
+            );
             Some("cpu memory pids".into())
         });
         let h = host.hierarchy_for("pids").unwrap();
@@ -446,7 +528,10 @@ mod tests {
         let mi = "30 25 0:24 /docker/abc /sys/fs/cgroup rw - cgroup2 cgroup2 rw\n";
         let own = "0::/docker/abc/inner\n";
         let host = CgroupHost::parse(mi, own, |_| Some("memory".into()));
-        assert_eq!(host.hierarchy_for("memory").unwrap().own_dir, PathBuf::from("/sys/fs/cgroup/inner"));
+        assert_eq!(
+            host.hierarchy_for("memory").unwrap().own_dir,
+            PathBuf::from("/sys/fs/cgroup/inner")
+        );
     }
 
     #[test]
@@ -482,7 +567,11 @@ mod tests {
     #[test]
     fn v1_limits_are_written_where_expected() {
         let root = temp_dir("v1");
-        let limits = Limits { memory_bytes: Some(256 << 20), pids: Some(64), cpus: Some(0.5) };
+        let limits = Limits {
+            memory_bytes: Some(256 << 20),
+            pids: Some(64),
+            cpus: Some(0.5),
+        };
         let cg = InstanceCgroup::create(&fake_host(&root, Version::V1), "t1", &limits).unwrap();
         let dir = root.join("xvisor-t1");
         let read = |f: &str| std::fs::read_to_string(dir.join(f)).unwrap();
@@ -491,7 +580,11 @@ mod tests {
         assert_eq!(read("cpu.cfs_quota_us"), "50000");
         assert_eq!(read("cpu.cfs_period_us"), "100000");
         assert_eq!(cg.paths(), vec![dir.clone()]);
-        std::fs::write(dir.join("memory.oom_control"), "oom_kill_disable 0\nunder_oom 0\noom_kill 2\n").unwrap();
+        std::fs::write(
+            dir.join("memory.oom_control"),
+            "oom_kill_disable 0\nunder_oom 0\noom_kill 2\n",
+        )
+        .unwrap();
         assert_eq!(cg.oom_kills(), 2);
         std::fs::remove_dir_all(&root).unwrap();
     }
@@ -499,22 +592,42 @@ mod tests {
     #[test]
     fn v2_enables_controllers_in_the_parent() {
         let root = temp_dir("v2");
-        let limits = Limits { memory_bytes: None, pids: Some(10), cpus: Some(2.0) };
+        let limits = Limits {
+            memory_bytes: None,
+            pids: Some(10),
+            cpus: Some(2.0),
+        };
         let cg = InstanceCgroup::create(&fake_host(&root, Version::V2), "t2", &limits).unwrap();
         assert_eq!(cg.v2_dir(), Some(root.join("xvisor-t2").as_path()));
         let dir = root.join("xvisor-t2");
-        assert_eq!(std::fs::read_to_string(dir.join("cpu.max")).unwrap(), "200000 100000");
+        assert_eq!(
+            std::fs::read_to_string(dir.join("cpu.max")).unwrap(),
+            "200000 100000"
+        );
         // A plain directory records only the last write; the real file
         // accumulates. What matters is that an enable was written.
-        assert!(std::fs::read_to_string(root.join("cgroup.subtree_control")).unwrap().starts_with('+'));
+        assert!(std::fs::read_to_string(root.join("cgroup.subtree_control"))
+            .unwrap()
+            .starts_with('+'));
         std::fs::remove_dir_all(&root).unwrap();
     }
 
     #[test]
     fn missing_controller_is_refused_by_name() {
         let host = CgroupHost::default();
-        let e = InstanceCgroup::create(&host, "x", &Limits { pids: Some(1), ..Default::default() }).unwrap_err();
-        assert_eq!(e.to_string(), "cannot enforce --pids: this host has no pids cgroup controller");
+        let e = InstanceCgroup::create(
+            &host,
+            "x",
+            &Limits {
+                pids: Some(1),
+                ..Default::default()
+            },
+        )
+        .unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "cannot enforce --pids: this host has no pids cgroup controller"
+        );
     }
 
     #[test]

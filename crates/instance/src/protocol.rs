@@ -52,7 +52,11 @@ pub enum ProtocolError {
     #[error("unknown message tag {0}")]
     UnknownTag(u8),
     #[error("message of tag {tag} has {len} payload bytes, expected {expected}")]
-    BadLength { tag: u8, len: usize, expected: usize },
+    BadLength {
+        tag: u8,
+        len: usize,
+        expected: usize,
+    },
     #[error("unknown start stage {0}")]
     UnknownStage(u8),
     #[error("message longer than {MAX_MESSAGE} bytes")]
@@ -80,7 +84,11 @@ fn no_payload(tag: u8, payload: &[u8]) -> Result<(), ProtocolError> {
     if payload.is_empty() {
         Ok(())
     } else {
-        Err(ProtocolError::BadLength { tag, len: payload.len(), expected: 0 })
+        Err(ProtocolError::BadLength {
+            tag,
+            len: payload.len(),
+            expected: 0,
+        })
     }
 }
 
@@ -139,7 +147,9 @@ impl FromInit {
         let (&tag, payload) = bytes.split_first().ok_or(ProtocolError::Empty)?;
         match tag {
             T_CREATED => no_payload(tag, payload).map(|_| Self::Created),
-            T_SETUP_FAILED => Ok(Self::SetupFailed(String::from_utf8_lossy(payload).into_owned())),
+            T_SETUP_FAILED => Ok(Self::SetupFailed(
+                String::from_utf8_lossy(payload).into_owned(),
+            )),
             T_START_FAILED => {
                 let (&stage, rest) = payload.split_first().ok_or(ProtocolError::BadLength {
                     tag,
@@ -152,10 +162,17 @@ impl FromInit {
                     3 => StartStage::Exec,
                     other => return Err(ProtocolError::UnknownStage(other)),
                 };
-                Ok(Self::StartFailed { stage, errno: int_payload(tag, rest)? })
+                Ok(Self::StartFailed {
+                    stage,
+                    errno: int_payload(tag, rest)?,
+                })
             }
-            T_RUNNING => Ok(Self::Running { guest_pid: int_payload(tag, payload)? }),
-            T_EXITED => Ok(Self::Exited { wait_status: int_payload(tag, payload)? }),
+            T_RUNNING => Ok(Self::Running {
+                guest_pid: int_payload(tag, payload)?,
+            }),
+            T_EXITED => Ok(Self::Exited {
+                wait_status: int_payload(tag, payload)?,
+            }),
             other => Err(ProtocolError::UnknownTag(other)),
         }
     }
@@ -181,8 +198,14 @@ mod tests {
         let msgs = [
             FromInit::Created,
             FromInit::SetupFailed("cannot mount /proc: Operation not permitted".into()),
-            FromInit::StartFailed { stage: StartStage::Exec, errno: 2 },
-            FromInit::StartFailed { stage: StartStage::Workdir, errno: -1 },
+            FromInit::StartFailed {
+                stage: StartStage::Exec,
+                errno: 2,
+            },
+            FromInit::StartFailed {
+                stage: StartStage::Workdir,
+                errno: -1,
+            },
             FromInit::Running { guest_pid: 2 },
             FromInit::Exited { wait_status: 9 },
         ];
@@ -230,9 +253,19 @@ mod tests {
         assert_eq!(FromInit::decode(&[99]), Err(ProtocolError::UnknownTag(99)));
         assert_eq!(
             FromInit::decode(&[T_RUNNING, 1, 2]),
-            Err(ProtocolError::BadLength { tag: T_RUNNING, len: 2, expected: 4 })
+            Err(ProtocolError::BadLength {
+                tag: T_RUNNING,
+                len: 2,
+                expected: 4
+            })
         );
-        assert_eq!(FromInit::decode(&[T_START_FAILED, 7, 0, 0, 0, 0]), Err(ProtocolError::UnknownStage(7)));
-        assert_eq!(FromInit::decode(&vec![T_CREATED; MAX_MESSAGE + 1]), Err(ProtocolError::TooLong));
+        assert_eq!(
+            FromInit::decode(&[T_START_FAILED, 7, 0, 0, 0, 0]),
+            Err(ProtocolError::UnknownStage(7))
+        );
+        assert_eq!(
+            FromInit::decode(&vec![T_CREATED; MAX_MESSAGE + 1]),
+            Err(ProtocolError::TooLong)
+        );
     }
 }

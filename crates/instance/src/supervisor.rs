@@ -55,7 +55,10 @@ pub enum InstanceError {
     #[error("cannot switch to the guest's identity: {0}")]
     GuestIdentity(io::Error),
     #[error("cannot {action}: {error}")]
-    Host { action: &'static str, error: io::Error },
+    Host {
+        action: &'static str,
+        error: io::Error,
+    },
     #[error("the instance's init broke the protocol: {0}")]
     Protocol(#[from] ProtocolError),
     #[error("the instance's init ended during set-up")]
@@ -131,22 +134,34 @@ impl Instance {
         let cgroup = if spec.limits.is_empty() {
             None
         } else {
-            Some(InstanceCgroup::create(&CgroupHost::detect()?, &spec.name, &spec.limits)?)
+            Some(InstanceCgroup::create(
+                &CgroupHost::detect()?,
+                &spec.name,
+                &spec.limits,
+            )?)
         };
         let watchdog = match &cgroup {
-            Some(cg) => Some(Watchdog::spawn(cg.paths()).map_err(host("start the cgroup watchdog"))?),
+            Some(cg) => {
+                Some(Watchdog::spawn(cg.paths()).map_err(host("start the cgroup watchdog"))?)
+            }
             None => None,
         };
         signal::block(SUPERVISOR_SIGNALS).map_err(host("block signals"))?;
         let signals = signal::signal_fd(SUPERVISOR_SIGNALS).map_err(host("create a signalfd"))?;
-        let (control, init_end) = socket::seqpacket_pair().map_err(host("create the control channel"))?;
+        let (control, init_end) =
+            socket::seqpacket_pair().map_err(host("create the control channel"))?;
         let v2_dir = match cgroup.as_ref().and_then(|c| c.v2_dir()) {
             Some(dir) => Some(
-                xvisor_sys::fs::open_dir(None, &dir.to_string_lossy()).map_err(host("open the instance cgroup"))?,
+                xvisor_sys::fs::open_dir(None, &dir.to_string_lossy())
+                    .map_err(host("open the instance cgroup"))?,
             ),
             None => None,
         };
-        let mut namespaces = process::ns::USER | process::ns::PID | process::ns::MOUNT | process::ns::IPC | process::ns::UTS;
+        let mut namespaces = process::ns::USER
+            | process::ns::PID
+            | process::ns::MOUNT
+            | process::ns::IPC
+            | process::ns::UTS;
         if spec.network == Network::None {
             namespaces |= process::ns::NET;
         }
@@ -197,7 +212,9 @@ impl Instance {
                 Ok(())
             }
             (FromInit::SetupFailed(text), _) => Err(InstanceError::Setup(text)),
-            (other, _) => Err(InstanceError::Setup(format!("unexpected message from init: {other:?}"))),
+            (other, _) => Err(InstanceError::Setup(format!(
+                "unexpected message from init: {other:?}"
+            ))),
         }
     }
 
@@ -225,14 +242,21 @@ impl Instance {
                 let error = io::Error::from_raw_os_error(code);
                 let program = self.spec.argv.first().cloned().unwrap_or_default();
                 Err(match stage {
-                    StartStage::Exec if code == errno::ENOENT => InstanceError::NotFound { program },
+                    StartStage::Exec if code == errno::ENOENT => {
+                        InstanceError::NotFound { program }
+                    }
                     StartStage::Exec => InstanceError::CannotExecute { program, error },
-                    StartStage::Workdir => InstanceError::Workdir { dir: self.spec.workdir.clone(), error },
+                    StartStage::Workdir => InstanceError::Workdir {
+                        dir: self.spec.workdir.clone(),
+                        error,
+                    },
                     StartStage::Identity => InstanceError::GuestIdentity(error),
                 })
             }
             (FromInit::SetupFailed(text), _) => Err(InstanceError::Setup(text)),
-            (other, _) => Err(InstanceError::Setup(format!("unexpected message from init: {other:?}"))),
+            (other, _) => Err(InstanceError::Setup(format!(
+                "unexpected message from init: {other:?}"
+            ))),
         }
     }
 
@@ -307,7 +331,9 @@ impl Instance {
                 }
             }
             if signals_ready {
-                while let Some(info) = signal::read_signal(self.signals.as_fd()).map_err(host("read signals"))? {
+                while let Some(info) =
+                    signal::read_signal(self.signals.as_fd()).map_err(host("read signals"))?
+                {
                     match info.signal {
                         signal::SIGCHLD => {}
                         signal::SIGWINCH => {
@@ -331,14 +357,17 @@ impl Instance {
             }
             if control_ready {
                 match self.receive() {
-                    Ok((FromInit::Exited { wait_status }, _)) => guest_status = WaitStatus::from_raw(wait_status),
+                    Ok((FromInit::Exited { wait_status }, _)) => {
+                        guest_status = WaitStatus::from_raw(wait_status)
+                    }
                     Ok(_) => {}
                     Err(_) => control_open = false,
                 }
             }
             if init_ready || self.init_pidfd.is_none() {
-                if let Some((_, status)) = process::wait_pid(self.init_pid, self.init_pidfd.is_none())
-                    .map_err(host("wait for the instance's init"))?
+                if let Some((_, status)) =
+                    process::wait_pid(self.init_pid, self.init_pidfd.is_none())
+                        .map_err(host("wait for the instance's init"))?
                 {
                     self.init_reaped = true;
                     break status;
@@ -354,8 +383,16 @@ impl Instance {
         let oom_kills = self.cgroup.as_ref().map_or(0, |c| c.oom_kills());
         self.teardown()?;
         Ok(if timed_out {
-            Outcome::TimedOut { after: self.spec.timeout.unwrap_or_default() }
-        } else if status == (WaitStatus::Signaled { signal: signal::SIGKILL, core_dumped: false }) && oom_kills > 0 {
+            Outcome::TimedOut {
+                after: self.spec.timeout.unwrap_or_default(),
+            }
+        } else if status
+            == (WaitStatus::Signaled {
+                signal: signal::SIGKILL,
+                core_dumped: false,
+            })
+            && oom_kills > 0
+        {
             Outcome::OutOfMemory { status }
         } else {
             Outcome::Exited(status)
@@ -367,14 +404,18 @@ impl Instance {
             if e.raw_os_error() == Some(xvisor_sys::errno::EPIPE) {
                 InstanceError::InitVanished
             } else {
-                InstanceError::Host { action: "talk to the instance", error: e }
+                InstanceError::Host {
+                    action: "talk to the instance",
+                    error: e,
+                }
             }
         })
     }
 
     fn receive(&self) -> Result<(FromInit, Option<OwnedFd>), InstanceError> {
         let mut buf = vec![0u8; MAX_MESSAGE + 1];
-        let (n, fd) = socket::recv(self.control.as_fd(), &mut buf).map_err(host("hear from the instance"))?;
+        let (n, fd) =
+            socket::recv(self.control.as_fd(), &mut buf).map_err(host("hear from the instance"))?;
         if n == 0 {
             return Err(InstanceError::InitVanished);
         }

@@ -60,7 +60,15 @@ impl Drop for Watchdog {
 
 fn watch(keepalive: OwnedFd, paths: &[PathBuf]) -> ! {
     let _ = process::setsid();
-    for s in [signal::SIGINT, signal::SIGTERM, signal::SIGHUP, signal::SIGQUIT, signal::SIGTSTP, signal::SIGTTIN, signal::SIGTTOU] {
+    for s in [
+        signal::SIGINT,
+        signal::SIGTERM,
+        signal::SIGHUP,
+        signal::SIGQUIT,
+        signal::SIGTSTP,
+        signal::SIGTTIN,
+        signal::SIGTTOU,
+    ] {
         let _ = signal::set_disposition(s, true);
     }
     let _ = signal::unblock_all();

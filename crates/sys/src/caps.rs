@@ -39,7 +39,9 @@ pub fn limit_bounding_set(keep: &[u32]) -> io::Result<()> {
             continue;
         }
         // SAFETY: prctl with integer arguments.
-        match check_int(unsafe { libc::prctl(libc::PR_CAPBSET_DROP, cap as libc::c_ulong, 0, 0, 0) }) {
+        match check_int(unsafe {
+            libc::prctl(libc::PR_CAPBSET_DROP, cap as libc::c_ulong, 0, 0, 0)
+        }) {
             Err(e) if e.raw_os_error() == Some(libc::EINVAL) => {}
             other => {
                 other?;
@@ -53,7 +55,13 @@ pub fn limit_bounding_set(keep: &[u32]) -> io::Result<()> {
 pub fn clear_ambient() -> io::Result<()> {
     // SAFETY: prctl with integer arguments.
     check_int(unsafe {
-        libc::prctl(libc::PR_CAP_AMBIENT, libc::PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0)
+        libc::prctl(
+            libc::PR_CAP_AMBIENT,
+            libc::PR_CAP_AMBIENT_CLEAR_ALL,
+            0,
+            0,
+            0,
+        )
     })
     .map(drop)
 }

@@ -338,7 +338,11 @@ pub fn close_all_from_except(first: i32, keep: &[i32]) -> io::Result<()> {
     let mut start = first;
     for &k in keep.iter().chain(std::iter::once(&i32::MAX)) {
         if k > start {
-            let end = if k == i32::MAX { u32::MAX } else { (k - 1) as u32 };
+            let end = if k == i32::MAX {
+                u32::MAX
+            } else {
+                (k - 1) as u32
+            };
             // SAFETY: close_range only closes descriptors; callers own all
             // descriptors in the range (see the function's contract).
             check(unsafe { libc::syscall(libc::SYS_close_range, start as u32, end, 0u32) })?;
@@ -363,9 +367,7 @@ pub mod rlimit {
             rlim_max: 0,
         };
         // SAFETY: prlimit64 on ourselves (pid 0) writes only `lim`.
-        check_int(unsafe {
-            libc::prlimit64(0, resource as _, std::ptr::null(), &mut lim)
-        })?;
+        check_int(unsafe { libc::prlimit64(0, resource as _, std::ptr::null(), &mut lim) })?;
         Ok((lim.rlim_cur, lim.rlim_max))
     }
 
@@ -375,10 +377,8 @@ pub mod rlimit {
             rlim_max: hard,
         };
         // SAFETY: prlimit64 on ourselves reads only `lim`.
-        check_int(unsafe {
-            libc::prlimit64(0, resource as _, &lim, std::ptr::null_mut())
-        })
-        .map(drop)
+        check_int(unsafe { libc::prlimit64(0, resource as _, &lim, std::ptr::null_mut()) })
+            .map(drop)
     }
 }
 

@@ -89,7 +89,9 @@ pub struct RunOptions {
 }
 
 fn text(value: OsString, option: &str) -> Result<String> {
-    value.into_string().map_err(|v| anyhow::anyhow!("{option}: not valid UTF-8: {v:?}"))
+    value
+        .into_string()
+        .map_err(|v| anyhow::anyhow!("{option}: not valid UTF-8: {v:?}"))
 }
 
 fn parse_volume(spec: &str) -> Result<Volume> {
@@ -107,7 +109,11 @@ fn parse_volume(spec: &str) -> Result<Volume> {
         bail!("--volume {spec:?}: expected SRC:DST[:ro|rw]");
     }
     let host_path = std::path::absolute(source).with_context(|| format!("--volume {spec:?}"))?;
-    Ok(Volume { host_path, target: target.to_string(), writable })
+    Ok(Volume {
+        host_path,
+        target: target.to_string(),
+        writable,
+    })
 }
 
 fn parse_user(spec: &str) -> Result<(u32, u32)> {
@@ -124,7 +130,9 @@ fn parse_user(spec: &str) -> Result<(u32, u32)> {
 fn valid_name(name: &str) -> bool {
     !name.is_empty()
         && name.len() <= 64
-        && name.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
         && !name.starts_with('.')
 }
 
@@ -139,13 +147,20 @@ pub fn parse(args: Vec<OsString>) -> Result<Option<RunOptions>> {
             Long("rootfs") => o.rootfs = Some(PathBuf::from(p.value()?)),
             Long("writable") => o.writable = true,
             Long("host-root") => o.host_root = true,
-            Short('v') | Long("volume") => o.volumes.push(parse_volume(&text(p.value()?, "--volume")?)?),
+            Short('v') | Long("volume") => o
+                .volumes
+                .push(parse_volume(&text(p.value()?, "--volume")?)?),
             Short('e') | Long("env") => o.env.push(text(p.value()?, "--env")?),
             Short('w') | Long("workdir") => o.workdir = Some(text(p.value()?, "--workdir")?),
             Long("user") => o.user = Some(parse_user(&text(p.value()?, "--user")?)?),
             Long("hostname") => {
                 let h = text(p.value()?, "--hostname")?;
-                if h.is_empty() || h.len() > 64 || !h.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.') {
+                if h.is_empty()
+                    || h.len() > 64
+                    || !h
+                        .chars()
+                        .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.')
+                {
                     bail!("--hostname {h:?}: use 1 to 64 letters, digits, '-' or '.'");
                 }
                 o.hostname = Some(h);
@@ -165,11 +180,16 @@ pub fn parse(args: Vec<OsString>) -> Result<Option<RunOptions>> {
                 }
             }
             Long("memory") => {
-                o.limits.memory_bytes = Some(parse_size(&text(p.value()?, "--memory")?).map_err(|e| anyhow::anyhow!("--memory {e}"))?)
+                o.limits.memory_bytes = Some(
+                    parse_size(&text(p.value()?, "--memory")?)
+                        .map_err(|e| anyhow::anyhow!("--memory {e}"))?,
+                )
             }
             Long("pids") => {
                 let v = text(p.value()?, "--pids")?;
-                let n: u64 = v.parse().ok().filter(|&n| n >= 1).ok_or_else(|| anyhow::anyhow!("--pids {v:?}: give a whole number of at least 1"))?;
+                let n: u64 = v.parse().ok().filter(|&n| n >= 1).ok_or_else(|| {
+                    anyhow::anyhow!("--pids {v:?}: give a whole number of at least 1")
+                })?;
                 o.limits.pids = Some(n);
             }
             Long("cpus") => {
@@ -178,16 +198,25 @@ pub fn parse(args: Vec<OsString>) -> Result<Option<RunOptions>> {
                     .parse()
                     .ok()
                     .filter(|n: &f64| n.is_finite() && *n >= 0.01 && *n <= 4096.0)
-                    .ok_or_else(|| anyhow::anyhow!("--cpus {v:?}: give a number of CPUs from 0.01 up, e.g. 0.5"))?;
+                    .ok_or_else(|| {
+                        anyhow::anyhow!(
+                            "--cpus {v:?}: give a number of CPUs from 0.01 up, e.g. 0.5"
+                        )
+                    })?;
                 o.limits.cpus = Some(n);
             }
             Long("nofile") => {
                 let v = text(p.value()?, "--nofile")?;
-                let n: u64 = v.parse().ok().filter(|&n| n >= 3).ok_or_else(|| anyhow::anyhow!("--nofile {v:?}: give a whole number of at least 3"))?;
+                let n: u64 = v.parse().ok().filter(|&n| n >= 3).ok_or_else(|| {
+                    anyhow::anyhow!("--nofile {v:?}: give a whole number of at least 3")
+                })?;
                 o.nofile = Some(n);
             }
             Long("timeout") => {
-                o.timeout = Some(parse_duration(&text(p.value()?, "--timeout")?).map_err(|e| anyhow::anyhow!("--timeout {e}"))?)
+                o.timeout = Some(
+                    parse_duration(&text(p.value()?, "--timeout")?)
+                        .map_err(|e| anyhow::anyhow!("--timeout {e}"))?,
+                )
             }
             Short('i') | Long("interactive") => o.interactive = true,
             Short('t') | Long("tty") => o.tty = true,
@@ -218,16 +247,27 @@ fn generated_name() -> String {
     if let Ok(mut f) = std::fs::File::open("/dev/urandom") {
         let _ = std::io::Read::read_exact(&mut f, &mut bytes);
     }
-    format!("xv-{}-{}", std::process::id(), u32::from_le_bytes(bytes) % 0x10000)
+    format!(
+        "xv-{}-{}",
+        std::process::id(),
+        u32::from_le_bytes(bytes) % 0x10000
+    )
 }
 
 /// Turns options into the instance spec.
 pub fn to_spec(o: RunOptions) -> Result<InstanceSpec> {
     let (uid, gid) = o.user.unwrap_or((0, 0));
-    let home = if uid == 0 { "/root".to_string() } else { "/home/user".to_string() };
+    let home = if uid == 0 {
+        "/root".to_string()
+    } else {
+        "/home/user".to_string()
+    };
     let term = std::env::var("TERM").ok().filter(|t| !t.is_empty());
     let mut env: Vec<(String, String)> = vec![
-        ("PATH".into(), "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".into()),
+        (
+            "PATH".into(),
+            "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".into(),
+        ),
         ("HOME".into(), home.clone()),
     ];
     match (term, o.tty) {
@@ -253,7 +293,8 @@ pub fn to_spec(o: RunOptions) -> Result<InstanceSpec> {
     let hostname = o.hostname.clone().unwrap_or_else(|| "xvisor".into());
     let base = match (&o.rootfs, o.host_root) {
         (Some(dir), _) => RootBase::Directory {
-            path: std::path::absolute(dir).with_context(|| format!("--rootfs {}", dir.display()))?,
+            path: std::path::absolute(dir)
+                .with_context(|| format!("--rootfs {}", dir.display()))?,
             writable: o.writable,
         },
         (None, true) => RootBase::HostRoot,
@@ -283,7 +324,11 @@ pub fn to_spec(o: RunOptions) -> Result<InstanceSpec> {
         tty: o.tty,
         // A terminal is not handed to the guest unless asked for: pipes and
         // files pass through, a terminal becomes /dev/null without -i.
-        stdin: if o.interactive || !stdin_is_terminal { StdinMode::Inherit } else { StdinMode::Null },
+        stdin: if o.interactive || !stdin_is_terminal {
+            StdinMode::Inherit
+        } else {
+            StdinMode::Null
+        },
     })
 }
 
@@ -301,10 +346,14 @@ pub fn run(spec: InstanceSpec) -> i32 {
         Ok(outcome) => {
             match outcome {
                 Outcome::TimedOut { after } => {
-                    eprintln!("xvisor: --timeout {} expired; the instance was killed", show_duration(after));
+                    eprintln!(
+                        "xvisor: --timeout {} expired; the instance was killed",
+                        show_duration(after)
+                    );
                 }
                 Outcome::OutOfMemory { .. } => {
-                    let limit = memory.map_or_else(String::new, |m| format!(" of {}", show_size(m)));
+                    let limit =
+                        memory.map_or_else(String::new, |m| format!(" of {}", show_size(m)));
                     eprintln!("xvisor: out of memory: the instance reached its --memory limit{limit} and the kernel killed the guest");
                 }
                 Outcome::Exited(_) => {}
@@ -338,7 +387,11 @@ mod tests {
 
     #[test]
     fn options_then_program_and_its_own_options() {
-        let o = parse(args(&["--net", "host", "-e", "A=1", "--pids", "64", "ls", "-la", "--net"])).unwrap().unwrap();
+        let o = parse(args(&[
+            "--net", "host", "-e", "A=1", "--pids", "64", "ls", "-la", "--net",
+        ]))
+        .unwrap()
+        .unwrap();
         assert_eq!(o.network, Network::Host);
         assert_eq!(o.env, vec!["A=1"]);
         assert_eq!(o.limits.pids, Some(64));
@@ -377,14 +430,24 @@ mod tests {
             let e = parse(args(&argv)).unwrap_err().to_string();
             assert!(e.contains(needle), "{argv:?}: {e}");
         }
-        assert!(parse(args(&[])).unwrap_err().to_string().contains("no program"));
+        assert!(parse(args(&[]))
+            .unwrap_err()
+            .to_string()
+            .contains("no program"));
     }
 
     #[test]
     fn guest_environment_is_clean_plus_requested() {
-        let o = parse(args(&["-e", "FOO=bar", "-e", "PATH=/x", "env"])).unwrap().unwrap();
+        let o = parse(args(&["-e", "FOO=bar", "-e", "PATH=/x", "env"]))
+            .unwrap()
+            .unwrap();
         let spec = to_spec(o).unwrap();
-        let get = |k: &str| spec.env.iter().find(|(key, _)| key == k).map(|(_, v)| v.clone());
+        let get = |k: &str| {
+            spec.env
+                .iter()
+                .find(|(key, _)| key == k)
+                .map(|(_, v)| v.clone())
+        };
         assert_eq!(get("FOO").as_deref(), Some("bar"));
         assert_eq!(get("PATH").as_deref(), Some("/x"));
         assert_eq!(get("HOME").as_deref(), Some("/root"));

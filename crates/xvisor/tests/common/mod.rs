@@ -1,0 +1,257 @@
+//! Helpers for black-box tests of the real `xvisor` binary.
+//!
+//! Every test that needs root or a kernel feature checks for it and fails
+//! with the reason: none passes silently on a machine that cannot run it.
+
+#![allow(dead_code)]
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+/// Who invokes xvisor.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Caller {
+    Root,
+    /// uid/gid 65534 with no groups, via `setpriv`.
+    Unprivileged,
+}
+
+pub const NOBODY: u32 = 65534;
+
+pub fn require_root() {
+    let uid = std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("Uid:"))
+                .and_then(|l| l.split_whitespace().nth(1).map(str::to_string))
+        })
+        .unwrap_or_default();
+    assert_eq!(
+        uid, "0",
+        "these tests must run as root (they also drop to uid 65534 for the rootless checks)"
+    );
+}
+
+/// The binary under test, copied once to a directory any user may read, so
+/// the rootless runs can execute it whatever the checkout's permissions.
+pub fn binary() -> &'static Path {
+    static BIN: OnceLock<PathBuf> = OnceLock::new();
+    BIN.get_or_init(|| {
+        let dir = std::env::temp_dir().join(format!("xvt-bin-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let dst = dir.join("xvisor");
+        std::fs::copy(env!("CARGO_BIN_EXE_xvisor"), &dst).unwrap();
+        set_mode(&dir, 0o755);
+        set_mode(&dst, 0o755);
+        dst
+    })
+}
+
+pub fn set_mode(path: &Path, mode: u32) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
+}
+
+/// A command that runs `xvisor ARGS` as `caller`.
+pub fn xvisor(caller: Caller, args: &[&str]) -> Command {
+    require_root();
+    let mut cmd = match caller {
+        Caller::Root => Command::new(binary()),
+        Caller::Unprivileged => {
+            let mut c = Command::new("setpriv");
+            c.args([
+                "--reuid",
+                "65534",
+                "--regid",
+                "65534",
+                "--clear-groups",
+                "--",
+            ]);
+            c.arg(binary());
+            c
+        }
+    };
+    cmd.args(args);
+    cmd.current_dir("/");
+    cmd
+}
+
+/// Runs to completion with empty stdin and returns the output.
+pub fn run(caller: Caller, args: &[&str]) -> Output {
+    xvisor(caller, args)
+        .stdin(Stdio::null())
+        .output()
+        .expect("spawn xvisor")
+}
+
+/// Runs with `input` on stdin.
+pub fn run_with_input(caller: Caller, args: &[&str], input: &[u8]) -> Output {
+    let mut child = xvisor(caller, args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn xvisor");
+    child.stdin.take().unwrap().write_all(input).unwrap();
+    child.wait_with_output().unwrap()
+}
+
+pub fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+pub fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+pub fn code(o: &Output) -> i32 {
+    o.status.code().unwrap_or(-1)
+}
+
+/// Asserts success and returns stdout.
+#[track_caller]
+pub fn ok(o: &Output) -> String {
+    assert_eq!(
+        code(o),
+        0,
+        "xvisor failed: stdout={:?} stderr={:?}",
+        stdout(o),
+        stderr(o)
+    );
+    stdout(o)
+}
+
+/// A directory for one test, outside the instance's view, readable (and
+/// writable) by the unprivileged caller too; removed on drop.
+pub struct TempDir(pub PathBuf);
+
+impl TempDir {
+    /// Under /var/tmp: a host data directory the default instance must not show.
+    pub fn new(tag: &str) -> Self {
+        static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let p = PathBuf::from(format!("/var/tmp/xvt-{tag}-{}-{n}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&p);
+        std::fs::create_dir_all(&p).unwrap();
+        set_mode(&p, 0o777);
+        Self(p)
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.0
+    }
+
+    pub fn join(&self, name: &str) -> PathBuf {
+        self.0.join(name)
+    }
+
+    pub fn str(&self) -> &str {
+        self.0.to_str().unwrap()
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// A minimal root directory: busybox (static) and its applets, owned by the
+/// caller (a rootless user's root directory is their own).
+pub fn busybox_rootfs(tag: &str, caller: Caller) -> TempDir {
+    let busybox = ["/bin/busybox", "/usr/bin/busybox"]
+        .into_iter()
+        .find(|p| Path::new(p).exists())
+        .expect("busybox is needed for root-directory tests: apt-get install busybox-static");
+    let dir = TempDir::new(tag);
+    for d in ["bin", "etc", "proc", "dev", "sys", "tmp", "root"] {
+        std::fs::create_dir_all(dir.join(d)).unwrap();
+    }
+    std::fs::copy(busybox, dir.join("bin/busybox")).unwrap();
+    set_mode(&dir.join("bin/busybox"), 0o755);
+    for applet in [
+        "sh", "cat", "echo", "ls", "touch", "rm", "mkdir", "id", "sleep", "test",
+    ] {
+        std::os::unix::fs::symlink("busybox", dir.join("bin").join(applet)).unwrap();
+    }
+    std::fs::write(dir.join("etc/passwd"), "root:x:0:0:root:/root:/bin/sh\n").unwrap();
+    if caller == Caller::Unprivileged {
+        chown_tree(dir.path(), NOBODY);
+    }
+    dir
+}
+
+fn chown_tree(path: &Path, id: u32) {
+    std::os::unix::fs::lchown(path, Some(id), Some(id)).unwrap();
+    if std::fs::symlink_metadata(path).unwrap().is_dir() {
+        for e in std::fs::read_dir(path).unwrap().flatten() {
+            chown_tree(&e.path(), id);
+        }
+    }
+}
+
+/// Waits until `f` holds, up to `limit`.
+pub fn eventually(limit: Duration, mut f: impl FnMut() -> bool) -> bool {
+    let start = Instant::now();
+    loop {
+        if f() {
+            return true;
+        }
+        if start.elapsed() > limit {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Live (non-zombie) processes whose command line contains `marker`.
+pub fn processes_with(marker: &str) -> Vec<String> {
+    let mut found = Vec::new();
+    for e in std::fs::read_dir("/proc").unwrap().flatten() {
+        let name = e.file_name();
+        let Some(pid) = name
+            .to_str()
+            .filter(|s| s.bytes().all(|b| b.is_ascii_digit()))
+        else {
+            continue;
+        };
+        let Ok(cmdline) = std::fs::read(format!("/proc/{pid}/cmdline")) else {
+            continue;
+        };
+        let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
+        let state = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+        let zombie = state
+            .rsplit_once(')')
+            .is_some_and(|(_, r)| r.trim_start().starts_with('Z'));
+        if cmdline.contains(marker) && !zombie && pid != std::process::id().to_string() {
+            found.push(format!("{pid}: {cmdline}"));
+        }
+    }
+    found
+}
+
+/// Every cgroup directory named `xvisor-<name>` on the host.
+pub fn cgroup_dirs_named(name: &str) -> Vec<PathBuf> {
+    let wanted = format!("xvisor-{name}");
+    let mut found = Vec::new();
+    let mut stack = vec![PathBuf::from("/sys/fs/cgroup")];
+    while let Some(dir) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            continue;
+        };
+        for e in entries.flatten() {
+            let Ok(ft) = e.file_type() else { continue };
+            if ft.is_dir() {
+                if e.file_name().to_str() == Some(wanted.as_str()) {
+                    found.push(e.path());
+                }
+                stack.push(e.path());
+            }
+        }
+    }
+    found
+}

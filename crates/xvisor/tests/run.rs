@@ -1,0 +1,670 @@
+//! `xvisor run`, black box: isolation, limits, exit codes, signals, stdio,
+//! terminals and teardown — as root and, for every rootless claim, as an
+//! unprivileged user.
+
+mod common;
+
+use std::io::{Read, Write};
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use common::*;
+
+/// Runs a test body for both callers.
+macro_rules! both_callers {
+    ($name:ident, |$caller:ident| $body:block) => {
+        mod $name {
+            use super::*;
+            fn body($caller: Caller) $body
+            #[test]
+            fn as_root() {
+                body(Caller::Root)
+            }
+            #[test]
+            fn rootless() {
+                body(Caller::Unprivileged)
+            }
+        }
+    };
+}
+
+both_callers!(host_paths_are_read_only, |caller| {
+    let dir = TempDir::new("ro");
+    std::fs::write(dir.join("file"), "original").unwrap();
+    let target = format!("{}:/data", dir.str());
+    let o = run(
+        caller,
+        &[
+            "run",
+            "-v",
+            &target,
+            "--",
+            "sh",
+            "-c",
+            "echo changed > /data/file; echo x > /etc/xvisor-test; echo x > /usr/xvisor-test",
+        ],
+    );
+    assert_ne!(code(&o), 0);
+    assert!(
+        stderr(&o).contains("Read-only file system"),
+        "{}",
+        stderr(&o)
+    );
+    assert_eq!(
+        std::fs::read_to_string(dir.join("file")).unwrap(),
+        "original"
+    );
+    assert!(!std::path::Path::new("/etc/xvisor-test").exists());
+    assert!(!std::path::Path::new("/usr/xvisor-test").exists());
+});
+
+both_callers!(tmp_and_home_are_private_and_vanish, |caller| {
+    let marker = format!("xvt-tmp-{}", std::process::id());
+    let script = format!(
+        "echo hi > /tmp/{marker} && cat /tmp/{marker} && echo there > ~/{marker} && cat ~/{marker}"
+    );
+    let out = ok(&run(caller, &["run", "--", "sh", "-c", &script]));
+    assert_eq!(out, "hi\nthere\n");
+    assert!(!std::path::Path::new(&format!("/tmp/{marker}")).exists());
+    let again = run(
+        caller,
+        &[
+            "run",
+            "--",
+            "sh",
+            "-c",
+            &format!("ls /tmp ~; test -e /tmp/{marker}"),
+        ],
+    );
+    assert_eq!(
+        code(&again),
+        1,
+        "a second instance saw the first one's files"
+    );
+    assert_eq!(stdout(&again).trim(), format!("/root:\n\n/tmp:"));
+});
+
+both_callers!(writable_rootfs_writes_vanish, |caller| {
+    let rootfs = busybox_rootfs("wr", caller);
+    let out = ok(&run(
+        caller,
+        &[
+            "run",
+            "--rootfs",
+            rootfs.str(),
+            "--writable",
+            "--",
+            "sh",
+            "-c",
+            "echo new > /bin/new-file && cat /bin/new-file && rm /bin/cat && echo removed",
+        ],
+    ));
+    assert_eq!(out, "new\nremoved\n");
+    assert!(!rootfs.join("bin/new-file").exists());
+    assert!(rootfs.join("bin/cat").exists());
+    let o = run(
+        caller,
+        &[
+            "run",
+            "--rootfs",
+            rootfs.str(),
+            "--",
+            "sh",
+            "-c",
+            "echo x > /bin/new-file",
+        ],
+    );
+    assert_ne!(code(&o), 0, "a read-only --rootfs accepted a write");
+    assert!(!rootfs.join("bin/new-file").exists());
+});
+
+both_callers!(rootfs_without_mount_points_still_runs_read_only, |caller| {
+    let rootfs = busybox_rootfs("nomp", caller);
+    for d in ["proc", "dev", "sys", "tmp", "root"] {
+        std::fs::remove_dir(rootfs.join(d)).unwrap();
+    }
+    let out = ok(&run(
+        caller,
+        &[
+            "run",
+            "--rootfs",
+            rootfs.str(),
+            "--",
+            "sh",
+            "-c",
+            "ls /proc/self/ >/dev/null && echo ok; touch /x 2>/dev/null || echo ro",
+        ],
+    ));
+    assert_eq!(out, "ok\nro\n");
+    assert!(
+        !rootfs.join("proc").exists(),
+        "xvisor wrote into the user's root directory"
+    );
+});
+
+both_callers!(rw_volume_writes_persist, |caller| {
+    let dir = TempDir::new("rw");
+    let target = format!("{}:/out:rw", dir.str());
+    ok(&run(
+        caller,
+        &[
+            "run",
+            "-v",
+            &target,
+            "--",
+            "sh",
+            "-c",
+            "echo kept > /out/result",
+        ],
+    ));
+    assert_eq!(
+        std::fs::read_to_string(dir.join("result")).unwrap(),
+        "kept\n"
+    );
+});
+
+both_callers!(host_data_is_invisible_unless_asked_for, |caller| {
+    let dir = TempDir::new("canary");
+    std::fs::write(dir.join("canary"), "secret-canary").unwrap();
+    let canary = dir.join("canary");
+    let canary = canary.to_str().unwrap();
+    let o = run(caller, &["run", "--", "cat", canary]);
+    assert_ne!(code(&o), 0, "canary visible by default: {}", stdout(&o));
+    let o = run(
+        caller,
+        &[
+            "run",
+            "--",
+            "sh",
+            "-c",
+            "ls -d /home /root/* /var /srv /mnt /media /opt /run 2>/dev/null",
+        ],
+    );
+    assert_eq!(stdout(&o), "", "host data directories are visible");
+    let vol = format!("{}:/seen", dir.str());
+    assert_eq!(
+        ok(&run(
+            caller,
+            &["run", "-v", &vol, "--", "cat", "/seen/canary"]
+        )),
+        "secret-canary"
+    );
+    assert_eq!(
+        ok(&run(caller, &["run", "--host-root", "--", "cat", canary])),
+        "secret-canary"
+    );
+});
+
+both_callers!(secrets_are_masked, |caller| {
+    for root in [&[][..], &["--host-root"][..]] {
+        let mut args = vec!["run"];
+        args.extend_from_slice(root);
+        args.extend_from_slice(&["--", "sh", "-c", "cat /etc/shadow /etc/gshadow 2>/dev/null | wc -c; ls -A /etc/sudoers.d 2>/dev/null | wc -l"]);
+        let out = ok(&run(caller, &args));
+        assert_eq!(
+            out.split_whitespace().collect::<Vec<_>>(),
+            ["0", "0"],
+            "{root:?}"
+        );
+    }
+});
+
+#[test]
+fn inherited_descriptors_stay_outside() {
+    // The shell opens descriptor 7 (not close-on-exec) and execs xvisor with it.
+    let script = format!(
+        "exec 7</etc/hostname; exec {} run -- ls /proc/self/fd",
+        binary().display()
+    );
+    let o = std::process::Command::new("sh")
+        .args(["-c", &script])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let fds: Vec<String> = stdout(&o).split_whitespace().map(str::to_string).collect();
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert!(
+        !fds.contains(&"7".to_string()),
+        "descriptor 7 leaked into the guest: {fds:?}"
+    );
+    assert!(
+        fds.iter()
+            .all(|f| ["0", "1", "2", "3"].contains(&f.as_str())),
+        "{fds:?}"
+    );
+}
+
+both_callers!(processes_and_names_are_the_instances_own, |caller| {
+    let mut sleeper = std::process::Command::new("sleep")
+        .arg("60")
+        .spawn()
+        .unwrap();
+    let pid = sleeper.id().to_string();
+    let script = format!("ls /proc | grep -c '^[0-9]'; kill -9 {pid} 2>/dev/null && echo killed; hostname; cat /proc/sys/kernel/hostname /etc/hostname");
+    let out = ok(&run(caller, &["run", "--", "sh", "-c", &script]));
+    let alive = sleeper.try_wait().unwrap().is_none();
+    let _ = sleeper.kill();
+    let _ = sleeper.wait();
+    assert!(alive, "the guest killed a host process");
+    let lines: Vec<&str> = out.lines().collect();
+    let count: u32 = lines[0].parse().unwrap();
+    assert!(count <= 5, "the guest sees {count} processes");
+    assert_eq!(&lines[1..], ["xvisor", "xvisor", "xvisor"]);
+    let out = ok(&run(
+        caller,
+        &["run", "--hostname", "box1", "--", "hostname"],
+    ));
+    assert_eq!(out, "box1\n");
+});
+
+both_callers!(
+    network_none_has_only_loopback_host_reaches_the_host,
+    |caller| {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let script = format!("echo hello > /dev/tcp/127.0.0.1/{port} && echo connected");
+        let o = run(
+            caller,
+            &["run", "--net", "none", "--", "bash", "-c", &script],
+        );
+        assert_ne!(code(&o), 0, "--net none reached the host: {}", stdout(&o));
+        let o = run(caller, &["run", "--", "cat", "/proc/net/dev"]);
+        let ifaces: Vec<String> = stdout(&o)
+            .lines()
+            .skip(2)
+            .filter_map(|l| l.split(':').next())
+            .map(|s| s.trim().to_string())
+            .collect();
+        assert_eq!(ifaces, ["lo"]);
+        let o = run(
+            caller,
+            &["run", "--net", "host", "--", "bash", "-c", &script],
+        );
+        assert_eq!(ok(&o), "connected\n");
+    }
+);
+
+both_callers!(exit_codes_follow_the_shell, |caller| {
+    assert_eq!(code(&run(caller, &["run", "--", "true"])), 0);
+    assert_eq!(code(&run(caller, &["run", "--", "sh", "-c", "exit 3"])), 3);
+    assert_eq!(
+        code(&run(caller, &["run", "--", "sh", "-c", "kill -9 $$"])),
+        137
+    );
+    let o = run(caller, &["run", "--", "no-such-program-xvt"]);
+    assert_eq!(code(&o), 127);
+    assert_eq!(
+        stderr(&o),
+        "xvisor: no-such-program-xvt: command not found\n"
+    );
+    let o = run(caller, &["run", "--", "/etc/passwd"]);
+    assert_eq!(code(&o), 126);
+    assert!(
+        stderr(&o).starts_with("xvisor: /etc/passwd: cannot execute"),
+        "{}",
+        stderr(&o)
+    );
+    let o = run(caller, &["run", "--rootfs", "/nope", "--", "true"]);
+    assert_eq!(code(&o), 125);
+    assert_eq!(stderr(&o), "xvisor: --rootfs /nope: no such directory\n");
+    let o = run(caller, &["run", "--bogus", "--", "true"]);
+    assert_eq!(code(&o), 125);
+    assert_eq!(stderr(&o).lines().count(), 1, "{}", stderr(&o));
+});
+
+both_callers!(timeout_exits_124_promptly, |caller| {
+    let start = Instant::now();
+    let o = run(caller, &["run", "--timeout", "1s", "--", "sleep", "10"]);
+    let took = start.elapsed();
+    assert_eq!(code(&o), 124, "{}", stderr(&o));
+    assert!(took < Duration::from_secs(2), "took {took:?}");
+    assert!(stderr(&o).contains("--timeout 1s"), "{}", stderr(&o));
+});
+
+both_callers!(signals_reach_the_guest, |caller| {
+    for (signal, name) in [
+        (libc_sig::TERM, "TERM"),
+        (libc_sig::INT, "INT"),
+        (libc_sig::HUP, "HUP"),
+    ] {
+        let script = format!(
+            "trap 'echo got {name}; exit 7' {name}; echo ready; while :; do sleep 0.05; done"
+        );
+        let mut child = xvisor(caller, &["run", "--", "sh", "-c", &script])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut out = child.stdout.take().unwrap();
+        let mut first = [0u8; 6];
+        out.read_exact(&mut first).unwrap();
+        assert_eq!(&first, b"ready\n");
+        // The caller of setpriv execs xvisor, so the pid is xvisor's.
+        std::process::Command::new("kill")
+            .args([&format!("-{signal}"), &child.id().to_string()])
+            .status()
+            .unwrap();
+        let mut rest = String::new();
+        out.read_to_string(&mut rest).unwrap();
+        let status = child.wait().unwrap();
+        assert_eq!(rest, format!("got {name}\n"));
+        assert_eq!(status.code(), Some(7));
+    }
+});
+
+mod libc_sig {
+    pub const HUP: i32 = 1;
+    pub const INT: i32 = 2;
+    pub const TERM: i32 = 15;
+}
+
+both_callers!(stdin_pipes_through, |caller| {
+    let o = run_with_input(
+        caller,
+        &["run", "--", "sh", "-c", "tr a-z A-Z; echo done"],
+        b"hello pipe\n",
+    );
+    assert_eq!(ok(&o), "HELLO PIPE\ndone\n");
+});
+
+both_callers!(tty_session_works, |caller| {
+    // `script` gives xvisor a terminal; the guest must get its own.
+    let cmd = format!("{} run -t -- sh", binary().display());
+    let mut c = match caller {
+        Caller::Root => std::process::Command::new("script"),
+        Caller::Unprivileged => {
+            let mut c = std::process::Command::new("setpriv");
+            c.args([
+                "--reuid",
+                "65534",
+                "--regid",
+                "65534",
+                "--clear-groups",
+                "--",
+                "script",
+            ]);
+            c
+        }
+    };
+    let mut child = c
+        .args(["-qec", &cmd, "/dev/null"])
+        .current_dir("/")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("script (util-linux) is needed for the terminal test");
+    let mut input = child.stdin.take().unwrap();
+    input.write_all(b"tty; echo $((6*7))\n").unwrap();
+    std::thread::sleep(Duration::from_millis(500));
+    input.write_all(b"sleep 30\n").unwrap();
+    std::thread::sleep(Duration::from_millis(500));
+    input.write_all(b"\x03").unwrap(); // Ctrl-C must interrupt the guest's sleep
+    std::thread::sleep(Duration::from_millis(300));
+    input.write_all(b"exit 5\n").unwrap();
+    let start = Instant::now();
+    let out = child.wait_with_output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        start.elapsed() < Duration::from_secs(20),
+        "Ctrl-C did not reach the guest"
+    );
+    assert!(text.contains("/dev/pts/0"), "no pty in the guest: {text:?}");
+    assert!(text.contains("42"), "{text:?}");
+    assert_eq!(out.status.code(), Some(5), "{text:?}");
+});
+
+#[test]
+fn unprivileged_limits_are_refused_not_ignored() {
+    let o = run(
+        Caller::Unprivileged,
+        &["run", "--memory", "100M", "--", "true"],
+    );
+    if code(&o) == 0 {
+        // A host that delegates cgroups to the user: then the limit must hold.
+        return;
+    }
+    assert_eq!(code(&o), 125);
+    assert!(
+        stderr(&o).contains("cannot enforce --memory"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(
+        stderr(&o).contains("refusing to run unlimited"),
+        "{}",
+        stderr(&o)
+    );
+}
+
+#[test]
+fn nofile_limit_applies_and_above_hard_is_refused() {
+    let out = ok(&run(
+        Caller::Root,
+        &["run", "--nofile", "64", "--", "sh", "-c", "ulimit -n"],
+    ));
+    assert_eq!(out, "64\n");
+    let o = run(Caller::Root, &["run", "--nofile", "99999999", "--", "true"]);
+    assert_eq!(code(&o), 125);
+    assert!(stderr(&o).contains("hard limit"), "{}", stderr(&o));
+}
+
+#[test]
+fn fork_bomb_is_contained_by_pids() {
+    let dir = TempDir::new("bomb");
+    std::fs::write(dir.join("bomb.sh"), "b() { b | b & }; b; sleep 30\n").unwrap();
+    std::fs::write(
+        dir.join("count.py"),
+        "import os, time\nn = 0\ntry:\n    for _ in range(200):\n        if os.fork() == 0:\n            time.sleep(5); os._exit(0)\n        n += 1\nexcept OSError as e:\n    print(e.errno, n)\nprint(len([p for p in os.listdir('/proc') if p.isdigit()]))\n",
+    )
+    .unwrap();
+    let vol = format!("{}:/t", dir.str());
+    // Past the limit, fork fails with EAGAIN (11) and no more than 64 tasks exist.
+    let out = ok(&run(
+        Caller::Root,
+        &[
+            "run",
+            "-v",
+            &vol,
+            "--pids",
+            "64",
+            "--",
+            "python3",
+            "/t/count.py",
+        ],
+    ));
+    let lines: Vec<&str> = out.lines().collect();
+    assert!(lines[0].starts_with("11 "), "{out}");
+    assert!(lines[1].parse::<u32>().unwrap() <= 64, "{out}");
+    let name = format!("bomb{}", std::process::id());
+    let start = Instant::now();
+    let o = run(
+        Caller::Root,
+        &[
+            "run",
+            "--name",
+            &name,
+            "-v",
+            &vol,
+            "--pids",
+            "64",
+            "--timeout",
+            "3s",
+            "--",
+            "sh",
+            "/t/bomb.sh",
+        ],
+    );
+    assert_eq!(code(&o), 124, "{}", stderr(&o));
+    assert!(start.elapsed() < Duration::from_secs(10));
+    assert!(cgroup_dirs_named(&name).is_empty(), "cgroup left behind");
+    assert!(
+        eventually(Duration::from_secs(3), || processes_with("/t/bomb.sh")
+            .is_empty()),
+        "bomb processes left behind"
+    );
+}
+
+#[test]
+fn memory_limit_stops_the_guest_with_a_report() {
+    let o = run(
+        Caller::Root,
+        &[
+            "run",
+            "--memory",
+            "256M",
+            "--",
+            "python3",
+            "-c",
+            "b = bytearray(1 << 30); print('survived')",
+        ],
+    );
+    assert_eq!(code(&o), 137, "stdout={} stderr={}", stdout(&o), stderr(&o));
+    assert!(stderr(&o).contains("out of memory"), "{}", stderr(&o));
+    assert!(!stdout(&o).contains("survived"));
+}
+
+#[test]
+fn cpu_limit_is_applied() {
+    let name = format!("cpu{}", std::process::id());
+    // The limit is read from the host side of the instance's cgroup while it
+    // runs; xvisor is then SIGKILLed and the cgroup must still disappear.
+    let mut child = xvisor(
+        Caller::Root,
+        &["run", "--name", &name, "--cpus", "0.5", "--", "sleep", "5"],
+    )
+    .stdin(Stdio::null())
+    .spawn()
+    .unwrap();
+    let found = eventually(Duration::from_secs(3), || {
+        !cgroup_dirs_named(&name).is_empty()
+    });
+    let dirs = cgroup_dirs_named(&name);
+    let quota = dirs.iter().find_map(|d| {
+        std::fs::read_to_string(d.join("cpu.cfs_quota_us"))
+            .ok()
+            .or_else(|| std::fs::read_to_string(d.join("cpu.max")).ok())
+    });
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(found, "no cgroup for the instance");
+    let quota = quota.expect("no cpu limit file");
+    assert!(quota.starts_with("50000"), "quota {quota}");
+    assert!(
+        eventually(Duration::from_secs(5), || cgroup_dirs_named(&name)
+            .is_empty()),
+        "cgroup left after SIGKILL of xvisor"
+    );
+}
+
+both_callers!(nothing_is_left_after_exit_or_sigkill, |caller| {
+    let marker = format!("{}.{}", std::process::id(), caller as u8 + 3);
+    let mounts_before = std::fs::read_to_string("/proc/self/mountinfo")
+        .unwrap()
+        .lines()
+        .count();
+    let tmp_before: Vec<_> = std::fs::read_dir("/tmp")
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name())
+        .collect();
+    // Normal exit, with a child left running in the background.
+    let o = run(
+        caller,
+        &[
+            "run",
+            "--",
+            "sh",
+            "-c",
+            &format!("sleep {marker}1 & echo started"),
+        ],
+    );
+    assert_eq!(ok(&o), "started\n");
+    assert!(
+        eventually(Duration::from_secs(2), || processes_with(&format!(
+            "sleep {marker}1"
+        ))
+        .is_empty()),
+        "background process survived the instance"
+    );
+    // SIGKILL of xvisor mid-run (with cgroup limits when the caller may have them).
+    let name = format!("leftover{}{}", std::process::id(), caller as u8);
+    let mut args = vec!["run", "--name", &name];
+    if caller == Caller::Root {
+        args.extend_from_slice(&["--pids", "100", "--memory", "512M"]);
+    }
+    let sleep_arg = format!("{marker}2");
+    args.extend_from_slice(&["--", "sleep", &sleep_arg]);
+    let mut child = xvisor(caller, &args).stdin(Stdio::null()).spawn().unwrap();
+    assert!(
+        eventually(Duration::from_secs(5), || !processes_with(&format!(
+            "sleep {marker}2"
+        ))
+        .is_empty()),
+        "the guest never started"
+    );
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(
+        eventually(Duration::from_secs(5), || processes_with(&format!(
+            "sleep {marker}2"
+        ))
+        .is_empty()),
+        "guest survived SIGKILL of xvisor"
+    );
+    assert!(
+        eventually(Duration::from_secs(5), || cgroup_dirs_named(&name)
+            .is_empty()),
+        "cgroup left after SIGKILL of xvisor"
+    );
+    assert!(
+        eventually(Duration::from_secs(5), || processes_with(&name).is_empty()),
+        "xvisor processes left: {:?}",
+        processes_with(&name)
+    );
+    assert_eq!(
+        std::fs::read_to_string("/proc/self/mountinfo")
+            .unwrap()
+            .lines()
+            .count(),
+        mounts_before,
+        "host mounts changed"
+    );
+    let tmp_after: Vec<_> = std::fs::read_dir("/tmp")
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name())
+        .filter(|n| n.to_string_lossy().starts_with("xvisor"))
+        .collect();
+    let new: Vec<_> = tmp_after
+        .iter()
+        .filter(|n| !tmp_before.contains(n))
+        .collect();
+    assert!(new.is_empty(), "temporary files left: {new:?}");
+});
+
+both_callers!(guest_user_option, |caller| {
+    let out = ok(&run(caller, &["run", "--user", "1000:1000", "--", "sh", "-c", "id -u; id -g; echo $HOME; touch ~/x && echo home-writable; cat /proc/self/status | grep CapEff"]));
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(&lines[..4], ["1000", "1000", "/home/user", "home-writable"]);
+    assert_eq!(lines[4].split_whitespace().nth(1), Some("0000000000000000"));
+});
+
+#[test]
+fn help_teaches() {
+    let o = run(Caller::Root, &["run", "--help"]);
+    let text = ok(&o);
+    for needle in [
+        "--rootfs",
+        "--volume",
+        "--memory",
+        "--timeout",
+        "Exit status",
+        "Examples",
+    ] {
+        assert!(text.contains(needle), "run --help lacks {needle}");
+    }
+    assert_eq!(code(&run(Caller::Root, &[])), 125);
+    assert!(ok(&run(Caller::Root, &["--version"])).starts_with("xvisor "));
+}
