@@ -66,10 +66,7 @@ pub enum CgroupError {
     #[error("cannot write {path}: {error}")]
     Write { path: PathBuf, error: io::Error },
     #[error("cannot read the host's cgroups ({what}): {error}")]
-    Detect {
-        what: &'static str,
-        error: io::Error,
-    },
+    Detect { what: &'static str, error: io::Error },
     #[error("cgroup {path} still has processes after {waited_ms} ms; left in place")]
     Busy { path: PathBuf, waited_ms: u128 },
 }
@@ -105,9 +102,7 @@ fn unescape_mountinfo(field: &str) -> String {
         if bytes[i] == b'\\' && i + 4 <= bytes.len() {
             let d = &bytes[i + 1..i + 4];
             if d.iter().all(|b| (b'0'..=b'7').contains(b)) {
-                let v = u32::from(d[0] - b'0') * 64
-                    + u32::from(d[1] - b'0') * 8
-                    + u32::from(d[2] - b'0');
+                let v = u32::from(d[0] - b'0') * 64 + u32::from(d[1] - b'0') * 8 + u32::from(d[2] - b'0');
                 if let Ok(v) = u8::try_from(v) {
                     out.push(v);
                     i += 4;
@@ -130,10 +125,7 @@ fn own_dir(mount_point: &str, mount_root: &str, own_path: &str) -> PathBuf {
         own_path.strip_prefix(mount_root).unwrap_or("")
     };
     let mut p = PathBuf::from(mount_point);
-    for part in rel
-        .split('/')
-        .filter(|s| !s.is_empty() && *s != "." && *s != "..")
-    {
+    for part in rel.split('/').filter(|s| !s.is_empty() && *s != "." && *s != "..") {
         p.push(part);
     }
     p
@@ -142,17 +134,14 @@ fn own_dir(mount_point: &str, mount_root: &str, own_path: &str) -> PathBuf {
 impl CgroupHost {
     /// Reads this process's view of the host.
     pub fn detect() -> Result<Self, CgroupError> {
-        let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").map_err(|error| {
-            CgroupError::Detect {
-                what: "/proc/self/mountinfo",
-                error,
-            }
+        let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").map_err(|error| CgroupError::Detect {
+            what: "/proc/self/mountinfo",
+            error,
         })?;
-        let own =
-            std::fs::read_to_string("/proc/self/cgroup").map_err(|error| CgroupError::Detect {
-                what: "/proc/self/cgroup",
-                error,
-            })?;
+        let own = std::fs::read_to_string("/proc/self/cgroup").map_err(|error| CgroupError::Detect {
+            what: "/proc/self/cgroup",
+            error,
+        })?;
         Ok(Self::parse(&mountinfo, &own, |dir| {
             std::fs::read_to_string(dir.join("cgroup.controllers")).ok()
         }))
@@ -160,26 +149,18 @@ impl CgroupHost {
 
     /// Pure part of [`detect`](Self::detect). `v2_controllers` reads
     /// `cgroup.controllers` of a v2 directory.
-    pub fn parse(
-        mountinfo: &str,
-        self_cgroup: &str,
-        v2_controllers: impl Fn(&Path) -> Option<String>,
-    ) -> Self {
+    pub fn parse(mountinfo: &str, self_cgroup: &str, v2_controllers: impl Fn(&Path) -> Option<String>) -> Self {
         let mut v1_paths: Vec<(Vec<String>, String)> = Vec::new();
         let mut v2_path: Option<String> = None;
         for line in self_cgroup.lines() {
             let mut parts = line.splitn(3, ':');
-            let (Some(_id), Some(ctrls), Some(path)) = (parts.next(), parts.next(), parts.next())
-            else {
+            let (Some(_id), Some(ctrls), Some(path)) = (parts.next(), parts.next(), parts.next()) else {
                 continue;
             };
             if ctrls.is_empty() {
                 v2_path = Some(path.to_string());
             } else {
-                v1_paths.push((
-                    ctrls.split(',').map(str::to_string).collect(),
-                    path.to_string(),
-                ));
+                v1_paths.push((ctrls.split(',').map(str::to_string).collect(), path.to_string()));
             }
         }
         let mut hierarchies = Vec::new();
@@ -216,18 +197,15 @@ impl CgroupHost {
                     else {
                         continue;
                     };
-                    let controllers: Vec<String> = ctrls
-                        .iter()
-                        .filter(|c| !c.starts_with("name="))
-                        .cloned()
-                        .collect();
+                    let controllers: Vec<String> = ctrls.iter().filter(|c| !c.starts_with("name=")).cloned().collect();
                     if controllers.is_empty() {
                         continue;
                     }
                     // The same hierarchy may be mounted twice; keep the first.
-                    if hierarchies.iter().any(|h: &Hierarchy| {
-                        h.version == Version::V1 && h.controllers == controllers
-                    }) {
+                    if hierarchies
+                        .iter()
+                        .any(|h: &Hierarchy| h.version == Version::V1 && h.controllers == controllers)
+                    {
                         continue;
                     }
                     hierarchies.push(Hierarchy {
@@ -249,12 +227,7 @@ impl CgroupHost {
             .iter()
             .filter(|h| h.version == Version::V2)
             .find(has)
-            .or_else(|| {
-                self.hierarchies
-                    .iter()
-                    .filter(|h| h.version == Version::V1)
-                    .find(has)
-            })
+            .or_else(|| self.hierarchies.iter().filter(|h| h.version == Version::V1).find(has))
     }
 }
 
@@ -270,6 +243,8 @@ struct Dir {
 #[derive(Debug)]
 pub struct InstanceCgroup {
     dirs: Vec<Dir>,
+    /// How many of `dirs` exist (they are created in order).
+    created: usize,
 }
 
 fn write_file(path: PathBuf, content: &str) -> Result<(), CgroupError> {
@@ -277,9 +252,10 @@ fn write_file(path: PathBuf, content: &str) -> Result<(), CgroupError> {
 }
 
 impl InstanceCgroup {
-    /// Creates `xvisor-<name>` below our own cgroup on every hierarchy the
-    /// limits need and writes the limits. Nothing is left behind on error.
-    pub fn create(host: &CgroupHost, name: &str, limits: &Limits) -> Result<Self, CgroupError> {
+    /// Decides where the instance's cgroups go (`xvisor-<name>` below our
+    /// own cgroup on every hierarchy the limits need) without creating
+    /// anything, so a watchdog can know the paths before they exist.
+    pub fn plan(host: &CgroupHost, name: &str, limits: &Limits) -> Result<Self, CgroupError> {
         let mut dirs: Vec<Dir> = Vec::new();
         for (controller, option) in limits.wanted() {
             let h = host
@@ -298,49 +274,55 @@ impl InstanceCgroup {
                 }),
             }
         }
-        let mut made = Self { dirs: Vec::new() };
-        for dir in dirs {
-            let option = |c: &str| {
-                limits
-                    .wanted()
-                    .iter()
-                    .find(|(k, _)| *k == c)
-                    .map_or("", |(_, o)| *o)
-                    .to_string()
-            };
+        Ok(Self { dirs, created: 0 })
+    }
+
+    /// Creates the planned directories and writes the limits. Nothing is
+    /// left behind on error.
+    pub fn create(&mut self, limits: &Limits) -> Result<(), CgroupError> {
+        let option = |c: &str| {
+            limits
+                .wanted()
+                .iter()
+                .find(|(k, _)| *k == c)
+                .map_or("", |(_, o)| *o)
+                .to_string()
+        };
+        for i in self.created..self.dirs.len() {
+            let dir = self.dirs[i].clone();
             if dir.version == Version::V2 {
                 let parent = dir.path.parent().map(Path::to_path_buf).unwrap_or_default();
-                let enabled = std::fs::read_to_string(parent.join("cgroup.subtree_control"))
-                    .unwrap_or_default();
+                let enabled = std::fs::read_to_string(parent.join("cgroup.subtree_control")).unwrap_or_default();
                 for c in &dir.controllers {
                     if !enabled.split_whitespace().any(|e| e == *c) {
-                        std::fs::write(parent.join("cgroup.subtree_control"), format!("+{c}"))
-                            .map_err(|error| CgroupError::Enable {
+                        if let Err(error) = std::fs::write(parent.join("cgroup.subtree_control"), format!("+{c}")) {
+                            let _ = self.remove(Duration::ZERO);
+                            return Err(CgroupError::Enable {
                                 option: option(c),
                                 controller: c.to_string(),
-                                path: parent.clone(),
+                                path: parent,
                                 error,
-                            })?;
+                            });
+                        }
                     }
                 }
             }
             if let Err(error) = std::fs::create_dir(&dir.path) {
                 let first = dir.controllers.first().copied().unwrap_or("");
-                let _ = made.remove_now();
+                let _ = self.remove(Duration::ZERO);
                 return Err(CgroupError::Create {
                     option: option(first),
                     path: dir.path,
                     error,
                 });
             }
-            made.dirs.push(dir);
-            let dir = made.dirs.last().expect("just pushed");
-            if let Err(e) = write_limits(dir, limits) {
-                let _ = made.remove_now();
+            self.created = i + 1;
+            if let Err(e) = write_limits(&dir, limits) {
+                let _ = self.remove(Duration::ZERO);
                 return Err(e);
             }
         }
-        Ok(made)
+        Ok(())
     }
 
     /// The v2 directory, for creating the instance directly inside it.
@@ -392,13 +374,10 @@ impl InstanceCgroup {
     /// Removes the directories, waiting up to `patience` for the instance's
     /// last processes (already killed) to leave.
     pub fn remove(&mut self, patience: Duration) -> Result<(), CgroupError> {
-        remove_dirs(&self.paths(), patience)?;
-        self.dirs.clear();
+        let existing: Vec<PathBuf> = self.dirs[..self.created].iter().map(|d| d.path.clone()).collect();
+        remove_dirs(&existing, patience)?;
+        self.created = 0;
         Ok(())
-    }
-
-    fn remove_now(&mut self) -> Result<(), CgroupError> {
-        self.remove(Duration::ZERO)
     }
 }
 
@@ -411,10 +390,7 @@ pub fn remove_dirs(paths: &[PathBuf], patience: Duration) -> Result<(), CgroupEr
             match std::fs::remove_dir(path) {
                 Ok(()) => break,
                 Err(e) if e.kind() == io::ErrorKind::NotFound => break,
-                Err(e)
-                    if e.raw_os_error() == Some(xvisor_sys::errno::EBUSY)
-                        && start.elapsed() < patience =>
-                {
+                Err(e) if e.raw_os_error() == Some(xvisor_sys::errno::EBUSY) && start.elapsed() < patience => {
                     std::thread::sleep(Duration::from_millis(2));
                 }
                 Err(e) if e.raw_os_error() == Some(xvisor_sys::errno::EBUSY) => {
@@ -498,10 +474,7 @@ mod tests {
         let host = CgroupHost::parse(HYBRID_MOUNTINFO, HYBRID_SELF, |_| Some("hugetlb\n".into()));
         let mem = host.hierarchy_for("memory").unwrap();
         assert_eq!(mem.version, Version::V1);
-        assert_eq!(
-            mem.own_dir,
-            PathBuf::from("/sys/fs/cgroup/memory/process_api/abc")
-        );
+        assert_eq!(mem.own_dir, PathBuf::from("/sys/fs/cgroup/memory/process_api/abc"));
         let cpu = host.hierarchy_for("cpu").unwrap();
         assert_eq!(cpu.own_dir, PathBuf::from("/sys/fs/cgroup/cpu,cpuacct"));
         assert_eq!(host.hierarchy_for("hugetlb").unwrap().version, Version::V2);
@@ -572,7 +545,9 @@ mod tests {
             pids: Some(64),
             cpus: Some(0.5),
         };
-        let cg = InstanceCgroup::create(&fake_host(&root, Version::V1), "t1", &limits).unwrap();
+        let mut cg = InstanceCgroup::plan(&fake_host(&root, Version::V1), "t1", &limits).unwrap();
+        assert!(!root.join("xvisor-t1").exists(), "planning created something");
+        cg.create(&limits).unwrap();
         let dir = root.join("xvisor-t1");
         let read = |f: &str| std::fs::read_to_string(dir.join(f)).unwrap();
         assert_eq!(read("memory.limit_in_bytes"), (256u64 << 20).to_string());
@@ -586,6 +561,7 @@ mod tests {
         )
         .unwrap();
         assert_eq!(cg.oom_kills(), 2);
+        cg.remove(Duration::ZERO).unwrap_err(); // a real cgroup directory removes with its files; a plain one does not
         std::fs::remove_dir_all(&root).unwrap();
     }
 
@@ -597,13 +573,11 @@ mod tests {
             pids: Some(10),
             cpus: Some(2.0),
         };
-        let cg = InstanceCgroup::create(&fake_host(&root, Version::V2), "t2", &limits).unwrap();
+        let mut cg = InstanceCgroup::plan(&fake_host(&root, Version::V2), "t2", &limits).unwrap();
+        cg.create(&limits).unwrap();
         assert_eq!(cg.v2_dir(), Some(root.join("xvisor-t2").as_path()));
         let dir = root.join("xvisor-t2");
-        assert_eq!(
-            std::fs::read_to_string(dir.join("cpu.max")).unwrap(),
-            "200000 100000"
-        );
+        assert_eq!(std::fs::read_to_string(dir.join("cpu.max")).unwrap(), "200000 100000");
         // A plain directory records only the last write; the real file
         // accumulates. What matters is that an enable was written.
         assert!(std::fs::read_to_string(root.join("cgroup.subtree_control"))
@@ -615,7 +589,7 @@ mod tests {
     #[test]
     fn missing_controller_is_refused_by_name() {
         let host = CgroupHost::default();
-        let e = InstanceCgroup::create(
+        let e = InstanceCgroup::plan(
             &host,
             "x",
             &Limits {
@@ -633,5 +607,33 @@ mod tests {
     #[test]
     fn remove_tolerates_missing_dirs() {
         remove_dirs(&[PathBuf::from("/nonexistent/xvisor-test")], Duration::ZERO).unwrap();
+    }
+}
+
+#[cfg(test)]
+mod corpus {
+    use super::*;
+
+    /// Replays the fuzz corpus (fuzz/corpus/cgroup_parse) on every test run.
+    #[test]
+    fn fuzz_corpus_replays() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fuzz/corpus/cgroup_parse");
+        let mut seen = 0;
+        for entry in std::fs::read_dir(&dir).expect("fuzz corpus directory") {
+            let bytes = std::fs::read(entry.unwrap().path()).unwrap();
+            let text = String::from_utf8_lossy(&bytes);
+            let (mountinfo, own) = text.split_once('\u{0}').unwrap_or((&text, "0::/\n"));
+            let host = CgroupHost::parse(mountinfo, own, |_| Some("memory".into()));
+            let _ = host.hierarchy_for("memory");
+            seen += 1;
+        }
+        assert!(seen >= 2);
+        let escaped = std::fs::read_to_string(dir.join("escaped_v2")).unwrap();
+        let (mi, own) = escaped.split_once('\u{0}').unwrap();
+        let host = CgroupHost::parse(mi, own, |_| Some("memory".into()));
+        assert_eq!(
+            host.hierarchy_for("memory").unwrap().own_dir,
+            PathBuf::from("/sys/fs/cgroup/a b/x/y")
+        );
     }
 }

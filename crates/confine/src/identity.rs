@@ -13,10 +13,7 @@ pub enum IdentityError {
     #[error("--nofile {requested}: above this host's hard limit of {hard} open files")]
     NofileAboveHardLimit { requested: u64, hard: u64 },
     #[error("cannot set {what}: {error}")]
-    Setup {
-        what: &'static str,
-        error: io::Error,
-    },
+    Setup { what: &'static str, error: io::Error },
 }
 
 /// The one-to-one id maps of an instance: the guest's uid and gid inside
@@ -81,12 +78,7 @@ pub const GUEST_ROOT_CAPABILITIES: &[u32] = &[
 /// Becomes `uid:gid` for good, with `keep` as the only capabilities left
 /// (and the only ones any later exec can have), supplementary groups
 /// dropped, and `no_new_privs` set.
-pub fn become_guest(
-    uid: u32,
-    gid: u32,
-    keep: &[u32],
-    may_set_groups: bool,
-) -> Result<(), IdentityError> {
+pub fn become_guest(uid: u32, gid: u32, keep: &[u32], may_set_groups: bool) -> Result<(), IdentityError> {
     let setup = |what| move |error| IdentityError::Setup { what, error };
     caps::limit_bounding_set(keep).map_err(setup("the capability bounding set"))?;
     caps::clear_ambient().map_err(setup("the ambient capabilities"))?;
@@ -105,11 +97,10 @@ pub fn become_guest(
 /// Applies `--nofile` (soft = hard = N), refusing values above the host's
 /// hard limit with a message instead of the kernel's bare EPERM.
 pub fn limit_open_files(n: u64) -> Result<(), IdentityError> {
-    let (_, hard) =
-        process::rlimit::get(process::rlimit::NOFILE).map_err(|error| IdentityError::Setup {
-            what: "RLIMIT_NOFILE",
-            error,
-        })?;
+    let (_, hard) = process::rlimit::get(process::rlimit::NOFILE).map_err(|error| IdentityError::Setup {
+        what: "RLIMIT_NOFILE",
+        error,
+    })?;
     if n > hard {
         return Err(IdentityError::NofileAboveHardLimit { requested: n, hard });
     }
@@ -121,11 +112,10 @@ pub fn limit_open_files(n: u64) -> Result<(), IdentityError> {
 
 /// Checks `--nofile` against the hard limit without changing anything.
 pub fn check_open_files(n: u64) -> Result<(), IdentityError> {
-    let (_, hard) =
-        process::rlimit::get(process::rlimit::NOFILE).map_err(|error| IdentityError::Setup {
-            what: "RLIMIT_NOFILE",
-            error,
-        })?;
+    let (_, hard) = process::rlimit::get(process::rlimit::NOFILE).map_err(|error| IdentityError::Setup {
+        what: "RLIMIT_NOFILE",
+        error,
+    })?;
     if n > hard {
         return Err(IdentityError::NofileAboveHardLimit { requested: n, hard });
     }

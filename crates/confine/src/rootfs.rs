@@ -128,9 +128,7 @@ pub const MASKED_ETC_DIRS: &[&str] = &[
 ];
 
 /// The host's top-level system directories shown in the default instance.
-pub const SYSTEM_DIRS: &[&str] = &[
-    "usr", "bin", "sbin", "lib", "lib32", "lib64", "libx32", "etc",
-];
+pub const SYSTEM_DIRS: &[&str] = &["usr", "bin", "sbin", "lib", "lib32", "lib64", "libx32", "etc"];
 
 /// Directories of /proc that stay read-only, and files replaced by an empty
 /// one (kernel memory, other namespaces' keys, timers of the host).
@@ -173,10 +171,7 @@ impl RootSpec {
 
     /// The directories that must exist in the root as mount points.
     fn mount_points(&self) -> Vec<String> {
-        let mut v: Vec<String> = ["proc", "dev", "sys", "tmp"]
-            .iter()
-            .map(|s| s.to_string())
-            .collect();
+        let mut v: Vec<String> = ["proc", "dev", "sys", "tmp"].iter().map(|s| s.to_string()).collect();
         v.push(self.home.trim_start_matches('/').to_string());
         for vol in &self.volumes {
             v.push(vol.target.trim_start_matches('/').to_string());
@@ -192,34 +187,21 @@ impl RootSpec {
         let staging_path = STAGING_CANDIDATES
             .iter()
             .copied()
-            .find(|p| {
-                std::fs::symlink_metadata(p)
-                    .map(|m| m.is_dir())
-                    .unwrap_or(false)
-            })
+            .find(|p| std::fs::symlink_metadata(p).map(|m| m.is_dir()).unwrap_or(false))
             .ok_or_else(|| RootfsError::Mount {
                 action: "find a directory for the staging area".into(),
                 error: io::Error::from_raw_os_error(xvisor_sys::errno::ENOENT),
             })?;
-        let staging = mount::new_filesystem(
-            "tmpfs",
-            &[FsOption::Value("mode", "0700")],
-            attr::NOSUID | attr::NODEV,
-        )
-        .map_err(fail("create the staging tmpfs"))?;
-        let staging_target =
-            sysfs::open_path(None, staging_path).map_err(fail(format!("open {staging_path}")))?;
-        mount::attach(staging.as_fd(), staging_target.as_fd())
-            .map_err(fail("mount the staging tmpfs"))?;
+        let staging = mount::new_filesystem("tmpfs", &[FsOption::Value("mode", "0700")], attr::NOSUID | attr::NODEV)
+            .map_err(fail("create the staging tmpfs"))?;
+        let staging_target = sysfs::open_path(None, staging_path).map_err(fail(format!("open {staging_path}")))?;
+        mount::attach(staging.as_fd(), staging_target.as_fd()).map_err(fail("mount the staging tmpfs"))?;
         drop(staging_target);
-        let staging_dir =
-            sysfs::open_dir(None, staging_path).map_err(fail("open the staging tmpfs"))?;
-        sysfs::make_dir_at(staging_dir.as_fd(), "root", 0o755)
-            .map_err(fail("create the staging root"))?;
+        let staging_dir = sysfs::open_dir(None, staging_path).map_err(fail("open the staging tmpfs"))?;
+        sysfs::make_dir_at(staging_dir.as_fd(), "root", 0o755).map_err(fail("create the staging root"))?;
 
         let readonly_root = self.attach_base(&taken, staging_path, staging_dir.as_fd())?;
-        let root = sysfs::open_path(Some(staging_dir.as_fd()), "root")
-            .map_err(fail("open the new root"))?;
+        let root = sysfs::open_path(Some(staging_dir.as_fd()), "root").map_err(fail("open the new root"))?;
         let root = root.as_fd();
 
         // Mount points: created in the root tmpfs or an overlay's upper
@@ -241,12 +223,8 @@ impl RootSpec {
         )
         .map_err(fail("make /sys read-only"))?;
         attach_at(root, "sys", sys.as_fd()).map_err(fail("mount /sys"))?;
-        let tmp = mount::new_filesystem(
-            "tmpfs",
-            &[FsOption::Value("mode", "1777")],
-            attr::NOSUID | attr::NODEV,
-        )
-        .map_err(fail("create /tmp"))?;
+        let tmp = mount::new_filesystem("tmpfs", &[FsOption::Value("mode", "1777")], attr::NOSUID | attr::NODEV)
+            .map_err(fail("create /tmp"))?;
         attach_at(root, "tmp", tmp.as_fd()).map_err(fail("mount /tmp"))?;
         let home_rel = self.home.trim_start_matches('/');
         ensure_dir(root, home_rel).map_err(fail(format!("create home {}", self.home)))?;
@@ -261,8 +239,7 @@ impl RootSpec {
             attr::NOSUID | attr::NODEV,
         )
         .map_err(fail("create the home tmpfs"))?;
-        attach_at(root, home_rel, home.as_fd())
-            .map_err(fail(format!("mount home {}", self.home)))?;
+        attach_at(root, home_rel, home.as_fd()).map_err(fail(format!("mount home {}", self.home)))?;
 
         for (volume, tree) in self.volumes.iter().zip(taken.volumes) {
             let rel = volume.target.trim_start_matches('/');
@@ -272,12 +249,8 @@ impl RootSpec {
             } else {
                 ensure_file(root, rel)
             };
-            made.map_err(fail(format!(
-                "create mount point {} for a volume",
-                volume.target
-            )))?;
-            attach_at(root, rel, tree.as_fd())
-                .map_err(fail(format!("mount volume at {}", volume.target)))?;
+            made.map_err(fail(format!("create mount point {} for a volume", volume.target)))?;
+            attach_at(root, rel, tree.as_fd()).map_err(fail(format!("mount volume at {}", volume.target)))?;
         }
         if let Some(w) = &self.workdir {
             // Best effort: where the tree is read-only the guest's chdir
@@ -297,60 +270,40 @@ impl RootSpec {
 
     /// Attaches the base at `staging/root`; returns whether `/` must be made
     /// read-only once every mount point exists.
-    fn attach_base(
-        &self,
-        taken: &HostTrees,
-        staging_path: &str,
-        staging: BorrowedFd<'_>,
-    ) -> Result<bool, RootfsError> {
-        let root_target =
-            || sysfs::open_path(Some(staging), "root").map_err(fail("open the staging root"));
+    fn attach_base(&self, taken: &HostTrees, staging_path: &str, staging: BorrowedFd<'_>) -> Result<bool, RootfsError> {
+        let root_target = || sysfs::open_path(Some(staging), "root").map_err(fail("open the staging root"));
         match &self.base {
             RootBase::SystemDirs => {
-                let base = mount::new_filesystem(
-                    "tmpfs",
-                    &[FsOption::Value("mode", "0755")],
-                    attr::NOSUID | attr::NODEV,
-                )
-                .map_err(fail("create the root tmpfs"))?;
-                mount::attach(base.as_fd(), root_target()?.as_fd())
-                    .map_err(fail("mount the root tmpfs"))?;
-                let root =
-                    sysfs::open_path(Some(staging), "root").map_err(fail("open the new root"))?;
+                let base =
+                    mount::new_filesystem("tmpfs", &[FsOption::Value("mode", "0755")], attr::NOSUID | attr::NODEV)
+                        .map_err(fail("create the root tmpfs"))?;
+                mount::attach(base.as_fd(), root_target()?.as_fd()).map_err(fail("mount the root tmpfs"))?;
+                let root = sysfs::open_path(Some(staging), "root").map_err(fail("open the new root"))?;
                 for name in SYSTEM_DIRS {
                     let host = format!("/{name}");
                     let Ok(meta) = std::fs::symlink_metadata(&host) else {
                         continue;
                     };
                     if meta.file_type().is_symlink() {
-                        let target =
-                            std::fs::read_link(&host).map_err(fail(format!("read link {host}")))?;
+                        let target = std::fs::read_link(&host).map_err(fail(format!("read link {host}")))?;
                         let target = target.to_str().ok_or_else(|| RootfsError::Mount {
                             action: format!("copy link {host}"),
                             error: io::Error::from_raw_os_error(xvisor_sys::errno::EINVAL),
                         })?;
-                        sysfs::symlink_at(target, root.as_fd(), name)
-                            .map_err(fail(format!("create link /{name}")))?;
+                        sysfs::symlink_at(target, root.as_fd(), name).map_err(fail(format!("create link /{name}")))?;
                     } else if meta.is_dir() {
-                        let tree = mount::clone_tree(None, &host, true)
-                            .map_err(fail(format!("clone {host}")))?;
-                        mount::set_attributes(
-                            tree.as_fd(),
-                            attr::RDONLY | attr::NOSUID | attr::NODEV,
-                            true,
-                        )
-                        .map_err(fail(format!("make {host} read-only")))?;
+                        let tree = mount::clone_tree(None, &host, true).map_err(fail(format!("clone {host}")))?;
+                        mount::set_attributes(tree.as_fd(), attr::RDONLY | attr::NOSUID | attr::NODEV, true)
+                            .map_err(fail(format!("make {host} read-only")))?;
                         ensure_dir(root.as_fd(), name).map_err(fail(format!("create /{name}")))?;
-                        attach_at(root.as_fd(), name, tree.as_fd())
-                            .map_err(fail(format!("mount {host}")))?;
+                        attach_at(root.as_fd(), name, tree.as_fd()).map_err(fail(format!("mount {host}")))?;
                     }
                 }
                 Ok(true)
             }
             RootBase::HostRoot => {
                 let tree = taken.base.as_ref().expect("host root cloned for HostRoot");
-                mount::attach(tree.as_fd(), root_target()?.as_fd())
-                    .map_err(fail("mount the host root"))?;
+                mount::attach(tree.as_fd(), root_target()?.as_fd()).map_err(fail("mount the host root"))?;
                 Ok(false)
             }
             RootBase::Directory { path, writable } => {
@@ -362,13 +315,10 @@ impl RootSpec {
                     return Ok(true);
                 }
                 for dir in ["lower", "upper", "work"] {
-                    sysfs::make_dir_at(staging, dir, 0o755)
-                        .map_err(fail("create the overlay directories"))?;
+                    sysfs::make_dir_at(staging, dir, 0o755).map_err(fail("create the overlay directories"))?;
                 }
-                let lower_target = sysfs::open_path(Some(staging), "lower")
-                    .map_err(fail("open the overlay lower"))?;
-                mount::attach(tree.as_fd(), lower_target.as_fd())
-                    .map_err(fail(format!("mount {}", path.display())))?;
+                let lower_target = sysfs::open_path(Some(staging), "lower").map_err(fail("open the overlay lower"))?;
+                mount::attach(tree.as_fd(), lower_target.as_fd()).map_err(fail(format!("mount {}", path.display())))?;
                 let lower = format!("{staging_path}/lower");
                 let upper = format!("{staging_path}/upper");
                 let work = format!("{staging_path}/work");
@@ -383,10 +333,8 @@ impl RootSpec {
                     attr::NOSUID | attr::NODEV,
                 )
                 .map_err(fail(format!("create the overlay over {}", path.display())))?;
-                mount::attach(overlay.as_fd(), root_target()?.as_fd())
-                    .map_err(fail("mount the overlay"))?;
-                let root =
-                    sysfs::open_path(Some(staging), "root").map_err(fail("open the new root"))?;
+                mount::attach(overlay.as_fd(), root_target()?.as_fd()).map_err(fail("mount the overlay"))?;
+                let root = sysfs::open_path(Some(staging), "root").map_err(fail("open the new root"))?;
                 for point in self.mount_points() {
                     // Volumes may need a file rather than a directory; those
                     // are created later, against the overlay, as needed.
@@ -405,11 +353,7 @@ impl RootSpec {
 
     /// The instance's own /etc/hostname and /etc/hosts, so no file shows the
     /// host's name.
-    fn write_identity_files(
-        &self,
-        root: BorrowedFd<'_>,
-        staging: BorrowedFd<'_>,
-    ) -> Result<(), RootfsError> {
+    fn write_identity_files(&self, root: BorrowedFd<'_>, staging: BorrowedFd<'_>) -> Result<(), RootfsError> {
         let files = [
             ("hostname", format!("{}\n", self.hostname)),
             (
@@ -425,20 +369,12 @@ impl RootSpec {
             let Ok(target_fd) = sysfs::open_path_in_root(root, &target) else {
                 continue;
             };
-            let file = sysfs::create_file_in_root(staging, name, 0o644)
-                .map_err(fail(format!("write {name}")))?;
-            xvisor_sys::event::write_all(file.as_fd(), content.as_bytes())
-                .map_err(fail(format!("write {name}")))?;
-            let tree = mount::clone_tree(Some(staging), name, false)
-                .map_err(fail(format!("clone {name}")))?;
-            mount::set_attributes(
-                tree.as_fd(),
-                attr::RDONLY | attr::NOSUID | attr::NODEV,
-                false,
-            )
-            .map_err(fail(format!("make /etc/{name} read-only")))?;
-            mount::attach(tree.as_fd(), target_fd.as_fd())
-                .map_err(fail(format!("mount /etc/{name}")))?;
+            let file = sysfs::create_file_in_root(staging, name, 0o644).map_err(fail(format!("write {name}")))?;
+            xvisor_sys::event::write_all(file.as_fd(), content.as_bytes()).map_err(fail(format!("write {name}")))?;
+            let tree = mount::clone_tree(Some(staging), name, false).map_err(fail(format!("clone {name}")))?;
+            mount::set_attributes(tree.as_fd(), attr::RDONLY | attr::NOSUID | attr::NODEV, false)
+                .map_err(fail(format!("make /etc/{name} read-only")))?;
+            mount::attach(tree.as_fd(), target_fd.as_fd()).map_err(fail(format!("mount /etc/{name}")))?;
         }
         Ok(())
     }
@@ -455,28 +391,18 @@ impl HostTrees {
         let base = match &spec.base {
             RootBase::SystemDirs => None,
             RootBase::HostRoot => {
-                let tree =
-                    mount::clone_tree(None, "/", true).map_err(fail("clone the host root"))?;
-                mount::set_attributes(
-                    tree.as_fd(),
-                    attr::RDONLY | attr::NOSUID | attr::NODEV,
-                    true,
-                )
-                .map_err(fail("make the host root read-only"))?;
+                let tree = mount::clone_tree(None, "/", true).map_err(fail("clone the host root"))?;
+                mount::set_attributes(tree.as_fd(), attr::RDONLY | attr::NOSUID | attr::NODEV, true)
+                    .map_err(fail("make the host root read-only"))?;
                 Some(tree)
             }
             RootBase::Directory { path, .. } => {
                 let p = path
                     .to_str()
                     .ok_or_else(|| RootfsError::NoSuchRootDirectory(path.clone()))?;
-                let tree = mount::clone_tree(None, p, true)
-                    .map_err(fail(format!("clone --rootfs {p}")))?;
-                mount::set_attributes(
-                    tree.as_fd(),
-                    attr::RDONLY | attr::NOSUID | attr::NODEV,
-                    true,
-                )
-                .map_err(fail(format!("make --rootfs {p} read-only")))?;
+                let tree = mount::clone_tree(None, p, true).map_err(fail(format!("clone --rootfs {p}")))?;
+                mount::set_attributes(tree.as_fd(), attr::RDONLY | attr::NOSUID | attr::NODEV, true)
+                    .map_err(fail(format!("make --rootfs {p} read-only")))?;
                 Some(tree)
             }
         };
@@ -486,14 +412,12 @@ impl HostTrees {
                 .host_path
                 .to_str()
                 .ok_or_else(|| RootfsError::NoSuchVolumeSource(v.host_path.clone()))?;
-            let tree =
-                mount::clone_tree(None, p, true).map_err(fail(format!("clone volume {p}")))?;
+            let tree = mount::clone_tree(None, p, true).map_err(fail(format!("clone volume {p}")))?;
             let mut attrs = attr::NOSUID | attr::NODEV;
             if !v.writable {
                 attrs |= attr::RDONLY;
             }
-            mount::set_attributes(tree.as_fd(), attrs, true)
-                .map_err(fail(format!("set flags on volume {p}")))?;
+            mount::set_attributes(tree.as_fd(), attrs, true).map_err(fail(format!("set flags on volume {p}")))?;
             volumes.push(tree);
         }
         Ok(Self { base, volumes })
@@ -546,10 +470,7 @@ fn mask(root: BorrowedFd<'_>, rel: &str) -> Result<(), RootfsError> {
     let cover = if kind == FileKind::Directory {
         mount::new_filesystem(
             "tmpfs",
-            &[
-                FsOption::Value("size", "4k"),
-                FsOption::Value("mode", "0755"),
-            ],
+            &[FsOption::Value("size", "4k"), FsOption::Value("mode", "0755")],
             attr::RDONLY | attr::NOSUID | attr::NODEV | attr::NOEXEC,
         )
     } else {
@@ -568,8 +489,7 @@ fn mask_etc(root: BorrowedFd<'_>) -> Result<(), RootfsError> {
         for e in entries.flatten() {
             let name = e.file_name();
             let Some(name) = name.to_str() else { continue };
-            if name.ends_with("_key") && !MASKED_ETC_FILES.contains(&format!("ssh/{name}").as_str())
-            {
+            if name.ends_with("_key") && !MASKED_ETC_FILES.contains(&format!("ssh/{name}").as_str()) {
                 mask(root, &format!("etc/ssh/{name}"))?;
             }
         }
@@ -586,8 +506,7 @@ fn mount_proc(root: BorrowedFd<'_>) -> Result<(), RootfsError> {
         if sysfs::open_path_in_root(root, &rel).is_err() {
             continue;
         }
-        let tree =
-            mount::clone_tree(Some(root), &rel, true).map_err(fail(format!("clone /{rel}")))?;
+        let tree = mount::clone_tree(Some(root), &rel, true).map_err(fail(format!("clone /{rel}")))?;
         mount::set_attributes(
             tree.as_fd(),
             attr::RDONLY | attr::NOSUID | attr::NODEV | attr::NOEXEC,
@@ -605,10 +524,7 @@ fn mount_proc(root: BorrowedFd<'_>) -> Result<(), RootfsError> {
 fn mount_dev(root: BorrowedFd<'_>) -> Result<(), RootfsError> {
     let dev = mount::new_filesystem(
         "tmpfs",
-        &[
-            FsOption::Value("mode", "0755"),
-            FsOption::Value("size", "64k"),
-        ],
+        &[FsOption::Value("mode", "0755"), FsOption::Value("size", "64k")],
         attr::NOSUID | attr::NOEXEC,
     )
     .map_err(fail("create /dev"))?;
@@ -619,7 +535,7 @@ fn mount_dev(root: BorrowedFd<'_>) -> Result<(), RootfsError> {
             continue;
         };
         let rel = format!("dev/{node}");
-        ensure_file(root, &rel).map_err(fail(format!("create {host}")))?;
+        sysfs::create_file_in_root(root, &rel, 0o644).map_err(fail(format!("create {host}")))?;
         attach_at(root, &rel, tree.as_fd()).map_err(fail(format!("mount {host}")))?;
     }
     ensure_dir(root, "dev/pts").map_err(fail("create /dev/pts"))?;
@@ -635,12 +551,8 @@ fn mount_dev(root: BorrowedFd<'_>) -> Result<(), RootfsError> {
     .map_err(fail("mount /dev/pts"))?;
     attach_at(root, "dev/pts", pts.as_fd()).map_err(fail("mount /dev/pts"))?;
     ensure_dir(root, "dev/shm").map_err(fail("create /dev/shm"))?;
-    let shm = mount::new_filesystem(
-        "tmpfs",
-        &[FsOption::Value("mode", "1777")],
-        attr::NOSUID | attr::NODEV,
-    )
-    .map_err(fail("create /dev/shm"))?;
+    let shm = mount::new_filesystem("tmpfs", &[FsOption::Value("mode", "1777")], attr::NOSUID | attr::NODEV)
+        .map_err(fail("create /dev/shm"))?;
     attach_at(root, "dev/shm", shm.as_fd()).map_err(fail("mount /dev/shm"))?;
     ensure_dir(root, "dev/mqueue").map_err(fail("create /dev/mqueue"))?;
     let mq = mount::new_filesystem("mqueue", &[], attr::NOSUID | attr::NODEV | attr::NOEXEC)
@@ -654,15 +566,10 @@ fn mount_dev(root: BorrowedFd<'_>) -> Result<(), RootfsError> {
         ("stdout", "/proc/self/fd/1"),
         ("stderr", "/proc/self/fd/2"),
     ] {
-        sysfs::symlink_at(target, dev_dir.as_fd(), name)
-            .map_err(fail(format!("create /dev/{name}")))?;
+        sysfs::symlink_at(target, dev_dir.as_fd(), name).map_err(fail(format!("create /dev/{name}")))?;
     }
-    mount::set_attributes(
-        dev.as_fd(),
-        attr::RDONLY | attr::NOSUID | attr::NOEXEC,
-        false,
-    )
-    .map_err(fail("make /dev read-only"))
+    mount::set_attributes(dev.as_fd(), attr::RDONLY | attr::NOSUID | attr::NOEXEC, false)
+        .map_err(fail("make /dev read-only"))
 }
 
 #[cfg(test)]
@@ -671,10 +578,7 @@ mod tests {
 
     #[test]
     fn components_refuse_relative_and_parent_paths() {
-        assert_eq!(
-            instance_path_components("/a/b/./c"),
-            Some(vec!["a", "b", "c"])
-        );
+        assert_eq!(instance_path_components("/a/b/./c"), Some(vec!["a", "b", "c"]));
         assert_eq!(instance_path_components("/"), Some(vec![]));
         assert_eq!(instance_path_components("a/b"), None);
         assert_eq!(instance_path_components("/a/../b"), None);

@@ -62,13 +62,18 @@ fn context(what: &str) -> impl FnOnce(io::Error) -> String + '_ {
 }
 
 fn serve(spec: &InstanceSpec, control: BorrowedFd<'_>) -> Result<i32, String> {
-    process::set_parent_death_signal(signal::SIGKILL)
-        .map_err(context("set the parent-death signal"))?;
+    process::set_parent_death_signal(signal::SIGKILL).map_err(context("set the parent-death signal"))?;
     // Nothing xvisor inherited or opened crosses into the instance. (The
     // supervisor's descriptor objects are copies in this process's memory;
     // this process never returns into code that would drop them.)
-    process::close_all_from_except(3, &[control.as_raw_fd()])
-        .map_err(context("close inherited descriptors"))?;
+    process::close_all_from_except(3, &[control.as_raw_fd()]).map_err(context("close inherited descriptors"))?;
+    // The network namespace is the costliest to create (about half a
+    // millisecond): create it here, while the supervisor writes our id maps,
+    // rather than in clone(). Capabilities in the new user namespace are
+    // ours from birth, before any map exists.
+    if spec.network == Network::None {
+        process::unshare(process::ns::NET).map_err(context("create the network namespace"))?;
+    }
     match receive(control)? {
         ToInit::Proceed => {}
         other => return Err(format!("control channel: unexpected {other:?}")),
@@ -124,8 +129,7 @@ fn serve(spec: &InstanceSpec, control: BorrowedFd<'_>) -> Result<i32, String> {
 
     // The guest's exec closes the report pipe: no bytes means it runs.
     let mut report = [0u8; 5];
-    let n =
-        event::read(report_read.as_fd(), &mut report).map_err(context("read the start report"))?;
+    let n = event::read(report_read.as_fd(), &mut report).map_err(context("read the start report"))?;
     if n == report.len() {
         let stage = match report[0] {
             1 => StartStage::Workdir,
@@ -137,8 +141,7 @@ fn serve(spec: &InstanceSpec, control: BorrowedFd<'_>) -> Result<i32, String> {
         let _ = send(control, &FromInit::StartFailed { stage, errno }, None);
         return Ok(127);
     }
-    send(control, &FromInit::Running { guest_pid: guest }, None)
-        .map_err(context("report to the supervisor"))?;
+    send(control, &FromInit::Running { guest_pid: guest }, None).map_err(context("report to the supervisor"))?;
 
     // From here on init needs nothing but to signal its children (which may
     // run under another uid): keep CAP_KILL only, and become undumpable so
@@ -148,10 +151,7 @@ fn serve(spec: &InstanceSpec, control: BorrowedFd<'_>) -> Result<i32, String> {
     let _ = caps::set_exact(&[cap::KILL]);
 
     loop {
-        let mut watches = [
-            Watch::new(signals.as_fd(), ready::IN),
-            Watch::new(control, ready::IN),
-        ];
+        let mut watches = [Watch::new(signals.as_fd(), ready::IN), Watch::new(control, ready::IN)];
         event::poll(&mut watches, -1).map_err(context("poll"))?;
         if watches[1].ready != 0 {
             let mut buf = [0u8; 16];
@@ -163,9 +163,7 @@ fn serve(spec: &InstanceSpec, control: BorrowedFd<'_>) -> Result<i32, String> {
         if watches[0].ready == 0 {
             continue;
         }
-        while let Some(info) =
-            signal::read_signal(signals.as_fd()).map_err(context("read signals"))?
-        {
+        while let Some(info) = signal::read_signal(signals.as_fd()).map_err(context("read signals"))? {
             if info.signal != signal::SIGCHLD {
                 let _ = process::kill(guest, info.signal);
                 continue;
@@ -210,8 +208,7 @@ fn start_guest(spec: &InstanceSpec, slave: Option<OwnedFd>, report: OwnedFd) -> 
             fail(StartStage::Identity, e);
         }
     } else if spec.stdin == StdinMode::Null {
-        let null = xvisor_sys::fs::open_read_write("/dev/null", true)
-            .and_then(|null| event::dup_onto(null.as_fd(), 0));
+        let null = xvisor_sys::fs::open_read_write("/dev/null", true).and_then(|null| event::dup_onto(null.as_fd(), 0));
         if let Err(e) = null {
             fail(StartStage::Identity, e);
         }
@@ -223,9 +220,7 @@ fn start_guest(spec: &InstanceSpec, slave: Option<OwnedFd>, report: OwnedFd) -> 
     let may_set_groups = std::fs::read_to_string("/proc/self/setgroups")
         .map(|s| s.trim() == "allow")
         .unwrap_or(false);
-    if let Err(e) =
-        identity::become_guest(spec.uid, spec.gid, GUEST_ROOT_CAPABILITIES, may_set_groups)
-    {
+    if let Err(e) = identity::become_guest(spec.uid, spec.gid, GUEST_ROOT_CAPABILITIES, may_set_groups) {
         let error = match &e {
             identity::IdentityError::Setup { error, .. } => {
                 io::Error::from_raw_os_error(error.raw_os_error().unwrap_or(errno::EPERM))
@@ -240,38 +235,23 @@ fn start_guest(spec: &InstanceSpec, slave: Option<OwnedFd>, report: OwnedFd) -> 
     }
     let to_c = |s: &str| xvisor_sys::cstring(s);
     let argv: Result<Vec<_>, _> = spec.argv.iter().map(|a| to_c(a)).collect();
-    let envp: Result<Vec<_>, _> = spec
-        .env
-        .iter()
-        .map(|(k, v)| to_c(&format!("{k}={v}")))
-        .collect();
+    let envp: Result<Vec<_>, _> = spec.env.iter().map(|(k, v)| to_c(&format!("{k}={v}"))).collect();
     let (argv, envp) = match (argv, envp) {
         (Ok(a), Ok(e)) if !a.is_empty() => (a, e),
         (Err(e), _) | (_, Err(e)) => fail(StartStage::Exec, e),
-        _ => fail(
-            StartStage::Exec,
-            io::Error::from_raw_os_error(errno::EINVAL),
-        ),
+        _ => fail(StartStage::Exec, io::Error::from_raw_os_error(errno::EINVAL)),
     };
     let path = spec
         .env
         .iter()
         .find(|(k, _)| k == "PATH")
         .map_or("/usr/bin:/bin", |(_, v)| v.as_str());
-    fail(
-        StartStage::Exec,
-        exec_search(&spec.argv[0], &argv, &envp, path),
-    )
+    fail(StartStage::Exec, exec_search(&spec.argv[0], &argv, &envp, path))
 }
 
 /// `execvp` semantics: a name with a slash runs as given; otherwise each
 /// directory of PATH is tried in turn. Returns only the failure.
-fn exec_search(
-    program: &str,
-    argv: &[std::ffi::CString],
-    envp: &[std::ffi::CString],
-    path: &str,
-) -> io::Error {
+fn exec_search(program: &str, argv: &[std::ffi::CString], envp: &[std::ffi::CString], path: &str) -> io::Error {
     if program.contains('/') {
         return match xvisor_sys::cstring(program) {
             Ok(p) => process::execve(&p, argv, envp),

@@ -42,12 +42,7 @@ impl State {
             (Self::Creating, "finish creating") => Self::Created,
             (Self::Created, "start") => Self::Running,
             (_, "stop") => Self::Stopped,
-            _ => {
-                return Err(WrongState {
-                    operation,
-                    state: self,
-                })
-            }
+            _ => return Err(WrongState { operation, state: self }),
         };
         Ok(next)
     }

@@ -52,11 +52,7 @@ pub enum ProtocolError {
     #[error("unknown message tag {0}")]
     UnknownTag(u8),
     #[error("message of tag {tag} has {len} payload bytes, expected {expected}")]
-    BadLength {
-        tag: u8,
-        len: usize,
-        expected: usize,
-    },
+    BadLength { tag: u8, len: usize, expected: usize },
     #[error("unknown start stage {0}")]
     UnknownStage(u8),
     #[error("message longer than {MAX_MESSAGE} bytes")]
@@ -147,9 +143,7 @@ impl FromInit {
         let (&tag, payload) = bytes.split_first().ok_or(ProtocolError::Empty)?;
         match tag {
             T_CREATED => no_payload(tag, payload).map(|_| Self::Created),
-            T_SETUP_FAILED => Ok(Self::SetupFailed(
-                String::from_utf8_lossy(payload).into_owned(),
-            )),
+            T_SETUP_FAILED => Ok(Self::SetupFailed(String::from_utf8_lossy(payload).into_owned())),
             T_START_FAILED => {
                 let (&stage, rest) = payload.split_first().ok_or(ProtocolError::BadLength {
                     tag,
@@ -267,5 +261,29 @@ mod tests {
             FromInit::decode(&vec![T_CREATED; MAX_MESSAGE + 1]),
             Err(ProtocolError::TooLong)
         );
+    }
+}
+
+#[cfg(test)]
+mod corpus {
+    use super::*;
+
+    /// Replays the fuzz corpus (fuzz/corpus/protocol_from_init) on every
+    /// test run, so a crash the fuzzer once found stays fixed.
+    #[test]
+    fn fuzz_corpus_replays() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fuzz/corpus/protocol_from_init");
+        let mut seen = 0;
+        for entry in std::fs::read_dir(&dir).expect("fuzz corpus directory") {
+            let bytes = std::fs::read(entry.unwrap().path()).unwrap();
+            if let Ok(m) = FromInit::decode(&bytes) {
+                assert_eq!(FromInit::decode(&m.encode()), Ok(m));
+            }
+            let _ = ToInit::decode(&bytes);
+            seen += 1;
+        }
+        assert!(seen >= 5, "corpus too small: {seen}");
+        let created = std::fs::read(dir.join("created")).unwrap();
+        assert_eq!(FromInit::decode(&created), Ok(FromInit::Created));
     }
 }

@@ -14,7 +14,7 @@ use xvisor_sys::{errno, signal, socket};
 use crate::init;
 use crate::lifecycle::{State, WrongState};
 use crate::protocol::{FromInit, ProtocolError, StartStage, ToInit, MAX_MESSAGE};
-use crate::spec::{InstanceSpec, Network};
+use crate::spec::InstanceSpec;
 use crate::terminal::Relay;
 use crate::watchdog::Watchdog;
 
@@ -55,10 +55,7 @@ pub enum InstanceError {
     #[error("cannot switch to the guest's identity: {0}")]
     GuestIdentity(io::Error),
     #[error("cannot {action}: {error}")]
-    Host {
-        action: &'static str,
-        error: io::Error,
-    },
+    Host { action: &'static str, error: io::Error },
     #[error("the instance's init broke the protocol: {0}")]
     Protocol(#[from] ProtocolError),
     #[error("the instance's init ended during set-up")]
@@ -131,40 +128,34 @@ impl Instance {
         if let Some(n) = spec.nofile {
             identity::check_open_files(n)?;
         }
-        let cgroup = if spec.limits.is_empty() {
+        // The watchdog knows the cgroup paths before they exist: there is no
+        // moment at which a SIGKILLed supervisor leaves one behind.
+        let mut cgroup = if spec.limits.is_empty() {
             None
         } else {
-            Some(InstanceCgroup::create(
-                &CgroupHost::detect()?,
-                &spec.name,
-                &spec.limits,
-            )?)
+            Some(InstanceCgroup::plan(&CgroupHost::detect()?, &spec.name, &spec.limits)?)
         };
-        let watchdog = match &cgroup {
+        let watchdog = match &mut cgroup {
             Some(cg) => {
-                Some(Watchdog::spawn(cg.paths()).map_err(host("start the cgroup watchdog"))?)
+                let watchdog = Watchdog::spawn(cg.paths()).map_err(host("start the cgroup watchdog"))?;
+                cg.create(&spec.limits)?;
+                Some(watchdog)
             }
             None => None,
         };
         signal::block(SUPERVISOR_SIGNALS).map_err(host("block signals"))?;
         let signals = signal::signal_fd(SUPERVISOR_SIGNALS).map_err(host("create a signalfd"))?;
-        let (control, init_end) =
-            socket::seqpacket_pair().map_err(host("create the control channel"))?;
+        let (control, init_end) = socket::seqpacket_pair().map_err(host("create the control channel"))?;
         let v2_dir = match cgroup.as_ref().and_then(|c| c.v2_dir()) {
-            Some(dir) => Some(
-                xvisor_sys::fs::open_dir(None, &dir.to_string_lossy())
-                    .map_err(host("open the instance cgroup"))?,
-            ),
+            Some(dir) => {
+                Some(xvisor_sys::fs::open_dir(None, &dir.to_string_lossy()).map_err(host("open the instance cgroup"))?)
+            }
             None => None,
         };
-        let mut namespaces = process::ns::USER
-            | process::ns::PID
-            | process::ns::MOUNT
-            | process::ns::IPC
-            | process::ns::UTS;
-        if spec.network == Network::None {
-            namespaces |= process::ns::NET;
-        }
+        // The network namespace, when wanted, is created by init itself, in
+        // parallel with the id-map writes below.
+        let namespaces =
+            process::ns::USER | process::ns::PID | process::ns::MOUNT | process::ns::IPC | process::ns::UTS;
         let forked = process::clone_process(namespaces, v2_dir.as_ref().map(|d| d.as_fd()))
             .map_err(host("create the instance's namespaces"))?;
         let (init_pid, init_pidfd) = match forked {
@@ -212,9 +203,7 @@ impl Instance {
                 Ok(())
             }
             (FromInit::SetupFailed(text), _) => Err(InstanceError::Setup(text)),
-            (other, _) => Err(InstanceError::Setup(format!(
-                "unexpected message from init: {other:?}"
-            ))),
+            (other, _) => Err(InstanceError::Setup(format!("unexpected message from init: {other:?}"))),
         }
     }
 
@@ -242,9 +231,7 @@ impl Instance {
                 let error = io::Error::from_raw_os_error(code);
                 let program = self.spec.argv.first().cloned().unwrap_or_default();
                 Err(match stage {
-                    StartStage::Exec if code == errno::ENOENT => {
-                        InstanceError::NotFound { program }
-                    }
+                    StartStage::Exec if code == errno::ENOENT => InstanceError::NotFound { program },
                     StartStage::Exec => InstanceError::CannotExecute { program, error },
                     StartStage::Workdir => InstanceError::Workdir {
                         dir: self.spec.workdir.clone(),
@@ -254,9 +241,7 @@ impl Instance {
                 })
             }
             (FromInit::SetupFailed(text), _) => Err(InstanceError::Setup(text)),
-            (other, _) => Err(InstanceError::Setup(format!(
-                "unexpected message from init: {other:?}"
-            ))),
+            (other, _) => Err(InstanceError::Setup(format!("unexpected message from init: {other:?}"))),
         }
     }
 
@@ -331,9 +316,7 @@ impl Instance {
                 }
             }
             if signals_ready {
-                while let Some(info) =
-                    signal::read_signal(self.signals.as_fd()).map_err(host("read signals"))?
-                {
+                while let Some(info) = signal::read_signal(self.signals.as_fd()).map_err(host("read signals"))? {
                     match info.signal {
                         signal::SIGCHLD => {}
                         signal::SIGWINCH => {
@@ -357,17 +340,14 @@ impl Instance {
             }
             if control_ready {
                 match self.receive() {
-                    Ok((FromInit::Exited { wait_status }, _)) => {
-                        guest_status = WaitStatus::from_raw(wait_status)
-                    }
+                    Ok((FromInit::Exited { wait_status }, _)) => guest_status = WaitStatus::from_raw(wait_status),
                     Ok(_) => {}
                     Err(_) => control_open = false,
                 }
             }
             if init_ready || self.init_pidfd.is_none() {
-                if let Some((_, status)) =
-                    process::wait_pid(self.init_pid, self.init_pidfd.is_none())
-                        .map_err(host("wait for the instance's init"))?
+                if let Some((_, status)) = process::wait_pid(self.init_pid, self.init_pidfd.is_none())
+                    .map_err(host("wait for the instance's init"))?
                 {
                     self.init_reaped = true;
                     break status;
@@ -375,7 +355,16 @@ impl Instance {
             }
         };
         if let Some(r) = relay.as_mut() {
-            while r.master_open && r.pump_output() {}
+            // The guest's last output: the terminal reports end-of-file once
+            // the kernel has killed every process holding it. Bounded, in
+            // case that takes a moment.
+            let until = Instant::now() + Duration::from_secs(1);
+            while r.master_open && Instant::now() < until {
+                let mut w = [Watch::new(r.master(), ready::IN)];
+                if event::poll(&mut w, 50).map_err(host("wait for the terminal"))? > 0 {
+                    r.pump_output();
+                }
+            }
         }
         drop(relay);
         self.state = next;
@@ -414,8 +403,7 @@ impl Instance {
 
     fn receive(&self) -> Result<(FromInit, Option<OwnedFd>), InstanceError> {
         let mut buf = vec![0u8; MAX_MESSAGE + 1];
-        let (n, fd) =
-            socket::recv(self.control.as_fd(), &mut buf).map_err(host("hear from the instance"))?;
+        let (n, fd) = socket::recv(self.control.as_fd(), &mut buf).map_err(host("hear from the instance"))?;
         if n == 0 {
             return Err(InstanceError::InitVanished);
         }

@@ -39,9 +39,7 @@ pub fn limit_bounding_set(keep: &[u32]) -> io::Result<()> {
             continue;
         }
         // SAFETY: prctl with integer arguments.
-        match check_int(unsafe {
-            libc::prctl(libc::PR_CAPBSET_DROP, cap as libc::c_ulong, 0, 0, 0)
-        }) {
+        match check_int(unsafe { libc::prctl(libc::PR_CAPBSET_DROP, cap as libc::c_ulong, 0, 0, 0) }) {
             Err(e) if e.raw_os_error() == Some(libc::EINVAL) => {}
             other => {
                 other?;
@@ -54,16 +52,7 @@ pub fn limit_bounding_set(keep: &[u32]) -> io::Result<()> {
 /// Empties the ambient set.
 pub fn clear_ambient() -> io::Result<()> {
     // SAFETY: prctl with integer arguments.
-    check_int(unsafe {
-        libc::prctl(
-            libc::PR_CAP_AMBIENT,
-            libc::PR_CAP_AMBIENT_CLEAR_ALL,
-            0,
-            0,
-            0,
-        )
-    })
-    .map(drop)
+    check_int(unsafe { libc::prctl(libc::PR_CAP_AMBIENT, libc::PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) }).map(drop)
 }
 
 #[repr(C)]
@@ -98,6 +87,5 @@ pub fn set_exact(caps: &[u32]) -> io::Result<()> {
         pid: 0,
     };
     // SAFETY: a version-3 header with two data words, as capset expects.
-    check(unsafe { libc::syscall(libc::SYS_capset, &header as *const CapHeader, data.as_ptr()) })
-        .map(drop)
+    check(unsafe { libc::syscall(libc::SYS_capset, &header as *const CapHeader, data.as_ptr()) }).map(drop)
 }

@@ -23,11 +23,7 @@ pub struct Watch<'fd> {
 
 impl<'fd> Watch<'fd> {
     pub fn new(fd: BorrowedFd<'fd>, interest: i16) -> Self {
-        Self {
-            fd,
-            interest,
-            ready: 0,
-        }
+        Self { fd, interest, ready: 0 }
     }
 }
 

@@ -48,13 +48,7 @@ fn openat2(root: BorrowedFd<'_>, path: &str, flags: i32, mode: u32) -> io::Resul
 pub fn open_path(dirfd: Option<BorrowedFd<'_>>, path: &str) -> io::Result<OwnedFd> {
     let cpath = cstring(path)?;
     // SAFETY: NUL-terminated path; a new descriptor is returned on success.
-    let fd = check_int(unsafe {
-        libc::openat(
-            dirfd_raw(dirfd),
-            cpath.as_ptr(),
-            libc::O_PATH | libc::O_CLOEXEC,
-        )
-    })?;
+    let fd = check_int(unsafe { libc::openat(dirfd_raw(dirfd), cpath.as_ptr(), libc::O_PATH | libc::O_CLOEXEC) })?;
     // SAFETY: fresh descriptor, owned by nobody else.
     Ok(unsafe { OwnedFd::from_raw_fd(fd) })
 }
@@ -86,12 +80,7 @@ pub fn open_dir_in_root(root: BorrowedFd<'_>, path: &str) -> io::Result<OwnedFd>
 
 /// Creates (or opens) a regular file, resolved as if `root` were `/`.
 pub fn create_file_in_root(root: BorrowedFd<'_>, path: &str, mode: u32) -> io::Result<OwnedFd> {
-    openat2(
-        root,
-        path,
-        libc::O_WRONLY | libc::O_CREAT | libc::O_NOFOLLOW,
-        mode,
-    )
+    openat2(root, path, libc::O_WRONLY | libc::O_CREAT | libc::O_NOFOLLOW, mode)
 }
 
 /// Opens a file read-write relative to the cwd (devices, ptys).
@@ -122,17 +111,13 @@ pub fn symlink_at(target: &str, dir: BorrowedFd<'_>, name: &str) -> io::Result<(
     let ctarget = cstring(target)?;
     let cname = cstring(name)?;
     // SAFETY: NUL-terminated strings.
-    check_int(unsafe { libc::symlinkat(ctarget.as_ptr(), dir.as_raw_fd(), cname.as_ptr()) })
-        .map(drop)
+    check_int(unsafe { libc::symlinkat(ctarget.as_ptr(), dir.as_raw_fd(), cname.as_ptr()) }).map(drop)
 }
 
 /// Changes owner and group of the file behind `fd` (an `O_PATH` fd works).
 pub fn chown_fd(fd: BorrowedFd<'_>, uid: u32, gid: u32) -> io::Result<()> {
     // SAFETY: empty path with AT_EMPTY_PATH names the descriptor itself.
-    check_int(unsafe {
-        libc::fchownat(fd.as_raw_fd(), c"".as_ptr(), uid, gid, libc::AT_EMPTY_PATH)
-    })
-    .map(drop)
+    check_int(unsafe { libc::fchownat(fd.as_raw_fd(), c"".as_ptr(), uid, gid, libc::AT_EMPTY_PATH) }).map(drop)
 }
 
 /// What kind of file a path is, without following a final symlink.

@@ -45,7 +45,6 @@ pub fn cstring(bytes: impl Into<Vec<u8>>) -> io::Result<std::ffi::CString> {
 /// Re-exported errno values the safe crates need to compare against.
 pub mod errno {
     pub use libc::{
-        EACCES, EAGAIN, EBUSY, EEXIST, EINTR, EINVAL, EIO, ENOENT, ENOEXEC, ENOSYS, ENOTDIR, EPERM,
-        EPIPE, ESRCH,
+        EACCES, EAGAIN, EBUSY, EEXIST, EINTR, EINVAL, EIO, ENOENT, ENOEXEC, ENOSYS, ENOTDIR, EPERM, EPIPE, ESRCH,
     };
 }

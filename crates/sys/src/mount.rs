@@ -36,11 +36,7 @@ struct MountAttr {
 
 /// A detached copy of the mount tree at `path` (with every mount below it
 /// when `recursive`), not yet attached anywhere.
-pub fn clone_tree(
-    dirfd: Option<BorrowedFd<'_>>,
-    path: &str,
-    recursive: bool,
-) -> io::Result<OwnedFd> {
+pub fn clone_tree(dirfd: Option<BorrowedFd<'_>>, path: &str, recursive: bool) -> io::Result<OwnedFd> {
     let cpath = cstring(path)?;
     let mut flags = OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC;
     if recursive {
@@ -108,11 +104,7 @@ pub enum FsOption<'a> {
 
 /// Creates a new, detached filesystem instance of `fstype` (tmpfs, proc,
 /// devpts, overlay, mqueue …) with `options`, mounted with `attributes`.
-pub fn new_filesystem(
-    fstype: &str,
-    options: &[FsOption<'_>],
-    attributes: u64,
-) -> io::Result<OwnedFd> {
+pub fn new_filesystem(fstype: &str, options: &[FsOption<'_>], attributes: u64) -> io::Result<OwnedFd> {
     let cfstype = cstring(fstype)?;
     // SAFETY: NUL-terminated name; a new descriptor is returned on success.
     let fs = check(unsafe { libc::syscall(libc::SYS_fsopen, cfstype.as_ptr(), FSOPEN_CLOEXEC) })?;
@@ -121,23 +113,12 @@ pub fn new_filesystem(
     for option in options {
         let (cmd, key, value) = match *option {
             FsOption::Flag(key) => (FSCONFIG_SET_FLAG, cstring(key)?, None),
-            FsOption::Value(key, value) => {
-                (FSCONFIG_SET_STRING, cstring(key)?, Some(cstring(value)?))
-            }
+            FsOption::Value(key, value) => (FSCONFIG_SET_STRING, cstring(key)?, Some(cstring(value)?)),
         };
         let value_ptr = value.as_ref().map_or(std::ptr::null(), |v| v.as_ptr());
         // SAFETY: key and value (or null for a flag) are NUL-terminated
         // strings alive for the call.
-        check(unsafe {
-            libc::syscall(
-                libc::SYS_fsconfig,
-                fs.as_raw_fd(),
-                cmd,
-                key.as_ptr(),
-                value_ptr,
-                0,
-            )
-        })?;
+        check(unsafe { libc::syscall(libc::SYS_fsconfig, fs.as_raw_fd(), cmd, key.as_ptr(), value_ptr, 0) })?;
     }
     // SAFETY: null key and value, as FSCONFIG_CMD_CREATE requires.
     check(unsafe {
@@ -151,14 +132,7 @@ pub fn new_filesystem(
         )
     })?;
     // SAFETY: plain integers; a new descriptor is returned on success.
-    let mnt = check(unsafe {
-        libc::syscall(
-            libc::SYS_fsmount,
-            fs.as_raw_fd(),
-            FSMOUNT_CLOEXEC,
-            attributes,
-        )
-    })?;
+    let mnt = check(unsafe { libc::syscall(libc::SYS_fsmount, fs.as_raw_fd(), FSMOUNT_CLOEXEC, attributes) })?;
     // SAFETY: fresh descriptor, owned by nobody else.
     Ok(unsafe { OwnedFd::from_raw_fd(mnt as i32) })
 }
@@ -195,9 +169,5 @@ pub fn pivot_to_cwd() -> io::Result<()> {
 /// Makes the root mount read-only (not recursively).
 pub fn remount_root_readonly() -> io::Result<()> {
     let root = crate::fs::open_path(None, "/")?;
-    set_attributes(
-        root.as_fd(),
-        attr::RDONLY | attr::NOSUID | attr::NODEV,
-        false,
-    )
+    set_attributes(root.as_fd(), attr::RDONLY | attr::NOSUID | attr::NODEV, false)
 }

@@ -11,9 +11,7 @@ pub fn interface_up(name: &str) -> io::Result<()> {
         return Err(io::Error::from_raw_os_error(libc::EINVAL));
     }
     // SAFETY: plain integer arguments; a new descriptor on success.
-    let sock = check_int(unsafe {
-        libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0)
-    })?;
+    let sock = check_int(unsafe { libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0) })?;
     // SAFETY: fresh descriptor, owned by nobody else.
     let sock = unsafe { OwnedFd::from_raw_fd(sock) };
     // SAFETY: an all-zero ifreq is a valid request structure.

@@ -69,9 +69,7 @@ fn thread_count() -> io::Result<u64> {
 fn ensure_single_threaded() -> io::Result<()> {
     match thread_count()? {
         1 => Ok(()),
-        n => Err(io::Error::other(format!(
-            "refusing to fork a process with {n} threads"
-        ))),
+        n => Err(io::Error::other(format!("refusing to fork a process with {n} threads"))),
     }
 }
 
@@ -110,10 +108,7 @@ pub fn clone_process(namespaces: u64, cgroup: Option<BorrowedFd<'_>>) -> io::Res
     // SAFETY: with CLONE_PIDFD the kernel stored a new, owned descriptor in
     // `pidfd` when the call succeeded.
     let pidfd = (pidfd >= 0).then(|| unsafe { OwnedFd::from_raw_fd(pidfd) });
-    Ok(Forked::Parent {
-        pid: ret as i32,
-        pidfd,
-    })
+    Ok(Forked::Parent { pid: ret as i32, pidfd })
 }
 
 /// `fork()`, refused unless the process is single-threaded.
@@ -151,10 +146,7 @@ impl WaitStatus {
     pub fn to_raw(self) -> i32 {
         match self {
             Self::Exited(code) => (code & 0xff) << 8,
-            Self::Signaled {
-                signal,
-                core_dumped,
-            } => (signal & 0x7f) | if core_dumped { 0x80 } else { 0 },
+            Self::Signaled { signal, core_dumped } => (signal & 0x7f) | if core_dumped { 0x80 } else { 0 },
         }
     }
 
@@ -307,8 +299,7 @@ pub fn set_parent_death_signal(signal: i32) -> io::Result<()> {
 /// processes without CAP_SYS_PTRACE, even of the same uid.
 pub fn set_dumpable(dumpable: bool) -> io::Result<()> {
     // SAFETY: prctl with integer arguments.
-    check_int(unsafe { libc::prctl(libc::PR_SET_DUMPABLE, dumpable as libc::c_ulong, 0, 0, 0) })
-        .map(drop)
+    check_int(unsafe { libc::prctl(libc::PR_SET_DUMPABLE, dumpable as libc::c_ulong, 0, 0, 0) }).map(drop)
 }
 
 /// Names the calling thread (what `ps` shows as comm), up to 15 bytes.
@@ -322,8 +313,7 @@ pub fn set_process_name(name: &str) -> io::Result<()> {
 pub fn cloexec_from(first: u32) -> io::Result<()> {
     const CLOSE_RANGE_CLOEXEC: libc::c_uint = 1 << 2;
     // SAFETY: close_range with the CLOEXEC flag only sets descriptor flags.
-    check(unsafe { libc::syscall(libc::SYS_close_range, first, u32::MAX, CLOSE_RANGE_CLOEXEC) })
-        .map(drop)
+    check(unsafe { libc::syscall(libc::SYS_close_range, first, u32::MAX, CLOSE_RANGE_CLOEXEC) }).map(drop)
 }
 
 /// Closes every descriptor from `first` upwards except those in `keep`.
@@ -338,11 +328,7 @@ pub fn close_all_from_except(first: i32, keep: &[i32]) -> io::Result<()> {
     let mut start = first;
     for &k in keep.iter().chain(std::iter::once(&i32::MAX)) {
         if k > start {
-            let end = if k == i32::MAX {
-                u32::MAX
-            } else {
-                (k - 1) as u32
-            };
+            let end = if k == i32::MAX { u32::MAX } else { (k - 1) as u32 };
             // SAFETY: close_range only closes descriptors; callers own all
             // descriptors in the range (see the function's contract).
             check(unsafe { libc::syscall(libc::SYS_close_range, start as u32, end, 0u32) })?;
@@ -377,8 +363,7 @@ pub mod rlimit {
             rlim_max: hard,
         };
         // SAFETY: prlimit64 on ourselves reads only `lim`.
-        check_int(unsafe { libc::prlimit64(0, resource as _, &lim, std::ptr::null_mut()) })
-            .map(drop)
+        check_int(unsafe { libc::prlimit64(0, resource as _, &lim, std::ptr::null_mut()) }).map(drop)
     }
 }
 
@@ -407,4 +392,54 @@ pub fn ensure_standard_fds() -> io::Result<()> {
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wait_status_round_trips_and_follows_the_shell() {
+        for ws in [
+            WaitStatus::Exited(0),
+            WaitStatus::Exited(3),
+            WaitStatus::Exited(255),
+            WaitStatus::Signaled {
+                signal: 9,
+                core_dumped: false,
+            },
+            WaitStatus::Signaled {
+                signal: 11,
+                core_dumped: true,
+            },
+        ] {
+            assert_eq!(WaitStatus::from_raw(ws.to_raw()), Some(ws));
+        }
+        assert_eq!(WaitStatus::Exited(3).shell_code(), 3);
+        assert_eq!(
+            WaitStatus::Signaled {
+                signal: 9,
+                core_dumped: false
+            }
+            .shell_code(),
+            137
+        );
+    }
+
+    #[test]
+    fn a_single_threaded_test_process_is_refused_a_fork_when_threaded() {
+        // The test harness runs tests on worker threads: this process has
+        // more than one thread, so fork must refuse.
+        let count = thread_count().unwrap();
+        if count > 1 {
+            assert!(fork().is_err());
+        }
+    }
+
+    #[test]
+    fn rlimits_read_back() {
+        let (soft, hard) = rlimit::get(rlimit::NOFILE).unwrap();
+        assert!(soft <= hard);
+        rlimit::set(rlimit::NOFILE, soft, hard).unwrap();
+    }
 }

@@ -130,9 +130,7 @@ fn parse_user(spec: &str) -> Result<(u32, u32)> {
 fn valid_name(name: &str) -> bool {
     !name.is_empty()
         && name.len() <= 64
-        && name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
         && !name.starts_with('.')
 }
 
@@ -147,19 +145,13 @@ pub fn parse(args: Vec<OsString>) -> Result<Option<RunOptions>> {
             Long("rootfs") => o.rootfs = Some(PathBuf::from(p.value()?)),
             Long("writable") => o.writable = true,
             Long("host-root") => o.host_root = true,
-            Short('v') | Long("volume") => o
-                .volumes
-                .push(parse_volume(&text(p.value()?, "--volume")?)?),
+            Short('v') | Long("volume") => o.volumes.push(parse_volume(&text(p.value()?, "--volume")?)?),
             Short('e') | Long("env") => o.env.push(text(p.value()?, "--env")?),
             Short('w') | Long("workdir") => o.workdir = Some(text(p.value()?, "--workdir")?),
             Long("user") => o.user = Some(parse_user(&text(p.value()?, "--user")?)?),
             Long("hostname") => {
                 let h = text(p.value()?, "--hostname")?;
-                if h.is_empty()
-                    || h.len() > 64
-                    || !h
-                        .chars()
-                        .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.')
+                if h.is_empty() || h.len() > 64 || !h.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.')
                 {
                     bail!("--hostname {h:?}: use 1 to 64 letters, digits, '-' or '.'");
                 }
@@ -180,16 +172,16 @@ pub fn parse(args: Vec<OsString>) -> Result<Option<RunOptions>> {
                 }
             }
             Long("memory") => {
-                o.limits.memory_bytes = Some(
-                    parse_size(&text(p.value()?, "--memory")?)
-                        .map_err(|e| anyhow::anyhow!("--memory {e}"))?,
-                )
+                o.limits.memory_bytes =
+                    Some(parse_size(&text(p.value()?, "--memory")?).map_err(|e| anyhow::anyhow!("--memory {e}"))?)
             }
             Long("pids") => {
                 let v = text(p.value()?, "--pids")?;
-                let n: u64 = v.parse().ok().filter(|&n| n >= 1).ok_or_else(|| {
-                    anyhow::anyhow!("--pids {v:?}: give a whole number of at least 1")
-                })?;
+                let n: u64 = v
+                    .parse()
+                    .ok()
+                    .filter(|&n| n >= 1)
+                    .ok_or_else(|| anyhow::anyhow!("--pids {v:?}: give a whole number of at least 1"))?;
                 o.limits.pids = Some(n);
             }
             Long("cpus") => {
@@ -198,24 +190,21 @@ pub fn parse(args: Vec<OsString>) -> Result<Option<RunOptions>> {
                     .parse()
                     .ok()
                     .filter(|n: &f64| n.is_finite() && *n >= 0.01 && *n <= 4096.0)
-                    .ok_or_else(|| {
-                        anyhow::anyhow!(
-                            "--cpus {v:?}: give a number of CPUs from 0.01 up, e.g. 0.5"
-                        )
-                    })?;
+                    .ok_or_else(|| anyhow::anyhow!("--cpus {v:?}: give a number of CPUs from 0.01 up, e.g. 0.5"))?;
                 o.limits.cpus = Some(n);
             }
             Long("nofile") => {
                 let v = text(p.value()?, "--nofile")?;
-                let n: u64 = v.parse().ok().filter(|&n| n >= 3).ok_or_else(|| {
-                    anyhow::anyhow!("--nofile {v:?}: give a whole number of at least 3")
-                })?;
+                let n: u64 = v
+                    .parse()
+                    .ok()
+                    .filter(|&n| n >= 3)
+                    .ok_or_else(|| anyhow::anyhow!("--nofile {v:?}: give a whole number of at least 3"))?;
                 o.nofile = Some(n);
             }
             Long("timeout") => {
                 o.timeout = Some(
-                    parse_duration(&text(p.value()?, "--timeout")?)
-                        .map_err(|e| anyhow::anyhow!("--timeout {e}"))?,
+                    parse_duration(&text(p.value()?, "--timeout")?).map_err(|e| anyhow::anyhow!("--timeout {e}"))?,
                 )
             }
             Short('i') | Long("interactive") => o.interactive = true,
@@ -247,11 +236,7 @@ fn generated_name() -> String {
     if let Ok(mut f) = std::fs::File::open("/dev/urandom") {
         let _ = std::io::Read::read_exact(&mut f, &mut bytes);
     }
-    format!(
-        "xv-{}-{}",
-        std::process::id(),
-        u32::from_le_bytes(bytes) % 0x10000
-    )
+    format!("xv-{}-{}", std::process::id(), u32::from_le_bytes(bytes) % 0x10000)
 }
 
 /// Turns options into the instance spec.
@@ -293,8 +278,7 @@ pub fn to_spec(o: RunOptions) -> Result<InstanceSpec> {
     let hostname = o.hostname.clone().unwrap_or_else(|| "xvisor".into());
     let base = match (&o.rootfs, o.host_root) {
         (Some(dir), _) => RootBase::Directory {
-            path: std::path::absolute(dir)
-                .with_context(|| format!("--rootfs {}", dir.display()))?,
+            path: std::path::absolute(dir).with_context(|| format!("--rootfs {}", dir.display()))?,
             writable: o.writable,
         },
         (None, true) => RootBase::HostRoot,
@@ -352,8 +336,7 @@ pub fn run(spec: InstanceSpec) -> i32 {
                     );
                 }
                 Outcome::OutOfMemory { .. } => {
-                    let limit =
-                        memory.map_or_else(String::new, |m| format!(" of {}", show_size(m)));
+                    let limit = memory.map_or_else(String::new, |m| format!(" of {}", show_size(m)));
                     eprintln!("xvisor: out of memory: the instance reached its --memory limit{limit} and the kernel killed the guest");
                 }
                 Outcome::Exited(_) => {}
@@ -365,7 +348,7 @@ pub fn run(spec: InstanceSpec) -> i32 {
 }
 
 fn report(e: &xvisor_instance::InstanceError) -> i32 {
-    eprintln!("xvisor: {e}");
+    eprintln!("xvisor: {}", crate::plain(&e.to_string()));
     e.exit_code()
 }
 
@@ -430,10 +413,7 @@ mod tests {
             let e = parse(args(&argv)).unwrap_err().to_string();
             assert!(e.contains(needle), "{argv:?}: {e}");
         }
-        assert!(parse(args(&[]))
-            .unwrap_err()
-            .to_string()
-            .contains("no program"));
+        assert!(parse(args(&[])).unwrap_err().to_string().contains("no program"));
     }
 
     #[test]
@@ -442,12 +422,7 @@ mod tests {
             .unwrap()
             .unwrap();
         let spec = to_spec(o).unwrap();
-        let get = |k: &str| {
-            spec.env
-                .iter()
-                .find(|(key, _)| key == k)
-                .map(|(_, v)| v.clone())
-        };
+        let get = |k: &str| spec.env.iter().find(|(key, _)| key == k).map(|(_, v)| v.clone());
         assert_eq!(get("FOO").as_deref(), Some("bar"));
         assert_eq!(get("PATH").as_deref(), Some("/x"));
         assert_eq!(get("HOME").as_deref(), Some("/root"));

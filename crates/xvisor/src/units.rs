@@ -7,9 +7,7 @@ use std::time::Duration;
 /// Fractions are allowed with a unit (`1.5G`).
 pub fn parse_size(text: &str) -> Result<u64, String> {
     let t = text.trim();
-    let split = t
-        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .unwrap_or(t.len());
+    let split = t.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(t.len());
     let (number, unit) = t.split_at(split);
     let multiplier: u64 = match unit.to_ascii_lowercase().as_str() {
         "" | "b" => 1,
@@ -17,11 +15,7 @@ pub fn parse_size(text: &str) -> Result<u64, String> {
         "m" | "mb" | "mib" => 1 << 20,
         "g" | "gb" | "gib" => 1 << 30,
         "t" | "tb" | "tib" => 1 << 40,
-        _ => {
-            return Err(format!(
-                "{text:?}: unknown unit {unit:?} (use k, m, g or t)"
-            ))
-        }
+        _ => return Err(format!("{text:?}: unknown unit {unit:?} (use k, m, g or t)")),
     };
     if number.is_empty() {
         return Err(format!("{text:?}: not a size (e.g. 256M, 1.5G)"));
@@ -40,41 +34,28 @@ pub fn parse_size(text: &str) -> Result<u64, String> {
 /// seconds); fractions allowed (`1.5s`).
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let t = text.trim();
-    let split = t
-        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .unwrap_or(t.len());
+    let split = t.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(t.len());
     let (number, unit) = t.split_at(split);
     let seconds_per_unit = match unit {
         "ms" => 0.001,
         "" | "s" => 1.0,
         "m" | "min" => 60.0,
         "h" => 3600.0,
-        _ => {
-            return Err(format!(
-                "{text:?}: unknown unit {unit:?} (use ms, s, m or h)"
-            ))
-        }
+        _ => return Err(format!("{text:?}: unknown unit {unit:?} (use ms, s, m or h)")),
     };
     let value: f64 = number
         .parse()
         .map_err(|_| format!("{text:?}: not a duration (e.g. 10s, 500ms, 2m)"))?;
     let seconds = value * seconds_per_unit;
     if !seconds.is_finite() || seconds <= 0.0 || seconds > 365.0 * 86400.0 {
-        return Err(format!(
-            "{text:?}: out of range (more than 0, at most a year)"
-        ));
+        return Err(format!("{text:?}: out of range (more than 0, at most a year)"));
     }
     Ok(Duration::from_secs_f64(seconds))
 }
 
 /// A size for messages: "256 MiB".
 pub fn show_size(bytes: u64) -> String {
-    const UNITS: [(&str, u64); 4] = [
-        ("TiB", 1 << 40),
-        ("GiB", 1 << 30),
-        ("MiB", 1 << 20),
-        ("KiB", 1 << 10),
-    ];
+    const UNITS: [(&str, u64); 4] = [("TiB", 1 << 40), ("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)];
     for (name, size) in UNITS {
         if bytes >= size && bytes % size == 0 {
             return format!("{} {name}", bytes / size);

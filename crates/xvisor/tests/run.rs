@@ -45,42 +45,23 @@ both_callers!(host_paths_are_read_only, |caller| {
         ],
     );
     assert_ne!(code(&o), 0);
-    assert!(
-        stderr(&o).contains("Read-only file system"),
-        "{}",
-        stderr(&o)
-    );
-    assert_eq!(
-        std::fs::read_to_string(dir.join("file")).unwrap(),
-        "original"
-    );
+    assert!(stderr(&o).contains("Read-only file system"), "{}", stderr(&o));
+    assert_eq!(std::fs::read_to_string(dir.join("file")).unwrap(), "original");
     assert!(!std::path::Path::new("/etc/xvisor-test").exists());
     assert!(!std::path::Path::new("/usr/xvisor-test").exists());
 });
 
 both_callers!(tmp_and_home_are_private_and_vanish, |caller| {
     let marker = format!("xvt-tmp-{}", std::process::id());
-    let script = format!(
-        "echo hi > /tmp/{marker} && cat /tmp/{marker} && echo there > ~/{marker} && cat ~/{marker}"
-    );
+    let script = format!("echo hi > /tmp/{marker} && cat /tmp/{marker} && echo there > ~/{marker} && cat ~/{marker}");
     let out = ok(&run(caller, &["run", "--", "sh", "-c", &script]));
     assert_eq!(out, "hi\nthere\n");
     assert!(!std::path::Path::new(&format!("/tmp/{marker}")).exists());
     let again = run(
         caller,
-        &[
-            "run",
-            "--",
-            "sh",
-            "-c",
-            &format!("ls /tmp ~; test -e /tmp/{marker}"),
-        ],
+        &["run", "--", "sh", "-c", &format!("ls /tmp ~; test -e /tmp/{marker}")],
     );
-    assert_eq!(
-        code(&again),
-        1,
-        "a second instance saw the first one's files"
-    );
+    assert_eq!(code(&again), 1, "a second instance saw the first one's files");
     assert_eq!(stdout(&again).trim(), format!("/root:\n\n/tmp:"));
 });
 
@@ -147,20 +128,9 @@ both_callers!(rw_volume_writes_persist, |caller| {
     let target = format!("{}:/out:rw", dir.str());
     ok(&run(
         caller,
-        &[
-            "run",
-            "-v",
-            &target,
-            "--",
-            "sh",
-            "-c",
-            "echo kept > /out/result",
-        ],
+        &["run", "-v", &target, "--", "sh", "-c", "echo kept > /out/result"],
     ));
-    assert_eq!(
-        std::fs::read_to_string(dir.join("result")).unwrap(),
-        "kept\n"
-    );
+    assert_eq!(std::fs::read_to_string(dir.join("result")).unwrap(), "kept\n");
 });
 
 both_callers!(host_data_is_invisible_unless_asked_for, |caller| {
@@ -183,10 +153,7 @@ both_callers!(host_data_is_invisible_unless_asked_for, |caller| {
     assert_eq!(stdout(&o), "", "host data directories are visible");
     let vol = format!("{}:/seen", dir.str());
     assert_eq!(
-        ok(&run(
-            caller,
-            &["run", "-v", &vol, "--", "cat", "/seen/canary"]
-        )),
+        ok(&run(caller, &["run", "-v", &vol, "--", "cat", "/seen/canary"])),
         "secret-canary"
     );
     assert_eq!(
@@ -199,13 +166,14 @@ both_callers!(secrets_are_masked, |caller| {
     for root in [&[][..], &["--host-root"][..]] {
         let mut args = vec!["run"];
         args.extend_from_slice(root);
-        args.extend_from_slice(&["--", "sh", "-c", "cat /etc/shadow /etc/gshadow 2>/dev/null | wc -c; ls -A /etc/sudoers.d 2>/dev/null | wc -l"]);
+        args.extend_from_slice(&[
+            "--",
+            "sh",
+            "-c",
+            "cat /etc/shadow /etc/gshadow 2>/dev/null | wc -c; ls -A /etc/sudoers.d 2>/dev/null | wc -l",
+        ]);
         let out = ok(&run(caller, &args));
-        assert_eq!(
-            out.split_whitespace().collect::<Vec<_>>(),
-            ["0", "0"],
-            "{root:?}"
-        );
+        assert_eq!(out.split_whitespace().collect::<Vec<_>>(), ["0", "0"], "{root:?}");
     }
 });
 
@@ -228,17 +196,13 @@ fn inherited_descriptors_stay_outside() {
         "descriptor 7 leaked into the guest: {fds:?}"
     );
     assert!(
-        fds.iter()
-            .all(|f| ["0", "1", "2", "3"].contains(&f.as_str())),
+        fds.iter().all(|f| ["0", "1", "2", "3"].contains(&f.as_str())),
         "{fds:?}"
     );
 }
 
 both_callers!(processes_and_names_are_the_instances_own, |caller| {
-    let mut sleeper = std::process::Command::new("sleep")
-        .arg("60")
-        .spawn()
-        .unwrap();
+    let mut sleeper = std::process::Command::new("sleep").arg("60").spawn().unwrap();
     let pid = sleeper.id().to_string();
     let script = format!("ls /proc | grep -c '^[0-9]'; kill -9 {pid} 2>/dev/null && echo killed; hostname; cat /proc/sys/kernel/hostname /etc/hostname");
     let out = ok(&run(caller, &["run", "--", "sh", "-c", &script]));
@@ -250,53 +214,35 @@ both_callers!(processes_and_names_are_the_instances_own, |caller| {
     let count: u32 = lines[0].parse().unwrap();
     assert!(count <= 5, "the guest sees {count} processes");
     assert_eq!(&lines[1..], ["xvisor", "xvisor", "xvisor"]);
-    let out = ok(&run(
-        caller,
-        &["run", "--hostname", "box1", "--", "hostname"],
-    ));
+    let out = ok(&run(caller, &["run", "--hostname", "box1", "--", "hostname"]));
     assert_eq!(out, "box1\n");
 });
 
-both_callers!(
-    network_none_has_only_loopback_host_reaches_the_host,
-    |caller| {
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        let port = listener.local_addr().unwrap().port();
-        let script = format!("echo hello > /dev/tcp/127.0.0.1/{port} && echo connected");
-        let o = run(
-            caller,
-            &["run", "--net", "none", "--", "bash", "-c", &script],
-        );
-        assert_ne!(code(&o), 0, "--net none reached the host: {}", stdout(&o));
-        let o = run(caller, &["run", "--", "cat", "/proc/net/dev"]);
-        let ifaces: Vec<String> = stdout(&o)
-            .lines()
-            .skip(2)
-            .filter_map(|l| l.split(':').next())
-            .map(|s| s.trim().to_string())
-            .collect();
-        assert_eq!(ifaces, ["lo"]);
-        let o = run(
-            caller,
-            &["run", "--net", "host", "--", "bash", "-c", &script],
-        );
-        assert_eq!(ok(&o), "connected\n");
-    }
-);
+both_callers!(network_none_has_only_loopback_host_reaches_the_host, |caller| {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let script = format!("echo hello > /dev/tcp/127.0.0.1/{port} && echo connected");
+    let o = run(caller, &["run", "--net", "none", "--", "bash", "-c", &script]);
+    assert_ne!(code(&o), 0, "--net none reached the host: {}", stdout(&o));
+    let o = run(caller, &["run", "--", "cat", "/proc/net/dev"]);
+    let ifaces: Vec<String> = stdout(&o)
+        .lines()
+        .skip(2)
+        .filter_map(|l| l.split(':').next())
+        .map(|s| s.trim().to_string())
+        .collect();
+    assert_eq!(ifaces, ["lo"]);
+    let o = run(caller, &["run", "--net", "host", "--", "bash", "-c", &script]);
+    assert_eq!(ok(&o), "connected\n");
+});
 
 both_callers!(exit_codes_follow_the_shell, |caller| {
     assert_eq!(code(&run(caller, &["run", "--", "true"])), 0);
     assert_eq!(code(&run(caller, &["run", "--", "sh", "-c", "exit 3"])), 3);
-    assert_eq!(
-        code(&run(caller, &["run", "--", "sh", "-c", "kill -9 $$"])),
-        137
-    );
+    assert_eq!(code(&run(caller, &["run", "--", "sh", "-c", "kill -9 $$"])), 137);
     let o = run(caller, &["run", "--", "no-such-program-xvt"]);
     assert_eq!(code(&o), 127);
-    assert_eq!(
-        stderr(&o),
-        "xvisor: no-such-program-xvt: command not found\n"
-    );
+    assert_eq!(stderr(&o), "xvisor: no-such-program-xvt: command not found\n");
     let o = run(caller, &["run", "--", "/etc/passwd"]);
     assert_eq!(code(&o), 126);
     assert!(
@@ -322,14 +268,8 @@ both_callers!(timeout_exits_124_promptly, |caller| {
 });
 
 both_callers!(signals_reach_the_guest, |caller| {
-    for (signal, name) in [
-        (libc_sig::TERM, "TERM"),
-        (libc_sig::INT, "INT"),
-        (libc_sig::HUP, "HUP"),
-    ] {
-        let script = format!(
-            "trap 'echo got {name}; exit 7' {name}; echo ready; while :; do sleep 0.05; done"
-        );
+    for (signal, name) in [(libc_sig::TERM, "TERM"), (libc_sig::INT, "INT"), (libc_sig::HUP, "HUP")] {
+        let script = format!("trap 'echo got {name}; exit 7' {name}; echo ready; while :; do sleep 0.05; done");
         let mut child = xvisor(caller, &["run", "--", "sh", "-c", &script])
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
@@ -375,15 +315,7 @@ both_callers!(tty_session_works, |caller| {
         Caller::Root => std::process::Command::new("script"),
         Caller::Unprivileged => {
             let mut c = std::process::Command::new("setpriv");
-            c.args([
-                "--reuid",
-                "65534",
-                "--regid",
-                "65534",
-                "--clear-groups",
-                "--",
-                "script",
-            ]);
+            c.args(["--reuid", "65534", "--regid", "65534", "--clear-groups", "--", "script"]);
             c
         }
     };
@@ -417,25 +349,14 @@ both_callers!(tty_session_works, |caller| {
 
 #[test]
 fn unprivileged_limits_are_refused_not_ignored() {
-    let o = run(
-        Caller::Unprivileged,
-        &["run", "--memory", "100M", "--", "true"],
-    );
+    let o = run(Caller::Unprivileged, &["run", "--memory", "100M", "--", "true"]);
     if code(&o) == 0 {
         // A host that delegates cgroups to the user: then the limit must hold.
         return;
     }
     assert_eq!(code(&o), 125);
-    assert!(
-        stderr(&o).contains("cannot enforce --memory"),
-        "{}",
-        stderr(&o)
-    );
-    assert!(
-        stderr(&o).contains("refusing to run unlimited"),
-        "{}",
-        stderr(&o)
-    );
+    assert!(stderr(&o).contains("cannot enforce --memory"), "{}", stderr(&o));
+    assert!(stderr(&o).contains("refusing to run unlimited"), "{}", stderr(&o));
 }
 
 #[test]
@@ -463,16 +384,7 @@ fn fork_bomb_is_contained_by_pids() {
     // Past the limit, fork fails with EAGAIN (11) and no more than 64 tasks exist.
     let out = ok(&run(
         Caller::Root,
-        &[
-            "run",
-            "-v",
-            &vol,
-            "--pids",
-            "64",
-            "--",
-            "python3",
-            "/t/count.py",
-        ],
+        &["run", "-v", &vol, "--pids", "64", "--", "python3", "/t/count.py"],
     ));
     let lines: Vec<&str> = out.lines().collect();
     assert!(lines[0].starts_with("11 "), "{out}");
@@ -500,8 +412,7 @@ fn fork_bomb_is_contained_by_pids() {
     assert!(start.elapsed() < Duration::from_secs(10));
     assert!(cgroup_dirs_named(&name).is_empty(), "cgroup left behind");
     assert!(
-        eventually(Duration::from_secs(3), || processes_with("/t/bomb.sh")
-            .is_empty()),
+        eventually(Duration::from_secs(3), || processes_with("/t/bomb.sh").is_empty()),
         "bomb processes left behind"
     );
 }
@@ -537,9 +448,7 @@ fn cpu_limit_is_applied() {
     .stdin(Stdio::null())
     .spawn()
     .unwrap();
-    let found = eventually(Duration::from_secs(3), || {
-        !cgroup_dirs_named(&name).is_empty()
-    });
+    let found = eventually(Duration::from_secs(3), || !cgroup_dirs_named(&name).is_empty());
     let dirs = cgroup_dirs_named(&name);
     let quota = dirs.iter().find_map(|d| {
         std::fs::read_to_string(d.join("cpu.cfs_quota_us"))
@@ -552,18 +461,14 @@ fn cpu_limit_is_applied() {
     let quota = quota.expect("no cpu limit file");
     assert!(quota.starts_with("50000"), "quota {quota}");
     assert!(
-        eventually(Duration::from_secs(5), || cgroup_dirs_named(&name)
-            .is_empty()),
+        eventually(Duration::from_secs(5), || cgroup_dirs_named(&name).is_empty()),
         "cgroup left after SIGKILL of xvisor"
     );
 }
 
 both_callers!(nothing_is_left_after_exit_or_sigkill, |caller| {
     let marker = format!("{}.{}", std::process::id(), caller as u8 + 3);
-    let mounts_before = std::fs::read_to_string("/proc/self/mountinfo")
-        .unwrap()
-        .lines()
-        .count();
+    let mounts_before = std::fs::read_to_string("/proc/self/mountinfo").unwrap().lines().count();
     let tmp_before: Vec<_> = std::fs::read_dir("/tmp")
         .unwrap()
         .flatten()
@@ -572,20 +477,12 @@ both_callers!(nothing_is_left_after_exit_or_sigkill, |caller| {
     // Normal exit, with a child left running in the background.
     let o = run(
         caller,
-        &[
-            "run",
-            "--",
-            "sh",
-            "-c",
-            &format!("sleep {marker}1 & echo started"),
-        ],
+        &["run", "--", "sh", "-c", &format!("sleep {marker}1 & echo started")],
     );
     assert_eq!(ok(&o), "started\n");
     assert!(
-        eventually(Duration::from_secs(2), || processes_with(&format!(
-            "sleep {marker}1"
-        ))
-        .is_empty()),
+        eventually(Duration::from_secs(2), || processes_with(&format!("sleep {marker}1"))
+            .is_empty()),
         "background process survived the instance"
     );
     // SIGKILL of xvisor mid-run (with cgroup limits when the caller may have them).
@@ -598,24 +495,19 @@ both_callers!(nothing_is_left_after_exit_or_sigkill, |caller| {
     args.extend_from_slice(&["--", "sleep", &sleep_arg]);
     let mut child = xvisor(caller, &args).stdin(Stdio::null()).spawn().unwrap();
     assert!(
-        eventually(Duration::from_secs(5), || !processes_with(&format!(
-            "sleep {marker}2"
-        ))
-        .is_empty()),
+        eventually(Duration::from_secs(5), || !processes_with(&format!("sleep {marker}2"))
+            .is_empty()),
         "the guest never started"
     );
     child.kill().unwrap();
     child.wait().unwrap();
     assert!(
-        eventually(Duration::from_secs(5), || processes_with(&format!(
-            "sleep {marker}2"
-        ))
-        .is_empty()),
+        eventually(Duration::from_secs(5), || processes_with(&format!("sleep {marker}2"))
+            .is_empty()),
         "guest survived SIGKILL of xvisor"
     );
     assert!(
-        eventually(Duration::from_secs(5), || cgroup_dirs_named(&name)
-            .is_empty()),
+        eventually(Duration::from_secs(5), || cgroup_dirs_named(&name).is_empty()),
         "cgroup left after SIGKILL of xvisor"
     );
     assert!(
@@ -624,10 +516,7 @@ both_callers!(nothing_is_left_after_exit_or_sigkill, |caller| {
         processes_with(&name)
     );
     assert_eq!(
-        std::fs::read_to_string("/proc/self/mountinfo")
-            .unwrap()
-            .lines()
-            .count(),
+        std::fs::read_to_string("/proc/self/mountinfo").unwrap().lines().count(),
         mounts_before,
         "host mounts changed"
     );
@@ -637,15 +526,23 @@ both_callers!(nothing_is_left_after_exit_or_sigkill, |caller| {
         .map(|e| e.file_name())
         .filter(|n| n.to_string_lossy().starts_with("xvisor"))
         .collect();
-    let new: Vec<_> = tmp_after
-        .iter()
-        .filter(|n| !tmp_before.contains(n))
-        .collect();
+    let new: Vec<_> = tmp_after.iter().filter(|n| !tmp_before.contains(n)).collect();
     assert!(new.is_empty(), "temporary files left: {new:?}");
 });
 
 both_callers!(guest_user_option, |caller| {
-    let out = ok(&run(caller, &["run", "--user", "1000:1000", "--", "sh", "-c", "id -u; id -g; echo $HOME; touch ~/x && echo home-writable; cat /proc/self/status | grep CapEff"]));
+    let out = ok(&run(
+        caller,
+        &[
+            "run",
+            "--user",
+            "1000:1000",
+            "--",
+            "sh",
+            "-c",
+            "id -u; id -g; echo $HOME; touch ~/x && echo home-writable; cat /proc/self/status | grep CapEff",
+        ],
+    ));
     let lines: Vec<&str> = out.lines().collect();
     assert_eq!(&lines[..4], ["1000", "1000", "/home/user", "home-writable"]);
     assert_eq!(lines[4].split_whitespace().nth(1), Some("0000000000000000"));
@@ -667,4 +564,28 @@ fn help_teaches() {
     }
     assert_eq!(code(&run(Caller::Root, &[])), 125);
     assert!(ok(&run(Caller::Root, &["--version"])).starts_with("xvisor "));
+}
+
+#[test]
+fn sigkill_at_any_moment_leaves_no_cgroup() {
+    // Kill xvisor at spread-out moments of its start-up and run: the
+    // watchdog must remove the cgroups every time.
+    for i in 0..12u64 {
+        let name = format!("anytime{}x{i}", std::process::id());
+        let mut child = xvisor(
+            Caller::Root,
+            &["run", "--name", &name, "--pids", "50", "--", "sleep", "5"],
+        )
+        .stdin(Stdio::null())
+        .spawn()
+        .unwrap();
+        std::thread::sleep(Duration::from_micros(i * i * 150));
+        child.kill().unwrap();
+        child.wait().unwrap();
+        assert!(
+            eventually(Duration::from_secs(5), || cgroup_dirs_named(&name).is_empty()),
+            "cgroup xvisor-{name} left after SIGKILL at ~{} µs",
+            i * i * 150
+        );
+    }
 }

@@ -41,6 +41,15 @@ pub fn require_root() {
 pub fn binary() -> &'static Path {
     static BIN: OnceLock<PathBuf> = OnceLock::new();
     BIN.get_or_init(|| {
+        // Copies left by earlier test processes that have ended.
+        for e in std::fs::read_dir(std::env::temp_dir()).unwrap().flatten() {
+            let name = e.file_name().to_string_lossy().into_owned();
+            if let Some(pid) = name.strip_prefix("xvt-bin-") {
+                if !Path::new(&format!("/proc/{pid}")).exists() {
+                    let _ = std::fs::remove_dir_all(e.path());
+                }
+            }
+        }
         let dir = std::env::temp_dir().join(format!("xvt-bin-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let dst = dir.join("xvisor");
@@ -63,14 +72,7 @@ pub fn xvisor(caller: Caller, args: &[&str]) -> Command {
         Caller::Root => Command::new(binary()),
         Caller::Unprivileged => {
             let mut c = Command::new("setpriv");
-            c.args([
-                "--reuid",
-                "65534",
-                "--regid",
-                "65534",
-                "--clear-groups",
-                "--",
-            ]);
+            c.args(["--reuid", "65534", "--regid", "65534", "--clear-groups", "--"]);
             c.arg(binary());
             c
         }
@@ -173,9 +175,7 @@ pub fn busybox_rootfs(tag: &str, caller: Caller) -> TempDir {
     }
     std::fs::copy(busybox, dir.join("bin/busybox")).unwrap();
     set_mode(&dir.join("bin/busybox"), 0o755);
-    for applet in [
-        "sh", "cat", "echo", "ls", "touch", "rm", "mkdir", "id", "sleep", "test",
-    ] {
+    for applet in ["sh", "cat", "echo", "ls", "touch", "rm", "mkdir", "id", "sleep", "test"] {
         std::os::unix::fs::symlink("busybox", dir.join("bin").join(applet)).unwrap();
     }
     std::fs::write(dir.join("etc/passwd"), "root:x:0:0:root:/root:/bin/sh\n").unwrap();
@@ -213,10 +213,7 @@ pub fn processes_with(marker: &str) -> Vec<String> {
     let mut found = Vec::new();
     for e in std::fs::read_dir("/proc").unwrap().flatten() {
         let name = e.file_name();
-        let Some(pid) = name
-            .to_str()
-            .filter(|s| s.bytes().all(|b| b.is_ascii_digit()))
-        else {
+        let Some(pid) = name.to_str().filter(|s| s.bytes().all(|b| b.is_ascii_digit())) else {
             continue;
         };
         let Ok(cmdline) = std::fs::read(format!("/proc/{pid}/cmdline")) else {
