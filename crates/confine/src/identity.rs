@@ -16,37 +16,74 @@ pub enum IdentityError {
     Setup { what: &'static str, error: io::Error },
 }
 
-/// The one-to-one id maps of an instance: the guest's uid and gid inside
-/// map to the invoking user's outside. One id each works without any
-/// privilege or helper (rootless) and grants the guest nothing on the host
-/// that the invoking user does not have.
+/// The id maps of an instance's user namespace.
+///
+/// Invoked by an unprivileged user, exactly one uid and one gid are mapped:
+/// the guest's ids inside are the invoking user's outside. That needs no
+/// privilege or helper and grants the guest nothing on the host the user
+/// does not have. Invoked by root, the whole id space maps onto itself, so
+/// root inside is root outside (still without any capability on the host)
+/// and every other uid is itself: `chown`, `setgroups` and the users in
+/// /etc/passwd work as they do natively.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct IdMaps {
-    pub inside_uid: u32,
-    pub inside_gid: u32,
-    pub outside_uid: u32,
-    pub outside_gid: u32,
+pub enum IdMaps {
+    Identity,
+    Single {
+        inside_uid: u32,
+        inside_gid: u32,
+        outside_uid: u32,
+        outside_gid: u32,
+    },
 }
 
 impl IdMaps {
+    /// The maps for a guest running as `guest_uid:guest_gid`, created by a
+    /// process with effective ids `euid:egid`.
+    pub fn for_caller(guest_uid: u32, guest_gid: u32, euid: u32, egid: u32) -> Self {
+        if euid == 0 {
+            Self::Identity
+        } else {
+            Self::Single {
+                inside_uid: guest_uid,
+                inside_gid: guest_gid,
+                outside_uid: euid,
+                outside_gid: egid,
+            }
+        }
+    }
+
     pub fn uid_map(&self) -> String {
-        format!("{} {} 1\n", self.inside_uid, self.outside_uid)
+        match self {
+            Self::Identity => "0 0 4294967295\n".to_string(),
+            Self::Single {
+                inside_uid,
+                outside_uid,
+                ..
+            } => format!("{inside_uid} {outside_uid} 1\n"),
+        }
     }
 
     pub fn gid_map(&self) -> String {
-        format!("{} {} 1\n", self.inside_gid, self.outside_gid)
+        match self {
+            Self::Identity => "0 0 4294967295\n".to_string(),
+            Self::Single {
+                inside_gid,
+                outside_gid,
+                ..
+            } => format!("{inside_gid} {outside_gid} 1\n"),
+        }
     }
 
     /// Writes the maps of the child `pid` (called by its parent, outside).
-    /// `setgroups` is denied unless the invoking user is root outside: an
-    /// unprivileged user may not map a gid otherwise, and dropping
-    /// supplementary groups is all the guest needs.
+    /// With a single mapped gid `setgroups` must be denied first (the kernel
+    /// requires it of an unprivileged writer); the guest then keeps no
+    /// supplementary groups, which is all it needs.
     pub fn write_for(&self, pid: i32) -> Result<(), IdentityError> {
         let write = |name: &str, content: &str| {
             let file = format!("/proc/{pid}/{name}");
             std::fs::write(&file, content).map_err(|error| IdentityError::IdMap { file, error })
         };
-        if process::geteuid() != 0 {
+        if matches!(self, Self::Single { .. }) {
             write("setgroups", "deny")?;
         }
         write("uid_map", &self.uid_map())?;
@@ -127,15 +164,14 @@ mod tests {
     use super::*;
 
     #[test]
-    fn maps_are_single_lines() {
-        let m = IdMaps {
-            inside_uid: 0,
-            inside_gid: 0,
-            outside_uid: 1000,
-            outside_gid: 100,
-        };
+    fn unprivileged_callers_map_one_id_root_maps_all() {
+        let m = IdMaps::for_caller(0, 0, 1000, 100);
         assert_eq!(m.uid_map(), "0 1000 1\n");
         assert_eq!(m.gid_map(), "0 100 1\n");
+        let m = IdMaps::for_caller(1000, 1000, 1000, 100);
+        assert_eq!(m.uid_map(), "1000 1000 1\n");
+        assert_eq!(IdMaps::for_caller(0, 0, 0, 0), IdMaps::Identity);
+        assert_eq!(IdMaps::Identity.uid_map(), "0 0 4294967295\n");
     }
 
     #[test]

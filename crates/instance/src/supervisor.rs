@@ -182,12 +182,7 @@ impl Instance {
     }
 
     fn finish_creating(&mut self) -> Result<(), InstanceError> {
-        let maps = IdMaps {
-            inside_uid: self.spec.uid,
-            inside_gid: self.spec.gid,
-            outside_uid: process::geteuid(),
-            outside_gid: process::getegid(),
-        };
+        let maps = IdMaps::for_caller(self.spec.uid, self.spec.gid, process::geteuid(), process::getegid());
         maps.write_for(self.init_pid)?;
         if let Some(cg) = &self.cgroup {
             cg.add_process(self.init_pid, cg.v2_dir().is_some())?;

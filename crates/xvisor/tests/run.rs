@@ -589,3 +589,40 @@ fn sigkill_at_any_moment_leaves_no_cgroup() {
         );
     }
 }
+
+#[test]
+fn tty_window_size_follows() {
+    // A pty driven from python3 (the host's): the guest sees the initial
+    // size, then the new one after the terminal is resized.
+    let driver = r#"
+import os, pty, fcntl, termios, struct, time, select, sys
+x = sys.argv[1]
+pid, fd = pty.fork()
+if pid == 0:
+    os.execv(x, [x, "run", "-t", "--", "sh", "-c", "stty size; sleep 1; stty size"])
+fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", 30, 100, 0, 0))
+out, resized, deadline = b"", False, time.time() + 15
+while time.time() < deadline:
+    if not resized and b"30 100" in out:
+        fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 120, 0, 0))
+        resized = True
+    r, _, _ = select.select([fd], [], [], 0.1)
+    if r:
+        try:
+            data = os.read(fd, 1024)
+        except OSError:
+            break
+        if not data:
+            break
+        out += data
+os.waitpid(pid, 0)
+print(out.decode(errors="replace").replace("\r", ""), end="")
+"#;
+    require_root();
+    let o = std::process::Command::new("/usr/bin/python3")
+        .args(["-c", driver, binary().to_str().unwrap()])
+        .stdin(Stdio::null())
+        .output()
+        .expect("/usr/bin/python3 drives the pty in this test");
+    assert_eq!(stdout(&o), "30 100\n40 120\n", "{}", stderr(&o));
+}
