@@ -3,6 +3,7 @@
 #![forbid(unsafe_code)]
 
 mod run;
+mod syscalls;
 mod units;
 
 use std::ffi::OsString;
@@ -18,6 +19,7 @@ Usage: xvisor COMMAND [OPTIONS]
 
 Commands:
   run        run a program in a new instance ('xvisor run --help')
+  syscalls   how each system call is treated under a profile
   help       show this text, or a command's ('xvisor help run')
 
 Options:
@@ -53,9 +55,14 @@ fn dispatch(mut args: Vec<OsString>) -> i32 {
             }
             Err(e) => usage_error(&e),
         },
+        "syscalls" => match syscalls::main(args) {
+            Ok(code) => code,
+            Err(e) => usage_error(&e),
+        },
         "help" | "-h" | "--help" => {
             match args.first().and_then(|a| a.to_str()) {
                 Some("run") => print!("{}", run::HELP),
+                Some("syscalls") => print!("{}", syscalls::HELP),
                 _ => print!("{HELP}"),
             }
             0
@@ -65,7 +72,7 @@ fn dispatch(mut args: Vec<OsString>) -> i32 {
             0
         }
         other => {
-            eprintln!("xvisor: unknown command {other:?} (commands: run, help)");
+            eprintln!("xvisor: unknown command {other:?} (commands: run, syscalls, help)");
             125
         }
     }

@@ -1,0 +1,19 @@
+//! trap — the Hypercall Interface: what is intercepted and how.
+//!
+//! - [`table`]: every x86_64 system call as data (name, argument kinds,
+//!   class, handler);
+//! - [`policy`]: profiles (`default`, `strict`) and `--deny-syscall` turned
+//!   into one action per call number;
+//! - [`bpf`]: the compiler from a policy to a classic-BPF seccomp program
+//!   (checked by an interpreter in the tests);
+//! - [`render`]: the `xvisor syscalls` listing and the doc page, generated
+//!   from the same table.
+
+#![forbid(unsafe_code)]
+
+pub mod bpf;
+pub mod policy;
+pub mod render;
+pub mod table;
+
+pub use policy::{Action, Policy, PolicyError, Profile};

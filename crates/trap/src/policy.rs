@@ -1,0 +1,200 @@
+//! Profiles: from the table's classes to one action per call number.
+
+use std::collections::BTreeSet;
+use std::fmt;
+
+use crate::table::{self, errno, Class, Syscall, MAX_SYSCALL};
+
+/// A named policy preset.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Profile {
+    /// Hot calls run in the host kernel; everything carrying meaning is
+    /// trapped and decided by the supervisor.
+    #[default]
+    Default,
+    /// Every call is trapped and decided by the supervisor (refusals
+    /// included): proves the whole path carries real programs.
+    Strict,
+}
+
+impl Profile {
+    pub const ALL: [Profile; 2] = [Profile::Default, Profile::Strict];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Default => "default",
+            Self::Strict => "strict",
+        }
+    }
+
+    pub fn parse(name: &str) -> Result<Self, PolicyError> {
+        Self::ALL
+            .into_iter()
+            .find(|p| p.name() == name)
+            .ok_or_else(|| PolicyError::UnknownProfile(name.to_string()))
+    }
+}
+
+impl fmt::Display for Profile {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// What the filter does with one call number.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    /// Runs in the host kernel, no supervisor round trip.
+    Allow,
+    /// Sent to the supervisor, which decides.
+    Trap,
+    /// Refused by the filter with this errno.
+    Errno(i32),
+    /// The whole process is killed (wrong ABI).
+    Kill,
+}
+
+impl fmt::Display for Action {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Allow => f.write_str("allow"),
+            Self::Trap => f.write_str("trap"),
+            Self::Errno(e) => write!(f, "errno {}", errno_name(*e)),
+            Self::Kill => f.write_str("kill"),
+        }
+    }
+}
+
+/// The symbolic name of the errno values the table uses.
+pub fn errno_name(e: i32) -> String {
+    match e {
+        errno::EPERM => "EPERM".into(),
+        errno::ENOSYS => "ENOSYS".into(),
+        other => other.to_string(),
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PolicyError {
+    #[error("unknown profile {0:?} (profiles: default, strict)")]
+    UnknownProfile(String),
+    #[error("--deny-syscall {0:?}: no such x86_64 system call")]
+    UnknownSyscall(String),
+}
+
+/// A profile plus the calls the user refused on top of it.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Policy {
+    pub profile: Profile,
+    denied: BTreeSet<u32>,
+}
+
+impl Policy {
+    pub fn new(profile: Profile) -> Self {
+        Self {
+            profile,
+            denied: BTreeSet::new(),
+        }
+    }
+
+    /// Refuses `name` with EPERM, in the filter, whatever the profile says.
+    pub fn deny(&mut self, name: &str) -> Result<(), PolicyError> {
+        let s = table::by_name(name).ok_or_else(|| PolicyError::UnknownSyscall(name.to_string()))?;
+        self.denied.insert(s.number);
+        Ok(())
+    }
+
+    pub fn denied(&self) -> impl Iterator<Item = &'static str> + '_ {
+        self.denied.iter().filter_map(|&n| table::lookup(n)).map(|s| s.name)
+    }
+
+    /// The filter's action for a row of the table.
+    pub fn action(&self, s: &Syscall) -> Action {
+        if self.denied.contains(&s.number) {
+            return Action::Errno(errno::EPERM);
+        }
+        match (self.profile, s.class) {
+            (Profile::Strict, _) => Action::Trap,
+            (Profile::Default, Class::Hot) => Action::Allow,
+            (Profile::Default, Class::Mediated) => Action::Trap,
+            (Profile::Default, Class::Refused(e)) => Action::Errno(e),
+        }
+    }
+
+    /// The filter's action for any number of the x86_64 ABI.
+    pub fn action_for_number(&self, number: u32) -> Action {
+        match table::lookup(number) {
+            Some(s) => self.action(s),
+            None if self.profile == Profile::Strict => Action::Trap,
+            None => Action::Errno(errno::ENOSYS),
+        }
+    }
+
+    /// The answer the supervisor gives for a trapped number it cannot
+    /// decide otherwise: the table's refusal, a user's denial, or ENOSYS for
+    /// numbers the table does not know.
+    pub fn refusal(&self, number: u32) -> Option<i32> {
+        if self.denied.contains(&number) {
+            return Some(errno::EPERM);
+        }
+        match table::lookup(number) {
+            Some(Syscall {
+                class: Class::Refused(e),
+                ..
+            }) => Some(*e),
+            Some(_) => None,
+            None => Some(errno::ENOSYS),
+        }
+    }
+
+    /// Numbers 0..=MAX_SYSCALL with their actions (for listings).
+    pub fn actions(&self) -> impl Iterator<Item = (u32, Action)> + '_ {
+        (0..=MAX_SYSCALL).map(|n| (n, self.action_for_number(n)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn strict_allows_nothing_without_the_supervisor() {
+        let p = Policy::new(Profile::Strict);
+        assert!(p.actions().all(|(_, a)| a != Action::Allow));
+        assert_eq!(p.action_for_number(110), Action::Trap);
+        assert_eq!(p.action_for_number(400), Action::Trap);
+        assert_eq!(p.refusal(321), Some(errno::EPERM));
+        assert_eq!(p.refusal(400), Some(errno::ENOSYS));
+    }
+
+    #[test]
+    fn default_allows_hot_traps_meaning_refuses_the_dangerous() {
+        let p = Policy::new(Profile::Default);
+        assert_eq!(p.action_for_number(0), Action::Allow); // read
+        assert_eq!(p.action_for_number(257), Action::Trap); // openat
+        assert_eq!(p.action_for_number(321), Action::Errno(errno::EPERM)); // bpf
+        assert_eq!(p.action_for_number(425), Action::Errno(errno::ENOSYS)); // io_uring_setup
+        assert_eq!(p.action_for_number(400), Action::Errno(errno::ENOSYS)); // unassigned
+    }
+
+    #[test]
+    fn denied_calls_are_refused_in_every_profile() {
+        for profile in Profile::ALL {
+            let mut p = Policy::new(profile);
+            p.deny("getppid").unwrap();
+            assert_eq!(p.action_for_number(110), Action::Errno(errno::EPERM));
+            assert_eq!(p.refusal(110), Some(errno::EPERM));
+        }
+        let mut p = Policy::new(Profile::Default);
+        assert_eq!(
+            p.deny("no_such_call").unwrap_err().to_string(),
+            "--deny-syscall \"no_such_call\": no such x86_64 system call"
+        );
+    }
+
+    #[test]
+    fn profiles_parse_by_name() {
+        assert_eq!(Profile::parse("strict"), Ok(Profile::Strict));
+        assert!(Profile::parse("lax").is_err());
+    }
+}

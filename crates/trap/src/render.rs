@@ -1,0 +1,212 @@
+//! Human and machine listings of the table under a policy: the output of
+//! `xvisor syscalls` and the doc page docs/syscalls.md.
+
+use std::fmt::Write;
+
+use crate::policy::{errno_name, Action, Policy};
+use crate::table::{Arg, Class, Handler, SYSCALLS};
+
+fn arg_name(a: Arg) -> &'static str {
+    match a {
+        Arg::Int => "int",
+        Arg::Len => "len",
+        Arg::Fd => "fd",
+        Arg::DirFd => "dirfd",
+        Arg::Path => "path",
+        Arg::Str => "str",
+        Arg::In => "in",
+        Arg::Out => "out",
+        Arg::Ptr => "ptr",
+        Arg::OpenFlags => "open_flags",
+        Arg::Mode => "mode",
+        Arg::Pid => "pid",
+        Arg::Signal => "signal",
+        Arg::CloneFlags => "clone_flags",
+        Arg::Prot => "prot",
+        Arg::MapFlags => "map_flags",
+        Arg::Domain => "domain",
+        Arg::SockType => "sock_type",
+        Arg::IoctlRequest => "ioctl_request",
+        Arg::AtFlags => "at_flags",
+        Arg::Flags => "flags",
+        Arg::Id => "id",
+        Arg::Offset => "offset",
+        Arg::StrArray => "str_array",
+    }
+}
+
+fn class_name(c: Class) -> String {
+    match c {
+        Class::Hot => "hot".into(),
+        Class::Mediated => "mediated".into(),
+        Class::Refused(e) => format!("refused ({})", errno_name(e)),
+    }
+}
+
+fn handler_name(h: Handler) -> &'static str {
+    match h {
+        Handler::Continue => "continue",
+        Handler::Clone => "clone",
+        Handler::Clone3 => "clone3",
+        Handler::Unshare => "unshare",
+        Handler::Ioctl => "ioctl",
+        Handler::Socket => "socket",
+        Handler::Refuse => "refuse",
+    }
+}
+
+/// A plain-text table: number, name, arguments, class, action, handler.
+pub fn text(policy: &Policy) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "profile {}: {}", policy.profile, summary(policy));
+    let _ = writeln!(
+        out,
+        "{:>4}  {:<24} {:<10} {:<16} {:<9} arguments",
+        "nr", "name", "action", "class", "handler"
+    );
+    for s in SYSCALLS {
+        let args: Vec<&str> = s.args.iter().map(|&a| arg_name(a)).collect();
+        let _ = writeln!(
+            out,
+            "{:>4}  {:<24} {:<10} {:<16} {:<9} {}",
+            s.number,
+            s.name,
+            policy.action(s).to_string(),
+            class_name(s.class),
+            handler_name(s.handler),
+            args.join(", ")
+        );
+    }
+    out
+}
+
+/// Counts of each action over the table's calls.
+pub fn summary(policy: &Policy) -> String {
+    let (mut allow, mut trap, mut errno) = (0, 0, 0);
+    for s in SYSCALLS {
+        match policy.action(s) {
+            Action::Allow => allow += 1,
+            Action::Trap => trap += 1,
+            Action::Errno(_) | Action::Kill => errno += 1,
+        }
+    }
+    format!("{allow} allowed in the kernel, {trap} trapped to the supervisor, {errno} refused by the filter")
+}
+
+fn json_string(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            c if (c as u32) < 0x20 => {
+                let _ = write!(out, "\\u{:04x}", c as u32);
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+/// A JSON array, one object per call.
+pub fn json(policy: &Policy) -> String {
+    let mut out = String::from("[\n");
+    for (i, s) in SYSCALLS.iter().enumerate() {
+        let args: Vec<String> = s.args.iter().map(|&a| json_string(arg_name(a))).collect();
+        let action = policy.action(s);
+        let errno = match action {
+            Action::Errno(e) => format!(", \"errno\": {}", json_string(&errno_name(e))),
+            _ => String::new(),
+        };
+        let _ = write!(
+            out,
+            "  {{\"number\": {}, \"name\": {}, \"args\": [{}], \"class\": {}, \"handler\": {}, \"action\": {}{}}}",
+            s.number,
+            json_string(s.name),
+            args.join(", "),
+            json_string(&class_name(s.class)),
+            json_string(handler_name(s.handler)),
+            json_string(match action {
+                Action::Allow => "allow",
+                Action::Trap => "trap",
+                Action::Errno(_) => "errno",
+                Action::Kill => "kill",
+            }),
+            errno
+        );
+        out.push_str(if i + 1 < SYSCALLS.len() { ",\n" } else { "\n" });
+    }
+    out.push_str("]\n");
+    out
+}
+
+/// The doc page: every call under every profile.
+pub fn markdown() -> String {
+    use crate::policy::Profile;
+    let default = Policy::new(Profile::Default);
+    let strict = Policy::new(Profile::Strict);
+    let mut out = String::new();
+    out.push_str("# System calls\n\n");
+    out.push_str("Generated from `crates/trap/src/table.rs` by `xvisor syscalls --markdown`; a test fails when\n");
+    out.push_str("this page and the table disagree.\n\n");
+    out.push_str("- **hot**: safe on register values alone, on resources the instance already owns; runs in the\n");
+    out.push_str("  host kernel under `default`.\n");
+    out.push_str("- **mediated**: carries meaning (paths, processes, sockets, identity, time); trapped and decided\n");
+    out.push_str("  by its handler.\n");
+    out.push_str("- **refused**: would bypass the filter or the supervisor, or attacks the host kernel; refused in\n");
+    out.push_str("  every profile with the errno shown.\n\n");
+    out.push_str("Any other ABI (i386 `int 0x80`, x32) is killed. Numbers 335–423 are unassigned on x86_64 and\n");
+    out.push_str("answer ENOSYS.\n\n");
+    let _ = writeln!(out, "- `default`: {}.", summary(&default));
+    let _ = writeln!(out, "- `strict`: {}.\n", summary(&strict));
+    out.push_str("| nr | name | arguments | class | handler | default | strict |\n");
+    out.push_str("|---:|---|---|---|---|---|---|\n");
+    for s in SYSCALLS {
+        let args: Vec<&str> = s.args.iter().map(|&a| arg_name(a)).collect();
+        let _ = writeln!(
+            out,
+            "| {} | `{}` | {} | {} | {} | {} | {} |",
+            s.number,
+            s.name,
+            args.join(", "),
+            class_name(s.class),
+            handler_name(s.handler),
+            default.action(s),
+            strict.action(s)
+        );
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::policy::Profile;
+
+    #[test]
+    fn doc_page_is_current() {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/syscalls.md");
+        let on_disk = std::fs::read_to_string(&path).unwrap_or_default();
+        assert!(
+            on_disk == markdown(),
+            "docs/syscalls.md is out of date: regenerate it with `cargo run -q -- syscalls --markdown > docs/syscalls.md`"
+        );
+    }
+
+    #[test]
+    fn strict_listing_shows_zero_allowed() {
+        let p = Policy::new(Profile::Strict);
+        assert!(summary(&p).starts_with("0 allowed"), "{}", summary(&p));
+        assert!(!json(&p).contains("\"action\": \"allow\""));
+    }
+
+    #[test]
+    fn json_is_one_object_per_call() {
+        let j = json(&Policy::new(Profile::Default));
+        assert_eq!(j.matches("\"number\":").count(), SYSCALLS.len());
+        assert!(j.contains("{\"number\": 321, \"name\": \"bpf\""));
+        assert!(j.contains("\"errno\": \"EPERM\""));
+    }
+}

@@ -1,0 +1,660 @@
+//! The x86_64 system-call table: one row per call number, saying its name,
+//! its argument kinds (for decoding and printing), how it is treated
+//! (its [`Class`]) and which handler decides it when it is trapped.
+//!
+//! Everything else — the seccomp program, `xvisor syscalls`, the doc page —
+//! is generated from this table, so it cannot drift from it.
+
+use Arg::*;
+
+/// How one argument register is read and shown.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Arg {
+    /// A signed integer.
+    Int,
+    /// A size, count or length.
+    Len,
+    /// A file descriptor.
+    Fd,
+    /// A directory descriptor for an `*at` call (`AT_FDCWD` shown by name).
+    DirFd,
+    /// A NUL-terminated path in guest memory.
+    Path,
+    /// A NUL-terminated string in guest memory that is not a path.
+    Str,
+    /// A buffer the call reads from guest memory.
+    In,
+    /// A buffer the call writes to guest memory.
+    Out,
+    /// A pointer to a structure.
+    Ptr,
+    /// `O_*` open flags.
+    OpenFlags,
+    /// A file mode (octal).
+    Mode,
+    /// A process or thread id.
+    Pid,
+    /// A signal number.
+    Signal,
+    /// `CLONE_*` flags.
+    CloneFlags,
+    /// `PROT_*` protection bits.
+    Prot,
+    /// `MAP_*` mapping flags.
+    MapFlags,
+    /// A socket address family (`AF_*`).
+    Domain,
+    /// A socket type (`SOCK_*`).
+    SockType,
+    /// An `ioctl` request number.
+    IoctlRequest,
+    /// `AT_*` flags.
+    AtFlags,
+    /// Other flags (hexadecimal).
+    Flags,
+    /// A user or group id.
+    Id,
+    /// A file offset.
+    Offset,
+    /// A NULL-terminated array of string pointers (argv, envp).
+    StrArray,
+}
+
+/// Errno values used by the table (x86_64 Linux numbers).
+pub mod errno {
+    pub const EPERM: i32 = 1;
+    pub const ENOSYS: i32 = 38;
+}
+
+/// How a call is treated by policy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Class {
+    /// Safe on register values alone and acting only on resources the
+    /// instance already owns (its memory, its descriptors, its own
+    /// namespaces): may run in the host kernel without a supervisor round
+    /// trip where the profile allows it.
+    Hot,
+    /// Carries meaning the supervisor must see (paths, processes, sockets,
+    /// identity, time, the kernel's state): trapped, and decided by its
+    /// handler.
+    Mediated,
+    /// Refused in every profile, with the errno Linux gives a caller that
+    /// lacks the privilege (EPERM) or a kernel that lacks the call (ENOSYS):
+    /// it would bypass the filter or the supervisor, or attacks the host
+    /// kernel.
+    Refused(i32),
+}
+
+/// Which handler decides a trapped call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Handler {
+    /// The decision depends on the call number alone: the kernel performs
+    /// the call (`continue`), and the supervisor records it.
+    Continue,
+    /// `clone`: refused when its flags ask for a new user namespace.
+    Clone,
+    /// `clone3`: its flags live in memory, which the kernel would read again
+    /// after a decision: refused with ENOSYS so C libraries fall back to
+    /// `clone`, whose flags are in a register.
+    Clone3,
+    /// `unshare`: refused when its flags ask for a new user namespace.
+    Unshare,
+    /// `ioctl`: refuses TIOCSTI and TIOCLINUX (input injection, console
+    /// control).
+    Ioctl,
+    /// `socket`/`socketpair`: refuses address families that reach outside
+    /// the instance's network namespace (AF_VSOCK) or the host kernel's
+    /// configuration paths not namespaced.
+    Socket,
+    /// Answers the [`Class::Refused`] errno.
+    Refuse,
+}
+
+/// One row of the table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Syscall {
+    pub number: u32,
+    pub name: &'static str,
+    pub args: &'static [Arg],
+    pub class: Class,
+    pub handler: Handler,
+}
+
+const fn hot(number: u32, name: &'static str, args: &'static [Arg]) -> Syscall {
+    Syscall {
+        number,
+        name,
+        args,
+        class: Class::Hot,
+        handler: Handler::Continue,
+    }
+}
+
+const fn med(number: u32, name: &'static str, args: &'static [Arg]) -> Syscall {
+    Syscall {
+        number,
+        name,
+        args,
+        class: Class::Mediated,
+        handler: Handler::Continue,
+    }
+}
+
+const fn with(number: u32, name: &'static str, args: &'static [Arg], handler: Handler) -> Syscall {
+    Syscall {
+        number,
+        name,
+        args,
+        class: Class::Mediated,
+        handler,
+    }
+}
+
+const fn eperm(number: u32, name: &'static str, args: &'static [Arg]) -> Syscall {
+    Syscall {
+        number,
+        name,
+        args,
+        class: Class::Refused(errno::EPERM),
+        handler: Handler::Refuse,
+    }
+}
+
+const fn enosys(number: u32, name: &'static str, args: &'static [Arg]) -> Syscall {
+    Syscall {
+        number,
+        name,
+        args,
+        class: Class::Refused(errno::ENOSYS),
+        handler: Handler::Refuse,
+    }
+}
+
+/// Every x86_64 system call up to [`MAX_SYSCALL`], in number order. Numbers
+/// 335–423 are unassigned on x86_64 (they are taken by 32-bit calls on other
+/// architectures) and have no row: the filter refuses them with ENOSYS.
+pub static SYSCALLS: &[Syscall] = &[
+    hot(0, "read", &[Fd, Out, Len]),
+    hot(1, "write", &[Fd, In, Len]),
+    med(2, "open", &[Path, OpenFlags, Mode]),
+    hot(3, "close", &[Fd]),
+    med(4, "stat", &[Path, Out]),
+    hot(5, "fstat", &[Fd, Out]),
+    med(6, "lstat", &[Path, Out]),
+    hot(7, "poll", &[Ptr, Len, Int]),
+    hot(8, "lseek", &[Fd, Offset, Int]),
+    hot(9, "mmap", &[Ptr, Len, Prot, MapFlags, Fd, Offset]),
+    hot(10, "mprotect", &[Ptr, Len, Prot]),
+    hot(11, "munmap", &[Ptr, Len]),
+    hot(12, "brk", &[Ptr]),
+    hot(13, "rt_sigaction", &[Signal, In, Out, Len]),
+    hot(14, "rt_sigprocmask", &[Int, In, Out, Len]),
+    hot(15, "rt_sigreturn", &[]),
+    with(16, "ioctl", &[Fd, IoctlRequest, Ptr], Handler::Ioctl),
+    hot(17, "pread64", &[Fd, Out, Len, Offset]),
+    hot(18, "pwrite64", &[Fd, In, Len, Offset]),
+    hot(19, "readv", &[Fd, Ptr, Len]),
+    hot(20, "writev", &[Fd, Ptr, Len]),
+    med(21, "access", &[Path, Int]),
+    hot(22, "pipe", &[Out]),
+    hot(23, "select", &[Int, Ptr, Ptr, Ptr, Ptr]),
+    hot(24, "sched_yield", &[]),
+    hot(25, "mremap", &[Ptr, Len, Len, Flags, Ptr]),
+    hot(26, "msync", &[Ptr, Len, Flags]),
+    hot(27, "mincore", &[Ptr, Len, Out]),
+    hot(28, "madvise", &[Ptr, Len, Int]),
+    hot(29, "shmget", &[Int, Len, Flags]),
+    hot(30, "shmat", &[Int, Ptr, Flags]),
+    hot(31, "shmctl", &[Int, Int, Ptr]),
+    hot(32, "dup", &[Fd]),
+    hot(33, "dup2", &[Fd, Fd]),
+    hot(34, "pause", &[]),
+    hot(35, "nanosleep", &[Ptr, Out]),
+    hot(36, "getitimer", &[Int, Out]),
+    hot(37, "alarm", &[Len]),
+    hot(38, "setitimer", &[Int, In, Out]),
+    hot(39, "getpid", &[]),
+    hot(40, "sendfile", &[Fd, Fd, Ptr, Len]),
+    with(41, "socket", &[Domain, SockType, Int], Handler::Socket),
+    med(42, "connect", &[Fd, Ptr, Len]),
+    hot(43, "accept", &[Fd, Out, Ptr]),
+    hot(44, "sendto", &[Fd, In, Len, Flags, Ptr, Len]),
+    hot(45, "recvfrom", &[Fd, Out, Len, Flags, Out, Ptr]),
+    hot(46, "sendmsg", &[Fd, Ptr, Flags]),
+    hot(47, "recvmsg", &[Fd, Ptr, Flags]),
+    hot(48, "shutdown", &[Fd, Int]),
+    med(49, "bind", &[Fd, Ptr, Len]),
+    hot(50, "listen", &[Fd, Int]),
+    hot(51, "getsockname", &[Fd, Out, Ptr]),
+    hot(52, "getpeername", &[Fd, Out, Ptr]),
+    with(53, "socketpair", &[Domain, SockType, Int, Out], Handler::Socket),
+    hot(54, "setsockopt", &[Fd, Int, Int, In, Len]),
+    hot(55, "getsockopt", &[Fd, Int, Int, Out, Ptr]),
+    with(56, "clone", &[CloneFlags, Ptr, Ptr, Ptr, Int], Handler::Clone),
+    med(57, "fork", &[]),
+    med(58, "vfork", &[]),
+    med(59, "execve", &[Path, StrArray, StrArray]),
+    med(60, "exit", &[Int]),
+    med(61, "wait4", &[Pid, Out, Flags, Out]),
+    med(62, "kill", &[Pid, Signal]),
+    hot(63, "uname", &[Out]),
+    hot(64, "semget", &[Int, Int, Flags]),
+    hot(65, "semop", &[Int, Ptr, Len]),
+    hot(66, "semctl", &[Int, Int, Int, Ptr]),
+    hot(67, "shmdt", &[Ptr]),
+    hot(68, "msgget", &[Int, Flags]),
+    hot(69, "msgsnd", &[Int, In, Len, Flags]),
+    hot(70, "msgrcv", &[Int, Out, Len, Int, Flags]),
+    hot(71, "msgctl", &[Int, Int, Ptr]),
+    hot(72, "fcntl", &[Fd, Int, Int]),
+    hot(73, "flock", &[Fd, Int]),
+    hot(74, "fsync", &[Fd]),
+    hot(75, "fdatasync", &[Fd]),
+    med(76, "truncate", &[Path, Offset]),
+    hot(77, "ftruncate", &[Fd, Offset]),
+    hot(78, "getdents", &[Fd, Out, Len]),
+    hot(79, "getcwd", &[Out, Len]),
+    med(80, "chdir", &[Path]),
+    hot(81, "fchdir", &[Fd]),
+    med(82, "rename", &[Path, Path]),
+    med(83, "mkdir", &[Path, Mode]),
+    med(84, "rmdir", &[Path]),
+    med(85, "creat", &[Path, Mode]),
+    med(86, "link", &[Path, Path]),
+    med(87, "unlink", &[Path]),
+    med(88, "symlink", &[Str, Path]),
+    med(89, "readlink", &[Path, Out, Len]),
+    med(90, "chmod", &[Path, Mode]),
+    hot(91, "fchmod", &[Fd, Mode]),
+    med(92, "chown", &[Path, Id, Id]),
+    hot(93, "fchown", &[Fd, Id, Id]),
+    med(94, "lchown", &[Path, Id, Id]),
+    hot(95, "umask", &[Mode]),
+    hot(96, "gettimeofday", &[Out, Out]),
+    hot(97, "getrlimit", &[Int, Out]),
+    hot(98, "getrusage", &[Int, Out]),
+    hot(99, "sysinfo", &[Out]),
+    hot(100, "times", &[Out]),
+    eperm(101, "ptrace", &[Int, Pid, Ptr, Ptr]),
+    hot(102, "getuid", &[]),
+    eperm(103, "syslog", &[Int, Out, Len]),
+    hot(104, "getgid", &[]),
+    med(105, "setuid", &[Id]),
+    med(106, "setgid", &[Id]),
+    hot(107, "geteuid", &[]),
+    hot(108, "getegid", &[]),
+    med(109, "setpgid", &[Pid, Pid]),
+    hot(110, "getppid", &[]),
+    hot(111, "getpgrp", &[]),
+    med(112, "setsid", &[]),
+    med(113, "setreuid", &[Id, Id]),
+    med(114, "setregid", &[Id, Id]),
+    hot(115, "getgroups", &[Len, Out]),
+    med(116, "setgroups", &[Len, In]),
+    med(117, "setresuid", &[Id, Id, Id]),
+    hot(118, "getresuid", &[Out, Out, Out]),
+    med(119, "setresgid", &[Id, Id, Id]),
+    hot(120, "getresgid", &[Out, Out, Out]),
+    hot(121, "getpgid", &[Pid]),
+    med(122, "setfsuid", &[Id]),
+    med(123, "setfsgid", &[Id]),
+    hot(124, "getsid", &[Pid]),
+    hot(125, "capget", &[Ptr, Out]),
+    med(126, "capset", &[Ptr, In]),
+    hot(127, "rt_sigpending", &[Out, Len]),
+    hot(128, "rt_sigtimedwait", &[In, Out, Ptr, Len]),
+    med(129, "rt_sigqueueinfo", &[Pid, Signal, In]),
+    hot(130, "rt_sigsuspend", &[In, Len]),
+    hot(131, "sigaltstack", &[In, Out]),
+    med(132, "utime", &[Path, In]),
+    med(133, "mknod", &[Path, Mode, Int]),
+    enosys(134, "uselib", &[Path]),
+    med(135, "personality", &[Flags]),
+    enosys(136, "ustat", &[Int, Out]),
+    med(137, "statfs", &[Path, Out]),
+    hot(138, "fstatfs", &[Fd, Out]),
+    enosys(139, "sysfs", &[Int, Ptr, Ptr]),
+    hot(140, "getpriority", &[Int, Int]),
+    med(141, "setpriority", &[Int, Int, Int]),
+    med(142, "sched_setparam", &[Pid, In]),
+    hot(143, "sched_getparam", &[Pid, Out]),
+    med(144, "sched_setscheduler", &[Pid, Int, In]),
+    hot(145, "sched_getscheduler", &[Pid]),
+    hot(146, "sched_get_priority_max", &[Int]),
+    hot(147, "sched_get_priority_min", &[Int]),
+    hot(148, "sched_rr_get_interval", &[Pid, Out]),
+    hot(149, "mlock", &[Ptr, Len]),
+    hot(150, "munlock", &[Ptr, Len]),
+    hot(151, "mlockall", &[Flags]),
+    hot(152, "munlockall", &[]),
+    eperm(153, "vhangup", &[]),
+    eperm(154, "modify_ldt", &[Int, Ptr, Len]),
+    eperm(155, "pivot_root", &[Path, Path]),
+    enosys(156, "_sysctl", &[Ptr]),
+    med(157, "prctl", &[Int, Flags, Flags, Flags, Flags]),
+    hot(158, "arch_prctl", &[Int, Ptr]),
+    med(159, "adjtimex", &[Ptr]),
+    med(160, "setrlimit", &[Int, In]),
+    med(161, "chroot", &[Path]),
+    hot(162, "sync", &[]),
+    eperm(163, "acct", &[Path]),
+    eperm(164, "settimeofday", &[In, In]),
+    eperm(165, "mount", &[Str, Path, Str, Flags, Ptr]),
+    eperm(166, "umount2", &[Path, Flags]),
+    eperm(167, "swapon", &[Path, Flags]),
+    eperm(168, "swapoff", &[Path]),
+    eperm(169, "reboot", &[Int, Int, Int, Ptr]),
+    med(170, "sethostname", &[Str, Len]),
+    med(171, "setdomainname", &[Str, Len]),
+    eperm(172, "iopl", &[Int]),
+    eperm(173, "ioperm", &[Len, Len, Int]),
+    enosys(174, "create_module", &[Str, Len]),
+    eperm(175, "init_module", &[In, Len, Str]),
+    eperm(176, "delete_module", &[Str, Flags]),
+    enosys(177, "get_kernel_syms", &[Ptr]),
+    enosys(178, "query_module", &[Str, Int, Ptr, Len, Ptr]),
+    eperm(179, "quotactl", &[Int, Path, Id, Ptr]),
+    enosys(180, "nfsservctl", &[Int, Ptr, Ptr]),
+    enosys(181, "getpmsg", &[]),
+    enosys(182, "putpmsg", &[]),
+    enosys(183, "afs_syscall", &[]),
+    enosys(184, "tuxcall", &[]),
+    enosys(185, "security", &[]),
+    hot(186, "gettid", &[]),
+    hot(187, "readahead", &[Fd, Offset, Len]),
+    med(188, "setxattr", &[Path, Str, In, Len, Flags]),
+    med(189, "lsetxattr", &[Path, Str, In, Len, Flags]),
+    hot(190, "fsetxattr", &[Fd, Str, In, Len, Flags]),
+    med(191, "getxattr", &[Path, Str, Out, Len]),
+    med(192, "lgetxattr", &[Path, Str, Out, Len]),
+    hot(193, "fgetxattr", &[Fd, Str, Out, Len]),
+    med(194, "listxattr", &[Path, Out, Len]),
+    med(195, "llistxattr", &[Path, Out, Len]),
+    hot(196, "flistxattr", &[Fd, Out, Len]),
+    med(197, "removexattr", &[Path, Str]),
+    med(198, "lremovexattr", &[Path, Str]),
+    hot(199, "fremovexattr", &[Fd, Str]),
+    med(200, "tkill", &[Pid, Signal]),
+    hot(201, "time", &[Out]),
+    hot(202, "futex", &[Ptr, Int, Int, Ptr, Ptr, Int]),
+    hot(203, "sched_setaffinity", &[Pid, Len, In]),
+    hot(204, "sched_getaffinity", &[Pid, Len, Out]),
+    hot(205, "set_thread_area", &[Ptr]),
+    hot(206, "io_setup", &[Len, Out]),
+    hot(207, "io_destroy", &[Int]),
+    hot(208, "io_getevents", &[Int, Len, Len, Out, Ptr]),
+    hot(209, "io_submit", &[Int, Len, Ptr]),
+    hot(210, "io_cancel", &[Int, Ptr, Out]),
+    hot(211, "get_thread_area", &[Ptr]),
+    enosys(212, "lookup_dcookie", &[Int, Out, Len]),
+    hot(213, "epoll_create", &[Int]),
+    enosys(214, "epoll_ctl_old", &[]),
+    enosys(215, "epoll_wait_old", &[]),
+    hot(216, "remap_file_pages", &[Ptr, Len, Prot, Len, Flags]),
+    hot(217, "getdents64", &[Fd, Out, Len]),
+    hot(218, "set_tid_address", &[Ptr]),
+    hot(219, "restart_syscall", &[]),
+    hot(220, "semtimedop", &[Int, Ptr, Len, Ptr]),
+    hot(221, "fadvise64", &[Fd, Offset, Len, Int]),
+    hot(222, "timer_create", &[Int, Ptr, Out]),
+    hot(223, "timer_settime", &[Int, Flags, In, Out]),
+    hot(224, "timer_gettime", &[Int, Out]),
+    hot(225, "timer_getoverrun", &[Int]),
+    hot(226, "timer_delete", &[Int]),
+    eperm(227, "clock_settime", &[Int, In]),
+    hot(228, "clock_gettime", &[Int, Out]),
+    hot(229, "clock_getres", &[Int, Out]),
+    hot(230, "clock_nanosleep", &[Int, Flags, In, Out]),
+    med(231, "exit_group", &[Int]),
+    hot(232, "epoll_wait", &[Fd, Out, Int, Int]),
+    hot(233, "epoll_ctl", &[Fd, Int, Fd, Ptr]),
+    med(234, "tgkill", &[Pid, Pid, Signal]),
+    med(235, "utimes", &[Path, In]),
+    enosys(236, "vserver", &[]),
+    hot(237, "mbind", &[Ptr, Len, Int, In, Len, Flags]),
+    hot(238, "set_mempolicy", &[Int, In, Len]),
+    hot(239, "get_mempolicy", &[Out, Out, Len, Ptr, Flags]),
+    med(240, "mq_open", &[Str, OpenFlags, Mode, Ptr]),
+    med(241, "mq_unlink", &[Str]),
+    hot(242, "mq_timedsend", &[Fd, In, Len, Int, In]),
+    hot(243, "mq_timedreceive", &[Fd, Out, Len, Out, In]),
+    hot(244, "mq_notify", &[Fd, In]),
+    hot(245, "mq_getsetattr", &[Fd, In, Out]),
+    eperm(246, "kexec_load", &[Ptr, Len, Ptr, Flags]),
+    med(247, "waitid", &[Int, Pid, Out, Flags, Out]),
+    eperm(248, "add_key", &[Str, Str, In, Len, Int]),
+    eperm(249, "request_key", &[Str, Str, Str, Int]),
+    eperm(250, "keyctl", &[Int, Flags, Flags, Flags, Flags]),
+    med(251, "ioprio_set", &[Int, Int, Int]),
+    hot(252, "ioprio_get", &[Int, Int]),
+    hot(253, "inotify_init", &[]),
+    med(254, "inotify_add_watch", &[Fd, Path, Flags]),
+    hot(255, "inotify_rm_watch", &[Fd, Int]),
+    med(256, "migrate_pages", &[Pid, Len, In, In]),
+    med(257, "openat", &[DirFd, Path, OpenFlags, Mode]),
+    med(258, "mkdirat", &[DirFd, Path, Mode]),
+    med(259, "mknodat", &[DirFd, Path, Mode, Int]),
+    med(260, "fchownat", &[DirFd, Path, Id, Id, AtFlags]),
+    med(261, "futimesat", &[DirFd, Path, In]),
+    med(262, "newfstatat", &[DirFd, Path, Out, AtFlags]),
+    med(263, "unlinkat", &[DirFd, Path, AtFlags]),
+    med(264, "renameat", &[DirFd, Path, DirFd, Path]),
+    med(265, "linkat", &[DirFd, Path, DirFd, Path, AtFlags]),
+    med(266, "symlinkat", &[Str, DirFd, Path]),
+    med(267, "readlinkat", &[DirFd, Path, Out, Len]),
+    med(268, "fchmodat", &[DirFd, Path, Mode]),
+    med(269, "faccessat", &[DirFd, Path, Int]),
+    hot(270, "pselect6", &[Int, Ptr, Ptr, Ptr, Ptr, Ptr]),
+    hot(271, "ppoll", &[Ptr, Len, Ptr, In, Len]),
+    with(272, "unshare", &[CloneFlags], Handler::Unshare),
+    hot(273, "set_robust_list", &[Ptr, Len]),
+    hot(274, "get_robust_list", &[Pid, Out, Out]),
+    hot(275, "splice", &[Fd, Ptr, Fd, Ptr, Len, Flags]),
+    hot(276, "tee", &[Fd, Fd, Len, Flags]),
+    hot(277, "sync_file_range", &[Fd, Offset, Offset, Flags]),
+    hot(278, "vmsplice", &[Fd, Ptr, Len, Flags]),
+    med(279, "move_pages", &[Pid, Len, In, In, Out, Flags]),
+    med(280, "utimensat", &[DirFd, Path, In, AtFlags]),
+    hot(281, "epoll_pwait", &[Fd, Out, Int, Int, In, Len]),
+    hot(282, "signalfd", &[Fd, In, Len]),
+    hot(283, "timerfd_create", &[Int, Flags]),
+    hot(284, "eventfd", &[Len]),
+    hot(285, "fallocate", &[Fd, Int, Offset, Len]),
+    hot(286, "timerfd_settime", &[Fd, Flags, In, Out]),
+    hot(287, "timerfd_gettime", &[Fd, Out]),
+    hot(288, "accept4", &[Fd, Out, Ptr, Flags]),
+    hot(289, "signalfd4", &[Fd, In, Len, Flags]),
+    hot(290, "eventfd2", &[Len, Flags]),
+    hot(291, "epoll_create1", &[Flags]),
+    hot(292, "dup3", &[Fd, Fd, Flags]),
+    hot(293, "pipe2", &[Out, Flags]),
+    hot(294, "inotify_init1", &[Flags]),
+    hot(295, "preadv", &[Fd, Ptr, Len, Offset, Offset]),
+    hot(296, "pwritev", &[Fd, Ptr, Len, Offset, Offset]),
+    med(297, "rt_tgsigqueueinfo", &[Pid, Pid, Signal, In]),
+    eperm(298, "perf_event_open", &[Ptr, Pid, Int, Fd, Flags]),
+    hot(299, "recvmmsg", &[Fd, Ptr, Len, Flags, Ptr]),
+    eperm(300, "fanotify_init", &[Flags, Flags]),
+    eperm(301, "fanotify_mark", &[Fd, Flags, Flags, DirFd, Path]),
+    med(302, "prlimit64", &[Pid, Int, In, Out]),
+    eperm(303, "name_to_handle_at", &[DirFd, Path, Out, Out, AtFlags]),
+    eperm(304, "open_by_handle_at", &[Fd, In, OpenFlags]),
+    eperm(305, "clock_adjtime", &[Int, Ptr]),
+    hot(306, "syncfs", &[Fd]),
+    hot(307, "sendmmsg", &[Fd, Ptr, Len, Flags]),
+    eperm(308, "setns", &[Fd, CloneFlags]),
+    hot(309, "getcpu", &[Out, Out, Ptr]),
+    med(310, "process_vm_readv", &[Pid, Ptr, Len, Ptr, Len, Flags]),
+    med(311, "process_vm_writev", &[Pid, Ptr, Len, Ptr, Len, Flags]),
+    med(312, "kcmp", &[Pid, Pid, Int, Len, Len]),
+    eperm(313, "finit_module", &[Fd, Str, Flags]),
+    med(314, "sched_setattr", &[Pid, In, Flags]),
+    hot(315, "sched_getattr", &[Pid, Out, Len, Flags]),
+    med(316, "renameat2", &[DirFd, Path, DirFd, Path, Flags]),
+    med(317, "seccomp", &[Int, Flags, Ptr]),
+    hot(318, "getrandom", &[Out, Len, Flags]),
+    med(319, "memfd_create", &[Str, Flags]),
+    eperm(320, "kexec_file_load", &[Fd, Fd, Len, Str, Flags]),
+    eperm(321, "bpf", &[Int, Ptr, Len]),
+    med(322, "execveat", &[DirFd, Path, StrArray, StrArray, AtFlags]),
+    eperm(323, "userfaultfd", &[Flags]),
+    hot(324, "membarrier", &[Int, Flags, Int]),
+    hot(325, "mlock2", &[Ptr, Len, Flags]),
+    hot(326, "copy_file_range", &[Fd, Ptr, Fd, Ptr, Len, Flags]),
+    hot(327, "preadv2", &[Fd, Ptr, Len, Offset, Offset, Flags]),
+    hot(328, "pwritev2", &[Fd, Ptr, Len, Offset, Offset, Flags]),
+    hot(329, "pkey_mprotect", &[Ptr, Len, Prot, Int]),
+    hot(330, "pkey_alloc", &[Flags, Flags]),
+    hot(331, "pkey_free", &[Int]),
+    med(332, "statx", &[DirFd, Path, AtFlags, Flags, Out]),
+    hot(333, "io_pgetevents", &[Int, Len, Len, Out, Ptr, Ptr]),
+    hot(334, "rseq", &[Ptr, Len, Flags, Int]),
+    med(424, "pidfd_send_signal", &[Fd, Signal, In, Flags]),
+    enosys(425, "io_uring_setup", &[Len, Ptr]),
+    enosys(426, "io_uring_enter", &[Fd, Len, Len, Flags, Ptr, Len]),
+    enosys(427, "io_uring_register", &[Fd, Int, Ptr, Len]),
+    eperm(428, "open_tree", &[DirFd, Path, Flags]),
+    eperm(429, "move_mount", &[DirFd, Path, DirFd, Path, Flags]),
+    eperm(430, "fsopen", &[Str, Flags]),
+    eperm(431, "fsconfig", &[Fd, Int, Str, Ptr, Int]),
+    eperm(432, "fsmount", &[Fd, Flags, Flags]),
+    eperm(433, "fspick", &[DirFd, Path, Flags]),
+    med(434, "pidfd_open", &[Pid, Flags]),
+    with(435, "clone3", &[Ptr, Len], Handler::Clone3),
+    hot(436, "close_range", &[Fd, Fd, Flags]),
+    med(437, "openat2", &[DirFd, Path, Ptr, Len]),
+    med(438, "pidfd_getfd", &[Fd, Fd, Flags]),
+    med(439, "faccessat2", &[DirFd, Path, Int, AtFlags]),
+    med(440, "process_madvise", &[Fd, Ptr, Len, Int, Flags]),
+    hot(441, "epoll_pwait2", &[Fd, Out, Int, In, In, Len]),
+    eperm(442, "mount_setattr", &[DirFd, Path, AtFlags, Ptr, Len]),
+    eperm(443, "quotactl_fd", &[Fd, Int, Id, Ptr]),
+    med(444, "landlock_create_ruleset", &[In, Len, Flags]),
+    med(445, "landlock_add_rule", &[Fd, Int, In, Flags]),
+    med(446, "landlock_restrict_self", &[Fd, Flags]),
+    med(447, "memfd_secret", &[Flags]),
+    med(448, "process_mrelease", &[Fd, Flags]),
+    hot(449, "futex_waitv", &[Ptr, Len, Flags, In, Int]),
+    hot(450, "set_mempolicy_home_node", &[Ptr, Len, Int, Flags]),
+    hot(451, "cachestat", &[Fd, In, Out, Flags]),
+    med(452, "fchmodat2", &[DirFd, Path, Mode, AtFlags]),
+    hot(453, "map_shadow_stack", &[Ptr, Len, Flags]),
+    hot(454, "futex_wake", &[Ptr, Flags, Int, Flags]),
+    hot(455, "futex_wait", &[Ptr, Flags, Flags, In, Int]),
+    hot(456, "futex_requeue", &[Ptr, Flags, Int, Int]),
+    eperm(457, "statmount", &[In, Out, Len, Flags]),
+    eperm(458, "listmount", &[In, Out, Len, Flags]),
+    hot(459, "lsm_get_self_attr", &[Int, Out, Ptr, Flags]),
+    med(460, "lsm_set_self_attr", &[Int, In, Len, Flags]),
+    hot(461, "lsm_list_modules", &[Out, Ptr, Flags]),
+    med(462, "mseal", &[Ptr, Len, Flags]),
+    med(463, "setxattrat", &[DirFd, Path, AtFlags, Str, Ptr, Len]),
+    med(464, "getxattrat", &[DirFd, Path, AtFlags, Str, Ptr, Len]),
+    med(465, "listxattrat", &[DirFd, Path, AtFlags, Out, Len]),
+    med(466, "removexattrat", &[DirFd, Path, AtFlags, Str]),
+    eperm(467, "open_tree_attr", &[DirFd, Path, Flags, Ptr, Len]),
+    med(468, "file_getattr", &[DirFd, Path, Out, Len, AtFlags]),
+    med(469, "file_setattr", &[DirFd, Path, In, Len, AtFlags]),
+];
+
+/// The highest call number the table knows.
+pub const MAX_SYSCALL: u32 = 469;
+
+/// The row for `number`, if the number is assigned on x86_64.
+pub fn lookup(number: u32) -> Option<&'static Syscall> {
+    SYSCALLS
+        .binary_search_by_key(&number, |s| s.number)
+        .ok()
+        .map(|i| &SYSCALLS[i])
+}
+
+/// The row named `name`.
+pub fn by_name(name: &str) -> Option<&'static Syscall> {
+    SYSCALLS.iter().find(|s| s.name == name)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn numbers_are_strictly_increasing_and_names_unique() {
+        for pair in SYSCALLS.windows(2) {
+            assert!(
+                pair[0].number < pair[1].number,
+                "{} then {}",
+                pair[0].name,
+                pair[1].name
+            );
+        }
+        let mut names: Vec<&str> = SYSCALLS.iter().map(|s| s.name).collect();
+        names.sort_unstable();
+        let before = names.len();
+        names.dedup();
+        assert_eq!(before, names.len(), "duplicate names");
+    }
+
+    #[test]
+    fn every_number_is_covered_exactly_once_or_known_unassigned() {
+        for n in 0..=MAX_SYSCALL {
+            let rows = SYSCALLS.iter().filter(|s| s.number == n).count();
+            let unassigned = (335..=423).contains(&n);
+            assert_eq!(rows, if unassigned { 0 } else { 1 }, "number {n}");
+        }
+        assert_eq!(SYSCALLS.last().unwrap().number, MAX_SYSCALL);
+        assert_eq!(SYSCALLS.len(), 335 + (MAX_SYSCALL as usize - 424 + 1));
+    }
+
+    #[test]
+    fn calls_the_design_names_are_refused() {
+        for name in [
+            "io_uring_setup",
+            "io_uring_enter",
+            "io_uring_register",
+            "bpf",
+            "userfaultfd",
+            "perf_event_open",
+            "kexec_load",
+            "kexec_file_load",
+            "init_module",
+            "finit_module",
+            "delete_module",
+            "open_by_handle_at",
+            "name_to_handle_at",
+            "keyctl",
+            "add_key",
+            "request_key",
+            "ptrace",
+        ] {
+            let s = by_name(name).unwrap();
+            assert!(matches!(s.class, Class::Refused(_)), "{name} is {:?}", s.class);
+            assert_eq!(s.handler, Handler::Refuse);
+        }
+    }
+
+    #[test]
+    fn argument_lists_fit_six_registers_and_paths_are_marked() {
+        for s in SYSCALLS {
+            assert!(s.args.len() <= 6, "{}", s.name);
+        }
+        for name in ["open", "openat", "stat", "execve", "unlink", "mkdir", "chdir", "statx"] {
+            assert!(by_name(name).unwrap().args.contains(&Path), "{name}");
+        }
+    }
+
+    #[test]
+    fn lookup_matches_the_kernel_numbers_we_depend_on() {
+        for (n, name) in [
+            (0, "read"),
+            (39, "getpid"),
+            (59, "execve"),
+            (110, "getppid"),
+            (257, "openat"),
+            (435, "clone3"),
+        ] {
+            assert_eq!(lookup(n).unwrap().name, name);
+        }
+        assert!(lookup(400).is_none());
+        assert!(lookup(MAX_SYSCALL + 1).is_none());
+    }
+}
