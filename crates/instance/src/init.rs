@@ -13,7 +13,7 @@ use xvisor_confine::identity::{self, GUEST_ROOT_CAPABILITIES};
 use xvisor_sys::caps::{self, cap};
 use xvisor_sys::event::{self, ready, Watch};
 use xvisor_sys::process::{self, Forked};
-use xvisor_sys::{errno, net, signal, socket, tty};
+use xvisor_sys::{errno, net, seccomp, signal, socket, tty};
 
 use crate::protocol::{FromInit, StartStage, ToInit};
 use crate::spec::{InstanceSpec, Network, StdinMode};
@@ -30,6 +30,32 @@ pub(crate) const FORWARDED_SIGNALS: &[i32] = &[
     signal::SIGCONT,
     signal::SIGALRM,
 ];
+
+/// Tag of the guest's report "my filter's listener will be descriptor N".
+const REPORT_LISTENER: u8 = 9;
+
+/// Takes the guest's seccomp listener (descriptor `fd` of process `guest`),
+/// retrying for the moment between the guest's announcement and its
+/// `seccomp()` call.
+fn fetch_listener(guest: i32, fd: i32) -> Result<OwnedFd, String> {
+    let pidfd = process::pidfd_open(guest).map_err(context("open the guest's pidfd"))?;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    loop {
+        if let Ok(candidate) = seccomp::pidfd_getfd(pidfd.as_fd(), fd) {
+            let link = std::fs::read_link(format!("/proc/self/fd/{}", candidate.as_raw_fd())).unwrap_or_default();
+            if link.to_string_lossy() == "anon_inode:seccomp notify" {
+                return Ok(candidate);
+            }
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = process::kill(guest, signal::SIGKILL);
+            return Err(format!(
+                "the guest's system-call filter did not appear at descriptor {fd}"
+            ));
+        }
+        std::thread::sleep(std::time::Duration::from_micros(20));
+    }
+}
 
 /// Runs in the child created by the supervisor. Never returns.
 pub(crate) fn run(spec: &InstanceSpec, control: OwnedFd) -> ! {
@@ -116,29 +142,44 @@ fn serve(spec: &InstanceSpec, control: BorrowedFd<'_>) -> Result<i32, String> {
     signal::block(&watched).map_err(context("block signals"))?;
     let signals = signal::signal_fd(&watched).map_err(context("create a signalfd"))?;
     let (report_read, report_write) = event::pipe().map_err(context("create a pipe"))?;
+    let filter = xvisor_trap::bpf::to_bytes(&xvisor_trap::bpf::compile(&spec.policy));
 
     let guest = match process::fork().map_err(context("fork the guest"))? {
         Forked::Child => {
             drop(report_read);
-            start_guest(spec, slave, report_write)
+            start_guest(spec, slave, report_write, &filter)
         }
         Forked::Parent { pid, .. } => pid,
     };
     drop(report_write);
     drop(slave);
 
-    // The guest's exec closes the report pipe: no bytes means it runs.
-    let mut report = [0u8; 5];
-    let n = event::read(report_read.as_fd(), &mut report).map_err(context("read the start report"))?;
-    if n == report.len() {
+    // The guest reports on the pipe in 5-byte messages: where its filter's
+    // listener will be, or why it could not start. Its exec closes the pipe:
+    // end-of-file means it runs.
+    loop {
+        let mut report = [0u8; 5];
+        let n = event::read(report_read.as_fd(), &mut report).map_err(context("read the start report"))?;
+        if n == 0 {
+            break;
+        }
+        if n != report.len() {
+            return Err("the guest sent a short start report".into());
+        }
+        let value = i32::from_le_bytes([report[1], report[2], report[3], report[4]]);
+        if report[0] == REPORT_LISTENER {
+            let listener = fetch_listener(guest, value)?;
+            send(control, &FromInit::Listener, Some(listener.as_fd())).map_err(context("hand over the listener"))?;
+            continue;
+        }
         let stage = match report[0] {
             1 => StartStage::Workdir,
             2 => StartStage::Identity,
+            4 => StartStage::Filter,
             _ => StartStage::Exec,
         };
-        let errno = i32::from_le_bytes([report[1], report[2], report[3], report[4]]);
         let _ = process::wait_pid(guest, false);
-        let _ = send(control, &FromInit::StartFailed { stage, errno }, None);
+        let _ = send(control, &FromInit::StartFailed { stage, errno: value }, None);
         return Ok(127);
     }
     send(control, &FromInit::Running { guest_pid: guest }, None).map_err(context("report to the supervisor"))?;
@@ -187,7 +228,7 @@ fn serve(spec: &InstanceSpec, control: BorrowedFd<'_>) -> Result<i32, String> {
 }
 
 /// Runs in the guest's process, between fork and exec. Never returns.
-fn start_guest(spec: &InstanceSpec, slave: Option<OwnedFd>, report: OwnedFd) -> ! {
+fn start_guest(spec: &InstanceSpec, slave: Option<OwnedFd>, report: OwnedFd, filter: &[u8]) -> ! {
     let fail = |stage: StartStage, error: io::Error| -> ! {
         let errno = error.raw_os_error().unwrap_or(errno::EINVAL);
         let mut msg = [0u8; 5];
@@ -246,6 +287,31 @@ fn start_guest(spec: &InstanceSpec, slave: Option<OwnedFd>, report: OwnedFd) -> 
         .iter()
         .find(|(k, _)| k == "PATH")
         .map_or("/usr/bin:/bin", |(_, v)| v.as_str());
+    // Last step before exec: the system-call filter. init takes its listener
+    // from this process (pidfd_getfd) at the number announced here — the
+    // lowest free one, which is what the kernel gives the listener — since
+    // any call made after the filter may already wait for the supervisor.
+    // A change of uid made this process undumpable, and its memory still
+    // belongs to the host's user namespace (it was forked, not exec'd): init
+    // could not take the listener. exec decides dumpability afresh anyway.
+    if let Err(e) = process::set_dumpable(true) {
+        fail(StartStage::Filter, e);
+    }
+    let at = match seccomp::lowest_free_fd() {
+        Ok(fd) => fd,
+        Err(e) => fail(StartStage::Filter, e),
+    };
+    let mut msg = [0u8; 5];
+    msg[0] = REPORT_LISTENER;
+    msg[1..].copy_from_slice(&at.to_le_bytes());
+    if let Err(e) = event::write_all(report.as_fd(), &msg) {
+        fail(StartStage::Filter, e);
+    }
+    match seccomp::install_filter_with_listener(filter) {
+        // Close-on-exec: the guest program never holds its own listener.
+        Ok(listener) => std::mem::forget(listener),
+        Err(e) => fail(StartStage::Filter, e),
+    }
     fail(StartStage::Exec, exec_search(&spec.argv[0], &argv, &envp, path))
 }
 

@@ -26,5 +26,5 @@ mod terminal;
 mod watchdog;
 
 pub use lifecycle::State;
-pub use spec::{InstanceSpec, Network, StdinMode};
+pub use spec::{InstanceSpec, Network, StdinMode, TraceTarget};
 pub use supervisor::{Instance, InstanceError, Outcome};

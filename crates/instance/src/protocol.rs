@@ -28,6 +28,8 @@ pub enum StartStage {
     Identity = 2,
     /// Executing the program.
     Exec = 3,
+    /// Installing the system-call filter.
+    Filter = 4,
 }
 
 /// From init to the supervisor.
@@ -39,6 +41,9 @@ pub enum FromInit {
     SetupFailed(String),
     /// The guest program could not be started.
     StartFailed { stage: StartStage, errno: i32 },
+    /// The guest's system-call filter is installed; its user-notification
+    /// listener travels with this message.
+    Listener,
     /// The guest program runs, as this pid inside the instance.
     Running { guest_pid: i32 },
     /// The guest program ended with this raw wait status.
@@ -66,6 +71,7 @@ const T_SETUP_FAILED: u8 = 11;
 const T_START_FAILED: u8 = 12;
 const T_RUNNING: u8 = 13;
 const T_EXITED: u8 = 14;
+const T_LISTENER: u8 = 15;
 
 fn int_payload(tag: u8, payload: &[u8]) -> Result<i32, ProtocolError> {
     let bytes: [u8; 4] = payload.try_into().map_err(|_| ProtocolError::BadLength {
@@ -124,6 +130,7 @@ impl FromInit {
                 out.push(*stage as u8);
                 out.extend_from_slice(&errno.to_le_bytes());
             }
+            Self::Listener => out.push(T_LISTENER),
             Self::Running { guest_pid } => {
                 out.push(T_RUNNING);
                 out.extend_from_slice(&guest_pid.to_le_bytes());
@@ -154,6 +161,7 @@ impl FromInit {
                     1 => StartStage::Workdir,
                     2 => StartStage::Identity,
                     3 => StartStage::Exec,
+                    4 => StartStage::Filter,
                     other => return Err(ProtocolError::UnknownStage(other)),
                 };
                 Ok(Self::StartFailed {
@@ -161,6 +169,7 @@ impl FromInit {
                     errno: int_payload(tag, rest)?,
                 })
             }
+            T_LISTENER => no_payload(tag, payload).map(|_| Self::Listener),
             T_RUNNING => Ok(Self::Running {
                 guest_pid: int_payload(tag, payload)?,
             }),
@@ -202,6 +211,11 @@ mod tests {
             },
             FromInit::Running { guest_pid: 2 },
             FromInit::Exited { wait_status: 9 },
+            FromInit::Listener,
+            FromInit::StartFailed {
+                stage: StartStage::Filter,
+                errno: 22,
+            },
         ];
         for m in msgs {
             assert_eq!(FromInit::decode(&m.encode()), Ok(m));
@@ -231,7 +245,7 @@ mod tests {
             if let Some(first) = bytes.first_mut() {
                 // Bias towards real tags so payload paths are exercised.
                 if rng.next() % 2 == 0 {
-                    *first = [1, 2, 10, 11, 12, 13, 14][(rng.next() % 7) as usize];
+                    *first = [1, 2, 10, 11, 12, 13, 14, 15][(rng.next() % 8) as usize];
                 }
             }
             if let Ok(m) = FromInit::decode(&bytes) {

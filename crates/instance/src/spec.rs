@@ -3,7 +3,10 @@
 
 use std::time::Duration;
 
+use std::path::PathBuf;
+
 use xvisor_confine::{Limits, RootSpec};
+use xvisor_trap::Policy;
 
 /// The instance's network.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -13,6 +16,15 @@ pub enum Network {
     None,
     /// The host's network namespace.
     Host,
+}
+
+/// Where `--trace` records go.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TraceTarget {
+    /// JSON lines, appended to this file.
+    File(PathBuf),
+    /// Readable, strace-like lines on xvisor's stderr.
+    Stderr,
 }
 
 /// What the guest's standard input is when it has no terminal.
@@ -48,4 +60,7 @@ pub struct InstanceSpec {
     /// Give the guest a pseudo-terminal relayed to xvisor's own stdio.
     pub tty: bool,
     pub stdin: StdinMode,
+    /// The system-call policy: profile and refusals.
+    pub policy: Policy,
+    pub trace: Option<TraceTarget>,
 }

@@ -14,9 +14,14 @@ use xvisor_sys::{errno, signal, socket};
 use crate::init;
 use crate::lifecycle::{State, WrongState};
 use crate::protocol::{FromInit, ProtocolError, StartStage, ToInit, MAX_MESSAGE};
-use crate::spec::InstanceSpec;
+use crate::spec::{InstanceSpec, TraceTarget};
 use crate::terminal::Relay;
 use crate::watchdog::Watchdog;
+use xvisor_kernel::decode;
+use xvisor_kernel::dispatch::{self, Decision};
+use xvisor_kernel::trace::{Format as TraceFormat, Record, Trace};
+use xvisor_kernel::TrappedCall;
+use xvisor_sys::seccomp;
 
 /// Signals the supervisor handles itself (through a signalfd): the
 /// terminating ones are forwarded to the instance.
@@ -54,6 +59,10 @@ pub enum InstanceError {
     Workdir { dir: String, error: io::Error },
     #[error("cannot switch to the guest's identity: {0}")]
     GuestIdentity(io::Error),
+    #[error("cannot install the system-call filter: {0}")]
+    Filter(io::Error),
+    #[error("--trace {path}: {error}")]
+    Trace { path: String, error: io::Error },
     #[error("cannot {action}: {error}")]
     Host { action: &'static str, error: io::Error },
     #[error("the instance's init broke the protocol: {0}")]
@@ -116,6 +125,10 @@ pub struct Instance {
     pty_master: Option<OwnedFd>,
     guest_pid: Option<i32>,
     started_at: Option<Instant>,
+    /// The guest's seccomp user-notification listener, once handed over.
+    listener: Option<OwnedFd>,
+    trace: Option<Trace>,
+    created_at: Instant,
 }
 
 impl Instance {
@@ -145,6 +158,21 @@ impl Instance {
         };
         signal::block(SUPERVISOR_SIGNALS).map_err(host("block signals"))?;
         let signals = signal::signal_fd(SUPERVISOR_SIGNALS).map_err(host("create a signalfd"))?;
+        let trace = match &spec.trace {
+            None => None,
+            Some(TraceTarget::Stderr) => Some(Trace::new(Box::new(io::stderr()), TraceFormat::Text)),
+            Some(TraceTarget::File(path)) => {
+                let file = std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(path)
+                    .map_err(|error| InstanceError::Trace {
+                        path: path.display().to_string(),
+                        error,
+                    })?;
+                Some(Trace::new(Box::new(io::BufWriter::new(file)), TraceFormat::JsonLines))
+            }
+        };
         let (control, init_end) = socket::seqpacket_pair().map_err(host("create the control channel"))?;
         let v2_dir = match cgroup.as_ref().and_then(|c| c.v2_dir()) {
             Some(dir) => {
@@ -175,6 +203,9 @@ impl Instance {
             pty_master: None,
             guest_pid: None,
             started_at: None,
+            listener: None,
+            trace,
+            created_at: Instant::now(),
             spec,
         };
         instance.finish_creating()?;
@@ -215,28 +246,100 @@ impl Instance {
     pub fn start(&mut self) -> Result<(), InstanceError> {
         let next = self.state.after("start")?;
         self.send(ToInit::Start)?;
-        match self.receive()? {
-            (FromInit::Running { guest_pid }, _) => {
-                self.guest_pid = Some(guest_pid);
-                self.started_at = Some(Instant::now());
-                self.state = next;
-                Ok(())
+        loop {
+            // The guest's own start (its exec) is already a trapped call:
+            // serve the listener while waiting for init's report.
+            let mut watches = vec![Watch::new(self.control.as_fd(), ready::IN)];
+            if let Some(l) = &self.listener {
+                watches.push(Watch::new(l.as_fd(), ready::IN));
             }
-            (FromInit::StartFailed { stage, errno: code }, _) => {
-                let error = io::Error::from_raw_os_error(code);
-                let program = self.spec.argv.first().cloned().unwrap_or_default();
-                Err(match stage {
-                    StartStage::Exec if code == errno::ENOENT => InstanceError::NotFound { program },
-                    StartStage::Exec => InstanceError::CannotExecute { program, error },
-                    StartStage::Workdir => InstanceError::Workdir {
-                        dir: self.spec.workdir.clone(),
-                        error,
-                    },
-                    StartStage::Identity => InstanceError::GuestIdentity(error),
-                })
+            event::poll(&mut watches, -1).map_err(host("wait for the instance"))?;
+            let listener_ready = watches.get(1).is_some_and(|w| w.ready != 0);
+            let control_ready = watches[0].ready != 0;
+            drop(watches);
+            if listener_ready {
+                self.serve_trapped_call();
             }
-            (FromInit::SetupFailed(text), _) => Err(InstanceError::Setup(text)),
-            (other, _) => Err(InstanceError::Setup(format!("unexpected message from init: {other:?}"))),
+            if !control_ready {
+                continue;
+            }
+            match self.receive()? {
+                (FromInit::Listener, Some(fd)) => {
+                    let _ = seccomp::request_sync_wakeup(fd.as_fd());
+                    self.listener = Some(fd);
+                }
+                (FromInit::Running { guest_pid }, _) => {
+                    self.guest_pid = Some(guest_pid);
+                    self.started_at = Some(Instant::now());
+                    self.state = next;
+                    return Ok(());
+                }
+                (FromInit::StartFailed { stage, errno: code }, _) => {
+                    let error = io::Error::from_raw_os_error(code);
+                    let program = self.spec.argv.first().cloned().unwrap_or_default();
+                    return Err(match stage {
+                        StartStage::Exec if code == errno::ENOENT => InstanceError::NotFound { program },
+                        StartStage::Exec => InstanceError::CannotExecute { program, error },
+                        StartStage::Workdir => InstanceError::Workdir {
+                            dir: self.spec.workdir.clone(),
+                            error,
+                        },
+                        StartStage::Identity => InstanceError::GuestIdentity(error),
+                        StartStage::Filter => InstanceError::Filter(error),
+                    });
+                }
+                (FromInit::SetupFailed(text), _) => return Err(InstanceError::Setup(text)),
+                (other, _) => return Err(InstanceError::Setup(format!("unexpected message from init: {other:?}"))),
+            }
+        }
+    }
+
+    /// Receives one trapped call, decides it, answers it, and records it
+    /// when tracing. Never blocks on the guest: decisions are made on
+    /// registers; guest memory is read (for the trace only) before the
+    /// answer, and the call's validity checked again after reading.
+    fn serve_trapped_call(&mut self) {
+        let Some(listener) = &self.listener else { return };
+        let notification = match seccomp::receive(listener.as_fd()) {
+            Ok(n) => n,
+            // The caller died between the wake-up and the receive.
+            Err(_) => return,
+        };
+        let received = Instant::now();
+        let call = TrappedCall {
+            id: notification.id,
+            pid: notification.pid,
+            nr: notification.nr,
+            arch: notification.arch,
+            args: notification.args,
+        };
+        let decision = dispatch::decide(&self.spec.policy, &call);
+        let described = self.trace.as_ref().map(|_| {
+            let memory =
+                |address: u64, buf: &mut [u8]| seccomp::read_guest_memory(notification.pid, address, buf).unwrap_or(0);
+            let text = decode::describe(dispatch::syscall_of(&call), &call, &memory);
+            // What was read is only trusted if the call is still the one we
+            // read it for.
+            let valid = seccomp::id_valid(listener.as_fd(), notification.id);
+            (text, valid, instance_ids(notification.pid))
+        });
+        let response = match decision {
+            Decision::Continue => seccomp::Response::Continue,
+            Decision::Errno(e) => seccomp::Response::Errno(e),
+        };
+        let _ = seccomp::respond(listener.as_fd(), notification.id, response);
+        let latency = received.elapsed();
+        if let (Some(trace), Some(((name, args), valid, (pid, tid)))) = (self.trace.as_mut(), described) {
+            let args = if valid { args } else { vec!["<caller gone>".to_string()] };
+            let _ = trace.write(&Record {
+                time_s: received.duration_since(self.created_at).as_secs_f64(),
+                pid,
+                tid,
+                name,
+                args,
+                decision,
+                latency_us: latency.as_secs_f64() * 1e6,
+            });
         }
     }
 
@@ -280,6 +383,10 @@ impl Instance {
                 watches.push(Watch::new(fd.as_fd(), ready::IN));
                 watches.len() - 1
             });
+            let listener_at = self.listener.as_ref().map(|fd| {
+                watches.push(Watch::new(fd.as_fd(), ready::IN));
+                watches.len() - 1
+            });
             let (stdin_at, master_at) = match &relay {
                 Some(r) => {
                     let stdin_at = r.stdin_open.then(|| {
@@ -302,7 +409,15 @@ impl Instance {
             let init_ready = is_ready(pidfd_at);
             let stdin_ready = is_ready(stdin_at);
             let master_ready = is_ready(master_at);
+            let listener_events = listener_at.map_or(0, |i| watches[i].ready);
             drop(watches);
+
+            if listener_events & ready::IN != 0 {
+                self.serve_trapped_call();
+            } else if listener_events & (ready::HUP | ready::ERR | ready::NVAL) != 0 {
+                // Every filtered task is gone.
+                self.listener = None;
+            }
 
             if let Some(d) = deadline {
                 if !timed_out && Instant::now() >= d {
@@ -349,6 +464,9 @@ impl Instance {
                 }
             }
         };
+        if let Some(t) = self.trace.as_mut() {
+            let _ = t.flush();
+        }
         if let Some(r) = relay.as_mut() {
             // The guest's last output: the terminal reports end-of-file once
             // the kernel has killed every process holding it. Bounded, in
@@ -432,4 +550,21 @@ impl Drop for Instance {
         let _ = self.teardown();
         let _ = signal::unblock_all();
     }
+}
+
+/// The pid and tid inside the instance of a thread known by its host tid
+/// (the last fields of NStgid and NSpid), or -1 when it is gone.
+fn instance_ids(host_tid: u32) -> (i64, i64) {
+    let Ok(status) = std::fs::read_to_string(format!("/proc/{host_tid}/status")) else {
+        return (-1, -1);
+    };
+    let last = |key: &str| {
+        status
+            .lines()
+            .find(|l| l.starts_with(key))
+            .and_then(|l| l.split_whitespace().last())
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(-1)
+    };
+    (last("NStgid:"), last("NSpid:"))
 }

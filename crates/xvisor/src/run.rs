@@ -7,7 +7,8 @@ use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 use xvisor_confine::{Limits, RootBase, RootSpec, Volume};
-use xvisor_instance::{Instance, InstanceSpec, Network, Outcome, StdinMode};
+use xvisor_instance::{Instance, InstanceSpec, Network, Outcome, StdinMode, TraceTarget};
+use xvisor_trap::{Policy, Profile};
 
 use crate::units::{parse_duration, parse_size, show_size};
 
@@ -51,6 +52,15 @@ Limits (refused, never ignored, where the host cannot enforce them):
       --nofile N           open-file limit
       --timeout DURATION   kill the instance after e.g. 30s, 500ms, 5m
 
+System calls (see 'xvisor syscalls'):
+      --profile NAME       default: hot calls run in the kernel, calls that
+                           carry meaning are trapped and decided by the
+                           supervisor; strict: every call is trapped
+      --deny-syscall LIST  refuse these calls too, with EPERM
+                           (comma-separated names)
+      --trace FILE         record every trapped call as JSON lines in FILE;
+                           '-' prints a readable form on stderr
+
 Terminal and input:
   -i, --interactive        keep stdin open even when it is a terminal
   -t, --tty                give the guest a pseudo-terminal (for shells)
@@ -85,6 +95,9 @@ pub struct RunOptions {
     pub timeout: Option<Duration>,
     pub interactive: bool,
     pub tty: bool,
+    pub profile: Profile,
+    pub denied: Vec<String>,
+    pub trace: Option<String>,
     pub argv: Vec<String>,
 }
 
@@ -207,6 +220,16 @@ pub fn parse(args: Vec<OsString>) -> Result<Option<RunOptions>> {
                     parse_duration(&text(p.value()?, "--timeout")?).map_err(|e| anyhow::anyhow!("--timeout {e}"))?,
                 )
             }
+            Long("profile") => {
+                o.profile =
+                    Profile::parse(&text(p.value()?, "--profile")?).map_err(|e| anyhow::anyhow!("--profile: {e}"))?
+            }
+            Long("deny-syscall") => {
+                let list = text(p.value()?, "--deny-syscall")?;
+                o.denied
+                    .extend(list.split(',').filter(|s| !s.is_empty()).map(str::to_string));
+            }
+            Long("trace") => o.trace = Some(text(p.value()?, "--trace")?),
             Short('i') | Long("interactive") => o.interactive = true,
             Short('t') | Long("tty") => o.tty = true,
             Value(program) => {
@@ -285,6 +308,17 @@ pub fn to_spec(o: RunOptions) -> Result<InstanceSpec> {
         (None, false) => RootBase::SystemDirs,
     };
     let stdin_is_terminal = xvisor_sys::tty::is_terminal(xvisor_sys::event::standard(0));
+    let mut policy = Policy::new(o.profile);
+    for name in &o.denied {
+        policy.deny(name)?;
+    }
+    let trace = match o.trace.as_deref() {
+        None => None,
+        Some("-") => Some(TraceTarget::Stderr),
+        Some(path) => Some(TraceTarget::File(
+            std::path::absolute(path).with_context(|| format!("--trace {path}"))?,
+        )),
+    };
     Ok(InstanceSpec {
         name: o.name.unwrap_or_else(generated_name),
         argv: o.argv,
@@ -313,6 +347,8 @@ pub fn to_spec(o: RunOptions) -> Result<InstanceSpec> {
         } else {
             StdinMode::Null
         },
+        policy,
+        trace,
     })
 }
 

@@ -1,0 +1,149 @@
+//! From a trapped call to a decision, through the table's handler.
+
+use xvisor_trap::bpf::AUDIT_ARCH_X86_64;
+use xvisor_trap::table::{self, Handler, Syscall};
+use xvisor_trap::Policy;
+
+use crate::TrappedCall;
+
+/// Linux errno values the handlers answer with.
+pub mod errno {
+    pub const EPERM: i32 = 1;
+    pub const ENOSYS: i32 = 38;
+    pub const EAFNOSUPPORT: i32 = 97;
+}
+
+const CLONE_NEWUSER: u64 = 0x1000_0000;
+const TIOCSTI: u64 = 0x5412;
+const TIOCLINUX: u64 = 0x541c;
+const AF_VSOCK: u64 = 40;
+
+/// What the supervisor answers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Decision {
+    /// The kernel performs the call as made (only for decisions on
+    /// register values alone).
+    Continue,
+    /// The call fails with this errno.
+    Errno(i32),
+}
+
+impl Decision {
+    pub fn describe(&self) -> String {
+        match self {
+            Self::Continue => "continue".into(),
+            Self::Errno(e) => format!("errno {}", xvisor_trap::policy::errno_name(*e)),
+        }
+    }
+}
+
+/// The table row of a trapped call, if it is a known x86_64 call.
+pub fn syscall_of(call: &TrappedCall) -> Option<&'static Syscall> {
+    if call.arch != AUDIT_ARCH_X86_64 {
+        return None;
+    }
+    u32::try_from(call.nr).ok().and_then(table::lookup)
+}
+
+/// Decides a trapped call. Fails closed: a foreign ABI, an unknown number or
+/// a refused call is answered with an errno, never a blind continue.
+pub fn decide(policy: &Policy, call: &TrappedCall) -> Decision {
+    if call.arch != AUDIT_ARCH_X86_64 {
+        return Decision::Errno(errno::ENOSYS);
+    }
+    let Ok(nr) = u32::try_from(call.nr) else {
+        return Decision::Errno(errno::ENOSYS);
+    };
+    if let Some(e) = policy.refusal(nr) {
+        return Decision::Errno(e);
+    }
+    let Some(s) = table::lookup(nr) else {
+        return Decision::Errno(errno::ENOSYS);
+    };
+    let a = call.args;
+    match s.handler {
+        Handler::Continue => Decision::Continue,
+        Handler::Clone | Handler::Unshare if a[0] & CLONE_NEWUSER != 0 => Decision::Errno(errno::EPERM),
+        Handler::Clone | Handler::Unshare => Decision::Continue,
+        // clone3's flags are in memory the kernel would read again after
+        // our decision: refuse, and C libraries fall back to clone.
+        Handler::Clone3 => Decision::Errno(errno::ENOSYS),
+        Handler::Ioctl => match a[1] & 0xffff_ffff {
+            TIOCSTI | TIOCLINUX => Decision::Errno(errno::EPERM),
+            _ => Decision::Continue,
+        },
+        Handler::Socket => match a[0] & 0xffff_ffff {
+            AF_VSOCK => Decision::Errno(errno::EAFNOSUPPORT),
+            _ => Decision::Continue,
+        },
+        Handler::Refuse => Decision::Errno(errno::EPERM),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use xvisor_trap::Profile;
+
+    fn call(nr: i32, args: [u64; 6]) -> TrappedCall {
+        TrappedCall {
+            id: 1,
+            pid: 1,
+            nr,
+            arch: AUDIT_ARCH_X86_64,
+            args,
+        }
+    }
+
+    #[test]
+    fn register_checks() {
+        let p = Policy::new(Profile::Strict);
+        assert_eq!(
+            decide(&p, &call(272, [CLONE_NEWUSER, 0, 0, 0, 0, 0])),
+            Decision::Errno(errno::EPERM)
+        );
+        assert_eq!(decide(&p, &call(272, [0x20000, 0, 0, 0, 0, 0])), Decision::Continue);
+        assert_eq!(
+            decide(&p, &call(56, [CLONE_NEWUSER | 17, 0, 0, 0, 0, 0])),
+            Decision::Errno(errno::EPERM)
+        );
+        assert_eq!(decide(&p, &call(56, [0x3d0f00, 0, 0, 0, 0, 0])), Decision::Continue);
+        assert_eq!(decide(&p, &call(435, [0; 6])), Decision::Errno(errno::ENOSYS));
+        assert_eq!(
+            decide(&p, &call(16, [0, TIOCSTI, 0, 0, 0, 0])),
+            Decision::Errno(errno::EPERM)
+        );
+        assert_eq!(
+            decide(&p, &call(16, [0, 0xffff_ffff_0000_5412, 0, 0, 0, 0])),
+            Decision::Errno(errno::EPERM)
+        );
+        assert_eq!(decide(&p, &call(16, [0, 0x5401, 0, 0, 0, 0])), Decision::Continue);
+        assert_eq!(
+            decide(&p, &call(41, [AF_VSOCK, 1, 0, 0, 0, 0])),
+            Decision::Errno(errno::EAFNOSUPPORT)
+        );
+        assert_eq!(decide(&p, &call(41, [2, 1, 0, 0, 0, 0])), Decision::Continue);
+    }
+
+    #[test]
+    fn fails_closed() {
+        let p = Policy::new(Profile::Strict);
+        assert_eq!(decide(&p, &call(-1, [0; 6])), Decision::Errno(errno::ENOSYS));
+        assert_eq!(decide(&p, &call(400, [0; 6])), Decision::Errno(errno::ENOSYS));
+        assert_eq!(decide(&p, &call(100_000, [0; 6])), Decision::Errno(errno::ENOSYS));
+        assert_eq!(decide(&p, &call(321, [0; 6])), Decision::Errno(errno::EPERM));
+        let mut foreign = call(0, [0; 6]);
+        foreign.arch = xvisor_trap::bpf::AUDIT_ARCH_I386;
+        assert_eq!(decide(&p, &foreign), Decision::Errno(errno::ENOSYS));
+    }
+
+    #[test]
+    fn every_number_is_decided_without_panic() {
+        for profile in Profile::ALL {
+            let p = Policy::new(profile);
+            for nr in -5..600 {
+                let _ = decide(&p, &call(nr, [u64::MAX; 6]));
+            }
+        }
+    }
+}

@@ -1,0 +1,156 @@
+//! `--trace`: one record per trapped call — time, instance pid and tid,
+//! name, decoded arguments, decision, result, handler latency — as JSON
+//! lines (to a file) or strace-like text (to stderr).
+
+use std::io::{self, Write};
+
+use crate::dispatch::Decision;
+
+/// How records are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    JsonLines,
+    Text,
+}
+
+/// One trapped call, decided.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Record {
+    /// Seconds since the instance started.
+    pub time_s: f64,
+    /// Process and thread id inside the instance (-1 when the thread was
+    /// already gone).
+    pub pid: i64,
+    pub tid: i64,
+    pub name: String,
+    pub args: Vec<String>,
+    pub decision: Decision,
+    /// Time from receiving the call to answering it.
+    pub latency_us: f64,
+}
+
+fn json_string(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+impl Record {
+    pub fn to_json(&self) -> String {
+        let args: Vec<String> = self.args.iter().map(|a| json_string(a)).collect();
+        let result = match self.decision {
+            Decision::Continue => "\"result\": \"performed by the kernel\"".to_string(),
+            Decision::Errno(e) => {
+                format!(
+                    "\"result\": -1, \"errno\": {}",
+                    json_string(&xvisor_trap::policy::errno_name(e))
+                )
+            }
+        };
+        format!(
+            "{{\"time\": {:.6}, \"pid\": {}, \"tid\": {}, \"syscall\": {}, \"args\": [{}], \"decision\": {}, {}, \"latency_us\": {:.1}}}",
+            self.time_s,
+            self.pid,
+            self.tid,
+            json_string(&self.name),
+            args.join(", "),
+            json_string(&self.decision.describe()),
+            result,
+            self.latency_us
+        )
+    }
+
+    pub fn to_text(&self) -> String {
+        let who = if self.pid == self.tid {
+            format!("[{}]", self.pid)
+        } else {
+            format!("[{}/{}]", self.pid, self.tid)
+        };
+        let outcome = match self.decision {
+            Decision::Continue => "continue".to_string(),
+            Decision::Errno(e) => format!("-1 {}", xvisor_trap::policy::errno_name(e)),
+        };
+        format!(
+            "{:>10.6} {who} {}({}) = {outcome} <{:.1}µs>",
+            self.time_s,
+            self.name,
+            self.args.join(", "),
+            self.latency_us
+        )
+    }
+}
+
+/// Where records go.
+pub struct Trace {
+    out: Box<dyn Write + Send>,
+    format: Format,
+}
+
+impl std::fmt::Debug for Trace {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Trace").field("format", &self.format).finish()
+    }
+}
+
+impl Trace {
+    pub fn new(out: Box<dyn Write + Send>, format: Format) -> Self {
+        Self { out, format }
+    }
+
+    pub fn write(&mut self, record: &Record) -> io::Result<()> {
+        let line = match self.format {
+            Format::JsonLines => record.to_json(),
+            Format::Text => record.to_text(),
+        };
+        writeln!(self.out, "{line}")
+    }
+
+    pub fn flush(&mut self) -> io::Result<()> {
+        self.out.flush()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(decision: Decision) -> Record {
+        Record {
+            time_s: 0.25,
+            pid: 2,
+            tid: 2,
+            name: "openat".into(),
+            args: vec!["AT_FDCWD".into(), "\"/etc/pass\\\"wd\"".into()],
+            decision,
+            latency_us: 3.04,
+        }
+    }
+
+    #[test]
+    fn json_lines_carry_every_field() {
+        let j = record(Decision::Errno(1)).to_json();
+        assert_eq!(
+            j,
+            "{\"time\": 0.250000, \"pid\": 2, \"tid\": 2, \"syscall\": \"openat\", \"args\": [\"AT_FDCWD\", \"\\\"/etc/pass\\\\\\\"wd\\\"\"], \"decision\": \"errno EPERM\", \"result\": -1, \"errno\": \"EPERM\", \"latency_us\": 3.0}"
+        );
+    }
+
+    #[test]
+    fn text_reads_like_strace() {
+        let t = record(Decision::Continue).to_text();
+        assert_eq!(
+            t,
+            "  0.250000 [2] openat(AT_FDCWD, \"/etc/pass\\\"wd\") = continue <3.0µs>"
+        );
+    }
+}

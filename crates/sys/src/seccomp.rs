@@ -1,0 +1,239 @@
+//! seccomp: installing a filter with a user-notification listener, and the
+//! listener's ioctls (RECV, SEND, ID_VALID, ADDFD, SET_FLAGS); reading guest
+//! memory with `process_vm_readv`.
+
+use std::io;
+use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
+
+use crate::{check, check_int};
+
+const SECCOMP_SET_MODE_FILTER: libc::c_uint = 1;
+const SECCOMP_FILTER_FLAG_NEW_LISTENER: libc::c_ulong = 1 << 3;
+
+// _IOWR('!', n, size) and _IOW('!', n, size) for the listener's ioctls.
+const fn ioc(dir: u64, nr: u64, size: u64) -> u64 {
+    (dir << 30) | (size << 16) | ((b'!' as u64) << 8) | nr
+}
+const IOC_WRITE: u64 = 1;
+const IOC_READ_WRITE: u64 = 3;
+const NOTIF_RECV: u64 = ioc(IOC_READ_WRITE, 0, std::mem::size_of::<RawNotification>() as u64);
+const NOTIF_SEND: u64 = ioc(IOC_READ_WRITE, 1, std::mem::size_of::<RawResponse>() as u64);
+const NOTIF_ID_VALID: u64 = ioc(IOC_WRITE, 2, 8);
+const NOTIF_ADDFD: u64 = ioc(IOC_WRITE, 3, std::mem::size_of::<RawAddFd>() as u64);
+const NOTIF_SET_FLAGS: u64 = ioc(IOC_WRITE, 4, 8);
+
+const USER_NOTIF_FLAG_CONTINUE: u32 = 1;
+const USER_NOTIF_FD_SYNC_WAKE_UP: u64 = 1;
+const ADDFD_FLAG_SEND: u32 = 1 << 1;
+
+#[repr(C)]
+struct SockFprog {
+    len: libc::c_ushort,
+    filter: *const u8,
+}
+
+/// `struct seccomp_data` inside `struct seccomp_notif`.
+#[repr(C)]
+#[derive(Clone, Copy, Default)]
+struct RawData {
+    nr: i32,
+    arch: u32,
+    instruction_pointer: u64,
+    args: [u64; 6],
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, Default)]
+struct RawNotification {
+    id: u64,
+    pid: u32,
+    flags: u32,
+    data: RawData,
+}
+
+#[repr(C)]
+struct RawResponse {
+    id: u64,
+    val: i64,
+    error: i32,
+    flags: u32,
+}
+
+#[repr(C)]
+struct RawAddFd {
+    id: u64,
+    flags: u32,
+    srcfd: u32,
+    newfd: u32,
+    newfd_flags: u32,
+}
+
+/// One trapped system call, as the kernel reports it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Notification {
+    /// Identifies the call until it is answered.
+    pub id: u64,
+    /// The calling thread, in the listener's pid namespace.
+    pub pid: u32,
+    pub nr: i32,
+    pub arch: u32,
+    pub instruction_pointer: u64,
+    pub args: [u64; 6],
+}
+
+/// Installs `program` (classic-BPF `struct sock_filter` bytes, 8 per
+/// instruction) on the calling thread and returns the user-notification
+/// listener. `no_new_privs` must be set first.
+pub fn install_filter_with_listener(program: &[u8]) -> io::Result<OwnedFd> {
+    if program.is_empty() || program.len() % 8 != 0 || program.len() / 8 > u16::MAX as usize {
+        return Err(io::Error::from_raw_os_error(libc::EINVAL));
+    }
+    let fprog = SockFprog {
+        len: (program.len() / 8) as libc::c_ushort,
+        filter: program.as_ptr(),
+    };
+    // SAFETY: `fprog` points to `len` complete sock_filter records in
+    // `program`, which outlives the call; the kernel copies the program.
+    let fd = check(unsafe {
+        libc::syscall(
+            libc::SYS_seccomp,
+            SECCOMP_SET_MODE_FILTER,
+            SECCOMP_FILTER_FLAG_NEW_LISTENER,
+            &fprog as *const SockFprog,
+        )
+    })?;
+    // SAFETY: with NEW_LISTENER the kernel returns a fresh descriptor.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd as i32) })
+}
+
+/// Receives the next trapped call (blocks unless the listener is ready).
+pub fn receive(listener: BorrowedFd<'_>) -> io::Result<Notification> {
+    let mut raw = RawNotification::default();
+    // SAFETY: RECV fills a zeroed seccomp_notif of exactly this size.
+    check_int(unsafe { libc::ioctl(listener.as_raw_fd(), NOTIF_RECV as _, &mut raw as *mut RawNotification) })?;
+    Ok(Notification {
+        id: raw.id,
+        pid: raw.pid,
+        nr: raw.data.nr,
+        arch: raw.data.arch,
+        instruction_pointer: raw.data.instruction_pointer,
+        args: raw.data.args,
+    })
+}
+
+/// How a trapped call is answered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Response {
+    /// The call returns this value.
+    Value(i64),
+    /// The call fails with this errno.
+    Errno(i32),
+    /// The kernel performs the call as it was made.
+    Continue,
+}
+
+/// Answers call `id`. `ENOENT` means the caller is gone (killed, or
+/// interrupted by a signal): not an error for the supervisor.
+pub fn respond(listener: BorrowedFd<'_>, id: u64, response: Response) -> io::Result<()> {
+    let (val, error, flags) = match response {
+        Response::Value(v) => (v, 0, 0),
+        Response::Errno(e) => (0, -e, 0),
+        Response::Continue => (0, 0, USER_NOTIF_FLAG_CONTINUE),
+    };
+    let mut raw = RawResponse { id, val, error, flags };
+    // SAFETY: SEND reads a seccomp_notif_resp of exactly this size.
+    check_int(unsafe { libc::ioctl(listener.as_raw_fd(), NOTIF_SEND as _, &mut raw as *mut RawResponse) }).map(drop)
+}
+
+/// Whether call `id` is still waiting for its answer (its thread alive and
+/// in the call): checked after reading guest memory, since a pid can be
+/// reused once its thread is gone.
+pub fn id_valid(listener: BorrowedFd<'_>, id: u64) -> bool {
+    // SAFETY: ID_VALID reads the u64 we own.
+    unsafe { libc::ioctl(listener.as_raw_fd(), NOTIF_ID_VALID as _, &id as *const u64) == 0 }
+}
+
+/// Installs `fd` in the calling thread of call `id` and answers the call
+/// with the new descriptor's number, atomically (`ADDFD` with `SEND`).
+pub fn add_fd_and_respond(listener: BorrowedFd<'_>, id: u64, fd: BorrowedFd<'_>, cloexec: bool) -> io::Result<i32> {
+    let mut raw = RawAddFd {
+        id,
+        flags: ADDFD_FLAG_SEND,
+        srcfd: fd.as_raw_fd() as u32,
+        newfd: 0,
+        newfd_flags: if cloexec { libc::O_CLOEXEC as u32 } else { 0 },
+    };
+    // SAFETY: ADDFD reads a seccomp_notif_addfd of exactly this size.
+    check_int(unsafe { libc::ioctl(listener.as_raw_fd(), NOTIF_ADDFD as _, &mut raw as *mut RawAddFd) })
+}
+
+/// Asks the kernel to wake the supervisor and the trapped thread
+/// synchronously, on the same CPU when it can (Linux ≥ 6.6). Returns
+/// whether the kernel supports it.
+pub fn request_sync_wakeup(listener: BorrowedFd<'_>) -> bool {
+    let flags: u64 = USER_NOTIF_FD_SYNC_WAKE_UP;
+    // SAFETY: SET_FLAGS reads the u64 we own.
+    unsafe { libc::ioctl(listener.as_raw_fd(), NOTIF_SET_FLAGS as _, &flags as *const u64) == 0 }
+}
+
+/// Copies guest memory at `address` into `buf`; returns how many bytes were
+/// readable (a short count stops at the first unmapped page).
+pub fn read_guest_memory(pid: u32, address: u64, buf: &mut [u8]) -> io::Result<usize> {
+    if buf.is_empty() {
+        return Ok(0);
+    }
+    let local = libc::iovec {
+        iov_base: buf.as_mut_ptr().cast(),
+        iov_len: buf.len(),
+    };
+    let remote = libc::iovec {
+        iov_base: address as *mut libc::c_void,
+        iov_len: buf.len(),
+    };
+    // SAFETY: `local` describes our own buffer; `remote` is only read by the
+    // kernel in the target's address space, with its own checks.
+    let n = check(unsafe { libc::process_vm_readv(pid as i32, &local, 1, &remote, 1, 0) } as libc::c_long)?;
+    Ok(n as usize)
+}
+
+/// Takes a duplicate of descriptor `target_fd` of the process behind
+/// `pidfd` (Linux ≥ 5.6; needs ptrace access to it).
+pub fn pidfd_getfd(pidfd: BorrowedFd<'_>, target_fd: i32) -> io::Result<OwnedFd> {
+    // SAFETY: plain integers; a new descriptor is returned on success.
+    let fd = check(unsafe { libc::syscall(libc::SYS_pidfd_getfd, pidfd.as_raw_fd(), target_fd, 0) })?;
+    // SAFETY: fresh descriptor, owned by nobody else.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd as i32) })
+}
+
+/// The lowest descriptor number not in use (what the next new descriptor
+/// of a single-threaded process will get).
+pub fn lowest_free_fd() -> io::Result<i32> {
+    // SAFETY: F_DUPFD of stdin creates a descriptor we close at once.
+    let fd = check_int(unsafe { libc::fcntl(0, libc::F_DUPFD_CLOEXEC, 0) })?;
+    // SAFETY: `fd` was just created by us and is not used elsewhere.
+    unsafe { libc::close(fd) };
+    Ok(fd)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ioctl_numbers_match_the_kernel_abi() {
+        assert_eq!(std::mem::size_of::<RawNotification>(), 80);
+        assert_eq!(std::mem::size_of::<RawResponse>(), 24);
+        assert_eq!(std::mem::size_of::<RawAddFd>(), 24);
+        assert_eq!(NOTIF_RECV, 0xc050_2100);
+        assert_eq!(NOTIF_SEND, 0xc018_2101);
+        assert_eq!(NOTIF_ID_VALID, 0x4008_2102);
+        assert_eq!(NOTIF_ADDFD, 0x4018_2103);
+        assert_eq!(NOTIF_SET_FLAGS, 0x4008_2104);
+    }
+
+    #[test]
+    fn malformed_programs_are_refused_before_the_kernel() {
+        assert!(install_filter_with_listener(&[]).is_err());
+        assert!(install_filter_with_listener(&[0; 7]).is_err());
+    }
+}

@@ -1,0 +1,227 @@
+//! System-call interception, black box: hostile programs get the documented
+//! refusal while the supervisor keeps serving the instance; profiles; the
+//! trace.
+
+mod common;
+
+use std::process::Stdio;
+
+use common::*;
+
+/// Builds the hostile test program into a directory the instance mounts.
+fn hostile() -> TempDir {
+    let dir = TempDir::new("hostile");
+    let src = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/programs/hostile.c");
+    let out = std::process::Command::new("gcc")
+        .args(["-O2", "-o"])
+        .arg(dir.join("hostile"))
+        .arg(src)
+        .output()
+        .expect("gcc is needed to build the hostile test program");
+    assert!(
+        out.status.success(),
+        "gcc failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    dir
+}
+
+const REFUSED: &[(&str, &str)] = &[
+    ("io_uring_setup", "ENOSYS"),
+    ("bpf", "EPERM"),
+    ("userfaultfd", "EPERM"),
+    ("open_by_handle_at", "EPERM"),
+    ("unshare_user", "EPERM"),
+    ("clone_user", "EPERM"),
+    ("keyctl", "EPERM"),
+    ("tiocsti", "EPERM"),
+    ("vsock", "EAFNOSUPPORT"),
+    ("clone3", "ENOSYS"),
+];
+
+macro_rules! each_profile {
+    ($name:ident, |$profile:ident| $body:block) => {
+        mod $name {
+            use super::*;
+            fn body($profile: &str) $body
+            #[test]
+            fn default_profile() {
+                body("default")
+            }
+            #[test]
+            fn strict_profile() {
+                body("strict")
+            }
+        }
+    };
+}
+
+each_profile!(hostile_calls_are_refused_and_service_goes_on, |profile| {
+    let dir = hostile();
+    let vol = format!("{}:/t", dir.str());
+    let mut script = String::new();
+    for (call, _) in REFUSED {
+        script.push_str(&format!("/t/hostile {call}; "));
+    }
+    // Another ABI is killed (SIGSYS, 128+31), and the instance goes on.
+    script
+        .push_str("/t/hostile int80; echo \"int80 exit $?\"; /t/hostile x32; echo \"x32 exit $?\"; cat /etc/hostname");
+    let out = ok(&run(
+        Caller::Root,
+        &["run", "--profile", profile, "-v", &vol, "--", "sh", "-c", &script],
+    ));
+    for (call, errno) in REFUSED {
+        assert!(
+            out.contains(&format!("{call}: {errno}\nstill served: xvisor\n")),
+            "{call}: {out}"
+        );
+    }
+    assert!(out.contains("int80 exit 159\n"), "{out}");
+    assert!(out.contains("x32 exit 159\n"), "{out}");
+    assert!(!out.contains("survived"), "{out}");
+    assert!(out.ends_with("xvisor\n"), "{out}");
+});
+
+each_profile!(ptrace_of_the_supervisor_is_refused, |profile| {
+    let dir = hostile();
+    // The shell's pid becomes xvisor's (exec): the supervisor's host pid.
+    let script = format!(
+        "exec {} run --profile {profile} -v {}:/t -- /t/hostile ptrace_attach $$",
+        binary().display(),
+        dir.str()
+    );
+    let o = std::process::Command::new("sh")
+        .args(["-c", &script])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert_eq!(
+        stdout(&o),
+        "ptrace_attach: EPERM\nstill served: xvisor\n",
+        "{}",
+        stderr(&o)
+    );
+});
+
+#[test]
+fn strict_profile_carries_real_programs() {
+    let script = "set -e; cd /tmp; mkdir -p a/b; echo hi > a/b/f; cp -r a c; cat c/b/f; ls -la /usr | grep -c . >/dev/null; \
+                  printf '3\\n1\\n2\\n' | sort | tr '\\n' ' '; echo; \
+                  python3 -c 'import threading, subprocess, socket; s = socket.socket(); s.bind((\"127.0.0.1\", 0)); s.listen(); \
+t = threading.Thread(target=lambda: socket.create_connection(s.getsockname()).sendall(b\"ping\")); t.start(); \
+c, _ = s.accept(); print(c.recv(4).decode(), subprocess.run([\"echo\", \"sub\"], capture_output=True, text=True).stdout.strip()); t.join()'";
+    let out = ok(&run(
+        Caller::Root,
+        &["run", "--profile", "strict", "--", "sh", "-c", script],
+    ));
+    assert_eq!(out, "hi\n1 2 3 \nping sub\n");
+}
+
+#[test]
+fn denied_syscalls_are_refused() {
+    let out = ok(&run(
+        Caller::Root,
+        &[
+            "run",
+            "--deny-syscall",
+            "mkdir,mkdirat",
+            "--",
+            "sh",
+            "-c",
+            "mkdir /tmp/x 2>&1 || echo refused",
+        ],
+    ));
+    assert!(
+        out.contains("Operation not permitted") && out.ends_with("refused\n"),
+        "{out}"
+    );
+    let o = run(Caller::Root, &["run", "--deny-syscall", "nonsense", "--", "true"]);
+    assert_eq!(code(&o), 125);
+    assert!(stderr(&o).contains("no such x86_64 system call"), "{}", stderr(&o));
+}
+
+#[test]
+fn trace_records_decoded_calls_as_json_lines() {
+    let dir = TempDir::new("trace");
+    let file = dir.join("trace.jsonl");
+    let file = file.to_str().unwrap();
+    let o = run(
+        Caller::Root,
+        &[
+            "run",
+            "--trace",
+            file,
+            "--",
+            "sh",
+            "-c",
+            "cat /etc/hostname >/dev/null; exit 4",
+        ],
+    );
+    assert_eq!(code(&o), 4, "{}", stderr(&o));
+    let text = std::fs::read_to_string(file).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    assert!(lines.len() > 10, "{text}");
+    assert!(lines
+        .iter()
+        .all(|l| l.starts_with("{\"time\": ") && l.contains("\"latency_us\": ")));
+    let find = |needle: &str| lines.iter().find(|l| l.contains(needle)).copied();
+    let find_both = |a: &str, b: &str| lines.iter().find(|l| l.contains(a) && l.contains(b)).copied();
+    // Arguments are JSON strings holding the readable form: a path shows
+    // as \"/etc/hostname\" inside them.
+    let open = find_both("\"syscall\": \"openat\"", "\\\"/etc/hostname\\\"")
+        .unwrap_or_else(|| panic!("no open of /etc/hostname: {text}"));
+    assert!(
+        open.contains("\"syscall\": \"openat\"") && open.contains("\"O_RDONLY\""),
+        "{open}"
+    );
+    assert!(open.contains("\"decision\": \"continue\""), "{open}");
+    let exec = find_both("\"syscall\": \"execve\"", "\\\"/usr/bin/cat\\\"").expect("exec of cat");
+    assert!(
+        exec.contains("\"syscall\": \"execve\"") && exec.contains("\\\"cat\\\", \\\"/etc/hostname\\\""),
+        "{exec}"
+    );
+    assert!(
+        find("\"syscall\": \"vfork\"")
+            .or(find("\"syscall\": \"clone\""))
+            .is_some(),
+        "no fork: {text}"
+    );
+    // cat exits 0, the shell 4.
+    assert!(
+        find_both("\"syscall\": \"exit_group\"", "\"args\": [\"0\"]").is_some(),
+        "{text}"
+    );
+    assert!(
+        find_both("\"syscall\": \"exit_group\"", "\"args\": [\"4\"]").is_some(),
+        "{text}"
+    );
+    // Instance pids: the shell is pid 2 (init is 1), cat a later one.
+    assert!(exec.contains("\"pid\": 3,") || exec.contains("\"pid\": 2,"), "{exec}");
+}
+
+#[test]
+fn readable_trace_goes_to_stderr() {
+    let o = run(Caller::Root, &["run", "--trace", "-", "--", "cat", "/etc/hostname"]);
+    assert_eq!(stdout(&o), "xvisor\n");
+    let err = stderr(&o);
+    assert!(
+        err.contains("openat(AT_FDCWD, \"/etc/hostname\", O_RDONLY, 0) = continue"),
+        "{err}"
+    );
+}
+
+#[test]
+fn refusals_show_in_the_trace() {
+    let o = run(Caller::Root, &["run", "--trace", "-", "--", "unshare", "-U", "true"]);
+    assert_ne!(code(&o), 0);
+    let err = stderr(&o);
+    assert!(err.contains("unshare(CLONE_NEWUSER) = -1 EPERM"), "{err}");
+}
+
+#[test]
+fn syscalls_listing_under_strict_allows_nothing() {
+    let out = ok(&run(Caller::Root, &["syscalls", "--profile", "strict"]));
+    assert!(out.starts_with("profile strict: 0 allowed in the kernel"), "{out}");
+    let json = ok(&run(Caller::Root, &["syscalls", "--json"]));
+    assert!(json.trim_start().starts_with('[') && json.contains("\"name\": \"openat\""));
+}
