@@ -9,6 +9,7 @@ use crate::{check, check_int};
 
 const SECCOMP_SET_MODE_FILTER: libc::c_uint = 1;
 const SECCOMP_FILTER_FLAG_NEW_LISTENER: libc::c_ulong = 1 << 3;
+const SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV: libc::c_ulong = 1 << 5;
 
 // _IOWR('!', n, size) and _IOW('!', n, size) for the listener's ioctls.
 const fn ioc(dir: u64, nr: u64, size: u64) -> u64 {
@@ -84,7 +85,31 @@ pub struct Notification {
 /// Installs `program` (classic-BPF `struct sock_filter` bytes, 8 per
 /// instruction) on the calling thread and returns the user-notification
 /// listener. `no_new_privs` must be set first.
+///
+/// Where the kernel offers it (Linux ≥ 5.19), a trapped call that the
+/// supervisor has received waits for its answer killably: only a fatal
+/// signal interrupts it, as for a call the kernel performs itself.
 pub fn install_filter_with_listener(program: &[u8]) -> io::Result<OwnedFd> {
+    match install(
+        program,
+        SECCOMP_FILTER_FLAG_NEW_LISTENER | SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV,
+    ) {
+        Err(e) if e.raw_os_error() == Some(libc::EINVAL) => install(program, SECCOMP_FILTER_FLAG_NEW_LISTENER),
+        other => other,
+    }
+    .map(|fd| {
+        // SAFETY: with NEW_LISTENER the kernel returns a fresh descriptor.
+        unsafe { OwnedFd::from_raw_fd(fd) }
+    })
+}
+
+/// Installs `program` without a listener (a filter of allow / errno / kill
+/// actions only), e.g. on the supervisor itself.
+pub fn install_filter(program: &[u8]) -> io::Result<()> {
+    install(program, 0).map(drop)
+}
+
+fn install(program: &[u8], flags: libc::c_ulong) -> io::Result<i32> {
     if program.is_empty() || program.len() % 8 != 0 || program.len() / 8 > u16::MAX as usize {
         return Err(io::Error::from_raw_os_error(libc::EINVAL));
     }
@@ -94,16 +119,15 @@ pub fn install_filter_with_listener(program: &[u8]) -> io::Result<OwnedFd> {
     };
     // SAFETY: `fprog` points to `len` complete sock_filter records in
     // `program`, which outlives the call; the kernel copies the program.
-    let fd = check(unsafe {
+    let ret = check(unsafe {
         libc::syscall(
             libc::SYS_seccomp,
             SECCOMP_SET_MODE_FILTER,
-            SECCOMP_FILTER_FLAG_NEW_LISTENER,
+            flags,
             &fprog as *const SockFprog,
         )
     })?;
-    // SAFETY: with NEW_LISTENER the kernel returns a fresh descriptor.
-    Ok(unsafe { OwnedFd::from_raw_fd(fd as i32) })
+    Ok(ret as i32)
 }
 
 /// Receives the next trapped call (blocks unless the listener is ready).

@@ -170,7 +170,13 @@ const fn enosys(number: u32, name: &'static str, args: &'static [Arg]) -> Syscal
     }
 }
 
-/// Every x86_64 system call up to [`MAX_SYSCALL`], in number order. Numbers
+/// Every x86_64 system call up to [`MAX_SYSCALL`], in number order.
+///
+/// Calls that never block natively and whose only meaning is confined by
+/// the instance's pid namespace (fork, vfork, exit, exit_group, the
+/// signal-sending calls) are hot: a trapped call that is interrupted by a
+/// signal before the supervisor has received it fails with EINTR, which
+/// natively these calls never do. Numbers
 /// 335–423 are unassigned on x86_64 (they are taken by 32-bit calls on other
 /// architectures) and have no row: the filter refuses them with ENOSYS.
 pub static SYSCALLS: &[Syscall] = &[
@@ -231,12 +237,12 @@ pub static SYSCALLS: &[Syscall] = &[
     hot(54, "setsockopt", &[Fd, Int, Int, In, Len]),
     hot(55, "getsockopt", &[Fd, Int, Int, Out, Ptr]),
     with(56, "clone", &[CloneFlags, Ptr, Ptr, Ptr, Int], Handler::Clone),
-    med(57, "fork", &[]),
-    med(58, "vfork", &[]),
+    hot(57, "fork", &[]),
+    hot(58, "vfork", &[]),
     med(59, "execve", &[Path, StrArray, StrArray]),
-    med(60, "exit", &[Int]),
+    hot(60, "exit", &[Int]),
     med(61, "wait4", &[Pid, Out, Flags, Out]),
-    med(62, "kill", &[Pid, Signal]),
+    hot(62, "kill", &[Pid, Signal]),
     hot(63, "uname", &[Out]),
     hot(64, "semget", &[Int, Int, Flags]),
     hot(65, "semop", &[Int, Ptr, Len]),
@@ -303,7 +309,7 @@ pub static SYSCALLS: &[Syscall] = &[
     med(126, "capset", &[Ptr, In]),
     hot(127, "rt_sigpending", &[Out, Len]),
     hot(128, "rt_sigtimedwait", &[In, Out, Ptr, Len]),
-    med(129, "rt_sigqueueinfo", &[Pid, Signal, In]),
+    hot(129, "rt_sigqueueinfo", &[Pid, Signal, In]),
     hot(130, "rt_sigsuspend", &[In, Len]),
     hot(131, "sigaltstack", &[In, Out]),
     med(132, "utime", &[Path, In]),
@@ -374,7 +380,7 @@ pub static SYSCALLS: &[Syscall] = &[
     med(197, "removexattr", &[Path, Str]),
     med(198, "lremovexattr", &[Path, Str]),
     hot(199, "fremovexattr", &[Fd, Str]),
-    med(200, "tkill", &[Pid, Signal]),
+    hot(200, "tkill", &[Pid, Signal]),
     hot(201, "time", &[Out]),
     hot(202, "futex", &[Ptr, Int, Int, Ptr, Ptr, Int]),
     hot(203, "sched_setaffinity", &[Pid, Len, In]),
@@ -405,10 +411,10 @@ pub static SYSCALLS: &[Syscall] = &[
     hot(228, "clock_gettime", &[Int, Out]),
     hot(229, "clock_getres", &[Int, Out]),
     hot(230, "clock_nanosleep", &[Int, Flags, In, Out]),
-    med(231, "exit_group", &[Int]),
+    hot(231, "exit_group", &[Int]),
     hot(232, "epoll_wait", &[Fd, Out, Int, Int]),
     hot(233, "epoll_ctl", &[Fd, Int, Fd, Ptr]),
-    med(234, "tgkill", &[Pid, Pid, Signal]),
+    hot(234, "tgkill", &[Pid, Pid, Signal]),
     med(235, "utimes", &[Path, In]),
     enosys(236, "vserver", &[]),
     hot(237, "mbind", &[Ptr, Len, Int, In, Len, Flags]),
@@ -471,7 +477,7 @@ pub static SYSCALLS: &[Syscall] = &[
     hot(294, "inotify_init1", &[Flags]),
     hot(295, "preadv", &[Fd, Ptr, Len, Offset, Offset]),
     hot(296, "pwritev", &[Fd, Ptr, Len, Offset, Offset]),
-    med(297, "rt_tgsigqueueinfo", &[Pid, Pid, Signal, In]),
+    hot(297, "rt_tgsigqueueinfo", &[Pid, Pid, Signal, In]),
     eperm(298, "perf_event_open", &[Ptr, Pid, Int, Fd, Flags]),
     hot(299, "recvmmsg", &[Fd, Ptr, Len, Flags, Ptr]),
     eperm(300, "fanotify_init", &[Flags, Flags]),
@@ -509,7 +515,7 @@ pub static SYSCALLS: &[Syscall] = &[
     med(332, "statx", &[DirFd, Path, AtFlags, Flags, Out]),
     hot(333, "io_pgetevents", &[Int, Len, Len, Out, Ptr, Ptr]),
     hot(334, "rseq", &[Ptr, Len, Flags, Int]),
-    med(424, "pidfd_send_signal", &[Fd, Signal, In, Flags]),
+    hot(424, "pidfd_send_signal", &[Fd, Signal, In, Flags]),
     enosys(425, "io_uring_setup", &[Len, Ptr]),
     enosys(426, "io_uring_enter", &[Fd, Len, Len, Flags, Ptr, Len]),
     enosys(427, "io_uring_register", &[Fd, Int, Ptr, Len]),

@@ -147,8 +147,11 @@ fn trace_records_decoded_calls_as_json_lines() {
     let file = file.to_str().unwrap();
     let o = run(
         Caller::Root,
+        // strict: every call is trapped, so forks, reads and exits show too.
         &[
             "run",
+            "--profile",
+            "strict",
             "--trace",
             file,
             "--",
@@ -175,6 +178,10 @@ fn trace_records_decoded_calls_as_json_lines() {
         "{open}"
     );
     assert!(open.contains("\"decision\": \"continue\""), "{open}");
+    assert!(
+        find_both("\"syscall\": \"read\"", "\"args\": [\"3\"").is_some(),
+        "no read of fd 3: {text}"
+    );
     let exec = find_both("\"syscall\": \"execve\"", "\\\"/usr/bin/cat\\\"").expect("exec of cat");
     assert!(
         exec.contains("\"syscall\": \"execve\"") && exec.contains("\\\"cat\\\", \\\"/etc/hostname\\\""),
