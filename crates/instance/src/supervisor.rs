@@ -343,6 +343,33 @@ impl Instance {
         }
     }
 
+    /// The supervisor confines itself once its instance runs: `no_new_privs`,
+    /// every capability dropped but CAP_SYS_PTRACE (reading the memory of a
+    /// guest running under another uid, for the trace) and, when the
+    /// instance has cgroups, CAP_DAC_OVERRIDE (removing them), and
+    /// its own seccomp filter of the few host calls it still needs
+    /// (`xvisor_trap::host::SUPERVISOR_CALLS`). Irreversible for the whole
+    /// process: for a command that serves one instance.
+    pub fn confine_supervisor(&self) -> Result<(), InstanceError> {
+        process::set_no_new_privs().map_err(host("set no_new_privs on the supervisor"))?;
+        if process::geteuid() == 0 {
+            use xvisor_sys::caps::cap;
+            // Removing a cgroup directory needs write access to its parent,
+            // which a hierarchy's root directory (mode 0555) refuses
+            // without CAP_DAC_OVERRIDE.
+            let keep: &[u32] = if self.cgroup.is_some() {
+                &[cap::SYS_PTRACE, cap::DAC_OVERRIDE]
+            } else {
+                &[cap::SYS_PTRACE]
+            };
+            xvisor_sys::caps::limit_bounding_set(keep).map_err(host("limit the supervisor's capabilities"))?;
+            xvisor_sys::caps::clear_ambient().map_err(host("clear the supervisor's ambient capabilities"))?;
+            xvisor_sys::caps::set_exact(keep).map_err(host("drop the supervisor's capabilities"))?;
+        }
+        let filter = xvisor_trap::bpf::to_bytes(&xvisor_trap::host::supervisor_filter());
+        seccomp::install_filter(&filter).map_err(host("install the supervisor's own filter"))
+    }
+
     /// Sends `signal` to the instance (init forwards it to the guest;
     /// SIGKILL ends the whole instance at once).
     pub fn signal(&self, signal: i32) -> Result<(), InstanceError> {

@@ -69,12 +69,12 @@ pub fn return_value(action: Action) -> u32 {
 }
 
 /// Maximal runs of consecutive numbers sharing an action: `(first, action)`,
-/// the last run reaching up to (but not including) the x32 bit.
-fn ranges(policy: &Policy) -> Vec<(u32, Action)> {
+/// the last run reaching up to (but not including) the x32 bit. Every
+/// number above the table behaves as `action_of(MAX_SYSCALL + 1)`.
+fn ranges(action_of: impl Fn(u32) -> Action) -> Vec<(u32, Action)> {
     let mut out: Vec<(u32, Action)> = Vec::new();
     for n in 0..=MAX_SYSCALL + 1 {
-        // Every number above the table behaves as an unassigned one.
-        let action = policy.action_for_number(n);
+        let action = action_of(n);
         if out.last().map(|&(_, a)| a) != Some(action) {
             out.push((n, action));
         }
@@ -109,6 +109,22 @@ fn search(ranges: &[(u32, Action)]) -> Vec<Instruction> {
 
 /// Compiles `policy` into a seccomp program.
 pub fn compile(policy: &Policy) -> Vec<Instruction> {
+    compile_with(|n| policy.action_for_number(n))
+}
+
+/// Compiles an allow-list: the numbers in `allowed` run, every other call
+/// fails with `refusal`'s errno (foreign ABIs are killed, as always).
+pub fn compile_allowlist(allowed: &[u32], refusal: i32) -> Vec<Instruction> {
+    compile_with(|n| {
+        if allowed.contains(&n) {
+            Action::Allow
+        } else {
+            Action::Errno(refusal)
+        }
+    })
+}
+
+fn compile_with(action_of: impl Fn(u32) -> Action) -> Vec<Instruction> {
     let mut prog = vec![
         stmt(LD_W_ABS, OFFSET_ARCH),
         jump(JMP_JEQ_K, AUDIT_ARCH_X86_64, 1, 0),
@@ -117,7 +133,7 @@ pub fn compile(policy: &Policy) -> Vec<Instruction> {
         jump(JMP_JGE_K, X32_SYSCALL_BIT, 0, 1),
         stmt(RET_K, ret::KILL_PROCESS),
     ];
-    prog.extend(search(&ranges(policy)));
+    prog.extend(search(&ranges(action_of)));
     debug_assert!(prog.len() <= MAX_INSTRUCTIONS);
     prog
 }
@@ -266,6 +282,21 @@ mod tests {
             };
             assert_eq!(interpret(&prog, nr, 0), Some(return_value(want)), "nr {nr}");
         }
+    }
+
+    #[test]
+    fn allowlists_allow_exactly_their_numbers() {
+        let allowed = [0, 1, 3, 7, 202, 231];
+        let prog = compile_allowlist(&allowed, 1);
+        for nr in 0..=MAX_SYSCALL + 10 {
+            let want = if allowed.contains(&nr) {
+                ret::ALLOW
+            } else {
+                ret::ERRNO | 1
+            };
+            assert_eq!(interpret(&prog, nr, AUDIT_ARCH_X86_64), Some(want), "nr {nr}");
+        }
+        assert_eq!(interpret(&prog, 0, AUDIT_ARCH_I386), Some(ret::KILL_PROCESS));
     }
 
     #[test]

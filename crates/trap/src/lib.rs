@@ -12,6 +12,7 @@
 #![forbid(unsafe_code)]
 
 pub mod bpf;
+pub mod host;
 pub mod policy;
 pub mod render;
 pub mod table;

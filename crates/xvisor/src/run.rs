@@ -362,6 +362,10 @@ pub fn run(spec: InstanceSpec) -> i32 {
     if let Err(e) = instance.start() {
         return report(&e);
     }
+    // From here on this process only serves the instance.
+    if let Err(e) = instance.confine_supervisor() {
+        return report(&e);
+    }
     match instance.wait() {
         Ok(outcome) => {
             match outcome {

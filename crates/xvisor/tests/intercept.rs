@@ -232,3 +232,36 @@ fn syscalls_listing_under_strict_allows_nothing() {
     let json = ok(&run(Caller::Root, &["syscalls", "--json"]));
     assert!(json.trim_start().starts_with('[') && json.contains("\"name\": \"openat\""));
 }
+
+#[test]
+fn the_supervisor_confines_itself_once_the_instance_runs() {
+    let marker = format!("{}.25", std::process::id() % 1000 + 7);
+    let mut child = xvisor(Caller::Root, &["run", "--", "sleep", &marker])
+        .stdin(Stdio::null())
+        .spawn()
+        .unwrap();
+    assert!(
+        eventually(std::time::Duration::from_secs(5), || !processes_with(&format!(
+            "sleep {marker}"
+        ))
+        .is_empty()),
+        "the guest never started"
+    );
+    // The guest runs once start() returned; confinement follows at once.
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    let status = std::fs::read_to_string(format!("/proc/{}/status", child.id())).unwrap();
+    let _ = child.kill();
+    let _ = child.wait();
+    let field = |key: &str| {
+        status
+            .lines()
+            .find(|l| l.starts_with(key))
+            .map(|l| l[key.len()..].trim().to_string())
+            .unwrap_or_default()
+    };
+    assert_eq!(field("NoNewPrivs:"), "1", "{status}");
+    assert_eq!(field("Seccomp:"), "2", "{status}");
+    // CAP_SYS_PTRACE (bit 19) only.
+    assert_eq!(field("CapEff:"), "0000000000080000", "{status}");
+    assert_eq!(field("CapBnd:"), "0000000000080000", "{status}");
+}

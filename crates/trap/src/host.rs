@@ -1,0 +1,138 @@
+//! The supervisor's own seccomp filter: once an instance runs, the
+//! supervisor needs only these host calls, so a bug in a handler cannot be
+//! turned into anything else on the host. Every other call fails with EPERM.
+
+use crate::bpf::{compile_allowlist, Instruction};
+use crate::table::{self, errno};
+
+/// The host calls a running supervisor makes, each with why.
+pub const SUPERVISOR_CALLS: &[(&str, &str)] = &[
+    (
+        "read",
+        "control socket, signalfd, terminal relay, /proc/PID/status and cgroup files",
+    ),
+    ("write", "messages on stderr, the trace, the terminal relay"),
+    ("close", "descriptors it is done with"),
+    ("poll", "the event loop"),
+    (
+        "ioctl",
+        "the seccomp listener (RECV, SEND, ID_VALID, ADDFD, SET_FLAGS); terminal size and mode",
+    ),
+    ("recvmsg", "the control socket (messages that carry descriptors)"),
+    ("sendmsg", "the control socket"),
+    (
+        "openat",
+        "/proc/PID/status (instance pids in the trace), cgroup files (the OOM counter)",
+    ),
+    ("statx", "file metadata in the standard library"),
+    ("newfstatat", "file metadata in the standard library"),
+    ("fstat", "file metadata in the standard library"),
+    ("lseek", "the standard library's file reads"),
+    ("fcntl", "non-blocking terminal relay"),
+    ("process_vm_readv", "guest memory, copied once, for the trace"),
+    (
+        "pidfd_send_signal",
+        "signals to the instance's init (forwarded ones, SIGKILL at --timeout)",
+    ),
+    ("kill", "the same, on kernels without pidfds"),
+    ("wait4", "reaping the instance's init and the cgroup watchdog"),
+    ("waitid", "reaping, as the standard library does it"),
+    ("rmdir", "removing the instance's cgroups"),
+    ("mmap", "memory allocation"),
+    ("munmap", "memory allocation"),
+    ("mremap", "memory allocation"),
+    ("mprotect", "memory allocation"),
+    ("madvise", "memory allocation"),
+    ("brk", "memory allocation"),
+    ("futex", "the standard library's locks (stdio)"),
+    ("rt_sigprocmask", "restoring the signal mask at teardown"),
+    ("rt_sigreturn", "returning from a signal frame"),
+    ("sigaltstack", "the standard library's signal stack at exit"),
+    ("clock_gettime", "timeouts (when the vDSO is not used)"),
+    ("clock_nanosleep", "waiting for killed processes to leave the cgroups"),
+    ("nanosleep", "the same"),
+    ("sched_yield", "the standard library's spin loops"),
+    ("getrandom", "the standard library's hash seeds"),
+    ("getpid", "the standard library"),
+    ("gettid", "the standard library"),
+    ("restart_syscall", "restarting an interrupted sleep"),
+    ("exit_group", "leaving with the guest's status"),
+    ("exit", "leaving"),
+];
+
+/// The supervisor's filter.
+pub fn supervisor_filter() -> Vec<Instruction> {
+    let allowed: Vec<u32> = SUPERVISOR_CALLS
+        .iter()
+        .filter_map(|(name, _)| table::by_name(name))
+        .map(|s| s.number)
+        .collect();
+    compile_allowlist(&allowed, errno::EPERM)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::bpf::{interpret, ret, AUDIT_ARCH_X86_64};
+
+    #[test]
+    fn every_listed_call_exists_and_is_allowed() {
+        let prog = supervisor_filter();
+        for (name, why) in SUPERVISOR_CALLS {
+            let s = table::by_name(name).unwrap_or_else(|| panic!("{name} is not a system call"));
+            assert!(!why.is_empty());
+            assert_eq!(
+                interpret(&prog, s.number, AUDIT_ARCH_X86_64),
+                Some(ret::ALLOW),
+                "{name}"
+            );
+        }
+    }
+
+    #[test]
+    fn what_an_attacker_wants_is_refused() {
+        let prog = supervisor_filter();
+        for name in [
+            "execve",
+            "execveat",
+            "clone",
+            "clone3",
+            "fork",
+            "ptrace",
+            "mount",
+            "socket",
+            "connect",
+            "unshare",
+            "setns",
+            "bpf",
+            "init_module",
+            "open_by_handle_at",
+            "chmod",
+            "unlink",
+        ] {
+            let s = table::by_name(name).unwrap();
+            assert_eq!(
+                interpret(&prog, s.number, AUDIT_ARCH_X86_64),
+                Some(ret::ERRNO | errno::EPERM as u32),
+                "{name}"
+            );
+        }
+    }
+}
+
+#[cfg(test)]
+mod doc {
+    use super::SUPERVISOR_CALLS;
+
+    #[test]
+    fn architecture_md_lists_every_supervisor_call() {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../ARCHITECTURE.md");
+        let text = std::fs::read_to_string(path).unwrap();
+        for (name, why) in SUPERVISOR_CALLS {
+            assert!(
+                text.contains(&format!("| `{name}` | {why} |")),
+                "ARCHITECTURE.md lacks the row for {name}"
+            );
+        }
+    }
+}
