@@ -20,6 +20,7 @@
 mod init;
 pub mod lifecycle;
 pub mod protocol;
+mod server;
 pub mod spec;
 mod supervisor;
 mod terminal;

@@ -14,13 +14,11 @@ use xvisor_sys::{errno, signal, socket};
 use crate::init;
 use crate::lifecycle::{State, WrongState};
 use crate::protocol::{FromInit, ProtocolError, StartStage, ToInit, MAX_MESSAGE};
+use crate::server::Server;
 use crate::spec::{InstanceSpec, TraceTarget};
 use crate::terminal::Relay;
 use crate::watchdog::Watchdog;
-use xvisor_kernel::decode;
-use xvisor_kernel::dispatch::{self, Decision};
-use xvisor_kernel::trace::{Format as TraceFormat, Record, Trace};
-use xvisor_kernel::TrappedCall;
+use xvisor_kernel::trace::{Format as TraceFormat, Trace};
 use xvisor_sys::seccomp;
 
 /// Signals the supervisor handles itself (through a signalfd): the
@@ -125,10 +123,12 @@ pub struct Instance {
     pty_master: Option<OwnedFd>,
     guest_pid: Option<i32>,
     started_at: Option<Instant>,
-    /// The guest's seccomp user-notification listener, once handed over.
-    listener: Option<OwnedFd>,
+    /// The trace, until the serving thread takes it.
     trace: Option<Trace>,
     created_at: Instant,
+    /// The thread serving the guest's trapped calls, once its listener
+    /// arrived.
+    server: Option<std::thread::JoinHandle<()>>,
 }
 
 impl Instance {
@@ -203,8 +203,8 @@ impl Instance {
             pty_master: None,
             guest_pid: None,
             started_at: None,
-            listener: None,
             trace,
+            server: None,
             created_at: Instant::now(),
             spec,
         };
@@ -247,26 +247,22 @@ impl Instance {
         let next = self.state.after("start")?;
         self.send(ToInit::Start)?;
         loop {
-            // The guest's own start (its exec) is already a trapped call:
-            // serve the listener while waiting for init's report.
-            let mut watches = vec![Watch::new(self.control.as_fd(), ready::IN)];
-            if let Some(l) = &self.listener {
-                watches.push(Watch::new(l.as_fd(), ready::IN));
-            }
-            event::poll(&mut watches, -1).map_err(host("wait for the instance"))?;
-            let listener_ready = watches.get(1).is_some_and(|w| w.ready != 0);
-            let control_ready = watches[0].ready != 0;
-            drop(watches);
-            if listener_ready {
-                self.serve_trapped_call();
-            }
-            if !control_ready {
-                continue;
-            }
+            // The guest's own start (its exec) is already a trapped call,
+            // served by the serving thread once the listener arrives.
             match self.receive()? {
                 (FromInit::Listener, Some(fd)) => {
-                    let _ = seccomp::request_sync_wakeup(fd.as_fd());
-                    self.listener = Some(fd);
+                    let server = Server {
+                        listener: fd,
+                        policy: self.spec.policy.clone(),
+                        trace: self.trace.take(),
+                        created_at: self.created_at,
+                        keep_capabilities: self.kept_capabilities(),
+                    };
+                    let handle = std::thread::Builder::new()
+                        .name("xvisor-serve".into())
+                        .spawn(move || server.run())
+                        .map_err(host("start the serving thread"))?;
+                    self.server = Some(handle);
                 }
                 (FromInit::Running { guest_pid }, _) => {
                     self.guest_pid = Some(guest_pid);
@@ -294,55 +290,6 @@ impl Instance {
         }
     }
 
-    /// Receives one trapped call, decides it, answers it, and records it
-    /// when tracing. Never blocks on the guest: decisions are made on
-    /// registers; guest memory is read (for the trace only) before the
-    /// answer, and the call's validity checked again after reading.
-    fn serve_trapped_call(&mut self) {
-        let Some(listener) = &self.listener else { return };
-        let notification = match seccomp::receive(listener.as_fd()) {
-            Ok(n) => n,
-            // The caller died between the wake-up and the receive.
-            Err(_) => return,
-        };
-        let received = Instant::now();
-        let call = TrappedCall {
-            id: notification.id,
-            pid: notification.pid,
-            nr: notification.nr,
-            arch: notification.arch,
-            args: notification.args,
-        };
-        let decision = dispatch::decide(&self.spec.policy, &call);
-        let described = self.trace.as_ref().map(|_| {
-            let memory =
-                |address: u64, buf: &mut [u8]| seccomp::read_guest_memory(notification.pid, address, buf).unwrap_or(0);
-            let text = decode::describe(dispatch::syscall_of(&call), &call, &memory);
-            // What was read is only trusted if the call is still the one we
-            // read it for.
-            let valid = seccomp::id_valid(listener.as_fd(), notification.id);
-            (text, valid, instance_ids(notification.pid))
-        });
-        let response = match decision {
-            Decision::Continue => seccomp::Response::Continue,
-            Decision::Errno(e) => seccomp::Response::Errno(e),
-        };
-        let _ = seccomp::respond(listener.as_fd(), notification.id, response);
-        let latency = received.elapsed();
-        if let (Some(trace), Some(((name, args), valid, (pid, tid)))) = (self.trace.as_mut(), described) {
-            let args = if valid { args } else { vec!["<caller gone>".to_string()] };
-            let _ = trace.write(&Record {
-                time_s: received.duration_since(self.created_at).as_secs_f64(),
-                pid,
-                tid,
-                name,
-                args,
-                decision,
-                latency_us: latency.as_secs_f64() * 1e6,
-            });
-        }
-    }
-
     /// The supervisor confines itself once its instance runs: `no_new_privs`,
     /// every capability dropped but CAP_SYS_PTRACE (reading the memory of a
     /// guest running under another uid, for the trace) and, when the
@@ -351,23 +298,22 @@ impl Instance {
     /// (`xvisor_trap::host::SUPERVISOR_CALLS`). Irreversible for the whole
     /// process: for a command that serves one instance.
     pub fn confine_supervisor(&self) -> Result<(), InstanceError> {
-        process::set_no_new_privs().map_err(host("set no_new_privs on the supervisor"))?;
-        if process::geteuid() == 0 {
-            use xvisor_sys::caps::cap;
-            // Removing a cgroup directory needs write access to its parent,
-            // which a hierarchy's root directory (mode 0555) refuses
-            // without CAP_DAC_OVERRIDE.
-            let keep: &[u32] = if self.cgroup.is_some() {
-                &[cap::SYS_PTRACE, cap::DAC_OVERRIDE]
-            } else {
-                &[cap::SYS_PTRACE]
-            };
-            xvisor_sys::caps::limit_bounding_set(keep).map_err(host("limit the supervisor's capabilities"))?;
-            xvisor_sys::caps::clear_ambient().map_err(host("clear the supervisor's ambient capabilities"))?;
-            xvisor_sys::caps::set_exact(keep).map_err(host("drop the supervisor's capabilities"))?;
+        confine_current_thread(&self.kept_capabilities()).map_err(host("confine the supervisor"))
+    }
+
+    /// CAP_SYS_PTRACE (a guest's memory, for the trace, under another uid)
+    /// and, with cgroups, CAP_DAC_OVERRIDE (removing them: a hierarchy's
+    /// root directory is mode 0555) — for a supervisor that has them.
+    fn kept_capabilities(&self) -> Vec<u32> {
+        use xvisor_sys::caps::cap;
+        if process::geteuid() != 0 {
+            return Vec::new();
         }
-        let filter = xvisor_trap::bpf::to_bytes(&xvisor_trap::host::supervisor_filter());
-        seccomp::install_filter(&filter).map_err(host("install the supervisor's own filter"))
+        let mut keep = vec![cap::SYS_PTRACE];
+        if self.cgroup.is_some() {
+            keep.push(cap::DAC_OVERRIDE);
+        }
+        keep
     }
 
     /// Sends `signal` to the instance (init forwards it to the guest;
@@ -410,10 +356,6 @@ impl Instance {
                 watches.push(Watch::new(fd.as_fd(), ready::IN));
                 watches.len() - 1
             });
-            let listener_at = self.listener.as_ref().map(|fd| {
-                watches.push(Watch::new(fd.as_fd(), ready::IN));
-                watches.len() - 1
-            });
             let (stdin_at, master_at) = match &relay {
                 Some(r) => {
                     let stdin_at = r.stdin_open.then(|| {
@@ -436,15 +378,7 @@ impl Instance {
             let init_ready = is_ready(pidfd_at);
             let stdin_ready = is_ready(stdin_at);
             let master_ready = is_ready(master_at);
-            let listener_events = listener_at.map_or(0, |i| watches[i].ready);
             drop(watches);
-
-            if listener_events & ready::IN != 0 {
-                self.serve_trapped_call();
-            } else if listener_events & (ready::HUP | ready::ERR | ready::NVAL) != 0 {
-                // Every filtered task is gone.
-                self.listener = None;
-            }
 
             if let Some(d) = deadline {
                 if !timed_out && Instant::now() >= d {
@@ -491,9 +425,6 @@ impl Instance {
                 }
             }
         };
-        if let Some(t) = self.trace.as_mut() {
-            let _ = t.flush();
-        }
         if let Some(r) = relay.as_mut() {
             // The guest's last output: the terminal reports end-of-file once
             // the kernel has killed every process holding it. Bounded, in
@@ -557,6 +488,11 @@ impl Instance {
             let _ = process::wait_pid(self.init_pid, false);
             self.init_reaped = true;
         }
+        // Every filtered task is gone with init: the serving thread sees its
+        // listener hang up and ends (flushing the trace).
+        if let Some(server) = self.server.take() {
+            let _ = server.join();
+        }
         self.state = State::Stopped;
         let result = match self.cgroup.as_mut() {
             Some(cg) => cg.remove(CGROUP_PATIENCE).map_err(InstanceError::from),
@@ -579,19 +515,17 @@ impl Drop for Instance {
     }
 }
 
-/// The pid and tid inside the instance of a thread known by its host tid
-/// (the last fields of NStgid and NSpid), or -1 when it is gone.
-fn instance_ids(host_tid: u32) -> (i64, i64) {
-    let Ok(status) = std::fs::read_to_string(format!("/proc/{host_tid}/status")) else {
-        return (-1, -1);
-    };
-    let last = |key: &str| {
-        status
-            .lines()
-            .find(|l| l.starts_with(key))
-            .and_then(|l| l.split_whitespace().last())
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(-1)
-    };
-    (last("NStgid:"), last("NSpid:"))
+/// Confines the calling thread for good: `no_new_privs`, capabilities cut
+/// to `keep` (bounding, ambient, effective and permitted sets), and the
+/// supervisor's own seccomp filter (`xvisor_trap::host`). Capabilities and
+/// filters belong to a thread: each supervisor thread calls this.
+pub(crate) fn confine_current_thread(keep: &[u32]) -> io::Result<()> {
+    process::set_no_new_privs()?;
+    if process::geteuid() == 0 {
+        xvisor_sys::caps::limit_bounding_set(keep)?;
+        xvisor_sys::caps::clear_ambient()?;
+        xvisor_sys::caps::set_exact(keep)?;
+    }
+    let filter = xvisor_trap::bpf::to_bytes(&xvisor_trap::host::supervisor_filter());
+    seccomp::install_filter(&filter)
 }

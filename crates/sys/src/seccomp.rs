@@ -195,9 +195,15 @@ pub fn add_fd_and_respond(listener: BorrowedFd<'_>, id: u64, fd: BorrowedFd<'_>,
 /// synchronously, on the same CPU when it can (Linux ≥ 6.6). Returns
 /// whether the kernel supports it.
 pub fn request_sync_wakeup(listener: BorrowedFd<'_>) -> bool {
-    let flags: u64 = USER_NOTIF_FD_SYNC_WAKE_UP;
-    // SAFETY: SET_FLAGS reads the u64 we own.
-    unsafe { libc::ioctl(listener.as_raw_fd(), NOTIF_SET_FLAGS as _, &flags as *const u64) == 0 }
+    // SAFETY: SET_FLAGS takes the flags by value (not through a pointer,
+    // whatever its _IOW encoding suggests); no memory is passed.
+    unsafe {
+        libc::ioctl(
+            listener.as_raw_fd(),
+            NOTIF_SET_FLAGS as _,
+            USER_NOTIF_FD_SYNC_WAKE_UP as libc::c_ulong,
+        ) == 0
+    }
 }
 
 /// Copies guest memory at `address` into `buf`; returns how many bytes were
