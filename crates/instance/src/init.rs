@@ -37,7 +37,9 @@ const REPORT_LISTENER: u8 = 9;
 /// Takes the guest's seccomp listener (descriptor `fd` of process `guest`),
 /// retrying for the moment between the guest's announcement and its
 /// `seccomp()` call.
-fn fetch_listener(guest: i32, fd: i32) -> Result<OwnedFd, String> {
+/// `None` when the guest ended first (it failed before exec and reports why
+/// on the pipe).
+fn fetch_listener(guest: i32, fd: i32) -> Result<Option<OwnedFd>, String> {
     let pidfd = process::pidfd_open(guest).map_err(context("open the guest's pidfd"))?;
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
     let mut attempts = 0u32;
@@ -46,8 +48,15 @@ fn fetch_listener(guest: i32, fd: i32) -> Result<OwnedFd, String> {
         if let Ok(candidate) = seccomp::pidfd_getfd(pidfd.as_fd(), fd) {
             let link = std::fs::read_link(format!("/proc/self/fd/{}", candidate.as_raw_fd())).unwrap_or_default();
             if link.to_string_lossy() == "anon_inode:seccomp notify" {
-                return Ok(candidate);
+                return Ok(Some(candidate));
             }
+        }
+        let state = std::fs::read_to_string(format!("/proc/{guest}/stat")).unwrap_or_default();
+        if state
+            .rsplit_once(')')
+            .is_none_or(|(_, rest)| rest.trim_start().starts_with(['Z', 'X']))
+        {
+            return Ok(None);
         }
         if std::time::Instant::now() > deadline {
             let _ = process::kill(guest, signal::SIGKILL);
@@ -152,11 +161,26 @@ fn serve(spec: &InstanceSpec, control: BorrowedFd<'_>) -> Result<i32, String> {
     let signals = signal::signal_fd(&watched).map_err(context("create a signalfd"))?;
     let (report_read, report_write) = event::pipe().map_err(context("create a pipe"))?;
     let filter = xvisor_trap::bpf::to_bytes(&xvisor_trap::bpf::compile(&spec.policy));
+    let prepared = match PreparedExec::new(spec) {
+        Ok(p) => p,
+        Err(e) => {
+            let errno = e.raw_os_error().unwrap_or(errno::EINVAL);
+            let _ = send(
+                control,
+                &FromInit::StartFailed {
+                    stage: StartStage::Exec,
+                    errno,
+                },
+                None,
+            );
+            return Ok(127);
+        }
+    };
 
     let guest = match process::fork().map_err(context("fork the guest"))? {
         Forked::Child => {
             drop(report_read);
-            start_guest(spec, slave, report_write, &filter)
+            start_guest(spec, &prepared, slave, report_write, &filter)
         }
         Forked::Parent { pid, .. } => pid,
     };
@@ -177,8 +201,10 @@ fn serve(spec: &InstanceSpec, control: BorrowedFd<'_>) -> Result<i32, String> {
         }
         let value = i32::from_le_bytes([report[1], report[2], report[3], report[4]]);
         if report[0] == REPORT_LISTENER {
-            let listener = fetch_listener(guest, value)?;
-            send(control, &FromInit::Listener, Some(listener.as_fd())).map_err(context("hand over the listener"))?;
+            if let Some(listener) = fetch_listener(guest, value)? {
+                send(control, &FromInit::Listener, Some(listener.as_fd()))
+                    .map_err(context("hand over the listener"))?;
+            }
             continue;
         }
         let stage = match report[0] {
@@ -237,7 +263,73 @@ fn serve(spec: &InstanceSpec, control: BorrowedFd<'_>) -> Result<i32, String> {
 }
 
 /// Runs in the guest's process, between fork and exec. Never returns.
-fn start_guest(spec: &InstanceSpec, slave: Option<OwnedFd>, report: OwnedFd, filter: &[u8]) -> ! {
+/// What the guest's process needs, prepared by init *before* forking it, so
+/// the forked copy does as little as possible before exec (every page it
+/// writes is a copy-on-write fault).
+struct PreparedExec {
+    argv: Vec<std::ffi::CString>,
+    envp: Vec<std::ffi::CString>,
+    /// Paths to try, in order: the program itself when it names a path,
+    /// else the PATH entries where a file of that name exists.
+    candidates: Vec<std::ffi::CString>,
+    may_set_groups: bool,
+}
+
+impl PreparedExec {
+    fn new(spec: &InstanceSpec) -> io::Result<Self> {
+        let argv = spec
+            .argv
+            .iter()
+            .map(|a| xvisor_sys::cstring(a.as_str()))
+            .collect::<io::Result<Vec<_>>>()?;
+        if argv.is_empty() {
+            return Err(io::Error::from_raw_os_error(errno::EINVAL));
+        }
+        let envp = spec
+            .env
+            .iter()
+            .map(|(k, v)| xvisor_sys::cstring(format!("{k}={v}")))
+            .collect::<io::Result<Vec<_>>>()?;
+        let program = &spec.argv[0];
+        let candidates = if program.contains('/') {
+            vec![xvisor_sys::cstring(program.as_str())?]
+        } else {
+            let path = spec
+                .env
+                .iter()
+                .find(|(k, _)| k == "PATH")
+                .map_or("/usr/bin:/bin", |(_, v)| v.as_str());
+            path.split(':')
+                .map(|dir| {
+                    if dir.is_empty() {
+                        format!("./{program}")
+                    } else {
+                        format!("{dir}/{program}")
+                    }
+                })
+                .filter(|candidate| std::fs::metadata(candidate).is_ok_and(|m| !m.is_dir()))
+                .map(xvisor_sys::cstring)
+                .collect::<io::Result<Vec<_>>>()?
+        };
+        let may_set_groups = std::fs::read_to_string("/proc/self/setgroups").is_ok_and(|s| s.trim() == "allow");
+        // Read now so the guest's process finds it cached.
+        let _ = caps::last_cap();
+        Ok(Self {
+            argv,
+            envp,
+            candidates,
+            may_set_groups,
+        })
+    }
+}
+
+fn start_guest(
+    spec: &InstanceSpec,
+    prepared: &PreparedExec,
+    slave: Option<OwnedFd>,
+    report: OwnedFd,
+    filter: &[u8],
+) -> ! {
     let fail = |stage: StartStage, error: io::Error| -> ! {
         let errno = error.raw_os_error().unwrap_or(errno::EINVAL);
         let mut msg = [0u8; 5];
@@ -267,10 +359,7 @@ fn start_guest(spec: &InstanceSpec, slave: Option<OwnedFd>, report: OwnedFd, fil
     if let Err(e) = std::env::set_current_dir(&spec.workdir) {
         fail(StartStage::Workdir, e);
     }
-    let may_set_groups = std::fs::read_to_string("/proc/self/setgroups")
-        .map(|s| s.trim() == "allow")
-        .unwrap_or(false);
-    if let Err(e) = identity::become_guest(spec.uid, spec.gid, GUEST_ROOT_CAPABILITIES, may_set_groups) {
+    if let Err(e) = identity::become_guest(spec.uid, spec.gid, GUEST_ROOT_CAPABILITIES, prepared.may_set_groups) {
         let error = match &e {
             identity::IdentityError::Setup { error, .. } => {
                 io::Error::from_raw_os_error(error.raw_os_error().unwrap_or(errno::EPERM))
@@ -283,19 +372,6 @@ fn start_guest(spec: &InstanceSpec, slave: Option<OwnedFd>, report: OwnedFd, fil
     if let Err(e) = signal::unblock_all() {
         fail(StartStage::Identity, e);
     }
-    let to_c = |s: &str| xvisor_sys::cstring(s);
-    let argv: Result<Vec<_>, _> = spec.argv.iter().map(|a| to_c(a)).collect();
-    let envp: Result<Vec<_>, _> = spec.env.iter().map(|(k, v)| to_c(&format!("{k}={v}"))).collect();
-    let (argv, envp) = match (argv, envp) {
-        (Ok(a), Ok(e)) if !a.is_empty() => (a, e),
-        (Err(e), _) | (_, Err(e)) => fail(StartStage::Exec, e),
-        _ => fail(StartStage::Exec, io::Error::from_raw_os_error(errno::EINVAL)),
-    };
-    let path = spec
-        .env
-        .iter()
-        .find(|(k, _)| k == "PATH")
-        .map_or("/usr/bin:/bin", |(_, v)| v.as_str());
     // Last step before exec: the system-call filter. init takes its listener
     // from this process (pidfd_getfd) at the number announced here — the
     // lowest free one, which is what the kernel gives the listener — since
@@ -321,25 +397,16 @@ fn start_guest(spec: &InstanceSpec, slave: Option<OwnedFd>, report: OwnedFd, fil
         Ok(listener) => std::mem::forget(listener),
         Err(e) => fail(StartStage::Filter, e),
     }
-    fail(StartStage::Exec, exec_search(&spec.argv[0], &argv, &envp, path))
+    fail(StartStage::Exec, exec_candidates(prepared))
 }
 
-/// `execvp` semantics: a name with a slash runs as given; otherwise each
-/// directory of PATH is tried in turn. Returns only the failure.
-fn exec_search(program: &str, argv: &[std::ffi::CString], envp: &[std::ffi::CString], path: &str) -> io::Error {
-    if program.contains('/') {
-        return match xvisor_sys::cstring(program) {
-            Ok(p) => process::execve(&p, argv, envp),
-            Err(e) => e,
-        };
-    }
+/// `execvp` semantics over the prepared candidates: each is tried in turn;
+/// a missing file moves on, a denied one is remembered. Returns only the
+/// failure.
+fn exec_candidates(prepared: &PreparedExec) -> io::Error {
     let mut denied = false;
-    for dir in path.split(':') {
-        let dir = if dir.is_empty() { "." } else { dir };
-        let Ok(candidate) = xvisor_sys::cstring(format!("{dir}/{program}")) else {
-            continue;
-        };
-        let err = process::execve(&candidate, argv, envp);
+    for candidate in &prepared.candidates {
+        let err = process::execve(candidate, &prepared.argv, &prepared.envp);
         match err.raw_os_error() {
             Some(errno::EACCES) => denied = true,
             Some(errno::ENOENT) | Some(errno::ENOTDIR) => {}

@@ -24,12 +24,15 @@ pub mod cap {
     pub const SETFCAP: u32 = 31;
 }
 
-/// The highest capability number this kernel knows.
+/// The highest capability number this kernel knows (read once).
 pub fn last_cap() -> u32 {
-    std::fs::read_to_string("/proc/sys/kernel/cap_last_cap")
-        .ok()
-        .and_then(|s| s.trim().parse().ok())
-        .unwrap_or(40)
+    static LAST: std::sync::OnceLock<u32> = std::sync::OnceLock::new();
+    *LAST.get_or_init(|| {
+        std::fs::read_to_string("/proc/sys/kernel/cap_last_cap")
+            .ok()
+            .and_then(|s| s.trim().parse().ok())
+            .unwrap_or(40)
+    })
 }
 
 /// Removes every capability not in `keep` from the bounding set, so no exec
