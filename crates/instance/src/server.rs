@@ -18,8 +18,6 @@ use xvisor_sys::event::{self, ready, Watch};
 use xvisor_sys::seccomp;
 use xvisor_trap::Policy;
 
-use crate::supervisor::confine_current_thread;
-
 /// Everything the serving thread owns.
 #[derive(Debug)]
 pub(crate) struct Server {
@@ -27,18 +25,12 @@ pub(crate) struct Server {
     pub(crate) policy: Policy,
     pub(crate) trace: Option<Trace>,
     pub(crate) created_at: Instant,
-    /// Capabilities this thread keeps when it confines itself.
-    pub(crate) keep_capabilities: Vec<u32>,
 }
 
 impl Server {
-    /// Serves until every filtered task is gone.
+    /// Serves until every filtered task is gone. The thread has confined
+    /// itself already (capabilities and filters belong to a thread).
     pub(crate) fn run(mut self) {
-        // Confinement is per thread (capabilities, filters): this thread
-        // confines itself like the main one. Should it fail, serving goes on
-        // — refusing would only hang the guest — and the main thread's own
-        // confinement reports the failure.
-        let _ = confine_current_thread(&self.keep_capabilities);
         let _ = seccomp::request_sync_wakeup(self.listener.as_fd());
         loop {
             let mut watch = [Watch::new(self.listener.as_fd(), ready::IN)];

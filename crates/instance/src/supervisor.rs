@@ -126,9 +126,10 @@ pub struct Instance {
     /// The trace, until the serving thread takes it.
     trace: Option<Trace>,
     created_at: Instant,
-    /// The thread serving the guest's trapped calls, once its listener
-    /// arrived.
+    /// The thread serving the guest's trapped calls, and where its
+    /// listener is sent once init hands it over.
     server: Option<std::thread::JoinHandle<()>>,
+    to_server: Option<std::sync::mpsc::Sender<Server>>,
 }
 
 impl Instance {
@@ -205,6 +206,7 @@ impl Instance {
             started_at: None,
             trace,
             server: None,
+            to_server: None,
             created_at: Instant::now(),
             spec,
         };
@@ -245,6 +247,25 @@ impl Instance {
     /// created → running: starts the guest program.
     pub fn start(&mut self) -> Result<(), InstanceError> {
         let next = self.state.after("start")?;
+        // Every fork of the supervisor is behind us (init, the watchdog):
+        // the serving thread can start now, and confine itself while the
+        // guest is being prepared, off the start's critical path.
+        let (to_server, from_supervisor) = std::sync::mpsc::channel::<Server>();
+        let keep = self.kept_capabilities();
+        let handle = std::thread::Builder::new()
+            .name("xvisor-serve".into())
+            .spawn(move || {
+                // Should confinement fail, serving goes on (refusing would
+                // hang the guest); the main thread's own confinement
+                // reports the failure.
+                let _ = confine_current_thread(&keep);
+                if let Ok(server) = from_supervisor.recv() {
+                    server.run();
+                }
+            })
+            .map_err(host("start the serving thread"))?;
+        self.server = Some(handle);
+        self.to_server = Some(to_server);
         self.send(ToInit::Start)?;
         loop {
             // The guest's own start (its exec) is already a trapped call,
@@ -256,13 +277,12 @@ impl Instance {
                         policy: self.spec.policy.clone(),
                         trace: self.trace.take(),
                         created_at: self.created_at,
-                        keep_capabilities: self.kept_capabilities(),
                     };
-                    let handle = std::thread::Builder::new()
-                        .name("xvisor-serve".into())
-                        .spawn(move || server.run())
-                        .map_err(host("start the serving thread"))?;
-                    self.server = Some(handle);
+                    if let Some(to_server) = self.to_server.take() {
+                        to_server
+                            .send(server)
+                            .map_err(|_| InstanceError::Setup("the serving thread ended".into()))?;
+                    }
                 }
                 (FromInit::Running { guest_pid }, _) => {
                     self.guest_pid = Some(guest_pid);
@@ -489,7 +509,9 @@ impl Instance {
             self.init_reaped = true;
         }
         // Every filtered task is gone with init: the serving thread sees its
-        // listener hang up and ends (flushing the trace).
+        // listener hang up and ends (flushing the trace); one that never got
+        // a listener ends when its channel closes.
+        self.to_server = None;
         if let Some(server) = self.server.take() {
             let _ = server.join();
         }
