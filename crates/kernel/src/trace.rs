@@ -4,6 +4,8 @@
 
 use std::io::{self, Write};
 
+use xvisor_trap::render::json_string;
+
 use crate::dispatch::Decision;
 
 /// How records are written.
@@ -27,22 +29,6 @@ pub struct Record {
     pub decision: Decision,
     /// Time from receiving the call to answering it.
     pub latency_us: f64,
-}
-
-fn json_string(s: &str) -> String {
-    let mut out = String::with_capacity(s.len() + 2);
-    out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-    out
 }
 
 impl Record {

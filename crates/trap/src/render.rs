@@ -93,7 +93,9 @@ pub fn summary(policy: &Policy) -> String {
     format!("{allow} allowed in the kernel, {trap} trapped to the supervisor, {errno} refused by the filter")
 }
 
-fn json_string(s: &str) -> String {
+/// A JSON string literal (quotes, backslashes and control characters
+/// escaped).
+pub fn json_string(s: &str) -> String {
     let mut out = String::with_capacity(s.len() + 2);
     out.push('"');
     for c in s.chars() {
