@@ -61,7 +61,9 @@ impl Server {
             // The caller died between the wake-up and the receive.
             Err(_) => return,
         };
-        let received = Instant::now();
+        // Clock reads only when tracing: nothing but decide-and-answer stays
+        // on the path of a trapped call.
+        let received = self.trace.as_ref().map(|_| Instant::now());
         let call = TrappedCall {
             id: notification.id,
             pid: notification.pid,
@@ -84,8 +86,10 @@ impl Server {
             Decision::Errno(e) => seccomp::Response::Errno(e),
         };
         let _ = seccomp::respond(listener, notification.id, response);
-        let latency = received.elapsed();
-        if let (Some(trace), Some(((name, args), valid, (pid, tid)))) = (self.trace.as_mut(), described) {
+        if let (Some(trace), Some(received), Some(((name, args), valid, (pid, tid)))) =
+            (self.trace.as_mut(), received, described)
+        {
+            let latency = received.elapsed();
             let args = if valid { args } else { vec!["<caller gone>".to_string()] };
             let _ = trace.write(&Record {
                 time_s: received.duration_since(self.created_at).as_secs_f64(),

@@ -355,15 +355,7 @@ mod tests {
 
     /// Guest memory: `bytes` mapped at `base`, nothing elsewhere.
     fn memory(base: u64, bytes: Vec<u8>) -> impl Fn(u64, &mut [u8]) -> usize {
-        move |address: u64, buf: &mut [u8]| {
-            if address < base || address >= base + bytes.len() as u64 {
-                return 0;
-            }
-            let start = (address - base) as usize;
-            let n = buf.len().min(bytes.len() - start);
-            buf[..n].copy_from_slice(&bytes[start..start + n]);
-            n
-        }
+        move |address: u64, buf: &mut [u8]| crate::fuzz_input::guest_memory(&bytes, base)(address, buf)
     }
 
     #[test]
@@ -460,44 +452,19 @@ mod tests {
 mod corpus {
     use super::*;
     use crate::dispatch::{decide, syscall_of};
+    use crate::fuzz_input::{guest_memory, parse, MEMORY_BASE};
     use xvisor_trap::{Policy, Profile};
 
-    /// Replays fuzz/corpus/trapped_call (the fuzz target's input format:
-    /// seven little-endian words — number, six arguments — then guest
-    /// memory mapped at 0x10000).
+    /// Replays fuzz/corpus/trapped_call (the format of
+    /// [`crate::fuzz_input`]).
     #[test]
     fn fuzz_corpus_replays() {
         let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fuzz/corpus/trapped_call");
         let mut seen = 0;
         for entry in std::fs::read_dir(&dir).expect("fuzz corpus directory") {
             let data = std::fs::read(entry.unwrap().path()).unwrap();
-            if data.len() < 56 {
-                continue;
-            }
-            let word = |i: usize| u64::from_le_bytes(data[i * 8..i * 8 + 8].try_into().unwrap());
-            let call = TrappedCall {
-                id: 0,
-                pid: 0,
-                nr: word(0) as i32,
-                arch: if word(0) >> 63 == 0 {
-                    xvisor_trap::bpf::AUDIT_ARCH_X86_64
-                } else {
-                    (word(0) >> 32) as u32
-                },
-                args: [word(1), word(2), word(3), word(4), word(5), word(6)],
-            };
-            let bytes = data[56..].to_vec();
-            let memory = move |address: u64, buf: &mut [u8]| -> usize {
-                let Some(start) = address.checked_sub(0x10000).map(|s| s as usize) else {
-                    return 0;
-                };
-                if start >= bytes.len() {
-                    return 0;
-                }
-                let n = buf.len().min(bytes.len() - start);
-                buf[..n].copy_from_slice(&bytes[start..start + n]);
-                n
-            };
+            let Some((call, bytes)) = parse(&data) else { continue };
+            let memory = guest_memory(bytes, MEMORY_BASE);
             for profile in Profile::ALL {
                 let _ = decide(&Policy::new(profile), &call);
             }

@@ -8,9 +8,7 @@ use crate::TrappedCall;
 
 /// Linux errno values the handlers answer with.
 pub mod errno {
-    pub const EPERM: i32 = 1;
-    pub const ENOSYS: i32 = 38;
-    pub const EAFNOSUPPORT: i32 = 97;
+    pub use xvisor_trap::table::errno::*;
 }
 
 const CLONE_NEWUSER: u64 = 0x1000_0000;
@@ -54,10 +52,13 @@ pub fn decide(policy: &Policy, call: &TrappedCall) -> Decision {
     let Ok(nr) = u32::try_from(call.nr) else {
         return Decision::Errno(errno::ENOSYS);
     };
-    if let Some(e) = policy.refusal(nr) {
+    // One table lookup per trapped call: the refusal check and the handler
+    // share the row.
+    let row = table::lookup(nr);
+    if let Some(e) = policy.refusal_of(nr, row) {
         return Decision::Errno(e);
     }
-    let Some(s) = table::lookup(nr) else {
+    let Some(s) = row else {
         return Decision::Errno(errno::ENOSYS);
     };
     let a = call.args;

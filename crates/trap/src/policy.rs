@@ -134,10 +134,16 @@ impl Policy {
     /// decide otherwise: the table's refusal, a user's denial, or ENOSYS for
     /// numbers the table does not know.
     pub fn refusal(&self, number: u32) -> Option<i32> {
+        self.refusal_of(number, table::lookup(number))
+    }
+
+    /// [`refusal`](Self::refusal) for a caller that has looked the row up
+    /// already (the supervisor, once per trapped call).
+    pub fn refusal_of(&self, number: u32, row: Option<&Syscall>) -> Option<i32> {
         if self.denied.contains(&number) {
             return Some(errno::EPERM);
         }
-        match table::lookup(number) {
+        match row {
             Some(Syscall {
                 class: Class::Refused(e),
                 ..

@@ -64,6 +64,7 @@ pub enum Arg {
 pub mod errno {
     pub const EPERM: i32 = 1;
     pub const ENOSYS: i32 = 38;
+    pub const EAFNOSUPPORT: i32 = 97;
 }
 
 /// How a call is treated by policy.
