@@ -19,9 +19,12 @@
 
 mod init;
 pub mod lifecycle;
+pub mod monitor;
 pub mod protocol;
+pub mod registry;
 mod server;
 pub mod spec;
+pub mod status;
 mod supervisor;
 mod terminal;
 mod watchdog;

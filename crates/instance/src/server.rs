@@ -8,6 +8,7 @@
 //! listener reports hang-up).
 
 use std::os::fd::{AsFd, OwnedFd};
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use xvisor_kernel::decode;
@@ -23,7 +24,7 @@ use xvisor_trap::Policy;
 pub(crate) struct Server {
     pub(crate) listener: OwnedFd,
     pub(crate) policy: Policy,
-    pub(crate) trace: Option<Trace>,
+    pub(crate) trace: Option<Arc<Mutex<Trace>>>,
     pub(crate) created_at: Instant,
 }
 
@@ -45,8 +46,8 @@ impl Server {
                 break;
             }
         }
-        if let Some(t) = self.trace.as_mut() {
-            let _ = t.flush();
+        if let Some(t) = &self.trace {
+            let _ = t.lock().map(|mut t| t.flush());
         }
     }
 
@@ -87,11 +88,11 @@ impl Server {
         };
         let _ = seccomp::respond(listener, notification.id, response);
         if let (Some(trace), Some(received), Some(((name, args), valid, (pid, tid)))) =
-            (self.trace.as_mut(), received, described)
+            (self.trace.as_ref(), received, described)
         {
             let latency = received.elapsed();
             let args = if valid { args } else { vec!["<caller gone>".to_string()] };
-            let _ = trace.write(&Record {
+            let record = Record {
                 time_s: received.duration_since(self.created_at).as_secs_f64(),
                 pid,
                 tid,
@@ -99,7 +100,10 @@ impl Server {
                 args,
                 decision,
                 latency_us: latency.as_secs_f64() * 1e6,
-            });
+            };
+            if let Ok(mut trace) = trace.lock() {
+                let _ = trace.write(&record);
+            }
         }
     }
 }

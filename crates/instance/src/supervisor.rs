@@ -2,6 +2,7 @@
 
 use std::io;
 use std::os::fd::{AsFd, OwnedFd};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use xvisor_confine::cgroup::{CgroupHost, InstanceCgroup};
@@ -13,7 +14,9 @@ use xvisor_sys::{errno, signal, socket};
 
 use crate::init;
 use crate::lifecycle::{State, WrongState};
+use crate::monitor::{Monitor, Recording};
 use crate::protocol::{FromInit, ProtocolError, StartStage, ToInit, MAX_MESSAGE};
+use crate::registry::{Claim, Registry, RegistryError, Request};
 use crate::server::Server;
 use crate::spec::{InstanceSpec, TraceTarget};
 use crate::terminal::Relay;
@@ -22,7 +25,10 @@ use xvisor_kernel::trace::{Format as TraceFormat, Trace};
 use xvisor_sys::seccomp;
 
 /// Signals the supervisor handles itself (through a signalfd): the
-/// terminating ones are forwarded to the instance.
+/// terminating ones are forwarded to the instance. (Not SIGCHLD: the
+/// monitor thread is the tracer of every guest task, and would wake the
+/// event loop at each of their forks and execs; init's end is seen on its
+/// pidfd.)
 const SUPERVISOR_SIGNALS: &[i32] = &[
     signal::SIGINT,
     signal::SIGTERM,
@@ -31,8 +37,12 @@ const SUPERVISOR_SIGNALS: &[i32] = &[
     signal::SIGUSR1,
     signal::SIGUSR2,
     signal::SIGWINCH,
-    signal::SIGCHLD,
 ];
+
+/// How long the event loop sleeps at most when init has no pidfd to wake it.
+const INIT_POLL_MS: i32 = 50;
+/// How long the supervisor waits for the monitor to collect init's end.
+const INIT_END_PATIENCE: Duration = Duration::from_secs(10);
 
 /// How long teardown waits for killed processes to leave their cgroups.
 const CGROUP_PATIENCE: Duration = Duration::from_secs(10);
@@ -67,6 +77,10 @@ pub enum InstanceError {
     Protocol(#[from] ProtocolError),
     #[error("the instance's init ended during set-up")]
     InitVanished,
+    #[error(transparent)]
+    Registry(#[from] RegistryError),
+    #[error("cannot follow the instance's processes (ptrace): {0}")]
+    Monitor(io::Error),
 }
 
 impl InstanceError {
@@ -123,9 +137,14 @@ pub struct Instance {
     pty_master: Option<OwnedFd>,
     guest_pid: Option<i32>,
     started_at: Option<Instant>,
-    /// The trace, until the serving thread takes it.
-    trace: Option<Trace>,
+    /// The trace, shared by the serving thread (calls) and the monitor
+    /// (task lifecycle).
+    trace: Option<Arc<Mutex<Trace>>>,
     created_at: Instant,
+    /// The instance's name in the caller's registry, held while it lives.
+    claim: Option<Claim>,
+    /// The process monitor, from just after init's birth.
+    monitor: Option<Monitor>,
     /// The thread serving the guest's trapped calls, and where its
     /// listener is sent once init hands it over.
     server: Option<std::thread::JoinHandle<()>>,
@@ -142,6 +161,7 @@ impl Instance {
         if let Some(n) = spec.nofile {
             identity::check_open_files(n)?;
         }
+        let claim = Registry::for_caller().claim(&spec.name)?;
         // The watchdog knows the cgroup paths before they exist: there is no
         // moment at which a SIGKILLed supervisor leaves one behind.
         let mut cgroup = if spec.limits.is_empty() {
@@ -161,7 +181,10 @@ impl Instance {
         let signals = signal::signal_fd(SUPERVISOR_SIGNALS).map_err(host("create a signalfd"))?;
         let trace = match &spec.trace {
             None => None,
-            Some(TraceTarget::Stderr) => Some(Trace::new(Box::new(io::stderr()), TraceFormat::Text)),
+            Some(TraceTarget::Stderr) => Some(Arc::new(Mutex::new(Trace::new(
+                Box::new(io::stderr()),
+                TraceFormat::Text,
+            )))),
             Some(TraceTarget::File(path)) => {
                 let file = std::fs::OpenOptions::new()
                     .create(true)
@@ -171,7 +194,10 @@ impl Instance {
                         path: path.display().to_string(),
                         error,
                     })?;
-                Some(Trace::new(Box::new(io::BufWriter::new(file)), TraceFormat::JsonLines))
+                Some(Arc::new(Mutex::new(Trace::new(
+                    Box::new(io::BufWriter::new(file)),
+                    TraceFormat::JsonLines,
+                ))))
             }
         };
         let (control, init_end) = socket::seqpacket_pair().map_err(host("create the control channel"))?;
@@ -192,6 +218,17 @@ impl Instance {
             Forked::Parent { pid, pidfd } => (pid, pidfd),
         };
         drop(init_end);
+        let created_at = Instant::now();
+        // Followed from before it can create anything.
+        let keep_none: Vec<u32> = Vec::new();
+        let monitor = Monitor::start(
+            init_pid,
+            Recording {
+                trace: trace.clone(),
+                created_at,
+            },
+            move || confine_thread(&keep_none, &xvisor_trap::host::monitor_filter()),
+        );
         let mut instance = Self {
             state: State::Creating,
             init_pid,
@@ -207,9 +244,12 @@ impl Instance {
             trace,
             server: None,
             to_server: None,
-            created_at: Instant::now(),
+            created_at,
+            claim: Some(claim),
+            monitor: None,
             spec,
         };
+        instance.monitor = Some(monitor.map_err(InstanceError::Monitor)?);
         instance.finish_creating()?;
         Ok(instance)
     }
@@ -275,7 +315,7 @@ impl Instance {
                     let server = Server {
                         listener: fd,
                         policy: self.spec.policy.clone(),
-                        trace: self.trace.take(),
+                        trace: self.trace.clone(),
                         created_at: self.created_at,
                     };
                     if let Some(to_server) = self.to_server.take() {
@@ -321,6 +361,11 @@ impl Instance {
         confine_current_thread(&self.kept_capabilities()).map_err(host("confine the supervisor"))
     }
 
+    /// The instance's name (unique among the caller's running instances).
+    pub fn name(&self) -> &str {
+        &self.spec.name
+    }
+
     /// CAP_SYS_PTRACE (a guest's memory, for the trace, under another uid)
     /// and, with cgroups, CAP_DAC_OVERRIDE (removing them: a hierarchy's
     /// root directory is mode 0555) — for a supervisor that has them.
@@ -360,14 +405,21 @@ impl Instance {
         let mut guest_status: Option<WaitStatus> = None;
         let mut control_open = true;
         let init_status = loop {
-            let timeout_ms = match deadline {
+            let mut timeout_ms = match deadline {
                 Some(d) if !timed_out => {
                     let left = d.saturating_duration_since(Instant::now());
                     i32::try_from(left.as_millis().saturating_add(1)).unwrap_or(i32::MAX)
                 }
                 _ => -1,
             };
+            if self.init_pidfd.is_none() && !(0..=INIT_POLL_MS).contains(&timeout_ms) {
+                timeout_ms = INIT_POLL_MS;
+            }
             let mut watches = vec![Watch::new(self.signals.as_fd(), ready::IN)];
+            let clients_at = self.claim.as_ref().map(|c| {
+                watches.push(Watch::new(c.listener().as_fd(), ready::IN));
+                watches.len() - 1
+            });
             let control_at = control_open.then(|| {
                 watches.push(Watch::new(self.control.as_fd(), ready::IN));
                 watches.len() - 1
@@ -390,7 +442,6 @@ impl Instance {
                 }
                 None => (None, None),
             };
-            // Without a pidfd (old kernels), SIGCHLD on the signalfd wakes us.
             event::poll(&mut watches, timeout_ms).map_err(host("wait for events"))?;
             let is_ready = |at: Option<usize>| at.is_some_and(|i| watches[i].ready != 0);
             let signals_ready = watches[0].ready != 0;
@@ -398,6 +449,7 @@ impl Instance {
             let init_ready = is_ready(pidfd_at);
             let stdin_ready = is_ready(stdin_at);
             let master_ready = is_ready(master_at);
+            let clients_ready = is_ready(clients_at);
             drop(watches);
 
             if let Some(d) = deadline {
@@ -409,7 +461,6 @@ impl Instance {
             if signals_ready {
                 while let Some(info) = signal::read_signal(self.signals.as_fd()).map_err(host("read signals"))? {
                     match info.signal {
-                        signal::SIGCHLD => {}
                         signal::SIGWINCH => {
                             if let Some(r) = &relay {
                                 r.follow_window_size();
@@ -436,10 +487,13 @@ impl Instance {
                     Err(_) => control_open = false,
                 }
             }
+            if clients_ready {
+                self.answer_clients();
+            }
             if init_ready || self.init_pidfd.is_none() {
-                if let Some((_, status)) = process::wait_pid(self.init_pid, self.init_pidfd.is_none())
-                    .map_err(host("wait for the instance's init"))?
-                {
+                // The monitor, init's tracer, collects its end.
+                let patience = if init_ready { INIT_END_PATIENCE } else { Duration::ZERO };
+                if let Some(status) = self.init_end(patience)? {
                     self.init_reaped = true;
                     break status;
                 }
@@ -479,6 +533,125 @@ impl Instance {
         })
     }
 
+    /// init's end: collected by the monitor (init's tracer), or by us when
+    /// there is no monitor.
+    fn init_end(&self, patience: Duration) -> Result<Option<WaitStatus>, InstanceError> {
+        match &self.monitor {
+            Some(m) => match m.init_end(patience) {
+                Some(status) => Ok(Some(status)),
+                None if patience.is_zero() => Ok(None),
+                None => Err(InstanceError::Setup(
+                    "the process monitor did not report the end of the instance's init".into(),
+                )),
+            },
+            None => Ok(process::wait_pid(self.init_pid, patience.is_zero())
+                .map_err(host("wait for the instance's init"))?
+                .map(|(_, status)| status)),
+        }
+    }
+
+    /// Answers everyone waiting on the control socket (`xvisor ps`, `xvisor
+    /// kill`): one request line each, bounded in size and time.
+    fn answer_clients(&self) {
+        let Some(claim) = &self.claim else { return };
+        while let Some(client) = claim.accept() {
+            let _ = client.set_read_timeout(Some(CLIENT_PATIENCE));
+            let _ = client.set_write_timeout(Some(CLIENT_PATIENCE));
+            // Plain read and write (the standard library's socket I/O would
+            // need recvfrom and sendto, which the filter does not allow).
+            let mut request = Vec::new();
+            let mut buf = [0u8; MAX_REQUEST];
+            while request.len() < MAX_REQUEST && !request.contains(&b'\n') {
+                match event::read(client.as_fd(), &mut buf[..MAX_REQUEST - request.len()]) {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => request.extend_from_slice(&buf[..n]),
+                }
+            }
+            let line = String::from_utf8_lossy(&request);
+            let line = line.split('\n').next().unwrap_or_default();
+            let reply = match Request::decode(line) {
+                Some(request) => self.reply_to(&request),
+                None => format!("error: unknown request {line:?}\n"),
+            };
+            let _ = event::write_all(client.as_fd(), reply.as_bytes());
+        }
+    }
+
+    fn reply_to(&self, request: &Request) -> String {
+        let mut out = String::from("ok\n");
+        match request {
+            Request::Info => {
+                let tasks = self.monitor.as_ref().map_or(0, |m| m.table().len());
+                let limits = &self.spec.limits;
+                let mut fields: Vec<(&str, String)> = vec![
+                    ("name", self.spec.name.clone()),
+                    ("supervisor_pid", std::process::id().to_string()),
+                    ("init_pid", self.init_pid.to_string()),
+                    ("state", format!("{:?}", self.state).to_lowercase()),
+                    ("profile", self.spec.policy.profile.name().to_string()),
+                    ("uptime_s", format!("{:.3}", self.created_at.elapsed().as_secs_f64())),
+                    ("tasks", tasks.to_string()),
+                    ("command", self.spec.argv.join(" ")),
+                ];
+                if let Some(m) = limits.memory_bytes {
+                    fields.push(("memory_bytes", m.to_string()));
+                }
+                if let Some(p) = limits.pids {
+                    fields.push(("pids", p.to_string()));
+                }
+                if let Some(c) = limits.cpus {
+                    fields.push(("cpus", c.to_string()));
+                }
+                if let Some(n) = self.spec.nofile {
+                    fields.push(("nofile", n.to_string()));
+                }
+                if let Some(t) = self.spec.timeout {
+                    fields.push(("timeout_s", format!("{:.3}", t.as_secs_f64())));
+                }
+                for (key, value) in fields {
+                    out.push_str(&format!("{key}\t{}\n", value.replace(['\t', '\n', '\r'], " ")));
+                }
+            }
+            Request::Tasks => {
+                if let Some(m) = &self.monitor {
+                    let rows = crate::status::rows(&mut m.table(), self.created_at.elapsed());
+                    for row in rows {
+                        out.push_str(&row.encode());
+                        out.push('\n');
+                    }
+                }
+            }
+            Request::Signal(n) => {
+                if let Err(e) = self.signal_guest(*n) {
+                    return format!("error: {e}\n");
+                }
+            }
+        }
+        out
+    }
+
+    /// `xvisor kill`: SIGKILL ends the whole instance; any other signal
+    /// goes to the guest program's main process, as sent.
+    fn signal_guest(&self, signal: i32) -> Result<(), InstanceError> {
+        if signal == signal::SIGKILL {
+            return self.signal(signal);
+        }
+        // The monitor is the guest's tracer: its host pid cannot have been
+        // reused while the monitor lists it.
+        let guest = match (&self.monitor, self.guest_pid) {
+            (Some(m), Some(pid)) => m
+                .table()
+                .tasks()
+                .find(|t| t.pid == i64::from(pid) && t.host_tid == t.host_pid)
+                .map(|t| t.host_pid),
+            _ => None,
+        };
+        match guest {
+            Some(host_pid) => process::kill(host_pid, signal).map_err(host("signal the guest")),
+            None => Err(InstanceError::Setup("the guest program has ended".into())),
+        }
+    }
+
     fn send(&self, msg: ToInit) -> Result<(), InstanceError> {
         socket::send(self.control.as_fd(), &msg.encode(), None).map_err(|e| {
             if e.raw_os_error() == Some(xvisor_sys::errno::EPIPE) {
@@ -505,8 +678,13 @@ impl Instance {
     fn teardown(&mut self) -> Result<(), InstanceError> {
         if !self.init_reaped {
             let _ = self.signal(signal::SIGKILL);
-            let _ = process::wait_pid(self.init_pid, false);
+            let _ = self.init_end(INIT_END_PATIENCE);
             self.init_reaped = true;
+        }
+        // Every task is gone with init: the monitor has nothing left to
+        // follow and ends.
+        if let Some(m) = self.monitor.as_mut() {
+            m.join();
         }
         // Every filtered task is gone with init: the serving thread sees its
         // listener hang up and ends (flushing the trace); one that never got
@@ -515,6 +693,11 @@ impl Instance {
         if let Some(server) = self.server.take() {
             let _ = server.join();
         }
+        if let Some(trace) = &self.trace {
+            let _ = trace.lock().map(|mut t| t.flush());
+        }
+        // The name is free again.
+        self.claim = None;
         self.state = State::Stopped;
         let result = match self.cgroup.as_mut() {
             Some(cg) => cg.remove(CGROUP_PATIENCE).map_err(InstanceError::from),
@@ -542,12 +725,21 @@ impl Drop for Instance {
 /// supervisor's own seccomp filter (`xvisor_trap::host`). Capabilities and
 /// filters belong to a thread: each supervisor thread calls this.
 pub(crate) fn confine_current_thread(keep: &[u32]) -> io::Result<()> {
+    confine_thread(keep, &xvisor_trap::host::supervisor_filter())
+}
+
+/// [`confine_current_thread`] with another filter (the monitor thread's).
+fn confine_thread(keep: &[u32], filter: &[xvisor_trap::bpf::Instruction]) -> io::Result<()> {
     process::set_no_new_privs()?;
     if process::geteuid() == 0 {
         xvisor_sys::caps::limit_bounding_set(keep)?;
         xvisor_sys::caps::clear_ambient()?;
         xvisor_sys::caps::set_exact(keep)?;
     }
-    let filter = xvisor_trap::bpf::to_bytes(&xvisor_trap::host::supervisor_filter());
-    seccomp::install_filter(&filter)
+    seccomp::install_filter(&xvisor_trap::bpf::to_bytes(filter))
 }
+
+/// How long the supervisor gives a control-socket client to ask and read.
+const CLIENT_PATIENCE: Duration = Duration::from_millis(500);
+/// The longest request line read.
+const MAX_REQUEST: usize = 64;

@@ -76,6 +76,90 @@ impl Record {
     }
 }
 
+/// What happened to a guest task.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TaskEvent {
+    /// A new process (fork, vfork, clone) or thread (clone with
+    /// CLONE_THREAD); `child` is its instance pid, or tid for a thread.
+    Spawn { child: i64, thread: bool },
+    /// A new program image.
+    Exec { path: String, argv: Vec<String> },
+    /// A process or thread ended with this exit code.
+    Exited { code: i32, thread: bool },
+    /// A process or thread was killed by this signal.
+    Killed { signal: i32, thread: bool },
+}
+
+/// A lifecycle record: spawn, exec, exit, in instance pids.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TaskRecord {
+    /// Seconds since the instance started.
+    pub time_s: f64,
+    /// The task the event is about (for a spawn: the parent).
+    pub pid: i64,
+    pub tid: i64,
+    pub event: TaskEvent,
+}
+
+impl TaskRecord {
+    pub fn to_json(&self) -> String {
+        let detail = match &self.event {
+            TaskEvent::Spawn { child, thread } => format!(
+                "\"event\": \"spawn\", \"child\": {child}, \"kind\": \"{}\"",
+                kind(*thread)
+            ),
+            TaskEvent::Exec { path, argv } => {
+                let argv: Vec<String> = argv.iter().map(|a| json_string(a)).collect();
+                format!(
+                    "\"event\": \"exec\", \"path\": {}, \"argv\": [{}]",
+                    json_string(path),
+                    argv.join(", ")
+                )
+            }
+            TaskEvent::Exited { code, thread } => {
+                format!("\"event\": \"exit\", \"kind\": \"{}\", \"code\": {code}", kind(*thread))
+            }
+            TaskEvent::Killed { signal, thread } => format!(
+                "\"event\": \"exit\", \"kind\": \"{}\", \"signal\": {}",
+                kind(*thread),
+                json_string(&xvisor_sys::signal::name(*signal))
+            ),
+        };
+        format!(
+            "{{\"time\": {:.6}, \"pid\": {}, \"tid\": {}, {detail}}}",
+            self.time_s, self.pid, self.tid
+        )
+    }
+
+    pub fn to_text(&self) -> String {
+        let who = if self.pid == self.tid {
+            format!("[{}]", self.pid)
+        } else {
+            format!("[{}/{}]", self.pid, self.tid)
+        };
+        let what = match &self.event {
+            TaskEvent::Spawn { child, thread } => format!("+++ spawn {} {child}", kind(*thread)),
+            TaskEvent::Exec { path, argv } => {
+                let argv: Vec<String> = argv.iter().map(|a| json_string(a)).collect();
+                format!("+++ exec {} [{}]", json_string(path), argv.join(", "))
+            }
+            TaskEvent::Exited { code, thread } => format!("+++ {} exited with {code}", kind(*thread)),
+            TaskEvent::Killed { signal, thread } => {
+                format!("+++ {} killed by {}", kind(*thread), xvisor_sys::signal::name(*signal))
+            }
+        };
+        format!("{:>10.6} {who} {what}", self.time_s)
+    }
+}
+
+fn kind(thread: bool) -> &'static str {
+    if thread {
+        "thread"
+    } else {
+        "process"
+    }
+}
+
 /// Where records go.
 pub struct Trace {
     out: Box<dyn Write + Send>,
@@ -94,6 +178,14 @@ impl Trace {
     }
 
     pub fn write(&mut self, record: &Record) -> io::Result<()> {
+        let line = match self.format {
+            Format::JsonLines => record.to_json(),
+            Format::Text => record.to_text(),
+        };
+        writeln!(self.out, "{line}")
+    }
+
+    pub fn write_task(&mut self, record: &TaskRecord) -> io::Result<()> {
         let line = match self.format {
             Format::JsonLines => record.to_json(),
             Format::Text => record.to_text(),
@@ -129,6 +221,45 @@ mod tests {
             j,
             "{\"time\": 0.250000, \"pid\": 2, \"tid\": 2, \"syscall\": \"openat\", \"args\": [\"AT_FDCWD\", \"\\\"/etc/pass\\\\\\\"wd\\\"\"], \"decision\": \"errno EPERM\", \"result\": -1, \"errno\": \"EPERM\", \"latency_us\": 3.0}"
         );
+    }
+
+    #[test]
+    fn task_records() {
+        let spawn = TaskRecord {
+            time_s: 1.5,
+            pid: 1,
+            tid: 1,
+            event: TaskEvent::Spawn {
+                child: 2,
+                thread: false,
+            },
+        };
+        assert_eq!(
+            spawn.to_json(),
+            "{\"time\": 1.500000, \"pid\": 1, \"tid\": 1, \"event\": \"spawn\", \"child\": 2, \"kind\": \"process\"}"
+        );
+        let killed = TaskRecord {
+            time_s: 2.0,
+            pid: 2,
+            tid: 3,
+            event: TaskEvent::Killed {
+                signal: 9,
+                thread: true,
+            },
+        };
+        assert_eq!(killed.to_text(), "  2.000000 [2/3] +++ thread killed by SIGKILL");
+        let exec = TaskRecord {
+            time_s: 0.0,
+            pid: 2,
+            tid: 2,
+            event: TaskEvent::Exec {
+                path: "/bin/ls".into(),
+                argv: vec!["ls".into(), "-l".into()],
+            },
+        };
+        assert!(exec
+            .to_json()
+            .ends_with("\"event\": \"exec\", \"path\": \"/bin/ls\", \"argv\": [\"ls\", \"-l\"]}"));
     }
 
     #[test]

@@ -12,6 +12,7 @@ pub mod fs;
 pub mod mount;
 pub mod net;
 pub mod process;
+pub mod ptrace;
 pub mod seccomp;
 pub mod signal;
 pub mod socket;
@@ -46,6 +47,7 @@ pub fn cstring(bytes: impl Into<Vec<u8>>) -> io::Result<std::ffi::CString> {
 /// Re-exported errno values the safe crates need to compare against.
 pub mod errno {
     pub use libc::{
-        EACCES, EAGAIN, EBUSY, EEXIST, EINTR, EINVAL, EIO, ENOENT, ENOEXEC, ENOSYS, ENOTDIR, EPERM, EPIPE, ESRCH,
+        EACCES, EAGAIN, EBUSY, ECHILD, EEXIST, EINTR, EINVAL, EIO, ENOENT, ENOEXEC, ENOSYS, ENOTDIR, EPERM, EPIPE,
+        ESRCH, EWOULDBLOCK,
     };
 }

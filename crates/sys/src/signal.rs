@@ -6,8 +6,8 @@ use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
 use crate::check_int;
 
 pub use libc::{
-    SIGALRM, SIGCHLD, SIGCONT, SIGHUP, SIGINT, SIGKILL, SIGPIPE, SIGQUIT, SIGTERM, SIGTSTP, SIGTTIN, SIGTTOU, SIGUSR1,
-    SIGUSR2, SIGWINCH,
+    SIGALRM, SIGCHLD, SIGCONT, SIGHUP, SIGINT, SIGKILL, SIGPIPE, SIGQUIT, SIGSTOP, SIGTERM, SIGTSTP, SIGTTIN, SIGTTOU,
+    SIGUSR1, SIGUSR2, SIGWINCH,
 };
 
 fn sigset(signals: &[i32]) -> libc::sigset_t {
@@ -113,37 +113,82 @@ pub fn read_signal(fd: BorrowedFd<'_>) -> io::Result<Option<SignalInfo>> {
     }))
 }
 
+/// Every classic signal and its conventional name.
+const NAMES: &[(i32, &str)] = &[
+    (libc::SIGHUP, "SIGHUP"),
+    (libc::SIGINT, "SIGINT"),
+    (libc::SIGQUIT, "SIGQUIT"),
+    (libc::SIGILL, "SIGILL"),
+    (libc::SIGTRAP, "SIGTRAP"),
+    (libc::SIGABRT, "SIGABRT"),
+    (libc::SIGBUS, "SIGBUS"),
+    (libc::SIGFPE, "SIGFPE"),
+    (libc::SIGKILL, "SIGKILL"),
+    (libc::SIGUSR1, "SIGUSR1"),
+    (libc::SIGSEGV, "SIGSEGV"),
+    (libc::SIGUSR2, "SIGUSR2"),
+    (libc::SIGPIPE, "SIGPIPE"),
+    (libc::SIGALRM, "SIGALRM"),
+    (libc::SIGTERM, "SIGTERM"),
+    (libc::SIGSTKFLT, "SIGSTKFLT"),
+    (libc::SIGCHLD, "SIGCHLD"),
+    (libc::SIGCONT, "SIGCONT"),
+    (libc::SIGSTOP, "SIGSTOP"),
+    (libc::SIGTSTP, "SIGTSTP"),
+    (libc::SIGTTIN, "SIGTTIN"),
+    (libc::SIGTTOU, "SIGTTOU"),
+    (libc::SIGURG, "SIGURG"),
+    (libc::SIGXCPU, "SIGXCPU"),
+    (libc::SIGXFSZ, "SIGXFSZ"),
+    (libc::SIGVTALRM, "SIGVTALRM"),
+    (libc::SIGPROF, "SIGPROF"),
+    (libc::SIGWINCH, "SIGWINCH"),
+    (libc::SIGIO, "SIGIO"),
+    (libc::SIGPWR, "SIGPWR"),
+    (libc::SIGSYS, "SIGSYS"),
+];
+
+/// The highest signal number Linux has (SIGRTMAX).
+pub const MAX_SIGNAL: i32 = 64;
+
 /// The conventional name of a signal ("SIGKILL"), for messages.
 pub fn name(signal: i32) -> String {
-    let known = [
-        (libc::SIGHUP, "SIGHUP"),
-        (libc::SIGINT, "SIGINT"),
-        (libc::SIGQUIT, "SIGQUIT"),
-        (libc::SIGILL, "SIGILL"),
-        (libc::SIGTRAP, "SIGTRAP"),
-        (libc::SIGABRT, "SIGABRT"),
-        (libc::SIGBUS, "SIGBUS"),
-        (libc::SIGFPE, "SIGFPE"),
-        (libc::SIGKILL, "SIGKILL"),
-        (libc::SIGUSR1, "SIGUSR1"),
-        (libc::SIGSEGV, "SIGSEGV"),
-        (libc::SIGUSR2, "SIGUSR2"),
-        (libc::SIGPIPE, "SIGPIPE"),
-        (libc::SIGALRM, "SIGALRM"),
-        (libc::SIGTERM, "SIGTERM"),
-        (libc::SIGCHLD, "SIGCHLD"),
-        (libc::SIGCONT, "SIGCONT"),
-        (libc::SIGSTOP, "SIGSTOP"),
-        (libc::SIGTSTP, "SIGTSTP"),
-        (libc::SIGTTIN, "SIGTTIN"),
-        (libc::SIGTTOU, "SIGTTOU"),
-        (libc::SIGXCPU, "SIGXCPU"),
-        (libc::SIGXFSZ, "SIGXFSZ"),
-        (libc::SIGSYS, "SIGSYS"),
-        (libc::SIGWINCH, "SIGWINCH"),
-    ];
-    known
-        .iter()
-        .find(|(n, _)| *n == signal)
-        .map_or_else(|| format!("signal {signal}"), |(_, s)| (*s).to_string())
+    match NAMES.iter().find(|(n, _)| *n == signal) {
+        Some((_, s)) => (*s).to_string(),
+        None if (libc::SIGRTMIN()..=MAX_SIGNAL).contains(&signal) => format!("SIGRTMIN+{}", signal - libc::SIGRTMIN()),
+        None => format!("signal {signal}"),
+    }
+}
+
+/// A signal named as on a command line: `TERM`, `SIGTERM`, `sigterm`, `15`.
+/// `None` for anything else (and for 0, which signals nothing).
+pub fn by_name(text: &str) -> Option<i32> {
+    if let Ok(n) = text.parse::<i32>() {
+        return (1..=MAX_SIGNAL).contains(&n).then_some(n);
+    }
+    let upper = text.to_ascii_uppercase();
+    let bare = upper.strip_prefix("SIG").unwrap_or(&upper);
+    NAMES.iter().find(|(_, s)| &s[3..] == bare).map(|(n, _)| *n)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_both_ways() {
+        assert_eq!(name(9), "SIGKILL");
+        assert_eq!(name(libc::SIGRTMIN() + 2), format!("SIGRTMIN+2"));
+        assert_eq!(name(0), "signal 0");
+        assert_eq!(by_name("TERM"), Some(15));
+        assert_eq!(by_name("sigkill"), Some(9));
+        assert_eq!(by_name("SIGUSR1"), Some(libc::SIGUSR1));
+        assert_eq!(by_name("64"), Some(64));
+        for bad in ["0", "65", "-1", "", "SIG", "FOO", "9x"] {
+            assert_eq!(by_name(bad), None, "{bad}");
+        }
+        for (n, _) in NAMES {
+            assert_eq!(by_name(&name(*n)), Some(*n));
+        }
+    }
 }

@@ -38,6 +38,13 @@ pub const SUPERVISOR_CALLS: &[(&str, &str)] = &[
     ("wait4", "reaping the instance's init and the cgroup watchdog"),
     ("waitid", "reaping, as the standard library does it"),
     ("rmdir", "removing the instance's cgroups"),
+    (
+        "accept4",
+        "answering `xvisor ps` and `xvisor kill` on the instance's control socket",
+    ),
+    ("getsockopt", "the uid of a control-socket client (SO_PEERCRED)"),
+    ("setsockopt", "time limits on a control-socket client"),
+    ("readlink", "a new program's path (/proc/PID/exe) for the trace"),
     ("mmap", "memory allocation"),
     ("munmap", "memory allocation"),
     ("mremap", "memory allocation"),
@@ -60,10 +67,26 @@ pub const SUPERVISOR_CALLS: &[(&str, &str)] = &[
     ("exit", "leaving"),
 ];
 
+/// What the monitor thread needs on top of [`SUPERVISOR_CALLS`]. Seccomp
+/// filters belong to a thread: no other supervisor thread may make these,
+/// and the monitor thread holds no capability.
+pub const MONITOR_CALLS: &[(&str, &str)] = &[(
+    "ptrace",
+    "the process monitor thread only: seizing init, resuming tasks after fork, clone and exec events, group stops",
+)];
+
 /// The supervisor's filter.
 pub fn supervisor_filter() -> Vec<Instruction> {
-    let allowed: Vec<u32> = SUPERVISOR_CALLS
-        .iter()
+    allow(SUPERVISOR_CALLS.iter())
+}
+
+/// The monitor thread's filter.
+pub fn monitor_filter() -> Vec<Instruction> {
+    allow(SUPERVISOR_CALLS.iter().chain(MONITOR_CALLS))
+}
+
+fn allow<'a>(calls: impl Iterator<Item = &'a (&'a str, &'a str)>) -> Vec<Instruction> {
+    let allowed: Vec<u32> = calls
         .filter_map(|(name, _)| table::by_name(name))
         .map(|s| s.number)
         .collect();
@@ -87,6 +110,19 @@ mod tests {
                 "{name}"
             );
         }
+    }
+
+    #[test]
+    fn only_the_monitor_may_ptrace() {
+        let ptrace = table::by_name("ptrace").unwrap().number;
+        assert_eq!(
+            interpret(&monitor_filter(), ptrace, AUDIT_ARCH_X86_64),
+            Some(ret::ALLOW)
+        );
+        assert_eq!(
+            interpret(&supervisor_filter(), ptrace, AUDIT_ARCH_X86_64),
+            Some(ret::ERRNO | errno::EPERM as u32)
+        );
     }
 
     #[test]
@@ -122,13 +158,13 @@ mod tests {
 
 #[cfg(test)]
 mod doc {
-    use super::SUPERVISOR_CALLS;
+    use super::{MONITOR_CALLS, SUPERVISOR_CALLS};
 
     #[test]
     fn architecture_md_lists_every_supervisor_call() {
         let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../ARCHITECTURE.md");
         let text = std::fs::read_to_string(path).unwrap();
-        for (name, why) in SUPERVISOR_CALLS {
+        for (name, why) in SUPERVISOR_CALLS.iter().chain(MONITOR_CALLS) {
             assert!(
                 text.contains(&format!("| `{name}` | {why} |")),
                 "ARCHITECTURE.md lacks the row for {name}"

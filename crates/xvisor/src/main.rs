@@ -2,6 +2,7 @@
 
 #![forbid(unsafe_code)]
 
+mod manage;
 mod run;
 mod syscalls;
 mod units;
@@ -19,6 +20,8 @@ Usage: xvisor COMMAND [OPTIONS]
 
 Commands:
   run        run a program in a new instance ('xvisor run --help')
+  ps         list your running instances, or one instance's tasks
+  kill       send a signal to a running instance
   syscalls   how each system call is treated under a profile
   help       show this text, or a command's ('xvisor help run')
 
@@ -55,6 +58,14 @@ fn dispatch(mut args: Vec<OsString>) -> i32 {
             }
             Err(e) => usage_error(&e),
         },
+        "ps" => match manage::ps(args) {
+            Ok(code) => code,
+            Err(e) => failure(&e),
+        },
+        "kill" => match manage::kill(args) {
+            Ok(code) => code,
+            Err(e) => failure(&e),
+        },
         "syscalls" => match syscalls::main(args) {
             Ok(code) => code,
             Err(e) => usage_error(&e),
@@ -63,6 +74,8 @@ fn dispatch(mut args: Vec<OsString>) -> i32 {
             match args.first().and_then(|a| a.to_str()) {
                 Some("run") => print!("{}", run::HELP),
                 Some("syscalls") => print!("{}", syscalls::HELP),
+                Some("ps") => print!("{}", manage::PS_HELP),
+                Some("kill") => print!("{}", manage::KILL_HELP),
                 _ => print!("{HELP}"),
             }
             0
@@ -72,10 +85,17 @@ fn dispatch(mut args: Vec<OsString>) -> i32 {
             0
         }
         other => {
-            eprintln!("xvisor: unknown command {other:?} (commands: run, syscalls, help)");
+            eprintln!("xvisor: unknown command {other:?} (commands: run, ps, kill, syscalls, help)");
             125
         }
     }
+}
+
+/// A management command failed (no such instance, a bad argument): one
+/// line, status 1.
+fn failure(e: &anyhow::Error) -> i32 {
+    eprintln!("xvisor: {}", plain(&format!("{e:#}")));
+    1
 }
 
 fn usage_error(e: &anyhow::Error) -> i32 {

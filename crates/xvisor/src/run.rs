@@ -140,13 +140,6 @@ fn parse_user(spec: &str) -> Result<(u32, u32)> {
     Ok((number(u)?, number(g)?))
 }
 
-fn valid_name(name: &str) -> bool {
-    !name.is_empty()
-        && name.len() <= 64
-        && name.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
-        && !name.starts_with('.')
-}
-
 /// Parses the arguments after `run`.
 pub fn parse(args: Vec<OsString>) -> Result<Option<RunOptions>> {
     use lexopt::prelude::*;
@@ -172,7 +165,7 @@ pub fn parse(args: Vec<OsString>) -> Result<Option<RunOptions>> {
             }
             Long("name") => {
                 let n = text(p.value()?, "--name")?;
-                if !valid_name(&n) {
+                if !xvisor_instance::registry::valid_name(&n) {
                     bail!("--name {n:?}: use 1 to 64 letters, digits, '-', '_' or '.'");
                 }
                 o.name = Some(n);

@@ -181,7 +181,7 @@ fn trace_records_decoded_calls_as_json_lines() {
     assert!(lines.len() > 10, "{text}");
     assert!(lines
         .iter()
-        .all(|l| l.starts_with("{\"time\": ") && l.contains("\"latency_us\": ")));
+        .all(|l| l.starts_with("{\"time\": ") && (l.contains("\"latency_us\": ") || l.contains("\"event\": "))));
     let find = |needle: &str| lines.iter().find(|l| l.contains(needle)).copied();
     let find_both = |a: &str, b: &str| lines.iter().find(|l| l.contains(a) && l.contains(b)).copied();
     // Arguments are JSON strings holding the readable form: a path shows
@@ -219,6 +219,39 @@ fn trace_records_decoded_calls_as_json_lines() {
     );
     // Instance pids: the shell is pid 2 (init is 1), cat a later one.
     assert!(exec.contains("\"pid\": 3,") || exec.contains("\"pid\": 2,"), "{exec}");
+    // The lifecycle, from the process monitor: init spawns the shell, the
+    // shell spawns cat, each execs, cat exits 0, the shell 4.
+    let events: Vec<&str> = lines.iter().filter(|l| l.contains("\"event\": ")).copied().collect();
+    let has = |parts: &[&str]| events.iter().any(|l| parts.iter().all(|p| l.contains(p)));
+    assert!(
+        has(&[
+            "\"pid\": 1,",
+            "\"event\": \"spawn\", \"child\": 2, \"kind\": \"process\""
+        ]),
+        "{text}"
+    );
+    assert!(
+        has(&[
+            "\"pid\": 2,",
+            "\"event\": \"spawn\", \"child\": 3, \"kind\": \"process\""
+        ]),
+        "{text}"
+    );
+    assert!(
+        has(&[
+            "\"pid\": 3,",
+            "\"event\": \"exec\", \"path\": \"/usr/bin/cat\", \"argv\": [\"cat\", \"/etc/hostname\"]"
+        ]),
+        "{text}"
+    );
+    assert!(
+        has(&["\"pid\": 3,", "\"event\": \"exit\", \"kind\": \"process\", \"code\": 0"]),
+        "{text}"
+    );
+    assert!(
+        has(&["\"pid\": 2,", "\"event\": \"exit\", \"kind\": \"process\", \"code\": 4"]),
+        "{text}"
+    );
 }
 
 #[test]

@@ -1,0 +1,408 @@
+//! The process monitor: the instance's table of guest processes and threads,
+//! from birth to reaping.
+//!
+//! A dedicated thread of the supervisor follows the instance with ptrace:
+//! it seizes the instance's init before the guest exists, with the fork,
+//! vfork, clone and exec events on, so the kernel attaches every task the
+//! instance ever creates — including threads that never make a trapped
+//! call — and stops its creator until the monitor has seen the birth. Exits
+//! are reported by the kernel to the tracer first. The monitor never reads
+//! or changes a task's registers or memory; it only learns and resumes.
+//! Why ptrace rather than trapped clone/exit calls: a task created by an
+//! allowed clone, or ended by a signal, makes no trapped call at all.
+//!
+//! Being the tracer has a second use: a traced task's id cannot be reused
+//! until the tracer has collected its end, so every host id in the table
+//! names the task it says (signals sent by id are race-free).
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use xvisor_kernel::trace::{TaskEvent, TaskRecord, Trace};
+use xvisor_sys::process::WaitStatus;
+use xvisor_sys::ptrace::{self, event, options, Report};
+use xvisor_sys::signal;
+
+/// A guest task as the monitor knows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Task {
+    /// Host ids: thread and thread group.
+    pub host_tid: i32,
+    pub host_pid: i32,
+    /// Ids inside the instance.
+    pub tid: i64,
+    pub pid: i64,
+    /// The process that created it (host pid), if seen.
+    pub creator: Option<i32>,
+    /// Since the instance was created.
+    pub born_after: Duration,
+    pub state: TaskState,
+}
+
+/// What the monitor knows of a task's state; [`crate::status`] refines a
+/// live task's state with the kernel's view when asked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TaskState {
+    /// Alive (running, or waiting in a call).
+    Alive,
+    /// In a group stop (SIGSTOP, SIGTSTP …).
+    Stopped,
+    /// Ended; its parent has not collected it yet.
+    Zombie,
+}
+
+/// The instance's tasks, by host thread id.
+#[derive(Debug, Default)]
+pub struct TaskTable {
+    tasks: BTreeMap<i32, Task>,
+    zombies: usize,
+}
+
+/// Zombies are dropped from the table once their parent has collected
+/// them; checked on demand and whenever this many have piled up.
+const ZOMBIE_CHECK_AFTER: usize = 64;
+
+impl TaskTable {
+    /// Every task, ordered by host thread id.
+    pub fn tasks(&self) -> impl Iterator<Item = &Task> {
+        self.tasks.values()
+    }
+
+    pub fn len(&self) -> usize {
+        self.tasks.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.tasks.is_empty()
+    }
+
+    pub fn get(&self, host_tid: i32) -> Option<&Task> {
+        self.tasks.get(&host_tid)
+    }
+
+    /// Drops zombies whose parent has collected them.
+    pub fn forget_collected(&mut self) {
+        self.tasks
+            .retain(|tid, task| task.state != TaskState::Zombie || is_zombie_still(*tid));
+        self.zombies = self.tasks.values().filter(|t| t.state == TaskState::Zombie).count();
+    }
+
+    fn insert(&mut self, task: Task) {
+        if let Some(old) = self.tasks.insert(task.host_tid, task) {
+            if old.state == TaskState::Zombie {
+                self.zombies = self.zombies.saturating_sub(1);
+            }
+        }
+    }
+
+    fn set_state(&mut self, host_tid: i32, state: TaskState) {
+        if let Some(t) = self.tasks.get_mut(&host_tid) {
+            t.state = state;
+        }
+    }
+
+    /// A task ended: a thread leaves the table, a process becomes a zombie
+    /// until its parent collects it (its threads are gone with it).
+    fn ended(&mut self, host_tid: i32) -> Option<Task> {
+        let task = self.tasks.get(&host_tid)?.clone();
+        if task.host_tid == task.host_pid {
+            self.tasks
+                .retain(|_, t| t.host_pid != task.host_pid || t.host_tid == task.host_tid);
+            self.set_state(host_tid, TaskState::Zombie);
+            self.zombies += 1;
+            if self.zombies >= ZOMBIE_CHECK_AFTER {
+                self.forget_collected();
+            }
+        } else {
+            self.tasks.remove(&host_tid);
+        }
+        Some(task)
+    }
+}
+
+/// Whether host task `tid` still exists as a zombie.
+fn is_zombie_still(tid: i32) -> bool {
+    std::fs::read_to_string(format!("/proc/{tid}/stat"))
+        .ok()
+        .and_then(|s| s.rsplit_once(')').map(|(_, rest)| rest.trim_start().starts_with('Z')))
+        .unwrap_or(false)
+}
+
+/// What the monitor thread shares with the rest of the supervisor.
+#[derive(Debug, Default)]
+struct Shared {
+    table: Mutex<TaskTable>,
+    init_end: Mutex<Option<WaitStatus>>,
+    init_ended: Condvar,
+}
+
+/// The monitor, seen from the supervisor's other threads.
+#[derive(Debug)]
+pub(crate) struct Monitor {
+    shared: Arc<Shared>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+/// Where the monitor records lifecycle events, and since when it counts.
+pub(crate) struct Recording {
+    pub(crate) trace: Option<Arc<Mutex<Trace>>>,
+    pub(crate) created_at: Instant,
+}
+
+impl Monitor {
+    /// Starts following the instance whose init is `init` (host pid). The
+    /// thread confines itself first (with `confine`), then seizes init;
+    /// returns once it has, or with why it could not.
+    pub(crate) fn start(
+        init: i32,
+        recording: Recording,
+        confine: impl FnOnce() -> std::io::Result<()> + Send + 'static,
+    ) -> std::io::Result<Self> {
+        let shared = Arc::new(Shared::default());
+        let (ready_tx, ready_rx) = std::sync::mpsc::channel::<std::io::Result<()>>();
+        let for_thread = Arc::clone(&shared);
+        let thread = std::thread::Builder::new()
+            .name("xvisor-monitor".into())
+            .spawn(move || {
+                // Should confinement fail, following goes on (stopping would
+                // leave the guest unwatched); the main thread's own
+                // confinement reports the failure.
+                let _ = confine();
+                let options = options::TRACE_FORK
+                    | options::TRACE_VFORK
+                    | options::TRACE_CLONE
+                    | options::TRACE_EXEC
+                    | options::EXIT_KILL;
+                let seized = ptrace::seize(init, options);
+                let ok = seized.is_ok();
+                let _ = ready_tx.send(seized);
+                if ok {
+                    Follower {
+                        shared: for_thread,
+                        recording,
+                        init,
+                    }
+                    .run();
+                }
+            })?;
+        ready_rx
+            .recv()
+            .map_err(|_| std::io::Error::other("the monitor thread ended"))??;
+        let monitor = Self {
+            shared,
+            thread: Some(thread),
+        };
+        monitor.table().insert(identify(init, Duration::ZERO, None));
+        Ok(monitor)
+    }
+
+    /// The task table, locked.
+    pub(crate) fn table(&self) -> MutexGuard<'_, TaskTable> {
+        lock(&self.shared.table)
+    }
+
+    /// init's end, once the monitor has collected it; waits up to `patience`.
+    pub(crate) fn init_end(&self, patience: Duration) -> Option<WaitStatus> {
+        let guard = lock(&self.shared.init_end);
+        let (guard, _) = self
+            .shared
+            .init_ended
+            .wait_timeout_while(guard, patience, |end| end.is_none())
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        *guard
+    }
+
+    /// Waits for the monitor thread: it ends when every task is gone.
+    pub(crate) fn join(&mut self) {
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// The monitor thread's side.
+struct Follower {
+    shared: Arc<Shared>,
+    recording: Recording,
+    init: i32,
+}
+
+impl Follower {
+    fn run(self) {
+        // Ends when no traced task is left (init and everything under it
+        // are gone), or on an error the kernel should never give; with
+        // PTRACE_O_EXITKILL, the instance does not outlive the monitor.
+        while let Ok(Some((tid, status))) = ptrace::wait_traced() {
+            match Report::from_raw(status) {
+                Some(Report::Ended(end)) => self.ended(tid, end),
+                Some(Report::Stopped { event, signal }) => self.stopped(tid, event, signal),
+                None => {}
+            }
+        }
+    }
+
+    fn now(&self) -> Duration {
+        self.recording.created_at.elapsed()
+    }
+
+    fn record(&self, task: &Task, event: TaskEvent) {
+        if let Some(trace) = &self.recording.trace {
+            let record = TaskRecord {
+                time_s: self.now().as_secs_f64(),
+                pid: task.pid,
+                tid: task.tid,
+                event,
+            };
+            let _ = lock(trace).write_task(&record);
+        }
+    }
+
+    fn ended(&self, tid: i32, end: WaitStatus) {
+        let task = lock(&self.shared.table).ended(tid);
+        if let Some(task) = task {
+            let thread = task.host_tid != task.host_pid;
+            let event = match end {
+                WaitStatus::Exited(code) => TaskEvent::Exited { code, thread },
+                WaitStatus::Signaled { signal, .. } => TaskEvent::Killed { signal, thread },
+            };
+            self.record(&task, event);
+        }
+        if tid == self.init {
+            // init's end is the instance's: nobody else will collect it.
+            lock(&self.shared.table).tasks.remove(&tid);
+            *lock(&self.shared.init_end) = Some(end);
+            self.shared.init_ended.notify_all();
+        }
+    }
+
+    fn stopped(&self, tid: i32, event: i32, signal: i32) {
+        match event {
+            event::FORK | event::VFORK | event::CLONE => {
+                if let Ok(child) = ptrace::event_message(tid).map(|m| i32::try_from(m).unwrap_or(-1)) {
+                    self.born(tid, child);
+                }
+                let _ = ptrace::resume(tid, 0);
+            }
+            event::EXEC => {
+                self.exec(tid);
+                let _ = ptrace::resume(tid, 0);
+            }
+            event::STOP => {
+                if is_stop_signal(signal) {
+                    // A group stop: stay stopped, but hear SIGCONT.
+                    lock(&self.shared.table).set_state(tid, TaskState::Stopped);
+                    let _ = ptrace::listen(tid);
+                } else {
+                    // A new task's first stop, or the end of a group stop.
+                    self.known(tid);
+                    lock(&self.shared.table).set_state(tid, TaskState::Alive);
+                    let _ = ptrace::resume(tid, 0);
+                }
+            }
+            0 => {
+                // A signal on its way to the task: deliver it as sent.
+                let _ = ptrace::resume(tid, signal);
+            }
+            _ => {
+                let _ = ptrace::resume(tid, 0);
+            }
+        }
+    }
+
+    /// Makes sure `tid` is in the table (a new task may report its first
+    /// stop before its creator reports the birth).
+    fn known(&self, tid: i32) -> Task {
+        if let Some(task) = lock(&self.shared.table).get(tid) {
+            return task.clone();
+        }
+        let task = identify(tid, self.now(), None);
+        lock(&self.shared.table).insert(task.clone());
+        task
+    }
+
+    fn born(&self, creator_tid: i32, child: i32) {
+        if child <= 0 {
+            return;
+        }
+        let creator = self.known(creator_tid);
+        let mut task = self.known(child);
+        task.creator = Some(creator.host_pid);
+        lock(&self.shared.table).insert(task.clone());
+        let thread = task.host_pid == creator.host_pid;
+        self.record(
+            &creator,
+            TaskEvent::Spawn {
+                child: if thread { task.tid } else { task.pid },
+                thread,
+            },
+        );
+    }
+
+    fn exec(&self, tid: i32) {
+        // The exec'ing thread now has the thread group's id; every other
+        // thread of the group is gone.
+        let former = ptrace::event_message(tid).ok().and_then(|m| i32::try_from(m).ok());
+        let task = {
+            let mut table = lock(&self.shared.table);
+            let born = former
+                .and_then(|f| table.get(f).cloned())
+                .or_else(|| table.get(tid).cloned());
+            let group = born.as_ref().map_or(tid, |t| t.host_pid);
+            table.tasks.retain(|_, t| t.host_pid != group || t.host_tid == tid);
+            let mut task = identify(tid, self.now(), born.as_ref().and_then(|b| b.creator));
+            if let Some(b) = &born {
+                task.born_after = b.born_after;
+            }
+            table.insert(task.clone());
+            task
+        };
+        if self.recording.trace.is_some() {
+            let path = std::fs::read_link(format!("/proc/{tid}/exe"))
+                .map(|p| p.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            let argv = command_line(tid);
+            self.record(&task, TaskEvent::Exec { path, argv });
+        }
+    }
+}
+
+fn is_stop_signal(signal: i32) -> bool {
+    [signal::SIGSTOP, signal::SIGTSTP, signal::SIGTTIN, signal::SIGTTOU].contains(&signal)
+}
+
+/// A task's identity from `/proc/TID/status`: thread group, and the ids
+/// inside the instance (the last entries of NSpid and NStgid).
+fn identify(host_tid: i32, born_after: Duration, creator: Option<i32>) -> Task {
+    let status = std::fs::read_to_string(format!("/proc/{host_tid}/status")).unwrap_or_default();
+    let last = |key: &str| -> Option<i64> {
+        status
+            .lines()
+            .find(|l| l.starts_with(key))
+            .and_then(|l| l.split_whitespace().last())
+            .and_then(|v| v.parse().ok())
+    };
+    let host_pid = last("Tgid:").and_then(|v| i32::try_from(v).ok()).unwrap_or(host_tid);
+    Task {
+        host_tid,
+        host_pid,
+        tid: last("NSpid:").unwrap_or(-1),
+        pid: last("NStgid:").unwrap_or(-1),
+        creator,
+        born_after,
+        state: TaskState::Alive,
+    }
+}
+
+/// A process's arguments from `/proc/PID/cmdline`.
+pub(crate) fn command_line(host_pid: i32) -> Vec<String> {
+    let raw = std::fs::read(format!("/proc/{host_pid}/cmdline")).unwrap_or_default();
+    raw.split(|b| *b == 0)
+        .filter(|a| !a.is_empty())
+        .map(|a| String::from_utf8_lossy(a).into_owned())
+        .collect()
+}

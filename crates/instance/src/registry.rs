@@ -1,0 +1,312 @@
+//! The running instances of one user, by name.
+//!
+//! Each running instance's supervisor listens on an abstract Unix socket
+//! named `xvisor/UID/NAME`. The kernel makes the name unique (a second
+//! bind fails), and frees it when the supervisor's socket closes — at its
+//! exit or its death by SIGKILL — so there is nothing to clean up, ever,
+//! and a confined supervisor needs no right to remove files. Anyone may
+//! connect to an abstract socket: both ends check the other's uid
+//! (SO_PEERCRED), so only the same user (or root) is answered, and a
+//! socket squatted by another user is recognised as such. Listing reads
+//! the kernel's table of Unix sockets (`/proc/net/unix`) for the caller's
+//! prefix: other users' instances are not shown.
+
+use std::io::{self, BufRead, BufReader, Write};
+use std::os::fd::AsFd;
+use std::os::linux::net::SocketAddrExt;
+use std::os::unix::net::{SocketAddr, UnixListener, UnixStream};
+use std::time::Duration;
+
+use xvisor_sys::process;
+use xvisor_sys::socket::peer_uid;
+
+#[derive(Debug, thiserror::Error)]
+pub enum RegistryError {
+    #[error("an instance named {0:?} is already running")]
+    NameInUse(String),
+    #[error("no running instance is named {0:?}")]
+    NoSuchInstance(String),
+    #[error("{0:?} is not a valid instance name: use 1 to 64 letters, digits, '-', '_' or '.'")]
+    InvalidName(String),
+    #[error("the name {name:?} is held by a socket of uid {uid}, not by an xvisor of yours")]
+    Squatted { name: String, uid: u32 },
+    #[error("cannot {action}: {error}")]
+    Io { action: &'static str, error: io::Error },
+    #[error("instance {name:?} did not answer: {error}")]
+    NoAnswer { name: String, error: io::Error },
+    #[error("instance {name:?}: {message}")]
+    Refused { name: String, message: String },
+}
+
+/// How long a client waits for a supervisor's answer.
+const ANSWER_PATIENCE: Duration = Duration::from_secs(5);
+
+/// One user's running instances.
+#[derive(Debug, Clone)]
+pub struct Registry {
+    uid: u32,
+}
+
+impl Registry {
+    /// The calling user's (effective uid's) registry.
+    pub fn for_caller() -> Self {
+        Self {
+            uid: process::geteuid(),
+        }
+    }
+
+    fn prefix(&self) -> String {
+        format!("xvisor/{}/", self.uid)
+    }
+
+    fn address(&self, name: &str) -> Result<SocketAddr, RegistryError> {
+        if !valid_name(name) {
+            return Err(RegistryError::InvalidName(name.to_string()));
+        }
+        SocketAddr::from_abstract_name(format!("{}{name}", self.prefix())).map_err(|error| RegistryError::Io {
+            action: "name the control socket",
+            error,
+        })
+    }
+
+    /// Registers a new instance under `name`: its control socket,
+    /// listening, non-blocking.
+    pub fn claim(&self, name: &str) -> Result<Claim, RegistryError> {
+        let address = self.address(name)?;
+        match UnixListener::bind_addr(&address) {
+            Ok(listener) => {
+                listener.set_nonblocking(true).map_err(|error| RegistryError::Io {
+                    action: "set up the control socket",
+                    error,
+                })?;
+                Ok(Claim {
+                    listener,
+                    uid: self.uid,
+                })
+            }
+            Err(e) if e.kind() == io::ErrorKind::AddrInUse => {
+                // Ours, or squatted by someone else?
+                match UnixStream::connect_addr(&address).and_then(|s| peer_uid(s.as_fd())) {
+                    Ok(uid) if uid != self.uid && uid != 0 => Err(RegistryError::Squatted {
+                        name: name.to_string(),
+                        uid,
+                    }),
+                    _ => Err(RegistryError::NameInUse(name.to_string())),
+                }
+            }
+            Err(error) => Err(RegistryError::Io {
+                action: "create the control socket",
+                error,
+            }),
+        }
+    }
+
+    /// The names of the caller's running instances, sorted.
+    pub fn names(&self) -> Result<Vec<String>, RegistryError> {
+        let table = std::fs::read_to_string("/proc/net/unix").map_err(|error| RegistryError::Io {
+            action: "read /proc/net/unix",
+            error,
+        })?;
+        Ok(listening_names(&table, &self.prefix()))
+    }
+
+    /// Asks instance `name` one request; returns its answer's lines.
+    pub fn ask(&self, name: &str, request: &Request) -> Result<Vec<String>, RegistryError> {
+        let address = self.address(name)?;
+        let no_answer = |error: io::Error| RegistryError::NoAnswer {
+            name: name.to_string(),
+            error,
+        };
+        let stream = match UnixStream::connect_addr(&address) {
+            Ok(s) => s,
+            Err(e) if e.kind() == io::ErrorKind::ConnectionRefused => {
+                return Err(RegistryError::NoSuchInstance(name.to_string()))
+            }
+            Err(e) => return Err(no_answer(e)),
+        };
+        match peer_uid(stream.as_fd()) {
+            Ok(uid) if uid == self.uid || uid == 0 => {}
+            Ok(uid) => {
+                return Err(RegistryError::Squatted {
+                    name: name.to_string(),
+                    uid,
+                })
+            }
+            Err(e) => return Err(no_answer(e)),
+        }
+        stream.set_read_timeout(Some(ANSWER_PATIENCE)).map_err(no_answer)?;
+        stream.set_write_timeout(Some(ANSWER_PATIENCE)).map_err(no_answer)?;
+        (&stream)
+            .write_all(format!("{}\n", request.encode()).as_bytes())
+            .map_err(no_answer)?;
+        let mut lines = Vec::new();
+        for line in BufReader::new(&stream).lines() {
+            lines.push(line.map_err(no_answer)?);
+        }
+        match lines.first().map(String::as_str) {
+            Some("ok") => Ok(lines.split_off(1)),
+            Some(other) => Err(RegistryError::Refused {
+                name: name.to_string(),
+                message: other.strip_prefix("error: ").unwrap_or(other).to_string(),
+            }),
+            None => Err(no_answer(io::Error::from(io::ErrorKind::UnexpectedEof))),
+        }
+    }
+}
+
+/// The instance names of listening sockets in `/proc/net/unix` text whose
+/// abstract name starts with `prefix`, sorted, without duplicates.
+fn listening_names(table: &str, prefix: &str) -> Vec<String> {
+    const LISTENING: u32 = 0x0001_0000; // __SO_ACCEPTCON
+    let mut names: Vec<String> = table
+        .lines()
+        .skip(1)
+        .filter_map(|line| {
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            let flags = u32::from_str_radix(fields.get(3)?, 16).ok()?;
+            let path = fields.get(7)?;
+            let name = path.strip_prefix('@')?.strip_prefix(prefix)?;
+            (flags & LISTENING != 0 && valid_name(name)).then(|| name.to_string())
+        })
+        .collect();
+    names.sort();
+    names.dedup();
+    names
+}
+
+/// An instance's place in the registry, held by its supervisor for its
+/// whole life: the listening control socket.
+#[derive(Debug)]
+pub struct Claim {
+    listener: UnixListener,
+    uid: u32,
+}
+
+impl Claim {
+    /// The control socket, non-blocking.
+    pub fn listener(&self) -> &UnixListener {
+        &self.listener
+    }
+
+    /// Accepts one waiting client, if any, and only if it is the same user
+    /// or root; others are hung up on.
+    pub fn accept(&self) -> Option<UnixStream> {
+        let (stream, _) = self.listener.accept().ok()?;
+        match peer_uid(stream.as_fd()) {
+            Ok(uid) if uid == self.uid || uid == 0 => Some(stream),
+            _ => None,
+        }
+    }
+}
+
+/// Whether `name` may name an instance: 1 to 64 letters, digits, '-', '_'
+/// or '.', not starting with '.'.
+pub fn valid_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 64
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+        && !name.starts_with('.')
+}
+
+/// What a client may ask a supervisor over its control socket: one line
+/// each way, then the supervisor closes the connection.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Request {
+    /// `key\tvalue` lines about the instance.
+    Info,
+    /// One line per task (see [`crate::status::TaskRow`]).
+    Tasks,
+    /// Send this signal (SIGKILL ends the instance; others go to the guest
+    /// program's main process).
+    Signal(i32),
+}
+
+impl Request {
+    pub fn encode(&self) -> String {
+        match self {
+            Self::Info => "info".into(),
+            Self::Tasks => "tasks".into(),
+            Self::Signal(n) => format!("signal {n}"),
+        }
+    }
+
+    pub fn decode(line: &str) -> Option<Self> {
+        match line.trim_end().split_once(' ') {
+            None => match line.trim_end() {
+                "info" => Some(Self::Info),
+                "tasks" => Some(Self::Tasks),
+                _ => None,
+            },
+            Some(("signal", n)) => n
+                .parse()
+                .ok()
+                .filter(|n| (1..=xvisor_sys::signal::MAX_SIGNAL).contains(n))
+                .map(Self::Signal),
+            Some(_) => None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn requests_round_trip_and_junk_is_refused() {
+        for r in [Request::Info, Request::Tasks, Request::Signal(9), Request::Signal(64)] {
+            assert_eq!(Request::decode(&r.encode()), Some(r.clone()));
+        }
+        for junk in [
+            "",
+            "signal",
+            "signal 0",
+            "signal 65",
+            "signal x",
+            "tasks now",
+            "INFO",
+            "signal -9",
+        ] {
+            assert_eq!(Request::decode(junk), None, "{junk:?}");
+        }
+    }
+
+    #[test]
+    fn names_are_claimed_once_and_vanish_with_their_holder() {
+        let name = format!("registry-test-{}", std::process::id());
+        let registry = Registry::for_caller();
+        let claim = registry.claim(&name).unwrap();
+        assert!(matches!(registry.claim(&name), Err(RegistryError::NameInUse(_))));
+        assert!(registry.names().unwrap().contains(&name));
+        drop(claim);
+        assert!(!registry.names().unwrap().contains(&name));
+        assert!(matches!(
+            registry.ask(&name, &Request::Info),
+            Err(RegistryError::NoSuchInstance(_))
+        ));
+        drop(registry.claim(&name).unwrap());
+    }
+
+    #[test]
+    fn the_socket_table_is_read_for_this_user_only() {
+        let table = "Num       RefCount Protocol Flags    Type St Inode Path\n\
+            0000000000000000: 00000002 00000000 00010000 0001 01 1 @xvisor/0/web\n\
+            0000000000000000: 00000002 00000000 00000000 0001 03 2 @xvisor/0/web\n\
+            0000000000000000: 00000002 00000000 00010000 0001 01 3 @xvisor/1000/other\n\
+            0000000000000000: 00000002 00000000 00010000 0001 01 4 @xvisor/0/../x\n\
+            0000000000000000: 00000002 00000000 00010000 0001 01 5 /run/xvisor/0/db\n\
+            0000000000000000: 00000002 00000000 00010000 0001 01 6 @xvisor/0/db\n\
+            garbage\n";
+        assert_eq!(
+            listening_names(table, "xvisor/0/"),
+            vec!["db".to_string(), "web".to_string()]
+        );
+    }
+
+    #[test]
+    fn invalid_names_are_refused() {
+        for bad in ["", ".hidden", "a/b", "..", "x y", &"n".repeat(65)] {
+            assert!(!valid_name(bad), "{bad:?}");
+        }
+        assert!(valid_name("xv-1234-abcd"));
+    }
+}

@@ -1,0 +1,148 @@
+//! Following a process tree with ptrace: seizing (no stop, no signal), the
+//! fork/clone/exec events, and the waits that report them.
+//!
+//! Only what the process monitor needs: it never reads or writes a
+//! tracee's registers or memory through ptrace.
+
+use std::io;
+
+use crate::check;
+
+/// `PTRACE_O_*` options for [`seize`].
+pub mod options {
+    pub const TRACE_FORK: u32 = libc::PTRACE_O_TRACEFORK as u32;
+    pub const TRACE_VFORK: u32 = libc::PTRACE_O_TRACEVFORK as u32;
+    pub const TRACE_CLONE: u32 = libc::PTRACE_O_TRACECLONE as u32;
+    pub const TRACE_EXEC: u32 = libc::PTRACE_O_TRACEEXEC as u32;
+    pub const EXIT_KILL: u32 = libc::PTRACE_O_EXITKILL as u32;
+}
+
+/// The event of a ptrace event stop (`status >> 16`).
+pub mod event {
+    pub const FORK: i32 = libc::PTRACE_EVENT_FORK;
+    pub const VFORK: i32 = libc::PTRACE_EVENT_VFORK;
+    pub const CLONE: i32 = libc::PTRACE_EVENT_CLONE;
+    pub const EXEC: i32 = libc::PTRACE_EVENT_EXEC;
+    pub const STOP: i32 = libc::PTRACE_EVENT_STOP;
+}
+
+fn request(request: libc::c_uint, tid: i32, data: libc::c_ulong) -> io::Result<libc::c_long> {
+    // SAFETY: every request made through here (SEIZE, CONT, LISTEN) takes
+    // integers only: the address argument is unused (null) and `data` is an
+    // option mask or a signal number, not a pointer.
+    check(unsafe { libc::ptrace(request, tid, std::ptr::null_mut::<libc::c_void>(), data) })
+}
+
+/// Attaches to `tid` without stopping it; `options` are [`options`] bits.
+/// With the fork/clone options, every task it creates is attached too.
+pub fn seize(tid: i32, options: u32) -> io::Result<()> {
+    request(libc::PTRACE_SEIZE, tid, libc::c_ulong::from(options)).map(drop)
+}
+
+/// Resumes a stopped tracee, delivering `signal` (0 for none).
+pub fn resume(tid: i32, signal: i32) -> io::Result<()> {
+    let signal = libc::c_ulong::try_from(signal).map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))?;
+    request(libc::PTRACE_CONT, tid, signal).map(drop)
+}
+
+/// Leaves a tracee in its group-stop but lets it hear `SIGCONT` (for
+/// seized tracees).
+pub fn listen(tid: i32) -> io::Result<()> {
+    request(libc::PTRACE_LISTEN, tid, 0).map(drop)
+}
+
+/// The message of the last event stop of `tid`: a new task's host id for
+/// fork/vfork/clone, the former thread id for exec.
+pub fn event_message(tid: i32) -> io::Result<u64> {
+    let mut message: libc::c_ulong = 0;
+    // SAFETY: PTRACE_GETEVENTMSG writes one unsigned long at `data`, which
+    // points to `message`, alive and writable for the call.
+    check(unsafe {
+        libc::ptrace(
+            libc::PTRACE_GETEVENTMSG,
+            tid,
+            std::ptr::null_mut::<libc::c_void>(),
+            &mut message as *mut libc::c_ulong,
+        )
+    })?;
+    Ok(message)
+}
+
+/// Waits for a state change of any task traced by the calling thread (and
+/// of the calling thread's own children): `(tid, raw wait status)`. `None`
+/// when there is none left. Children of the process's other threads are
+/// not reaped here.
+pub fn wait_traced() -> io::Result<Option<(i32, i32)>> {
+    loop {
+        let mut status = 0;
+        // SAFETY: waitpid only writes the status word we own.
+        let ret = unsafe { libc::waitpid(-1, &mut status, libc::__WALL | libc::__WNOTHREAD) };
+        if ret == -1 {
+            let err = io::Error::last_os_error();
+            match err.raw_os_error() {
+                Some(libc::EINTR) => continue,
+                Some(libc::ECHILD) => return Ok(None),
+                _ => return Err(err),
+            }
+        }
+        return Ok(Some((ret, status)));
+    }
+}
+
+/// A traced task's state change, decoded from a wait status.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Report {
+    /// The task ended.
+    Ended(crate::process::WaitStatus),
+    /// The task stopped: for `event` 0 a signal-delivery stop of `signal`,
+    /// else an event stop (see [`event`]).
+    Stopped { event: i32, signal: i32 },
+}
+
+impl Report {
+    pub fn from_raw(status: i32) -> Option<Self> {
+        if libc::WIFSTOPPED(status) {
+            return Some(Self::Stopped {
+                event: (status >> 16) & 0xff,
+                signal: libc::WSTOPSIG(status),
+            });
+        }
+        crate::process::WaitStatus::from_raw(status).map(Self::Ended)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::process::WaitStatus;
+
+    #[test]
+    fn reports_decode() {
+        assert_eq!(Report::from_raw(3 << 8), Some(Report::Ended(WaitStatus::Exited(3))));
+        assert_eq!(
+            Report::from_raw(9),
+            Some(Report::Ended(WaitStatus::Signaled {
+                signal: 9,
+                core_dumped: false
+            }))
+        );
+        // A fork event stop: SIGTRAP | PTRACE_EVENT_FORK << 8, in the stop byte.
+        let fork = 0x7f | ((libc::SIGTRAP | (event::FORK << 8)) << 8);
+        assert_eq!(
+            Report::from_raw(fork),
+            Some(Report::Stopped {
+                event: event::FORK,
+                signal: libc::SIGTRAP
+            })
+        );
+        let delivery = 0x7f | (libc::SIGUSR1 << 8);
+        assert_eq!(
+            Report::from_raw(delivery),
+            Some(Report::Stopped {
+                event: 0,
+                signal: libc::SIGUSR1
+            })
+        );
+        assert_eq!(Report::from_raw(0xffff), None);
+    }
+}

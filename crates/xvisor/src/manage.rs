@@ -1,0 +1,340 @@
+//! `xvisor ps` and `xvisor kill`: the caller's running instances, seen and
+//! signalled through their supervisors' control sockets.
+
+use std::ffi::OsString;
+
+use anyhow::{bail, Context, Result};
+use xvisor_instance::registry::{Registry, RegistryError, Request};
+use xvisor_instance::status::TaskRow;
+use xvisor_trap::render::json_string;
+
+use crate::units::show_size;
+
+pub const PS_HELP: &str = "\
+List your running instances, or the tasks of one.
+
+Usage: xvisor ps [--json]
+       xvisor ps NAME [--json]
+
+Without NAME: one line per running instance of yours — its name, the pid
+of its supervisor on the host, how many tasks (processes and threads) it
+has, its age, its system-call profile, its limits and its command.
+
+With NAME: the instance's task tree, one line per task, as the instance
+sees them — pid, tid, parent pid, number of threads (on the process's own
+line), state (running, waiting, stopped, zombie), the system call a
+waiting task is blocked in, age and command line. The list is complete:
+the supervisor follows every fork, clone and exec of the instance.
+
+Instances of other users are not listed (root sees only root's).
+
+Options:
+      --json    machine-readable output
+  -h, --help    show this text
+
+Examples:
+  xvisor run --name web -- python3 -m http.server &
+  xvisor ps
+  xvisor ps web
+  xvisor ps web --json
+";
+
+pub const KILL_HELP: &str = "\
+Send a signal to a running instance.
+
+Usage: xvisor kill NAME [SIGNAL]
+
+SIGNAL is a name (TERM, SIGTERM, hup …) or a number; the default is TERM.
+KILL ends the whole instance at once. Any other signal goes to the
+instance's main program (the one 'xvisor run' started), which may handle
+it; STOP and CONT pause and resume it.
+
+Examples:
+  xvisor kill web
+  xvisor kill web HUP
+  xvisor kill web KILL
+";
+
+/// Options shared by `ps` and `kill`: positional words and `--json`.
+struct Words {
+    words: Vec<String>,
+    json: bool,
+}
+
+fn parse(args: Vec<OsString>, command: &str) -> Result<Option<Words>> {
+    use lexopt::prelude::*;
+    let mut p = lexopt::Parser::from_args(args);
+    let mut out = Words {
+        words: Vec::new(),
+        json: false,
+    };
+    while let Some(arg) = p.next()? {
+        match arg {
+            Short('h') | Long("help") => return Ok(None),
+            Long("json") if command == "ps" => out.json = true,
+            Value(v) => out.words.push(
+                v.into_string()
+                    .map_err(|v| anyhow::anyhow!("{command}: {v:?} is not valid text"))?,
+            ),
+            other => return Err(other.unexpected().into()),
+        }
+    }
+    Ok(Some(out))
+}
+
+/// `xvisor ps`. Returns the exit status.
+pub fn ps(args: Vec<OsString>) -> Result<i32> {
+    let Some(w) = parse(args, "ps")? else {
+        print!("{PS_HELP}");
+        return Ok(0);
+    };
+    let registry = Registry::for_caller();
+    match w.words.as_slice() {
+        [] => list(&registry, w.json),
+        [name] => tasks(&registry, name, w.json),
+        _ => bail!("ps: give at most one instance name (see 'xvisor ps --help')"),
+    }
+}
+
+/// `xvisor kill`. Returns the exit status.
+pub fn kill(args: Vec<OsString>) -> Result<i32> {
+    let Some(w) = parse(args, "kill")? else {
+        print!("{KILL_HELP}");
+        return Ok(0);
+    };
+    let (name, signal) = match w.words.as_slice() {
+        [name] => (name, xvisor_sys::signal::SIGTERM),
+        [name, signal] => (
+            name,
+            xvisor_sys::signal::by_name(signal)
+                .with_context(|| format!("kill: {signal:?} is not a signal (try TERM, KILL, HUP or 1 to 64)"))?,
+        ),
+        _ => bail!("kill: give an instance name and optionally a signal (see 'xvisor kill --help')"),
+    };
+    Registry::for_caller().ask(name, &Request::Signal(signal))?;
+    Ok(0)
+}
+
+/// What `info` says about one instance, as key/value pairs.
+struct Info(Vec<(String, String)>);
+
+impl Info {
+    fn get(&self, key: &str) -> Option<&str> {
+        self.0.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
+    }
+
+    fn limits(&self) -> String {
+        let mut parts = Vec::new();
+        if let Some(m) = self.get("memory_bytes").and_then(|m| m.parse().ok()) {
+            parts.push(format!("memory={}", show_size(m)));
+        }
+        for (key, label) in [("pids", "pids"), ("cpus", "cpus"), ("nofile", "nofile")] {
+            if let Some(v) = self.get(key) {
+                parts.push(format!("{label}={v}"));
+            }
+        }
+        if let Some(t) = self.get("timeout_s").and_then(|t| t.parse::<f64>().ok()) {
+            parts.push(format!("timeout={}", show_age(t)));
+        }
+        if parts.is_empty() {
+            "-".into()
+        } else {
+            parts.join(",")
+        }
+    }
+}
+
+fn list(registry: &Registry, json: bool) -> Result<i32> {
+    let mut infos = Vec::new();
+    for name in registry.names()? {
+        match registry.ask(&name, &Request::Info) {
+            Ok(lines) => infos.push(Info(
+                lines
+                    .iter()
+                    .filter_map(|l| l.split_once('\t'))
+                    .map(|(k, v)| (k.to_string(), v.to_string()))
+                    .collect(),
+            )),
+            // Ended between the listing and the question.
+            Err(RegistryError::NoSuchInstance(_)) => {}
+            Err(e) => eprintln!("xvisor: {}", crate::plain(&e.to_string())),
+        }
+    }
+    if json {
+        let items: Vec<String> = infos
+            .iter()
+            .map(|i| {
+                let number = |key: &str| i.get(key).filter(|v| v.parse::<f64>().is_ok()).unwrap_or("null");
+                let limits: Vec<String> = ["memory_bytes", "pids", "cpus", "nofile", "timeout_s"]
+                    .iter()
+                    .filter_map(|k| i.get(k).filter(|v| v.parse::<f64>().is_ok()).map(|v| format!("\"{k}\": {v}")))
+                    .collect();
+                format!(
+                    "{{\"name\": {}, \"supervisor_pid\": {}, \"state\": {}, \"tasks\": {}, \"uptime_s\": {}, \"profile\": {}, \"limits\": {{{}}}, \"command\": {}}}",
+                    json_string(i.get("name").unwrap_or("")),
+                    number("supervisor_pid"),
+                    json_string(i.get("state").unwrap_or("")),
+                    number("tasks"),
+                    number("uptime_s"),
+                    json_string(i.get("profile").unwrap_or("")),
+                    limits.join(", "),
+                    json_string(i.get("command").unwrap_or(""))
+                )
+            })
+            .collect();
+        println!("[{}]", items.join(",\n "));
+        return Ok(0);
+    }
+    let mut table = vec![["NAME", "PID", "TASKS", "UPTIME", "PROFILE", "LIMITS", "COMMAND"]
+        .map(String::from)
+        .to_vec()];
+    for i in &infos {
+        table.push(vec![
+            i.get("name").unwrap_or("?").to_string(),
+            i.get("supervisor_pid").unwrap_or("?").to_string(),
+            i.get("tasks").unwrap_or("?").to_string(),
+            i.get("uptime_s")
+                .and_then(|u| u.parse().ok())
+                .map_or_else(|| "?".into(), show_age),
+            i.get("profile").unwrap_or("?").to_string(),
+            i.limits(),
+            i.get("command").unwrap_or("").to_string(),
+        ]);
+    }
+    print!("{}", columns(&table));
+    Ok(0)
+}
+
+fn tasks(registry: &Registry, name: &str, json: bool) -> Result<i32> {
+    let lines = registry.ask(name, &Request::Tasks)?;
+    let rows: Vec<TaskRow> = lines.iter().filter_map(|l| TaskRow::decode(l)).collect();
+    if json {
+        let items: Vec<String> = rows
+            .iter()
+            .map(|r| {
+                format!(
+                    "{{\"pid\": {}, \"tid\": {}, \"ppid\": {}, \"threads\": {}, \"state\": {}, \"call\": {}, \"uptime_s\": {:.3}, \"command\": {}}}",
+                    r.pid,
+                    r.tid,
+                    r.ppid,
+                    r.threads,
+                    json_string(&r.state),
+                    if r.call.is_empty() { "null".to_string() } else { json_string(&r.call) },
+                    r.uptime_s,
+                    json_string(&r.command)
+                )
+            })
+            .collect();
+        println!(
+            "{{\"name\": {}, \"tasks\": [{}]}}",
+            json_string(name),
+            items.join(",\n  ")
+        );
+        return Ok(0);
+    }
+    let mut table = vec![["PID", "TID", "PPID", "THREADS", "STATE", "CALL", "UPTIME", "COMMAND"]
+        .map(String::from)
+        .to_vec()];
+    for r in &rows {
+        let indent = "  ".repeat(r.depth);
+        let command = if r.is_process() {
+            format!("{indent}{}", r.command)
+        } else {
+            format!("{indent}  {{thread}}")
+        };
+        table.push(vec![
+            r.pid.to_string(),
+            r.tid.to_string(),
+            r.ppid.to_string(),
+            if r.is_process() {
+                r.threads.to_string()
+            } else {
+                "-".into()
+            },
+            r.state.clone(),
+            if r.call.is_empty() { "-".into() } else { r.call.clone() },
+            show_age(r.uptime_s),
+            command,
+        ]);
+    }
+    print!("{}", columns(&table));
+    Ok(0)
+}
+
+/// Left-aligned columns, the last one unpadded.
+fn columns(rows: &[Vec<String>]) -> String {
+    let width = rows.first().map_or(0, Vec::len);
+    let mut widths = vec![0; width];
+    for r in rows {
+        for (w, cell) in widths.iter_mut().zip(r) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    let mut out = String::new();
+    for r in rows {
+        let mut line = String::new();
+        for (i, cell) in r.iter().enumerate() {
+            if i + 1 == r.len() {
+                line.push_str(cell);
+            } else {
+                line.push_str(&format!("{cell:<w$}  ", w = widths[i]));
+            }
+        }
+        out.push_str(line.trim_end());
+        out.push('\n');
+    }
+    out
+}
+
+/// 0.4s, 12s, 5m02s, 3h07m, 2d04h.
+fn show_age(seconds: f64) -> String {
+    if !seconds.is_finite() || seconds < 0.0 {
+        return "?".into();
+    }
+    if seconds < 10.0 {
+        return format!("{seconds:.1}s");
+    }
+    let s = seconds as u64;
+    match s {
+        0..=59 => format!("{s}s"),
+        60..=3599 => format!("{}m{:02}s", s / 60, s % 60),
+        3600..=86_399 => format!("{}h{:02}m", s / 3600, (s % 3600) / 60),
+        _ => format!("{}d{:02}h", s / 86_400, (s % 86_400) / 3600),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ages_read_well() {
+        assert_eq!(show_age(0.42), "0.4s");
+        assert_eq!(show_age(42.0), "42s");
+        assert_eq!(show_age(302.0), "5m02s");
+        assert_eq!(show_age(11_220.0), "3h07m");
+        assert_eq!(show_age(187_200.0), "2d04h");
+        assert_eq!(show_age(f64::NAN), "?");
+    }
+
+    #[test]
+    fn columns_align() {
+        let rows = vec![
+            vec!["A".to_string(), "BB".into(), "C".into()],
+            vec!["long".to_string(), "x".into(), "tail text".into()],
+        ];
+        assert_eq!(columns(&rows), "A     BB  C\nlong  x   tail text\n");
+    }
+
+    #[test]
+    fn ps_and_kill_arguments() {
+        let args = |v: &[&str]| v.iter().map(OsString::from).collect::<Vec<_>>();
+        assert!(parse(args(&["web", "--json"]), "ps").unwrap().unwrap().json);
+        assert!(parse(args(&["--help"]), "ps").unwrap().is_none());
+        assert!(parse(args(&["web", "--json"]), "kill").is_err());
+        assert!(kill(args(&["web", "NOPE"])).is_err());
+        assert!(kill(args(&["web", "0"])).is_err());
+        assert!(kill(args(&[])).is_err());
+        assert!(ps(args(&["a", "b"])).is_err());
+    }
+}
