@@ -15,6 +15,7 @@ pub mod process;
 pub mod seccomp;
 pub mod signal;
 pub mod socket;
+pub mod tree;
 pub mod tty;
 
 use std::io;
@@ -46,6 +47,7 @@ pub fn cstring(bytes: impl Into<Vec<u8>>) -> io::Result<std::ffi::CString> {
 /// Re-exported errno values the safe crates need to compare against.
 pub mod errno {
     pub use libc::{
-        EACCES, EAGAIN, EBUSY, EEXIST, EINTR, EINVAL, EIO, ENOENT, ENOEXEC, ENOSYS, ENOTDIR, EPERM, EPIPE, ESRCH,
+        EACCES, EAGAIN, EBUSY, EEXIST, EINTR, EINVAL, EIO, ELOOP, ENOENT, ENOEXEC, ENOSYS, ENOTDIR, ENOTSUP, EPERM,
+        EPIPE, ESRCH, EXDEV,
     };
 }
