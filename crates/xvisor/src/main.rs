@@ -2,6 +2,7 @@
 
 #![forbid(unsafe_code)]
 
+mod image;
 mod run;
 mod syscalls;
 mod units;
@@ -19,6 +20,7 @@ Usage: xvisor COMMAND [OPTIONS]
 
 Commands:
   run        run a program in a new instance ('xvisor run --help')
+  image      import, list, inspect and remove images ('xvisor image --help')
   syscalls   how each system call is treated under a profile
   help       show this text, or a command's ('xvisor help run')
 
@@ -55,6 +57,7 @@ fn dispatch(mut args: Vec<OsString>) -> i32 {
             }
             Err(e) => usage_error(&e),
         },
+        "image" => image::main(args),
         "syscalls" => match syscalls::main(args) {
             Ok(code) => code,
             Err(e) => usage_error(&e),
@@ -63,6 +66,7 @@ fn dispatch(mut args: Vec<OsString>) -> i32 {
             match args.first().and_then(|a| a.to_str()) {
                 Some("run") => print!("{}", run::HELP),
                 Some("syscalls") => print!("{}", syscalls::HELP),
+                Some("image") => print!("{}", image::HELP),
                 _ => print!("{HELP}"),
             }
             0
@@ -72,7 +76,7 @@ fn dispatch(mut args: Vec<OsString>) -> i32 {
             0
         }
         other => {
-            eprintln!("xvisor: unknown command {other:?} (commands: run, syscalls, help)");
+            eprintln!("xvisor: unknown command {other:?} (commands: run, image, syscalls, help)");
             125
         }
     }
