@@ -32,7 +32,15 @@ pub enum RootBase {
     /// A directory of the host as `/`, read-only; with `writable`, a
     /// throwaway overlay (upper layer on tmpfs) takes the guest's writes.
     Directory { path: PathBuf, writable: bool },
+    /// An image's unpacked layers (bottom first), each mounted read-only as
+    /// an overlay lower layer under a throwaway writable upper layer on
+    /// tmpfs. The image's own /root and home directories are kept (no home
+    /// tmpfs); /proc, /dev, /sys, /tmp and /etc/hostname are the instance's.
+    Image { layers: Vec<PathBuf> },
 }
+
+/// Most layers an image may have (overlayfs itself takes up to 500).
+pub const MAX_IMAGE_LAYERS: usize = 128;
 
 /// A host path made visible inside the instance.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -64,6 +72,10 @@ pub enum RootfsError {
     NoSuchRootDirectory(PathBuf),
     #[error("--rootfs {0}: not a directory")]
     RootNotDirectory(PathBuf),
+    #[error("image layer {0}: missing from the image store (import the image again)")]
+    MissingLayer(PathBuf),
+    #[error("the image has {0} layers; at most {MAX_IMAGE_LAYERS} are supported")]
+    TooManyLayers(usize),
     #[error("--volume {0}: no such file or directory on the host")]
     NoSuchVolumeSource(PathBuf),
     #[error("--volume target {0:?}: must be an absolute path without '..'")]
@@ -152,6 +164,16 @@ impl RootSpec {
                 Err(_) => return Err(RootfsError::NoSuchRootDirectory(path.clone())),
             }
         }
+        if let RootBase::Image { layers } = &self.base {
+            if layers.len() > MAX_IMAGE_LAYERS {
+                return Err(RootfsError::TooManyLayers(layers.len()));
+            }
+            for layer in layers {
+                if !std::fs::metadata(layer).is_ok_and(|m| m.is_dir()) {
+                    return Err(RootfsError::MissingLayer(layer.clone()));
+                }
+            }
+        }
         for v in &self.volumes {
             if std::fs::metadata(&v.host_path).is_err() {
                 return Err(RootfsError::NoSuchVolumeSource(v.host_path.clone()));
@@ -213,6 +235,14 @@ impl RootSpec {
             mask_etc(root)?;
             self.write_identity_files(root, staging_dir.as_fd())?;
         }
+        if matches!(self.base, RootBase::Image { .. }) {
+            // The overlay is writable: give the image the files that carry
+            // the instance's name, then cover them with the instance's own.
+            for file in ["etc/hostname", "etc/hosts"] {
+                ensure_file(root, file).map_err(fail(format!("create /{file} in the image")))?;
+            }
+            self.write_identity_files(root, staging_dir.as_fd())?;
+        }
         mount_proc(root)?;
         mount_dev(root)?;
         let sys = mount::clone_tree(None, "/sys", true).map_err(fail("clone /sys"))?;
@@ -228,18 +258,22 @@ impl RootSpec {
         attach_at(root, "tmp", tmp.as_fd()).map_err(fail("mount /tmp"))?;
         let home_rel = self.home.trim_start_matches('/');
         ensure_dir(root, home_rel).map_err(fail(format!("create home {}", self.home)))?;
+        // An image keeps its own home directory (in its writable overlay).
+        let private_home = !matches!(self.base, RootBase::Image { .. });
         let (uid, gid) = (self.home_owner.0.to_string(), self.home_owner.1.to_string());
-        let home = mount::new_filesystem(
-            "tmpfs",
-            &[
-                FsOption::Value("mode", "0700"),
-                FsOption::Value("uid", &uid),
-                FsOption::Value("gid", &gid),
-            ],
-            attr::NOSUID | attr::NODEV,
-        )
-        .map_err(fail("create the home tmpfs"))?;
-        attach_at(root, home_rel, home.as_fd()).map_err(fail(format!("mount home {}", self.home)))?;
+        if private_home {
+            let home = mount::new_filesystem(
+                "tmpfs",
+                &[
+                    FsOption::Value("mode", "0700"),
+                    FsOption::Value("uid", &uid),
+                    FsOption::Value("gid", &gid),
+                ],
+                attr::NOSUID | attr::NODEV,
+            )
+            .map_err(fail("create the home tmpfs"))?;
+            attach_at(root, home_rel, home.as_fd()).map_err(fail(format!("mount home {}", self.home)))?;
+        }
 
         for (volume, tree) in self.volumes.iter().zip(taken.volumes) {
             let rel = volume.target.trim_start_matches('/');
@@ -304,6 +338,48 @@ impl RootSpec {
             RootBase::HostRoot => {
                 let tree = taken.base.as_ref().expect("host root cloned for HostRoot");
                 mount::attach(tree.as_fd(), root_target()?.as_fd()).map_err(fail("mount the host root"))?;
+                Ok(false)
+            }
+            RootBase::Image { layers } => {
+                sysfs::make_dir_at(staging, "layers", 0o755).map_err(fail("create the image layer directory"))?;
+                let layers_dir = sysfs::open_path(Some(staging), "layers").map_err(fail("open the layer directory"))?;
+                let mut lowers = Vec::with_capacity(layers.len().max(1));
+                for (i, tree) in taken.layers.iter().enumerate() {
+                    let name = i.to_string();
+                    sysfs::make_dir_at(layers_dir.as_fd(), &name, 0o755).map_err(fail("create a layer mount point"))?;
+                    let target =
+                        sysfs::open_path(Some(layers_dir.as_fd()), &name).map_err(fail("open a layer mount point"))?;
+                    mount::attach(tree.as_fd(), target.as_fd()).map_err(fail(format!("mount image layer {i}")))?;
+                    lowers.push(format!("{staging_path}/layers/{i}"));
+                }
+                if lowers.is_empty() {
+                    // An image without layers: an empty lower layer.
+                    lowers.push(format!("{staging_path}/layers"));
+                }
+                // Top layer first, as overlayfs wants them.
+                lowers.reverse();
+                for dir in ["upper", "work"] {
+                    sysfs::make_dir_at(staging, dir, 0o755).map_err(fail("create the overlay directories"))?;
+                }
+                let lowerdir = lowers.join(":");
+                let upper = format!("{staging_path}/upper");
+                let work = format!("{staging_path}/work");
+                let overlay = mount::new_filesystem(
+                    "overlay",
+                    &[
+                        FsOption::Value("lowerdir", &lowerdir),
+                        FsOption::Value("upperdir", &upper),
+                        FsOption::Value("workdir", &work),
+                        FsOption::Flag("userxattr"),
+                    ],
+                    attr::NOSUID | attr::NODEV,
+                )
+                .map_err(fail(format!("create the overlay of {} image layers", layers.len())))?;
+                mount::attach(overlay.as_fd(), root_target()?.as_fd()).map_err(fail("mount the image overlay"))?;
+                let root = sysfs::open_path(Some(staging), "root").map_err(fail("open the new root"))?;
+                for point in self.mount_points() {
+                    let _ = ensure_dir(root.as_fd(), &point);
+                }
                 Ok(false)
             }
             RootBase::Directory { path, writable } => {
@@ -384,12 +460,25 @@ impl RootSpec {
 struct HostTrees {
     base: Option<OwnedFd>,
     volumes: Vec<OwnedFd>,
+    /// An image's layers, bottom first.
+    layers: Vec<OwnedFd>,
 }
 
 impl HostTrees {
     fn take(spec: &RootSpec) -> Result<Self, RootfsError> {
+        let mut layers = Vec::new();
         let base = match &spec.base {
             RootBase::SystemDirs => None,
+            RootBase::Image { layers: dirs } => {
+                for dir in dirs {
+                    let p = dir.to_str().ok_or_else(|| RootfsError::MissingLayer(dir.clone()))?;
+                    let tree = mount::clone_tree(None, p, false).map_err(fail(format!("clone image layer {p}")))?;
+                    mount::set_attributes(tree.as_fd(), attr::RDONLY | attr::NOSUID | attr::NODEV, false)
+                        .map_err(fail(format!("make image layer {p} read-only")))?;
+                    layers.push(tree);
+                }
+                None
+            }
             RootBase::HostRoot => {
                 let tree = mount::clone_tree(None, "/", true).map_err(fail("clone the host root"))?;
                 mount::set_attributes(tree.as_fd(), attr::RDONLY | attr::NOSUID | attr::NODEV, true)
@@ -420,7 +509,7 @@ impl HostTrees {
             mount::set_attributes(tree.as_fd(), attrs, true).map_err(fail(format!("set flags on volume {p}")))?;
             volumes.push(tree);
         }
-        Ok(Self { base, volumes })
+        Ok(Self { base, volumes, layers })
     }
 }
 

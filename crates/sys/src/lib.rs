@@ -16,6 +16,7 @@ pub mod ptrace;
 pub mod seccomp;
 pub mod signal;
 pub mod socket;
+pub mod tree;
 pub mod tty;
 
 use std::io;
@@ -47,7 +48,7 @@ pub fn cstring(bytes: impl Into<Vec<u8>>) -> io::Result<std::ffi::CString> {
 /// Re-exported errno values the safe crates need to compare against.
 pub mod errno {
     pub use libc::{
-        EACCES, EAGAIN, EBUSY, ECHILD, EEXIST, EINTR, EINVAL, EIO, ENOENT, ENOEXEC, ENOSYS, ENOTDIR, EPERM, EPIPE,
-        ESRCH, EWOULDBLOCK,
+        EACCES, EAGAIN, EBUSY, ECHILD, EEXIST, EINTR, EINVAL, EIO, ELOOP, ENOENT, ENOEXEC, ENOSYS, ENOTDIR, ENOTSUP,
+        EPERM, EPIPE, ESRCH, EWOULDBLOCK, EXDEV,
     };
 }

@@ -2,6 +2,7 @@
 
 #![forbid(unsafe_code)]
 
+mod image;
 mod manage;
 mod run;
 mod syscalls;
@@ -22,6 +23,7 @@ Commands:
   run        run a program in a new instance ('xvisor run --help')
   ps         list your running instances, or one instance's tasks
   kill       send a signal to a running instance
+  image      import, list, inspect and remove images ('xvisor image --help')
   syscalls   how each system call is treated under a profile
   help       show this text, or a command's ('xvisor help run')
 
@@ -66,6 +68,7 @@ fn dispatch(mut args: Vec<OsString>) -> i32 {
             Ok(code) => code,
             Err(e) => failure(&e),
         },
+        "image" => image::main(args),
         "syscalls" => match syscalls::main(args) {
             Ok(code) => code,
             Err(e) => usage_error(&e),
@@ -76,6 +79,7 @@ fn dispatch(mut args: Vec<OsString>) -> i32 {
                 Some("syscalls") => print!("{}", syscalls::HELP),
                 Some("ps") => print!("{}", manage::PS_HELP),
                 Some("kill") => print!("{}", manage::KILL_HELP),
+                Some("image") => print!("{}", image::HELP),
                 _ => print!("{HELP}"),
             }
             0
@@ -85,7 +89,7 @@ fn dispatch(mut args: Vec<OsString>) -> i32 {
             0
         }
         other => {
-            eprintln!("xvisor: unknown command {other:?} (commands: run, ps, kill, syscalls, help)");
+            eprintln!("xvisor: unknown command {other:?} (commands: run, ps, kill, image, syscalls, help)");
             125
         }
     }

@@ -16,6 +16,7 @@ pub const HELP: &str = "\
 Run a program in a new, isolated xvisor instance.
 
 Usage: xvisor run [OPTIONS] [--] PROGRAM [ARGS...]
+       xvisor run --image NAME [OPTIONS] [-- PROGRAM [ARGS...]]
 
 By default the instance sees only the host's system directories, read-only
 (/usr, /bin, /sbin, /lib*, and /etc with its secrets masked), a private
@@ -25,6 +26,11 @@ guest runs as root inside, which is the invoking user outside: it has no
 privilege on the host. Everything is gone when the program ends.
 
 Root filesystem:
+      --image NAME[:TAG]   use an image imported with 'xvisor image import' as
+                           /: its layers read-only under a throwaway writable
+                           layer; its Entrypoint, Cmd, Env, WorkingDir and
+                           User are the defaults (PROGRAM replaces Cmd, as
+                           with docker; --user, -e and -w override)
       --rootfs DIR         use DIR as / (read-only)
       --writable           with --rootfs: accept writes in a throwaway layer
       --host-root          show the whole host root, read-only
@@ -75,12 +81,15 @@ Examples:
   xvisor run -v \"$PWD\":/work:rw -w /work -- make
   xvisor run --memory 256M --pids 64 --timeout 10s -- ./untrusted
   xvisor run --rootfs ./rootfs --writable -- /bin/sh
+  xvisor run --image busybox                  # the image's default command
+  xvisor run --image alpine:3.20 -- cat /etc/os-release
 ";
 
 /// Everything `xvisor run` was told.
 #[derive(Debug, Default, PartialEq)]
 pub struct RunOptions {
     pub rootfs: Option<PathBuf>,
+    pub image: Option<String>,
     pub writable: bool,
     pub host_root: bool,
     pub volumes: Vec<Volume>,
@@ -150,6 +159,7 @@ pub fn parse(args: Vec<OsString>) -> Result<Option<RunOptions>> {
             Short('h') | Long("help") => return Ok(None),
             Long("rootfs") => o.rootfs = Some(PathBuf::from(p.value()?)),
             Long("writable") => o.writable = true,
+            Long("image") => o.image = Some(text(p.value()?, "--image")?),
             Long("host-root") => o.host_root = true,
             Short('v') | Long("volume") => o.volumes.push(parse_volume(&text(p.value()?, "--volume")?)?),
             Short('e') | Long("env") => o.env.push(text(p.value()?, "--env")?),
@@ -234,8 +244,11 @@ pub fn parse(args: Vec<OsString>) -> Result<Option<RunOptions>> {
             _ => return Err(arg.unexpected().into()),
         }
     }
-    if o.argv.is_empty() {
+    if o.argv.is_empty() && o.image.is_none() {
         bail!("no program given (e.g. xvisor run -- sh -c 'id; ls /')");
+    }
+    if o.image.is_some() && (o.rootfs.is_some() || o.host_root || o.writable) {
+        bail!("--image excludes --rootfs, --host-root and --writable (an image's root is always a throwaway overlay)");
     }
     if o.writable && o.rootfs.is_none() {
         bail!("--writable needs --rootfs DIR");
@@ -255,13 +268,79 @@ fn generated_name() -> String {
     format!("xv-{}-{}", std::process::id(), u32::from_le_bytes(bytes) % 0x10000)
 }
 
-/// Turns options into the instance spec.
-pub fn to_spec(o: RunOptions) -> Result<InstanceSpec> {
-    let (uid, gid) = o.user.unwrap_or((0, 0));
-    let home = if uid == 0 {
-        "/root".to_string()
+/// The image's share of a run: its layers and the defaults it gives.
+struct ImageDefaults {
+    layers: Vec<PathBuf>,
+    uid: u32,
+    gid: u32,
+    home: String,
+    env: Vec<(String, String)>,
+    argv: Vec<String>,
+    workdir: Option<String>,
+}
+
+/// Keeps the image's layers from garbage collection until xvisor exits.
+static IMAGE_LEASE: std::sync::OnceLock<std::fs::File> = std::sync::OnceLock::new();
+
+fn image_defaults(name: &str, o: &RunOptions) -> Result<ImageDefaults> {
+    let store = xvisor_image::Store::at(xvisor_image::Store::default_location()?);
+    let image = store.for_run(name)?;
+    let config = image.config;
+    let (uid, gid, home) = match o.user {
+        Some((uid, gid)) => {
+            let found = xvisor_image::user::resolve(&uid.to_string(), &image.layers)?;
+            (uid, gid, found.home)
+        }
+        None => {
+            let u = xvisor_image::user::resolve(config.user.as_deref().unwrap_or(""), &image.layers)
+                .with_context(|| format!("image {name}"))?;
+            (u.uid, u.gid, u.home)
+        }
+    };
+    let home = home.unwrap_or_else(|| if uid == 0 { "/root".into() } else { "/".into() });
+    let mut env = Vec::new();
+    for e in config.env.iter().flatten() {
+        if let Some((k, v)) = e.split_once('=') {
+            if !k.is_empty() && !k.contains('\0') && !v.contains('\0') {
+                env.push((k.to_string(), v.to_string()));
+            }
+        }
+    }
+    let mut argv: Vec<String> = config.entrypoint.clone().unwrap_or_default();
+    if o.argv.is_empty() {
+        argv.extend(config.cmd.clone().unwrap_or_default());
     } else {
-        "/home/user".to_string()
+        argv.extend(o.argv.iter().cloned());
+    }
+    if argv.is_empty() {
+        bail!("image {name} has no Entrypoint or Cmd: give a program (xvisor run --image {name} -- sh)");
+    }
+    let _ = IMAGE_LEASE.set(image.lease);
+    Ok(ImageDefaults {
+        layers: image.layers,
+        uid,
+        gid,
+        home,
+        env,
+        argv,
+        workdir: config.working_dir.filter(|w| w.starts_with('/')),
+    })
+}
+
+/// Turns options into the instance spec.
+pub fn to_spec(mut o: RunOptions) -> Result<InstanceSpec> {
+    let image = match &o.image {
+        Some(name) => Some(image_defaults(name, &o)?),
+        None => None,
+    };
+    let (uid, gid) = match &image {
+        Some(i) => (i.uid, i.gid),
+        None => o.user.unwrap_or((0, 0)),
+    };
+    let home = match &image {
+        Some(i) => i.home.clone(),
+        None if uid == 0 => "/root".to_string(),
+        None => "/home/user".to_string(),
     };
     let term = std::env::var("TERM").ok().filter(|t| !t.is_empty());
     let mut env: Vec<(String, String)> = vec![
@@ -271,6 +350,12 @@ pub fn to_spec(o: RunOptions) -> Result<InstanceSpec> {
         ),
         ("HOME".into(), home.clone()),
     ];
+    if let Some(i) = &image {
+        for (key, value) in &i.env {
+            env.retain(|(k, _)| k != key);
+            env.push((key.clone(), value.clone()));
+        }
+    }
     match (term, o.tty) {
         (Some(t), _) => env.push(("TERM".into(), t)),
         (None, true) => env.push(("TERM".into(), "xterm".into())),
@@ -290,9 +375,16 @@ pub fn to_spec(o: RunOptions) -> Result<InstanceSpec> {
         env.retain(|(k, _)| *k != key);
         env.push((key, value));
     }
-    let workdir = o.workdir.clone().unwrap_or_else(|| home.clone());
+    let workdir = match (&o.workdir, &image) {
+        (Some(w), _) => w.clone(),
+        (None, Some(i)) => i.workdir.clone().unwrap_or_else(|| "/".into()),
+        (None, None) => home.clone(),
+    };
     let hostname = o.hostname.clone().unwrap_or_else(|| "xvisor".into());
     let base = match (&o.rootfs, o.host_root) {
+        _ if image.is_some() => RootBase::Image {
+            layers: image.as_ref().map(|i| i.layers.clone()).unwrap_or_default(),
+        },
         (Some(dir), _) => RootBase::Directory {
             path: std::path::absolute(dir).with_context(|| format!("--rootfs {}", dir.display()))?,
             writable: o.writable,
@@ -312,6 +404,9 @@ pub fn to_spec(o: RunOptions) -> Result<InstanceSpec> {
             std::path::absolute(path).with_context(|| format!("--trace {path}"))?,
         )),
     };
+    if let Some(i) = image {
+        o.argv = i.argv;
+    }
     Ok(InstanceSpec {
         name: o.name.unwrap_or_else(generated_name),
         argv: o.argv,

@@ -1,0 +1,74 @@
+//! The one error type of the image crate: every variant reads as one line
+//! that names the input at fault.
+
+use std::io;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ImageError {
+    #[error("{what}: {error}")]
+    Io { what: String, error: io::Error },
+    /// Malformed or inconsistent input, described in full.
+    #[error("{0}")]
+    Format(String),
+    #[error("{what}: digest mismatch: expected {expected}, got {actual}")]
+    DigestMismatch {
+        what: String,
+        expected: String,
+        actual: String,
+    },
+    #[error("{what}: malformed JSON: {error}")]
+    Json { what: String, error: serde_json::Error },
+    #[error("{what} names blob {digest}, which is not in the archive")]
+    MissingBlob { what: String, digest: String },
+    #[error("layer {layer}: unsupported media type {media_type} (xvisor reads uncompressed and gzip layers; recompress it with gzip)")]
+    UnsupportedMediaType { layer: String, media_type: String },
+    /// A layer entry that would escape the layer or is not allowed.
+    #[error("layer {layer}: entry {entry:?}: {reason}; refusing the archive")]
+    Refused {
+        layer: String,
+        entry: String,
+        reason: String,
+    },
+    #[error("layer {layer}: {reason}")]
+    Layer { layer: String, reason: String },
+    #[error("layer {layer}: expands past {limit} (--max-layer-size); refusing it as a possible decompression bomb")]
+    TooLarge { layer: String, limit: String },
+    #[error("layer {layer}: expands more than {ratio} times its compressed size past {floor} (--max-ratio); refusing it as a possible decompression bomb")]
+    Ratio { layer: String, ratio: u64, floor: String },
+    #[error("no image {0:?} (see 'xvisor image ls')")]
+    NoSuchImage(String),
+    #[error("{0:?}: not a valid image name (use [REGISTRY/]NAME[:TAG] with lower-case letters, digits, '.', '_', '-' and '/'; TAG up to 128 of letters, digits, '.', '_', '-')")]
+    BadName(String),
+}
+
+impl ImageError {
+    pub(crate) fn io(what: impl Into<String>, error: io::Error) -> Self {
+        ImageError::Io {
+            what: what.into(),
+            error,
+        }
+    }
+
+    pub(crate) fn json(what: impl Into<String>, error: serde_json::Error) -> Self {
+        ImageError::Json {
+            what: what.into(),
+            error,
+        }
+    }
+}
+
+/// Shows a byte count the way the limits are given (`16G`, `512M`, `300K`).
+pub fn show_size(bytes: u64) -> String {
+    const UNITS: [(u64, &str); 4] = [(1 << 40, "T"), (1 << 30, "G"), (1 << 20, "M"), (1 << 10, "K")];
+    for (unit, name) in UNITS {
+        if bytes >= unit && bytes % unit == 0 {
+            return format!("{}{name}", bytes / unit);
+        }
+    }
+    for (unit, name) in UNITS {
+        if bytes >= unit {
+            return format!("{:.1}{name}", bytes as f64 / unit as f64);
+        }
+    }
+    format!("{bytes}B")
+}

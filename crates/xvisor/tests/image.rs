@@ -1,0 +1,470 @@
+//! `xvisor image` and `xvisor run --image`, black box: images made here from
+//! the host's static busybox, as a docker archive and as OCI layouts
+//! (directory and tar), imported into a store of the test's own
+//! (`XVISOR_STORE`), run, listed, removed; and hostile archives refused —
+//! as root and as an unprivileged user.
+
+mod common;
+
+use std::path::Path;
+use std::process::{Output, Stdio};
+
+use common::*;
+use xvisor_image::fixtures::{gzip, tar_of, write_dir, Fixture};
+use xvisor_image::tar::{Builder, Header, Kind};
+
+macro_rules! both_callers {
+    ($name:ident, |$caller:ident| $body:block) => {
+        mod $name {
+            use super::*;
+            fn body($caller: Caller) $body
+            #[test]
+            fn as_root() {
+                body(Caller::Root)
+            }
+            #[test]
+            fn rootless() {
+                body(Caller::Unprivileged)
+            }
+        }
+    };
+}
+
+/// A test's own store and work directory.
+struct Env {
+    dir: TempDir,
+    caller: Caller,
+}
+
+impl Env {
+    fn new(tag: &str, caller: Caller) -> Self {
+        Self {
+            dir: TempDir::new(tag),
+            caller,
+        }
+    }
+
+    fn store(&self) -> String {
+        format!("{}/store", self.dir.str())
+    }
+
+    fn xv(&self, args: &[&str]) -> Output {
+        xvisor(self.caller, args)
+            .env("XVISOR_STORE", self.store())
+            .stdin(Stdio::null())
+            .output()
+            .expect("spawn xvisor")
+    }
+
+    /// Writes `files` as a directory (`dir` true) or a tar named `name`;
+    /// returns its path.
+    fn source(&self, name: &str, files: &[(String, Vec<u8>)], dir: bool) -> String {
+        let p = self.dir.join(name);
+        if dir {
+            write_dir(files, &p).unwrap();
+            let _ = std::process::Command::new("chmod")
+                .args(["-R", "a+rX"])
+                .arg(&p)
+                .status();
+        } else {
+            std::fs::write(&p, tar_of(files)).unwrap();
+            set_mode(&p, 0o644);
+        }
+        p.to_str().unwrap().to_string()
+    }
+
+    /// Asserts that no image, blob or layer is left in the store.
+    fn assert_store_empty(&self) {
+        for d in ["images", "blobs/sha256", "layers", "tmp"] {
+            let p = Path::new(&self.store()).join(d);
+            let Ok(entries) = std::fs::read_dir(&p) else { continue };
+            let left: Vec<_> = entries.flatten().map(|e| e.file_name()).collect();
+            assert!(left.is_empty(), "left in {}: {left:?}", p.display());
+        }
+    }
+}
+
+fn busybox() -> Vec<u8> {
+    let path = ["/bin/busybox", "/usr/bin/busybox"]
+        .into_iter()
+        .find(|p| Path::new(p).exists())
+        .expect("busybox is needed for the image tests: apt-get install busybox-static");
+    std::fs::read(path).unwrap()
+}
+
+/// Layer 1: busybox and its applets, an /etc with two users, a file and a
+/// directory the next layer deletes and makes opaque.
+fn base_layer() -> Vec<u8> {
+    let mut b = Builder::new(Vec::new());
+    for d in [
+        "bin/",
+        "etc/",
+        "var/",
+        "var/cache/",
+        "srv/",
+        "root/",
+        "home/",
+        "home/app/",
+    ] {
+        b.dir(d).unwrap();
+    }
+    b.file("bin/busybox", 0o755, &busybox()).unwrap();
+    for applet in ["sh", "cat", "echo", "ls", "id", "pwd", "test", "rm", "touch"] {
+        b.symlink(&format!("bin/{applet}"), "busybox").unwrap();
+    }
+    b.file(
+        "etc/passwd",
+        0o644,
+        b"root:x:0:0:root:/root:/bin/sh\napp:x:1000:1000:app:/home/app:/bin/sh\n",
+    )
+    .unwrap();
+    b.file("etc/group", 0o644, b"root:x:0:\napp:x:1000:\n").unwrap();
+    b.file("etc/motd", 0o644, b"from the base layer\n").unwrap();
+    b.file("var/cache/old", 0o644, b"old\n").unwrap();
+    b.finish().unwrap()
+}
+
+/// Layer 2: deletes /etc/motd (whiteout), makes /var/cache opaque with one
+/// new file.
+fn top_layer() -> Vec<u8> {
+    let mut b = Builder::new(Vec::new());
+    b.file("etc/.wh.motd", 0o644, b"").unwrap();
+    b.dir("var/cache/").unwrap();
+    b.file("var/cache/.wh..wh..opq", 0o644, b"").unwrap();
+    b.file("var/cache/new", 0o644, b"new\n").unwrap();
+    b.finish().unwrap()
+}
+
+const DEFAULT_SCRIPT: &str =
+    "echo \"$GREETING from $(pwd)\"; cat /etc/motd 2>/dev/null || echo motd-deleted; ls /var/cache; id -u";
+
+fn image() -> Fixture {
+    let mut f = Fixture::new(
+        vec![base_layer(), top_layer()],
+        serde_json::json!({
+            "Env": ["PATH=/bin", "GREETING=hello"],
+            "Cmd": ["sh", "-c", DEFAULT_SCRIPT],
+            "WorkingDir": "/srv",
+        }),
+    );
+    f.ref_name = "busybox-test:1".into();
+    f
+}
+
+const EXPECTED_DEFAULT: &str = "hello from /srv\nmotd-deleted\nnew\n";
+
+both_callers!(import_list_run_remove_every_format, |caller| {
+    let env = Env::new("img", caller);
+    let f = image();
+    let docker = env.source("docker.tar", &f.docker_files(), false);
+    let oci_dir = env.source("oci-layout", &f.oci_files(), true);
+    let oci_tar = env.source("oci.tar", &f.oci_files(), false);
+
+    let out = ok(&env.xv(&["image", "import", &docker]));
+    assert!(out.starts_with("Imported busybox-test:1 ("), "{out}");
+    let out = ok(&env.xv(&["image", "import", &oci_dir, "--name", "oci-dir"]));
+    assert!(out.contains("2 already in the store"), "layers not shared: {out}");
+    ok(&env.xv(&["image", "import", &oci_tar, "--name", "oci-tar:v2"]));
+
+    let ls = ok(&env.xv(&["image", "ls"]));
+    let names: Vec<&str> = ls.lines().skip(1).filter_map(|l| l.split_whitespace().next()).collect();
+    assert_eq!(names, ["busybox-test:1", "oci-dir:latest", "oci-tar:v2"], "{ls}");
+    let json: serde_json::Value = serde_json::from_str(&ok(&env.xv(&["image", "ls", "--json"]))).unwrap();
+    assert_eq!(json.as_array().map(Vec::len), Some(3));
+    let inspect: serde_json::Value =
+        serde_json::from_str(&ok(&env.xv(&["image", "inspect", "oci-tar:v2", "--json"]))).unwrap();
+    assert_eq!(inspect["config"]["WorkingDir"], "/srv");
+    assert_eq!(inspect["layers"].as_array().map(Vec::len), Some(2));
+    let text = ok(&env.xv(&["image", "inspect", "busybox-test:1"]));
+    assert!(text.contains("Cmd:") && text.contains("GREETING=hello"), "{text}");
+
+    // Each runs its default command; the whiteout and the opaque directory
+    // of the second layer are honoured; root inside.
+    for name in ["busybox-test:1", "oci-dir", "oci-tar:v2"] {
+        let out = ok(&env.xv(&["run", "--image", name]));
+        assert_eq!(out, format!("{EXPECTED_DEFAULT}0\n"), "{name}");
+    }
+    // A command replaces Cmd; -e, -w and --user override the image.
+    let out = ok(&env.xv(&[
+        "run",
+        "--image",
+        "oci-dir",
+        "-e",
+        "GREETING=bye",
+        "-w",
+        "/tmp",
+        "--user",
+        "1000",
+        "--",
+        "sh",
+        "-c",
+        "echo $GREETING; pwd; id -u; echo $HOME",
+    ]));
+    assert_eq!(out, "bye\n/tmp\n1000\n/home/app\n");
+    // Writes go to a throwaway layer; the store is untouched.
+    let out = ok(&env.xv(&[
+        "run",
+        "--image",
+        "oci-dir",
+        "--",
+        "sh",
+        "-c",
+        "echo x > /bin/new && rm /bin/cat && cat /bin/new",
+    ]));
+    assert_eq!(out, "x\n");
+    let out = ok(&env.xv(&[
+        "run",
+        "--image",
+        "oci-dir",
+        "--",
+        "sh",
+        "-c",
+        "test -e /bin/new || ls /bin/cat",
+    ]));
+    assert_eq!(out, "/bin/cat\n");
+    // The instance's own hostname, /proc and /dev.
+    let out = ok(&env.xv(&[
+        "run",
+        "--image",
+        "oci-dir",
+        "--hostname",
+        "imgbox",
+        "--",
+        "sh",
+        "-c",
+        "cat /etc/hostname; test -e /proc/self/status && test -c /dev/null && echo ok",
+    ]));
+    assert_eq!(out, "imgbox\nok\n");
+
+    let o = env.xv(&["run", "--image", "no-such-image"]);
+    assert_eq!(code(&o), 125);
+    assert!(stderr(&o).contains("no image \"no-such-image\""), "{}", stderr(&o));
+
+    for name in ["busybox-test:1", "oci-dir", "oci-tar:v2"] {
+        ok(&env.xv(&["image", "rm", name]));
+    }
+    assert_eq!(ok(&env.xv(&["image", "ls"])).lines().count(), 1);
+    env.assert_store_empty();
+});
+
+both_callers!(image_user_from_its_passwd, |caller| {
+    let env = Env::new("imguser", caller);
+    let mut f = image();
+    f.config = serde_json::json!({"User": "app", "Entrypoint": ["sh", "-c"], "Cmd": ["id -u; id -g; echo $HOME"], "Env": ["PATH=/bin"]});
+    let src = env.source("user.tar", &f.docker_files(), false);
+    ok(&env.xv(&["image", "import", &src, "--name", "user"]));
+    assert_eq!(ok(&env.xv(&["run", "--image", "user"])), "1000\n1000\n/home/app\n");
+    // With an Entrypoint, the command line gives its arguments.
+    assert_eq!(ok(&env.xv(&["run", "--image", "user", "--", "echo entry"])), "entry\n");
+    f.config = serde_json::json!({"User": "ghost", "Cmd": ["true"]});
+    let src = env.source("ghost.tar", &f.docker_files(), false);
+    ok(&env.xv(&["image", "import", &src, "--name", "ghost"]));
+    let o = env.xv(&["run", "--image", "ghost"]);
+    assert_eq!(code(&o), 125);
+    assert!(
+        stderr(&o).contains("\"ghost\": not in the image's /etc/passwd"),
+        "{}",
+        stderr(&o)
+    );
+    ok(&env.xv(&["image", "rm", "user", "ghost"]));
+    env.assert_store_empty();
+});
+
+/// A layer holding one hostile entry after a harmless one.
+fn layer_with(add: impl FnOnce(&mut Builder<Vec<u8>>)) -> Vec<u8> {
+    let mut b = Builder::new(Vec::new());
+    b.file("ok", 0o644, b"fine").unwrap();
+    add(&mut b);
+    b.finish().unwrap()
+}
+
+both_callers!(hostile_archives_are_refused, |caller| {
+    let env = Env::new("hostile", caller);
+    let canary = format!("/var/tmp/xvt-escaped-{}", std::process::id());
+    let rel = format!("../../../../../../..{canary}");
+    let cases: Vec<(&str, Fixture, &str)> = vec![
+        (
+            "dotdot",
+            Fixture::new(
+                vec![layer_with(|b| b.file(&rel, 0o644, b"x").unwrap())],
+                serde_json::json!({}),
+            ),
+            "'..' component",
+        ),
+        (
+            "absolute",
+            Fixture::new(
+                vec![layer_with(|b| b.file(&canary, 0o644, b"x").unwrap())],
+                serde_json::json!({}),
+            ),
+            "absolute path",
+        ),
+        (
+            "through-symlink",
+            Fixture::new(
+                vec![layer_with(|b| {
+                    b.symlink("out", "/var/tmp").unwrap();
+                    b.file(&format!("out/xvt-escaped-{}", std::process::id()), 0o644, b"x")
+                        .unwrap();
+                })],
+                serde_json::json!({}),
+            ),
+            "passes through a symlink",
+        ),
+        (
+            "hardlink-outside",
+            Fixture::new(
+                vec![layer_with(|b| {
+                    b.append(&Header::new(Kind::HardLink, "h").link("/etc/passwd"), b"")
+                        .unwrap()
+                })],
+                serde_json::json!({}),
+            ),
+            "outside the layer",
+        ),
+        (
+            "hardlink-dotdot",
+            Fixture::new(
+                vec![layer_with(|b| {
+                    b.append(&Header::new(Kind::HardLink, "h").link("../x"), b"").unwrap()
+                })],
+                serde_json::json!({}),
+            ),
+            "outside the layer",
+        ),
+        (
+            "hardlink-later",
+            Fixture::new(
+                vec![layer_with(|b| {
+                    b.append(&Header::new(Kind::HardLink, "h").link("later"), b"").unwrap()
+                })],
+                serde_json::json!({}),
+            ),
+            "not (yet) in the layer",
+        ),
+        (
+            "device",
+            Fixture::new(
+                vec![layer_with(|b| {
+                    b.append(&Header::new(Kind::CharDevice, "mem").device(1, 1), b"")
+                        .unwrap()
+                })],
+                serde_json::json!({}),
+            ),
+            "device node",
+        ),
+    ];
+    for (name, fixture, needle) in &cases {
+        for (kind, files) in [("oci", fixture.oci_files()), ("docker", fixture.docker_files())] {
+            let src = env.source(&format!("{name}-{kind}.tar"), &files, false);
+            let o = env.xv(&["image", "import", &src]);
+            assert_eq!(code(&o), 125, "{name} {kind} was accepted");
+            let err = stderr(&o);
+            assert_eq!(err.lines().count(), 1, "{name} {kind}: {err}");
+            assert!(err.contains(needle), "{name} {kind}: {err}");
+            assert!(!Path::new(&canary).exists(), "{name} {kind} wrote outside the store");
+            env.assert_store_empty();
+        }
+    }
+
+    let good = image();
+    // A digest mismatch: a layer blob replaced by other content.
+    let mut files = good.oci_files();
+    let other = gzip(&layer_with(|_| {}));
+    let layer = files
+        .iter()
+        .find(|(n, d)| n.starts_with("blobs/") && d.starts_with(&[0x1f, 0x8b]))
+        .map(|(n, _)| n.clone())
+        .unwrap();
+    files.iter_mut().find(|(n, _)| *n == layer).unwrap().1 = other.clone();
+    refused(
+        &env,
+        "mismatch",
+        &files,
+        &["digest mismatch", "where the manifest says"],
+    );
+    // The same in a docker archive (its layers are checked against the
+    // config's diff ids).
+    let mut files = good.docker_files();
+    files.iter_mut().find(|(n, _)| n.ends_with("layer.tar")).unwrap().1 = layer_with(|_| {});
+    refused(&env, "docker-mismatch", &files, &["digest mismatch"]);
+    // A truncated layer: the blob cut in half (size and digest then differ,
+    // and the gzip stream ends early).
+    let mut files = good.oci_files();
+    let blob = files.iter_mut().find(|(n, _)| *n == layer).unwrap();
+    let cut = blob.1.len() / 2;
+    blob.1.truncate(cut);
+    refused(
+        &env,
+        "truncated",
+        &files,
+        &["truncated", "where the manifest says", "digest mismatch"],
+    );
+    // A manifest naming a missing blob.
+    let mut files = good.oci_files();
+    files.retain(|(n, _)| *n != layer);
+    refused(&env, "missing", &files, &["which is not in the archive"]);
+    let mut files = good.docker_files();
+    files.retain(|(n, _)| !n.ends_with("layer.tar"));
+    refused(&env, "docker-missing", &files, &["which is not in the archive"]);
+    // Malformed JSON.
+    let mut files = good.oci_files();
+    files.iter_mut().find(|(n, _)| n == "index.json").unwrap().1 = b"{\"manifests\": [{".to_vec();
+    refused(&env, "json", &files, &["index.json: malformed JSON"]);
+    let mut files = good.docker_files();
+    files.iter_mut().find(|(n, _)| n == "manifest.json").unwrap().1 = b"[{\"Config\": 7}]".to_vec();
+    refused(&env, "docker-json", &files, &["manifest.json: malformed JSON"]);
+    // zstd layers: named, not guessed at.
+    let mut z = image();
+    z.media_type = Some("application/vnd.oci.image.layer.v1.tar+zstd".into());
+    refused(
+        &env,
+        "zstd",
+        &z.oci_files(),
+        &["unsupported media type application/vnd.oci.image.layer.v1.tar+zstd"],
+    );
+    // A gzip bomb: 64 MiB of zeros in about 64 KiB.
+    let mut b = Builder::new(Vec::new());
+    b.file("zeros", 0o644, &vec![0u8; 64 << 20]).unwrap();
+    let bomb = Fixture::new(vec![b.finish().unwrap()], serde_json::json!({}));
+    let src = env.source("bomb.tar", &bomb.oci_files(), false);
+    let o = env.xv(&["image", "import", "--max-layer-size", "16M", &src]);
+    assert_eq!(code(&o), 125);
+    assert!(
+        stderr(&o).contains("expands past 16M (--max-layer-size)"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(stderr(&o).contains("decompression bomb"), "{}", stderr(&o));
+    env.assert_store_empty();
+    // Not an archive at all.
+    let src = env.source("garbage.tar", &[], false);
+    std::fs::write(&src, vec![0x41u8; 2048]).unwrap();
+    let o = env.xv(&["image", "import", &src]);
+    assert_eq!(code(&o), 125);
+    assert_eq!(stderr(&o).lines().count(), 1, "{}", stderr(&o));
+    env.assert_store_empty();
+});
+
+fn refused(env: &Env, tag: &str, files: &[(String, Vec<u8>)], any_of: &[&str]) {
+    let src = env.source(&format!("{tag}.tar"), files, false);
+    let o = env.xv(&["image", "import", &src]);
+    assert_eq!(code(&o), 125, "{tag} was accepted");
+    let err = stderr(&o);
+    assert_eq!(err.lines().count(), 1, "{tag}: {err}");
+    assert!(any_of.iter().any(|n| err.contains(n)), "{tag}: {err}");
+    env.assert_store_empty();
+}
+
+#[test]
+fn help_teaches_images() {
+    let text = ok(&run(Caller::Root, &["image", "--help"]));
+    for needle in ["import", "inspect", "XVISOR_STORE", "Examples", "run --image"] {
+        assert!(text.contains(needle), "image --help lacks {needle}");
+    }
+    let text = ok(&run(Caller::Root, &["run", "--help"]));
+    assert!(text.contains("--image NAME"), "run --help lacks --image");
+    let o = run(Caller::Root, &["run", "--image", "x", "--rootfs", "/", "--", "true"]);
+    assert_eq!(code(&o), 125);
+    assert!(stderr(&o).contains("--image excludes"), "{}", stderr(&o));
+}
