@@ -22,6 +22,7 @@ pub mod lifecycle;
 pub mod monitor;
 pub mod protocol;
 pub mod registry;
+mod sched;
 mod server;
 pub mod spec;
 pub mod status;

@@ -24,6 +24,8 @@ use xvisor_sys::process::WaitStatus;
 use xvisor_sys::ptrace::{self, event, options, Report};
 use xvisor_sys::signal;
 
+use crate::sched::Parking;
+
 /// A guest task as the monitor knows it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Task {
@@ -132,7 +134,7 @@ fn is_zombie_still(tid: i32) -> bool {
 /// What the monitor thread shares with the rest of the supervisor.
 #[derive(Debug, Default)]
 struct Shared {
-    table: Mutex<TaskTable>,
+    table: Arc<Mutex<TaskTable>>,
     init_end: Mutex<Option<WaitStatus>>,
     init_ended: Condvar,
 }
@@ -142,21 +144,33 @@ struct Shared {
 pub(crate) struct Monitor {
     shared: Arc<Shared>,
     thread: Option<std::thread::JoinHandle<()>>,
+    /// The monitor thread's word on seizing init, until heard; then what
+    /// it said (as an errno, 0 for success).
+    attached: Mutex<Attachment>,
 }
 
-/// Where the monitor records lifecycle events, and since when it counts.
-pub(crate) struct Recording {
+#[derive(Debug)]
+enum Attachment {
+    Pending(std::sync::mpsc::Receiver<std::io::Result<()>>),
+    Known(i32),
+}
+
+/// Who hears from the monitor: the trace (lifecycle events, timed from the
+/// instance's creation) and the scheduler (ends of processes, which calls
+/// parked in `wait4` wait for).
+pub(crate) struct Observers {
     pub(crate) trace: Option<Arc<Mutex<Trace>>>,
     pub(crate) created_at: Instant,
+    pub(crate) parking: Arc<Parking>,
 }
 
 impl Monitor {
-    /// Starts following the instance whose init is `init` (host pid). The
-    /// thread confines itself first (with `confine`), then seizes init;
-    /// returns once it has, or with why it could not.
+    /// Starts following the instance whose init is `init` (host pid): the
+    /// thread seizes init, then confines itself (with `confine`). Returns at
+    /// once; [`Monitor::attached`] says whether the seizing worked.
     pub(crate) fn start(
         init: i32,
-        recording: Recording,
+        observers: Observers,
         confine: impl FnOnce() -> std::io::Result<()> + Send + 'static,
     ) -> std::io::Result<Self> {
         let shared = Arc::new(Shared::default());
@@ -165,10 +179,6 @@ impl Monitor {
         let thread = std::thread::Builder::new()
             .name("xvisor-monitor".into())
             .spawn(move || {
-                // Should confinement fail, following goes on (stopping would
-                // leave the guest unwatched); the main thread's own
-                // confinement reports the failure.
-                let _ = confine();
                 let options = options::TRACE_FORK
                     | options::TRACE_VFORK
                     | options::TRACE_CLONE
@@ -178,28 +188,53 @@ impl Monitor {
                 let ok = seized.is_ok();
                 let _ = ready_tx.send(seized);
                 if ok {
+                    // Should confinement fail, following goes on (stopping
+                    // would leave the guest unwatched); the main thread's
+                    // own confinement reports the failure.
+                    let _ = confine();
                     Follower {
                         shared: for_thread,
-                        recording,
+                        observers,
                         init,
                     }
                     .run();
                 }
             })?;
-        ready_rx
-            .recv()
-            .map_err(|_| std::io::Error::other("the monitor thread ended"))??;
         let monitor = Self {
             shared,
             thread: Some(thread),
+            attached: Mutex::new(Attachment::Pending(ready_rx)),
         };
         monitor.table().insert(identify(init, Duration::ZERO, None));
         Ok(monitor)
     }
 
+    /// Whether the monitor has seized init (waiting for its word once).
+    pub(crate) fn attached(&self) -> std::io::Result<()> {
+        let mut attached = lock(&self.attached);
+        let code = match &*attached {
+            Attachment::Known(code) => *code,
+            Attachment::Pending(ready) => match ready.recv() {
+                Ok(Ok(())) => 0,
+                Ok(Err(e)) => e.raw_os_error().unwrap_or(xvisor_sys::errno::EIO),
+                Err(_) => xvisor_sys::errno::ESRCH,
+            },
+        };
+        *attached = Attachment::Known(code);
+        match code {
+            0 => Ok(()),
+            code => Err(std::io::Error::from_raw_os_error(code)),
+        }
+    }
+
     /// The task table, locked.
     pub(crate) fn table(&self) -> MutexGuard<'_, TaskTable> {
         lock(&self.shared.table)
+    }
+
+    /// The task table, for other threads to read.
+    pub(crate) fn shared_table(&self) -> Arc<Mutex<TaskTable>> {
+        Arc::clone(&self.shared.table)
     }
 
     /// init's end, once the monitor has collected it; waits up to `patience`.
@@ -228,7 +263,7 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 /// The monitor thread's side.
 struct Follower {
     shared: Arc<Shared>,
-    recording: Recording,
+    observers: Observers,
     init: i32,
 }
 
@@ -247,11 +282,11 @@ impl Follower {
     }
 
     fn now(&self) -> Duration {
-        self.recording.created_at.elapsed()
+        self.observers.created_at.elapsed()
     }
 
     fn record(&self, task: &Task, event: TaskEvent) {
-        if let Some(trace) = &self.recording.trace {
+        if let Some(trace) = &self.observers.trace {
             let record = TaskRecord {
                 time_s: self.now().as_secs_f64(),
                 pid: task.pid,
@@ -264,6 +299,13 @@ impl Follower {
 
     fn ended(&self, tid: i32, end: WaitStatus) {
         let task = lock(&self.shared.table).ended(tid);
+        if let Some(task) = &task {
+            if task.host_tid == task.host_pid {
+                // Its parent may be parked in wait4: say whose child ended
+                // (the zombie still names its parent).
+                self.observers.parking.child_ended(parent_of(tid));
+            }
+        }
         if let Some(task) = task {
             let thread = task.host_tid != task.host_pid;
             let event = match end {
@@ -361,7 +403,7 @@ impl Follower {
             table.insert(task.clone());
             task
         };
-        if self.recording.trace.is_some() {
+        if self.observers.trace.is_some() {
             let path = std::fs::read_link(format!("/proc/{tid}/exe"))
                 .map(|p| p.to_string_lossy().into_owned())
                 .unwrap_or_default();
@@ -373,6 +415,12 @@ impl Follower {
 
 fn is_stop_signal(signal: i32) -> bool {
     [signal::SIGSTOP, signal::SIGTSTP, signal::SIGTTIN, signal::SIGTTOU].contains(&signal)
+}
+
+/// The host pid of a process's parent (`/proc/PID/stat`, field 4).
+fn parent_of(host_pid: i32) -> Option<i32> {
+    let stat = std::fs::read_to_string(format!("/proc/{host_pid}/stat")).ok()?;
+    stat.rsplit_once(')')?.1.split_whitespace().nth(1)?.parse().ok()
 }
 
 /// A task's identity from `/proc/TID/status`: thread group, and the ids

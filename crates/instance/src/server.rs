@@ -1,67 +1,165 @@
-//! The serving thread: receives every trapped call of an instance, decides
-//! it and answers it, as fast as the kernel lets a round trip go.
+//! The serving threads: receive every trapped call of an instance, decide
+//! it and answer it, as fast as the kernel lets a round trip go.
 //!
-//! It waits on the listener alone (the rest of the supervisor's events are
-//! the main thread's), with the kernel's synchronous wake-up requested, so
-//! a trapped call wakes this thread on the caller's CPU and the answer wakes
-//! the caller on the same CPU. It ends when every filtered task is gone (the
+//! A small fixed pool ([`SERVING_THREADS`]) takes turns at the listener,
+//! leader and followers: the leader alone waits on the listener, with the
+//! kernel's synchronous wake-up requested, so a trapped call wakes it on the
+//! caller's CPU and the answer wakes the caller on the same CPU. Short
+//! system-call work (a decision on registers) is done by the leader on the
+//! spot, keeping its turn; work that takes longer (reading guest memory for
+//! the trace) is done after handing the turn to a follower, so other guest
+//! threads' calls are received meanwhile. A call that must wait is parked
+//! ([`crate::sched`]). The pool ends when every filtered task is gone (the
 //! listener reports hang-up).
 
 use std::os::fd::{AsFd, OwnedFd};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use xvisor_kernel::decode;
-use xvisor_kernel::dispatch::{self, Decision};
+use xvisor_kernel::dispatch::{self, Decision, Wait};
 use xvisor_kernel::trace::{Record, Trace};
 use xvisor_kernel::TrappedCall;
 use xvisor_sys::event::{self, ready, Watch};
-use xvisor_sys::seccomp;
+use xvisor_sys::seccomp::{self, Notification};
 use xvisor_trap::Policy;
 
-/// Everything the serving thread owns.
+use crate::monitor::TaskTable;
+use crate::sched::{Parked, Parking};
+
+/// Threads serving one instance's trapped calls, whatever its number of
+/// guest threads (plus the scheduler's waiter).
+pub(crate) const SERVING_THREADS: usize = 2;
+
+/// What the serving threads share.
 #[derive(Debug)]
 pub(crate) struct Server {
-    pub(crate) listener: OwnedFd,
+    pub(crate) listener: Arc<OwnedFd>,
     pub(crate) policy: Policy,
     pub(crate) trace: Option<Arc<Mutex<Trace>>>,
     pub(crate) created_at: Instant,
+    pub(crate) parking: Arc<Parking>,
+    /// The monitor's task table (instance pid → host pid for parked waits).
+    pub(crate) tasks: Arc<Mutex<TaskTable>>,
+    /// Held by the thread whose turn it is to wait on the listener.
+    pub(crate) turn: Mutex<()>,
+    pub(crate) hung_up: AtomicBool,
+}
+
+/// Starts the pool: the first thread starts the other serving threads and
+/// the scheduler's waiter (a confined thread may not create threads), then
+/// each confines itself (`confine`; filters and capabilities belong to a
+/// thread). They all wait for the shared state, sent once the listener has
+/// arrived; dropping the sender instead ends them. Joining the returned
+/// thread joins the whole pool.
+pub(crate) fn start_pool(
+    confine: impl Fn() -> std::io::Result<()> + Send + Sync + 'static,
+) -> std::io::Result<(std::thread::JoinHandle<()>, std::sync::mpsc::Sender<Arc<Server>>)> {
+    let (to_pool, from_supervisor) = std::sync::mpsc::channel::<Arc<Server>>();
+    let confine = Arc::new(confine);
+    let first = std::thread::Builder::new()
+        .name("xvisor-serve0".into())
+        .spawn(move || {
+            let mut others = Vec::new();
+            let mut senders = Vec::new();
+            let mut waiter_started = false;
+            for n in 1..=SERVING_THREADS {
+                let (tx, rx) = std::sync::mpsc::channel::<Arc<Server>>();
+                let is_waiter = n == SERVING_THREADS;
+                let name = if is_waiter {
+                    "xvisor-waiter".to_string()
+                } else {
+                    format!("xvisor-serve{n}")
+                };
+                let confine = Arc::clone(&confine);
+                let spawned = std::thread::Builder::new().name(name).spawn(move || {
+                    // Should confinement fail, serving goes on (refusing
+                    // would hang the guest); the main thread's own
+                    // confinement reports the failure.
+                    let _ = confine();
+                    if let Ok(server) = rx.recv() {
+                        if is_waiter {
+                            crate::sched::run_waiter(&server);
+                        } else {
+                            server.run();
+                        }
+                    }
+                });
+                if let Ok(handle) = spawned {
+                    others.push(handle);
+                    senders.push(tx);
+                    waiter_started |= is_waiter;
+                }
+            }
+            let _ = confine();
+            let Ok(server) = from_supervisor.recv() else {
+                return;
+            };
+            if !waiter_started {
+                server.parking.close();
+            }
+            for tx in senders {
+                let _ = tx.send(Arc::clone(&server));
+            }
+            server.run();
+            // Every filtered task is gone: so are the other serving
+            // threads' turns; then the waiter.
+            server.parking.stop();
+            for handle in others {
+                let _ = handle.join();
+            }
+        })?;
+    Ok((first, to_pool))
 }
 
 impl Server {
-    /// Serves until every filtered task is gone. The thread has confined
-    /// itself already (capabilities and filters belong to a thread).
-    pub(crate) fn run(mut self) {
-        let _ = seccomp::request_sync_wakeup(self.listener.as_fd());
+    /// One serving thread's life: serves until every filtered task is gone.
+    /// The thread has confined itself already (capabilities and filters
+    /// belong to a thread).
+    pub(crate) fn run(&self) {
         loop {
+            let turn = self.turn.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+            if self.hung_up.load(Ordering::Acquire) {
+                break;
+            }
             let mut watch = [Watch::new(self.listener.as_fd(), ready::IN)];
             match event::poll(&mut watch, -1) {
                 Ok(0) => continue,
                 Ok(_) => {}
-                Err(_) => break,
+                Err(_) => {
+                    self.hung_up.store(true, Ordering::Release);
+                    break;
+                }
             }
             if watch[0].ready & ready::IN != 0 {
-                self.serve_one();
+                let notification = match seccomp::receive(self.listener.as_fd()) {
+                    Ok(n) => n,
+                    // The caller died between the wake-up and the receive.
+                    Err(_) => continue,
+                };
+                if self.trace.is_some() {
+                    // Reading guest memory takes a while: the next call is
+                    // another thread's to receive.
+                    drop(turn);
+                    self.serve(notification);
+                } else {
+                    self.serve(notification);
+                    drop(turn);
+                }
             } else if watch[0].ready & (ready::HUP | ready::ERR | ready::NVAL) != 0 {
+                self.hung_up.store(true, Ordering::Release);
                 break;
             }
         }
-        if let Some(t) = &self.trace {
-            let _ = t.lock().map(|mut t| t.flush());
-        }
     }
 
-    /// Receives one trapped call, decides it, answers it, and records it
+    /// Decides one trapped call and answers it (or parks it), recording it
     /// when tracing. Decisions are made on registers; guest memory is read
     /// (for the trace only) before the answer, and the call's validity
     /// checked again after reading.
-    fn serve_one(&mut self) {
+    fn serve(&self, notification: Notification) {
         let listener = self.listener.as_fd();
-        let notification = match seccomp::receive(listener) {
-            Ok(n) => n,
-            // The caller died between the wake-up and the receive.
-            Err(_) => return,
-        };
         // Clock reads only when tracing: nothing but decide-and-answer stays
         // on the path of a trapped call.
         let received = self.trace.as_ref().map(|_| Instant::now());
@@ -82,11 +180,15 @@ impl Server {
             let valid = seccomp::id_valid(listener, notification.id);
             (text, valid, instance_ids(notification.pid))
         });
-        let response = match decision {
-            Decision::Continue => seccomp::Response::Continue,
-            Decision::Errno(e) => seccomp::Response::Errno(e),
-        };
-        let _ = seccomp::respond(listener, notification.id, response);
+        match decision {
+            Decision::Continue => {
+                let _ = seccomp::respond(listener, notification.id, seccomp::Response::Continue);
+            }
+            Decision::Errno(e) => {
+                let _ = seccomp::respond(listener, notification.id, seccomp::Response::Errno(e));
+            }
+            Decision::Park(wait) => self.park(&notification, wait, described.as_ref()),
+        }
         if let (Some(trace), Some(received), Some(((name, args), valid, (pid, tid)))) =
             (self.trace.as_ref(), received, described)
         {
@@ -106,7 +208,46 @@ impl Server {
             }
         }
     }
+
+    fn park(&self, notification: &Notification, wait: Wait, described: Option<&DescribedCall>) {
+        let host_tid = i32::try_from(notification.pid).unwrap_or(-1);
+        let (host_pid, child_host_pid, threads) = {
+            let tasks = self.tasks.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+            let host_pid = tasks.get(host_tid).map_or(host_tid, |t| t.host_pid);
+            let child = match wait {
+                Wait::ChildEnd { child: Some(pid) } => tasks
+                    .tasks()
+                    .find(|t| t.pid == i64::from(pid) && t.host_tid == t.host_pid)
+                    .map(|t| t.host_pid),
+                Wait::ChildEnd { child: None } => None,
+            };
+            let threads: Vec<i32> = tasks
+                .tasks()
+                .filter(|t| t.host_pid == host_pid)
+                .map(|t| t.host_tid)
+                .collect();
+            (host_pid, child, threads)
+        };
+        let name = u32::try_from(notification.nr)
+            .ok()
+            .and_then(xvisor_trap::table::lookup)
+            .map_or("?", |s| s.name);
+        let parked = Parked {
+            id: notification.id,
+            host_tid,
+            host_pid,
+            name,
+            wait,
+            child_host_pid,
+            threads: if threads.is_empty() { vec![host_tid] } else { threads },
+            since: Instant::now(),
+            described: described.map(|((_, args), _, (pid, tid))| (args.clone(), *pid, *tid)),
+        };
+        let _ = self.parking.park(&self.listener, parked);
+    }
 }
+
+type DescribedCall = ((String, Vec<String>), bool, (i64, i64));
 
 /// The pid and tid inside the instance of a thread known by its host tid
 /// (the last fields of NStgid and NSpid), or -1 when it is gone.

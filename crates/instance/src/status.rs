@@ -57,8 +57,9 @@ impl TaskRow {
 }
 
 /// The rows for every task in `table`, parents before children, each
-/// process's threads right after it. `now` is the instance's age.
-pub(crate) fn rows(table: &mut TaskTable, now: Duration) -> Vec<TaskRow> {
+/// process's threads right after it. `now` is the instance's age; `parked`
+/// names the call each thread parked in the supervisor waits in.
+pub(crate) fn rows(table: &mut TaskTable, now: Duration, parked: &BTreeMap<i32, &'static str>) -> Vec<TaskRow> {
     table.forget_collected();
     let instance_pid: BTreeMap<i32, i64> = table
         .tasks()
@@ -74,6 +75,10 @@ pub(crate) fn rows(table: &mut TaskTable, now: Duration) -> Vec<TaskRow> {
         .map(|t| {
             let kernel = KernelView::of(t.host_tid);
             let (state, call) = match (t.state, kernel.state) {
+                _ if parked.contains_key(&t.host_tid) => (
+                    "waiting",
+                    format!("{} (parked)", parked.get(&t.host_tid).copied().unwrap_or("?")),
+                ),
                 (TaskState::Zombie, _) | (_, 'Z') | (_, 'X') => ("zombie", String::new()),
                 (TaskState::Stopped, _) | (_, 'T') | (_, 't') => ("stopped", String::new()),
                 (_, 'R') => ("running", String::new()),

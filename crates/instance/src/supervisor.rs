@@ -14,9 +14,10 @@ use xvisor_sys::{errno, signal, socket};
 
 use crate::init;
 use crate::lifecycle::{State, WrongState};
-use crate::monitor::{Monitor, Recording};
+use crate::monitor::{Monitor, Observers};
 use crate::protocol::{FromInit, ProtocolError, StartStage, ToInit, MAX_MESSAGE};
 use crate::registry::{Claim, Registry, RegistryError, Request};
+use crate::sched::Parking;
 use crate::server::Server;
 use crate::spec::{InstanceSpec, TraceTarget};
 use crate::terminal::Relay;
@@ -145,10 +146,13 @@ pub struct Instance {
     claim: Option<Claim>,
     /// The process monitor, from just after init's birth.
     monitor: Option<Monitor>,
-    /// The thread serving the guest's trapped calls, and where its
-    /// listener is sent once init hands it over.
-    server: Option<std::thread::JoinHandle<()>>,
-    to_server: Option<std::sync::mpsc::Sender<Server>>,
+    /// The pool of threads serving the guest's trapped calls (joining its
+    /// first thread joins all), and where their shared state goes once init
+    /// hands the listener over.
+    pool: Option<std::thread::JoinHandle<()>>,
+    to_pool: Option<std::sync::mpsc::Sender<Arc<Server>>>,
+    /// The scheduler's parked calls.
+    parking: Arc<Parking>,
 }
 
 impl Instance {
@@ -219,13 +223,15 @@ impl Instance {
         };
         drop(init_end);
         let created_at = Instant::now();
+        let parking = Arc::new(Parking::new().map_err(host("create the scheduler's wake-up pipe"))?);
         // Followed from before it can create anything.
         let keep_none: Vec<u32> = Vec::new();
         let monitor = Monitor::start(
             init_pid,
-            Recording {
+            Observers {
                 trace: trace.clone(),
                 created_at,
+                parking: Arc::clone(&parking),
             },
             move || confine_thread(&keep_none, &xvisor_trap::host::monitor_filter()),
         );
@@ -242,8 +248,9 @@ impl Instance {
             guest_pid: None,
             started_at: None,
             trace,
-            server: None,
-            to_server: None,
+            pool: None,
+            to_pool: None,
+            parking,
             created_at,
             claim: Some(claim),
             monitor: None,
@@ -288,40 +295,42 @@ impl Instance {
     pub fn start(&mut self) -> Result<(), InstanceError> {
         let next = self.state.after("start")?;
         // Every fork of the supervisor is behind us (init, the watchdog):
-        // the serving thread can start now, and confine itself while the
+        // the serving pool can start now, and confine itself while the
         // guest is being prepared, off the start's critical path.
-        let (to_server, from_supervisor) = std::sync::mpsc::channel::<Server>();
         let keep = self.kept_capabilities();
-        let handle = std::thread::Builder::new()
-            .name("xvisor-serve".into())
-            .spawn(move || {
-                // Should confinement fail, serving goes on (refusing would
-                // hang the guest); the main thread's own confinement
-                // reports the failure.
-                let _ = confine_current_thread(&keep);
-                if let Ok(server) = from_supervisor.recv() {
-                    server.run();
-                }
-            })
-            .map_err(host("start the serving thread"))?;
-        self.server = Some(handle);
-        self.to_server = Some(to_server);
+        let (pool, to_pool) = crate::server::start_pool(move || confine_current_thread(&keep))
+            .map_err(host("start the serving threads"))?;
+        self.pool = Some(pool);
+        self.to_pool = Some(to_pool);
+        if let Some(m) = &self.monitor {
+            m.attached().map_err(InstanceError::Monitor)?;
+        }
         self.send(ToInit::Start)?;
         loop {
             // The guest's own start (its exec) is already a trapped call,
             // served by the serving thread once the listener arrives.
             match self.receive()? {
                 (FromInit::Listener, Some(fd)) => {
-                    let server = Server {
-                        listener: fd,
+                    let _ = seccomp::request_sync_wakeup(fd.as_fd());
+                    let listener = Arc::new(fd);
+                    let tasks = match &self.monitor {
+                        Some(m) => m.shared_table(),
+                        None => Arc::default(),
+                    };
+                    let server = Arc::new(Server {
+                        listener: Arc::clone(&listener),
                         policy: self.spec.policy.clone(),
                         trace: self.trace.clone(),
                         created_at: self.created_at,
-                    };
-                    if let Some(to_server) = self.to_server.take() {
-                        to_server
+                        parking: Arc::clone(&self.parking),
+                        tasks,
+                        turn: Mutex::new(()),
+                        hung_up: std::sync::atomic::AtomicBool::new(false),
+                    });
+                    if let Some(to_pool) = self.to_pool.take() {
+                        to_pool
                             .send(server)
-                            .map_err(|_| InstanceError::Setup("the serving thread ended".into()))?;
+                            .map_err(|_| InstanceError::Setup("the serving threads ended".into()))?;
                     }
                 }
                 (FromInit::Running { guest_pid }, _) => {
@@ -536,7 +545,7 @@ impl Instance {
     /// init's end: collected by the monitor (init's tracer), or by us when
     /// there is no monitor.
     fn init_end(&self, patience: Duration) -> Result<Option<WaitStatus>, InstanceError> {
-        match &self.monitor {
+        match self.monitor.as_ref().filter(|m| m.attached().is_ok()) {
             Some(m) => match m.init_end(patience) {
                 Some(status) => Ok(Some(status)),
                 None if patience.is_zero() => Ok(None),
@@ -614,7 +623,8 @@ impl Instance {
             }
             Request::Tasks => {
                 if let Some(m) = &self.monitor {
-                    let rows = crate::status::rows(&mut m.table(), self.created_at.elapsed());
+                    let parked = self.parking.parked_threads();
+                    let rows = crate::status::rows(&mut m.table(), self.created_at.elapsed(), &parked);
                     for row in rows {
                         out.push_str(&row.encode());
                         out.push('\n');
@@ -686,12 +696,12 @@ impl Instance {
         if let Some(m) = self.monitor.as_mut() {
             m.join();
         }
-        // Every filtered task is gone with init: the serving thread sees its
-        // listener hang up and ends (flushing the trace); one that never got
-        // a listener ends when its channel closes.
-        self.to_server = None;
-        if let Some(server) = self.server.take() {
-            let _ = server.join();
+        // Every filtered task is gone with init: the serving threads see
+        // the listener hang up and end, and stop the waiter; a pool that
+        // never got a listener ends when its channel closes.
+        self.to_pool = None;
+        if let Some(pool) = self.pool.take() {
+            let _ = pool.join();
         }
         if let Some(trace) = &self.trace {
             let _ = trace.lock().map(|mut t| t.flush());

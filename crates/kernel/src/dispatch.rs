@@ -24,6 +24,17 @@ pub enum Decision {
     Continue,
     /// The call fails with this errno.
     Errno(i32),
+    /// The call must wait in the supervisor (without holding a thread of
+    /// it) until this happens; then the kernel performs it.
+    Park(Wait),
+}
+
+/// What a parked call waits for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Wait {
+    /// A child of the calling process ends: any child, or the one with this
+    /// pid (inside the instance).
+    ChildEnd { child: Option<i32> },
 }
 
 impl Decision {
@@ -31,7 +42,49 @@ impl Decision {
         match self {
             Self::Continue => "continue".into(),
             Self::Errno(e) => format!("errno {}", xvisor_trap::policy::errno_name(*e)),
+            Self::Park(Wait::ChildEnd { child: None }) => "park until a child ends".into(),
+            Self::Park(Wait::ChildEnd { child: Some(pid) }) => format!("park until child {pid} ends"),
         }
+    }
+}
+
+const WNOHANG: u64 = 1;
+/// wait4's WUNTRACED, waitid's WSTOPPED.
+const WSTOPPED: u64 = 2;
+const WEXITED: u64 = 4;
+const WCONTINUED: u64 = 8;
+const P_ALL: u64 = 0;
+const P_PID: u64 = 1;
+const WAIT4: u32 = 61;
+
+/// `wait4(pid, status, options, rusage)` / `waitid(idtype, id, info,
+/// options, rusage)`: a blocking wait for the end of any child or of one
+/// child parks; everything else (WNOHANG, stops and continues, process
+/// groups, pidfds) is the kernel's at once.
+fn wait_for_child(nr: u32, a: [u64; 6]) -> Decision {
+    let (selector, options) = if nr == WAIT4 {
+        let pid = a[0] as u32 as i32;
+        let selector = match pid {
+            -1 => Some(None),
+            p if p > 0 => Some(Some(p)),
+            _ => None,
+        };
+        (selector, a[2] & 0xffff_ffff)
+    } else {
+        let options = a[3] & 0xffff_ffff;
+        if options & WEXITED == 0 {
+            return Decision::Continue;
+        }
+        let selector = match a[0] & 0xffff_ffff {
+            P_ALL => Some(None),
+            P_PID => i32::try_from(a[1] & 0xffff_ffff).ok().filter(|p| *p > 0).map(Some),
+            _ => None,
+        };
+        (selector, options)
+    };
+    match selector {
+        Some(child) if options & (WNOHANG | WSTOPPED | WCONTINUED) == 0 => Decision::Park(Wait::ChildEnd { child }),
+        _ => Decision::Continue,
     }
 }
 
@@ -77,6 +130,7 @@ pub fn decide(policy: &Policy, call: &TrappedCall) -> Decision {
             AF_VSOCK => Decision::Errno(errno::EAFNOSUPPORT),
             _ => Decision::Continue,
         },
+        Handler::WaitChild => wait_for_child(nr, a),
         Handler::Refuse => Decision::Errno(errno::EPERM),
     }
 }
@@ -124,6 +178,43 @@ mod tests {
             Decision::Errno(errno::EAFNOSUPPORT)
         );
         assert_eq!(decide(&p, &call(41, [2, 1, 0, 0, 0, 0])), Decision::Continue);
+    }
+
+    #[test]
+    fn blocking_waits_for_a_child_park() {
+        let p = Policy::new(Profile::Default);
+        let park = |child| Decision::Park(Wait::ChildEnd { child });
+        let minus_one = u64::MAX; // -1 as the register holds it
+        assert_eq!(decide(&p, &call(61, [minus_one, 0, 0, 0, 0, 0])), park(None));
+        assert_eq!(
+            decide(&p, &call(61, [0xffff_ffff, 0, 0x4000_0000, 0, 0, 0])),
+            park(None)
+        );
+        assert_eq!(decide(&p, &call(61, [7, 0, 0, 0, 0, 0])), park(Some(7)));
+        for options in [WNOHANG, WSTOPPED, WCONTINUED] {
+            assert_eq!(
+                decide(&p, &call(61, [minus_one, 0, options, 0, 0, 0])),
+                Decision::Continue
+            );
+        }
+        // Process groups: the kernel's.
+        assert_eq!(decide(&p, &call(61, [0, 0, 0, 0, 0, 0])), Decision::Continue);
+        assert_eq!(
+            decide(&p, &call(61, [(-5i64) as u64, 0, 0, 0, 0, 0])),
+            Decision::Continue
+        );
+        assert_eq!(decide(&p, &call(247, [P_ALL, 0, 0, WEXITED, 0, 0])), park(None));
+        assert_eq!(decide(&p, &call(247, [P_PID, 9, 0, WEXITED, 0, 0])), park(Some(9)));
+        assert_eq!(
+            decide(&p, &call(247, [P_PID, 9, 0, WEXITED | WNOHANG, 0, 0])),
+            Decision::Continue
+        );
+        assert_eq!(
+            decide(&p, &call(247, [P_PID, 9, 0, WSTOPPED, 0, 0])),
+            Decision::Continue
+        );
+        assert_eq!(decide(&p, &call(247, [3, 9, 0, WEXITED, 0, 0])), Decision::Continue);
+        assert_eq!(decide(&p, &call(247, [P_PID, 0, 0, WEXITED, 0, 0])), Decision::Continue);
     }
 
     #[test]

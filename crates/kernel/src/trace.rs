@@ -36,6 +36,7 @@ impl Record {
         let args: Vec<String> = self.args.iter().map(|a| json_string(a)).collect();
         let result = match self.decision {
             Decision::Continue => "\"result\": \"performed by the kernel\"".to_string(),
+            Decision::Park(_) => "\"result\": \"parked\"".to_string(),
             Decision::Errno(e) => {
                 format!(
                     "\"result\": -1, \"errno\": {}",
@@ -64,6 +65,7 @@ impl Record {
         };
         let outcome = match self.decision {
             Decision::Continue => "continue".to_string(),
+            Decision::Park(_) => self.decision.describe(),
             Decision::Errno(e) => format!("-1 {}", xvisor_trap::policy::errno_name(e)),
         };
         format!(

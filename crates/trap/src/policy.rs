@@ -70,6 +70,7 @@ pub fn errno_name(e: i32) -> String {
     match e {
         errno::EPERM => "EPERM".into(),
         errno::ENOSYS => "ENOSYS".into(),
+        errno::ERESTARTSYS => "ERESTARTSYS".into(),
         other => other.to_string(),
     }
 }

@@ -51,6 +51,7 @@ fn handler_name(h: Handler) -> &'static str {
         Handler::Unshare => "unshare",
         Handler::Ioctl => "ioctl",
         Handler::Socket => "socket",
+        Handler::WaitChild => "wait-child",
         Handler::Refuse => "refuse",
     }
 }

@@ -65,6 +65,10 @@ pub mod errno {
     pub const EPERM: i32 = 1;
     pub const ENOSYS: i32 = 38;
     pub const EAFNOSUPPORT: i32 = 97;
+    /// The kernel's "interrupted: restart if the handler has SA_RESTART,
+    /// else EINTR" — never seen by a program: answered only to a call whose
+    /// thread has a signal to take, which resolves it on the way out.
+    pub const ERESTARTSYS: i32 = 512;
 }
 
 /// How a call is treated by policy.
@@ -107,6 +111,10 @@ pub enum Handler {
     /// the instance's network namespace (AF_VSOCK) or the host kernel's
     /// configuration paths not namespaced.
     Socket,
+    /// `wait4`/`waitid` for a child's end: parked in the supervisor until a
+    /// child of the caller has ended (the process monitor says when), then
+    /// performed by the kernel; any other form is performed at once.
+    WaitChild,
     /// Answers the [`Class::Refused`] errno.
     Refuse,
 }
@@ -242,7 +250,7 @@ pub static SYSCALLS: &[Syscall] = &[
     hot(58, "vfork", &[]),
     med(59, "execve", &[Path, StrArray, StrArray]),
     hot(60, "exit", &[Int]),
-    med(61, "wait4", &[Pid, Out, Flags, Out]),
+    with(61, "wait4", &[Pid, Out, Flags, Out], Handler::WaitChild),
     hot(62, "kill", &[Pid, Signal]),
     hot(63, "uname", &[Out]),
     hot(64, "semget", &[Int, Int, Flags]),
@@ -428,7 +436,7 @@ pub static SYSCALLS: &[Syscall] = &[
     hot(244, "mq_notify", &[Fd, In]),
     hot(245, "mq_getsetattr", &[Fd, In, Out]),
     eperm(246, "kexec_load", &[Ptr, Len, Ptr, Flags]),
-    med(247, "waitid", &[Int, Pid, Out, Flags, Out]),
+    with(247, "waitid", &[Int, Pid, Out, Flags, Out], Handler::WaitChild),
     eperm(248, "add_key", &[Str, Str, In, Len, Int]),
     eperm(249, "request_key", &[Str, Str, Str, Int]),
     eperm(250, "keyctl", &[Int, Flags, Flags, Flags, Flags]),

@@ -1,0 +1,370 @@
+//! The scheduler: every trapped call is a light task, run on a small fixed
+//! pool of the supervisor's threads, whatever the number of guest threads.
+//!
+//! - **System-call work** (short, first): the serving threads
+//!   ([`crate::server`]) take turns at the listener (one leader receives,
+//!   the others wait for their turn) and decide each call on the spot.
+//! - A call that must wait for something — a blocking `wait4` for a child's
+//!   end — is **parked** here: a record in a table, no thread held. The
+//!   guest thread stays in its trapped call; the supervisor's threads go on
+//!   serving everyone else.
+//! - One **waiter** thread completes parked calls, by two queues:
+//!   *signaled* first (the guest thread has a signal to take: the call is
+//!   answered "interrupted", and the kernel applies the program's own
+//!   SA_RESTART choice on the way out — restart, or EINTR — exactly as for
+//!   a call it had been blocking in itself), then *generic* (what the call
+//!   waited for happened: the kernel performs it, now without blocking).
+//!
+//! The process monitor tells the waiter when a process ends (whose parent
+//! may be parked in `wait4`). Pending signals cannot be waited for — a
+//! trapped call sleeps killably once received, and the kernel does not say
+//! when a signal arrives for a sleeping thread — so the waiter looks at
+//! each parked thread's pending signals (`/proc/TID/status`) every few
+//! milliseconds, less often as more calls are parked.
+
+use std::collections::BTreeMap;
+use std::os::fd::{AsFd, OwnedFd};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use xvisor_kernel::dispatch::{Decision, Wait};
+use xvisor_kernel::trace::{Record, Trace};
+use xvisor_sys::event::{self, ready, Watch};
+use xvisor_sys::seccomp::{self, Response};
+use xvisor_trap::table::errno::ERESTARTSYS;
+
+use crate::server::Server;
+
+/// A trapped call waiting in the supervisor.
+#[derive(Debug, Clone)]
+pub(crate) struct Parked {
+    pub(crate) id: u64,
+    pub(crate) host_tid: i32,
+    pub(crate) host_pid: i32,
+    pub(crate) name: &'static str,
+    pub(crate) wait: Wait,
+    /// For a wait on one child: its host pid (None when the instance has no
+    /// such process: the kernel will say ECHILD).
+    pub(crate) child_host_pid: Option<i32>,
+    /// The caller's threads (host tids), whose children are its children.
+    pub(crate) threads: Vec<i32>,
+    pub(crate) since: Instant,
+    /// For the trace: the call as described when it was received, and its
+    /// instance pid and tid.
+    pub(crate) described: Option<(Vec<String>, i64, i64)>,
+}
+
+/// The parked calls, shared by the serving threads (which park), the
+/// monitor (which reports ends) and the waiter (which completes).
+#[derive(Debug)]
+pub(crate) struct Parking {
+    state: Mutex<ParkingState>,
+    /// False when there is no waiter thread to complete parked calls: they
+    /// are then left to the kernel to block in.
+    open: std::sync::atomic::AtomicBool,
+    wake_read: OwnedFd,
+    wake_write: OwnedFd,
+}
+
+#[derive(Debug, Default)]
+struct ParkingState {
+    parked: BTreeMap<u64, Parked>,
+    /// Processes whose child ended since the waiter last looked (`None`:
+    /// unknown parent, look at every parked call).
+    ended_children_of: Vec<Option<i32>>,
+    stopping: bool,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+impl Parking {
+    pub(crate) fn new() -> std::io::Result<Self> {
+        let (wake_read, wake_write) = event::pipe()?;
+        Ok(Self {
+            state: Mutex::new(ParkingState::default()),
+            open: std::sync::atomic::AtomicBool::new(true),
+            wake_read,
+            wake_write,
+        })
+    }
+
+    fn wake(&self) {
+        let _ = event::write_all(self.wake_write.as_fd(), &[1]);
+    }
+
+    /// Parks `call`, or answers it at once if what it waits for has
+    /// happened already. Checked under the table's lock, so an end reported
+    /// meanwhile by the monitor is not missed.
+    pub(crate) fn park(&self, listener: &OwnedFd, call: Parked) -> Option<Response> {
+        let mut state = lock(&self.state);
+        if !self.open.load(std::sync::atomic::Ordering::Acquire) || wait_is_over(&call) {
+            drop(state);
+            let _ = seccomp::respond(listener.as_fd(), call.id, Response::Continue);
+            return Some(Response::Continue);
+        }
+        state.parked.insert(call.id, call);
+        drop(state);
+        // The waiter's check interval depends on how many are parked.
+        self.wake();
+        None
+    }
+
+    /// The monitor saw process `parent`'s child end (`None`: parent unknown).
+    pub(crate) fn child_ended(&self, parent: Option<i32>) {
+        let mut state = lock(&self.state);
+        if state.parked.is_empty() {
+            return;
+        }
+        state.ended_children_of.push(parent);
+        drop(state);
+        self.wake();
+    }
+
+    /// The host tids of parked calls and the calls they are parked in.
+    pub(crate) fn parked_threads(&self) -> BTreeMap<i32, &'static str> {
+        lock(&self.state)
+            .parked
+            .values()
+            .map(|p| (p.host_tid, p.name))
+            .collect()
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        lock(&self.state).parked.len()
+    }
+
+    /// No waiter thread will run: calls that would park are the kernel's.
+    pub(crate) fn close(&self) {
+        self.open.store(false, std::sync::atomic::Ordering::Release);
+    }
+
+    /// Ends the waiter thread.
+    pub(crate) fn stop(&self) {
+        lock(&self.state).stopping = true;
+        self.wake();
+    }
+}
+
+/// How often parked threads' signals are looked at: every few
+/// milliseconds, less often as more calls are parked (a look costs a read
+/// of /proc/TID/status, ~15 µs).
+fn check_interval(parked: usize) -> Duration {
+    Duration::from_millis((5 + parked as u64 / 5).min(250))
+}
+
+/// The waiter thread's loop: completes parked calls until told to stop.
+pub(crate) fn run_waiter(server: &Server) {
+    let (parking, listener, trace, created_at) = (&server.parking, &server.listener, &server.trace, server.created_at);
+    let mut next_check = Instant::now();
+    loop {
+        let (count, stopping) = {
+            let s = lock(&parking.state);
+            (s.parked.len(), s.stopping)
+        };
+        if stopping {
+            break;
+        }
+        let timeout_ms = if count == 0 {
+            -1
+        } else {
+            let left = next_check.saturating_duration_since(Instant::now());
+            i32::try_from(left.as_millis()).unwrap_or(i32::MAX)
+        };
+        let mut watch = [Watch::new(parking.wake_read.as_fd(), ready::IN)];
+        if event::poll(&mut watch, timeout_ms).is_err() {
+            break;
+        }
+        if watch[0].ready & ready::IN != 0 {
+            let mut buf = [0u8; 64];
+            let _ = event::read(parking.wake_read.as_fd(), &mut buf);
+        }
+        let check_signals = Instant::now() >= next_check;
+        let (signaled, resumed, gone) = {
+            let mut s = lock(&parking.state);
+            let ended = std::mem::take(&mut s.ended_children_of);
+            let mut signaled = Vec::new();
+            let mut resumed = Vec::new();
+            let mut gone = Vec::new();
+            let ids: Vec<u64> = s.parked.keys().copied().collect();
+            for id in ids {
+                let Some(call) = s.parked.get(&id) else { continue };
+                let concerned = ended.iter().any(|p| p.is_none_or(|p| p == call.host_pid));
+                // What it waited for comes first: a child that ended as a
+                // signal arrived is collected, as the kernel would.
+                let outcome = if (concerned || check_signals) && wait_is_over(call) {
+                    Some(&mut resumed)
+                } else if check_signals && !seccomp::id_valid(listener.as_fd(), id) {
+                    Some(&mut gone)
+                } else if check_signals && has_signal_to_take(call.host_tid, call.host_pid) {
+                    Some(&mut signaled)
+                } else {
+                    None
+                };
+                if let Some(queue) = outcome {
+                    if let Some(call) = s.parked.remove(&id) {
+                        queue.push(call);
+                    }
+                }
+            }
+            (signaled, resumed, gone)
+        };
+        drop(gone);
+        if check_signals {
+            next_check = Instant::now() + check_interval(parking.len());
+        }
+        // The signaled queue first: those threads have somewhere to be.
+        for call in signaled {
+            complete(listener, trace, created_at, call, Decision::Errno(ERESTARTSYS));
+        }
+        for call in resumed {
+            complete(listener, trace, created_at, call, Decision::Continue);
+        }
+    }
+}
+
+fn complete(
+    listener: &OwnedFd,
+    trace: &Option<Arc<Mutex<Trace>>>,
+    created_at: Instant,
+    call: Parked,
+    decision: Decision,
+) {
+    let response = match decision {
+        Decision::Errno(e) => Response::Errno(e),
+        _ => Response::Continue,
+    };
+    let _ = seccomp::respond(listener.as_fd(), call.id, response);
+    if let (Some(trace), Some((args, pid, tid))) = (trace, call.described) {
+        let record = Record {
+            time_s: created_at.elapsed().as_secs_f64(),
+            pid,
+            tid,
+            name: call.name.to_string(),
+            args,
+            decision,
+            latency_us: call.since.elapsed().as_secs_f64() * 1e6,
+        };
+        if let Ok(mut t) = trace.lock() {
+            let _ = t.write(&record);
+        }
+    }
+}
+
+/// Whether the event a parked call waits for has happened (or never can:
+/// then the kernel gives the answer, e.g. ECHILD).
+fn wait_is_over(call: &Parked) -> bool {
+    match call.wait {
+        Wait::ChildEnd { child } => {
+            let children = children_of(call.host_pid, &call.threads);
+            match (child, call.child_host_pid) {
+                (Some(_), None) => true,
+                (Some(_), Some(c)) => !children.contains(&c) || is_zombie(c),
+                (None, _) => children.is_empty() || children.iter().any(|c| is_zombie(*c)),
+            }
+        }
+    }
+}
+
+/// The host pids of a process's children: those of each of its threads
+/// (`/proc/PID/task/TID/children`).
+fn children_of(host_pid: i32, threads: &[i32]) -> Vec<i32> {
+    let mut children = Vec::new();
+    for tid in threads {
+        if let Ok(text) = std::fs::read_to_string(format!("/proc/{host_pid}/task/{tid}/children")) {
+            children.extend(text.split_whitespace().filter_map(|p| p.parse::<i32>().ok()));
+        }
+    }
+    children
+}
+
+fn is_zombie(host_pid: i32) -> bool {
+    std::fs::read_to_string(format!("/proc/{host_pid}/stat"))
+        .ok()
+        .and_then(|s| {
+            s.rsplit_once(')')
+                .map(|(_, rest)| rest.trim_start().starts_with(['Z', 'X']))
+        })
+        .unwrap_or(true)
+}
+
+/// Signals whose default action is to do nothing: they interrupt a call
+/// only when the program catches them.
+const IGNORED_BY_DEFAULT: u64 = bit(17) | bit(18) | bit(23) | bit(28); // CHLD, CONT, URG, WINCH
+
+const fn bit(signal: u32) -> u64 {
+    1 << (signal - 1)
+}
+
+/// Whether thread `host_tid` has a signal it will take on its way out of
+/// the call: pending for the thread (or for its process, when the process
+/// has this one thread — else another thread may take it, as natively),
+/// not blocked, not ignored, and either caught or acting by default (stop,
+/// or end the process).
+fn has_signal_to_take(host_tid: i32, host_pid: i32) -> bool {
+    let Ok(status) = std::fs::read_to_string(format!("/proc/{host_pid}/task/{host_tid}/status")) else {
+        return false;
+    };
+    signal_to_take(&status)
+}
+
+fn signal_to_take(status: &str) -> bool {
+    let mask = |key: &str| -> u64 {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(key))
+            .and_then(|v| u64::from_str_radix(v.trim(), 16).ok())
+            .unwrap_or(0)
+    };
+    let threads = status
+        .lines()
+        .find_map(|l| l.strip_prefix("Threads:"))
+        .and_then(|v| v.trim().parse::<u32>().ok())
+        .unwrap_or(0);
+    let mut pending = mask("SigPnd:");
+    if threads == 1 {
+        pending |= mask("ShdPnd:");
+    }
+    let caught = mask("SigCgt:");
+    pending & !mask("SigBlk:") & !mask("SigIgn:") & !(IGNORED_BY_DEFAULT & !caught) != 0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn status(pnd: u64, shd: u64, blk: u64, ign: u64, cgt: u64, threads: u32) -> String {
+        format!(
+            "Name:\tx\nThreads:\t{threads}\nSigQ:\t0/1\nSigPnd:\t{pnd:016x}\nShdPnd:\t{shd:016x}\nSigBlk:\t{blk:016x}\nSigIgn:\t{ign:016x}\nSigCgt:\t{cgt:016x}\n"
+        )
+    }
+
+    #[test]
+    fn which_signals_interrupt_a_parked_call() {
+        let alrm = bit(14);
+        let chld = bit(17);
+        // A caught SIGALRM for the process, one thread: yes.
+        assert!(signal_to_take(&status(0, alrm, 0, 0, alrm, 1)));
+        // The same with other threads: one of them may take it.
+        assert!(!signal_to_take(&status(0, alrm, 0, 0, alrm, 3)));
+        // Sent to this thread: yes, whatever the thread count.
+        assert!(signal_to_take(&status(alrm, 0, 0, 0, alrm, 3)));
+        // Blocked or ignored: no.
+        assert!(!signal_to_take(&status(alrm, 0, alrm, 0, alrm, 1)));
+        assert!(!signal_to_take(&status(alrm, 0, 0, alrm, 0, 1)));
+        // SIGCHLD: only if caught.
+        assert!(!signal_to_take(&status(chld, 0, 0, 0, 0, 1)));
+        assert!(signal_to_take(&status(chld, 0, 0, 0, chld, 1)));
+        // An uncaught SIGTERM ends the process: it must leave the call.
+        assert!(signal_to_take(&status(bit(15), 0, 0, 0, 0, 1)));
+        assert!(!signal_to_take(""));
+    }
+
+    #[test]
+    fn checks_thin_out_with_many_parked_calls() {
+        assert_eq!(check_interval(0), Duration::from_millis(5));
+        assert_eq!(check_interval(100), Duration::from_millis(25));
+        assert_eq!(check_interval(100_000), Duration::from_millis(250));
+    }
+}

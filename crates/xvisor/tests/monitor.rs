@@ -1,0 +1,297 @@
+//! The process monitor and the scheduler, black box: `xvisor ps` lists
+//! every task of an instance with the right parents and states, lifecycle
+//! events reach the trace, parked calls keep Linux's signal semantics, and
+//! `xvisor kill` / names work for the caller's own instances only.
+
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Stdio};
+use std::time::Duration;
+
+use common::*;
+use serde_json::Value;
+
+/// Builds the task test program into a directory the instance mounts.
+fn tasks_program() -> TempDir {
+    let dir = TempDir::new("tasks");
+    let src = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/programs/tasks.c");
+    let out = std::process::Command::new("gcc")
+        .args(["-O2", "-pthread", "-o"])
+        .arg(dir.join("tasks"))
+        .arg(src)
+        .output()
+        .expect("gcc is needed to build the task test program");
+    assert!(
+        out.status.success(),
+        "gcc failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    set_mode(dir.path(), 0o755);
+    dir
+}
+
+fn unique(tag: &str) -> String {
+    format!("{tag}-{}-{}", std::process::id(), rand_suffix())
+}
+
+fn rand_suffix() -> u32 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos() % 100_000)
+        .unwrap_or(0)
+}
+
+fn ps_json(caller: Caller, name: &str) -> Value {
+    let o = run(caller, &["ps", name, "--json"]);
+    serde_json::from_str(&ok(&o)).unwrap_or_else(|e| panic!("ps --json: {e}: {}", stdout(&o)))
+}
+
+fn list_json(caller: Caller) -> Vec<Value> {
+    let o = run(caller, &["ps", "--json"]);
+    match serde_json::from_str(&ok(&o)) {
+        Ok(Value::Array(items)) => items,
+        other => panic!("ps --json: {other:?}"),
+    }
+}
+
+/// Starts `xvisor run` in the background; waits for its first stdout line.
+fn start(caller: Caller, args: &[&str]) -> (Child, String, BufReader<std::process::ChildStdout>) {
+    let mut child = xvisor(caller, args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("spawn xvisor");
+    let mut out = BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    out.read_line(&mut line).unwrap();
+    (child, line, out)
+}
+
+fn wait_with_timeout(child: &mut Child, limit: Duration) -> i32 {
+    let until = std::time::Instant::now() + limit;
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status.code().unwrap_or(-1);
+        }
+        if std::time::Instant::now() > until {
+            let _ = child.kill();
+            panic!("xvisor did not end within {limit:?}");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn ps_lists_every_task_with_parents_and_states() {
+    let dir = tasks_program();
+    let name = unique("tree");
+    let volume = format!("{}:/t", dir.str());
+    let (mut child, first, mut out) = start(
+        Caller::Root,
+        &["run", "--name", &name, "-v", &volume, "--", "/t/tasks", "tree"],
+    );
+    assert!(first.starts_with("ready "), "{first}");
+    let parent: i64 = first.trim().trim_start_matches("ready ").parse().unwrap();
+
+    // Thread creation ends before the children report ready; the stops
+    // may take a moment to show.
+    let mut tasks = Vec::new();
+    let settled = eventually(Duration::from_secs(5), || {
+        let v = ps_json(Caller::Root, &name);
+        tasks = v["tasks"].as_array().cloned().unwrap_or_default();
+        tasks.iter().filter(|t| t["state"] == "stopped").count() == 2 * 6
+    });
+    assert!(settled, "two children never showed stopped: {tasks:#?}");
+    // init, the parent, 10 children × (main thread + 5 threads).
+    assert_eq!(tasks.len(), 2 + 60, "{tasks:#?}");
+    let by_pid = |pid: i64| tasks.iter().filter(move |t| t["pid"] == pid).collect::<Vec<_>>();
+    let init = &by_pid(1)[0];
+    assert_eq!(init["ppid"], 0);
+    assert_eq!(init["command"], "xvisor-init");
+    let p = by_pid(parent);
+    assert_eq!(p.len(), 1);
+    assert_eq!(p[0]["ppid"], 1);
+    assert_eq!(p[0]["state"], "waiting");
+    assert_eq!(p[0]["call"], "wait4 (parked)", "{:#?}", p[0]);
+    let children: Vec<i64> = tasks
+        .iter()
+        .filter(|t| t["ppid"] == parent && t["pid"] == t["tid"])
+        .map(|t| t["pid"].as_i64().unwrap())
+        .collect();
+    assert_eq!(children.len(), 10, "{tasks:#?}");
+    let mut computing = 0;
+    for c in &children {
+        let group = by_pid(*c);
+        assert_eq!(group.len(), 6, "child {c}: {group:#?}");
+        let main = group.iter().find(|t| t["tid"] == *c).unwrap();
+        assert_eq!(main["threads"], 6);
+        assert!(
+            main["command"].as_str().unwrap().ends_with("/t/tasks tree"),
+            "{main:#?}"
+        );
+        for t in &group {
+            assert_eq!(t["ppid"], parent, "threads share their process's parent: {t:#?}");
+        }
+        let stopped = group.iter().all(|t| t["state"] == "stopped");
+        if !stopped {
+            // The computing thread makes no system call at all, yet is
+            // listed; the others wait where the program put them.
+            if group.iter().any(|t| t["state"] == "running") {
+                computing += 1;
+            }
+            let calls: Vec<&str> = group.iter().filter_map(|t| t["call"].as_str()).collect();
+            assert_eq!(
+                calls
+                    .iter()
+                    .filter(|c| **c == "clock_nanosleep" || **c == "nanosleep")
+                    .count(),
+                2,
+                "{group:#?}"
+            );
+            assert_eq!(calls.iter().filter(|c| **c == "read").count(), 3, "{group:#?}");
+        }
+    }
+    // Eight computing threads on two CPUs: each is seen running or runnable.
+    assert!(computing >= 6, "{tasks:#?}");
+
+    // Released (the parked wait4 is interrupted by the handler and, with
+    // SA_RESTART, resumes): every child is collected and leaves the table.
+    ok(&run(Caller::Root, &["kill", &name, "USR1"]));
+    let mut line = String::new();
+    out.read_line(&mut line).unwrap();
+    assert_eq!(line, "reaped 10 after the signal: 1\n");
+    let left = eventually(Duration::from_secs(5), || {
+        ps_json(Caller::Root, &name)["tasks"].as_array().map_or(0, Vec::len) == 2
+    });
+    assert!(left, "{:#?}", ps_json(Caller::Root, &name));
+    let listed = list_json(Caller::Root);
+    let me = listed.iter().find(|i| i["name"] == name.as_str()).expect("listed");
+    assert_eq!(me["tasks"], 2);
+    assert_eq!(me["profile"], "default");
+    ok(&run(Caller::Root, &["kill", &name, "TERM"]));
+    assert_eq!(wait_with_timeout(&mut child, Duration::from_secs(10)), 0);
+    assert!(!list_json(Caller::Root).iter().any(|i| i["name"] == name.as_str()));
+    let gone = run(Caller::Root, &["ps", &name]);
+    assert_eq!(code(&gone), 1);
+    assert!(stderr(&gone).contains("no running instance"), "{}", stderr(&gone));
+}
+
+/// What a program prints natively and under xvisor must match.
+fn same_as_native(mode: &str, profile: &str) {
+    let dir = tasks_program();
+    let native = std::process::Command::new(dir.join("tasks"))
+        .arg(mode)
+        .output()
+        .unwrap();
+    let volume = format!("{}:/t", dir.str());
+    let o = run(
+        Caller::Root,
+        &["run", "--profile", profile, "-v", &volume, "--", "/t/tasks", mode],
+    );
+    assert_eq!(stdout(&o), String::from_utf8_lossy(&native.stdout), "{}", stderr(&o));
+    assert_eq!(code(&o), native.status.code().unwrap_or(-1));
+}
+
+#[test]
+fn a_parked_wait_interrupted_without_sa_restart_fails_with_eintr() {
+    same_as_native("eintr", "default");
+    same_as_native("eintr", "strict");
+}
+
+#[test]
+fn a_parked_wait_interrupted_with_sa_restart_resumes() {
+    same_as_native("restart", "default");
+    same_as_native("restart", "strict");
+}
+
+#[test]
+fn the_trace_follows_a_fork_exec_exit_storm() {
+    let dir = TempDir::new("storm");
+    let trace = dir.join("trace.jsonl");
+    let script = "i=0; while [ $i -lt 1000 ]; do \
+        if [ $((i % 10)) = 0 ]; then sh -c 'kill -9 $$'; else /bin/true; fi; \
+        i=$((i+1)); done; echo done";
+    let o = run(
+        Caller::Root,
+        &["run", "--trace", trace.to_str().unwrap(), "--", "sh", "-c", script],
+    );
+    assert_eq!(ok(&o), "done\n");
+    let text = std::fs::read_to_string(&trace).unwrap();
+    let events: Vec<Value> = text
+        .lines()
+        .filter(|l| l.contains("\"event\""))
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let count = |f: &dyn Fn(&Value) -> bool| events.iter().filter(|e| f(e)).count();
+    let spawns = count(&|e| e["event"] == "spawn" && e["kind"] == "process");
+    let exits = count(&|e| e["event"] == "exit" && e["kind"] == "process");
+    let execs_true = count(&|e| e["event"] == "exec" && e["argv"][0] == "/bin/true");
+    let true_ok = count(&|e| e["event"] == "exit" && e["code"] == 0 && e["kind"] == "process");
+    let killed = count(&|e| e["event"] == "exit" && e["signal"] == "SIGKILL");
+    assert_eq!(execs_true, 900);
+    assert_eq!(killed, 100);
+    // Every process born is seen to end: the shell, the 1000 children and
+    // init itself (which nobody spawned inside the instance).
+    assert_eq!(spawns, 1 + 1000, "spawns");
+    assert_eq!(exits, spawns + 1, "exits");
+    assert!(true_ok >= 900 + 2, "{true_ok}");
+}
+
+#[test]
+fn names_are_unique_and_other_users_instances_are_invisible() {
+    let name = unique("mine");
+    let (mut child, first, _out) = start(
+        Caller::Root,
+        &["run", "--name", &name, "--", "sh", "-c", "echo up; sleep 30"],
+    );
+    assert_eq!(first, "up\n");
+    let again = run(Caller::Root, &["run", "--name", &name, "--", "true"]);
+    assert_eq!(code(&again), 125);
+    assert!(stderr(&again).contains("already running"), "{}", stderr(&again));
+    // Another user sees nothing of root's instance and cannot signal it.
+    assert!(!list_json(Caller::Unprivileged)
+        .iter()
+        .any(|i| i["name"] == name.as_str()));
+    let theirs = run(Caller::Unprivileged, &["kill", &name, "KILL"]);
+    assert_eq!(code(&theirs), 1);
+    assert!(stderr(&theirs).contains("no running instance"), "{}", stderr(&theirs));
+    ok(&run(Caller::Root, &["kill", &name, "KILL"]));
+    assert_eq!(wait_with_timeout(&mut child, Duration::from_secs(10)), 137);
+}
+
+#[test]
+fn rootless_instances_are_listed_and_signalled_by_their_user() {
+    let name = unique("rootless");
+    let (mut child, first, _out) = start(
+        Caller::Unprivileged,
+        &[
+            "run",
+            "--name",
+            &name,
+            "--",
+            "sh",
+            "-c",
+            "trap 'echo bye; exit 3' TERM; echo up; while :; do sleep 0.1; done",
+        ],
+    );
+    assert_eq!(first, "up\n");
+    let mine = list_json(Caller::Unprivileged);
+    assert!(mine.iter().any(|i| i["name"] == name.as_str()), "{mine:#?}");
+    assert!(!list_json(Caller::Root).iter().any(|i| i["name"] == name.as_str()));
+    let tasks = ps_json(Caller::Unprivileged, &name);
+    assert!(tasks["tasks"].as_array().is_some_and(|t| t.len() >= 2), "{tasks:#?}");
+    ok(&run(Caller::Unprivileged, &["kill", &name, "TERM"]));
+    assert_eq!(wait_with_timeout(&mut child, Duration::from_secs(10)), 3);
+}
+
+#[test]
+fn kill_refuses_what_is_not_a_signal() {
+    let o = run(Caller::Root, &["kill", "whatever", "NOPE"]);
+    assert_eq!(code(&o), 1);
+    assert!(stderr(&o).contains("is not a signal"), "{}", stderr(&o));
+    let o = run(Caller::Root, &["ps", "bad/name"]);
+    assert_eq!(code(&o), 1);
+    assert!(stderr(&o).contains("not a valid instance name"), "{}", stderr(&o));
+}
