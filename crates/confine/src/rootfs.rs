@@ -232,9 +232,20 @@ impl RootSpec {
 
     /// The directories that must exist in the root as mount points.
     fn mount_points(&self) -> Vec<String> {
+        self.mount_points_for(&[])
+    }
+
+    /// [`Self::mount_points`], leaving out the volumes marked as files in
+    /// `file_volumes` (by index): a file volume needs a file to be mounted
+    /// on, made when it is attached, and a directory there would make that
+    /// mount fail.
+    fn mount_points_for(&self, file_volumes: &[bool]) -> Vec<String> {
         let mut v: Vec<String> = ["proc", "dev", "sys", "tmp"].iter().map(|s| s.to_string()).collect();
         v.push(self.home.trim_start_matches('/').to_string());
-        for vol in &self.volumes {
+        for (i, vol) in self.volumes.iter().enumerate() {
+            if file_volumes.get(i).copied().unwrap_or(false) {
+                continue;
+            }
             v.push(vol.target.trim_start_matches('/').to_string());
         }
         for t in &self.extras.tmpfs {
@@ -462,7 +473,7 @@ impl RootSpec {
                 .map_err(fail(format!("create the overlay of {} image layers", layers.len())))?;
                 mount::attach(overlay.as_fd(), root_target()?.as_fd()).map_err(fail("mount the image overlay"))?;
                 let root = sysfs::open_path(Some(staging), "root").map_err(fail("open the new root"))?;
-                for point in self.mount_points() {
+                for point in self.mount_points_for(&taken.file_volumes) {
                     let _ = ensure_dir(root.as_fd(), &point);
                 }
                 Ok(false)
@@ -496,7 +507,7 @@ impl RootSpec {
                 .map_err(fail(format!("create the overlay over {}", path.display())))?;
                 mount::attach(overlay.as_fd(), root_target()?.as_fd()).map_err(fail("mount the overlay"))?;
                 let root = sysfs::open_path(Some(staging), "root").map_err(fail("open the new root"))?;
-                for point in self.mount_points() {
+                for point in self.mount_points_for(&taken.file_volumes) {
                     // Volumes may need a file rather than a directory; those
                     // are created later, against the overlay, as needed.
                     let _ = ensure_dir(root.as_fd(), &point);
@@ -547,6 +558,8 @@ struct HostTrees {
     volumes: Vec<OwnedFd>,
     /// An image's layers, bottom first.
     layers: Vec<OwnedFd>,
+    /// Per volume: whether its source is a file rather than a directory.
+    file_volumes: Vec<bool>,
 }
 
 impl HostTrees {
@@ -581,6 +594,7 @@ impl HostTrees {
             }
         };
         let mut volumes = Vec::with_capacity(spec.volumes.len());
+        let mut file_volumes = Vec::with_capacity(spec.volumes.len());
         for v in &spec.volumes {
             let p = v
                 .host_path
@@ -592,9 +606,15 @@ impl HostTrees {
                 attrs |= attr::RDONLY;
             }
             mount::set_attributes(tree.as_fd(), attrs, true).map_err(fail(format!("set flags on volume {p}")))?;
+            file_volumes.push(sysfs::kind_of_fd(tree.as_fd()).is_ok_and(|k| k != FileKind::Directory));
             volumes.push(tree);
         }
-        Ok(Self { base, volumes, layers })
+        Ok(Self {
+            base,
+            volumes,
+            layers,
+            file_volumes,
+        })
     }
 }
 

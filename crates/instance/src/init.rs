@@ -132,6 +132,13 @@ fn serve(spec: &InstanceSpec, control: BorrowedFd<'_>) -> Result<i32, String> {
     if spec.network == Network::None {
         net::interface_up("lo").map_err(context("bring up loopback"))?;
     }
+    // Namespaced kernel settings (an OCI bundle's linux.sysctl, checked
+    // there): /proc/sys shows this process's own network and IPC
+    // namespaces, still through the host's /proc at this point.
+    for (key, value) in &spec.sysctls {
+        let path = format!("/proc/sys/{}", key.replace('.', "/"));
+        std::fs::write(&path, value).map_err(|e| format!("cannot set sysctl {key}: {e}"))?;
+    }
     spec.root.enter().map_err(|e| e.to_string())?;
     if let Some(n) = spec.nofile {
         identity::limit_open_files(n).map_err(|e| e.to_string())?;

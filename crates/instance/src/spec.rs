@@ -72,4 +72,7 @@ pub struct InstanceSpec {
     /// Descriptors 3 .. 3+N of the supervisor pass into the guest (an OCI
     /// runtime's `--preserve-fds N`).
     pub preserve_fds: u32,
+    /// Kernel settings of the instance's own namespaces (`net.*`, IPC
+    /// ones), written by init: `("net.ipv4.ping_group_range", "0 0")`.
+    pub sysctls: Vec<(String, String)>,
 }

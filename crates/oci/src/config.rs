@@ -376,6 +376,18 @@ const RLIMIT_NAMES: &[(&str, u32)] = &[
     ("RLIMIT_RTTIME", 15),
 ];
 
+/// Kernel settings that belong to the IPC namespace.
+const IPC_SYSCTLS: &[&str] = &[
+    "kernel.msgmax",
+    "kernel.msgmnb",
+    "kernel.msgmni",
+    "kernel.sem",
+    "kernel.shmall",
+    "kernel.shmmax",
+    "kernel.shmmni",
+    "kernel.shm_rmid_forced",
+];
+
 /// The device nodes every instance has (and the only ones).
 const DEFAULT_DEVICES: &[&str] = &[
     "/dev/null",
@@ -407,6 +419,7 @@ struct Builder {
     extras: RootExtras,
     network: Network,
     limits: Limits,
+    sysctls: Vec<(String, String)>,
 }
 
 impl Builder {
@@ -433,6 +446,7 @@ impl Builder {
             // runc's meaning: without a network namespace entry, the host's.
             network: Network::Host,
             limits: Limits::default(),
+            sysctls: Vec::new(),
         }
     }
 
@@ -572,6 +586,11 @@ impl Builder {
         let is_bind = kind == "bind" || options.iter().any(|o| o == "bind" || o == "rbind");
         let dest = normalize(&destination)
             .ok_or_else(|| field(&format!("{path}.destination"), "must be an absolute path without '..'"))?;
+        if is_bind && dest == "/dev/shm" {
+            // The instance's own /dev/shm (an engine's shared one, for
+            // --ipc sharing between containers, is not joined).
+            return Ok(());
+        }
         if !is_bind {
             if let Some((_, kinds)) = BUILT_IN_MOUNTS.iter().find(|(d, _)| *d == dest) {
                 if kinds.contains(&kind.as_str()) {
@@ -699,7 +718,28 @@ impl Builder {
         if let Some(r) = l.object("resources")? {
             self.resources(r)?;
         }
-        l.refuse("sysctl", "setting sysctls is not supported")?;
+        if let Some(sysctl) = l.object("sysctl")? {
+            for (key, value) in sysctl.map {
+                let path = format!("linux.sysctl.{key}");
+                let Value::String(value) = value else {
+                    return Err(field(&path, "must be a string"));
+                };
+                let namespaced = IPC_SYSCTLS.contains(&key.as_str())
+                    || key.starts_with("fs.mqueue.")
+                    || (key.starts_with("net.") && self.network == Network::None);
+                let clean = !key.is_empty()
+                    && key.split('.').all(|part| {
+                        !part.is_empty() && part.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+                    });
+                if !namespaced || !clean || value.contains('\0') {
+                    return Err(field(
+                        &path,
+                        "only settings of the instance's own namespaces may be set (net.* with a network namespace, kernel.msg*/sem/shm*, fs.mqueue.*)",
+                    ));
+                }
+                self.sysctls.push((key, value));
+            }
+        }
         // Replaced by xvisor's own filter, which is stricter (docs/oci.md).
         l.ignore("seccomp");
         let rootfs_propagation = l.string("rootfsPropagation")?.unwrap_or_default();
@@ -855,6 +895,7 @@ impl Builder {
             capabilities: self.capabilities,
             additional_gids: self.additional_gids,
             preserve_fds: 0,
+            sysctls: self.sysctls,
         };
         Ok(Container {
             spec,

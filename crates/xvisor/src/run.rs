@@ -441,6 +441,7 @@ pub fn to_spec(mut o: RunOptions) -> Result<InstanceSpec> {
         capabilities: None,
         additional_gids: Vec::new(),
         preserve_fds: 0,
+        sysctls: Vec::new(),
     })
 }
 
