@@ -693,7 +693,9 @@ fn delete(global: &Global, args: Vec<OsString>) -> Result<i32> {
     Ok(0)
 }
 
-/// Host pids of the processes in the container's pid namespace.
+/// Host pids of the container's processes: its init and every
+/// descendant (read from `/proc/PID/stat`, which any user may read, unlike
+/// the namespace links of an undumpable init).
 fn container_pids(id: &str) -> Result<Vec<i32>> {
     let info = Registry::for_caller().ask(id, &Request::Info)?;
     let init: i32 = info
@@ -701,17 +703,30 @@ fn container_pids(id: &str) -> Result<Vec<i32>> {
         .find_map(|l| l.strip_prefix("init_pid\t"))
         .and_then(|p| p.parse().ok())
         .ok_or_else(|| anyhow!("container {id:?} did not say its init pid"))?;
-    let ns = std::fs::read_link(format!("/proc/{init}/ns/pid")).context("read the container's pid namespace")?;
-    let mut pids = Vec::new();
+    let mut parents = Vec::new();
     for entry in std::fs::read_dir("/proc").context("read /proc")?.flatten() {
         let Some(pid) = entry.file_name().to_str().and_then(|n| n.parse::<i32>().ok()) else {
             continue;
         };
-        if std::fs::read_link(format!("/proc/{pid}/ns/pid")).is_ok_and(|l| l == ns) {
-            pids.push(pid);
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+            continue;
+        };
+        let ppid = stat
+            .rsplit_once(')')
+            .and_then(|(_, rest)| rest.split_whitespace().nth(1))
+            .and_then(|p| p.parse::<i32>().ok());
+        if let Some(ppid) = ppid {
+            parents.push((pid, ppid));
         }
     }
+    let mut pids = vec![init];
+    let mut i = 0;
+    while let Some(&parent) = pids.get(i) {
+        pids.extend(parents.iter().filter(|(_, pp)| *pp == parent).map(|(p, _)| *p));
+        i += 1;
+    }
     pids.sort_unstable();
+    pids.dedup();
     Ok(pids)
 }
 
