@@ -1089,8 +1089,8 @@ mod tests {
             ("/linux/intelRdt", serde_json::json!({"closID": "x"}), "linux.intelRdt"),
             (
                 "/linux/sysctl",
-                serde_json::json!({"net.ipv4.ip_forward": "1"}),
-                "linux.sysctl",
+                serde_json::json!({"kernel.panic": "1"}),
+                "linux.sysctl.kernel.panic: only settings",
             ),
             (
                 "/process/frobnicate",
