@@ -148,11 +148,55 @@ pub fn wants_oci(command: &str, args: &[OsString]) -> bool {
         .filter(|w| !w.starts_with('-'))
         .any(|w| xvisor_oci::state::valid_id(w) && default_root().join(w).join("state.json").exists());
     match command {
-        "run" => has(&["--bundle", "-b", "--pid-file", "--console-socket", "--detach", "-d"]),
+        "run" => run_has_oci_flags(&words),
         "ps" => has(&["--format", "-f"]) || known_id,
         "kill" => has(&["--all", "-a"]) || known_id,
         _ => OCI_ONLY_COMMANDS.contains(&command),
     }
+}
+
+/// Whether `xvisor run WORDS` carries runc's flags before xvisor's own
+/// program would begin (a program's own `-d` is not one of them).
+fn run_has_oci_flags(words: &[&str]) -> bool {
+    /// xvisor run's options that take a value.
+    const WITH_VALUE: &[&str] = &[
+        "--rootfs",
+        "--image",
+        "-v",
+        "--volume",
+        "-e",
+        "--env",
+        "-w",
+        "--workdir",
+        "--user",
+        "--hostname",
+        "--name",
+        "--net",
+        "--network",
+        "--memory",
+        "--pids",
+        "--cpus",
+        "--nofile",
+        "--timeout",
+        "--profile",
+        "--deny-syscall",
+        "--trace",
+    ];
+    const OCI_FLAGS: &[&str] = &["--bundle", "-b", "--pid-file", "--console-socket", "--detach", "-d"];
+    let mut rest = words.iter();
+    while let Some(word) = rest.next() {
+        let flag = word.split_once('=').map_or(*word, |(f, _)| f);
+        if *word == "--" || !word.starts_with('-') {
+            return false;
+        }
+        if OCI_FLAGS.contains(&flag) {
+            return true;
+        }
+        if WITH_VALUE.contains(word) {
+            rest.next();
+        }
+    }
+    false
 }
 
 /// Entry point: `args` are everything after `xvisor` (global options
@@ -824,4 +868,19 @@ fn spec(args: Vec<OsString>) -> Result<i32> {
     let text = serde_json::to_string_pretty(&xvisor_oci::default_config(process::geteuid() != 0))?;
     std::fs::write(&path, text + "\n").with_context(|| format!("write {}", path.display()))?;
     Ok(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn run_is_told_apart_by_flags_before_the_program() {
+        assert!(run_has_oci_flags(&["--bundle", "/b", "id"]));
+        assert!(run_has_oci_flags(&["-d", "--pid-file", "p", "id"]));
+        assert!(!run_has_oci_flags(&["--", "ls", "-d", "/"]));
+        assert!(!run_has_oci_flags(&["ls", "-d", "/"]));
+        assert!(!run_has_oci_flags(&["--net", "host", "sh", "-c", "x", "--detach"]));
+        assert!(!run_has_oci_flags(&["-e", "-d", "sh"]));
+    }
 }

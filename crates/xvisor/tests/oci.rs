@@ -18,6 +18,19 @@ struct Bundle {
     _rootfs: TempDir,
     state_root: PathBuf,
     caller: Caller,
+    /// Containers created here, deleted (forcibly) when the test ends,
+    /// whether it passed or not.
+    created: std::cell::RefCell<Vec<String>>,
+}
+
+impl Drop for Bundle {
+    fn drop(&mut self) {
+        for id in self.created.take() {
+            if self.state_root.join(&id).exists() {
+                let _ = self.oci(&["delete", "--force", &id]);
+            }
+        }
+    }
 }
 
 impl Bundle {
@@ -35,6 +48,7 @@ impl Bundle {
             _rootfs: rootfs,
             state_root,
             caller,
+            created: Default::default(),
         };
         ok(&bundle.oci(&["spec", "--bundle", bundle.dir.str()]));
         bundle.edit(|c| {
@@ -70,6 +84,7 @@ impl Bundle {
         if self.caller == Caller::Unprivileged {
             std::os::unix::fs::chown(&out_path, Some(NOBODY), Some(NOBODY)).unwrap();
         }
+        self.created.borrow_mut().push(id.to_string());
         let mut args = vec!["create", "--bundle", self.dir.str()];
         args.extend_from_slice(extra);
         args.push(id);
