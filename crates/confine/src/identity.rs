@@ -116,11 +116,28 @@ pub const GUEST_ROOT_CAPABILITIES: &[u32] = &[
 /// (and the only ones any later exec can have), supplementary groups
 /// dropped, and `no_new_privs` set.
 pub fn become_guest(uid: u32, gid: u32, keep: &[u32], may_set_groups: bool) -> Result<(), IdentityError> {
+    become_guest_with_groups(uid, gid, &[], keep, may_set_groups)
+}
+
+/// [`become_guest`] with these supplementary groups (which need
+/// `may_set_groups`: a rootless instance maps one gid and may not set any).
+pub fn become_guest_with_groups(
+    uid: u32,
+    gid: u32,
+    groups: &[u32],
+    keep: &[u32],
+    may_set_groups: bool,
+) -> Result<(), IdentityError> {
     let setup = |what| move |error| IdentityError::Setup { what, error };
     caps::limit_bounding_set(keep).map_err(setup("the capability bounding set"))?;
     caps::clear_ambient().map_err(setup("the ambient capabilities"))?;
     if may_set_groups {
-        process::setgroups(&[]).map_err(setup("supplementary groups"))?;
+        process::setgroups(groups).map_err(setup("supplementary groups"))?;
+    } else if !groups.is_empty() {
+        return Err(IdentityError::Setup {
+            what: "supplementary groups",
+            error: io::Error::from_raw_os_error(xvisor_sys::errno::EPERM),
+        });
     }
     process::setresgid(gid).map_err(setup("the guest gid"))?;
     process::setresuid(uid).map_err(setup("the guest uid"))?;

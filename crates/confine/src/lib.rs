@@ -16,4 +16,4 @@ pub mod rootfs;
 
 pub use cgroup::{CgroupError, InstanceCgroup, Limits};
 pub use identity::IdentityError;
-pub use rootfs::{RootBase, RootSpec, RootfsError, Volume};
+pub use rootfs::{RootBase, RootExtras, RootSpec, RootfsError, TmpfsMount, Volume};

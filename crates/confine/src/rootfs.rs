@@ -64,6 +64,36 @@ pub struct RootSpec {
     pub hostname: String,
     /// Created (where writable) so the guest can start there.
     pub workdir: Option<String>,
+    /// What an OCI bundle asks beyond the above (empty for `xvisor run`).
+    pub extras: RootExtras,
+}
+
+/// A tmpfs mounted at a path of the instance (an OCI `tmpfs` mount).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct TmpfsMount {
+    /// Absolute path inside the instance.
+    pub target: String,
+    /// Size in bytes (the kernel's default, half the memory, when `None`).
+    pub size: Option<u64>,
+    /// Permission bits of its root directory.
+    pub mode: Option<u32>,
+    pub readonly: bool,
+    pub noexec: bool,
+}
+
+/// Additions to the tree an OCI bundle may ask for; all empty by default.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct RootExtras {
+    /// tmpfs mounts, made after the volumes.
+    pub tmpfs: Vec<TmpfsMount>,
+    /// Paths hidden behind an empty file or a read-only empty directory
+    /// (missing ones are skipped).
+    pub masked: Vec<String>,
+    /// Paths made read-only, recursively (missing ones are skipped).
+    pub readonly: Vec<String>,
+    /// Make `/` read-only at the end, whatever the base (an OCI bundle's
+    /// `root.readonly` over an image-like root).
+    pub readonly_root: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -82,6 +112,8 @@ pub enum RootfsError {
     BadVolumeTarget(String),
     #[error("--workdir {0:?}: must be an absolute path")]
     BadWorkdir(String),
+    #[error("mount target {0:?}: must be an absolute path without '..'")]
+    BadMountTarget(String),
     #[error("cannot {action}: {error}")]
     Mount { action: String, error: io::Error },
 }
@@ -188,15 +220,36 @@ impl RootSpec {
                 return Err(RootfsError::BadWorkdir(w.clone()));
             }
         }
+        let extra_targets = self.extras.tmpfs.iter().map(|t| &t.target);
+        for target in extra_targets.chain(&self.extras.masked).chain(&self.extras.readonly) {
+            match instance_path_components(target) {
+                Some(parts) if !parts.is_empty() => {}
+                _ => return Err(RootfsError::BadMountTarget(target.clone())),
+            }
+        }
         Ok(())
     }
 
     /// The directories that must exist in the root as mount points.
     fn mount_points(&self) -> Vec<String> {
+        self.mount_points_for(&[])
+    }
+
+    /// [`Self::mount_points`], leaving out the volumes marked as files in
+    /// `file_volumes` (by index): a file volume needs a file to be mounted
+    /// on, made when it is attached, and a directory there would make that
+    /// mount fail.
+    fn mount_points_for(&self, file_volumes: &[bool]) -> Vec<String> {
         let mut v: Vec<String> = ["proc", "dev", "sys", "tmp"].iter().map(|s| s.to_string()).collect();
         v.push(self.home.trim_start_matches('/').to_string());
-        for vol in &self.volumes {
+        for (i, vol) in self.volumes.iter().enumerate() {
+            if file_volumes.get(i).copied().unwrap_or(false) {
+                continue;
+            }
             v.push(vol.target.trim_start_matches('/').to_string());
+        }
+        for t in &self.extras.tmpfs {
+            v.push(t.target.trim_start_matches('/').to_string());
         }
         v
     }
@@ -286,6 +339,7 @@ impl RootSpec {
             made.map_err(fail(format!("create mount point {} for a volume", volume.target)))?;
             attach_at(root, rel, tree.as_fd()).map_err(fail(format!("mount volume at {}", volume.target)))?;
         }
+        self.mount_extras(root)?;
         if let Some(w) = &self.workdir {
             // Best effort: where the tree is read-only the guest's chdir
             // reports the missing directory itself.
@@ -296,8 +350,50 @@ impl RootSpec {
         std::env::set_current_dir(&new_root).map_err(fail("enter the new root"))?;
         drop(staging_dir);
         mount::pivot_to_cwd().map_err(fail("pivot_root into the instance root"))?;
-        if readonly_root {
+        if readonly_root || self.extras.readonly_root {
             mount::remount_root_readonly().map_err(fail("make / read-only"))?;
+        }
+        Ok(())
+    }
+
+    /// tmpfs mounts, then read-only paths, then masked paths (a mask over a
+    /// read-only tree still hides it).
+    fn mount_extras(&self, root: BorrowedFd<'_>) -> Result<(), RootfsError> {
+        for t in &self.extras.tmpfs {
+            let rel = t.target.trim_start_matches('/');
+            ensure_dir(root, rel).map_err(fail(format!("create mount point {}", t.target)))?;
+            let size = t.size.map(|s| s.to_string());
+            let mode = t.mode.map(|m| format!("{m:o}"));
+            let mut options = Vec::new();
+            if let Some(size) = &size {
+                options.push(FsOption::Value("size", size));
+            }
+            if let Some(mode) = &mode {
+                options.push(FsOption::Value("mode", mode));
+            }
+            let mut attributes = attr::NOSUID | attr::NODEV;
+            if t.readonly {
+                attributes |= attr::RDONLY;
+            }
+            if t.noexec {
+                attributes |= attr::NOEXEC;
+            }
+            let fs = mount::new_filesystem("tmpfs", &options, attributes)
+                .map_err(fail(format!("create a tmpfs for {}", t.target)))?;
+            attach_at(root, rel, fs.as_fd()).map_err(fail(format!("mount a tmpfs at {}", t.target)))?;
+        }
+        for path in &self.extras.readonly {
+            let rel = path.trim_start_matches('/');
+            let Ok(target) = sysfs::open_path_in_root(root, rel) else {
+                continue;
+            };
+            let tree = mount::clone_tree(Some(target.as_fd()), "", true).map_err(fail(format!("clone {path}")))?;
+            mount::set_attributes(tree.as_fd(), attr::RDONLY | attr::NOSUID | attr::NODEV, true)
+                .map_err(fail(format!("make {path} read-only")))?;
+            mount::attach(tree.as_fd(), target.as_fd()).map_err(fail(format!("mount {path} read-only")))?;
+        }
+        for path in &self.extras.masked {
+            mask(root, path.trim_start_matches('/'))?;
         }
         Ok(())
     }
@@ -377,7 +473,7 @@ impl RootSpec {
                 .map_err(fail(format!("create the overlay of {} image layers", layers.len())))?;
                 mount::attach(overlay.as_fd(), root_target()?.as_fd()).map_err(fail("mount the image overlay"))?;
                 let root = sysfs::open_path(Some(staging), "root").map_err(fail("open the new root"))?;
-                for point in self.mount_points() {
+                for point in self.mount_points_for(&taken.file_volumes) {
                     let _ = ensure_dir(root.as_fd(), &point);
                 }
                 Ok(false)
@@ -411,7 +507,7 @@ impl RootSpec {
                 .map_err(fail(format!("create the overlay over {}", path.display())))?;
                 mount::attach(overlay.as_fd(), root_target()?.as_fd()).map_err(fail("mount the overlay"))?;
                 let root = sysfs::open_path(Some(staging), "root").map_err(fail("open the new root"))?;
-                for point in self.mount_points() {
+                for point in self.mount_points_for(&taken.file_volumes) {
                     // Volumes may need a file rather than a directory; those
                     // are created later, against the overlay, as needed.
                     let _ = ensure_dir(root.as_fd(), &point);
@@ -462,6 +558,8 @@ struct HostTrees {
     volumes: Vec<OwnedFd>,
     /// An image's layers, bottom first.
     layers: Vec<OwnedFd>,
+    /// Per volume: whether its source is a file rather than a directory.
+    file_volumes: Vec<bool>,
 }
 
 impl HostTrees {
@@ -496,6 +594,7 @@ impl HostTrees {
             }
         };
         let mut volumes = Vec::with_capacity(spec.volumes.len());
+        let mut file_volumes = Vec::with_capacity(spec.volumes.len());
         for v in &spec.volumes {
             let p = v
                 .host_path
@@ -507,9 +606,15 @@ impl HostTrees {
                 attrs |= attr::RDONLY;
             }
             mount::set_attributes(tree.as_fd(), attrs, true).map_err(fail(format!("set flags on volume {p}")))?;
+            file_volumes.push(sysfs::kind_of_fd(tree.as_fd()).is_ok_and(|k| k != FileKind::Directory));
             volumes.push(tree);
         }
-        Ok(Self { base, volumes, layers })
+        Ok(Self {
+            base,
+            volumes,
+            layers,
+            file_volumes,
+        })
     }
 }
 
@@ -681,6 +786,7 @@ mod tests {
             home_owner: (0, 0),
             hostname: "xvisor".into(),
             workdir: None,
+            extras: RootExtras::default(),
         }
     }
 

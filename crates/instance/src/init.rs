@@ -110,7 +110,10 @@ fn serve(spec: &InstanceSpec, control: BorrowedFd<'_>) -> Result<i32, String> {
     // Nothing xvisor inherited or opened crosses into the instance. (The
     // supervisor's descriptor objects are copies in this process's memory;
     // this process never returns into code that would drop them.)
-    process::close_all_from_except(3, &[control.as_raw_fd()]).map_err(context("close inherited descriptors"))?;
+    // Except those an OCI engine asked to pass (`--preserve-fds`).
+    let mut keep: Vec<i32> = (3..3i32.saturating_add_unsigned(spec.preserve_fds)).collect();
+    keep.push(control.as_raw_fd());
+    process::close_all_from_except(3, &keep).map_err(context("close inherited descriptors"))?;
     // The network namespace is the costliest to create (about half a
     // millisecond): create it here, while the supervisor writes our id maps,
     // rather than in clone(). Capabilities in the new user namespace are
@@ -128,6 +131,13 @@ fn serve(spec: &InstanceSpec, control: BorrowedFd<'_>) -> Result<i32, String> {
     process::sethostname(&spec.hostname).map_err(context("set the hostname"))?;
     if spec.network == Network::None {
         net::interface_up("lo").map_err(context("bring up loopback"))?;
+    }
+    // Namespaced kernel settings (an OCI bundle's linux.sysctl, checked
+    // there): /proc/sys shows this process's own network and IPC
+    // namespaces, still through the host's /proc at this point.
+    for (key, value) in &spec.sysctls {
+        let path = format!("/proc/sys/{}", key.replace('.', "/"));
+        std::fs::write(&path, value).map_err(|e| format!("cannot set sysctl {key}: {e}"))?;
     }
     spec.root.enter().map_err(|e| e.to_string())?;
     if let Some(n) = spec.nofile {
@@ -359,7 +369,14 @@ fn start_guest(
     if let Err(e) = std::env::set_current_dir(&spec.workdir) {
         fail(StartStage::Workdir, e);
     }
-    if let Err(e) = identity::become_guest(spec.uid, spec.gid, GUEST_ROOT_CAPABILITIES, prepared.may_set_groups) {
+    let capabilities = spec.capabilities.as_deref().unwrap_or(GUEST_ROOT_CAPABILITIES);
+    if let Err(e) = identity::become_guest_with_groups(
+        spec.uid,
+        spec.gid,
+        &spec.additional_gids,
+        capabilities,
+        prepared.may_set_groups,
+    ) {
         let error = match &e {
             identity::IdentityError::Setup { error, .. } => {
                 io::Error::from_raw_os_error(error.raw_os_error().unwrap_or(errno::EPERM))

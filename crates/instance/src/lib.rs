@@ -32,4 +32,4 @@ mod watchdog;
 
 pub use lifecycle::State;
 pub use spec::{InstanceSpec, Network, StdinMode, TraceTarget};
-pub use supervisor::{Instance, InstanceError, Outcome};
+pub use supervisor::{Instance, InstanceError, Outcome, StartWait};

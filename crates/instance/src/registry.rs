@@ -219,6 +219,9 @@ pub enum Request {
     /// Send this signal (SIGKILL ends the instance; others go to the guest
     /// program's main process).
     Signal(i32),
+    /// Start the guest of an instance created and waiting (an OCI
+    /// runtime's `start`); the answer comes once it runs or failed to.
+    Start,
 }
 
 impl Request {
@@ -227,6 +230,7 @@ impl Request {
             Self::Info => "info".into(),
             Self::Tasks => "tasks".into(),
             Self::Signal(n) => format!("signal {n}"),
+            Self::Start => "start".into(),
         }
     }
 
@@ -235,6 +239,7 @@ impl Request {
             None => match line.trim_end() {
                 "info" => Some(Self::Info),
                 "tasks" => Some(Self::Tasks),
+                "start" => Some(Self::Start),
                 _ => None,
             },
             Some(("signal", n)) => n
@@ -253,7 +258,13 @@ mod tests {
 
     #[test]
     fn requests_round_trip_and_junk_is_refused() {
-        for r in [Request::Info, Request::Tasks, Request::Signal(9), Request::Signal(64)] {
+        for r in [
+            Request::Info,
+            Request::Tasks,
+            Request::Signal(9),
+            Request::Signal(64),
+            Request::Start,
+        ] {
             assert_eq!(Request::decode(&r.encode()), Some(r.clone()));
         }
         for junk in [

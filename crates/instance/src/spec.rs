@@ -63,4 +63,16 @@ pub struct InstanceSpec {
     /// The system-call policy: profile and refusals.
     pub policy: Policy,
     pub trace: Option<TraceTarget>,
+    /// The guest's capabilities (inside its user namespace) when it runs as
+    /// uid 0; `None`: the engines' default set
+    /// (`xvisor_confine::identity::GUEST_ROOT_CAPABILITIES`).
+    pub capabilities: Option<Vec<u32>>,
+    /// Supplementary groups of the guest (ids inside the instance).
+    pub additional_gids: Vec<u32>,
+    /// Descriptors 3 .. 3+N of the supervisor pass into the guest (an OCI
+    /// runtime's `--preserve-fds N`).
+    pub preserve_fds: u32,
+    /// Kernel settings of the instance's own namespaces (`net.*`, IPC
+    /// ones), written by init: `("net.ipv4.ping_group_range", "0 0")`.
+    pub sysctls: Vec<(String, String)>,
 }

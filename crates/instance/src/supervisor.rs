@@ -25,6 +25,9 @@ use crate::watchdog::Watchdog;
 use xvisor_kernel::trace::{Format as TraceFormat, Trace};
 use xvisor_sys::seccomp;
 
+mod detached;
+pub use detached::StartWait;
+
 /// Signals the supervisor handles itself (through a signalfd): the
 /// terminating ones are forwarded to the instance. (Not SIGCHLD: the
 /// monitor thread is the tracer of every guest task, and would wake the
@@ -636,6 +639,7 @@ impl Instance {
                     return format!("error: {e}\n");
                 }
             }
+            Request::Start => return "error: the instance is not waiting to start\n".into(),
         }
         out
     }

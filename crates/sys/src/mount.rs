@@ -35,12 +35,17 @@ struct MountAttr {
 }
 
 /// A detached copy of the mount tree at `path` (with every mount below it
-/// when `recursive`), not yet attached anywhere.
+/// when `recursive`), not yet attached anywhere. An empty `path` clones
+/// the tree at `dirfd` itself (a descriptor opened with `RESOLVE_IN_ROOT`,
+/// so no symlink is followed out of a root).
 pub fn clone_tree(dirfd: Option<BorrowedFd<'_>>, path: &str, recursive: bool) -> io::Result<OwnedFd> {
     let cpath = cstring(path)?;
     let mut flags = OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC;
     if recursive {
         flags |= AT_RECURSIVE;
+    }
+    if path.is_empty() {
+        flags |= libc::AT_EMPTY_PATH as u32;
     }
     let dirfd = dirfd.map_or(libc::AT_FDCWD, |fd| fd.as_raw_fd());
     // SAFETY: the path is a NUL-terminated string alive for the call; the

@@ -338,6 +338,12 @@ pub fn close_all_from_except(first: i32, keep: &[i32]) -> io::Result<()> {
     Ok(())
 }
 
+/// Sets the file-mode creation mask; returns the previous one.
+pub fn set_umask(mask: u32) -> u32 {
+    // SAFETY: umask takes a plain integer and cannot fail.
+    unsafe { libc::umask(mask as libc::mode_t) as u32 }
+}
+
 /// Resource limits.
 pub mod rlimit {
     use super::*;

@@ -4,6 +4,7 @@
 
 mod image;
 mod manage;
+mod oci;
 mod run;
 mod syscalls;
 mod units;
@@ -24,6 +25,8 @@ Commands:
   ps         list your running instances, or one instance's tasks
   kill       send a signal to a running instance
   image      import, list, inspect and remove images ('xvisor image --help')
+  create, start, state, delete, list, features, spec (and run, ps, kill
+             with runc's flags): the OCI runtime ('xvisor oci --help')
   syscalls   how each system call is treated under a profile
   help       show this text, or a command's ('xvisor help run')
 
@@ -46,6 +49,19 @@ fn dispatch(mut args: Vec<OsString>) -> i32 {
     if args.is_empty() {
         eprint!("{HELP}");
         return 125;
+    }
+    // The OCI runtime command line: runc's global options come first, and
+    // its commands that xvisor also has (run, ps, kill) are told apart by
+    // their flags.
+    let first = args[0].to_str().unwrap_or("");
+    let is_global = oci::GLOBAL_OPTIONS
+        .iter()
+        .any(|o| first == *o || first.starts_with(&format!("{o}=")));
+    if is_global || oci::wants_oci(first, &args[1..]) || first == "oci" {
+        if first == "oci" {
+            args.remove(0);
+        }
+        return oci::main(args);
     }
     let command = args.remove(0);
     match command.to_str().unwrap_or("") {

@@ -421,6 +421,7 @@ pub fn to_spec(mut o: RunOptions) -> Result<InstanceSpec> {
             home_owner: (uid, gid),
             hostname: hostname.clone(),
             workdir: Some(workdir),
+            extras: Default::default(),
         },
         hostname,
         network: o.network,
@@ -437,6 +438,10 @@ pub fn to_spec(mut o: RunOptions) -> Result<InstanceSpec> {
         },
         policy,
         trace,
+        capabilities: None,
+        additional_gids: Vec::new(),
+        preserve_fds: 0,
+        sysctls: Vec::new(),
     })
 }
 

@@ -1,0 +1,1194 @@
+//! `config.json` → [`Container`].
+//!
+//! The document is walked as JSON values rather than decoded into structs
+//! with defaults: each object is taken key by key, and whatever key is left
+//! over at the end is refused with its full path (`linux.intelRdt`), so a
+//! field this runtime does not know can never be silently dropped.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde_json::{Map, Value};
+use xvisor_confine::identity::GUEST_ROOT_CAPABILITIES;
+use xvisor_confine::{Limits, RootBase, RootExtras, RootSpec, TmpfsMount, Volume};
+use xvisor_instance::{InstanceSpec, Network, StdinMode, TraceTarget};
+use xvisor_sys::caps::cap;
+use xvisor_trap::{Policy, Profile};
+
+/// The annotation choosing the system-call profile.
+pub const PROFILE_ANNOTATION: &str = "dev.xvisor.profile";
+/// The annotation naming a trace file (JSON lines).
+pub const TRACE_ANNOTATION: &str = "dev.xvisor.trace";
+
+/// The largest config.json read.
+pub const MAX_CONFIG_BYTES: u64 = 4 << 20;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("config.json: {path}: {message}")]
+    Field { path: String, message: String },
+    #[error("config.json: {0}")]
+    Syntax(String),
+    #[error("{path}: {error}")]
+    Read { path: String, error: std::io::Error },
+}
+
+fn field(path: &str, message: impl Into<String>) -> ConfigError {
+    ConfigError::Field {
+        path: path.to_string(),
+        message: message.into(),
+    }
+}
+
+/// One resource limit of the container's processes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Rlimit {
+    /// The `RLIMIT_*` resource number.
+    pub resource: u32,
+    pub name: &'static str,
+    pub soft: u64,
+    pub hard: u64,
+}
+
+/// What a bundle asks for, ready to create.
+#[derive(Debug, Clone)]
+pub struct Container {
+    pub spec: InstanceSpec,
+    /// Applied by the supervisor to itself before the instance is created,
+    /// so that init and the guest inherit them.
+    pub rlimits: Vec<Rlimit>,
+    pub oom_score_adj: Option<i32>,
+    pub umask: Option<u32>,
+    pub annotations: BTreeMap<String, String>,
+}
+
+/// An object being taken apart; leftover keys are refused by [`Obj::finish`].
+struct Obj {
+    path: String,
+    map: Map<String, Value>,
+}
+
+impl Obj {
+    fn new(path: &str, value: Value) -> Result<Self, ConfigError> {
+        match value {
+            Value::Object(map) => Ok(Self {
+                path: path.to_string(),
+                map,
+            }),
+            _ => Err(field(path, "must be an object")),
+        }
+    }
+
+    fn sub(&self, key: &str) -> String {
+        if self.path.is_empty() {
+            key.to_string()
+        } else {
+            format!("{}.{key}", self.path)
+        }
+    }
+
+    /// The value of `key`, `None` when absent or null.
+    fn take(&mut self, key: &str) -> Option<Value> {
+        self.map.remove(key).filter(|v| !v.is_null())
+    }
+
+    fn object(&mut self, key: &str) -> Result<Option<Obj>, ConfigError> {
+        let path = self.sub(key);
+        self.take(key).map(|v| Obj::new(&path, v)).transpose()
+    }
+
+    fn string(&mut self, key: &str) -> Result<Option<String>, ConfigError> {
+        let path = self.sub(key);
+        match self.take(key) {
+            None => Ok(None),
+            Some(Value::String(s)) => Ok(Some(s)),
+            Some(_) => Err(field(&path, "must be a string")),
+        }
+    }
+
+    fn boolean(&mut self, key: &str) -> Result<bool, ConfigError> {
+        let path = self.sub(key);
+        match self.take(key) {
+            None => Ok(false),
+            Some(Value::Bool(b)) => Ok(b),
+            Some(_) => Err(field(&path, "must be true or false")),
+        }
+    }
+
+    fn int(&mut self, key: &str) -> Result<Option<i64>, ConfigError> {
+        let path = self.sub(key);
+        match self.take(key) {
+            None => Ok(None),
+            Some(Value::Number(n)) => n
+                .as_i64()
+                .or_else(|| n.as_u64().map(|u| i64::try_from(u).unwrap_or(i64::MAX)))
+                .map(Some)
+                .ok_or_else(|| field(&path, "must be a whole number")),
+            Some(_) => Err(field(&path, "must be a number")),
+        }
+    }
+
+    fn uint(&mut self, key: &str) -> Result<Option<u64>, ConfigError> {
+        let path = self.sub(key);
+        match self.take(key) {
+            None => Ok(None),
+            Some(Value::Number(n)) => n
+                .as_u64()
+                .map(Some)
+                .ok_or_else(|| field(&path, "must be a whole number of at least 0")),
+            Some(_) => Err(field(&path, "must be a number")),
+        }
+    }
+
+    fn array(&mut self, key: &str) -> Result<Vec<Value>, ConfigError> {
+        let path = self.sub(key);
+        match self.take(key) {
+            None => Ok(Vec::new()),
+            Some(Value::Array(a)) => Ok(a),
+            Some(_) => Err(field(&path, "must be an array")),
+        }
+    }
+
+    fn strings(&mut self, key: &str) -> Result<Vec<String>, ConfigError> {
+        let path = self.sub(key);
+        self.array(key)?
+            .into_iter()
+            .enumerate()
+            .map(|(i, v)| match v {
+                Value::String(s) => Ok(s),
+                _ => Err(field(&format!("{path}[{i}]"), "must be a string")),
+            })
+            .collect()
+    }
+
+    /// Refuses `key` when present and not empty.
+    fn refuse(&mut self, key: &str, why: &str) -> Result<(), ConfigError> {
+        let path = self.sub(key);
+        match self.take(key) {
+            None => Ok(()),
+            Some(Value::String(s)) if s.is_empty() => Ok(()),
+            Some(Value::Array(a)) if a.is_empty() => Ok(()),
+            Some(Value::Object(o)) if o.is_empty() => Ok(()),
+            Some(_) => Err(field(&path, why)),
+        }
+    }
+
+    /// Accepts `key` whatever it holds (the reason is in docs/oci.md).
+    fn ignore(&mut self, key: &str) {
+        self.map.remove(key);
+    }
+
+    fn finish(self) -> Result<(), ConfigError> {
+        match self.map.keys().next() {
+            None => Ok(()),
+            Some(key) => Err(field(&self.sub(key), "not supported by xvisor")),
+        }
+    }
+}
+
+/// Reads and checks `BUNDLE/config.json` for container `id`.
+pub fn load_bundle(bundle: &Path, id: &str) -> Result<Container, ConfigError> {
+    let path = bundle.join("config.json");
+    let read_error = |error| ConfigError::Read {
+        path: path.display().to_string(),
+        error,
+    };
+    let meta = std::fs::metadata(&path).map_err(read_error)?;
+    if meta.len() > MAX_CONFIG_BYTES {
+        return Err(ConfigError::Syntax(format!("larger than {MAX_CONFIG_BYTES} bytes")));
+    }
+    let text = std::fs::read_to_string(&path).map_err(read_error)?;
+    parse_config(&text, bundle, id)
+}
+
+/// Parses config.json text; relative paths are taken from `bundle`.
+pub fn parse_config(text: &str, bundle: &Path, id: &str) -> Result<Container, ConfigError> {
+    let value: Value = serde_json::from_str(text).map_err(|e| ConfigError::Syntax(e.to_string()))?;
+    let mut top = Obj::new("", value).map_err(|_| ConfigError::Syntax("not a JSON object".into()))?;
+    let version = top
+        .string("ociVersion")?
+        .ok_or_else(|| field("ociVersion", "missing"))?;
+    if !["1.0", "1.1", "1.2"]
+        .iter()
+        .any(|v| version == *v || version.starts_with(&format!("{v}.")) || version.starts_with(&format!("{v}-")))
+    {
+        return Err(field(
+            "ociVersion",
+            format!("{version:?} is not supported (runtime-spec 1.0 to 1.2 are)"),
+        ));
+    }
+    let annotations = annotations(&mut top)?;
+    let mut builder = Builder::new(bundle, id);
+    let root = top.object("root")?.ok_or_else(|| field("root", "missing"))?;
+    builder.root(root)?;
+    let process = top
+        .object("process")?
+        .ok_or_else(|| field("process", "missing (xvisor needs the program to run)"))?;
+    builder.process(process)?;
+    if let Some(h) = top.string("hostname")? {
+        if h.len() > 64 || h.contains(['\0', '/']) {
+            return Err(field("hostname", "must be at most 64 characters, without '/'"));
+        }
+        if !h.is_empty() {
+            builder.hostname = h;
+        }
+    }
+    top.refuse("domainname", "setting the NIS domain name is not supported")?;
+    for (i, m) in top.array("mounts")?.into_iter().enumerate() {
+        builder.mount(Obj::new(&format!("mounts[{i}]"), m)?)?;
+    }
+    if let Some(linux) = top.object("linux")? {
+        builder.linux(linux)?;
+    }
+    if let Some(hooks) = top.object("hooks")? {
+        let mut hooks = hooks;
+        for kind in [
+            "prestart",
+            "createRuntime",
+            "createContainer",
+            "startContainer",
+            "poststart",
+            "poststop",
+        ] {
+            hooks.refuse(kind, "hooks are not supported by xvisor")?;
+        }
+        hooks.finish()?;
+    }
+    for other in ["windows", "solaris", "vm", "zos"] {
+        top.refuse(other, "only Linux containers are supported")?;
+    }
+    top.finish()?;
+
+    let mut policy_profile = Profile::Default;
+    if let Some(name) = annotations.get(PROFILE_ANNOTATION) {
+        policy_profile =
+            Profile::parse(name).map_err(|e| field(&format!("annotations.{PROFILE_ANNOTATION}"), e.to_string()))?;
+    }
+    let trace = match annotations.get(TRACE_ANNOTATION) {
+        None => None,
+        Some(p) if p.starts_with('/') => Some(TraceTarget::File(PathBuf::from(p))),
+        Some(_) => {
+            return Err(field(
+                &format!("annotations.{TRACE_ANNOTATION}"),
+                "must be an absolute path",
+            ))
+        }
+    };
+    builder.finish(Policy::new(policy_profile), trace, annotations)
+}
+
+fn annotations(top: &mut Obj) -> Result<BTreeMap<String, String>, ConfigError> {
+    let mut out = BTreeMap::new();
+    if let Some(a) = top.object("annotations")? {
+        for (k, v) in a.map {
+            match v {
+                Value::String(s) => {
+                    out.insert(k, s);
+                }
+                _ => return Err(field(&format!("annotations.{k}"), "must be a string")),
+            }
+        }
+    }
+    for key in out.keys() {
+        if key.starts_with("dev.xvisor.") && key != PROFILE_ANNOTATION && key != TRACE_ANNOTATION {
+            return Err(field(
+                &format!("annotations.{key}"),
+                format!("unknown xvisor annotation (known: {PROFILE_ANNOTATION}, {TRACE_ANNOTATION})"),
+            ));
+        }
+    }
+    Ok(out)
+}
+
+/// Mount destinations xvisor always provides itself, with the file-system
+/// types an engine asks for there.
+const BUILT_IN_MOUNTS: &[(&str, &[&str])] = &[
+    ("/proc", &["proc"]),
+    ("/dev", &["tmpfs"]),
+    ("/dev/pts", &["devpts"]),
+    ("/dev/shm", &["tmpfs"]),
+    ("/dev/mqueue", &["mqueue"]),
+    ("/sys", &["sysfs"]),
+    ("/sys/fs/cgroup", &["cgroup", "cgroup2"]),
+];
+
+/// Mount options that change nothing here: the instance's mount namespace
+/// is private, and access-time behaviour is not a matter of isolation.
+const NEUTRAL_OPTIONS: &[&str] = &[
+    "private",
+    "rprivate",
+    "slave",
+    "rslave",
+    "relatime",
+    "norelatime",
+    "strictatime",
+    "nostrictatime",
+    "noatime",
+    "atime",
+    "nodiratime",
+    "diratime",
+    "lazytime",
+    "nolazytime",
+    "nosuid",
+    "nodev",
+    "suid",
+    "dev",
+    "exec",
+    "async",
+    "rw",
+];
+
+/// Capability names as config.json spells them.
+const CAPABILITY_NAMES: &[(&str, u32)] = &[
+    ("CAP_CHOWN", cap::CHOWN),
+    ("CAP_DAC_OVERRIDE", cap::DAC_OVERRIDE),
+    ("CAP_FOWNER", cap::FOWNER),
+    ("CAP_FSETID", cap::FSETID),
+    ("CAP_KILL", cap::KILL),
+    ("CAP_SETGID", cap::SETGID),
+    ("CAP_SETUID", cap::SETUID),
+    ("CAP_SETPCAP", cap::SETPCAP),
+    ("CAP_NET_BIND_SERVICE", cap::NET_BIND_SERVICE),
+    ("CAP_NET_RAW", cap::NET_RAW),
+    ("CAP_SYS_CHROOT", cap::SYS_CHROOT),
+    ("CAP_MKNOD", cap::MKNOD),
+    ("CAP_AUDIT_WRITE", cap::AUDIT_WRITE),
+    ("CAP_SETFCAP", cap::SETFCAP),
+];
+
+/// `RLIMIT_*` names and numbers (x86_64).
+const RLIMIT_NAMES: &[(&str, u32)] = &[
+    ("RLIMIT_CPU", 0),
+    ("RLIMIT_FSIZE", 1),
+    ("RLIMIT_DATA", 2),
+    ("RLIMIT_STACK", 3),
+    ("RLIMIT_CORE", 4),
+    ("RLIMIT_RSS", 5),
+    ("RLIMIT_NPROC", 6),
+    ("RLIMIT_NOFILE", 7),
+    ("RLIMIT_MEMLOCK", 8),
+    ("RLIMIT_AS", 9),
+    ("RLIMIT_LOCKS", 10),
+    ("RLIMIT_SIGPENDING", 11),
+    ("RLIMIT_MSGQUEUE", 12),
+    ("RLIMIT_NICE", 13),
+    ("RLIMIT_RTPRIO", 14),
+    ("RLIMIT_RTTIME", 15),
+];
+
+/// Kernel settings that belong to the IPC namespace.
+const IPC_SYSCTLS: &[&str] = &[
+    "kernel.msgmax",
+    "kernel.msgmnb",
+    "kernel.msgmni",
+    "kernel.sem",
+    "kernel.shmall",
+    "kernel.shmmax",
+    "kernel.shmmni",
+    "kernel.shm_rmid_forced",
+];
+
+/// The device nodes every instance has (and the only ones).
+const DEFAULT_DEVICES: &[&str] = &[
+    "/dev/null",
+    "/dev/zero",
+    "/dev/full",
+    "/dev/random",
+    "/dev/urandom",
+    "/dev/tty",
+];
+
+struct Builder {
+    bundle: PathBuf,
+    id: String,
+    rootfs: Option<PathBuf>,
+    readonly_root: bool,
+    argv: Vec<String>,
+    env: Vec<(String, String)>,
+    cwd: String,
+    uid: u32,
+    gid: u32,
+    additional_gids: Vec<u32>,
+    capabilities: Option<Vec<u32>>,
+    rlimits: Vec<Rlimit>,
+    oom_score_adj: Option<i32>,
+    umask: Option<u32>,
+    terminal: bool,
+    hostname: String,
+    volumes: Vec<Volume>,
+    extras: RootExtras,
+    network: Network,
+    limits: Limits,
+    sysctls: Vec<(String, String)>,
+}
+
+impl Builder {
+    fn new(bundle: &Path, id: &str) -> Self {
+        Self {
+            bundle: bundle.to_path_buf(),
+            id: id.to_string(),
+            rootfs: None,
+            readonly_root: false,
+            argv: Vec::new(),
+            env: Vec::new(),
+            cwd: "/".into(),
+            uid: 0,
+            gid: 0,
+            additional_gids: Vec::new(),
+            capabilities: None,
+            rlimits: Vec::new(),
+            oom_score_adj: None,
+            umask: None,
+            terminal: false,
+            hostname: "xvisor".into(),
+            volumes: Vec::new(),
+            extras: RootExtras::default(),
+            // runc's meaning: without a network namespace entry, the host's.
+            network: Network::Host,
+            limits: Limits::default(),
+            sysctls: Vec::new(),
+        }
+    }
+
+    fn bundle_path(&self, p: &str) -> PathBuf {
+        let p = Path::new(p);
+        if p.is_absolute() {
+            p.to_path_buf()
+        } else {
+            self.bundle.join(p)
+        }
+    }
+
+    fn root(&mut self, mut root: Obj) -> Result<(), ConfigError> {
+        let path = root.string("path")?.ok_or_else(|| field("root.path", "missing"))?;
+        self.rootfs = Some(self.bundle_path(&path));
+        self.readonly_root = root.boolean("readonly")?;
+        root.finish()
+    }
+
+    fn process(&mut self, mut p: Obj) -> Result<(), ConfigError> {
+        self.terminal = p.boolean("terminal")?;
+        // The pty's size follows the console socket's side (set by the
+        // engine on the master it receives).
+        p.ignore("consoleSize");
+        self.argv = p.strings("args")?;
+        if self.argv.is_empty() {
+            return Err(field("process.args", "missing or empty"));
+        }
+        if self.argv.iter().any(|a| a.contains('\0')) {
+            return Err(field("process.args", "must not contain NUL bytes"));
+        }
+        p.refuse("commandLine", "is for Windows containers")?;
+        for (i, e) in p.strings("env")?.into_iter().enumerate() {
+            let Some((k, v)) = e.split_once('=') else {
+                return Err(field(&format!("process.env[{i}]"), "expected KEY=VALUE"));
+            };
+            if k.is_empty() || e.contains('\0') {
+                return Err(field(&format!("process.env[{i}]"), "expected KEY=VALUE"));
+            }
+            self.env.retain(|(key, _)| key != k);
+            self.env.push((k.to_string(), v.to_string()));
+        }
+        let cwd = p.string("cwd")?.unwrap_or_else(|| "/".into());
+        if !cwd.starts_with('/') {
+            return Err(field("process.cwd", "must be an absolute path"));
+        }
+        self.cwd = cwd;
+        if let Some(mut user) = p.object("user")? {
+            self.uid = id_of(&mut user, "uid")?;
+            self.gid = id_of(&mut user, "gid")?;
+            if let Some(m) = user.uint("umask")? {
+                if m > 0o777 {
+                    return Err(field("process.user.umask", "must be at most 0777"));
+                }
+                self.umask = Some(m as u32);
+            }
+            for (i, g) in user.array("additionalGids")?.into_iter().enumerate() {
+                let path = format!("process.user.additionalGids[{i}]");
+                let gid = g
+                    .as_u64()
+                    .and_then(|g| u32::try_from(g).ok())
+                    .filter(|g| *g != u32::MAX)
+                    .ok_or_else(|| field(&path, "must be a group id"))?;
+                if !self.additional_gids.contains(&gid) {
+                    self.additional_gids.push(gid);
+                }
+            }
+            user.refuse("username", "is for Windows containers")?;
+            user.finish()?;
+        }
+        if let Some(c) = p.object("capabilities")? {
+            self.capabilities = Some(capabilities(c)?);
+        }
+        for (i, r) in p.array("rlimits")?.into_iter().enumerate() {
+            let path = format!("process.rlimits[{i}]");
+            let mut r = Obj::new(&path, r)?;
+            let kind = r
+                .string("type")?
+                .ok_or_else(|| field(&format!("{path}.type"), "missing"))?;
+            let (name, resource) = RLIMIT_NAMES
+                .iter()
+                .find(|(n, _)| *n == kind)
+                .copied()
+                .ok_or_else(|| field(&format!("{path}.type"), format!("unknown resource {kind:?}")))?;
+            let hard = r
+                .uint("hard")?
+                .ok_or_else(|| field(&format!("{path}.hard"), "missing"))?;
+            let soft = r
+                .uint("soft")?
+                .ok_or_else(|| field(&format!("{path}.soft"), "missing"))?;
+            r.finish()?;
+            if soft > hard {
+                return Err(field(
+                    &path,
+                    format!("{name}: soft limit {soft} is above hard limit {hard}"),
+                ));
+            }
+            self.rlimits.retain(|l| l.resource != resource);
+            self.rlimits.push(Rlimit {
+                resource,
+                name,
+                soft,
+                hard,
+            });
+        }
+        // Always on in xvisor: no program in an instance gains privileges
+        // by exec, whatever this says.
+        let _ = p.boolean("noNewPrivileges")?;
+        p.refuse(
+            "apparmorProfile",
+            "AppArmor profiles are not supported (xvisor's own filter and namespaces confine the guest)",
+        )?;
+        p.refuse("selinuxLabel", "SELinux labels are not supported")?;
+        if let Some(adj) = p.int("oomScoreAdj")? {
+            if !(-1000..=1000).contains(&adj) {
+                return Err(field("process.oomScoreAdj", "must be between -1000 and 1000"));
+            }
+            self.oom_score_adj = Some(adj as i32);
+        }
+        p.refuse("scheduler", "scheduling policies are not supported")?;
+        p.refuse("ioPriority", "I/O priorities are not supported")?;
+        p.refuse("execCPUAffinity", "CPU affinity is not supported")?;
+        p.finish()
+    }
+
+    fn mount(&mut self, mut m: Obj) -> Result<(), ConfigError> {
+        let path = m.path.clone();
+        let destination = m
+            .string("destination")?
+            .ok_or_else(|| field(&format!("{path}.destination"), "missing"))?;
+        let kind = m.string("type")?.unwrap_or_default();
+        let source = m.string("source")?.unwrap_or_default();
+        let options = m.strings("options")?;
+        m.refuse("uidMappings", "id-mapped mounts are not supported")?;
+        m.refuse("gidMappings", "id-mapped mounts are not supported")?;
+        m.finish()?;
+        let is_bind = kind == "bind" || options.iter().any(|o| o == "bind" || o == "rbind");
+        let dest = normalize(&destination)
+            .ok_or_else(|| field(&format!("{path}.destination"), "must be an absolute path without '..'"))?;
+        if is_bind && dest == "/dev/shm" {
+            // The instance's own /dev/shm (an engine's shared one, for
+            // --ipc sharing between containers, is not joined).
+            return Ok(());
+        }
+        if !is_bind {
+            if let Some((_, kinds)) = BUILT_IN_MOUNTS.iter().find(|(d, _)| *d == dest) {
+                if kinds.contains(&kind.as_str()) {
+                    // Provided by the instance itself (docs/oci.md says how).
+                    return Ok(());
+                }
+            }
+        }
+        let mut readonly = false;
+        let mut noexec = false;
+        let mut size = None;
+        let mut mode = None;
+        for (i, o) in options.iter().enumerate() {
+            let opath = format!("{path}.options[{i}]");
+            match o.as_str() {
+                "ro" => readonly = true,
+                "noexec" => noexec = true,
+                "bind" | "rbind" if is_bind => {}
+                o if NEUTRAL_OPTIONS.contains(&o) => {}
+                o if kind == "tmpfs" && o.starts_with("size=") => {
+                    size = Some(parse_size(&o["size=".len()..]).ok_or_else(|| field(&opath, "bad tmpfs size"))?)
+                }
+                o if kind == "tmpfs" && o.starts_with("mode=") => {
+                    mode = Some(
+                        u32::from_str_radix(&o["mode=".len()..], 8)
+                            .ok()
+                            .filter(|m| *m <= 0o7777)
+                            .ok_or_else(|| field(&opath, "bad tmpfs mode"))?,
+                    )
+                }
+                // Inode limits are a size matter; the size limit applies.
+                o if kind == "tmpfs" && o.starts_with("nr_inodes=") => {}
+                other => return Err(field(&opath, format!("mount option {other:?} is not supported"))),
+            }
+        }
+        if is_bind {
+            if source.is_empty() {
+                return Err(field(&format!("{path}.source"), "missing"));
+            }
+            if noexec {
+                return Err(field(&path, "noexec bind mounts are not supported"));
+            }
+            if dest == "/" {
+                return Err(field(&format!("{path}.destination"), "cannot bind over the root"));
+            }
+            self.volumes.push(Volume {
+                host_path: self.bundle_path(&source),
+                target: dest,
+                writable: !readonly,
+            });
+            return Ok(());
+        }
+        match kind.as_str() {
+            "tmpfs" => {
+                if dest == "/" {
+                    return Err(field(&format!("{path}.destination"), "cannot mount over the root"));
+                }
+                self.extras.tmpfs.push(TmpfsMount {
+                    target: dest,
+                    size,
+                    mode,
+                    readonly,
+                    noexec,
+                });
+                Ok(())
+            }
+            "" => Err(field(&format!("{path}.type"), "missing")),
+            other => Err(field(
+                &format!("{path}.type"),
+                format!("{other:?} mounts at {dest} are not supported (only bind and tmpfs mounts, and the standard /proc, /dev, /sys ones)"),
+            )),
+        }
+    }
+
+    fn linux(&mut self, mut l: Obj) -> Result<(), ConfigError> {
+        for (i, ns) in l.array("namespaces")?.into_iter().enumerate() {
+            let path = format!("linux.namespaces[{i}]");
+            let mut ns = Obj::new(&path, ns)?;
+            let kind = ns
+                .string("type")?
+                .ok_or_else(|| field(&format!("{path}.type"), "missing"))?;
+            ns.refuse("path", "joining an existing namespace is not supported")?;
+            ns.finish()?;
+            match kind.as_str() {
+                "network" => self.network = Network::None,
+                // Always created (a missing entry gets one anyway: stricter).
+                "pid" | "mount" | "ipc" | "uts" | "user" | "cgroup" => {}
+                other => {
+                    return Err(field(
+                        &format!("{path}.type"),
+                        format!("{other:?} namespaces are not supported"),
+                    ))
+                }
+            }
+        }
+        l.refuse(
+            "uidMappings",
+            "xvisor maps ids itself (as root: every id onto itself; rootless: the caller's uid)",
+        )?;
+        l.refuse(
+            "gidMappings",
+            "xvisor maps ids itself (as root: every id onto itself; rootless: the caller's gid)",
+        )?;
+        l.refuse("timeOffsets", "time namespaces are not supported")?;
+        for (i, d) in l.array("devices")?.into_iter().enumerate() {
+            let path = format!("linux.devices[{i}]");
+            let mut d = Obj::new(&path, d)?;
+            let dev_path = d.string("path")?.unwrap_or_default();
+            for key in ["type", "major", "minor", "fileMode", "uid", "gid"] {
+                d.ignore(key);
+            }
+            d.finish()?;
+            if !DEFAULT_DEVICES.contains(&dev_path.as_str()) {
+                return Err(field(
+                    &path,
+                    format!(
+                        "device {dev_path}: device nodes other than the default set ({}) are not supported",
+                        DEFAULT_DEVICES.join(", ")
+                    ),
+                ));
+            }
+        }
+        // xvisor places its cgroups below its own (docs/oci.md).
+        l.ignore("cgroupsPath");
+        if let Some(r) = l.object("resources")? {
+            self.resources(r)?;
+        }
+        if let Some(sysctl) = l.object("sysctl")? {
+            for (key, value) in sysctl.map {
+                let path = format!("linux.sysctl.{key}");
+                let Value::String(value) = value else {
+                    return Err(field(&path, "must be a string"));
+                };
+                let namespaced = IPC_SYSCTLS.contains(&key.as_str())
+                    || key.starts_with("fs.mqueue.")
+                    || (key.starts_with("net.") && self.network == Network::None);
+                let clean = !key.is_empty()
+                    && key.split('.').all(|part| {
+                        !part.is_empty() && part.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+                    });
+                if !namespaced || !clean || value.contains('\0') {
+                    return Err(field(
+                        &path,
+                        "only settings of the instance's own namespaces may be set (net.* with a network namespace, kernel.msg*/sem/shm*, fs.mqueue.*)",
+                    ));
+                }
+                self.sysctls.push((key, value));
+            }
+        }
+        // Replaced by xvisor's own filter, which is stricter (docs/oci.md).
+        l.ignore("seccomp");
+        let rootfs_propagation = l.string("rootfsPropagation")?.unwrap_or_default();
+        if !["", "private", "rprivate", "slave", "rslave"].contains(&rootfs_propagation.as_str()) {
+            return Err(field(
+                "linux.rootfsPropagation",
+                format!("{rootfs_propagation:?} is not supported (the instance's mounts are private)"),
+            ));
+        }
+        for (key, list) in [("maskedPaths", true), ("readonlyPaths", false)] {
+            for (i, p) in l.strings(key)?.into_iter().enumerate() {
+                let Some(p) = normalize(&p).filter(|p| p != "/") else {
+                    return Err(field(
+                        &format!("linux.{key}[{i}]"),
+                        "must be an absolute path without '..'",
+                    ));
+                };
+                if list {
+                    self.extras.masked.push(p);
+                } else {
+                    self.extras.readonly.push(p);
+                }
+            }
+        }
+        l.refuse("mountLabel", "SELinux labels are not supported")?;
+        l.refuse("intelRdt", "Intel RDT is not supported")?;
+        l.refuse("personality", "execution domains are not supported")?;
+        l.refuse("memoryPolicy", "NUMA memory policies are not supported")?;
+        l.refuse("netDevices", "moving network devices in is not supported")?;
+        l.finish()
+    }
+
+    fn resources(&mut self, mut r: Obj) -> Result<(), ConfigError> {
+        for (i, d) in r.array("devices")?.into_iter().enumerate() {
+            let path = format!("linux.resources.devices[{i}]");
+            let mut d = Obj::new(&path, d)?;
+            let allow = d.boolean("allow")?;
+            let kind = d.string("type")?.unwrap_or_else(|| "a".into());
+            let major = d.int("major")?;
+            let minor = d.int("minor")?;
+            d.ignore("access");
+            d.finish()?;
+            // The instance's /dev holds only the default nodes and device
+            // files elsewhere are unusable (nodev): allowing changes
+            // nothing, and denying everything is what is already true. A
+            // narrower denial would have to be enforced: refused.
+            let deny_all = kind == "a" && major.unwrap_or(-1) == -1 && minor.unwrap_or(-1) == -1;
+            if !allow && !deny_all {
+                return Err(field(
+                    &path,
+                    "denying single devices is not supported (the instance's /dev has only null, zero, full, random, urandom, tty)",
+                ));
+            }
+        }
+        if let Some(mut m) = r.object("memory")? {
+            if let Some(limit) = m.int("limit")? {
+                if limit > 0 {
+                    self.limits.memory_bytes = Some(limit as u64);
+                }
+            }
+            // The limit covers swap too: xvisor never lets an instance
+            // swap beyond it (stricter than any swap value asked).
+            m.ignore("swap");
+            // A soft target, not a limit.
+            m.ignore("reservation");
+            m.ignore("swappiness");
+            m.ignore("useHierarchy");
+            m.ignore("checkBeforeUpdate");
+            m.refuse("kernel", "kernel memory limits are not supported")?;
+            m.refuse("kernelTCP", "kernel TCP memory limits are not supported")?;
+            if m.boolean("disableOOMKiller")? {
+                return Err(field(
+                    "linux.resources.memory.disableOOMKiller",
+                    "disabling the OOM killer is not supported",
+                ));
+            }
+            m.finish()?;
+        }
+        if let Some(mut p) = r.object("pids")? {
+            if let Some(limit) = p.int("limit")? {
+                if limit > 0 {
+                    self.limits.pids = Some(limit as u64);
+                }
+            }
+            p.finish()?;
+        }
+        if let Some(mut c) = r.object("cpu")? {
+            let quota = c.int("quota")?;
+            let period = c.uint("period")?;
+            if let Some(q) = quota.filter(|q| *q > 0) {
+                let period = period.filter(|p| *p > 0).unwrap_or(100_000);
+                self.limits.cpus = Some(q as f64 / period as f64);
+            }
+            // A relative weight between siblings, never a limit.
+            c.ignore("shares");
+            c.refuse("cpus", "CPU sets are not supported")?;
+            c.refuse("mems", "memory-node sets are not supported")?;
+            c.refuse("realtimeRuntime", "real-time scheduling is not supported")?;
+            c.refuse("realtimePeriod", "real-time scheduling is not supported")?;
+            c.refuse("burst", "CPU burst is not supported")?;
+            c.refuse("idle", "the idle CPU policy is not supported")?;
+            c.finish()?;
+        }
+        r.refuse("blockIO", "block I/O limits are not supported")?;
+        r.refuse("hugepageLimits", "huge page limits are not supported")?;
+        r.refuse("network", "network class and priority are not supported")?;
+        r.refuse("rdma", "RDMA limits are not supported")?;
+        r.refuse("unified", "cgroup v2 files are not supported")?;
+        r.finish()
+    }
+
+    fn finish(
+        self,
+        policy: Policy,
+        trace: Option<TraceTarget>,
+        annotations: BTreeMap<String, String>,
+    ) -> Result<Container, ConfigError> {
+        let rootfs = self.rootfs.ok_or_else(|| field("root.path", "missing"))?;
+        let mut extras = self.extras;
+        extras.readonly_root = self.readonly_root;
+        let nofile = self
+            .rlimits
+            .iter()
+            .find(|l| l.name == "RLIMIT_NOFILE" && l.soft == l.hard)
+            .map(|l| l.hard);
+        let spec = InstanceSpec {
+            name: self.id,
+            argv: self.argv,
+            env: self.env,
+            workdir: self.cwd.clone(),
+            uid: self.uid,
+            gid: self.gid,
+            root: RootSpec {
+                // The bundle's root as the lower layer of a throwaway
+                // overlay, as an image is (docs/oci.md).
+                base: RootBase::Image { layers: vec![rootfs] },
+                volumes: self.volumes,
+                home: "/root".into(),
+                home_owner: (self.uid, self.gid),
+                hostname: self.hostname.clone(),
+                workdir: Some(self.cwd),
+                extras,
+            },
+            hostname: self.hostname,
+            network: self.network,
+            limits: self.limits,
+            nofile,
+            timeout: None,
+            tty: self.terminal,
+            stdin: StdinMode::Inherit,
+            policy,
+            trace,
+            capabilities: self.capabilities,
+            additional_gids: self.additional_gids,
+            preserve_fds: 0,
+            sysctls: self.sysctls,
+        };
+        Ok(Container {
+            spec,
+            rlimits: self.rlimits,
+            oom_score_adj: self.oom_score_adj,
+            umask: self.umask,
+            annotations,
+        })
+    }
+}
+
+fn id_of(user: &mut Obj, key: &str) -> Result<u32, ConfigError> {
+    let path = user.sub(key);
+    match user.uint(key)? {
+        None => Ok(0),
+        Some(n) => u32::try_from(n)
+            .ok()
+            .filter(|n| *n != u32::MAX)
+            .ok_or_else(|| field(&path, "must be an id below 4294967295")),
+    }
+}
+
+/// The capability set: what is both permitted and in the bounding set (the
+/// guest could raise any permitted capability into its effective set
+/// itself, so effective adds nothing); refused when it names one xvisor
+/// never grants.
+fn capabilities(mut c: Obj) -> Result<Vec<u32>, ConfigError> {
+    let mut sets: Vec<(String, Vec<u32>)> = Vec::new();
+    for key in ["bounding", "effective", "permitted", "inheritable"] {
+        let path = c.sub(key);
+        let mut set = Vec::new();
+        for (i, name) in c.strings(key)?.into_iter().enumerate() {
+            match CAPABILITY_NAMES.iter().find(|(n, _)| *n == name) {
+                Some((_, number)) => set.push(*number),
+                None => {
+                    return Err(field(
+                        &format!("{path}[{i}]"),
+                        format!(
+                            "{name} is not supported (xvisor grants at most: {})",
+                            CAPABILITY_NAMES.iter().map(|(n, _)| *n).collect::<Vec<_>>().join(", ")
+                        ),
+                    ))
+                }
+            }
+        }
+        sets.push((key.to_string(), set));
+    }
+    c.refuse("ambient", "ambient capabilities are not supported")?;
+    c.finish()?;
+    let get = |k: &str| {
+        sets.iter()
+            .find(|(n, _)| n == k)
+            .map(|(_, s)| s.clone())
+            .unwrap_or_default()
+    };
+    let bounding = get("bounding");
+    let permitted = get("permitted");
+    let mut out: Vec<u32> = permitted.into_iter().filter(|c| bounding.contains(c)).collect();
+    out.sort_unstable();
+    out.dedup();
+    debug_assert!(out.iter().all(|c| GUEST_ROOT_CAPABILITIES.contains(c)));
+    Ok(out)
+}
+
+/// `/a//b/./c/` → `/a/b/c`; `None` for relative paths and `..`.
+fn normalize(path: &str) -> Option<String> {
+    let parts = xvisor_confine::rootfs::instance_path_components(path)?;
+    Some(format!("/{}", parts.join("/")))
+}
+
+/// tmpfs sizes: bytes, or with k, m, g (binary) suffixes.
+fn parse_size(text: &str) -> Option<u64> {
+    let lower = text.to_ascii_lowercase();
+    let (digits, factor) = match lower.chars().last()? {
+        'k' => (&lower[..lower.len() - 1], 1u64 << 10),
+        'm' => (&lower[..lower.len() - 1], 1 << 20),
+        'g' => (&lower[..lower.len() - 1], 1 << 30),
+        _ => (lower.as_str(), 1),
+    };
+    digits.parse::<u64>().ok()?.checked_mul(factor)
+}
+
+/// A config.json for `xvisor spec`: runs `sh` in `rootfs`, with the
+/// namespaces, mounts and masked paths engines use.
+pub fn default_config(rootless: bool) -> Value {
+    let _ = rootless;
+    serde_json::json!({
+        "ociVersion": "1.2.0",
+        "process": {
+            "terminal": true,
+            "user": {"uid": 0, "gid": 0},
+            "args": ["sh"],
+            "env": [
+                "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+                "TERM=xterm"
+            ],
+            "cwd": "/",
+            "capabilities": {
+                "bounding": ["CAP_AUDIT_WRITE", "CAP_KILL", "CAP_NET_BIND_SERVICE"],
+                "effective": ["CAP_AUDIT_WRITE", "CAP_KILL", "CAP_NET_BIND_SERVICE"],
+                "permitted": ["CAP_AUDIT_WRITE", "CAP_KILL", "CAP_NET_BIND_SERVICE"]
+            },
+            "rlimits": [{"type": "RLIMIT_NOFILE", "hard": 1024, "soft": 1024}],
+            "noNewPrivileges": true
+        },
+        "root": {"path": "rootfs", "readonly": true},
+        "hostname": "xvisor",
+        "mounts": [
+            {"destination": "/proc", "type": "proc", "source": "proc"},
+            {"destination": "/dev", "type": "tmpfs", "source": "tmpfs",
+             "options": ["nosuid", "strictatime", "mode=755", "size=65536k"]},
+            {"destination": "/dev/pts", "type": "devpts", "source": "devpts",
+             "options": ["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620"]},
+            {"destination": "/dev/shm", "type": "tmpfs", "source": "shm",
+             "options": ["nosuid", "noexec", "nodev", "mode=1777", "size=65536k"]},
+            {"destination": "/dev/mqueue", "type": "mqueue", "source": "mqueue",
+             "options": ["nosuid", "noexec", "nodev"]},
+            {"destination": "/sys", "type": "sysfs", "source": "sysfs",
+             "options": ["nosuid", "noexec", "nodev", "ro"]}
+        ],
+        "linux": {
+            "resources": {"devices": [{"allow": false, "access": "rwm"}]},
+            "namespaces": [
+                {"type": "pid"}, {"type": "network"}, {"type": "ipc"},
+                {"type": "uts"}, {"type": "mount"}, {"type": "cgroup"}
+            ],
+            "maskedPaths": [
+                "/proc/acpi", "/proc/asound", "/proc/kcore", "/proc/keys",
+                "/proc/latency_stats", "/proc/timer_list", "/proc/timer_stats",
+                "/proc/sched_debug", "/sys/firmware", "/proc/scsi"
+            ],
+            "readonlyPaths": [
+                "/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"
+            ]
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(v: Value) -> Result<Container, ConfigError> {
+        parse_config(&v.to_string(), Path::new("/bundle"), "test")
+    }
+
+    #[test]
+    fn the_default_config_is_accepted() {
+        let c = parse(default_config(false)).unwrap();
+        assert_eq!(c.spec.argv, vec!["sh"]);
+        assert!(c.spec.tty);
+        assert_eq!(c.spec.network, Network::None);
+        assert_eq!(c.spec.nofile, Some(1024));
+        assert!(c.spec.root.extras.readonly_root);
+        assert!(c.spec.root.extras.masked.contains(&"/proc/kcore".to_string()));
+        assert_eq!(
+            c.spec.root.base,
+            RootBase::Image {
+                layers: vec![PathBuf::from("/bundle/rootfs")]
+            }
+        );
+        let mut caps = c.spec.capabilities.unwrap();
+        caps.sort_unstable();
+        assert_eq!(caps, vec![cap::KILL, cap::NET_BIND_SERVICE, cap::AUDIT_WRITE]);
+    }
+
+    fn with(mut base: Value, pointer: &str, value: Value) -> Value {
+        let (parent, key) = pointer.rsplit_once('/').unwrap();
+        let target = base.pointer_mut(parent).unwrap();
+        match target {
+            Value::Object(m) => {
+                m.insert(key.to_string(), value);
+            }
+            Value::Array(a) => {
+                let i: usize = key.parse().unwrap();
+                a[i] = value;
+            }
+            _ => panic!("bad pointer"),
+        }
+        base
+    }
+
+    #[test]
+    fn unknown_and_unsupported_fields_are_named() {
+        for (pointer, value, needle) in [
+            (
+                "/linux/devices",
+                serde_json::json!([{"path": "/dev/fuse", "type": "c", "major": 10, "minor": 229}]),
+                "linux.devices[0]: device /dev/fuse",
+            ),
+            ("/linux/intelRdt", serde_json::json!({"closID": "x"}), "linux.intelRdt"),
+            (
+                "/linux/sysctl",
+                serde_json::json!({"kernel.panic": "1"}),
+                "linux.sysctl.kernel.panic: only settings",
+            ),
+            (
+                "/process/frobnicate",
+                serde_json::json!(1),
+                "process.frobnicate: not supported",
+            ),
+            (
+                "/process/apparmorProfile",
+                serde_json::json!("x"),
+                "process.apparmorProfile",
+            ),
+            (
+                "/hooks",
+                serde_json::json!({"prestart": [{"path": "/bin/true"}]}),
+                "hooks.prestart",
+            ),
+            (
+                "/linux/namespaces/0",
+                serde_json::json!({"type": "pid", "path": "/proc/1/ns/pid"}),
+                "linux.namespaces[0].path",
+            ),
+            (
+                "/linux/uidMappings",
+                serde_json::json!([{"containerID": 0, "hostID": 1000, "size": 1}]),
+                "linux.uidMappings",
+            ),
+            (
+                "/process/capabilities/bounding",
+                serde_json::json!(["CAP_SYS_ADMIN"]),
+                "process.capabilities.bounding[0]: CAP_SYS_ADMIN",
+            ),
+            (
+                "/mounts/0",
+                serde_json::json!({"destination": "/x", "type": "nfs", "source": "h:/e"}),
+                "mounts[0].type",
+            ),
+            (
+                "/mounts/0",
+                serde_json::json!({"destination": "x", "type": "tmpfs", "source": "t"}),
+                "mounts[0].destination",
+            ),
+            ("/ociVersion", serde_json::json!("2.0.0"), "ociVersion"),
+            (
+                "/annotations",
+                serde_json::json!({"dev.xvisor.profle": "strict"}),
+                "annotations.dev.xvisor.profle",
+            ),
+            (
+                "/process/rlimits",
+                serde_json::json!([{"type": "RLIMIT_BOGUS", "hard": 1, "soft": 1}]),
+                "process.rlimits[0].type",
+            ),
+        ] {
+            let e = parse(with(default_config(false), pointer, value))
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains(needle), "{pointer}: {e}");
+            assert!(e.starts_with("config.json: "), "{e}");
+        }
+    }
+
+    #[test]
+    fn mounts_resources_and_annotations_are_honoured() {
+        let mut c = default_config(false);
+        c["mounts"].as_array_mut().unwrap().extend([
+            serde_json::json!({"destination": "/data", "type": "bind", "source": "data", "options": ["rbind", "ro"]}),
+            serde_json::json!({"destination": "/run", "type": "tmpfs", "source": "tmpfs", "options": ["size=1m", "mode=700", "noexec"]}),
+        ]);
+        c["linux"]["resources"]["memory"] = serde_json::json!({"limit": 67108864, "swap": 134217728});
+        c["linux"]["resources"]["pids"] = serde_json::json!({"limit": 64});
+        c["linux"]["resources"]["cpu"] = serde_json::json!({"quota": 50000, "period": 100000, "shares": 512});
+        c["annotations"] = serde_json::json!({"dev.xvisor.profile": "strict", "other": "kept"});
+        let c = parse(c).unwrap();
+        assert_eq!(c.spec.root.volumes[0].host_path, PathBuf::from("/bundle/data"));
+        assert!(!c.spec.root.volumes[0].writable);
+        let t = &c.spec.root.extras.tmpfs[0];
+        assert_eq!(
+            (t.target.as_str(), t.size, t.mode, t.noexec),
+            ("/run", Some(1 << 20), Some(0o700), true)
+        );
+        assert_eq!(c.spec.limits.memory_bytes, Some(64 << 20));
+        assert_eq!(c.spec.limits.pids, Some(64));
+        assert_eq!(c.spec.limits.cpus, Some(0.5));
+        assert_eq!(c.spec.policy.profile, Profile::Strict);
+        assert_eq!(c.annotations.get("other").map(String::as_str), Some("kept"));
+    }
+
+    #[test]
+    fn junk_never_panics() {
+        for text in [
+            "",
+            "[]",
+            "null",
+            "{\"ociVersion\": 1}",
+            "{\"ociVersion\": \"1.0.2\", \"root\": []}",
+            "{\"ociVersion\":\"1.0.0\",\"root\":{\"path\":\"r\"},\"process\":{\"args\":[1]}}",
+        ] {
+            assert!(parse_config(text, Path::new("/b"), "x").is_err(), "{text}");
+        }
+    }
+}

@@ -1,0 +1,16 @@
+//! OCI runtime support: a bundle's `config.json` (runtime-spec 1.0–1.2)
+//! turned into an [`InstanceSpec`](xvisor_instance::InstanceSpec), and the
+//! per-container state an OCI runtime keeps between its invocations.
+//!
+//! Every field of `config.json` is either honoured, accepted for a reason
+//! written down in `docs/oci.md`, or refused with an error naming it: a
+//! container never runs with less isolation than its configuration asked
+//! for because a field went unread.
+
+#![forbid(unsafe_code)]
+
+pub mod config;
+pub mod state;
+
+pub use config::{default_config, load_bundle, parse_config, ConfigError, Container, Rlimit};
+pub use state::{ContainerState, StateError, StateStore, Status};

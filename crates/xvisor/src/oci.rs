@@ -1,0 +1,886 @@
+//! The OCI runtime command line (runc's commands and flags), so that
+//! podman, containerd and Docker can run containers in xvisor instances.
+//!
+//! `create` forks a detached supervisor for the container: a new session,
+//! holding the standard descriptors `create` was given (they are the
+//! container's) and nothing else of the caller's. The supervisor creates
+//! the instance, records the container's state under `--root`, and waits on
+//! the instance's control socket for `start`; it then serves the instance
+//! to its end and exits with the guest's status, which is why its pid is
+//! the container's pid for engines (they wait for it). `kill`, `state`,
+//! `ps` and `start` talk to it over its control socket; `delete` kills it
+//! if needed and removes every trace.
+
+use std::ffi::OsString;
+use std::io::Write;
+use std::os::fd::AsFd;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use anyhow::{anyhow, bail, Context, Result};
+use serde_json::json;
+use xvisor_instance::registry::{Registry, RegistryError, Request};
+use xvisor_instance::{Instance, Outcome, StartWait};
+use xvisor_oci::state::{now_rfc3339, process_start_time, supervisor_alive};
+use xvisor_oci::{ContainerState, StateStore, Status};
+use xvisor_sys::process::{self, Forked};
+use xvisor_sys::{event, signal};
+
+pub const HELP: &str = "\
+xvisor as an OCI runtime: runc's command line, for podman, containerd,
+Docker and Kubernetes (see docs/oci.md).
+
+Usage: xvisor [GLOBAL OPTIONS] COMMAND [OPTIONS] ID
+
+Commands:
+  create ID     create a container from a bundle (--bundle DIR, default .);
+                it waits, created, for 'start'
+  start ID      start a created container's program
+  run ID        create and start; wait for the end unless --detach
+  state ID      print the container's state as OCI JSON
+  kill ID [SIG] send a signal (name or number; default TERM)
+  delete ID     remove a stopped (or created) container; --force kills first
+  ps ID         the container's processes (--format json: host pids)
+  list          the containers under --root (--format json, -q)
+  features      what this runtime supports, as JSON
+  spec          write a default config.json (--bundle DIR)
+  exec ID       not supported yet (refused)
+
+Global options (before COMMAND):
+      --root DIR           state directory (default /run/xvisor-oci as root,
+                           $XDG_RUNTIME_DIR/xvisor-oci otherwise)
+      --log FILE           also write errors to FILE
+      --log-format FMT     text (default) or json
+      --debug              more messages in the log
+      --systemd-cgroup     refused: xvisor manages its cgroups itself
+
+create / run options:
+  -b, --bundle DIR         the bundle (config.json and the root) (default .)
+      --pid-file FILE      write the container's pid (its supervisor) here
+      --console-socket SOCK
+                           with process.terminal: send the terminal's
+                           master side to this Unix socket (SCM_RIGHTS)
+      --preserve-fds N     pass descriptors 3 .. 3+N-1 into the container
+      --no-pivot, --no-new-keyring
+                           accepted (xvisor always pivots; keyrings are not
+                           reachable from an instance)
+  -d, --detach             run: do not wait for the end
+
+Exit status: 0 on success, 1 when the command failed; 'run' without
+--detach: the program's own (128+N if killed by signal N).
+";
+
+/// Commands that only exist on the OCI command line.
+pub const OCI_ONLY_COMMANDS: &[&str] = &["create", "start", "state", "delete", "list", "features", "spec", "exec"];
+
+/// Global options of runc's command line, which come before the command.
+pub const GLOBAL_OPTIONS: &[&str] = &[
+    "--root",
+    "--log",
+    "--log-format",
+    "--debug",
+    "--systemd-cgroup",
+    "--rootless",
+];
+
+/// The options given before the command.
+#[derive(Debug, Clone)]
+struct Global {
+    root: PathBuf,
+    log: Option<PathBuf>,
+    log_json: bool,
+    debug: bool,
+}
+
+impl Global {
+    fn store(&self) -> StateStore {
+        StateStore::at(&self.root)
+    }
+
+    /// One line on stderr, and in `--log` as runc writes it.
+    fn error(&self, message: &str) {
+        let message = crate::plain(message);
+        eprintln!("xvisor: {message}");
+        self.log("error", &message);
+    }
+
+    fn log(&self, level: &str, message: &str) {
+        let Some(path) = &self.log else { return };
+        let line = if self.log_json {
+            format!("{}\n", json!({"level": level, "msg": message, "time": now_rfc3339()}))
+        } else {
+            format!("{} {level}: {message}\n", now_rfc3339())
+        };
+        if let Ok(mut f) = std::fs::OpenOptions::new().create(true).append(true).open(path) {
+            let _ = f.write_all(line.as_bytes());
+        }
+    }
+
+    fn debug(&self, message: &str) {
+        if self.debug {
+            self.log("debug", message);
+        }
+    }
+}
+
+fn default_root() -> PathBuf {
+    if process::geteuid() == 0 {
+        return PathBuf::from("/run/xvisor-oci");
+    }
+    match std::env::var_os("XDG_RUNTIME_DIR").filter(|d| !d.is_empty()) {
+        Some(dir) => PathBuf::from(dir).join("xvisor-oci"),
+        None => std::env::temp_dir().join(format!("xvisor-oci-{}", process::geteuid())),
+    }
+}
+
+/// Whether `xvisor COMMAND ARGS` (a command xvisor also has of its own:
+/// run, ps, kill) is meant for the OCI command line: runc's flags, or an id
+/// with state under the default root.
+pub fn wants_oci(command: &str, args: &[OsString]) -> bool {
+    let words: Vec<&str> = args.iter().filter_map(|a| a.to_str()).collect();
+    let has = |flags: &[&str]| {
+        words
+            .iter()
+            .any(|w| flags.iter().any(|f| w == f || w.starts_with(&format!("{f}="))))
+    };
+    let known_id = words
+        .iter()
+        .filter(|w| !w.starts_with('-'))
+        .any(|w| xvisor_oci::state::valid_id(w) && default_root().join(w).join("state.json").exists());
+    match command {
+        "run" => run_has_oci_flags(&words),
+        "ps" => has(&["--format", "-f"]) || known_id,
+        "kill" => has(&["--all", "-a"]) || known_id,
+        _ => OCI_ONLY_COMMANDS.contains(&command),
+    }
+}
+
+/// Whether `xvisor run WORDS` carries runc's flags before xvisor's own
+/// program would begin (a program's own `-d` is not one of them).
+fn run_has_oci_flags(words: &[&str]) -> bool {
+    /// xvisor run's options that take a value.
+    const WITH_VALUE: &[&str] = &[
+        "--rootfs",
+        "--image",
+        "-v",
+        "--volume",
+        "-e",
+        "--env",
+        "-w",
+        "--workdir",
+        "--user",
+        "--hostname",
+        "--name",
+        "--net",
+        "--network",
+        "--memory",
+        "--pids",
+        "--cpus",
+        "--nofile",
+        "--timeout",
+        "--profile",
+        "--deny-syscall",
+        "--trace",
+    ];
+    const OCI_FLAGS: &[&str] = &["--bundle", "-b", "--pid-file", "--console-socket", "--detach", "-d"];
+    let mut rest = words.iter();
+    while let Some(word) = rest.next() {
+        let flag = word.split_once('=').map_or(*word, |(f, _)| f);
+        if *word == "--" || !word.starts_with('-') {
+            return false;
+        }
+        if OCI_FLAGS.contains(&flag) {
+            return true;
+        }
+        if WITH_VALUE.contains(word) {
+            rest.next();
+        }
+    }
+    false
+}
+
+/// Entry point: `args` are everything after `xvisor` (global options
+/// first, then the command).
+pub fn main(args: Vec<OsString>) -> i32 {
+    let mut global = Global {
+        root: default_root(),
+        log: None,
+        log_json: false,
+        debug: false,
+    };
+    let mut rest = args.into_iter().peekable();
+    // Global options, runc style, before the command.
+    let mut command = None;
+    while let Some(arg) = rest.next() {
+        let text = arg.to_string_lossy().to_string();
+        let (flag, inline) = match text.split_once('=') {
+            Some((f, v)) if f.starts_with("--") => (f.to_string(), Some(v.to_string())),
+            _ => (text.clone(), None),
+        };
+        let mut value = |name: &str| -> Result<String, String> {
+            match inline.clone() {
+                Some(v) => Ok(v),
+                None => rest
+                    .next()
+                    .map(|v| v.to_string_lossy().to_string())
+                    .ok_or_else(|| format!("{name} needs a value")),
+            }
+        };
+        let outcome: Result<(), String> = match flag.as_str() {
+            "--root" => value("--root").map(|v| global.root = PathBuf::from(v)),
+            "--log" => value("--log").map(|v| global.log = Some(PathBuf::from(v))),
+            "--log-format" => value("--log-format").and_then(|v| match v.as_str() {
+                "json" => {
+                    global.log_json = true;
+                    Ok(())
+                }
+                "text" => Ok(()),
+                other => Err(format!("--log-format {other:?}: use text or json")),
+            }),
+            "--debug" => {
+                global.debug = true;
+                Ok(())
+            }
+            "--rootless" => value("--rootless").map(drop),
+            "--systemd-cgroup" => Err(
+                "--systemd-cgroup is not supported: xvisor places the instance's cgroups below its own (use the cgroupfs manager)"
+                    .into(),
+            ),
+            _ => {
+                command = Some(text);
+                break;
+            }
+        };
+        if let Err(message) = outcome {
+            global.error(&message);
+            return 1;
+        }
+    }
+    let Some(command) = command else {
+        eprint!("{HELP}");
+        return 1;
+    };
+    let args: Vec<OsString> = rest.collect();
+    global.debug(&format!("{command} {:?}", args));
+    let result = match command.as_str() {
+        "create" => create_command(&global, args, false),
+        "run" => create_command(&global, args, true),
+        "start" => start(&global, args),
+        "state" => state(&global, args),
+        "kill" => kill(&global, args),
+        "delete" => delete(&global, args),
+        "ps" => ps(&global, args),
+        "list" => list(&global, args),
+        "features" => features(args),
+        "spec" => spec(args),
+        "exec" => Err(anyhow!(
+            "exec: running a second process in an existing instance is not supported yet"
+        )),
+        "pause" | "resume" | "checkpoint" | "restore" | "update" | "events" => {
+            Err(anyhow!("{command}: not supported by xvisor"))
+        }
+        "help" | "--help" | "-h" => {
+            print!("{HELP}");
+            Ok(0)
+        }
+        other => Err(anyhow!("unknown command {other:?} (see 'xvisor oci --help')")),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            global.error(&format!("{e:#}"));
+            1
+        }
+    }
+}
+
+/// Positional words and flags of one command.
+#[derive(Debug, Default)]
+struct Parsed {
+    words: Vec<String>,
+    bundle: Option<PathBuf>,
+    pid_file: Option<PathBuf>,
+    console_socket: Option<PathBuf>,
+    preserve_fds: u32,
+    detach: bool,
+    force: bool,
+    all: bool,
+    json: bool,
+    quiet: bool,
+    help: bool,
+}
+
+fn parse(command: &str, args: Vec<OsString>) -> Result<Parsed> {
+    use lexopt::prelude::*;
+    let mut out = Parsed::default();
+    let mut p = lexopt::Parser::from_args(args);
+    let text = |v: OsString, name: &str| {
+        v.into_string()
+            .map_err(|v| anyhow!("{command} {name}: not valid UTF-8: {v:?}"))
+    };
+    while let Some(arg) = p.next()? {
+        match arg {
+            Short('h') | Long("help") => out.help = true,
+            Short('b') | Long("bundle") => out.bundle = Some(PathBuf::from(p.value()?)),
+            Long("pid-file") => out.pid_file = Some(PathBuf::from(p.value()?)),
+            Long("console-socket") => out.console_socket = Some(PathBuf::from(p.value()?)),
+            Long("preserve-fds") => {
+                let v = text(p.value()?, "--preserve-fds")?;
+                out.preserve_fds = v
+                    .parse()
+                    .ok()
+                    .filter(|n| *n <= 1024)
+                    .ok_or_else(|| anyhow!("--preserve-fds {v:?}: give a number of descriptors, 0 to 1024"))?;
+            }
+            Long("no-pivot") | Long("no-new-keyring") | Long("no-subreaper") => {}
+            Short('d') | Long("detach") => out.detach = true,
+            Short('f') | Long("force") if command == "delete" => out.force = true,
+            Short('a') | Long("all") => out.all = true,
+            Short('f') | Long("format") => {
+                out.json = match text(p.value()?, "--format")?.as_str() {
+                    "json" => true,
+                    "table" => false,
+                    other => bail!("{command} --format {other:?}: use table or json"),
+                }
+            }
+            Short('q') | Long("quiet") => out.quiet = true,
+            Long("rootless") => {
+                let _ = p.value()?;
+            }
+            Value(v) => out.words.push(text(v, "argument")?),
+            other => return Err(anyhow!("{command}: {}", other.unexpected())),
+        }
+    }
+    Ok(out)
+}
+
+fn one_id(p: &Parsed, command: &str) -> Result<String> {
+    match p.words.first() {
+        Some(id) => Ok(id.clone()),
+        None => bail!("{command}: give a container id (see 'xvisor oci --help')"),
+    }
+}
+
+/// `create` and `run`.
+fn create_command(global: &Global, args: Vec<OsString>, run: bool) -> Result<i32> {
+    let p = parse(if run { "run" } else { "create" }, args)?;
+    if p.help {
+        print!("{HELP}");
+        return Ok(0);
+    }
+    let id = one_id(&p, "create")?;
+    let bundle = std::path::absolute(p.bundle.clone().unwrap_or_else(|| PathBuf::from("."))).context("--bundle")?;
+    let mut container = xvisor_oci::load_bundle(&bundle, &id)?;
+    container.spec.preserve_fds = p.preserve_fds;
+    if container.spec.tty && p.console_socket.is_none() && !run {
+        bail!("config.json: process.terminal is true: create needs --console-socket");
+    }
+    if !container.spec.tty && p.console_socket.is_some() {
+        bail!("--console-socket given but config.json's process.terminal is false");
+    }
+    for l in &container.rlimits {
+        let (_, hard) = process::rlimit::get(l.resource).with_context(|| format!("read {}", l.name))?;
+        if l.hard > hard {
+            bail!(
+                "config.json: process.rlimits: {} hard limit {} is above this process's hard limit {} (raising it needs CAP_SYS_RESOURCE; e.g. podman --ulimit {}={hard}:{hard})",
+                l.name,
+                l.hard,
+                hard,
+                l.name.trim_start_matches("RLIMIT_").to_lowercase()
+            );
+        }
+    }
+    let store = global.store();
+    store.reserve(&id)?;
+    match fork_supervisor(
+        global,
+        &store,
+        &id,
+        &bundle,
+        container,
+        p.console_socket.as_deref(),
+        run,
+    ) {
+        Ok(pid) => {
+            if let Some(file) = &p.pid_file {
+                write_pid_file(file, pid)?;
+            }
+            if !run {
+                return Ok(0);
+            }
+            Registry::for_caller()
+                .ask(&id, &Request::Start)
+                .with_context(|| format!("start {id}"))?;
+            if p.detach {
+                return Ok(0);
+            }
+            let code = match process::wait_pid(pid, false) {
+                Ok(Some((_, status))) => status.shell_code(),
+                _ => store.exit_code(&id).unwrap_or(1),
+            };
+            let _ = store.remove(&id);
+            Ok(code)
+        }
+        Err(e) => {
+            let _ = store.remove(&id);
+            Err(e)
+        }
+    }
+}
+
+/// Writes the pid file whole or not at all (an engine may read it at once).
+fn write_pid_file(file: &Path, pid: i32) -> Result<()> {
+    let file = std::path::absolute(file).context("--pid-file")?;
+    let tmp = file.with_extension("xvisor-tmp");
+    std::fs::write(&tmp, pid.to_string()).with_context(|| format!("--pid-file {}", file.display()))?;
+    std::fs::rename(&tmp, &file).with_context(|| format!("--pid-file {}", file.display()))
+}
+
+/// Forks the container's supervisor and waits for its report: the
+/// supervisor's pid once the instance is created and its state recorded.
+fn fork_supervisor(
+    global: &Global,
+    store: &StateStore,
+    id: &str,
+    bundle: &Path,
+    container: xvisor_oci::Container,
+    console_socket: Option<&Path>,
+    foreground: bool,
+) -> Result<i32> {
+    let (report_read, report_write) = event::pipe().context("create a pipe")?;
+    match process::fork().context("fork the supervisor")? {
+        Forked::Child => {
+            drop(report_read);
+            let code = supervise(
+                global,
+                store,
+                id,
+                bundle,
+                container,
+                console_socket,
+                foreground,
+                report_write,
+            );
+            process::exit_now(code)
+        }
+        Forked::Parent { pid, .. } => {
+            drop(report_write);
+            let mut report = Vec::new();
+            let mut buf = [0u8; 4096];
+            loop {
+                match event::read(report_read.as_fd(), &mut buf) {
+                    Ok(0) => break,
+                    Ok(n) => report.extend_from_slice(buf.get(..n).unwrap_or_default()),
+                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                    Err(e) => return Err(anyhow!("read the supervisor's report: {e}")),
+                }
+                if report.len() > 64 * 1024 {
+                    break;
+                }
+            }
+            let report = String::from_utf8_lossy(&report).to_string();
+            match report.strip_prefix("ok") {
+                Some(_) => Ok(pid),
+                None => {
+                    // It has ended or is ending: collect it.
+                    let _ = process::wait_pid(pid, false);
+                    match report.strip_prefix("error: ") {
+                        Some(message) => Err(anyhow!("{}", message.trim_end())),
+                        None => Err(anyhow!("the container's supervisor ended during creation")),
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The container's supervisor. Returns its exit status.
+#[allow(clippy::too_many_arguments)]
+fn supervise(
+    global: &Global,
+    store: &StateStore,
+    id: &str,
+    bundle: &Path,
+    container: xvisor_oci::Container,
+    console_socket: Option<&Path>,
+    foreground: bool,
+    report: std::os::fd::OwnedFd,
+) -> i32 {
+    let fail = |message: String| -> i32 {
+        let _ = event::write_all(report.as_fd(), format!("error: {message}\n").as_bytes());
+        125
+    };
+    if !foreground {
+        // Its own session: the caller's terminal and process group are not
+        // the container's business.
+        let _ = process::setsid();
+    }
+    let _ = process::set_process_name("xvisor-oci");
+    let xvisor_oci::Container {
+        spec,
+        rlimits,
+        oom_score_adj,
+        umask,
+        annotations,
+    } = container;
+    let tty = spec.tty;
+    if tty && console_socket.is_some() {
+        // The container's standard streams are its terminal: the caller's
+        // (an engine's pipes, read to end-of-file) must not stay open here.
+        if let Ok(null) = xvisor_sys::fs::open_read_write("/dev/null", true) {
+            for n in 0..3 {
+                let _ = event::dup_onto(null.as_fd(), n);
+            }
+        }
+    }
+    if let Some(mask) = umask {
+        process::set_umask(mask);
+    }
+    if let Some(adj) = oom_score_adj {
+        if let Err(e) = std::fs::write("/proc/self/oom_score_adj", adj.to_string()) {
+            return fail(format!("config.json: process.oomScoreAdj {adj}: {e}"));
+        }
+    }
+    for l in &rlimits {
+        if let Err(e) = process::rlimit::set(l.resource, l.soft, l.hard) {
+            return fail(format!(
+                "config.json: process.rlimits: {} {}:{}: {e}",
+                l.name, l.soft, l.hard
+            ));
+        }
+    }
+    let mut instance = match Instance::create(spec) {
+        Ok(i) => i,
+        Err(e) => return fail(e.to_string()),
+    };
+    if let Some(socket) = console_socket {
+        let Some(master) = instance.take_terminal() else {
+            return fail("the instance has no terminal".into());
+        };
+        let sent = std::os::unix::net::UnixStream::connect(socket)
+            .and_then(|s| xvisor_sys::socket::send(s.as_fd(), b"/dev/ptmx", Some(master.as_fd())));
+        if let Err(e) = sent {
+            return fail(format!("--console-socket {}: {e}", socket.display()));
+        }
+    }
+    let me = process::getpid();
+    let state = ContainerState {
+        id: id.to_string(),
+        bundle: bundle.to_path_buf(),
+        pid: me,
+        pid_start_time: process_start_time(me).unwrap_or_default(),
+        created: now_rfc3339(),
+        annotations,
+        cgroup_paths: instance.cgroup_paths(),
+        owner: process::geteuid(),
+    };
+    if let Err(e) = store.save(&state) {
+        return fail(e.to_string());
+    }
+    let _ = event::write_all(report.as_fd(), b"ok\n");
+    drop(report);
+    let code = match instance.serve_until_started() {
+        Ok(StartWait::Started) => {
+            if let Err(e) = instance.confine_supervisor() {
+                global.error(&e.to_string());
+                let _ = instance.signal(signal::SIGKILL);
+            }
+            match instance.wait() {
+                Ok(outcome) => exit_code_of(&outcome),
+                Err(e) => {
+                    global.error(&e.to_string());
+                    e.exit_code()
+                }
+            }
+        }
+        Ok(StartWait::Killed(n)) => 128 + n,
+        Ok(StartWait::Vanished) => 137,
+        Err(e) => {
+            global.error(&e.to_string());
+            e.exit_code()
+        }
+    };
+    let _ = store.record_exit(id, code);
+    code
+}
+
+fn exit_code_of(outcome: &Outcome) -> i32 {
+    outcome.exit_code()
+}
+
+/// The container's state, its status found from the supervisor.
+fn status_of(store: &StateStore, id: &str) -> Result<(ContainerState, Status)> {
+    let state = store.load(id)?;
+    if !supervisor_alive(&state) {
+        return Ok((state, Status::Stopped));
+    }
+    let status = match Registry::for_caller().ask(id, &Request::Info) {
+        Ok(lines) => {
+            let value = lines
+                .iter()
+                .find_map(|l| l.strip_prefix("state\t"))
+                .unwrap_or_default()
+                .to_string();
+            match value.as_str() {
+                "creating" => Status::Creating,
+                "created" => Status::Created,
+                "running" => Status::Running,
+                _ => Status::Stopped,
+            }
+        }
+        // Alive but without its control socket: tearing down.
+        Err(RegistryError::NoSuchInstance(_)) => Status::Stopped,
+        Err(e) => return Err(e.into()),
+    };
+    Ok((state, status))
+}
+
+fn start(global: &Global, args: Vec<OsString>) -> Result<i32> {
+    let p = parse("start", args)?;
+    let id = one_id(&p, "start")?;
+    let (_, status) = status_of(&global.store(), &id)?;
+    match status {
+        Status::Created => {}
+        Status::Stopped => bail!("cannot start a container that has stopped"),
+        other => bail!("cannot start a container in the {} state", other.name()),
+    }
+    Registry::for_caller().ask(&id, &Request::Start).map_err(|e| match e {
+        RegistryError::Refused { message, .. } => anyhow!("start {id}: {message}"),
+        other => anyhow!(other),
+    })?;
+    Ok(0)
+}
+
+fn state_json(state: &ContainerState, status: Status) -> serde_json::Value {
+    json!({
+        "ociVersion": "1.2.0",
+        "id": state.id,
+        "status": status.name(),
+        "pid": if status == Status::Stopped { 0 } else { state.pid },
+        "bundle": state.bundle,
+        "rootfs": state.bundle.join("rootfs"),
+        "created": state.created,
+        "owner": "",
+        "annotations": state.annotations,
+    })
+}
+
+fn state(global: &Global, args: Vec<OsString>) -> Result<i32> {
+    let p = parse("state", args)?;
+    let id = one_id(&p, "state")?;
+    let (state, status) = status_of(&global.store(), &id)?;
+    println!("{}", serde_json::to_string_pretty(&state_json(&state, status))?);
+    Ok(0)
+}
+
+fn kill(global: &Global, args: Vec<OsString>) -> Result<i32> {
+    let p = parse("kill", args)?;
+    let id = one_id(&p, "kill")?;
+    let signal = match p.words.get(1) {
+        None => signal::SIGTERM,
+        Some(s) => signal::by_name(s).with_context(|| format!("kill: {s:?} is not a signal (TERM, KILL, 15 …)"))?,
+    };
+    let (state, status) = status_of(&global.store(), &id)?;
+    if status == Status::Stopped {
+        bail!("container {id:?} is not running");
+    }
+    match Registry::for_caller().ask(&id, &Request::Signal(signal)) {
+        Ok(_) => Ok(0),
+        // The control socket is gone or stuck: the supervisor itself.
+        Err(_) if supervisor_alive(&state) => {
+            process::kill(state.pid, signal)
+                .with_context(|| format!("signal the container's supervisor {}", state.pid))?;
+            Ok(0)
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+fn delete(global: &Global, args: Vec<OsString>) -> Result<i32> {
+    let p = parse("delete", args)?;
+    let id = one_id(&p, "delete")?;
+    let store = global.store();
+    let (state, status) = match status_of(&store, &id) {
+        Ok(s) => s,
+        Err(e) => {
+            // A directory without readable state (a create that died half
+            // way) goes too with --force.
+            if p.force && store.dir(&id).is_ok_and(|d| d.exists()) {
+                store.remove(&id)?;
+                return Ok(0);
+            }
+            return Err(e);
+        }
+    };
+    if status == Status::Running && !p.force {
+        bail!("cannot delete container {id:?}: it is running (stop it, or use --force)");
+    }
+    if supervisor_alive(&state) {
+        let _ = process::kill(state.pid, signal::SIGKILL);
+    }
+    // The supervisor is gone (a zombie until its parent collects it) …
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while supervisor_alive(&state) && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    if supervisor_alive(&state) {
+        bail!("the container's supervisor {} did not end", state.pid);
+    }
+    // … and its watchdog removes the cgroups once their processes are gone.
+    if !state.cgroup_paths.is_empty() {
+        let _ = xvisor_confine::cgroup::remove_dirs(&state.cgroup_paths, Duration::from_secs(10));
+        if let Some(left) = state.cgroup_paths.iter().find(|p| p.exists()) {
+            bail!("cgroup {} is still there", left.display());
+        }
+    }
+    store.remove(&id)?;
+    Ok(0)
+}
+
+/// Host pids of the container's processes: its init and every
+/// descendant (read from `/proc/PID/stat`, which any user may read, unlike
+/// the namespace links of an undumpable init).
+fn container_pids(id: &str) -> Result<Vec<i32>> {
+    let info = Registry::for_caller().ask(id, &Request::Info)?;
+    let init: i32 = info
+        .iter()
+        .find_map(|l| l.strip_prefix("init_pid\t"))
+        .and_then(|p| p.parse().ok())
+        .ok_or_else(|| anyhow!("container {id:?} did not say its init pid"))?;
+    let mut parents = Vec::new();
+    for entry in std::fs::read_dir("/proc").context("read /proc")?.flatten() {
+        let Some(pid) = entry.file_name().to_str().and_then(|n| n.parse::<i32>().ok()) else {
+            continue;
+        };
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+            continue;
+        };
+        let ppid = stat
+            .rsplit_once(')')
+            .and_then(|(_, rest)| rest.split_whitespace().nth(1))
+            .and_then(|p| p.parse::<i32>().ok());
+        if let Some(ppid) = ppid {
+            parents.push((pid, ppid));
+        }
+    }
+    let mut pids = vec![init];
+    let mut i = 0;
+    while let Some(&parent) = pids.get(i) {
+        pids.extend(parents.iter().filter(|(_, pp)| *pp == parent).map(|(p, _)| *p));
+        i += 1;
+    }
+    pids.sort_unstable();
+    pids.dedup();
+    Ok(pids)
+}
+
+fn ps(global: &Global, args: Vec<OsString>) -> Result<i32> {
+    let p = parse("ps", args)?;
+    let id = one_id(&p, "ps")?;
+    let (_, status) = status_of(&global.store(), &id)?;
+    let pids = if status == Status::Stopped {
+        Vec::new()
+    } else {
+        container_pids(&id)?
+    };
+    if p.json {
+        println!("{}", serde_json::to_string(&pids)?);
+        return Ok(0);
+    }
+    println!("{:>8} CMD", "PID");
+    for pid in pids {
+        let cmd = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+        let cmd = String::from_utf8_lossy(&cmd).replace('\0', " ");
+        println!("{pid:>8} {}", cmd.trim_end());
+    }
+    Ok(0)
+}
+
+fn list(global: &Global, args: Vec<OsString>) -> Result<i32> {
+    let p = parse("list", args)?;
+    let store = global.store();
+    let mut rows = Vec::new();
+    for id in store.ids()? {
+        if let Ok((state, status)) = status_of(&store, &id) {
+            rows.push((state, status));
+        }
+    }
+    if p.quiet {
+        for (s, _) in &rows {
+            println!("{}", s.id);
+        }
+    } else if p.json {
+        let list: Vec<_> = rows.iter().map(|(s, st)| state_json(s, *st)).collect();
+        println!("{}", serde_json::to_string(&list)?);
+    } else {
+        println!("{:<20} {:>8} {:<8} {:<40} CREATED", "ID", "PID", "STATUS", "BUNDLE");
+        for (s, st) in &rows {
+            let pid = if *st == Status::Stopped { 0 } else { s.pid };
+            println!(
+                "{:<20} {:>8} {:<8} {:<40} {}",
+                s.id,
+                pid,
+                st.name(),
+                s.bundle.display(),
+                s.created
+            );
+        }
+    }
+    Ok(0)
+}
+
+fn features(args: Vec<OsString>) -> Result<i32> {
+    let _ = parse("features", args)?;
+    let features = json!({
+        "ociVersionMin": "1.0.0",
+        "ociVersionMax": "1.2.0",
+        "hooks": [],
+        "mountOptions": ["bind", "rbind", "ro", "rw", "nosuid", "nodev", "noexec", "private", "rprivate",
+                          "slave", "rslave", "relatime", "strictatime", "noatime", "size", "mode"],
+        "linux": {
+            "namespaces": ["pid", "network", "ipc", "uts", "mount", "user", "cgroup"],
+            "capabilities": ["CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_FOWNER", "CAP_FSETID", "CAP_KILL",
+                             "CAP_SETGID", "CAP_SETUID", "CAP_SETPCAP", "CAP_NET_BIND_SERVICE", "CAP_NET_RAW",
+                             "CAP_SYS_CHROOT", "CAP_MKNOD", "CAP_AUDIT_WRITE", "CAP_SETFCAP"],
+            "cgroup": {"v1": true, "v2": true, "systemd": false, "systemdUser": false, "rdma": false},
+            "seccomp": {"enabled": false},
+            "apparmor": {"enabled": false},
+            "selinux": {"enabled": false},
+            "intelRdt": {"enabled": false},
+            "mountExtensions": {"idmap": {"enabled": false}}
+        },
+        "annotations": {
+            "dev.xvisor.profile": "default | strict: the system-call profile",
+            "dev.xvisor.trace": "an absolute path: record trapped calls as JSON lines"
+        }
+    });
+    println!("{}", serde_json::to_string_pretty(&features)?);
+    Ok(0)
+}
+
+fn spec(args: Vec<OsString>) -> Result<i32> {
+    let p = parse("spec", args)?;
+    let bundle = p.bundle.unwrap_or_else(|| PathBuf::from("."));
+    let path = bundle.join("config.json");
+    if path.exists() {
+        bail!("{} already exists", path.display());
+    }
+    let text = serde_json::to_string_pretty(&xvisor_oci::default_config(process::geteuid() != 0))?;
+    std::fs::write(&path, text + "\n").with_context(|| format!("write {}", path.display()))?;
+    Ok(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn run_is_told_apart_by_flags_before_the_program() {
+        assert!(run_has_oci_flags(&["--bundle", "/b", "id"]));
+        assert!(run_has_oci_flags(&["-d", "--pid-file", "p", "id"]));
+        assert!(!run_has_oci_flags(&["--", "ls", "-d", "/"]));
+        assert!(!run_has_oci_flags(&["ls", "-d", "/"]));
+        assert!(!run_has_oci_flags(&["--net", "host", "sh", "-c", "x", "--detach"]));
+        assert!(!run_has_oci_flags(&["-e", "-d", "sh"]));
+    }
+}

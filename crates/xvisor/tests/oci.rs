@@ -1,0 +1,345 @@
+//! The OCI runtime command line, black box: bundles made here (busybox
+//! root, config.json from `xvisor spec`, then edited), driven the way
+//! engines drive runc.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Output, Stdio};
+use std::time::Duration;
+
+use common::*;
+use serde_json::Value;
+
+/// A bundle: `rootfs/` (busybox) and `config.json`, plus a state root.
+struct Bundle {
+    dir: TempDir,
+    // Keeps the root directory alive as long as the bundle.
+    _rootfs: TempDir,
+    state_root: PathBuf,
+    caller: Caller,
+    /// Containers created here, deleted (forcibly) when the test ends,
+    /// whether it passed or not.
+    created: std::cell::RefCell<Vec<String>>,
+}
+
+impl Drop for Bundle {
+    fn drop(&mut self) {
+        for id in self.created.take() {
+            if self.state_root.join(&id).exists() {
+                let _ = self.oci(&["delete", "--force", &id]);
+            }
+        }
+    }
+}
+
+impl Bundle {
+    fn new(tag: &str, caller: Caller, args: &[&str]) -> Self {
+        let dir = TempDir::new(tag);
+        let rootfs = busybox_rootfs(&format!("{tag}-root"), caller);
+        std::os::unix::fs::symlink(rootfs.path(), dir.join("rootfs")).unwrap();
+        let state_root = dir.join("state");
+        std::fs::create_dir_all(&state_root).unwrap();
+        if caller == Caller::Unprivileged {
+            std::os::unix::fs::chown(&state_root, Some(NOBODY), Some(NOBODY)).unwrap();
+        }
+        let bundle = Self {
+            dir,
+            _rootfs: rootfs,
+            state_root,
+            caller,
+            created: Default::default(),
+        };
+        ok(&bundle.oci(&["spec", "--bundle", bundle.dir.str()]));
+        bundle.edit(|c| {
+            c["process"]["terminal"] = Value::Bool(false);
+            c["process"]["args"] = serde_json::json!(args);
+        });
+        bundle
+    }
+
+    fn edit(&self, f: impl FnOnce(&mut Value)) {
+        let path = self.dir.join("config.json");
+        let mut config: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        f(&mut config);
+        std::fs::write(&path, serde_json::to_string_pretty(&config).unwrap()).unwrap();
+    }
+
+    fn global<'a>(&'a self, args: &[&'a str]) -> Vec<&'a str> {
+        let mut all = vec!["--root", self.state_root.to_str().unwrap()];
+        all.extend_from_slice(args);
+        all
+    }
+
+    /// `xvisor --root STATE ARGS`, to completion.
+    fn oci(&self, args: &[&str]) -> Output {
+        run(self.caller, &self.global(args))
+    }
+
+    /// `create`: its stdout and stderr are the container's, kept open by
+    /// the supervisor: give it a file, not a pipe to wait on.
+    fn create(&self, id: &str, extra: &[&str]) -> (Output, PathBuf) {
+        let out_path = self.dir.join(&format!("{id}.out"));
+        let out = std::fs::File::create(&out_path).unwrap();
+        if self.caller == Caller::Unprivileged {
+            std::os::unix::fs::chown(&out_path, Some(NOBODY), Some(NOBODY)).unwrap();
+        }
+        self.created.borrow_mut().push(id.to_string());
+        let mut args = vec!["create", "--bundle", self.dir.str()];
+        args.extend_from_slice(extra);
+        args.push(id);
+        let status = xvisor(self.caller, &self.global(&args))
+            .stdin(Stdio::null())
+            .stdout(out.try_clone().unwrap())
+            .stderr(out)
+            .status()
+            .unwrap();
+        let output = Output {
+            status,
+            stdout: Vec::new(),
+            stderr: std::fs::read(&out_path).unwrap_or_default(),
+        };
+        (output, out_path)
+    }
+
+    fn status(&self, id: &str) -> String {
+        let state: Value = serde_json::from_str(&ok(&self.oci(&["state", id]))).unwrap();
+        state["status"].as_str().unwrap_or_default().to_string()
+    }
+}
+
+fn container_id(tag: &str) -> String {
+    // Unlike the bundle directories' names, so process lists tell them apart.
+    format!("ct-{tag}-{}", std::process::id())
+}
+
+fn run_prints_output_and_exit_code(caller: Caller) {
+    let b = Bundle::new("oci-run", caller, &["sh", "-c", "echo hello; id -u; exit 3"]);
+    let id = container_id(if caller == Caller::Root { "run" } else { "run-nobody" });
+    let o = b.oci(&["run", "--bundle", b.dir.str(), &id]);
+    assert_eq!(code(&o), 3, "stderr: {}", stderr(&o));
+    assert_eq!(stdout(&o), "hello\n0\n");
+    assert!(!b.state_root.join(&id).exists(), "run leaves no state");
+}
+
+#[test]
+fn run_prints_output_and_exit_code_as_root() {
+    run_prints_output_and_exit_code(Caller::Root);
+}
+
+#[test]
+fn run_prints_output_and_exit_code_rootless() {
+    run_prints_output_and_exit_code(Caller::Unprivileged);
+}
+
+fn life_cycle(caller: Caller) {
+    let b = Bundle::new(
+        "oci-life",
+        caller,
+        &[
+            "sh",
+            "-c",
+            "echo started; trap 'echo stopping; exit 7' TERM; while :; do sleep 0.05; done",
+        ],
+    );
+    if caller == Caller::Root {
+        // Limits make cgroups: they must go with the container too.
+        b.edit(|c| {
+            c["linux"]["resources"]["pids"] = serde_json::json!({"limit": 64});
+            c["linux"]["resources"]["memory"] = serde_json::json!({"limit": 134217728});
+        });
+    }
+    let id = container_id(if caller == Caller::Root { "life" } else { "life-nobody" });
+    let pid_file = b.dir.join("pid");
+    let (o, out_path) = b.create(&id, &["--pid-file", pid_file.to_str().unwrap()]);
+    assert_eq!(code(&o), 0, "create: {}", stderr(&o));
+    let pid: i32 = std::fs::read_to_string(&pid_file).unwrap().trim().parse().unwrap();
+    assert!(Path::new(&format!("/proc/{pid}")).exists());
+    let state: Value = serde_json::from_str(&ok(&b.oci(&["state", &id]))).unwrap();
+    assert_eq!(state["status"], "created");
+    assert_eq!(state["pid"], pid);
+    assert_eq!(state["id"], id.as_str());
+    assert_eq!(state["ociVersion"], "1.2.0");
+    assert_eq!(Path::new(state["bundle"].as_str().unwrap()), b.dir.path());
+    if caller == Caller::Root {
+        assert!(!cgroup_dirs_named(&id).is_empty(), "the limits' cgroups exist");
+    }
+
+    ok(&b.oci(&["start", &id]));
+    assert_eq!(b.status(&id), "running");
+    assert!(eventually(Duration::from_secs(5), || std::fs::read_to_string(
+        &out_path
+    )
+    .unwrap_or_default()
+    .contains("started")));
+    let pids: Vec<i32> = serde_json::from_str(&ok(&b.oci(&["ps", "--format", "json", &id]))).unwrap();
+    assert!(pids.len() >= 2, "init and the program: {pids:?}");
+    let listed = ok(&b.oci(&["list", "--format", "json"]));
+    assert!(listed.contains(&id), "{listed}");
+
+    ok(&b.oci(&["kill", &id, "TERM"]));
+    assert!(eventually(Duration::from_secs(10), || b.status(&id) == "stopped"));
+    assert!(std::fs::read_to_string(&out_path).unwrap().contains("stopping"));
+    let o = b.oci(&["kill", &id, "15"]);
+    assert_eq!(code(&o), 1, "a stopped container cannot be signalled");
+
+    ok(&b.oci(&["delete", &id]));
+    assert!(!b.state_root.join(&id).exists());
+    assert!(cgroup_dirs_named(&id).is_empty(), "no cgroup left");
+    assert!(processes_with(&id).is_empty(), "no process left");
+    assert!(
+        !std::fs::read_to_string("/proc/net/unix").unwrap().contains(&id),
+        "no control socket left"
+    );
+    let o = b.oci(&["state", &id]);
+    assert_eq!(code(&o), 1);
+    assert!(stderr(&o).contains("does not exist"), "{}", stderr(&o));
+}
+
+#[test]
+fn create_start_state_kill_delete_as_root() {
+    life_cycle(Caller::Root);
+}
+
+#[test]
+fn create_start_state_kill_delete_rootless() {
+    life_cycle(Caller::Unprivileged);
+}
+
+#[test]
+fn delete_force_cleans_up_after_a_killed_supervisor() {
+    let b = Bundle::new("oci-force", Caller::Root, &["sleep", "60"]);
+    b.edit(|c| c["linux"]["resources"]["pids"] = serde_json::json!({"limit": 32}));
+    let id = container_id("force");
+    let pid_file = b.dir.join("pid");
+    let (o, _) = b.create(&id, &["--pid-file", pid_file.to_str().unwrap()]);
+    assert_eq!(code(&o), 0, "create: {}", stderr(&o));
+    ok(&b.oci(&["start", &id]));
+    let o = b.oci(&["delete", &id]);
+    assert_eq!(code(&o), 1, "a running container needs --force");
+    assert!(stderr(&o).contains("running"), "{}", stderr(&o));
+    let pid: i32 = std::fs::read_to_string(&pid_file).unwrap().trim().parse().unwrap();
+    // The supervisor dies without any chance to clean up.
+    assert!(std::process::Command::new("kill")
+        .args(["-KILL", &pid.to_string()])
+        .status()
+        .unwrap()
+        .success());
+    assert!(eventually(Duration::from_secs(10), || b.status(&id) == "stopped"));
+    ok(&b.oci(&["delete", "--force", &id]));
+    assert!(!b.state_root.join(&id).exists());
+    assert!(
+        eventually(Duration::from_secs(10), || cgroup_dirs_named(&id).is_empty()),
+        "no cgroup left"
+    );
+    assert!(processes_with("sleep 60").iter().all(|p| !p.contains(&id)));
+}
+
+#[test]
+fn a_created_container_can_be_deleted_without_force() {
+    let b = Bundle::new("oci-created", Caller::Root, &["echo", "never"]);
+    let id = container_id("created");
+    let (o, out_path) = b.create(&id, &[]);
+    assert_eq!(code(&o), 0, "create: {}", stderr(&o));
+    ok(&b.oci(&["delete", &id]));
+    assert!(!b.state_root.join(&id).exists());
+    assert!(!std::fs::read_to_string(out_path).unwrap().contains("never"));
+}
+
+#[test]
+fn unsupported_fields_are_refused_by_name() {
+    let b = Bundle::new("oci-refuse", Caller::Root, &["true"]);
+    for (edit, needle) in [
+        (
+            serde_json::json!({"linux": {"devices": [{"path": "/dev/fuse", "type": "c", "major": 10, "minor": 229}]}}),
+            "linux.devices[0]",
+        ),
+        (
+            serde_json::json!({"process": {"ioPriority": {"class": "IOPRIO_CLASS_RT"}}}),
+            "process.ioPriority",
+        ),
+        (
+            serde_json::json!({"linux": {"intelRdt": {"closID": "x"}}}),
+            "linux.intelRdt",
+        ),
+        (
+            serde_json::json!({"hooks": {"prestart": [{"path": "/bin/true"}]}}),
+            "hooks.prestart",
+        ),
+        (serde_json::json!({"frobnicate": true}), "frobnicate: not supported"),
+    ] {
+        let backup = std::fs::read_to_string(b.dir.join("config.json")).unwrap();
+        b.edit(|c| merge(c, &edit));
+        let id = container_id("refuse");
+        let o = b.oci(&["run", "--bundle", b.dir.str(), &id]);
+        assert_eq!(code(&o), 1, "{needle}: {}", stderr(&o));
+        let err = stderr(&o);
+        assert!(err.contains(needle), "{needle}: {err}");
+        assert_eq!(err.lines().count(), 1, "one clear line: {err}");
+        assert!(!b.state_root.join(&id).exists());
+        std::fs::write(b.dir.join("config.json"), backup).unwrap();
+    }
+}
+
+#[test]
+fn rlimits_above_the_hard_limit_are_refused_clearly() {
+    let b = Bundle::new("oci-rlimit", Caller::Root, &["true"]);
+    b.edit(|c| {
+        c["process"]["rlimits"] = serde_json::json!([{"type": "RLIMIT_NOFILE", "hard": 1u64 << 40, "soft": 1024}]);
+    });
+    let o = b.oci(&["run", "--bundle", b.dir.str(), &container_id("rlimit")]);
+    assert_eq!(code(&o), 1);
+    assert!(stderr(&o).contains("RLIMIT_NOFILE hard limit"), "{}", stderr(&o));
+}
+
+#[test]
+fn the_bundle_config_reaches_the_guest() {
+    let b = Bundle::new(
+        "oci-config",
+        Caller::Root,
+        &["sh", "-c", "hostname; echo $GREETING; pwd; ulimit -n; cat /data/f; touch /data/g 2>/dev/null || echo ro; cat /proc/kcore | wc -c; ls /scratch"],
+    );
+    let data = TempDir::new("oci-data");
+    std::fs::write(data.join("f"), "from the host\n").unwrap();
+    b.edit(|c| {
+        c["hostname"] = Value::from("box");
+        c["process"]["env"].as_array_mut().unwrap().push(Value::from("GREETING=hi"));
+        c["process"]["cwd"] = Value::from("/tmp");
+        c["process"]["rlimits"] = serde_json::json!([{"type": "RLIMIT_NOFILE", "hard": 512, "soft": 256}]);
+        c["mounts"].as_array_mut().unwrap().extend([
+            serde_json::json!({"destination": "/data", "type": "bind", "source": data.str(), "options": ["rbind", "ro"]}),
+            serde_json::json!({"destination": "/scratch", "type": "tmpfs", "source": "tmpfs", "options": ["size=1m"]}),
+        ]);
+    });
+    let o = b.oci(&["run", "--bundle", b.dir.str(), &container_id("config")]);
+    assert_eq!(
+        stdout(&o),
+        "box\nhi\n/tmp\n256\nfrom the host\nro\n0\n",
+        "{}",
+        stderr(&o)
+    );
+}
+
+#[test]
+fn features_and_spec_are_json() {
+    let o = run(Caller::Root, &["features"]);
+    let f: Value = serde_json::from_str(&ok(&o)).unwrap();
+    assert_eq!(f["ociVersionMax"], "1.2.0");
+    let dir = TempDir::new("oci-spec");
+    ok(&run(Caller::Root, &["spec", "--bundle", dir.str()]));
+    let c: Value = serde_json::from_str(&std::fs::read_to_string(dir.join("config.json")).unwrap()).unwrap();
+    assert_eq!(c["root"]["path"], "rootfs");
+    let o = run(Caller::Root, &["spec", "--bundle", dir.str()]);
+    assert_eq!(code(&o), 1, "an existing config.json is kept");
+}
+
+fn merge(base: &mut Value, patch: &Value) {
+    match (base, patch) {
+        (Value::Object(b), Value::Object(p)) => {
+            for (k, v) in p {
+                merge(b.entry(k.clone()).or_insert(Value::Null), v);
+            }
+        }
+        (b, p) => *b = p.clone(),
+    }
+}
