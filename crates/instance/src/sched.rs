@@ -8,19 +8,21 @@
 //!   end — is **parked** here: a record in a table, no thread held. The
 //!   guest thread stays in its trapped call; the supervisor's threads go on
 //!   serving everyone else.
-//! - One **waiter** thread completes parked calls, by two queues:
-//!   *signaled* first (the guest thread has a signal to take: the call is
-//!   answered "interrupted", and the kernel applies the program's own
-//!   SA_RESTART choice on the way out — restart, or EINTR — exactly as for
-//!   a call it had been blocking in itself), then *generic* (what the call
-//!   waited for happened: the kernel performs it, now without blocking).
+//! - The same serving threads complete parked calls, after any system-call
+//!   work that is waiting, by two queues: *signaled* first (the guest thread
+//!   has a signal to take: the call is answered "interrupted", and the
+//!   kernel applies the program's own SA_RESTART choice on the way out —
+//!   restart, or EINTR — exactly as for a call it had been blocking in
+//!   itself), then *generic* (what the call waited for happened: the kernel
+//!   performs it, now without blocking).
 //!
-//! The process monitor tells the waiter when a process ends (whose parent
-//! may be parked in `wait4`). Pending signals cannot be waited for — a
-//! trapped call sleeps killably once received, and the kernel does not say
-//! when a signal arrives for a sleeping thread — so the waiter looks at
-//! each parked thread's pending signals (`/proc/TID/status`) every few
-//! milliseconds, less often as more calls are parked.
+//! The process monitor says when a process ends (its parent may be parked
+//! in `wait4`), through a pipe the serving threads watch with the listener.
+//! Pending signals cannot be waited for — a trapped call sleeps killably
+//! once received, and the kernel does not say when a signal arrives for a
+//! sleeping thread — so each parked thread's pending signals
+//! (`/proc/TID/status`) are looked at every few milliseconds, less often as
+//! more calls are parked.
 
 use std::collections::BTreeMap;
 use std::os::fd::{AsFd, OwnedFd};
@@ -29,7 +31,7 @@ use std::time::{Duration, Instant};
 
 use xvisor_kernel::dispatch::{Decision, Wait};
 use xvisor_kernel::trace::{Record, Trace};
-use xvisor_sys::event::{self, ready, Watch};
+use xvisor_sys::event;
 use xvisor_sys::seccomp::{self, Response};
 use xvisor_trap::table::errno::ERESTARTSYS;
 
@@ -59,20 +61,20 @@ pub(crate) struct Parked {
 #[derive(Debug)]
 pub(crate) struct Parking {
     state: Mutex<ParkingState>,
-    /// False when there is no waiter thread to complete parked calls: they
-    /// are then left to the kernel to block in.
-    open: std::sync::atomic::AtomicBool,
+    /// Held by the serving thread completing parked calls.
+    completing: Mutex<()>,
     wake_read: OwnedFd,
     wake_write: OwnedFd,
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct ParkingState {
     parked: BTreeMap<u64, Parked>,
-    /// Processes whose child ended since the waiter last looked (`None`:
-    /// unknown parent, look at every parked call).
+    /// Processes whose child ended since the parked calls were last looked
+    /// at (`None`: unknown parent, look at every parked call).
     ended_children_of: Vec<Option<i32>>,
-    stopping: bool,
+    /// When parked threads' signals are next looked at.
+    next_check: Instant,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -82,9 +84,17 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 impl Parking {
     pub(crate) fn new() -> std::io::Result<Self> {
         let (wake_read, wake_write) = event::pipe()?;
+        // Several threads may find the pipe readable; one empties it. A
+        // full pipe wakes its reader as well as one more byte would.
+        event::set_nonblocking(wake_read.as_fd(), true)?;
+        event::set_nonblocking(wake_write.as_fd(), true)?;
         Ok(Self {
-            state: Mutex::new(ParkingState::default()),
-            open: std::sync::atomic::AtomicBool::new(true),
+            state: Mutex::new(ParkingState {
+                parked: BTreeMap::new(),
+                ended_children_of: Vec::new(),
+                next_check: Instant::now(),
+            }),
+            completing: Mutex::new(()),
             wake_read,
             wake_write,
         })
@@ -99,15 +109,15 @@ impl Parking {
     /// meanwhile by the monitor is not missed.
     pub(crate) fn park(&self, listener: &OwnedFd, call: Parked) -> Option<Response> {
         let mut state = lock(&self.state);
-        if !self.open.load(std::sync::atomic::Ordering::Acquire) || wait_is_over(&call) {
+        if wait_is_over(&call) {
             drop(state);
             let _ = seccomp::respond(listener.as_fd(), call.id, Response::Continue);
             return Some(Response::Continue);
         }
+        if state.parked.is_empty() {
+            state.next_check = Instant::now() + check_interval(1);
+        }
         state.parked.insert(call.id, call);
-        drop(state);
-        // The waiter's check interval depends on how many are parked.
-        self.wake();
         None
     }
 
@@ -131,62 +141,40 @@ impl Parking {
             .collect()
     }
 
-    pub(crate) fn len(&self) -> usize {
-        lock(&self.state).parked.len()
+    /// What the serving threads watch, with the listener, for parked work.
+    pub(crate) fn wake_fd(&self) -> std::os::fd::BorrowedFd<'_> {
+        self.wake_read.as_fd()
     }
 
-    /// No waiter thread will run: calls that would park are the kernel's.
-    pub(crate) fn close(&self) {
-        self.open.store(false, std::sync::atomic::Ordering::Release);
-    }
-
-    /// Ends the waiter thread.
-    pub(crate) fn stop(&self) {
-        lock(&self.state).stopping = true;
-        self.wake();
-    }
-}
-
-/// How often parked threads' signals are looked at: every few
-/// milliseconds, less often as more calls are parked (a look costs a read
-/// of /proc/TID/status, ~15 µs).
-fn check_interval(parked: usize) -> Duration {
-    Duration::from_millis((5 + parked as u64 / 5).min(250))
-}
-
-/// The waiter thread's loop: completes parked calls until told to stop.
-pub(crate) fn run_waiter(server: &Server) {
-    let (parking, listener, trace, created_at) = (&server.parking, &server.listener, &server.trace, server.created_at);
-    let mut next_check = Instant::now();
-    loop {
-        let (count, stopping) = {
-            let s = lock(&parking.state);
-            (s.parked.len(), s.stopping)
-        };
-        if stopping {
-            break;
+    /// How long a serving thread may wait for a trapped call before the
+    /// parked calls are due a look (-1: none is parked).
+    pub(crate) fn timeout_ms(&self) -> i32 {
+        let state = lock(&self.state);
+        if state.parked.is_empty() {
+            return -1;
         }
-        let timeout_ms = if count == 0 {
-            -1
-        } else {
-            let left = next_check.saturating_duration_since(Instant::now());
-            i32::try_from(left.as_millis()).unwrap_or(i32::MAX)
+        let left = state.next_check.saturating_duration_since(Instant::now());
+        i32::try_from(left.as_millis()).unwrap_or(i32::MAX)
+    }
+
+    /// Completes the parked calls whose time has come: the signaled queue
+    /// first, then the generic one. One serving thread at a time; another
+    /// that finds this work taken goes back to the listener.
+    pub(crate) fn complete_due(&self, server: &Server, woken: bool) {
+        let Ok(_completing) = self.completing.try_lock() else {
+            return;
         };
-        let mut watch = [Watch::new(parking.wake_read.as_fd(), ready::IN)];
-        if event::poll(&mut watch, timeout_ms).is_err() {
-            break;
-        }
-        if watch[0].ready & ready::IN != 0 {
+        if woken {
             let mut buf = [0u8; 64];
-            let _ = event::read(parking.wake_read.as_fd(), &mut buf);
+            while matches!(event::read(self.wake_read.as_fd(), &mut buf), Ok(n) if n == buf.len()) {}
         }
-        let check_signals = Instant::now() >= next_check;
-        let (signaled, resumed, gone) = {
-            let mut s = lock(&parking.state);
+        let listener = &server.listener;
+        let (signaled, resumed) = {
+            let mut s = lock(&self.state);
+            let check_signals = !s.parked.is_empty() && Instant::now() >= s.next_check;
             let ended = std::mem::take(&mut s.ended_children_of);
             let mut signaled = Vec::new();
             let mut resumed = Vec::new();
-            let mut gone = Vec::new();
             let ids: Vec<u64> = s.parked.keys().copied().collect();
             for id in ids {
                 let Some(call) = s.parked.get(&id) else { continue };
@@ -196,7 +184,9 @@ pub(crate) fn run_waiter(server: &Server) {
                 let outcome = if (concerned || check_signals) && wait_is_over(call) {
                     Some(&mut resumed)
                 } else if check_signals && !seccomp::id_valid(listener.as_fd(), id) {
-                    Some(&mut gone)
+                    // Gone (killed): nothing to answer.
+                    s.parked.remove(&id);
+                    None
                 } else if check_signals && has_signal_to_take(call.host_tid, call.host_pid) {
                     Some(&mut signaled)
                 } else {
@@ -208,20 +198,32 @@ pub(crate) fn run_waiter(server: &Server) {
                     }
                 }
             }
-            (signaled, resumed, gone)
+            if check_signals {
+                s.next_check = Instant::now() + check_interval(s.parked.len());
+            }
+            (signaled, resumed)
         };
-        drop(gone);
-        if check_signals {
-            next_check = Instant::now() + check_interval(parking.len());
-        }
         // The signaled queue first: those threads have somewhere to be.
         for call in signaled {
-            complete(listener, trace, created_at, call, Decision::Errno(ERESTARTSYS));
+            complete(
+                listener,
+                &server.trace,
+                server.created_at,
+                call,
+                Decision::Errno(ERESTARTSYS),
+            );
         }
         for call in resumed {
-            complete(listener, trace, created_at, call, Decision::Continue);
+            complete(listener, &server.trace, server.created_at, call, Decision::Continue);
         }
     }
+}
+
+/// How often parked threads' signals are looked at: every few
+/// milliseconds, less often as more calls are parked (a look costs a read
+/// of /proc/TID/status, ~15 µs).
+fn check_interval(parked: usize) -> Duration {
+    Duration::from_millis((5 + parked as u64 / 5).min(250))
 }
 
 fn complete(

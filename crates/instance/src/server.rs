@@ -28,8 +28,8 @@ use xvisor_trap::Policy;
 use crate::monitor::TaskTable;
 use crate::sched::{Parked, Parking};
 
-/// Threads serving one instance's trapped calls, whatever its number of
-/// guest threads (plus the scheduler's waiter).
+/// Threads serving one instance's trapped calls and completing its parked
+/// ones, whatever its number of guest threads.
 pub(crate) const SERVING_THREADS: usize = 2;
 
 /// What the serving threads share.
@@ -47,12 +47,11 @@ pub(crate) struct Server {
     pub(crate) hung_up: AtomicBool,
 }
 
-/// Starts the pool: the first thread starts the other serving threads and
-/// the scheduler's waiter (a confined thread may not create threads), then
-/// each confines itself (`confine`; filters and capabilities belong to a
-/// thread). They all wait for the shared state, sent once the listener has
-/// arrived; dropping the sender instead ends them. Joining the returned
-/// thread joins the whole pool.
+/// Starts the pool: the first thread starts the others (a confined
+/// thread may not create threads), then each confines itself (`confine`;
+/// filters and capabilities belong to a thread). They all wait for the
+/// shared state, sent once the listener has arrived; dropping the sender
+/// instead ends them. Joining the returned thread joins the whole pool.
 pub(crate) fn start_pool(
     confine: impl Fn() -> std::io::Result<()> + Send + Sync + 'static,
 ) -> std::io::Result<(std::thread::JoinHandle<()>, std::sync::mpsc::Sender<Arc<Server>>)> {
@@ -63,49 +62,33 @@ pub(crate) fn start_pool(
         .spawn(move || {
             let mut others = Vec::new();
             let mut senders = Vec::new();
-            let mut waiter_started = false;
-            for n in 1..=SERVING_THREADS {
+            for n in 1..SERVING_THREADS {
                 let (tx, rx) = std::sync::mpsc::channel::<Arc<Server>>();
-                let is_waiter = n == SERVING_THREADS;
-                let name = if is_waiter {
-                    "xvisor-waiter".to_string()
-                } else {
-                    format!("xvisor-serve{n}")
-                };
                 let confine = Arc::clone(&confine);
-                let spawned = std::thread::Builder::new().name(name).spawn(move || {
-                    // Should confinement fail, serving goes on (refusing
-                    // would hang the guest); the main thread's own
-                    // confinement reports the failure.
-                    let _ = confine();
-                    if let Ok(server) = rx.recv() {
-                        if is_waiter {
-                            crate::sched::run_waiter(&server);
-                        } else {
+                let spawned = std::thread::Builder::new()
+                    .name(format!("xvisor-serve{n}"))
+                    .spawn(move || {
+                        // Should confinement fail, serving goes on (refusing
+                        // would hang the guest); the main thread's own
+                        // confinement reports the failure.
+                        let _ = confine();
+                        if let Ok(server) = rx.recv() {
                             server.run();
                         }
-                    }
-                });
+                    });
                 if let Ok(handle) = spawned {
                     others.push(handle);
                     senders.push(tx);
-                    waiter_started |= is_waiter;
                 }
             }
             let _ = confine();
             let Ok(server) = from_supervisor.recv() else {
                 return;
             };
-            if !waiter_started {
-                server.parking.close();
-            }
             for tx in senders {
                 let _ = tx.send(Arc::clone(&server));
             }
             server.run();
-            // Every filtered task is gone: so are the other serving
-            // threads' turns; then the waiter.
-            server.parking.stop();
             for handle in others {
                 let _ = handle.join();
             }
@@ -123,14 +106,24 @@ impl Server {
             if self.hung_up.load(Ordering::Acquire) {
                 break;
             }
-            let mut watch = [Watch::new(self.listener.as_fd(), ready::IN)];
-            match event::poll(&mut watch, -1) {
-                Ok(0) => continue,
-                Ok(_) => {}
+            let mut watch = [
+                Watch::new(self.listener.as_fd(), ready::IN),
+                Watch::new(self.parking.wake_fd(), ready::IN),
+            ];
+            let parked_due = match event::poll(&mut watch, self.parking.timeout_ms()) {
+                Ok(0) => true,
+                Ok(_) => watch[1].ready & ready::IN != 0,
                 Err(_) => {
                     self.hung_up.store(true, Ordering::Release);
                     break;
                 }
+            };
+            if parked_due && watch[0].ready & ready::IN == 0 {
+                // Nothing to receive: parked calls are next, on another
+                // thread's turn at the listener.
+                drop(turn);
+                self.parking.complete_due(self, watch[1].ready & ready::IN != 0);
+                continue;
             }
             if watch[0].ready & ready::IN != 0 {
                 let notification = match seccomp::receive(self.listener.as_fd()) {
@@ -146,6 +139,9 @@ impl Server {
                 } else {
                     self.serve(notification);
                     drop(turn);
+                }
+                if parked_due {
+                    self.parking.complete_due(self, watch[1].ready & ready::IN != 0);
                 }
             } else if watch[0].ready & (ready::HUP | ready::ERR | ready::NVAL) != 0 {
                 self.hung_up.store(true, Ordering::Release);

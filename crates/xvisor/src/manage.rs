@@ -145,9 +145,23 @@ impl Info {
 }
 
 fn list(registry: &Registry, json: bool) -> Result<i32> {
+    let names = registry.names()?;
+    // Asked all at once: one busy supervisor does not hold up the list.
+    let answers: Vec<(String, Result<Vec<String>, RegistryError>)> = std::thread::scope(|scope| {
+        let asking: Vec<_> = names
+            .into_iter()
+            .map(|name| {
+                scope.spawn(move || {
+                    let answer = registry.ask(&name, &Request::Info);
+                    (name, answer)
+                })
+            })
+            .collect();
+        asking.into_iter().filter_map(|h| h.join().ok()).collect()
+    });
     let mut infos = Vec::new();
-    for name in registry.names()? {
-        match registry.ask(&name, &Request::Info) {
+    for (name, answer) in answers {
+        match answer {
             Ok(lines) => infos.push(Info(
                 lines
                     .iter()
@@ -157,7 +171,13 @@ fn list(registry: &Registry, json: bool) -> Result<i32> {
             )),
             // Ended between the listing and the question.
             Err(RegistryError::NoSuchInstance(_)) => {}
-            Err(e) => eprintln!("xvisor: {}", crate::plain(&e.to_string())),
+            Err(e) => {
+                eprintln!("xvisor: {}", crate::plain(&e.to_string()));
+                infos.push(Info(vec![
+                    ("name".into(), name),
+                    ("state".into(), "not answering".into()),
+                ]));
+            }
         }
     }
     if json {
