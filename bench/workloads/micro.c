@@ -4,6 +4,7 @@
 #define _GNU_SOURCE
 #include <fcntl.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,6 +22,12 @@ static double now_ns(void) {
 }
 
 static void *thread_body(void *arg) { return arg; }
+
+static void *wait_for_child(void *arg) {
+    int status;
+    waitpid(*(pid_t *)arg, &status, 0);
+    return NULL;
+}
 
 static void die(const char *what) {
     perror(what);
@@ -44,6 +51,28 @@ int main(int argc, char **argv) {
          * a path), with almost no kernel work: the trapped-call probe. */
         for (long i = 0; i < n; i++)
             if (syscall(SYS_access, "/", F_OK)) die("access");
+    } else if (!strcmp(name, "trapped_while_parked")) {
+        /* The trapped-call probe while another thread of the process is
+         * blocked in wait4 for a child that does not end (a call xvisor
+         * parks): parking must not slow the others down. */
+        pid_t child = fork();
+        if (child < 0) die("fork");
+        if (child == 0) {
+            pause();
+            _exit(0);
+        }
+        pthread_t waiter;
+        if (pthread_create(&waiter, NULL, wait_for_child, &child)) die("pthread_create");
+        struct timespec settle = {0, 20000000};
+        nanosleep(&settle, NULL);
+        t0 = now_ns();
+        for (long i = 0; i < n; i++)
+            if (syscall(SYS_access, "/", F_OK)) die("access");
+        double t1 = now_ns();
+        kill(child, SIGKILL);
+        pthread_join(waiter, NULL);
+        printf("%s %ld %.1f\n", name, n, (t1 - t0) / n);
+        return 0;
     } else if (!strcmp(name, "open_close")) {
         for (long i = 0; i < n; i++) {
             int fd = open("/etc/passwd", O_RDONLY);

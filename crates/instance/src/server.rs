@@ -1,7 +1,7 @@
 //! The serving threads: receive every trapped call of an instance, decide
 //! it and answer it, as fast as the kernel lets a round trip go.
 //!
-//! A small fixed pool ([`SERVING_THREADS`]) takes turns at the listener,
+//! A small fixed pool ([`serving_threads`]) takes turns at the listener,
 //! leader and followers: the leader alone waits on the listener, with the
 //! kernel's synchronous wake-up requested, so a trapped call wakes it on the
 //! caller's CPU and the answer wakes the caller on the same CPU. Short
@@ -29,8 +29,18 @@ use crate::monitor::TaskTable;
 use crate::sched::{Parked, Parking};
 
 /// Threads serving one instance's trapped calls and completing its parked
-/// ones, whatever its number of guest threads.
-pub(crate) const SERVING_THREADS: usize = 2;
+/// ones, whatever its number of guest threads. A second thread pays off
+/// only when some work is long enough to hand the listener on (today: the
+/// trace's reads of guest memory); each thread costs the instance's start
+/// ~0.3 ms (its own seccomp filter install: a confined thread may not
+/// create threads), measured with `bench/startup`.
+pub(crate) fn serving_threads(tracing: bool) -> usize {
+    if tracing {
+        2
+    } else {
+        1
+    }
+}
 
 /// What the serving threads share.
 #[derive(Debug)]
@@ -53,6 +63,7 @@ pub(crate) struct Server {
 /// shared state, sent once the listener has arrived; dropping the sender
 /// instead ends them. Joining the returned thread joins the whole pool.
 pub(crate) fn start_pool(
+    threads: usize,
     confine: impl Fn() -> std::io::Result<()> + Send + Sync + 'static,
 ) -> std::io::Result<(std::thread::JoinHandle<()>, std::sync::mpsc::Sender<Arc<Server>>)> {
     let (to_pool, from_supervisor) = std::sync::mpsc::channel::<Arc<Server>>();
@@ -62,7 +73,7 @@ pub(crate) fn start_pool(
         .spawn(move || {
             let mut others = Vec::new();
             let mut senders = Vec::new();
-            for n in 1..SERVING_THREADS {
+            for n in 1..threads {
                 let (tx, rx) = std::sync::mpsc::channel::<Arc<Server>>();
                 let confine = Arc::clone(&confine);
                 let spawned = std::thread::Builder::new()
@@ -106,6 +117,23 @@ impl Server {
             if self.hung_up.load(Ordering::Acquire) {
                 break;
             }
+            let work = self.lead();
+            // Longer work is done off the turn: another thread receives
+            // meanwhile.
+            drop(turn);
+            match work {
+                Longer::HungUp => break,
+                Longer::Traced(notification) => self.serve(notification),
+                Longer::Parked { woken } => self.parking.complete_due(self, woken),
+            }
+        }
+    }
+
+    /// The leader's turn: receives and serves short work on the spot,
+    /// keeping the turn (no other thread is woken), until there is longer
+    /// work to do.
+    fn lead(&self) -> Longer {
+        loop {
             let mut watch = [
                 Watch::new(self.listener.as_fd(), ready::IN),
                 Watch::new(self.parking.wake_fd(), ready::IN),
@@ -115,37 +143,27 @@ impl Server {
                 Ok(_) => watch[1].ready & ready::IN != 0,
                 Err(_) => {
                     self.hung_up.store(true, Ordering::Release);
-                    break;
+                    return Longer::HungUp;
                 }
             };
-            if parked_due && watch[0].ready & ready::IN == 0 {
-                // Nothing to receive: parked calls are next, on another
-                // thread's turn at the listener.
-                drop(turn);
-                self.parking.complete_due(self, watch[1].ready & ready::IN != 0);
-                continue;
-            }
+            let woken = watch[1].ready & ready::IN != 0;
             if watch[0].ready & ready::IN != 0 {
-                let notification = match seccomp::receive(self.listener.as_fd()) {
-                    Ok(n) => n,
+                // System-call work first.
+                let Ok(notification) = seccomp::receive(self.listener.as_fd()) else {
                     // The caller died between the wake-up and the receive.
-                    Err(_) => continue,
+                    continue;
                 };
                 if self.trace.is_some() {
-                    // Reading guest memory takes a while: the next call is
-                    // another thread's to receive.
-                    drop(turn);
-                    self.serve(notification);
-                } else {
-                    self.serve(notification);
-                    drop(turn);
+                    // Reading guest memory for the trace takes a while.
+                    return Longer::Traced(notification);
                 }
-                if parked_due {
-                    self.parking.complete_due(self, watch[1].ready & ready::IN != 0);
-                }
+                self.serve(notification);
             } else if watch[0].ready & (ready::HUP | ready::ERR | ready::NVAL) != 0 {
                 self.hung_up.store(true, Ordering::Release);
-                break;
+                return Longer::HungUp;
+            }
+            if parked_due {
+                return Longer::Parked { woken };
             }
         }
     }
@@ -241,6 +259,16 @@ impl Server {
         };
         let _ = self.parking.park(&self.listener, parked);
     }
+}
+
+/// Work a serving thread does after handing its turn on.
+enum Longer {
+    /// Every filtered task is gone.
+    HungUp,
+    /// A call to decide and record in the trace.
+    Traced(Notification),
+    /// Parked calls are due a look (`woken`: the monitor said something).
+    Parked { woken: bool },
 }
 
 type DescribedCall = ((String, Vec<String>), bool, (i64, i64));

@@ -301,7 +301,10 @@ impl Instance {
         // the serving pool can start now, and confine itself while the
         // guest is being prepared, off the start's critical path.
         let keep = self.kept_capabilities();
-        let (pool, to_pool) = crate::server::start_pool(move || confine_current_thread(&keep))
+        let (pool, to_pool) =
+            crate::server::start_pool(crate::server::serving_threads(self.trace.is_some()), move || {
+                confine_current_thread(&keep)
+            })
             .map_err(host("start the serving threads"))?;
         self.pool = Some(pool);
         self.to_pool = Some(to_pool);
