@@ -83,6 +83,28 @@ impl TaskTable {
         self.tasks.get(&host_tid)
     }
 
+    /// Fills in the ids inside the instance of the tasks the monitor has
+    /// not needed them for yet (read from /proc while they live).
+    pub fn learn_instance_ids(&mut self) {
+        for task in self.tasks.values_mut().filter(|t| t.pid < 0) {
+            let known = identify(task.host_tid, task.born_after, task.creator);
+            task.pid = known.pid;
+            task.tid = known.tid;
+        }
+        // A task /proc does not know is gone without a word to the monitor:
+        // a thread replaced by an exec in its group.
+        self.tasks.retain(|_, t| t.pid >= 0 || t.state == TaskState::Zombie);
+    }
+
+    /// The host pid of the live process with this pid inside the instance.
+    pub fn host_pid_of(&mut self, instance_pid: i64) -> Option<i32> {
+        self.learn_instance_ids();
+        self.tasks
+            .values()
+            .find(|t| t.pid == instance_pid && t.host_tid == t.host_pid && t.state != TaskState::Zombie)
+            .map(|t| t.host_pid)
+    }
+
     /// Drops zombies whose parent has collected them.
     pub fn forget_collected(&mut self) {
         self.tasks
@@ -179,11 +201,17 @@ impl Monitor {
         let thread = std::thread::Builder::new()
             .name("xvisor-monitor".into())
             .spawn(move || {
-                let options = options::TRACE_FORK
-                    | options::TRACE_VFORK
-                    | options::TRACE_CLONE
-                    | options::TRACE_EXEC
-                    | options::EXIT_KILL;
+                // Exec events only for the trace: each is one more stop of
+                // the exec'ing task. Without them, a thread that execs in
+                // place of its group's leader leaves its former id in the
+                // table until the next look (`learn_instance_ids`).
+                let exec = if observers.trace.is_some() {
+                    options::TRACE_EXEC
+                } else {
+                    0
+                };
+                let options =
+                    options::TRACE_FORK | options::TRACE_VFORK | options::TRACE_CLONE | exec | options::EXIT_KILL;
                 let seized = ptrace::seize(init, options);
                 let ok = seized.is_ok();
                 let _ = ready_tx.send(seized);
@@ -326,7 +354,7 @@ impl Follower {
         match event {
             event::FORK | event::VFORK | event::CLONE => {
                 if let Ok(child) = ptrace::event_message(tid).map(|m| i32::try_from(m).unwrap_or(-1)) {
-                    self.born(tid, child);
+                    self.born(tid, child, event == event::CLONE);
                 }
                 let _ = ptrace::resume(tid, 0);
             }
@@ -362,20 +390,48 @@ impl Follower {
         if let Some(task) = lock(&self.shared.table).get(tid) {
             return task.clone();
         }
-        let task = identify(tid, self.now(), None);
+        // A new task whose creator has not reported it yet: which thread
+        // group it joins is settled then (see `born`).
+        let task = self.describe(tid, tid, None);
         lock(&self.shared.table).insert(task.clone());
         task
     }
 
-    fn born(&self, creator_tid: i32, child: i32) {
+    /// A task as the table keeps it. Its ids inside the instance are read
+    /// from /proc now only when the trace needs them at once; `xvisor ps`
+    /// reads them when asked (every /proc read here delays the task the
+    /// kernel stopped for the monitor).
+    fn describe(&self, host_tid: i32, host_pid: i32, creator: Option<i32>) -> Task {
+        if self.observers.trace.is_some() {
+            identify(host_tid, self.now(), creator)
+        } else {
+            Task {
+                host_tid,
+                host_pid,
+                tid: -1,
+                pid: -1,
+                creator,
+                born_after: self.now(),
+                state: TaskState::Alive,
+            }
+        }
+    }
+
+    fn born(&self, creator_tid: i32, child: i32, clone: bool) {
         if child <= 0 {
             return;
         }
         let creator = self.known(creator_tid);
         let mut task = self.known(child);
+        // fork and vfork make processes; clone makes a thread when the
+        // child is one of the creator's thread group's tasks.
+        let thread = clone && std::path::Path::new(&format!("/proc/{}/task/{child}", creator.host_pid)).exists();
+        task.host_pid = if thread { creator.host_pid } else { child };
+        if task.pid < 0 && self.observers.trace.is_some() {
+            task = identify(child, task.born_after, None);
+        }
         task.creator = Some(creator.host_pid);
         lock(&self.shared.table).insert(task.clone());
-        let thread = task.host_pid == creator.host_pid;
         self.record(
             &creator,
             TaskEvent::Spawn {
@@ -396,7 +452,7 @@ impl Follower {
                 .or_else(|| table.get(tid).cloned());
             let group = born.as_ref().map_or(tid, |t| t.host_pid);
             table.tasks.retain(|_, t| t.host_pid != group || t.host_tid == tid);
-            let mut task = identify(tid, self.now(), born.as_ref().and_then(|b| b.creator));
+            let mut task = self.describe(tid, tid, born.as_ref().and_then(|b| b.creator));
             if let Some(b) = &born {
                 task.born_after = b.born_after;
             }

@@ -141,6 +141,11 @@ impl Parking {
             .collect()
     }
 
+    /// Whether any call is parked.
+    pub(crate) fn has_parked(&self) -> bool {
+        !lock(&self.state).parked.is_empty()
+    }
+
     /// What the serving threads watch, with the listener, for parked work.
     pub(crate) fn wake_fd(&self) -> std::os::fd::BorrowedFd<'_> {
         self.wake_read.as_fd()

@@ -21,6 +21,7 @@ use xvisor_kernel::decode;
 use xvisor_kernel::dispatch::{self, Decision, Wait};
 use xvisor_kernel::trace::{Record, Trace};
 use xvisor_kernel::TrappedCall;
+use xvisor_sys::errno;
 use xvisor_sys::event::{self, ready, Watch};
 use xvisor_sys::seccomp::{self, Notification};
 use xvisor_trap::Policy;
@@ -55,6 +56,16 @@ pub(crate) struct Server {
     /// Held by the thread whose turn it is to wait on the listener.
     pub(crate) turn: Mutex<()>,
     pub(crate) hung_up: AtomicBool,
+    /// A lone serving thread may receive by blocking in `RECV` while
+    /// nothing is parked, rather than `poll`ing first: the kernel's poll of
+    /// a listener walks every pending notification, which with hundreds of
+    /// guest threads calling at once costs more than the call. It does so
+    /// during bursts only (a call found waiting at a sample, see
+    /// [`BURST_SAMPLE`]), since `poll`'s wake-ups come on the caller's CPU and `RECV`'s
+    /// may not. Woken for teardown by the doorbell signal.
+    pub(crate) blocking_receive: bool,
+    /// The serving threads' ids, for the doorbell.
+    pub(crate) threads: Mutex<Vec<i32>>,
 }
 
 /// Starts the pool: the first thread starts the others (a confined
@@ -112,6 +123,9 @@ impl Server {
     /// The thread has confined itself already (capabilities and filters
     /// belong to a thread).
     pub(crate) fn run(&self) {
+        if let Ok(mut threads) = self.threads.lock() {
+            threads.push(xvisor_sys::signal::current_thread_id());
+        }
         loop {
             let turn = self.turn.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
             if self.hung_up.load(Ordering::Acquire) {
@@ -133,7 +147,36 @@ impl Server {
     /// keeping the turn (no other thread is woken), until there is longer
     /// work to do.
     fn lead(&self) -> Longer {
+        // Calls served while polling, and whether the thread now receives
+        // by blocking in RECV.
+        let mut served = 0u32;
+        let mut receiving = false;
         loop {
+            if self.hung_up.load(Ordering::Acquire) {
+                return Longer::HungUp;
+            }
+            if receiving && !self.parking.has_parked() {
+                let asked = Instant::now();
+                match seccomp::receive(self.listener.as_fd()) {
+                    Ok(notification) => {
+                        // A call that had to be waited for: the burst is
+                        // over, back to polling (whose wake-ups land on the
+                        // caller's CPU).
+                        if asked.elapsed() > BURST_GAP {
+                            receiving = false;
+                        }
+                        self.serve(notification);
+                    }
+                    // The doorbell (teardown), or a caller that died.
+                    Err(e) if matches!(e.raw_os_error(), Some(errno::EINTR) | Some(errno::ENOENT)) => {}
+                    Err(_) => {
+                        self.hung_up.store(true, Ordering::Release);
+                        return Longer::HungUp;
+                    }
+                }
+                continue;
+            }
+            receiving = false;
             let mut watch = [
                 Watch::new(self.listener.as_fd(), ready::IN),
                 Watch::new(self.parking.wake_fd(), ready::IN),
@@ -158,6 +201,14 @@ impl Server {
                     return Longer::Traced(notification);
                 }
                 self.serve(notification);
+                served = served.wrapping_add(1);
+                if self.blocking_receive && served % BURST_SAMPLE == 0 {
+                    // Is another call waiting already? Then many guest
+                    // threads are calling at once.
+                    let mut listener = [Watch::new(self.listener.as_fd(), ready::IN)];
+                    receiving =
+                        matches!(event::poll(&mut listener, 0), Ok(n) if n > 0) && listener[0].ready & ready::IN != 0;
+                }
             } else if watch[0].ready & (ready::HUP | ready::ERR | ready::NVAL) != 0 {
                 self.hung_up.store(true, Ordering::Release);
                 return Longer::HungUp;
@@ -226,13 +277,10 @@ impl Server {
     fn park(&self, notification: &Notification, wait: Wait, described: Option<&DescribedCall>) {
         let host_tid = i32::try_from(notification.pid).unwrap_or(-1);
         let (host_pid, child_host_pid, threads) = {
-            let tasks = self.tasks.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+            let mut tasks = self.tasks.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
             let host_pid = tasks.get(host_tid).map_or(host_tid, |t| t.host_pid);
             let child = match wait {
-                Wait::ChildEnd { child: Some(pid) } => tasks
-                    .tasks()
-                    .find(|t| t.pid == i64::from(pid) && t.host_tid == t.host_pid)
-                    .map(|t| t.host_pid),
+                Wait::ChildEnd { child: Some(pid) } => tasks.host_pid_of(i64::from(pid)),
                 Wait::ChildEnd { child: None } => None,
             };
             let threads: Vec<i32> = tasks
@@ -260,6 +308,37 @@ impl Server {
         let _ = self.parking.park(&self.listener, parked);
     }
 }
+
+impl Server {
+    /// Ends the serving threads once every guest task is gone: a thread
+    /// blocked in `RECV` hears nothing else, so its doorbell rings until the
+    /// pool has ended (a ring just before the thread blocks would be lost).
+    pub(crate) fn stop(&self, pool: &std::thread::JoinHandle<()>) {
+        self.hung_up.store(true, Ordering::Release);
+        let doorbell = xvisor_sys::signal::doorbell();
+        let until = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        let mut next_ring = std::time::Instant::now();
+        while !pool.is_finished() && std::time::Instant::now() < until {
+            if std::time::Instant::now() >= next_ring {
+                if let Ok(threads) = self.threads.lock() {
+                    for tid in threads.iter() {
+                        let _ = xvisor_sys::signal::ring(*tid, doorbell);
+                    }
+                }
+                next_ring = std::time::Instant::now() + std::time::Duration::from_millis(5);
+            }
+            // The rung thread ends within microseconds: look often.
+            std::thread::sleep(std::time::Duration::from_micros(50));
+        }
+    }
+}
+
+/// Every this many calls served while polling, a lone serving thread looks
+/// whether another call is waiting already (many guest threads calling at
+/// once): then it receives by blocking in RECV.
+const BURST_SAMPLE: u32 = 8;
+/// A RECV that waited this long found no call waiting: the burst is over.
+const BURST_GAP: std::time::Duration = std::time::Duration::from_micros(50);
 
 /// Work a serving thread does after handing its turn on.
 enum Longer {

@@ -61,6 +61,7 @@ impl TaskRow {
 /// names the call each thread parked in the supervisor waits in.
 pub(crate) fn rows(table: &mut TaskTable, now: Duration, parked: &BTreeMap<i32, &'static str>) -> Vec<TaskRow> {
     table.forget_collected();
+    table.learn_instance_ids();
     let instance_pid: BTreeMap<i32, i64> = table
         .tasks()
         .filter(|t| t.host_tid == t.host_pid)

@@ -156,6 +156,8 @@ pub struct Instance {
     to_pool: Option<std::sync::mpsc::Sender<Arc<Server>>>,
     /// The scheduler's parked calls.
     parking: Arc<Parking>,
+    /// What the serving threads share, once the listener has arrived.
+    server: Option<Arc<Server>>,
 }
 
 impl Instance {
@@ -254,6 +256,7 @@ impl Instance {
             pool: None,
             to_pool: None,
             parking,
+            server: None,
             created_at,
             claim: Some(claim),
             monitor: None,
@@ -301,6 +304,8 @@ impl Instance {
         // the serving pool can start now, and confine itself while the
         // guest is being prepared, off the start's critical path.
         let keep = self.kept_capabilities();
+        xvisor_sys::signal::install_doorbell(xvisor_sys::signal::doorbell())
+            .map_err(host("install the serving threads' doorbell"))?;
         let (pool, to_pool) =
             crate::server::start_pool(crate::server::serving_threads(self.trace.is_some()), move || {
                 confine_current_thread(&keep)
@@ -332,7 +337,10 @@ impl Instance {
                         tasks,
                         turn: Mutex::new(()),
                         hung_up: std::sync::atomic::AtomicBool::new(false),
+                        blocking_receive: crate::server::serving_threads(self.trace.is_some()) == 1,
+                        threads: Mutex::new(Vec::new()),
                     });
+                    self.server = Some(Arc::clone(&server));
                     if let Some(to_pool) = self.to_pool.take() {
                         to_pool
                             .send(server)
@@ -656,11 +664,7 @@ impl Instance {
         // The monitor is the guest's tracer: its host pid cannot have been
         // reused while the monitor lists it.
         let guest = match (&self.monitor, self.guest_pid) {
-            (Some(m), Some(pid)) => m
-                .table()
-                .tasks()
-                .find(|t| t.pid == i64::from(pid) && t.host_tid == t.host_pid)
-                .map(|t| t.host_pid),
+            (Some(m), Some(pid)) => m.table().host_pid_of(i64::from(pid)),
             _ => None,
         };
         match guest {
@@ -708,6 +712,9 @@ impl Instance {
         // never got a listener ends when its channel closes.
         self.to_pool = None;
         if let Some(pool) = self.pool.take() {
+            if let Some(server) = &self.server {
+                server.stop(&pool);
+            }
             let _ = pool.join();
         }
         if let Some(trace) = &self.trace {

@@ -47,6 +47,52 @@ pub fn unblock_all() -> io::Result<()> {
     Ok(())
 }
 
+/// Unblocks `signals` for the calling thread.
+pub fn unblock(signals: &[i32]) -> io::Result<()> {
+    let set = sigset(signals);
+    // SAFETY: valid set pointer; a null old-set pointer is allowed.
+    let ret = unsafe { libc::pthread_sigmask(libc::SIG_UNBLOCK, &set, std::ptr::null_mut()) };
+    if ret != 0 {
+        return Err(io::Error::from_raw_os_error(ret));
+    }
+    Ok(())
+}
+
+extern "C" fn do_nothing(_signal: libc::c_int) {}
+
+/// A signal that only interrupts: its handler does nothing, and without
+/// SA_RESTART a blocking call of the thread it is sent to fails with EINTR
+/// — a doorbell for a thread blocked in an ioctl that nothing else wakes.
+pub fn install_doorbell(signal: i32) -> io::Result<()> {
+    // SAFETY: an all-zero sigaction is a valid value to fill in.
+    let mut action: libc::sigaction = unsafe { std::mem::zeroed() };
+    action.sa_sigaction = do_nothing as extern "C" fn(libc::c_int) as libc::sighandler_t;
+    action.sa_flags = 0;
+    // SAFETY: `action.sa_mask` is a valid sigset_t inside a value we own.
+    unsafe { libc::sigemptyset(&mut action.sa_mask) };
+    // SAFETY: the handler is async-signal-safe (it does nothing); the
+    // pointers are valid for the call, and a null old-action is allowed.
+    check_int(unsafe { libc::sigaction(signal, &action, std::ptr::null_mut()) }).map(drop)
+}
+
+/// The signal the supervisor uses as a doorbell for its serving threads
+/// (a real-time signal the C library leaves free).
+pub fn doorbell() -> i32 {
+    libc::SIGRTMIN() + 3
+}
+
+/// Sends `signal` to thread `tid` of this process.
+pub fn ring(tid: i32, signal: i32) -> io::Result<()> {
+    // SAFETY: tgkill takes plain integers.
+    crate::check(unsafe { libc::syscall(libc::SYS_tgkill, libc::getpid(), tid, signal) }).map(drop)
+}
+
+/// The calling thread's id.
+pub fn current_thread_id() -> i32 {
+    // SAFETY: gettid has no arguments and cannot fail.
+    unsafe { libc::gettid() }
+}
+
 /// Sets `signal` to be ignored (`ignore`) or to its default action.
 pub fn set_disposition(signal: i32, ignore: bool) -> io::Result<()> {
     let handler = if ignore { libc::SIG_IGN } else { libc::SIG_DFL };

@@ -35,6 +35,10 @@ pub const SUPERVISOR_CALLS: &[(&str, &str)] = &[
         "signals to the instance's init (forwarded ones, SIGKILL at --timeout)",
     ),
     ("kill", "the same, on kernels without pidfds"),
+    (
+        "tgkill",
+        "ringing a serving thread blocked in RECV (the doorbell signal) at teardown",
+    ),
     ("wait4", "reaping the instance's init and the cgroup watchdog"),
     ("waitid", "reaping, as the standard library does it"),
     ("rmdir", "removing the instance's cgroups"),

@@ -111,9 +111,10 @@ pub enum Handler {
     /// the instance's network namespace (AF_VSOCK) or the host kernel's
     /// configuration paths not namespaced.
     Socket,
-    /// `wait4`/`waitid` for a child's end: parked in the supervisor until a
-    /// child of the caller has ended (the process monitor says when), then
-    /// performed by the kernel; any other form is performed at once.
+    /// `wait4`/`waitid` for a child's end: under the strict profile, parked
+    /// in the supervisor until a child of the caller has ended (the process
+    /// monitor says when), then performed by the kernel; any other form, and
+    /// any wait under the default profile, is performed at once.
     WaitChild,
     /// Answers the [`Class::Refused`] errno.
     Refuse,

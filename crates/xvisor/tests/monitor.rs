@@ -56,20 +56,35 @@ fn list_json(caller: Caller) -> Vec<Value> {
 }
 
 /// Starts `xvisor run` in the background; waits for its first stdout line.
-fn start(caller: Caller, args: &[&str]) -> (Child, String, BufReader<std::process::ChildStdout>) {
+/// An `xvisor run` in the background, killed (SIGKILL: the whole instance
+/// goes) if the test ends before it does — a failed assertion included.
+struct Running(Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        if matches!(self.0.try_wait(), Ok(None)) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+}
+
+fn start(caller: Caller, args: &[&str]) -> (Running, String, BufReader<std::process::ChildStdout>) {
     let mut child = xvisor(caller, args)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .spawn()
         .expect("spawn xvisor");
-    let mut out = BufReader::new(child.stdout.take().unwrap());
+    let stdout = child.stdout.take().unwrap();
+    let running = Running(child);
+    let mut out = BufReader::new(stdout);
     let mut line = String::new();
     out.read_line(&mut line).unwrap();
-    (child, line, out)
+    (running, line, out)
 }
 
-fn wait_with_timeout(child: &mut Child, limit: Duration) -> i32 {
+fn wait_with_timeout(Running(child): &mut Running, limit: Duration) -> i32 {
     let until = std::time::Instant::now() + limit;
     loop {
         if let Some(status) = child.try_wait().unwrap() {
@@ -88,9 +103,21 @@ fn ps_lists_every_task_with_parents_and_states() {
     let dir = tasks_program();
     let name = unique("tree");
     let volume = format!("{}:/t", dir.str());
+    // strict: the parent's blocking wait4 is parked in the supervisor.
     let (mut child, first, mut out) = start(
         Caller::Root,
-        &["run", "--name", &name, "-v", &volume, "--", "/t/tasks", "tree"],
+        &[
+            "run",
+            "--profile",
+            "strict",
+            "--name",
+            &name,
+            "-v",
+            &volume,
+            "--",
+            "/t/tasks",
+            "tree",
+        ],
     );
     assert!(first.starts_with("ready "), "{first}");
     let parent: i64 = first.trim().trim_start_matches("ready ").parse().unwrap();
@@ -169,7 +196,7 @@ fn ps_lists_every_task_with_parents_and_states() {
     let listed = list_json(Caller::Root);
     let me = listed.iter().find(|i| i["name"] == name.as_str()).expect("listed");
     assert_eq!(me["tasks"], 2);
-    assert_eq!(me["profile"], "default");
+    assert_eq!(me["profile"], "strict");
     ok(&run(Caller::Root, &["kill", &name, "TERM"]));
     assert_eq!(wait_with_timeout(&mut child, Duration::from_secs(10)), 0);
     assert!(!list_json(Caller::Root).iter().any(|i| i["name"] == name.as_str()));

@@ -41,7 +41,7 @@ static void *compute(void *arg) {
 static void *sleeper(void *arg) {
     (void)arg;
     for (;;) {
-        struct timespec t = {1, 0};
+        struct timespec t = {1000, 0};
         nanosleep(&t, NULL);
     }
     return NULL;
