@@ -235,7 +235,10 @@ impl Server {
             arch: notification.arch,
             args: notification.args,
         };
-        let decision = dispatch::decide(&self.policy, &call);
+        let decision = match self.over_task_limit(&call) {
+            true => Decision::Errno(xvisor_trap::table::errno::EAGAIN),
+            false => dispatch::decide(&self.policy, &call),
+        };
         let described = self.trace.as_ref().map(|_| {
             let memory =
                 |address: u64, buf: &mut [u8]| seccomp::read_guest_memory(notification.pid, address, buf).unwrap_or(0);
@@ -271,6 +274,21 @@ impl Server {
             if let Ok(mut trace) = trace.lock() {
                 let _ = trace.write(&record);
             }
+        }
+    }
+
+    /// Whether `call` would create a task beyond the instance's limit, as
+    /// the monitor counts them (zombies included, as the kernel does). A
+    /// creation allowed just before may not be counted yet: the cgroup's
+    /// `pids.max` stays the hard stop.
+    fn over_task_limit(&self, call: &TrappedCall) -> bool {
+        let Some(limit) = self.policy.task_limit() else {
+            return false;
+        };
+        let creates = dispatch::syscall_of(call).is_some_and(xvisor_trap::policy::creates_task);
+        creates && {
+            let tasks = self.tasks.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+            u64::try_from(tasks.len()).unwrap_or(u64::MAX) >= limit
         }
     }
 

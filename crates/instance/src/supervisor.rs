@@ -165,8 +165,11 @@ impl Instance {
     ///
     /// Must be called while the process is single-threaded (the instance's
     /// init is forked from it).
-    pub fn create(spec: InstanceSpec) -> Result<Self, InstanceError> {
+    pub fn create(mut spec: InstanceSpec) -> Result<Self, InstanceError> {
         spec.root.validate()?;
+        if let Some(n) = spec.limits.pids {
+            spec.policy.limit_tasks(n);
+        }
         if let Some(n) = spec.nofile {
             identity::check_open_files(n)?;
         }
@@ -764,6 +767,6 @@ fn confine_thread(keep: &[u32], filter: &[xvisor_trap::bpf::Instruction]) -> io:
 }
 
 /// How long the supervisor gives a control-socket client to ask and read.
-const CLIENT_PATIENCE: Duration = Duration::from_millis(500);
+const CLIENT_PATIENCE: Duration = Duration::from_secs(2);
 /// The longest request line read.
 const MAX_REQUEST: usize = 64;

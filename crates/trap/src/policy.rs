@@ -65,12 +65,18 @@ impl fmt::Display for Action {
     }
 }
 
+/// Whether a call creates a task: `fork`, `vfork`, `clone`, `clone3`.
+pub fn creates_task(s: &Syscall) -> bool {
+    matches!(s.name, "fork" | "vfork" | "clone" | "clone3")
+}
+
 /// The symbolic name of the errno values the table uses.
 pub fn errno_name(e: i32) -> String {
     match e {
         errno::EPERM => "EPERM".into(),
         errno::ENOSYS => "ENOSYS".into(),
         errno::ERESTARTSYS => "ERESTARTSYS".into(),
+        errno::EAGAIN => "EAGAIN".into(),
         other => other.to_string(),
     }
 }
@@ -83,11 +89,13 @@ pub enum PolicyError {
     UnknownSyscall(String),
 }
 
-/// A profile plus the calls the user refused on top of it.
+/// A profile plus the calls the user refused on top of it, and the
+/// instance's task limit if it has one.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Policy {
     pub profile: Profile,
     denied: BTreeSet<u32>,
+    task_limit: Option<u64>,
 }
 
 impl Policy {
@@ -95,7 +103,20 @@ impl Policy {
         Self {
             profile,
             denied: BTreeSet::new(),
+            task_limit: None,
         }
+    }
+
+    /// At most `n` tasks (processes and threads) in the instance: every
+    /// call that creates one is trapped, and the supervisor refuses it with
+    /// EAGAIN once the process monitor counts `n` — before the kernel's own
+    /// limit (the cgroup's `pids.max`) is reached.
+    pub fn limit_tasks(&mut self, n: u64) {
+        self.task_limit = Some(n);
+    }
+
+    pub fn task_limit(&self) -> Option<u64> {
+        self.task_limit
     }
 
     /// Refuses `name` with EPERM, in the filter, whatever the profile says.
@@ -113,6 +134,9 @@ impl Policy {
     pub fn action(&self, s: &Syscall) -> Action {
         if self.denied.contains(&s.number) {
             return Action::Errno(errno::EPERM);
+        }
+        if self.task_limit.is_some() && creates_task(s) {
+            return Action::Trap;
         }
         match (self.profile, s.class) {
             (Profile::Strict, _) => Action::Trap,
@@ -197,6 +221,21 @@ mod tests {
             p.deny("no_such_call").unwrap_err().to_string(),
             "--deny-syscall \"no_such_call\": no such x86_64 system call"
         );
+    }
+
+    #[test]
+    fn a_task_limit_traps_every_creation() {
+        let mut p = Policy::new(Profile::Default);
+        let fork = table::by_name("fork").unwrap();
+        assert_eq!(p.action(fork), Action::Allow);
+        p.limit_tasks(8);
+        assert_eq!(p.task_limit(), Some(8));
+        for name in ["fork", "vfork", "clone"] {
+            assert_eq!(p.action(table::by_name(name).unwrap()), Action::Trap, "{name}");
+        }
+        assert_eq!(p.action(table::by_name("read").unwrap()), Action::Allow);
+        p.deny("fork").unwrap();
+        assert_eq!(p.action(fork), Action::Errno(errno::EPERM));
     }
 
     #[test]

@@ -63,6 +63,7 @@ pub enum Arg {
 /// Errno values used by the table (x86_64 Linux numbers).
 pub mod errno {
     pub const EPERM: i32 = 1;
+    pub const EAGAIN: i32 = 11;
     pub const ENOSYS: i32 = 38;
     pub const EAFNOSUPPORT: i32 = 97;
     /// The kernel's "interrupted: restart if the handler has SA_RESTART,

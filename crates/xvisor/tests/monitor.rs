@@ -322,3 +322,24 @@ fn kill_refuses_what_is_not_a_signal() {
     assert_eq!(code(&o), 1);
     assert!(stderr(&o).contains("not a valid instance name"), "{}", stderr(&o));
 }
+
+#[test]
+fn the_monitor_refuses_tasks_past_the_limit_with_eagain() {
+    // The supervisor, counting the monitor's tasks, answers the fork that
+    // would pass --pids with EAGAIN itself: the trace shows its decision.
+    let script = "import os, time\nn = 0\ntry:\n    for _ in range(100):\n        if os.fork() == 0:\n            time.sleep(3); os._exit(0)\n        n += 1\nexcept OSError as e:\n    print(e.errno, n)\n";
+    let o = run(
+        Caller::Root,
+        &["run", "--pids", "16", "--trace", "-", "--", "python3", "-c", script],
+    );
+    let out = ok(&o);
+    let err = stderr(&o);
+    let (errno, forks) = out.trim().split_once(' ').expect("python reports the failed fork");
+    assert_eq!(errno, "11", "{out}");
+    // init, python, and its children: at most 16 tasks.
+    assert!(forks.parse::<u32>().unwrap() <= 14, "{out}");
+    assert!(
+        err.lines().any(|l| l.contains("clone(") && l.contains("= -1 EAGAIN")),
+        "no clone refused by the supervisor in the trace:\n{err}"
+    );
+}
