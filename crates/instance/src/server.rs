@@ -60,9 +60,11 @@ pub(crate) struct Server {
     /// nothing is parked, rather than `poll`ing first: the kernel's poll of
     /// a listener walks every pending notification, which with hundreds of
     /// guest threads calling at once costs more than the call. It does so
-    /// during bursts only (a call found waiting at a sample, see
-    /// [`BURST_SAMPLE`]), since `poll`'s wake-ups come on the caller's CPU and `RECV`'s
-    /// may not. Woken for teardown by the doorbell signal.
+    /// during bursts only (see [`BURST_SAMPLE`]), since `poll`'s wake-ups
+    /// come on the caller's CPU and `RECV`'s may not; never under the
+    /// strict profile, where every call (`close` included) is trapped and a
+    /// later `RECV` widens the moment in which a signal fails a call with
+    /// EINTR. Woken for teardown by the doorbell signal.
     pub(crate) blocking_receive: bool,
     /// The serving threads' ids, for the doorbell.
     pub(crate) threads: Mutex<Vec<i32>>,
@@ -150,6 +152,7 @@ impl Server {
         // Calls served while polling, and whether the thread now receives
         // by blocking in RECV.
         let mut served = 0u32;
+        let mut busy_samples = 0u32;
         let mut receiving = false;
         loop {
             if self.hung_up.load(Ordering::Acquire) {
@@ -164,6 +167,7 @@ impl Server {
                         // caller's CPU).
                         if asked.elapsed() > BURST_GAP {
                             receiving = false;
+                            busy_samples = 0;
                         }
                         self.serve(notification);
                     }
@@ -206,8 +210,10 @@ impl Server {
                     // Is another call waiting already? Then many guest
                     // threads are calling at once.
                     let mut listener = [Watch::new(self.listener.as_fd(), ready::IN)];
-                    receiving =
+                    let waiting =
                         matches!(event::poll(&mut listener, 0), Ok(n) if n > 0) && listener[0].ready & ready::IN != 0;
+                    busy_samples = if waiting { busy_samples + 1 } else { 0 };
+                    receiving = busy_samples >= BURST_SAMPLES;
                 }
             } else if watch[0].ready & (ready::HUP | ready::ERR | ready::NVAL) != 0 {
                 self.hung_up.store(true, Ordering::Release);
@@ -352,11 +358,15 @@ impl Server {
 }
 
 /// Every this many calls served while polling, a lone serving thread looks
-/// whether another call is waiting already (many guest threads calling at
-/// once): then it receives by blocking in RECV.
+/// whether another call is waiting already; when [`BURST_SAMPLES`] looks in
+/// a row found one (many guest threads calling at once), it receives by
+/// blocking in RECV. Conservative, since a RECV's wake-up may come from
+/// another CPU, which leaves a trapped call longer in the moment where a
+/// signal makes the kernel fail it with EINTR.
 const BURST_SAMPLE: u32 = 8;
+const BURST_SAMPLES: u32 = 4;
 /// A RECV that waited this long found no call waiting: the burst is over.
-const BURST_GAP: std::time::Duration = std::time::Duration::from_micros(50);
+const BURST_GAP: std::time::Duration = std::time::Duration::from_micros(20);
 
 /// Work a serving thread does after handing its turn on.
 enum Longer {
