@@ -582,21 +582,8 @@ impl Instance {
     fn answer_clients(&self) {
         let Some(claim) = &self.claim else { return };
         while let Some(client) = claim.accept() {
-            let _ = client.set_read_timeout(Some(CLIENT_PATIENCE));
-            let _ = client.set_write_timeout(Some(CLIENT_PATIENCE));
-            // Plain read and write (the standard library's socket I/O would
-            // need recvfrom and sendto, which the filter does not allow).
-            let mut request = Vec::new();
-            let mut buf = [0u8; MAX_REQUEST];
-            while request.len() < MAX_REQUEST && !request.contains(&b'\n') {
-                match event::read(client.as_fd(), &mut buf[..MAX_REQUEST - request.len()]) {
-                    Ok(0) | Err(_) => break,
-                    Ok(n) => request.extend_from_slice(&buf[..n]),
-                }
-            }
-            let line = String::from_utf8_lossy(&request);
-            let line = line.split('\n').next().unwrap_or_default();
-            let reply = match Request::decode(line) {
+            let line = read_request(&client);
+            let reply = match Request::decode(&line) {
                 Some(request) => self.reply_to(&request),
                 None => format!("error: unknown request {line:?}\n"),
             };
@@ -765,6 +752,25 @@ fn confine_thread(keep: &[u32], filter: &[xvisor_trap::bpf::Instruction]) -> io:
         xvisor_sys::caps::set_exact(keep)?;
     }
     seccomp::install_filter(&xvisor_trap::bpf::to_bytes(filter))
+}
+
+/// A control-socket client's request line, bounded in size and time.
+/// Plain read (the standard library's socket I/O would need recvfrom and
+/// sendto, which the supervisor's filter does not allow).
+pub(crate) fn read_request(client: &std::os::unix::net::UnixStream) -> String {
+    let _ = client.set_read_timeout(Some(CLIENT_PATIENCE));
+    let _ = client.set_write_timeout(Some(CLIENT_PATIENCE));
+    let mut request = Vec::new();
+    let mut buf = [0u8; MAX_REQUEST];
+    while request.len() < MAX_REQUEST && !request.contains(&b'\n') {
+        let room = buf.get_mut(..MAX_REQUEST - request.len()).unwrap_or_default();
+        match event::read(client.as_fd(), room) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => request.extend_from_slice(buf.get(..n).unwrap_or_default()),
+        }
+    }
+    let text = String::from_utf8_lossy(&request);
+    text.split('\n').next().unwrap_or_default().to_string()
 }
 
 /// How long the supervisor gives a control-socket client to ask and read.

@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use xvisor_sys::event::{self, ready, Watch};
 use xvisor_sys::signal;
 
-use super::{host, Instance, InstanceError, CLIENT_PATIENCE, MAX_REQUEST};
+use super::{host, Instance, InstanceError};
 use crate::lifecycle::State;
 use crate::registry::Request;
 
@@ -86,19 +86,8 @@ impl Instance {
     /// One round of clients before the start; `Some` when the wait is over.
     fn answer_before_start(&mut self) -> Result<Option<StartWait>, InstanceError> {
         while let Some(client) = self.claim.as_ref().and_then(|c| c.accept()) {
-            let _ = client.set_read_timeout(Some(CLIENT_PATIENCE));
-            let _ = client.set_write_timeout(Some(CLIENT_PATIENCE));
-            let mut request = Vec::new();
-            let mut buf = [0u8; MAX_REQUEST];
-            while request.len() < MAX_REQUEST && !request.contains(&b'\n') {
-                match event::read(client.as_fd(), &mut buf[..MAX_REQUEST - request.len()]) {
-                    Ok(0) | Err(_) => break,
-                    Ok(n) => request.extend_from_slice(buf.get(..n).unwrap_or_default()),
-                }
-            }
-            let line = String::from_utf8_lossy(&request);
-            let line = line.split('\n').next().unwrap_or_default();
-            match Request::decode(line) {
+            let line = super::read_request(&client);
+            match Request::decode(&line) {
                 Some(Request::Start) => {
                     let reply = match self.start() {
                         Ok(()) => "ok\n".to_string(),
