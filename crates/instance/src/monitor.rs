@@ -3,11 +3,12 @@
 //!
 //! A dedicated thread of the supervisor follows the instance with ptrace:
 //! it seizes the instance's init before the guest exists, with the fork,
-//! vfork, clone and exec events on, so the kernel attaches every task the
-//! instance ever creates — including threads that never make a trapped
-//! call — and stops its creator until the monitor has seen the birth. Exits
-//! are reported by the kernel to the tracer first. The monitor never reads
-//! or changes a task's registers or memory; it only learns and resumes.
+//! vfork and clone events on (exec events too when tracing), so the kernel
+//! attaches every task the instance ever creates — including threads that
+//! never make a trapped call — and stops its creator until the monitor has
+//! seen the birth. Exits are reported by the kernel to the tracer first.
+//! The monitor never reads or changes a task's registers or memory; it
+//! only learns and resumes.
 //! Why ptrace rather than trapped clone/exit calls: a task created by an
 //! allowed clone, or ended by a signal, makes no trapped call at all.
 //!
