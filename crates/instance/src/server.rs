@@ -213,7 +213,7 @@ impl Server {
                     let waiting =
                         matches!(event::poll(&mut listener, 0), Ok(n) if n > 0) && listener[0].ready & ready::IN != 0;
                     busy_samples = if waiting { busy_samples + 1 } else { 0 };
-                    receiving = busy_samples >= BURST_SAMPLES;
+                    receiving = busy_samples >= BURST_SAMPLES && self.task_count() >= BURST_TASKS;
                 }
             } else if watch[0].ready & (ready::HUP | ready::ERR | ready::NVAL) != 0 {
                 self.hung_up.store(true, Ordering::Release);
@@ -281,6 +281,10 @@ impl Server {
                 let _ = trace.write(&record);
             }
         }
+    }
+
+    fn task_count(&self) -> usize {
+        self.tasks.lock().map_or(0, |t| t.len())
     }
 
     /// Whether `call` would create a task beyond the instance's limit, as
@@ -365,6 +369,9 @@ impl Server {
 /// signal makes the kernel fail it with EINTR.
 const BURST_SAMPLE: u32 = 8;
 const BURST_SAMPLES: u32 = 4;
+/// ... and only with this many guest tasks: with fewer, few calls can be
+/// pending, so the poll's walk is short anyway.
+const BURST_TASKS: usize = 64;
 /// A RECV that waited this long found no call waiting: the burst is over.
 const BURST_GAP: std::time::Duration = std::time::Duration::from_micros(20);
 
