@@ -148,10 +148,18 @@ impl TaskTable {
 
 /// Whether host task `tid` still exists as a zombie.
 fn is_zombie_still(tid: i32) -> bool {
-    std::fs::read_to_string(format!("/proc/{tid}/stat"))
-        .ok()
-        .and_then(|s| s.rsplit_once(')').map(|(_, rest)| rest.trim_start().starts_with('Z')))
-        .unwrap_or(false)
+    stat_of(tid).is_some_and(|(state, _)| state == 'Z')
+}
+
+/// A task's state letter and its parent's host pid, from `/proc/TID/stat`
+/// (fields 3 and 4, counted after the last ')': the command name before
+/// them may hold spaces and parentheses).
+pub(crate) fn stat_of(host_tid: i32) -> Option<(char, i32)> {
+    let stat = std::fs::read_to_string(format!("/proc/{host_tid}/stat")).ok()?;
+    let mut fields = stat.rsplit_once(')')?.1.split_whitespace();
+    let state = fields.next()?.chars().next()?;
+    let ppid = fields.next()?.parse().ok()?;
+    Some((state, ppid))
 }
 
 /// What the monitor thread shares with the rest of the supervisor.
@@ -476,13 +484,12 @@ fn is_stop_signal(signal: i32) -> bool {
 
 /// The host pid of a process's parent (`/proc/PID/stat`, field 4).
 fn parent_of(host_pid: i32) -> Option<i32> {
-    let stat = std::fs::read_to_string(format!("/proc/{host_pid}/stat")).ok()?;
-    stat.rsplit_once(')')?.1.split_whitespace().nth(1)?.parse().ok()
+    stat_of(host_pid).map(|(_, ppid)| ppid)
 }
 
 /// A task's identity from `/proc/TID/status`: thread group, and the ids
 /// inside the instance (the last entries of NSpid and NStgid).
-fn identify(host_tid: i32, born_after: Duration, creator: Option<i32>) -> Task {
+pub(crate) fn identify(host_tid: i32, born_after: Duration, creator: Option<i32>) -> Task {
     let status = std::fs::read_to_string(format!("/proc/{host_tid}/status")).unwrap_or_default();
     let last = |key: &str| -> Option<i64> {
         status

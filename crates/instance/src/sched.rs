@@ -287,13 +287,7 @@ fn children_of(host_pid: i32, threads: &[i32]) -> Vec<i32> {
 }
 
 fn is_zombie(host_pid: i32) -> bool {
-    std::fs::read_to_string(format!("/proc/{host_pid}/stat"))
-        .ok()
-        .and_then(|s| {
-            s.rsplit_once(')')
-                .map(|(_, rest)| rest.trim_start().starts_with(['Z', 'X']))
-        })
-        .unwrap_or(true)
+    crate::monitor::stat_of(host_pid).is_none_or(|(state, _)| matches!(state, 'Z' | 'X'))
 }
 
 /// Signals whose default action is to do nothing: they interrupt a call

@@ -15,7 +15,7 @@
 use std::os::fd::{AsFd, OwnedFd};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use xvisor_kernel::decode;
 use xvisor_kernel::dispatch::{self, Decision, Wait};
@@ -252,7 +252,9 @@ impl Server {
             // What was read is only trusted if the call is still the one we
             // read it for.
             let valid = seccomp::id_valid(listener, notification.id);
-            (text, valid, instance_ids(notification.pid))
+            // Ids inside the instance (-1 when the thread is gone).
+            let ids = crate::monitor::identify(i32::try_from(notification.pid).unwrap_or(-1), Duration::ZERO, None);
+            (text, valid, (ids.pid, ids.tid))
         });
         match decision {
             Decision::Continue => {
@@ -386,20 +388,3 @@ enum Longer {
 }
 
 type DescribedCall = ((String, Vec<String>), bool, (i64, i64));
-
-/// The pid and tid inside the instance of a thread known by its host tid
-/// (the last fields of NStgid and NSpid), or -1 when it is gone.
-fn instance_ids(host_tid: u32) -> (i64, i64) {
-    let Ok(status) = std::fs::read_to_string(format!("/proc/{host_tid}/status")) else {
-        return (-1, -1);
-    };
-    let last = |key: &str| {
-        status
-            .lines()
-            .find(|l| l.starts_with(key))
-            .and_then(|l| l.split_whitespace().last())
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(-1)
-    };
-    (last("NStgid:"), last("NSpid:"))
-}

@@ -191,14 +191,9 @@ struct KernelView {
 
 impl KernelView {
     fn of(host_tid: i32) -> Self {
-        let stat = std::fs::read_to_string(format!("/proc/{host_tid}/stat")).unwrap_or_default();
-        let mut fields = stat.rsplit_once(')').map(|(_, rest)| rest.split_whitespace());
-        let state = fields
-            .as_mut()
-            .and_then(|f| f.next())
-            .and_then(|s| s.chars().next())
-            .unwrap_or('?');
-        let ppid = fields.as_mut().and_then(|f| f.next()).and_then(|p| p.parse().ok());
+        let stat = crate::monitor::stat_of(host_tid);
+        let state = stat.map_or('?', |(state, _)| state);
+        let ppid = stat.map(|(_, ppid)| ppid);
         // "NR args…" while in a call, "running" or "-1 …" otherwise.
         let call = std::fs::read_to_string(format!("/proc/{host_tid}/syscall"))
             .ok()
