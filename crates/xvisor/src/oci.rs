@@ -630,9 +630,31 @@ fn status_of(store: &StateStore, id: &str) -> Result<(ContainerState, Status)> {
         }
         // Alive but without its control socket: tearing down.
         Err(RegistryError::NoSuchInstance(_)) => Status::Stopped,
+        // A supervisor killed while answering closes its socket during its
+        // exit, before it becomes a zombie: the reset is its death, seen
+        // early.
+        Err(e @ RegistryError::NoAnswer { .. }) => {
+            if ends_within(&state, Duration::from_secs(1)) {
+                Status::Stopped
+            } else {
+                return Err(e.into());
+            }
+        }
         Err(e) => return Err(e.into()),
     };
     Ok((state, status))
+}
+
+/// Whether the container's supervisor is gone (or a zombie) within `limit`.
+fn ends_within(state: &ContainerState, limit: Duration) -> bool {
+    let deadline = Instant::now() + limit;
+    while supervisor_alive(state) {
+        if Instant::now() > deadline {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    true
 }
 
 fn start(global: &Global, args: Vec<OsString>) -> Result<i32> {
@@ -719,11 +741,7 @@ fn delete(global: &Global, args: Vec<OsString>) -> Result<i32> {
         let _ = process::kill(state.pid, signal::SIGKILL);
     }
     // The supervisor is gone (a zombie until its parent collects it) …
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while supervisor_alive(&state) && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    if supervisor_alive(&state) {
+    if !ends_within(&state, Duration::from_secs(10)) {
         bail!("the container's supervisor {} did not end", state.pid);
     }
     // … and its watchdog removes the cgroups once their processes are gone.
