@@ -11,11 +11,6 @@ pub mod errno {
     pub use xvisor_trap::table::errno::*;
 }
 
-const CLONE_NEWUSER: u64 = 0x1000_0000;
-const TIOCSTI: u64 = 0x5412;
-const TIOCLINUX: u64 = 0x541c;
-const AF_VSOCK: u64 = 40;
-
 /// What the supervisor answers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Decision {
@@ -117,19 +112,13 @@ pub fn decide(policy: &Policy, call: &TrappedCall) -> Decision {
     let a = call.args;
     match s.handler {
         Handler::Continue => Decision::Continue,
-        Handler::Clone | Handler::Unshare if a[0] & CLONE_NEWUSER != 0 => Decision::Errno(errno::EPERM),
-        Handler::Clone | Handler::Unshare => Decision::Continue,
+        Handler::Clone | Handler::Unshare | Handler::Ioctl | Handler::Socket => match s.handler.register_rule() {
+            Some(rule) if rule.refuses(&a) => Decision::Errno(rule.errno),
+            _ => Decision::Continue,
+        },
         // clone3's flags are in memory the kernel would read again after
         // our decision: refuse, and C libraries fall back to clone.
         Handler::Clone3 => Decision::Errno(errno::ENOSYS),
-        Handler::Ioctl => match a[1] & 0xffff_ffff {
-            TIOCSTI | TIOCLINUX => Decision::Errno(errno::EPERM),
-            _ => Decision::Continue,
-        },
-        Handler::Socket => match a[0] & 0xffff_ffff {
-            AF_VSOCK => Decision::Errno(errno::EAFNOSUPPORT),
-            _ => Decision::Continue,
-        },
         // Under strict the supervisor holds every decision, a blocking
         // wait's end included; otherwise the kernel blocks in it (cheaper:
         // no wake-up through the monitor and the scheduler).
@@ -143,6 +132,10 @@ pub fn decide(policy: &Policy, call: &TrappedCall) -> Decision {
 mod tests {
     use super::*;
     use xvisor_trap::Profile;
+
+    const CLONE_NEWUSER: u64 = xvisor_trap::table::value::CLONE_NEWUSER as u64;
+    const TIOCSTI: u64 = xvisor_trap::table::value::TIOCSTI as u64;
+    const AF_VSOCK: u64 = xvisor_trap::table::value::AF_VSOCK as u64;
 
     fn call(nr: i32, args: [u64; 6]) -> TrappedCall {
         TrappedCall {

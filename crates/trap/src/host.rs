@@ -109,7 +109,7 @@ mod tests {
             let s = table::by_name(name).unwrap_or_else(|| panic!("{name} is not a system call"));
             assert!(!why.is_empty());
             assert_eq!(
-                interpret(&prog, s.number, AUDIT_ARCH_X86_64),
+                interpret(&prog, AUDIT_ARCH_X86_64, s.number, &[0; 6]),
                 Some(ret::ALLOW),
                 "{name}"
             );
@@ -120,11 +120,11 @@ mod tests {
     fn only_the_monitor_may_ptrace() {
         let ptrace = table::by_name("ptrace").unwrap().number;
         assert_eq!(
-            interpret(&monitor_filter(), ptrace, AUDIT_ARCH_X86_64),
+            interpret(&monitor_filter(), AUDIT_ARCH_X86_64, ptrace, &[0; 6]),
             Some(ret::ALLOW)
         );
         assert_eq!(
-            interpret(&supervisor_filter(), ptrace, AUDIT_ARCH_X86_64),
+            interpret(&supervisor_filter(), AUDIT_ARCH_X86_64, ptrace, &[0; 6]),
             Some(ret::ERRNO | errno::EPERM as u32)
         );
     }
@@ -152,7 +152,7 @@ mod tests {
         ] {
             let s = table::by_name(name).unwrap();
             assert_eq!(
-                interpret(&prog, s.number, AUDIT_ARCH_X86_64),
+                interpret(&prog, AUDIT_ARCH_X86_64, s.number, &[0; 6]),
                 Some(ret::ERRNO | errno::EPERM as u32),
                 "{name}"
             );

@@ -3,7 +3,7 @@
 use std::collections::BTreeSet;
 use std::fmt;
 
-use crate::table::{self, errno, Class, Syscall, MAX_SYSCALL};
+use crate::table::{self, errno, Class, RegisterRule, Syscall, MAX_SYSCALL};
 
 /// A named policy preset.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -46,6 +46,9 @@ impl fmt::Display for Profile {
 pub enum Action {
     /// Runs in the host kernel, no supervisor round trip.
     Allow,
+    /// Runs in the host kernel unless the rule matches its registers; then
+    /// trapped, and refused by its handler.
+    AllowUnless(RegisterRule),
     /// Sent to the supervisor, which decides.
     Trap,
     /// Refused by the filter with this errno.
@@ -54,10 +57,27 @@ pub enum Action {
     Kill,
 }
 
+impl Action {
+    /// What the filter does with a call carrying these argument registers.
+    pub fn for_args(self, args: &[u64; 6]) -> Action {
+        match self {
+            Self::AllowUnless(rule) if rule.refuses(args) => Self::Trap,
+            Self::AllowUnless(_) => Self::Allow,
+            other => other,
+        }
+    }
+
+    /// Whether some calls run in the kernel without the supervisor.
+    pub fn allows(self) -> bool {
+        matches!(self, Self::Allow | Self::AllowUnless(_))
+    }
+}
+
 impl fmt::Display for Action {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::Allow => f.write_str("allow"),
+            Self::AllowUnless(rule) => write!(f, "allow unless {}", rule.names),
             Self::Trap => f.write_str("trap"),
             Self::Errno(e) => write!(f, "errno {}", errno_name(*e)),
             Self::Kill => f.write_str("kill"),
@@ -140,7 +160,10 @@ impl Policy {
         }
         match (self.profile, s.class) {
             (Profile::Strict, _) => Action::Trap,
-            (Profile::Default, Class::Hot) => Action::Allow,
+            (Profile::Default, Class::Hot) => match s.handler.register_rule() {
+                Some(rule) => Action::AllowUnless(rule),
+                None => Action::Allow,
+            },
             (Profile::Default, Class::Mediated) => Action::Trap,
             (Profile::Default, Class::Refused(e)) => Action::Errno(e),
         }
@@ -191,7 +214,7 @@ mod tests {
     #[test]
     fn strict_allows_nothing_without_the_supervisor() {
         let p = Policy::new(Profile::Strict);
-        assert!(p.actions().all(|(_, a)| a != Action::Allow));
+        assert!(p.actions().all(|(_, a)| !a.allows()));
         assert_eq!(p.action_for_number(110), Action::Trap);
         assert_eq!(p.action_for_number(400), Action::Trap);
         assert_eq!(p.refusal(321), Some(errno::EPERM));
@@ -206,6 +229,11 @@ mod tests {
         assert_eq!(p.action_for_number(321), Action::Errno(errno::EPERM)); // bpf
         assert_eq!(p.action_for_number(425), Action::Errno(errno::ENOSYS)); // io_uring_setup
         assert_eq!(p.action_for_number(400), Action::Errno(errno::ENOSYS)); // unassigned
+        let clone = p.action_for_number(56);
+        assert!(matches!(clone, Action::AllowUnless(_)), "{clone:?}");
+        assert_eq!(clone.for_args(&[0x1200011, 0, 0, 0, 0, 0]), Action::Allow);
+        assert_eq!(clone.for_args(&[0x1000_0011, 0, 0, 0, 0, 0]), Action::Trap);
+        assert_eq!(clone.to_string(), "allow unless CLONE_NEWUSER");
     }
 
     #[test]
@@ -228,6 +256,7 @@ mod tests {
         let mut p = Policy::new(Profile::Default);
         let fork = table::by_name("fork").unwrap();
         assert_eq!(p.action(fork), Action::Allow);
+        assert!(p.action(table::by_name("clone").unwrap()).allows());
         p.limit_tasks(8);
         assert_eq!(p.task_limit(), Some(8));
         for name in ["fork", "vfork", "clone"] {

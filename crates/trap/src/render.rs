@@ -60,16 +60,20 @@ fn handler_name(h: Handler) -> &'static str {
 pub fn text(policy: &Policy) -> String {
     let mut out = String::new();
     let _ = writeln!(out, "profile {}: {}", policy.profile, summary(policy));
+    let width = SYSCALLS
+        .iter()
+        .map(|s| policy.action(s).to_string().len())
+        .fold("action".len(), usize::max);
     let _ = writeln!(
         out,
-        "{:>4}  {:<24} {:<10} {:<16} {:<9} arguments",
+        "{:>4}  {:<24} {:<width$} {:<16} {:<9} arguments",
         "nr", "name", "action", "class", "handler"
     );
     for s in SYSCALLS {
         let args: Vec<&str> = s.args.iter().map(|&a| arg_name(a)).collect();
         let _ = writeln!(
             out,
-            "{:>4}  {:<24} {:<10} {:<16} {:<9} {}",
+            "{:>4}  {:<24} {:<width$} {:<16} {:<9} {}",
             s.number,
             s.name,
             policy.action(s).to_string(),
@@ -83,15 +87,23 @@ pub fn text(policy: &Policy) -> String {
 
 /// Counts of each action over the table's calls.
 pub fn summary(policy: &Policy) -> String {
-    let (mut allow, mut trap, mut errno) = (0, 0, 0);
+    let (mut allow, mut unless, mut trap, mut errno) = (0, 0, 0, 0);
     for s in SYSCALLS {
         match policy.action(s) {
             Action::Allow => allow += 1,
+            Action::AllowUnless(_) => unless += 1,
             Action::Trap => trap += 1,
             Action::Errno(_) | Action::Kill => errno += 1,
         }
     }
-    format!("{allow} allowed in the kernel, {trap} trapped to the supervisor, {errno} refused by the filter")
+    let allowed = match unless {
+        0 => format!("{allow} allowed in the kernel"),
+        n => format!(
+            "{} allowed in the kernel ({n} of them unless an argument is refused)",
+            allow + n
+        ),
+    };
+    format!("{allowed}, {trap} trapped to the supervisor, {errno} refused by the filter")
 }
 
 /// A JSON string literal (quotes, backslashes and control characters
@@ -119,8 +131,9 @@ pub fn json(policy: &Policy) -> String {
     for (i, s) in SYSCALLS.iter().enumerate() {
         let args: Vec<String> = s.args.iter().map(|&a| json_string(arg_name(a))).collect();
         let action = policy.action(s);
-        let errno = match action {
+        let detail = match action {
             Action::Errno(e) => format!(", \"errno\": {}", json_string(&errno_name(e))),
+            Action::AllowUnless(rule) => format!(", \"trapped_when\": {}", json_string(rule.names)),
             _ => String::new(),
         };
         let _ = write!(
@@ -132,12 +145,12 @@ pub fn json(policy: &Policy) -> String {
             json_string(&class_name(s.class)),
             json_string(handler_name(s.handler)),
             json_string(match action {
-                Action::Allow => "allow",
+                Action::Allow | Action::AllowUnless(_) => "allow",
                 Action::Trap => "trap",
                 Action::Errno(_) => "errno",
                 Action::Kill => "kill",
             }),
-            errno
+            detail
         );
         out.push_str(if i + 1 < SYSCALLS.len() { ",\n" } else { "\n" });
     }
@@ -155,7 +168,8 @@ pub fn markdown() -> String {
     out.push_str("Generated from `crates/trap/src/table.rs` by `xvisor syscalls --markdown`; a test fails when\n");
     out.push_str("this page and the table disagree.\n\n");
     out.push_str("- **hot**: safe on register values alone, on resources the instance already owns; runs in the\n");
-    out.push_str("  host kernel under `default`.\n");
+    out.push_str("  host kernel under `default`. A hot call whose handler refuses some register values (\"allow\n");
+    out.push_str("  unless …\") has them tested by the filter itself: those calls are trapped and refused.\n");
     out.push_str("- **mediated**: carries meaning (paths, processes, sockets, identity, time); trapped and decided\n");
     out.push_str("  by its handler.\n");
     out.push_str("- **refused**: would bypass the filter or the supervisor, or attacks the host kernel; refused in\n");
@@ -211,5 +225,7 @@ mod tests {
         assert_eq!(j.matches("\"number\":").count(), SYSCALLS.len());
         assert!(j.contains("{\"number\": 321, \"name\": \"bpf\""));
         assert!(j.contains("\"errno\": \"EPERM\""));
+        assert!(j.contains("\"name\": \"clone\", \"args\": [\"clone_flags\""), "{j}");
+        assert!(j.contains("\"action\": \"allow\", \"trapped_when\": \"CLONE_NEWUSER\""));
     }
 }

@@ -91,6 +91,50 @@ pub enum Class {
     Refused(i32),
 }
 
+/// A refusal decided on one argument register alone, so the seccomp filter
+/// can test it itself: a hot call with such a rule runs in the kernel
+/// unless the rule matches, and is trapped (and refused by its handler) when
+/// it does. Tests read the register's low 32 bits: the kernel reads these
+/// arguments as 32-bit values (`ioctl`'s request, a socket's family) or
+/// keeps the tested bits there (`CLONE_*`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RegisterRule {
+    /// Which argument register (0..6).
+    pub arg: u8,
+    pub test: RegisterTest,
+    /// What the call fails with when the rule matches.
+    pub errno: i32,
+    /// The matching values, by name.
+    pub names: &'static str,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RegisterTest {
+    /// Any of these bits is set.
+    AnyBit(u32),
+    /// The value is one of these.
+    OneOf(&'static [u32]),
+}
+
+impl RegisterRule {
+    /// Whether the call with these argument registers is refused.
+    pub fn refuses(&self, args: &[u64; 6]) -> bool {
+        let value = args.get(usize::from(self.arg)).copied().unwrap_or(0) as u32;
+        match self.test {
+            RegisterTest::AnyBit(mask) => value & mask != 0,
+            RegisterTest::OneOf(values) => values.contains(&value),
+        }
+    }
+}
+
+/// Register values the handlers' rules name.
+pub mod value {
+    pub const CLONE_NEWUSER: u32 = 0x1000_0000;
+    pub const TIOCSTI: u32 = 0x5412;
+    pub const TIOCLINUX: u32 = 0x541c;
+    pub const AF_VSOCK: u32 = 40;
+}
+
 /// Which handler decides a trapped call.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Handler {
@@ -121,6 +165,32 @@ pub enum Handler {
     Refuse,
 }
 
+impl Handler {
+    /// The handler's whole decision when it depends on one register: the
+    /// refusal it gives when the rule matches; otherwise the kernel performs
+    /// the call.
+    pub const fn register_rule(self) -> Option<RegisterRule> {
+        use value::*;
+        let (arg, test, errno, names) = match self {
+            Self::Clone | Self::Unshare => (0, RegisterTest::AnyBit(CLONE_NEWUSER), errno::EPERM, "CLONE_NEWUSER"),
+            Self::Ioctl => (
+                1,
+                RegisterTest::OneOf(&[TIOCSTI, TIOCLINUX]),
+                errno::EPERM,
+                "TIOCSTI, TIOCLINUX",
+            ),
+            Self::Socket => (0, RegisterTest::OneOf(&[AF_VSOCK]), errno::EAFNOSUPPORT, "AF_VSOCK"),
+            _ => return None,
+        };
+        Some(RegisterRule {
+            arg,
+            test,
+            errno,
+            names,
+        })
+    }
+}
+
 /// One row of the table.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Syscall {
@@ -138,6 +208,18 @@ const fn hot(number: u32, name: &'static str, args: &'static [Arg]) -> Syscall {
         args,
         class: Class::Hot,
         handler: Handler::Continue,
+    }
+}
+
+/// Hot unless its handler's register rule matches: then trapped, and
+/// refused by the handler.
+const fn guarded(number: u32, name: &'static str, args: &'static [Arg], handler: Handler) -> Syscall {
+    Syscall {
+        number,
+        name,
+        args,
+        class: Class::Hot,
+        handler,
     }
 }
 
@@ -184,10 +266,10 @@ const fn enosys(number: u32, name: &'static str, args: &'static [Arg]) -> Syscal
 /// Every x86_64 system call up to [`MAX_SYSCALL`], in number order.
 ///
 /// Calls that never block natively and whose only meaning is confined by
-/// the instance's pid namespace (fork, vfork, exit, exit_group, the
-/// signal-sending calls) are hot: a trapped call that is interrupted by a
-/// signal before the supervisor has received it fails with EINTR, which
-/// natively these calls never do. Numbers
+/// the instance's pid namespace (fork, vfork, clone without a new user
+/// namespace, exit, exit_group, the signal-sending calls) are hot: a trapped
+/// call that is interrupted by a signal before the supervisor has received
+/// it fails with EINTR, which natively these calls never do. Numbers
 /// 335–423 are unassigned on x86_64 (they are taken by 32-bit calls on other
 /// architectures) and have no row: the filter refuses them with ENOSYS.
 pub static SYSCALLS: &[Syscall] = &[
@@ -207,7 +289,7 @@ pub static SYSCALLS: &[Syscall] = &[
     hot(13, "rt_sigaction", &[Signal, In, Out, Len]),
     hot(14, "rt_sigprocmask", &[Int, In, Out, Len]),
     hot(15, "rt_sigreturn", &[]),
-    with(16, "ioctl", &[Fd, IoctlRequest, Ptr], Handler::Ioctl),
+    guarded(16, "ioctl", &[Fd, IoctlRequest, Ptr], Handler::Ioctl),
     hot(17, "pread64", &[Fd, Out, Len, Offset]),
     hot(18, "pwrite64", &[Fd, In, Len, Offset]),
     hot(19, "readv", &[Fd, Ptr, Len]),
@@ -247,7 +329,7 @@ pub static SYSCALLS: &[Syscall] = &[
     with(53, "socketpair", &[Domain, SockType, Int, Out], Handler::Socket),
     hot(54, "setsockopt", &[Fd, Int, Int, In, Len]),
     hot(55, "getsockopt", &[Fd, Int, Int, Out, Ptr]),
-    with(56, "clone", &[CloneFlags, Ptr, Ptr, Ptr, Int], Handler::Clone),
+    guarded(56, "clone", &[CloneFlags, Ptr, Ptr, Ptr, Int], Handler::Clone),
     hot(57, "fork", &[]),
     hot(58, "vfork", &[]),
     med(59, "execve", &[Path, StrArray, StrArray]),
@@ -463,7 +545,7 @@ pub static SYSCALLS: &[Syscall] = &[
     med(269, "faccessat", &[DirFd, Path, Int]),
     hot(270, "pselect6", &[Int, Ptr, Ptr, Ptr, Ptr, Ptr]),
     hot(271, "ppoll", &[Ptr, Len, Ptr, In, Len]),
-    with(272, "unshare", &[CloneFlags], Handler::Unshare),
+    guarded(272, "unshare", &[CloneFlags], Handler::Unshare),
     hot(273, "set_robust_list", &[Ptr, Len]),
     hot(274, "get_robust_list", &[Pid, Out, Out]),
     hot(275, "splice", &[Fd, Ptr, Fd, Ptr, Len, Flags]),
@@ -647,6 +729,35 @@ mod tests {
             assert!(matches!(s.class, Class::Refused(_)), "{name} is {:?}", s.class);
             assert_eq!(s.handler, Handler::Refuse);
         }
+    }
+
+    #[test]
+    fn hot_rows_are_decided_by_number_or_by_a_register_rule() {
+        for s in SYSCALLS.iter().filter(|s| s.class == Class::Hot) {
+            assert!(
+                s.handler == Handler::Continue || s.handler.register_rule().is_some(),
+                "{} is hot but its handler {:?} needs the supervisor",
+                s.name,
+                s.handler
+            );
+        }
+        for s in SYSCALLS {
+            if let Some(rule) = s.handler.register_rule() {
+                assert!(usize::from(rule.arg) < s.args.len(), "{}", s.name);
+            }
+        }
+    }
+
+    #[test]
+    fn register_rules_read_the_low_32_bits() {
+        let clone = Handler::Clone.register_rule().unwrap();
+        assert!(clone.refuses(&[u64::from(value::CLONE_NEWUSER) | 17, 0, 0, 0, 0, 0]));
+        assert!(!clone.refuses(&[0x3d0f00, 0, 0, 0, 0, 0]));
+        assert!(!clone.refuses(&[0x1000_0000_0000_0000, 0, 0, 0, 0, 0]));
+        let ioctl = Handler::Ioctl.register_rule().unwrap();
+        assert!(ioctl.refuses(&[0, 0xffff_ffff_0000_5412, 0, 0, 0, 0]));
+        assert!(!ioctl.refuses(&[0x5412, 0x5401, 0, 0, 0, 0]));
+        assert_eq!(Handler::Continue.register_rule(), None);
     }
 
     #[test]
