@@ -518,3 +518,15 @@ pub(crate) fn command_line(host_pid: i32) -> Vec<String> {
         .map(|a| String::from_utf8_lossy(a).into_owned())
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_monitor_filter_permits_exactly_the_requests_the_monitor_makes() {
+        let mut made = xvisor_sys::ptrace::REQUESTS_MADE.to_vec();
+        let mut permitted = xvisor_trap::host::MONITOR_PTRACE_REQUESTS.to_vec();
+        made.sort_unstable();
+        permitted.sort_unstable();
+        assert_eq!(made, permitted);
+    }
+}

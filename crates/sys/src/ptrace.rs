@@ -33,6 +33,15 @@ fn request(request: libc::c_uint, tid: i32, data: libc::c_ulong) -> io::Result<l
     check(unsafe { libc::ptrace(request, tid, std::ptr::null_mut::<libc::c_void>(), data) })
 }
 
+/// Every request this module makes: a seccomp filter can permit these and
+/// nothing else.
+pub const REQUESTS_MADE: [u32; 4] = [
+    libc::PTRACE_CONT,
+    libc::PTRACE_GETEVENTMSG,
+    libc::PTRACE_SEIZE,
+    libc::PTRACE_LISTEN,
+];
+
 /// Attaches to `tid` without stopping it; `options` are [`options`] bits.
 /// With the fork/clone options, every task it creates is attached too.
 pub fn seize(tid: i32, options: u32) -> io::Result<()> {

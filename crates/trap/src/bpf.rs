@@ -79,25 +79,55 @@ pub fn return_value(action: Action) -> u32 {
     }
 }
 
-/// The instructions that end the search for a number with this action.
-fn leaf(action: Action) -> Vec<Instruction> {
-    let Action::AllowUnless(rule) = action else {
-        return vec![stmt(RET_K, return_value(action))];
-    };
-    rule_test(&rule)
+/// How the search for one number ends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Leaf {
+    /// A return value, whatever the arguments.
+    Return(u32),
+    /// Trap when the rule matches, else allow.
+    TrapIf(RegisterRule),
+    /// Allow when argument `arg` (all 64 bits) is one of `values`, else
+    /// return `otherwise`.
+    AllowOnly {
+        arg: u8,
+        values: &'static [u32],
+        otherwise: u32,
+    },
+}
+
+impl Leaf {
+    fn of(action: Action) -> Leaf {
+        match action {
+            Action::AllowUnless(rule) => Leaf::TrapIf(rule),
+            other => Leaf::Return(return_value(other)),
+        }
+    }
+
+    fn emit(self) -> Vec<Instruction> {
+        match self {
+            Leaf::Return(value) => vec![stmt(RET_K, value)],
+            Leaf::TrapIf(rule) => trap_if(&rule),
+            Leaf::AllowOnly { arg, values, otherwise } => allow_only(arg, values, otherwise),
+        }
+    }
+}
+
+/// Jump offsets over at most a few instructions: a rule's list of values
+/// is short (the compiler's callers name a handful).
+fn short(n: usize) -> u8 {
+    u8::try_from(n).unwrap_or(u8::MAX)
 }
 
 /// Loads the rule's register and returns: trap on a match, else allow.
-fn rule_test(rule: &RegisterRule) -> Vec<Instruction> {
+fn trap_if(rule: &RegisterRule) -> Vec<Instruction> {
     let mut out = vec![stmt(LD_W_ABS, offset_of_arg_low_word(rule.arg))];
     match rule.test {
         RegisterTest::AnyBit(mask) => out.push(jump(JMP_JSET_K, mask, 1, 0)),
         RegisterTest::OneOf(values) => {
-            // The n-th comparison jumps over the rest and the allow.
+            // The i-th comparison jumps over the rest and the allow.
             let n = values.len();
             for (i, &v) in values.iter().enumerate() {
-                let skip = u8::try_from(n - i).unwrap_or(u8::MAX);
-                out.push(jump(JMP_JEQ_K, v, skip, 0));
+                out.push(jump(JMP_JEQ_K, v, short(n - i), 0));
             }
         }
     }
@@ -106,15 +136,34 @@ fn rule_test(rule: &RegisterRule) -> Vec<Instruction> {
     out
 }
 
-/// Maximal runs of consecutive numbers sharing an action: `(first, action)`,
-/// the last run reaching up to (but not including) the x32 bit. Every
-/// number above the table behaves as `action_of(MAX_SYSCALL + 1)`.
-fn ranges(action_of: impl Fn(u32) -> Action) -> Vec<(u32, Action)> {
-    let mut out: Vec<(u32, Action)> = Vec::new();
+/// Allows only when the whole 64-bit argument is one of `values`.
+fn allow_only(arg: u8, values: &'static [u32], otherwise: u32) -> Vec<Instruction> {
+    let n = values.len();
+    // A high word other than zero: over the low load and the comparisons,
+    // to the refusal.
+    let mut out = vec![
+        stmt(LD_W_ABS, offset_of_arg_low_word(arg) + 4),
+        jump(JMP_JEQ_K, 0, 0, short(n + 1)),
+        stmt(LD_W_ABS, offset_of_arg_low_word(arg)),
+    ];
+    for (i, &v) in values.iter().enumerate() {
+        // Over the rest and the refusal, to the allow.
+        out.push(jump(JMP_JEQ_K, v, short(n - i), 0));
+    }
+    out.push(stmt(RET_K, otherwise));
+    out.push(stmt(RET_K, ret::ALLOW));
+    out
+}
+
+/// Maximal runs of consecutive numbers sharing a leaf: `(first, leaf)`, the
+/// last run reaching up to (but not including) the x32 bit. Every number
+/// above the table behaves as `leaf_of(MAX_SYSCALL + 1)`.
+fn ranges(leaf_of: impl Fn(u32) -> Leaf) -> Vec<(u32, Leaf)> {
+    let mut out: Vec<(u32, Leaf)> = Vec::new();
     for n in 0..=MAX_SYSCALL + 1 {
-        let action = action_of(n);
-        if out.last().map(|&(_, a)| a) != Some(action) {
-            out.push((n, action));
+        let leaf = leaf_of(n);
+        if out.last().map(|&(_, l)| l) != Some(leaf) {
+            out.push((n, leaf));
         }
     }
     out
@@ -122,9 +171,9 @@ fn ranges(action_of: impl Fn(u32) -> Action) -> Vec<(u32, Action)> {
 
 /// Emits a search over `ranges` (sorted by first number, covering every
 /// number from `ranges[0].0` upwards): the accumulator holds the number.
-fn search(ranges: &[(u32, Action)]) -> Vec<Instruction> {
+fn search(ranges: &[(u32, Leaf)]) -> Vec<Instruction> {
     if ranges.len() == 1 {
-        return leaf(ranges[0].1);
+        return ranges[0].1.emit();
     }
     let mid = ranges.len() / 2;
     let left = search(&ranges[..mid]);
@@ -147,22 +196,38 @@ fn search(ranges: &[(u32, Action)]) -> Vec<Instruction> {
 
 /// Compiles `policy` into a seccomp program.
 pub fn compile(policy: &Policy) -> Vec<Instruction> {
-    compile_with(|n| policy.action_for_number(n))
+    compile_with(|n| Leaf::of(policy.action_for_number(n)))
 }
 
-/// Compiles an allow-list: the numbers in `allowed` run, every other call
-/// fails with `refusal`'s errno (foreign ABIs are killed, as always).
-pub fn compile_allowlist(allowed: &[u32], refusal: i32) -> Vec<Instruction> {
-    compile_with(|n| {
-        if allowed.contains(&n) {
-            Action::Allow
-        } else {
-            Action::Errno(refusal)
-        }
+/// A call an allow-list permits: with any arguments, or only when one
+/// argument is one of a few values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Permit {
+    pub number: u32,
+    /// `(argument, values)`.
+    pub only: Option<(u8, &'static [u32])>,
+}
+
+/// Compiles an allow-list: the permitted calls run, every other call (and
+/// a permitted one with another argument value) fails with `refusal`'s
+/// errno; foreign ABIs are killed, as always.
+pub fn compile_allowlist(permits: &[Permit], refusal: i32) -> Vec<Instruction> {
+    let refused = return_value(Action::Errno(refusal));
+    compile_with(|n| match permits.iter().find(|p| p.number == n) {
+        None => Leaf::Return(refused),
+        Some(Permit { only: None, .. }) => Leaf::Return(ret::ALLOW),
+        Some(&Permit {
+            only: Some((arg, values)),
+            ..
+        }) => Leaf::AllowOnly {
+            arg,
+            values,
+            otherwise: refused,
+        },
     })
 }
 
-fn compile_with(action_of: impl Fn(u32) -> Action) -> Vec<Instruction> {
+fn compile_with(leaf_of: impl Fn(u32) -> Leaf) -> Vec<Instruction> {
     let mut prog = vec![
         stmt(LD_W_ABS, OFFSET_ARCH),
         jump(JMP_JEQ_K, AUDIT_ARCH_X86_64, 1, 0),
@@ -171,7 +236,7 @@ fn compile_with(action_of: impl Fn(u32) -> Action) -> Vec<Instruction> {
         jump(JMP_JGE_K, X32_SYSCALL_BIT, 0, 1),
         stmt(RET_K, ret::KILL_PROCESS),
     ];
-    prog.extend(search(&ranges(action_of)));
+    prog.extend(search(&ranges(leaf_of)));
     debug_assert!(prog.len() <= MAX_INSTRUCTIONS);
     prog
 }
@@ -379,8 +444,8 @@ mod tests {
     fn long_jumps_are_used_when_needed() {
         // A synthetic policy-shaped range list, large enough for left halves
         // beyond 255 instructions, still lands every number right.
-        let ranges: Vec<(u32, Action)> = (0..600)
-            .map(|i| (i, if i % 2 == 0 { Action::Allow } else { Action::Trap }))
+        let ranges: Vec<(u32, Leaf)> = (0..600)
+            .map(|i| (i, Leaf::of(if i % 2 == 0 { Action::Allow } else { Action::Trap })))
             .collect();
         let mut prog = vec![stmt(LD_W_ABS, OFFSET_NR)];
         prog.extend(search(&ranges));
@@ -400,7 +465,8 @@ mod tests {
     #[test]
     fn allowlists_allow_exactly_their_numbers() {
         let allowed = [0, 1, 3, 7, 202, 231];
-        let prog = compile_allowlist(&allowed, 1);
+        let permits: Vec<Permit> = allowed.iter().map(|&number| Permit { number, only: None }).collect();
+        let prog = compile_allowlist(&permits, 1);
         for nr in 0..=MAX_SYSCALL + 10 {
             let want = if allowed.contains(&nr) {
                 ret::ALLOW
@@ -410,6 +476,26 @@ mod tests {
             assert_eq!(interpret(&prog, AUDIT_ARCH_X86_64, nr, &[0; 6]), Some(want), "nr {nr}");
         }
         assert_eq!(interpret(&prog, AUDIT_ARCH_I386, 0, &[0; 6]), Some(ret::KILL_PROCESS));
+    }
+
+    #[test]
+    fn allowlists_can_permit_only_some_values_of_one_argument() {
+        let permits = [
+            Permit { number: 0, only: None },
+            Permit {
+                number: 101,
+                only: Some((0, &[7, 0x4206])),
+            },
+        ];
+        let prog = compile_allowlist(&permits, 1);
+        let call = |nr, a0: u64| interpret(&prog, AUDIT_ARCH_X86_64, nr, &[a0, 5, 0, 0, 0, 0]);
+        assert_eq!(call(101, 7), Some(ret::ALLOW));
+        assert_eq!(call(101, 0x4206), Some(ret::ALLOW));
+        for refused in [0, 6, 16, 0x4207, 0x1_0000_0007, 0xffff_ffff_0000_4206, u64::MAX] {
+            assert_eq!(call(101, refused), Some(ret::ERRNO | 1), "{refused:#x}");
+        }
+        assert_eq!(call(0, u64::MAX), Some(ret::ALLOW));
+        assert_eq!(call(1, 7), Some(ret::ERRNO | 1));
     }
 
     #[test]

@@ -2,7 +2,7 @@
 //! supervisor needs only these host calls, so a bug in a handler cannot be
 //! turned into anything else on the host. Every other call fails with EPERM.
 
-use crate::bpf::{compile_allowlist, Instruction};
+use crate::bpf::{compile_allowlist, Instruction, Permit};
 use crate::table::{self, errno};
 
 /// The host calls a running supervisor makes, each with why.
@@ -76,25 +76,39 @@ pub const SUPERVISOR_CALLS: &[(&str, &str)] = &[
 /// and the monitor thread holds no capability.
 pub const MONITOR_CALLS: &[(&str, &str)] = &[(
     "ptrace",
-    "the process monitor thread only: seizing init, resuming tasks after fork, clone and exec events, group stops",
+    "the process monitor thread only, and only the requests it makes (`MONITOR_PTRACE_REQUESTS`): seizing init, resuming tasks after fork, clone and exec events, group stops",
 )];
+
+/// The `ptrace` requests the monitor makes: PTRACE_CONT, PTRACE_GETEVENTMSG,
+/// PTRACE_SEIZE, PTRACE_LISTEN. Nothing that reads or writes a tracee's
+/// memory or registers, attaches by PTRACE_ATTACH, or detaches.
+pub const MONITOR_PTRACE_REQUESTS: &[u32] = &[7, 0x4201, 0x4206, 0x4208];
 
 /// The supervisor's filter.
 pub fn supervisor_filter() -> Vec<Instruction> {
-    allow(SUPERVISOR_CALLS.iter())
+    compile_allowlist(&permits(SUPERVISOR_CALLS), errno::EPERM)
 }
 
 /// The monitor thread's filter.
 pub fn monitor_filter() -> Vec<Instruction> {
-    allow(SUPERVISOR_CALLS.iter().chain(MONITOR_CALLS))
+    let mut permits = permits(SUPERVISOR_CALLS);
+    permits.extend(MONITOR_CALLS.iter().filter_map(|(name, _)| {
+        let number = table::by_name(name)?.number;
+        let only = (*name == "ptrace").then_some((0, MONITOR_PTRACE_REQUESTS));
+        Some(Permit { number, only })
+    }));
+    compile_allowlist(&permits, errno::EPERM)
 }
 
-fn allow<'a>(calls: impl Iterator<Item = &'a (&'a str, &'a str)>) -> Vec<Instruction> {
-    let allowed: Vec<u32> = calls
+fn permits(calls: &[(&str, &str)]) -> Vec<Permit> {
+    calls
+        .iter()
         .filter_map(|(name, _)| table::by_name(name))
-        .map(|s| s.number)
-        .collect();
-    compile_allowlist(&allowed, errno::EPERM)
+        .map(|s| Permit {
+            number: s.number,
+            only: None,
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -119,14 +133,18 @@ mod tests {
     #[test]
     fn only_the_monitor_may_ptrace() {
         let ptrace = table::by_name("ptrace").unwrap().number;
-        assert_eq!(
-            interpret(&monitor_filter(), AUDIT_ARCH_X86_64, ptrace, &[0; 6]),
-            Some(ret::ALLOW)
-        );
-        assert_eq!(
-            interpret(&supervisor_filter(), AUDIT_ARCH_X86_64, ptrace, &[0; 6]),
-            Some(ret::ERRNO | errno::EPERM as u32)
-        );
+        let refused = Some(ret::ERRNO | errno::EPERM as u32);
+        let request =
+            |prog: &[Instruction], request: u64| interpret(prog, AUDIT_ARCH_X86_64, ptrace, &[request, 2, 0, 0, 0, 0]);
+        for &r in MONITOR_PTRACE_REQUESTS {
+            assert_eq!(request(&monitor_filter(), u64::from(r)), Some(ret::ALLOW), "{r:#x}");
+            assert_eq!(request(&supervisor_filter(), u64::from(r)), refused, "{r:#x}");
+        }
+        // PTRACE_TRACEME, PEEKDATA, POKEDATA, GETREGS, SETREGS, ATTACH,
+        // DETACH, INTERRUPT; a permitted request with a high word.
+        for r in [0, 2, 5, 12, 13, 16, 17, 0x4207, 0x1_0000_0007] {
+            assert_eq!(request(&monitor_filter(), r), refused, "{r:#x}");
+        }
     }
 
     #[test]
