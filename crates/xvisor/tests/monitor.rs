@@ -122,15 +122,27 @@ fn ps_lists_every_task_with_parents_and_states() {
     assert!(first.starts_with("ready "), "{first}");
     let parent: i64 = first.trim().trim_start_matches("ready ").parse().unwrap();
 
-    // Thread creation ends before the children report ready; the stops
-    // may take a moment to show.
+    // Thread creation ends before the children report ready; the stops,
+    // and the new threads reaching their sleeps and reads (on a busy
+    // machine, after a few trapped calls of their own), may take a moment.
     let mut tasks = Vec::new();
-    let settled = eventually(Duration::from_secs(5), || {
+    let settled = eventually(Duration::from_secs(10), || {
         let v = ps_json(Caller::Root, &name);
         tasks = v["tasks"].as_array().cloned().unwrap_or_default();
+        let in_call = |names: &[&str]| {
+            tasks
+                .iter()
+                .filter(|t| t["state"] != "stopped" && names.iter().any(|n| t["call"] == *n))
+                .count()
+        };
         tasks.iter().filter(|t| t["state"] == "stopped").count() == 2 * 6
+            && in_call(&["clock_nanosleep", "nanosleep"]) == 8 * 2
+            && in_call(&["read"]) >= 8 * 3
     });
-    assert!(settled, "two children never showed stopped: {tasks:#?}");
+    assert!(
+        settled,
+        "two children never showed stopped, or threads never reached their calls: {tasks:#?}"
+    );
     // init, the parent, 10 children × (main thread + 5 threads).
     assert_eq!(tasks.len(), 2 + 60, "{tasks:#?}");
     let by_pid = |pid: i64| tasks.iter().filter(move |t| t["pid"] == pid).collect::<Vec<_>>();
