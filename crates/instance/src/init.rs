@@ -399,6 +399,14 @@ fn start_guest(
     if let Err(e) = process::set_dumpable(true) {
         fail(StartStage::Filter, e);
     }
+    // The engine's profile first: xvisor's installation and the exec must
+    // pass it (as they would under any runtime), and it can never be
+    // loosened by anything after it.
+    if let Some(extra) = &spec.extra_filter {
+        if let Err(e) = seccomp::install_filter(extra) {
+            fail(StartStage::Filter, e);
+        }
+    }
     let at = match seccomp::lowest_free_fd() {
         Ok(fd) => fd,
         Err(e) => fail(StartStage::Filter, e),

@@ -75,4 +75,9 @@ pub struct InstanceSpec {
     /// Kernel settings of the instance's own namespaces (`net.*`, IPC
     /// ones), written by init: `("net.ipv4.ping_group_range", "0 0")`.
     pub sysctls: Vec<(String, String)>,
+    /// A second seccomp program (`struct sock_filter` bytes: an OCI
+    /// engine's profile, compiled by `xvisor_trap::rules`), installed in the
+    /// guest before xvisor's own: the kernel runs both and takes the
+    /// stricter answer.
+    pub extra_filter: Option<Vec<u8>>,
 }

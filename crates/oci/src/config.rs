@@ -33,7 +33,7 @@ pub enum ConfigError {
     Read { path: String, error: std::io::Error },
 }
 
-fn field(path: &str, message: impl Into<String>) -> ConfigError {
+pub(crate) fn field(path: &str, message: impl Into<String>) -> ConfigError {
     ConfigError::Field {
         path: path.to_string(),
         message: message.into(),
@@ -63,13 +63,13 @@ pub struct Container {
 }
 
 /// An object being taken apart; leftover keys are refused by [`Obj::finish`].
-struct Obj {
-    path: String,
-    map: Map<String, Value>,
+pub(crate) struct Obj {
+    pub(crate) path: String,
+    pub(crate) map: Map<String, Value>,
 }
 
 impl Obj {
-    fn new(path: &str, value: Value) -> Result<Self, ConfigError> {
+    pub(crate) fn new(path: &str, value: Value) -> Result<Self, ConfigError> {
         match value {
             Value::Object(map) => Ok(Self {
                 path: path.to_string(),
@@ -79,7 +79,7 @@ impl Obj {
         }
     }
 
-    fn sub(&self, key: &str) -> String {
+    pub(crate) fn sub(&self, key: &str) -> String {
         if self.path.is_empty() {
             key.to_string()
         } else {
@@ -88,16 +88,16 @@ impl Obj {
     }
 
     /// The value of `key`, `None` when absent or null.
-    fn take(&mut self, key: &str) -> Option<Value> {
+    pub(crate) fn take(&mut self, key: &str) -> Option<Value> {
         self.map.remove(key).filter(|v| !v.is_null())
     }
 
-    fn object(&mut self, key: &str) -> Result<Option<Obj>, ConfigError> {
+    pub(crate) fn object(&mut self, key: &str) -> Result<Option<Obj>, ConfigError> {
         let path = self.sub(key);
         self.take(key).map(|v| Obj::new(&path, v)).transpose()
     }
 
-    fn string(&mut self, key: &str) -> Result<Option<String>, ConfigError> {
+    pub(crate) fn string(&mut self, key: &str) -> Result<Option<String>, ConfigError> {
         let path = self.sub(key);
         match self.take(key) {
             None => Ok(None),
@@ -106,7 +106,7 @@ impl Obj {
         }
     }
 
-    fn boolean(&mut self, key: &str) -> Result<bool, ConfigError> {
+    pub(crate) fn boolean(&mut self, key: &str) -> Result<bool, ConfigError> {
         let path = self.sub(key);
         match self.take(key) {
             None => Ok(false),
@@ -115,7 +115,7 @@ impl Obj {
         }
     }
 
-    fn int(&mut self, key: &str) -> Result<Option<i64>, ConfigError> {
+    pub(crate) fn int(&mut self, key: &str) -> Result<Option<i64>, ConfigError> {
         let path = self.sub(key);
         match self.take(key) {
             None => Ok(None),
@@ -128,7 +128,7 @@ impl Obj {
         }
     }
 
-    fn uint(&mut self, key: &str) -> Result<Option<u64>, ConfigError> {
+    pub(crate) fn uint(&mut self, key: &str) -> Result<Option<u64>, ConfigError> {
         let path = self.sub(key);
         match self.take(key) {
             None => Ok(None),
@@ -140,7 +140,7 @@ impl Obj {
         }
     }
 
-    fn array(&mut self, key: &str) -> Result<Vec<Value>, ConfigError> {
+    pub(crate) fn array(&mut self, key: &str) -> Result<Vec<Value>, ConfigError> {
         let path = self.sub(key);
         match self.take(key) {
             None => Ok(Vec::new()),
@@ -149,7 +149,7 @@ impl Obj {
         }
     }
 
-    fn strings(&mut self, key: &str) -> Result<Vec<String>, ConfigError> {
+    pub(crate) fn strings(&mut self, key: &str) -> Result<Vec<String>, ConfigError> {
         let path = self.sub(key);
         self.array(key)?
             .into_iter()
@@ -162,7 +162,7 @@ impl Obj {
     }
 
     /// Refuses `key` when present and not empty.
-    fn refuse(&mut self, key: &str, why: &str) -> Result<(), ConfigError> {
+    pub(crate) fn refuse(&mut self, key: &str, why: &str) -> Result<(), ConfigError> {
         let path = self.sub(key);
         match self.take(key) {
             None => Ok(()),
@@ -174,11 +174,11 @@ impl Obj {
     }
 
     /// Accepts `key` whatever it holds (the reason is in docs/oci.md).
-    fn ignore(&mut self, key: &str) {
+    pub(crate) fn ignore(&mut self, key: &str) {
         self.map.remove(key);
     }
 
-    fn finish(self) -> Result<(), ConfigError> {
+    pub(crate) fn finish(self) -> Result<(), ConfigError> {
         match self.map.keys().next() {
             None => Ok(()),
             Some(key) => Err(field(&self.sub(key), "not supported by xvisor")),
@@ -420,6 +420,7 @@ struct Builder {
     network: Network,
     limits: Limits,
     sysctls: Vec<(String, String)>,
+    seccomp: Option<Vec<u8>>,
 }
 
 impl Builder {
@@ -447,6 +448,7 @@ impl Builder {
             network: Network::Host,
             limits: Limits::default(),
             sysctls: Vec::new(),
+            seccomp: None,
         }
     }
 
@@ -740,8 +742,10 @@ impl Builder {
                 self.sysctls.push((key, value));
             }
         }
-        // Replaced by xvisor's own filter, which is stricter (docs/oci.md).
-        l.ignore("seccomp");
+        // Stacked with xvisor's own filter: the stricter answer wins.
+        if let Some(profile) = l.object("seccomp")? {
+            self.seccomp = Some(crate::seccomp::compile(profile)?);
+        }
         let rootfs_propagation = l.string("rootfsPropagation")?.unwrap_or_default();
         if !["", "private", "rprivate", "slave", "rslave"].contains(&rootfs_propagation.as_str()) {
             return Err(field(
@@ -896,6 +900,7 @@ impl Builder {
             additional_gids: self.additional_gids,
             preserve_fds: 0,
             sysctls: self.sysctls,
+            extra_filter: self.seccomp,
         };
         Ok(Container {
             spec,
@@ -1190,5 +1195,25 @@ mod tests {
         ] {
             assert!(parse_config(text, Path::new("/b"), "x").is_err(), "{text}");
         }
+    }
+
+    /// Replays the fuzz corpus (fuzz/corpus/oci_config) on every test run.
+    #[test]
+    fn fuzz_corpus_replays() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fuzz/corpus/oci_config");
+        let mut accepted = Vec::new();
+        for entry in std::fs::read_dir(&dir).expect("fuzz corpus directory") {
+            let path = entry.unwrap().path();
+            let bytes = std::fs::read(&path).unwrap();
+            if let Ok(text) = std::str::from_utf8(&bytes) {
+                if parse_config(text, Path::new("/b"), "x").is_ok() {
+                    accepted.push(path.file_name().unwrap().to_string_lossy().into_owned());
+                }
+            }
+        }
+        accepted.sort();
+        // The seeds that are valid bundles stay valid.
+        assert!(accepted.starts_with(&["default".to_string()]), "{accepted:?}");
+        assert!(accepted.contains(&"seccomp".to_string()), "{accepted:?}");
     }
 }

@@ -10,6 +10,7 @@
 #![forbid(unsafe_code)]
 
 pub mod config;
+mod seccomp;
 pub mod state;
 
 pub use config::{default_config, load_bundle, parse_config, ConfigError, Container, Rlimit};

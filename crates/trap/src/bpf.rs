@@ -26,12 +26,14 @@ pub struct Instruction {
     pub k: u32,
 }
 
-const LD_W_ABS: u16 = 0x20;
-const JMP_JA: u16 = 0x05;
-const JMP_JEQ_K: u16 = 0x15;
-const JMP_JGE_K: u16 = 0x35;
-const JMP_JSET_K: u16 = 0x45;
-const RET_K: u16 = 0x06;
+pub(crate) const LD_W_ABS: u16 = 0x20;
+pub(crate) const JMP_JA: u16 = 0x05;
+pub(crate) const JMP_JEQ_K: u16 = 0x15;
+pub(crate) const JMP_JGE_K: u16 = 0x35;
+pub(crate) const JMP_JGT_K: u16 = 0x25;
+pub(crate) const JMP_JSET_K: u16 = 0x45;
+pub(crate) const ALU_AND_K: u16 = 0x54;
+pub(crate) const RET_K: u16 = 0x06;
 
 /// Offsets in `struct seccomp_data`.
 const OFFSET_NR: u32 = 0;
@@ -40,7 +42,7 @@ const OFFSET_ARGS: u32 = 16;
 
 /// The offset of argument register `arg`'s low word (x86_64 is little
 /// endian).
-fn offset_of_arg_low_word(arg: u8) -> u32 {
+pub(crate) fn offset_of_arg_low_word(arg: u8) -> u32 {
     OFFSET_ARGS + 8 * u32::from(arg)
 }
 
@@ -60,11 +62,11 @@ pub mod ret {
 /// The kernel's limit on a filter's length.
 pub const MAX_INSTRUCTIONS: usize = 4096;
 
-fn stmt(code: u16, k: u32) -> Instruction {
+pub(crate) fn stmt(code: u16, k: u32) -> Instruction {
     Instruction { code, jt: 0, jf: 0, k }
 }
 
-fn jump(code: u16, k: u32, jt: u8, jf: u8) -> Instruction {
+pub(crate) fn jump(code: u16, k: u32, jt: u8, jf: u8) -> Instruction {
     Instruction { code, jt, jf, k }
 }
 
@@ -158,8 +160,8 @@ fn allow_only(arg: u8, values: &'static [u32], otherwise: u32) -> Vec<Instructio
 /// Maximal runs of consecutive numbers sharing a leaf: `(first, leaf)`, the
 /// last run reaching up to (but not including) the x32 bit. Every number
 /// above the table behaves as `leaf_of(MAX_SYSCALL + 1)`.
-fn ranges(leaf_of: impl Fn(u32) -> Leaf) -> Vec<(u32, Leaf)> {
-    let mut out: Vec<(u32, Leaf)> = Vec::new();
+pub(crate) fn ranges<L: Copy + PartialEq>(leaf_of: impl Fn(u32) -> L) -> Vec<(u32, L)> {
+    let mut out: Vec<(u32, L)> = Vec::new();
     for n in 0..=MAX_SYSCALL + 1 {
         let leaf = leaf_of(n);
         if out.last().map(|&(_, l)| l) != Some(leaf) {
@@ -170,14 +172,15 @@ fn ranges(leaf_of: impl Fn(u32) -> Leaf) -> Vec<(u32, Leaf)> {
 }
 
 /// Emits a search over `ranges` (sorted by first number, covering every
-/// number from `ranges[0].0` upwards): the accumulator holds the number.
-fn search(ranges: &[(u32, Leaf)]) -> Vec<Instruction> {
+/// number from `ranges[0].0` upwards): the accumulator holds the number;
+/// `emit` gives the instructions that end it for one range.
+pub(crate) fn search<L: Copy>(ranges: &[(u32, L)], emit: &impl Fn(L) -> Vec<Instruction>) -> Vec<Instruction> {
     if ranges.len() == 1 {
-        return ranges[0].1.emit();
+        return emit(ranges[0].1);
     }
     let mid = ranges.len() / 2;
-    let left = search(&ranges[..mid]);
-    let right = search(&ranges[mid..]);
+    let left = search(&ranges[..mid], emit);
+    let right = search(&ranges[mid..], emit);
     let pivot = ranges[mid].0;
     let mut out = Vec::with_capacity(left.len() + right.len() + 2);
     match u8::try_from(left.len()) {
@@ -228,17 +231,23 @@ pub fn compile_allowlist(permits: &[Permit], refusal: i32) -> Vec<Instruction> {
 }
 
 fn compile_with(leaf_of: impl Fn(u32) -> Leaf) -> Vec<Instruction> {
-    let mut prog = vec![
+    let mut prog = prologue();
+    prog.extend(search(&ranges(leaf_of), &Leaf::emit));
+    debug_assert!(prog.len() <= MAX_INSTRUCTIONS);
+    prog
+}
+
+/// Kills foreign ABIs and x32 numbers; leaves the number in the
+/// accumulator.
+pub(crate) fn prologue() -> Vec<Instruction> {
+    vec![
         stmt(LD_W_ABS, OFFSET_ARCH),
         jump(JMP_JEQ_K, AUDIT_ARCH_X86_64, 1, 0),
         stmt(RET_K, ret::KILL_PROCESS),
         stmt(LD_W_ABS, OFFSET_NR),
         jump(JMP_JGE_K, X32_SYSCALL_BIT, 0, 1),
         stmt(RET_K, ret::KILL_PROCESS),
-    ];
-    prog.extend(search(&ranges(leaf_of)));
-    debug_assert!(prog.len() <= MAX_INSTRUCTIONS);
-    prog
+    ]
 }
 
 /// The program as the kernel's `struct sock_filter` array bytes.
@@ -293,10 +302,15 @@ fn run(prog: &[Instruction], arch: u32, nr: u32, args: &[u64; 6]) -> Option<(u32
                 pc += 1;
             }
             JMP_JA => pc = pc.checked_add(1 + i.k as usize)?,
-            JMP_JEQ_K | JMP_JGE_K | JMP_JSET_K => {
+            ALU_AND_K => {
+                acc &= i.k;
+                pc += 1;
+            }
+            JMP_JEQ_K | JMP_JGE_K | JMP_JGT_K | JMP_JSET_K => {
                 let taken = match i.code {
                     JMP_JEQ_K => acc == i.k,
                     JMP_JGE_K => acc >= i.k,
+                    JMP_JGT_K => acc > i.k,
                     _ => acc & i.k != 0,
                 };
                 pc += 1 + if taken { i.jt as usize } else { i.jf as usize };
@@ -448,7 +462,7 @@ mod tests {
             .map(|i| (i, Leaf::of(if i % 2 == 0 { Action::Allow } else { Action::Trap })))
             .collect();
         let mut prog = vec![stmt(LD_W_ABS, OFFSET_NR)];
-        prog.extend(search(&ranges));
+        prog.extend(search(&ranges, &Leaf::emit));
         assert!(prog.iter().any(|i| i.code == JMP_JA));
         for nr in 0..700u32 {
             let want = if nr >= 599 {

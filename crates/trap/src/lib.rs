@@ -6,6 +6,8 @@
 //!   into one action per call number;
 //! - [`bpf`]: the compiler from a policy to a classic-BPF seccomp program
 //!   (checked by an interpreter in the tests);
+//! - [`rules`]: an engine's seccomp profile (argument comparisons, actions)
+//!   compiled into a second program that stacks with xvisor's;
 //! - [`render`]: the `xvisor syscalls` listing and the doc page, generated
 //!   from the same table.
 
@@ -15,6 +17,7 @@ pub mod bpf;
 pub mod host;
 pub mod policy;
 pub mod render;
+pub mod rules;
 pub mod table;
 
 pub use policy::{Action, Policy, PolicyError, Profile};

@@ -442,6 +442,7 @@ pub fn to_spec(mut o: RunOptions) -> Result<InstanceSpec> {
         additional_gids: Vec::new(),
         preserve_fds: 0,
         sysctls: Vec::new(),
+        extra_filter: None,
     })
 }
 

@@ -321,6 +321,49 @@ fn the_bundle_config_reaches_the_guest() {
 }
 
 #[test]
+fn the_engines_seccomp_profile_stacks_with_xvisors_policy() {
+    let b = Bundle::new(
+        "oci-seccomp",
+        Caller::Root,
+        &[
+            "sh",
+            "-c",
+            "mkdir /tmp/d 2>&1; echo mkdir $?; unshare -U true 2>&1; echo unshare $?; uname -s",
+        ],
+    );
+    b.edit(|c| {
+        c["linux"]["seccomp"] = serde_json::json!({
+            "defaultAction": "SCMP_ACT_ALLOW",
+            "architectures": ["SCMP_ARCH_X86_64"],
+            "syscalls": [
+                {"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_ERRNO", "errnoRet": 13},
+                {"names": ["uname"], "action": "SCMP_ACT_ERRNO",
+                 "args": [{"index": 0, "value": 0, "op": "SCMP_CMP_EQ"}]}
+            ]
+        });
+    });
+    let o = b.oci(&["run", "--bundle", b.dir.str(), &container_id("seccomp")]);
+    let out = stdout(&o);
+    // The profile's refusal, with its errno (EACCES) …
+    assert!(out.contains("Permission denied\nmkdir 1\n"), "{out}{}", stderr(&o));
+    // … xvisor's own, which the profile allows (a new user namespace) …
+    assert!(out.contains("unshare 1\n"), "{out}");
+    assert!(!out.contains("unshare 0"), "{out}");
+    // … and a rule on an argument: uname(NULL) refused, uname(buf) not.
+    assert!(out.ends_with("Linux\n"), "{out}");
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let b = Bundle::new("oci-seccomp-bad", Caller::Root, &["true"]);
+    b.edit(|c| c["linux"]["seccomp"] = serde_json::json!({"defaultAction": "SCMP_ACT_NOTIFY"}));
+    let o = b.oci(&["run", "--bundle", b.dir.str(), &container_id("seccomp-bad")]);
+    assert_eq!(code(&o), 1);
+    assert!(
+        stderr(&o).contains("linux.seccomp.defaultAction: SCMP_ACT_NOTIFY"),
+        "{}",
+        stderr(&o)
+    );
+}
+
+#[test]
 fn features_and_spec_are_json() {
     let o = run(Caller::Root, &["features"]);
     let f: Value = serde_json::from_str(&ok(&o)).unwrap();
