@@ -17,6 +17,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod exec;
 mod init;
 pub mod lifecycle;
 pub mod monitor;
