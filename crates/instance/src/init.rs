@@ -15,8 +15,9 @@ use xvisor_sys::event::{self, ready, Watch};
 use xvisor_sys::process::{self, Forked};
 use xvisor_sys::{errno, net, seccomp, signal, socket, tty};
 
-use crate::protocol::{FromInit, StartStage, ToInit};
-use crate::spec::{InstanceSpec, Network, StdinMode};
+use crate::exec::{ExecRequest, ProcessSpec};
+use crate::protocol::{FromInit, StartStage, ToInit, MAX_TO_INIT};
+use crate::spec::{InstanceSpec, Network};
 
 /// Signals init passes on to the guest program.
 pub(crate) const FORWARDED_SIGNALS: &[i32] = &[
@@ -33,6 +34,19 @@ pub(crate) const FORWARDED_SIGNALS: &[i32] = &[
 
 /// Tag of the guest's report "my filter's listener will be descriptor N".
 const REPORT_LISTENER: u8 = 9;
+
+/// The capabilities init keeps in its permitted set once the guest runs,
+/// for the processes it starts later (exec): the most any of them may have,
+/// the identity changes (SETUID, SETGID, SETPCAP: all in that set), and
+/// SYS_PTRACE to take a new process's listener when it runs under another
+/// uid. Only KILL stays effective; the rest is raised by a child between
+/// fork and exec, or around `pidfd_getfd`. All of them are capabilities of
+/// the instance's user namespace only.
+fn kept_for_exec() -> Vec<u32> {
+    let mut keep = GUEST_ROOT_CAPABILITIES.to_vec();
+    keep.push(cap::SYS_PTRACE);
+    keep
+}
 
 /// Takes the guest's seccomp listener (descriptor `fd` of process `guest`),
 /// retrying for the moment between the guest's announcement and its
@@ -170,8 +184,12 @@ fn serve(spec: &InstanceSpec, control: BorrowedFd<'_>) -> Result<i32, String> {
     signal::block(&watched).map_err(context("block signals"))?;
     let signals = signal::signal_fd(&watched).map_err(context("create a signalfd"))?;
     let (report_read, report_write) = event::pipe().map_err(context("create a pipe"))?;
-    let filter = xvisor_trap::bpf::to_bytes(&xvisor_trap::bpf::compile(&spec.policy));
-    let prepared = match PreparedExec::new(spec) {
+    let filters = Filters {
+        engine: spec.extra_filter.clone(),
+        own: xvisor_trap::bpf::to_bytes(&xvisor_trap::bpf::compile(&spec.policy)),
+    };
+    let main = spec.main_process();
+    let prepared = match PreparedExec::new(&main) {
         Ok(p) => p,
         Err(e) => {
             let errno = e.raw_os_error().unwrap_or(errno::EINVAL);
@@ -190,7 +208,12 @@ fn serve(spec: &InstanceSpec, control: BorrowedFd<'_>) -> Result<i32, String> {
     let guest = match process::fork().map_err(context("fork the guest"))? {
         Forked::Child => {
             drop(report_read);
-            start_guest(spec, &prepared, slave, report_write, &filter)
+            let stdio = Stdio {
+                terminal: slave,
+                given: Vec::new(),
+                preserved: spec.preserve_fds,
+            };
+            start_process(&main, &prepared, stdio, report_write, &filters)
         }
         Forked::Parent { pid, .. } => pid,
     };
@@ -201,52 +224,61 @@ fn serve(spec: &InstanceSpec, control: BorrowedFd<'_>) -> Result<i32, String> {
     // listener will be, or why it could not start. Its exec closes the pipe:
     // end-of-file means it runs.
     loop {
-        let mut report = [0u8; 5];
-        let n = event::read(report_read.as_fd(), &mut report).map_err(context("read the start report"))?;
-        if n == 0 {
-            break;
-        }
-        if n != report.len() {
-            return Err("the guest sent a short start report".into());
-        }
-        let value = i32::from_le_bytes([report[1], report[2], report[3], report[4]]);
-        if report[0] == REPORT_LISTENER {
-            if let Some(listener) = fetch_listener(guest, value)? {
-                send(control, &FromInit::Listener, Some(listener.as_fd()))
-                    .map_err(context("hand over the listener"))?;
+        match read_report(guest, report_read.as_fd())? {
+            Report::Listener(Some(listener)) => {
+                send(control, &FromInit::Listener, Some(listener.as_fd())).map_err(context("hand over the listener"))?
             }
-            continue;
+            Report::Listener(None) => {}
+            Report::Running => break,
+            Report::Failed { stage, errno } => {
+                let _ = process::wait_pid(guest, false);
+                let _ = send(control, &FromInit::StartFailed { stage, errno }, None);
+                return Ok(127);
+            }
         }
-        let stage = match report[0] {
-            1 => StartStage::Workdir,
-            2 => StartStage::Identity,
-            4 => StartStage::Filter,
-            _ => StartStage::Exec,
-        };
-        let _ = process::wait_pid(guest, false);
-        let _ = send(control, &FromInit::StartFailed { stage, errno: value }, None);
-        return Ok(127);
     }
     send(control, &FromInit::Running { guest_pid: guest }, None).map_err(context("report to the supervisor"))?;
 
-    // From here on init needs nothing but to signal its children (which may
-    // run under another uid): keep CAP_KILL only, and become undumpable so
-    // the guest cannot ptrace or read it.
+    // From here on init signals its children (which may run under another
+    // uid) and starts exec'd processes: KILL stays effective, what those
+    // processes may be given stays permitted (see `kept_for_exec`); and init
+    // becomes undumpable so the guest cannot ptrace or read it.
     let _ = process::set_dumpable(false);
-    let _ = caps::limit_bounding_set(&[cap::KILL]);
-    let _ = caps::set_exact(&[cap::KILL]);
+    let keep = kept_for_exec();
+    let _ = caps::limit_bounding_set(&keep);
+    let _ = caps::set_sets(&[cap::KILL], &keep);
 
+    let mut execs = Execs::default();
+    let mut message = vec![0u8; MAX_TO_INIT + 1];
     loop {
-        let mut watches = [Watch::new(signals.as_fd(), ready::IN), Watch::new(control, ready::IN)];
+        let mut watches = vec![Watch::new(signals.as_fd(), ready::IN), Watch::new(control, ready::IN)];
+        for pending in &execs.pending {
+            watches.push(Watch::new(pending.report.as_fd(), ready::IN));
+        }
         event::poll(&mut watches, -1).map_err(context("poll"))?;
-        if watches[1].ready != 0 {
-            let mut buf = [0u8; 16];
-            match socket::recv(control, &mut buf) {
+        let control_ready = watches[1].ready != 0;
+        let signals_ready = watches[0].ready != 0;
+        let reports_ready: Vec<u32> = watches[2..]
+            .iter()
+            .zip(&execs.pending)
+            .filter(|(w, _)| w.ready != 0)
+            .map(|(_, p)| p.id)
+            .collect();
+        drop(watches);
+        for id in reports_ready {
+            execs.hear_from(control, id)?;
+        }
+        if control_ready {
+            match socket::recv_fds(control, &mut message) {
                 Ok((0, _)) | Err(_) => return Ok(137),
-                Ok(_) => {}
+                Ok((n, fds)) => {
+                    if let Ok(ToInit::Exec { id, request }) = ToInit::decode(&message[..n]) {
+                        execs.start(spec, control, &filters, id, &request, fds);
+                    }
+                }
             }
         }
-        if watches[0].ready == 0 {
+        if !signals_ready {
             continue;
         }
         while let Some(info) = signal::read_signal(signals.as_fd()).map_err(context("read signals"))? {
@@ -254,8 +286,8 @@ fn serve(spec: &InstanceSpec, control: BorrowedFd<'_>) -> Result<i32, String> {
                 let _ = process::kill(guest, info.signal);
                 continue;
             }
-            // Reap everything that has ended: the guest, and orphans that
-            // were re-parented to us.
+            // Reap everything that has ended: the guest, exec'd processes,
+            // and orphans that were re-parented to us.
             while let Ok(Some((pid, status))) = process::wait_pid(-1, true) {
                 if pid == guest {
                     let _ = send(
@@ -267,13 +299,195 @@ fn serve(spec: &InstanceSpec, control: BorrowedFd<'_>) -> Result<i32, String> {
                     );
                     return Ok(0);
                 }
+                execs.ended(control, pid, status.to_raw())?;
             }
         }
     }
 }
 
-/// Runs in the guest's process, between fork and exec. Never returns.
-/// What the guest's process needs, prepared by init *before* forking it, so
+/// What a starting process said on its report pipe.
+enum Report {
+    /// Its filter's listener (`None`: it ended before installing it).
+    Listener(Option<OwnedFd>),
+    /// It exec'd its program (the pipe closed on exec).
+    Running,
+    Failed {
+        stage: StartStage,
+        errno: i32,
+    },
+}
+
+/// Reads one report of process `pid` from its pipe (5-byte messages).
+fn read_report(pid: i32, pipe: BorrowedFd<'_>) -> Result<Report, String> {
+    let mut report = [0u8; 5];
+    let n = event::read(pipe, &mut report).map_err(context("read the start report"))?;
+    if n == 0 {
+        return Ok(Report::Running);
+    }
+    if n != report.len() {
+        return Err("a starting process sent a short report".into());
+    }
+    let value = i32::from_le_bytes([report[1], report[2], report[3], report[4]]);
+    if report[0] == REPORT_LISTENER {
+        return fetch_listener(pid, value).map(Report::Listener);
+    }
+    let stage = match report[0] {
+        1 => StartStage::Workdir,
+        2 => StartStage::Identity,
+        4 => StartStage::Filter,
+        _ => StartStage::Exec,
+    };
+    Ok(Report::Failed { stage, errno: value })
+}
+
+/// A process started for an exec session, until it has exec'd (or failed).
+struct PendingExec {
+    id: u32,
+    pid: i32,
+    report: OwnedFd,
+}
+
+/// init's exec sessions.
+#[derive(Default)]
+struct Execs {
+    pending: Vec<PendingExec>,
+    /// Running exec'd processes: pid → session.
+    running: Vec<(i32, u32)>,
+}
+
+impl Execs {
+    /// Starts the process of exec session `id` as a child of init, through
+    /// the same steps as the guest's own program (`start_process`).
+    fn start(
+        &mut self,
+        spec: &InstanceSpec,
+        control: BorrowedFd<'_>,
+        filters: &Filters,
+        id: u32,
+        request: &ExecRequest,
+        fds: Vec<OwnedFd>,
+    ) {
+        let failed = |stage: StartStage, error: io::Error| {
+            let errno = error.raw_os_error().unwrap_or(errno::EINVAL);
+            let _ = send(control, &FromInit::ExecFailed { id, stage, errno }, None);
+        };
+        // Rootless instances map one id; root's map the whole id space.
+        let rootless = !std::fs::read_to_string("/proc/self/uid_map")
+            .is_ok_and(|m| m.split_whitespace().collect::<Vec<_>>() == ["0", "0", "4294967295"]);
+        // The supervisor resolved the same request against the same spec
+        // already; this cannot fail unless it was bypassed.
+        let Ok(process) = request.resolve(spec, rootless) else {
+            return failed(StartStage::Identity, io::Error::from_raw_os_error(errno::EINVAL));
+        };
+        let expected = 3 + request.preserve_fds as usize;
+        if fds.len() != expected {
+            return failed(StartStage::Identity, io::Error::from_raw_os_error(errno::EBADF));
+        }
+        let prepared = match PreparedExec::new(&process) {
+            Ok(p) => p,
+            Err(e) => return failed(StartStage::Exec, e),
+        };
+        let mut given = fds;
+        let terminal = if request.tty {
+            let (master, slave) = match tty::open_pty("/dev/ptmx") {
+                Ok(pair) => pair,
+                Err(e) => return failed(StartStage::Identity, e),
+            };
+            if let Err(e) = send(control, &FromInit::ExecTerminal { id }, Some(master.as_fd())) {
+                return failed(StartStage::Identity, e);
+            }
+            // The terminal is the process's stdio: the client's go unused.
+            given.drain(..3);
+            Some(slave)
+        } else {
+            None
+        };
+        let (report_read, report_write) = match event::pipe() {
+            Ok(pair) => pair,
+            Err(e) => return failed(StartStage::Identity, e),
+        };
+        match process::fork() {
+            Ok(Forked::Child) => {
+                drop(report_read);
+                let stdio = Stdio {
+                    terminal,
+                    given,
+                    preserved: request.preserve_fds,
+                };
+                start_process(&process, &prepared, stdio, report_write, filters)
+            }
+            Ok(Forked::Parent { pid, .. }) => self.pending.push(PendingExec {
+                id,
+                pid,
+                report: report_read,
+            }),
+            // EAGAIN: the instance's task limit (pids.max).
+            Err(e) => failed(StartStage::Exec, e),
+        }
+    }
+
+    /// Exec session `id`'s starting process has something to say.
+    fn hear_from(&mut self, control: BorrowedFd<'_>, id: u32) -> Result<(), String> {
+        let Some(at) = self.pending.iter().position(|p| p.id == id) else {
+            return Ok(());
+        };
+        let pid = self.pending[at].pid;
+        // May raise SYS_PTRACE: the process may already run under its uid.
+        let report = {
+            let keep = kept_for_exec();
+            let _ = caps::set_sets(&[cap::KILL, cap::SYS_PTRACE], &keep);
+            let report = read_report(pid, self.pending[at].report.as_fd());
+            let _ = caps::set_sets(&[cap::KILL], &keep);
+            report
+        };
+        let report = match report {
+            Ok(report) => report,
+            // A process that broke the start protocol (or whose filter
+            // never appeared) fails its session, not the instance.
+            Err(_) => {
+                let _ = process::kill(pid, signal::SIGKILL);
+                Report::Failed {
+                    stage: StartStage::Filter,
+                    errno: errno::EPROTO,
+                }
+            }
+        };
+        match report {
+            Report::Listener(Some(listener)) => {
+                send(control, &FromInit::ExecListener { id }, Some(listener.as_fd()))
+                    .map_err(context("hand over a listener"))?;
+            }
+            Report::Listener(None) => {}
+            Report::Running => {
+                self.pending.remove(at);
+                self.running.push((pid, id));
+                send(control, &FromInit::ExecStarted { id, pid }, None).map_err(context("report to the supervisor"))?;
+            }
+            Report::Failed { stage, errno } => {
+                // It ends by itself; its end is not reported.
+                self.pending.remove(at);
+                let _ = send(control, &FromInit::ExecFailed { id, stage, errno }, None);
+            }
+        }
+        Ok(())
+    }
+
+    /// Process `pid` ended (reaped by init).
+    fn ended(&mut self, control: BorrowedFd<'_>, pid: i32, wait_status: i32) -> Result<(), String> {
+        // Its reports are all in its pipe by now (the pipe closed with it):
+        // hear them first, so the session hears of its start before its end.
+        while let Some(id) = self.pending.iter().find(|p| p.pid == pid).map(|p| p.id) {
+            self.hear_from(control, id)?;
+        }
+        if let Some(at) = self.running.iter().position(|(p, _)| *p == pid) {
+            let (_, id) = self.running.remove(at);
+            let _ = send(control, &FromInit::ExecExited { id, wait_status }, None);
+        }
+        Ok(())
+    }
+}
+
+/// What a new process needs, prepared by init *before* forking it, so
 /// the forked copy does as little as possible before exec (every page it
 /// writes is a copy-on-write fault).
 struct PreparedExec {
@@ -286,7 +500,7 @@ struct PreparedExec {
 }
 
 impl PreparedExec {
-    fn new(spec: &InstanceSpec) -> io::Result<Self> {
+    fn new(spec: &ProcessSpec) -> io::Result<Self> {
         let argv = spec
             .argv
             .iter()
@@ -333,13 +547,29 @@ impl PreparedExec {
     }
 }
 
-fn start_guest(
-    spec: &InstanceSpec,
-    prepared: &PreparedExec,
-    slave: Option<OwnedFd>,
-    report: OwnedFd,
-    filter: &[u8],
-) -> ! {
+/// The standard descriptors (and others) a starting process gets.
+struct Stdio {
+    /// A terminal's slave side: stdio and controlling terminal.
+    terminal: Option<OwnedFd>,
+    /// Descriptors for 0, 1, 2, … in order (without a terminal), or for 3,
+    /// 4, … (with one); empty: init's own are kept.
+    given: Vec<OwnedFd>,
+    /// How many descriptors from 3 on pass into the program.
+    preserved: u32,
+}
+
+/// Runs in a new process of the instance (the guest's program, or an exec
+/// session's), between fork and exec: session, stdio, working directory,
+/// limits, identity, then the system-call filter. Never returns.
+/// The seccomp programs every process of the instance installs, in order.
+struct Filters {
+    /// An OCI engine's profile, without a listener.
+    engine: Option<Vec<u8>>,
+    /// xvisor's own, with the listener the supervisor serves.
+    own: Vec<u8>,
+}
+
+fn start_process(spec: &ProcessSpec, prepared: &PreparedExec, stdio: Stdio, report: OwnedFd, filters: &Filters) -> ! {
     let fail = |stage: StartStage, error: io::Error| -> ! {
         let errno = error.raw_os_error().unwrap_or(errno::EINVAL);
         let mut msg = [0u8; 5];
@@ -348,33 +578,67 @@ fn start_guest(
         let _ = event::write_all(report.as_fd(), &msg);
         process::exit_now(127)
     };
-    // A new session: the guest has no controlling terminal but its own pty,
-    // so it can never inject input into a terminal of the host.
+    // A new session: the process has no controlling terminal but its own
+    // pty, so it can never inject input into a terminal of the host.
     if let Err(e) = process::setsid() {
         fail(StartStage::Identity, e);
     }
-    if let Some(slave) = &slave {
+    // Given descriptors first move above every number they are going to,
+    // so that no dup2 overwrites one still to be placed.
+    let first_target = if stdio.terminal.is_some() { 3 } else { 0 };
+    let above = first_target + i32::try_from(stdio.given.len()).unwrap_or(i32::MAX - 3) + 3;
+    let moved: io::Result<Vec<OwnedFd>> = stdio
+        .given
+        .iter()
+        .map(|fd| event::dup_at_least(fd.as_fd(), above))
+        .collect();
+    let placed = moved.and_then(|moved| {
+        moved
+            .iter()
+            .zip(first_target..)
+            .try_for_each(|(fd, target)| event::dup_onto(fd.as_fd(), target))
+    });
+    if let Err(e) = placed {
+        fail(StartStage::Identity, e);
+    }
+    if let Some(slave) = &stdio.terminal {
         let setup = tty::set_controlling_terminal(slave.as_fd())
             .and_then(|_| (0..3).try_for_each(|n| event::dup_onto(slave.as_fd(), n)));
         if let Err(e) = setup {
             fail(StartStage::Identity, e);
         }
-    } else if spec.stdin == StdinMode::Null {
+    } else if spec.stdin_null {
         let null = xvisor_sys::fs::open_read_write("/dev/null", true).and_then(|null| event::dup_onto(null.as_fd(), 0));
         if let Err(e) = null {
             fail(StartStage::Identity, e);
         }
     }
-    drop(slave);
+    drop(stdio.terminal);
+    // Nothing of init's beyond the passed descriptors reaches the program.
+    if let Err(e) = process::cloexec_from(3 + stdio.preserved) {
+        fail(StartStage::Identity, e);
+    }
     if let Err(e) = std::env::set_current_dir(&spec.workdir) {
         fail(StartStage::Workdir, e);
     }
-    let capabilities = spec.capabilities.as_deref().unwrap_or(GUEST_ROOT_CAPABILITIES);
+    for &(resource, soft, hard) in &spec.rlimits {
+        if let Err(e) = process::rlimit::set(resource, soft, hard) {
+            fail(StartStage::Identity, e);
+        }
+    }
+    if let Some(mask) = spec.umask {
+        process::set_umask(mask);
+    }
+    // init keeps what a process may be given in its permitted set only.
+    let keep = kept_for_exec();
+    if let Err(e) = caps::set_sets(&keep, &keep) {
+        fail(StartStage::Identity, e);
+    }
     if let Err(e) = identity::become_guest_with_groups(
         spec.uid,
         spec.gid,
         &spec.additional_gids,
-        capabilities,
+        &spec.capabilities,
         prepared.may_set_groups,
     ) {
         let error = match &e {
@@ -402,8 +666,8 @@ fn start_guest(
     // The engine's profile first: xvisor's installation and the exec must
     // pass it (as they would under any runtime), and it can never be
     // loosened by anything after it.
-    if let Some(extra) = &spec.extra_filter {
-        if let Err(e) = seccomp::install_filter(extra) {
+    if let Some(engine) = &filters.engine {
+        if let Err(e) = seccomp::install_filter(engine) {
             fail(StartStage::Filter, e);
         }
     }
@@ -417,7 +681,7 @@ fn start_guest(
     if let Err(e) = event::write_all(report.as_fd(), &msg) {
         fail(StartStage::Filter, e);
     }
-    match seccomp::install_filter_with_listener(filter) {
+    match seccomp::install_filter_with_listener(&filters.own) {
         // Close-on-exec: the guest program never holds its own listener.
         Ok(listener) => std::mem::forget(listener),
         Err(e) => fail(StartStage::Filter, e),

@@ -2,14 +2,14 @@
 //!
 //! [`Instance`] walks an explicit life cycle — creating → created → running
 //! → stopped — so that a runtime can create an instance, start it later,
-//! and (later still) enter it, without a redesign:
+//! and start more processes in it while it runs ([`exec`]):
 //!
 //! - [`Instance::create`] makes the instance's first process in new
 //!   namespaces, writes its id maps, puts it in its cgroups, and waits until
 //!   it has built its root (`init` side: [`init`]);
 //! - [`Instance::start`] lets init start the guest program;
-//! - [`Instance::wait`] serves the instance (signals, terminal, timeout)
-//!   until the guest ends, then tears everything down.
+//! - [`Instance::wait`] serves the instance (signals, terminal, timeout,
+//!   exec sessions) until the guest ends, then tears everything down.
 //!
 //! If the supervisor dies, the kernel kills init (parent-death signal) and
 //! with it every process of the pid namespace; a small watchdog removes the
@@ -17,6 +17,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod exec;
 mod init;
 pub mod lifecycle;
 pub mod monitor;

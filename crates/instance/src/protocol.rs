@@ -6,8 +6,13 @@
 //! Decoding therefore never panics, bounds every length and rejects
 //! anything it does not know.
 
-/// Largest message either side sends or accepts.
+/// Largest message init sends or the supervisor accepts.
 pub const MAX_MESSAGE: usize = 4096;
+
+/// Largest message the supervisor sends to init (an exec request).
+pub const MAX_TO_INIT: usize = crate::exec::MAX_EXEC_REQUEST + 16;
+
+use crate::exec::{ExecError, ExecRequest};
 
 /// From the supervisor to init.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -17,6 +22,9 @@ pub enum ToInit {
     Proceed,
     /// Start the guest program.
     Start,
+    /// Start a second process (exec session `id`); its descriptors (stdio,
+    /// then any preserved ones) travel with the message.
+    Exec { id: u32, request: Box<ExecRequest> },
 }
 
 /// Why a guest could not be started.
@@ -48,6 +56,18 @@ pub enum FromInit {
     Running { guest_pid: i32 },
     /// The guest program ended with this raw wait status.
     Exited { wait_status: i32 },
+    /// Exec session `id`: the process's filter is installed; its listener
+    /// travels with this message.
+    ExecListener { id: u32 },
+    /// Exec session `id`: the master side of the process's terminal travels
+    /// with this message.
+    ExecTerminal { id: u32 },
+    /// Exec session `id`: the process runs, as this pid inside the instance.
+    ExecStarted { id: u32, pid: i32 },
+    /// Exec session `id`: the process could not be started.
+    ExecFailed { id: u32, stage: StartStage, errno: i32 },
+    /// Exec session `id`: the process ended with this raw wait status.
+    ExecExited { id: u32, wait_status: i32 },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -62,6 +82,8 @@ pub enum ProtocolError {
     UnknownStage(u8),
     #[error("message longer than {MAX_MESSAGE} bytes")]
     TooLong,
+    #[error("exec request: {0}")]
+    Exec(#[from] ExecError),
 }
 
 const T_PROCEED: u8 = 1;
@@ -72,6 +94,45 @@ const T_START_FAILED: u8 = 12;
 const T_RUNNING: u8 = 13;
 const T_EXITED: u8 = 14;
 const T_LISTENER: u8 = 15;
+const T_EXEC: u8 = 3;
+const T_EXEC_LISTENER: u8 = 16;
+const T_EXEC_TERMINAL: u8 = 17;
+const T_EXEC_STARTED: u8 = 18;
+const T_EXEC_FAILED: u8 = 19;
+const T_EXEC_EXITED: u8 = 20;
+
+fn stage_of(byte: u8) -> Result<StartStage, ProtocolError> {
+    Ok(match byte {
+        1 => StartStage::Workdir,
+        2 => StartStage::Identity,
+        3 => StartStage::Exec,
+        4 => StartStage::Filter,
+        other => return Err(ProtocolError::UnknownStage(other)),
+    })
+}
+
+/// Splits a payload into a leading exec session id and the rest.
+fn id_and_rest(tag: u8, payload: &[u8]) -> Result<(u32, &[u8]), ProtocolError> {
+    if payload.len() < 4 {
+        return Err(ProtocolError::BadLength {
+            tag,
+            len: payload.len(),
+            expected: 4,
+        });
+    }
+    let (id, rest) = payload.split_at(4);
+    Ok((u32::from_le_bytes([id[0], id[1], id[2], id[3]]), rest))
+}
+
+fn id_only(tag: u8, payload: &[u8]) -> Result<u32, ProtocolError> {
+    let (id, rest) = id_and_rest(tag, payload)?;
+    no_payload(tag, rest).map_err(|_| ProtocolError::BadLength {
+        tag,
+        len: payload.len(),
+        expected: 4,
+    })?;
+    Ok(id)
+}
 
 fn int_payload(tag: u8, payload: &[u8]) -> Result<i32, ProtocolError> {
     let bytes: [u8; 4] = payload.try_into().map_err(|_| ProtocolError::BadLength {
@@ -96,17 +157,33 @@ fn no_payload(tag: u8, payload: &[u8]) -> Result<(), ProtocolError> {
 
 impl ToInit {
     pub fn encode(&self) -> Vec<u8> {
-        vec![match self {
-            Self::Proceed => T_PROCEED,
-            Self::Start => T_START,
-        }]
+        match self {
+            Self::Proceed => vec![T_PROCEED],
+            Self::Start => vec![T_START],
+            Self::Exec { id, request } => {
+                let mut out = vec![T_EXEC];
+                out.extend_from_slice(&id.to_le_bytes());
+                out.extend_from_slice(&request.encode());
+                out
+            }
+        }
     }
 
     pub fn decode(bytes: &[u8]) -> Result<Self, ProtocolError> {
+        if bytes.len() > MAX_TO_INIT {
+            return Err(ProtocolError::TooLong);
+        }
         let (&tag, payload) = bytes.split_first().ok_or(ProtocolError::Empty)?;
         match tag {
             T_PROCEED => no_payload(tag, payload).map(|_| Self::Proceed),
             T_START => no_payload(tag, payload).map(|_| Self::Start),
+            T_EXEC => {
+                let (id, rest) = id_and_rest(tag, payload)?;
+                Ok(Self::Exec {
+                    id,
+                    request: Box::new(ExecRequest::decode(rest)?),
+                })
+            }
             other => Err(ProtocolError::UnknownTag(other)),
         }
     }
@@ -139,6 +216,30 @@ impl FromInit {
                 out.push(T_EXITED);
                 out.extend_from_slice(&wait_status.to_le_bytes());
             }
+            Self::ExecListener { id } => {
+                out.push(T_EXEC_LISTENER);
+                out.extend_from_slice(&id.to_le_bytes());
+            }
+            Self::ExecTerminal { id } => {
+                out.push(T_EXEC_TERMINAL);
+                out.extend_from_slice(&id.to_le_bytes());
+            }
+            Self::ExecStarted { id, pid } => {
+                out.push(T_EXEC_STARTED);
+                out.extend_from_slice(&id.to_le_bytes());
+                out.extend_from_slice(&pid.to_le_bytes());
+            }
+            Self::ExecFailed { id, stage, errno } => {
+                out.push(T_EXEC_FAILED);
+                out.extend_from_slice(&id.to_le_bytes());
+                out.push(*stage as u8);
+                out.extend_from_slice(&errno.to_le_bytes());
+            }
+            Self::ExecExited { id, wait_status } => {
+                out.push(T_EXEC_EXITED);
+                out.extend_from_slice(&id.to_le_bytes());
+                out.extend_from_slice(&wait_status.to_le_bytes());
+            }
         }
         out
     }
@@ -157,16 +258,42 @@ impl FromInit {
                     len: 0,
                     expected: 5,
                 })?;
-                let stage = match stage {
-                    1 => StartStage::Workdir,
-                    2 => StartStage::Identity,
-                    3 => StartStage::Exec,
-                    4 => StartStage::Filter,
-                    other => return Err(ProtocolError::UnknownStage(other)),
-                };
                 Ok(Self::StartFailed {
-                    stage,
+                    stage: stage_of(stage)?,
                     errno: int_payload(tag, rest)?,
+                })
+            }
+            T_EXEC_LISTENER => Ok(Self::ExecListener {
+                id: id_only(tag, payload)?,
+            }),
+            T_EXEC_TERMINAL => Ok(Self::ExecTerminal {
+                id: id_only(tag, payload)?,
+            }),
+            T_EXEC_STARTED => {
+                let (id, rest) = id_and_rest(tag, payload)?;
+                Ok(Self::ExecStarted {
+                    id,
+                    pid: int_payload(tag, rest)?,
+                })
+            }
+            T_EXEC_FAILED => {
+                let (id, rest) = id_and_rest(tag, payload)?;
+                let (&stage, rest) = rest.split_first().ok_or(ProtocolError::BadLength {
+                    tag,
+                    len: payload.len(),
+                    expected: 9,
+                })?;
+                Ok(Self::ExecFailed {
+                    id,
+                    stage: stage_of(stage)?,
+                    errno: int_payload(tag, rest)?,
+                })
+            }
+            T_EXEC_EXITED => {
+                let (id, rest) = id_and_rest(tag, payload)?;
+                Ok(Self::ExecExited {
+                    id,
+                    wait_status: int_payload(tag, rest)?,
                 })
             }
             T_LISTENER => no_payload(tag, payload).map(|_| Self::Listener),
@@ -216,11 +343,30 @@ mod tests {
                 stage: StartStage::Filter,
                 errno: 22,
             },
+            FromInit::ExecListener { id: 7 },
+            FromInit::ExecTerminal { id: 0 },
+            FromInit::ExecStarted { id: 3, pid: 41 },
+            FromInit::ExecFailed {
+                id: u32::MAX,
+                stage: StartStage::Workdir,
+                errno: 2,
+            },
+            FromInit::ExecExited {
+                id: 3,
+                wait_status: 256,
+            },
         ];
         for m in msgs {
             assert_eq!(FromInit::decode(&m.encode()), Ok(m));
         }
-        for m in [ToInit::Proceed, ToInit::Start] {
+        let exec = ToInit::Exec {
+            id: 9,
+            request: Box::new(ExecRequest {
+                argv: vec!["id".into()],
+                ..ExecRequest::default()
+            }),
+        };
+        for m in [ToInit::Proceed, ToInit::Start, exec] {
             assert_eq!(ToInit::decode(&m.encode()), Ok(m));
         }
     }
@@ -245,7 +391,7 @@ mod tests {
             if let Some(first) = bytes.first_mut() {
                 // Bias towards real tags so payload paths are exercised.
                 if rng.next() % 2 == 0 {
-                    *first = [1, 2, 10, 11, 12, 13, 14, 15][(rng.next() % 8) as usize];
+                    *first = [1, 2, 3, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20][(rng.next() % 14) as usize];
                 }
             }
             if let Ok(m) = FromInit::decode(&bytes) {

@@ -18,7 +18,10 @@ use std::os::unix::net::{SocketAddr, UnixListener, UnixStream};
 use std::time::Duration;
 
 use xvisor_sys::process;
-use xvisor_sys::socket::peer_uid;
+use xvisor_sys::socket::{self, peer_uid};
+
+use crate::exec::{ExecRequest, MAX_EXEC_REQUEST};
+use std::os::fd::{BorrowedFd, OwnedFd};
 
 #[derive(Debug, thiserror::Error)]
 pub enum RegistryError {
@@ -154,6 +157,157 @@ impl Registry {
     }
 }
 
+impl Registry {
+    /// Asks instance `name` to start a second process with these
+    /// descriptors (stdin, stdout, stderr, then `request.preserve_fds`
+    /// more). The session that answers stays open until the process ends.
+    pub fn exec(
+        &self,
+        name: &str,
+        request: &ExecRequest,
+        fds: &[BorrowedFd<'_>],
+    ) -> Result<ExecSession, RegistryError> {
+        let address = self.address(name)?;
+        let no_answer = |error: io::Error| RegistryError::NoAnswer {
+            name: name.to_string(),
+            error,
+        };
+        let stream = match UnixStream::connect_addr(&address) {
+            Ok(s) => s,
+            Err(e) if e.kind() == io::ErrorKind::ConnectionRefused => {
+                return Err(RegistryError::NoSuchInstance(name.to_string()))
+            }
+            Err(e) => return Err(no_answer(e)),
+        };
+        match peer_uid(stream.as_fd()) {
+            Ok(uid) if uid == self.uid || uid == 0 => {}
+            Ok(uid) => {
+                return Err(RegistryError::Squatted {
+                    name: name.to_string(),
+                    uid,
+                })
+            }
+            Err(e) => return Err(no_answer(e)),
+        }
+        let payload = request.encode();
+        if payload.len() > MAX_EXEC_REQUEST {
+            return Err(RegistryError::Refused {
+                name: name.to_string(),
+                message: format!("exec: the command and environment exceed {MAX_EXEC_REQUEST} bytes"),
+            });
+        }
+        let mut message = format!("{}\n", Request::Exec { length: payload.len() }.encode()).into_bytes();
+        message.extend_from_slice(&payload);
+        stream.set_write_timeout(Some(ANSWER_PATIENCE)).map_err(no_answer)?;
+        socket::send_fds(stream.as_fd(), &message, fds).map_err(no_answer)?;
+        Ok(ExecSession {
+            name: name.to_string(),
+            stream,
+            pending: Vec::new(),
+            descriptors: Vec::new(),
+        })
+    }
+}
+
+/// What an exec session reports, in this order: the terminal (with a tty),
+/// the start, the end — or a failure, at any point.
+#[derive(Debug)]
+pub enum ExecEvent {
+    /// The master side of the process's terminal.
+    Terminal(OwnedFd),
+    /// The process runs, as this host pid.
+    Started { host_pid: i32 },
+    /// The process ended with this raw wait status.
+    Exited { wait_status: i32 },
+    /// The process could not be started (or the instance ended first).
+    Failed(String),
+}
+
+/// A client's side of an exec session: events from the supervisor, and
+/// signals for the process to it. Dropping it ends the session (the
+/// process runs on, as a member of the instance).
+#[derive(Debug)]
+pub struct ExecSession {
+    name: String,
+    stream: UnixStream,
+    pending: Vec<u8>,
+    descriptors: Vec<OwnedFd>,
+}
+
+impl ExecSession {
+    /// The session's socket, to wait on it beside other things.
+    pub fn as_fd(&self) -> BorrowedFd<'_> {
+        self.stream.as_fd()
+    }
+
+    /// The next event: blocks until one arrives.
+    pub fn next_event(&mut self) -> Result<ExecEvent, RegistryError> {
+        loop {
+            if let Some(at) = self.pending.iter().position(|b| *b == b'\n') {
+                let line: Vec<u8> = self.pending.drain(..=at).collect();
+                let line = String::from_utf8_lossy(&line[..at]).into_owned();
+                return self.event_of(&line);
+            }
+            if self.pending.len() > 64 * 1024 {
+                return Err(self.broken("an overlong line"));
+            }
+            let mut buf = [0u8; 4096];
+            let (n, fds) =
+                socket::recv_fds(self.stream.as_fd(), &mut buf).map_err(|error| RegistryError::NoAnswer {
+                    name: self.name.clone(),
+                    error,
+                })?;
+            self.descriptors.extend(fds);
+            if n == 0 {
+                return Err(self.broken("the end of the session"));
+            }
+            self.pending.extend_from_slice(buf.get(..n).unwrap_or_default());
+        }
+    }
+
+    /// Whether an event is already read and waiting (so a caller polling
+    /// [`ExecSession::as_fd`] does not wait for it).
+    pub fn has_buffered_event(&self) -> bool {
+        self.pending.contains(&b'\n')
+    }
+
+    fn broken(&self, what: &str) -> RegistryError {
+        RegistryError::Refused {
+            name: self.name.clone(),
+            message: format!("exec session broken: {what}"),
+        }
+    }
+
+    fn event_of(&mut self, line: &str) -> Result<ExecEvent, RegistryError> {
+        let number = |text: &str| text.trim().parse::<i32>().ok();
+        match line.split_once(' ') {
+            None if line == "terminal" => match self.descriptors.pop() {
+                Some(fd) => Ok(ExecEvent::Terminal(fd)),
+                None => Err(self.broken("a terminal without its descriptor")),
+            },
+            Some(("started", pid)) => number(pid)
+                .map(|host_pid| ExecEvent::Started { host_pid })
+                .ok_or_else(|| self.broken("a bad pid")),
+            Some(("exited", status)) => number(status)
+                .map(|wait_status| ExecEvent::Exited { wait_status })
+                .ok_or_else(|| self.broken("a bad status")),
+            Some(("error:", message)) => Ok(ExecEvent::Failed(message.to_string())),
+            _ => Err(self.broken("an unknown line")),
+        }
+    }
+
+    /// Sends `signal` to the process (once it runs; the instance's
+    /// supervisor sends it, by the pid its monitor holds).
+    pub fn signal(&self, signal: i32) -> Result<(), RegistryError> {
+        (&self.stream)
+            .write_all(format!("signal {signal}\n").as_bytes())
+            .map_err(|error| RegistryError::NoAnswer {
+                name: self.name.clone(),
+                error,
+            })
+    }
+}
+
 /// The instance names of listening sockets in `/proc/net/unix` text whose
 /// abstract name starts with `prefix`, sorted, without duplicates.
 fn listening_names(table: &str, prefix: &str) -> Vec<String> {
@@ -222,6 +376,11 @@ pub enum Request {
     /// Start the guest of an instance created and waiting (an OCI
     /// runtime's `start`); the answer comes once it runs or failed to.
     Start,
+    /// Start a second process in the running instance: an encoded
+    /// [`ExecRequest`] of this many bytes follows the line, with the
+    /// process's descriptors (stdio, then preserved ones) attached. The
+    /// connection stays open as the exec session (see [`ExecSession`]).
+    Exec { length: usize },
 }
 
 impl Request {
@@ -231,6 +390,7 @@ impl Request {
             Self::Tasks => "tasks".into(),
             Self::Signal(n) => format!("signal {n}"),
             Self::Start => "start".into(),
+            Self::Exec { length } => format!("exec {length}"),
         }
     }
 
@@ -247,6 +407,11 @@ impl Request {
                 .ok()
                 .filter(|n| (1..=xvisor_sys::signal::MAX_SIGNAL).contains(n))
                 .map(Self::Signal),
+            Some(("exec", n)) => n
+                .parse()
+                .ok()
+                .filter(|n| (1..=MAX_EXEC_REQUEST).contains(n))
+                .map(|length| Self::Exec { length }),
             Some(_) => None,
         }
     }
@@ -264,6 +429,7 @@ mod tests {
             Request::Signal(9),
             Request::Signal(64),
             Request::Start,
+            Request::Exec { length: 12 },
         ] {
             assert_eq!(Request::decode(&r.encode()), Some(r.clone()));
         }
@@ -276,6 +442,8 @@ mod tests {
             "tasks now",
             "INFO",
             "signal -9",
+            "exec 0",
+            "exec 99999999999",
         ] {
             assert_eq!(Request::decode(junk), None, "{junk:?}");
         }

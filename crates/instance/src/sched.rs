@@ -41,6 +41,8 @@ use crate::server::Server;
 #[derive(Debug, Clone)]
 pub(crate) struct Parked {
     pub(crate) id: u64,
+    /// The listener the call came from (and is answered on).
+    pub(crate) listener: Arc<OwnedFd>,
     pub(crate) host_tid: i32,
     pub(crate) host_pid: i32,
     pub(crate) name: &'static str,
@@ -56,6 +58,12 @@ pub(crate) struct Parked {
     pub(crate) described: Option<(Vec<String>, i64, i64)>,
 }
 
+impl Parked {
+    fn key(&self) -> (usize, u64) {
+        (Arc::as_ptr(&self.listener) as usize, self.id)
+    }
+}
+
 /// The parked calls, shared by the serving threads (which park), the
 /// monitor (which reports ends) and the waiter (which completes).
 #[derive(Debug)]
@@ -69,7 +77,8 @@ pub(crate) struct Parking {
 
 #[derive(Debug)]
 struct ParkingState {
-    parked: BTreeMap<u64, Parked>,
+    /// By listener and notification id (ids are per filter).
+    parked: BTreeMap<(usize, u64), Parked>,
     /// Processes whose child ended since the parked calls were last looked
     /// at (`None`: unknown parent, look at every parked call).
     ended_children_of: Vec<Option<i32>>,
@@ -100,24 +109,24 @@ impl Parking {
         })
     }
 
-    fn wake(&self) {
+    pub(crate) fn wake(&self) {
         let _ = event::write_all(self.wake_write.as_fd(), &[1]);
     }
 
     /// Parks `call`, or answers it at once if what it waits for has
     /// happened already. Checked under the table's lock, so an end reported
     /// meanwhile by the monitor is not missed.
-    pub(crate) fn park(&self, listener: &OwnedFd, call: Parked) -> Option<Response> {
+    pub(crate) fn park(&self, call: Parked) -> Option<Response> {
         let mut state = lock(&self.state);
         if wait_is_over(&call) {
             drop(state);
-            let _ = seccomp::respond(listener.as_fd(), call.id, Response::Continue);
+            let _ = seccomp::respond(call.listener.as_fd(), call.id, Response::Continue);
             return Some(Response::Continue);
         }
         if state.parked.is_empty() {
             state.next_check = Instant::now() + check_interval(1);
         }
-        state.parked.insert(call.id, call);
+        state.parked.insert(call.key(), call);
         None
     }
 
@@ -173,24 +182,23 @@ impl Parking {
             let mut buf = [0u8; 64];
             while matches!(event::read(self.wake_read.as_fd(), &mut buf), Ok(n) if n == buf.len()) {}
         }
-        let listener = &server.listener;
         let (signaled, resumed) = {
             let mut s = lock(&self.state);
             let check_signals = !s.parked.is_empty() && Instant::now() >= s.next_check;
             let ended = std::mem::take(&mut s.ended_children_of);
             let mut signaled = Vec::new();
             let mut resumed = Vec::new();
-            let ids: Vec<u64> = s.parked.keys().copied().collect();
-            for id in ids {
-                let Some(call) = s.parked.get(&id) else { continue };
+            let keys: Vec<(usize, u64)> = s.parked.keys().copied().collect();
+            for key in keys {
+                let Some(call) = s.parked.get(&key) else { continue };
                 let concerned = ended.iter().any(|p| p.is_none_or(|p| p == call.host_pid));
                 // What it waited for comes first: a child that ended as a
                 // signal arrived is collected, as the kernel would.
                 let outcome = if (concerned || check_signals) && wait_is_over(call) {
                     Some(&mut resumed)
-                } else if check_signals && !seccomp::id_valid(listener.as_fd(), id) {
+                } else if check_signals && !seccomp::id_valid(call.listener.as_fd(), call.id) {
                     // Gone (killed): nothing to answer.
-                    s.parked.remove(&id);
+                    s.parked.remove(&key);
                     None
                 } else if check_signals && has_signal_to_take(call.host_tid, call.host_pid) {
                     Some(&mut signaled)
@@ -198,7 +206,7 @@ impl Parking {
                     None
                 };
                 if let Some(queue) = outcome {
-                    if let Some(call) = s.parked.remove(&id) {
+                    if let Some(call) = s.parked.remove(&key) {
                         queue.push(call);
                     }
                 }
@@ -210,16 +218,10 @@ impl Parking {
         };
         // The signaled queue first: those threads have somewhere to be.
         for call in signaled {
-            complete(
-                listener,
-                &server.trace,
-                server.created_at,
-                call,
-                Decision::Errno(ERESTARTSYS),
-            );
+            complete(&server.trace, server.created_at, call, Decision::Errno(ERESTARTSYS));
         }
         for call in resumed {
-            complete(listener, &server.trace, server.created_at, call, Decision::Continue);
+            complete(&server.trace, server.created_at, call, Decision::Continue);
         }
     }
 }
@@ -231,18 +233,12 @@ fn check_interval(parked: usize) -> Duration {
     Duration::from_millis((5 + parked as u64 / 5).min(250))
 }
 
-fn complete(
-    listener: &OwnedFd,
-    trace: &Option<Arc<Mutex<Trace>>>,
-    created_at: Instant,
-    call: Parked,
-    decision: Decision,
-) {
+fn complete(trace: &Option<Arc<Mutex<Trace>>>, created_at: Instant, call: Parked, decision: Decision) {
     let response = match decision {
         Decision::Errno(e) => Response::Errno(e),
         _ => Response::Continue,
     };
-    let _ = seccomp::respond(listener.as_fd(), call.id, response);
+    let _ = seccomp::respond(call.listener.as_fd(), call.id, response);
     if let (Some(trace), Some((args, pid, tid))) = (trace, call.described) {
         let record = Record {
             time_s: created_at.elapsed().as_secs_f64(),

@@ -13,7 +13,7 @@
 //! listener reports hang-up).
 
 use std::os::fd::{AsFd, OwnedFd};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -46,7 +46,16 @@ pub(crate) fn serving_threads(tracing: bool) -> usize {
 /// What the serving threads share.
 #[derive(Debug)]
 pub(crate) struct Server {
-    pub(crate) listener: Arc<OwnedFd>,
+    /// One listener per filter installed in the instance: the guest
+    /// program's, then one per exec'd process (each filter install makes
+    /// its own). Added at run time; each leaves when it hangs up (every
+    /// task under its filter gone).
+    pub(crate) listeners: Mutex<Vec<Arc<OwnedFd>>>,
+    /// Counts listener additions, so a leader about to block in `RECV` on
+    /// its lone listener sees that it is no longer alone.
+    pub(crate) generation: AtomicU64,
+    /// Set by the leader while it blocks (or is about to block) in `RECV`.
+    pub(crate) in_receive: AtomicBool,
     pub(crate) policy: Policy,
     pub(crate) trace: Option<Arc<Mutex<Trace>>>,
     pub(crate) created_at: Instant,
@@ -139,7 +148,7 @@ impl Server {
             drop(turn);
             match work {
                 Longer::HungUp => break,
-                Longer::Traced(notification) => self.serve(notification),
+                Longer::Traced(notification, listener) => self.serve(notification, &listener),
                 Longer::Parked { woken } => self.parking.complete_due(self, woken),
             }
         }
@@ -158,9 +167,29 @@ impl Server {
             if self.hung_up.load(Ordering::Acquire) {
                 return Longer::HungUp;
             }
-            if receiving && !self.parking.has_parked() {
+            let generation = self.generation.load(Ordering::SeqCst);
+            let listeners = self.listeners_now();
+            if listeners.is_empty() {
+                self.hung_up.store(true, Ordering::Release);
+                return Longer::HungUp;
+            }
+            // Blocking in RECV hears one listener only: for a lone one.
+            if receiving && listeners.len() == 1 && !self.parking.has_parked() {
+                let listener = &listeners[0];
+                // Announced before looking at the generation, and the adder
+                // bumps the generation before looking at this: either this
+                // thread sees the new listener, or the adder sees it in RECV
+                // and rings it out.
+                self.in_receive.store(true, Ordering::SeqCst);
+                if self.generation.load(Ordering::SeqCst) != generation {
+                    self.in_receive.store(false, Ordering::SeqCst);
+                    receiving = false;
+                    continue;
+                }
                 let asked = Instant::now();
-                match seccomp::receive(self.listener.as_fd()) {
+                let received = seccomp::receive(listener.as_fd());
+                self.in_receive.store(false, Ordering::SeqCst);
+                match received {
                     Ok(notification) => {
                         // A call that had to be waited for: the burst is
                         // over, back to polling (whose wake-ups land on the
@@ -169,55 +198,55 @@ impl Server {
                             receiving = false;
                             busy_samples = 0;
                         }
-                        self.serve(notification);
+                        self.serve(notification, listener);
                     }
-                    // The doorbell (teardown), or a caller that died.
+                    // The doorbell (teardown, a new listener), or a caller
+                    // that died.
                     Err(e) if matches!(e.raw_os_error(), Some(errno::EINTR) | Some(errno::ENOENT)) => {}
-                    Err(_) => {
-                        self.hung_up.store(true, Ordering::Release);
-                        return Longer::HungUp;
-                    }
+                    Err(_) => self.remove_listener(listener),
                 }
                 continue;
             }
             receiving = false;
-            let mut watch = [
-                Watch::new(self.listener.as_fd(), ready::IN),
-                Watch::new(self.parking.wake_fd(), ready::IN),
-            ];
+            let mut watch: Vec<Watch<'_>> = listeners.iter().map(|l| Watch::new(l.as_fd(), ready::IN)).collect();
+            watch.push(Watch::new(self.parking.wake_fd(), ready::IN));
+            let wake_at = listeners.len();
             let parked_due = match event::poll(&mut watch, self.parking.timeout_ms()) {
                 Ok(0) => true,
-                Ok(_) => watch[1].ready & ready::IN != 0,
+                Ok(_) => watch[wake_at].ready & ready::IN != 0,
                 Err(_) => {
                     self.hung_up.store(true, Ordering::Release);
                     return Longer::HungUp;
                 }
             };
-            let woken = watch[1].ready & ready::IN != 0;
-            if watch[0].ready & ready::IN != 0 {
-                // System-call work first.
-                let Ok(notification) = seccomp::receive(self.listener.as_fd()) else {
-                    // The caller died between the wake-up and the receive.
-                    continue;
-                };
-                if self.trace.is_some() {
-                    // Reading guest memory for the trace takes a while.
-                    return Longer::Traced(notification);
+            let woken = watch[wake_at].ready & ready::IN != 0;
+            let events: Vec<i16> = watch[..wake_at].iter().map(|w| w.ready).collect();
+            drop(watch);
+            for (listener, ready) in listeners.iter().zip(events) {
+                if ready & ready::IN != 0 {
+                    // System-call work first.
+                    let Ok(notification) = seccomp::receive(listener.as_fd()) else {
+                        // The caller died between the wake-up and the receive.
+                        continue;
+                    };
+                    if self.trace.is_some() {
+                        // Reading guest memory for the trace takes a while.
+                        return Longer::Traced(notification, Arc::clone(listener));
+                    }
+                    self.serve(notification, listener);
+                    served = served.wrapping_add(1);
+                    if self.blocking_receive && listeners.len() == 1 && served % BURST_SAMPLE == 0 {
+                        // Is another call waiting already? Then many guest
+                        // threads are calling at once.
+                        let mut lone = [Watch::new(listener.as_fd(), ready::IN)];
+                        let waiting =
+                            matches!(event::poll(&mut lone, 0), Ok(n) if n > 0) && lone[0].ready & ready::IN != 0;
+                        busy_samples = if waiting { busy_samples + 1 } else { 0 };
+                        receiving = busy_samples >= BURST_SAMPLES && self.task_count() >= BURST_TASKS;
+                    }
+                } else if ready & (ready::HUP | ready::ERR | ready::NVAL) != 0 {
+                    self.remove_listener(listener);
                 }
-                self.serve(notification);
-                served = served.wrapping_add(1);
-                if self.blocking_receive && served % BURST_SAMPLE == 0 {
-                    // Is another call waiting already? Then many guest
-                    // threads are calling at once.
-                    let mut listener = [Watch::new(self.listener.as_fd(), ready::IN)];
-                    let waiting =
-                        matches!(event::poll(&mut listener, 0), Ok(n) if n > 0) && listener[0].ready & ready::IN != 0;
-                    busy_samples = if waiting { busy_samples + 1 } else { 0 };
-                    receiving = busy_samples >= BURST_SAMPLES && self.task_count() >= BURST_TASKS;
-                }
-            } else if watch[0].ready & (ready::HUP | ready::ERR | ready::NVAL) != 0 {
-                self.hung_up.store(true, Ordering::Release);
-                return Longer::HungUp;
             }
             if parked_due {
                 return Longer::Parked { woken };
@@ -225,12 +254,54 @@ impl Server {
         }
     }
 
+    /// The listeners, as they are now.
+    fn listeners_now(&self) -> Vec<Arc<OwnedFd>> {
+        self.listeners
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .clone()
+    }
+
+    /// A listener hung up: every task under its filter is gone.
+    fn remove_listener(&self, listener: &Arc<OwnedFd>) {
+        let mut listeners = self.listeners.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        listeners.retain(|l| !Arc::ptr_eq(l, listener));
+        if listeners.is_empty() {
+            self.hung_up.store(true, Ordering::Release);
+        }
+    }
+
+    /// Serves one more listener (an exec'd process's filter) from now on.
+    /// A leader polling sees it at its next turn (the wake-up pipe ends its
+    /// poll); a leader blocked in `RECV` on its lone listener is rung out of
+    /// it with the doorbell, again and again until it has left the call (a
+    /// ring just before it enters would be lost).
+    pub(crate) fn add_listener(&self, listener: OwnedFd) {
+        let _ = seccomp::request_sync_wakeup(listener.as_fd());
+        self.listeners
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .push(Arc::new(listener));
+        self.generation.fetch_add(1, Ordering::SeqCst);
+        self.parking.wake();
+        let doorbell = xvisor_sys::signal::doorbell();
+        let until = Instant::now() + Duration::from_secs(1);
+        while self.in_receive.load(Ordering::SeqCst) && Instant::now() < until {
+            if let Ok(threads) = self.threads.lock() {
+                for tid in threads.iter() {
+                    let _ = xvisor_sys::signal::ring(*tid, doorbell);
+                }
+            }
+            std::thread::sleep(Duration::from_micros(100));
+        }
+    }
+
     /// Decides one trapped call and answers it (or parks it), recording it
     /// when tracing. Decisions are made on registers; guest memory is read
     /// (for the trace only) before the answer, and the call's validity
     /// checked again after reading.
-    fn serve(&self, notification: Notification) {
-        let listener = self.listener.as_fd();
+    fn serve(&self, notification: Notification, on: &Arc<OwnedFd>) {
+        let listener = on.as_fd();
         // Clock reads only when tracing: nothing but decide-and-answer stays
         // on the path of a trapped call.
         let received = self.trace.as_ref().map(|_| Instant::now());
@@ -263,7 +334,7 @@ impl Server {
             Decision::Errno(e) => {
                 let _ = seccomp::respond(listener, notification.id, seccomp::Response::Errno(e));
             }
-            Decision::Park(wait) => self.park(&notification, wait, described.as_ref()),
+            Decision::Park(wait) => self.park(&notification, on, wait, described.as_ref()),
         }
         if let (Some(trace), Some(received), Some(((name, args), valid, (pid, tid)))) =
             (self.trace.as_ref(), received, described)
@@ -304,7 +375,7 @@ impl Server {
         }
     }
 
-    fn park(&self, notification: &Notification, wait: Wait, described: Option<&DescribedCall>) {
+    fn park(&self, notification: &Notification, on: &Arc<OwnedFd>, wait: Wait, described: Option<&DescribedCall>) {
         let host_tid = i32::try_from(notification.pid).unwrap_or(-1);
         let (host_pid, child_host_pid, threads) = {
             let mut tasks = self.tasks.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
@@ -326,6 +397,7 @@ impl Server {
             .map_or("?", |s| s.name);
         let parked = Parked {
             id: notification.id,
+            listener: Arc::clone(on),
             host_tid,
             host_pid,
             name,
@@ -335,7 +407,7 @@ impl Server {
             since: Instant::now(),
             described: described.map(|((_, args), _, (pid, tid))| (args.clone(), *pid, *tid)),
         };
-        let _ = self.parking.park(&self.listener, parked);
+        let _ = self.parking.park(parked);
     }
 }
 
@@ -381,8 +453,8 @@ const BURST_GAP: std::time::Duration = std::time::Duration::from_micros(20);
 enum Longer {
     /// Every filtered task is gone.
     HungUp,
-    /// A call to decide and record in the trace.
-    Traced(Notification),
+    /// A call to decide and record in the trace, and its listener.
+    Traced(Notification, Arc<OwnedFd>),
     /// Parked calls are due a look (`woken`: the monitor said something).
     Parked { woken: bool },
 }

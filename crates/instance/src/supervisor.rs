@@ -158,6 +158,27 @@ pub struct Instance {
     parking: Arc<Parking>,
     /// What the serving threads share, once the listener has arrived.
     server: Option<Arc<Server>>,
+    /// Clients waiting on processes they asked to start in the running
+    /// instance (exec sessions), and the next session's id.
+    exec_clients: Vec<ExecClient>,
+    next_exec_id: u32,
+    /// Invoked by a user other than root: the instance maps one uid and
+    /// one gid (learnt at creation: the confined supervisor may not ask).
+    rootless: bool,
+}
+
+/// The supervisor's side of an exec session: the client's connection, and
+/// what is known of its process.
+#[derive(Debug)]
+struct ExecClient {
+    id: u32,
+    client: std::os::unix::net::UnixStream,
+    /// The program, for messages.
+    program: String,
+    /// The process's host pid, once it runs.
+    host_pid: Option<i32>,
+    /// Partial request lines from the client (`signal N`).
+    input: Vec<u8>,
 }
 
 impl Instance {
@@ -260,6 +281,9 @@ impl Instance {
             to_pool: None,
             parking,
             server: None,
+            exec_clients: Vec::new(),
+            next_exec_id: 1,
+            rootless: process::geteuid() != 0,
             created_at,
             claim: Some(claim),
             monitor: None,
@@ -332,7 +356,9 @@ impl Instance {
                         None => Arc::default(),
                     };
                     let server = Arc::new(Server {
-                        listener: Arc::clone(&listener),
+                        listeners: Mutex::new(vec![listener]),
+                        generation: std::sync::atomic::AtomicU64::new(0),
+                        in_receive: std::sync::atomic::AtomicBool::new(false),
                         policy: self.spec.policy.clone(),
                         trace: self.trace.clone(),
                         created_at: self.created_at,
@@ -455,6 +481,11 @@ impl Instance {
                 watches.push(Watch::new(fd.as_fd(), ready::IN));
                 watches.len() - 1
             });
+            let exec_at = watches.len();
+            for session in &self.exec_clients {
+                watches.push(Watch::new(session.client.as_fd(), ready::IN));
+            }
+            let exec_end = watches.len();
             let (stdin_at, master_at) = match &relay {
                 Some(r) => {
                     let stdin_at = r.stdin_open.then(|| {
@@ -477,6 +508,12 @@ impl Instance {
             let stdin_ready = is_ready(stdin_at);
             let master_ready = is_ready(master_at);
             let clients_ready = is_ready(clients_at);
+            let exec_ready: Vec<u32> = watches[exec_at..exec_end]
+                .iter()
+                .zip(&self.exec_clients)
+                .filter(|(w, _)| w.ready != 0)
+                .map(|(_, c)| c.id)
+                .collect();
             drop(watches);
 
             if let Some(d) = deadline {
@@ -510,9 +547,12 @@ impl Instance {
             if control_ready {
                 match self.receive() {
                     Ok((FromInit::Exited { wait_status }, _)) => guest_status = WaitStatus::from_raw(wait_status),
-                    Ok(_) => {}
+                    Ok((message, fd)) => self.exec_news(message, fd),
                     Err(_) => control_open = false,
                 }
+            }
+            for id in exec_ready {
+                self.hear_exec_client(id);
             }
             if clients_ready {
                 self.answer_clients();
@@ -539,6 +579,15 @@ impl Instance {
             }
         }
         drop(relay);
+        // Processes still running in the instance were killed with it.
+        for session in std::mem::take(&mut self.exec_clients) {
+            let raw = WaitStatus::Signaled {
+                signal: signal::SIGKILL,
+                core_dumped: false,
+            }
+            .to_raw();
+            let _ = socket::send(session.client.as_fd(), format!("exited {raw}\n").as_bytes(), None);
+        }
         self.state = next;
         let status = guest_status.unwrap_or(init_status);
         let oom_kills = self.cgroup.as_ref().map_or(0, |c| c.oom_kills());
@@ -579,15 +628,151 @@ impl Instance {
 
     /// Answers everyone waiting on the control socket (`xvisor ps`, `xvisor
     /// kill`): one request line each, bounded in size and time.
-    fn answer_clients(&self) {
-        let Some(claim) = &self.claim else { return };
-        while let Some(client) = claim.accept() {
-            let line = read_request(&client);
-            let reply = match Request::decode(&line) {
+    fn answer_clients(&mut self) {
+        let mut execs = Vec::new();
+        while let Some(client) = self.claim.as_ref().and_then(|c| c.accept()) {
+            let request = read_request(&client);
+            let reply = match Request::decode(&request.line) {
+                Some(Request::Exec { .. }) => {
+                    execs.push((client, request));
+                    continue;
+                }
                 Some(request) => self.reply_to(&request),
-                None => format!("error: unknown request {line:?}\n"),
+                None => format!("error: unknown request {:?}\n", request.line),
             };
             let _ = event::write_all(client.as_fd(), reply.as_bytes());
+        }
+        for (client, request) in execs {
+            let (id, program) = match self.begin_exec(request) {
+                Ok(started) => started,
+                Err(message) => {
+                    let line = format!("error: {}\n", message.replace('\n', " "));
+                    let _ = socket::send(client.as_fd(), line.as_bytes(), None);
+                    continue;
+                }
+            };
+            // Its session: events go out as they come; its `signal N`
+            // lines are read without blocking the event loop.
+            let _ = client.set_nonblocking(true);
+            self.exec_clients.push(ExecClient {
+                id,
+                program,
+                client,
+                host_pid: None,
+                input: Vec::new(),
+            });
+        }
+    }
+
+    /// Starts exec session `request` (a `exec N` request, its payload and
+    /// descriptors): checks it against the instance, and asks init to start
+    /// the process.
+    fn begin_exec(&mut self, request: ClientRequest) -> Result<(u32, String), String> {
+        if self.state != State::Running {
+            return Err(format!("exec: the instance is {}, not running", self.state));
+        }
+        let exec = crate::exec::ExecRequest::decode(&request.payload).map_err(|e| format!("exec: {e}"))?;
+        exec.resolve(&self.spec, self.rootless)
+            .map_err(|e| format!("exec: {e}"))?;
+        let expected = 3 + exec.preserve_fds as usize;
+        if request.fds.len() != expected {
+            return Err(format!(
+                "exec: {} descriptors came with the request, expected {expected}",
+                request.fds.len()
+            ));
+        }
+        if let (Some(limit), Some(m)) = (self.spec.limits.pids, &self.monitor) {
+            if u64::try_from(m.table().len()).unwrap_or(u64::MAX) >= limit {
+                return Err(format!("exec: the instance has reached its task limit ({limit})"));
+            }
+        }
+        let id = self.next_exec_id;
+        self.next_exec_id = self.next_exec_id.wrapping_add(1).max(1);
+        let program = exec.argv.first().cloned().unwrap_or_default();
+        let message = ToInit::Exec {
+            id,
+            request: Box::new(exec),
+        }
+        .encode();
+        let fds: Vec<_> = request.fds.iter().map(|fd| fd.as_fd()).collect();
+        socket::send_fds(self.control.as_fd(), &message, &fds)
+            .map_err(|e| format!("exec: cannot reach the instance's init: {e}"))?;
+        Ok((id, program))
+    }
+
+    /// A message of init's about an exec session.
+    fn exec_news(&mut self, message: FromInit, fd: Option<OwnedFd>) {
+        let (id, line, ends) = match message {
+            // Served whether or not its client is still there: the process
+            // is a member of the instance either way.
+            FromInit::ExecListener { .. } => {
+                if let (Some(server), Some(fd)) = (&self.server, fd) {
+                    server.add_listener(fd);
+                }
+                return;
+            }
+            FromInit::ExecTerminal { id } => {
+                if let (Some(session), Some(fd)) = (self.exec_clients.iter().find(|c| c.id == id), fd) {
+                    let _ = socket::send(session.client.as_fd(), b"terminal\n", Some(fd.as_fd()));
+                }
+                return;
+            }
+            FromInit::ExecStarted { id, pid } => {
+                let host_pid = self
+                    .monitor
+                    .as_ref()
+                    .and_then(|m| m.table().host_pid_of(i64::from(pid)));
+                let Some(session) = self.exec_clients.iter_mut().find(|c| c.id == id) else {
+                    return;
+                };
+                session.host_pid = host_pid;
+                (id, format!("started {}\n", host_pid.unwrap_or(0)), false)
+            }
+            FromInit::ExecFailed { id, stage, errno: code } => {
+                let program = self.exec_clients.iter().find(|c| c.id == id).map_or("", |c| &c.program);
+                (id, format!("error: {}\n", exec_failure(program, stage, code)), true)
+            }
+            FromInit::ExecExited { id, wait_status } => (id, format!("exited {wait_status}\n"), true),
+            _ => return,
+        };
+        if let Some(at) = self.exec_clients.iter().position(|c| c.id == id) {
+            let _ = socket::send(self.exec_clients[at].client.as_fd(), line.as_bytes(), None);
+            if ends {
+                self.exec_clients.remove(at);
+            }
+        }
+    }
+
+    /// Exec session `id`'s client wrote (a `signal N` line) or left.
+    fn hear_exec_client(&mut self, id: u32) {
+        let Some(at) = self.exec_clients.iter().position(|c| c.id == id) else {
+            return;
+        };
+        let mut buf = [0u8; 256];
+        let gone = match event::read(self.exec_clients[at].client.as_fd(), &mut buf) {
+            Ok(0) => true,
+            Ok(n) => {
+                let session = &mut self.exec_clients[at];
+                session.input.extend_from_slice(buf.get(..n).unwrap_or_default());
+                session.input.len() > MAX_REQUEST
+            }
+            Err(e) => e.kind() != io::ErrorKind::WouldBlock,
+        };
+        if gone {
+            // The client has gone (or misbehaves): the session ends, the
+            // process runs on as a member of the instance.
+            self.exec_clients.remove(at);
+            return;
+        }
+        let session = &mut self.exec_clients[at];
+        while let Some(end) = session.input.iter().position(|b| *b == b'\n') {
+            let line: Vec<u8> = session.input.drain(..=end).collect();
+            let line = String::from_utf8_lossy(&line[..end]).into_owned();
+            if let (Some(Request::Signal(n)), Some(pid)) = (Request::decode(&line), session.host_pid) {
+                // The monitor traces the process: its pid is not reused
+                // before the monitor has collected its end.
+                let _ = process::kill(pid, n);
+            }
         }
     }
 
@@ -642,6 +827,7 @@ impl Instance {
                 }
             }
             Request::Start => return "error: the instance is not waiting to start\n".into(),
+            Request::Exec { .. } => return format!("error: the instance is {}, not running\n", self.state),
         }
         out
     }
@@ -754,23 +940,73 @@ fn confine_thread(keep: &[u32], filter: &[xvisor_trap::bpf::Instruction]) -> io:
     seccomp::install_filter(&xvisor_trap::bpf::to_bytes(filter))
 }
 
-/// A control-socket client's request line, bounded in size and time.
-/// Plain read (the standard library's socket I/O would need recvfrom and
-/// sendto, which the supervisor's filter does not allow).
-pub(crate) fn read_request(client: &std::os::unix::net::UnixStream) -> String {
+/// A control-socket client's request: its line, and for an exec request
+/// the payload after it and the descriptors that came with it.
+pub(crate) struct ClientRequest {
+    pub(crate) line: String,
+    pub(crate) payload: Vec<u8>,
+    pub(crate) fds: Vec<OwnedFd>,
+}
+
+/// Reads a control-socket client's request, bounded in size and time.
+/// recvmsg (the standard library's socket I/O would need recvfrom and
+/// sendto, which the supervisor's filter does not allow), so that an exec
+/// request's descriptors are received.
+pub(crate) fn read_request(client: &std::os::unix::net::UnixStream) -> ClientRequest {
     let _ = client.set_read_timeout(Some(CLIENT_PATIENCE));
     let _ = client.set_write_timeout(Some(CLIENT_PATIENCE));
-    let mut request = Vec::new();
-    let mut buf = [0u8; MAX_REQUEST];
-    while request.len() < MAX_REQUEST && !request.contains(&b'\n') {
-        let room = buf.get_mut(..MAX_REQUEST - request.len()).unwrap_or_default();
-        match event::read(client.as_fd(), room) {
-            Ok(0) | Err(_) => break,
-            Ok(n) => request.extend_from_slice(buf.get(..n).unwrap_or_default()),
+    let deadline = Instant::now() + CLIENT_PATIENCE;
+    let mut bytes = Vec::new();
+    let mut fds = Vec::new();
+    let mut buf = vec![0u8; 16 * 1024];
+    let mut receive = |bytes: &mut Vec<u8>, fds: &mut Vec<OwnedFd>| -> bool {
+        if Instant::now() > deadline {
+            return false;
+        }
+        match socket::recv_fds(client.as_fd(), &mut buf) {
+            Ok((0, _)) | Err(_) => false,
+            Ok((n, got)) => {
+                bytes.extend_from_slice(buf.get(..n).unwrap_or_default());
+                fds.extend(got);
+                true
+            }
+        }
+    };
+    while bytes.len() < MAX_REQUEST && !bytes.contains(&b'\n') {
+        if !receive(&mut bytes, &mut fds) {
+            break;
         }
     }
-    let text = String::from_utf8_lossy(&request);
-    text.split('\n').next().unwrap_or_default().to_string()
+    let (line, mut payload) = match bytes.iter().position(|b| *b == b'\n') {
+        Some(end) => (
+            String::from_utf8_lossy(&bytes[..end]).into_owned(),
+            bytes.get(end + 1..).unwrap_or_default().to_vec(),
+        ),
+        None => (String::from_utf8_lossy(&bytes).into_owned(), Vec::new()),
+    };
+    if let Some(Request::Exec { length }) = Request::decode(&line) {
+        while payload.len() < length {
+            if !receive(&mut payload, &mut fds) {
+                break;
+            }
+        }
+    } else {
+        payload.clear();
+    }
+    ClientRequest { line, payload, fds }
+}
+
+/// Why an exec session's process could not start, in a user's words.
+fn exec_failure(program: &str, stage: StartStage, code: i32) -> String {
+    let error = io::Error::from_raw_os_error(code);
+    match stage {
+        StartStage::Exec if code == errno::ENOENT => format!("exec: {program}: command not found"),
+        StartStage::Exec if code == errno::EAGAIN => "exec: the instance has reached its task limit".to_string(),
+        StartStage::Exec => format!("exec: {program}: cannot execute: {error}"),
+        StartStage::Workdir => format!("exec: working directory: {error}"),
+        StartStage::Identity => format!("exec: cannot set up the process (identity, limits or stdio): {error}"),
+        StartStage::Filter => format!("exec: cannot install the system-call filter: {error}"),
+    }
 }
 
 /// How long the supervisor gives a control-socket client to ask and read.

@@ -62,6 +62,55 @@ pub struct Container {
     pub annotations: BTreeMap<String, String>,
 }
 
+/// A process.json (an OCI runtime's `exec --process`): config.json's
+/// `process` object, read by the same rules.
+#[derive(Debug, Clone)]
+pub struct ProcessConfig {
+    pub argv: Vec<String>,
+    pub env: Vec<(String, String)>,
+    pub cwd: String,
+    pub uid: u32,
+    pub gid: u32,
+    pub additional_gids: Vec<u32>,
+    /// `None`: the container's own set.
+    pub capabilities: Option<Vec<u32>>,
+    pub rlimits: Vec<Rlimit>,
+    pub umask: Option<u32>,
+    pub terminal: bool,
+}
+
+/// Parses a process.json's text.
+pub fn parse_process(text: &str) -> Result<ProcessConfig, ConfigError> {
+    let value: Value = serde_json::from_str(text).map_err(|e| ConfigError::Syntax(e.to_string()))?;
+    let process = Obj::new("process", value)?;
+    let mut b = Builder::new(Path::new("/"), "exec");
+    b.process(process)?;
+    Ok(ProcessConfig {
+        argv: b.argv,
+        env: b.env,
+        cwd: b.cwd,
+        uid: b.uid,
+        gid: b.gid,
+        additional_gids: b.additional_gids,
+        capabilities: b.capabilities,
+        rlimits: b.rlimits,
+        umask: b.umask,
+        terminal: b.terminal,
+    })
+}
+
+/// The number of a capability xvisor may grant, by name (`CAP_KILL` or
+/// `KILL`, any case).
+pub fn capability_number(name: &str) -> Option<u32> {
+    let upper = name.to_ascii_uppercase();
+    let full = if upper.starts_with("CAP_") {
+        upper
+    } else {
+        format!("CAP_{upper}")
+    };
+    CAPABILITY_NAMES.iter().find(|(n, _)| *n == full).map(|(_, c)| *c)
+}
+
 /// An object being taken apart; leftover keys are refused by [`Obj::finish`].
 pub(crate) struct Obj {
     pub(crate) path: String,

@@ -13,5 +13,8 @@ pub mod config;
 mod seccomp;
 pub mod state;
 
-pub use config::{default_config, load_bundle, parse_config, ConfigError, Container, Rlimit};
+pub use config::{
+    capability_number, default_config, load_bundle, parse_config, parse_process, ConfigError, Container, ProcessConfig,
+    Rlimit,
+};
 pub use state::{ContainerState, StateError, StateStore, Status};

@@ -78,12 +78,24 @@ const CAPABILITY_VERSION_3: u32 = 0x2008_0522;
 /// Sets the effective and permitted sets of the calling thread to exactly
 /// `caps` and empties the inheritable set.
 pub fn set_exact(caps: &[u32]) -> io::Result<()> {
+    set_sets(caps, caps)
+}
+
+/// Sets the calling thread's effective set to `effective` and its permitted
+/// set to `permitted` (a superset: what it may raise again later), and
+/// empties the inheritable set.
+pub fn set_sets(effective: &[u32], permitted: &[u32]) -> io::Result<()> {
     let mut data = [CapData::default(); 2];
-    for &cap in caps {
+    for &cap in permitted {
+        let (word, bit) = ((cap / 32) as usize, cap % 32);
+        if word < 2 {
+            data[word].permitted |= 1 << bit;
+        }
+    }
+    for &cap in effective {
         let (word, bit) = ((cap / 32) as usize, cap % 32);
         if word < 2 {
             data[word].effective |= 1 << bit;
-            data[word].permitted |= 1 << bit;
         }
     }
     let header = CapHeader {

@@ -139,3 +139,26 @@ pub fn standard(fd: i32) -> BorrowedFd<'static> {
     // at start-up when they are missing (process::ensure_standard_fds).
     unsafe { BorrowedFd::borrow_raw(fd) }
 }
+
+/// A close-on-exec copy of `fd` numbered `lowest` or above: moves a
+/// descriptor out of the way of numbers about to be assigned with
+/// [`dup_onto`].
+pub fn dup_at_least(fd: BorrowedFd<'_>, lowest: i32) -> io::Result<std::os::fd::OwnedFd> {
+    use std::os::fd::FromRawFd;
+    // SAFETY: fcntl with integer arguments on a borrowed descriptor.
+    let copy = crate::check_int(unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_DUPFD_CLOEXEC, lowest) })?;
+    // SAFETY: a fresh descriptor, owned by nobody else.
+    Ok(unsafe { std::os::fd::OwnedFd::from_raw_fd(copy) })
+}
+
+/// Descriptor `fd` of this process, borrowed for the rest of its life, if
+/// it is open: for descriptors a caller passed in (an OCI runtime's
+/// `--preserve-fds`), which nothing in the process closes.
+pub fn borrow_open(fd: i32) -> io::Result<BorrowedFd<'static>> {
+    if fd < 0 || !is_open(fd) {
+        return Err(io::Error::from_raw_os_error(libc::EBADF));
+    }
+    // SAFETY: the descriptor is open (checked just above) and was given to
+    // this process by its caller; no owner in this process closes it.
+    Ok(unsafe { BorrowedFd::borrow_raw(fd) })
+}

@@ -132,3 +132,114 @@ pub fn peer_uid(sock: BorrowedFd<'_>) -> io::Result<u32> {
     })?;
     Ok(cred.uid)
 }
+
+/// The most descriptors one message carries (the kernel's `SCM_MAX_FD`).
+pub const MAX_FDS: usize = 253;
+
+/// Room for [`MAX_FDS`] descriptors: `CMSG_SPACE(253 * sizeof(int))`.
+const CMSG_SPACE_MAX_FDS: usize = 16 + ((MAX_FDS * 4 + 7) & !7);
+
+#[repr(C, align(8))]
+struct ManyFdsBuffer([u8; CMSG_SPACE_MAX_FDS]);
+
+/// Sends one message with every descriptor of `fds` attached (at most
+/// [`MAX_FDS`]), on a message or stream socket.
+pub fn send_fds(sock: BorrowedFd<'_>, data: &[u8], fds: &[BorrowedFd<'_>]) -> io::Result<()> {
+    if fds.len() > MAX_FDS {
+        return Err(io::Error::from_raw_os_error(libc::EINVAL));
+    }
+    if fds.is_empty() {
+        return send(sock, data, None);
+    }
+    let mut iov = libc::iovec {
+        iov_base: data.as_ptr() as *mut libc::c_void,
+        iov_len: data.len(),
+    };
+    let mut cmsg_buf = ManyFdsBuffer([0; CMSG_SPACE_MAX_FDS]);
+    let payload = std::mem::size_of_val(fds) as u32;
+    // SAFETY: an all-zero msghdr is valid (null name, no control data).
+    let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
+    msg.msg_iov = &mut iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = cmsg_buf.0.as_mut_ptr().cast();
+    // SAFETY: CMSG_SPACE is arithmetic on its argument.
+    msg.msg_controllen = unsafe { libc::CMSG_SPACE(payload) } as usize;
+    // SAFETY: msg_control points to an 8-aligned buffer of
+    // CMSG_SPACE(MAX_FDS ints) bytes, at least CMSG_SPACE(payload) since
+    // fds.len() <= MAX_FDS: CMSG_FIRSTHDR is non-null and its data has room
+    // for every int written.
+    unsafe {
+        let cmsg = libc::CMSG_FIRSTHDR(&msg);
+        (*cmsg).cmsg_level = libc::SOL_SOCKET;
+        (*cmsg).cmsg_type = libc::SCM_RIGHTS;
+        (*cmsg).cmsg_len = libc::CMSG_LEN(payload) as usize;
+        let data = libc::CMSG_DATA(cmsg).cast::<libc::c_int>();
+        for (i, fd) in fds.iter().enumerate() {
+            std::ptr::write_unaligned(data.add(i), fd.as_raw_fd());
+        }
+    }
+    loop {
+        // SAFETY: `msg` and everything it points to live across the call.
+        let n = unsafe { libc::sendmsg(sock.as_raw_fd(), &msg, libc::MSG_NOSIGNAL) };
+        if n >= 0 {
+            // A stream socket may take part of the data: send the rest
+            // (the descriptors went with the first part).
+            let sent = n as usize;
+            return match data.get(sent..) {
+                Some(rest) if !rest.is_empty() => send(sock, rest, None),
+                _ => Ok(()),
+            };
+        }
+        let err = io::Error::last_os_error();
+        if err.raw_os_error() != Some(libc::EINTR) {
+            return Err(err);
+        }
+    }
+}
+
+/// Receives one message into `buf`: its length (0 at end of stream) and
+/// every descriptor it carried (close-on-exec), up to [`MAX_FDS`].
+pub fn recv_fds(sock: BorrowedFd<'_>, buf: &mut [u8]) -> io::Result<(usize, Vec<OwnedFd>)> {
+    let mut iov = libc::iovec {
+        iov_base: buf.as_mut_ptr().cast(),
+        iov_len: buf.len(),
+    };
+    let mut cmsg_buf = ManyFdsBuffer([0; CMSG_SPACE_MAX_FDS]);
+    // SAFETY: an all-zero msghdr is valid.
+    let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
+    msg.msg_iov = &mut iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = cmsg_buf.0.as_mut_ptr().cast();
+    msg.msg_controllen = CMSG_SPACE_MAX_FDS;
+    let n = loop {
+        // SAFETY: `msg` points to our buffers, alive across the call;
+        // MSG_CMSG_CLOEXEC makes received descriptors close-on-exec.
+        let n = unsafe { libc::recvmsg(sock.as_raw_fd(), &mut msg, libc::MSG_CMSG_CLOEXEC) };
+        if n >= 0 {
+            break n as usize;
+        }
+        let err = io::Error::last_os_error();
+        if err.raw_os_error() != Some(libc::EINTR) {
+            return Err(err);
+        }
+    };
+    let mut received = Vec::new();
+    // SAFETY: the kernel filled msg_control/msg_controllen; the CMSG macros
+    // walk only within them, and SCM_RIGHTS data holds whole ints, each a
+    // descriptor now ours.
+    unsafe {
+        let mut cmsg = libc::CMSG_FIRSTHDR(&msg);
+        while !cmsg.is_null() {
+            if (*cmsg).cmsg_level == libc::SOL_SOCKET && (*cmsg).cmsg_type == libc::SCM_RIGHTS {
+                let data = libc::CMSG_DATA(cmsg).cast::<libc::c_int>();
+                let header = libc::CMSG_LEN(0) as usize;
+                let count = ((*cmsg).cmsg_len - header) / std::mem::size_of::<libc::c_int>();
+                for i in 0..count {
+                    received.push(OwnedFd::from_raw_fd(std::ptr::read_unaligned(data.add(i))));
+                }
+            }
+            cmsg = libc::CMSG_NXTHDR(&msg, cmsg);
+        }
+    }
+    Ok((n, received))
+}

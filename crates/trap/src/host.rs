@@ -34,7 +34,10 @@ pub const SUPERVISOR_CALLS: &[(&str, &str)] = &[
         "pidfd_send_signal",
         "signals to the instance's init (forwarded ones, SIGKILL at --timeout)",
     ),
-    ("kill", "the same, on kernels without pidfds"),
+    (
+        "kill",
+        "the same, on kernels without pidfds; signals to exec'd processes (`xvisor exec`, OCI `exec`)",
+    ),
     (
         "tgkill",
         "ringing a serving thread blocked in RECV (the doorbell signal) at teardown",
@@ -44,7 +47,7 @@ pub const SUPERVISOR_CALLS: &[(&str, &str)] = &[
     ("rmdir", "removing the instance's cgroups"),
     (
         "accept4",
-        "answering `xvisor ps` and `xvisor kill` on the instance's control socket",
+        "answering `xvisor ps`, `xvisor kill` and `xvisor exec` on the instance's control socket",
     ),
     ("getsockopt", "the uid of a control-socket client (SO_PEERCRED)"),
     ("setsockopt", "time limits on a control-socket client"),

@@ -2,6 +2,7 @@
 
 #![forbid(unsafe_code)]
 
+mod exec;
 mod image;
 mod manage;
 mod oci;
@@ -24,6 +25,7 @@ Commands:
   run        run a program in a new instance ('xvisor run --help')
   ps         list your running instances, or one instance's tasks
   kill       send a signal to a running instance
+  exec       run another program in a running instance
   image      import, list, inspect and remove images ('xvisor image --help')
   create, start, state, delete, list, features, spec (and run, ps, kill
              with runc's flags): the OCI runtime ('xvisor oci --help')
@@ -84,6 +86,10 @@ fn dispatch(mut args: Vec<OsString>) -> i32 {
             Ok(code) => code,
             Err(e) => failure(&e),
         },
+        "exec" => match exec::user_command(args) {
+            Ok(code) => code,
+            Err(e) => failure(&e),
+        },
         "image" => image::main(args),
         "syscalls" => match syscalls::main(args) {
             Ok(code) => code,
@@ -96,6 +102,7 @@ fn dispatch(mut args: Vec<OsString>) -> i32 {
                 Some("ps") => print!("{}", manage::PS_HELP),
                 Some("kill") => print!("{}", manage::KILL_HELP),
                 Some("image") => print!("{}", image::HELP),
+                Some("exec") => print!("{}", exec::HELP),
                 _ => print!("{HELP}"),
             }
             0
@@ -105,7 +112,7 @@ fn dispatch(mut args: Vec<OsString>) -> i32 {
             0
         }
         other => {
-            eprintln!("xvisor: unknown command {other:?} (commands: run, ps, kill, image, syscalls, help)");
+            eprintln!("xvisor: unknown command {other:?} (commands: run, ps, kill, exec, image, syscalls, help)");
             125
         }
     }

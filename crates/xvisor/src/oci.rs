@@ -19,6 +19,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, bail, Context, Result};
 use serde_json::json;
+use xvisor_instance::exec::{ExecRequest, MAX_PRESERVED_FDS};
 use xvisor_instance::registry::{Registry, RegistryError, Request};
 use xvisor_instance::{Instance, Outcome, StartWait};
 use xvisor_oci::state::{now_rfc3339, process_start_time, supervisor_alive};
@@ -44,7 +45,7 @@ Commands:
   list          the containers under --root (--format json, -q)
   features      what this runtime supports, as JSON
   spec          write a default config.json (--bundle DIR)
-  exec ID       not supported yet (refused)
+  exec ID [CMD] run another process in a running container
 
 Global options (before COMMAND):
       --root DIR           state directory (default /run/xvisor-oci as root,
@@ -66,12 +67,28 @@ create / run options:
                            reachable from an instance)
   -d, --detach             run: do not wait for the end
 
+exec options (then ID, then the command unless --process):
+  -p, --process FILE       the process as JSON (config.json's process)
+  -d, --detach             do not wait: a waiter process (in --pid-file)
+                           exits with the program's status
+      --pid-file FILE      write the waiter's pid (detached) or our own
+      --console-socket SOCK
+                           with --tty: send the terminal's master here
+  -t, --tty                give the process a terminal
+  -e, --env KEY=VALUE      set a variable (repeatable)
+      --cwd DIR            working directory
+  -u, --user UID[:GID]     user and group
+      --additional-gids G  supplementary groups (repeatable, or G1,G2)
+  -c, --cap CAP            add a capability (repeatable)
+      --no-new-privs       accepted (always on)
+      --preserve-fds N     pass descriptors 3 .. 3+N-1 too
+
 Exit status: 0 on success, 1 when the command failed; 'run' without
 --detach: the program's own (128+N if killed by signal N).
 ";
 
 /// Commands that only exist on the OCI command line.
-pub const OCI_ONLY_COMMANDS: &[&str] = &["create", "start", "state", "delete", "list", "features", "spec", "exec"];
+pub const OCI_ONLY_COMMANDS: &[&str] = &["create", "start", "state", "delete", "list", "features", "spec"];
 
 /// Global options of runc's command line, which come before the command.
 pub const GLOBAL_OPTIONS: &[&str] = &[
@@ -134,7 +151,7 @@ fn default_root() -> PathBuf {
 }
 
 /// Whether `xvisor COMMAND ARGS` (a command xvisor also has of its own:
-/// run, ps, kill) is meant for the OCI command line: runc's flags, or an id
+/// run, ps, kill, exec) is meant for the OCI command line: runc's flags, or an id
 /// with state under the default root.
 pub fn wants_oci(command: &str, args: &[OsString]) -> bool {
     let words: Vec<&str> = args.iter().filter_map(|a| a.to_str()).collect();
@@ -151,8 +168,46 @@ pub fn wants_oci(command: &str, args: &[OsString]) -> bool {
         "run" => run_has_oci_flags(&words),
         "ps" => has(&["--format", "-f"]) || known_id,
         "kill" => has(&["--all", "-a"]) || known_id,
+        "exec" => exec_has_oci_flags(&words) || known_id,
         _ => OCI_ONLY_COMMANDS.contains(&command),
     }
+}
+
+/// Whether `xvisor exec WORDS` carries runc's flags before the id (a
+/// program's own `-d` after it is not one of them).
+fn exec_has_oci_flags(words: &[&str]) -> bool {
+    const OCI_FLAGS: &[&str] = &[
+        "--process",
+        "-p",
+        "--detach",
+        "-d",
+        "--pid-file",
+        "--console-socket",
+        "--tty",
+        "-t",
+        "--cwd",
+        "--cap",
+        "-c",
+        "--additional-gids",
+        "-g",
+        "--preserve-fds",
+        "--no-new-privs",
+    ];
+    const WITH_VALUE: &[&str] = &["-e", "--env", "-u", "--user", "-w", "--workdir"];
+    let mut rest = words.iter();
+    while let Some(word) = rest.next() {
+        let flag = word.split_once('=').map_or(*word, |(f, _)| f);
+        if *word == "--" || !word.starts_with('-') {
+            return false;
+        }
+        if OCI_FLAGS.contains(&flag) {
+            return true;
+        }
+        if WITH_VALUE.contains(word) {
+            rest.next();
+        }
+    }
+    false
 }
 
 /// Whether `xvisor run WORDS` carries runc's flags before xvisor's own
@@ -273,9 +328,7 @@ pub fn main(args: Vec<OsString>) -> i32 {
         "list" => list(&global, args),
         "features" => features(args),
         "spec" => spec(args),
-        "exec" => Err(anyhow!(
-            "exec: running a second process in an existing instance is not supported yet"
-        )),
+        "exec" => exec(&global, args),
         "pause" | "resume" | "checkpoint" | "restore" | "update" | "events" => {
             Err(anyhow!("{command}: not supported by xvisor"))
         }
@@ -673,6 +726,137 @@ fn start(global: &Global, args: Vec<OsString>) -> Result<i32> {
     Ok(0)
 }
 
+/// `exec`: a second process in a running container (see crate::exec).
+fn exec(global: &Global, args: Vec<OsString>) -> Result<i32> {
+    use lexopt::prelude::*;
+    let mut p = lexopt::Parser::from_args(args);
+    let mut request = ExecRequest::default();
+    let mut process_file: Option<PathBuf> = None;
+    let mut detach = false;
+    let mut pid_file: Option<PathBuf> = None;
+    let mut console_socket: Option<PathBuf> = None;
+    let mut id = None;
+    let mut groups: Vec<u32> = Vec::new();
+    let text = |v: OsString, name: &str| {
+        v.into_string()
+            .map_err(|v| anyhow!("exec {name}: not valid UTF-8: {v:?}"))
+    };
+    while let Some(arg) = p.next()? {
+        match arg {
+            Short('h') | Long("help") => {
+                print!("{HELP}");
+                return Ok(0);
+            }
+            Short('p') | Long("process") => process_file = Some(PathBuf::from(p.value()?)),
+            Short('d') | Long("detach") => detach = true,
+            Long("pid-file") => pid_file = Some(PathBuf::from(p.value()?)),
+            Long("console-socket") => console_socket = Some(PathBuf::from(p.value()?)),
+            Short('t') | Long("tty") => request.tty = true,
+            Short('e') | Long("env") => request.env.push(crate::exec::parse_env(&text(p.value()?, "--env")?)?),
+            Long("cwd") => request.workdir = Some(text(p.value()?, "--cwd")?),
+            Short('u') | Long("user") => request.user = Some(crate::exec::parse_user(&text(p.value()?, "--user")?)?),
+            Short('g') | Long("additional-gids") => {
+                for g in text(p.value()?, "--additional-gids")?.split(',') {
+                    groups.push(
+                        g.trim()
+                            .parse()
+                            .ok()
+                            .filter(|g| *g != u32::MAX)
+                            .ok_or_else(|| anyhow!("exec --additional-gids {g:?}: give group numbers"))?,
+                    );
+                }
+            }
+            Short('c') | Long("cap") => {
+                let name = text(p.value()?, "--cap")?;
+                request
+                    .add_capabilities
+                    .push(xvisor_oci::capability_number(&name).ok_or_else(|| {
+                        anyhow!(
+                        "exec --cap {name}: not a capability xvisor grants (at most the 14 engines grant by default)"
+                    )
+                    })?);
+            }
+            Long("no-new-privs") => {}
+            Long("apparmor") | Long("process-label") => {
+                bail!("exec: AppArmor profiles and SELinux labels are not supported")
+            }
+            Long("preserve-fds") => {
+                let v = text(p.value()?, "--preserve-fds")?;
+                request.preserve_fds = v.parse().ok().filter(|n| *n <= MAX_PRESERVED_FDS).ok_or_else(|| {
+                    anyhow!("exec --preserve-fds {v:?}: give a number of descriptors, 0 to {MAX_PRESERVED_FDS}")
+                })?;
+            }
+            Value(v) => {
+                id = Some(text(v, "ID")?);
+                request.argv = p.raw_args()?.map(|a| text(a, "argument")).collect::<Result<Vec<_>>>()?;
+                if request.argv.first().map(String::as_str) == Some("--") {
+                    request.argv.remove(0);
+                }
+                break;
+            }
+            other => return Err(anyhow!("exec: {}", other.unexpected())),
+        }
+    }
+    let Some(id) = id else {
+        bail!("exec: give a container id (see 'xvisor oci --help')");
+    };
+    if !groups.is_empty() {
+        request.additional_gids = Some(groups);
+    }
+    if let Some(file) = &process_file {
+        // runc's meaning: the process file says everything about the
+        // process; the flags above that describe it do not apply.
+        let text = std::fs::read_to_string(file).with_context(|| format!("--process {}", file.display()))?;
+        let process = xvisor_oci::parse_process(&text).with_context(|| format!("--process {}", file.display()))?;
+        request = ExecRequest {
+            argv: process.argv,
+            env: process.env,
+            replace_env: true,
+            workdir: Some(process.cwd),
+            user: Some((process.uid, process.gid)),
+            additional_gids: Some(process.additional_gids),
+            capabilities: process.capabilities,
+            add_capabilities: request.add_capabilities,
+            rlimits: process.rlimits.iter().map(|l| (l.resource, l.soft, l.hard)).collect(),
+            umask: process.umask,
+            tty: process.terminal,
+            preserve_fds: request.preserve_fds,
+        };
+    } else if request.argv.is_empty() {
+        bail!("exec: give a command to run (or --process FILE)");
+    }
+    if request.tty && console_socket.is_none() {
+        bail!("exec: a terminal (--tty, or process.terminal) needs --console-socket");
+    }
+    if !request.tty && console_socket.is_some() {
+        bail!("exec: --console-socket given without a terminal (--tty)");
+    }
+    let (_, status) = status_of(&global.store(), &id)?;
+    match status {
+        Status::Running => {}
+        other => bail!("cannot exec in container {id:?}: it is {}, not running", other.name()),
+    }
+    let fds = crate::exec::passed_descriptors(request.preserve_fds)?;
+    if detach {
+        let waiter = crate::exec::run_detached(&id, &request, &fds, console_socket.as_deref())?;
+        if let Some(file) = &pid_file {
+            write_pid_file(file, waiter)?;
+        }
+        return Ok(0);
+    }
+    let mut on_started = |_host_pid: i32| -> Result<()> {
+        match &pid_file {
+            Some(file) => write_pid_file(file, process::getpid()),
+            None => Ok(()),
+        }
+    };
+    let hooks = crate::exec::Hooks {
+        console_socket: console_socket.as_deref(),
+        on_started: &mut on_started,
+    };
+    crate::exec::run_session(&id, &request, &fds, hooks)
+}
+
 fn state_json(state: &ContainerState, status: Status) -> serde_json::Value {
     json!({
         "ociVersion": "1.2.0",
@@ -911,5 +1095,13 @@ mod tests {
         assert!(!run_has_oci_flags(&["ls", "-d", "/"]));
         assert!(!run_has_oci_flags(&["--net", "host", "sh", "-c", "x", "--detach"]));
         assert!(!run_has_oci_flags(&["-e", "-d", "sh"]));
+    }
+
+    #[test]
+    fn exec_is_told_apart_by_flags_before_the_id() {
+        assert!(exec_has_oci_flags(&["--process", "/p.json", "-d", "id"]));
+        assert!(exec_has_oci_flags(&["-e", "A=1", "--cwd", "/", "id", "ls"]));
+        assert!(!exec_has_oci_flags(&["web", "ls", "-d"]));
+        assert!(!exec_has_oci_flags(&["-e", "-d", "web", "sh"]));
     }
 }

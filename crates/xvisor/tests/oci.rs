@@ -386,3 +386,281 @@ fn merge(base: &mut Value, patch: &Value) {
         (b, p) => *b = p.clone(),
     }
 }
+
+impl Bundle {
+    /// A container created and started here, running `sleep 300`.
+    fn running(&self, id: &str) {
+        let (o, _) = self.create(id, &[]);
+        assert_eq!(code(&o), 0, "create: {}", stderr(&o));
+        ok(&self.oci(&["start", id]));
+        assert_eq!(self.status(id), "running");
+    }
+}
+
+/// Host pids of live processes whose command line is exactly `cmdline`.
+fn pids_running(cmdline: &str) -> Vec<i32> {
+    processes_with(cmdline)
+        .iter()
+        .filter(|line| line.split_once(": ").is_some_and(|(_, c)| c.trim_end() == cmdline))
+        .filter_map(|line| line.split(':').next()?.parse().ok())
+        .collect()
+}
+
+fn exec_output_and_exit_code(caller: Caller) {
+    let b = Bundle::new("oci-exec", caller, &["sleep", "300"]);
+    let id = container_id(if caller == Caller::Root { "exec" } else { "exec-nobody" });
+    b.running(&id);
+    let o = b.oci(&["exec", &id, "sh", "-c", "echo hello; id -u; echo oops >&2; exit 3"]);
+    assert_eq!(code(&o), 3, "stderr: {}", stderr(&o));
+    assert_eq!(stdout(&o), "hello\n0\n");
+    assert_eq!(stderr(&o), "oops\n");
+    // Standard input is the caller's.
+    let o = run_with_input(caller, &b.global(&["exec", &id, "cat"]), b"through\n");
+    assert_eq!(stdout(&o), "through\n", "{}", stderr(&o));
+    // Killed by a signal: 128+N.
+    let o = b.oci(&["exec", &id, "sh", "-c", "kill -9 $$"]);
+    assert_eq!(code(&o), 137, "{}", stderr(&o));
+    // A program that does not exist: one line.
+    let o = b.oci(&["exec", &id, "no-such-program"]);
+    assert_eq!(code(&o), 1);
+    assert!(
+        stderr(&o).contains("no-such-program: command not found"),
+        "{}",
+        stderr(&o)
+    );
+    assert_eq!(stderr(&o).lines().count(), 1, "{}", stderr(&o));
+    assert_eq!(b.status(&id), "running", "the container lives on");
+    ok(&b.oci(&["delete", "--force", &id]));
+}
+
+#[test]
+fn exec_prints_output_and_exit_code_as_root() {
+    exec_output_and_exit_code(Caller::Root);
+}
+
+#[test]
+fn exec_prints_output_and_exit_code_rootless() {
+    exec_output_and_exit_code(Caller::Unprivileged);
+}
+
+#[test]
+fn exec_takes_env_cwd_and_user_and_inherits_the_rest() {
+    let b = Bundle::new("oci-exec-env", Caller::Root, &["sleep", "300"]);
+    b.edit(|c| {
+        c["process"]["env"]
+            .as_array_mut()
+            .unwrap()
+            .push(Value::from("GREETING=hi"));
+        c["process"]["cwd"] = Value::from("/root");
+    });
+    let id = container_id("exec-env");
+    b.running(&id);
+    let script = "echo $GREETING $EXTRA; pwd; id -u; id -g";
+    let o = b.oci(&["exec", &id, "sh", "-c", script]);
+    assert_eq!(stdout(&o), "hi\n/root\n0\n0\n", "{}", stderr(&o));
+    let o = b.oci(&[
+        "exec",
+        "--env",
+        "EXTRA=more",
+        "-e",
+        "GREETING=hello",
+        "--cwd",
+        "/tmp",
+        "--user",
+        "1000:1001",
+        &id,
+        "sh",
+        "-c",
+        script,
+    ]);
+    assert_eq!(stdout(&o), "hello more\n/tmp\n1000\n1001\n", "{}", stderr(&o));
+    // A process.json says everything (runc's --process).
+    let process = b.dir.join("process.json");
+    std::fs::write(
+        &process,
+        serde_json::json!({
+            "terminal": false,
+            "user": {"uid": 7, "gid": 8},
+            "args": ["sh", "-c", "echo $ONLY $GREETING; pwd; id -u; id -g"],
+            "env": ["PATH=/bin", "ONLY=this"],
+            "cwd": "/tmp"
+        })
+        .to_string(),
+    )
+    .unwrap();
+    let o = b.oci(&["exec", "--process", process.to_str().unwrap(), &id]);
+    assert_eq!(stdout(&o), "this\n/tmp\n7\n8\n", "{}", stderr(&o));
+    // Capabilities: the container's set, and --cap adds one xvisor grants.
+    let o = b.oci(&["exec", "--cap", "CAP_SYS_ADMIN", &id, "true"]);
+    assert_eq!(code(&o), 1);
+    assert!(stderr(&o).contains("CAP_SYS_ADMIN"), "{}", stderr(&o));
+    ok(&b.oci(&["delete", "--force", &id]));
+}
+
+#[test]
+fn exec_detached_writes_a_pid_file_and_the_process_is_a_member() {
+    let b = Bundle::new("oci-exec-detach", Caller::Root, &["sleep", "300"]);
+    let id = container_id("exec-detach");
+    b.running(&id);
+    let pid_file = b.dir.join("exec.pid");
+    // The process keeps the caller's stdout and stderr: files, not pipes
+    // this test would wait on.
+    let out_path = b.dir.join("detach.out");
+    let out = std::fs::File::create(&out_path).unwrap();
+    let started = std::time::Instant::now();
+    let status = xvisor(
+        Caller::Root,
+        &b.global(&[
+            "exec",
+            "--detach",
+            "--pid-file",
+            pid_file.to_str().unwrap(),
+            &id,
+            "sleep",
+            "271",
+        ]),
+    )
+    .stdin(Stdio::null())
+    .stdout(out.try_clone().unwrap())
+    .stderr(out)
+    .status()
+    .unwrap();
+    assert!(status.success(), "{}", std::fs::read_to_string(&out_path).unwrap());
+    assert_eq!(
+        std::fs::read_to_string(&out_path).unwrap(),
+        "",
+        "detached exec prints nothing"
+    );
+    assert!(started.elapsed() < Duration::from_secs(10), "returns at once");
+    let waiter: i32 = std::fs::read_to_string(&pid_file).unwrap().trim().parse().unwrap();
+    assert!(Path::new(&format!("/proc/{waiter}")).exists(), "the waiter runs");
+    // The process is in the container: ps lists its host pid, and the
+    // monitor's task table has it.
+    let host = pids_running("sleep 271");
+    assert_eq!(host.len(), 1, "{host:?}");
+    let pids: Vec<i32> = serde_json::from_str(&ok(&b.oci(&["ps", "--format", "json", &id]))).unwrap();
+    assert!(pids.contains(&host[0]), "{pids:?} lacks {host:?}");
+    let table = ok(&run(Caller::Root, &["ps", &id, "--json"]));
+    assert!(table.contains("sleep 271"), "the monitor's task table: {table}");
+    // A signal to the waiter reaches the process; the waiter ends with it.
+    assert!(std::process::Command::new("kill")
+        .args(["-TERM", &waiter.to_string()])
+        .status()
+        .unwrap()
+        .success());
+    assert!(
+        eventually(Duration::from_secs(10), || pids_running("sleep 271").is_empty()),
+        "the process got SIGTERM"
+    );
+    assert!(eventually(Duration::from_secs(10), || {
+        let stat = std::fs::read_to_string(format!("/proc/{waiter}/stat")).unwrap_or_default();
+        stat.is_empty()
+            || stat
+                .rsplit_once(')')
+                .is_some_and(|(_, r)| r.trim_start().starts_with('Z'))
+    }));
+    // The container's end kills exec'd processes.
+    let status = xvisor(Caller::Root, &b.global(&["exec", "-d", &id, "sleep", "272"]))
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .unwrap();
+    assert!(status.success());
+    assert_eq!(pids_running("sleep 272").len(), 1);
+    ok(&b.oci(&["kill", &id, "KILL"]));
+    assert!(eventually(Duration::from_secs(10), || b.status(&id) == "stopped"));
+    assert!(eventually(Duration::from_secs(5), || pids_running("sleep 272").is_empty()));
+    ok(&b.oci(&["delete", &id]));
+}
+
+#[test]
+fn exec_into_a_container_that_is_not_running_fails_clearly() {
+    let b = Bundle::new("oci-exec-stopped", Caller::Root, &["sh", "-c", "exit 0"]);
+    let missing = container_id("exec-missing");
+    let o = b.oci(&["exec", &missing, "true"]);
+    assert_eq!(code(&o), 1);
+    assert_eq!(stderr(&o).lines().count(), 1, "{}", stderr(&o));
+    assert!(stderr(&o).contains("does not exist"), "{}", stderr(&o));
+
+    let id = container_id("exec-stopped");
+    let (o, _) = b.create(&id, &[]);
+    assert_eq!(code(&o), 0, "create: {}", stderr(&o));
+    let o = b.oci(&["exec", &id, "true"]);
+    assert_eq!(code(&o), 1);
+    assert_eq!(stderr(&o).lines().count(), 1, "{}", stderr(&o));
+    assert!(stderr(&o).contains("created, not running"), "{}", stderr(&o));
+    ok(&b.oci(&["start", &id]));
+    assert!(eventually(Duration::from_secs(10), || b.status(&id) == "stopped"));
+    let o = b.oci(&["exec", &id, "true"]);
+    assert_eq!(code(&o), 1);
+    assert_eq!(stderr(&o).lines().count(), 1, "{}", stderr(&o));
+    assert!(stderr(&o).contains("stopped, not running"), "{}", stderr(&o));
+    ok(&b.oci(&["delete", &id]));
+}
+
+#[test]
+fn exec_is_served_by_the_strict_profile_too() {
+    let b = Bundle::new("oci-exec-strict", Caller::Root, &["sleep", "300"]);
+    b.edit(|c| c["annotations"] = serde_json::json!({"dev.xvisor.profile": "strict"}));
+    let id = container_id("exec-strict");
+    b.running(&id);
+    // Every call of the exec'd process is trapped: it only gets this far if
+    // the supervisor serves its listener.
+    for n in 0..3 {
+        let o = b.oci(&["exec", &id, "sh", "-c", &format!("echo round {n}; ls / >/dev/null")]);
+        assert_eq!(stdout(&o), format!("round {n}\n"), "{}", stderr(&o));
+    }
+    // Under strict, even the filter's refusals come from the supervisor.
+    let o = b.oci(&["exec", &id, "sh", "-c", "echo $$"]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    ok(&b.oci(&["delete", "--force", &id]));
+}
+
+#[test]
+fn a_killed_exec_client_leaves_nothing_stuck() {
+    let b = Bundle::new("oci-exec-client", Caller::Root, &["sleep", "300"]);
+    let id = container_id("exec-client");
+    b.running(&id);
+    let mut client = xvisor(Caller::Root, &b.global(&["exec", &id, "sleep", "273"]))
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    assert!(eventually(Duration::from_secs(10), || pids_running("sleep 273").len() == 1));
+    client.kill().unwrap();
+    client.wait().unwrap();
+    // The supervisor answers the next one at once.
+    let o = b.oci(&["exec", &id, "echo", "still served"]);
+    assert_eq!(stdout(&o), "still served\n", "{}", stderr(&o));
+    assert_eq!(b.status(&id), "running");
+    ok(&b.oci(&["delete", "--force", &id]));
+    assert!(eventually(Duration::from_secs(5), || pids_running("sleep 273").is_empty()));
+}
+
+#[test]
+fn exec_into_an_instance_by_name() {
+    let name = format!("exec-by-name-{}", std::process::id());
+    let mut instance = xvisor(Caller::Root, &["run", "--name", &name, "--", "sleep", "300"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    assert!(eventually(Duration::from_secs(10), || run(Caller::Root, &["ps"])
+        .stdout
+        .windows(name.len())
+        .any(|w| w == name.as_bytes())));
+    let o = run(
+        Caller::Root,
+        &["exec", "-e", "X=1", &name, "--", "sh", "-c", "echo $X; exit 5"],
+    );
+    assert_eq!(code(&o), 5, "{}", stderr(&o));
+    assert_eq!(stdout(&o), "1\n");
+    ok(&run(Caller::Root, &["kill", &name, "KILL"]));
+    instance.wait().unwrap();
+    let o = run(Caller::Root, &["exec", &name, "true"]);
+    assert_eq!(code(&o), 1);
+    assert!(stderr(&o).contains("no running instance"), "{}", stderr(&o));
+}

@@ -86,7 +86,8 @@ impl Instance {
     /// One round of clients before the start; `Some` when the wait is over.
     fn answer_before_start(&mut self) -> Result<Option<StartWait>, InstanceError> {
         while let Some(client) = self.claim.as_ref().and_then(|c| c.accept()) {
-            let line = super::read_request(&client);
+            let request = super::read_request(&client);
+            let line = request.line;
             match Request::decode(&line) {
                 Some(Request::Start) => {
                     let reply = match self.start() {
