@@ -49,6 +49,6 @@ pub fn cstring(bytes: impl Into<Vec<u8>>) -> io::Result<std::ffi::CString> {
 pub mod errno {
     pub use libc::{
         EACCES, EAGAIN, EBUSY, ECHILD, EEXIST, EINTR, EINVAL, EIO, ELOOP, ENOENT, ENOEXEC, ENOSYS, ENOTDIR, ENOTSUP,
-        EPERM, EPIPE, ESRCH, EWOULDBLOCK, EXDEV,
+        ENOTTY, EPERM, EPIPE, ESRCH, EWOULDBLOCK, EXDEV,
     };
 }
