@@ -14,4 +14,4 @@ mod seccomp;
 pub mod state;
 
 pub use config::{default_config, load_bundle, parse_config, ConfigError, Container, Rlimit};
-pub use state::{ContainerState, StateError, StateStore, Status};
+pub use state::{ContainerState, StateError, StateStore, Status, StoredHook};
