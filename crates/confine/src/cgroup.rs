@@ -69,6 +69,10 @@ pub enum CgroupError {
     Detect { what: &'static str, error: io::Error },
     #[error("cgroup {path} still has processes after {waited_ms} ms; left in place")]
     Busy { path: PathBuf, waited_ms: u128 },
+    #[error("cgroup {path}: its processes did not all stop within {waited_ms} ms; thawed again")]
+    FreezeTimeout { path: PathBuf, waited_ms: u128 },
+    #[error("cgroup {path}: no freezer (neither freezer.state nor cgroup.freeze)")]
+    NoFreezer { path: PathBuf },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -221,8 +225,20 @@ impl CgroupHost {
     }
 
     /// The hierarchy that enforces `controller`: v2 when it offers it, else v1.
+    ///
+    /// `freezer` is special: v2 has no such controller, every v2 cgroup
+    /// can be frozen (`cgroup.freeze`); a host that still mounts the v1
+    /// freezer (hybrid) freezes there, as other runtimes do on such hosts.
     pub fn hierarchy_for(&self, controller: &str) -> Option<&Hierarchy> {
         let has = |h: &&Hierarchy| h.controllers.iter().any(|c| c == controller);
+        if controller == FREEZER {
+            return self
+                .hierarchies
+                .iter()
+                .filter(|h| h.version == Version::V1)
+                .find(has)
+                .or_else(|| self.hierarchies.iter().find(|h| h.version == Version::V2));
+        }
         self.hierarchies
             .iter()
             .filter(|h| h.version == Version::V2)
@@ -230,6 +246,9 @@ impl CgroupHost {
             .or_else(|| self.hierarchies.iter().filter(|h| h.version == Version::V1).find(has))
     }
 }
+
+/// The name under which the freezer is planned like a controller.
+const FREEZER: &str = "freezer";
 
 /// One directory of an instance's cgroups.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -255,9 +274,14 @@ impl InstanceCgroup {
     /// Decides where the instance's cgroups go (`xvisor-<name>` below our
     /// own cgroup on every hierarchy the limits need) without creating
     /// anything, so a watchdog can know the paths before they exist.
-    pub fn plan(host: &CgroupHost, name: &str, limits: &Limits) -> Result<Self, CgroupError> {
+    /// With `freezer`, one of them can also be frozen (OCI `pause`).
+    pub fn plan(host: &CgroupHost, name: &str, limits: &Limits, freezer: bool) -> Result<Self, CgroupError> {
         let mut dirs: Vec<Dir> = Vec::new();
-        for (controller, option) in limits.wanted() {
+        let mut wanted = limits.wanted();
+        if freezer {
+            wanted.push((FREEZER, "pause"));
+        }
+        for (controller, option) in wanted {
             let h = host
                 .hierarchy_for(controller)
                 .ok_or_else(|| CgroupError::NoController {
@@ -293,7 +317,8 @@ impl InstanceCgroup {
             if dir.version == Version::V2 {
                 let parent = dir.path.parent().map(Path::to_path_buf).unwrap_or_default();
                 let enabled = std::fs::read_to_string(parent.join("cgroup.subtree_control")).unwrap_or_default();
-                for c in &dir.controllers {
+                // The v2 freezer is in every cgroup, not a controller to enable.
+                for c in dir.controllers.iter().filter(|c| **c != FREEZER) {
                     if !enabled.split_whitespace().any(|e| e == *c) {
                         if let Err(error) = std::fs::write(parent.join("cgroup.subtree_control"), format!("+{c}")) {
                             let _ = self.remove(Duration::ZERO);
@@ -331,6 +356,23 @@ impl InstanceCgroup {
             .iter()
             .find(|d| d.version == Version::V2)
             .map(|d| d.path.as_path())
+    }
+
+    /// The directory that freezes the instance, when one was planned.
+    pub fn freezer_dir(&self) -> Option<&Path> {
+        self.dirs
+            .iter()
+            .find(|d| d.controllers.contains(&FREEZER))
+            .map(|d| d.path.as_path())
+    }
+
+    /// Thaws the instance if it was frozen (a frozen process takes even
+    /// SIGKILL only once thawed).
+    pub fn thaw(&self) -> Result<(), CgroupError> {
+        match self.freezer_dir() {
+            Some(dir) if self.created > 0 => set_frozen(dir, false),
+            _ => Ok(()),
+        }
     }
 
     /// Every directory, for the clean-up watchdog.
@@ -409,6 +451,57 @@ pub fn remove_dirs(paths: &[PathBuf], patience: Duration) -> Result<(), CgroupEr
         }
     }
     Ok(())
+}
+
+/// Asks the freezer of cgroup directory `dir` to freeze or thaw it: v1
+/// `freezer.state` (`FROZEN`, `THAWED`) or v2 `cgroup.freeze` (1, 0).
+/// Returns at once; see [`frozen`] and [`freeze`].
+pub fn set_frozen(dir: &Path, frozen: bool) -> Result<(), CgroupError> {
+    let v1 = dir.join("freezer.state");
+    if v1.exists() {
+        return write_file(v1, if frozen { "FROZEN" } else { "THAWED" });
+    }
+    let v2 = dir.join("cgroup.freeze");
+    if v2.exists() {
+        return write_file(v2, if frozen { "1" } else { "0" });
+    }
+    Err(CgroupError::NoFreezer {
+        path: dir.to_path_buf(),
+    })
+}
+
+/// Whether every process of cgroup directory `dir` is frozen (`None`: the
+/// directory has no freezer, or is gone). A v1 cgroup on its way
+/// (`FREEZING`) is not frozen yet.
+pub fn frozen(dir: &Path) -> Option<bool> {
+    if let Ok(state) = std::fs::read_to_string(dir.join("freezer.state")) {
+        return Some(state.trim() == "FROZEN");
+    }
+    let events = std::fs::read_to_string(dir.join("cgroup.events")).ok()?;
+    Some(events.lines().any(|l| l.trim() == "frozen 1"))
+}
+
+/// Freezes cgroup directory `dir` and waits until every process in it has
+/// stopped; when that takes longer than `patience`, thaws it again and
+/// fails, so a half-frozen instance is never left behind.
+pub fn freeze(dir: &Path, patience: Duration) -> Result<(), CgroupError> {
+    let start = Instant::now();
+    loop {
+        // v1 may stay FREEZING while a task is in a state it cannot freeze
+        // yet; asking again retries those.
+        set_frozen(dir, true)?;
+        if frozen(dir) == Some(true) {
+            return Ok(());
+        }
+        if start.elapsed() > patience {
+            let _ = set_frozen(dir, false);
+            return Err(CgroupError::FreezeTimeout {
+                path: dir.to_path_buf(),
+                waited_ms: start.elapsed().as_millis(),
+            });
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    }
 }
 
 fn write_limits(dir: &Dir, limits: &Limits) -> Result<(), CgroupError> {
@@ -545,7 +638,7 @@ mod tests {
             pids: Some(64),
             cpus: Some(0.5),
         };
-        let mut cg = InstanceCgroup::plan(&fake_host(&root, Version::V1), "t1", &limits).unwrap();
+        let mut cg = InstanceCgroup::plan(&fake_host(&root, Version::V1), "t1", &limits, false).unwrap();
         assert!(!root.join("xvisor-t1").exists(), "planning created something");
         cg.create(&limits).unwrap();
         let dir = root.join("xvisor-t1");
@@ -573,7 +666,7 @@ mod tests {
             pids: Some(10),
             cpus: Some(2.0),
         };
-        let mut cg = InstanceCgroup::plan(&fake_host(&root, Version::V2), "t2", &limits).unwrap();
+        let mut cg = InstanceCgroup::plan(&fake_host(&root, Version::V2), "t2", &limits, false).unwrap();
         cg.create(&limits).unwrap();
         assert_eq!(cg.v2_dir(), Some(root.join("xvisor-t2").as_path()));
         let dir = root.join("xvisor-t2");
@@ -596,12 +689,70 @@ mod tests {
                 pids: Some(1),
                 ..Default::default()
             },
+            false,
         )
         .unwrap_err();
         assert_eq!(
             e.to_string(),
             "cannot enforce --pids: this host has no pids cgroup controller"
         );
+    }
+
+    #[test]
+    fn the_freezer_is_v1_where_mounted_and_v2_otherwise() {
+        let hybrid_mi = format!(
+            "{HYBRID_MOUNTINFO}31 25 0:29 / /sys/fs/cgroup/freezer rw,nosuid shared:15 - cgroup cgroup rw,freezer\n"
+        );
+        let hybrid_self = format!("5:freezer:/outer\n{HYBRID_SELF}");
+        let host = CgroupHost::parse(&hybrid_mi, &hybrid_self, |_| Some("hugetlb\n".into()));
+        let cg = InstanceCgroup::plan(&host, "f", &Limits::default(), true).unwrap();
+        assert_eq!(
+            cg.freezer_dir(),
+            Some(Path::new("/sys/fs/cgroup/freezer/outer/xvisor-f"))
+        );
+        // A unified host freezes in the v2 directory that also holds the
+        // limits, without enabling any controller for it.
+        let host = CgroupHost::parse(
+            "30 25 0:24 / /sys/fs/cgroup rw - cgroup2 cgroup2 rw\n",
+            "0::/a\n",
+            |_| Some("memory pids".into()),
+        );
+        let limits = Limits {
+            pids: Some(5),
+            ..Default::default()
+        };
+        let cg = InstanceCgroup::plan(&host, "f", &limits, true).unwrap();
+        assert_eq!(cg.paths(), vec![PathBuf::from("/sys/fs/cgroup/a/xvisor-f")]);
+        assert_eq!(cg.freezer_dir(), cg.v2_dir());
+        assert!(InstanceCgroup::plan(&host, "f", &limits, false)
+            .unwrap()
+            .freezer_dir()
+            .is_none());
+    }
+
+    #[test]
+    fn freezer_files_are_read_and_written_per_version() {
+        let v1 = temp_dir("freeze-v1");
+        std::fs::write(v1.join("freezer.state"), "THAWED\n").unwrap();
+        assert_eq!(frozen(&v1), Some(false));
+        set_frozen(&v1, true).unwrap();
+        assert_eq!(frozen(&v1), Some(true));
+        let v2 = temp_dir("freeze-v2");
+        std::fs::write(v2.join("cgroup.freeze"), "0\n").unwrap();
+        std::fs::write(v2.join("cgroup.events"), "populated 1\nfrozen 0\n").unwrap();
+        set_frozen(&v2, true).unwrap();
+        assert_eq!(std::fs::read_to_string(v2.join("cgroup.freeze")).unwrap(), "1");
+        assert_eq!(frozen(&v2), Some(false), "frozen only once the kernel says so");
+        // Never frozen: freeze gives up and thaws again.
+        let e = freeze(&v2, Duration::from_millis(20)).unwrap_err().to_string();
+        assert!(e.contains("did not all stop"), "{e}");
+        assert_eq!(std::fs::read_to_string(v2.join("cgroup.freeze")).unwrap(), "0");
+        let none = temp_dir("freeze-none");
+        assert_eq!(frozen(&none), None);
+        assert!(set_frozen(&none, true).is_err());
+        for d in [v1, v2, none] {
+            std::fs::remove_dir_all(d).unwrap();
+        }
     }
 
     #[test]

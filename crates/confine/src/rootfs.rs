@@ -94,6 +94,11 @@ pub struct RootExtras {
     /// Make `/` read-only at the end, whatever the base (an OCI bundle's
     /// `root.readonly` over an image-like root).
     pub readonly_root: bool,
+    /// The instance joins an IPC namespace it does not own: its message
+    /// queue file system can be mounted only with privilege over that
+    /// namespace, so `/dev/mqueue` stays an empty directory (the queues
+    /// themselves work through their system calls).
+    pub joined_ipc: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -297,7 +302,7 @@ impl RootSpec {
             self.write_identity_files(root, staging_dir.as_fd())?;
         }
         mount_proc(root)?;
-        mount_dev(root)?;
+        mount_dev(root, self.extras.joined_ipc)?;
         let sys = mount::clone_tree(None, "/sys", true).map_err(fail("clone /sys"))?;
         mount::set_attributes(
             sys.as_fd(),
@@ -715,7 +720,7 @@ fn mount_proc(root: BorrowedFd<'_>) -> Result<(), RootfsError> {
     Ok(())
 }
 
-fn mount_dev(root: BorrowedFd<'_>) -> Result<(), RootfsError> {
+fn mount_dev(root: BorrowedFd<'_>, joined_ipc: bool) -> Result<(), RootfsError> {
     let dev = mount::new_filesystem(
         "tmpfs",
         &[FsOption::Value("mode", "0755"), FsOption::Value("size", "64k")],
@@ -749,9 +754,11 @@ fn mount_dev(root: BorrowedFd<'_>) -> Result<(), RootfsError> {
         .map_err(fail("create /dev/shm"))?;
     attach_at(root, "dev/shm", shm.as_fd()).map_err(fail("mount /dev/shm"))?;
     ensure_dir(root, "dev/mqueue").map_err(fail("create /dev/mqueue"))?;
-    let mq = mount::new_filesystem("mqueue", &[], attr::NOSUID | attr::NODEV | attr::NOEXEC)
-        .map_err(fail("mount /dev/mqueue"))?;
-    attach_at(root, "dev/mqueue", mq.as_fd()).map_err(fail("mount /dev/mqueue"))?;
+    if !joined_ipc {
+        let mq = mount::new_filesystem("mqueue", &[], attr::NOSUID | attr::NODEV | attr::NOEXEC)
+            .map_err(fail("mount /dev/mqueue"))?;
+        attach_at(root, "dev/mqueue", mq.as_fd()).map_err(fail("mount /dev/mqueue"))?;
+    }
     let dev_dir = sysfs::open_dir_in_root(root, "dev").map_err(fail("open /dev"))?;
     for (name, target) in [
         ("ptmx", "pts/ptmx"),

@@ -16,8 +16,9 @@ use xvisor_sys::process::{self, Forked};
 use xvisor_sys::{errno, net, seccomp, signal, socket, tty};
 
 use crate::exec::{ExecRequest, ProcessSpec};
-use crate::protocol::{FromInit, StartStage, ToInit, MAX_TO_INIT};
-use crate::spec::{InstanceSpec, Network};
+use crate::hooks;
+use crate::protocol::{FromInit, HookFailure, StartStage, ToInit, MAX_TO_INIT};
+use crate::spec::{InstanceSpec, NamespaceKind, Network};
 
 /// Signals init passes on to the guest program.
 pub(crate) const FORWARDED_SIGNALS: &[i32] = &[
@@ -142,17 +143,35 @@ fn serve(spec: &InstanceSpec, control: BorrowedFd<'_>) -> Result<i32, String> {
     // The supervisor has moved us into the instance's cgroups: that is the
     // root of the instance's cgroup namespace.
     process::unshare(process::ns::CGROUP).map_err(context("create the cgroup namespace"))?;
-    process::sethostname(&spec.hostname).map_err(context("set the hostname"))?;
+    // A joined UTS namespace keeps the name its owner gave it (and is not
+    // ours to change).
+    if !spec.joins(NamespaceKind::Uts) {
+        process::sethostname(&spec.hostname).map_err(context("set the hostname"))?;
+    }
     if spec.network == Network::None {
         net::interface_up("lo").map_err(context("bring up loopback"))?;
     }
     // Namespaced kernel settings (an OCI bundle's linux.sysctl, checked
     // there): /proc/sys shows this process's own network and IPC
-    // namespaces, still through the host's /proc at this point.
+    // namespaces, still through the host's /proc at this point. (Those of
+    // joined namespaces were written by the supervisor, which holds the
+    // privilege over them.)
     for (key, value) in &spec.sysctls {
         let path = format!("/proc/sys/{}", key.replace('.', "/"));
         std::fs::write(&path, value).map_err(|e| format!("cannot set sysctl {key}: {e}"))?;
     }
+    // The runtime environment exists, the root is not built: the
+    // supervisor's createRuntime hooks, then ours in the container's
+    // namespaces (their paths resolve in the runtime's file tree, which
+    // this mount namespace still shows).
+    if !spec.hooks.create_runtime.is_empty() {
+        send(control, &FromInit::NamespacesReady, None).map_err(context("report to the supervisor"))?;
+        match receive(control)? {
+            ToInit::Proceed => {}
+            other => return Err(format!("control channel: unexpected {other:?}")),
+        }
+    }
+    hooks::run_all(&spec.hooks.create_container, &spec.hooks.state_creating).map_err(|e| e.to_string())?;
     spec.root.enter().map_err(|e| e.to_string())?;
     if let Some(n) = spec.nofile {
         identity::limit_open_files(n).map_err(|e| e.to_string())?;
@@ -213,7 +232,7 @@ fn serve(spec: &InstanceSpec, control: BorrowedFd<'_>) -> Result<i32, String> {
                 given: Vec::new(),
                 preserved: spec.preserve_fds,
             };
-            start_process(&main, &prepared, stdio, report_write, &filters)
+            start_process(&main, &prepared, stdio, report_write, &filters, Some(spec))
         }
         Forked::Parent { pid, .. } => pid,
     };
@@ -335,6 +354,7 @@ fn read_report(pid: i32, pipe: BorrowedFd<'_>) -> Result<Report, String> {
         1 => StartStage::Workdir,
         2 => StartStage::Identity,
         4 => StartStage::Filter,
+        5 => StartStage::Hook,
         _ => StartStage::Exec,
     };
     Ok(Report::Failed { stage, errno: value })
@@ -414,7 +434,7 @@ impl Execs {
                     given,
                     preserved: request.preserve_fds,
                 };
-                start_process(&process, &prepared, stdio, report_write, filters)
+                start_process(&process, &prepared, stdio, report_write, filters, None)
             }
             Ok(Forked::Parent { pid, .. }) => self.pending.push(PendingExec {
                 id,
@@ -569,7 +589,16 @@ struct Filters {
     own: Vec<u8>,
 }
 
-fn start_process(spec: &ProcessSpec, prepared: &PreparedExec, stdio: Stdio, report: OwnedFd, filters: &Filters) -> ! {
+fn start_process(
+    spec: &ProcessSpec,
+    prepared: &PreparedExec,
+    stdio: Stdio,
+    report: OwnedFd,
+    filters: &Filters,
+    // The instance's main program runs its startContainer hooks; an exec'd
+    // process does not.
+    main_of: Option<&InstanceSpec>,
+) -> ! {
     let fail = |stage: StartStage, error: io::Error| -> ! {
         let errno = error.raw_os_error().unwrap_or(errno::EINVAL);
         let mut msg = [0u8; 5];
@@ -686,6 +715,9 @@ fn start_process(spec: &ProcessSpec, prepared: &PreparedExec, stdio: Stdio, repo
         Ok(listener) => std::mem::forget(listener),
         Err(e) => fail(StartStage::Filter, e),
     }
+    if let Some(instance) = main_of.filter(|i| !i.hooks.start_container.is_empty()) {
+        run_start_container_hooks(instance, &report);
+    }
     fail(StartStage::Exec, exec_candidates(prepared))
 }
 
@@ -703,4 +735,31 @@ fn exec_candidates(prepared: &PreparedExec) -> io::Error {
         }
     }
     io::Error::from_raw_os_error(if denied { errno::EACCES } else { errno::ENOENT })
+}
+
+/// The `startContainer` hooks, run by the guest's process itself once it is
+/// as confined as the program will be (identity, capabilities,
+/// `no_new_privs`, the system-call filter served by the supervisor): they
+/// run in the container's namespaces and root, and are no freer than the
+/// program. A failure is reported on the start pipe and ends the process.
+fn run_start_container_hooks(spec: &InstanceSpec, report: &OwnedFd) {
+    // A hook that closes its input early must not kill us with SIGPIPE.
+    let _ = signal::set_disposition(signal::SIGPIPE, true);
+    for (index, hook) in spec.hooks.start_container.iter().enumerate() {
+        let Err(error) = hooks::run(hook, &spec.hooks.state_created) else {
+            continue;
+        };
+        let failure = match error {
+            hooks::HookError::Spawn { .. } => HookFailure::CannotRun,
+            hooks::HookError::TimedOut { .. } => HookFailure::TimedOut,
+            hooks::HookError::Failed { code: Some(code), .. } => HookFailure::Exited(code),
+            hooks::HookError::Failed { signal, .. } => HookFailure::Signaled(signal.unwrap_or(0)),
+        };
+        let mut msg = [0u8; 5];
+        msg[0] = StartStage::Hook as u8;
+        msg[1..].copy_from_slice(&failure.encode(u8::try_from(index).unwrap_or(u8::MAX)).to_le_bytes());
+        let _ = event::write_all(report.as_fd(), &msg);
+        process::exit_now(127)
+    }
+    let _ = signal::set_disposition(signal::SIGPIPE, false);
 }

@@ -18,6 +18,7 @@
 #![forbid(unsafe_code)]
 
 pub mod exec;
+pub mod hooks;
 mod init;
 pub mod lifecycle;
 pub mod monitor;
@@ -32,5 +33,5 @@ mod terminal;
 mod watchdog;
 
 pub use lifecycle::State;
-pub use spec::{InstanceSpec, Network, StdinMode, TraceTarget};
+pub use spec::{InstanceSpec, JoinNamespace, NamespaceKind, Network, StdinMode, TraceTarget};
 pub use supervisor::{Instance, InstanceError, Outcome, StartWait};

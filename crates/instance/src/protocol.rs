@@ -38,6 +38,44 @@ pub enum StartStage {
     Exec = 3,
     /// Installing the system-call filter.
     Filter = 4,
+    /// A `startContainer` hook failed (the number says which and how:
+    /// see [`HookFailure`]).
+    Hook = 5,
+}
+
+/// How a `startContainer` hook failed, packed into the start report's
+/// number: the hook's index in the low byte, what happened above it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HookFailure {
+    Exited(u8),
+    Signaled(u8),
+    TimedOut,
+    CannotRun,
+}
+
+impl HookFailure {
+    pub fn encode(self, index: u8) -> i32 {
+        let what = match self {
+            Self::Exited(code) => i32::from(code),
+            Self::Signaled(signal) => 0x100 | i32::from(signal),
+            Self::TimedOut => 0x200,
+            Self::CannotRun => 0x300,
+        };
+        (what << 8) | i32::from(index)
+    }
+
+    /// `(index, failure)`; any number decodes to something.
+    pub fn decode(value: i32) -> (usize, Self) {
+        let index = (value & 0xff) as usize;
+        let what = (value >> 8) & 0xfff;
+        let failure = match what >> 8 {
+            0 => Self::Exited((what & 0xff) as u8),
+            1 => Self::Signaled((what & 0xff) as u8),
+            2 => Self::TimedOut,
+            _ => Self::CannotRun,
+        };
+        (index, failure)
+    }
 }
 
 /// From init to the supervisor.
@@ -45,6 +83,9 @@ pub enum StartStage {
 pub enum FromInit {
     /// Built and waiting for `Start` (a pty master travels with it on -t).
     Created,
+    /// The namespaces exist and the root is not built yet: waiting for
+    /// `Proceed` while the supervisor runs the `createRuntime` hooks.
+    NamespacesReady,
     /// Building the instance failed; the text says what and why.
     SetupFailed(String),
     /// The guest program could not be started.
@@ -107,6 +148,7 @@ fn stage_of(byte: u8) -> Result<StartStage, ProtocolError> {
         2 => StartStage::Identity,
         3 => StartStage::Exec,
         4 => StartStage::Filter,
+        5 => StartStage::Hook,
         other => return Err(ProtocolError::UnknownStage(other)),
     })
 }
@@ -133,6 +175,7 @@ fn id_only(tag: u8, payload: &[u8]) -> Result<u32, ProtocolError> {
     })?;
     Ok(id)
 }
+const T_NAMESPACES_READY: u8 = 21;
 
 fn int_payload(tag: u8, payload: &[u8]) -> Result<i32, ProtocolError> {
     let bytes: [u8; 4] = payload.try_into().map_err(|_| ProtocolError::BadLength {
@@ -194,6 +237,7 @@ impl FromInit {
         let mut out = Vec::with_capacity(16);
         match self {
             Self::Created => out.push(T_CREATED),
+            Self::NamespacesReady => out.push(T_NAMESPACES_READY),
             Self::SetupFailed(text) => {
                 out.push(T_SETUP_FAILED);
                 let mut end = text.len().min(MAX_MESSAGE - 1);
@@ -251,6 +295,7 @@ impl FromInit {
         let (&tag, payload) = bytes.split_first().ok_or(ProtocolError::Empty)?;
         match tag {
             T_CREATED => no_payload(tag, payload).map(|_| Self::Created),
+            T_NAMESPACES_READY => no_payload(tag, payload).map(|_| Self::NamespacesReady),
             T_SETUP_FAILED => Ok(Self::SetupFailed(String::from_utf8_lossy(payload).into_owned())),
             T_START_FAILED => {
                 let (&stage, rest) = payload.split_first().ok_or(ProtocolError::BadLength {
@@ -339,6 +384,11 @@ mod tests {
             FromInit::Running { guest_pid: 2 },
             FromInit::Exited { wait_status: 9 },
             FromInit::Listener,
+            FromInit::NamespacesReady,
+            FromInit::StartFailed {
+                stage: StartStage::Hook,
+                errno: HookFailure::TimedOut.encode(3),
+            },
             FromInit::StartFailed {
                 stage: StartStage::Filter,
                 errno: 22,
@@ -369,6 +419,23 @@ mod tests {
         for m in [ToInit::Proceed, ToInit::Start, exec] {
             assert_eq!(ToInit::decode(&m.encode()), Ok(m));
         }
+    }
+
+    #[test]
+    fn hook_failures_round_trip() {
+        for f in [
+            HookFailure::Exited(1),
+            HookFailure::Exited(255),
+            HookFailure::Signaled(9),
+            HookFailure::TimedOut,
+            HookFailure::CannotRun,
+        ] {
+            for index in [0u8, 7, 255] {
+                assert_eq!(HookFailure::decode(f.encode(index)), (usize::from(index), f));
+            }
+        }
+        let _ = HookFailure::decode(-1);
+        let _ = HookFailure::decode(i32::MAX);
     }
 
     #[test]

@@ -16,6 +16,48 @@ pub enum Network {
     None,
     /// The host's network namespace.
     Host,
+    /// An existing network namespace, joined by path (see
+    /// [`InstanceSpec::joined`]): set up by whoever made it.
+    Joined,
+}
+
+/// A namespace kind an instance may join instead of creating its own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NamespaceKind {
+    Network,
+    Ipc,
+    Uts,
+}
+
+impl NamespaceKind {
+    /// The `CLONE_NEW*` flag (`xvisor_sys::process::ns`).
+    pub fn flag(self) -> u64 {
+        use xvisor_sys::process::ns;
+        match self {
+            Self::Network => ns::NET,
+            Self::Ipc => ns::IPC,
+            Self::Uts => ns::UTS,
+        }
+    }
+
+    /// As config.json and the kernel's /proc/PID/ns links name it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Network => "network",
+            Self::Ipc => "ipc",
+            Self::Uts => "uts",
+        }
+    }
+}
+
+/// An existing namespace the instance joins.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JoinNamespace {
+    pub kind: NamespaceKind,
+    /// The namespace file (`/run/netns/NAME`, `/proc/PID/ns/net`).
+    pub path: PathBuf,
+    /// What names it in error messages (`linux.namespaces[1].path`).
+    pub origin: String,
 }
 
 /// Where `--trace` records go.
@@ -80,4 +122,19 @@ pub struct InstanceSpec {
     /// guest before xvisor's own: the kernel runs both and takes the
     /// stricter answer.
     pub extra_filter: Option<Vec<u8>>,
+    /// Existing namespaces to join (at most one per kind) instead of
+    /// creating new ones.
+    pub joined: Vec<JoinNamespace>,
+    /// OCI hooks run at the instance's points of its life.
+    pub hooks: crate::hooks::Hooks,
+    /// Give the instance a cgroup that can be frozen (OCI `pause`), even
+    /// without limits; best effort for a caller who may not create cgroups.
+    pub freezable: bool,
+}
+
+impl InstanceSpec {
+    /// Whether the instance joins an existing namespace of `kind`.
+    pub fn joins(&self, kind: NamespaceKind) -> bool {
+        self.joined.iter().any(|j| j.kind == kind)
+    }
 }

@@ -19,7 +19,7 @@ use crate::protocol::{FromInit, ProtocolError, StartStage, ToInit, MAX_MESSAGE};
 use crate::registry::{Claim, Registry, RegistryError, Request};
 use crate::sched::Parking;
 use crate::server::Server;
-use crate::spec::{InstanceSpec, TraceTarget};
+use crate::spec::{InstanceSpec, NamespaceKind, TraceTarget};
 use crate::terminal::Relay;
 use crate::watchdog::Watchdog;
 use xvisor_kernel::trace::{Format as TraceFormat, Trace};
@@ -85,6 +85,14 @@ pub enum InstanceError {
     Registry(#[from] RegistryError),
     #[error("cannot follow the instance's processes (ptrace): {0}")]
     Monitor(io::Error),
+    #[error("{origin}: {path}: {message}")]
+    Namespace {
+        origin: String,
+        path: String,
+        message: String,
+    },
+    #[error(transparent)]
+    Hook(#[from] crate::hooks::HookError),
 }
 
 impl InstanceError {
@@ -165,6 +173,9 @@ pub struct Instance {
     /// Invoked by a user other than root: the instance maps one uid and
     /// one gid (learnt at creation: the confined supervisor may not ask).
     rootless: bool,
+    /// The network, IPC and UTS namespaces the supervisor has moved into
+    /// (the instance's), each with the supervisor's own to return to.
+    moved: Vec<MovedNamespace>,
 }
 
 /// The supervisor's side of an exec session: the client's connection, and
@@ -181,6 +192,14 @@ struct ExecClient {
     input: Vec<u8>,
 }
 
+/// One namespace kind the supervisor shares with its instance.
+#[derive(Debug)]
+struct MovedNamespace {
+    kind: NamespaceKind,
+    runtime: OwnedFd,
+    instance: OwnedFd,
+}
+
 impl Instance {
     /// creating → created: builds the instance; the guest does not run yet.
     ///
@@ -194,22 +213,37 @@ impl Instance {
         if let Some(n) = spec.nofile {
             identity::check_open_files(n)?;
         }
+        // Checked before anything exists: a wrong path fails cleanly.
+        let joins = open_joined_namespaces(&spec)?;
         let claim = Registry::for_caller().claim(&spec.name)?;
         // The watchdog knows the cgroup paths before they exist: there is no
-        // moment at which a SIGKILLed supervisor leaves one behind.
-        let mut cgroup = if spec.limits.is_empty() {
+        // moment at which a SIGKILLed supervisor leaves one behind. A cgroup
+        // wanted only to freeze the instance is given up when it cannot be
+        // made (a caller without cgroup delegation): the instance runs, it
+        // just cannot be paused.
+        let freezer_only = spec.limits.is_empty();
+        let mut cgroup = if freezer_only && !spec.freezable {
             None
         } else {
-            Some(InstanceCgroup::plan(&CgroupHost::detect()?, &spec.name, &spec.limits)?)
-        };
-        let watchdog = match &mut cgroup {
-            Some(cg) => {
-                let watchdog = Watchdog::spawn(cg.paths()).map_err(host("start the cgroup watchdog"))?;
-                cg.create(&spec.limits)?;
-                Some(watchdog)
+            match CgroupHost::detect().and_then(|h| InstanceCgroup::plan(&h, &spec.name, &spec.limits, spec.freezable))
+            {
+                Ok(planned) => Some(planned),
+                Err(_) if freezer_only => None,
+                Err(e) => return Err(e.into()),
             }
-            None => None,
         };
+        let mut watchdog = None;
+        if let Some(cg) = cgroup.as_mut() {
+            let mut dog = Watchdog::spawn(cg.paths()).map_err(host("start the cgroup watchdog"))?;
+            match cg.create(&spec.limits) {
+                Ok(()) => watchdog = Some(dog),
+                Err(_) if freezer_only => {
+                    dog.finish();
+                    cgroup = None;
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
         signal::block(SUPERVISOR_SIGNALS).map_err(host("block signals"))?;
         let signals = signal::signal_fd(SUPERVISOR_SIGNALS).map_err(host("create a signalfd"))?;
         let trace = match &spec.trace {
@@ -241,11 +275,27 @@ impl Instance {
             None => None,
         };
         // The network namespace, when wanted, is created by init itself, in
-        // parallel with the id-map writes below.
-        let namespaces =
-            process::ns::USER | process::ns::PID | process::ns::MOUNT | process::ns::IPC | process::ns::UTS;
-        let forked = process::clone_process(namespaces, v2_dir.as_ref().map(|d| d.as_fd()))
-            .map_err(host("create the instance's namespaces"))?;
+        // parallel with the id-map writes below. Joined namespaces are
+        // entered here, by the supervisor, which holds the privilege over
+        // them (init, in its new user namespace, holds none), so init is
+        // born in them; the supervisor then returns to its own.
+        let mut namespaces = process::ns::USER | process::ns::PID | process::ns::MOUNT;
+        for kind in [NamespaceKind::Ipc, NamespaceKind::Uts] {
+            if !spec.joins(kind) {
+                namespaces |= kind.flag();
+            }
+        }
+        let own_namespaces = enter_joined_namespaces(&mut spec, &joins)?;
+        let forked = process::clone_process(namespaces, v2_dir.as_ref().map(|d| d.as_fd()));
+        if !matches!(forked, Ok(Forked::Child)) {
+            if let Err(e) = return_to_own_namespaces(&own_namespaces) {
+                if let Ok(Forked::Parent { pid, .. }) = &forked {
+                    let _ = process::kill(*pid, signal::SIGKILL);
+                }
+                return Err(e);
+            }
+        }
+        let forked = forked.map_err(host("create the instance's namespaces"))?;
         let (init_pid, init_pidfd) = match forked {
             Forked::Child => init::run(&spec, init_end),
             Forked::Parent { pid, pidfd } => (pid, pidfd),
@@ -288,6 +338,7 @@ impl Instance {
             claim: Some(claim),
             monitor: None,
             spec,
+            moved: Vec::new(),
         };
         instance.monitor = Some(monitor.map_err(InstanceError::Monitor)?);
         instance.finish_creating()?;
@@ -301,18 +352,78 @@ impl Instance {
             cg.add_process(self.init_pid, cg.v2_dir().is_some())?;
         }
         self.send(ToInit::Proceed)?;
+        if !self.spec.hooks.create_runtime.is_empty() {
+            match self.receive()? {
+                (FromInit::NamespacesReady, _) => {}
+                (FromInit::SetupFailed(text), _) => return Err(InstanceError::Setup(text)),
+                (other, _) => return Err(InstanceError::Setup(format!("unexpected message from init: {other:?}"))),
+            }
+            crate::hooks::run_all(&self.spec.hooks.create_runtime, &self.spec.hooks.state_creating)?;
+            self.send(ToInit::Proceed)?;
+        }
         match self.receive()? {
             (FromInit::Created, fd) => {
                 if self.spec.tty && fd.is_none() {
                     return Err(InstanceError::Setup("the instance sent no terminal".into()));
                 }
                 self.pty_master = fd;
+                self.move_into_instance_namespaces()?;
                 self.state = self.state.after("finish creating")?;
                 Ok(())
             }
             (FromInit::SetupFailed(text), _) => Err(InstanceError::Setup(text)),
             (other, _) => Err(InstanceError::Setup(format!("unexpected message from init: {other:?}"))),
         }
+    }
+
+    /// Engines take the container's pid (the supervisor's) to find its
+    /// namespaces at /proc/PID/ns/* — a pod's containers join the
+    /// sandbox's network, IPC and UTS namespaces that way, and so do
+    /// podman's and Docker's `container:ID` modes. So the supervisor moves
+    /// into the instance's network, IPC and UTS namespaces (not its user,
+    /// pid or mount namespaces, which it must stay out of to serve it).
+    /// A caller without CAP_SYS_ADMIN in its own user namespace (rootless)
+    /// cannot: it stays in its own, and /proc/PID/ns/* names those.
+    fn move_into_instance_namespaces(&mut self) -> Result<(), InstanceError> {
+        for (kind, proc_name) in [
+            (NamespaceKind::Network, "net"),
+            (NamespaceKind::Ipc, "ipc"),
+            (NamespaceKind::Uts, "uts"),
+        ] {
+            if kind == NamespaceKind::Network && self.spec.network == crate::spec::Network::Host {
+                continue;
+            }
+            let open = |pid: &str| {
+                process::open_namespace(std::path::Path::new(&format!("/proc/{pid}/ns/{proc_name}")))
+                    .map(|(fd, _)| fd)
+                    .map_err(host("open the instance's namespaces"))
+            };
+            let runtime = open("self")?;
+            let instance = open(&self.init_pid.to_string())?;
+            match process::setns(instance.as_fd(), kind.flag()) {
+                Ok(()) => self.moved.push(MovedNamespace {
+                    kind,
+                    runtime,
+                    instance,
+                }),
+                Err(e) if e.raw_os_error() == Some(errno::EPERM) => return Ok(()),
+                Err(e) => return Err(host("enter the instance's namespaces")(e)),
+            }
+        }
+        Ok(())
+    }
+
+    /// Runs `f` (a hook) in the runtime's namespaces: the calling thread
+    /// leaves the instance's for the time of the call.
+    pub(crate) fn in_runtime_namespaces<T>(&self, f: impl FnOnce() -> T) -> Result<T, InstanceError> {
+        for m in &self.moved {
+            process::setns(m.runtime.as_fd(), m.kind.flag()).map_err(host("return to the runtime's namespaces"))?;
+        }
+        let result = f();
+        for m in &self.moved {
+            process::setns(m.instance.as_fd(), m.kind.flag()).map_err(host("enter the instance's namespaces"))?;
+        }
+        Ok(result)
     }
 
     pub fn state(&self) -> State {
@@ -395,6 +506,7 @@ impl Instance {
                         },
                         StartStage::Identity => InstanceError::GuestIdentity(error),
                         StartStage::Filter => InstanceError::Filter(error),
+                        StartStage::Hook => self.start_hook_error(code),
                     });
                 }
                 (FromInit::SetupFailed(text), _) => return Err(InstanceError::Setup(text)),
@@ -412,6 +524,23 @@ impl Instance {
     /// process: for a command that serves one instance.
     pub fn confine_supervisor(&self) -> Result<(), InstanceError> {
         confine_current_thread(&self.kept_capabilities()).map_err(host("confine the supervisor"))
+    }
+
+    /// A `startContainer` hook's failure, from the guest's start report.
+    fn start_hook_error(&self, report: i32) -> InstanceError {
+        use crate::protocol::HookFailure;
+        let (index, failure) = HookFailure::decode(report);
+        let (origin, path) = match self.spec.hooks.start_container.get(index) {
+            Some(h) => (h.origin.clone(), h.path.display().to_string()),
+            None => ("hooks.startContainer".to_string(), "?".to_string()),
+        };
+        let how = match failure {
+            HookFailure::Exited(code) => format!("exited with status {code}"),
+            HookFailure::Signaled(signal) => format!("was killed by signal {signal}"),
+            HookFailure::TimedOut => "did not finish within its timeout and was killed".to_string(),
+            HookFailure::CannotRun => "cannot run it (in the container's root)".to_string(),
+        };
+        InstanceError::Setup(format!("{origin} ({path}): {how}"))
     }
 
     /// The instance's name (unique among the caller's running instances).
@@ -876,6 +1005,10 @@ impl Instance {
     fn teardown(&mut self) -> Result<(), InstanceError> {
         if !self.init_reaped {
             let _ = self.signal(signal::SIGKILL);
+            // A paused instance takes the kill only once thawed.
+            if let Some(cg) = &self.cgroup {
+                let _ = cg.thaw();
+            }
             let _ = self.init_end(INIT_END_PATIENCE);
             self.init_reaped = true;
         }
@@ -919,6 +1052,117 @@ impl Drop for Instance {
         let _ = self.teardown();
         let _ = signal::unblock_all();
     }
+}
+
+/// The files of the namespaces `spec` joins, opened and checked to be of
+/// the kind asked for; with each, its index in `spec.joined`.
+fn open_joined_namespaces(spec: &InstanceSpec) -> Result<Vec<(usize, OwnedFd)>, InstanceError> {
+    let mut out = Vec::new();
+    for (index, join) in spec.joined.iter().enumerate() {
+        let fail = |message: String| InstanceError::Namespace {
+            origin: join.origin.clone(),
+            path: join.path.display().to_string(),
+            message,
+        };
+        let (fd, kind) = process::open_namespace(&join.path).map_err(|e| {
+            if e.raw_os_error() == Some(errno::ENOTTY) {
+                fail("not a namespace file".into())
+            } else {
+                fail(format!("cannot open it: {e}"))
+            }
+        })?;
+        if kind != join.kind.flag() {
+            return Err(fail(format!(
+                "is {}, not a {} namespace",
+                namespace_kind_name(kind),
+                join.kind.name()
+            )));
+        }
+        out.push((index, fd));
+    }
+    Ok(out)
+}
+
+/// "a uts namespace", for a `CLONE_NEW*` flag.
+fn namespace_kind_name(flag: u64) -> &'static str {
+    use process::ns;
+    match flag {
+        ns::NET => "a network namespace",
+        ns::IPC => "an ipc namespace",
+        ns::UTS => "a uts namespace",
+        ns::PID => "a pid namespace",
+        ns::MOUNT => "a mount namespace",
+        ns::USER => "a user namespace",
+        ns::CGROUP => "a cgroup namespace",
+        ns::TIME => "a time namespace",
+        _ => "a namespace of an unknown kind",
+    }
+}
+
+/// Moves the supervisor into the joined namespaces, writes the kernel
+/// settings that belong to them (init, unprivileged there, could not) and
+/// takes a joined UTS namespace's host name as the instance's. Returns the
+/// supervisor's own namespaces, to return to once init is born.
+fn enter_joined_namespaces(
+    spec: &mut InstanceSpec,
+    joins: &[(usize, OwnedFd)],
+) -> Result<Vec<(NamespaceKind, OwnedFd)>, InstanceError> {
+    let mut own: Vec<(NamespaceKind, OwnedFd)> = Vec::new();
+    for (index, fd) in joins {
+        let Some(join) = spec.joined.get(*index) else { continue };
+        let proc_name = match join.kind {
+            NamespaceKind::Network => "net",
+            NamespaceKind::Ipc => "ipc",
+            NamespaceKind::Uts => "uts",
+        };
+        let (mine, _) = process::open_namespace(std::path::Path::new(&format!("/proc/self/ns/{proc_name}")))
+            .map_err(host("open the supervisor's own namespaces"))?;
+        if let Err(e) = process::setns(fd.as_fd(), join.kind.flag()) {
+            return_to_own_namespaces(&own)?;
+            let hint = if e.raw_os_error() == Some(errno::EPERM) {
+                " (joining needs CAP_SYS_ADMIN over the user namespace that owns it: run as root, or as root of that user namespace)"
+            } else {
+                ""
+            };
+            return Err(InstanceError::Namespace {
+                origin: join.origin.clone(),
+                path: join.path.display().to_string(),
+                message: format!("cannot join it: {e}{hint}"),
+            });
+        }
+        own.push((join.kind, mine));
+    }
+    let joined_kind_of = |key: &str| {
+        let kind = if key.starts_with("net.") {
+            NamespaceKind::Network
+        } else {
+            NamespaceKind::Ipc
+        };
+        spec.joins(kind)
+    };
+    let (ours, theirs): (Vec<_>, Vec<_>) = spec.sysctls.iter().cloned().partition(|(k, _)| joined_kind_of(k));
+    for (key, value) in &ours {
+        let path = format!("/proc/sys/{}", key.replace('.', "/"));
+        if let Err(e) = std::fs::write(&path, value) {
+            return_to_own_namespaces(&own)?;
+            return Err(InstanceError::Setup(format!("cannot set sysctl {key}: {e}")));
+        }
+    }
+    spec.sysctls = theirs;
+    if spec.joins(NamespaceKind::Uts) {
+        let name = process::hostname().map_err(host("read the joined UTS namespace's host name"))?;
+        spec.hostname = name.clone();
+        spec.root.hostname = name;
+    }
+    Ok(own)
+}
+
+/// Back into the namespaces [`enter_joined_namespaces`] left.
+fn return_to_own_namespaces(own: &[(NamespaceKind, OwnedFd)]) -> Result<(), InstanceError> {
+    for (kind, fd) in own {
+        process::setns(fd.as_fd(), kind.flag()).map_err(host("return to the supervisor's own namespaces"))?;
+    }
+    Ok(())
 }
 
 /// Confines the calling thread for good: `no_new_privs`, capabilities cut
@@ -1006,6 +1250,8 @@ fn exec_failure(program: &str, stage: StartStage, code: i32) -> String {
         StartStage::Workdir => format!("exec: working directory: {error}"),
         StartStage::Identity => format!("exec: cannot set up the process (identity, limits or stdio): {error}"),
         StartStage::Filter => format!("exec: cannot install the system-call filter: {error}"),
+        // Only the main program runs startContainer hooks.
+        StartStage::Hook => format!("exec: the process could not start: {error}"),
     }
 }
 

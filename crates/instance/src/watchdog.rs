@@ -86,6 +86,13 @@ fn watch(keepalive: OwnedFd, paths: &[PathBuf]) -> ! {
             break;
         }
     }
+    // A paused instance's processes hold their SIGKILL until thawed: thaw
+    // (a directory without a freezer just refuses the write).
+    for path in paths {
+        if xvisor_confine::cgroup::frozen(path).is_some() {
+            let _ = xvisor_confine::cgroup::set_frozen(path, false);
+        }
+    }
     let _ = xvisor_confine::cgroup::remove_dirs(paths, Duration::from_secs(30));
     process::exit_now(0)
 }

@@ -11,7 +11,8 @@ use std::path::{Path, PathBuf};
 use serde_json::{Map, Value};
 use xvisor_confine::identity::GUEST_ROOT_CAPABILITIES;
 use xvisor_confine::{Limits, RootBase, RootExtras, RootSpec, TmpfsMount, Volume};
-use xvisor_instance::{InstanceSpec, Network, StdinMode, TraceTarget};
+use xvisor_instance::hooks::{Hook, Hooks};
+use xvisor_instance::{InstanceSpec, JoinNamespace, NamespaceKind, Network, StdinMode, TraceTarget};
 use xvisor_sys::caps::cap;
 use xvisor_trap::{Policy, Profile};
 
@@ -60,6 +61,9 @@ pub struct Container {
     pub oom_score_adj: Option<i32>,
     pub umask: Option<u32>,
     pub annotations: BTreeMap<String, String>,
+    /// Run by `delete` (the others travel in `spec.hooks`, whose states
+    /// the runtime fills in).
+    pub poststop: Vec<Hook>,
 }
 
 /// A process.json (an OCI runtime's `exec --process`): config.json's
@@ -110,6 +114,8 @@ pub fn capability_number(name: &str) -> Option<u32> {
     };
     CAPABILITY_NAMES.iter().find(|(n, _)| *n == full).map(|(_, c)| *c)
 }
+/// The most hooks of one kind.
+const MAX_HOOKS: usize = 64;
 
 /// An object being taken apart; leftover keys are refused by [`Obj::finish`].
 pub(crate) struct Obj {
@@ -274,12 +280,13 @@ pub fn parse_config(text: &str, bundle: &Path, id: &str) -> Result<Container, Co
         .object("process")?
         .ok_or_else(|| field("process", "missing (xvisor needs the program to run)"))?;
     builder.process(process)?;
-    if let Some(h) = top.string("hostname")? {
+    let hostname = top.string("hostname")?;
+    if let Some(h) = &hostname {
         if h.len() > 64 || h.contains(['\0', '/']) {
             return Err(field("hostname", "must be at most 64 characters, without '/'"));
         }
         if !h.is_empty() {
-            builder.hostname = h;
+            builder.hostname = h.clone();
         }
     }
     top.refuse("domainname", "setting the NIS domain name is not supported")?;
@@ -289,19 +296,19 @@ pub fn parse_config(text: &str, bundle: &Path, id: &str) -> Result<Container, Co
     if let Some(linux) = top.object("linux")? {
         builder.linux(linux)?;
     }
-    if let Some(hooks) = top.object("hooks")? {
-        let mut hooks = hooks;
-        for kind in [
-            "prestart",
-            "createRuntime",
-            "createContainer",
-            "startContainer",
-            "poststart",
-            "poststop",
-        ] {
-            hooks.refuse(kind, "hooks are not supported by xvisor")?;
+    if let Some(join) = builder.joined.iter().find(|j| j.kind == NamespaceKind::Uts) {
+        if hostname.is_some_and(|h| !h.is_empty()) {
+            return Err(field(
+                "hostname",
+                format!(
+                    "cannot be set when the container joins an existing UTS namespace ({}): the name is that namespace's",
+                    join.origin
+                ),
+            ));
         }
-        hooks.finish()?;
+    }
+    if let Some(hooks) = top.object("hooks")? {
+        builder.hooks(hooks)?;
     }
     for other in ["windows", "solaris", "vm", "zos"] {
         top.refuse(other, "only Linux containers are supported")?;
@@ -470,7 +477,17 @@ struct Builder {
     limits: Limits,
     sysctls: Vec<(String, String)>,
     seccomp: Option<Vec<u8>>,
+    joined: Vec<JoinNamespace>,
+    hooks: Hooks,
+    poststop: Vec<Hook>,
 }
+
+/// The namespace kinds a container may join by path.
+const JOINABLE: &[(&str, NamespaceKind)] = &[
+    ("network", NamespaceKind::Network),
+    ("ipc", NamespaceKind::Ipc),
+    ("uts", NamespaceKind::Uts),
+];
 
 impl Builder {
     fn new(bundle: &Path, id: &str) -> Self {
@@ -498,7 +515,38 @@ impl Builder {
             limits: Limits::default(),
             sysctls: Vec::new(),
             seccomp: None,
+            joined: Vec::new(),
+            hooks: Hooks::default(),
+            poststop: Vec::new(),
         }
+    }
+
+    fn hooks(&mut self, mut h: Obj) -> Result<(), ConfigError> {
+        // prestart (deprecated) runs where createRuntime does, before it.
+        for kind in [
+            "prestart",
+            "createRuntime",
+            "createContainer",
+            "startContainer",
+            "poststart",
+            "poststop",
+        ] {
+            let entries = h.array(kind)?;
+            if entries.len() > MAX_HOOKS {
+                return Err(field(&format!("hooks.{kind}"), format!("at most {MAX_HOOKS} hooks")));
+            }
+            for (i, entry) in entries.into_iter().enumerate() {
+                let hook = hook(Obj::new(&format!("hooks.{kind}[{i}]"), entry)?)?;
+                match kind {
+                    "prestart" | "createRuntime" => self.hooks.create_runtime.push(hook),
+                    "createContainer" => self.hooks.create_container.push(hook),
+                    "startContainer" => self.hooks.start_container.push(hook),
+                    "poststart" => self.hooks.poststart.push(hook),
+                    _ => self.poststop.push(hook),
+                }
+            }
+        }
+        h.finish()
     }
 
     fn bundle_path(&self, p: &str) -> PathBuf {
@@ -723,8 +771,34 @@ impl Builder {
             let kind = ns
                 .string("type")?
                 .ok_or_else(|| field(&format!("{path}.type"), "missing"))?;
-            ns.refuse("path", "joining an existing namespace is not supported")?;
+            let ns_path = ns.string("path")?.filter(|p| !p.is_empty());
             ns.finish()?;
+            if let Some(p) = ns_path {
+                let origin = format!("{path}.path");
+                let Some((_, joinable)) = JOINABLE.iter().find(|(name, _)| *name == kind) else {
+                    return Err(field(
+                        &origin,
+                        format!(
+                            "joining an existing {kind} namespace is not supported (only network, ipc and uts namespaces can be joined; xvisor always makes the instance its own pid, mount, user and cgroup namespaces)"
+                        ),
+                    ));
+                };
+                if !p.starts_with('/') || p.contains('\0') {
+                    return Err(field(&origin, "must be an absolute path"));
+                }
+                if self.joined.iter().any(|j| j.kind == *joinable) {
+                    return Err(field(&origin, format!("a second {kind} namespace to join")));
+                }
+                self.joined.push(JoinNamespace {
+                    kind: *joinable,
+                    path: PathBuf::from(p),
+                    origin,
+                });
+                if *joinable == NamespaceKind::Network {
+                    self.network = Network::Joined;
+                }
+                continue;
+            }
             match kind.as_str() {
                 "network" => self.network = Network::None,
                 // Always created (a missing entry gets one anyway: stricter).
@@ -777,7 +851,7 @@ impl Builder {
                 };
                 let namespaced = IPC_SYSCTLS.contains(&key.as_str())
                     || key.starts_with("fs.mqueue.")
-                    || (key.starts_with("net.") && self.network == Network::None);
+                    || (key.starts_with("net.") && self.network != Network::Host);
                 let clean = !key.is_empty()
                     && key.split('.').all(|part| {
                         !part.is_empty() && part.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
@@ -913,6 +987,7 @@ impl Builder {
         let rootfs = self.rootfs.ok_or_else(|| field("root.path", "missing"))?;
         let mut extras = self.extras;
         extras.readonly_root = self.readonly_root;
+        extras.joined_ipc = self.joined.iter().any(|j| j.kind == NamespaceKind::Ipc);
         let nofile = self
             .rlimits
             .iter()
@@ -950,6 +1025,10 @@ impl Builder {
             preserve_fds: 0,
             sysctls: self.sysctls,
             extra_filter: self.seccomp,
+            joined: self.joined,
+            hooks: self.hooks,
+            // Every container can be paused (docs/oci.md).
+            freezable: true,
         };
         Ok(Container {
             spec,
@@ -957,8 +1036,44 @@ impl Builder {
             oom_score_adj: self.oom_score_adj,
             umask: self.umask,
             annotations,
+            poststop: self.poststop,
         })
     }
+}
+
+/// One hook: `path` (absolute), `args`, `env`, `timeout` (seconds, > 0).
+fn hook(mut h: Obj) -> Result<Hook, ConfigError> {
+    let origin = h.path.clone();
+    let path = h
+        .string("path")?
+        .ok_or_else(|| field(&format!("{origin}.path"), "missing"))?;
+    if !path.starts_with('/') || path.contains('\0') {
+        return Err(field(&format!("{origin}.path"), "must be an absolute path"));
+    }
+    let args = h.strings("args")?;
+    if args.iter().any(|a| a.contains('\0')) {
+        return Err(field(&format!("{origin}.args"), "must not contain NUL bytes"));
+    }
+    let mut env = Vec::new();
+    for (i, e) in h.strings("env")?.into_iter().enumerate() {
+        match e.split_once('=') {
+            Some((k, v)) if !k.is_empty() && !e.contains('\0') => env.push((k.to_string(), v.to_string())),
+            _ => return Err(field(&format!("{origin}.env[{i}]"), "expected KEY=VALUE")),
+        }
+    }
+    let timeout = match h.int("timeout")? {
+        None => None,
+        Some(t) if t > 0 => Some(std::time::Duration::from_secs(t as u64)),
+        Some(_) => return Err(field(&format!("{origin}.timeout"), "must be greater than zero")),
+    };
+    h.finish()?;
+    Ok(Hook {
+        origin,
+        path: PathBuf::from(path),
+        args,
+        env,
+        timeout,
+    })
 }
 
 fn id_of(user: &mut Obj, key: &str) -> Result<u32, ConfigError> {
@@ -1158,13 +1273,43 @@ mod tests {
             ),
             (
                 "/hooks",
-                serde_json::json!({"prestart": [{"path": "/bin/true"}]}),
-                "hooks.prestart",
+                serde_json::json!({"prestart": [{"path": "bin/true"}]}),
+                "hooks.prestart[0].path: must be an absolute path",
+            ),
+            (
+                "/hooks",
+                serde_json::json!({"poststop": [{"path": "/bin/true", "timeout": 0}]}),
+                "hooks.poststop[0].timeout: must be greater than zero",
+            ),
+            (
+                "/hooks",
+                serde_json::json!({"createRuntime": [{"path": "/bin/true", "env": ["NOEQUALS"]}]}),
+                "hooks.createRuntime[0].env[0]",
+            ),
+            (
+                "/hooks",
+                serde_json::json!({"onReboot": [{"path": "/bin/true"}]}),
+                "hooks.onReboot: not supported",
             ),
             (
                 "/linux/namespaces/0",
                 serde_json::json!({"type": "pid", "path": "/proc/1/ns/pid"}),
-                "linux.namespaces[0].path",
+                "linux.namespaces[0].path: joining an existing pid namespace is not supported",
+            ),
+            (
+                "/linux/namespaces/4",
+                serde_json::json!({"type": "mount", "path": "/proc/1/ns/mnt"}),
+                "linux.namespaces[4].path: joining an existing mount namespace",
+            ),
+            (
+                "/linux/namespaces/1",
+                serde_json::json!({"type": "network", "path": "run/netns/x"}),
+                "linux.namespaces[1].path: must be an absolute path",
+            ),
+            (
+                "/linux/namespaces/3",
+                serde_json::json!({"type": "uts", "path": "/run/uts"}),
+                "hostname: cannot be set when the container joins an existing UTS namespace (linux.namespaces[3].path)",
             ),
             (
                 "/linux/uidMappings",
@@ -1230,6 +1375,57 @@ mod tests {
         assert_eq!(c.spec.limits.cpus, Some(0.5));
         assert_eq!(c.spec.policy.profile, Profile::Strict);
         assert_eq!(c.annotations.get("other").map(String::as_str), Some("kept"));
+    }
+
+    #[test]
+    fn namespaces_and_hooks_are_taken() {
+        let mut c = default_config(false);
+        c["linux"]["namespaces"][1] = serde_json::json!({"type": "network", "path": "/run/netns/pod"});
+        c["linux"]["namespaces"][2] = serde_json::json!({"type": "ipc", "path": "/proc/7/ns/ipc"});
+        c["linux"]["namespaces"][3] = serde_json::json!({"type": "uts", "path": "/proc/7/ns/uts"});
+        c.as_object_mut().unwrap().remove("hostname");
+        c["linux"]["sysctl"] = serde_json::json!({"net.ipv4.ping_group_range": "0 0"});
+        c["hooks"] = serde_json::json!({
+            "prestart": [{"path": "/p"}],
+            "createRuntime": [{"path": "/r", "args": ["r", "-x"], "env": ["A=b=c"], "timeout": 3}],
+            "createContainer": [{"path": "/c"}],
+            "startContainer": [{"path": "/s"}],
+            "poststart": [{"path": "/ps"}],
+            "poststop": [{"path": "/stop"}]
+        });
+        let c = parse(c).unwrap();
+        assert_eq!(c.spec.network, Network::Joined);
+        let joined: Vec<_> = c
+            .spec
+            .joined
+            .iter()
+            .map(|j| (j.kind, j.path.display().to_string(), j.origin.as_str()))
+            .collect();
+        assert_eq!(
+            joined,
+            vec![
+                (
+                    NamespaceKind::Network,
+                    "/run/netns/pod".into(),
+                    "linux.namespaces[1].path"
+                ),
+                (NamespaceKind::Ipc, "/proc/7/ns/ipc".into(), "linux.namespaces[2].path"),
+                (NamespaceKind::Uts, "/proc/7/ns/uts".into(), "linux.namespaces[3].path"),
+            ]
+        );
+        assert_eq!(c.spec.sysctls.len(), 1);
+        let h = &c.spec.hooks;
+        let paths = |v: &[Hook]| v.iter().map(|h| h.path.display().to_string()).collect::<Vec<_>>();
+        assert_eq!(paths(&h.create_runtime), vec!["/p", "/r"]);
+        assert_eq!(h.create_runtime[1].origin, "hooks.createRuntime[0]");
+        assert_eq!(h.create_runtime[1].args, vec!["r", "-x"]);
+        assert_eq!(h.create_runtime[1].env, vec![("A".to_string(), "b=c".to_string())]);
+        assert_eq!(h.create_runtime[1].timeout, Some(std::time::Duration::from_secs(3)));
+        assert_eq!(paths(&h.create_container), vec!["/c"]);
+        assert_eq!(paths(&h.start_container), vec!["/s"]);
+        assert_eq!(paths(&h.poststart), vec!["/ps"]);
+        assert_eq!(paths(&c.poststop), vec!["/stop"]);
+        assert!(c.spec.freezable);
     }
 
     #[test]

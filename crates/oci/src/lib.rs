@@ -17,4 +17,4 @@ pub use config::{
     capability_number, default_config, load_bundle, parse_config, parse_process, ConfigError, Container, ProcessConfig,
     Rlimit,
 };
-pub use state::{ContainerState, StateError, StateStore, Status};
+pub use state::{ContainerState, StateError, StateStore, Status, StoredHook};

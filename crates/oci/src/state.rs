@@ -39,6 +39,8 @@ pub enum Status {
     Creating,
     Created,
     Running,
+    /// Running, with every process frozen (`pause`).
+    Paused,
     Stopped,
 }
 
@@ -48,6 +50,7 @@ impl Status {
             Self::Creating => "creating",
             Self::Created => "created",
             Self::Running => "running",
+            Self::Paused => "paused",
             Self::Stopped => "stopped",
         }
     }
@@ -72,6 +75,51 @@ pub struct ContainerState {
     /// The host uid that created it (for `list`).
     #[serde(default)]
     pub owner: u32,
+    /// The cgroup directory that freezes the container (`pause`), if it
+    /// has one.
+    #[serde(default)]
+    pub freezer: Option<PathBuf>,
+    /// The `poststop` hooks, run by `delete` (the bundle may be gone by
+    /// then).
+    #[serde(default)]
+    pub poststop: Vec<StoredHook>,
+}
+
+/// A hook as `state.json` keeps it.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct StoredHook {
+    pub origin: String,
+    pub path: PathBuf,
+    #[serde(default)]
+    pub args: Vec<String>,
+    #[serde(default)]
+    pub env: Vec<(String, String)>,
+    #[serde(default)]
+    pub timeout_seconds: Option<u64>,
+}
+
+impl From<&xvisor_instance::hooks::Hook> for StoredHook {
+    fn from(h: &xvisor_instance::hooks::Hook) -> Self {
+        Self {
+            origin: h.origin.clone(),
+            path: h.path.clone(),
+            args: h.args.clone(),
+            env: h.env.clone(),
+            timeout_seconds: h.timeout.map(|t| t.as_secs()),
+        }
+    }
+}
+
+impl From<&StoredHook> for xvisor_instance::hooks::Hook {
+    fn from(h: &StoredHook) -> Self {
+        Self {
+            origin: h.origin.clone(),
+            path: h.path.clone(),
+            args: h.args.clone(),
+            env: h.env.clone(),
+            timeout: h.timeout_seconds.map(std::time::Duration::from_secs),
+        }
+    }
 }
 
 /// The directory of every container's state (`--root`).
@@ -252,6 +300,8 @@ mod tests {
             annotations: BTreeMap::new(),
             cgroup_paths: vec![],
             owner: 0,
+            freezer: None,
+            poststop: Vec::new(),
         };
         store.save(&state).unwrap();
         assert_eq!(store.load("c1").unwrap(), state);

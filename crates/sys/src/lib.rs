@@ -49,6 +49,6 @@ pub fn cstring(bytes: impl Into<Vec<u8>>) -> io::Result<std::ffi::CString> {
 pub mod errno {
     pub use libc::{
         EACCES, EAGAIN, EBADF, EBUSY, ECHILD, EEXIST, EINTR, EINVAL, EIO, ELOOP, ENOENT, ENOEXEC, ENOSYS, ENOTDIR,
-        ENOTSUP, EPERM, EPIPE, EPROTO, ESRCH, EWOULDBLOCK, EXDEV,
+        ENOTSUP, ENOTTY, EPERM, EPIPE, EPROTO, ESRCH, EWOULDBLOCK, EXDEV,
     };
 }

@@ -16,6 +16,51 @@ pub mod ns {
     pub const UTS: u64 = libc::CLONE_NEWUTS as u64;
     pub const NET: u64 = libc::CLONE_NEWNET as u64;
     pub const CGROUP: u64 = libc::CLONE_NEWCGROUP as u64;
+    pub const TIME: u64 = libc::CLONE_NEWTIME as u64;
+}
+
+/// `NS_GET_NSTYPE` (include/uapi/linux/nsfs.h): `_IO(0xb7, 0x3)`.
+const NS_GET_NSTYPE: libc::c_ulong = 0xb703;
+
+/// Opens a namespace file (`/proc/PID/ns/net`, or a bind mount of one such
+/// as `/run/netns/NAME`) and returns it with its type (one of [`ns`]).
+///
+/// The path may come from untrusted configuration: it is opened
+/// non-blocking (a FIFO cannot hang us) and only regular files are opened
+/// at all (namespace files are; device nodes are never touched). A file
+/// that is not a namespace fails with `ENOTTY`, the kernel's answer to the
+/// namespace ioctl.
+pub fn open_namespace(path: &std::path::Path) -> io::Result<(OwnedFd, u64)> {
+    use std::os::unix::fs::OpenOptionsExt;
+    if !std::fs::metadata(path)?.is_file() {
+        return Err(io::Error::from_raw_os_error(libc::ENOTTY));
+    }
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY)
+        .open(path)?;
+    let fd = OwnedFd::from(file);
+    // SAFETY: NS_GET_NSTYPE takes no argument and only returns an integer;
+    // on any other file the kernel answers ENOTTY.
+    let kind = check_int(unsafe { libc::ioctl(fd.as_raw_fd(), NS_GET_NSTYPE) })?;
+    Ok((fd, kind as u64))
+}
+
+/// Moves the calling thread into the namespace behind `fd`, which must be
+/// of type `nstype` (one of [`ns`]; the kernel checks it too).
+pub fn setns(fd: BorrowedFd<'_>, nstype: u64) -> io::Result<()> {
+    // SAFETY: plain integers; the descriptor is borrowed for the call.
+    check_int(unsafe { libc::setns(fd.as_raw_fd(), nstype as libc::c_int) }).map(drop)
+}
+
+/// The host name of the calling process's UTS namespace.
+pub fn hostname() -> io::Result<String> {
+    let mut buf = [0u8; 256];
+    // SAFETY: the pointer and length describe `buf`, which the kernel fills
+    // with a NUL-terminated name of at most 64 bytes.
+    check_int(unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len()) })?;
+    let end = buf.iter().position(|b| *b == 0).unwrap_or(buf.len());
+    Ok(String::from_utf8_lossy(buf.get(..end).unwrap_or_default()).into_owned())
 }
 
 const CLONE_PIDFD: u64 = 0x1000;

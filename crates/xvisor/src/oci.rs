@@ -23,7 +23,7 @@ use xvisor_instance::exec::{ExecRequest, MAX_PRESERVED_FDS};
 use xvisor_instance::registry::{Registry, RegistryError, Request};
 use xvisor_instance::{Instance, Outcome, StartWait};
 use xvisor_oci::state::{now_rfc3339, process_start_time, supervisor_alive};
-use xvisor_oci::{ContainerState, StateStore, Status};
+use xvisor_oci::{ContainerState, StateStore, Status, StoredHook};
 use xvisor_sys::process::{self, Forked};
 use xvisor_sys::{event, signal};
 
@@ -40,6 +40,8 @@ Commands:
   run ID        create and start; wait for the end unless --detach
   state ID      print the container's state as OCI JSON
   kill ID [SIG] send a signal (name or number; default TERM)
+  pause ID      freeze every process of a running container
+  resume ID     thaw a paused container
   delete ID     remove a stopped (or created) container; --force kills first
   ps ID         the container's processes (--format json: host pids)
   list          the containers under --root (--format json, -q)
@@ -88,7 +90,9 @@ Exit status: 0 on success, 1 when the command failed; 'run' without
 ";
 
 /// Commands that only exist on the OCI command line.
-pub const OCI_ONLY_COMMANDS: &[&str] = &["create", "start", "state", "delete", "list", "features", "spec"];
+pub const OCI_ONLY_COMMANDS: &[&str] = &[
+    "create", "start", "state", "delete", "list", "features", "spec", "pause", "resume",
+];
 
 /// Global options of runc's command line, which come before the command.
 pub const GLOBAL_OPTIONS: &[&str] = &[
@@ -131,6 +135,13 @@ impl Global {
         if let Ok(mut f) = std::fs::OpenOptions::new().create(true).append(true).open(path) {
             let _ = f.write_all(line.as_bytes());
         }
+    }
+
+    /// A warning on stderr and in `--log`; the command goes on.
+    fn warn(&self, message: &str) {
+        let message = crate::plain(message);
+        eprintln!("xvisor: warning: {message}");
+        self.log("warning", &message);
     }
 
     fn debug(&self, message: &str) {
@@ -329,9 +340,9 @@ pub fn main(args: Vec<OsString>) -> i32 {
         "features" => features(args),
         "spec" => spec(args),
         "exec" => exec(&global, args),
-        "pause" | "resume" | "checkpoint" | "restore" | "update" | "events" => {
-            Err(anyhow!("{command}: not supported by xvisor"))
-        }
+        "pause" => pause(&global, args),
+        "resume" => resume(&global, args),
+        "checkpoint" | "restore" | "update" | "events" => Err(anyhow!("{command}: not supported by xvisor")),
         "help" | "--help" | "-h" => {
             print!("{HELP}");
             Ok(0)
@@ -471,7 +482,11 @@ fn create_command(global: &Global, args: Vec<OsString>, run: bool) -> Result<i32
                 Ok(Some((_, status))) => status.shell_code(),
                 _ => store.exit_code(&id).unwrap_or(1),
             };
+            let state = store.load(&id);
             let _ = store.remove(&id);
+            if let Ok(state) = state {
+                run_poststop(global, &state);
+            }
             Ok(code)
         }
         Err(e) => {
@@ -570,12 +585,34 @@ fn supervise(
     }
     let _ = process::set_process_name("xvisor-oci");
     let xvisor_oci::Container {
-        spec,
+        mut spec,
         rlimits,
         oom_score_adj,
         umask,
         annotations,
+        poststop,
     } = container;
+    let me = process::getpid();
+    let mut state = ContainerState {
+        id: id.to_string(),
+        bundle: bundle.to_path_buf(),
+        pid: me,
+        pid_start_time: process_start_time(me).unwrap_or_default(),
+        created: now_rfc3339(),
+        annotations,
+        cgroup_paths: Vec::new(),
+        owner: process::geteuid(),
+        freezer: None,
+        poststop: poststop.iter().map(StoredHook::from).collect(),
+    };
+    // What the hooks read on their standard input, at each point.
+    for (status, target) in [
+        (Status::Creating, &mut spec.hooks.state_creating),
+        (Status::Created, &mut spec.hooks.state_created),
+        (Status::Running, &mut spec.hooks.state_running),
+    ] {
+        *target = state_json(&state, status).to_string().into_bytes();
+    }
     let tty = spec.tty;
     if tty && console_socket.is_some() {
         // The container's standard streams are its terminal: the caller's
@@ -616,17 +653,8 @@ fn supervise(
             return fail(format!("--console-socket {}: {e}", socket.display()));
         }
     }
-    let me = process::getpid();
-    let state = ContainerState {
-        id: id.to_string(),
-        bundle: bundle.to_path_buf(),
-        pid: me,
-        pid_start_time: process_start_time(me).unwrap_or_default(),
-        created: now_rfc3339(),
-        annotations,
-        cgroup_paths: instance.cgroup_paths(),
-        owner: process::geteuid(),
-    };
+    state.cgroup_paths = instance.cgroup_paths();
+    state.freezer = instance.freezer_path();
     if let Err(e) = store.save(&state) {
         return fail(e.to_string());
     }
@@ -677,6 +705,7 @@ fn status_of(store: &StateStore, id: &str) -> Result<(ContainerState, Status)> {
             match value.as_str() {
                 "creating" => Status::Creating,
                 "created" => Status::Created,
+                "running" if is_frozen(&state) => Status::Paused,
                 "running" => Status::Running,
                 _ => Status::Stopped,
             }
@@ -696,6 +725,81 @@ fn status_of(store: &StateStore, id: &str) -> Result<(ContainerState, Status)> {
         Err(e) => return Err(e.into()),
     };
     Ok((state, status))
+}
+
+/// Whether the container's processes are frozen (`pause`).
+fn is_frozen(state: &ContainerState) -> bool {
+    state
+        .freezer
+        .as_deref()
+        .is_some_and(|dir| xvisor_confine::cgroup::frozen(dir) == Some(true))
+}
+
+/// The container's freezer cgroup, or why it has none.
+fn freezer_of<'a>(state: &'a ContainerState, command: &str) -> Result<&'a Path> {
+    state.freezer.as_deref().ok_or_else(|| {
+        anyhow!(
+            "{command} {}: the container has no freezer cgroup (it could not be made: cgroups need root or a delegated cgroup)",
+            state.id
+        )
+    })
+}
+
+/// How long `pause` waits for every process to stop.
+const FREEZE_PATIENCE: Duration = Duration::from_secs(5);
+
+fn pause(global: &Global, args: Vec<OsString>) -> Result<i32> {
+    let p = parse("pause", args)?;
+    let id = one_id(&p, "pause")?;
+    let (state, status) = status_of(&global.store(), &id)?;
+    match status {
+        Status::Running => {}
+        Status::Paused => bail!("container {id:?} is already paused"),
+        other => bail!("cannot pause container {id:?}: it is {}, not running", other.name()),
+    }
+    let dir = freezer_of(&state, "pause")?;
+    xvisor_confine::cgroup::freeze(dir, FREEZE_PATIENCE).with_context(|| format!("pause {id}"))?;
+    Ok(0)
+}
+
+fn resume(global: &Global, args: Vec<OsString>) -> Result<i32> {
+    let p = parse("resume", args)?;
+    let id = one_id(&p, "resume")?;
+    let (state, status) = status_of(&global.store(), &id)?;
+    if status != Status::Paused {
+        bail!("cannot resume container {id:?}: it is {}, not paused", status.name());
+    }
+    let dir = freezer_of(&state, "resume")?;
+    xvisor_confine::cgroup::set_frozen(dir, false).with_context(|| format!("resume {id}"))?;
+    Ok(0)
+}
+
+/// Kills every process left in a paused container's freezer cgroup and
+/// thaws it, so that they take their SIGKILL and the cgroups empty.
+fn kill_frozen(state: &ContainerState) {
+    let Some(dir) = state.freezer.as_deref() else { return };
+    if xvisor_confine::cgroup::frozen(dir) != Some(true) {
+        return;
+    }
+    let procs = std::fs::read_to_string(dir.join("cgroup.procs")).unwrap_or_default();
+    for pid in procs.lines().filter_map(|l| l.trim().parse::<i32>().ok()) {
+        let _ = process::kill(pid, signal::SIGKILL);
+    }
+    let _ = xvisor_confine::cgroup::set_frozen(dir, false);
+}
+
+/// Runs the `poststop` hooks; a failure is only a warning (runtime-spec).
+fn run_poststop(global: &Global, state: &ContainerState) {
+    if state.poststop.is_empty() {
+        return;
+    }
+    let stopped = state_json(state, Status::Stopped).to_string().into_bytes();
+    for stored in &state.poststop {
+        let hook = xvisor_instance::hooks::Hook::from(stored);
+        if let Err(e) = xvisor_instance::hooks::run(&hook, &stopped) {
+            global.warn(&e.to_string());
+        }
+    }
 }
 
 /// Whether the container's supervisor is gone (or a zombie) within `limit`.
@@ -890,7 +994,15 @@ fn kill(global: &Global, args: Vec<OsString>) -> Result<i32> {
     if status == Status::Stopped {
         bail!("container {id:?} is not running");
     }
-    match Registry::for_caller().ask(&id, &Request::Signal(signal)) {
+    let sent = Registry::for_caller().ask(&id, &Request::Signal(signal));
+    if signal == signal::SIGKILL && status == Status::Paused {
+        // Frozen processes take the kill once thawed (other signals wait
+        // for `resume`, as they would for a stopped process).
+        if let Some(dir) = state.freezer.as_deref() {
+            let _ = xvisor_confine::cgroup::set_frozen(dir, false);
+        }
+    }
+    match sent {
         Ok(_) => Ok(0),
         // The control socket is gone or stuck: the supervisor itself.
         Err(_) if supervisor_alive(&state) => {
@@ -918,14 +1030,20 @@ fn delete(global: &Global, args: Vec<OsString>) -> Result<i32> {
             return Err(e);
         }
     };
-    if status == Status::Running && !p.force {
-        bail!("cannot delete container {id:?}: it is running (stop it, or use --force)");
+    if matches!(status, Status::Running | Status::Paused) && !p.force {
+        bail!(
+            "cannot delete container {id:?}: it is {} (stop it, or use --force)",
+            status.name()
+        );
     }
     if supervisor_alive(&state) {
         let _ = process::kill(state.pid, signal::SIGKILL);
     }
     // The supervisor is gone (a zombie until its parent collects it) …
-    if !ends_within(&state, Duration::from_secs(10)) {
+    let ended = ends_within(&state, Duration::from_secs(10));
+    // … and a paused instance's processes hold their kill until thawed.
+    kill_frozen(&state);
+    if !ended {
         bail!("the container's supervisor {} did not end", state.pid);
     }
     // … and its watchdog removes the cgroups once their processes are gone.
@@ -936,6 +1054,7 @@ fn delete(global: &Global, args: Vec<OsString>) -> Result<i32> {
         }
     }
     store.remove(&id)?;
+    run_poststop(global, &state);
     Ok(0)
 }
 
@@ -1036,7 +1155,7 @@ fn features(args: Vec<OsString>) -> Result<i32> {
     let features = json!({
         "ociVersionMin": "1.0.0",
         "ociVersionMax": "1.2.0",
-        "hooks": [],
+        "hooks": ["prestart", "createRuntime", "createContainer", "startContainer", "poststart", "poststop"],
         "mountOptions": ["bind", "rbind", "ro", "rw", "nosuid", "nodev", "noexec", "private", "rprivate",
                           "slave", "rslave", "relatime", "strictatime", "noatime", "size", "mode"],
         "linux": {

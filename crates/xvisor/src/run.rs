@@ -443,6 +443,9 @@ pub fn to_spec(mut o: RunOptions) -> Result<InstanceSpec> {
         preserve_fds: 0,
         sysctls: Vec::new(),
         extra_filter: None,
+        joined: Vec::new(),
+        hooks: Default::default(),
+        freezable: false,
     })
 }
 

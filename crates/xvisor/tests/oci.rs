@@ -102,6 +102,16 @@ impl Bundle {
         (output, out_path)
     }
 
+    /// More busybox applets in the root directory.
+    fn applets(&self, names: &[&str]) {
+        for name in names {
+            let link = self.dir.join("rootfs").join("bin").join(name);
+            if !link.exists() {
+                std::os::unix::fs::symlink("busybox", link).unwrap();
+            }
+        }
+    }
+
     fn status(&self, id: &str) -> String {
         let state: Value = serde_json::from_str(&ok(&self.oci(&["state", id]))).unwrap();
         state["status"].as_str().unwrap_or_default().to_string()
@@ -263,8 +273,8 @@ fn unsupported_fields_are_refused_by_name() {
             "linux.intelRdt",
         ),
         (
-            serde_json::json!({"hooks": {"prestart": [{"path": "/bin/true"}]}}),
-            "hooks.prestart",
+            serde_json::json!({"linux": {"namespaces": [{"type": "pid", "path": "/proc/1/ns/pid"}]}}),
+            "linux.namespaces[0].path: joining an existing pid namespace is not supported",
         ),
         (serde_json::json!({"frobnicate": true}), "frobnicate: not supported"),
     ] {
@@ -663,4 +673,498 @@ fn exec_into_an_instance_by_name() {
     let o = run(Caller::Root, &["exec", &name, "true"]);
     assert_eq!(code(&o), 1);
     assert!(stderr(&o).contains("no running instance"), "{}", stderr(&o));
+}
+
+/// Runs a host command that a test needs, failing the test with its output.
+fn host(args: &[&str]) {
+    let o = std::process::Command::new(args[0]).args(&args[1..]).output().unwrap();
+    assert!(
+        o.status.success(),
+        "{args:?}: {}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+}
+
+/// Namespaces made for a test, removed when it ends: a network namespace
+/// (`ip netns`) whose loopback is up with an address of its own, and IPC and UTS namespaces kept
+/// alive by bind mounts on files in a temporary directory.
+struct PodNamespaces {
+    netns: String,
+    dir: TempDir,
+}
+
+impl PodNamespaces {
+    fn new(tag: &str) -> Self {
+        require_root();
+        let netns = format!("xvt-{tag}-{}", std::process::id());
+        let dir = TempDir::new(&format!("oci-ns-{tag}"));
+        let pod = Self { netns, dir };
+        host(&["ip", "netns", "add", &pod.netns]);
+        host(&["ip", "-n", &pod.netns, "addr", "add", "10.213.7.1/32", "dev", "lo"]);
+        host(&["ip", "-n", &pod.netns, "link", "set", "lo", "up"]);
+        std::fs::write(pod.ipc(), "").unwrap();
+        std::fs::write(pod.uts(), "").unwrap();
+        let ipc = format!("--ipc={}", pod.ipc().display());
+        let uts = format!("--uts={}", pod.uts().display());
+        host(&[
+            "unshare",
+            &ipc,
+            &uts,
+            "sh",
+            "-c",
+            "hostname pod-host && ipcmk -Q >/dev/null",
+        ]);
+        pod
+    }
+
+    fn net(&self) -> PathBuf {
+        PathBuf::from("/run/netns").join(&self.netns)
+    }
+
+    fn ipc(&self) -> PathBuf {
+        self.dir.join("ipc")
+    }
+
+    fn uts(&self) -> PathBuf {
+        self.dir.join("uts")
+    }
+}
+
+impl Drop for PodNamespaces {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("ip")
+            .args(["netns", "del", &self.netns])
+            .status();
+        for f in [self.ipc(), self.uts()] {
+            let _ = std::process::Command::new("umount").arg(&f).status();
+        }
+    }
+}
+
+#[test]
+fn joins_network_ipc_and_uts_namespaces_by_path() {
+    let pod = PodNamespaces::new("join");
+    let b = Bundle::new(
+        "oci-join",
+        Caller::Root,
+        &[
+            "sh",
+            "-c",
+            "ip addr show lo; hostname; cat /etc/hostname; cat /proc/sysvipc/msg",
+        ],
+    );
+    b.applets(&["hostname", "ip"]);
+    b.edit(|c| {
+        c.as_object_mut().unwrap().remove("hostname");
+        c["linux"]["namespaces"] = serde_json::json!([
+            {"type": "pid"}, {"type": "mount"}, {"type": "cgroup"},
+            {"type": "network", "path": pod.net()},
+            {"type": "ipc", "path": pod.ipc()},
+            {"type": "uts", "path": pod.uts()},
+        ]);
+        // A network setting of the joined namespace, as podman asks.
+        c["linux"]["sysctl"] = serde_json::json!({"net.ipv4.ping_group_range": "0 0"});
+    });
+    let id = container_id("join");
+    let o = b.oci(&["run", "--bundle", b.dir.str(), &id]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let out = stdout(&o);
+    assert!(
+        out.contains("inet 10.213.7.1/32"),
+        "the joined network namespace's loopback: {out}"
+    );
+    assert!(
+        out.contains("\npod-host\npod-host\n"),
+        "the joined UTS namespace's name: {out}"
+    );
+    let queues = out.lines().skip_while(|l| !l.contains("msqid")).count();
+    assert_eq!(queues, 2, "the joined IPC namespace's message queue: {out}");
+    let range = std::process::Command::new("ip")
+        .args([
+            "netns",
+            "exec",
+            &pod.netns,
+            "cat",
+            "/proc/sys/net/ipv4/ping_group_range",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&range.stdout)
+            .split_whitespace()
+            .collect::<Vec<_>>(),
+        ["0", "0"]
+    );
+    assert!(!b.state_root.join(&id).exists());
+    assert!(processes_with(&id).is_empty(), "no process left");
+}
+
+#[test]
+fn a_namespace_path_of_another_kind_is_refused() {
+    require_root();
+    let b = Bundle::new("oci-nskind", Caller::Root, &["true"]);
+    let not_a_namespace = b.dir.join("config.json");
+    let uts = PathBuf::from(format!("/proc/{}/ns/uts", std::process::id()));
+    for (path, needle) in [
+        (
+            uts.clone(),
+            &*format!(
+                "linux.namespaces[1].path: {}: is a uts namespace, not a network namespace",
+                uts.display()
+            ),
+        ),
+        (
+            not_a_namespace.clone(),
+            &*format!(
+                "linux.namespaces[1].path: {}: not a namespace file",
+                not_a_namespace.display()
+            ),
+        ),
+        (
+            PathBuf::from("/nonexistent/netns"),
+            "linux.namespaces[1].path: /nonexistent/netns: cannot open it",
+        ),
+    ] {
+        b.edit(|c| c["linux"]["namespaces"][1] = serde_json::json!({"type": "network", "path": path}));
+        let id = container_id("nskind");
+        let (o, _) = b.create(&id, &[]);
+        assert_eq!(code(&o), 1, "{}", stderr(&o));
+        let err = stderr(&o);
+        assert!(err.contains(needle), "{needle}: {err}");
+        assert_eq!(err.lines().count(), 1, "one clear line: {err}");
+        assert!(!b.state_root.join(&id).exists());
+    }
+}
+
+#[test]
+fn joining_a_namespace_rootless_is_refused_with_the_reason() {
+    let pod = PodNamespaces::new("rootless");
+    let b = Bundle::new("oci-join-nobody", Caller::Unprivileged, &["true"]);
+    b.edit(|c| c["linux"]["namespaces"][1] = serde_json::json!({"type": "network", "path": pod.net()}));
+    let id = container_id("join-nobody");
+    let o = b.oci(&["run", "--bundle", b.dir.str(), &id]);
+    assert_eq!(code(&o), 1);
+    let err = stderr(&o);
+    assert!(
+        err.contains("linux.namespaces[1].path") && err.contains("cannot join it") && err.contains("CAP_SYS_ADMIN"),
+        "{err}"
+    );
+}
+
+/// A hook that records its standard input (the state) in DIR/NAME.json,
+/// and its host name and its kind in DIR/order.
+fn recording_hook(dir: &str, name: &str) -> Value {
+    serde_json::json!({
+        "path": "/bin/sh",
+        "args": ["sh", "-c", format!("cat > {dir}/{name}.json; echo {name} $(hostname) >> {dir}/order")],
+        "env": ["PATH=/usr/bin:/bin"],
+        "timeout": 10
+    })
+}
+
+#[test]
+fn hooks_run_at_their_points_with_the_state() {
+    require_root();
+    let b = Bundle::new(
+        "oci-hooks",
+        Caller::Root,
+        &[
+            "sh",
+            "-c",
+            "test -f /hooks/startContainer.json && echo program >> /hooks/order; sleep 30",
+        ],
+    );
+    b.applets(&["hostname"]);
+    let out = b.dir.join("hooks");
+    std::fs::create_dir(&out).unwrap();
+    let out = out.to_str().unwrap().to_string();
+    b.edit(|c| {
+        c["hostname"] = Value::from("hooked");
+        c["mounts"]
+            .as_array_mut()
+            .unwrap()
+            .push(serde_json::json!({"destination": "/hooks", "type": "bind", "source": out, "options": ["rbind"]}));
+        c["hooks"] = serde_json::json!({
+            "prestart": [recording_hook(&out, "prestart")],
+            "createRuntime": [recording_hook(&out, "createRuntime")],
+            "createContainer": [recording_hook(&out, "createContainer")],
+            // Resolved and run inside the container: its root, its /hooks.
+            "startContainer": [recording_hook("/hooks", "startContainer")],
+            "poststart": [recording_hook(&out, "poststart")],
+            "poststop": [recording_hook(&out, "poststop")],
+        });
+    });
+    let read = |name: &str| std::fs::read_to_string(Path::new(&out).join(name)).unwrap_or_default();
+    let state = |name: &str| -> Value { serde_json::from_str(&read(&format!("{name}.json"))).unwrap() };
+    let host_name = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap();
+    let host_name = host_name.trim();
+    let id = container_id("hooks");
+    let pid_file = b.dir.join("pid");
+    let (o, _) = b.create(&id, &["--pid-file", pid_file.to_str().unwrap()]);
+    assert_eq!(code(&o), 0, "create: {}", stderr(&o));
+    assert_eq!(
+        read("order"),
+        format!("prestart {host_name}\ncreateRuntime {host_name}\ncreateContainer hooked\n"),
+        "runtime hooks in the host's namespaces, createContainer in the container's"
+    );
+    let pid: i64 = std::fs::read_to_string(&pid_file).unwrap().trim().parse().unwrap();
+    for name in ["prestart", "createRuntime", "createContainer"] {
+        let s = state(name);
+        assert_eq!(
+            (s["id"].as_str(), s["status"].as_str()),
+            (Some(id.as_str()), Some("creating")),
+            "{name}: {s}"
+        );
+        assert_eq!(s["pid"].as_i64(), Some(pid), "{name}: {s}");
+        assert_eq!(Path::new(s["bundle"].as_str().unwrap()), b.dir.path());
+    }
+    ok(&b.oci(&["start", &id]));
+    // poststart has run when start returns.
+    assert_eq!(state("poststart")["status"], "running");
+    assert_eq!(state("startContainer")["status"], "created");
+    assert!(eventually(Duration::from_secs(5), || read("order").contains("program")));
+    let order = read("order");
+    let lines: Vec<&str> = order.lines().collect();
+    let runtime = |kind: &str| format!("{kind} {host_name}");
+    assert_eq!(
+        lines.get(..4),
+        Some(
+            &[
+                &*runtime("prestart"),
+                &*runtime("createRuntime"),
+                "createContainer hooked",
+                "startContainer hooked"
+            ][..]
+        ),
+        "{order}"
+    );
+    // The program and poststart run at the same time after that.
+    let mut rest: Vec<&str> = lines.get(4..).unwrap_or_default().to_vec();
+    rest.sort_unstable();
+    assert_eq!(rest, vec![&*runtime("poststart"), "program"], "{order}");
+    assert!(!Path::new(&out).join("poststop.json").exists());
+    ok(&b.oci(&["delete", "--force", &id]));
+    assert_eq!(state("poststop")["status"], "stopped");
+    assert!(processes_with(&id).is_empty(), "no process left");
+}
+
+#[test]
+fn a_failing_or_late_hook_fails_its_operation() {
+    require_root();
+    let b = Bundle::new("oci-hook-fail", Caller::Root, &["sleep", "30"]);
+    let fails = serde_json::json!({"path": "/bin/sh", "args": ["sh", "-c", "echo no good >&2; exit 3"]});
+    let hangs = serde_json::json!({"path": "/bin/sh", "args": ["sh", "-c", "sleep 20"], "timeout": 1});
+    for (kind, hook, needle) in [
+        (
+            "createRuntime",
+            &fails,
+            "hooks.createRuntime[0] (/bin/sh): exited with status 3: no good",
+        ),
+        (
+            "prestart",
+            &hangs,
+            "hooks.prestart[0] (/bin/sh): did not finish within its timeout of 1 s",
+        ),
+        (
+            "createContainer",
+            &fails,
+            "hooks.createContainer[0] (/bin/sh): exited with status 3",
+        ),
+        (
+            "startContainer",
+            &fails,
+            "hooks.startContainer[0] (/bin/sh): exited with status 3",
+        ),
+        (
+            "startContainer",
+            &hangs,
+            "hooks.startContainer[0] (/bin/sh): did not finish within its timeout",
+        ),
+        (
+            "poststart",
+            &fails,
+            "hooks.poststart[0] (/bin/sh): exited with status 3: no good",
+        ),
+    ] {
+        b.edit(|c| c["hooks"] = serde_json::json!({ kind: [hook] }));
+        let id = container_id(&format!("hookfail-{}", kind.to_lowercase()));
+        let (o, _) = b.create(&id, &[]);
+        let start_time = matches!(kind, "startContainer" | "poststart");
+        if !start_time {
+            assert_eq!(code(&o), 1, "{kind}: create should fail");
+            let err = stderr(&o);
+            assert!(err.contains(needle), "{kind}: {err}");
+            assert!(!b.state_root.join(&id).exists(), "{kind}: nothing left");
+        } else {
+            assert_eq!(code(&o), 0, "{kind}: create: {}", stderr(&o));
+            let o = b.oci(&["start", &id]);
+            assert_eq!(code(&o), 1, "{kind}: start should fail");
+            assert!(stderr(&o).contains(needle), "{kind}: {}", stderr(&o));
+            assert!(
+                eventually(Duration::from_secs(10), || b.status(&id) == "stopped"),
+                "{kind}: the container is stopped"
+            );
+            ok(&b.oci(&["delete", &id]));
+        }
+        assert!(processes_with(&id).is_empty(), "{kind}: no process left");
+    }
+    // A failing poststop hook is a warning: delete succeeds.
+    b.edit(|c| c["hooks"] = serde_json::json!({ "poststop": [fails] }));
+    let id = container_id("hookfail-poststop");
+    let (o, _) = b.create(&id, &[]);
+    assert_eq!(code(&o), 0, "create: {}", stderr(&o));
+    let o = b.oci(&["delete", &id]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("warning: hooks.poststop[0] (/bin/sh): exited with status 3"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(!b.state_root.join(&id).exists());
+}
+
+fn counter(path: &Path) -> u64 {
+    std::fs::read_to_string(path)
+        .unwrap_or_default()
+        .trim()
+        .parse()
+        .unwrap_or(0)
+}
+
+#[test]
+fn pause_freezes_and_resume_thaws() {
+    require_root();
+    let b = Bundle::new(
+        "oci-pause",
+        Caller::Root,
+        &[
+            "sh",
+            "-c",
+            "i=0; while :; do i=$((i+1)); echo $i > /out/counter; sleep 0.02; done",
+        ],
+    );
+    let out = TempDir::new("oci-pause-out");
+    b.edit(|c| {
+        c["mounts"]
+            .as_array_mut()
+            .unwrap()
+            .push(serde_json::json!({"destination": "/out", "type": "bind", "source": out.str(), "options": ["rbind"]}))
+    });
+    let file = out.join("counter");
+    let id = container_id("pause");
+    let (o, _) = b.create(&id, &[]);
+    assert_eq!(code(&o), 0, "create: {}", stderr(&o));
+    let o = b.oci(&["pause", &id]);
+    assert_eq!(code(&o), 1, "a created container is not paused");
+    ok(&b.oci(&["start", &id]));
+    for round in 0..2 {
+        assert!(
+            eventually(Duration::from_secs(5), || counter(&file) > 3),
+            "round {round}: it counts"
+        );
+        ok(&b.oci(&["pause", &id]));
+        assert_eq!(b.status(&id), "paused");
+        let frozen_at = counter(&file);
+        std::thread::sleep(Duration::from_millis(500));
+        assert_eq!(counter(&file), frozen_at, "round {round}: no progress while paused");
+        let pids: Vec<i32> = serde_json::from_str(&ok(&b.oci(&["ps", "--format", "json", &id]))).unwrap();
+        assert!(pids.len() >= 2, "ps while paused: {pids:?}");
+        assert_eq!(code(&b.oci(&["pause", &id])), 1, "already paused");
+        ok(&b.oci(&["resume", &id]));
+        assert_eq!(b.status(&id), "running");
+        assert!(
+            eventually(Duration::from_secs(5), || counter(&file) > frozen_at + 3),
+            "round {round}: it counts again"
+        );
+        std::fs::write(&file, "0").unwrap();
+    }
+    assert_eq!(code(&b.oci(&["resume", &id])), 1, "a running container is not resumed");
+    // A paused container is killed all the same.
+    ok(&b.oci(&["pause", &id]));
+    ok(&b.oci(&["kill", &id, "KILL"]));
+    assert!(eventually(Duration::from_secs(10), || b.status(&id) == "stopped"));
+    ok(&b.oci(&["delete", &id]));
+    assert!(!b.state_root.join(&id).exists());
+    assert!(cgroup_dirs_named(&id).is_empty(), "no cgroup left");
+    assert!(processes_with(&id).is_empty(), "no process left");
+}
+
+#[test]
+fn delete_force_ends_a_paused_container() {
+    require_root();
+    let b = Bundle::new("oci-pause-force", Caller::Root, &["sleep", "60"]);
+    let id = container_id("pause-force");
+    let (o, _) = b.create(&id, &[]);
+    assert_eq!(code(&o), 0, "create: {}", stderr(&o));
+    ok(&b.oci(&["start", &id]));
+    ok(&b.oci(&["pause", &id]));
+    let o = b.oci(&["delete", &id]);
+    assert_eq!(code(&o), 1, "a paused container needs --force");
+    assert!(stderr(&o).contains("paused"), "{}", stderr(&o));
+    ok(&b.oci(&["delete", "--force", &id]));
+    assert!(!b.state_root.join(&id).exists());
+    assert!(
+        eventually(Duration::from_secs(10), || cgroup_dirs_named(&id).is_empty()),
+        "no cgroup left"
+    );
+    assert!(processes_with(&id).is_empty(), "no process left");
+}
+
+#[test]
+fn pause_rootless_says_why_it_cannot() {
+    let b = Bundle::new("oci-pause-nobody", Caller::Unprivileged, &["sleep", "30"]);
+    let id = container_id("pause-nobody");
+    let (o, _) = b.create(&id, &[]);
+    assert_eq!(code(&o), 0, "create: {}", stderr(&o));
+    ok(&b.oci(&["start", &id]));
+    let o = b.oci(&["pause", &id]);
+    assert_eq!(code(&o), 1);
+    assert!(stderr(&o).contains("no freezer cgroup"), "{}", stderr(&o));
+    ok(&b.oci(&["delete", "--force", &id]));
+}
+
+#[test]
+fn a_container_joins_another_containers_namespaces_through_its_pid() {
+    // A pod: the sandbox container makes the namespaces; the next joins
+    // them at /proc/PID/ns/* of the sandbox's pid, as the CRI does.
+    require_root();
+    let sandbox = Bundle::new("oci-sandbox", Caller::Root, &["sleep", "30"]);
+    sandbox.edit(|c| c["hostname"] = Value::from("sandbox-host"));
+    let sandbox_id = container_id("sandbox");
+    let pid_file = sandbox.dir.join("pid");
+    let (o, _) = sandbox.create(&sandbox_id, &["--pid-file", pid_file.to_str().unwrap()]);
+    assert_eq!(code(&o), 0, "create: {}", stderr(&o));
+    ok(&sandbox.oci(&["start", &sandbox_id]));
+    let pid = std::fs::read_to_string(&pid_file).unwrap().trim().to_string();
+    for ns in ["net", "ipc", "uts"] {
+        assert_ne!(
+            std::fs::read_link(format!("/proc/{pid}/ns/{ns}")).unwrap(),
+            std::fs::read_link(format!("/proc/self/ns/{ns}")).unwrap(),
+            "the container's pid names the instance's {ns} namespace, not the host's"
+        );
+    }
+    let member = Bundle::new(
+        "oci-member",
+        Caller::Root,
+        &["sh", "-c", "hostname; ip -o link | wc -l"],
+    );
+    member.applets(&["hostname", "ip", "wc"]);
+    member.edit(|c| {
+        c.as_object_mut().unwrap().remove("hostname");
+        c["linux"]["namespaces"] = serde_json::json!([
+            {"type": "pid"}, {"type": "mount"},
+            {"type": "network", "path": format!("/proc/{pid}/ns/net")},
+            {"type": "ipc", "path": format!("/proc/{pid}/ns/ipc")},
+            {"type": "uts", "path": format!("/proc/{pid}/ns/uts")},
+        ]);
+    });
+    let o = member.oci(&["run", "--bundle", member.dir.str(), &container_id("member")]);
+    assert_eq!(
+        stdout(&o),
+        "sandbox-host\n1\n",
+        "the sandbox's name and its network (only lo): {}",
+        stderr(&o)
+    );
+    ok(&sandbox.oci(&["delete", "--force", &sandbox_id]));
 }

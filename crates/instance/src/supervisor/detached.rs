@@ -39,6 +39,15 @@ impl Instance {
         self.cgroup.as_ref().map(|c| c.paths()).unwrap_or_default()
     }
 
+    /// The cgroup directory that freezes the instance (OCI `pause`), when
+    /// it has one.
+    pub fn freezer_path(&self) -> Option<PathBuf> {
+        self.cgroup
+            .as_ref()
+            .and_then(|c| c.freezer_dir())
+            .map(|p| p.to_path_buf())
+    }
+
     /// created → running on request: answers control-socket clients
     /// (`info`, `tasks`, `signal N`, `start`) until one asks to start, then
     /// starts the guest and tells that client how it went. A signal before
@@ -90,9 +99,23 @@ impl Instance {
             let line = request.line;
             match Request::decode(&line) {
                 Some(Request::Start) => {
-                    let reply = match self.start() {
+                    let mut result = self.start().map_err(|e| e.to_string());
+                    if result.is_ok() {
+                        // The program runs; the start has not returned yet.
+                        let hooks = &self.spec.hooks;
+                        let ran = self.in_runtime_namespaces(|| {
+                            crate::hooks::run_all(&hooks.poststart, &hooks.state_running).map_err(|e| e.to_string())
+                        });
+                        if let Err(e) = ran.map_err(|e| e.to_string()).and_then(|r| r) {
+                            // A failed poststart hook stops the container
+                            // (runtime-spec, lifecycle step 9).
+                            let _ = self.signal(signal::SIGKILL);
+                            result = Err(e.to_string());
+                        }
+                    }
+                    let reply = match result {
                         Ok(()) => "ok\n".to_string(),
-                        Err(e) => format!("error: {}\n", e.to_string().replace('\n', " ")),
+                        Err(e) => format!("error: {}\n", e.replace('\n', " ")),
                     };
                     let _ = event::write_all(client.as_fd(), reply.as_bytes());
                     return Ok(Some(StartWait::Started));
