@@ -79,6 +79,9 @@ pub struct TmpfsMount {
     pub mode: Option<u32>,
     pub readonly: bool,
     pub noexec: bool,
+    /// The mount's source as /proc/self/mountinfo shows it (`tmpfs` when
+    /// `None`).
+    pub source: Option<String>,
 }
 
 /// Additions to the tree an OCI bundle may ask for; all empty by default.
@@ -311,9 +314,14 @@ impl RootSpec {
         )
         .map_err(fail("make /sys read-only"))?;
         attach_at(root, "sys", sys.as_fd()).map_err(fail("mount /sys"))?;
-        let tmp = mount::new_filesystem("tmpfs", &[FsOption::Value("mode", "1777")], attr::NOSUID | attr::NODEV)
-            .map_err(fail("create /tmp"))?;
-        attach_at(root, "tmp", tmp.as_fd()).map_err(fail("mount /tmp"))?;
+        // An image's /tmp is its own (in the writable overlay, and holding
+        // whatever the image ships there); a root made of host directories
+        // gets a fresh one.
+        if !matches!(self.base, RootBase::Image { .. }) {
+            let tmp = mount::new_filesystem("tmpfs", &[FsOption::Value("mode", "1777")], attr::NOSUID | attr::NODEV)
+                .map_err(fail("create /tmp"))?;
+            attach_at(root, "tmp", tmp.as_fd()).map_err(fail("mount /tmp"))?;
+        }
         let home_rel = self.home.trim_start_matches('/');
         ensure_dir(root, home_rel).map_err(fail(format!("create home {}", self.home)))?;
         // An image keeps its own home directory (in its writable overlay).
@@ -375,6 +383,9 @@ impl RootSpec {
             }
             if let Some(mode) = &mode {
                 options.push(FsOption::Value("mode", mode));
+            }
+            if let Some(source) = &t.source {
+                options.push(FsOption::Value("source", source));
             }
             let mut attributes = attr::NOSUID | attr::NODEV;
             if t.readonly {
@@ -750,8 +761,12 @@ fn mount_dev(root: BorrowedFd<'_>, joined_ipc: bool) -> Result<(), RootfsError> 
     .map_err(fail("mount /dev/pts"))?;
     attach_at(root, "dev/pts", pts.as_fd()).map_err(fail("mount /dev/pts"))?;
     ensure_dir(root, "dev/shm").map_err(fail("create /dev/shm"))?;
-    let shm = mount::new_filesystem("tmpfs", &[FsOption::Value("mode", "1777")], attr::NOSUID | attr::NODEV)
-        .map_err(fail("create /dev/shm"))?;
+    let shm = mount::new_filesystem(
+        "tmpfs",
+        &[FsOption::Value("mode", "1777"), FsOption::Value("source", "shm")],
+        attr::NOSUID | attr::NODEV,
+    )
+    .map_err(fail("create /dev/shm"))?;
     attach_at(root, "dev/shm", shm.as_fd()).map_err(fail("mount /dev/shm"))?;
     ensure_dir(root, "dev/mqueue").map_err(fail("create /dev/mqueue"))?;
     if !joined_ipc {

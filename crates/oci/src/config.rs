@@ -617,7 +617,7 @@ impl Builder {
             user.finish()?;
         }
         if let Some(c) = p.object("capabilities")? {
-            self.capabilities = Some(capabilities(c)?);
+            self.capabilities = Some(capabilities(c, self.uid)?);
         }
         for (i, r) in p.array("rlimits")?.into_iter().enumerate() {
             let path = format!("process.rlimits[{i}]");
@@ -753,6 +753,7 @@ impl Builder {
                     mode,
                     readonly,
                     noexec,
+                    source: (!source.is_empty() && !source.contains('\0')).then(|| source.clone()),
                 });
                 Ok(())
             }
@@ -1091,9 +1092,9 @@ fn id_of(user: &mut Obj, key: &str) -> Result<u32, ConfigError> {
 /// guest could raise any permitted capability into its effective set
 /// itself, so effective adds nothing); refused when it names one xvisor
 /// never grants.
-fn capabilities(mut c: Obj) -> Result<Vec<u32>, ConfigError> {
+fn capabilities(mut c: Obj, uid: u32) -> Result<Vec<u32>, ConfigError> {
     let mut sets: Vec<(String, Vec<u32>)> = Vec::new();
-    for key in ["bounding", "effective", "permitted", "inheritable"] {
+    for key in ["bounding", "effective", "permitted", "inheritable", "ambient"] {
         let path = c.sub(key);
         let mut set = Vec::new();
         for (i, name) in c.strings(key)?.into_iter().enumerate() {
@@ -1112,7 +1113,7 @@ fn capabilities(mut c: Obj) -> Result<Vec<u32>, ConfigError> {
         }
         sets.push((key.to_string(), set));
     }
-    c.refuse("ambient", "ambient capabilities are not supported")?;
+    let ambient_path = c.sub("ambient");
     c.finish()?;
     let get = |k: &str| {
         sets.iter()
@@ -1125,6 +1126,26 @@ fn capabilities(mut c: Obj) -> Result<Vec<u32>, ConfigError> {
     let mut out: Vec<u32> = permitted.into_iter().filter(|c| bounding.contains(c)).collect();
     out.sort_unstable();
     out.dedup();
+    // Ambient capabilities matter to a program that does not run as root
+    // (root's are its permitted set anyway): those are not supported; for
+    // root, a subset of what it gets changes nothing.
+    let ambient = get("ambient");
+    if let Some(extra) = ambient.iter().find(|c| !out.contains(c)) {
+        let name = CAPABILITY_NAMES
+            .iter()
+            .find(|(_, n)| n == extra)
+            .map_or("?", |(n, _)| n);
+        return Err(field(
+            &ambient_path,
+            format!("{name} is not in both the permitted and the bounding set"),
+        ));
+    }
+    if uid != 0 && !ambient.is_empty() {
+        return Err(field(
+            &ambient_path,
+            "ambient capabilities for a user other than root are not supported",
+        ));
+    }
     debug_assert!(out.iter().all(|c| GUEST_ROOT_CAPABILITIES.contains(c)));
     Ok(out)
 }
@@ -1257,6 +1278,11 @@ mod tests {
             ),
             ("/linux/intelRdt", serde_json::json!({"closID": "x"}), "linux.intelRdt"),
             (
+                "/process/capabilities",
+                serde_json::json!({"bounding": ["CAP_KILL"], "permitted": ["CAP_KILL"], "ambient": ["CAP_CHOWN"]}),
+                "process.capabilities.ambient: CAP_CHOWN is not in both",
+            ),
+            (
                 "/linux/sysctl",
                 serde_json::json!({"kernel.panic": "1"}),
                 "linux.sysctl.kernel.panic: only settings",
@@ -1370,6 +1396,7 @@ mod tests {
             (t.target.as_str(), t.size, t.mode, t.noexec),
             ("/run", Some(1 << 20), Some(0o700), true)
         );
+        assert_eq!(t.source.as_deref(), Some("tmpfs"));
         assert_eq!(c.spec.limits.memory_bytes, Some(64 << 20));
         assert_eq!(c.spec.limits.pids, Some(64));
         assert_eq!(c.spec.limits.cpus, Some(0.5));

@@ -109,13 +109,18 @@ pub enum FsOption<'a> {
 
 /// Creates a new, detached filesystem instance of `fstype` (tmpfs, proc,
 /// devpts, overlay, mqueue …) with `options`, mounted with `attributes`.
+/// Its source (as mountinfo shows it) is the type's name unless `options`
+/// name one, as `mount -t TYPE TYPE DIR` gives.
 pub fn new_filesystem(fstype: &str, options: &[FsOption<'_>], attributes: u64) -> io::Result<OwnedFd> {
     let cfstype = cstring(fstype)?;
     // SAFETY: NUL-terminated name; a new descriptor is returned on success.
     let fs = check(unsafe { libc::syscall(libc::SYS_fsopen, cfstype.as_ptr(), FSOPEN_CLOEXEC) })?;
     // SAFETY: fresh descriptor, owned by nobody else.
     let fs = unsafe { OwnedFd::from_raw_fd(fs as i32) };
-    for option in options {
+    let named = options.iter().any(|o| matches!(o, FsOption::Value("source", _)));
+    let default_source = [FsOption::Value("source", fstype)];
+    let defaults: &[FsOption<'_>] = if named { &[] } else { &default_source };
+    for option in defaults.iter().chain(options) {
         let (cmd, key, value) = match *option {
             FsOption::Flag(key) => (FSCONFIG_SET_FLAG, cstring(key)?, None),
             FsOption::Value(key, value) => (FSCONFIG_SET_STRING, cstring(key)?, Some(cstring(value)?)),

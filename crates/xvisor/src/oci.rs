@@ -1027,6 +1027,11 @@ fn delete(global: &Global, args: Vec<OsString>) -> Result<i32> {
                 store.remove(&id)?;
                 return Ok(0);
             }
+            // Forcing the deletion of what is not there succeeds, as with
+            // runc: engines clean up that way after a failed create.
+            if p.force && store.dir(&id).is_ok_and(|d| !d.exists()) {
+                return Ok(0);
+            }
             return Err(e);
         }
     };
