@@ -34,4 +34,4 @@ mod watchdog;
 
 pub use lifecycle::State;
 pub use spec::{InstanceSpec, JoinNamespace, NamespaceKind, Network, StdinMode, TraceTarget};
-pub use supervisor::{Instance, InstanceError, Outcome, StartWait};
+pub use supervisor::{Instance, InstanceError, Outcome, StartWait, SUPERVISOR_SIGNALS};

@@ -113,8 +113,10 @@ impl Registry {
         Ok(listening_names(&table, &self.prefix()))
     }
 
-    /// Asks instance `name` one request; returns its answer's lines.
-    pub fn ask(&self, name: &str, request: &Request) -> Result<Vec<String>, RegistryError> {
+    /// A connection to instance `name`'s control socket, whose listener is
+    /// checked to be the caller's (or root's): a name another user took is
+    /// never talked to.
+    fn connect(&self, name: &str) -> Result<UnixStream, RegistryError> {
         let address = self.address(name)?;
         let no_answer = |error: io::Error| RegistryError::NoAnswer {
             name: name.to_string(),
@@ -128,15 +130,22 @@ impl Registry {
             Err(e) => return Err(no_answer(e)),
         };
         match peer_uid(stream.as_fd()) {
-            Ok(uid) if uid == self.uid || uid == 0 => {}
-            Ok(uid) => {
-                return Err(RegistryError::Squatted {
-                    name: name.to_string(),
-                    uid,
-                })
-            }
-            Err(e) => return Err(no_answer(e)),
+            Ok(uid) if uid == self.uid || uid == 0 => Ok(stream),
+            Ok(uid) => Err(RegistryError::Squatted {
+                name: name.to_string(),
+                uid,
+            }),
+            Err(e) => Err(no_answer(e)),
         }
+    }
+
+    /// Asks instance `name` one request; returns its answer's lines.
+    pub fn ask(&self, name: &str, request: &Request) -> Result<Vec<String>, RegistryError> {
+        let no_answer = |error: io::Error| RegistryError::NoAnswer {
+            name: name.to_string(),
+            error,
+        };
+        let stream = self.connect(name)?;
         stream.set_read_timeout(Some(ANSWER_PATIENCE)).map_err(no_answer)?;
         stream.set_write_timeout(Some(ANSWER_PATIENCE)).map_err(no_answer)?;
         (&stream)
@@ -167,28 +176,11 @@ impl Registry {
         request: &ExecRequest,
         fds: &[BorrowedFd<'_>],
     ) -> Result<ExecSession, RegistryError> {
-        let address = self.address(name)?;
         let no_answer = |error: io::Error| RegistryError::NoAnswer {
             name: name.to_string(),
             error,
         };
-        let stream = match UnixStream::connect_addr(&address) {
-            Ok(s) => s,
-            Err(e) if e.kind() == io::ErrorKind::ConnectionRefused => {
-                return Err(RegistryError::NoSuchInstance(name.to_string()))
-            }
-            Err(e) => return Err(no_answer(e)),
-        };
-        match peer_uid(stream.as_fd()) {
-            Ok(uid) if uid == self.uid || uid == 0 => {}
-            Ok(uid) => {
-                return Err(RegistryError::Squatted {
-                    name: name.to_string(),
-                    uid,
-                })
-            }
-            Err(e) => return Err(no_answer(e)),
-        }
+        let stream = self.connect(name)?;
         let payload = request.encode();
         if payload.len() > MAX_EXEC_REQUEST {
             return Err(RegistryError::Refused {

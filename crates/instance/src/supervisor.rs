@@ -33,7 +33,7 @@ pub use detached::StartWait;
 /// monitor thread is the tracer of every guest task, and would wake the
 /// event loop at each of their forks and execs; init's end is seen on its
 /// pidfd.)
-const SUPERVISOR_SIGNALS: &[i32] = &[
+pub const SUPERVISOR_SIGNALS: &[i32] = &[
     signal::SIGINT,
     signal::SIGTERM,
     signal::SIGHUP,

@@ -23,95 +23,16 @@ pub fn seqpacket_pair() -> io::Result<(OwnedFd, OwnedFd)> {
     Ok(unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
 }
 
-const CMSG_SPACE_ONE_FD: usize = 24; // CMSG_SPACE(sizeof(int)) on 64-bit
-
-#[repr(C, align(8))]
-struct CmsgBuffer([u8; CMSG_SPACE_ONE_FD]);
-
 /// Sends one message, with `fd` attached when given.
 pub fn send(sock: BorrowedFd<'_>, data: &[u8], fd: Option<BorrowedFd<'_>>) -> io::Result<()> {
-    let mut iov = libc::iovec {
-        iov_base: data.as_ptr() as *mut libc::c_void,
-        iov_len: data.len(),
-    };
-    let mut cmsg_buf = CmsgBuffer([0; CMSG_SPACE_ONE_FD]);
-    // SAFETY: an all-zero msghdr is valid (null name, no control data).
-    let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
-    msg.msg_iov = &mut iov;
-    msg.msg_iovlen = 1;
-    if let Some(fd) = fd {
-        msg.msg_control = cmsg_buf.0.as_mut_ptr().cast();
-        msg.msg_controllen = CMSG_SPACE_ONE_FD;
-        // SAFETY: msg_control points to an 8-aligned buffer of CMSG_SPACE(4)
-        // bytes, so CMSG_FIRSTHDR is non-null and its data has room for an int.
-        unsafe {
-            let cmsg = libc::CMSG_FIRSTHDR(&msg);
-            (*cmsg).cmsg_level = libc::SOL_SOCKET;
-            (*cmsg).cmsg_type = libc::SCM_RIGHTS;
-            (*cmsg).cmsg_len = libc::CMSG_LEN(std::mem::size_of::<libc::c_int>() as u32) as usize;
-            std::ptr::write_unaligned(libc::CMSG_DATA(cmsg).cast::<libc::c_int>(), fd.as_raw_fd());
-        }
-    }
-    loop {
-        // SAFETY: `msg` and everything it points to live across the call.
-        let n = unsafe { libc::sendmsg(sock.as_raw_fd(), &msg, libc::MSG_NOSIGNAL) };
-        if n >= 0 {
-            return Ok(());
-        }
-        let err = io::Error::last_os_error();
-        if err.raw_os_error() != Some(libc::EINTR) {
-            return Err(err);
-        }
-    }
+    send_fds(sock, data, fd.as_slice())
 }
 
 /// Receives one message into `buf`: its length (0 at end of stream) and the
 /// descriptor it carried, if any. Extra descriptors are closed.
 pub fn recv(sock: BorrowedFd<'_>, buf: &mut [u8]) -> io::Result<(usize, Option<OwnedFd>)> {
-    let mut iov = libc::iovec {
-        iov_base: buf.as_mut_ptr().cast(),
-        iov_len: buf.len(),
-    };
-    let mut cmsg_buf = CmsgBuffer([0; CMSG_SPACE_ONE_FD]);
-    // SAFETY: an all-zero msghdr is valid.
-    let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
-    msg.msg_iov = &mut iov;
-    msg.msg_iovlen = 1;
-    msg.msg_control = cmsg_buf.0.as_mut_ptr().cast();
-    msg.msg_controllen = CMSG_SPACE_ONE_FD;
-    let n = loop {
-        // SAFETY: `msg` points to our buffers, alive across the call;
-        // MSG_CMSG_CLOEXEC makes received descriptors close-on-exec.
-        let n = unsafe { libc::recvmsg(sock.as_raw_fd(), &mut msg, libc::MSG_CMSG_CLOEXEC) };
-        if n >= 0 {
-            break n as usize;
-        }
-        let err = io::Error::last_os_error();
-        if err.raw_os_error() != Some(libc::EINTR) {
-            return Err(err);
-        }
-    };
-    let mut received = None;
-    // SAFETY: the kernel filled msg_control/msg_controllen; the CMSG macros
-    // walk only within them, and SCM_RIGHTS data holds whole ints.
-    unsafe {
-        let mut cmsg = libc::CMSG_FIRSTHDR(&msg);
-        while !cmsg.is_null() {
-            if (*cmsg).cmsg_level == libc::SOL_SOCKET && (*cmsg).cmsg_type == libc::SCM_RIGHTS {
-                let data = libc::CMSG_DATA(cmsg).cast::<libc::c_int>();
-                let header = libc::CMSG_LEN(0) as usize;
-                let count = ((*cmsg).cmsg_len - header) / std::mem::size_of::<libc::c_int>();
-                for i in 0..count {
-                    let fd = OwnedFd::from_raw_fd(std::ptr::read_unaligned(data.add(i)));
-                    if received.is_none() {
-                        received = Some(fd);
-                    }
-                }
-            }
-            cmsg = libc::CMSG_NXTHDR(&msg, cmsg);
-        }
-    }
-    Ok((n, received))
+    let (n, fds) = recv_fds(sock, buf)?;
+    Ok((n, fds.into_iter().next()))
 }
 
 /// The uid of the process at the other end of a connected Unix socket, as
@@ -148,9 +69,6 @@ pub fn send_fds(sock: BorrowedFd<'_>, data: &[u8], fds: &[BorrowedFd<'_>]) -> io
     if fds.len() > MAX_FDS {
         return Err(io::Error::from_raw_os_error(libc::EINVAL));
     }
-    if fds.is_empty() {
-        return send(sock, data, None);
-    }
     let mut iov = libc::iovec {
         iov_base: data.as_ptr() as *mut libc::c_void,
         iov_len: data.len(),
@@ -161,21 +79,23 @@ pub fn send_fds(sock: BorrowedFd<'_>, data: &[u8], fds: &[BorrowedFd<'_>]) -> io
     let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
     msg.msg_iov = &mut iov;
     msg.msg_iovlen = 1;
-    msg.msg_control = cmsg_buf.0.as_mut_ptr().cast();
-    // SAFETY: CMSG_SPACE is arithmetic on its argument.
-    msg.msg_controllen = unsafe { libc::CMSG_SPACE(payload) } as usize;
-    // SAFETY: msg_control points to an 8-aligned buffer of
-    // CMSG_SPACE(MAX_FDS ints) bytes, at least CMSG_SPACE(payload) since
-    // fds.len() <= MAX_FDS: CMSG_FIRSTHDR is non-null and its data has room
-    // for every int written.
-    unsafe {
-        let cmsg = libc::CMSG_FIRSTHDR(&msg);
-        (*cmsg).cmsg_level = libc::SOL_SOCKET;
-        (*cmsg).cmsg_type = libc::SCM_RIGHTS;
-        (*cmsg).cmsg_len = libc::CMSG_LEN(payload) as usize;
-        let data = libc::CMSG_DATA(cmsg).cast::<libc::c_int>();
-        for (i, fd) in fds.iter().enumerate() {
-            std::ptr::write_unaligned(data.add(i), fd.as_raw_fd());
+    if !fds.is_empty() {
+        msg.msg_control = cmsg_buf.0.as_mut_ptr().cast();
+        // SAFETY: CMSG_SPACE is arithmetic on its argument.
+        msg.msg_controllen = unsafe { libc::CMSG_SPACE(payload) } as usize;
+        // SAFETY: msg_control points to an 8-aligned buffer of
+        // CMSG_SPACE(MAX_FDS ints) bytes, at least CMSG_SPACE(payload) since
+        // fds.len() <= MAX_FDS: CMSG_FIRSTHDR is non-null and its data has
+        // room for every int written.
+        unsafe {
+            let cmsg = libc::CMSG_FIRSTHDR(&msg);
+            (*cmsg).cmsg_level = libc::SOL_SOCKET;
+            (*cmsg).cmsg_type = libc::SCM_RIGHTS;
+            (*cmsg).cmsg_len = libc::CMSG_LEN(payload) as usize;
+            let data = libc::CMSG_DATA(cmsg).cast::<libc::c_int>();
+            for (i, fd) in fds.iter().enumerate() {
+                std::ptr::write_unaligned(data.add(i), fd.as_raw_fd());
+            }
         }
     }
     loop {
@@ -186,7 +106,7 @@ pub fn send_fds(sock: BorrowedFd<'_>, data: &[u8], fds: &[BorrowedFd<'_>]) -> io
             // (the descriptors went with the first part).
             let sent = n as usize;
             return match data.get(sent..) {
-                Some(rest) if !rest.is_empty() => send(sock, rest, None),
+                Some(rest) if !rest.is_empty() => send_fds(sock, rest, &[]),
                 _ => Ok(()),
             };
         }

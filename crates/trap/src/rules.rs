@@ -188,24 +188,8 @@ fn condition_steps(c: &Condition) -> Vec<Step> {
     let low = offset_of_arg_low_word(c.arg);
     let high = low + 4;
     let (vh, vl) = ((c.value >> 32) as u32, c.value as u32);
-    let jeq = |k, yes, no| Jump {
-        code: JMP_JEQ_K,
-        k,
-        yes,
-        no,
-    };
-    let jgt = |k, yes, no| Jump {
-        code: JMP_JGT_K,
-        k,
-        yes,
-        no,
-    };
-    let jge = |k, yes, no| Jump {
-        code: JMP_JGE_K,
-        k,
-        yes,
-        no,
-    };
+    let test = |code| move |k, yes, no| Jump { code, k, yes, no };
+    let (jeq, jgt, jge) = (test(JMP_JEQ_K), test(JMP_JGT_K), test(JMP_JGE_K));
     match c.compare {
         Compare::Equal => vec![Load(high), jeq(vh, Next, Fails), Load(low), jeq(vl, Holds, Fails)],
         Compare::NotEqual => vec![Load(high), jeq(vh, Next, Holds), Load(low), jeq(vl, Fails, Holds)],

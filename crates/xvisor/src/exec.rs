@@ -39,16 +39,9 @@ Examples:
   xvisor exec -e DEBUG=1 web -- sh -c 'echo $DEBUG'
 ";
 
-/// Signals passed on to the exec'd process.
-const FORWARDED: &[i32] = &[
-    signal::SIGINT,
-    signal::SIGTERM,
-    signal::SIGHUP,
-    signal::SIGQUIT,
-    signal::SIGUSR1,
-    signal::SIGUSR2,
-    signal::SIGWINCH,
-];
+/// Signals passed on to the exec'd process: those a supervisor passes on
+/// to its instance.
+const FORWARDED: &[i32] = xvisor_instance::SUPERVISOR_SIGNALS;
 
 /// `UID[:GID]` (numbers; the group defaults to the uid's number).
 pub fn parse_user(text: &str) -> Result<(u32, u32)> {

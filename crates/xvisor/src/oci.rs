@@ -184,6 +184,26 @@ pub fn wants_oci(command: &str, args: &[OsString]) -> bool {
     }
 }
 
+/// Whether one of `oci_flags` comes among the leading options of `words`,
+/// before the first operand or `--`; options in `with_value` take the next
+/// word as their value.
+fn oci_flag_before_operands(words: &[&str], oci_flags: &[&str], with_value: &[&str]) -> bool {
+    let mut rest = words.iter();
+    while let Some(word) = rest.next() {
+        let flag = word.split_once('=').map_or(*word, |(f, _)| f);
+        if *word == "--" || !word.starts_with('-') {
+            return false;
+        }
+        if oci_flags.contains(&flag) {
+            return true;
+        }
+        if with_value.contains(word) {
+            rest.next();
+        }
+    }
+    false
+}
+
 /// Whether `xvisor exec WORDS` carries runc's flags before the id (a
 /// program's own `-d` after it is not one of them).
 fn exec_has_oci_flags(words: &[&str]) -> bool {
@@ -205,20 +225,7 @@ fn exec_has_oci_flags(words: &[&str]) -> bool {
         "--no-new-privs",
     ];
     const WITH_VALUE: &[&str] = &["-e", "--env", "-u", "--user", "-w", "--workdir"];
-    let mut rest = words.iter();
-    while let Some(word) = rest.next() {
-        let flag = word.split_once('=').map_or(*word, |(f, _)| f);
-        if *word == "--" || !word.starts_with('-') {
-            return false;
-        }
-        if OCI_FLAGS.contains(&flag) {
-            return true;
-        }
-        if WITH_VALUE.contains(word) {
-            rest.next();
-        }
-    }
-    false
+    oci_flag_before_operands(words, OCI_FLAGS, WITH_VALUE)
 }
 
 /// Whether `xvisor run WORDS` carries runc's flags before xvisor's own
@@ -249,20 +256,7 @@ fn run_has_oci_flags(words: &[&str]) -> bool {
         "--trace",
     ];
     const OCI_FLAGS: &[&str] = &["--bundle", "-b", "--pid-file", "--console-socket", "--detach", "-d"];
-    let mut rest = words.iter();
-    while let Some(word) = rest.next() {
-        let flag = word.split_once('=').map_or(*word, |(f, _)| f);
-        if *word == "--" || !word.starts_with('-') {
-            return false;
-        }
-        if OCI_FLAGS.contains(&flag) {
-            return true;
-        }
-        if WITH_VALUE.contains(word) {
-            rest.next();
-        }
-    }
-    false
+    oci_flag_before_operands(words, OCI_FLAGS, WITH_VALUE)
 }
 
 /// Entry point: `args` are everything after `xvisor` (global options
