@@ -51,8 +51,9 @@ pub(crate) struct Server {
     /// its own). Added at run time; each leaves when it hangs up (every
     /// task under its filter gone).
     pub(crate) listeners: Mutex<Vec<Arc<OwnedFd>>>,
-    /// Counts listener additions, so a leader about to block in `RECV` on
-    /// its lone listener sees that it is no longer alone.
+    /// Counts listener additions and removals, so a leader about to block
+    /// in `RECV` on its lone listener sees that it is no longer alone, and
+    /// serving threads know when to look the listeners up again.
     pub(crate) generation: AtomicU64,
     /// Set by the leader while it blocks (or is about to block) in `RECV`.
     pub(crate) in_receive: AtomicBool,
@@ -163,12 +164,19 @@ impl Server {
         let mut served = 0u32;
         let mut busy_samples = 0u32;
         let mut receiving = false;
+        // The listeners as of `seen`: looked up again only when one was
+        // added or removed, not at every call.
+        let mut listeners: Vec<Arc<OwnedFd>> = Vec::new();
+        let mut seen = None;
         loop {
             if self.hung_up.load(Ordering::Acquire) {
                 return Longer::HungUp;
             }
             let generation = self.generation.load(Ordering::SeqCst);
-            let listeners = self.listeners_now();
+            if seen != Some(generation) {
+                listeners = self.listeners_now();
+                seen = Some(generation);
+            }
             if listeners.is_empty() {
                 self.hung_up.store(true, Ordering::Release);
                 return Longer::HungUp;
@@ -220,9 +228,7 @@ impl Server {
                 }
             };
             let woken = watch[wake_at].ready & ready::IN != 0;
-            let events: Vec<i16> = watch[..wake_at].iter().map(|w| w.ready).collect();
-            drop(watch);
-            for (listener, ready) in listeners.iter().zip(events) {
+            for (listener, ready) in listeners.iter().zip(watch.iter().map(|w| w.ready)) {
                 if ready & ready::IN != 0 {
                     // System-call work first.
                     let Ok(notification) = seccomp::receive(listener.as_fd()) else {
@@ -269,6 +275,8 @@ impl Server {
         if listeners.is_empty() {
             self.hung_up.store(true, Ordering::Release);
         }
+        // Other serving threads look their listeners up again.
+        self.generation.fetch_add(1, Ordering::SeqCst);
     }
 
     /// Serves one more listener (an exec'd process's filter) from now on.
