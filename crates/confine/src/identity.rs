@@ -112,24 +112,115 @@ pub const GUEST_ROOT_CAPABILITIES: &[u32] = &[
     cap::SETFCAP,
 ];
 
+/// The capabilities of a guest process (numbers; all inside the instance's
+/// user namespace).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CapabilitySets {
+    /// Its bounding set, and, running as uid 0, its permitted and effective
+    /// sets: the most it can ever use.
+    pub granted: Vec<u32>,
+    /// Its inheritable set. The kernel only lets it hold capabilities of the
+    /// bounding set at the time it is set: callers keep it within
+    /// [`GUEST_ROOT_CAPABILITIES`] (and an OCI config's bounding set).
+    pub inheritable: Vec<u32>,
+    /// Its ambient set: kept across execve, and for a user other than 0 the
+    /// capabilities its program has. Always within `granted ∩ inheritable`
+    /// (the kernel raises nothing else).
+    pub ambient: Vec<u32>,
+}
+
+impl Default for CapabilitySets {
+    /// What a guest has unless told otherwise: the engines' default set, no
+    /// inheritable or ambient capability.
+    fn default() -> Self {
+        Self::granting(GUEST_ROOT_CAPABILITIES.to_vec())
+    }
+}
+
+impl CapabilitySets {
+    /// `granted`, with empty inheritable and ambient sets.
+    pub fn granting(granted: Vec<u32>) -> Self {
+        Self {
+            granted,
+            inheritable: Vec::new(),
+            ambient: Vec::new(),
+        }
+    }
+
+    /// Each set sorted, without duplicates.
+    pub fn normalized(mut self) -> Self {
+        for set in [&mut self.granted, &mut self.inheritable, &mut self.ambient] {
+            set.sort_unstable();
+            set.dedup();
+        }
+        self
+    }
+
+    /// The first capability that breaks xvisor's limits: one of any set
+    /// outside [`GUEST_ROOT_CAPABILITIES`], or an ambient one not both
+    /// granted and inheritable.
+    pub fn violation(&self) -> Option<CapabilityViolation> {
+        let allowed = |c: &&u32| !GUEST_ROOT_CAPABILITIES.contains(c);
+        if let Some(c) = self
+            .granted
+            .iter()
+            .chain(&self.inheritable)
+            .chain(&self.ambient)
+            .find(allowed)
+        {
+            return Some(CapabilityViolation::NotGranted(*c));
+        }
+        self.ambient
+            .iter()
+            .find(|c| !self.granted.contains(c) || !self.inheritable.contains(c))
+            .map(|c| CapabilityViolation::AmbientNotPermittedAndInheritable(*c))
+    }
+}
+
+/// Why a [`CapabilitySets`] cannot be given.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CapabilityViolation {
+    /// Not one of [`GUEST_ROOT_CAPABILITIES`].
+    NotGranted(u32),
+    /// An ambient capability the process would not hold in both its
+    /// permitted and inheritable sets.
+    AmbientNotPermittedAndInheritable(u32),
+}
+
 /// Becomes `uid:gid` for good, with `keep` as the only capabilities left
 /// (and the only ones any later exec can have), supplementary groups
 /// dropped, and `no_new_privs` set.
 pub fn become_guest(uid: u32, gid: u32, keep: &[u32], may_set_groups: bool) -> Result<(), IdentityError> {
-    become_guest_with_groups(uid, gid, &[], keep, may_set_groups)
+    become_guest_with_groups(uid, gid, &[], &CapabilitySets::granting(keep.to_vec()), may_set_groups)
 }
 
 /// [`become_guest`] with these supplementary groups (which need
-/// `may_set_groups`: a rootless instance maps one gid and may not set any).
+/// `may_set_groups`: a rootless instance maps one gid and may not set any)
+/// and these capability sets.
+///
+/// Called with CAP_SETPCAP, CAP_SETUID and CAP_SETGID effective, every
+/// capability of `caps` permitted and in the bounding set, and an empty
+/// ambient set. The order follows the kernel's rules (capabilities(7)):
+/// - the inheritable set first, while the bounding set is still the wider
+///   one it was called with: a new inheritable capability must be in the
+///   bounding set, and `caps.inheritable` may name some outside `granted`;
+/// - then the bounding set, which needs CAP_SETPCAP in effect;
+/// - a change from uid 0 to another clears the permitted set, unless the
+///   keep-capabilities flag is on: it is, for a user given ambient
+///   capabilities, which must be permitted (and inheritable) to be raised;
+/// - execve then gives a program running as uid 0 its permitted set
+///   (capped to this one by `no_new_privs`) and keeps its ambient set; any
+///   other user's program has its ambient set as permitted and effective.
 pub fn become_guest_with_groups(
     uid: u32,
     gid: u32,
     groups: &[u32],
-    keep: &[u32],
+    caps: &CapabilitySets,
     may_set_groups: bool,
 ) -> Result<(), IdentityError> {
     let setup = |what| move |error| IdentityError::Setup { what, error };
-    caps::limit_bounding_set(keep).map_err(setup("the capability bounding set"))?;
+    caps::set_inheritable(&caps.inheritable).map_err(setup("the inheritable capabilities"))?;
+    caps::limit_bounding_set(&caps.granted).map_err(setup("the capability bounding set"))?;
     caps::clear_ambient().map_err(setup("the ambient capabilities"))?;
     if may_set_groups {
         process::setgroups(groups).map_err(setup("supplementary groups"))?;
@@ -140,11 +231,24 @@ pub fn become_guest_with_groups(
         });
     }
     process::setresgid(gid).map_err(setup("the guest gid"))?;
+    let keep_caps = uid != 0 && !caps.ambient.is_empty();
+    if keep_caps {
+        caps::set_keep_caps(true).map_err(setup("the keep-capabilities flag"))?;
+    }
     process::setresuid(uid).map_err(setup("the guest uid"))?;
-    // A change to a non-zero uid already cleared the sets; a guest staying
-    // uid 0 keeps exactly `keep`.
-    let keep = if uid == 0 { keep } else { &[] };
-    caps::set_exact(keep).map_err(setup("capabilities"))?;
+    // A guest staying uid 0 keeps exactly `granted`. Any other user keeps
+    // its ambient capabilities only (what its program will have): a change
+    // to its uid without keep-caps cleared the permitted set, and one
+    // without a change (a rootless instance, whose creator already was that
+    // uid) did not, so it is set here either way.
+    let permitted = if uid == 0 { &caps.granted } else { &caps.ambient };
+    caps::set_all(permitted, permitted, &caps.inheritable).map_err(setup("capabilities"))?;
+    for &cap in &caps.ambient {
+        caps::raise_ambient(cap).map_err(setup("the ambient capabilities"))?;
+    }
+    if keep_caps {
+        caps::set_keep_caps(false).map_err(setup("the keep-capabilities flag"))?;
+    }
     process::set_no_new_privs().map_err(setup("no_new_privs"))
 }
 
@@ -189,6 +293,40 @@ mod tests {
         assert_eq!(m.uid_map(), "1000 1000 1\n");
         assert_eq!(IdMaps::for_caller(0, 0, 0, 0), IdMaps::Identity);
         assert_eq!(IdMaps::Identity.uid_map(), "0 0 4294967295\n");
+    }
+
+    #[test]
+    fn capability_sets_stay_within_the_granted_ones() {
+        assert_eq!(CapabilitySets::default().violation(), None);
+        assert_eq!(CapabilitySets::default().granted, GUEST_ROOT_CAPABILITIES);
+        let sets = |granted: &[u32], inheritable: &[u32], ambient: &[u32]| CapabilitySets {
+            granted: granted.to_vec(),
+            inheritable: inheritable.to_vec(),
+            ambient: ambient.to_vec(),
+        };
+        // Inheritable beyond granted is fine; ambient needs both.
+        let ok = sets(&[cap::KILL], &[cap::KILL, cap::CHOWN], &[cap::KILL]);
+        assert_eq!(ok.violation(), None);
+        assert_eq!(
+            sets(&[cap::KILL], &[cap::CHOWN], &[cap::CHOWN]).violation(),
+            Some(CapabilityViolation::AmbientNotPermittedAndInheritable(cap::CHOWN))
+        );
+        assert_eq!(
+            sets(&[cap::KILL], &[], &[cap::KILL]).violation(),
+            Some(CapabilityViolation::AmbientNotPermittedAndInheritable(cap::KILL))
+        );
+        for outside in [
+            sets(&[cap::SYS_PTRACE], &[], &[]),
+            sets(&[], &[21], &[]),
+            sets(&[21], &[21], &[21]),
+        ] {
+            assert!(
+                matches!(outside.violation(), Some(CapabilityViolation::NotGranted(_))),
+                "{outside:?}"
+            );
+        }
+        let n = sets(&[5, 0, 5], &[10, 10], &[]).normalized();
+        assert_eq!((n.granted, n.inheritable), (vec![0, 5], vec![10]));
     }
 
     #[test]

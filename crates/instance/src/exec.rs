@@ -10,7 +10,7 @@
 //! to init over the control channel. Its encoding is length-prefixed
 //! binary; decoding bounds every length and never panics.
 
-use xvisor_confine::identity::GUEST_ROOT_CAPABILITIES;
+use xvisor_confine::identity::{CapabilitySets, CapabilityViolation};
 
 use crate::spec::{InstanceSpec, StdinMode};
 
@@ -34,10 +34,11 @@ pub struct ExecRequest {
     /// `(uid, gid)` inside the instance.
     pub user: Option<(u32, u32)>,
     pub additional_gids: Option<Vec<u32>>,
-    /// The whole capability set (an OCI process.json's), instead of the
+    /// The whole capability sets (an OCI process.json's), instead of the
     /// instance program's.
-    pub capabilities: Option<Vec<u32>>,
-    /// Capabilities added to the set (`--cap`).
+    pub capabilities: Option<CapabilitySets>,
+    /// Capabilities added to the granted set (`--cap`), and to the ambient
+    /// set when they are inheritable.
     pub add_capabilities: Vec<u32>,
     /// `(resource, soft, hard)`; others are inherited from the instance.
     pub rlimits: Vec<(u32, u64, u64)>,
@@ -58,8 +59,8 @@ pub struct ProcessSpec {
     pub uid: u32,
     pub gid: u32,
     pub additional_gids: Vec<u32>,
-    /// Kept inside the instance's user namespace when running as uid 0.
-    pub capabilities: Vec<u32>,
+    /// Its capabilities inside the instance's user namespace.
+    pub capabilities: CapabilitySets,
     pub rlimits: Vec<(u32, u64, u64)>,
     pub umask: Option<u32>,
     /// Standard input is `/dev/null` (without a terminal).
@@ -76,6 +77,8 @@ pub enum ExecError {
     RelativeWorkdir(String),
     #[error("capability {0} is not one xvisor grants (at most the 14 container engines grant by default)")]
     CapabilityNotGranted(u32),
+    #[error("ambient capability {0} is not both permitted and inheritable")]
+    AmbientNotPermittedAndInheritable(u32),
     #[error("user {uid}:{gid}: a rootless instance maps only its own user {own_uid}:{own_gid}")]
     UnmappedUser {
         uid: u32,
@@ -138,19 +141,7 @@ impl ExecRequest {
         if rootless && !additional_gids.is_empty() {
             return Err(ExecError::GroupsRootless);
         }
-        let mut capabilities = match &self.capabilities {
-            Some(set) => set.clone(),
-            None => spec
-                .capabilities
-                .clone()
-                .unwrap_or_else(|| GUEST_ROOT_CAPABILITIES.to_vec()),
-        };
-        capabilities.extend_from_slice(&self.add_capabilities);
-        capabilities.sort_unstable();
-        capabilities.dedup();
-        if let Some(c) = capabilities.iter().find(|c| !GUEST_ROOT_CAPABILITIES.contains(c)) {
-            return Err(ExecError::CapabilityNotGranted(*c));
-        }
+        let capabilities = self.capabilities_in(spec.capabilities.as_ref())?;
         Ok(ProcessSpec {
             argv: self.argv.clone(),
             env,
@@ -163,6 +154,32 @@ impl ExecRequest {
             umask: self.umask,
             stdin_null: false,
         })
+    }
+
+    /// The process's capabilities in an instance whose program has
+    /// `instance` (`None`: the defaults): the request's own sets or the
+    /// instance's, with `add_capabilities` granted, and ambient too when
+    /// they are inheritable (the only way the kernel raises them, which
+    /// lets a user other than root use them as well).
+    fn capabilities_in(&self, instance: Option<&CapabilitySets>) -> Result<CapabilitySets, ExecError> {
+        let mut capabilities = match &self.capabilities {
+            Some(sets) => sets.clone(),
+            None => instance.cloned().unwrap_or_default(),
+        };
+        for &c in &self.add_capabilities {
+            capabilities.granted.push(c);
+            if capabilities.inheritable.contains(&c) {
+                capabilities.ambient.push(c);
+            }
+        }
+        let capabilities = capabilities.normalized();
+        match capabilities.violation() {
+            None => Ok(capabilities),
+            Some(CapabilityViolation::NotGranted(c)) => Err(ExecError::CapabilityNotGranted(c)),
+            Some(CapabilityViolation::AmbientNotPermittedAndInheritable(c)) => {
+                Err(ExecError::AmbientNotPermittedAndInheritable(c))
+            }
+        }
     }
 
     pub fn encode(&self) -> Vec<u8> {
@@ -180,7 +197,15 @@ impl ExecRequest {
             None => w.flag(false),
         }
         w.optional_ids(self.additional_gids.as_deref());
-        w.optional_ids(self.capabilities.as_deref());
+        match &self.capabilities {
+            Some(sets) => {
+                w.flag(true);
+                w.ids(&sets.granted);
+                w.ids(&sets.inheritable);
+                w.ids(&sets.ambient);
+            }
+            None => w.flag(false),
+        }
         w.ids(&self.add_capabilities);
         w.u32(self.rlimits.len() as u32);
         for (resource, soft, hard) in &self.rlimits {
@@ -211,7 +236,15 @@ impl ExecRequest {
         let workdir = r.optional_string()?;
         let user = if r.flag()? { Some((r.u32()?, r.u32()?)) } else { None };
         let additional_gids = r.optional_ids()?;
-        let capabilities = r.optional_ids()?;
+        let capabilities = if r.flag()? {
+            Some(CapabilitySets {
+                granted: r.ids()?,
+                inheritable: r.ids()?,
+                ambient: r.ids()?,
+            })
+        } else {
+            None
+        };
         let add_capabilities = r.ids()?;
         let count = r.count(20)?;
         let mut rlimits = Vec::with_capacity(count);
@@ -251,10 +284,7 @@ impl InstanceSpec {
             uid: self.uid,
             gid: self.gid,
             additional_gids: self.additional_gids.clone(),
-            capabilities: self
-                .capabilities
-                .clone()
-                .unwrap_or_else(|| GUEST_ROOT_CAPABILITIES.to_vec()),
+            capabilities: self.capabilities.clone().unwrap_or_default(),
             // Applied to the supervisor before the instance exists, and
             // inherited.
             rlimits: Vec::new(),
@@ -400,13 +430,80 @@ mod tests {
             workdir: Some("/tmp".into()),
             user: Some((1000, 100)),
             additional_gids: Some(vec![4, 5]),
-            capabilities: Some(vec![0, 5]),
+            capabilities: Some(CapabilitySets {
+                granted: vec![0, 5],
+                inheritable: vec![5, 10],
+                ambient: vec![5],
+            }),
             add_capabilities: vec![7],
             rlimits: vec![(7, 256, u64::MAX)],
             umask: Some(0o22),
             tty: true,
             preserve_fds: 2,
         }
+    }
+
+    fn run(argv: &str) -> ExecRequest {
+        ExecRequest {
+            argv: vec![argv.into()],
+            ..ExecRequest::default()
+        }
+    }
+
+    #[test]
+    fn capabilities_come_from_the_instance_unless_given() {
+        use xvisor_confine::identity::GUEST_ROOT_CAPABILITIES;
+        use xvisor_sys::caps::cap;
+        // The default: the engines' set, nothing inheritable or ambient.
+        let p = run("true").capabilities_in(None).unwrap();
+        assert_eq!(p, CapabilitySets::default());
+        assert_eq!(p.granted, GUEST_ROOT_CAPABILITIES);
+        let own = CapabilitySets {
+            granted: vec![cap::KILL, cap::NET_BIND_SERVICE],
+            inheritable: vec![cap::CHOWN, cap::NET_BIND_SERVICE],
+            ambient: vec![cap::NET_BIND_SERVICE],
+        };
+        let p = run("true").capabilities_in(Some(&own)).unwrap();
+        assert_eq!(p, own);
+        // --cap: granted, and ambient when inheritable.
+        let mut r = run("true");
+        r.add_capabilities = vec![cap::CHOWN, cap::SETUID];
+        let p = r.capabilities_in(Some(&own)).unwrap();
+        assert_eq!(
+            p.granted,
+            vec![cap::CHOWN, cap::KILL, cap::SETUID, cap::NET_BIND_SERVICE]
+        );
+        assert_eq!(p.ambient, vec![cap::CHOWN, cap::NET_BIND_SERVICE]);
+        assert_eq!(p.inheritable, own.inheritable);
+        // A process's own sets replace the instance's.
+        let mut r = run("true");
+        r.capabilities = Some(CapabilitySets::granting(vec![cap::KILL]));
+        let p = r.capabilities_in(Some(&own)).unwrap();
+        assert_eq!(p, CapabilitySets::granting(vec![cap::KILL]));
+    }
+
+    #[test]
+    fn capabilities_beyond_xvisors_limits_are_refused() {
+        let mut r = run("true");
+        r.add_capabilities = vec![21];
+        assert_eq!(r.capabilities_in(None), Err(ExecError::CapabilityNotGranted(21)));
+        let mut r = run("true");
+        r.capabilities = Some(CapabilitySets {
+            granted: vec![5],
+            inheritable: vec![],
+            ambient: vec![5],
+        });
+        assert_eq!(
+            r.capabilities_in(None),
+            Err(ExecError::AmbientNotPermittedAndInheritable(5))
+        );
+        let mut r = run("true");
+        r.capabilities = Some(CapabilitySets {
+            granted: vec![5],
+            inheritable: vec![19],
+            ambient: vec![],
+        });
+        assert_eq!(r.capabilities_in(None), Err(ExecError::CapabilityNotGranted(19)));
     }
 
     #[test]

@@ -105,10 +105,11 @@ pub struct InstanceSpec {
     /// The system-call policy: profile and refusals.
     pub policy: Policy,
     pub trace: Option<TraceTarget>,
-    /// The guest's capabilities (inside its user namespace) when it runs as
-    /// uid 0; `None`: the engines' default set
-    /// (`xvisor_confine::identity::GUEST_ROOT_CAPABILITIES`).
-    pub capabilities: Option<Vec<u32>>,
+    /// The guest's capabilities (inside its user namespace); `None`: the
+    /// engines' default set
+    /// (`xvisor_confine::identity::GUEST_ROOT_CAPABILITIES`) for uid 0,
+    /// nothing inheritable or ambient.
+    pub capabilities: Option<xvisor_confine::identity::CapabilitySets>,
     /// Supplementary groups of the guest (ids inside the instance).
     pub additional_gids: Vec<u32>,
     /// Descriptors 3 .. 3+N of the supervisor pass into the guest (an OCI

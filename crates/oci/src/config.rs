@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use serde_json::{Map, Value};
-use xvisor_confine::identity::GUEST_ROOT_CAPABILITIES;
+use xvisor_confine::identity::CapabilitySets;
 use xvisor_confine::{Limits, RootBase, RootExtras, RootSpec, TmpfsMount, Volume};
 use xvisor_instance::hooks::{Hook, Hooks};
 use xvisor_instance::{InstanceSpec, JoinNamespace, NamespaceKind, Network, StdinMode, TraceTarget};
@@ -76,8 +76,8 @@ pub struct ProcessConfig {
     pub uid: u32,
     pub gid: u32,
     pub additional_gids: Vec<u32>,
-    /// `None`: the container's own set.
-    pub capabilities: Option<Vec<u32>>,
+    /// `None`: the container's own sets.
+    pub capabilities: Option<CapabilitySets>,
     pub rlimits: Vec<Rlimit>,
     pub umask: Option<u32>,
     pub terminal: bool,
@@ -465,7 +465,7 @@ struct Builder {
     uid: u32,
     gid: u32,
     additional_gids: Vec<u32>,
-    capabilities: Option<Vec<u32>>,
+    capabilities: Option<CapabilitySets>,
     rlimits: Vec<Rlimit>,
     oom_score_adj: Option<i32>,
     umask: Option<u32>,
@@ -617,7 +617,7 @@ impl Builder {
             user.finish()?;
         }
         if let Some(c) = p.object("capabilities")? {
-            self.capabilities = Some(capabilities(c, self.uid)?);
+            self.capabilities = Some(capabilities(c)?);
         }
         for (i, r) in p.array("rlimits")?.into_iter().enumerate() {
             let path = format!("process.rlimits[{i}]");
@@ -1088,12 +1088,15 @@ fn id_of(user: &mut Obj, key: &str) -> Result<u32, ConfigError> {
     }
 }
 
-/// The capability set: what is both permitted and in the bounding set (the
-/// guest could raise any permitted capability into its effective set
-/// itself, so effective adds nothing); refused when it names one xvisor
-/// never grants.
-fn capabilities(mut c: Obj, uid: u32) -> Result<Vec<u32>, ConfigError> {
-    let mut sets: Vec<(String, Vec<u32>)> = Vec::new();
+/// The capability sets. Granted (bounding, and for uid 0 permitted and
+/// effective): what is both permitted and in the bounding set (a process can
+/// raise any permitted capability into its effective set itself, so
+/// effective adds nothing). Inheritable: as given, within the bounding set
+/// (the kernel takes no other). Ambient: as given, each both granted and
+/// inheritable (the kernel raises no other). Refused when a set names a
+/// capability xvisor never grants, or one that cannot be honoured.
+fn capabilities(mut c: Obj) -> Result<CapabilitySets, ConfigError> {
+    let mut sets: Vec<(&str, Vec<u32>)> = Vec::new();
     for key in ["bounding", "effective", "permitted", "inheritable", "ambient"] {
         let path = c.sub(key);
         let mut set = Vec::new();
@@ -1111,43 +1114,67 @@ fn capabilities(mut c: Obj, uid: u32) -> Result<Vec<u32>, ConfigError> {
                 }
             }
         }
-        sets.push((key.to_string(), set));
+        sets.push((key, set));
     }
-    let ambient_path = c.sub("ambient");
+    let (inheritable_path, ambient_path) = (c.sub("inheritable"), c.sub("ambient"));
     c.finish()?;
     let get = |k: &str| {
         sets.iter()
-            .find(|(n, _)| n == k)
+            .find(|(n, _)| *n == k)
             .map(|(_, s)| s.clone())
             .unwrap_or_default()
     };
+    let name_of = |number: u32| {
+        CAPABILITY_NAMES
+            .iter()
+            .find(|(_, n)| *n == number)
+            .map_or("?", |(n, _)| n)
+    };
     let bounding = get("bounding");
     let permitted = get("permitted");
-    let mut out: Vec<u32> = permitted.into_iter().filter(|c| bounding.contains(c)).collect();
-    out.sort_unstable();
-    out.dedup();
-    // Ambient capabilities matter to a program that does not run as root
-    // (root's are its permitted set anyway): those are not supported; for
-    // root, a subset of what it gets changes nothing.
+    let inheritable = get("inheritable");
     let ambient = get("ambient");
-    if let Some(extra) = ambient.iter().find(|c| !out.contains(c)) {
-        let name = CAPABILITY_NAMES
-            .iter()
-            .find(|(_, n)| n == extra)
-            .map_or("?", |(n, _)| n);
+    let granted: Vec<u32> = permitted.iter().copied().filter(|c| bounding.contains(c)).collect();
+    if let Some((i, c)) = inheritable.iter().enumerate().find(|(_, c)| !bounding.contains(c)) {
         return Err(field(
-            &ambient_path,
-            format!("{name} is not in both the permitted and the bounding set"),
+            &format!("{inheritable_path}[{i}]"),
+            format!(
+                "{} is not in the bounding set (a process can inherit only capabilities of its bounding set)",
+                name_of(*c)
+            ),
         ));
     }
-    if uid != 0 && !ambient.is_empty() {
+    for (i, c) in ambient.iter().enumerate() {
+        let missing: Vec<&str> = [
+            ("bounding", &bounding),
+            ("permitted", &permitted),
+            ("inheritable", &inheritable),
+        ]
+        .iter()
+        .filter(|(_, set)| !set.contains(c))
+        .map(|(name, _)| *name)
+        .collect();
+        let sets = match missing.as_slice() {
+            [] => continue,
+            [one] => format!("{one} set"),
+            [first @ .., last] => format!("{} and {last} sets", first.join(", ")),
+        };
         return Err(field(
-            &ambient_path,
-            "ambient capabilities for a user other than root are not supported",
+            &format!("{ambient_path}[{i}]"),
+            format!(
+                "{} is not in the {sets} (an ambient capability must be in the bounding, permitted and inheritable sets)",
+                name_of(*c)
+            ),
         ));
     }
-    debug_assert!(out.iter().all(|c| GUEST_ROOT_CAPABILITIES.contains(c)));
-    Ok(out)
+    let sets = CapabilitySets {
+        granted,
+        inheritable,
+        ambient,
+    }
+    .normalized();
+    debug_assert!(sets.violation().is_none());
+    Ok(sets)
 }
 
 /// `/a//b/./c/` → `/a/b/c`; `None` for relative paths and `..`.
@@ -1247,9 +1274,81 @@ mod tests {
                 layers: vec![PathBuf::from("/bundle/rootfs")]
             }
         );
-        let mut caps = c.spec.capabilities.unwrap();
-        caps.sort_unstable();
-        assert_eq!(caps, vec![cap::KILL, cap::NET_BIND_SERVICE, cap::AUDIT_WRITE]);
+        let caps = c.spec.capabilities.unwrap();
+        assert_eq!(caps.granted, vec![cap::KILL, cap::NET_BIND_SERVICE, cap::AUDIT_WRITE]);
+        assert!(caps.inheritable.is_empty() && caps.ambient.is_empty());
+    }
+
+    fn capability_sets(uid: u32, caps: Value) -> Result<CapabilitySets, ConfigError> {
+        let mut config = default_config(false);
+        config["process"]["user"]["uid"] = Value::from(uid);
+        config["process"]["capabilities"] = caps;
+        parse(config).map(|c| c.spec.capabilities.unwrap())
+    }
+
+    #[test]
+    fn inheritable_and_ambient_capabilities_are_honoured() {
+        // What the conformance suite's generator writes: all five sets the
+        // engines' 14.
+        let all: Vec<&str> = CAPABILITY_NAMES.iter().map(|(n, _)| *n).collect();
+        let every = serde_json::json!({
+            "bounding": all, "effective": all, "permitted": all, "inheritable": all, "ambient": all
+        });
+        let sets = capability_sets(0, every.clone()).unwrap();
+        let mut numbers: Vec<u32> = CAPABILITY_NAMES.iter().map(|(_, c)| *c).collect();
+        numbers.sort_unstable();
+        assert_eq!(sets.granted, numbers);
+        assert_eq!(sets.inheritable, numbers);
+        assert_eq!(sets.ambient, numbers);
+        // A user other than root gets its ambient set as well.
+        assert_eq!(capability_sets(1000, every).unwrap().ambient, numbers);
+        let sets = capability_sets(
+            1000,
+            serde_json::json!({
+                "bounding": ["CAP_NET_BIND_SERVICE", "CAP_CHOWN", "CAP_KILL"],
+                "permitted": ["CAP_NET_BIND_SERVICE", "CAP_KILL"],
+                "inheritable": ["CAP_NET_BIND_SERVICE", "CAP_CHOWN"],
+                "ambient": ["CAP_NET_BIND_SERVICE"]
+            }),
+        )
+        .unwrap();
+        assert_eq!(sets.granted, vec![cap::KILL, cap::NET_BIND_SERVICE]);
+        // Inheritable may name bounding capabilities that are not permitted.
+        assert_eq!(sets.inheritable, vec![cap::CHOWN, cap::NET_BIND_SERVICE]);
+        assert_eq!(sets.ambient, vec![cap::NET_BIND_SERVICE]);
+    }
+
+    #[test]
+    fn inheritable_and_ambient_capabilities_that_cannot_be_honoured_are_refused() {
+        for (caps, needle) in [
+            (
+                serde_json::json!({"bounding": ["CAP_KILL"], "permitted": ["CAP_KILL"], "inheritable": ["CAP_KILL", "CAP_CHOWN"]}),
+                "process.capabilities.inheritable[1]: CAP_CHOWN is not in the bounding set",
+            ),
+            (
+                serde_json::json!({"bounding": ["CAP_KILL"], "permitted": ["CAP_KILL"], "ambient": ["CAP_KILL"]}),
+                "process.capabilities.ambient[0]: CAP_KILL is not in the inheritable set",
+            ),
+            (
+                serde_json::json!({"bounding": ["CAP_KILL", "CAP_CHOWN"], "permitted": ["CAP_KILL"],
+                                   "inheritable": ["CAP_KILL", "CAP_CHOWN"], "ambient": ["CAP_KILL", "CAP_CHOWN"]}),
+                "process.capabilities.ambient[1]: CAP_CHOWN is not in the permitted set",
+            ),
+            (
+                serde_json::json!({"inheritable": ["CAP_SYS_ADMIN"]}),
+                "process.capabilities.inheritable[0]: CAP_SYS_ADMIN is not supported",
+            ),
+            (
+                serde_json::json!({"ambient": ["CAP_SYS_ADMIN"]}),
+                "process.capabilities.ambient[0]: CAP_SYS_ADMIN is not supported",
+            ),
+        ] {
+            for uid in [0, 1000] {
+                let e = capability_sets(uid, caps.clone()).unwrap_err().to_string();
+                assert!(e.contains(needle), "{e}");
+                assert_eq!(e.lines().count(), 1, "{e}");
+            }
+        }
     }
 
     fn with(mut base: Value, pointer: &str, value: Value) -> Value {
@@ -1280,7 +1379,7 @@ mod tests {
             (
                 "/process/capabilities",
                 serde_json::json!({"bounding": ["CAP_KILL"], "permitted": ["CAP_KILL"], "ambient": ["CAP_CHOWN"]}),
-                "process.capabilities.ambient: CAP_CHOWN is not in both",
+                "process.capabilities.ambient[0]: CAP_CHOWN is not in the bounding, permitted and inheritable sets",
             ),
             (
                 "/linux/sysctl",

@@ -1168,3 +1168,212 @@ fn a_container_joins_another_containers_namespaces_through_its_pid() {
     );
     ok(&sandbox.oci(&["delete", "--force", &sandbox_id]));
 }
+
+/// The capability numbers of the 14 xvisor may grant (the engines' default
+/// set).
+const ENGINE_CAPABILITIES: &[(&str, u32)] = &[
+    ("CAP_CHOWN", 0),
+    ("CAP_DAC_OVERRIDE", 1),
+    ("CAP_FOWNER", 3),
+    ("CAP_FSETID", 4),
+    ("CAP_KILL", 5),
+    ("CAP_SETGID", 6),
+    ("CAP_SETUID", 7),
+    ("CAP_SETPCAP", 8),
+    ("CAP_NET_BIND_SERVICE", 10),
+    ("CAP_NET_RAW", 13),
+    ("CAP_SYS_CHROOT", 18),
+    ("CAP_MKNOD", 27),
+    ("CAP_AUDIT_WRITE", 29),
+    ("CAP_SETFCAP", 31),
+];
+
+fn mask(caps: &[u32]) -> u64 {
+    caps.iter().fold(0, |m, c| m | 1 << c)
+}
+
+/// `[CapInh, CapPrm, CapEff, CapBnd, CapAmb]` of a /proc/PID/status text.
+fn capability_lines(status: &str) -> [u64; 5] {
+    let get = |key: &str| {
+        let line = status
+            .lines()
+            .find_map(|l| l.strip_prefix(key))
+            .unwrap_or_else(|| panic!("no {key} in {status}"));
+        u64::from_str_radix(line.trim(), 16).unwrap()
+    };
+    ["CapInh:", "CapPrm:", "CapEff:", "CapBnd:", "CapAmb:"].map(get)
+}
+
+/// The container's program prints its /proc/self/status; an exec'd
+/// process in a running container does too.
+fn capabilities_seen(b: &Bundle, tag: &str) -> ([u64; 5], [u64; 5]) {
+    let id = container_id(tag);
+    b.edit(|c| c["process"]["args"] = serde_json::json!(["cat", "/proc/self/status"]));
+    let o = b.oci(&["run", "--bundle", b.dir.str(), &id]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let run = capability_lines(&stdout(&o));
+    b.edit(|c| c["process"]["args"] = serde_json::json!(["sleep", "300"]));
+    let id = container_id(&format!("{tag}-exec"));
+    b.running(&id);
+    let o = b.oci(&["exec", &id, "cat", "/proc/self/status"]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let exec = capability_lines(&stdout(&o));
+    ok(&b.oci(&["delete", "--force", &id]));
+    (run, exec)
+}
+
+fn root_gets_inheritable_and_ambient_capabilities(caller: Caller) {
+    let b = Bundle::new("oci-caps-root", caller, &["true"]);
+    // What the conformance suite's generator writes: all five sets equal.
+    let names: Vec<&str> = ENGINE_CAPABILITIES.iter().map(|(n, _)| *n).collect();
+    b.edit(|c| {
+        c["process"]["capabilities"] = serde_json::json!({
+            "bounding": names, "effective": names, "permitted": names,
+            "inheritable": names, "ambient": names
+        });
+    });
+    let all = mask(&ENGINE_CAPABILITIES.iter().map(|(_, c)| *c).collect::<Vec<_>>());
+    let tag = if caller == Caller::Root {
+        "caps-root"
+    } else {
+        "caps-root-nobody"
+    };
+    let (run, exec) = capabilities_seen(&b, tag);
+    assert_eq!(run, [all; 5], "CapInh, CapPrm, CapEff, CapBnd, CapAmb");
+    assert_eq!(exec, [all; 5], "an exec'd process has the container's sets");
+}
+
+#[test]
+fn root_gets_inheritable_and_ambient_capabilities_as_root() {
+    root_gets_inheritable_and_ambient_capabilities(Caller::Root);
+}
+
+#[test]
+fn root_gets_inheritable_and_ambient_capabilities_rootless() {
+    root_gets_inheritable_and_ambient_capabilities(Caller::Unprivileged);
+}
+
+fn another_user_uses_its_ambient_capabilities(caller: Caller) {
+    let b = Bundle::new("oci-caps-user", caller, &["true"]);
+    b.edit(|c| {
+        c["process"]["user"] = serde_json::json!({"uid": 1000, "gid": 1000});
+        c["process"]["capabilities"]["inheritable"] = serde_json::json!(["CAP_NET_BIND_SERVICE"]);
+        c["process"]["capabilities"]["ambient"] = serde_json::json!(["CAP_NET_BIND_SERVICE"]);
+    });
+    // The default config's bounding set: AUDIT_WRITE, KILL, NET_BIND_SERVICE.
+    let bounding = mask(&[5, 10, 29]);
+    let bind = mask(&[10]);
+    let tag = if caller == Caller::Root {
+        "caps-user"
+    } else {
+        "caps-user-nobody"
+    };
+    let (run, exec) = capabilities_seen(&b, tag);
+    // Permitted and effective: the ambient set (execve's rule for a user
+    // other than root).
+    assert_eq!(
+        run,
+        [bind, bind, bind, bounding, bind],
+        "CapInh, CapPrm, CapEff, CapBnd, CapAmb"
+    );
+    assert_eq!(exec, run, "an exec'd process has the container's sets");
+    // Without ambient capabilities that user has none.
+    b.edit(|c| {
+        c["process"]["capabilities"]["ambient"] = serde_json::json!([]);
+    });
+    let (run, _) = capabilities_seen(&b, &format!("{tag}-none"));
+    assert_eq!(run, [bind, 0, 0, bounding, 0]);
+}
+
+#[test]
+fn another_user_uses_its_ambient_capabilities_as_root() {
+    another_user_uses_its_ambient_capabilities(Caller::Root);
+}
+
+#[test]
+fn another_user_uses_its_ambient_capabilities_rootless() {
+    another_user_uses_its_ambient_capabilities(Caller::Unprivileged);
+}
+
+#[test]
+fn capabilities_that_cannot_be_honoured_are_refused_by_name() {
+    let b = Bundle::new("oci-caps-refuse", Caller::Root, &["true"]);
+    for (caps, needle) in [
+        (
+            // Not inheritable: the kernel would not raise it.
+            serde_json::json!({"bounding": ["CAP_KILL"], "permitted": ["CAP_KILL"], "ambient": ["CAP_KILL"]}),
+            "process.capabilities.ambient[0]: CAP_KILL is not in the inheritable set",
+        ),
+        (
+            serde_json::json!({"bounding": ["CAP_KILL"], "permitted": ["CAP_KILL"], "inheritable": ["CAP_CHOWN"]}),
+            "process.capabilities.inheritable[0]: CAP_CHOWN is not in the bounding set",
+        ),
+        (
+            serde_json::json!({"inheritable": ["CAP_SYS_ADMIN"]}),
+            "process.capabilities.inheritable[0]: CAP_SYS_ADMIN is not supported",
+        ),
+    ] {
+        b.edit(|c| c["process"]["capabilities"] = caps);
+        let id = container_id("caps-refuse");
+        let o = b.oci(&["run", "--bundle", b.dir.str(), &id]);
+        assert_eq!(code(&o), 1, "{needle}: {}", stderr(&o));
+        let err = stderr(&o);
+        assert!(err.contains(needle), "{needle}: {err}");
+        assert_eq!(err.lines().count(), 1, "one clear line: {err}");
+    }
+}
+
+#[test]
+fn exec_cap_and_process_json_set_the_capabilities() {
+    let b = Bundle::new("oci-caps-exec", Caller::Root, &["sleep", "300"]);
+    b.edit(|c| {
+        c["process"]["capabilities"]["inheritable"] = serde_json::json!(["CAP_NET_BIND_SERVICE", "CAP_CHOWN"]);
+        c["process"]["capabilities"]["bounding"]
+            .as_array_mut()
+            .unwrap()
+            .push(Value::from("CAP_CHOWN"));
+    });
+    let id = container_id("caps-exec");
+    b.running(&id);
+    // --cap grants it, and makes it ambient as it is inheritable (so
+    // another user has it too).
+    let o = b.oci(&[
+        "exec",
+        "--cap",
+        "CAP_CHOWN",
+        "--user",
+        "1000:1000",
+        &id,
+        "cat",
+        "/proc/self/status",
+    ]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let chown = mask(&[0]);
+    let [inh, prm, eff, bnd, amb] = capability_lines(&stdout(&o));
+    assert_eq!((inh, prm, eff, amb), (mask(&[0, 10]), chown, chown, chown));
+    assert_eq!(bnd, mask(&[0, 5, 10, 29]));
+    // A process.json's sets replace the container's.
+    let process = b.dir.join("process.json");
+    std::fs::write(
+        &process,
+        serde_json::json!({
+            "user": {"uid": 1000, "gid": 1000},
+            "args": ["cat", "/proc/self/status"],
+            "cwd": "/",
+            "capabilities": {
+                "bounding": ["CAP_KILL", "CAP_SETUID"], "permitted": ["CAP_KILL", "CAP_SETUID"],
+                "inheritable": ["CAP_SETUID"], "ambient": ["CAP_SETUID"]
+            }
+        })
+        .to_string(),
+    )
+    .unwrap();
+    let o = b.oci(&["exec", "--process", process.to_str().unwrap(), &id]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let setuid = mask(&[7]);
+    assert_eq!(
+        capability_lines(&stdout(&o)),
+        [setuid, setuid, setuid, mask(&[5, 7]), setuid]
+    );
+    ok(&b.oci(&["delete", "--force", &id]));
+}
