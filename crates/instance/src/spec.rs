@@ -58,6 +58,10 @@ pub struct JoinNamespace {
     pub path: PathBuf,
     /// What names it in error messages (`linux.namespaces[1].path`).
     pub origin: String,
+    /// For a UTS namespace: the host name to give it (an OCI bundle's
+    /// `hostname`, which names the container's UTS namespace even when that
+    /// is joined); `None` keeps the name it has.
+    pub hostname: Option<String>,
 }
 
 /// Where `--trace` records go.

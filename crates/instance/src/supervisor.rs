@@ -1100,8 +1100,9 @@ fn namespace_kind_name(flag: u64) -> &'static str {
 }
 
 /// Moves the supervisor into the joined namespaces, writes the kernel
-/// settings that belong to them (init, unprivileged there, could not) and
-/// takes a joined UTS namespace's host name as the instance's. Returns the
+/// settings that belong to them (init, unprivileged there, could not), gives
+/// a joined UTS namespace the host name asked for, if any, and takes its
+/// host name as the instance's. Returns the
 /// supervisor's own namespaces, to return to once init is born.
 fn enter_joined_namespaces(
     spec: &mut InstanceSpec,
@@ -1149,6 +1150,21 @@ fn enter_joined_namespaces(
         }
     }
     spec.sysctls = theirs;
+    if let Some(name) = spec
+        .joined
+        .iter()
+        .find(|j| j.kind == NamespaceKind::Uts)
+        .and_then(|j| j.hostname.as_deref())
+    {
+        // Set here, by the supervisor, which is privileged over the joined
+        // namespace; init (born in its own user namespace) is not.
+        if let Err(e) = process::sethostname(name) {
+            return_to_own_namespaces(&own)?;
+            return Err(InstanceError::Setup(format!(
+                "cannot set the host name {name:?} in the joined UTS namespace: {e}"
+            )));
+        }
+    }
     if spec.joins(NamespaceKind::Uts) {
         let name = process::hostname().map_err(host("read the joined UTS namespace's host name"))?;
         spec.hostname = name.clone();

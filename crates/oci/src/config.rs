@@ -296,16 +296,11 @@ pub fn parse_config(text: &str, bundle: &Path, id: &str) -> Result<Container, Co
     if let Some(linux) = top.object("linux")? {
         builder.linux(linux)?;
     }
-    if let Some(join) = builder.joined.iter().find(|j| j.kind == NamespaceKind::Uts) {
-        if hostname.is_some_and(|h| !h.is_empty()) {
-            return Err(field(
-                "hostname",
-                format!(
-                    "cannot be set when the container joins an existing UTS namespace ({}): the name is that namespace's",
-                    join.origin
-                ),
-            ));
-        }
+    // runtime-spec: the hostname is set in the container's UTS namespace,
+    // which may be one it joins (as runc does); a pod's containers are
+    // given the sandbox's own name this way.
+    if let Some(join) = builder.joined.iter_mut().find(|j| j.kind == NamespaceKind::Uts) {
+        join.hostname = hostname.filter(|h| !h.is_empty());
     }
     if let Some(hooks) = top.object("hooks")? {
         builder.hooks(hooks)?;
@@ -794,6 +789,7 @@ impl Builder {
                     kind: *joinable,
                     path: PathBuf::from(p),
                     origin,
+                    hostname: None,
                 });
                 if *joinable == NamespaceKind::Network {
                     self.network = Network::Joined;
@@ -1432,11 +1428,6 @@ mod tests {
                 "linux.namespaces[1].path: must be an absolute path",
             ),
             (
-                "/linux/namespaces/3",
-                serde_json::json!({"type": "uts", "path": "/run/uts"}),
-                "hostname: cannot be set when the container joins an existing UTS namespace (linux.namespaces[3].path)",
-            ),
-            (
                 "/linux/uidMappings",
                 serde_json::json!([{"containerID": 0, "hostID": 1000, "size": 1}]),
                 "linux.uidMappings",
@@ -1504,6 +1495,22 @@ mod tests {
     }
 
     #[test]
+    fn a_hostname_is_given_to_a_joined_uts_namespace() {
+        let mut c = default_config(false);
+        c["linux"]["namespaces"][3] = serde_json::json!({"type": "uts", "path": "/proc/7/ns/uts"});
+        c["hostname"] = serde_json::json!("pod-a");
+        let c = parse(c).unwrap();
+        let uts = c.spec.joined.iter().find(|j| j.kind == NamespaceKind::Uts).unwrap();
+        assert_eq!(uts.hostname.as_deref(), Some("pod-a"));
+        // An empty hostname leaves the joined namespace's name alone.
+        let mut c = default_config(false);
+        c["linux"]["namespaces"][3] = serde_json::json!({"type": "uts", "path": "/proc/7/ns/uts"});
+        c["hostname"] = serde_json::json!("");
+        let c = parse(c).unwrap();
+        assert_eq!(c.spec.joined[0].hostname, None);
+    }
+
+    #[test]
     fn namespaces_and_hooks_are_taken() {
         let mut c = default_config(false);
         c["linux"]["namespaces"][1] = serde_json::json!({"type": "network", "path": "/run/netns/pod"});
@@ -1538,6 +1545,10 @@ mod tests {
                 (NamespaceKind::Ipc, "/proc/7/ns/ipc".into(), "linux.namespaces[2].path"),
                 (NamespaceKind::Uts, "/proc/7/ns/uts".into(), "linux.namespaces[3].path"),
             ]
+        );
+        assert!(
+            c.spec.joined.iter().all(|j| j.hostname.is_none()),
+            "no hostname asked for"
         );
         assert_eq!(c.spec.sysctls.len(), 1);
         let h = &c.spec.hooks;

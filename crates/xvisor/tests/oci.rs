@@ -801,6 +801,33 @@ fn joins_network_ipc_and_uts_namespaces_by_path() {
 }
 
 #[test]
+fn a_hostname_is_set_in_a_joined_uts_namespace() {
+    let pod = PodNamespaces::new("utsname");
+    let b = Bundle::new(
+        "oci-utsname",
+        Caller::Root,
+        &["sh", "-c", "hostname; cat /etc/hostname"],
+    );
+    b.applets(&["hostname"]);
+    b.edit(|c| {
+        c["hostname"] = Value::from("given-name");
+        c["linux"]["namespaces"][3] = serde_json::json!({"type": "uts", "path": pod.uts()});
+    });
+    let id = container_id("utsname");
+    let o = b.oci(&["run", "--bundle", b.dir.str(), &id]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert_eq!(stdout(&o), "given-name\ngiven-name\n");
+    // The name belongs to the joined namespace, as runtime-spec says.
+    let uts = format!("--uts={}", pod.uts().display());
+    let o = std::process::Command::new("nsenter")
+        .args([uts.as_str(), "hostname"])
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&o.stdout), "given-name\n");
+    assert!(!b.state_root.join(&id).exists());
+}
+
+#[test]
 fn a_namespace_path_of_another_kind_is_refused() {
     require_root();
     let b = Bundle::new("oci-nskind", Caller::Root, &["true"]);
