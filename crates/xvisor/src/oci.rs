@@ -986,7 +986,14 @@ fn kill(global: &Global, args: Vec<OsString>) -> Result<i32> {
     };
     let (state, status) = status_of(&global.store(), &id)?;
     if status == Status::Stopped {
-        bail!("container {id:?} is not running");
+        // `--all` asks that no process be left: already true. (containerd's
+        // shim sends it when it cleans up after a container's end.) A
+        // signal for the program itself cannot be delivered; the words
+        // "container not running" are what engines recognise.
+        if p.all {
+            return Ok(0);
+        }
+        bail!("container {id:?}: container not running");
     }
     let sent = Registry::for_caller().ask(&id, &Request::Signal(signal));
     if signal == signal::SIGKILL && status == Status::Paused {

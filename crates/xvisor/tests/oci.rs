@@ -192,6 +192,11 @@ fn life_cycle(caller: Caller) {
     assert!(std::fs::read_to_string(&out_path).unwrap().contains("stopping"));
     let o = b.oci(&["kill", &id, "15"]);
     assert_eq!(code(&o), 1, "a stopped container cannot be signalled");
+    // The words containerd's shim takes for "already gone".
+    assert!(stderr(&o).contains("container not running"), "{}", stderr(&o));
+    // --all asks that nothing be left running: already so (the shim's
+    // clean-up after a container's end).
+    ok(&b.oci(&["kill", "--all", &id, "KILL"]));
 
     ok(&b.oci(&["delete", &id]));
     assert!(!b.state_root.join(&id).exists());
