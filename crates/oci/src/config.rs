@@ -241,6 +241,38 @@ impl Obj {
     }
 }
 
+/// Whether a device cgroup rule of `kind` (`a`, `c`, `b`), `major` and
+/// `minor` (absent or -1: any) covers one of the nodes an instance has:
+/// null, zero, full, random, urandom (1:3, 1:5, 1:7, 1:8, 1:9), tty (5:0),
+/// its devpts' ptmx (5:2) and terminals (136–143:any). All are character
+/// devices.
+fn denies_an_instance_node(kind: &str, major: Option<i64>, minor: Option<i64>) -> bool {
+    const NODES: &[(i64, Option<i64>)] = &[
+        (1, Some(3)),
+        (1, Some(5)),
+        (1, Some(7)),
+        (1, Some(8)),
+        (1, Some(9)),
+        (5, Some(0)),
+        (5, Some(2)),
+        (136, None),
+        (137, None),
+        (138, None),
+        (139, None),
+        (140, None),
+        (141, None),
+        (142, None),
+        (143, None),
+    ];
+    if kind != "a" && kind != "c" {
+        return false;
+    }
+    let any = |v: Option<i64>| v.unwrap_or(-1) == -1;
+    NODES.iter().any(|&(node_major, node_minor)| {
+        (any(major) || major == Some(node_major)) && (any(minor) || node_minor.is_none() || minor == node_minor)
+    })
+}
+
 /// Reads and checks `BUNDLE/config.json` for container `id`.
 pub fn load_bundle(bundle: &Path, id: &str) -> Result<Container, ConfigError> {
     let path = bundle.join("config.json");
@@ -908,13 +940,16 @@ impl Builder {
             d.finish()?;
             // The instance's /dev holds only the default nodes and device
             // files elsewhere are unusable (nodev): allowing changes
-            // nothing, and denying everything is what is already true. A
-            // narrower denial would have to be enforced: refused.
+            // nothing, denying everything is what is already true, and
+            // denying a device the instance has no node for too (Docker
+            // denies /dev/fuse after its allow list). A denial that would
+            // reach one of the instance's own nodes would have to be
+            // enforced: refused.
             let deny_all = kind == "a" && major.unwrap_or(-1) == -1 && minor.unwrap_or(-1) == -1;
-            if !allow && !deny_all {
+            if !allow && !deny_all && denies_an_instance_node(&kind, major, minor) {
                 return Err(field(
                     &path,
-                    "denying single devices is not supported (the instance's /dev has only null, zero, full, random, urandom, tty)",
+                    "denying one of the instance's devices is not supported (its /dev has only null, zero, full, random, urandom, tty, ptmx and its own pts)",
                 ));
             }
         }
@@ -967,7 +1002,24 @@ impl Builder {
             c.refuse("idle", "the idle CPU policy is not supported")?;
             c.finish()?;
         }
-        r.refuse("blockIO", "block I/O limits are not supported")?;
+        if let Some(mut b) = r.object("blockIO")? {
+            // Docker sends `{"weight": 0}`: 0 means no weight (as for runc).
+            for key in ["weight", "leafWeight"] {
+                if b.uint(key)?.is_some_and(|w| w > 0) {
+                    return Err(field(&b.sub(key), "block I/O weights are not supported"));
+                }
+            }
+            for key in [
+                "weightDevice",
+                "throttleReadBpsDevice",
+                "throttleWriteBpsDevice",
+                "throttleReadIOPSDevice",
+                "throttleWriteIOPSDevice",
+            ] {
+                b.refuse(key, "block I/O limits are not supported")?;
+            }
+            b.finish()?;
+        }
         r.refuse("hugepageLimits", "huge page limits are not supported")?;
         r.refuse("network", "network class and priority are not supported")?;
         r.refuse("rdma", "RDMA limits are not supported")?;
@@ -1458,6 +1510,31 @@ mod tests {
                 serde_json::json!([{"type": "RLIMIT_BOGUS", "hard": 1, "soft": 1}]),
                 "process.rlimits[0].type",
             ),
+            (
+                "/linux/resources/devices",
+                serde_json::json!([{"allow": false, "access": "rwm"}, {"allow": false, "type": "c", "major": 1, "minor": 3, "access": "w"}]),
+                "linux.resources.devices[1]: denying one of the instance's devices",
+            ),
+            (
+                "/linux/resources/devices",
+                serde_json::json!([{"allow": false, "type": "c", "major": 136, "minor": 4, "access": "rwm"}]),
+                "linux.resources.devices[0]: denying",
+            ),
+            (
+                "/linux/resources/devices",
+                serde_json::json!([{"allow": false, "type": "c", "access": "rwm"}]),
+                "linux.resources.devices[0]: denying",
+            ),
+            (
+                "/linux/resources/blockIO",
+                serde_json::json!({"weight": 500}),
+                "linux.resources.blockIO.weight: block I/O weights",
+            ),
+            (
+                "/linux/resources/blockIO",
+                serde_json::json!({"weight": 0, "throttleReadBpsDevice": [{"major": 8, "minor": 0, "rate": 1}]}),
+                "linux.resources.blockIO.throttleReadBpsDevice: block I/O limits",
+            ),
         ] {
             let e = parse(with(default_config(false), pointer, value))
                 .unwrap_err()
@@ -1465,6 +1542,31 @@ mod tests {
             assert!(e.contains(needle), "{pointer}: {e}");
             assert!(e.starts_with("config.json: "), "{e}");
         }
+    }
+
+    #[test]
+    fn dockers_device_rules_and_empty_block_io_are_accepted() {
+        // What Docker 20.10 writes for a default `docker run`: deny all,
+        // allow the usual nodes, then deny /dev/fuse (10:229), which the
+        // instance has no node for; blockIO with weight 0 means none.
+        let mut c = default_config(false);
+        c["linux"]["resources"] = serde_json::json!({
+            "devices": [
+                {"allow": false, "access": "rwm"},
+                {"allow": true, "type": "c", "major": 1, "minor": 5, "access": "rwm"},
+                {"allow": true, "type": "c", "major": 1, "minor": 3, "access": "rwm"},
+                {"allow": true, "type": "c", "major": 1, "minor": 9, "access": "rwm"},
+                {"allow": true, "type": "c", "major": 1, "minor": 8, "access": "rwm"},
+                {"allow": true, "type": "c", "major": 5, "minor": 0, "access": "rwm"},
+                {"allow": true, "type": "c", "major": 5, "minor": 1, "access": "rwm"},
+                {"allow": false, "type": "c", "major": 10, "minor": 229, "access": "rwm"},
+                {"allow": false, "type": "b", "access": "rwm"}
+            ],
+            "memory": {"disableOOMKiller": false},
+            "cpu": {"shares": 0},
+            "blockIO": {"weight": 0}
+        });
+        parse(c).unwrap();
     }
 
     #[test]
