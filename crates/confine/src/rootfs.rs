@@ -37,6 +37,14 @@ pub enum RootBase {
     /// tmpfs. The image's own /root and home directories are kept (no home
     /// tmpfs); /proc, /dev, /sys, /tmp and /etc/hostname are the instance's.
     Image { layers: Vec<PathBuf> },
+    /// An OCI bundle's root directory, bound read-write as `/` itself, so
+    /// the guest's writes land in it (engines read them back: `start` after
+    /// a stop, copying out, committing). Only the mount points the instance
+    /// needs are created in it, resolved inside it; nothing else of
+    /// xvisor's is written there: no identity files, no home, no /tmp
+    /// (engines mount their own). `/` is made read-only at the end by
+    /// [`RootExtras::readonly_root`].
+    Bundle { path: PathBuf },
 }
 
 /// Most layers an image may have (overlayfs itself takes up to 500).
@@ -95,7 +103,7 @@ pub struct RootExtras {
     /// Paths made read-only, recursively (missing ones are skipped).
     pub readonly: Vec<String>,
     /// Make `/` read-only at the end, whatever the base (an OCI bundle's
-    /// `root.readonly` over an image-like root).
+    /// `root.readonly`: mount points are made first, in a writable tree).
     pub readonly_root: bool,
     /// The instance joins an IPC namespace it does not own: its message
     /// queue file system can be mounted only with privilege over that
@@ -110,6 +118,8 @@ pub enum RootfsError {
     NoSuchRootDirectory(PathBuf),
     #[error("--rootfs {0}: not a directory")]
     RootNotDirectory(PathBuf),
+    #[error("root.path {0}: not a directory")]
+    BundleRootNotDirectory(PathBuf),
     #[error("image layer {0}: missing from the image store (import the image again)")]
     MissingLayer(PathBuf),
     #[error("the image has {0} layers; at most {MAX_IMAGE_LAYERS} are supported")]
@@ -204,6 +214,11 @@ impl RootSpec {
                 Err(_) => return Err(RootfsError::NoSuchRootDirectory(path.clone())),
             }
         }
+        if let RootBase::Bundle { path } = &self.base {
+            if !std::fs::metadata(path).is_ok_and(|m| m.is_dir()) {
+                return Err(RootfsError::BundleRootNotDirectory(path.clone()));
+            }
+        }
         if let RootBase::Image { layers } = &self.base {
             if layers.len() > MAX_IMAGE_LAYERS {
                 return Err(RootfsError::TooManyLayers(layers.len()));
@@ -289,7 +304,13 @@ impl RootSpec {
 
         // Mount points: created in the root tmpfs or an overlay's upper
         // layer; already present in a host root or a complete root directory.
+        // A bundle's /tmp is its own, as with runc: not a mount point.
+        let bundle = matches!(self.base, RootBase::Bundle { .. });
+        let own_tmp = matches!(self.base, RootBase::Image { .. } | RootBase::Bundle { .. });
         for dir in ["proc", "dev", "sys", "tmp"] {
+            if dir == "tmp" && bundle {
+                continue;
+            }
             ensure_dir(root, dir).map_err(fail(format!("create /{dir} in the instance root")))?;
         }
         if matches!(self.base, RootBase::SystemDirs | RootBase::HostRoot) {
@@ -314,18 +335,22 @@ impl RootSpec {
         )
         .map_err(fail("make /sys read-only"))?;
         attach_at(root, "sys", sys.as_fd()).map_err(fail("mount /sys"))?;
-        // An image's /tmp is its own (in the writable overlay, and holding
+        // An image's or a bundle's /tmp is its own (writable, and holding
         // whatever the image ships there); a root made of host directories
         // gets a fresh one.
-        if !matches!(self.base, RootBase::Image { .. }) {
+        if !own_tmp {
             let tmp = mount::new_filesystem("tmpfs", &[FsOption::Value("mode", "1777")], attr::NOSUID | attr::NODEV)
                 .map_err(fail("create /tmp"))?;
             attach_at(root, "tmp", tmp.as_fd()).map_err(fail("mount /tmp"))?;
         }
         let home_rel = self.home.trim_start_matches('/');
-        ensure_dir(root, home_rel).map_err(fail(format!("create home {}", self.home)))?;
+        // A bundle's home is whatever the engine put there: creating one
+        // would write into the engine's tree.
+        if !bundle {
+            ensure_dir(root, home_rel).map_err(fail(format!("create home {}", self.home)))?;
+        }
         // An image keeps its own home directory (in its writable overlay).
-        let private_home = !matches!(self.base, RootBase::Image { .. });
+        let private_home = !matches!(self.base, RootBase::Image { .. } | RootBase::Bundle { .. });
         let (uid, gid) = (self.home_owner.0.to_string(), self.home_owner.1.to_string());
         if private_home {
             let home = mount::new_filesystem(
@@ -355,7 +380,8 @@ impl RootSpec {
         self.mount_extras(root)?;
         if let Some(w) = &self.workdir {
             // Best effort: where the tree is read-only the guest's chdir
-            // reports the missing directory itself.
+            // reports the missing directory itself. A bundle gets its
+            // missing working directory too, as runc creates it.
             let _ = ensure_dir(root, w.trim_start_matches('/'));
         }
 
@@ -494,6 +520,12 @@ impl RootSpec {
                 }
                 Ok(false)
             }
+            RootBase::Bundle { path } => {
+                let tree = taken.base.as_ref().expect("directory cloned for Bundle");
+                mount::attach(tree.as_fd(), root_target()?.as_fd())
+                    .map_err(fail(format!("mount root.path {}", path.display())))?;
+                Ok(false)
+            }
             RootBase::Directory { path, writable } => {
                 let tree = taken.base.as_ref().expect("directory cloned for Directory");
                 let needs_overlay = *writable || !self.mount_points_exist(tree.as_fd());
@@ -608,6 +640,17 @@ impl HostTrees {
                     .map_err(fail(format!("make --rootfs {p} read-only")))?;
                 Some(tree)
             }
+            RootBase::Bundle { path } => {
+                let p = path
+                    .to_str()
+                    .ok_or_else(|| RootfsError::BundleRootNotDirectory(path.clone()))?;
+                // Writable: the guest's writes belong in the engine's tree;
+                // `nosuid,nodev` as every host tree.
+                let tree = mount::clone_tree(None, p, true).map_err(fail(format!("clone root.path {p}")))?;
+                mount::set_attributes(tree.as_fd(), attr::NOSUID | attr::NODEV, true)
+                    .map_err(fail(format!("set flags on root.path {p}")))?;
+                Some(tree)
+            }
         };
         let mut volumes = Vec::with_capacity(spec.volumes.len());
         let mut file_volumes = Vec::with_capacity(spec.volumes.len());
@@ -649,9 +692,26 @@ fn ensure_dir(root: BorrowedFd<'_>, rel: &str) -> io::Result<()> {
         sysfs::make_dir_at(parent.as_fd(), part, 0o755)?;
         so_far.push('/');
         so_far.push_str(part);
-        parent = sysfs::open_path_in_root(root, &so_far)?;
+        parent = sysfs::open_path_in_root(root, &so_far).map_err(|e| explain_symlink(root, &so_far, e))?;
     }
     Ok(())
+}
+
+/// A root directory is untrusted input: a symlink at a mount point resolves
+/// inside the root, and when its target is missing there, the error says so
+/// rather than a bare "no such file" for a path that seems to exist.
+fn explain_symlink(root: BorrowedFd<'_>, rel: &str, error: io::Error) -> io::Error {
+    let is_link = sysfs::open_entry_in_root(root, rel)
+        .and_then(|fd| sysfs::kind_of_fd(fd.as_fd()))
+        .is_ok_and(|k| k == FileKind::Symlink);
+    if is_link && error.kind() == io::ErrorKind::NotFound {
+        io::Error::new(
+            error.kind(),
+            format!("{rel} is a symlink whose target is missing inside the root (symlinks resolve inside it)"),
+        )
+    } else {
+        error
+    }
 }
 
 /// Creates an empty file at `rel` (and its parent directories) as a mount

@@ -1050,9 +1050,9 @@ impl Builder {
             uid: self.uid,
             gid: self.gid,
             root: RootSpec {
-                // The bundle's root as the lower layer of a throwaway
-                // overlay, as an image is (docs/oci.md).
-                base: RootBase::Image { layers: vec![rootfs] },
+                // The bundle's root itself, so the container's writes stay
+                // in it for the engine, as with runc (docs/oci.md).
+                base: RootBase::Bundle { path: rootfs },
                 volumes: self.volumes,
                 home: "/root".into(),
                 home_owner: (self.uid, self.gid),
@@ -1318,8 +1318,8 @@ mod tests {
         assert!(c.spec.root.extras.masked.contains(&"/proc/kcore".to_string()));
         assert_eq!(
             c.spec.root.base,
-            RootBase::Image {
-                layers: vec![PathBuf::from("/bundle/rootfs")]
+            RootBase::Bundle {
+                path: PathBuf::from("/bundle/rootfs")
             }
         );
         let caps = c.spec.capabilities.unwrap();

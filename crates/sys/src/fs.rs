@@ -73,6 +73,12 @@ pub fn open_path_in_root(root: BorrowedFd<'_>, path: &str) -> io::Result<OwnedFd
     openat2(root, path, libc::O_PATH, 0)
 }
 
+/// Opens a path without following its last component (a symlink there is
+/// opened itself), resolved as if `root` were `/`.
+pub fn open_entry_in_root(root: BorrowedFd<'_>, path: &str) -> io::Result<OwnedFd> {
+    openat2(root, path, libc::O_PATH | libc::O_NOFOLLOW, 0)
+}
+
 /// Opens a directory for reading, resolved as if `root` were `/`.
 pub fn open_dir_in_root(root: BorrowedFd<'_>, path: &str) -> io::Result<OwnedFd> {
     openat2(root, path, libc::O_RDONLY | libc::O_DIRECTORY, 0)
