@@ -66,15 +66,17 @@ pub(crate) struct Server {
     /// Held by the thread whose turn it is to wait on the listener.
     pub(crate) turn: Mutex<()>,
     pub(crate) hung_up: AtomicBool,
-    /// A lone serving thread may receive by blocking in `RECV` while
-    /// nothing is parked, rather than `poll`ing first: the kernel's poll of
-    /// a listener walks every pending notification, which with hundreds of
-    /// guest threads calling at once costs more than the call. It does so
-    /// during bursts only (see [`BURST_SAMPLE`]), since `poll`'s wake-ups
-    /// come on the caller's CPU and `RECV`'s may not; never under the
-    /// strict profile, where every call (`close` included) is trapped and a
-    /// later `RECV` widens the moment in which a signal fails a call with
-    /// EINTR. Woken for teardown by the doorbell signal.
+    /// A lone serving thread receives by blocking in `RECV` on a lone
+    /// listener while nothing is parked, rather than `poll`ing first: one
+    /// system call less per trapped call, and the kernel's poll of a
+    /// listener walks every pending notification, which with hundreds of
+    /// guest threads calling at once costs more than the call. With
+    /// `SYNC_WAKE_UP` the guest's notification wakes the `RECV` on the
+    /// guest's CPU as it does a `poll` (and the guest waits less in the
+    /// moment where a signal can fail its call with EINTR). Not while
+    /// tracing (two serving threads take turns) or while calls are parked
+    /// (the scheduler's wake-ups come through the poll). Woken for teardown
+    /// and for a new listener by the doorbell signal.
     pub(crate) blocking_receive: bool,
     /// The serving threads' ids, for the doorbell.
     pub(crate) threads: Mutex<Vec<i32>>,
@@ -159,11 +161,6 @@ impl Server {
     /// keeping the turn (no other thread is woken), until there is longer
     /// work to do.
     fn lead(&self) -> Longer {
-        // Calls served while polling, and whether the thread now receives
-        // by blocking in RECV.
-        let mut served = 0u32;
-        let mut busy_samples = 0u32;
-        let mut receiving = false;
         // The listeners as of `seen`: looked up again only when one was
         // added or removed, not at every call.
         let mut listeners: Vec<Arc<OwnedFd>> = Vec::new();
@@ -182,7 +179,7 @@ impl Server {
                 return Longer::HungUp;
             }
             // Blocking in RECV hears one listener only: for a lone one.
-            if receiving && listeners.len() == 1 && !self.parking.has_parked() {
+            if self.blocking_receive && listeners.len() == 1 && !self.parking.has_parked() {
                 let listener = &listeners[0];
                 // Announced before looking at the generation, and the adder
                 // bumps the generation before looking at this: either this
@@ -191,23 +188,12 @@ impl Server {
                 self.in_receive.store(true, Ordering::SeqCst);
                 if self.generation.load(Ordering::SeqCst) != generation {
                     self.in_receive.store(false, Ordering::SeqCst);
-                    receiving = false;
                     continue;
                 }
-                let asked = Instant::now();
                 let received = seccomp::receive(listener.as_fd());
                 self.in_receive.store(false, Ordering::SeqCst);
                 match received {
-                    Ok(notification) => {
-                        // A call that had to be waited for: the burst is
-                        // over, back to polling (whose wake-ups land on the
-                        // caller's CPU).
-                        if asked.elapsed() > BURST_GAP {
-                            receiving = false;
-                            busy_samples = 0;
-                        }
-                        self.serve(notification, listener);
-                    }
+                    Ok(notification) => self.serve(notification, listener),
                     // The doorbell (teardown, a new listener), or a caller
                     // that died.
                     Err(e) if matches!(e.raw_os_error(), Some(errno::EINTR) | Some(errno::ENOENT)) => {}
@@ -215,7 +201,6 @@ impl Server {
                 }
                 continue;
             }
-            receiving = false;
             let mut watch: Vec<Watch<'_>> = listeners.iter().map(|l| Watch::new(l.as_fd(), ready::IN)).collect();
             watch.push(Watch::new(self.parking.wake_fd(), ready::IN));
             let wake_at = listeners.len();
@@ -240,16 +225,6 @@ impl Server {
                         return Longer::Traced(notification, Arc::clone(listener));
                     }
                     self.serve(notification, listener);
-                    served = served.wrapping_add(1);
-                    if self.blocking_receive && listeners.len() == 1 && served % BURST_SAMPLE == 0 {
-                        // Is another call waiting already? Then many guest
-                        // threads are calling at once.
-                        let mut lone = [Watch::new(listener.as_fd(), ready::IN)];
-                        let waiting =
-                            matches!(event::poll(&mut lone, 0), Ok(n) if n > 0) && lone[0].ready & ready::IN != 0;
-                        busy_samples = if waiting { busy_samples + 1 } else { 0 };
-                        receiving = busy_samples >= BURST_SAMPLES && self.task_count() >= BURST_TASKS;
-                    }
                 } else if ready & (ready::HUP | ready::ERR | ready::NVAL) != 0 {
                     self.remove_listener(listener);
                 }
@@ -364,10 +339,6 @@ impl Server {
         }
     }
 
-    fn task_count(&self) -> usize {
-        self.tasks.lock().map_or(0, |t| t.len())
-    }
-
     /// Whether `call` would create a task beyond the instance's limit, as
     /// the monitor counts them (zombies included, as the kernel does). A
     /// creation allowed just before may not be counted yet: the cgroup's
@@ -442,20 +413,6 @@ impl Server {
         }
     }
 }
-
-/// Every this many calls served while polling, a lone serving thread looks
-/// whether another call is waiting already; when [`BURST_SAMPLES`] looks in
-/// a row found one (many guest threads calling at once), it receives by
-/// blocking in RECV. Conservative, since a RECV's wake-up may come from
-/// another CPU, which leaves a trapped call longer in the moment where a
-/// signal makes the kernel fail it with EINTR.
-const BURST_SAMPLE: u32 = 8;
-const BURST_SAMPLES: u32 = 4;
-/// ... and only with this many guest tasks: with fewer, few calls can be
-/// pending, so the poll's walk is short anyway.
-const BURST_TASKS: usize = 64;
-/// A RECV that waited this long found no call waiting: the burst is over.
-const BURST_GAP: std::time::Duration = std::time::Duration::from_micros(20);
 
 /// Work a serving thread does after handing its turn on.
 enum Longer {
