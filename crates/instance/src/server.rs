@@ -194,9 +194,20 @@ impl Server {
                 self.in_receive.store(false, Ordering::SeqCst);
                 match received {
                     Ok(notification) => self.serve(notification, listener),
-                    // The doorbell (teardown, a new listener), or a caller
-                    // that died.
-                    Err(e) if matches!(e.raw_os_error(), Some(errno::EINTR) | Some(errno::ENOENT)) => {}
+                    // The doorbell (teardown, a new listener).
+                    Err(e) if e.raw_os_error() == Some(errno::EINTR) => {}
+                    // A caller that died between its notification and the
+                    // receive — or every task under the filter is gone,
+                    // where RECV fails at once, again and again, instead of
+                    // waiting: only a poll tells the hang-up.
+                    Err(e) if e.raw_os_error() == Some(errno::ENOENT) => {
+                        let mut lone = [Watch::new(listener.as_fd(), ready::IN)];
+                        let hung_up = matches!(event::poll(&mut lone, 0), Ok(n) if n > 0)
+                            && lone[0].ready & (ready::HUP | ready::ERR | ready::NVAL) != 0;
+                        if hung_up {
+                            self.remove_listener(listener);
+                        }
+                    }
                     Err(_) => self.remove_listener(listener),
                 }
                 continue;
