@@ -62,6 +62,21 @@ static double now(void) {
 }
 
 
+/* Median over 9 rounds of n/9 trapped getppid calls, after a warm-up. */
+static double median_call_ns(int n) {
+    for (int i = 0; i < 1000; i++) getppid();
+    double samples[9];
+    for (int r = 0; r < 9; r++) {
+        double a = now();
+        for (int i = 0; i < n / 9; i++) getppid();
+        samples[r] = (now() - a) / (n / 9) * 1e9;
+    }
+    for (int i = 0; i < 9; i++)
+        for (int j = i + 1; j < 9; j++)
+            if (samples[j] < samples[i]) { double x = samples[i]; samples[i] = samples[j]; samples[j] = x; }
+    return samples[4];
+}
+
 static void send_fd(int sock, int fd) {
     char c = 0; struct iovec io = {.iov_base = &c, .iov_len = 1};
     char buf[CMSG_SPACE(sizeof(int))]; memset(buf, 0, sizeof buf);
@@ -98,17 +113,7 @@ int main(int argc, char **argv) {
             int l = syscall(__NR_seccomp, SECCOMP_SET_MODE_FILTER, SECCOMP_FILTER_FLAG_NEW_LISTENER, &prog);
             send_fd(sv[1], l); close(l);
             char go; read(sv[1], &go, 1);
-            for (int i = 0; i < 1000; i++) getppid();
-            double samples[9];
-            for (int r = 0; r < 9; r++) {
-                double a = now();
-                for (int i = 0; i < n / 9; i++) getppid();
-                samples[r] = (now() - a) / (n / 9) * 1e9;
-            }
-            for (int i = 0; i < 9; i++)
-                for (int j = i + 1; j < 9; j++)
-                    if (samples[j] < samples[i]) { double x = samples[i]; samples[i] = samples[j]; samples[j] = x; }
-            printf("cross-process %s%s: median %.0f ns per trapped getppid\n", use_poll ? "poll+recv" : "recv", sync_wake ? " sync" : "", samples[4]);
+            printf("cross-process %s%s: median %.0f ns per trapped getppid\n", use_poll ? "poll+recv" : "recv", sync_wake ? " sync" : "", median_call_ns(n));
             fflush(stdout); _exit(0);
         }
         listener = recv_fd(sv[0]);
@@ -127,16 +132,6 @@ int main(int argc, char **argv) {
     // no getppid.
     pthread_t t;
     pthread_create(&t, NULL, serve, NULL);
-    for (int i = 0; i < 1000; i++) getppid();
-    double samples[9];
-    for (int r = 0; r < 9; r++) {
-        double a = now();
-        for (int i = 0; i < n / 9; i++) getppid();
-        samples[r] = (now() - a) / (n / 9) * 1e9;
-    }
-    for (int i = 0; i < 9; i++)
-        for (int j = i + 1; j < 9; j++)
-            if (samples[j] < samples[i]) { double x = samples[i]; samples[i] = samples[j]; samples[j] = x; }
-    printf("%s%s: median %.0f ns per trapped getppid\n", use_poll ? "poll+recv" : "recv", sync_wake ? " sync" : "", samples[4]);
+    printf("%s%s: median %.0f ns per trapped getppid\n", use_poll ? "poll+recv" : "recv", sync_wake ? " sync" : "", median_call_ns(n));
     return 0;
 }
