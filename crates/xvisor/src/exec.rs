@@ -176,20 +176,8 @@ pub fn run_detached(
         }
         Forked::Parent { pid, .. } => {
             drop(report_write);
-            let mut answer = Vec::new();
-            let mut buf = [0u8; 4096];
-            loop {
-                match event::read(report_read.as_fd(), &mut buf) {
-                    Ok(0) => break,
-                    Ok(n) => answer.extend_from_slice(buf.get(..n).unwrap_or_default()),
-                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-                    Err(e) => bail!("read the exec session's report: {e}"),
-                }
-                if answer.len() > 64 * 1024 {
-                    break;
-                }
-            }
-            let answer = String::from_utf8_lossy(&answer).to_string();
+            let answer = crate::oci::read_report(report_read.as_fd())
+                .map_err(|e| anyhow::anyhow!("read the exec session's report: {e}"))?;
             if answer.starts_with("ok") {
                 return Ok(pid);
             }

@@ -204,6 +204,25 @@ fn oci_flag_before_operands(words: &[&str], oci_flags: &[&str], with_value: &[&s
     false
 }
 
+/// What a forked helper (a detached supervisor, an exec waiter) wrote on
+/// its report pipe before closing it or ending: at most 64 KiB, as text.
+pub(crate) fn read_report(pipe: std::os::fd::BorrowedFd<'_>) -> std::io::Result<String> {
+    let mut report = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        match event::read(pipe, &mut buf) {
+            Ok(0) => break,
+            Ok(n) => report.extend_from_slice(buf.get(..n).unwrap_or_default()),
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        }
+        if report.len() > 64 * 1024 {
+            break;
+        }
+    }
+    Ok(String::from_utf8_lossy(&report).into_owned())
+}
+
 /// Whether `xvisor exec WORDS` carries runc's flags before the id (a
 /// program's own `-d` after it is not one of them).
 fn exec_has_oci_flags(words: &[&str]) -> bool {
@@ -527,20 +546,7 @@ fn fork_supervisor(
         }
         Forked::Parent { pid, .. } => {
             drop(report_write);
-            let mut report = Vec::new();
-            let mut buf = [0u8; 4096];
-            loop {
-                match event::read(report_read.as_fd(), &mut buf) {
-                    Ok(0) => break,
-                    Ok(n) => report.extend_from_slice(buf.get(..n).unwrap_or_default()),
-                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-                    Err(e) => return Err(anyhow!("read the supervisor's report: {e}")),
-                }
-                if report.len() > 64 * 1024 {
-                    break;
-                }
-            }
-            let report = String::from_utf8_lossy(&report).to_string();
+            let report = read_report(report_read.as_fd()).map_err(|e| anyhow!("read the supervisor's report: {e}"))?;
             match report.strip_prefix("ok") {
                 Some(_) => Ok(pid),
                 None => {
