@@ -11,20 +11,31 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 /// The limits an instance asks for. `None` means "not limited here".
-#[derive(Debug, Clone, Copy, Default, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct Limits {
     pub memory_bytes: Option<u64>,
     pub pids: Option<u64>,
     /// CPU time as a fraction of one CPU (1.5 = one and a half CPUs).
     pub cpus: Option<f64>,
+    /// The accounting period of `cpus`, in µs (default 100 ms).
+    pub cpu_period_us: Option<u64>,
+    /// The CPU weight among sibling cgroups, in cgroup v1's `cpu.shares`
+    /// units (2–262144; 1024 is the default weight).
+    pub cpu_shares: Option<u64>,
+    /// Real-time scheduling budget: `(period µs, runtime µs)`, cgroup v1.
+    pub cpu_realtime: Option<(Option<u64>, Option<i64>)>,
+    /// CPUs and memory nodes the instance may use (`0-3,6`).
+    pub cpuset_cpus: Option<String>,
+    pub cpuset_mems: Option<String>,
 }
 
 impl Limits {
     pub fn is_empty(&self) -> bool {
-        self.memory_bytes.is_none() && self.pids.is_none() && self.cpus.is_none()
+        self.wanted().is_empty()
     }
 
-    /// `(controller, command-line option)` for every limit asked for.
+    /// `(controller, option)` for every limit asked for: the option is what
+    /// the user wrote, named in errors.
     fn wanted(&self) -> Vec<(&'static str, &'static str)> {
         let mut v = Vec::new();
         if self.memory_bytes.is_some() {
@@ -33,10 +44,39 @@ impl Limits {
         if self.pids.is_some() {
             v.push(("pids", "--pids"));
         }
-        if self.cpus.is_some() {
+        if self.cpus.is_some() || self.cpu_period_us.is_some() {
             v.push(("cpu", "--cpus"));
+        } else if self.cpu_shares.is_some() {
+            v.push(("cpu", "linux.resources.cpu.shares"));
+        } else if self.cpu_realtime.is_some() {
+            v.push(("cpu", "linux.resources.cpu.realtimeRuntime"));
+        }
+        if self.cpuset_cpus.is_some() || self.cpuset_mems.is_some() {
+            v.push(("cpuset", "linux.resources.cpu.cpus"));
         }
         v
+    }
+}
+
+/// Where an instance's cgroups go: always below the cgroup xvisor runs in.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Placement {
+    /// `xvisor-NAME`, on the hierarchies its limits need.
+    Own { name: String },
+    /// A relative path an engine chose (OCI `cgroupsPath`, made relative),
+    /// on the hierarchies its limits need and on those that account memory,
+    /// tasks and CPU time where the host has them: the engine looks for the
+    /// container's usage there. Missing directories on the way are created,
+    /// and removed again once empty.
+    Chosen(PathBuf),
+}
+
+impl Placement {
+    fn relative(&self) -> PathBuf {
+        match self {
+            Self::Own { name } => PathBuf::from(format!("xvisor-{name}")),
+            Self::Chosen(path) => path.clone(),
+        }
     }
 }
 
@@ -254,6 +294,8 @@ const FREEZER: &str = "freezer";
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct Dir {
     version: Version,
+    /// The cgroup xvisor runs in, on this hierarchy.
+    base: PathBuf,
     path: PathBuf,
     controllers: Vec<&'static str>,
 }
@@ -264,22 +306,39 @@ pub struct InstanceCgroup {
     dirs: Vec<Dir>,
     /// How many of `dirs` exist (they are created in order).
     created: usize,
+    /// Directories on the way to `dirs` that did not exist and were made
+    /// for them, in the order made.
+    made_on_the_way: Vec<PathBuf>,
 }
+
+/// Controllers an engine's chosen cgroup is placed in even without a limit:
+/// they account what engines report (memory, tasks, CPU time).
+const ACCOUNTING: &[&str] = &["memory", "pids", "cpu", "cpuacct"];
 
 fn write_file(path: PathBuf, content: &str) -> Result<(), CgroupError> {
     std::fs::write(&path, content).map_err(|error| CgroupError::Write { path, error })
 }
 
 impl InstanceCgroup {
-    /// Decides where the instance's cgroups go (`xvisor-<name>` below our
-    /// own cgroup on every hierarchy the limits need) without creating
-    /// anything, so a watchdog can know the paths before they exist.
-    /// With `freezer`, one of them can also be frozen (OCI `pause`).
-    pub fn plan(host: &CgroupHost, name: &str, limits: &Limits, freezer: bool) -> Result<Self, CgroupError> {
+    /// Decides where the instance's cgroups go (see [`Placement`]) without
+    /// creating anything, so a watchdog can know the paths before they
+    /// exist. With `freezer`, one of them can also be frozen (OCI `pause`).
+    pub fn plan(host: &CgroupHost, placement: &Placement, limits: &Limits, freezer: bool) -> Result<Self, CgroupError> {
+        let relative = placement.relative();
         let mut dirs: Vec<Dir> = Vec::new();
         let mut wanted = limits.wanted();
         if freezer {
             wanted.push((FREEZER, "pause"));
+        }
+        if matches!(placement, Placement::Chosen(_)) {
+            let accounted = ACCOUNTING
+                .iter()
+                .filter(|c| !wanted.iter().any(|(w, _)| w == *c))
+                // Never a v2 controller to enable for accounting alone: the
+                // cgroup xvisor runs in may hold processes, which forbids it.
+                .filter(|c| host.hierarchy_for(c).is_some_and(|h| h.version == Version::V1));
+            let accounted: Vec<_> = accounted.map(|c| (*c, "")).collect();
+            wanted.extend(accounted);
         }
         for (controller, option) in wanted {
             let h = host
@@ -288,17 +347,66 @@ impl InstanceCgroup {
                     controller: controller.into(),
                     option: option.into(),
                 })?;
-            let path = h.own_dir.join(format!("xvisor-{name}"));
+            if controller == "cpu" && h.version == Version::V2 && limits.cpu_realtime.is_some() {
+                return Err(CgroupError::NoController {
+                    controller: "real-time cpu (cgroup v1)".into(),
+                    option: "linux.resources.cpu.realtimeRuntime".into(),
+                });
+            }
+            let path = h.own_dir.join(&relative);
             match dirs.iter_mut().find(|d| d.path == path) {
                 Some(d) => d.controllers.push(controller),
                 None => dirs.push(Dir {
                     version: h.version,
+                    base: h.own_dir.clone(),
                     path,
                     controllers: vec![controller],
                 }),
             }
         }
-        Ok(Self { dirs, created: 0 })
+        Ok(Self {
+            dirs,
+            created: 0,
+            made_on_the_way: Vec::new(),
+        })
+    }
+
+    /// Creates the directories between `dir.base` and `dir.path`, and on
+    /// v2 enables the controllers in each level above `dir.path`; on the
+    /// v1 cpuset hierarchy a new level gets its parent's CPUs and nodes (an
+    /// empty cpuset takes no task).
+    fn prepare_the_way(&mut self, dir: &Dir) -> Result<(), (PathBuf, io::Error)> {
+        let Ok(below) = dir.path.strip_prefix(&dir.base) else {
+            return Ok(());
+        };
+        let mut level = dir.base.clone();
+        let parts: Vec<_> = below.components().collect();
+        for (i, part) in parts.iter().enumerate() {
+            if dir.version == Version::V2 {
+                let control = level.join("cgroup.subtree_control");
+                let enabled = std::fs::read_to_string(&control).unwrap_or_default();
+                // The v2 freezer is in every cgroup, not a controller to enable.
+                for c in dir.controllers.iter().filter(|c| **c != FREEZER) {
+                    if !enabled.split_whitespace().any(|e| e == *c) {
+                        std::fs::write(&control, format!("+{c}")).map_err(|e| (level.clone(), e))?;
+                    }
+                }
+            }
+            let parent = level.clone();
+            level.push(part);
+            if i + 1 == parts.len() {
+                break;
+            }
+            match std::fs::create_dir(&level) {
+                Ok(()) => self.made_on_the_way.push(level.clone()),
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
+                Err(e) => return Err((level, e)),
+            }
+            if dir.version == Version::V1 && dir.controllers.contains(&"cpuset") {
+                inherit_cpuset(&parent, &level).map_err(|e| (level.clone(), e))?;
+            }
+        }
+        Ok(())
     }
 
     /// Creates the planned directories and writes the limits. Nothing is
@@ -314,25 +422,30 @@ impl InstanceCgroup {
         };
         for i in self.created..self.dirs.len() {
             let dir = self.dirs[i].clone();
-            if dir.version == Version::V2 {
-                let parent = dir.path.parent().map(Path::to_path_buf).unwrap_or_default();
-                let enabled = std::fs::read_to_string(parent.join("cgroup.subtree_control")).unwrap_or_default();
-                // The v2 freezer is in every cgroup, not a controller to enable.
-                for c in dir.controllers.iter().filter(|c| **c != FREEZER) {
-                    if !enabled.split_whitespace().any(|e| e == *c) {
-                        if let Err(error) = std::fs::write(parent.join("cgroup.subtree_control"), format!("+{c}")) {
-                            let _ = self.remove(Duration::ZERO);
-                            return Err(CgroupError::Enable {
-                                option: option(c),
-                                controller: c.to_string(),
-                                path: parent,
-                                error,
-                            });
-                        }
-                    }
+            if let Err((path, error)) = self.prepare_the_way(&dir) {
+                let _ = self.remove(Duration::ZERO);
+                let first = dir
+                    .controllers
+                    .iter()
+                    .copied()
+                    .find(|c| *c != FREEZER)
+                    .unwrap_or(FREEZER);
+                return Err(CgroupError::Enable {
+                    option: option(first),
+                    controller: first.to_string(),
+                    path,
+                    error,
+                });
+            }
+            let mut made = std::fs::create_dir(&dir.path);
+            if made.as_ref().is_err_and(|e| e.kind() == io::ErrorKind::NotFound) {
+                // A parent shared with another container went with that
+                // container's end between our look and our mkdir: once more.
+                if self.prepare_the_way(&dir).is_ok() {
+                    made = std::fs::create_dir(&dir.path);
                 }
             }
-            if let Err(error) = std::fs::create_dir(&dir.path) {
+            if let Err(error) = made {
                 let first = dir.controllers.first().copied().unwrap_or("");
                 let _ = self.remove(Duration::ZERO);
                 return Err(CgroupError::Create {
@@ -375,6 +488,12 @@ impl InstanceCgroup {
         }
     }
 
+    /// Directories that did not exist and were made on the way to the
+    /// instance's, in the order made.
+    pub fn made_on_the_way(&self) -> &[PathBuf] {
+        &self.made_on_the_way
+    }
+
     /// Every directory, for the clean-up watchdog.
     pub fn paths(&self) -> Vec<PathBuf> {
         self.dirs.iter().map(|d| d.path.clone()).collect()
@@ -414,11 +533,16 @@ impl InstanceCgroup {
     }
 
     /// Removes the directories, waiting up to `patience` for the instance's
-    /// last processes (already killed) to leave.
+    /// last processes (already killed) to leave; then those made on the way
+    /// to them, when nothing else has come to live there (never waited for:
+    /// other containers may share them).
     pub fn remove(&mut self, patience: Duration) -> Result<(), CgroupError> {
         let existing: Vec<PathBuf> = self.dirs[..self.created].iter().map(|d| d.path.clone()).collect();
         remove_dirs(&existing, patience)?;
         self.created = 0;
+        while let Some(dir) = self.made_on_the_way.pop() {
+            let _ = std::fs::remove_dir(dir);
+        }
         Ok(())
     }
 }
@@ -504,39 +628,110 @@ pub fn freeze(dir: &Path, patience: Duration) -> Result<(), CgroupError> {
     }
 }
 
+/// Gives a new v1 cpuset cgroup its parent's CPUs and memory nodes.
+fn inherit_cpuset(parent: &Path, dir: &Path) -> io::Result<()> {
+    for file in ["cpuset.cpus", "cpuset.mems"] {
+        let value = std::fs::read_to_string(parent.join(file))?;
+        std::fs::write(dir.join(file), value.trim())?;
+    }
+    Ok(())
+}
+
+/// cgroup v1's `cpu.shares` (2–262144) as cgroup v2's `cpu.weight`
+/// (1–10000), the conversion the other runtimes use: 2 → 1, 1024 → 39,
+/// 262144 → 10000.
+pub fn shares_to_weight(shares: u64) -> u64 {
+    let shares = shares.clamp(2, 262_144);
+    1 + (shares - 2) * 9999 / 262_142
+}
+
+/// Writes the limits that are set; a controller placed without a limit
+/// keeps the kernel's defaults.
 fn write_limits(dir: &Dir, limits: &Limits) -> Result<(), CgroupError> {
     let p = |f: &str| dir.path.join(f);
     for c in &dir.controllers {
         match (*c, dir.version) {
             ("memory", Version::V2) => {
-                let m = limits.memory_bytes.unwrap_or(u64::MAX);
-                write_file(p("memory.max"), &m.to_string())?;
-                if p("memory.swap.max").exists() {
-                    write_file(p("memory.swap.max"), "0")?;
-                }
-            }
-            ("memory", Version::V1) => {
-                let m = limits.memory_bytes.unwrap_or(u64::MAX);
-                write_file(p("memory.limit_in_bytes"), &m.to_string())?;
-                // With swap accounting, memory + swap gets the same ceiling so
-                // the limit cannot be dodged by swapping.
-                if p("memory.memsw.limit_in_bytes").exists() {
-                    write_file(p("memory.memsw.limit_in_bytes"), &m.to_string())?;
-                }
-            }
-            ("pids", _) => write_file(p("pids.max"), &limits.pids.unwrap_or(u64::MAX).to_string())?,
-            ("cpu", v) => {
-                let period: u64 = 100_000;
-                let quota = ((limits.cpus.unwrap_or(0.0) * period as f64).round() as u64).max(1000);
-                match v {
-                    Version::V2 => write_file(p("cpu.max"), &format!("{quota} {period}"))?,
-                    Version::V1 => {
-                        write_file(p("cpu.cfs_period_us"), &period.to_string())?;
-                        write_file(p("cpu.cfs_quota_us"), &quota.to_string())?;
+                if let Some(m) = limits.memory_bytes {
+                    write_file(p("memory.max"), &m.to_string())?;
+                    if p("memory.swap.max").exists() {
+                        write_file(p("memory.swap.max"), "0")?;
                     }
                 }
             }
+            ("memory", Version::V1) => {
+                if let Some(m) = limits.memory_bytes {
+                    write_file(p("memory.limit_in_bytes"), &m.to_string())?;
+                    // With swap accounting, memory + swap gets the same
+                    // ceiling so the limit cannot be dodged by swapping.
+                    if p("memory.memsw.limit_in_bytes").exists() {
+                        write_file(p("memory.memsw.limit_in_bytes"), &m.to_string())?;
+                    }
+                }
+            }
+            ("pids", _) => {
+                if let Some(n) = limits.pids {
+                    write_file(p("pids.max"), &n.to_string())?;
+                }
+            }
+            ("cpu", v) => write_cpu_limits(&dir.path, v, limits)?,
+            ("cpuset", v) => {
+                if v == Version::V1 {
+                    // Set before any task joins: an empty cpuset takes none.
+                    let parent = dir.path.parent().unwrap_or(&dir.path);
+                    inherit_cpuset(parent, &dir.path).map_err(|error| CgroupError::Write {
+                        path: dir.path.join("cpuset.cpus"),
+                        error,
+                    })?;
+                }
+                if let Some(cpus) = &limits.cpuset_cpus {
+                    write_file(p("cpuset.cpus"), cpus)?;
+                }
+                if let Some(mems) = &limits.cpuset_mems {
+                    write_file(p("cpuset.mems"), mems)?;
+                }
+            }
             _ => {}
+        }
+    }
+    Ok(())
+}
+
+fn write_cpu_limits(dir: &Path, version: Version, limits: &Limits) -> Result<(), CgroupError> {
+    let p = |f: &str| dir.join(f);
+    let period = limits.cpu_period_us.unwrap_or(100_000);
+    let quota = limits
+        .cpus
+        .map(|cpus| ((cpus * period as f64).round() as u64).max(1000));
+    match version {
+        Version::V2 => {
+            if quota.is_some() || limits.cpu_period_us.is_some() {
+                let quota = quota.map_or("max".to_string(), |q| q.to_string());
+                write_file(p("cpu.max"), &format!("{quota} {period}"))?;
+            }
+            if let Some(shares) = limits.cpu_shares {
+                write_file(p("cpu.weight"), &shares_to_weight(shares).to_string())?;
+            }
+        }
+        Version::V1 => {
+            if let Some(shares) = limits.cpu_shares {
+                write_file(p("cpu.shares"), &shares.to_string())?;
+            }
+            if quota.is_some() || limits.cpu_period_us.is_some() {
+                write_file(p("cpu.cfs_period_us"), &period.to_string())?;
+            }
+            if let Some(quota) = quota {
+                write_file(p("cpu.cfs_quota_us"), &quota.to_string())?;
+            }
+            // The period first: the runtime may not exceed it.
+            if let Some((rt_period, rt_runtime)) = limits.cpu_realtime {
+                if let Some(period) = rt_period {
+                    write_file(p("cpu.rt_period_us"), &period.to_string())?;
+                }
+                if let Some(runtime) = rt_runtime {
+                    write_file(p("cpu.rt_runtime_us"), &runtime.to_string())?;
+                }
+            }
         }
     }
     Ok(())
@@ -623,6 +818,10 @@ mod tests {
         }
     }
 
+    fn own(name: &str) -> Placement {
+        Placement::Own { name: name.into() }
+    }
+
     fn temp_dir(tag: &str) -> PathBuf {
         let d = std::env::temp_dir().join(format!("xvisor-cgtest-{tag}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&d);
@@ -637,8 +836,9 @@ mod tests {
             memory_bytes: Some(256 << 20),
             pids: Some(64),
             cpus: Some(0.5),
+            ..Default::default()
         };
-        let mut cg = InstanceCgroup::plan(&fake_host(&root, Version::V1), "t1", &limits, false).unwrap();
+        let mut cg = InstanceCgroup::plan(&fake_host(&root, Version::V1), &own("t1"), &limits, false).unwrap();
         assert!(!root.join("xvisor-t1").exists(), "planning created something");
         cg.create(&limits).unwrap();
         let dir = root.join("xvisor-t1");
@@ -665,8 +865,9 @@ mod tests {
             memory_bytes: None,
             pids: Some(10),
             cpus: Some(2.0),
+            ..Default::default()
         };
-        let mut cg = InstanceCgroup::plan(&fake_host(&root, Version::V2), "t2", &limits, false).unwrap();
+        let mut cg = InstanceCgroup::plan(&fake_host(&root, Version::V2), &own("t2"), &limits, false).unwrap();
         cg.create(&limits).unwrap();
         assert_eq!(cg.v2_dir(), Some(root.join("xvisor-t2").as_path()));
         let dir = root.join("xvisor-t2");
@@ -680,11 +881,74 @@ mod tests {
     }
 
     #[test]
+    fn a_chosen_path_is_made_below_our_own_and_its_parents_removed_once_empty() {
+        let root = temp_dir("chosen");
+        let mut host = fake_host(&root, Version::V1);
+        host.hierarchies[0].controllers = vec!["cpu".into()];
+        let limits = Limits {
+            cpus: Some(0.4),
+            cpu_period_us: Some(500_000),
+            cpu_shares: Some(2048),
+            cpu_realtime: Some((Some(1_000_000), Some(950_000))),
+            ..Default::default()
+        };
+        let placement = Placement::Chosen(PathBuf::from("a/b/leaf"));
+        let mut cg = InstanceCgroup::plan(&host, &placement, &limits, false).unwrap();
+        let leaf = root.join("a/b/leaf");
+        assert_eq!(cg.paths(), vec![leaf.clone()]);
+        std::fs::create_dir(root.join("a")).unwrap(); // someone else's
+        cg.create(&limits).unwrap();
+        let read = |f: &str| std::fs::read_to_string(leaf.join(f)).unwrap();
+        assert_eq!(read("cpu.shares"), "2048");
+        assert_eq!(read("cpu.cfs_period_us"), "500000");
+        assert_eq!(read("cpu.cfs_quota_us"), "200000");
+        assert_eq!(read("cpu.rt_period_us"), "1000000");
+        assert_eq!(read("cpu.rt_runtime_us"), "950000");
+        // What the kernel does to a cgroup directory, a plain one needs done.
+        std::fs::remove_dir_all(&leaf).unwrap();
+        cg.remove(Duration::ZERO).unwrap();
+        assert!(!root.join("a/b").exists(), "the directory made on the way stays");
+        assert!(root.join("a").exists(), "a directory that existed before is gone");
+        std::fs::remove_dir_all(&root).unwrap();
+    }
+
+    #[test]
+    fn accounting_controllers_join_a_chosen_path_on_v1_only() {
+        let host = CgroupHost::parse(HYBRID_MOUNTINFO, HYBRID_SELF, |_| Some("memory pids\n".into()));
+        let limits = Limits {
+            pids: Some(5),
+            ..Default::default()
+        };
+        let chosen = Placement::Chosen(PathBuf::from("x"));
+        let cg = InstanceCgroup::plan(&host, &chosen, &limits, false).unwrap();
+        // v2 offers memory and pids here: one directory there, nothing to
+        // enable for accounting alone; cpu lives on v1.
+        assert_eq!(
+            cg.paths(),
+            vec![
+                PathBuf::from("/sys/fs/cgroup/unified/x"),
+                PathBuf::from("/sys/fs/cgroup/cpu,cpuacct/x")
+            ]
+        );
+        let cg = InstanceCgroup::plan(&host, &own("x"), &limits, false).unwrap();
+        assert_eq!(cg.paths(), vec![PathBuf::from("/sys/fs/cgroup/unified/xvisor-x")]);
+    }
+
+    #[test]
+    fn shares_convert_to_weights_as_other_runtimes_do() {
+        assert_eq!(shares_to_weight(2), 1);
+        assert_eq!(shares_to_weight(1024), 39);
+        assert_eq!(shares_to_weight(262_144), 10_000);
+        assert_eq!(shares_to_weight(0), 1);
+        assert_eq!(shares_to_weight(u64::MAX), 10_000);
+    }
+
+    #[test]
     fn missing_controller_is_refused_by_name() {
         let host = CgroupHost::default();
         let e = InstanceCgroup::plan(
             &host,
-            "x",
+            &own("x"),
             &Limits {
                 pids: Some(1),
                 ..Default::default()
@@ -705,7 +969,7 @@ mod tests {
         );
         let hybrid_self = format!("5:freezer:/outer\n{HYBRID_SELF}");
         let host = CgroupHost::parse(&hybrid_mi, &hybrid_self, |_| Some("hugetlb\n".into()));
-        let cg = InstanceCgroup::plan(&host, "f", &Limits::default(), true).unwrap();
+        let cg = InstanceCgroup::plan(&host, &own("f"), &Limits::default(), true).unwrap();
         assert_eq!(
             cg.freezer_dir(),
             Some(Path::new("/sys/fs/cgroup/freezer/outer/xvisor-f"))
@@ -721,10 +985,10 @@ mod tests {
             pids: Some(5),
             ..Default::default()
         };
-        let cg = InstanceCgroup::plan(&host, "f", &limits, true).unwrap();
+        let cg = InstanceCgroup::plan(&host, &own("f"), &limits, true).unwrap();
         assert_eq!(cg.paths(), vec![PathBuf::from("/sys/fs/cgroup/a/xvisor-f")]);
         assert_eq!(cg.freezer_dir(), cg.v2_dir());
-        assert!(InstanceCgroup::plan(&host, "f", &limits, false)
+        assert!(InstanceCgroup::plan(&host, &own("f"), &limits, false)
             .unwrap()
             .freezer_dir()
             .is_none());

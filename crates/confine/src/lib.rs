@@ -14,6 +14,6 @@ pub mod cgroup;
 pub mod identity;
 pub mod rootfs;
 
-pub use cgroup::{CgroupError, InstanceCgroup, Limits};
+pub use cgroup::{CgroupError, InstanceCgroup, Limits, Placement};
 pub use identity::IdentityError;
 pub use rootfs::{RootBase, RootExtras, RootSpec, RootfsError, TmpfsMount, Volume};

@@ -99,6 +99,9 @@ pub struct InstanceSpec {
     pub hostname: String,
     pub network: Network,
     pub limits: Limits,
+    /// Where the instance's cgroups go, relative to the cgroup xvisor runs
+    /// in (an OCI `cgroupsPath`); `None`: `xvisor-NAME` there.
+    pub cgroup_path: Option<std::path::PathBuf>,
     /// RLIMIT_NOFILE (soft and hard).
     pub nofile: Option<u64>,
     /// The instance is killed when this has passed since start.

@@ -5,7 +5,7 @@ use std::os::fd::{AsFd, OwnedFd};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use xvisor_confine::cgroup::{CgroupHost, InstanceCgroup};
+use xvisor_confine::cgroup::{CgroupHost, InstanceCgroup, Placement};
 use xvisor_confine::identity::{self, IdMaps};
 use xvisor_confine::{CgroupError, IdentityError, RootfsError};
 use xvisor_sys::event::{self, ready, Watch};
@@ -225,7 +225,13 @@ impl Instance {
         let mut cgroup = if freezer_only && !spec.freezable {
             None
         } else {
-            match CgroupHost::detect().and_then(|h| InstanceCgroup::plan(&h, &spec.name, &spec.limits, spec.freezable))
+            let placement = match &spec.cgroup_path {
+                Some(path) => Placement::Chosen(path.clone()),
+                None => Placement::Own {
+                    name: spec.name.clone(),
+                },
+            };
+            match CgroupHost::detect().and_then(|h| InstanceCgroup::plan(&h, &placement, &spec.limits, spec.freezable))
             {
                 Ok(planned) => Some(planned),
                 Err(_) if freezer_only => None,
@@ -236,7 +242,12 @@ impl Instance {
         if let Some(cg) = cgroup.as_mut() {
             let mut dog = Watchdog::spawn(cg.paths()).map_err(host("start the cgroup watchdog"))?;
             match cg.create(&spec.limits) {
-                Ok(()) => watchdog = Some(dog),
+                Ok(()) => {
+                    // Best effort: at worst an empty directory outlives a
+                    // SIGKILLed supervisor.
+                    let _ = dog.also_remove_if_empty(cg.made_on_the_way());
+                    watchdog = Some(dog);
+                }
                 Err(_) if freezer_only => {
                     dog.finish();
                     cgroup = None;

@@ -3,13 +3,17 @@
 //!
 //! It waits for end-of-file on a pipe whose only writer is the supervisor;
 //! by then the kernel has killed the instance (parent-death signal of its
-//! init), so it waits for the cgroups to empty and removes them. It starts
+//! init), so it waits for the cgroups to empty and removes them. On the
+//! same pipe the supervisor tells it the directories that were made on the
+//! way to them (an OCI `cgroupsPath`): those go too, once empty, without
+//! waiting (other containers may live there). It starts
 //! its own session, ignores terminal signals and holds none of xvisor's
 //! descriptors (not even its stdout/stderr), so it never keeps a caller's
 //! pipe open.
 
 use std::io;
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -41,10 +45,26 @@ impl Watchdog {
         }
     }
 
+    /// Directories made on the way to the cgroups, to remove after them
+    /// when nothing else lives there (deepest last in `made`, as made).
+    pub(crate) fn also_remove_if_empty(&self, made: &[PathBuf]) -> io::Result<()> {
+        let Some(pipe) = &self.keepalive else { return Ok(()) };
+        for path in made {
+            let mut line = path.as_os_str().as_bytes().to_vec();
+            line.push(b'\n');
+            event::write_all(pipe.as_fd(), &line)?;
+        }
+        Ok(())
+    }
+
     /// The supervisor has removed the cgroups itself: let the watchdog go
     /// and reap it, so nothing outlives xvisor.
     pub(crate) fn finish(&mut self) {
-        if self.keepalive.take().is_some() {
+        if let Some(pipe) = self.keepalive.take() {
+            // Nothing left to remove: a directory made on the way may be
+            // another container's again by the time the watchdog looks.
+            let _ = event::write_all(pipe.as_fd(), FINISHED);
+            drop(pipe);
             let _ = process::wait_pid(self.pid, false);
         }
     }
@@ -57,6 +77,10 @@ impl Drop for Watchdog {
         self.keepalive.take();
     }
 }
+
+/// The supervisor's last word when it removed everything itself (paths
+/// are absolute: no path is this line).
+const FINISHED: &[u8] = b"finished\n";
 
 fn watch(keepalive: OwnedFd, paths: &[PathBuf]) -> ! {
     let _ = process::setsid();
@@ -80,11 +104,21 @@ fn watch(keepalive: OwnedFd, paths: &[PathBuf]) -> ! {
     let _ = process::close_all_from_except(3, &[keepalive.as_raw_fd()]);
     let _ = std::env::set_current_dir("/");
     let _ = process::set_process_name("xvisor-cgwatch");
-    let mut buf = [0u8; 16];
+    // Bounded: a path is at most 4 KiB, and only the supervisor writes.
+    const MAX_TOLD: usize = 64 << 10;
+    let mut told = Vec::new();
+    let mut buf = [0u8; 4096];
     while let Ok(n) = event::read(keepalive.as_fd(), &mut buf) {
         if n == 0 {
             break;
         }
+        if told.len() + n <= MAX_TOLD {
+            told.extend_from_slice(&buf[..n]);
+        }
+    }
+    let lines: Vec<&[u8]> = told.split(|b| *b == b'\n').filter(|l| !l.is_empty()).collect();
+    if lines.iter().any(|l| FINISHED.strip_suffix(b"\n") == Some(*l)) {
+        process::exit_now(0)
     }
     // A paused instance's processes hold their SIGKILL until thawed: thaw
     // (a directory without a freezer just refuses the write).
@@ -94,5 +128,9 @@ fn watch(keepalive: OwnedFd, paths: &[PathBuf]) -> ! {
         }
     }
     let _ = xvisor_confine::cgroup::remove_dirs(paths, Duration::from_secs(30));
+    for path in lines.iter().rev() {
+        let path = std::path::Path::new(std::ffi::OsStr::from_bytes(path));
+        let _ = std::fs::remove_dir(path);
+    }
     process::exit_now(0)
 }

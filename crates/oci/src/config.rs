@@ -1,9 +1,11 @@
 //! `config.json` → [`Container`].
 //!
 //! The document is walked as JSON values rather than decoded into structs
-//! with defaults: each object is taken key by key, and whatever key is left
-//! over at the end is refused with its full path (`linux.intelRdt`), so a
-//! field this runtime does not know can never be silently dropped.
+//! with defaults: each object is taken key by key, and a key left over at
+//! the end that the specification defines is refused with its full path
+//! (`linux.intelRdt`), so nothing an engine asks for is silently dropped.
+//! A key the specification does not define is not an error (it says so);
+//! it is set aside and reported in [`Container::ignored`] for the log.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -15,6 +17,8 @@ use xvisor_instance::hooks::{Hook, Hooks};
 use xvisor_instance::{InstanceSpec, JoinNamespace, NamespaceKind, Network, StdinMode, TraceTarget};
 use xvisor_sys::caps::cap;
 use xvisor_trap::{Policy, Profile};
+
+use crate::spec_fields;
 
 /// The annotation choosing the system-call profile.
 pub const PROFILE_ANNOTATION: &str = "dev.xvisor.profile";
@@ -64,6 +68,9 @@ pub struct Container {
     /// Run by `delete` (the others travel in `spec.hooks`, whose states
     /// the runtime fills in).
     pub poststop: Vec<Hook>,
+    /// Properties runtime-spec does not define, by path (`linux.foo`):
+    /// ignored, as the specification requires.
+    pub ignored: Vec<String>,
 }
 
 /// A process.json (an OCI runtime's `exec --process`): config.json's
@@ -81,11 +88,14 @@ pub struct ProcessConfig {
     pub rlimits: Vec<Rlimit>,
     pub umask: Option<u32>,
     pub terminal: bool,
+    /// As [`Container::ignored`].
+    pub ignored: Vec<String>,
 }
 
 /// Parses a process.json's text.
 pub fn parse_process(text: &str) -> Result<ProcessConfig, ConfigError> {
     let value: Value = serde_json::from_str(text).map_err(|e| ConfigError::Syntax(e.to_string()))?;
+    spec_fields::take_set_aside();
     let process = Obj::new("process", value)?;
     let mut b = Builder::new(Path::new("/"), "exec");
     b.process(process)?;
@@ -100,6 +110,7 @@ pub fn parse_process(text: &str) -> Result<ProcessConfig, ConfigError> {
         rlimits: b.rlimits,
         umask: b.umask,
         terminal: b.terminal,
+        ignored: spec_fields::take_set_aside(),
     })
 }
 
@@ -117,7 +128,8 @@ pub fn capability_number(name: &str) -> Option<u32> {
 /// The most hooks of one kind.
 const MAX_HOOKS: usize = 64;
 
-/// An object being taken apart; leftover keys are refused by [`Obj::finish`].
+/// An object being taken apart; leftover keys are sorted out by
+/// [`Obj::finish`].
 pub(crate) struct Obj {
     pub(crate) path: String,
     pub(crate) map: Map<String, Value>,
@@ -233,11 +245,16 @@ impl Obj {
         self.map.remove(key);
     }
 
+    /// Refuses a leftover key the specification defines (everything xvisor
+    /// supports has been taken); sets aside one it does not.
     pub(crate) fn finish(self) -> Result<(), ConfigError> {
-        match self.map.keys().next() {
-            None => Ok(()),
-            Some(key) => Err(field(&self.sub(key), "not supported by xvisor")),
+        if let Some(key) = self.map.keys().find(|key| spec_fields::defined(&self.path, key)) {
+            return Err(field(&self.sub(key), "not supported by xvisor"));
         }
+        for key in self.map.keys() {
+            spec_fields::set_aside(self.sub(key));
+        }
+        Ok(())
     }
 }
 
@@ -291,6 +308,7 @@ pub fn load_bundle(bundle: &Path, id: &str) -> Result<Container, ConfigError> {
 /// Parses config.json text; relative paths are taken from `bundle`.
 pub fn parse_config(text: &str, bundle: &Path, id: &str) -> Result<Container, ConfigError> {
     let value: Value = serde_json::from_str(text).map_err(|e| ConfigError::Syntax(e.to_string()))?;
+    spec_fields::take_set_aside();
     let mut top = Obj::new("", value).map_err(|_| ConfigError::Syntax("not a JSON object".into()))?;
     let version = top
         .string("ociVersion")?
@@ -502,6 +520,7 @@ struct Builder {
     extras: RootExtras,
     network: Network,
     limits: Limits,
+    cgroup_path: Option<PathBuf>,
     sysctls: Vec<(String, String)>,
     seccomp: Option<Vec<u8>>,
     joined: Vec<JoinNamespace>,
@@ -540,6 +559,7 @@ impl Builder {
             // runc's meaning: without a network namespace entry, the host's.
             network: Network::Host,
             limits: Limits::default(),
+            cgroup_path: None,
             sysctls: Vec::new(),
             seccomp: None,
             joined: Vec::new(),
@@ -867,8 +887,9 @@ impl Builder {
                 ));
             }
         }
-        // xvisor places its cgroups below its own (docs/oci.md).
-        l.ignore("cgroupsPath");
+        if let Some(path) = l.string("cgroupsPath")? {
+            self.cgroup_path = cgroup_path(&path).map_err(|why| field("linux.cgroupsPath", why))?;
+        }
         if let Some(r) = l.object("resources")? {
             self.resources(r)?;
         }
@@ -987,17 +1008,41 @@ impl Builder {
         }
         if let Some(mut c) = r.object("cpu")? {
             let quota = c.int("quota")?;
-            let period = c.uint("period")?;
-            if let Some(q) = quota.filter(|q| *q > 0) {
-                let period = period.filter(|p| *p > 0).unwrap_or(100_000);
-                self.limits.cpus = Some(q as f64 / period as f64);
+            let period = c.uint("period")?.filter(|p| *p > 0);
+            if let Some(period) = period {
+                if !(1000..=1_000_000).contains(&period) {
+                    return Err(field("linux.resources.cpu.period", "must be 1000 to 1000000 µs"));
+                }
+                self.limits.cpu_period_us = Some(period);
             }
-            // A relative weight between siblings, never a limit.
-            c.ignore("shares");
-            c.refuse("cpus", "CPU sets are not supported")?;
-            c.refuse("mems", "memory-node sets are not supported")?;
-            c.refuse("realtimeRuntime", "real-time scheduling is not supported")?;
-            c.refuse("realtimePeriod", "real-time scheduling is not supported")?;
+            if let Some(q) = quota.filter(|q| *q > 0) {
+                self.limits.cpus = Some(q as f64 / period.unwrap_or(100_000) as f64);
+            }
+            if let Some(shares) = c.uint("shares")?.filter(|s| *s > 0) {
+                if !(2..=262_144).contains(&shares) {
+                    return Err(field("linux.resources.cpu.shares", "must be 2 to 262144"));
+                }
+                self.limits.cpu_shares = Some(shares);
+            }
+            for (key, set) in [
+                ("cpus", &mut self.limits.cpuset_cpus),
+                ("mems", &mut self.limits.cpuset_mems),
+            ] {
+                if let Some(list) = c.string(key)?.filter(|l| !l.is_empty()) {
+                    if !is_cpu_list(&list) {
+                        return Err(field(
+                            &format!("linux.resources.cpu.{key}"),
+                            format!("{list:?} is not a list such as 0-3,6"),
+                        ));
+                    }
+                    *set = Some(list);
+                }
+            }
+            let rt_runtime = c.int("realtimeRuntime")?;
+            let rt_period = c.uint("realtimePeriod")?;
+            if rt_runtime.is_some() || rt_period.is_some() {
+                self.limits.cpu_realtime = Some((rt_period, rt_runtime));
+            }
             c.refuse("burst", "CPU burst is not supported")?;
             c.refuse("idle", "the idle CPU policy is not supported")?;
             c.finish()?;
@@ -1063,6 +1108,7 @@ impl Builder {
             hostname: self.hostname,
             network: self.network,
             limits: self.limits,
+            cgroup_path: self.cgroup_path,
             nofile,
             timeout: None,
             tty: self.terminal,
@@ -1086,8 +1132,80 @@ impl Builder {
             umask: self.umask,
             annotations,
             poststop: self.poststop,
+            ignored: spec_fields::take_set_aside(),
         })
     }
+}
+
+/// A `cgroupsPath` as a path below the cgroup xvisor runs in (`None`
+/// for an empty one): `/a/b` and `a/b` alike, since xvisor never creates
+/// cgroups elsewhere — on a host where it runs in the root cgroup, an
+/// absolute path means what it means to runc. The systemd form
+/// `SLICE:PREFIX:NAME` becomes the directory systemd would use,
+/// `a.slice/a-b.slice/PREFIX-NAME.scope` for `a-b.slice`.
+fn cgroup_path(value: &str) -> Result<Option<PathBuf>, String> {
+    const MAX_PATH: usize = 4096;
+    if value.len() > MAX_PATH {
+        return Err(format!("longer than {MAX_PATH} bytes"));
+    }
+    let relative = match value.split(':').collect::<Vec<_>>()[..] {
+        [_] => value.trim_start_matches('/').to_string(),
+        [slice, prefix, name] => {
+            let mut path = expand_slice(slice)?;
+            if !name.is_empty() {
+                path.push_str(&if prefix.is_empty() {
+                    name.to_string()
+                } else {
+                    format!("{prefix}-{name}.scope")
+                });
+            }
+            path
+        }
+        _ => return Err(format!("{value:?} is neither a path nor SLICE:PREFIX:NAME")),
+    };
+    let mut out = PathBuf::new();
+    for part in relative.split('/').filter(|p| !p.is_empty()) {
+        if part == "." || part == ".." || part.len() > 255 || part.contains('\0') {
+            return Err(format!("{value:?}: {part:?} is not a cgroup name"));
+        }
+        out.push(part);
+    }
+    Ok((!out.as_os_str().is_empty()).then_some(out))
+}
+
+/// `a-b-c.slice` → `a.slice/a-b.slice/a-b-c.slice/` (empty or `-.slice`:
+/// the root).
+fn expand_slice(slice: &str) -> Result<String, String> {
+    if slice.is_empty() || slice == "-.slice" {
+        return Ok(String::new());
+    }
+    let Some(stem) = slice.strip_suffix(".slice") else {
+        return Err(format!("{slice:?} is not a systemd slice name"));
+    };
+    if stem.is_empty() || stem.contains('/') || stem.starts_with('-') || stem.ends_with('-') || stem.contains("--") {
+        return Err(format!("{slice:?} is not a systemd slice name"));
+    }
+    let mut path = String::new();
+    let mut prefix = String::new();
+    for part in stem.split('-') {
+        if !prefix.is_empty() {
+            prefix.push('-');
+        }
+        prefix.push_str(part);
+        path.push_str(&format!("{prefix}.slice/"));
+    }
+    Ok(path)
+}
+
+/// A CPU or memory-node list as cgroups take it: `0`, `0-3`, `0-3,6,8-9`.
+fn is_cpu_list(list: &str) -> bool {
+    const MAX_LIST: usize = 1024;
+    let number = |s: &str| !s.is_empty() && s.len() <= 5 && s.bytes().all(|b| b.is_ascii_digit());
+    list.len() <= MAX_LIST
+        && list.split(',').all(|item| match item.split_once('-') {
+            Some((a, b)) => number(a) && number(b) && a.parse::<u32>().ok() <= b.parse::<u32>().ok(),
+            None => number(item),
+        })
 }
 
 /// One hook: `path` (absolute), `args`, `env`, `timeout` (seconds, > 0).
@@ -1435,11 +1553,6 @@ mod tests {
                 "linux.sysctl.kernel.panic: only settings",
             ),
             (
-                "/process/frobnicate",
-                serde_json::json!(1),
-                "process.frobnicate: not supported",
-            ),
-            (
                 "/process/apparmorProfile",
                 serde_json::json!("x"),
                 "process.apparmorProfile",
@@ -1458,11 +1571,6 @@ mod tests {
                 "/hooks",
                 serde_json::json!({"createRuntime": [{"path": "/bin/true", "env": ["NOEQUALS"]}]}),
                 "hooks.createRuntime[0].env[0]",
-            ),
-            (
-                "/hooks",
-                serde_json::json!({"onReboot": [{"path": "/bin/true"}]}),
-                "hooks.onReboot: not supported",
             ),
             (
                 "/linux/namespaces/0",
@@ -1542,6 +1650,106 @@ mod tests {
             assert!(e.contains(needle), "{pointer}: {e}");
             assert!(e.starts_with("config.json: "), "{e}");
         }
+    }
+
+    #[test]
+    fn properties_the_specification_does_not_define_are_ignored_and_listed() {
+        let mut c = default_config(false);
+        c["unknown"] = serde_json::json!("unknown");
+        c["process"]["frobnicate"] = serde_json::json!(1);
+        c["hooks"] =
+            serde_json::json!({"onReboot": [{"path": "/bin/true"}], "poststop": [{"path": "/bin/true", "x": 1}]});
+        c["linux"]["resources"]["memory"] = serde_json::json!({"limit": 1 << 30, "futureKnob": true});
+        let container = parse(c).unwrap();
+        assert_eq!(
+            container.ignored,
+            [
+                "process.frobnicate",
+                "linux.resources.memory.futureKnob",
+                "hooks.poststop[0].x",
+                "hooks.onReboot",
+                "unknown"
+            ]
+        );
+        // A second parse starts afresh.
+        assert!(parse(default_config(false)).unwrap().ignored.is_empty());
+        // What the specification defines and xvisor cannot honour stays an
+        // error, wherever it is.
+        let mut c = default_config(false);
+        c["unknown"] = serde_json::json!("unknown");
+        c["linux"]["intelRdt"] = serde_json::json!({"closID": "x"});
+        let e = parse(c).unwrap_err().to_string();
+        assert!(e.contains("linux.intelRdt"), "{e}");
+        let process = parse_process(r#"{"args": ["true"], "cwd": "/", "someday": 1}"#).unwrap();
+        assert_eq!(process.ignored, ["process.someday"]);
+    }
+
+    #[test]
+    fn cgroup_paths_are_taken_below_our_own() {
+        let ok = |v: &str| cgroup_path(v).unwrap().map(|p| p.display().to_string());
+        assert_eq!(ok("/cgrouptest").as_deref(), Some("cgrouptest"));
+        assert_eq!(
+            ok("testdir/cgrouptest/container/").as_deref(),
+            Some("testdir/cgrouptest/container")
+        );
+        assert_eq!(ok(""), None);
+        assert_eq!(ok("/"), None);
+        assert_eq!(
+            ok("kubepods-besteffort-pod1.slice:cri-containerd:abc").as_deref(),
+            Some("kubepods.slice/kubepods-besteffort.slice/kubepods-besteffort-pod1.slice/cri-containerd-abc.scope")
+        );
+        assert_eq!(
+            ok("system.slice:docker:abc").as_deref(),
+            Some("system.slice/docker-abc.scope")
+        );
+        assert_eq!(ok(":libpod:abc").as_deref(), Some("libpod-abc.scope"));
+        for bad in [
+            "/a/../b",
+            "./a",
+            "a:b",
+            "x.service:p:n",
+            "a--b.slice:p:n",
+            "-a.slice:p:n",
+            "a:b:c:d",
+        ] {
+            assert!(cgroup_path(bad).is_err(), "{bad}");
+        }
+        assert!(cgroup_path(&"a/".repeat(3000)).is_err());
+        let mut c = default_config(false);
+        c["linux"]["cgroupsPath"] = serde_json::json!("/../etc");
+        let e = parse(c).unwrap_err().to_string();
+        assert!(e.contains("linux.cgroupsPath"), "{e}");
+    }
+
+    #[test]
+    fn cpu_resources_are_read_whole() {
+        let mut c = default_config(false);
+        c["linux"]["resources"]["cpu"] = serde_json::json!({
+            "shares": 2048, "quota": 50000, "period": 500000, "cpus": "0-1", "mems": "0",
+            "realtimePeriod": 1000000, "realtimeRuntime": 950000
+        });
+        let limits = parse(c).unwrap().spec.limits;
+        assert_eq!(limits.cpu_shares, Some(2048));
+        assert_eq!(limits.cpu_period_us, Some(500_000));
+        assert_eq!(limits.cpus, Some(0.1));
+        assert_eq!(limits.cpuset_cpus.as_deref(), Some("0-1"));
+        assert_eq!(limits.cpuset_mems.as_deref(), Some("0"));
+        assert_eq!(limits.cpu_realtime, Some((Some(1_000_000), Some(950_000))));
+        for (cpu, needle) in [
+            (serde_json::json!({"cpus": "0-"}), "linux.resources.cpu.cpus"),
+            (serde_json::json!({"mems": "a"}), "linux.resources.cpu.mems"),
+            (serde_json::json!({"cpus": "3-1"}), "linux.resources.cpu.cpus"),
+            (serde_json::json!({"shares": 1}), "linux.resources.cpu.shares"),
+            (serde_json::json!({"period": 10}), "linux.resources.cpu.period"),
+        ] {
+            let mut c = default_config(false);
+            c["linux"]["resources"]["cpu"] = cpu;
+            let e = parse(c).unwrap_err().to_string();
+            assert!(e.contains(needle), "{e}");
+        }
+        assert!(is_cpu_list("0-3,6,8-9"));
+        assert!(!is_cpu_list(""));
+        assert!(!is_cpu_list("0,,1"));
     }
 
     #[test]

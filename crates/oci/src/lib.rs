@@ -2,15 +2,17 @@
 //! turned into an [`InstanceSpec`](xvisor_instance::InstanceSpec), and the
 //! per-container state an OCI runtime keeps between its invocations.
 //!
-//! Every field of `config.json` is either honoured, accepted for a reason
-//! written down in `docs/oci.md`, or refused with an error naming it: a
-//! container never runs with less isolation than its configuration asked
-//! for because a field went unread.
+//! Every field runtime-spec defines is either honoured, accepted for a
+//! reason written down in `docs/oci.md`, or refused with an error naming
+//! it: a container never runs with less isolation than its configuration
+//! asked for because a field went unread. Properties the specification
+//! does not define are ignored, as it requires, and logged.
 
 #![forbid(unsafe_code)]
 
 pub mod config;
 mod seccomp;
+mod spec_fields;
 pub mod state;
 
 pub use config::{

@@ -448,6 +448,12 @@ fn create_command(global: &Global, args: Vec<OsString>, run: bool) -> Result<i32
     let id = one_id(&p, "create")?;
     let bundle = std::path::absolute(p.bundle.clone().unwrap_or_else(|| PathBuf::from("."))).context("--bundle")?;
     let mut container = xvisor_oci::load_bundle(&bundle, &id)?;
+    for property in &container.ignored {
+        global.log(
+            "warning",
+            &format!("config.json: {property}: not defined by runtime-spec, ignored"),
+        );
+    }
     container.spec.preserve_fds = p.preserve_fds;
     if container.spec.tty && p.console_socket.is_none() && !run {
         bail!("config.json: process.terminal is true: create needs --console-socket");
@@ -591,6 +597,7 @@ fn supervise(
         umask,
         annotations,
         poststop,
+        ignored: _,
     } = container;
     let me = process::getpid();
     let mut state = ContainerState {
@@ -912,6 +919,12 @@ fn exec(global: &Global, args: Vec<OsString>) -> Result<i32> {
         // process; the flags above that describe it do not apply.
         let text = std::fs::read_to_string(file).with_context(|| format!("--process {}", file.display()))?;
         let process = xvisor_oci::parse_process(&text).with_context(|| format!("--process {}", file.display()))?;
+        for property in &process.ignored {
+            global.log(
+                "warning",
+                &format!("--process: {property}: not defined by runtime-spec, ignored"),
+            );
+        }
         request = ExecRequest {
             argv: process.argv,
             env: process.env,

@@ -426,6 +426,7 @@ pub fn to_spec(mut o: RunOptions) -> Result<InstanceSpec> {
         hostname,
         network: o.network,
         limits: o.limits,
+        cgroup_path: None,
         nofile: o.nofile,
         timeout: o.timeout,
         tty: o.tty,

@@ -251,6 +251,117 @@ fn delete_force_cleans_up_after_a_killed_supervisor() {
 }
 
 #[test]
+fn properties_runtime_spec_does_not_define_are_ignored_and_logged() {
+    let b = Bundle::new("oci-unknown", Caller::Root, &["echo", "ran"]);
+    b.edit(|c| {
+        c["frobnicate"] = serde_json::json!(true);
+        c["process"]["someday"] = serde_json::json!({"x": 1});
+    });
+    let log = b.dir.join("log.json");
+    let id = container_id("unknown");
+    let o = b.oci(&[
+        "--log",
+        log.to_str().unwrap(),
+        "--log-format",
+        "json",
+        "run",
+        "--bundle",
+        b.dir.str(),
+        &id,
+    ]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert!(stdout(&o).contains("ran"));
+    assert!(
+        stderr(&o).is_empty(),
+        "nothing on stderr for engines to misread: {}",
+        stderr(&o)
+    );
+    let log = std::fs::read_to_string(&log).unwrap();
+    for property in ["frobnicate", "process.someday"] {
+        assert!(
+            log.lines()
+                .any(|l| l.contains("\"warning\"") && l.contains(&format!("{property}: not defined by runtime-spec"))),
+            "{log}"
+        );
+    }
+}
+
+/// Cgroup directories whose path ends with `relative`.
+fn cgroup_dirs_ending_with(relative: &str) -> Vec<PathBuf> {
+    let mut found = Vec::new();
+    let mut stack = vec![PathBuf::from("/sys/fs/cgroup")];
+    while let Some(dir) = stack.pop() {
+        if dir.ends_with(relative) {
+            found.push(dir.clone());
+        }
+        let Ok(entries) = std::fs::read_dir(&dir) else { continue };
+        stack.extend(
+            entries
+                .flatten()
+                .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+                .map(|e| e.path()),
+        );
+    }
+    found
+}
+
+#[test]
+fn cgroups_path_places_the_container_below_the_runtimes_cgroup() {
+    for (tag, absolute) in [("cgabs", true), ("cgrel", false)] {
+        let id = container_id(tag);
+        let top = format!("xvisor-test-{id}");
+        let relative = format!("{top}/inner/{id}");
+        let b = Bundle::new(&format!("oci-{tag}"), Caller::Root, &["sleep", "60"]);
+        b.edit(|c| {
+            c["linux"]["cgroupsPath"] = serde_json::json!(if absolute {
+                format!("/{relative}")
+            } else {
+                relative.clone()
+            });
+            c["linux"]["resources"]["pids"] = serde_json::json!({"limit": 50});
+            c["linux"]["resources"]["cpu"] = serde_json::json!({"shares": 512, "quota": 20000, "period": 100000});
+        });
+        let (o, _) = b.create(&id, &[]);
+        assert_eq!(code(&o), 0, "create: {}", stderr(&o));
+        ok(&b.oci(&["start", &id]));
+        let dirs = cgroup_dirs_ending_with(&relative);
+        // Below the cgroup the runtime (this test's child) runs in, on each
+        // hierarchy: never anywhere else.
+        let own = std::fs::read_to_string("/proc/self/cgroup").unwrap();
+        for d in &dirs {
+            let inside = d.strip_prefix("/sys/fs/cgroup").unwrap().to_str().unwrap();
+            assert!(
+                own.lines().any(|l| {
+                    let path = l.splitn(3, ':').nth(2).unwrap_or("");
+                    inside.contains(&format!("{}/{relative}", path.trim_end_matches('/')))
+                }),
+                "{} is not below our own cgroup ({own})",
+                d.display()
+            );
+        }
+        let read = |file: &str| dirs.iter().find_map(|d| std::fs::read_to_string(d.join(file)).ok());
+        assert_eq!(read("pids.max").as_deref().map(str::trim), Some("50"), "{dirs:?}");
+        let cpu = read("cpu.shares").or_else(|| read("cpu.weight")).unwrap();
+        assert!(matches!(cpu.trim(), "512" | "20"), "cpu weight {cpu}");
+        let quota = read("cpu.cfs_quota_us").or_else(|| read("cpu.max")).unwrap();
+        assert!(quota.starts_with("20000"), "quota {quota}");
+        // The container's processes are members.
+        let pids: Vec<i32> = serde_json::from_str(&ok(&b.oci(&["ps", "--format", "json", &id]))).unwrap();
+        let guest = pids
+            .iter()
+            .find(|p| std::fs::read_to_string(format!("/proc/{p}/cmdline")).is_ok_and(|c| c.starts_with("sleep")));
+        let member = std::fs::read_to_string(format!("/proc/{}/cgroup", guest.expect("the sleep"))).unwrap();
+        assert!(member.contains(&relative), "{member}");
+        ok(&b.oci(&["delete", "--force", &id]));
+        assert!(
+            eventually(Duration::from_secs(10), || cgroup_dirs_ending_with(&top).is_empty()),
+            "left: {:?}",
+            cgroup_dirs_ending_with(&top)
+        );
+    }
+}
+
+#[test]
 fn a_created_container_can_be_deleted_without_force() {
     let b = Bundle::new("oci-created", Caller::Root, &["echo", "never"]);
     let id = container_id("created");
@@ -281,7 +392,10 @@ fn unsupported_fields_are_refused_by_name() {
             serde_json::json!({"linux": {"namespaces": [{"type": "pid", "path": "/proc/1/ns/pid"}]}}),
             "linux.namespaces[0].path: joining an existing pid namespace is not supported",
         ),
-        (serde_json::json!({"frobnicate": true}), "frobnicate: not supported"),
+        (
+            serde_json::json!({"linux": {"personality": {"domain": "LINUX32"}}}),
+            "linux.personality",
+        ),
     ] {
         let backup = std::fs::read_to_string(b.dir.join("config.json")).unwrap();
         b.edit(|c| merge(c, &edit));
