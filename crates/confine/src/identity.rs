@@ -25,7 +25,10 @@ pub enum IdentityError {
 /// root inside is root outside (still without any capability on the host)
 /// and every other uid is itself: `chown`, `setgroups` and the users in
 /// /etc/passwd work as they do natively.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+///
+/// An OCI engine may give its own maps instead (`Given`): as root any
+/// ranges the kernel takes; rootless only the caller's own id.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum IdMaps {
     Identity,
     Single {
@@ -34,6 +37,69 @@ pub enum IdMaps {
         outside_uid: u32,
         outside_gid: u32,
     },
+    Given {
+        uid: Vec<IdRange>,
+        gid: Vec<IdRange>,
+    },
+}
+
+/// `count` ids from `inside` in the user namespace are `outside` … outside.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IdRange {
+    pub inside: u32,
+    pub outside: u32,
+    pub count: u32,
+}
+
+/// The most lines a map file takes (the kernel's limit since Linux 4.15).
+pub const MAX_ID_RANGES: usize = 340;
+
+impl IdRange {
+    /// Why the kernel would refuse `ranges` as a map, in words: too many,
+    /// empty, past the end of the id space, or overlapping inside or
+    /// outside.
+    pub fn check_all(ranges: &[IdRange]) -> Result<(), String> {
+        if ranges.is_empty() {
+            return Err("no range".into());
+        }
+        if ranges.len() > MAX_ID_RANGES {
+            return Err(format!("more than {MAX_ID_RANGES} ranges"));
+        }
+        let end = |start: u32, count: u32| u64::from(start) + u64::from(count);
+        for (i, r) in ranges.iter().enumerate() {
+            if r.count == 0 {
+                return Err(format!("range {i} has size 0"));
+            }
+            // The kernel keeps the last id (4294967295) unmapped.
+            if end(r.inside, r.count) > u64::from(u32::MAX) || end(r.outside, r.count) > u64::from(u32::MAX) {
+                return Err(format!("range {i} runs past the last id"));
+            }
+            for (j, other) in ranges[..i].iter().enumerate() {
+                let overlap = |a: u32, b: u32| u64::from(a) < end(b, other.count) && u64::from(b) < end(a, r.count);
+                if overlap(r.inside, other.inside) {
+                    return Err(format!("ranges {j} and {i} overlap inside"));
+                }
+                if overlap(r.outside, other.outside) {
+                    return Err(format!("ranges {j} and {i} overlap outside"));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether `id` (inside) is mapped by one of `ranges`.
+    pub fn maps(ranges: &[IdRange], id: u32) -> bool {
+        ranges
+            .iter()
+            .any(|r| id >= r.inside && u64::from(id) < u64::from(r.inside) + u64::from(r.count))
+    }
+}
+
+fn map_file(ranges: &[IdRange]) -> String {
+    ranges
+        .iter()
+        .map(|r| format!("{} {} {}\n", r.inside, r.outside, r.count))
+        .collect()
 }
 
 impl IdMaps {
@@ -60,6 +126,7 @@ impl IdMaps {
                 outside_uid,
                 ..
             } => format!("{inside_uid} {outside_uid} 1\n"),
+            Self::Given { uid, .. } => map_file(uid),
         }
     }
 
@@ -71,6 +138,17 @@ impl IdMaps {
                 outside_gid,
                 ..
             } => format!("{inside_gid} {outside_gid} 1\n"),
+            Self::Given { gid, .. } => map_file(gid),
+        }
+    }
+
+    /// Whether an unprivileged caller with effective ids `euid:egid` can
+    /// write these maps itself: only its own id, once.
+    pub fn writable_by(&self, euid: u32, egid: u32) -> bool {
+        let own = |ranges: &[IdRange], id: u32| matches!(ranges, [r] if r.outside == id && r.count == 1);
+        match self {
+            Self::Given { uid, gid } => euid == 0 || (own(uid, euid) && own(gid, egid)),
+            _ => true,
         }
     }
 
@@ -83,7 +161,7 @@ impl IdMaps {
             let file = format!("/proc/{pid}/{name}");
             std::fs::write(&file, content).map_err(|error| IdentityError::IdMap { file, error })
         };
-        if matches!(self, Self::Single { .. }) {
+        if matches!(self, Self::Single { .. }) || (matches!(self, Self::Given { .. }) && process::geteuid() != 0) {
             write("setgroups", "deny")?;
         }
         write("uid_map", &self.uid_map())?;
@@ -293,6 +371,42 @@ mod tests {
         assert_eq!(m.uid_map(), "1000 1000 1\n");
         assert_eq!(IdMaps::for_caller(0, 0, 0, 0), IdMaps::Identity);
         assert_eq!(IdMaps::Identity.uid_map(), "0 0 4294967295\n");
+    }
+
+    fn range(inside: u32, outside: u32, count: u32) -> IdRange {
+        IdRange { inside, outside, count }
+    }
+
+    #[test]
+    fn given_maps_are_written_as_given_and_checked_as_the_kernel_would() {
+        let m = IdMaps::Given {
+            uid: vec![range(0, 100_000, 65_536)],
+            gid: vec![range(0, 200_000, 10), range(10, 300_000, 5)],
+        };
+        assert_eq!(m.uid_map(), "0 100000 65536\n");
+        assert_eq!(m.gid_map(), "0 200000 10\n10 300000 5\n");
+        assert!(m.writable_by(0, 0));
+        assert!(!m.writable_by(1000, 1000));
+        let own = IdMaps::Given {
+            uid: vec![range(0, 1000, 1)],
+            gid: vec![range(0, 100, 1)],
+        };
+        assert!(own.writable_by(1000, 100));
+        assert!(IdRange::check_all(&[range(0, 0, u32::MAX)]).is_ok());
+        for (bad, why) in [
+            (vec![], "no range"),
+            (vec![range(0, 0, 0)], "size 0"),
+            (vec![range(1, 0, u32::MAX)], "past the last id"),
+            (vec![range(0, 10, 5), range(4, 100, 1)], "overlap inside"),
+            (vec![range(0, 10, 5), range(5, 14, 1)], "overlap outside"),
+            (vec![range(0, 0, 1); MAX_ID_RANGES + 1], "more than"),
+        ] {
+            let e = IdRange::check_all(&bad).unwrap_err();
+            assert!(e.contains(why), "{bad:?}: {e}");
+        }
+        assert!(IdRange::check_all(&[range(0, 10, 5), range(5, 15, 1)]).is_ok());
+        assert!(IdRange::maps(&[range(0, 10, 5)], 4));
+        assert!(!IdRange::maps(&[range(0, 10, 5)], 5));
     }
 
     #[test]

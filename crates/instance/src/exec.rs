@@ -10,7 +10,7 @@
 //! to init over the control channel. Its encoding is length-prefixed
 //! binary; decoding bounds every length and never panics.
 
-use xvisor_confine::identity::{CapabilitySets, CapabilityViolation};
+use xvisor_confine::identity::{CapabilitySets, CapabilityViolation, IdMaps, IdRange};
 
 use crate::spec::{InstanceSpec, StdinMode};
 
@@ -88,6 +88,8 @@ pub enum ExecError {
     },
     #[error("supplementary groups need an instance started by root (a rootless instance maps one group)")]
     GroupsRootless,
+    #[error("user {uid}:{gid} or one of its groups is not mapped by the container's linux.uidMappings/gidMappings")]
+    NotInTheMaps { uid: u32, gid: u32 },
     #[error("--preserve-fds {0}: at most {MAX_PRESERVED_FDS}")]
     TooManyFds(u32),
     #[error("the request is larger than {MAX_EXEC_REQUEST} bytes")]
@@ -140,6 +142,14 @@ impl ExecRequest {
         };
         if rootless && !additional_gids.is_empty() {
             return Err(ExecError::GroupsRootless);
+        }
+        if let Some(IdMaps::Given { uid: uids, gid: gids }) = &spec.id_maps {
+            let mapped = IdRange::maps(uids, uid)
+                && IdRange::maps(gids, gid)
+                && additional_gids.iter().all(|g| IdRange::maps(gids, *g));
+            if !mapped {
+                return Err(ExecError::NotInTheMaps { uid, gid });
+            }
         }
         let capabilities = self.capabilities_in(spec.capabilities.as_ref())?;
         Ok(ProcessSpec {

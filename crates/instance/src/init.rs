@@ -9,7 +9,7 @@
 use std::io;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 
-use xvisor_confine::identity::{self, GUEST_ROOT_CAPABILITIES};
+use xvisor_confine::identity::{self, IdMaps, GUEST_ROOT_CAPABILITIES};
 use xvisor_sys::caps::{self, cap};
 use xvisor_sys::event::{self, ready, Watch};
 use xvisor_sys::process::{self, Forked};
@@ -139,6 +139,20 @@ fn serve(spec: &InstanceSpec, control: BorrowedFd<'_>) -> Result<i32, String> {
     match receive(control)? {
         ToInit::Proceed => {}
         other => return Err(format!("control channel: unexpected {other:?}")),
+    }
+    // With an engine's maps, our host ids (the supervisor's) are not among
+    // them: become the namespace's root, and drop the supervisor's groups,
+    // which would otherwise stay with us unmapped. (xvisor's own maps map
+    // the supervisor's ids themselves.)
+    if matches!(spec.id_maps, Some(IdMaps::Given { .. })) {
+        // Rootless, the kernel denies setgroups (and there are no groups of
+        // the caller's to drop but its own).
+        let denied = std::fs::read_to_string("/proc/self/setgroups").is_ok_and(|s| s.trim() == "deny");
+        if !denied {
+            process::setgroups(&[]).map_err(context("drop the supervisor's groups"))?;
+        }
+        process::setresgid(0).map_err(context("become gid 0 of the user namespace (is it mapped?)"))?;
+        process::setresuid(0).map_err(context("become uid 0 of the user namespace (is it mapped?)"))?;
     }
     // The supervisor has moved us into the instance's cgroups: that is the
     // root of the instance's cgroup namespace.
@@ -391,9 +405,11 @@ impl Execs {
             let errno = error.raw_os_error().unwrap_or(errno::EINVAL);
             let _ = send(control, &FromInit::ExecFailed { id, stage, errno }, None);
         };
-        // Rootless instances map one id; root's map the whole id space.
-        let rootless = !std::fs::read_to_string("/proc/self/uid_map")
-            .is_ok_and(|m| m.split_whitespace().collect::<Vec<_>>() == ["0", "0", "4294967295"]);
+        // Rootless instances map one id; root's map the whole id space, or
+        // an engine's ranges (checked against them).
+        let rootless = spec.id_maps.is_none()
+            && !std::fs::read_to_string("/proc/self/uid_map")
+                .is_ok_and(|m| m.split_whitespace().collect::<Vec<_>>() == ["0", "0", "4294967295"]);
         // The supervisor resolved the same request against the same spec
         // already; this cannot fail unless it was bypassed.
         let Ok(process) = request.resolve(spec, rootless) else {

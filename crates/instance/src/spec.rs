@@ -99,6 +99,9 @@ pub struct InstanceSpec {
     pub hostname: String,
     pub network: Network,
     pub limits: Limits,
+    /// The user namespace's id maps, when not xvisor's own choice
+    /// (`IdMaps::for_caller`): an OCI engine's `linux.uidMappings`.
+    pub id_maps: Option<xvisor_confine::identity::IdMaps>,
     /// Where the instance's cgroups go, relative to the cgroup xvisor runs
     /// in (an OCI `cgroupsPath`); `None`: `xvisor-NAME` there.
     pub cgroup_path: Option<std::path::PathBuf>,

@@ -357,7 +357,10 @@ impl Instance {
     }
 
     fn finish_creating(&mut self) -> Result<(), InstanceError> {
-        let maps = IdMaps::for_caller(self.spec.uid, self.spec.gid, process::geteuid(), process::getegid());
+        let maps = match &self.spec.id_maps {
+            Some(given) => given.clone(),
+            None => IdMaps::for_caller(self.spec.uid, self.spec.gid, process::geteuid(), process::getegid()),
+        };
         maps.write_for(self.init_pid)?;
         if let Some(cg) = &self.cgroup {
             cg.add_process(self.init_pid, cg.v2_dir().is_some())?;

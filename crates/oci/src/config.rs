@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use serde_json::{Map, Value};
-use xvisor_confine::identity::CapabilitySets;
+use xvisor_confine::identity::{CapabilitySets, IdMaps, IdRange};
 use xvisor_confine::{Limits, RootBase, RootExtras, RootSpec, TmpfsMount, Volume};
 use xvisor_instance::hooks::{Hook, Hooks};
 use xvisor_instance::{InstanceSpec, JoinNamespace, NamespaceKind, Network, StdinMode, TraceTarget};
@@ -521,6 +521,7 @@ struct Builder {
     network: Network,
     limits: Limits,
     cgroup_path: Option<PathBuf>,
+    id_maps: Option<IdMaps>,
     sysctls: Vec<(String, String)>,
     seccomp: Option<Vec<u8>>,
     joined: Vec<JoinNamespace>,
@@ -560,6 +561,7 @@ impl Builder {
             network: Network::Host,
             limits: Limits::default(),
             cgroup_path: None,
+            id_maps: None,
             sysctls: Vec::new(),
             seccomp: None,
             joined: Vec::new(),
@@ -860,14 +862,14 @@ impl Builder {
                 }
             }
         }
-        l.refuse(
-            "uidMappings",
-            "xvisor maps ids itself (as root: every id onto itself; rootless: the caller's uid)",
-        )?;
-        l.refuse(
-            "gidMappings",
-            "xvisor maps ids itself (as root: every id onto itself; rootless: the caller's gid)",
-        )?;
+        let uid = id_ranges(&mut l, "uidMappings")?;
+        let gid = id_ranges(&mut l, "gidMappings")?;
+        self.id_maps = match (uid, gid) {
+            (None, None) => None,
+            (Some(uid), Some(gid)) => Some(IdMaps::Given { uid, gid }),
+            (Some(_), None) => return Err(field("linux.gidMappings", "missing (linux.uidMappings is given)")),
+            (None, Some(_)) => return Err(field("linux.uidMappings", "missing (linux.gidMappings is given)")),
+        };
         l.refuse("timeOffsets", "time namespaces are not supported")?;
         for (i, d) in l.array("devices")?.into_iter().enumerate() {
             let path = format!("linux.devices[{i}]");
@@ -1079,6 +1081,39 @@ impl Builder {
         annotations: BTreeMap<String, String>,
     ) -> Result<Container, ConfigError> {
         let rootfs = self.rootfs.ok_or_else(|| field("root.path", "missing"))?;
+        // The program's ids must exist in its user namespace.
+        if let Some(IdMaps::Given { uid, gid }) = &self.id_maps {
+            // The instance's init runs as the container's root.
+            if !IdRange::maps(uid, 0) {
+                return Err(field(
+                    "linux.uidMappings",
+                    "uid 0 (the container's root) must be mapped",
+                ));
+            }
+            if !IdRange::maps(gid, 0) {
+                return Err(field(
+                    "linux.gidMappings",
+                    "gid 0 (the container's root) must be mapped",
+                ));
+            }
+            if !IdRange::maps(uid, self.uid) {
+                return Err(field(
+                    "process.user.uid",
+                    format!("{} is not mapped by linux.uidMappings", self.uid),
+                ));
+            }
+            let groups = std::iter::once(("process.user.gid".to_string(), self.gid)).chain(
+                self.additional_gids
+                    .iter()
+                    .enumerate()
+                    .map(|(i, g)| (format!("process.user.additionalGids[{i}]"), *g)),
+            );
+            for (path, g) in groups {
+                if !IdRange::maps(gid, g) {
+                    return Err(field(&path, format!("{g} is not mapped by linux.gidMappings")));
+                }
+            }
+        }
         let mut extras = self.extras;
         extras.readonly_root = self.readonly_root;
         extras.joined_ipc = self.joined.iter().any(|j| j.kind == NamespaceKind::Ipc);
@@ -1109,6 +1144,7 @@ impl Builder {
             network: self.network,
             limits: self.limits,
             cgroup_path: self.cgroup_path,
+            id_maps: self.id_maps,
             nofile,
             timeout: None,
             tty: self.terminal,
@@ -1135,6 +1171,30 @@ impl Builder {
             ignored: spec_fields::take_set_aside(),
         })
     }
+}
+
+/// `linux.uidMappings` or `gidMappings`: `None` when absent or empty.
+fn id_ranges(l: &mut Obj, key: &str) -> Result<Option<Vec<IdRange>>, ConfigError> {
+    let path = l.sub(key);
+    let mut ranges = Vec::new();
+    for (i, entry) in l.array(key)?.into_iter().enumerate() {
+        let entry_path = format!("{path}[{i}]");
+        let mut e = Obj::new(&entry_path, entry)?;
+        let mut id = |name: &str| -> Result<u32, ConfigError> {
+            let value = e
+                .uint(name)?
+                .ok_or_else(|| field(&format!("{entry_path}.{name}"), "missing"))?;
+            u32::try_from(value).map_err(|_| field(&format!("{entry_path}.{name}"), "must be below 4294967296"))
+        };
+        let (inside, outside, count) = (id("containerID")?, id("hostID")?, id("size")?);
+        e.finish()?;
+        ranges.push(IdRange { inside, outside, count });
+    }
+    if ranges.is_empty() {
+        return Ok(None);
+    }
+    IdRange::check_all(&ranges).map_err(|why| field(&path, why))?;
+    Ok(Some(ranges))
 }
 
 /// A `cgroupsPath` as a path below the cgroup xvisor runs in (`None`
@@ -1590,7 +1650,7 @@ mod tests {
             (
                 "/linux/uidMappings",
                 serde_json::json!([{"containerID": 0, "hostID": 1000, "size": 1}]),
-                "linux.uidMappings",
+                "linux.gidMappings: missing",
             ),
             (
                 "/process/capabilities/bounding",
@@ -1719,6 +1779,59 @@ mod tests {
         c["linux"]["cgroupsPath"] = serde_json::json!("/../etc");
         let e = parse(c).unwrap_err().to_string();
         assert!(e.contains("linux.cgroupsPath"), "{e}");
+    }
+
+    #[test]
+    fn id_mappings_are_taken_and_must_cover_the_program() {
+        let mut c = default_config(false);
+        c["linux"]["uidMappings"] = serde_json::json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
+        c["linux"]["gidMappings"] = serde_json::json!([
+            {"containerID": 0, "hostID": 200000, "size": 10},
+            {"containerID": 10, "hostID": 300000, "size": 100}
+        ]);
+        let maps = parse(c.clone()).unwrap().spec.id_maps.unwrap();
+        assert_eq!(maps.uid_map(), "0 100000 65536\n");
+        assert_eq!(maps.gid_map(), "0 200000 10\n10 300000 100\n");
+        for (pointer, value, needle) in [
+            (
+                "/process/user/uid",
+                serde_json::json!(70000),
+                "process.user.uid: 70000 is not mapped",
+            ),
+            (
+                "/linux/uidMappings",
+                serde_json::json!([{"containerID": 1, "hostID": 100000, "size": 65536}]),
+                "uid 0 (the container's root) must be mapped",
+            ),
+            (
+                "/process/user/gid",
+                serde_json::json!(110),
+                "process.user.gid: 110 is not mapped",
+            ),
+            (
+                "/process/user/additionalGids",
+                serde_json::json!([5, 500]),
+                "process.user.additionalGids[1]: 500 is not mapped",
+            ),
+            (
+                "/linux/uidMappings",
+                serde_json::json!([{"containerID": 0, "hostID": 1, "size": 5}, {"containerID": 3, "hostID": 9, "size": 1}]),
+                "linux.uidMappings: ranges 0 and 1 overlap inside",
+            ),
+            (
+                "/linux/uidMappings",
+                serde_json::json!([{"containerID": 0, "hostID": 1}]),
+                "linux.uidMappings[0].size: missing",
+            ),
+            (
+                "/linux/uidMappings",
+                serde_json::json!([{"containerID": 0, "hostID": 4294967296u64, "size": 1}]),
+                "linux.uidMappings[0].hostID: must be below",
+            ),
+        ] {
+            let e = parse(with(c.clone(), pointer, value)).unwrap_err().to_string();
+            assert!(e.contains(needle), "{pointer}: {e}");
+        }
     }
 
     #[test]

@@ -448,6 +448,14 @@ fn create_command(global: &Global, args: Vec<OsString>, run: bool) -> Result<i32
     let id = one_id(&p, "create")?;
     let bundle = std::path::absolute(p.bundle.clone().unwrap_or_else(|| PathBuf::from("."))).context("--bundle")?;
     let mut container = xvisor_oci::load_bundle(&bundle, &id)?;
+    if let Some(maps) = &container.spec.id_maps {
+        if !maps.writable_by(process::geteuid(), process::getegid()) {
+            bail!(
+                "config.json: linux.uidMappings: without root only the caller's own uid and gid can be mapped \
+                 (one id each: mapping more needs newuidmap/newgidmap, which xvisor does not use)"
+            );
+        }
+    }
     for property in &container.ignored {
         global.log(
             "warning",

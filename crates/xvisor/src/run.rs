@@ -427,6 +427,7 @@ pub fn to_spec(mut o: RunOptions) -> Result<InstanceSpec> {
         network: o.network,
         limits: o.limits,
         cgroup_path: None,
+        id_maps: None,
         nofile: o.nofile,
         timeout: o.timeout,
         tty: o.tty,

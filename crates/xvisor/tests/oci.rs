@@ -973,6 +973,94 @@ fn a_namespace_path_of_another_kind_is_refused() {
     }
 }
 
+fn an_engines_id_maps_are_the_user_namespaces(caller: Caller) {
+    // As root any ranges; rootless only the caller's own id (nobody here).
+    let (host, size) = if caller == Caller::Root {
+        (100_000, 65_536)
+    } else {
+        (NOBODY, 1)
+    };
+    let b = Bundle::new(
+        "oci-idmap",
+        caller,
+        &[
+            "sh",
+            "-c",
+            "cat /proc/self/uid_map /proc/self/gid_map; id -u; touch /made",
+        ],
+    );
+    chown_tree(&b.dir.join("rootfs").canonicalize().unwrap(), host);
+    b.edit(|c| {
+        c["root"]["readonly"] = Value::Bool(false);
+        c["linux"]["uidMappings"] = serde_json::json!([{"containerID": 0, "hostID": host, "size": size}]);
+        c["linux"]["gidMappings"] = serde_json::json!([{"containerID": 0, "hostID": host, "size": size}]);
+    });
+    let id = container_id(if caller == Caller::Root {
+        "idmap"
+    } else {
+        "idmap-nobody"
+    });
+    let o = b.oci(&["run", "--bundle", b.dir.str(), &id]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let out = stdout(&o);
+    let lines: Vec<Vec<&str>> = out.lines().map(|l| l.split_whitespace().collect()).collect();
+    let expected = vec!["0".to_string(), host.to_string(), size.to_string()];
+    assert_eq!(lines[0], expected, "{out}");
+    assert_eq!(lines[1], expected, "{out}");
+    assert_eq!(lines[2], ["0"], "{out}");
+    // The container's root is `host` outside.
+    let made = std::fs::metadata(b.dir.join("rootfs/made")).unwrap();
+    assert_eq!(std::os::unix::fs::MetadataExt::uid(&made), host);
+}
+
+#[test]
+fn an_engines_id_maps_are_the_user_namespaces_as_root() {
+    an_engines_id_maps_are_the_user_namespaces(Caller::Root);
+}
+
+#[test]
+fn an_engines_id_maps_are_the_user_namespaces_rootless() {
+    an_engines_id_maps_are_the_user_namespaces(Caller::Unprivileged);
+}
+
+#[test]
+fn exec_runs_as_any_user_of_an_engines_id_maps_and_no_other() {
+    let b = Bundle::new("oci-idmap-exec", Caller::Root, &["sleep", "300"]);
+    chown_tree(&b.dir.join("rootfs").canonicalize().unwrap(), 100_000);
+    b.edit(|c| {
+        c["linux"]["uidMappings"] = serde_json::json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
+        c["linux"]["gidMappings"] = serde_json::json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
+    });
+    let id = container_id("idmap-exec");
+    b.running(&id);
+    let o = b.oci(&["exec", "--user", "1000:1001", &id, "sh", "-c", "id -u; id -g"]);
+    assert_eq!(stdout(&o), "1000\n1001\n", "{}", stderr(&o));
+    let o = b.oci(&["exec", "--user", "70000:0", &id, "id"]);
+    assert_eq!(code(&o), 1);
+    assert!(
+        stderr(&o).contains("not mapped by the container's linux.uidMappings"),
+        "{}",
+        stderr(&o)
+    );
+    ok(&b.oci(&["delete", "--force", &id]));
+}
+
+#[test]
+fn rootless_id_maps_beyond_the_callers_own_id_are_refused() {
+    let b = Bundle::new("oci-idmap-refused", Caller::Unprivileged, &["true"]);
+    b.edit(|c| {
+        c["linux"]["uidMappings"] = serde_json::json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
+        c["linux"]["gidMappings"] = serde_json::json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
+    });
+    let o = b.oci(&["run", "--bundle", b.dir.str(), &container_id("idmap-refused")]);
+    assert_eq!(code(&o), 1);
+    assert!(
+        stderr(&o).contains("linux.uidMappings: without root only the caller's own uid"),
+        "{}",
+        stderr(&o)
+    );
+}
+
 #[test]
 fn joining_a_namespace_rootless_is_refused_with_the_reason() {
     let pod = PodNamespaces::new("rootless");

@@ -185,7 +185,7 @@ pub fn busybox_rootfs(tag: &str, caller: Caller) -> TempDir {
     dir
 }
 
-fn chown_tree(path: &Path, id: u32) {
+pub fn chown_tree(path: &Path, id: u32) {
     std::os::unix::fs::lchown(path, Some(id), Some(id)).unwrap();
     if std::fs::symlink_metadata(path).unwrap().is_dir() {
         for e in std::fs::read_dir(path).unwrap().flatten() {
