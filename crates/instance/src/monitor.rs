@@ -384,7 +384,11 @@ impl Follower {
                 }
             }
             0 => {
-                // A signal on its way to the task: deliver it as sent.
+                // A signal on its way to the task: deliver it as sent. A
+                // trapped call it interrupted before the supervisor had it
+                // restarts after the handler, where natively the call could
+                // not have been interrupted at all.
+                let _ = ptrace::restart_interrupted_call(tid, xvisor_trap::table::never_interrupted);
                 let _ = ptrace::resume(tid, signal);
             }
             _ => {

@@ -2,7 +2,10 @@
 //! fork/clone/exec events, and the waits that report them.
 //!
 //! Only what the process monitor needs: it never reads or writes a
-//! tracee's registers or memory through ptrace.
+//! tracee's memory through ptrace, and of its registers it reads them at a
+//! signal-delivery stop and writes one: the return value of a system call
+//! that a signal interrupted before the supervisor received it
+//! ([`restart_interrupted_call`]).
 
 use std::io;
 
@@ -35,12 +38,61 @@ fn request(request: libc::c_uint, tid: i32, data: libc::c_ulong) -> io::Result<l
 
 /// Every request this module makes: a seccomp filter can permit these and
 /// nothing else.
-pub const REQUESTS_MADE: [u32; 4] = [
+pub const REQUESTS_MADE: [u32; 6] = [
     libc::PTRACE_CONT,
     libc::PTRACE_GETEVENTMSG,
     libc::PTRACE_SEIZE,
     libc::PTRACE_LISTEN,
+    libc::PTRACE_GETREGS,
+    libc::PTRACE_POKEUSER,
 ];
+
+/// The kernel's "interrupted, restart if the handler asks for it" return
+/// value (`-ERESTARTSYS`), and "interrupted, always restart"
+/// (`-ERESTARTNOINTR`); neither ever reaches user space.
+const ERESTARTSYS: i64 = -512;
+const ERESTARTNOINTR: i64 = -513;
+
+/// Where `rax` is in the user area (`struct user_regs_struct`).
+const RAX_OFFSET: usize = std::mem::offset_of!(libc::user_regs_struct, rax);
+
+/// At a signal-delivery stop of `tid`: if the system call it is in was
+/// interrupted with `-ERESTARTSYS` and `restartable(number)` says the call
+/// never sleeps interruptibly natively — so the interruption can only have
+/// come from the wait for a seccomp supervisor that had not received the
+/// call yet — makes the kernel restart the call after the handler, as if
+/// the signal had come just before it. Returns the call's number when it
+/// did so.
+pub fn restart_interrupted_call(tid: i32, restartable: impl Fn(u64) -> bool) -> io::Result<Option<u64>> {
+    // SAFETY: an all-zero user_regs_struct is valid (plain integers).
+    let mut regs: libc::user_regs_struct = unsafe { std::mem::zeroed() };
+    // SAFETY: PTRACE_GETREGS writes one user_regs_struct at `data`, which
+    // points to `regs`, alive and writable for the call.
+    check(unsafe {
+        libc::ptrace(
+            libc::PTRACE_GETREGS,
+            tid,
+            std::ptr::null_mut::<libc::c_void>(),
+            &mut regs as *mut libc::user_regs_struct,
+        )
+    })?;
+    // `orig_rax` is -1 outside a system call.
+    if regs.rax as i64 != ERESTARTSYS || regs.orig_rax as i64 == -1 || !restartable(regs.orig_rax) {
+        return Ok(None);
+    }
+    // SAFETY: PTRACE_POKEUSER takes the user-area offset as the address and
+    // the new word as the data, both plain integers; nothing is dereferenced
+    // in this process.
+    check(unsafe {
+        libc::ptrace(
+            libc::PTRACE_POKEUSER,
+            tid,
+            RAX_OFFSET as *mut libc::c_void,
+            ERESTARTNOINTR as libc::c_ulong,
+        )
+    })?;
+    Ok(Some(regs.orig_rax))
+}
 
 /// Attaches to `tid` without stopping it; `options` are [`options`] bits.
 /// With the fork/clone options, every task it creates is attached too.

@@ -661,10 +661,168 @@ pub const MAX_SYSCALL: u32 = 469;
 
 /// The row for `number`, if the number is assigned on x86_64.
 pub fn lookup(number: u32) -> Option<&'static Syscall> {
-    SYSCALLS
-        .binary_search_by_key(&number, |s| s.number)
+    // Rows 0..=334 sit at their own index: no search on the trapped path.
+    let direct = usize::try_from(number).ok().and_then(|i| SYSCALLS.get(i));
+    match direct {
+        Some(row) if row.number == number => Some(row),
+        _ => SYSCALLS
+            .binary_search_by_key(&number, |s| s.number)
+            .ok()
+            .map(|i| &SYSCALLS[i]),
+    }
+}
+
+/// Calls that never sleep interruptibly in the kernel, so never end with
+/// "interrupted" natively. Trapped, each waits for the supervisor, and a
+/// signal caught before the supervisor has received it would make it fail
+/// with EINTR — a shell's `close` of a pipe end failing so leaks the end
+/// into its next command, which then never sees end-of-file. The process
+/// monitor, at the signal's delivery, makes such a call restart instead
+/// (`ptrace::restart_interrupted_call`): it had not begun. Calls that may
+/// sleep interruptibly natively (`read`, `open` of a FIFO, `connect`,
+/// `wait4`, `fcntl(F_SETLKW)` …) keep the kernel's answer.
+pub const NEVER_INTERRUPTED: &[&str] = &[
+    "close",
+    "close_range",
+    "dup",
+    "dup2",
+    "dup3",
+    "stat",
+    "fstat",
+    "lstat",
+    "newfstatat",
+    "statx",
+    "access",
+    "faccessat",
+    "faccessat2",
+    "readlink",
+    "readlinkat",
+    "lseek",
+    "getdents",
+    "getdents64",
+    "getcwd",
+    "chdir",
+    "fchdir",
+    "mkdir",
+    "mkdirat",
+    "rmdir",
+    "unlink",
+    "unlinkat",
+    "rename",
+    "renameat",
+    "renameat2",
+    "link",
+    "linkat",
+    "symlink",
+    "symlinkat",
+    "chmod",
+    "fchmod",
+    "fchmodat",
+    "chown",
+    "fchown",
+    "lchown",
+    "fchownat",
+    "umask",
+    "utimensat",
+    "truncate",
+    "ftruncate",
+    "mmap",
+    "mprotect",
+    "munmap",
+    "mremap",
+    "brk",
+    "madvise",
+    "mincore",
+    "rt_sigaction",
+    "rt_sigprocmask",
+    "sigaltstack",
+    "getpid",
+    "getppid",
+    "gettid",
+    "getuid",
+    "geteuid",
+    "getgid",
+    "getegid",
+    "getgroups",
+    "getresuid",
+    "getresgid",
+    "getpgrp",
+    "getpgid",
+    "getsid",
+    "setpgid",
+    "setsid",
+    "setuid",
+    "setgid",
+    "setreuid",
+    "setregid",
+    "setresuid",
+    "setresgid",
+    "setgroups",
+    "setfsuid",
+    "setfsgid",
+    "capget",
+    "capset",
+    "prctl",
+    "arch_prctl",
+    "uname",
+    "sysinfo",
+    "times",
+    "getrlimit",
+    "setrlimit",
+    "prlimit64",
+    "getrusage",
+    "set_tid_address",
+    "set_robust_list",
+    "sched_yield",
+    "sched_getaffinity",
+    "sched_setaffinity",
+    "pipe",
+    "pipe2",
+    "socket",
+    "socketpair",
+    "bind",
+    "listen",
+    "getsockname",
+    "getpeername",
+    "setsockopt",
+    "getsockopt",
+    "shutdown",
+    "memfd_create",
+    "eventfd",
+    "eventfd2",
+    "epoll_create",
+    "epoll_create1",
+    "epoll_ctl",
+    "timerfd_create",
+    "timerfd_settime",
+    "timerfd_gettime",
+    "signalfd",
+    "signalfd4",
+    "inotify_init",
+    "inotify_init1",
+    "inotify_add_watch",
+    "inotify_rm_watch",
+    "fork",
+    "vfork",
+    "clone",
+    "clone3",
+    "execve",
+    "execveat",
+    "kill",
+    "tkill",
+    "tgkill",
+    "rt_sigqueueinfo",
+    "rt_tgsigqueueinfo",
+    "pidfd_open",
+    "pidfd_send_signal",
+];
+
+/// Whether the call numbered `number` is one of [`NEVER_INTERRUPTED`].
+pub fn never_interrupted(number: u64) -> bool {
+    u32::try_from(number)
         .ok()
-        .map(|i| &SYSCALLS[i])
+        .and_then(lookup)
+        .is_some_and(|row| NEVER_INTERRUPTED.contains(&row.name))
 }
 
 /// The row named `name`.
@@ -675,6 +833,25 @@ pub fn by_name(name: &str) -> Option<&'static Syscall> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn never_interrupted_names_are_rows() {
+        for name in NEVER_INTERRUPTED {
+            assert!(by_name(name).is_some(), "{name}");
+        }
+        assert!(never_interrupted(3)); // close
+        assert!(!never_interrupted(0)); // read
+        assert!(!never_interrupted(u64::MAX));
+    }
+
+    #[test]
+    fn lookup_finds_every_row_by_its_number() {
+        for row in SYSCALLS {
+            assert_eq!(lookup(row.number).map(|r| r.name), Some(row.name));
+        }
+        assert!(lookup(400).is_none());
+        assert!(lookup(u32::MAX).is_none());
+    }
 
     #[test]
     fn numbers_are_strictly_increasing_and_names_unique() {
