@@ -1,6 +1,5 @@
 # busybox (static) applets driven by a busybox shell script.
 #
-# not-under-strict: busybox sh catches SIGCHLD without SA_RESTART; under strict its fork() is a trapped call, and a SIGCHLD that lands before the supervisor has received the call makes the kernel fail it with EINTR (natively fork restarts). The default profile runs fork in the kernel and passes.
 bb=$(command -v busybox) || { echo "busybox not installed"; exit 1; }
 cd "$($bb mktemp -d)"
 $bb sh -c '

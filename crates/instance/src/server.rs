@@ -74,13 +74,8 @@ pub(crate) struct Server {
     /// `SYNC_WAKE_UP` the guest's notification wakes the `RECV` on the
     /// guest's CPU as it does a `poll`. Not while tracing (two serving
     /// threads take turns) or while calls are parked (the scheduler's
-    /// wake-ups come through the poll), and not under the strict profile:
-    /// there every call is trapped, `close` included, and a trapped call
-    /// that a caught signal interrupts before it is received fails with
-    /// EINTR — with blocking `RECV` a shell's `close` of a pipe end failed
-    /// so (SIGCHLD) and the end leaked into the next command, which then
-    /// never saw end-of-file. Woken for teardown and for a new listener by
-    /// the doorbell signal.
+    /// wake-ups come through the poll). Woken for teardown and for a new
+    /// listener by the doorbell signal.
     pub(crate) blocking_receive: bool,
     /// The serving threads' ids, for the doorbell.
     pub(crate) threads: Mutex<Vec<i32>>,

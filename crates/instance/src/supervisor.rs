@@ -491,8 +491,7 @@ impl Instance {
                         tasks,
                         turn: Mutex::new(()),
                         hung_up: std::sync::atomic::AtomicBool::new(false),
-                        blocking_receive: crate::server::serving_threads(self.trace.is_some()) == 1
-                            && self.spec.policy.profile != xvisor_trap::Profile::Strict,
+                        blocking_receive: crate::server::serving_threads(self.trace.is_some()) == 1,
                         threads: Mutex::new(Vec::new()),
                     });
                     self.server = Some(Arc::clone(&server));

@@ -267,9 +267,7 @@ const fn enosys(number: u32, name: &'static str, args: &'static [Arg]) -> Syscal
 ///
 /// Calls that never block natively and whose only meaning is confined by
 /// the instance's pid namespace (fork, vfork, clone without a new user
-/// namespace, exit, exit_group, the signal-sending calls) are hot: a trapped
-/// call that is interrupted by a signal before the supervisor has received
-/// it fails with EINTR, which natively these calls never do. Numbers
+/// namespace, exit, exit_group, the signal-sending calls) are hot. Numbers
 /// 335–423 are unassigned on x86_64 (they are taken by 32-bit calls on other
 /// architectures) and have no row: the filter refuses them with ENOSYS.
 pub static SYSCALLS: &[Syscall] = &[
