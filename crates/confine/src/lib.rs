@@ -4,7 +4,8 @@
 //!   root directory, masked secrets, private /tmp and home, /proc, /dev, /sys,
 //!   volumes), built in a new mount namespace and entered with `pivot_root`;
 //! - [`cgroup`]: memory, pids and cpu limits on cgroup v2 or v1;
-//! - [`identity`]: user-namespace id maps, capabilities, rlimits.
+//! - [`identity`]: user-namespace id maps, capabilities, rlimits;
+//! - [`wall`]: Landlock, the second wall around the files.
 //!
 //! Everything here runs through the safe wrappers of `xvisor-sys`.
 
@@ -13,6 +14,7 @@
 pub mod cgroup;
 pub mod identity;
 pub mod rootfs;
+pub mod wall;
 
 pub use cgroup::{CgroupError, InstanceCgroup, Limits, Placement};
 pub use identity::IdentityError;

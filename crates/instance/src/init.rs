@@ -187,6 +187,9 @@ fn serve(spec: &InstanceSpec, control: BorrowedFd<'_>) -> Result<i32, String> {
     }
     hooks::run_all(&spec.hooks.create_container, &spec.hooks.state_creating).map_err(|e| e.to_string())?;
     spec.root.enter().map_err(|e| e.to_string())?;
+    // Before the guest or any exec'd process exists: they are all in one
+    // Landlock domain, init's.
+    xvisor_confine::wall::wall_in_root().map_err(|e| e.to_string())?;
     if let Some(n) = spec.nofile {
         identity::limit_open_files(n).map_err(|e| e.to_string())?;
     }

@@ -9,6 +9,7 @@
 pub mod caps;
 pub mod event;
 pub mod fs;
+pub mod landlock;
 pub mod mount;
 pub mod net;
 pub mod process;
@@ -49,6 +50,6 @@ pub fn cstring(bytes: impl Into<Vec<u8>>) -> io::Result<std::ffi::CString> {
 pub mod errno {
     pub use libc::{
         EACCES, EAGAIN, EBADF, EBUSY, ECHILD, EEXIST, EINTR, EINVAL, EIO, ELOOP, ENOENT, ENOEXEC, ENOSYS, ENOTDIR,
-        ENOTSUP, ENOTTY, EPERM, EPIPE, EPROTO, ESRCH, EWOULDBLOCK, EXDEV,
+        ENOTSUP, ENOTTY, EOPNOTSUPP, EPERM, EPIPE, EPROTO, ESRCH, EWOULDBLOCK, EXDEV,
     };
 }

@@ -362,6 +362,50 @@ fn cgroups_path_places_the_container_below_the_runtimes_cgroup() {
 }
 
 #[test]
+fn a_host_directory_passed_in_opens_nothing_outside_the_root() {
+    // An engine passes descriptor 3, a host directory (--preserve-fds 1):
+    // the mount namespace does not stop `openat` beneath it; Landlock does.
+    let b = Bundle::new(
+        "oci-leak",
+        Caller::Root,
+        &[
+            "sh",
+            "-c",
+            "cat /proc/self/fd/3/hostname && echo read; ls /proc/self/fd/3 >/dev/null && echo listed; echo done",
+        ],
+    );
+    let id = container_id("leak");
+    let script = format!(
+        "exec 3</etc && exec {} --root {} run --preserve-fds 1 --bundle {} {id}",
+        binary().display(),
+        b.state_root.display(),
+        b.dir.str()
+    );
+    let o = std::process::Command::new("sh")
+        .args(["-c", &script])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert_eq!(stdout(&o), "done\n", "stderr: {}", stderr(&o));
+    assert!(stderr(&o).contains("Permission denied"), "{}", stderr(&o));
+}
+
+#[test]
+fn an_exec_d_process_signals_the_containers_own() {
+    // One Landlock domain for the program and every exec'd process.
+    let b = Bundle::new("oci-exec-kill", Caller::Root, &["sleep", "300"]);
+    let id = container_id("exec-kill");
+    b.running(&id);
+    let script =
+        "for p in /proc/[0-9]*; do [ \"$(cat $p/comm)\" = sleep ] && kill -TERM ${p#/proc/} && echo sent; done";
+    let o = b.oci(&["exec", &id, "sh", "-c", script]);
+    assert_eq!(stdout(&o), "sent\n", "{}", stderr(&o));
+    assert!(eventually(Duration::from_secs(10), || b.status(&id) == "stopped"));
+    ok(&b.oci(&["delete", &id]));
+}
+
+#[test]
 fn a_created_container_can_be_deleted_without_force() {
     let b = Bundle::new("oci-created", Caller::Root, &["echo", "never"]);
     let id = container_id("created");

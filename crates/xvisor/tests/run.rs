@@ -236,6 +236,49 @@ both_callers!(network_none_has_only_loopback_host_reaches_the_host, |caller| {
     assert_eq!(ok(&o), "connected\n");
 });
 
+/// The kernel's Landlock ABI version; a test that needs Landlock fails
+/// here, saying so, rather than passing without it.
+fn landlock_abi() -> i64 {
+    // landlock_create_ruleset(NULL, 0, LANDLOCK_CREATE_RULESET_VERSION).
+    let o = std::process::Command::new("python3")
+        .args([
+            "-c",
+            "import ctypes; l = ctypes.CDLL(None, use_errno=True); print(l.syscall(444, None, 0, 1))",
+        ])
+        .output()
+        .expect("python3");
+    let abi: i64 = String::from_utf8_lossy(&o.stdout).trim().parse().unwrap_or(-1);
+    assert!(
+        abi >= 1,
+        "this kernel has no Landlock (LSM not enabled?): the test needs it"
+    );
+    abi
+}
+
+both_callers!(an_abstract_socket_outside_the_instance_is_out_of_reach, |caller| {
+    assert!(
+        landlock_abi() >= 6,
+        "Landlock scopes need ABI 6 (Linux 6.12); this kernel has {}",
+        landlock_abi()
+    );
+    use std::os::linux::net::SocketAddrExt;
+    let name = format!("xvisor-test-{}-{}", std::process::id(), caller as u8);
+    let addr = std::os::unix::net::SocketAddr::from_abstract_name(name.as_bytes()).unwrap();
+    let _host = std::os::unix::net::UnixListener::bind_addr(&addr).unwrap();
+    // With the host's network, the host's abstract sockets are visible, and
+    // still out of reach; one bound inside the instance is not.
+    let script = format!(
+        "import socket, errno\n\
+         s = socket.socket(socket.AF_UNIX)\n\
+         try:\n    s.connect('\\0{name}'); print('connected to the host')\n\
+         except OSError as e: print(errno.errorcode[e.errno])\n\
+         inner = socket.socket(socket.AF_UNIX); inner.bind('\\0inner-{name}'); inner.listen()\n\
+         c = socket.socket(socket.AF_UNIX); c.connect('\\0inner-{name}'); print('inner ok')\n"
+    );
+    let out = ok(&run(caller, &["run", "--net", "host", "--", "python3", "-c", &script]));
+    assert_eq!(out, "EPERM\ninner ok\n");
+});
+
 both_callers!(exit_codes_follow_the_shell, |caller| {
     assert_eq!(code(&run(caller, &["run", "--", "true"])), 0);
     assert_eq!(code(&run(caller, &["run", "--", "sh", "-c", "exit 3"])), 3);
