@@ -110,6 +110,10 @@ pub struct RootExtras {
     /// namespace, so `/dev/mqueue` stays an empty directory (the queues
     /// themselves work through their system calls).
     pub joined_ipc: bool,
+    /// Host device nodes (`/dev/fuse`, `/dev/dri/card0`) bound at the same
+    /// path in the instance's `/dev`, beside the default ones: in a user
+    /// namespace no node can be made, only a host one shown.
+    pub devices: Vec<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -326,7 +330,7 @@ impl RootSpec {
             self.write_identity_files(root, staging_dir.as_fd())?;
         }
         mount_proc(root)?;
-        mount_dev(root, self.extras.joined_ipc)?;
+        mount_dev(root, self.extras.joined_ipc, &self.extras.devices)?;
         let sys = mount::clone_tree(None, "/sys", true).map_err(fail("clone /sys"))?;
         mount::set_attributes(
             sys.as_fd(),
@@ -791,7 +795,7 @@ fn mount_proc(root: BorrowedFd<'_>) -> Result<(), RootfsError> {
     Ok(())
 }
 
-fn mount_dev(root: BorrowedFd<'_>, joined_ipc: bool) -> Result<(), RootfsError> {
+fn mount_dev(root: BorrowedFd<'_>, joined_ipc: bool, devices: &[String]) -> Result<(), RootfsError> {
     let dev = mount::new_filesystem(
         "tmpfs",
         &[FsOption::Value("mode", "0755"), FsOption::Value("size", "64k")],
@@ -807,6 +811,17 @@ fn mount_dev(root: BorrowedFd<'_>, joined_ipc: bool) -> Result<(), RootfsError> 
         let rel = format!("dev/{node}");
         sysfs::create_file_in_root(root, &rel, 0o644).map_err(fail(format!("create {host}")))?;
         attach_at(root, &rel, tree.as_fd()).map_err(fail(format!("mount {host}")))?;
+    }
+    // Checked by whoever asked for them (a host node of that path, kind
+    // and number); a node gone since is an error, not a silent omission.
+    for host in devices {
+        let rel = host.trim_start_matches('/');
+        let tree = mount::clone_tree(None, host, false).map_err(fail(format!("take device {host}")))?;
+        if let Some((parent, _)) = rel.rsplit_once('/') {
+            ensure_dir(root, parent).map_err(fail(format!("create /{parent}")))?;
+        }
+        sysfs::create_file_in_root(root, rel, 0o644).map_err(fail(format!("create {host}")))?;
+        attach_at(root, rel, tree.as_fd()).map_err(fail(format!("mount {host}")))?;
     }
     ensure_dir(root, "dev/pts").map_err(fail("create /dev/pts"))?;
     let pts = mount::new_filesystem(

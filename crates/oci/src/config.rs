@@ -522,6 +522,8 @@ struct Builder {
     limits: Limits,
     cgroup_path: Option<PathBuf>,
     id_maps: Option<IdMaps>,
+    /// `(type, major, minor)` of the host nodes `linux.devices` adds.
+    extra_nodes: Vec<(char, i64, i64)>,
     sysctls: Vec<(String, String)>,
     seccomp: Option<Vec<u8>>,
     joined: Vec<JoinNamespace>,
@@ -562,6 +564,7 @@ impl Builder {
             limits: Limits::default(),
             cgroup_path: None,
             id_maps: None,
+            extra_nodes: Vec::new(),
             sysctls: Vec::new(),
             seccomp: None,
             joined: Vec::new(),
@@ -875,19 +878,20 @@ impl Builder {
             let path = format!("linux.devices[{i}]");
             let mut d = Obj::new(&path, d)?;
             let dev_path = d.string("path")?.unwrap_or_default();
-            for key in ["type", "major", "minor", "fileMode", "uid", "gid"] {
+            let kind = d.string("type")?.unwrap_or_default();
+            let major = d.int("major")?;
+            let minor = d.int("minor")?;
+            // A host node is shown as it is on the host.
+            for key in ["fileMode", "uid", "gid"] {
                 d.ignore(key);
             }
             d.finish()?;
-            if !DEFAULT_DEVICES.contains(&dev_path.as_str()) {
-                return Err(field(
-                    &path,
-                    format!(
-                        "device {dev_path}: device nodes other than the default set ({}) are not supported",
-                        DEFAULT_DEVICES.join(", ")
-                    ),
-                ));
+            if DEFAULT_DEVICES.contains(&dev_path.as_str()) {
+                continue;
             }
+            let node = host_device(&dev_path, &kind, major, minor).map_err(|why| field(&path, why))?;
+            self.extras.devices.push(dev_path);
+            self.extra_nodes.push(node);
         }
         if let Some(path) = l.string("cgroupsPath")? {
             self.cgroup_path = cgroup_path(&path).map_err(|why| field("linux.cgroupsPath", why))?;
@@ -952,6 +956,9 @@ impl Builder {
     }
 
     fn resources(&mut self, mut r: Obj) -> Result<(), ConfigError> {
+        // Whether each added node is allowed by the last rule that covers it
+        // (nothing enforces a denial: the node is there or not).
+        let mut extra_allowed: Vec<Option<(bool, String)>> = vec![None; self.extra_nodes.len()];
         for (i, d) in r.array("devices")?.into_iter().enumerate() {
             let path = format!("linux.resources.devices[{i}]");
             let mut d = Obj::new(&path, d)?;
@@ -973,6 +980,26 @@ impl Builder {
                 return Err(field(
                     &path,
                     "denying one of the instance's devices is not supported (its /dev has only null, zero, full, random, urandom, tty, ptmx and its own pts)",
+                ));
+            }
+            let any = |v: Option<i64>| v.unwrap_or(-1) == -1;
+            for (slot, (node_kind, node_major, node_minor)) in extra_allowed.iter_mut().zip(&self.extra_nodes) {
+                let covers = (kind == "a" || kind.starts_with(*node_kind))
+                    && (any(major) || major == Some(*node_major))
+                    && (any(minor) || minor == Some(*node_minor));
+                if covers {
+                    *slot = Some((allow, path.clone()));
+                }
+            }
+        }
+        for ((allowed, dev), node) in extra_allowed.iter().zip(&self.extras.devices).zip(&self.extra_nodes) {
+            if let Some((false, rule)) = allowed {
+                return Err(field(
+                    rule,
+                    format!(
+                        "denies {dev} ({} {}:{}), which linux.devices adds: a node that is there cannot be denied",
+                        node.0, node.1, node.2
+                    ),
                 ));
             }
         }
@@ -1171,6 +1198,53 @@ impl Builder {
             ignored: spec_fields::take_set_aside(),
         })
     }
+}
+
+/// Checks that `path` is a host device node of `kind` (`c`, `u` or `b`)
+/// and, where given, of that major and minor number; returns what it is.
+/// The instance shows the host's node: one cannot be made in a user
+/// namespace.
+fn host_device(path: &str, kind: &str, major: Option<i64>, minor: Option<i64>) -> Result<(char, i64, i64), String> {
+    use std::os::unix::fs::{FileTypeExt, MetadataExt};
+    let wanted = match kind {
+        "c" | "u" => 'c',
+        "b" => 'b',
+        "p" => return Err(format!("device {path}: FIFOs are not supported")),
+        other => return Err(format!("device {path}: unknown type {other:?} (c, u, b)")),
+    };
+    let Some(rest) = path.strip_prefix("/dev/") else {
+        return Err(format!("device {path}: only nodes below /dev are supported"));
+    };
+    if path.len() > 255 || !rest.split('/').all(|p| !p.is_empty() && p != "." && p != "..") {
+        return Err(format!("device {path}: only nodes below /dev are supported"));
+    }
+    // What the instance's /dev holds of its own.
+    let first = rest.split('/').next().unwrap_or_default();
+    if ["ptmx", "pts", "shm", "mqueue", "fd", "stdin", "stdout", "stderr"].contains(&first) {
+        return Err(format!("device {path}: the instance's own /dev/{first} is there"));
+    }
+    let meta = std::fs::symlink_metadata(path).map_err(|e| {
+        format!("device {path}: no such node on the host ({e}); xvisor shows the host's node, it cannot make one")
+    })?;
+    let (found, rdev) = (meta.file_type(), meta.rdev());
+    let found_kind = if found.is_char_device() {
+        'c'
+    } else if found.is_block_device() {
+        'b'
+    } else {
+        return Err(format!("device {path}: not a device node on the host"));
+    };
+    let found_major = i64::try_from(((rdev >> 8) & 0xfff) | ((rdev >> 32) & !0xfff)).unwrap_or(-1);
+    let found_minor = i64::try_from((rdev & 0xff) | ((rdev >> 12) & !0xff)).unwrap_or(-1);
+    let differs = |asked: Option<i64>, found: i64| asked.is_some_and(|a| a != found);
+    if found_kind != wanted || differs(major, found_major) || differs(minor, found_minor) {
+        return Err(format!(
+            "device {path}: the host's node is {found_kind} {found_major}:{found_minor}, not {wanted} {}:{}",
+            major.map_or("*".into(), |m| m.to_string()),
+            minor.map_or("*".into(), |m| m.to_string())
+        ));
+    }
+    Ok((found_kind, found_major, found_minor))
 }
 
 /// `linux.uidMappings` or `gidMappings`: `None` when absent or empty.
@@ -1598,8 +1672,29 @@ mod tests {
         for (pointer, value, needle) in [
             (
                 "/linux/devices",
-                serde_json::json!([{"path": "/dev/fuse", "type": "c", "major": 10, "minor": 229}]),
-                "linux.devices[0]: device /dev/fuse",
+                serde_json::json!([{"path": "/dev/xvisor-none", "type": "c", "major": 10, "minor": 229}]),
+                "linux.devices[0]: device /dev/xvisor-none: no such node on the host",
+            ),
+            (
+                "/linux/devices",
+                serde_json::json!([{"path": "/dev/null", "type": "c", "major": 1, "minor": 3},
+                                   {"path": "/dev/fuse", "type": "c", "major": 10, "minor": 228}]),
+                "linux.devices[1]: device /dev/fuse: the host's node is c 10:229, not c 10:228",
+            ),
+            (
+                "/linux/devices",
+                serde_json::json!([{"path": "/dev/ptmx", "type": "c", "major": 5, "minor": 2}]),
+                "the instance's own",
+            ),
+            (
+                "/linux/devices",
+                serde_json::json!([{"path": "/tmp/../dev/null", "type": "c"}]),
+                "only nodes below /dev",
+            ),
+            (
+                "/linux/devices",
+                serde_json::json!([{"path": "/dev/shm/x", "type": "p"}]),
+                "FIFOs are not supported",
             ),
             ("/linux/intelRdt", serde_json::json!({"closID": "x"}), "linux.intelRdt"),
             (
@@ -1832,6 +1927,37 @@ mod tests {
             let e = parse(with(c.clone(), pointer, value)).unwrap_err().to_string();
             assert!(e.contains(needle), "{pointer}: {e}");
         }
+    }
+
+    #[test]
+    fn a_host_device_node_is_added_and_must_stay_allowed() {
+        assert!(
+            Path::new("/dev/fuse").exists(),
+            "this test needs the host's /dev/fuse (c 10:229)"
+        );
+        let mut c = default_config(false);
+        c["linux"]["devices"] = serde_json::json!([{"path": "/dev/full", "type": "c", "major": 1, "minor": 7}]);
+        assert!(
+            parse(c.clone()).unwrap().spec.root.extras.devices.is_empty(),
+            "a default node"
+        );
+        c["linux"]["devices"] = serde_json::json!([
+            {"path": "/dev/zero", "type": "c", "major": 1, "minor": 5},
+            {"path": "/dev/fuse", "type": "c"}
+        ]);
+        // What Docker writes for --device: deny all, allow it.
+        c["linux"]["resources"]["devices"] = serde_json::json!([
+            {"allow": false, "access": "rwm"},
+            {"allow": true, "type": "c", "major": 10, "minor": 229, "access": "rwm"}
+        ]);
+        assert_eq!(parse(c.clone()).unwrap().spec.root.extras.devices, ["/dev/fuse"]);
+        assert!(parse(c.clone()).is_ok());
+        c["linux"]["resources"]["devices"]
+            .as_array_mut()
+            .unwrap()
+            .push(serde_json::json!({"allow": false, "type": "c", "major": 10, "access": "rwm"}));
+        let e = parse(c).unwrap_err().to_string();
+        assert!(e.contains("linux.resources.devices[2]"), "{e}");
     }
 
     #[test]

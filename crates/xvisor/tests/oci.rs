@@ -406,6 +406,32 @@ fn an_exec_d_process_signals_the_containers_own() {
 }
 
 #[test]
+fn a_host_device_node_is_shown_where_asked() {
+    assert!(
+        Path::new("/dev/fuse").exists(),
+        "this test needs the host's /dev/fuse (c 10:229)"
+    );
+    let b = Bundle::new(
+        "oci-device",
+        Caller::Root,
+        &[
+            "sh",
+            "-c",
+            "test -c /dev/fuse && ls /dev/fuse && test ! -e /dev/kvm && echo only-it",
+        ],
+    );
+    b.edit(|c| {
+        c["linux"]["devices"] = serde_json::json!([{"path": "/dev/fuse", "type": "c", "major": 10, "minor": 229}]);
+        c["linux"]["resources"]["devices"] = serde_json::json!([
+            {"allow": false, "access": "rwm"},
+            {"allow": true, "type": "c", "major": 10, "minor": 229, "access": "rwm"}
+        ]);
+    });
+    let o = b.oci(&["run", "--bundle", b.dir.str(), &container_id("device")]);
+    assert_eq!(stdout(&o), "/dev/fuse\nonly-it\n", "{}", stderr(&o));
+}
+
+#[test]
 fn a_created_container_can_be_deleted_without_force() {
     let b = Bundle::new("oci-created", Caller::Root, &["echo", "never"]);
     let id = container_id("created");
@@ -421,8 +447,8 @@ fn unsupported_fields_are_refused_by_name() {
     let b = Bundle::new("oci-refuse", Caller::Root, &["true"]);
     for (edit, needle) in [
         (
-            serde_json::json!({"linux": {"devices": [{"path": "/dev/fuse", "type": "c", "major": 10, "minor": 229}]}}),
-            "linux.devices[0]",
+            serde_json::json!({"linux": {"devices": [{"path": "/dev/xvisor-none", "type": "c", "major": 10, "minor": 229}]}}),
+            "linux.devices[0]: device /dev/xvisor-none: no such node on the host",
         ),
         (
             serde_json::json!({"process": {"ioPriority": {"class": "IOPRIO_CLASS_RT"}}}),
