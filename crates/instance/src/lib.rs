@@ -22,6 +22,7 @@ pub mod hooks;
 mod init;
 pub mod lifecycle;
 pub mod monitor;
+mod outcome;
 pub mod protocol;
 pub mod registry;
 mod sched;

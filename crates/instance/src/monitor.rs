@@ -22,7 +22,7 @@ use std::time::{Duration, Instant};
 
 use xvisor_kernel::trace::{TaskEvent, TaskRecord, Trace};
 use xvisor_sys::process::WaitStatus;
-use xvisor_sys::ptrace::{self, event, options, Report};
+use xvisor_sys::ptrace::{self, event, options, Report, Waited};
 use xvisor_sys::signal;
 
 use crate::sched::Parking;
@@ -193,6 +193,9 @@ pub(crate) struct Observers {
     pub(crate) trace: Option<Arc<Mutex<Trace>>>,
     pub(crate) created_at: Instant,
     pub(crate) parking: Arc<Parking>,
+    /// When tracing: the results of continued calls, read at stops the
+    /// serving threads ask for.
+    pub(crate) outcomes: Option<Arc<crate::outcome::Outcomes>>,
 }
 
 impl Monitor {
@@ -309,11 +312,22 @@ impl Follower {
         // Ends when no traced task is left (init and everything under it
         // are gone), or on an error the kernel should never give; with
         // PTRACE_O_EXITKILL, the instance does not outlive the monitor.
-        while let Ok(Some((tid, status))) = ptrace::wait_traced() {
-            match Report::from_raw(status) {
-                Some(Report::Ended(end)) => self.ended(tid, end),
-                Some(Report::Stopped { event, signal }) => self.stopped(tid, event, signal),
-                None => {}
+        if let Some(outcomes) = &self.observers.outcomes {
+            outcomes.monitor_is(xvisor_sys::signal::current_thread_id());
+        }
+        loop {
+            match ptrace::wait_traced() {
+                Ok(Waited::Task(tid, status)) => match Report::from_raw(status) {
+                    Some(Report::Ended(end)) => self.ended(tid, end),
+                    Some(Report::Stopped { event, signal }) => self.stopped(tid, event, signal),
+                    None => {}
+                },
+                // Rung by a serving thread (the doorbell).
+                Ok(Waited::Interrupted) => {}
+                Ok(Waited::None) | Err(_) => break,
+            }
+            if let Some(outcomes) = &self.observers.outcomes {
+                outcomes.arm_requested();
             }
         }
     }
@@ -335,6 +349,9 @@ impl Follower {
     }
 
     fn ended(&self, tid: i32, end: WaitStatus) {
+        if let Some(outcomes) = &self.observers.outcomes {
+            outcomes.ended(tid);
+        }
         let task = lock(&self.shared.table).ended(tid);
         if let Some(task) = &task {
             if task.host_tid == task.host_pid {
@@ -362,12 +379,18 @@ impl Follower {
     fn stopped(&self, tid: i32, event: i32, signal: i32) {
         match event {
             event::FORK | event::VFORK | event::CLONE => {
+                if let Some(outcomes) = &self.observers.outcomes {
+                    outcomes.call_over(tid, false);
+                }
                 if let Ok(child) = ptrace::event_message(tid).map(|m| i32::try_from(m).unwrap_or(-1)) {
                     self.born(tid, child, event == event::CLONE);
                 }
                 let _ = ptrace::resume(tid, 0);
             }
             event::EXEC => {
+                if let Some(outcomes) = &self.observers.outcomes {
+                    outcomes.call_over(tid, true);
+                }
                 self.exec(tid);
                 let _ = ptrace::resume(tid, 0);
             }
@@ -376,8 +399,12 @@ impl Follower {
                     // A group stop: stay stopped, but hear SIGCONT.
                     lock(&self.shared.table).set_state(tid, TaskState::Stopped);
                     let _ = ptrace::listen(tid);
+                } else if self.observers.outcomes.as_ref().is_some_and(|o| o.stopped(tid)) {
+                    // Stopped after a continued call, for the trace.
+                    let _ = ptrace::resume(tid, 0);
                 } else {
-                    // A new task's first stop, or the end of a group stop.
+                    // A new task's first stop, the end of a group stop, or
+                    // a watch's stop the serving thread stopped waiting for.
                     self.known(tid);
                     lock(&self.shared.table).set_state(tid, TaskState::Alive);
                     let _ = ptrace::resume(tid, 0);

@@ -247,6 +247,10 @@ fn complete(trace: &Option<Arc<Mutex<Trace>>>, created_at: Instant, call: Parked
             name: call.name.to_string(),
             args,
             decision,
+            // A parked call's completion is not watched: the scheduler
+            // thread answers it, and waiting for its result here would
+            // hold up the other parked calls.
+            returned: None,
             latency_us: call.since.elapsed().as_secs_f64() * 1e6,
         };
         if let Ok(mut t) = trace.lock() {

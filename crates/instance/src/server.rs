@@ -61,6 +61,8 @@ pub(crate) struct Server {
     pub(crate) trace: Option<Arc<Mutex<Trace>>>,
     pub(crate) created_at: Instant,
     pub(crate) parking: Arc<Parking>,
+    /// When tracing: what continued calls returned, read by the monitor.
+    pub(crate) outcomes: Option<Arc<crate::outcome::Outcomes>>,
     /// The monitor's task table (instance pid → host pid for parked waits).
     pub(crate) tasks: Arc<Mutex<TaskTable>>,
     /// Held by the thread whose turn it is to wait on the listener.
@@ -320,6 +322,16 @@ impl Server {
             let ids = crate::monitor::identify(i32::try_from(notification.pid).unwrap_or(-1), Duration::ZERO, None);
             (text, valid, (ids.pid, ids.tid))
         });
+        let host_tid = i32::try_from(notification.pid).unwrap_or(-1);
+        let watched = match (&self.outcomes, decision) {
+            (Some(outcomes), Decision::Continue) if valid_of(&described) => outcomes.watch(
+                notification.id,
+                host_tid,
+                i64::from(notification.nr),
+                notification.instruction_pointer,
+            ),
+            _ => false,
+        };
         match decision {
             Decision::Continue => {
                 let _ = seccomp::respond(listener, notification.id, seccomp::Response::Continue);
@@ -329,10 +341,14 @@ impl Server {
             }
             Decision::Park(wait) => self.park(&notification, on, wait, described.as_ref()),
         }
-        if let (Some(trace), Some(received), Some(((name, args), valid, (pid, tid)))) =
-            (self.trace.as_ref(), received, described)
+        let latency = received.map(|r| r.elapsed());
+        let returned = match (&self.outcomes, watched) {
+            (Some(outcomes), true) => outcomes.seen(notification.id, OUTCOME_PATIENCE),
+            _ => None,
+        };
+        if let (Some(trace), Some(received), Some(latency), Some(((name, args), valid, (pid, tid)))) =
+            (self.trace.as_ref(), received, latency, described)
         {
-            let latency = received.elapsed();
             let args = if valid { args } else { vec!["<caller gone>".to_string()] };
             let record = Record {
                 time_s: received.duration_since(self.created_at).as_secs_f64(),
@@ -341,6 +357,7 @@ impl Server {
                 name,
                 args,
                 decision,
+                returned,
                 latency_us: latency.as_secs_f64() * 1e6,
             };
             if let Ok(mut trace) = trace.lock() {
@@ -435,3 +452,13 @@ enum Longer {
 }
 
 type DescribedCall = ((String, Vec<String>), bool, (i64, i64));
+
+/// Whether the call was still valid when its arguments were read.
+fn valid_of(described: &Option<DescribedCall>) -> bool {
+    described.as_ref().is_some_and(|(_, valid, _)| *valid)
+}
+
+/// How long a serving thread waits for a continued call's result before
+/// recording it without: a call that blocks uninterruptibly longer (a slow
+/// disk) goes unseen, one that blocks interruptibly is cut short at once.
+const OUTCOME_PATIENCE: Duration = Duration::from_millis(50);

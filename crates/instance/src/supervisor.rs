@@ -164,6 +164,8 @@ pub struct Instance {
     to_pool: Option<std::sync::mpsc::Sender<Arc<Server>>>,
     /// The scheduler's parked calls.
     parking: Arc<Parking>,
+    /// When tracing: results of continued calls (`outcome`).
+    outcomes: Option<Arc<crate::outcome::Outcomes>>,
     /// What the serving threads share, once the listener has arrived.
     server: Option<Arc<Server>>,
     /// Clients waiting on processes they asked to start in the running
@@ -314,6 +316,7 @@ impl Instance {
         drop(init_end);
         let created_at = Instant::now();
         let parking = Arc::new(Parking::new().map_err(host("create the scheduler's wake-up pipe"))?);
+        let outcomes = trace.as_ref().map(|_| Arc::new(crate::outcome::Outcomes::default()));
         // Followed from before it can create anything.
         let keep_none: Vec<u32> = Vec::new();
         let monitor = Monitor::start(
@@ -322,6 +325,7 @@ impl Instance {
                 trace: trace.clone(),
                 created_at,
                 parking: Arc::clone(&parking),
+                outcomes: outcomes.clone(),
             },
             move || confine_thread(&keep_none, &xvisor_trap::host::monitor_filter()),
         );
@@ -341,6 +345,7 @@ impl Instance {
             pool: None,
             to_pool: None,
             parking,
+            outcomes,
             server: None,
             exec_clients: Vec::new(),
             next_exec_id: 1,
@@ -488,6 +493,7 @@ impl Instance {
                         trace: self.trace.clone(),
                         created_at: self.created_at,
                         parking: Arc::clone(&self.parking),
+                        outcomes: self.outcomes.clone(),
                         tasks,
                         turn: Mutex::new(()),
                         hung_up: std::sync::atomic::AtomicBool::new(false),

@@ -27,17 +27,32 @@ pub struct Record {
     pub name: String,
     pub args: Vec<String>,
     pub decision: Decision,
+    /// What a call the kernel performed (`Continue`) returned, when the
+    /// monitor could see it: the raw value, `-errno` on failure.
+    pub returned: Option<i64>,
     /// Time from receiving the call to answering it.
     pub latency_us: f64,
+}
+
+/// A raw return value as the trace shows it: `(result, errno name)`.
+fn result_of(returned: i64) -> (i64, Option<String>) {
+    match i32::try_from(-returned) {
+        Ok(e) if (1..4096).contains(&e) => (-1, Some(xvisor_trap::policy::errno_name(e))),
+        _ => (returned, None),
+    }
 }
 
 impl Record {
     pub fn to_json(&self) -> String {
         let args: Vec<String> = self.args.iter().map(|a| json_string(a)).collect();
-        let result = match self.decision {
-            Decision::Continue => "\"result\": \"performed by the kernel\"".to_string(),
-            Decision::Park(_) => "\"result\": \"parked\"".to_string(),
-            Decision::Errno(e) => {
+        let result = match (self.decision, self.returned.map(result_of)) {
+            (Decision::Continue, Some((value, None))) => format!("\"result\": {value}"),
+            (Decision::Continue, Some((value, Some(name)))) => {
+                format!("\"result\": {value}, \"errno\": {}", json_string(&name))
+            }
+            (Decision::Continue, None) => "\"result\": \"performed by the kernel\"".to_string(),
+            (Decision::Park(_), _) => "\"result\": \"parked\"".to_string(),
+            (Decision::Errno(e), _) => {
                 format!(
                     "\"result\": -1, \"errno\": {}",
                     json_string(&xvisor_trap::policy::errno_name(e))
@@ -63,10 +78,12 @@ impl Record {
         } else {
             format!("[{}/{}]", self.pid, self.tid)
         };
-        let outcome = match self.decision {
-            Decision::Continue => "continue".to_string(),
-            Decision::Park(_) => self.decision.describe(),
-            Decision::Errno(e) => format!("-1 {}", xvisor_trap::policy::errno_name(e)),
+        let outcome = match (self.decision, self.returned.map(result_of)) {
+            (Decision::Continue, Some((value, None))) => value.to_string(),
+            (Decision::Continue, Some((value, Some(name)))) => format!("{value} {name}"),
+            (Decision::Continue, None) => "continue".to_string(),
+            (Decision::Park(_), _) => self.decision.describe(),
+            (Decision::Errno(e), _) => format!("-1 {}", xvisor_trap::policy::errno_name(e)),
         };
         format!(
             "{:>10.6} {who} {}({}) = {outcome} <{:.1}µs>",
@@ -212,8 +229,30 @@ mod tests {
             name: "openat".into(),
             args: vec!["AT_FDCWD".into(), "\"/etc/pass\\\"wd\"".into()],
             decision,
+            returned: None,
             latency_us: 3.04,
         }
+    }
+
+    #[test]
+    fn a_continued_calls_result_shows_when_seen() {
+        let mut r = record(Decision::Continue);
+        r.returned = Some(3);
+        assert!(
+            r.to_json().contains("\"decision\": \"continue\", \"result\": 3,"),
+            "{}",
+            r.to_json()
+        );
+        assert!(r.to_text().ends_with(") = 3 <3.0µs>"), "{}", r.to_text());
+        r.returned = Some(-2);
+        assert!(
+            r.to_json().contains("\"result\": -1, \"errno\": \"ENOENT\""),
+            "{}",
+            r.to_json()
+        );
+        assert!(r.to_text().ends_with(") = -1 ENOENT <3.0µs>"), "{}", r.to_text());
+        r.returned = Some(-5000);
+        assert!(r.to_json().contains("\"result\": -5000,"), "{}", r.to_json());
     }
 
     #[test]

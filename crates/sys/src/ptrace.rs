@@ -5,7 +5,12 @@
 //! tracee's memory through ptrace, and of its registers it reads them at a
 //! signal-delivery stop and writes one: the return value of a system call
 //! that a signal interrupted before the supervisor received it
-//! ([`restart_interrupted_call`]).
+//! ([`restart_interrupted_call`]); when tracing, it stops a task right
+//! after a call the supervisor let the kernel perform, to read what the
+//! call returned ([`interrupt`], [`call_registers`]).
+//!
+//! Waits return when a signal interrupts them ([`Waited::Interrupted`]),
+//! so the monitor thread can be rung for such a request.
 
 use std::io;
 
@@ -38,14 +43,67 @@ fn request(request: libc::c_uint, tid: i32, data: libc::c_ulong) -> io::Result<l
 
 /// Every request this module makes: a seccomp filter can permit these and
 /// nothing else.
-pub const REQUESTS_MADE: [u32; 6] = [
+pub const REQUESTS_MADE: [u32; 7] = [
     libc::PTRACE_CONT,
     libc::PTRACE_GETEVENTMSG,
     libc::PTRACE_SEIZE,
     libc::PTRACE_LISTEN,
     libc::PTRACE_GETREGS,
     libc::PTRACE_POKEUSER,
+    libc::PTRACE_INTERRUPT,
 ];
+
+/// Asks a seized tracee to stop (`PTRACE_EVENT_STOP`) at its next return
+/// to user space — after the system call it is in, if any.
+pub fn interrupt(tid: i32) -> io::Result<()> {
+    request(libc::PTRACE_INTERRUPT, tid, 0).map(drop)
+}
+
+/// A stopped tracee's registers that say which system call it last made
+/// and what that call returned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CallRegisters {
+    /// The call's number (`orig_rax`; -1 outside a system call).
+    pub number: i64,
+    /// Its return value (`rax`).
+    pub returned: i64,
+    /// Where the tracee resumes (`rip`): just after the `syscall`
+    /// instruction when it returns from one.
+    pub instruction_pointer: u64,
+}
+
+fn registers(tid: i32) -> io::Result<libc::user_regs_struct> {
+    // SAFETY: an all-zero user_regs_struct is valid (plain integers).
+    let mut regs: libc::user_regs_struct = unsafe { std::mem::zeroed() };
+    // SAFETY: PTRACE_GETREGS writes one user_regs_struct at `data`, which
+    // points to `regs`, alive and writable for the call.
+    check(unsafe {
+        libc::ptrace(
+            libc::PTRACE_GETREGS,
+            tid,
+            std::ptr::null_mut::<libc::c_void>(),
+            &mut regs as *mut libc::user_regs_struct,
+        )
+    })?;
+    Ok(regs)
+}
+
+/// The call registers of the stopped tracee `tid`.
+pub fn call_registers(tid: i32) -> io::Result<CallRegisters> {
+    let regs = registers(tid)?;
+    Ok(CallRegisters {
+        number: regs.orig_rax as i64,
+        returned: regs.rax as i64,
+        instruction_pointer: regs.rip,
+    })
+}
+
+/// Whether `returned` is one of the kernel's "interrupted, restart"
+/// values (`-ERESTARTSYS`, `-ERESTARTNOINTR`, `-ERESTARTNOHAND`,
+/// `-ERESTART_RESTARTBLOCK`), which never reach user space.
+pub fn is_restart(returned: i64) -> bool {
+    (-516..=-512).contains(&returned) && returned != -515
+}
 
 /// The kernel's "interrupted, restart if the handler asks for it" return
 /// value (`-ERESTARTSYS`), and "interrupted, always restart"
@@ -64,18 +122,7 @@ const RAX_OFFSET: usize = std::mem::offset_of!(libc::user_regs_struct, rax);
 /// the signal had come just before it. Returns the call's number when it
 /// did so.
 pub fn restart_interrupted_call(tid: i32, restartable: impl Fn(u64) -> bool) -> io::Result<Option<u64>> {
-    // SAFETY: an all-zero user_regs_struct is valid (plain integers).
-    let mut regs: libc::user_regs_struct = unsafe { std::mem::zeroed() };
-    // SAFETY: PTRACE_GETREGS writes one user_regs_struct at `data`, which
-    // points to `regs`, alive and writable for the call.
-    check(unsafe {
-        libc::ptrace(
-            libc::PTRACE_GETREGS,
-            tid,
-            std::ptr::null_mut::<libc::c_void>(),
-            &mut regs as *mut libc::user_regs_struct,
-        )
-    })?;
+    let regs = registers(tid)?;
     // `orig_rax` is -1 outside a system call.
     if regs.rax as i64 != ERESTARTSYS || regs.orig_rax as i64 == -1 || !restartable(regs.orig_rax) {
         return Ok(None);
@@ -129,25 +176,33 @@ pub fn event_message(tid: i32) -> io::Result<u64> {
     Ok(message)
 }
 
+/// What [`wait_traced`] saw.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Waited {
+    /// `(tid, raw wait status)` of a task traced by the calling thread.
+    Task(i32, i32),
+    /// A caught signal interrupted the wait.
+    Interrupted,
+    /// No traced task (or child) is left.
+    None,
+}
+
 /// Waits for a state change of any task traced by the calling thread (and
-/// of the calling thread's own children): `(tid, raw wait status)`. `None`
-/// when there is none left. Children of the process's other threads are
-/// not reaped here.
-pub fn wait_traced() -> io::Result<Option<(i32, i32)>> {
-    loop {
-        let mut status = 0;
-        // SAFETY: waitpid only writes the status word we own.
-        let ret = unsafe { libc::waitpid(-1, &mut status, libc::__WALL | libc::__WNOTHREAD) };
-        if ret == -1 {
-            let err = io::Error::last_os_error();
-            match err.raw_os_error() {
-                Some(libc::EINTR) => continue,
-                Some(libc::ECHILD) => return Ok(None),
-                _ => return Err(err),
-            }
-        }
-        return Ok(Some((ret, status)));
+/// of the calling thread's own children). Children of the process's other
+/// threads are not reaped here.
+pub fn wait_traced() -> io::Result<Waited> {
+    let mut status = 0;
+    // SAFETY: waitpid only writes the status word we own.
+    let ret = unsafe { libc::waitpid(-1, &mut status, libc::__WALL | libc::__WNOTHREAD) };
+    if ret == -1 {
+        let err = io::Error::last_os_error();
+        return match err.raw_os_error() {
+            Some(libc::EINTR) => Ok(Waited::Interrupted),
+            Some(libc::ECHILD) => Ok(Waited::None),
+            _ => Err(err),
+        };
     }
+    Ok(Waited::Task(ret, status))
 }
 
 /// A traced task's state change, decoded from a wait status.

@@ -79,15 +79,17 @@ pub const SUPERVISOR_CALLS: &[(&str, &str)] = &[
 /// and the monitor thread holds no capability.
 pub const MONITOR_CALLS: &[(&str, &str)] = &[(
     "ptrace",
-    "the process monitor thread only, and only the requests it makes (`MONITOR_PTRACE_REQUESTS`): seizing init, resuming tasks after fork, clone and exec events, group stops and signal deliveries (where a trapped call interrupted before the supervisor received it is made to restart)",
+    "the process monitor thread only, and only the requests it makes (`MONITOR_PTRACE_REQUESTS`): seizing init, resuming tasks after fork, clone and exec events, group stops and signal deliveries (where a trapped call interrupted before the supervisor received it is made to restart), and when tracing stopping a task after a continued call to read its result",
 )];
 
 /// The `ptrace` requests the monitor makes: PTRACE_CONT, PTRACE_GETEVENTMSG,
 /// PTRACE_SEIZE, PTRACE_LISTEN, and at a signal-delivery stop
 /// PTRACE_GETREGS and PTRACE_POKEUSER (to restart a trapped call the signal
-/// interrupted before the supervisor received it). Nothing that reads or
-/// writes a tracee's memory, attaches by PTRACE_ATTACH, or detaches.
-pub const MONITOR_PTRACE_REQUESTS: &[u32] = &[7, 0x4201, 0x4206, 0x4208, 12, 6];
+/// interrupted before the supervisor received it); when tracing,
+/// PTRACE_INTERRUPT and PTRACE_GETREGS to read what a continued call
+/// returned. Nothing that reads or writes a tracee's memory, attaches by
+/// PTRACE_ATTACH, or detaches.
+pub const MONITOR_PTRACE_REQUESTS: &[u32] = &[7, 0x4201, 0x4206, 0x4208, 12, 6, 0x4207];
 
 /// The supervisor's filter.
 pub fn supervisor_filter() -> Vec<Instruction> {
@@ -146,8 +148,8 @@ mod tests {
             assert_eq!(request(&supervisor_filter(), u64::from(r)), refused, "{r:#x}");
         }
         // PTRACE_TRACEME, PEEKDATA, POKEDATA, SETREGS, ATTACH, DETACH,
-        // INTERRUPT, SETREGSET; a permitted request with a high word.
-        for r in [0, 2, 5, 13, 16, 17, 0x4207, 0x4205, 0x1_0000_0007] {
+        // SETREGSET, SETOPTIONS; a permitted request with a high word.
+        for r in [0, 2, 5, 13, 16, 17, 0x4205, 0x4200, 0x1_0000_0007] {
             assert_eq!(request(&monitor_filter(), r), refused, "{r:#x}");
         }
     }

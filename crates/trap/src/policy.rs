@@ -90,15 +90,76 @@ pub fn creates_task(s: &Syscall) -> bool {
     matches!(s.name, "fork" | "vfork" | "clone" | "clone3")
 }
 
-/// The symbolic name of the errno values the table uses.
+/// x86_64 errno values and their names, for the trace.
+const ERRNO_NAMES: &[(i32, &str)] = &[
+    (1, "EPERM"),
+    (2, "ENOENT"),
+    (3, "ESRCH"),
+    (4, "EINTR"),
+    (5, "EIO"),
+    (6, "ENXIO"),
+    (7, "E2BIG"),
+    (8, "ENOEXEC"),
+    (9, "EBADF"),
+    (10, "ECHILD"),
+    (11, "EAGAIN"),
+    (12, "ENOMEM"),
+    (13, "EACCES"),
+    (14, "EFAULT"),
+    (16, "EBUSY"),
+    (17, "EEXIST"),
+    (18, "EXDEV"),
+    (19, "ENODEV"),
+    (20, "ENOTDIR"),
+    (21, "EISDIR"),
+    (22, "EINVAL"),
+    (23, "ENFILE"),
+    (24, "EMFILE"),
+    (25, "ENOTTY"),
+    (26, "ETXTBSY"),
+    (27, "EFBIG"),
+    (28, "ENOSPC"),
+    (29, "ESPIPE"),
+    (30, "EROFS"),
+    (31, "EMLINK"),
+    (32, "EPIPE"),
+    (33, "EDOM"),
+    (34, "ERANGE"),
+    (35, "EDEADLK"),
+    (36, "ENAMETOOLONG"),
+    (37, "ENOLCK"),
+    (38, "ENOSYS"),
+    (39, "ENOTEMPTY"),
+    (40, "ELOOP"),
+    (61, "ENODATA"),
+    (75, "EOVERFLOW"),
+    (88, "ENOTSOCK"),
+    (90, "EMSGSIZE"),
+    (92, "ENOPROTOOPT"),
+    (93, "EPROTONOSUPPORT"),
+    (95, "EOPNOTSUPP"),
+    (97, "EAFNOSUPPORT"),
+    (98, "EADDRINUSE"),
+    (99, "EADDRNOTAVAIL"),
+    (101, "ENETUNREACH"),
+    (104, "ECONNRESET"),
+    (105, "ENOBUFS"),
+    (106, "EISCONN"),
+    (107, "ENOTCONN"),
+    (110, "ETIMEDOUT"),
+    (111, "ECONNREFUSED"),
+    (114, "EALREADY"),
+    (115, "EINPROGRESS"),
+    (512, "ERESTARTSYS"),
+];
+
+/// The symbolic name of an errno value (its number when unnamed here).
 pub fn errno_name(e: i32) -> String {
-    match e {
-        errno::EPERM => "EPERM".into(),
-        errno::ENOSYS => "ENOSYS".into(),
-        errno::ERESTARTSYS => "ERESTARTSYS".into(),
-        errno::EAGAIN => "EAGAIN".into(),
-        other => other.to_string(),
-    }
+    debug_assert_eq!(errno::EPERM, 1);
+    ERRNO_NAMES
+        .iter()
+        .find(|(n, _)| *n == e)
+        .map_or_else(|| e.to_string(), |(_, name)| (*name).to_string())
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

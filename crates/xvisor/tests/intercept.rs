@@ -211,6 +211,14 @@ fn trace_records_decoded_calls_as_json_lines() {
         "{open}"
     );
     assert!(open.contains("\"decision\": \"continue\""), "{open}");
+    // What the kernel returned for calls it performed: the descriptor,
+    // a failure's errno, an exec's 0 (the monitor reads them at a stop
+    // right after the call).
+    assert!(open.contains("\"result\": 3,"), "{open}");
+    let missing = find_both("\"syscall\": \"newfstatat\"", "\\\"/usr/local/sbin/cat\\\"")
+        .or_else(|| find_both("\"syscall\": \"execve\"", "\\\"/usr/local/sbin/cat\\\""))
+        .unwrap_or_else(|| panic!("no look for /usr/local/sbin/cat: {text}"));
+    assert!(missing.contains("\"result\": -1, \"errno\": \"ENOENT\""), "{missing}");
     assert!(
         find_both("\"syscall\": \"read\"", "\"args\": [\"3\"").is_some(),
         "no read of fd 3: {text}"
@@ -220,6 +228,7 @@ fn trace_records_decoded_calls_as_json_lines() {
         exec.contains("\"syscall\": \"execve\"") && exec.contains("\\\"cat\\\", \\\"/etc/hostname\\\""),
         "{exec}"
     );
+    assert!(exec.contains("\"result\": 0,"), "{exec}");
     assert!(
         find("\"syscall\": \"vfork\"")
             .or(find("\"syscall\": \"clone\""))
@@ -278,7 +287,7 @@ fn readable_trace_goes_to_stderr() {
     assert_eq!(stdout(&o), "xvisor\n");
     let err = stderr(&o);
     assert!(
-        err.contains("openat(AT_FDCWD, \"/etc/hostname\", O_RDONLY, 0) = continue"),
+        err.contains("openat(AT_FDCWD, \"/etc/hostname\", O_RDONLY, 0) = 3 <"),
         "{err}"
     );
 }
