@@ -735,6 +735,49 @@ fn attach_at(root: BorrowedFd<'_>, rel: &str, tree: BorrowedFd<'_>) -> io::Resul
     mount::attach(tree, target.as_fd())
 }
 
+/// A host device node an instance may be shown.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HostDevice {
+    /// `'c'` (character) or `'b'` (block).
+    pub kind: char,
+    pub major: i64,
+    pub minor: i64,
+}
+
+/// Checks that `path` names a device node of the host below `/dev` that an
+/// instance can be shown at the same path (not one of the instance's own
+/// `/dev/ptmx`, `pts`, `shm`, `mqueue`, `fd`, `std*`), and says what it is.
+/// No node can be made in a user namespace: the host's is bound in.
+pub fn host_device(path: &str) -> Result<HostDevice, String> {
+    use std::os::unix::fs::{FileTypeExt, MetadataExt};
+    let Some(rest) = path.strip_prefix("/dev/") else {
+        return Err(format!("device {path}: only nodes below /dev are supported"));
+    };
+    if path.len() > 255 || !rest.split('/').all(|p| !p.is_empty() && p != "." && p != "..") {
+        return Err(format!("device {path}: only nodes below /dev are supported"));
+    }
+    let first = rest.split('/').next().unwrap_or_default();
+    if ["ptmx", "pts", "shm", "mqueue", "fd", "stdin", "stdout", "stderr"].contains(&first) {
+        return Err(format!("device {path}: the instance's own /dev/{first} is there"));
+    }
+    let meta = std::fs::symlink_metadata(path).map_err(|e| {
+        format!("device {path}: no such node on the host ({e}); xvisor shows the host's node, it cannot make one")
+    })?;
+    let kind = if meta.file_type().is_char_device() {
+        'c'
+    } else if meta.file_type().is_block_device() {
+        'b'
+    } else {
+        return Err(format!("device {path}: not a device node on the host"));
+    };
+    let rdev = meta.rdev();
+    Ok(HostDevice {
+        kind,
+        major: i64::try_from(((rdev >> 8) & 0xfff) | ((rdev >> 32) & !0xfff)).unwrap_or(-1),
+        minor: i64::try_from((rdev & 0xff) | ((rdev >> 12) & !0xff)).unwrap_or(-1),
+    })
+}
+
 /// Hides a file or directory of the new root behind an empty one.
 fn mask(root: BorrowedFd<'_>, rel: &str) -> Result<(), RootfsError> {
     let Ok(target) = sysfs::open_path_in_root(root, rel) else {

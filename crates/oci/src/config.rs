@@ -1202,49 +1202,26 @@ impl Builder {
 
 /// Checks that `path` is a host device node of `kind` (`c`, `u` or `b`)
 /// and, where given, of that major and minor number; returns what it is.
-/// The instance shows the host's node: one cannot be made in a user
-/// namespace.
 fn host_device(path: &str, kind: &str, major: Option<i64>, minor: Option<i64>) -> Result<(char, i64, i64), String> {
-    use std::os::unix::fs::{FileTypeExt, MetadataExt};
     let wanted = match kind {
         "c" | "u" => 'c',
         "b" => 'b',
         "p" => return Err(format!("device {path}: FIFOs are not supported")),
         other => return Err(format!("device {path}: unknown type {other:?} (c, u, b)")),
     };
-    let Some(rest) = path.strip_prefix("/dev/") else {
-        return Err(format!("device {path}: only nodes below /dev are supported"));
-    };
-    if path.len() > 255 || !rest.split('/').all(|p| !p.is_empty() && p != "." && p != "..") {
-        return Err(format!("device {path}: only nodes below /dev are supported"));
-    }
-    // What the instance's /dev holds of its own.
-    let first = rest.split('/').next().unwrap_or_default();
-    if ["ptmx", "pts", "shm", "mqueue", "fd", "stdin", "stdout", "stderr"].contains(&first) {
-        return Err(format!("device {path}: the instance's own /dev/{first} is there"));
-    }
-    let meta = std::fs::symlink_metadata(path).map_err(|e| {
-        format!("device {path}: no such node on the host ({e}); xvisor shows the host's node, it cannot make one")
-    })?;
-    let (found, rdev) = (meta.file_type(), meta.rdev());
-    let found_kind = if found.is_char_device() {
-        'c'
-    } else if found.is_block_device() {
-        'b'
-    } else {
-        return Err(format!("device {path}: not a device node on the host"));
-    };
-    let found_major = i64::try_from(((rdev >> 8) & 0xfff) | ((rdev >> 32) & !0xfff)).unwrap_or(-1);
-    let found_minor = i64::try_from((rdev & 0xff) | ((rdev >> 12) & !0xff)).unwrap_or(-1);
+    let found = xvisor_confine::rootfs::host_device(path)?;
     let differs = |asked: Option<i64>, found: i64| asked.is_some_and(|a| a != found);
-    if found_kind != wanted || differs(major, found_major) || differs(minor, found_minor) {
+    if found.kind != wanted || differs(major, found.major) || differs(minor, found.minor) {
         return Err(format!(
-            "device {path}: the host's node is {found_kind} {found_major}:{found_minor}, not {wanted} {}:{}",
+            "device {path}: the host's node is {} {}:{}, not {wanted} {}:{}",
+            found.kind,
+            found.major,
+            found.minor,
             major.map_or("*".into(), |m| m.to_string()),
             minor.map_or("*".into(), |m| m.to_string())
         ));
     }
-    Ok((found_kind, found_major, found_minor))
+    Ok((found.kind, found.major, found.minor))
 }
 
 /// `linux.uidMappings` or `gidMappings`: `None` when absent or empty.

@@ -5,8 +5,8 @@ use std::ffi::OsString;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use anyhow::{bail, Context, Result};
-use xvisor_confine::{Limits, RootBase, RootSpec, Volume};
+use anyhow::{anyhow, bail, Context, Result};
+use xvisor_confine::{Limits, RootBase, RootExtras, RootSpec, Volume};
 use xvisor_instance::{Instance, InstanceSpec, Network, Outcome, StdinMode, TraceTarget};
 use xvisor_trap::{Policy, Profile};
 
@@ -38,6 +38,9 @@ Root filesystem:
                            make host path SRC visible at DST (read-only
                            unless :rw); repeatable
   -w, --workdir DIR        start in DIR (default: the home directory)
+      --device PATH        show the host's device node PATH (below /dev, e.g.
+                           /dev/fuse, /dev/kvm) in the instance's /dev, with
+                           the host's permissions; repeatable
 
 Identity and environment:
       --user UID[:GID]     run as this uid (and gid) inside (default 0:0)
@@ -93,6 +96,7 @@ pub struct RunOptions {
     pub writable: bool,
     pub host_root: bool,
     pub volumes: Vec<Volume>,
+    pub devices: Vec<String>,
     pub env: Vec<String>,
     pub workdir: Option<String>,
     pub user: Option<(u32, u32)>,
@@ -162,6 +166,13 @@ pub fn parse(args: Vec<OsString>) -> Result<Option<RunOptions>> {
             Long("image") => o.image = Some(text(p.value()?, "--image")?),
             Long("host-root") => o.host_root = true,
             Short('v') | Long("volume") => o.volumes.push(parse_volume(&text(p.value()?, "--volume")?)?),
+            Long("device") => {
+                let path = text(p.value()?, "--device")?;
+                xvisor_confine::rootfs::host_device(&path).map_err(|why| anyhow!("--{why}"))?;
+                if !o.devices.contains(&path) {
+                    o.devices.push(path);
+                }
+            }
             Short('e') | Long("env") => o.env.push(text(p.value()?, "--env")?),
             Short('w') | Long("workdir") => o.workdir = Some(text(p.value()?, "--workdir")?),
             Long("user") => o.user = Some(parse_user(&text(p.value()?, "--user")?)?),
@@ -421,7 +432,10 @@ pub fn to_spec(mut o: RunOptions) -> Result<InstanceSpec> {
             home_owner: (uid, gid),
             hostname: hostname.clone(),
             workdir: Some(workdir),
-            extras: Default::default(),
+            extras: RootExtras {
+                devices: o.devices,
+                ..Default::default()
+            },
         },
         hostname,
         network: o.network,

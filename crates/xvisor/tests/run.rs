@@ -279,6 +279,27 @@ both_callers!(an_abstract_socket_outside_the_instance_is_out_of_reach, |caller| 
     assert_eq!(out, "EPERM\ninner ok\n");
 });
 
+both_callers!(a_host_device_is_shown_only_when_asked, |caller| {
+    assert!(
+        std::path::Path::new("/dev/fuse").exists(),
+        "this test needs the host's /dev/fuse"
+    );
+    let probe = "test -c /dev/fuse && echo present || echo absent";
+    assert_eq!(ok(&run(caller, &["run", "--", "sh", "-c", probe])), "absent\n");
+    let out = ok(&run(caller, &["run", "--device", "/dev/fuse", "--", "sh", "-c", probe]));
+    assert_eq!(out, "present\n");
+    for (bad, why) in [
+        ("/dev/xvisor-none", "no such node on the host"),
+        ("/etc/passwd", "only nodes below /dev"),
+        ("/dev/pts/0", "the instance's own /dev/pts"),
+    ] {
+        let o = run(caller, &["run", "--device", bad, "--", "true"]);
+        assert_eq!(code(&o), 125, "{bad}");
+        assert!(stderr(&o).contains(why), "{bad}: {}", stderr(&o));
+        assert_eq!(stderr(&o).lines().count(), 1, "{}", stderr(&o));
+    }
+});
+
 both_callers!(exit_codes_follow_the_shell, |caller| {
     assert_eq!(code(&run(caller, &["run", "--", "true"])), 0);
     assert_eq!(code(&run(caller, &["run", "--", "sh", "-c", "exit 3"])), 3);
