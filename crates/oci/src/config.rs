@@ -575,14 +575,7 @@ impl Builder {
 
     fn hooks(&mut self, mut h: Obj) -> Result<(), ConfigError> {
         // prestart (deprecated) runs where createRuntime does, before it.
-        for kind in [
-            "prestart",
-            "createRuntime",
-            "createContainer",
-            "startContainer",
-            "poststart",
-            "poststop",
-        ] {
+        for &kind in spec_fields::HOOK_KINDS {
             let entries = h.array(kind)?;
             if entries.len() > MAX_HOOKS {
                 return Err(field(&format!("hooks.{kind}"), format!("at most {MAX_HOOKS} hooks")));

@@ -72,17 +72,7 @@ const DEFINED: &[(&str, &[&str])] = &[
         "mounts[]",
         &["destination", "type", "source", "options", "uidMappings", "gidMappings"],
     ),
-    (
-        "hooks",
-        &[
-            "prestart",
-            "createRuntime",
-            "createContainer",
-            "startContainer",
-            "poststart",
-            "poststop",
-        ],
-    ),
+    ("hooks", HOOK_KINDS),
     ("hooks.prestart[]", HOOK),
     ("hooks.createRuntime[]", HOOK),
     ("hooks.createContainer[]", HOOK),
@@ -193,6 +183,15 @@ const DEFINED: &[(&str, &[&str])] = &[
     ("linux.seccomp.syscalls[].args[]", &["index", "value", "valueTwo", "op"]),
 ];
 
+/// The kinds of hook, in the order of a container's life.
+pub(crate) const HOOK_KINDS: &[&str] = &[
+    "prestart",
+    "createRuntime",
+    "createContainer",
+    "startContainer",
+    "poststart",
+    "poststop",
+];
 const HOOK: &[&str] = &["path", "args", "env", "timeout"];
 const ID_MAPPING: &[&str] = &["containerID", "hostID", "size"];
 

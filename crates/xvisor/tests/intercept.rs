@@ -10,20 +10,7 @@ use common::*;
 
 /// Builds the hostile test program into a directory the instance mounts.
 fn hostile() -> TempDir {
-    let dir = TempDir::new("hostile");
-    let src = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/programs/hostile.c");
-    let out = std::process::Command::new("gcc")
-        .args(["-O2", "-o"])
-        .arg(dir.join("hostile"))
-        .arg(src)
-        .output()
-        .expect("gcc is needed to build the hostile test program");
-    assert!(
-        out.status.success(),
-        "gcc failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    dir
+    c_program("hostile")
 }
 
 const REFUSED: &[(&str, &str)] = &[
@@ -56,29 +43,11 @@ macro_rules! each_profile {
     };
 }
 
-/// Builds tests/programs/signals.c.
-fn signals() -> TempDir {
-    let dir = TempDir::new("signals");
-    let src = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/programs/signals.c");
-    let out = std::process::Command::new("gcc")
-        .args(["-O2", "-o"])
-        .arg(dir.join("signals"))
-        .arg(src)
-        .output()
-        .expect("gcc is needed to build the signals test program");
-    assert!(
-        out.status.success(),
-        "gcc failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    dir
-}
-
 each_profile!(a_signal_never_interrupts_a_call_that_natively_cannot_be, |profile| {
     // A trapped call waits for the supervisor; a caught signal arriving
     // before the supervisor has the call used to fail it with EINTR (a few
     // hundred of these 18,000 calls did under either profile).
-    let dir = signals();
+    let dir = c_program("signals");
     let volume = format!("{}:/t", dir.str());
     let o = run(
         Caller::Root,

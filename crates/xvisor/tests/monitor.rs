@@ -14,21 +14,7 @@ use serde_json::Value;
 
 /// Builds the task test program into a directory the instance mounts.
 fn tasks_program() -> TempDir {
-    let dir = TempDir::new("tasks");
-    let src = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/programs/tasks.c");
-    let out = std::process::Command::new("gcc")
-        .args(["-O2", "-pthread", "-o"])
-        .arg(dir.join("tasks"))
-        .arg(src)
-        .output()
-        .expect("gcc is needed to build the task test program");
-    assert!(
-        out.status.success(),
-        "gcc failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    set_mode(dir.path(), 0o755);
-    dir
+    c_program("tasks")
 }
 
 fn unique(tag: &str) -> String {

@@ -194,6 +194,26 @@ pub fn chown_tree(path: &Path, id: u32) {
     }
 }
 
+/// Builds `tests/programs/NAME.c` (with `-pthread`) into a fresh
+/// directory an instance can mount, as the executable `NAME`.
+pub fn c_program(name: &str) -> TempDir {
+    let dir = TempDir::new(name);
+    let src = format!("{}/tests/programs/{name}.c", env!("CARGO_MANIFEST_DIR"));
+    let out = Command::new("gcc")
+        .args(["-O2", "-pthread", "-o"])
+        .arg(dir.join(name))
+        .arg(&src)
+        .output()
+        .unwrap_or_else(|e| panic!("gcc is needed to build {src}: {e}"));
+    assert!(
+        out.status.success(),
+        "gcc failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    set_mode(dir.path(), 0o755);
+    dir
+}
+
 /// Waits until `f` holds, up to `limit`.
 pub fn eventually(limit: Duration, mut f: impl FnMut() -> bool) -> bool {
     let start = Instant::now();
