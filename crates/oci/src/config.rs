@@ -1269,7 +1269,7 @@ fn cgroup_path(value: &str) -> Result<Option<PathBuf>, String> {
     };
     let mut out = PathBuf::new();
     for part in relative.split('/').filter(|p| !p.is_empty()) {
-        if part == "." || part == ".." || part.len() > 255 || part.contains('\0') {
+        if part == "." || part == ".." || part.len() > 255 || part.chars().any(char::is_control) {
             return Err(format!("{value:?}: {part:?} is not a cgroup name"));
         }
         out.push(part);
@@ -1836,6 +1836,8 @@ mod tests {
             "a--b.slice:p:n",
             "-a.slice:p:n",
             "a:b:c:d",
+            "a\nb",
+            "a\u{0}b",
         ] {
             assert!(cgroup_path(bad).is_err(), "{bad}");
         }
