@@ -1932,6 +1932,38 @@ mod tests {
         assert!(e.contains("linux.resources.devices[2]"), "{e}");
     }
 
+    /// Property: whatever a config says, a cgroupsPath is refused or becomes
+    /// a relative path of plain names — never absolute, never `..`, never
+    /// a control character (the watchdog reads paths as lines).
+    #[test]
+    fn any_cgroups_path_stays_below_our_cgroup() {
+        const ALPHABET: &[char] = &['a', 'b', '-', '.', '/', ':', '\n', '\0', 's', 'l', 'i', 'c', 'e', ' '];
+        let mut state: u64 = 0x9e37_79b9_7f4a_7c15;
+        let mut next = move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        for _ in 0..20_000 {
+            let len = (next() % 24) as usize;
+            let text: String = (0..len)
+                .map(|_| ALPHABET[(next() % ALPHABET.len() as u64) as usize])
+                .collect();
+            if let Ok(Some(path)) = cgroup_path(&text) {
+                assert!(path.is_relative(), "{text:?} -> {path:?}");
+                for part in path.components() {
+                    let std::path::Component::Normal(name) = part else {
+                        panic!("{text:?} -> {path:?}");
+                    };
+                    let name = name.to_str().unwrap();
+                    assert!(!name.chars().any(char::is_control), "{text:?} -> {path:?}");
+                    assert!(name != "." && name != "..", "{text:?}");
+                }
+            }
+        }
+    }
+
     #[test]
     fn cpu_resources_are_read_whole() {
         let mut c = default_config(false);
