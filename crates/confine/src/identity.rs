@@ -377,6 +377,34 @@ mod tests {
         IdRange { inside, outside, count }
     }
 
+    /// Property: on small id spaces, `check_all` accepts exactly the sets
+    /// of non-empty ranges in which no id is mapped twice, inside or out.
+    #[test]
+    fn range_checks_agree_with_counting_every_id() {
+        let mut state: u64 = 0x2545_f491_4f6c_dd1d;
+        let mut next = move |bound: u64| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state % bound
+        };
+        for _ in 0..5_000 {
+            let ranges: Vec<IdRange> = (0..1 + next(4))
+                .map(|_| range(next(16) as u32, next(16) as u32, next(6) as u32))
+                .collect();
+            let mut inside = [0u8; 32];
+            let mut outside = [0u8; 32];
+            for r in &ranges {
+                for i in 0..r.count {
+                    inside[(r.inside + i) as usize] += 1;
+                    outside[(r.outside + i) as usize] += 1;
+                }
+            }
+            let expected = ranges.iter().all(|r| r.count > 0) && inside.iter().chain(&outside).all(|&n| n <= 1);
+            assert_eq!(IdRange::check_all(&ranges).is_ok(), expected, "{ranges:?}");
+        }
+    }
+
     #[test]
     fn given_maps_are_written_as_given_and_checked_as_the_kernel_would() {
         let m = IdMaps::Given {
