@@ -12,6 +12,7 @@ use std::path::{Path, PathBuf};
 
 use serde_json::{Map, Value};
 use xvisor_confine::identity::{CapabilitySets, IdMaps, IdRange};
+use xvisor_confine::rootfs::HostDevice;
 use xvisor_confine::{Limits, RootBase, RootExtras, RootSpec, TmpfsMount, Volume};
 use xvisor_instance::hooks::{Hook, Hooks};
 use xvisor_instance::{InstanceSpec, JoinNamespace, NamespaceKind, Network, StdinMode, TraceTarget};
@@ -281,13 +282,26 @@ fn denies_an_instance_node(kind: &str, major: Option<i64>, minor: Option<i64>) -
         (142, None),
         (143, None),
     ];
-    if kind != "a" && kind != "c" {
-        return false;
-    }
+    NODES
+        .iter()
+        .any(|&(node_major, node_minor)| rule_covers(kind, major, minor, 'c', node_major, node_minor))
+}
+
+/// Whether a device cgroup rule (`kind` `a`, `c` or `b`; `major`/`minor`
+/// absent or -1: any) covers the node `node_kind node_major:node_minor`
+/// (`node_minor` `None`: every minor of that major).
+fn rule_covers(
+    kind: &str,
+    major: Option<i64>,
+    minor: Option<i64>,
+    node_kind: char,
+    node_major: i64,
+    node_minor: Option<i64>,
+) -> bool {
     let any = |v: Option<i64>| v.unwrap_or(-1) == -1;
-    NODES.iter().any(|&(node_major, node_minor)| {
-        (any(major) || major == Some(node_major)) && (any(minor) || node_minor.is_none() || minor == node_minor)
-    })
+    (kind == "a" || kind.starts_with(node_kind))
+        && (any(major) || major == Some(node_major))
+        && (any(minor) || node_minor.is_none() || minor == node_minor)
 }
 
 /// Reads and checks `BUNDLE/config.json` for container `id`.
@@ -522,8 +536,9 @@ struct Builder {
     limits: Limits,
     cgroup_path: Option<PathBuf>,
     id_maps: Option<IdMaps>,
-    /// `(type, major, minor)` of the host nodes `linux.devices` adds.
-    extra_nodes: Vec<(char, i64, i64)>,
+    /// The host nodes `linux.devices` adds, by path (become
+    /// `extras.devices` at the end).
+    added_devices: Vec<(String, HostDevice)>,
     sysctls: Vec<(String, String)>,
     seccomp: Option<Vec<u8>>,
     joined: Vec<JoinNamespace>,
@@ -564,7 +579,7 @@ impl Builder {
             limits: Limits::default(),
             cgroup_path: None,
             id_maps: None,
-            extra_nodes: Vec::new(),
+            added_devices: Vec::new(),
             sysctls: Vec::new(),
             seccomp: None,
             joined: Vec::new(),
@@ -883,8 +898,7 @@ impl Builder {
                 continue;
             }
             let node = host_device(&dev_path, &kind, major, minor).map_err(|why| field(&path, why))?;
-            self.extras.devices.push(dev_path);
-            self.extra_nodes.push(node);
+            self.added_devices.push((dev_path, node));
         }
         if let Some(path) = l.string("cgroupsPath")? {
             self.cgroup_path = cgroup_path(&path).map_err(|why| field("linux.cgroupsPath", why))?;
@@ -951,7 +965,7 @@ impl Builder {
     fn resources(&mut self, mut r: Obj) -> Result<(), ConfigError> {
         // Whether each added node is allowed by the last rule that covers it
         // (nothing enforces a denial: the node is there or not).
-        let mut extra_allowed: Vec<Option<(bool, String)>> = vec![None; self.extra_nodes.len()];
+        let mut added_allowed: Vec<Option<(bool, String)>> = vec![None; self.added_devices.len()];
         for (i, d) in r.array("devices")?.into_iter().enumerate() {
             let path = format!("linux.resources.devices[{i}]");
             let mut d = Obj::new(&path, d)?;
@@ -975,23 +989,19 @@ impl Builder {
                     "denying one of the instance's devices is not supported (its /dev has only null, zero, full, random, urandom, tty, ptmx and its own pts)",
                 ));
             }
-            let any = |v: Option<i64>| v.unwrap_or(-1) == -1;
-            for (slot, (node_kind, node_major, node_minor)) in extra_allowed.iter_mut().zip(&self.extra_nodes) {
-                let covers = (kind == "a" || kind.starts_with(*node_kind))
-                    && (any(major) || major == Some(*node_major))
-                    && (any(minor) || minor == Some(*node_minor));
-                if covers {
+            for (slot, (_, node)) in added_allowed.iter_mut().zip(&self.added_devices) {
+                if rule_covers(&kind, major, minor, node.kind, node.major, Some(node.minor)) {
                     *slot = Some((allow, path.clone()));
                 }
             }
         }
-        for ((allowed, dev), node) in extra_allowed.iter().zip(&self.extras.devices).zip(&self.extra_nodes) {
+        for (allowed, (dev, node)) in added_allowed.iter().zip(&self.added_devices) {
             if let Some((false, rule)) = allowed {
                 return Err(field(
                     rule,
                     format!(
                         "denies {dev} ({} {}:{}), which linux.devices adds: a node that is there cannot be denied",
-                        node.0, node.1, node.2
+                        node.kind, node.major, node.minor
                     ),
                 ));
             }
@@ -1135,6 +1145,7 @@ impl Builder {
             }
         }
         let mut extras = self.extras;
+        extras.devices = self.added_devices.into_iter().map(|(path, _)| path).collect();
         extras.readonly_root = self.readonly_root;
         extras.joined_ipc = self.joined.iter().any(|j| j.kind == NamespaceKind::Ipc);
         let nofile = self
@@ -1195,7 +1206,7 @@ impl Builder {
 
 /// Checks that `path` is a host device node of `kind` (`c`, `u` or `b`)
 /// and, where given, of that major and minor number; returns what it is.
-fn host_device(path: &str, kind: &str, major: Option<i64>, minor: Option<i64>) -> Result<(char, i64, i64), String> {
+fn host_device(path: &str, kind: &str, major: Option<i64>, minor: Option<i64>) -> Result<HostDevice, String> {
     let wanted = match kind {
         "c" | "u" => 'c',
         "b" => 'b',
@@ -1214,7 +1225,7 @@ fn host_device(path: &str, kind: &str, major: Option<i64>, minor: Option<i64>) -
             minor.map_or("*".into(), |m| m.to_string())
         ));
     }
-    Ok((found.kind, found.major, found.minor))
+    Ok(found)
 }
 
 /// `linux.uidMappings` or `gidMappings`: `None` when absent or empty.
