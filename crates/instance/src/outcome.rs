@@ -215,14 +215,49 @@ impl Outcomes {
         }
     }
 
-    /// Monitor thread: `tid` is gone (its watched call never returned:
-    /// `exit`, or a fatal signal).
+    /// Monitor thread: `tid` is gone. A watched call still awaited never
+    /// returned (`exit`, or a fatal signal); one already seen keeps its
+    /// result, which a serving thread may not have read yet.
     pub(crate) fn ended(&self, tid: i32) {
         let mut watches = self.lock();
         watches.skip_next.remove(&tid);
-        for w in watches.by_call.values_mut().filter(|w| w.tid == tid) {
+        for w in watches
+            .by_call
+            .values_mut()
+            .filter(|w| w.tid == tid && !matches!(w.state, State::Seen(_)))
+        {
             w.state = State::Seen(None);
         }
         self.changed.notify_all();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn watch(tid: i32, state: State) -> Watch {
+        Watch {
+            tid,
+            number: 257,
+            instruction_pointer: 0x1000,
+            state,
+        }
+    }
+
+    #[test]
+    fn a_result_seen_before_the_thread_ended_is_kept() {
+        let outcomes = Outcomes::default();
+        {
+            let mut w = outcomes.lock();
+            w.by_call.insert(1, watch(7, State::Seen(Some(3))));
+            w.by_call.insert(2, watch(7, State::Armed));
+            w.by_call.insert(3, watch(8, State::Armed));
+        }
+        outcomes.ended(7);
+        assert_eq!(outcomes.seen(1, Duration::ZERO), Some(3));
+        assert_eq!(outcomes.seen(2, Duration::ZERO), None);
+        // Another thread's watch is untouched: still awaited.
+        assert_eq!(outcomes.lock().by_call.get(&3).map(|w| w.state), Some(State::Armed));
     }
 }
