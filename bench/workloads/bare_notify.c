@@ -4,11 +4,14 @@
 // scheduler").
 //
 //   cc -O2 -pthread bench/workloads/bare_notify.c -o /tmp/bare_notify
-//   /tmp/bare_notify recv|poll [sync|-] [proc]
+//   /tmp/bare_notify recv|poll [sync|-] [proc [setsid]]
 //
 // recv: the serving thread blocks in RECV; poll: it polls, then receives.
 // sync: SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP. proc: guest and server are
 // separate processes (as in xvisor); otherwise two threads of one process.
+// setsid: the guest process leads a session of its own (another scheduling
+// group where the kernel groups by session: ARCHITECTURE.md, "The
+// scheduler").
 #define _GNU_SOURCE
 #include <linux/filter.h>
 #include <linux/seccomp.h>
@@ -109,6 +112,10 @@ int main(int argc, char **argv) {
         int sv[2]; socketpair(AF_UNIX, SOCK_STREAM, 0, sv);
         pid_t child = fork();
         if (child == 0) {
+            if (argc > 4 && strcmp(argv[4], "setsid") == 0 && setsid() < 0) {
+                perror("setsid");
+                _exit(1);
+            }
             prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
             int l = syscall(__NR_seccomp, SECCOMP_SET_MODE_FILTER, SECCOMP_FILTER_FLAG_NEW_LISTENER, &prog);
             send_fd(sv[1], l); close(l);

@@ -129,6 +129,11 @@ fn serve(spec: &InstanceSpec, control: BorrowedFd<'_>) -> Result<i32, String> {
     let mut keep: Vec<i32> = (3..3i32.saturating_add_unsigned(spec.preserve_fds)).collect();
     keep.push(control.as_raw_fd());
     process::close_all_from_except(3, &keep).map_err(context("close inherited descriptors"))?;
+    // Out of the host's terminal for good: neither init nor any process it
+    // forks has a controlling terminal (see `start_process`).
+    let without_terminal =
+        tty::leave_controlling_terminal().map_err(context("leave the caller's controlling terminal"))?;
+    WITHOUT_CONTROLLING_TERMINAL.store(without_terminal, std::sync::atomic::Ordering::Relaxed);
     // The network namespace is the costliest to create (about half a
     // millisecond): create it here, while the supervisor writes our id maps,
     // rather than in clone(). Capabilities in the new user namespace are
@@ -608,6 +613,10 @@ struct Filters {
     own: Vec<u8>,
 }
 
+/// Whether init has no controlling terminal (it leaves the caller's first
+/// thing); its children inherit that.
+static WITHOUT_CONTROLLING_TERMINAL: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
 fn start_process(
     spec: &ProcessSpec,
     prepared: &PreparedExec,
@@ -626,9 +635,26 @@ fn start_process(
         let _ = event::write_all(report.as_fd(), &msg);
         process::exit_now(127)
     };
-    // A new session: the process has no controlling terminal but its own
-    // pty, so it can never inject input into a terminal of the host.
-    if let Err(e) = process::setsid() {
+    // Never a terminal of the host's. A process given its own pty leads a
+    // new session (only a session leader can take a controlling terminal).
+    // Any other stays in the supervisor's session, in a process group of
+    // its own (the caller's terminal signals and a guest's kill(0, …) stay
+    // apart): init has left its controlling terminal, so this process has
+    // none, and, leading no session, can take none. Staying in the session
+    // is for speed: where the scheduler groups processes by session
+    // (autogroup, when the supervisor sits in the root CPU cgroup, as on a
+    // host without a cgroup v2 cpu controller), a guest in a session of its
+    // own is scheduled in another group than the supervisor, and every
+    // trapped call's two switches between them cost ~0.5 µs more
+    // (ARCHITECTURE.md, "The scheduler").
+    let own_session =
+        stdio.terminal.is_some() || !WITHOUT_CONTROLLING_TERMINAL.load(std::sync::atomic::Ordering::Relaxed);
+    let grouped = if own_session {
+        process::setsid()
+    } else {
+        process::new_process_group()
+    };
+    if let Err(e) = grouped {
         fail(StartStage::Identity, e);
     }
     // Given descriptors first move above every number they are going to,

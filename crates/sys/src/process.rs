@@ -294,6 +294,13 @@ pub fn getegid() -> u32 {
     unsafe { libc::getegid() }
 }
 
+/// Puts the calling process into a new process group of its own, in the
+/// session it is in.
+pub fn new_process_group() -> io::Result<()> {
+    // SAFETY: no pointers.
+    check_int(unsafe { libc::setpgid(0, 0) }).map(drop)
+}
+
 /// Starts a new session (the process leaves its controlling terminal).
 pub fn setsid() -> io::Result<()> {
     // SAFETY: no arguments.

@@ -31,6 +31,30 @@ pub fn open_pty(ptmx_path: &str) -> io::Result<(OwnedFd, OwnedFd)> {
     Ok((master, unsafe { OwnedFd::from_raw_fd(slave) }))
 }
 
+/// Gives up the calling process's controlling terminal, if it has one:
+/// `TIOCNOTTY` on `/dev/tty`, which for a process that leads no session
+/// only clears its own link (session and process group stay). Returns
+/// whether the process is now without one, as the kernel reports it
+/// (`/proc/self/stat`'s `tty_nr`), so a caller can fall back when not.
+pub fn leave_controlling_terminal() -> io::Result<bool> {
+    // Failing to open it (ENXIO: there is none) is settled by what the
+    // kernel says below.
+    if let Ok(current) = crate::fs::open_read_write("/dev/tty", true) {
+        // SAFETY: TIOCNOTTY takes no argument.
+        check_int(unsafe { libc::ioctl(current.as_raw_fd(), libc::TIOCNOTTY) })?;
+    }
+    let stat = std::fs::read_to_string("/proc/self/stat")?;
+    Ok(controlling_terminal_of_stat(&stat) == Some(0))
+}
+
+/// `tty_nr`, the 7th field of a `/proc/PID/stat` line (the command name,
+/// field 2, may hold spaces and parentheses: fields are counted after its
+/// last `)`).
+fn controlling_terminal_of_stat(stat: &str) -> Option<i64> {
+    let (_, after_name) = stat.rsplit_once(')')?;
+    after_name.split_whitespace().nth(4)?.parse().ok()
+}
+
 /// Makes `fd` the controlling terminal of the calling session leader.
 pub fn set_controlling_terminal(fd: BorrowedFd<'_>) -> io::Result<()> {
     // SAFETY: TIOCSCTTY takes an integer argument.
@@ -87,4 +111,18 @@ pub fn set_window_size(fd: BorrowedFd<'_>, rows: u16, columns: u16) -> io::Resul
     };
     // SAFETY: TIOCSWINSZ reads `ws`.
     check_int(unsafe { libc::ioctl(fd.as_raw_fd(), libc::TIOCSWINSZ, &ws) }).map(drop)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::controlling_terminal_of_stat;
+
+    #[test]
+    fn the_terminal_field_is_counted_after_the_command_name() {
+        let line = "4242 (a) b (c)) S 1 4242 4242 34816 4242 4194560 100 0 0 0";
+        assert_eq!(controlling_terminal_of_stat(line), Some(34816));
+        assert_eq!(controlling_terminal_of_stat("1 (init) S 0 1 1 0 -1 4194560"), Some(0));
+        assert_eq!(controlling_terminal_of_stat("1 (init) S"), None);
+        assert_eq!(controlling_terminal_of_stat(""), None);
+    }
 }

@@ -411,6 +411,49 @@ both_callers!(tty_session_works, |caller| {
     assert_eq!(out.status.code(), Some(5), "{text:?}");
 });
 
+both_callers!(without_t_the_guest_has_no_terminal_of_the_host, |caller| {
+    // xvisor runs with a controlling terminal (`script`'s); a guest
+    // without -t can neither open it nor take it, and sits in a process
+    // group of its own in xvisor's session (its session's leader is
+    // outside the instance: 0).
+    let guest = "if (exec 3<>/dev/tty) 2>/dev/null; then echo terminal; else echo none; fi; \
+                 echo pid \\$\\$; cut -d' ' -f5,6 /proc/\\$\\$/stat";
+    let cmd = format!("{} run -- sh -c \"{guest}\"", binary().display());
+    let mut c = match caller {
+        Caller::Root => std::process::Command::new("script"),
+        Caller::Unprivileged => {
+            let mut c = std::process::Command::new("setpriv");
+            c.args(["--reuid", "65534", "--regid", "65534", "--clear-groups", "--", "script"]);
+            c
+        }
+    };
+    let out = c
+        .args(["-qec", &cmd, "/dev/null"])
+        .current_dir("/")
+        .stdin(Stdio::null())
+        .output()
+        .expect("script (util-linux) is needed for the terminal test");
+    let text = String::from_utf8_lossy(&out.stdout).replace('\r', "");
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{text:?} {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(
+        lines.first(),
+        Some(&"none"),
+        "the guest opened the host's terminal: {text:?}"
+    );
+    let pid = lines.get(1).and_then(|l| l.strip_prefix("pid ")).expect("pid line");
+    assert_eq!(
+        lines.get(2).copied(),
+        Some(format!("{pid} 0").as_str()),
+        "process group and session: {text:?}"
+    );
+});
+
 #[test]
 fn unprivileged_limits_are_refused_not_ignored() {
     let o = run(Caller::Unprivileged, &["run", "--memory", "100M", "--", "true"]);
