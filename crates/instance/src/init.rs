@@ -131,9 +131,7 @@ fn serve(spec: &InstanceSpec, control: BorrowedFd<'_>) -> Result<i32, String> {
     process::close_all_from_except(3, &keep).map_err(context("close inherited descriptors"))?;
     // Out of the host's terminal for good: neither init nor any process it
     // forks has a controlling terminal (see `start_process`).
-    let without_terminal =
-        tty::leave_controlling_terminal().map_err(context("leave the caller's controlling terminal"))?;
-    WITHOUT_CONTROLLING_TERMINAL.store(without_terminal, std::sync::atomic::Ordering::Relaxed);
+    WITHOUT_CONTROLLING_TERMINAL.store(tty::leave_controlling_terminal(), std::sync::atomic::Ordering::Relaxed);
     // The network namespace is the costliest to create (about half a
     // millisecond): create it here, while the supervisor writes our id maps,
     // rather than in clone(). Capabilities in the new user namespace are

@@ -35,16 +35,16 @@ pub fn open_pty(ptmx_path: &str) -> io::Result<(OwnedFd, OwnedFd)> {
 /// `TIOCNOTTY` on `/dev/tty`, which for a process that leads no session
 /// only clears its own link (session and process group stay). Returns
 /// whether the process is now without one, as the kernel reports it
-/// (`/proc/self/stat`'s `tty_nr`), so a caller can fall back when not.
-pub fn leave_controlling_terminal() -> io::Result<bool> {
-    // Failing to open it (ENXIO: there is none) is settled by what the
-    // kernel says below.
+/// (`/proc/self/stat`'s `tty_nr`): false when that cannot be told, so a
+/// caller falls back to what needs no terminal to be gone.
+pub fn leave_controlling_terminal() -> bool {
+    // Failing to open it (ENXIO: there is none) or to leave it is settled
+    // by what the kernel says below.
     if let Ok(current) = crate::fs::open_read_write("/dev/tty", true) {
         // SAFETY: TIOCNOTTY takes no argument.
-        check_int(unsafe { libc::ioctl(current.as_raw_fd(), libc::TIOCNOTTY) })?;
+        let _ = unsafe { libc::ioctl(current.as_raw_fd(), libc::TIOCNOTTY) };
     }
-    let stat = std::fs::read_to_string("/proc/self/stat")?;
-    Ok(controlling_terminal_of_stat(&stat) == Some(0))
+    std::fs::read_to_string("/proc/self/stat").is_ok_and(|stat| controlling_terminal_of_stat(&stat) == Some(0))
 }
 
 /// `tty_nr`, the 7th field of a `/proc/PID/stat` line (the command name,
