@@ -372,17 +372,23 @@ both_callers!(stdin_pipes_through, |caller| {
     assert_eq!(ok(&o), "HELLO PIPE\ndone\n");
 });
 
-both_callers!(tty_session_works, |caller| {
-    // `script` gives xvisor a terminal; the guest must get its own.
-    let cmd = format!("{} run -t -- sh", binary().display());
-    let mut c = match caller {
+/// `script` (util-linux), run as `caller`: gives the command it runs a
+/// controlling terminal.
+fn script_as(caller: Caller) -> std::process::Command {
+    match caller {
         Caller::Root => std::process::Command::new("script"),
         Caller::Unprivileged => {
             let mut c = std::process::Command::new("setpriv");
             c.args(["--reuid", "65534", "--regid", "65534", "--clear-groups", "--", "script"]);
             c
         }
-    };
+    }
+}
+
+both_callers!(tty_session_works, |caller| {
+    // `script` gives xvisor a terminal; the guest must get its own.
+    let cmd = format!("{} run -t -- sh", binary().display());
+    let mut c = script_as(caller);
     let mut child = c
         .args(["-qec", &cmd, "/dev/null"])
         .current_dir("/")
@@ -419,14 +425,7 @@ both_callers!(without_t_the_guest_has_no_terminal_of_the_host, |caller| {
     let guest = "if (exec 3<>/dev/tty) 2>/dev/null; then echo terminal; else echo none; fi; \
                  echo pid \\$\\$; cut -d' ' -f5,6 /proc/\\$\\$/stat";
     let cmd = format!("{} run -- sh -c \"{guest}\"", binary().display());
-    let mut c = match caller {
-        Caller::Root => std::process::Command::new("script"),
-        Caller::Unprivileged => {
-            let mut c = std::process::Command::new("setpriv");
-            c.args(["--reuid", "65534", "--regid", "65534", "--clear-groups", "--", "script"]);
-            c
-        }
-    };
+    let mut c = script_as(caller);
     let out = c
         .args(["-qec", &cmd, "/dev/null"])
         .current_dir("/")
