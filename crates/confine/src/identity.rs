@@ -65,7 +65,6 @@ impl IdRange {
         if ranges.len() > MAX_ID_RANGES {
             return Err(format!("more than {MAX_ID_RANGES} ranges"));
         }
-        let end = |start: u32, count: u32| u64::from(start) + u64::from(count);
         for (i, r) in ranges.iter().enumerate() {
             if r.count == 0 {
                 return Err(format!("range {i} has size 0"));
@@ -91,8 +90,13 @@ impl IdRange {
     pub fn maps(ranges: &[IdRange], id: u32) -> bool {
         ranges
             .iter()
-            .any(|r| id >= r.inside && u64::from(id) < u64::from(r.inside) + u64::from(r.count))
+            .any(|r| id >= r.inside && u64::from(id) < end(r.inside, r.count))
     }
+}
+
+/// One past the last id of `count` ids from `start` (without overflow).
+fn end(start: u32, count: u32) -> u64 {
+    u64::from(start) + u64::from(count)
 }
 
 fn map_file(ranges: &[IdRange]) -> String {

@@ -770,12 +770,18 @@ pub fn host_device(path: &str) -> Result<HostDevice, String> {
     } else {
         return Err(format!("device {path}: not a device node on the host"));
     };
-    let rdev = meta.rdev();
+    let (major, minor) = xvisor_sys::tree::device_numbers(meta.rdev());
     Ok(HostDevice {
         kind,
-        major: i64::try_from(((rdev >> 8) & 0xfff) | ((rdev >> 32) & !0xfff)).unwrap_or(-1),
-        minor: i64::try_from((rdev & 0xff) | ((rdev >> 12) & !0xff)).unwrap_or(-1),
+        major: i64::from(major),
+        minor: i64::from(minor),
     })
+}
+
+/// Whether `path` is one of the device nodes every instance has.
+pub fn is_default_device(path: &str) -> bool {
+    path.strip_prefix("/dev/")
+        .is_some_and(|node| DEVICE_NODES.contains(&node))
 }
 
 /// Hides a file or directory of the new root behind an empty one.
@@ -838,6 +844,17 @@ fn mount_proc(root: BorrowedFd<'_>) -> Result<(), RootfsError> {
     Ok(())
 }
 
+/// Shows the host's node `host` (`/dev/…`, taken as `tree`) at the same
+/// path in the new root.
+fn bind_host_node(root: BorrowedFd<'_>, host: &str, tree: BorrowedFd<'_>) -> Result<(), RootfsError> {
+    let rel = host.trim_start_matches('/');
+    if let Some(parent) = rel.rsplit_once('/').map(|(p, _)| p).filter(|p| *p != "dev") {
+        ensure_dir(root, parent).map_err(fail(format!("create /{parent}")))?;
+    }
+    sysfs::create_file_in_root(root, rel, 0o644).map_err(fail(format!("create {host}")))?;
+    attach_at(root, rel, tree).map_err(fail(format!("mount {host}")))
+}
+
 fn mount_dev(root: BorrowedFd<'_>, joined_ipc: bool, devices: &[String]) -> Result<(), RootfsError> {
     let dev = mount::new_filesystem(
         "tmpfs",
@@ -848,23 +865,16 @@ fn mount_dev(root: BorrowedFd<'_>, joined_ipc: bool, devices: &[String]) -> Resu
     attach_at(root, "dev", dev.as_fd()).map_err(fail("mount /dev"))?;
     for node in DEVICE_NODES {
         let host = format!("/dev/{node}");
-        let Ok(tree) = mount::clone_tree(None, &host, false) else {
-            continue;
-        };
-        let rel = format!("dev/{node}");
-        sysfs::create_file_in_root(root, &rel, 0o644).map_err(fail(format!("create {host}")))?;
-        attach_at(root, &rel, tree.as_fd()).map_err(fail(format!("mount {host}")))?;
+        if let Ok(tree) = mount::clone_tree(None, &host, false) {
+            bind_host_node(root, &host, tree.as_fd())?;
+        }
     }
     // Checked by whoever asked for them (a host node of that path, kind
     // and number); a node gone since is an error, not a silent omission.
-    for host in devices {
-        let rel = host.trim_start_matches('/');
+    // The default nodes are there already.
+    for host in devices.iter().filter(|d| !is_default_device(d)) {
         let tree = mount::clone_tree(None, host, false).map_err(fail(format!("take device {host}")))?;
-        if let Some((parent, _)) = rel.rsplit_once('/') {
-            ensure_dir(root, parent).map_err(fail(format!("create /{parent}")))?;
-        }
-        sysfs::create_file_in_root(root, rel, 0o644).map_err(fail(format!("create {host}")))?;
-        attach_at(root, rel, tree.as_fd()).map_err(fail(format!("mount {host}")))?;
+        bind_host_node(root, host, tree.as_fd())?;
     }
     ensure_dir(root, "dev/pts").map_err(fail("create /dev/pts"))?;
     let pts = mount::new_filesystem(

@@ -42,22 +42,32 @@ fn result_of(returned: i64) -> (i64, Option<String>) {
     }
 }
 
+/// What a record says the call came to.
+enum Shown {
+    /// A value, with the errno's name when it is a failure.
+    Value(i64, Option<String>),
+    /// Performed by the kernel, its result not seen.
+    Unseen,
+    Parked,
+}
+
 impl Record {
+    fn shown(&self) -> Shown {
+        match (self.decision, self.returned.map(result_of)) {
+            (Decision::Errno(e), _) => Shown::Value(-1, Some(xvisor_trap::policy::errno_name(e))),
+            (Decision::Continue, Some((value, name))) => Shown::Value(value, name),
+            (Decision::Continue, None) => Shown::Unseen,
+            (Decision::Park(_), _) => Shown::Parked,
+        }
+    }
+
     pub fn to_json(&self) -> String {
         let args: Vec<String> = self.args.iter().map(|a| json_string(a)).collect();
-        let result = match (self.decision, self.returned.map(result_of)) {
-            (Decision::Continue, Some((value, None))) => format!("\"result\": {value}"),
-            (Decision::Continue, Some((value, Some(name)))) => {
-                format!("\"result\": {value}, \"errno\": {}", json_string(&name))
-            }
-            (Decision::Continue, None) => "\"result\": \"performed by the kernel\"".to_string(),
-            (Decision::Park(_), _) => "\"result\": \"parked\"".to_string(),
-            (Decision::Errno(e), _) => {
-                format!(
-                    "\"result\": -1, \"errno\": {}",
-                    json_string(&xvisor_trap::policy::errno_name(e))
-                )
-            }
+        let result = match self.shown() {
+            Shown::Value(value, None) => format!("\"result\": {value}"),
+            Shown::Value(value, Some(name)) => format!("\"result\": {value}, \"errno\": {}", json_string(&name)),
+            Shown::Unseen => "\"result\": \"performed by the kernel\"".to_string(),
+            Shown::Parked => "\"result\": \"parked\"".to_string(),
         };
         format!(
             "{{\"time\": {:.6}, \"pid\": {}, \"tid\": {}, \"syscall\": {}, \"args\": [{}], \"decision\": {}, {}, \"latency_us\": {:.1}}}",
@@ -78,12 +88,11 @@ impl Record {
         } else {
             format!("[{}/{}]", self.pid, self.tid)
         };
-        let outcome = match (self.decision, self.returned.map(result_of)) {
-            (Decision::Continue, Some((value, None))) => value.to_string(),
-            (Decision::Continue, Some((value, Some(name)))) => format!("{value} {name}"),
-            (Decision::Continue, None) => "continue".to_string(),
-            (Decision::Park(_), _) => self.decision.describe(),
-            (Decision::Errno(e), _) => format!("-1 {}", xvisor_trap::policy::errno_name(e)),
+        let outcome = match self.shown() {
+            Shown::Value(value, None) => value.to_string(),
+            Shown::Value(value, Some(name)) => format!("{value} {name}"),
+            Shown::Unseen => "continue".to_string(),
+            Shown::Parked => self.decision.describe(),
         };
         format!(
             "{:>10.6} {who} {}({}) = {outcome} <{:.1}µs>",

@@ -503,16 +503,6 @@ const IPC_SYSCTLS: &[&str] = &[
     "kernel.shm_rmid_forced",
 ];
 
-/// The device nodes every instance has (and the only ones).
-const DEFAULT_DEVICES: &[&str] = &[
-    "/dev/null",
-    "/dev/zero",
-    "/dev/full",
-    "/dev/random",
-    "/dev/urandom",
-    "/dev/tty",
-];
-
 struct Builder {
     bundle: PathBuf,
     id: String,
@@ -894,7 +884,7 @@ impl Builder {
                 d.ignore(key);
             }
             d.finish()?;
-            if DEFAULT_DEVICES.contains(&dev_path.as_str()) {
+            if xvisor_confine::rootfs::is_default_device(&dev_path) {
                 continue;
             }
             let node = host_device(&dev_path, &kind, major, minor).map_err(|why| field(&path, why))?;
@@ -963,9 +953,8 @@ impl Builder {
     }
 
     fn resources(&mut self, mut r: Obj) -> Result<(), ConfigError> {
-        // Whether each added node is allowed by the last rule that covers it
-        // (nothing enforces a denial: the node is there or not).
-        let mut added_allowed: Vec<Option<(bool, String)>> = vec![None; self.added_devices.len()];
+        // (path, allow, type, major, minor) of every rule, in order.
+        let mut rules = Vec::new();
         for (i, d) in r.array("devices")?.into_iter().enumerate() {
             let path = format!("linux.resources.devices[{i}]");
             let mut d = Obj::new(&path, d)?;
@@ -989,14 +978,15 @@ impl Builder {
                     "denying one of the instance's devices is not supported (its /dev has only null, zero, full, random, urandom, tty, ptmx and its own pts)",
                 ));
             }
-            for (slot, (_, node)) in added_allowed.iter_mut().zip(&self.added_devices) {
-                if rule_covers(&kind, major, minor, node.kind, node.major, Some(node.minor)) {
-                    *slot = Some((allow, path.clone()));
-                }
-            }
+            rules.push((path, allow, kind, major, minor));
         }
-        for (allowed, (dev, node)) in added_allowed.iter().zip(&self.added_devices) {
-            if let Some((false, rule)) = allowed {
+        // An added node must be allowed by the last rule that covers it, if
+        // any (nothing enforces a denial: the node is there or not).
+        for (dev, node) in &self.added_devices {
+            let last = rules.iter().rev().find(|(_, _, kind, major, minor)| {
+                rule_covers(kind, *major, *minor, node.kind, node.major, Some(node.minor))
+            });
+            if let Some((rule, false, ..)) = last {
                 return Err(field(
                     rule,
                     format!(

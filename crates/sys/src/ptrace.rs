@@ -99,17 +99,19 @@ pub fn call_registers(tid: i32) -> io::Result<CallRegisters> {
 }
 
 /// Whether `returned` is one of the kernel's "interrupted, restart"
-/// values (`-ERESTARTSYS`, `-ERESTARTNOINTR`, `-ERESTARTNOHAND`,
-/// `-ERESTART_RESTARTBLOCK`), which never reach user space.
+/// values, which never reach user space.
 pub fn is_restart(returned: i64) -> bool {
-    (-516..=-512).contains(&returned) && returned != -515
+    [ERESTARTSYS, ERESTARTNOINTR, ERESTARTNOHAND, ERESTART_RESTARTBLOCK].contains(&returned)
 }
 
-/// The kernel's "interrupted, restart if the handler asks for it" return
-/// value (`-ERESTARTSYS`), and "interrupted, always restart"
-/// (`-ERESTARTNOINTR`); neither ever reaches user space.
+/// The kernel's "interrupted" return values: restart unless the handler
+/// lacks SA_RESTART (`-ERESTARTSYS`), always restart (`-ERESTARTNOINTR`),
+/// restart when no handler runs (`-ERESTARTNOHAND`), restart through
+/// `restart_syscall` (`-ERESTART_RESTARTBLOCK`).
 const ERESTARTSYS: i64 = -512;
 const ERESTARTNOINTR: i64 = -513;
+const ERESTARTNOHAND: i64 = -514;
+const ERESTART_RESTARTBLOCK: i64 = -516;
 
 /// Where `rax` is in the user area (`struct user_regs_struct`).
 const RAX_OFFSET: usize = std::mem::offset_of!(libc::user_regs_struct, rax);
@@ -231,6 +233,12 @@ impl Report {
 mod tests {
     use super::*;
     use crate::process::WaitStatus;
+
+    #[test]
+    fn restart_values_are_the_kernels_four() {
+        let restarts: Vec<i64> = (-600..0).filter(|r| is_restart(*r)).collect();
+        assert_eq!(restarts, [-516, -514, -513, -512]);
+    }
 
     #[test]
     fn reports_decode() {

@@ -170,6 +170,11 @@ impl EntryStat {
     }
 }
 
+/// A device number's major and minor, as the C library splits it.
+pub fn device_numbers(rdev: u64) -> (u32, u32) {
+    (libc::major(rdev), libc::minor(rdev))
+}
+
 /// `fstatat(dir, name, AT_SYMLINK_NOFOLLOW)`; `Ok(None)` when absent.
 pub fn stat_entry(dir: BorrowedFd<'_>, name: &[u8]) -> io::Result<Option<EntryStat>> {
     let cname = cstring(name)?;
@@ -200,7 +205,7 @@ pub fn stat_entry(dir: BorrowedFd<'_>, name: &[u8]) -> io::Result<Option<EntrySt
         uid: st.st_uid,
         gid: st.st_gid,
         size: st.st_size as u64,
-        rdev: (libc::major(st.st_rdev), libc::minor(st.st_rdev)),
+        rdev: device_numbers(st.st_rdev),
     }))
 }
 

@@ -125,6 +125,17 @@ impl Global {
         self.log("error", &message);
     }
 
+    /// Warns, in the log, of each property runtime-spec does not define
+    /// that `source` (config.json, --process) had and that was ignored.
+    fn log_ignored(&self, source: &str, ignored: &[String]) {
+        for property in ignored {
+            self.log(
+                "warning",
+                &format!("{source}: {property}: not defined by runtime-spec, ignored"),
+            );
+        }
+    }
+
     fn log(&self, level: &str, message: &str) {
         let Some(path) = &self.log else { return };
         let line = if self.log_json {
@@ -456,12 +467,7 @@ fn create_command(global: &Global, args: Vec<OsString>, run: bool) -> Result<i32
             );
         }
     }
-    for property in &container.ignored {
-        global.log(
-            "warning",
-            &format!("config.json: {property}: not defined by runtime-spec, ignored"),
-        );
-    }
+    global.log_ignored("config.json", &container.ignored);
     container.spec.preserve_fds = p.preserve_fds;
     if container.spec.tty && p.console_socket.is_none() && !run {
         bail!("config.json: process.terminal is true: create needs --console-socket");
@@ -927,12 +933,7 @@ fn exec(global: &Global, args: Vec<OsString>) -> Result<i32> {
         // process; the flags above that describe it do not apply.
         let text = std::fs::read_to_string(file).with_context(|| format!("--process {}", file.display()))?;
         let process = xvisor_oci::parse_process(&text).with_context(|| format!("--process {}", file.display()))?;
-        for property in &process.ignored {
-            global.log(
-                "warning",
-                &format!("--process: {property}: not defined by runtime-spec, ignored"),
-            );
-        }
+        global.log_ignored("--process", &process.ignored);
         request = ExecRequest {
             argv: process.argv,
             env: process.env,

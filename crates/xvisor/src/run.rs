@@ -168,6 +168,7 @@ pub fn parse(args: Vec<OsString>) -> Result<Option<RunOptions>> {
             Short('v') | Long("volume") => o.volumes.push(parse_volume(&text(p.value()?, "--volume")?)?),
             Long("device") => {
                 let path = text(p.value()?, "--device")?;
+                // Its reasons read "device PATH: …": "--device PATH: …".
                 xvisor_confine::rootfs::host_device(&path).map_err(|why| anyhow!("--{why}"))?;
                 if !o.devices.contains(&path) {
                     o.devices.push(path);

@@ -45,8 +45,8 @@ macro_rules! each_profile {
 
 each_profile!(a_signal_never_interrupts_a_call_that_natively_cannot_be, |profile| {
     // A trapped call waits for the supervisor; a caught signal arriving
-    // before the supervisor has the call used to fail it with EINTR (a few
-    // hundred of these 18,000 calls did under either profile).
+    // before the supervisor has the call failed it with EINTR until the
+    // monitor restarted such calls (`ptrace::restart_interrupted_call`).
     let dir = c_program("signals");
     let volume = format!("{}:/t", dir.str());
     let o = run(

@@ -288,21 +288,7 @@ fn properties_runtime_spec_does_not_define_are_ignored_and_logged() {
 
 /// Cgroup directories whose path ends with `relative`.
 fn cgroup_dirs_ending_with(relative: &str) -> Vec<PathBuf> {
-    let mut found = Vec::new();
-    let mut stack = vec![PathBuf::from("/sys/fs/cgroup")];
-    while let Some(dir) = stack.pop() {
-        if dir.ends_with(relative) {
-            found.push(dir.clone());
-        }
-        let Ok(entries) = std::fs::read_dir(&dir) else { continue };
-        stack.extend(
-            entries
-                .flatten()
-                .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
-                .map(|e| e.path()),
-        );
-    }
-    found
+    common::cgroup_dirs_where(|dir| dir.ends_with(relative))
 }
 
 #[test]
@@ -1062,8 +1048,7 @@ fn an_engines_id_maps_are_the_user_namespaces(caller: Caller) {
     chown_tree(&b.dir.join("rootfs").canonicalize().unwrap(), host);
     b.edit(|c| {
         c["root"]["readonly"] = Value::Bool(false);
-        c["linux"]["uidMappings"] = serde_json::json!([{"containerID": 0, "hostID": host, "size": size}]);
-        c["linux"]["gidMappings"] = serde_json::json!([{"containerID": 0, "hostID": host, "size": size}]);
+        map_ids(c, host, size);
     });
     let id = container_id(if caller == Caller::Root {
         "idmap"
@@ -1093,13 +1078,19 @@ fn an_engines_id_maps_are_the_user_namespaces_rootless() {
     an_engines_id_maps_are_the_user_namespaces(Caller::Unprivileged);
 }
 
+/// Gives the container `size` uids and gids from 0, at `host` outside.
+fn map_ids(c: &mut Value, host: u32, size: u32) {
+    let range = serde_json::json!([{"containerID": 0, "hostID": host, "size": size}]);
+    c["linux"]["uidMappings"] = range.clone();
+    c["linux"]["gidMappings"] = range;
+}
+
 #[test]
 fn exec_runs_as_any_user_of_an_engines_id_maps_and_no_other() {
     let b = Bundle::new("oci-idmap-exec", Caller::Root, &["sleep", "300"]);
     chown_tree(&b.dir.join("rootfs").canonicalize().unwrap(), 100_000);
     b.edit(|c| {
-        c["linux"]["uidMappings"] = serde_json::json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
-        c["linux"]["gidMappings"] = serde_json::json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
+        map_ids(c, 100_000, 65_536);
     });
     let id = container_id("idmap-exec");
     b.running(&id);
@@ -1119,8 +1110,7 @@ fn exec_runs_as_any_user_of_an_engines_id_maps_and_no_other() {
 fn rootless_id_maps_beyond_the_callers_own_id_are_refused() {
     let b = Bundle::new("oci-idmap-refused", Caller::Unprivileged, &["true"]);
     b.edit(|c| {
-        c["linux"]["uidMappings"] = serde_json::json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
-        c["linux"]["gidMappings"] = serde_json::json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
+        map_ids(c, 100_000, 65_536);
     });
     let o = b.oci(&["run", "--bundle", b.dir.str(), &container_id("idmap-refused")]);
     assert_eq!(code(&o), 1);

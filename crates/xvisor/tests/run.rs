@@ -238,16 +238,8 @@ both_callers!(network_none_has_only_loopback_host_reaches_the_host, |caller| {
 
 /// The kernel's Landlock ABI version; a test that needs Landlock fails
 /// here, saying so, rather than passing without it.
-fn landlock_abi() -> i64 {
-    // landlock_create_ruleset(NULL, 0, LANDLOCK_CREATE_RULESET_VERSION).
-    let o = std::process::Command::new("python3")
-        .args([
-            "-c",
-            "import ctypes; l = ctypes.CDLL(None, use_errno=True); print(l.syscall(444, None, 0, 1))",
-        ])
-        .output()
-        .expect("python3");
-    let abi: i64 = String::from_utf8_lossy(&o.stdout).trim().parse().unwrap_or(-1);
+fn landlock_abi() -> u32 {
+    let abi = xvisor_sys::landlock::abi_version().unwrap_or(0);
     assert!(
         abi >= 1,
         "this kernel has no Landlock (LSM not enabled?): the test needs it"
@@ -256,10 +248,10 @@ fn landlock_abi() -> i64 {
 }
 
 both_callers!(an_abstract_socket_outside_the_instance_is_out_of_reach, |caller| {
+    let abi = landlock_abi();
     assert!(
-        landlock_abi() >= 6,
-        "Landlock scopes need ABI 6 (Linux 6.12); this kernel has {}",
-        landlock_abi()
+        abi >= 6,
+        "Landlock scopes need ABI 6 (Linux 6.12); this kernel has {abi}"
     );
     use std::os::linux::net::SocketAddrExt;
     let name = format!("xvisor-test-{}-{}", std::process::id(), caller as u8);
@@ -372,26 +364,25 @@ both_callers!(stdin_pipes_through, |caller| {
     assert_eq!(ok(&o), "HELLO PIPE\ndone\n");
 });
 
-/// `script` (util-linux), run as `caller`: gives the command it runs a
-/// controlling terminal.
-fn script_as(caller: Caller) -> std::process::Command {
-    match caller {
+/// `script` (util-linux), run as `caller` from `/`: runs the shell command
+/// `cmd` with a controlling terminal.
+fn script_as(caller: Caller, cmd: &str) -> std::process::Command {
+    let mut c = match caller {
         Caller::Root => std::process::Command::new("script"),
         Caller::Unprivileged => {
             let mut c = std::process::Command::new("setpriv");
             c.args(["--reuid", "65534", "--regid", "65534", "--clear-groups", "--", "script"]);
             c
         }
-    }
+    };
+    c.args(["-qec", cmd, "/dev/null"]).current_dir("/");
+    c
 }
 
 both_callers!(tty_session_works, |caller| {
     // `script` gives xvisor a terminal; the guest must get its own.
     let cmd = format!("{} run -t -- sh", binary().display());
-    let mut c = script_as(caller);
-    let mut child = c
-        .args(["-qec", &cmd, "/dev/null"])
-        .current_dir("/")
+    let mut child = script_as(caller, &cmd)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -425,10 +416,7 @@ both_callers!(without_t_the_guest_has_no_terminal_of_the_host, |caller| {
     let guest = "if (exec 3<>/dev/tty) 2>/dev/null; then echo terminal; else echo none; fi; \
                  echo pid \\$\\$; cut -d' ' -f5,6 /proc/\\$\\$/stat";
     let cmd = format!("{} run -- sh -c \"{guest}\"", binary().display());
-    let mut c = script_as(caller);
-    let out = c
-        .args(["-qec", &cmd, "/dev/null"])
-        .current_dir("/")
+    let out = script_as(caller, &cmd)
         .stdin(Stdio::null())
         .output()
         .expect("script (util-linux) is needed for the terminal test");

@@ -254,6 +254,12 @@ pub fn processes_with(marker: &str) -> Vec<String> {
 /// Every cgroup directory named `xvisor-<name>` on the host.
 pub fn cgroup_dirs_named(name: &str) -> Vec<PathBuf> {
     let wanted = format!("xvisor-{name}");
+    cgroup_dirs_where(|dir| dir.file_name().and_then(|n| n.to_str()) == Some(wanted.as_str()))
+}
+
+/// Every directory under /sys/fs/cgroup (all hierarchies) that `wanted`
+/// picks.
+pub fn cgroup_dirs_where(wanted: impl Fn(&Path) -> bool) -> Vec<PathBuf> {
     let mut found = Vec::new();
     let mut stack = vec![PathBuf::from("/sys/fs/cgroup")];
     while let Some(dir) = stack.pop() {
@@ -261,12 +267,12 @@ pub fn cgroup_dirs_named(name: &str) -> Vec<PathBuf> {
             continue;
         };
         for e in entries.flatten() {
-            let Ok(ft) = e.file_type() else { continue };
-            if ft.is_dir() {
-                if e.file_name().to_str() == Some(wanted.as_str()) {
-                    found.push(e.path());
+            if e.file_type().is_ok_and(|t| t.is_dir()) {
+                let path = e.path();
+                if wanted(&path) {
+                    found.push(path.clone());
                 }
-                stack.push(e.path());
+                stack.push(path);
             }
         }
     }
