@@ -1,6 +1,11 @@
 /* Micro-benchmarks of system calls, timed inside the process so that a
  * sandbox's start-up cost is excluded. Usage: micro NAME ITERATIONS
- * Prints one line: "<name> <iterations> <nanoseconds per operation>". */
+ * Prints one line: "<name> <iterations> <nanoseconds per operation>".
+ *
+ * After a warm-up (a tenth of the iterations, at most 1,000: page faults,
+ * caches, the sandbox's first look at each call), the iterations run in 9
+ * batches and the median batch's time per operation is printed: one
+ * interrupt or a neighbour's burst spoils a batch, not the figure. */
 #define _GNU_SOURCE
 #include <fcntl.h>
 #include <pthread.h>
@@ -15,13 +20,92 @@
 #include <time.h>
 #include <unistd.h>
 
+#define BATCHES 9
+
 static double now_ns(void) {
     struct timespec t;
     clock_gettime(CLOCK_MONOTONIC, &t);
     return t.tv_sec * 1e9 + t.tv_nsec;
 }
 
+static void die(const char *what) {
+    perror(what);
+    exit(1);
+}
+
+static char buf[4096];
+
+/* the raw system call: no C-library caching */
+static void op_getppid(long n) {
+    for (long i = 0; i < n; i++) syscall(SYS_getppid);
+}
+
+/* access("/", F_OK): a call xvisor traps in every profile (it carries a
+ * path), with almost no kernel work: the trapped-call probe. */
+static void op_access(long n) {
+    for (long i = 0; i < n; i++)
+        if (syscall(SYS_access, "/", F_OK)) die("access");
+}
+
+static void op_open_close(long n) {
+    for (long i = 0; i < n; i++) {
+        int fd = open("/etc/passwd", O_RDONLY);
+        if (fd < 0) die("open");
+        close(fd);
+    }
+}
+
+static void op_stat(long n) {
+    struct stat st;
+    for (long i = 0; i < n; i++)
+        if (stat("/etc/passwd", &st)) die("stat");
+}
+
+static int zero_fd = -1;
+static void op_read_4k(long n) {
+    for (long i = 0; i < n; i++)
+        if (read(zero_fd, buf, sizeof buf) != sizeof buf) die("read");
+}
+
+static int to_child[2], from_child[2];
+static pid_t pingpong_partner;
+static void op_pipe_pingpong(long n) {
+    for (long i = 0; i < n; i++) {
+        if (write(to_child[1], "x", 1) != 1) die("write");
+        if (read(from_child[0], buf, 1) != 1) die("read");
+    }
+}
+
+static void op_fork_exec_wait(long n) {
+    for (long i = 0; i < n; i++) {
+        pid_t pid = fork();
+        if (pid < 0) die("fork");
+        if (pid == 0) {
+            execl("/bin/true", "true", (char *)NULL);
+            _exit(127);
+        }
+        int status;
+        waitpid(pid, &status, 0);
+        if (!WIFEXITED(status) || WEXITSTATUS(status)) die("child");
+    }
+}
+
 static void *thread_body(void *arg) { return arg; }
+static void op_thread_create_join(long n) {
+    for (long i = 0; i < n; i++) {
+        pthread_t t;
+        if (pthread_create(&t, NULL, thread_body, NULL)) die("pthread_create");
+        pthread_join(t, NULL);
+    }
+}
+
+static void op_mmap_munmap(long n) {
+    for (long i = 0; i < n; i++) {
+        void *p = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        if (p == MAP_FAILED) die("mmap");
+        munmap(p, 4096);
+    }
+}
 
 static void *wait_for_child(void *arg) {
     int status;
@@ -29,9 +113,42 @@ static void *wait_for_child(void *arg) {
     return NULL;
 }
 
-static void die(const char *what) {
-    perror(what);
-    exit(1);
+/* The trapped-call probe while another thread of the process is blocked
+ * in wait4 for a child that does not end (a call xvisor parks): parking
+ * must not slow the others down. */
+static pid_t parked_child;
+static pthread_t parked_waiter;
+static void start_parked_wait(void) {
+    parked_child = fork();
+    if (parked_child < 0) die("fork");
+    if (parked_child == 0) {
+        pause();
+        _exit(0);
+    }
+    if (pthread_create(&parked_waiter, NULL, wait_for_child, &parked_child)) die("pthread_create");
+    struct timespec settle = {0, 20000000};
+    nanosleep(&settle, NULL);
+}
+
+static void start_pingpong_partner(void) {
+    if (pipe(to_child) || pipe(from_child)) die("pipe");
+    pingpong_partner = fork();
+    if (pingpong_partner < 0) die("fork");
+    if (pingpong_partner == 0) {
+        /* echoes until the benchmark closes its end */
+        close(to_child[1]);
+        close(from_child[0]);
+        while (read(to_child[0], buf, 1) == 1)
+            if (write(from_child[1], buf, 1) != 1) _exit(1);
+        _exit(0);
+    }
+    close(to_child[0]);
+    close(from_child[1]);
+}
+
+static int by_value(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
 }
 
 int main(int argc, char **argv) {
@@ -41,101 +158,47 @@ int main(int argc, char **argv) {
     }
     const char *name = argv[1];
     long n = atol(argv[2]);
-    char buf[4096];
-    double t0 = now_ns();
-    if (!strcmp(name, "getppid")) {
-        /* the raw system call: no C-library caching */
-        for (long i = 0; i < n; i++) syscall(SYS_getppid);
-    } else if (!strcmp(name, "trapped_probe")) {
-        /* access("/", F_OK): a call xvisor traps in every profile (it carries
-         * a path), with almost no kernel work: the trapped-call probe. */
-        for (long i = 0; i < n; i++)
-            if (syscall(SYS_access, "/", F_OK)) die("access");
-    } else if (!strcmp(name, "trapped_while_parked")) {
-        /* The trapped-call probe while another thread of the process is
-         * blocked in wait4 for a child that does not end (a call xvisor
-         * parks): parking must not slow the others down. */
-        pid_t child = fork();
-        if (child < 0) die("fork");
-        if (child == 0) {
-            pause();
-            _exit(0);
-        }
-        pthread_t waiter;
-        if (pthread_create(&waiter, NULL, wait_for_child, &child)) die("pthread_create");
-        struct timespec settle = {0, 20000000};
-        nanosleep(&settle, NULL);
-        t0 = now_ns();
-        for (long i = 0; i < n; i++)
-            if (syscall(SYS_access, "/", F_OK)) die("access");
-        double t1 = now_ns();
-        kill(child, SIGKILL);
-        pthread_join(waiter, NULL);
-        printf("%s %ld %.1f\n", name, n, (t1 - t0) / n);
-        return 0;
-    } else if (!strcmp(name, "open_close")) {
-        for (long i = 0; i < n; i++) {
-            int fd = open("/etc/passwd", O_RDONLY);
-            if (fd < 0) die("open");
-            close(fd);
-        }
-    } else if (!strcmp(name, "stat")) {
-        struct stat st;
-        for (long i = 0; i < n; i++)
-            if (stat("/etc/passwd", &st)) die("stat");
-    } else if (!strcmp(name, "read_4k")) {
-        int fd = open("/dev/zero", O_RDONLY);
-        if (fd < 0) die("open");
-        t0 = now_ns();
-        for (long i = 0; i < n; i++)
-            if (read(fd, buf, sizeof buf) != sizeof buf) die("read");
+    if (n < BATCHES) n = BATCHES;
+    void (*op)(long) = NULL;
+    if (!strcmp(name, "getppid")) op = op_getppid;
+    else if (!strcmp(name, "trapped_probe")) op = op_access;
+    else if (!strcmp(name, "trapped_while_parked")) {
+        start_parked_wait();
+        op = op_access;
+    } else if (!strcmp(name, "open_close")) op = op_open_close;
+    else if (!strcmp(name, "stat")) op = op_stat;
+    else if (!strcmp(name, "read_4k")) {
+        zero_fd = open("/dev/zero", O_RDONLY);
+        if (zero_fd < 0) die("open");
+        op = op_read_4k;
     } else if (!strcmp(name, "pipe_pingpong")) {
-        int a[2], b[2];
-        if (pipe(a) || pipe(b)) die("pipe");
-        pid_t pid = fork();
-        if (pid < 0) die("fork");
-        if (pid == 0) {
-            for (long i = 0; i < n; i++) {
-                if (read(a[0], buf, 1) != 1) _exit(1);
-                if (write(b[1], buf, 1) != 1) _exit(1);
-            }
-            _exit(0);
-        }
-        t0 = now_ns();
-        for (long i = 0; i < n; i++) {
-            if (write(a[1], "x", 1) != 1) die("write");
-            if (read(b[0], buf, 1) != 1) die("read");
-        }
-        waitpid(pid, NULL, 0);
-    } else if (!strcmp(name, "fork_exec_wait")) {
-        for (long i = 0; i < n; i++) {
-            pid_t pid = fork();
-            if (pid < 0) die("fork");
-            if (pid == 0) {
-                execl("/bin/true", "true", (char *)NULL);
-                _exit(127);
-            }
-            int status;
-            waitpid(pid, &status, 0);
-            if (!WIFEXITED(status) || WEXITSTATUS(status)) die("child");
-        }
-    } else if (!strcmp(name, "thread_create_join")) {
-        for (long i = 0; i < n; i++) {
-            pthread_t t;
-            if (pthread_create(&t, NULL, thread_body, NULL)) die("pthread_create");
-            pthread_join(t, NULL);
-        }
-    } else if (!strcmp(name, "mmap_munmap")) {
-        for (long i = 0; i < n; i++) {
-            void *p = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-            if (p == MAP_FAILED) die("mmap");
-            munmap(p, 4096);
-        }
-    } else {
+        start_pingpong_partner();
+        op = op_pipe_pingpong;
+    } else if (!strcmp(name, "fork_exec_wait")) op = op_fork_exec_wait;
+    else if (!strcmp(name, "thread_create_join")) op = op_thread_create_join;
+    else if (!strcmp(name, "mmap_munmap")) op = op_mmap_munmap;
+    else {
         fprintf(stderr, "unknown benchmark %s\n", name);
         return 2;
     }
-    double t1 = now_ns();
-    printf("%s %ld %.1f\n", name, n, (t1 - t0) / n);
+    long warm_up = n / 10 < 1000 ? n / 10 : 1000;
+    op(warm_up);
+    double per_op[BATCHES];
+    long batch = n / BATCHES;
+    for (int b = 0; b < BATCHES; b++) {
+        double t0 = now_ns();
+        op(batch);
+        per_op[b] = (now_ns() - t0) / batch;
+    }
+    qsort(per_op, BATCHES, sizeof per_op[0], by_value);
+    if (parked_child > 0) {
+        kill(parked_child, SIGKILL);
+        pthread_join(parked_waiter, NULL);
+    }
+    if (pingpong_partner > 0) {
+        close(to_child[1]);
+        waitpid(pingpong_partner, NULL, 0);
+    }
+    printf("%s %ld %.1f\n", name, batch * BATCHES, per_op[BATCHES / 2]);
     return 0;
 }
