@@ -138,7 +138,7 @@ pub struct CgroupHost {
 }
 
 /// Undoes the octal escapes of /proc/self/mountinfo (`\040` for a space).
-fn unescape_mountinfo(field: &str) -> String {
+pub(crate) fn unescape_mountinfo(field: &str) -> String {
     let bytes = field.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
@@ -158,6 +158,91 @@ fn unescape_mountinfo(field: &str) -> String {
         i += 1;
     }
     String::from_utf8_lossy(&out).into_owned()
+}
+
+/// What the host mounts at /sys/fs/cgroup, to be mounted anew inside an
+/// instance: each hierarchy a fresh mount in the instance's cgroup
+/// namespace, whose root is the instance's own cgroup (as a container
+/// sees its own with runc), never the host's tree.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CgroupMounts {
+    /// No cgroup file system there: the directory stays empty.
+    None,
+    /// One cgroup v2 hierarchy at /sys/fs/cgroup itself.
+    Unified,
+    /// A directory of hierarchies, each by its name below /sys/fs/cgroup
+    /// (cgroup v1, and the v2 one of a hybrid host).
+    Split(Vec<CgroupMount>),
+}
+
+/// One hierarchy below /sys/fs/cgroup.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CgroupMount {
+    /// Its directory's name below /sys/fs/cgroup: one plain component.
+    pub name: String,
+    /// `None` for cgroup v2; for v1, the options that name the hierarchy
+    /// (its controllers, `name=`, and the flags it was made with).
+    pub v1_options: Option<Vec<String>>,
+}
+
+/// Mount options of a v1 hierarchy that are not ours to repeat: access
+/// (the view is read-only anyway) and those a user namespace may not set.
+const V1_OPTIONS_NOT_REPEATED: &[&str] = &["rw", "ro", "clone_children"];
+
+impl CgroupMounts {
+    /// From /proc/self/mountinfo (the last mount on a path is the visible one).
+    pub fn parse(mountinfo: &str) -> Self {
+        const TOP: &str = "/sys/fs/cgroup";
+        let mut top: Option<String> = None;
+        let mut below: Vec<CgroupMount> = Vec::new();
+        for line in mountinfo.lines() {
+            let Some((left, right)) = line.split_once(" - ") else {
+                continue;
+            };
+            let left: Vec<&str> = left.split(' ').collect();
+            let right: Vec<&str> = right.split(' ').collect();
+            if left.len() < 5 || right.len() < 3 {
+                continue;
+            }
+            let mount_point = unescape_mountinfo(left[4]);
+            let fs_type = right[0];
+            if mount_point == TOP {
+                // A new file system on top hides whatever was below it.
+                top = Some(fs_type.to_string());
+                below.clear();
+                continue;
+            }
+            let Some(name) = mount_point.strip_prefix(TOP).and_then(|r| r.strip_prefix('/')) else {
+                continue;
+            };
+            if name.is_empty() || name.contains('/') || name == "." || name == ".." {
+                continue;
+            }
+            let v1_options = match fs_type {
+                "cgroup2" => None,
+                "cgroup" => Some(
+                    right[2]
+                        .split(',')
+                        .filter(|o| {
+                            !o.is_empty() && !V1_OPTIONS_NOT_REPEATED.contains(o) && !o.starts_with("release_agent=")
+                        })
+                        .map(str::to_string)
+                        .collect(),
+                ),
+                _ => continue,
+            };
+            below.retain(|m| m.name != name);
+            below.push(CgroupMount {
+                name: name.to_string(),
+                v1_options,
+            });
+        }
+        match top.as_deref() {
+            Some("cgroup2") => Self::Unified,
+            _ if !below.is_empty() => Self::Split(below),
+            _ => Self::None,
+        }
+    }
 }
 
 /// Joins our cgroup path (from /proc/self/cgroup) onto a mount whose own
@@ -799,6 +884,42 @@ mod tests {
     fn garbage_input_yields_no_hierarchies() {
         let host = CgroupHost::parse("x - y\n\n - - -", "::::\nnonsense", |_| None);
         assert!(host.hierarchy_for("memory").is_none());
+    }
+
+    #[test]
+    fn the_hosts_cgroup_mounts_are_read_from_mountinfo() {
+        let v2 = "23 27 0:22 / /sys rw - sysfs sysfs rw\n\
+                  30 23 0:27 / /sys/fs/cgroup rw,nosuid - cgroup2 cgroup2 rw,nsdelegate\n";
+        assert_eq!(CgroupMounts::parse(v2), CgroupMounts::Unified);
+        let hybrid = "31 23 0:28 / /sys/fs/cgroup rw - tmpfs tmpfs rw,mode=755\n\
+                      32 31 0:29 / /sys/fs/cgroup/cpu,cpuacct rw - cgroup cgroup rw,cpu,cpuacct\n\
+                      35 31 0:32 / /sys/fs/cgroup/memory rw - cgroup cgroup ro,memory,clone_children\n\
+                      40 31 0:37 / /sys/fs/cgroup/systemd rw - cgroup cgroup rw,xattr,release_agent=/x,name=systemd\n\
+                      41 31 0:38 / /sys/fs/cgroup/unified rw - cgroup2 cgroup2 rw\n\
+                      42 31 0:39 / /sys/fs/cgroup/a/deeper rw - cgroup cgroup rw,pids\n";
+        let v1 = |name: &str, options: &[&str]| CgroupMount {
+            name: name.into(),
+            v1_options: Some(options.iter().map(|o| o.to_string()).collect()),
+        };
+        assert_eq!(
+            CgroupMounts::parse(hybrid),
+            CgroupMounts::Split(vec![
+                v1("cpu,cpuacct", &["cpu", "cpuacct"]),
+                v1("memory", &["memory"]),
+                v1("systemd", &["xattr", "name=systemd"]),
+                CgroupMount {
+                    name: "unified".into(),
+                    v1_options: None
+                },
+            ])
+        );
+        // A later mount on /sys/fs/cgroup hides what was below it.
+        let covered = format!("{hybrid}50 23 0:40 / /sys/fs/cgroup rw - tmpfs tmpfs rw\n");
+        assert_eq!(CgroupMounts::parse(&covered), CgroupMounts::None);
+        assert_eq!(
+            CgroupMounts::parse("23 27 0:22 / /sys rw - sysfs sysfs rw\n"),
+            CgroupMounts::None
+        );
     }
 
     #[test]

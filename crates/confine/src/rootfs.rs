@@ -21,6 +21,8 @@ use std::path::{Component, Path, PathBuf};
 use xvisor_sys::fs::{self as sysfs, FileKind};
 use xvisor_sys::mount::{self, attr, FsOption};
 
+use crate::cgroup::CgroupMounts;
+
 /// What the instance's `/` is made of.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RootBase {
@@ -114,6 +116,11 @@ pub struct RootExtras {
     /// path in the instance's `/dev`, beside the default ones: in a user
     /// namespace no node can be made, only a host one shown.
     pub devices: Vec<String>,
+    /// `/sys/fs/cgroup` shows the instance's own cgroups: the host's
+    /// hierarchies mounted anew in its cgroup namespace. For an instance
+    /// with cgroups of its own (limits, an engine's `cgroupsPath`); without
+    /// any, the directory stays empty (each mount costs the start-up).
+    pub cgroup_view: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -331,14 +338,7 @@ impl RootSpec {
         }
         mount_proc(root)?;
         mount_dev(root, self.extras.joined_ipc, &self.extras.devices)?;
-        let sys = mount::clone_tree(None, "/sys", true).map_err(fail("clone /sys"))?;
-        mount::set_attributes(
-            sys.as_fd(),
-            attr::RDONLY | attr::NOSUID | attr::NODEV | attr::NOEXEC,
-            true,
-        )
-        .map_err(fail("make /sys read-only"))?;
-        attach_at(root, "sys", sys.as_fd()).map_err(fail("mount /sys"))?;
+        mount_sys(root, self.extras.cgroup_view)?;
         // An image's or a bundle's /tmp is its own (writable, and holding
         // whatever the image ships there); a root made of host directories
         // gets a fresh one.
@@ -844,6 +844,124 @@ fn mount_proc(root: BorrowedFd<'_>) -> Result<(), RootfsError> {
     Ok(())
 }
 
+/// `/sys`, read-only: a new sysfs where the instance has a network
+/// namespace of its own (its `class/net` then lists the instance's
+/// interfaces); else — the kernel lends a sysfs only to the owner of the
+/// network namespace — the host's, with everything the host mounts below
+/// it hidden. Either way never the host's tracefs, debugfs, securityfs,
+/// bpf, pstore or cgroup tree: `/sys/fs/cgroup` shows the instance's own
+/// cgroups when `cgroup_view`, and is empty otherwise.
+fn mount_sys(root: BorrowedFd<'_>, cgroup_view: bool) -> Result<(), RootfsError> {
+    const READ_ONLY: u64 = attr::RDONLY | attr::NOSUID | attr::NODEV | attr::NOEXEC;
+    let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").map_err(fail("read /proc/self/mountinfo"))?;
+    match mount::new_filesystem("sysfs", &[], READ_ONLY) {
+        Ok(sys) => attach_at(root, "sys", sys.as_fd()).map_err(fail("mount /sys"))?,
+        Err(e) if e.raw_os_error() == Some(xvisor_sys::errno::EPERM) => {
+            // Mounts inherited from a more privileged namespace are locked
+            // to the ones above them: only the whole tree can be cloned,
+            // and what is below is covered instead.
+            let sys = mount::clone_tree(None, "/sys", true).map_err(fail("clone /sys"))?;
+            mount::set_attributes(sys.as_fd(), READ_ONLY, true).map_err(fail("make /sys read-only"))?;
+            attach_at(root, "sys", sys.as_fd()).map_err(fail("mount /sys"))?;
+            for below in outermost_mounts_below(&mountinfo, "/sys") {
+                mask(root, below.trim_start_matches('/'))?;
+            }
+        }
+        Err(e) => return Err(fail("mount a fresh /sys")(e)),
+    }
+    if cgroup_view {
+        mount_cgroups(root, &CgroupMounts::parse(&mountinfo), READ_ONLY)?;
+    }
+    Ok(())
+}
+
+/// The mount points strictly below `top` in `mountinfo` that are not below
+/// another of them.
+fn outermost_mounts_below(mountinfo: &str, top: &str) -> Vec<String> {
+    let prefix = format!("{}/", top.trim_end_matches('/'));
+    let mut points: Vec<String> = mountinfo
+        .lines()
+        .filter_map(|line| line.split(' ').nth(4))
+        .map(crate::cgroup::unescape_mountinfo)
+        .filter(|point| point.starts_with(&prefix))
+        .collect();
+    points.sort();
+    points.dedup();
+    let mut outermost: Vec<String> = Vec::new();
+    for point in points {
+        if !outermost.iter().any(|o| point.starts_with(&format!("{o}/"))) {
+            outermost.push(point);
+        }
+    }
+    outermost
+}
+
+/// The host's cgroup hierarchies, each mounted anew in the instance's
+/// cgroup namespace (its root is the cgroup init was in: the instance's, or
+/// the supervisor's when the instance has none). A hierarchy the kernel
+/// will not mount here is left out, an empty directory: the view is a
+/// convenience for programs that read their limits, not a confinement.
+fn mount_cgroups(root: BorrowedFd<'_>, mounts: &CgroupMounts, read_only: u64) -> Result<(), RootfsError> {
+    const TOP: &str = "sys/fs/cgroup";
+    match mounts {
+        CgroupMounts::None => Ok(()),
+        CgroupMounts::Unified => {
+            if let Ok(hierarchy) = mount::new_filesystem("cgroup2", &[], read_only) {
+                attach_at(root, TOP, hierarchy.as_fd()).map_err(fail("mount /sys/fs/cgroup"))?;
+            }
+            Ok(())
+        }
+        CgroupMounts::Split(hierarchies) => {
+            let dir = mount::new_filesystem(
+                "tmpfs",
+                &[FsOption::Value("mode", "0755"), FsOption::Value("size", "16k")],
+                attr::NOSUID | attr::NODEV | attr::NOEXEC,
+            )
+            .map_err(fail("mount a tmpfs on /sys/fs/cgroup"))?;
+            for h in hierarchies {
+                sysfs::make_dir_at(dir.as_fd(), &h.name, 0o755).map_err(fail(format!("create /{TOP}/{}", h.name)))?;
+            }
+            // The host's aliases (`cpu` -> `cpu,cpuacct`), between names
+            // of this directory only.
+            if let Ok(entries) = std::fs::read_dir("/sys/fs/cgroup") {
+                for entry in entries.flatten() {
+                    let file_name = entry.file_name();
+                    let (Ok(target), Some(name)) = (std::fs::read_link(entry.path()), file_name.to_str()) else {
+                        continue;
+                    };
+                    let Some(target) = target.to_str().filter(|t| hierarchies.iter().any(|h| h.name == *t)) else {
+                        continue;
+                    };
+                    if !hierarchies.iter().any(|h| h.name == name) {
+                        sysfs::symlink_at(target, dir.as_fd(), name).map_err(fail(format!("create /{TOP}/{name}")))?;
+                    }
+                }
+            }
+            attach_at(root, TOP, dir.as_fd()).map_err(fail("mount /sys/fs/cgroup"))?;
+            for h in hierarchies {
+                let hierarchy = match &h.v1_options {
+                    None => mount::new_filesystem("cgroup2", &[], read_only),
+                    Some(options) => {
+                        let options: Vec<FsOption<'_>> = options
+                            .iter()
+                            .map(|o| match o.split_once('=') {
+                                Some((key, value)) => FsOption::Value(key, value),
+                                None => FsOption::Flag(o),
+                            })
+                            .collect();
+                        mount::new_filesystem("cgroup", &options, read_only)
+                    }
+                };
+                if let Ok(hierarchy) = hierarchy {
+                    attach_at(root, &format!("{TOP}/{}", h.name), hierarchy.as_fd())
+                        .map_err(fail(format!("mount /{TOP}/{}", h.name)))?;
+                }
+            }
+            mount::set_attributes(dir.as_fd(), read_only, false).map_err(fail("make /sys/fs/cgroup read-only"))
+        }
+    }
+}
+
 /// Shows the host's node `host` (`/dev/…`, taken as `tree`) at the same
 /// path in the new root.
 fn bind_host_node(root: BorrowedFd<'_>, host: &str, tree: BorrowedFd<'_>) -> Result<(), RootfsError> {
@@ -919,6 +1037,21 @@ fn mount_dev(root: BorrowedFd<'_>, joined_ipc: bool, devices: &[String]) -> Resu
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_the_outermost_mounts_below_a_directory_are_covered() {
+        let mountinfo = "23 27 0:22 / /sys rw - sysfs sysfs rw\n\
+                         31 23 0:28 / /sys/fs/cgroup rw - tmpfs tmpfs rw\n\
+                         32 31 0:29 / /sys/fs/cgroup/cpu rw - cgroup cgroup rw,cpu\n\
+                         33 23 0:30 / /sys/kernel/tracing rw - tracefs none rw\n\
+                         34 23 0:31 / /sys/odd\\040name rw - tmpfs tmpfs rw\n\
+                         35 27 0:32 / /system rw - tmpfs tmpfs rw\n\
+                         36 33 0:30 / /sys/kernel/tracing rw - tracefs none rw\n";
+        assert_eq!(
+            outermost_mounts_below(mountinfo, "/sys"),
+            ["/sys/fs/cgroup", "/sys/kernel/tracing", "/sys/odd name"]
+        );
+    }
 
     #[test]
     fn components_refuse_relative_and_parent_paths() {

@@ -257,6 +257,9 @@ impl Instance {
                 Err(e) => return Err(e.into()),
             }
         }
+        // The instance sees its own cgroups at /sys/fs/cgroup when it has
+        // any (programs size themselves by the limits they find there).
+        spec.root.extras.cgroup_view = cgroup.is_some();
         signal::block(SUPERVISOR_SIGNALS).map_err(host("block signals"))?;
         let signals = signal::signal_fd(SUPERVISOR_SIGNALS).map_err(host("create a signalfd"))?;
         let trace = match &spec.trace {

@@ -236,6 +236,81 @@ both_callers!(network_none_has_only_loopback_host_reaches_the_host, |caller| {
     assert_eq!(ok(&o), "connected\n");
 });
 
+/// The mount points at or below `/sys` in `mountinfo`, with their types.
+fn mounts_at_sys(mountinfo: &str) -> Vec<(String, String)> {
+    mountinfo
+        .lines()
+        .filter_map(|line| {
+            let (left, right) = line.split_once(" - ")?;
+            let point = left.split(' ').nth(4)?;
+            let fs_type = right.split(' ').next()?;
+            (point == "/sys" || point.starts_with("/sys/")).then(|| (point.to_string(), fs_type.to_string()))
+        })
+        .collect()
+}
+
+both_callers!(sys_shows_none_of_what_the_host_mounts_below_it, |caller| {
+    let host = mounts_at_sys(&std::fs::read_to_string("/proc/self/mountinfo").unwrap());
+    assert!(
+        host.iter().any(|(point, _)| point != "/sys"),
+        "the host mounts nothing below /sys (no cgroup hierarchy, no tracefs): this test needs a host that does"
+    );
+    // A network namespace of its own: a sysfs of its own, which lists the
+    // instance's interfaces, and nothing mounted below it.
+    let inside = mounts_at_sys(&ok(&run(caller, &["run", "--", "cat", "/proc/self/mountinfo"])));
+    assert_eq!(inside, [("/sys".to_string(), "sysfs".to_string())]);
+    assert_eq!(ok(&run(caller, &["run", "--", "ls", "/sys/class/net"])), "lo\n");
+    // The host's network: a copy of the host's sysfs tree (its submounts
+    // are locked to it), then covers: each submount hidden under an empty
+    // tmpfs at its place or above it.
+    let inside = mounts_at_sys(&ok(&run(
+        caller,
+        &["run", "--net", "host", "--", "cat", "/proc/self/mountinfo"],
+    )));
+    assert!(
+        inside.len() > host.len(),
+        "nothing covers the host's submounts: {inside:?}"
+    );
+    let (copied, covers) = inside.split_at(host.len());
+    assert_eq!(copied, &host[..], "the instance's /sys is not the host's tree");
+    assert!(covers.iter().all(|(_, fs_type)| fs_type == "tmpfs"), "{covers:?}");
+    for (point, fs_type) in copied.iter().filter(|(point, _)| point != "/sys") {
+        let covered = covers
+            .iter()
+            .any(|(cover, _)| point == cover || point.starts_with(&format!("{cover}/")));
+        assert!(covered, "{point} ({fs_type}) is visible in the instance: {inside:?}");
+    }
+    let listed = ok(&run(
+        caller,
+        &[
+            "run",
+            "--net",
+            "host",
+            "--",
+            "sh",
+            "-c",
+            "ls -A /sys/fs/cgroup /sys/kernel/tracing 2>/dev/null | grep -v ':$' | grep -c . || true",
+        ],
+    ));
+    assert_eq!(listed.trim(), "0");
+});
+
+#[test]
+fn sys_fs_cgroup_shows_the_instances_own_limits() {
+    require_root();
+    // cgroup v2 (memory.max at the top) or v1 (a memory hierarchy).
+    let script = "cat /sys/fs/cgroup/memory.max /sys/fs/cgroup/memory/memory.limit_in_bytes 2>/dev/null; true";
+    for net in ["none", "host"] {
+        let out = ok(&run(
+            Caller::Root,
+            &["run", "--net", net, "--memory", "64M", "--", "sh", "-c", script],
+        ));
+        assert_eq!(out.trim(), "67108864", "--net {net}");
+    }
+    // No cgroups of its own: nothing to show.
+    assert_eq!(ok(&run(Caller::Root, &["run", "--", "ls", "-A", "/sys/fs/cgroup"])), "");
+}
+
 /// The kernel's Landlock ABI version; a test that needs Landlock fails
 /// here, saying so, rather than passing without it.
 fn landlock_abi() -> u32 {
