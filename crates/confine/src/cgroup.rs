@@ -138,7 +138,7 @@ pub struct CgroupHost {
 }
 
 /// Undoes the octal escapes of /proc/self/mountinfo (`\040` for a space).
-pub(crate) fn unescape_mountinfo(field: &str) -> String {
+fn unescape_mountinfo(field: &str) -> String {
     let bytes = field.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
@@ -158,6 +158,33 @@ pub(crate) fn unescape_mountinfo(field: &str) -> String {
         i += 1;
     }
     String::from_utf8_lossy(&out).into_owned()
+}
+
+/// One line of /proc/self/mountinfo, the fields xvisor reads.
+pub(crate) struct MountEntry<'a> {
+    /// The mount's root inside its file system.
+    pub(crate) root: String,
+    pub(crate) mount_point: String,
+    pub(crate) fs_type: &'a str,
+    /// The file system's own options (`rw,memory`, `rw,nsdelegate` …).
+    pub(crate) super_options: &'a str,
+}
+
+/// The well-formed lines of `mountinfo`, in order (later mounts on a path
+/// hide earlier ones).
+pub(crate) fn mount_entries(mountinfo: &str) -> impl Iterator<Item = MountEntry<'_>> {
+    mountinfo.lines().filter_map(|line| {
+        let (left, right) = line.split_once(" - ")?;
+        let left: Vec<&str> = left.split(' ').collect();
+        let mut right = right.split(' ');
+        let (fs_type, _source, super_options) = (right.next()?, right.next()?, right.next()?);
+        Some(MountEntry {
+            root: unescape_mountinfo(left.get(3)?),
+            mount_point: unescape_mountinfo(left.get(4)?),
+            fs_type,
+            super_options,
+        })
+    })
 }
 
 /// What the host mounts at /sys/fs/cgroup, to be mounted anew inside an
@@ -195,17 +222,8 @@ impl CgroupMounts {
         const TOP: &str = "/sys/fs/cgroup";
         let mut top: Option<String> = None;
         let mut below: Vec<CgroupMount> = Vec::new();
-        for line in mountinfo.lines() {
-            let Some((left, right)) = line.split_once(" - ") else {
-                continue;
-            };
-            let left: Vec<&str> = left.split(' ').collect();
-            let right: Vec<&str> = right.split(' ').collect();
-            if left.len() < 5 || right.len() < 3 {
-                continue;
-            }
-            let mount_point = unescape_mountinfo(left[4]);
-            let fs_type = right[0];
+        for entry in mount_entries(mountinfo) {
+            let (mount_point, fs_type) = (entry.mount_point.as_str(), entry.fs_type);
             if mount_point == TOP {
                 // A new file system on top hides whatever was below it.
                 top = Some(fs_type.to_string());
@@ -221,7 +239,8 @@ impl CgroupMounts {
             let v1_options = match fs_type {
                 "cgroup2" => None,
                 "cgroup" => Some(
-                    right[2]
+                    entry
+                        .super_options
                         .split(',')
                         .filter(|o| {
                             !o.is_empty() && !V1_OPTIONS_NOT_REPEATED.contains(o) && !o.starts_with("release_agent=")
@@ -293,20 +312,12 @@ impl CgroupHost {
             }
         }
         let mut hierarchies = Vec::new();
-        for line in mountinfo.lines() {
-            let Some((left, right)) = line.split_once(" - ") else {
-                continue;
-            };
-            let left: Vec<&str> = left.split(' ').collect();
-            let right: Vec<&str> = right.split(' ').collect();
-            if left.len() < 5 || right.len() < 3 {
-                continue;
-            }
-            let (root, mount_point) = (unescape_mountinfo(left[3]), unescape_mountinfo(left[4]));
-            match right[0] {
+        for entry in mount_entries(mountinfo) {
+            let (root, mount_point) = (&entry.root, &entry.mount_point);
+            match entry.fs_type {
                 "cgroup2" => {
                     let Some(own) = &v2_path else { continue };
-                    let dir = own_dir(&mount_point, &root, own);
+                    let dir = own_dir(mount_point, root, own);
                     let controllers = v2_controllers(&dir)
                         .unwrap_or_default()
                         .split_whitespace()
@@ -319,7 +330,7 @@ impl CgroupHost {
                     });
                 }
                 "cgroup" => {
-                    let opts: Vec<String> = right[2].split(',').map(str::to_string).collect();
+                    let opts: Vec<String> = entry.super_options.split(',').map(str::to_string).collect();
                     let Some((ctrls, own)) = v1_paths
                         .iter()
                         .find(|(ctrls, _)| ctrls.iter().any(|c| opts.contains(c)))
@@ -340,7 +351,7 @@ impl CgroupHost {
                     hierarchies.push(Hierarchy {
                         version: Version::V1,
                         controllers,
-                        own_dir: own_dir(&mount_point, &root, own),
+                        own_dir: own_dir(mount_point, root, own),
                     });
                 }
                 _ => {}

@@ -879,10 +879,8 @@ fn mount_sys(root: BorrowedFd<'_>, cgroup_view: bool) -> Result<(), RootfsError>
 /// another of them.
 fn outermost_mounts_below(mountinfo: &str, top: &str) -> Vec<String> {
     let prefix = format!("{}/", top.trim_end_matches('/'));
-    let mut points: Vec<String> = mountinfo
-        .lines()
-        .filter_map(|line| line.split(' ').nth(4))
-        .map(crate::cgroup::unescape_mountinfo)
+    let mut points: Vec<String> = crate::cgroup::mount_entries(mountinfo)
+        .map(|entry| entry.mount_point)
         .filter(|point| point.starts_with(&prefix))
         .collect();
     points.sort();
