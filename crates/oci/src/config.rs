@@ -1281,8 +1281,17 @@ fn cgroup_path(value: &str) -> Result<Option<PathBuf>, String> {
 /// `a-b-c.slice` → `a.slice/a-b.slice/a-b-c.slice/` (empty or `-.slice`:
 /// the root).
 fn expand_slice(slice: &str) -> Result<String, String> {
+    // systemd's own limit on a unit name; it also bounds the expansion,
+    // which repeats each prefix.
+    const UNIT_NAME_MAX: usize = 255;
     if slice.is_empty() || slice == "-.slice" {
         return Ok(String::new());
+    }
+    if slice.len() > UNIT_NAME_MAX {
+        return Err(format!(
+            "a slice name of {} bytes is longer than systemd allows ({UNIT_NAME_MAX})",
+            slice.len()
+        ));
     }
     let Some(stem) = slice.strip_suffix(".slice") else {
         return Err(format!("{slice:?} is not a systemd slice name"));
@@ -1843,6 +1852,14 @@ mod tests {
             assert!(cgroup_path(bad).is_err(), "{bad}");
         }
         assert!(cgroup_path(&"a/".repeat(3000)).is_err());
+        // A slice name's expansion repeats every prefix: long ones are refused.
+        let longest = format!("{}.slice", ["a"; 123].join("-"));
+        assert_eq!(longest.len(), 251);
+        assert!(cgroup_path(&format!("{longest}:p:n")).is_ok());
+        let hostile = format!("{}.slice:p:n", ["a"; 2_000].join("-"));
+        assert!(cgroup_path(&hostile)
+            .unwrap_err()
+            .contains("longer than systemd allows"));
         let mut c = default_config(false);
         c["linux"]["cgroupsPath"] = serde_json::json!("/../etc");
         let e = parse(c).unwrap_err().to_string();
