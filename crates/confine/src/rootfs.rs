@@ -206,7 +206,32 @@ pub const SYSTEM_DIRS: &[&str] = &["usr", "bin", "sbin", "lib", "lib32", "lib64"
 /// Directories of /proc that stay read-only, and files replaced by an empty
 /// one (kernel memory, other namespaces' keys, timers of the host).
 const PROC_READONLY: &[&str] = &["sys", "sysrq-trigger", "irq", "bus", "fs"];
-const PROC_MASKED: &[&str] = &["kcore", "keys", "timer_list", "sched_debug", "kallsyms"];
+/// Kernel internals, and what the host keeps for root alone (the slab
+/// allocator's state, physical page flags, vmalloc areas: material for
+/// kernel exploits) — the guest's root is its caller, who may be root.
+const PROC_MASKED: &[&str] = &[
+    "kcore",
+    "keys",
+    "timer_list",
+    "timer_stats",
+    "latency_stats",
+    "sched_debug",
+    "kallsyms",
+    "acpi",
+    "asound",
+    "scsi",
+    "slabinfo",
+    "vmallocinfo",
+    "pagetypeinfo",
+    "kpageflags",
+    "kpagecount",
+    "kpagecgroup",
+];
+/// Below /sys: firmware tables (ACPI, DMI: serial numbers), energy
+/// counters (powercap: a side channel on what the CPU computes) and the
+/// slab allocator's state. Root-only on the host, but the guest's root is
+/// its caller, who may be root.
+const SYS_MASKED: &[&str] = &["firmware", "devices/virtual/powercap", "kernel/slab"];
 
 /// Device nodes of the host re-used inside the instance's /dev.
 const DEVICE_NODES: &[&str] = &["null", "zero", "full", "random", "urandom", "tty"];
@@ -849,8 +874,8 @@ fn mount_proc(root: BorrowedFd<'_>) -> Result<(), RootfsError> {
 /// interfaces); else — the kernel lends a sysfs only to the owner of the
 /// network namespace — the host's, with everything the host mounts below
 /// it hidden. Either way never the host's tracefs, debugfs, securityfs,
-/// bpf, pstore or cgroup tree: `/sys/fs/cgroup` shows the instance's own
-/// cgroups when `cgroup_view`, and is empty otherwise.
+/// bpf, pstore or cgroup tree (`/sys/fs/cgroup` shows the instance's own
+/// cgroups when `cgroup_view`, and is empty otherwise), nor [`SYS_MASKED`].
 fn mount_sys(root: BorrowedFd<'_>, cgroup_view: bool) -> Result<(), RootfsError> {
     const READ_ONLY: u64 = attr::RDONLY | attr::NOSUID | attr::NODEV | attr::NOEXEC;
     let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").map_err(fail("read /proc/self/mountinfo"))?;
@@ -868,6 +893,9 @@ fn mount_sys(root: BorrowedFd<'_>, cgroup_view: bool) -> Result<(), RootfsError>
             }
         }
         Err(e) => return Err(fail("mount a fresh /sys")(e)),
+    }
+    for p in SYS_MASKED {
+        mask(root, &format!("sys/{p}"))?;
     }
     if cgroup_view {
         mount_cgroups(root, &CgroupMounts::parse(&mountinfo), READ_ONLY)?;

@@ -177,6 +177,23 @@ both_callers!(secrets_are_masked, |caller| {
     }
 });
 
+both_callers!(the_kernels_root_only_state_is_masked, |caller| {
+    let files = ["/proc/slabinfo", "/proc/vmallocinfo", "/proc/kpageflags"];
+    for f in files {
+        assert!(
+            std::path::Path::new(f).exists(),
+            "the host has no {f}: this test needs a kernel that does"
+        );
+    }
+    // Root-only on the host; a guest's root is its caller, here maybe root.
+    let script = format!(
+        "cat {} 2>/dev/null | wc -c; ls -A /sys/kernel/slab | wc -l",
+        files.join(" ")
+    );
+    let out = ok(&run(caller, &["run", "--", "sh", "-c", &script]));
+    assert_eq!(out.split_whitespace().collect::<Vec<_>>(), ["0", "0"]);
+});
+
 #[test]
 fn inherited_descriptors_stay_outside() {
     // The shell opens descriptor 7 (not close-on-exec) and execs xvisor with it.
@@ -256,9 +273,17 @@ both_callers!(sys_shows_none_of_what_the_host_mounts_below_it, |caller| {
         "the host mounts nothing below /sys (no cgroup hierarchy, no tracefs): this test needs a host that does"
     );
     // A network namespace of its own: a sysfs of its own, which lists the
-    // instance's interfaces, and nothing mounted below it.
+    // instance's interfaces, and nothing mounted below it but the empty
+    // covers of firmware tables, energy counters and the slab state.
     let inside = mounts_at_sys(&ok(&run(caller, &["run", "--", "cat", "/proc/self/mountinfo"])));
-    assert_eq!(inside, [("/sys".to_string(), "sysfs".to_string())]);
+    assert_eq!(inside[0], ("/sys".to_string(), "sysfs".to_string()));
+    for (point, fs_type) in &inside[1..] {
+        assert!(
+            fs_type == "tmpfs"
+                && ["/sys/firmware", "/sys/devices/virtual/powercap", "/sys/kernel/slab"].contains(&point.as_str()),
+            "{point} ({fs_type}) is mounted in the instance: {inside:?}"
+        );
+    }
     assert_eq!(ok(&run(caller, &["run", "--", "ls", "/sys/class/net"])), "lo\n");
     // The host's network: a copy of the host's sysfs tree (its submounts
     // are locked to it), then covers: each submount hidden under an empty
@@ -293,6 +318,16 @@ both_callers!(sys_shows_none_of_what_the_host_mounts_below_it, |caller| {
         ],
     ));
     assert_eq!(listed.trim(), "0");
+    // Firmware tables and ACPI details: nothing, in either /sys.
+    assert!(
+        std::fs::read_dir("/sys/firmware").is_ok_and(|mut d| d.next().is_some()),
+        "the host has no /sys/firmware entries: this test needs a host that does"
+    );
+    for net in ["none", "host"] {
+        let script = "ls -A /sys/firmware /proc/acpi 2>/dev/null | grep -v ':$' | grep -c . || true";
+        let listed = ok(&run(caller, &["run", "--net", net, "--", "sh", "-c", script]));
+        assert_eq!(listed.trim(), "0", "--net {net}");
+    }
 });
 
 #[test]
