@@ -203,12 +203,13 @@ pub const MASKED_ETC_DIRS: &[&str] = &[
 /// The host's top-level system directories shown in the default instance.
 pub const SYSTEM_DIRS: &[&str] = &["usr", "bin", "sbin", "lib", "lib32", "lib64", "libx32", "etc"];
 
-/// Directories of /proc that stay read-only, and files replaced by an empty
-/// one (kernel memory, other namespaces' keys, timers of the host).
+/// Entries of /proc that stay read-only.
 const PROC_READONLY: &[&str] = &["sys", "sysrq-trigger", "irq", "bus", "fs"];
-/// Kernel internals, and what the host keeps for root alone (the slab
-/// allocator's state, physical page flags, vmalloc areas: material for
-/// kernel exploits) — the guest's root is its caller, who may be root.
+/// Entries of /proc replaced by an empty one: kernel memory, other
+/// namespaces' keys, the host's timers and devices, and what the host keeps
+/// for root alone (the slab allocator's state, physical page flags, vmalloc
+/// areas: material for kernel exploits) — the guest's root is its caller,
+/// who may be root.
 const PROC_MASKED: &[&str] = &[
     "kcore",
     "keys",
