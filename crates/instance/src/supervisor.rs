@@ -1208,7 +1208,7 @@ fn return_to_own_namespaces(own: &[(NamespaceKind, OwnedFd)]) -> Result<(), Inst
 /// supervisor's own seccomp filter (`xvisor_trap::host`). Capabilities and
 /// filters belong to a thread: each supervisor thread calls this.
 pub(crate) fn confine_current_thread(keep: &[u32]) -> io::Result<()> {
-    confine_thread(keep, &xvisor_trap::host::supervisor_filter())
+    confine_thread(keep, xvisor_trap::host::supervisor_filter())
 }
 
 /// [`confine_current_thread`] with another filter (the monitor thread's).

@@ -91,9 +91,11 @@ pub const MONITOR_CALLS: &[(&str, &str)] = &[(
 /// PTRACE_ATTACH, or detaches.
 pub const MONITOR_PTRACE_REQUESTS: &[u32] = &[7, 0x4201, 0x4206, 0x4208, 12, 6, 0x4207];
 
-/// The supervisor's filter.
-pub fn supervisor_filter() -> Vec<Instruction> {
-    compile_allowlist(&permits(SUPERVISOR_CALLS), errno::EPERM)
+/// The supervisor's filter: the main thread and every serving thread
+/// install it, so it is compiled once per process.
+pub fn supervisor_filter() -> &'static [Instruction] {
+    static FILTER: std::sync::OnceLock<Vec<Instruction>> = std::sync::OnceLock::new();
+    FILTER.get_or_init(|| compile_allowlist(&permits(SUPERVISOR_CALLS), errno::EPERM))
 }
 
 /// The monitor thread's filter.
@@ -130,7 +132,7 @@ mod tests {
             let s = table::by_name(name).unwrap_or_else(|| panic!("{name} is not a system call"));
             assert!(!why.is_empty());
             assert_eq!(
-                interpret(&prog, AUDIT_ARCH_X86_64, s.number, &[0; 6]),
+                interpret(prog, AUDIT_ARCH_X86_64, s.number, &[0; 6]),
                 Some(ret::ALLOW),
                 "{name}"
             );
@@ -145,7 +147,7 @@ mod tests {
             |prog: &[Instruction], request: u64| interpret(prog, AUDIT_ARCH_X86_64, ptrace, &[request, 2, 0, 0, 0, 0]);
         for &r in MONITOR_PTRACE_REQUESTS {
             assert_eq!(request(&monitor_filter(), u64::from(r)), Some(ret::ALLOW), "{r:#x}");
-            assert_eq!(request(&supervisor_filter(), u64::from(r)), refused, "{r:#x}");
+            assert_eq!(request(supervisor_filter(), u64::from(r)), refused, "{r:#x}");
         }
         // PTRACE_TRACEME, PEEKDATA, POKEDATA, SETREGS, ATTACH, DETACH,
         // SETREGSET, SETOPTIONS; a permitted request with a high word.
@@ -177,7 +179,7 @@ mod tests {
         ] {
             let s = table::by_name(name).unwrap();
             assert_eq!(
-                interpret(&prog, AUDIT_ARCH_X86_64, s.number, &[0; 6]),
+                interpret(prog, AUDIT_ARCH_X86_64, s.number, &[0; 6]),
                 Some(ret::ERRNO | errno::EPERM as u32),
                 "{name}"
             );
