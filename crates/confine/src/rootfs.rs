@@ -879,7 +879,16 @@ fn mount_proc(root: BorrowedFd<'_>) -> Result<(), RootfsError> {
 /// cgroups when `cgroup_view`, and is empty otherwise), nor [`SYS_MASKED`].
 fn mount_sys(root: BorrowedFd<'_>, cgroup_view: bool) -> Result<(), RootfsError> {
     const READ_ONLY: u64 = attr::RDONLY | attr::NOSUID | attr::NODEV | attr::NOEXEC;
-    let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").map_err(fail("read /proc/self/mountinfo"))?;
+    // Read only when needed (not for a new sysfs without a cgroup view, the
+    // usual start), and then once.
+    let mountinfo = std::cell::OnceCell::<String>::new();
+    let mountinfo = || -> Result<&str, RootfsError> {
+        if let Some(text) = mountinfo.get() {
+            return Ok(text);
+        }
+        let text = std::fs::read_to_string("/proc/self/mountinfo").map_err(fail("read /proc/self/mountinfo"))?;
+        Ok(mountinfo.get_or_init(|| text).as_str())
+    };
     match mount::new_filesystem("sysfs", &[], READ_ONLY) {
         Ok(sys) => attach_at(root, "sys", sys.as_fd()).map_err(fail("mount /sys"))?,
         Err(e) if e.raw_os_error() == Some(xvisor_sys::errno::EPERM) => {
@@ -889,7 +898,7 @@ fn mount_sys(root: BorrowedFd<'_>, cgroup_view: bool) -> Result<(), RootfsError>
             let sys = mount::clone_tree(None, "/sys", true).map_err(fail("clone /sys"))?;
             mount::set_attributes(sys.as_fd(), READ_ONLY, true).map_err(fail("make /sys read-only"))?;
             attach_at(root, "sys", sys.as_fd()).map_err(fail("mount /sys"))?;
-            for below in outermost_mounts_below(&mountinfo, "/sys") {
+            for below in outermost_mounts_below(mountinfo()?, "/sys") {
                 mask(root, below.trim_start_matches('/'))?;
             }
         }
@@ -899,7 +908,7 @@ fn mount_sys(root: BorrowedFd<'_>, cgroup_view: bool) -> Result<(), RootfsError>
         mask(root, &format!("sys/{p}"))?;
     }
     if cgroup_view {
-        mount_cgroups(root, &CgroupMounts::parse(&mountinfo), READ_ONLY)?;
+        mount_cgroups(root, &CgroupMounts::parse(mountinfo()?), READ_ONLY)?;
     }
     Ok(())
 }
