@@ -36,6 +36,16 @@ pub(crate) const FORWARDED_SIGNALS: &[i32] = &[
 /// Tag of the guest's report "my filter's listener will be descriptor N".
 const REPORT_LISTENER: u8 = 9;
 
+/// init's answer to that report: "I hold your listener" (or gave up on it).
+const LISTENER_TAKEN: u8 = 1;
+
+/// The channel a starting process reports on, in 5-byte messages, and init
+/// answers on: a message socket pair, close-on-exec, so the process's exec
+/// closes it and init reads end-of-file ("it runs").
+fn report_channel() -> io::Result<(OwnedFd, OwnedFd)> {
+    socket::seqpacket_pair()
+}
+
 /// The capabilities init keeps in its permitted set once the guest runs,
 /// for the processes it starts later (exec): the most any of them may have,
 /// the identity changes (SETUID, SETGID, SETPCAP: all in that set), and
@@ -222,7 +232,7 @@ fn serve(spec: &InstanceSpec, control: BorrowedFd<'_>) -> Result<i32, String> {
     watched.push(signal::SIGCHLD);
     signal::block(&watched).map_err(context("block signals"))?;
     let signals = signal::signal_fd(&watched).map_err(context("create a signalfd"))?;
-    let (report_read, report_write) = event::pipe().map_err(context("create a pipe"))?;
+    let (report_read, report_write) = report_channel().map_err(context("create the start report channel"))?;
     let filters = Filters {
         engine: spec.extra_filter.clone(),
         own: xvisor_trap::bpf::to_bytes(&xvisor_trap::bpf::compile(&spec.policy)),
@@ -368,7 +378,15 @@ fn read_report(pid: i32, pipe: BorrowedFd<'_>) -> Result<Report, String> {
     }
     let value = i32::from_le_bytes([report[1], report[2], report[3], report[4]]);
     if report[0] == REPORT_LISTENER {
-        return fetch_listener(pid, value).map(Report::Listener);
+        let listener = fetch_listener(pid, value);
+        // The process waits for this before its exec: its listener is
+        // close-on-exec, and calls it makes may run in the kernel without
+        // a trap that would hold it until the supervisor is served. Gone or
+        // killed, it hears nothing, and needs nothing.
+        if let Ok(Some(_)) = &listener {
+            event::write_all(pipe, &[LISTENER_TAKEN]).map_err(context("answer the start report"))?;
+        }
+        return listener.map(Report::Listener);
     }
     let stage = match report[0] {
         1 => StartStage::Workdir,
@@ -444,7 +462,7 @@ impl Execs {
         } else {
             None
         };
-        let (report_read, report_write) = match event::pipe() {
+        let (report_read, report_write) = match report_channel() {
             Ok(pair) => pair,
             Err(e) => return failed(StartStage::Identity, e),
         };
@@ -757,6 +775,16 @@ fn start_process(
         // Close-on-exec: the guest program never holds its own listener.
         Ok(listener) => std::mem::forget(listener),
         Err(e) => fail(StartStage::Filter, e),
+    }
+    // Until init holds the listener, it must outlive this process's exec.
+    let mut taken = [0u8; 1];
+    loop {
+        match event::read(report.as_fd(), &mut taken) {
+            Ok(1) if taken[0] == LISTENER_TAKEN => break,
+            Err(e) if e.raw_os_error() == Some(errno::EINTR) => continue,
+            Ok(_) => fail(StartStage::Filter, io::Error::from_raw_os_error(errno::EPIPE)),
+            Err(e) => fail(StartStage::Filter, e),
+        }
     }
     if let Some(instance) = main_of.filter(|i| !i.hooks.start_container.is_empty()) {
         run_start_container_hooks(instance, &report);

@@ -212,6 +212,11 @@ impl Instance {
         if let Some(n) = spec.limits.pids {
             spec.policy.limit_tasks(n);
         }
+        // A trace records every call that carries meaning: those calls are
+        // trapped only when it is asked for.
+        if spec.trace.is_some() {
+            spec.policy.record_all();
+        }
         if let Some(n) = spec.nofile {
             identity::check_open_files(n)?;
         }

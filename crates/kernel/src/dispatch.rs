@@ -112,10 +112,12 @@ pub fn decide(policy: &Policy, call: &TrappedCall) -> Decision {
     let a = call.args;
     match s.handler {
         Handler::Continue => Decision::Continue,
-        Handler::Clone | Handler::Unshare | Handler::Ioctl | Handler::Socket => match s.handler.register_rule() {
-            Some(rule) if rule.refuses(&a) => Decision::Errno(rule.errno),
-            _ => Decision::Continue,
-        },
+        Handler::Clone | Handler::Unshare | Handler::Ioctl | Handler::Socket | Handler::Personality => {
+            match table::refusing_rule(s.handler.register_rules(), &a) {
+                Some(rule) => Decision::Errno(rule.errno),
+                None => Decision::Continue,
+            }
+        }
         // clone3's flags are in memory the kernel would read again after
         // our decision: refuse, and C libraries fall back to clone.
         Handler::Clone3 => Decision::Errno(errno::ENOSYS),

@@ -9,13 +9,14 @@
 //!    ranges of numbers that share an action: about log2(ranges) ≈ 7
 //!    comparisons, so a call decided by number alone costs a few
 //!    nanoseconds of filtering;
-//! 4. for a call allowed unless a [`RegisterRule`] matches, loads that
-//!    argument register's low word and tests it: a match is trapped.
+//! 4. for a call allowed unless one of its [`RegisterRule`]s matches, loads
+//!    the argument registers' low words the rules name and tests them: a
+//!    match is trapped.
 //!
 //! Nothing here reads memory: decisions that need it are trapped.
 
 use crate::policy::{Action, Policy};
-use crate::table::{RegisterRule, RegisterTest, MAX_SYSCALL};
+use crate::table::{Condition, RegisterRule, RegisterTest, MAX_SYSCALL};
 
 /// One classic-BPF instruction (`struct sock_filter`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -86,8 +87,8 @@ pub fn return_value(action: Action) -> u32 {
 enum Leaf {
     /// A return value, whatever the arguments.
     Return(u32),
-    /// Trap when the rule matches, else allow.
-    TrapIf(RegisterRule),
+    /// Trap when one of the rules matches, else allow.
+    TrapIf(&'static [RegisterRule]),
     /// Allow when argument `arg` (all 64 bits) is one of `values`, else
     /// return `otherwise`.
     AllowOnly {
@@ -100,7 +101,7 @@ enum Leaf {
 impl Leaf {
     fn of(action: Action) -> Leaf {
         match action {
-            Action::AllowUnless(rule) => Leaf::TrapIf(rule),
+            Action::AllowUnless(rules) => Leaf::TrapIf(rules),
             other => Leaf::Return(return_value(other)),
         }
     }
@@ -108,7 +109,7 @@ impl Leaf {
     fn emit(self) -> Vec<Instruction> {
         match self {
             Leaf::Return(value) => vec![stmt(RET_K, value)],
-            Leaf::TrapIf(rule) => trap_if(&rule),
+            Leaf::TrapIf(rules) => trap_if(rules),
             Leaf::AllowOnly { arg, values, otherwise } => allow_only(arg, values, otherwise),
         }
     }
@@ -120,21 +121,55 @@ fn short(n: usize) -> u8 {
     u8::try_from(n).unwrap_or(u8::MAX)
 }
 
-/// Loads the rule's register and returns: trap on a match, else allow.
-fn trap_if(rule: &RegisterRule) -> Vec<Instruction> {
-    let mut out = vec![stmt(LD_W_ABS, offset_of_arg_low_word(rule.arg))];
-    match rule.test {
-        RegisterTest::AnyBit(mask) => out.push(jump(JMP_JSET_K, mask, 1, 0)),
-        RegisterTest::OneOf(values) => {
-            // The i-th comparison jumps over the rest and the allow.
+/// Tests one condition: falls through to the next instruction when it
+/// holds, jumps `fail` instructions past its own end when it does not.
+fn condition(c: &Condition, fail: usize) -> Vec<Instruction> {
+    let mut out = vec![stmt(LD_W_ABS, offset_of_arg_low_word(c.arg))];
+    let one_of = |out: &mut Vec<Instruction>, values: &[u32]| {
+        // The i-th comparison, on a match, jumps over the rest and the
+        // failing jump.
+        let n = values.len();
+        for (i, &v) in values.iter().enumerate() {
+            out.push(jump(JMP_JEQ_K, v, short(n - i), 0));
+        }
+        out.push(stmt(JMP_JA, fail as u32));
+    };
+    match c.test {
+        RegisterTest::AnyBit(mask) => out.push(jump(JMP_JSET_K, mask, 0, short(fail))),
+        RegisterTest::OneOf(values) => one_of(&mut out, values),
+        RegisterTest::MaskedOneOf { mask, values } => {
+            out.push(stmt(ALU_AND_K, mask));
+            one_of(&mut out, values);
+        }
+        RegisterTest::NoneOf(values) => {
+            // The i-th comparison, on a match, jumps over the rest to the
+            // failure.
             let n = values.len();
             for (i, &v) in values.iter().enumerate() {
-                out.push(jump(JMP_JEQ_K, v, short(n - i), 0));
+                out.push(jump(JMP_JEQ_K, v, short(n - 1 - i + fail), 0));
             }
         }
     }
+    out
+}
+
+/// Traps when one of the rules matches (all its conditions hold), else
+/// allows. Each rule is a block that ends in the trap; a condition that
+/// does not hold jumps to the next block.
+fn trap_if(rules: &[RegisterRule]) -> Vec<Instruction> {
+    let mut out = Vec::new();
+    for rule in rules {
+        // Built backwards: each condition's failure jump is the length of
+        // what follows it in the block.
+        let mut block = vec![stmt(RET_K, ret::USER_NOTIF)];
+        for c in rule.when.iter().rev() {
+            let mut tested = condition(c, block.len());
+            tested.extend(block);
+            block = tested;
+        }
+        out.extend(block);
+    }
     out.push(stmt(RET_K, ret::ALLOW));
-    out.push(stmt(RET_K, ret::USER_NOTIF));
     out
 }
 
@@ -342,22 +377,40 @@ mod tests {
     /// everything set, and a spread of other values.
     fn argument_sets() -> Vec<[u64; 6]> {
         let mut out = vec![[0; 6], [u64::MAX; 6], [0xffff_ffff_0000_0000; 6]];
-        for s in crate::table::SYSCALLS {
-            let Some(rule) = s.handler.register_rule() else {
-                continue;
-            };
-            let values: Vec<u32> = match rule.test {
+        let values_of = |test: RegisterTest| -> Vec<u32> {
+            match test {
                 RegisterTest::AnyBit(mask) => vec![mask, mask | 0x11, mask & mask.wrapping_neg()],
-                RegisterTest::OneOf(values) => values.to_vec(),
-            };
-            for v in values {
-                let mut args = [0; 6];
-                args[usize::from(rule.arg)] = u64::from(v);
-                out.push(args);
-                args[usize::from(rule.arg)] = u64::from(v) << 32;
-                out.push(args);
-                args[usize::from(rule.arg)] = u64::from(v) + 1;
-                out.push(args);
+                RegisterTest::OneOf(values) | RegisterTest::NoneOf(values) => values.to_vec(),
+                RegisterTest::MaskedOneOf { mask, values } => {
+                    values.iter().flat_map(|&v| [v, v | !mask, v | 0x80800]).collect()
+                }
+            }
+        };
+        for s in crate::table::SYSCALLS {
+            for rule in s.handler.register_rules() {
+                // Each condition's values alone, and every pairing of the
+                // first two conditions' values (rules of two conditions).
+                for c in rule.when {
+                    for v in values_of(c.test) {
+                        for v in [u64::from(v), u64::from(v) << 32, u64::from(v) + 1] {
+                            let mut args = [0; 6];
+                            args[usize::from(c.arg)] = v;
+                            out.push(args);
+                        }
+                    }
+                }
+                if let [first, second, ..] = rule.when {
+                    for a in values_of(first.test) {
+                        for b in values_of(second.test) {
+                            for (a, b) in [(a, b), (a, b.wrapping_add(1)), (a.wrapping_add(1), b)] {
+                                let mut args = [0; 6];
+                                args[usize::from(first.arg)] = u64::from(a);
+                                args[usize::from(second.arg)] = u64::from(b);
+                                out.push(args);
+                            }
+                        }
+                    }
+                }
             }
         }
         let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
@@ -442,7 +495,24 @@ mod tests {
         assert_eq!(call(16, 1, 0x5412), Some(ret::USER_NOTIF)); // ioctl TIOCSTI
         assert_eq!(call(16, 1, 0x541c), Some(ret::USER_NOTIF)); // ioctl TIOCLINUX
         assert!(prog.iter().any(|i| i.code == JMP_JSET_K));
-        // Strict and a task limit trap clone whatever its flags.
+        // Sockets: families and, for IP, raw and packet types.
+        assert_eq!(call(41, 2, 1), Some(ret::ALLOW)); // AF_INET, SOCK_STREAM
+        assert_eq!(call(41, 10, 2 | 0x80800), Some(ret::ALLOW)); // AF_INET6, SOCK_DGRAM|NONBLOCK|CLOEXEC
+        assert_eq!(call(41, 16, 3), Some(ret::ALLOW)); // AF_NETLINK, SOCK_RAW: ip(8)
+        assert_eq!(call(41, 2, 3), Some(ret::USER_NOTIF)); // AF_INET, SOCK_RAW
+        assert_eq!(call(41, 10, 3 | 0x80000), Some(ret::USER_NOTIF)); // AF_INET6, SOCK_RAW|CLOEXEC
+        assert_eq!(call(41, 2, 10), Some(ret::USER_NOTIF)); // AF_INET, SOCK_PACKET
+        assert_eq!(call(41, 17, 2), Some(ret::USER_NOTIF)); // AF_PACKET
+        assert_eq!(call(41, 40, 1), Some(ret::USER_NOTIF)); // AF_VSOCK
+                                                            // personality: only the values that keep address-space randomisation.
+        assert_eq!(call(135, 0xffff_ffff, 0), Some(ret::ALLOW));
+        assert_eq!(call(135, 0, 0), Some(ret::ALLOW));
+        assert_eq!(call(135, 0x0040000, 0), Some(ret::USER_NOTIF)); // ADDR_NO_RANDOMIZE
+                                                                    // The path calls run in the kernel: no rule needs them trapped.
+        assert_eq!(call(257, 0, 0), Some(ret::ALLOW)); // openat
+        assert_eq!(call(59, 0, 0), Some(ret::ALLOW)); // execve
+        assert_eq!(call(435, 0, 0), Some(ret::ERRNO | 38)); // clone3: ENOSYS
+                                                            // Strict and a task limit trap clone whatever its flags.
         let mut limited = Policy::new(Profile::Default);
         limited.limit_tasks(8);
         for policy in [Policy::new(Profile::Strict), limited] {

@@ -3,7 +3,7 @@
 use std::collections::BTreeSet;
 use std::fmt;
 
-use crate::table::{self, errno, Class, RegisterRule, Syscall, MAX_SYSCALL};
+use crate::table::{self, errno, Class, Handler, RegisterRule, Syscall, MAX_SYSCALL};
 
 /// A named policy preset.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -46,9 +46,9 @@ impl fmt::Display for Profile {
 pub enum Action {
     /// Runs in the host kernel, no supervisor round trip.
     Allow,
-    /// Runs in the host kernel unless the rule matches its registers; then
-    /// trapped, and refused by its handler.
-    AllowUnless(RegisterRule),
+    /// Runs in the host kernel unless one of the rules matches its
+    /// registers; then trapped, and refused by its handler.
+    AllowUnless(&'static [RegisterRule]),
     /// Sent to the supervisor, which decides.
     Trap,
     /// Refused by the filter with this errno.
@@ -61,7 +61,7 @@ impl Action {
     /// What the filter does with a call carrying these argument registers.
     pub fn for_args(self, args: &[u64; 6]) -> Action {
         match self {
-            Self::AllowUnless(rule) if rule.refuses(args) => Self::Trap,
+            Self::AllowUnless(rules) if table::refusing_rule(rules, args).is_some() => Self::Trap,
             Self::AllowUnless(_) => Self::Allow,
             other => other,
         }
@@ -77,12 +77,17 @@ impl fmt::Display for Action {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::Allow => f.write_str("allow"),
-            Self::AllowUnless(rule) => write!(f, "allow unless {}", rule.names),
+            Self::AllowUnless(rules) => write!(f, "allow unless {}", rule_names(rules)),
             Self::Trap => f.write_str("trap"),
             Self::Errno(e) => write!(f, "errno {}", errno_name(*e)),
             Self::Kill => f.write_str("kill"),
         }
     }
+}
+
+/// The names of what `rules` refuse, for listings.
+pub fn rule_names(rules: &[RegisterRule]) -> String {
+    rules.iter().map(|r| r.names).collect::<Vec<_>>().join("; ")
 }
 
 /// Whether a call creates a task: `fork`, `vfork`, `clone`, `clone3`.
@@ -169,13 +174,15 @@ pub enum PolicyError {
     UnknownSyscall(String),
 }
 
-/// A profile plus the calls the user refused on top of it, and the
-/// instance's task limit if it has one.
+/// A profile plus the calls the user refused on top of it, the
+/// instance's task limit if it has one, and whether every call that carries
+/// meaning is recorded.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Policy {
     pub profile: Profile,
     denied: BTreeSet<u32>,
     task_limit: Option<u64>,
+    recording: bool,
 }
 
 impl Policy {
@@ -184,7 +191,20 @@ impl Policy {
             profile,
             denied: BTreeSet::new(),
             task_limit: None,
+            recording: false,
         }
+    }
+
+    /// Every call that carries meaning ([`Class::Mediated`]) is trapped, so
+    /// that the supervisor sees and records it (`--trace`). Without this,
+    /// the default profile traps only what some rule must decide there:
+    /// trapping a call only to answer "continue" is cost without control.
+    pub fn record_all(&mut self) {
+        self.recording = true;
+    }
+
+    pub fn records_all(&self) -> bool {
+        self.recording
     }
 
     /// At most `n` tasks (processes and threads) in the instance: every
@@ -220,12 +240,25 @@ impl Policy {
         }
         match (self.profile, s.class) {
             (Profile::Strict, _) => Action::Trap,
-            (Profile::Default, Class::Hot) => match s.handler.register_rule() {
-                Some(rule) => Action::AllowUnless(rule),
-                None => Action::Allow,
-            },
-            (Profile::Default, Class::Mediated) => Action::Trap,
             (Profile::Default, Class::Refused(e)) => Action::Errno(e),
+            (Profile::Default, Class::Mediated) if self.recording => Action::Trap,
+            (Profile::Default, Class::Hot | Class::Mediated) => Self::cheapest(s.handler),
+        }
+    }
+
+    /// The cheapest filter action that holds the handler's whole decision
+    /// when nothing else needs the call in the supervisor.
+    fn cheapest(handler: Handler) -> Action {
+        match handler {
+            // Its flags are in memory: refused outright (C libraries fall
+            // back to clone, whose flags are in a register).
+            Handler::Clone3 => Action::Errno(errno::ENOSYS),
+            Handler::Refuse => Action::Errno(errno::EPERM),
+            // The kernel blocks in it, as it would natively.
+            Handler::Continue | Handler::WaitChild => Action::Allow,
+            Handler::Clone | Handler::Unshare | Handler::Ioctl | Handler::Socket | Handler::Personality => {
+                Action::AllowUnless(handler.register_rules())
+            }
         }
     }
 
@@ -282,10 +315,14 @@ mod tests {
     }
 
     #[test]
-    fn default_allows_hot_traps_meaning_refuses_the_dangerous() {
+    fn default_traps_only_what_a_rule_needs_and_refuses_the_dangerous() {
         let p = Policy::new(Profile::Default);
         assert_eq!(p.action_for_number(0), Action::Allow); // read
-        assert_eq!(p.action_for_number(257), Action::Trap); // openat
+        assert_eq!(p.action_for_number(257), Action::Allow); // openat: nothing to decide
+        assert_eq!(p.action_for_number(61), Action::Allow); // wait4: the kernel blocks in it
+        assert_eq!(p.action_for_number(435), Action::Errno(errno::ENOSYS)); // clone3
+        assert!(matches!(p.action_for_number(41), Action::AllowUnless(_))); // socket
+        assert!(matches!(p.action_for_number(135), Action::AllowUnless(_))); // personality
         assert_eq!(p.action_for_number(321), Action::Errno(errno::EPERM)); // bpf
         assert_eq!(p.action_for_number(425), Action::Errno(errno::ENOSYS)); // io_uring_setup
         assert_eq!(p.action_for_number(400), Action::Errno(errno::ENOSYS)); // unassigned
@@ -294,6 +331,24 @@ mod tests {
         assert_eq!(clone.for_args(&[0x1200011, 0, 0, 0, 0, 0]), Action::Allow);
         assert_eq!(clone.for_args(&[0x1000_0011, 0, 0, 0, 0, 0]), Action::Trap);
         assert_eq!(clone.to_string(), "allow unless CLONE_NEWUSER");
+    }
+
+    #[test]
+    fn recording_traps_every_call_that_carries_meaning() {
+        let mut p = Policy::new(Profile::Default);
+        p.record_all();
+        assert!(p.records_all());
+        for s in table::SYSCALLS {
+            let want = match s.class {
+                Class::Mediated => Action::Trap,
+                Class::Refused(e) => Action::Errno(e),
+                Class::Hot => Policy::new(Profile::Default).action(s),
+            };
+            assert_eq!(p.action(s), want, "{}", s.name);
+        }
+        // Nothing is trapped without a reason in the plain default.
+        let plain = Policy::new(Profile::Default);
+        assert!(plain.actions().all(|(_, a)| a != Action::Trap));
     }
 
     #[test]

@@ -51,6 +51,7 @@ fn handler_name(h: Handler) -> &'static str {
         Handler::Unshare => "unshare",
         Handler::Ioctl => "ioctl",
         Handler::Socket => "socket",
+        Handler::Personality => "personality",
         Handler::WaitChild => "wait-child",
         Handler::Refuse => "refuse",
     }
@@ -133,7 +134,9 @@ pub fn json(policy: &Policy) -> String {
         let action = policy.action(s);
         let detail = match action {
             Action::Errno(e) => format!(", \"errno\": {}", json_string(&errno_name(e))),
-            Action::AllowUnless(rule) => format!(", \"trapped_when\": {}", json_string(rule.names)),
+            Action::AllowUnless(rules) => {
+                format!(", \"trapped_when\": {}", json_string(&crate::policy::rule_names(rules)))
+            }
             _ => String::new(),
         };
         let _ = write!(
@@ -170,8 +173,10 @@ pub fn markdown() -> String {
     out.push_str("- **hot**: safe on register values alone, on resources the instance already owns; runs in the\n");
     out.push_str("  host kernel under `default`. A hot call whose handler refuses some register values (\"allow\n");
     out.push_str("  unless …\") has them tested by the filter itself: those calls are trapped and refused.\n");
-    out.push_str("- **mediated**: carries meaning (paths, processes, sockets, identity, time); trapped and decided\n");
-    out.push_str("  by its handler.\n");
+    out.push_str("- **mediated**: carries meaning (paths, processes, sockets, identity, time). Trapped only where\n");
+    out.push_str("  something needs it in the supervisor: `--trace`, the `strict` profile, or a rule neither the\n");
+    out.push_str("  filter nor Landlock can hold; otherwise, as under `default`, it runs in the host kernel\n");
+    out.push_str("  (guarded by its handler's register rules, if any), bounded by the instance's confinement.\n");
     out.push_str("- **refused**: would bypass the filter or the supervisor, or attacks the host kernel; refused in\n");
     out.push_str("  every profile with the errno shown.\n\n");
     out.push_str("Any other ABI (i386 `int 0x80`, x32) is killed. Numbers 335–423 are unassigned on x86_64 and\n");

@@ -80,9 +80,13 @@ pub enum Class {
     /// namespaces): may run in the host kernel without a supervisor round
     /// trip where the profile allows it.
     Hot,
-    /// Carries meaning the supervisor must see (paths, processes, sockets,
-    /// identity, time, the kernel's state): trapped, and decided by its
-    /// handler.
+    /// Carries meaning (paths, processes, sockets, identity, time, the
+    /// kernel's state): what a trace records and what rules on files,
+    /// programs and the network are about. Trapped only where something
+    /// needs it in the supervisor (a trace, the strict profile, a rule
+    /// neither the filter nor Landlock can hold); otherwise the confinement
+    /// (namespaces, pivot_root, Landlock, the id map) already bounds it and
+    /// the kernel runs it, guarded by its handler's register rules if any.
     Mediated,
     /// Refused in every profile, with the errno Linux gives a caller that
     /// lacks the privilege (EPERM) or a kernel that lacks the call (ENOSYS):
@@ -91,21 +95,29 @@ pub enum Class {
     Refused(i32),
 }
 
-/// A refusal decided on one argument register alone, so the seccomp filter
-/// can test it itself: a hot call with such a rule runs in the kernel
-/// unless the rule matches, and is trapped (and refused by its handler) when
-/// it does. Tests read the register's low 32 bits: the kernel reads these
-/// arguments as 32-bit values (`ioctl`'s request, a socket's family) or
-/// keeps the tested bits there (`CLONE_*`).
+/// A refusal decided on argument registers alone, so the seccomp filter
+/// can test it itself: a call guarded by such rules runs in the kernel
+/// unless one of them matches, and is trapped (and refused by its handler)
+/// when one does — the rare refused call pays a round trip, every other
+/// call none. Tests read a register's low 32 bits: the kernel reads these
+/// arguments as 32-bit values (`ioctl`'s request, a socket's family and
+/// type, a personality) or keeps the tested bits there (`CLONE_*`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RegisterRule {
-    /// Which argument register (0..6).
-    pub arg: u8,
-    pub test: RegisterTest,
+    /// Every one of these must hold for the rule to match.
+    pub when: &'static [Condition],
     /// What the call fails with when the rule matches.
     pub errno: i32,
     /// The matching values, by name.
     pub names: &'static str,
+}
+
+/// One test of one argument register.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Condition {
+    /// Which argument register (0..6).
+    pub arg: u8,
+    pub test: RegisterTest,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -114,17 +126,42 @@ pub enum RegisterTest {
     AnyBit(u32),
     /// The value is one of these.
     OneOf(&'static [u32]),
+    /// The value is none of these.
+    NoneOf(&'static [u32]),
+    /// The value's bits under `mask` are one of `values` (a socket's type
+    /// without its `SOCK_NONBLOCK`/`SOCK_CLOEXEC` flags).
+    MaskedOneOf { mask: u32, values: &'static [u32] },
+}
+
+impl RegisterTest {
+    pub fn holds(&self, value: u32) -> bool {
+        match *self {
+            Self::AnyBit(mask) => value & mask != 0,
+            Self::OneOf(values) => values.contains(&value),
+            Self::NoneOf(values) => !values.contains(&value),
+            Self::MaskedOneOf { mask, values } => values.contains(&(value & mask)),
+        }
+    }
+}
+
+impl Condition {
+    pub fn holds(&self, args: &[u64; 6]) -> bool {
+        let value = args.get(usize::from(self.arg)).copied().unwrap_or(0) as u32;
+        self.test.holds(value)
+    }
 }
 
 impl RegisterRule {
-    /// Whether the call with these argument registers is refused.
+    /// Whether the call with these argument registers is refused by this
+    /// rule.
     pub fn refuses(&self, args: &[u64; 6]) -> bool {
-        let value = args.get(usize::from(self.arg)).copied().unwrap_or(0) as u32;
-        match self.test {
-            RegisterTest::AnyBit(mask) => value & mask != 0,
-            RegisterTest::OneOf(values) => values.contains(&value),
-        }
+        self.when.iter().all(|c| c.holds(args))
     }
+}
+
+/// The first of `rules` that refuses a call with these registers.
+pub fn refusing_rule(rules: &'static [RegisterRule], args: &[u64; 6]) -> Option<&'static RegisterRule> {
+    rules.iter().find(|r| r.refuses(args))
 }
 
 /// Register values the handlers' rules name.
@@ -132,14 +169,80 @@ pub mod value {
     pub const CLONE_NEWUSER: u32 = 0x1000_0000;
     pub const TIOCSTI: u32 = 0x5412;
     pub const TIOCLINUX: u32 = 0x541c;
+    pub const AF_INET: u32 = 2;
+    pub const AF_INET6: u32 = 10;
+    pub const AF_PACKET: u32 = 17;
     pub const AF_VSOCK: u32 = 40;
+    /// `SOCK_TYPE_MASK`: a socket type without its creation flags.
+    pub const SOCK_TYPE_MASK: u32 = 0xf;
+    pub const SOCK_RAW: u32 = 3;
+    /// Obsolete: an `AF_INET` socket of this type is a packet socket.
+    pub const SOCK_PACKET: u32 = 10;
+    /// The personalities that keep address-space randomisation: Linux's
+    /// own (`PER_LINUX`), with `UNAME26`, with `PER_LINUX32`'s address
+    /// limit, both, and the query `0xffffffff` (the set container engines'
+    /// default profiles allow). `ADDR_NO_RANDOMIZE` and the other flags are
+    /// outside it.
+    pub const PERSONALITIES_KEEPING_ASLR: &[u32] = &[0x0, 0x8, 0x20000, 0x20008, 0xffff_ffff];
 }
+
+const fn when(arg: u8, test: RegisterTest) -> Condition {
+    Condition { arg, test }
+}
+
+const CLONE_RULES: &[RegisterRule] = &[RegisterRule {
+    when: &[when(0, RegisterTest::AnyBit(value::CLONE_NEWUSER))],
+    errno: errno::EPERM,
+    names: "CLONE_NEWUSER",
+}];
+
+const IOCTL_RULES: &[RegisterRule] = &[RegisterRule {
+    when: &[when(1, RegisterTest::OneOf(&[value::TIOCSTI, value::TIOCLINUX]))],
+    errno: errno::EPERM,
+    names: "TIOCSTI, TIOCLINUX",
+}];
+
+const SOCKET_RULES: &[RegisterRule] = &[
+    RegisterRule {
+        when: &[when(0, RegisterTest::OneOf(&[value::AF_VSOCK]))],
+        errno: errno::EAFNOSUPPORT,
+        names: "AF_VSOCK",
+    },
+    // Packet and raw IP sockets see and forge every packet of the
+    // instance's network (its own namespace) or the host's (`--net host`):
+    // refused as Linux refuses a caller without CAP_NET_RAW.
+    RegisterRule {
+        when: &[when(0, RegisterTest::OneOf(&[value::AF_PACKET]))],
+        errno: errno::EPERM,
+        names: "AF_PACKET",
+    },
+    RegisterRule {
+        when: &[
+            when(0, RegisterTest::OneOf(&[value::AF_INET, value::AF_INET6])),
+            when(
+                1,
+                RegisterTest::MaskedOneOf {
+                    mask: value::SOCK_TYPE_MASK,
+                    values: &[value::SOCK_RAW, value::SOCK_PACKET],
+                },
+            ),
+        ],
+        errno: errno::EPERM,
+        names: "SOCK_RAW, SOCK_PACKET",
+    },
+];
+
+const PERSONALITY_RULES: &[RegisterRule] = &[RegisterRule {
+    when: &[when(0, RegisterTest::NoneOf(value::PERSONALITIES_KEEPING_ASLR))],
+    errno: errno::EPERM,
+    names: "personalities other than 0x0, 0x8, 0x20000, 0x20008, 0xffffffff",
+}];
 
 /// Which handler decides a trapped call.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Handler {
-    /// The decision depends on the call number alone: the kernel performs
-    /// the call (`continue`), and the supervisor records it.
+    /// Nothing to decide beyond the call number: the kernel performs the
+    /// call. Trapped only to be recorded (`continue`).
     Continue,
     /// `clone`: refused when its flags ask for a new user namespace.
     Clone,
@@ -153,9 +256,12 @@ pub enum Handler {
     /// control).
     Ioctl,
     /// `socket`/`socketpair`: refuses address families that reach outside
-    /// the instance's network namespace (AF_VSOCK) or the host kernel's
-    /// configuration paths not namespaced.
+    /// the instance's network namespace (AF_VSOCK), packet sockets and raw
+    /// IP sockets.
     Socket,
+    /// `personality`: refuses the personalities that turn off address-space
+    /// randomisation (or other hardening).
+    Personality,
     /// `wait4`/`waitid` for a child's end: under the strict profile, parked
     /// in the supervisor until a child of the caller has ended (the process
     /// monitor says when), then performed by the kernel; any other form, and
@@ -166,28 +272,17 @@ pub enum Handler {
 }
 
 impl Handler {
-    /// The handler's whole decision when it depends on one register: the
-    /// refusal it gives when the rule matches; otherwise the kernel performs
-    /// the call.
-    pub const fn register_rule(self) -> Option<RegisterRule> {
-        use value::*;
-        let (arg, test, errno, names) = match self {
-            Self::Clone | Self::Unshare => (0, RegisterTest::AnyBit(CLONE_NEWUSER), errno::EPERM, "CLONE_NEWUSER"),
-            Self::Ioctl => (
-                1,
-                RegisterTest::OneOf(&[TIOCSTI, TIOCLINUX]),
-                errno::EPERM,
-                "TIOCSTI, TIOCLINUX",
-            ),
-            Self::Socket => (0, RegisterTest::OneOf(&[AF_VSOCK]), errno::EAFNOSUPPORT, "AF_VSOCK"),
-            _ => return None,
-        };
-        Some(RegisterRule {
-            arg,
-            test,
-            errno,
-            names,
-        })
+    /// The handler's whole decision when it depends on registers alone: the
+    /// refusals it gives when one of these rules matches; otherwise the
+    /// kernel performs the call. Empty for handlers that need more.
+    pub const fn register_rules(self) -> &'static [RegisterRule] {
+        match self {
+            Self::Clone | Self::Unshare => CLONE_RULES,
+            Self::Ioctl => IOCTL_RULES,
+            Self::Socket => SOCKET_RULES,
+            Self::Personality => PERSONALITY_RULES,
+            _ => &[],
+        }
     }
 }
 
@@ -406,7 +501,7 @@ pub static SYSCALLS: &[Syscall] = &[
     med(132, "utime", &[Path, In]),
     med(133, "mknod", &[Path, Mode, Int]),
     enosys(134, "uselib", &[Path]),
-    med(135, "personality", &[Flags]),
+    with(135, "personality", &[Flags], Handler::Personality),
     enosys(136, "ustat", &[Int, Out]),
     med(137, "statfs", &[Path, Out]),
     hot(138, "fstatfs", &[Fd, Out]),
@@ -915,29 +1010,68 @@ mod tests {
     fn hot_rows_are_decided_by_number_or_by_a_register_rule() {
         for s in SYSCALLS.iter().filter(|s| s.class == Class::Hot) {
             assert!(
-                s.handler == Handler::Continue || s.handler.register_rule().is_some(),
+                s.handler == Handler::Continue || !s.handler.register_rules().is_empty(),
                 "{} is hot but its handler {:?} needs the supervisor",
                 s.name,
                 s.handler
             );
         }
         for s in SYSCALLS {
-            if let Some(rule) = s.handler.register_rule() {
-                assert!(usize::from(rule.arg) < s.args.len(), "{}", s.name);
+            for rule in s.handler.register_rules() {
+                assert!(!rule.when.is_empty(), "{}: a rule without conditions", s.name);
+                for c in rule.when {
+                    assert!(usize::from(c.arg) < s.args.len(), "{}", s.name);
+                }
             }
         }
     }
 
     #[test]
     fn register_rules_read_the_low_32_bits() {
-        let clone = Handler::Clone.register_rule().unwrap();
-        assert!(clone.refuses(&[u64::from(value::CLONE_NEWUSER) | 17, 0, 0, 0, 0, 0]));
-        assert!(!clone.refuses(&[0x3d0f00, 0, 0, 0, 0, 0]));
-        assert!(!clone.refuses(&[0x1000_0000_0000_0000, 0, 0, 0, 0, 0]));
-        let ioctl = Handler::Ioctl.register_rule().unwrap();
-        assert!(ioctl.refuses(&[0, 0xffff_ffff_0000_5412, 0, 0, 0, 0]));
-        assert!(!ioctl.refuses(&[0x5412, 0x5401, 0, 0, 0, 0]));
-        assert_eq!(Handler::Continue.register_rule(), None);
+        let refused = |h: Handler, args: [u64; 6]| refusing_rule(h.register_rules(), &args).map(|r| r.errno);
+        assert_eq!(
+            refused(Handler::Clone, [u64::from(value::CLONE_NEWUSER) | 17, 0, 0, 0, 0, 0]),
+            Some(errno::EPERM)
+        );
+        assert_eq!(refused(Handler::Clone, [0x3d0f00, 0, 0, 0, 0, 0]), None);
+        assert_eq!(refused(Handler::Clone, [0x1000_0000_0000_0000, 0, 0, 0, 0, 0]), None);
+        assert_eq!(
+            refused(Handler::Ioctl, [0, 0xffff_ffff_0000_5412, 0, 0, 0, 0]),
+            Some(errno::EPERM)
+        );
+        assert_eq!(refused(Handler::Ioctl, [0x5412, 0x5401, 0, 0, 0, 0]), None);
+        assert!(Handler::Continue.register_rules().is_empty());
+    }
+
+    #[test]
+    fn sockets_that_see_every_packet_are_refused_and_netlink_is_not() {
+        let socket = |family: u32, kind: u32| {
+            refusing_rule(
+                Handler::Socket.register_rules(),
+                &[family.into(), kind.into(), 0, 0, 0, 0],
+            )
+            .map(|r| r.errno)
+        };
+        assert_eq!(socket(value::AF_VSOCK, 1), Some(errno::EAFNOSUPPORT));
+        assert_eq!(socket(value::AF_PACKET, 3), Some(errno::EPERM));
+        assert_eq!(socket(value::AF_INET, value::SOCK_RAW), Some(errno::EPERM));
+        assert_eq!(socket(value::AF_INET6, value::SOCK_RAW | 0x80800), Some(errno::EPERM));
+        assert_eq!(socket(value::AF_INET, value::SOCK_PACKET), Some(errno::EPERM));
+        assert_eq!(socket(value::AF_INET, 1), None);
+        assert_eq!(socket(value::AF_INET6, 2 | 0x800), None);
+        assert_eq!(socket(16, value::SOCK_RAW), None); // AF_NETLINK: ip(8), udev
+        assert_eq!(socket(1, value::SOCK_RAW), None); // AF_UNIX refuses it itself
+    }
+
+    #[test]
+    fn only_personalities_that_keep_randomisation_pass() {
+        let personality = |p: u64| refusing_rule(Handler::Personality.register_rules(), &[p, 0, 0, 0, 0, 0]).is_some();
+        for p in [0, 8, 0x20000, 0x20008, 0xffff_ffff] {
+            assert!(!personality(p), "{p:#x}");
+        }
+        for p in [0x0040000, 0x0040008, 0x0400000, 0x1] {
+            assert!(personality(p), "{p:#x}");
+        }
     }
 
     #[test]

@@ -83,6 +83,16 @@ int main(int argc, char **argv) {
         report(t, ptrace(PTRACE_ATTACH, argc > 2 ? atoi(argv[2]) : 1, 0, 0));
     } else if (!strcmp(t, "vsock")) {
         report(t, socket(40 /* AF_VSOCK */, SOCK_STREAM, 0));
+    } else if (!strcmp(t, "packet")) {
+        report(t, socket(17 /* AF_PACKET */, SOCK_RAW, 0));
+    } else if (!strcmp(t, "raw")) {
+        report(t, socket(AF_INET, SOCK_RAW | SOCK_CLOEXEC, 1 /* ICMP */));
+    } else if (!strcmp(t, "raw6")) {
+        report(t, socket(AF_INET6, SOCK_RAW, 58 /* ICMPV6 */));
+    } else if (!strcmp(t, "inet_packet")) {
+        report(t, socket(AF_INET, 10 /* SOCK_PACKET */, 0x0300 /* htons(ETH_P_ALL) */));
+    } else if (!strcmp(t, "personality")) {
+        report(t, syscall(135, 0x0040000 /* ADDR_NO_RANDOMIZE */));
     } else if (!strcmp(t, "clone3")) {
         char args[88] = {0};
         report(t, syscall(435, args, sizeof args));
