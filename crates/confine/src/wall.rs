@@ -43,6 +43,12 @@ fn failed(what: &'static str) -> impl FnOnce(io::Error) -> WallError {
     move |error| WallError { what, error }
 }
 
+impl WallError {
+    fn from_io(what: &'static str, error: io::Error) -> Self {
+        Self { what, error }
+    }
+}
+
 /// Restricts the calling process, and everything it creates from now on, to
 /// the tree under its current root. Sets `no_new_privs` (Landlock's
 /// condition for an unprivileged caller).
@@ -65,4 +71,170 @@ pub fn wall_in_root() -> Result<Wall, WallError> {
         abi,
         scoped: scopes != 0,
     })
+}
+
+/// A policy's own wall, raised inside the first: path hierarchies by kind
+/// of access and TCP ports by direction. `None` leaves that kind as the
+/// first wall has it; `Some` grants it only beneath the paths (or on the
+/// ports) listed, plus what every program needs ([`ALWAYS_READ_WRITE`],
+/// [`ALWAYS_READ`], the dynamic loader).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AccessRules {
+    pub read: Option<Vec<String>>,
+    pub write: Option<Vec<String>>,
+    /// Executing also reads the program (the kernel opens it for reading).
+    pub exec: Option<Vec<String>>,
+    pub connect_tcp: Option<Vec<u16>>,
+    pub bind_tcp: Option<Vec<u16>>,
+}
+
+/// Devices every program may read and write, where they exist.
+pub const ALWAYS_READ_WRITE: &[&str] = &[
+    "/dev/null",
+    "/dev/zero",
+    "/dev/full",
+    "/dev/random",
+    "/dev/urandom",
+    "/dev/tty",
+    "/dev/ptmx",
+    "/dev/pts",
+];
+
+/// Trees every program may read: its own process's state.
+pub const ALWAYS_READ: &[&str] = &["/proc"];
+
+/// The dynamic loader, which the kernel opens for execution with every
+/// dynamically linked program.
+pub const DYNAMIC_LOADERS: &[&str] = &[
+    "/lib64/ld-linux-x86-64.so.2",
+    "/usr/lib64/ld-linux-x86-64.so.2",
+    "/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2",
+    "/usr/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2",
+];
+
+/// Why a policy's wall could not be raised.
+#[derive(Debug, thiserror::Error)]
+pub enum AccessError {
+    #[error("the policy needs Landlock, which this kernel lacks (not built in, or left out of its lsm= list)")]
+    NoLandlock,
+    #[error("the policy's TCP port rules need Landlock ABI 4 (Linux 6.7); this kernel has ABI {0}")]
+    NoNetworkRules(u32),
+    #[error("the policy names {path}, which does not exist in the instance: {error}")]
+    Missing { path: String, error: io::Error },
+    #[error(transparent)]
+    Wall(#[from] WallError),
+}
+
+impl AccessRules {
+    pub fn is_empty(&self) -> bool {
+        *self == Self::default()
+    }
+
+    /// The Landlock ABI these rules need (0: none).
+    pub fn abi_needed(&self) -> u32 {
+        if self.connect_tcp.is_some() || self.bind_tcp.is_some() {
+            4
+        } else if self.read.is_some() || self.write.is_some() || self.exec.is_some() {
+            1
+        } else {
+            0
+        }
+    }
+
+    /// Whether this kernel can hold these rules.
+    pub fn check_kernel(&self) -> Result<(), AccessError> {
+        let needed = self.abi_needed();
+        if needed == 0 {
+            return Ok(());
+        }
+        let abi = landlock::abi_version().map_err(|_| AccessError::NoLandlock)?;
+        if abi < needed {
+            return Err(AccessError::NoNetworkRules(abi));
+        }
+        Ok(())
+    }
+
+    /// Restricts the calling process and everything it creates from now on
+    /// to these rules. Call inside the instance's root, after
+    /// [`wall_in_root`].
+    pub fn raise(&self) -> Result<(), AccessError> {
+        use landlock::fs;
+        if self.is_empty() {
+            return Ok(());
+        }
+        self.check_kernel()?;
+        let abi = landlock::abi_version().map_err(|_| AccessError::NoLandlock)?;
+        let known = landlock::fs_rights_of(abi);
+        let read = fs::READ_FILE | fs::READ_DIR;
+        let write = known & !(read | fs::EXECUTE | fs::IOCTL_DEV);
+        let exec = fs::EXECUTE | fs::READ_FILE;
+        let mut handled = 0;
+        for (list, rights) in [(&self.read, read), (&self.write, write), (&self.exec, fs::EXECUTE)] {
+            if list.is_some() {
+                handled |= rights;
+            }
+        }
+        let mut handled_net = 0;
+        if self.connect_tcp.is_some() {
+            handled_net |= landlock::net::CONNECT_TCP;
+        }
+        if self.bind_tcp.is_some() {
+            handled_net |= landlock::net::BIND_TCP;
+        }
+        let ruleset =
+            Ruleset::handling(abi, handled, handled_net, 0).map_err(|e| WallError::from_io("create a ruleset", e))?;
+        let grant = |path: &str, rights: u64, required: bool| -> Result<(), AccessError> {
+            let file = match xvisor_sys::fs::open_path(None, path) {
+                Ok(f) => f,
+                Err(_) if !required => return Ok(()),
+                Err(error) => {
+                    return Err(AccessError::Missing {
+                        path: path.to_string(),
+                        error,
+                    })
+                }
+            };
+            // A file takes only the rights that concern files.
+            let rights = match xvisor_sys::fs::kind_of_fd(file.as_fd()) {
+                Ok(xvisor_sys::fs::FileKind::Directory) => rights,
+                _ => rights & (fs::EXECUTE | fs::READ_FILE | fs::WRITE_FILE | fs::TRUNCATE | fs::IOCTL_DEV),
+            } & handled;
+            // The kernel refuses a rule that grants nothing it handles.
+            if rights == 0 {
+                return Ok(());
+            }
+            ruleset
+                .allow_beneath(file.as_fd(), rights)
+                .map_err(|e| WallError::from_io("add a rule", e).into())
+        };
+        for (list, rights) in [(&self.read, read), (&self.write, write), (&self.exec, exec)] {
+            for path in list.iter().flatten() {
+                grant(path, rights, true)?;
+            }
+        }
+        for path in ALWAYS_READ_WRITE {
+            grant(path, read | write, false)?;
+        }
+        for path in ALWAYS_READ {
+            grant(path, read, false)?;
+        }
+        if self.exec.is_some() {
+            for path in DYNAMIC_LOADERS {
+                grant(path, exec, false)?;
+            }
+        }
+        for (list, access) in [
+            (&self.connect_tcp, landlock::net::CONNECT_TCP),
+            (&self.bind_tcp, landlock::net::BIND_TCP),
+        ] {
+            for &port in list.iter().flatten() {
+                ruleset
+                    .allow_port(port, access)
+                    .map_err(|e| WallError::from_io("add a port rule", e))?;
+            }
+        }
+        xvisor_sys::process::set_no_new_privs().map_err(|e| WallError::from_io("set no_new_privs", e))?;
+        ruleset.restrict_self().map_err(|e| WallError::from_io("restrict", e))?;
+        Ok(())
+    }
 }

@@ -203,6 +203,12 @@ fn serve(spec: &InstanceSpec, control: BorrowedFd<'_>) -> Result<i32, String> {
     // Before the guest or any exec'd process exists: they are all in one
     // Landlock domain, init's.
     xvisor_confine::wall::wall_in_root().map_err(|e| e.to_string())?;
+    spec.access.raise().map_err(|e| e.to_string())?;
+    if spec.deny_write_execute {
+        process::deny_write_execute().map_err(context(
+            "deny memory both writable and executable (PR_SET_MDWE, Linux 6.3)",
+        ))?;
+    }
     if let Some(n) = spec.nofile {
         identity::limit_open_files(n).map_err(|e| e.to_string())?;
     }

@@ -141,6 +141,12 @@ pub struct InstanceSpec {
     /// Give the instance a cgroup that can be frozen (OCI `pause`), even
     /// without limits; best effort for a caller who may not create cgroups.
     pub freezable: bool,
+    /// A policy's Landlock rules (paths, TCP ports), raised inside the
+    /// root wall before any program of the instance runs.
+    pub access: xvisor_confine::wall::AccessRules,
+    /// No memory both writable and executable in any process of the
+    /// instance (PR_SET_MDWE).
+    pub deny_write_execute: bool,
 }
 
 impl InstanceSpec {

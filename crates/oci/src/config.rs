@@ -1181,6 +1181,8 @@ impl Builder {
             hooks: self.hooks,
             // Every container can be paused (docs/oci.md).
             freezable: true,
+            access: Default::default(),
+            deny_write_execute: false,
         };
         Ok(Container {
             spec,

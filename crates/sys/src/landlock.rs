@@ -35,6 +35,12 @@ pub mod fs {
     pub const IOCTL_DEV: u64 = 1 << 15;
 }
 
+/// `LANDLOCK_ACCESS_NET_*` (ABI 4): TCP ports.
+pub mod net {
+    pub const BIND_TCP: u64 = 1 << 0;
+    pub const CONNECT_TCP: u64 = 1 << 1;
+}
+
 /// `LANDLOCK_SCOPE_*` (ABI 6): IPC the domain's processes may not have with
 /// processes outside it.
 pub mod scope {
@@ -70,6 +76,7 @@ pub fn scopes_of(version: u32) -> u64 {
 
 const CREATE_RULESET_VERSION: libc::c_uint = 1 << 0;
 const RULE_PATH_BENEATH: libc::c_int = 1;
+const RULE_NET_PORT: libc::c_int = 2;
 
 /// `struct landlock_ruleset_attr` as of ABI 6; older kernels are given the
 /// prefix they know (8 bytes up to ABI 3, 16 up to ABI 5).
@@ -85,6 +92,13 @@ struct RulesetAttr {
 struct PathBeneathAttr {
     allowed_access: u64,
     parent_fd: i32,
+}
+
+/// `struct landlock_net_port_attr`.
+#[repr(C)]
+struct NetPortAttr {
+    allowed_access: u64,
+    port: u64,
 }
 
 /// The kernel's Landlock ABI version; an error (ENOSYS, EOPNOTSUPP) when
@@ -108,6 +122,7 @@ pub fn abi_version() -> io::Result<u32> {
 pub struct Ruleset {
     fd: OwnedFd,
     handled_fs: u64,
+    handled_net: u64,
 }
 
 impl Ruleset {
@@ -115,9 +130,18 @@ impl Ruleset {
     /// of ABI `version` (which must know them: [`fs_rights_of`],
     /// [`scopes_of`]).
     pub fn new(version: u32, handled_fs: u64, scoped: u64) -> io::Result<Self> {
+        Self::handling(version, handled_fs, 0, scoped)
+    }
+
+    /// A ruleset that also handles `handled_net` TCP rights ([`net`]; ABI
+    /// 4 and later).
+    pub fn handling(version: u32, handled_fs: u64, handled_net: u64, scoped: u64) -> io::Result<Self> {
+        if (handled_net != 0 && version < 4) || (scoped != 0 && version < 6) {
+            return Err(io::Error::from_raw_os_error(libc::EOPNOTSUPP));
+        }
         let attr = RulesetAttr {
             handled_access_fs: handled_fs,
-            handled_access_net: 0,
+            handled_access_net: handled_net,
             scoped,
         };
         let size = match version {
@@ -139,7 +163,31 @@ impl Ruleset {
         let fd = libc::c_int::try_from(fd).map_err(|_| io::Error::from_raw_os_error(libc::EBADF))?;
         // SAFETY: a fresh descriptor from the kernel, owned by nobody else.
         let fd = unsafe { OwnedFd::from_raw_fd(fd) };
-        Ok(Self { fd, handled_fs })
+        Ok(Self {
+            fd,
+            handled_fs,
+            handled_net,
+        })
+    }
+
+    /// Grants `access` (within the handled TCP rights) on `port`.
+    pub fn allow_port(&self, port: u16, access: u64) -> io::Result<()> {
+        let attr = NetPortAttr {
+            allowed_access: access & self.handled_net,
+            port: u64::from(port),
+        };
+        // SAFETY: `attr` is a valid net-port rule that outlives the call,
+        // which only reads it; the ruleset descriptor is open.
+        check(unsafe {
+            libc::syscall(
+                libc::SYS_landlock_add_rule,
+                self.fd.as_raw_fd(),
+                RULE_NET_PORT,
+                &attr as *const NetPortAttr,
+                0 as libc::c_uint,
+            )
+        })
+        .map(drop)
     }
 
     /// Grants `access` (within the handled rights) on everything beneath
@@ -181,6 +229,7 @@ mod tests {
     fn attribute_layouts_are_the_kernels() {
         assert_eq!(std::mem::size_of::<PathBeneathAttr>(), 12);
         assert_eq!(std::mem::size_of::<RulesetAttr>(), 24);
+        assert_eq!(std::mem::size_of::<NetPortAttr>(), 16);
     }
 
     #[test]

@@ -341,6 +341,26 @@ pub fn set_no_new_privs() -> io::Result<()> {
     check_int(unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) }).map(drop)
 }
 
+/// Memory-deny-write-execute for this process and everything it creates
+/// or executes from now on (PR_SET_MDWE, Linux ≥ 6.3): no mapping may be
+/// made both writable and executable, nor made executable after being
+/// writable. Cannot be undone.
+pub fn deny_write_execute() -> io::Result<()> {
+    const PR_SET_MDWE: libc::c_int = 65;
+    const PR_MDWE_REFUSE_EXEC_GAIN: libc::c_ulong = 1;
+    // SAFETY: prctl with integer arguments.
+    check_int(unsafe {
+        libc::prctl(
+            PR_SET_MDWE,
+            PR_MDWE_REFUSE_EXEC_GAIN,
+            0 as libc::c_ulong,
+            0 as libc::c_ulong,
+            0 as libc::c_ulong,
+        )
+    })
+    .map(drop)
+}
+
 /// Asks the kernel to send `signal` to this process when its parent dies.
 pub fn set_parent_death_signal(signal: i32) -> io::Result<()> {
     // SAFETY: prctl with integer arguments.

@@ -4,6 +4,8 @@
 //!   class, handler);
 //! - [`policy`]: profiles (`default`, `strict`) and `--deny-syscall` turned
 //!   into one action per call number;
+//! - [`policy_file`]: a policy file (TOML) read key by key, each rule given
+//!   to the layer that enforces it;
 //! - [`bpf`]: the compiler from a policy to a classic-BPF seccomp program
 //!   (checked by an interpreter in the tests);
 //! - [`rules`]: an engine's seccomp profile (argument comparisons, actions)
@@ -16,6 +18,7 @@
 pub mod bpf;
 pub mod host;
 pub mod policy;
+pub mod policy_file;
 pub mod render;
 pub mod rules;
 pub mod table;

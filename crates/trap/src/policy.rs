@@ -1,6 +1,6 @@
 //! Profiles: from the table's classes to one action per call number.
 
-use std::collections::BTreeSet;
+use std::collections::BTreeMap;
 use std::fmt;
 
 use crate::table::{self, errno, Class, Handler, RegisterRule, Syscall, MAX_SYSCALL};
@@ -180,7 +180,8 @@ pub enum PolicyError {
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Policy {
     pub profile: Profile,
-    denied: BTreeSet<u32>,
+    /// Call number → the errno the filter refuses it with.
+    denied: BTreeMap<u32, i32>,
     task_limit: Option<u64>,
     recording: bool,
 }
@@ -189,7 +190,7 @@ impl Policy {
     pub fn new(profile: Profile) -> Self {
         Self {
             profile,
-            denied: BTreeSet::new(),
+            denied: BTreeMap::new(),
             task_limit: None,
             recording: false,
         }
@@ -221,19 +222,25 @@ impl Policy {
 
     /// Refuses `name` with EPERM, in the filter, whatever the profile says.
     pub fn deny(&mut self, name: &str) -> Result<(), PolicyError> {
+        self.refuse_with(name, errno::EPERM)
+    }
+
+    /// Refuses `name` with `errno`, in the filter, whatever the profile
+    /// says.
+    pub fn refuse_with(&mut self, name: &str, errno: i32) -> Result<(), PolicyError> {
         let s = table::by_name(name).ok_or_else(|| PolicyError::UnknownSyscall(name.to_string()))?;
-        self.denied.insert(s.number);
+        self.denied.insert(s.number, errno);
         Ok(())
     }
 
     pub fn denied(&self) -> impl Iterator<Item = &'static str> + '_ {
-        self.denied.iter().filter_map(|&n| table::lookup(n)).map(|s| s.name)
+        self.denied.keys().filter_map(|&n| table::lookup(n)).map(|s| s.name)
     }
 
     /// The filter's action for a row of the table.
     pub fn action(&self, s: &Syscall) -> Action {
-        if self.denied.contains(&s.number) {
-            return Action::Errno(errno::EPERM);
+        if let Some(&e) = self.denied.get(&s.number) {
+            return Action::Errno(e);
         }
         if self.task_limit.is_some() && creates_task(s) {
             return Action::Trap;
@@ -281,8 +288,8 @@ impl Policy {
     /// [`refusal`](Self::refusal) for a caller that has looked the row up
     /// already (the supervisor, once per trapped call).
     pub fn refusal_of(&self, number: u32, row: Option<&Syscall>) -> Option<i32> {
-        if self.denied.contains(&number) {
-            return Some(errno::EPERM);
+        if let Some(&e) = self.denied.get(&number) {
+            return Some(e);
         }
         match row {
             Some(Syscall {

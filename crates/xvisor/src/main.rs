@@ -6,6 +6,7 @@ mod exec;
 mod image;
 mod manage;
 mod oci;
+mod policy;
 mod run;
 mod syscalls;
 mod units;
@@ -30,6 +31,7 @@ Commands:
   create, start, state, delete, list, features, spec (and run, ps, kill
              with runc's flags): the OCI runtime ('xvisor oci --help')
   syscalls   how each system call is treated under a profile
+  policy     check a policy file, show the built-in profiles as files
   help       show this text, or a command's ('xvisor help run')
 
 Options:
@@ -91,6 +93,7 @@ fn dispatch(mut args: Vec<OsString>) -> i32 {
             Err(e) => failure(&e),
         },
         "image" => image::main(args),
+        "policy" => policy::main(args),
         "syscalls" => match syscalls::main(args) {
             Ok(code) => code,
             Err(e) => usage_error(&e),
@@ -99,6 +102,7 @@ fn dispatch(mut args: Vec<OsString>) -> i32 {
             match args.first().and_then(|a| a.to_str()) {
                 Some("run") => print!("{}", run::HELP),
                 Some("syscalls") => print!("{}", syscalls::HELP),
+                Some("policy") => print!("{}", policy::HELP),
                 Some("ps") => print!("{}", manage::PS_HELP),
                 Some("kill") => print!("{}", manage::KILL_HELP),
                 Some("image") => print!("{}", image::HELP),
@@ -112,7 +116,9 @@ fn dispatch(mut args: Vec<OsString>) -> i32 {
             0
         }
         other => {
-            eprintln!("xvisor: unknown command {other:?} (commands: run, ps, kill, exec, image, syscalls, help)");
+            eprintln!(
+                "xvisor: unknown command {other:?} (commands: run, ps, kill, exec, image, syscalls, policy, help)"
+            );
             125
         }
     }
@@ -125,7 +131,7 @@ fn failure(e: &anyhow::Error) -> i32 {
     1
 }
 
-fn usage_error(e: &anyhow::Error) -> i32 {
+pub(crate) fn usage_error(e: &anyhow::Error) -> i32 {
     eprintln!("xvisor: {}", plain(&format!("{e:#}")));
     125
 }

@@ -61,10 +61,15 @@ Limits (refused, never ignored, where the host cannot enforce them):
       --nofile N           open-file limit
       --timeout DURATION   kill the instance after e.g. 30s, 500ms, 5m
 
-System calls (see 'xvisor syscalls'):
-      --profile NAME       default: hot calls run in the kernel, calls that
-                           carry meaning are trapped and decided by the
-                           supervisor; strict: every call is trapped
+Policy (see 'xvisor policy --help' and docs/policy.md):
+      --policy FILE        what the instance may touch: files, programs, TCP
+                           ports, system calls, limits; each rule enforced by
+                           the cheapest layer that holds it (the filter,
+                           Landlock); options given here override the file
+      --profile NAME       default: calls run in the host kernel, bounded by
+                           the instance's confinement, the dangerous ones
+                           refused by the filter; strict: every call is
+                           trapped and decided by the supervisor
       --deny-syscall LIST  refuse these calls too, with EPERM
                            (comma-separated names)
       --trace FILE         record every trapped call as JSON lines in FILE;
@@ -108,7 +113,9 @@ pub struct RunOptions {
     pub timeout: Option<Duration>,
     pub interactive: bool,
     pub tty: bool,
-    pub profile: Profile,
+    /// `None`: the policy file's base, else `default`.
+    pub profile: Option<Profile>,
+    pub policy: Option<PathBuf>,
     pub denied: Vec<String>,
     pub trace: Option<String>,
     pub argv: Vec<String>,
@@ -236,8 +243,9 @@ pub fn parse(args: Vec<OsString>) -> Result<Option<RunOptions>> {
                 )
             }
             Long("profile") => {
-                o.profile =
-                    Profile::parse(&text(p.value()?, "--profile")?).map_err(|e| anyhow::anyhow!("--profile: {e}"))?
+                o.profile = Some(
+                    Profile::parse(&text(p.value()?, "--profile")?).map_err(|e| anyhow::anyhow!("--profile: {e}"))?,
+                )
             }
             Long("deny-syscall") => {
                 let list = text(p.value()?, "--deny-syscall")?;
@@ -245,6 +253,7 @@ pub fn parse(args: Vec<OsString>) -> Result<Option<RunOptions>> {
                     .extend(list.split(',').filter(|s| !s.is_empty()).map(str::to_string));
             }
             Long("trace") => o.trace = Some(text(p.value()?, "--trace")?),
+            Long("policy") => o.policy = Some(PathBuf::from(p.value()?)),
             Short('i') | Long("interactive") => o.interactive = true,
             Short('t') | Long("tty") => o.tty = true,
             Value(program) => {
@@ -405,9 +414,26 @@ pub fn to_spec(mut o: RunOptions) -> Result<InstanceSpec> {
         (None, false) => RootBase::SystemDirs,
     };
     let stdin_is_terminal = xvisor_sys::tty::is_terminal(xvisor_sys::event::standard(0));
-    let mut policy = Policy::new(o.profile);
+    let file = match &o.policy {
+        Some(path) => Some(crate::policy::load(path)?),
+        None => None,
+    };
+    let mut policy = file
+        .as_ref()
+        .map_or_else(|| Policy::new(Profile::Default), |f| f.filter_policy());
+    if let Some(profile) = o.profile {
+        policy.profile = profile;
+    }
     for name in &o.denied {
         policy.deny(name)?;
+    }
+    let mut access = xvisor_confine::wall::AccessRules::default();
+    let mut deny_write_execute = false;
+    if let Some(file) = &file {
+        crate::policy::apply_limits(file, &mut o.limits, &mut o.nofile, &mut o.timeout)?;
+        access = crate::policy::access_rules(file);
+        access.check_kernel().map_err(|e| anyhow!("{}: {e}", file.file))?;
+        deny_write_execute = file.mdwe;
     }
     let trace = match o.trace.as_deref() {
         None => None,
@@ -463,6 +489,8 @@ pub fn to_spec(mut o: RunOptions) -> Result<InstanceSpec> {
         joined: Vec::new(),
         hooks: Default::default(),
         freezable: false,
+        access,
+        deny_write_execute,
     })
 }
 

@@ -1,0 +1,1014 @@
+//! A policy file: what an instance may touch, written in TOML, read key by
+//! key, and each rule given to the cheapest layer that holds it exactly.
+//!
+//! ```toml
+//! base = "default"              # or "strict": the profile it starts from
+//!
+//! [fs]                          # each list, when present, restricts its kind
+//! read  = ["/usr", "/etc", "/app"]
+//! write = ["/tmp", "/app/data"]
+//! exec  = ["/usr/bin", "/usr/lib"]
+//!
+//! [exec]
+//! allow = ["/usr/bin/python3"]  # single programs (or trees) that may run
+//!
+//! [net]
+//! connect = ["tcp:*:443"]
+//! bind    = ["tcp:*:8080"]
+//!
+//! [syscalls]
+//! deny  = ["ptrace", "mount"]   # EPERM
+//! errno = { personality = "ENOSYS" }
+//!
+//! [process]
+//! mdwe = true                   # memory never both writable and executable
+//!
+//! [limits]
+//! memory = "256M"
+//! pids = 64
+//! ```
+//!
+//! Layers: call numbers go to the seccomp filter; path hierarchies and TCP
+//! ports to Landlock; `[process]` to the guest's own process attributes;
+//! `[limits]` to cgroups and rlimits, as the flags do. Rules only the
+//! supervisor could decide (a deny inside an allowed tree, globs, address
+//! ranges, unix socket paths, programs pinned by hash) are refused by name:
+//! a rule is enforced as written or the file is not accepted.
+
+use std::fmt;
+use std::ops::Range;
+
+use toml::de::{DeTable, DeValue};
+use toml::Spanned;
+
+use crate::policy::{errno_name, Policy, Profile};
+use crate::table;
+
+/// Where something is in the file (1-based).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Position {
+    pub line: usize,
+    pub column: usize,
+}
+
+impl fmt::Display for Position {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}", self.line, self.column)
+    }
+}
+
+/// A value and where it was written.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Located<T> {
+    pub value: T,
+    pub at: Position,
+}
+
+/// A file that cannot be accepted: one line, naming the place and the key.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{file}:{at}: {key}{message}")]
+pub struct PolicyFileError {
+    pub file: String,
+    pub at: Position,
+    /// The key concerned, with a separator, or empty.
+    key: String,
+    message: String,
+}
+
+/// The layer that enforces a rule.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Layer {
+    /// The seccomp-bpf filter, on call numbers and registers.
+    Filter,
+    /// Landlock, on path hierarchies (any ABI) or TCP ports (ABI ≥ 4).
+    Landlock { abi: u32 },
+    /// An attribute of the guest's process, set before its exec.
+    Process,
+    /// cgroups and rlimits, as the command-line flags.
+    Limits,
+}
+
+impl fmt::Display for Layer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Filter => f.write_str("seccomp filter"),
+            Self::Landlock { abi: 1 } => f.write_str("Landlock"),
+            Self::Landlock { abi } => write!(f, "Landlock (ABI {abi}+)"),
+            Self::Process => f.write_str("process attribute"),
+            Self::Limits => f.write_str("limits (cgroups, rlimits)"),
+        }
+    }
+}
+
+/// Path hierarchies by kind of access: `None` leaves that kind as the
+/// default view has it; `Some` restricts it to the paths given.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct PathRules {
+    pub read: Option<Vec<Located<String>>>,
+    pub write: Option<Vec<Located<String>>>,
+    /// Trees (`[fs].exec`) and programs (`[exec].allow`) that may be
+    /// executed.
+    pub exec: Option<Vec<Located<String>>>,
+}
+
+/// TCP ports by direction: `None` unrestricted, `Some` only those.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct PortRules {
+    pub connect: Option<Vec<Located<u16>>>,
+    pub bind: Option<Vec<Located<u16>>>,
+}
+
+/// Limits, as written (sizes and durations are the command line's syntax,
+/// parsed by its caller).
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct LimitRules {
+    pub memory: Option<Located<String>>,
+    pub pids: Option<Located<u64>>,
+    pub cpus: Option<Located<String>>,
+    pub nofile: Option<Located<u64>>,
+    pub timeout: Option<Located<String>>,
+}
+
+/// A policy file, checked.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PolicyFile {
+    /// The name it is known by in messages.
+    pub file: String,
+    pub base: Profile,
+    /// Calls refused by the filter with EPERM.
+    pub deny: Vec<Located<&'static str>>,
+    /// Calls refused by the filter with another errno.
+    pub errno: Vec<(Located<&'static str>, i32)>,
+    pub paths: PathRules,
+    pub ports: PortRules,
+    /// PR_SET_MDWE: no memory both writable and executable, ever.
+    pub mdwe: bool,
+    pub limits: LimitRules,
+    line_starts: Vec<usize>,
+}
+
+/// One rule as `xvisor policy check` shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ShownRule {
+    pub at: Position,
+    pub rule: String,
+    pub layer: Layer,
+}
+
+/// The Landlock ABI that TCP port rules need.
+pub const LANDLOCK_NET_ABI: u32 = 4;
+
+/// Errno names a policy may answer with.
+const ERRNO_CHOICES: &[&str] = &[
+    "EPERM",
+    "EACCES",
+    "ENOSYS",
+    "EINVAL",
+    "ENOENT",
+    "EAFNOSUPPORT",
+    "EOPNOTSUPP",
+];
+
+/// A key of a table (its full dotted name), its value, and where the key
+/// was written.
+type Entry<'t, 'i> = (String, &'t Spanned<DeValue<'i>>, Range<usize>);
+
+struct Reader<'a> {
+    file: &'a str,
+    line_starts: Vec<usize>,
+}
+
+impl Reader<'_> {
+    fn position(&self, offset: usize) -> Position {
+        position_in(&self.line_starts, offset)
+    }
+
+    fn error(&self, span: Range<usize>, key: &str, message: impl fmt::Display) -> PolicyFileError {
+        PolicyFileError {
+            file: self.file.to_string(),
+            at: self.position(span.start),
+            key: if key.is_empty() {
+                String::new()
+            } else {
+                format!("{key}: ")
+            },
+            message: message.to_string(),
+        }
+    }
+
+    fn located<T>(&self, value: T, span: Range<usize>) -> Located<T> {
+        Located {
+            value,
+            at: self.position(span.start),
+        }
+    }
+
+    /// The table's entries in file order, each key checked against `known`.
+    fn entries<'t, 'i>(
+        &self,
+        table: &'t DeTable<'i>,
+        section: &str,
+        known: &[&str],
+    ) -> Result<Vec<Entry<'t, 'i>>, PolicyFileError> {
+        let mut out = Vec::new();
+        let mut in_file_order: Vec<_> = table.iter().collect();
+        in_file_order.sort_by_key(|(key, _)| key.span().start);
+        for (key, value) in in_file_order {
+            let name = key.get_ref().to_string();
+            let full = if section.is_empty() {
+                name.clone()
+            } else {
+                format!("{section}.{name}")
+            };
+            if !known.contains(&name.as_str()) {
+                let choices = known.join(", ");
+                return Err(self.error(key.span(), &full, format_args!("unknown key (known here: {choices})")));
+            }
+            out.push((full, value, key.span()));
+        }
+        Ok(out)
+    }
+
+    fn string<'v>(&self, value: &'v Spanned<DeValue<'_>>, key: &str) -> Result<&'v str, PolicyFileError> {
+        value.get_ref().as_str().ok_or_else(|| {
+            self.error(
+                value.span(),
+                key,
+                format_args!("expected a string, found {}", value.get_ref().type_str()),
+            )
+        })
+    }
+
+    fn strings(&self, value: &Spanned<DeValue<'_>>, key: &str) -> Result<Vec<Located<String>>, PolicyFileError> {
+        let Some(items) = value.get_ref().as_array() else {
+            return Err(self.error(
+                value.span(),
+                key,
+                format_args!("expected a list of strings, found {}", value.get_ref().type_str()),
+            ));
+        };
+        items
+            .iter()
+            .map(|item| Ok(self.located(self.string(item, key)?.to_string(), item.span())))
+            .collect()
+    }
+
+    fn integer(&self, value: &Spanned<DeValue<'_>>, key: &str, range: Range<u64>) -> Result<u64, PolicyFileError> {
+        let parsed = match value.get_ref() {
+            DeValue::Integer(i) => u64::from_str_radix(i.as_str(), i.radix()).ok(),
+            _ => None,
+        };
+        match parsed {
+            Some(n) if range.contains(&n) => Ok(n),
+            _ => Err(self.error(
+                value.span(),
+                key,
+                format_args!("expected a whole number from {} to {}", range.start, range.end - 1),
+            )),
+        }
+    }
+
+    /// A size, count or duration written either as a string or a number.
+    fn text_or_number(&self, value: &Spanned<DeValue<'_>>, key: &str) -> Result<String, PolicyFileError> {
+        match value.get_ref() {
+            DeValue::String(s) => Ok(s.to_string()),
+            DeValue::Integer(i) if i.radix() == 10 => Ok(i.as_str().to_string()),
+            DeValue::Float(f) => Ok(f.as_str().to_string()),
+            other => Err(self.error(
+                value.span(),
+                key,
+                format_args!("expected a string or a number, found {}", other.type_str()),
+            )),
+        }
+    }
+
+    fn table<'t, 'i>(&self, value: &'t Spanned<DeValue<'i>>, key: &str) -> Result<&'t DeTable<'i>, PolicyFileError> {
+        value.get_ref().as_table().ok_or_else(|| {
+            self.error(
+                value.span(),
+                key,
+                format_args!("expected a table, found {}", value.get_ref().type_str()),
+            )
+        })
+    }
+
+    fn syscall(&self, name: &str, span: Range<usize>, key: &str) -> Result<&'static str, PolicyFileError> {
+        table::by_name(name)
+            .map(|row| row.name)
+            .ok_or_else(|| self.error(span, key, format_args!("{name:?} is not an x86_64 system call")))
+    }
+
+    /// An absolute path without `.` or `..` components, or a refusal that
+    /// says which layer it would need.
+    fn path(&self, path: &Located<String>, span: Range<usize>, key: &str) -> Result<(), PolicyFileError> {
+        let p = path.value.as_str();
+        if p.contains(['*', '?', '[']) {
+            return Err(self.error(
+                span,
+                key,
+                format_args!(
+                    "{p:?}: globs need decisions in the supervisor, which this version does not make; name directories or files"
+                ),
+            ));
+        }
+        if !p.starts_with('/') {
+            return Err(self.error(
+                span,
+                key,
+                format_args!("{p:?}: paths are absolute (as the instance sees them)"),
+            ));
+        }
+        if p.contains('\0') || p.split('/').any(|c| c == "." || c == "..") {
+            return Err(self.error(span, key, format_args!("{p:?}: no '.', '..' or NUL in a path")));
+        }
+        Ok(())
+    }
+
+    fn paths(&self, value: &Spanned<DeValue<'_>>, key: &str) -> Result<Vec<Located<String>>, PolicyFileError> {
+        let list = self.strings(value, key)?;
+        let items = value
+            .get_ref()
+            .as_array()
+            .map(|a| a.iter().map(|i| i.span()).collect::<Vec<_>>());
+        for (path, span) in list.iter().zip(items.unwrap_or_default()) {
+            self.path(path, span, key)?;
+        }
+        Ok(list)
+    }
+
+    /// `tcp:*:PORT` (or `tcp:PORT`): a TCP port on any address.
+    fn port(&self, text: &str, span: Range<usize>, key: &str) -> Result<u16, PolicyFileError> {
+        let mut parts: Vec<&str> = text.split(':').collect();
+        let proto = parts.remove(0);
+        let (host, port) = match parts.as_slice() {
+            [port] => ("*", *port),
+            [host, port] => (*host, *port),
+            _ => ("", ""),
+        };
+        let not_yet = |what: &str| {
+            self.error(
+                span.clone(),
+                key,
+                format_args!("{text:?}: {what} need decisions in the supervisor, which this version does not make; only tcp:*:PORT rules are enforced (by Landlock)"),
+            )
+        };
+        match proto {
+            "tcp" => {}
+            "udp" => return Err(not_yet("UDP destinations")),
+            "unix" | "abstract" => return Err(not_yet("unix socket addresses")),
+            _ => {
+                return Err(self.error(
+                    span,
+                    key,
+                    format_args!("{text:?}: expected tcp:*:PORT (e.g. \"tcp:*:443\")"),
+                ))
+            }
+        }
+        if host != "*" {
+            return Err(not_yet("addresses and address ranges"));
+        }
+        port.parse::<u16>().map_err(|_| {
+            self.error(
+                span,
+                key,
+                format_args!("{text:?}: the port is a number from 0 to 65535"),
+            )
+        })
+    }
+
+    fn ports(&self, value: &Spanned<DeValue<'_>>, key: &str) -> Result<Vec<Located<u16>>, PolicyFileError> {
+        let Some(items) = value.get_ref().as_array() else {
+            return Err(self.error(value.span(), key, "expected a list such as [\"tcp:*:443\"]"));
+        };
+        items
+            .iter()
+            .map(|item| {
+                let text = self.string(item, key)?;
+                Ok(self.located(self.port(text, item.span(), key)?, item.span()))
+            })
+            .collect()
+    }
+}
+
+fn position_in(line_starts: &[usize], offset: usize) -> Position {
+    let line = line_starts.partition_point(|&start| start <= offset);
+    let start = line_starts.get(line.saturating_sub(1)).copied().unwrap_or(0);
+    Position {
+        line: line.max(1),
+        column: offset.saturating_sub(start) + 1,
+    }
+}
+
+fn line_starts(text: &str) -> Vec<usize> {
+    std::iter::once(0)
+        .chain(text.match_indices('\n').map(|(i, _)| i + 1))
+        .collect()
+}
+
+impl PolicyFile {
+    /// Reads `text` (the contents of `file`): every key known, every value
+    /// of its kind, every rule enforceable by some layer.
+    pub fn parse(file: &str, text: &str) -> Result<Self, PolicyFileError> {
+        let reader = Reader {
+            file,
+            line_starts: line_starts(text),
+        };
+        let document = DeTable::parse(text).map_err(|e| {
+            let span = e.span().unwrap_or(0..0);
+            let message = e.message().lines().next().unwrap_or("not valid TOML").to_string();
+            reader.error(span, "", format_args!("not valid TOML: {message}"))
+        })?;
+        let mut policy = PolicyFile {
+            file: file.to_string(),
+            base: Profile::Default,
+            deny: Vec::new(),
+            errno: Vec::new(),
+            paths: PathRules::default(),
+            ports: PortRules::default(),
+            mdwe: false,
+            limits: LimitRules::default(),
+            line_starts: reader.line_starts.clone(),
+        };
+        let sections = ["base", "fs", "exec", "net", "syscalls", "process", "limits"];
+        for (key, value, _) in reader.entries(document.get_ref(), "", &sections)? {
+            match key.as_str() {
+                "base" => {
+                    let name = reader.string(value, &key)?;
+                    policy.base = Profile::parse(name).map_err(|e| reader.error(value.span(), &key, e))?;
+                }
+                "fs" => policy.read_fs(&reader, reader.table(value, &key)?)?,
+                "exec" => policy.read_exec(&reader, reader.table(value, &key)?)?,
+                "net" => policy.read_net(&reader, reader.table(value, &key)?)?,
+                "syscalls" => policy.read_syscalls(&reader, reader.table(value, &key)?)?,
+                "process" => {
+                    for (key, value, _) in reader.entries(reader.table(value, &key)?, "process", &["mdwe"])? {
+                        policy.mdwe = value
+                            .get_ref()
+                            .as_bool()
+                            .ok_or_else(|| reader.error(value.span(), &key, "expected true or false"))?;
+                    }
+                }
+                "limits" => policy.read_limits(&reader, reader.table(value, &key)?)?,
+                _ => {}
+            }
+        }
+        Ok(policy)
+    }
+
+    fn read_fs(&mut self, r: &Reader<'_>, table: &DeTable<'_>) -> Result<(), PolicyFileError> {
+        let known = ["read", "write", "exec", "deny"];
+        for (key, value, key_span) in r.entries(table, "fs", &known)? {
+            match key.as_str() {
+                "fs.read" => self.paths.read = Some(r.paths(value, &key)?),
+                "fs.write" => self.paths.write = Some(r.paths(value, &key)?),
+                "fs.exec" => self.paths.exec.get_or_insert_with(Vec::new).extend(r.paths(value, &key)?),
+                _ => {
+                    return Err(r.error(
+                        key_span,
+                        &key,
+                        "a deny inside an allowed tree needs decisions in the supervisor, which this version does not make; list only what may be reached",
+                    ))
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn read_exec(&mut self, r: &Reader<'_>, table: &DeTable<'_>) -> Result<(), PolicyFileError> {
+        for (key, value, _) in r.entries(table, "exec", &["allow"])? {
+            let Some(items) = value.get_ref().as_array() else {
+                return Err(r.error(value.span(), &key, "expected a list of paths"));
+            };
+            let mut programs = Vec::new();
+            for item in items.iter() {
+                let text = r.string(item, &key)?;
+                if text.contains("@sha256:") {
+                    return Err(r.error(
+                        item.span(),
+                        &key,
+                        format_args!("{text:?}: programs pinned by hash need decisions in the supervisor, which this version does not make"),
+                    ));
+                }
+                let path = r.located(text.to_string(), item.span());
+                r.path(&path, item.span(), &key)?;
+                programs.push(path);
+            }
+            self.paths.exec.get_or_insert_with(Vec::new).extend(programs);
+        }
+        Ok(())
+    }
+
+    fn read_net(&mut self, r: &Reader<'_>, table: &DeTable<'_>) -> Result<(), PolicyFileError> {
+        for (key, value, key_span) in r.entries(table, "net", &["connect", "bind", "send"])? {
+            match key.as_str() {
+                "net.connect" => self.ports.connect = Some(r.ports(value, &key)?),
+                "net.bind" => self.ports.bind = Some(r.ports(value, &key)?),
+                _ => {
+                    return Err(r.error(
+                        key_span,
+                        &key,
+                        "datagram destinations need decisions in the supervisor, which this version does not make",
+                    ))
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn read_syscalls(&mut self, r: &Reader<'_>, table: &DeTable<'_>) -> Result<(), PolicyFileError> {
+        for (key, value, _) in r.entries(table, "syscalls", &["deny", "errno"])? {
+            if key == "syscalls.deny" {
+                let Some(items) = value.get_ref().as_array() else {
+                    return Err(r.error(value.span(), &key, "expected a list of system call names"));
+                };
+                for item in items.iter() {
+                    let name = r.syscall(r.string(item, &key)?, item.span(), &key)?;
+                    self.deny.push(r.located(name, item.span()));
+                }
+            } else {
+                for (call, answer) in r.table(value, &key)? {
+                    let key = format!("syscalls.errno.{}", call.get_ref());
+                    let name = r.syscall(call.get_ref(), call.span(), &key)?;
+                    let errno_text = r.string(answer, &key)?;
+                    let Some(errno) = (1..4096).find(|&e| errno_name(e) == errno_text) else {
+                        return Err(r.error(
+                            answer.span(),
+                            &key,
+                            format_args!(
+                                "{errno_text:?}: expected an errno name such as {}",
+                                ERRNO_CHOICES.join(", ")
+                            ),
+                        ));
+                    };
+                    self.errno.push((r.located(name, call.span()), errno));
+                }
+            }
+        }
+        for (call, _) in &self.errno {
+            if let Some(denied) = self.deny.iter().find(|d| d.value == call.value) {
+                return Err(PolicyFileError {
+                    file: r.file.to_string(),
+                    at: call.at,
+                    key: format!("syscalls.errno.{}: ", call.value),
+                    message: format!("contradicts syscalls.deny at {} (one answer per call)", denied.at),
+                });
+            }
+        }
+        Ok(())
+    }
+
+    fn read_limits(&mut self, r: &Reader<'_>, table: &DeTable<'_>) -> Result<(), PolicyFileError> {
+        let known = ["memory", "pids", "cpus", "nofile", "timeout"];
+        for (key, value, _) in r.entries(table, "limits", &known)? {
+            let at = r.position(value.span().start);
+            match key.as_str() {
+                "limits.memory" => {
+                    self.limits.memory = Some(Located {
+                        value: r.text_or_number(value, &key)?,
+                        at,
+                    })
+                }
+                "limits.cpus" => {
+                    self.limits.cpus = Some(Located {
+                        value: r.text_or_number(value, &key)?,
+                        at,
+                    })
+                }
+                "limits.timeout" => {
+                    self.limits.timeout = Some(Located {
+                        value: r.text_or_number(value, &key)?,
+                        at,
+                    })
+                }
+                "limits.pids" => {
+                    self.limits.pids = Some(Located {
+                        value: r.integer(value, &key, 1..1 << 22)?,
+                        at,
+                    })
+                }
+                _ => {
+                    self.limits.nofile = Some(Located {
+                        value: r.integer(value, &key, 1..1 << 30)?,
+                        at,
+                    })
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// A refusal of a value the caller parses itself (a size, a duration),
+    /// placed where the value was written.
+    pub fn error_at(&self, at: Position, key: &str, message: impl fmt::Display) -> PolicyFileError {
+        PolicyFileError {
+            file: self.file.clone(),
+            at,
+            key: format!("{key}: "),
+            message: message.to_string(),
+        }
+    }
+
+    /// The system-call part: the base profile and the refusals.
+    pub fn filter_policy(&self) -> Policy {
+        let mut policy = Policy::new(self.base);
+        for call in &self.deny {
+            // Names were checked against the table when read.
+            let _ = policy.deny(call.value);
+        }
+        for (call, errno) in &self.errno {
+            let _ = policy.refuse_with(call.value, *errno);
+        }
+        policy
+    }
+
+    /// The Landlock ABI this file's rules need (0: none).
+    pub fn landlock_abi_needed(&self) -> u32 {
+        if self.ports.connect.is_some() || self.ports.bind.is_some() {
+            LANDLOCK_NET_ABI
+        } else if self.paths.read.is_some() || self.paths.write.is_some() || self.paths.exec.is_some() {
+            1
+        } else {
+            0
+        }
+    }
+
+    /// Every rule with the layer that enforces it, in file order.
+    pub fn rules(&self) -> Vec<ShownRule> {
+        let mut out = vec![ShownRule {
+            at: Position::default(),
+            rule: format!(
+                "base = {:?}: {}",
+                self.base.name(),
+                crate::render::summary(&self.filter_policy())
+            ),
+            layer: Layer::Filter,
+        }];
+        for call in &self.deny {
+            out.push(ShownRule {
+                at: call.at,
+                rule: format!("{}: refused with EPERM", call.value),
+                layer: Layer::Filter,
+            });
+        }
+        for (call, errno) in &self.errno {
+            out.push(ShownRule {
+                at: call.at,
+                rule: format!("{}: refused with {}", call.value, errno_name(*errno)),
+                layer: Layer::Filter,
+            });
+        }
+        let path_kinds = [
+            ("read", &self.paths.read),
+            ("write (and create, remove, rename)", &self.paths.write),
+            ("execute", &self.paths.exec),
+        ];
+        for (kind, list) in path_kinds {
+            for path in list.iter().flatten() {
+                out.push(ShownRule {
+                    at: path.at,
+                    rule: format!("{kind} beneath {}", path.value),
+                    layer: Layer::Landlock { abi: 1 },
+                });
+            }
+            if list.as_ref().is_some_and(Vec::is_empty) {
+                out.push(ShownRule {
+                    at: Position::default(),
+                    rule: format!("{kind}: nothing beyond the always-granted devices and /proc"),
+                    layer: Layer::Landlock { abi: 1 },
+                });
+            }
+        }
+        for (kind, list) in [("connect to", &self.ports.connect), ("bind", &self.ports.bind)] {
+            for port in list.iter().flatten() {
+                out.push(ShownRule {
+                    at: port.at,
+                    rule: format!("{kind} TCP port {}", port.value),
+                    layer: Layer::Landlock { abi: LANDLOCK_NET_ABI },
+                });
+            }
+            if list.as_ref().is_some_and(Vec::is_empty) {
+                out.push(ShownRule {
+                    at: Position::default(),
+                    rule: format!("{kind} no TCP port"),
+                    layer: Layer::Landlock { abi: LANDLOCK_NET_ABI },
+                });
+            }
+        }
+        if self.mdwe {
+            out.push(ShownRule {
+                at: Position::default(),
+                rule: "no memory both writable and executable (PR_SET_MDWE)".into(),
+                layer: Layer::Process,
+            });
+        }
+        let limits = [
+            ("memory", self.limits.memory.as_ref().map(|l| (l.at, l.value.clone()))),
+            ("cpus", self.limits.cpus.as_ref().map(|l| (l.at, l.value.clone()))),
+            ("timeout", self.limits.timeout.as_ref().map(|l| (l.at, l.value.clone()))),
+            ("pids", self.limits.pids.as_ref().map(|l| (l.at, l.value.to_string()))),
+            (
+                "nofile",
+                self.limits.nofile.as_ref().map(|l| (l.at, l.value.to_string())),
+            ),
+        ];
+        for (name, limit) in limits {
+            if let Some((at, value)) = limit {
+                out.push(ShownRule {
+                    at,
+                    rule: format!("{name} = {value}"),
+                    layer: Layer::Limits,
+                });
+            }
+        }
+        out.sort_by_key(|r| (r.at.line, r.at.column));
+        out
+    }
+
+    /// Where `offset` (a byte offset into the file) is.
+    pub fn position(&self, offset: usize) -> Position {
+        position_in(&self.line_starts, offset)
+    }
+}
+
+/// A built-in profile as a policy file.
+pub fn profile_as_file(profile: Profile) -> String {
+    let policy = Policy::new(profile);
+    let mut out = String::new();
+    out.push_str(&format!(
+        "# The built-in profile {:?}: {}.\n",
+        profile.name(),
+        crate::render::summary(&policy)
+    ));
+    match profile {
+        Profile::Default => out.push_str(
+            "# Calls run in the host kernel, bounded by the instance's namespaces, root,\n\
+             # Landlock wall and limits; the filter refuses what would bypass them (below)\n\
+             # and tests a few register values itself. Nothing is trapped to the supervisor\n\
+             # unless a trace asks for it.\n",
+        ),
+        Profile::Strict => out.push_str(
+            "# Every call is trapped and decided by the supervisor, refusals included:\n\
+             # the whole path, at a round trip per call.\n",
+        ),
+    }
+    out.push_str(&format!("base = {:?}\n\n", profile.name()));
+    out.push_str("# Refused in every profile (with the errno a caller without the privilege or\n# a kernel without the call gets):\n");
+    for s in table::SYSCALLS {
+        if let table::Class::Refused(e) = s.class {
+            out.push_str(&format!("#   {:<24} {}\n", s.name, errno_name(e)));
+        }
+    }
+    out.push_str("# Refused by register values:\n");
+    for s in table::SYSCALLS {
+        for rule in s.handler.register_rules() {
+            out.push_str(&format!(
+                "#   {:<24} {} ({})\n",
+                s.name,
+                rule.names,
+                errno_name(rule.errno)
+            ));
+        }
+    }
+    out.push_str("\n[syscalls]\ndeny = []\n");
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<PolicyFile, String> {
+        PolicyFile::parse("t.toml", text).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn a_full_file_is_read_key_by_key() {
+        let p = parse(
+            r#"
+base = "strict"
+[fs]
+read = ["/usr", "/etc"]
+write = ["/tmp"]
+exec = ["/usr/bin"]
+[exec]
+allow = ["/opt/app/run"]
+[net]
+connect = ["tcp:*:443", "tcp:80"]
+bind = []
+[syscalls]
+deny = ["ptrace", "mount"]
+errno = { personality = "ENOSYS" }
+[process]
+mdwe = true
+[limits]
+memory = "256M"
+pids = 64
+cpus = 0.5
+nofile = 1024
+timeout = "30s"
+"#,
+        )
+        .unwrap();
+        assert_eq!(p.base, Profile::Strict);
+        let values = |l: &Option<Vec<Located<String>>>| l.iter().flatten().map(|p| p.value.clone()).collect::<Vec<_>>();
+        assert_eq!(values(&p.paths.read), ["/usr", "/etc"]);
+        assert_eq!(values(&p.paths.exec), ["/usr/bin", "/opt/app/run"]);
+        assert_eq!(
+            p.ports
+                .connect
+                .as_ref()
+                .unwrap()
+                .iter()
+                .map(|l| l.value)
+                .collect::<Vec<_>>(),
+            [443, 80]
+        );
+        assert_eq!(p.ports.bind, Some(vec![]));
+        assert_eq!(p.deny.iter().map(|d| d.value).collect::<Vec<_>>(), ["ptrace", "mount"]);
+        assert_eq!(p.errno[0].0.value, "personality");
+        assert_eq!(p.errno[0].1, 38);
+        assert!(p.mdwe);
+        assert_eq!(p.limits.cpus.as_ref().unwrap().value, "0.5");
+        assert_eq!(p.limits.pids.as_ref().unwrap().value, 64);
+        assert_eq!(p.landlock_abi_needed(), LANDLOCK_NET_ABI);
+        let read = &p.paths.read.as_ref().unwrap()[1];
+        assert_eq!(read.at, Position { line: 4, column: 17 });
+        let filter = p.filter_policy();
+        assert_eq!(filter.action_for_number(135), crate::Action::Errno(38));
+        assert_eq!(filter.action_for_number(101), crate::Action::Errno(1));
+        let shown = p.rules();
+        assert!(shown
+            .iter()
+            .any(|r| r.rule == "connect to TCP port 443" && r.layer == Layer::Landlock { abi: 4 }));
+        assert!(shown.iter().any(|r| r.rule == "bind no TCP port"));
+    }
+
+    #[test]
+    fn an_empty_file_is_the_default_profile() {
+        let p = parse("").unwrap();
+        assert_eq!(p.base, Profile::Default);
+        assert_eq!(p.filter_policy(), Policy::new(Profile::Default));
+        assert_eq!(p.landlock_abi_needed(), 0);
+    }
+
+    #[test]
+    fn bad_input_names_the_place_and_the_key() {
+        let cases = [
+            ("[fs]\nread = [\"/usr\"\n", "t.toml:2:"),
+            ("colour = 1\n", "t.toml:1:1: colour: unknown key"),
+            ("[fs]\nreed = []\n", "t.toml:2:1: fs.reed: unknown key"),
+            (
+                "[fs]\nread = \"/usr\"\n",
+                "t.toml:2:8: fs.read: expected a list of strings, found string",
+            ),
+            (
+                "[fs]\nread = [\"usr\"]\n",
+                "t.toml:2:9: fs.read: \"usr\": paths are absolute",
+            ),
+            (
+                "[fs]\nread = [\"/usr/../etc\"]\n",
+                "fs.read: \"/usr/../etc\": no '.', '..'",
+            ),
+            (
+                "[fs]\nread = [\"/home/*/.ssh\"]\n",
+                "fs.read: \"/home/*/.ssh\": globs need decisions in the supervisor",
+            ),
+            (
+                "[fs]\ndeny = [\"/etc/shadow\"]\n",
+                "t.toml:2:1: fs.deny: a deny inside an allowed tree",
+            ),
+            (
+                "[net]\nconnect = [\"tcp:10.0.0.0/8:443\"]\n",
+                "net.connect: \"tcp:10.0.0.0/8:443\": addresses and address ranges",
+            ),
+            ("[net]\nconnect = [\"udp:*:53\"]\n", "UDP destinations"),
+            (
+                "[net]\nconnect = [\"tcp:*:99999\"]\n",
+                "the port is a number from 0 to 65535",
+            ),
+            (
+                "[syscalls]\ndeny = [\"no_such_call\"]\n",
+                "t.toml:2:9: syscalls.deny: \"no_such_call\" is not an x86_64 system call",
+            ),
+            (
+                "[syscalls]\nerrno = { uname = \"EWHAT\" }\n",
+                "syscalls.errno.uname: \"EWHAT\": expected an errno name",
+            ),
+            (
+                "[syscalls]\ndeny = [\"uname\"]\nerrno = { uname = \"ENOSYS\" }\n",
+                "t.toml:3:11: syscalls.errno.uname: contradicts syscalls.deny at 2:9",
+            ),
+            ("base = \"lax\"\n", "t.toml:1:8: base: unknown profile"),
+            ("[limits]\npids = 0\n", "limits.pids: expected a whole number from 1"),
+            ("[limits]\npids = -3\n", "limits.pids: expected a whole number"),
+            ("[process]\nmdwe = \"yes\"\n", "process.mdwe: expected true or false"),
+            ("[exec]\nallow = [\"/bin/sh@sha256:00\"]\n", "pinned by hash"),
+            ("fs = 3\n", "t.toml:1:6: fs: expected a table, found integer"),
+        ];
+        for (text, want) in cases {
+            let e = parse(text).unwrap_err();
+            assert!(e.contains(want), "{text:?}: {e}");
+            assert_eq!(e.lines().count(), 1, "{e}");
+        }
+    }
+
+    #[test]
+    fn positions_count_lines_and_columns_from_one() {
+        let starts = line_starts("ab\ncd\n\nef");
+        assert_eq!(position_in(&starts, 0), Position { line: 1, column: 1 });
+        assert_eq!(position_in(&starts, 4), Position { line: 2, column: 2 });
+        assert_eq!(position_in(&starts, 6), Position { line: 3, column: 1 });
+        assert_eq!(position_in(&starts, 8), Position { line: 4, column: 2 });
+        assert_eq!(position_in(&starts, 1000).line, 4);
+    }
+
+    #[test]
+    fn built_in_profiles_read_back_as_themselves() {
+        for profile in Profile::ALL {
+            let text = profile_as_file(profile);
+            let p = PolicyFile::parse("builtin", &text).unwrap();
+            assert_eq!(p.filter_policy(), Policy::new(profile), "{text}");
+        }
+    }
+
+    fn corpus() -> Vec<String> {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fuzz/corpus/policy_file");
+        let mut out = Vec::new();
+        for entry in std::fs::read_dir(&dir).expect("fuzz corpus directory") {
+            let bytes = std::fs::read(entry.unwrap().path()).unwrap();
+            out.push(String::from_utf8_lossy(&bytes).into_owned());
+        }
+        assert!(!out.is_empty());
+        out
+    }
+
+    /// Replays fuzz/corpus/policy_file (the examples of docs/policy.md):
+    /// each is accepted and compiles to a filter.
+    #[test]
+    fn fuzz_corpus_replays() {
+        for text in corpus() {
+            let p = parse(&text).unwrap_or_else(|e| panic!("{e}\n{text}"));
+            assert!(crate::bpf::compile(&p.filter_policy()).len() <= crate::bpf::MAX_INSTRUCTIONS);
+        }
+    }
+
+    /// Property: any mutation of an accepted file (bytes dropped, doubled,
+    /// replaced) is accepted or refused with one line, never a panic; what
+    /// is accepted compiles, and every rule it shows has a place in it.
+    #[test]
+    fn mutated_files_are_accepted_or_refused_in_one_line() {
+        let mut seed: u64 = 0x2545_f491_4f6c_dd1d;
+        let mut next = move || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
+        let alphabet = b"[]{}=\",.:*/\\\n #0123456789abcdefxyz_-\t";
+        for text in corpus() {
+            for _ in 0..400 {
+                let mut bytes = text.clone().into_bytes();
+                for _ in 0..1 + next() % 4 {
+                    if bytes.is_empty() {
+                        break;
+                    }
+                    let at = (next() % bytes.len() as u64) as usize;
+                    match next() % 3 {
+                        0 => {
+                            bytes.remove(at);
+                        }
+                        1 => bytes.insert(at, bytes[at]),
+                        _ => bytes[at] = alphabet[(next() % alphabet.len() as u64) as usize],
+                    }
+                }
+                let mutated = String::from_utf8_lossy(&bytes);
+                match parse(&mutated) {
+                    Ok(p) => {
+                        let _ = crate::bpf::compile(&p.filter_policy());
+                        let lines = mutated.lines().count();
+                        for rule in p.rules() {
+                            assert!(rule.at.line <= lines, "{rule:?} in\n{mutated}");
+                        }
+                    }
+                    Err(e) => assert_eq!(e.lines().count(), 1, "{e}"),
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn arbitrary_input_never_panics() {
+        // A few hostile shapes: deep nesting, huge numbers, odd bytes.
+        let deep = format!("a = {}{}", "[".repeat(2000), "]".repeat(2000));
+        for text in [
+            deep.as_str(),
+            "[limits]\npids = 99999999999999999999999999\n",
+            "\u{0}\u{ffff}",
+            "[fs]\nread = [\"/\u{0}\"]\n",
+            "[[fs]]\nread=[]\n",
+            "[syscalls.errno]\n\"\" = \"EPERM\"\n",
+        ] {
+            let _ = parse(text);
+        }
+    }
+}

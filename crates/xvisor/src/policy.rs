@@ -1,0 +1,162 @@
+//! `xvisor policy` and `run --policy`: policy files read, checked and
+//! turned into the instance's layers.
+
+use std::ffi::OsString;
+use std::path::Path;
+
+use anyhow::{anyhow, bail, Result};
+use xvisor_confine::wall::AccessRules;
+use xvisor_confine::Limits;
+use xvisor_trap::policy_file::{self, PolicyFile};
+use xvisor_trap::Profile;
+
+use crate::units::{parse_duration, parse_size};
+
+pub const HELP: &str = "\
+Check policy files and show the built-in profiles as policy files.
+
+Usage: xvisor policy check FILE...
+       xvisor policy show [default|strict]
+
+'check' reads each file as 'xvisor run --policy FILE' would, and prints
+every rule with the layer that enforces it:
+  seccomp filter   system calls, by number and register values (no cost
+                   beyond the filter's few nanoseconds)
+  Landlock         path hierarchies (read, write, exec) and TCP ports
+                   (connect, bind; Linux 6.7+), enforced by the kernel
+  process          attributes of every process of the instance (mdwe)
+  limits           cgroups and rlimits, as the run options
+A file that cannot be enforced exactly as written - an unknown key, a value
+of the wrong kind, a rule this kernel or this version cannot hold - is
+refused with one line naming FILE:LINE:COLUMN and the key (exit 125).
+
+'show' prints a built-in profile as a policy file, a starting point for
+your own ('base = \"default\"' starts from it).
+
+The policy language is described, with examples, in docs/policy.md.
+";
+
+/// Reads and checks a policy file.
+pub fn load(path: &Path) -> Result<PolicyFile> {
+    let text = std::fs::read(path).map_err(|e| anyhow!("--policy {}: {e}", path.display()))?;
+    let text = String::from_utf8(text).map_err(|_| anyhow!("{}: not UTF-8 text", path.display()))?;
+    Ok(PolicyFile::parse(&path.display().to_string(), &text)?)
+}
+
+/// The file's Landlock rules.
+pub fn access_rules(file: &PolicyFile) -> AccessRules {
+    let paths = |list: &Option<Vec<policy_file::Located<String>>>| {
+        list.as_ref()
+            .map(|l| l.iter().map(|p| p.value.clone()).collect::<Vec<_>>())
+    };
+    let ports = |list: &Option<Vec<policy_file::Located<u16>>>| {
+        list.as_ref().map(|l| l.iter().map(|p| p.value).collect::<Vec<_>>())
+    };
+    AccessRules {
+        read: paths(&file.paths.read),
+        write: paths(&file.paths.write),
+        exec: paths(&file.paths.exec),
+        connect_tcp: ports(&file.ports.connect),
+        bind_tcp: ports(&file.ports.bind),
+    }
+}
+
+/// The file's limits, where the command line set none.
+pub fn apply_limits(
+    file: &PolicyFile,
+    limits: &mut Limits,
+    nofile: &mut Option<u64>,
+    timeout: &mut Option<std::time::Duration>,
+) -> Result<()> {
+    let l = &file.limits;
+    if let (None, Some(memory)) = (limits.memory_bytes, &l.memory) {
+        limits.memory_bytes =
+            Some(parse_size(&memory.value).map_err(|e| file.error_at(memory.at, "limits.memory", e))?);
+    }
+    if let (None, Some(cpus)) = (limits.cpus, &l.cpus) {
+        let n: f64 = cpus
+            .value
+            .parse()
+            .ok()
+            .filter(|n: &f64| n.is_finite() && *n >= 0.01 && *n <= 4096.0)
+            .ok_or_else(|| file.error_at(cpus.at, "limits.cpus", "a number of CPUs from 0.01 up, e.g. 0.5"))?;
+        limits.cpus = Some(n);
+    }
+    if let (None, Some(pids)) = (limits.pids, &l.pids) {
+        limits.pids = Some(pids.value);
+    }
+    if let (None, Some(n)) = (*nofile, &l.nofile) {
+        if n.value < 3 {
+            return Err(file.error_at(n.at, "limits.nofile", "at least 3").into());
+        }
+        *nofile = Some(n.value);
+    }
+    if let (None, Some(t)) = (*timeout, &l.timeout) {
+        *timeout = Some(parse_duration(&t.value).map_err(|e| file.error_at(t.at, "limits.timeout", e))?);
+    }
+    Ok(())
+}
+
+/// `xvisor policy …`.
+pub fn main(args: Vec<OsString>) -> i32 {
+    let args: Vec<String> = args.into_iter().map(|a| a.to_string_lossy().into_owned()).collect();
+    match args.first().map(String::as_str) {
+        None | Some("-h" | "--help" | "help") => {
+            print!("{HELP}");
+            if args.is_empty() {
+                125
+            } else {
+                0
+            }
+        }
+        Some("check") => match check(&args[1..]) {
+            Ok(()) => 0,
+            Err(e) => crate::usage_error(&e),
+        },
+        Some("show") => match show(&args[1..]) {
+            Ok(()) => 0,
+            Err(e) => crate::usage_error(&e),
+        },
+        Some(other) => {
+            eprintln!("xvisor policy: unknown command {other:?} (check, show)");
+            125
+        }
+    }
+}
+
+fn check(files: &[String]) -> Result<()> {
+    if files.is_empty() {
+        bail!("policy check: name a policy file (see 'xvisor policy --help')");
+    }
+    for name in files {
+        let file = load(Path::new(name))?;
+        let access = access_rules(&file);
+        let kernel = match access.check_kernel() {
+            Ok(()) => String::new(),
+            Err(e) => format!(" (on this kernel: {e})"),
+        };
+        println!("{name}: accepted{kernel}");
+        for rule in file.rules() {
+            let at = if rule.at.line == 0 {
+                "     ".to_string()
+            } else {
+                format!("{:>5}", rule.at.line)
+            };
+            println!("{at}  {:<26} {}", rule.layer.to_string(), rule.rule);
+        }
+        if !kernel.is_empty() {
+            bail!("{name}: this kernel cannot enforce it{kernel}");
+        }
+    }
+    Ok(())
+}
+
+fn show(args: &[String]) -> Result<()> {
+    let profile = match args {
+        [] => Profile::Default,
+        [name] => Profile::parse(name)?,
+        _ => bail!("policy show: one profile name at most (default, strict)"),
+    };
+    print!("{}", policy_file::profile_as_file(profile));
+    Ok(())
+}

@@ -1,0 +1,315 @@
+//! Policy files, black box: each kind of rule refuses what it must and
+//! allows what it lists, root and rootless; bad files are refused before
+//! anything starts; every example of docs/policy.md is accepted.
+//!
+//! These need Landlock (ABI 4 for the port rules): a kernel without it
+//! fails them with the reason.
+
+mod common;
+
+use common::*;
+
+macro_rules! both_callers {
+    ($name:ident, |$caller:ident| $body:block) => {
+        mod $name {
+            use super::*;
+            fn body($caller: Caller) $body
+            #[test]
+            fn as_root() {
+                body(Caller::Root)
+            }
+            #[test]
+            fn rootless() {
+                body(Caller::Unprivileged)
+            }
+        }
+    };
+}
+
+/// A policy file readable by either caller.
+fn policy_file(tag: &str, text: &str) -> (TempDir, String) {
+    let dir = TempDir::new(tag);
+    let path = dir.join("policy.toml");
+    std::fs::write(&path, text).unwrap();
+    set_mode(&path, 0o644);
+    let path = path.display().to_string();
+    (dir, path)
+}
+
+/// Fails with the reason where the kernel cannot hold Landlock rules of
+/// `abi` (1: paths; 4: TCP ports, Linux 6.7).
+fn require_landlock(abi: u32) {
+    // landlock_create_ruleset(NULL, 0, LANDLOCK_CREATE_RULESET_VERSION)
+    let probe = std::process::Command::new("python3")
+        .args(["-c", "import ctypes; print(ctypes.CDLL(None).syscall(444, None, 0, 1))"])
+        .output()
+        .expect("python3 is needed to probe Landlock");
+    let found: i64 = String::from_utf8_lossy(&probe.stdout).trim().parse().unwrap_or(-1);
+    assert!(
+        found >= i64::from(abi),
+        "this test needs Landlock ABI {abi} (1: any Landlock; 4: TCP ports, Linux 6.7); this kernel has {}",
+        if found < 0 {
+            "no Landlock".to_string()
+        } else {
+            format!("ABI {found}")
+        }
+    );
+}
+
+both_callers!(fs_rules_allow_what_they_list_and_nothing_else, |caller| {
+    require_landlock(1);
+    let (_dir, policy) = policy_file(
+        "pol-fs",
+        r#"
+[fs]
+read  = ["/usr", "/etc", "/tmp"]
+write = ["/tmp"]
+exec  = ["/usr/bin"]
+"#,
+    );
+    let script = "cat /etc/hostname; echo kept > /tmp/x && cat /tmp/x; \
+        (echo no > ~/y) 2>/dev/null || echo 'home write refused'; \
+        (ls / >/dev/null) 2>/dev/null || echo 'root listing refused'; \
+        (/usr/sbin/nologin) 2>/dev/null; echo \"sbin exec $?\"";
+    let out = ok(&run(caller, &["run", "--policy", &policy, "--", "sh", "-c", script]));
+    assert_eq!(
+        out, "xvisor\nkept\nhome write refused\nroot listing refused\nsbin exec 126\n",
+        "{out}"
+    );
+    // Without the file, the same script reaches all of it.
+    let out = ok(&run(caller, &["run", "--", "sh", "-c", script]));
+    assert!(!out.contains("refused"), "{out}");
+});
+
+both_callers!(the_exec_list_names_single_programs, |caller| {
+    require_landlock(1);
+    let (_dir, policy) = policy_file(
+        "pol-exec",
+        "[exec]\nallow = [\"/usr/bin/python3\", \"/usr/bin/dash\"]\n",
+    );
+    let out = ok(&run(
+        caller,
+        &[
+            "run",
+            "--policy",
+            &policy,
+            "--",
+            "sh",
+            "-c",
+            "python3 -c 'print(6*7)'; cat /etc/hostname 2>/dev/null; echo \"cat $?\"",
+        ],
+    ));
+    assert_eq!(out, "42\ncat 126\n");
+});
+
+both_callers!(tcp_port_rules_hold_for_bind_and_connect, |caller| {
+    require_landlock(4);
+    let (_dir, policy) = policy_file(
+        "pol-net",
+        "[net]\nbind = [\"tcp:*:8080\"]\nconnect = [\"tcp:*:8080\"]\n",
+    );
+    let script = r#"
+import errno, socket
+def attempt(what, f):
+    try:
+        f(); print(what, "ok")
+    except OSError as e:
+        print(what, errno.errorcode[e.errno])
+server = socket.socket()
+attempt("bind 8080", lambda: server.bind(("127.0.0.1", 8080)))
+server.listen()
+other = socket.socket()
+attempt("bind 8081", lambda: other.bind(("127.0.0.1", 8081)))
+attempt("connect 8080", lambda: socket.create_connection(("127.0.0.1", 8080)))
+attempt("connect 9", lambda: socket.socket().connect(("127.0.0.1", 9)))
+"#;
+    let out = ok(&run(
+        caller,
+        &["run", "--policy", &policy, "--", "python3", "-c", script],
+    ));
+    assert_eq!(
+        out, "bind 8080 ok\nbind 8081 EACCES\nconnect 8080 ok\nconnect 9 EACCES\n",
+        "{out}"
+    );
+});
+
+both_callers!(syscall_rules_answer_as_written, |caller| {
+    let (_dir, policy) = policy_file(
+        "pol-sys",
+        "[syscalls]\ndeny = [\"getppid\"]\nerrno = { uname = \"ENOSYS\" }\n",
+    );
+    let script = r#"
+import ctypes, os
+libc = ctypes.CDLL(None, use_errno=True)
+print("getppid", libc.syscall(110), ctypes.get_errno())
+buf = ctypes.create_string_buffer(390)
+print("uname", libc.uname(buf), ctypes.get_errno())
+"#;
+    for profile in [&[][..], &["--profile", "strict"][..]] {
+        let mut args = vec!["run", "--policy", &policy];
+        args.extend_from_slice(profile);
+        args.extend_from_slice(&["--", "python3", "-c", script]);
+        let out = ok(&run(caller, &args));
+        assert_eq!(out, "getppid -1 1\nuname -1 38\n", "{profile:?}");
+    }
+});
+
+both_callers!(mdwe_refuses_writable_executable_memory, |caller| {
+    let (_dir, policy) = policy_file("pol-mdwe", "[process]\nmdwe = true\n");
+    let script = r#"
+import mmap
+try:
+    mmap.mmap(-1, 4096, prot=mmap.PROT_READ | mmap.PROT_WRITE | mmap.PROT_EXEC)
+    print("rwx mapped")
+except OSError as e:
+    print("rwx refused", e.errno)
+"#;
+    let out = ok(&run(
+        caller,
+        &["run", "--policy", &policy, "--", "python3", "-c", script],
+    ));
+    assert_eq!(out, "rwx refused 13\n");
+    let out = ok(&run(caller, &["run", "--", "python3", "-c", script]));
+    assert_eq!(out, "rwx mapped\n");
+});
+
+#[test]
+fn limits_come_from_the_file_and_flags_override_them() {
+    let (_dir, policy) = policy_file("pol-lim", "[limits]\nnofile = 40\ntimeout = \"30s\"\n");
+    let out = ok(&run(
+        Caller::Root,
+        &["run", "--policy", &policy, "--", "sh", "-c", "ulimit -n"],
+    ));
+    assert_eq!(out, "40\n");
+    let out = ok(&run(
+        Caller::Root,
+        &[
+            "run",
+            "--policy",
+            &policy,
+            "--nofile",
+            "50",
+            "--",
+            "sh",
+            "-c",
+            "ulimit -n",
+        ],
+    ));
+    assert_eq!(out, "50\n");
+}
+
+#[test]
+fn bad_files_are_refused_with_their_place_and_nothing_starts() {
+    let marker = TempDir::new("pol-bad-marker");
+    let witness = marker.join("started");
+    for (text, want) in [
+        ("[fs]\nread = [\"/usr\"\n", ":2:"),
+        ("[fs]\nreed = [\"/usr\"]\n", ":2:1: fs.reed: unknown key"),
+        (
+            "[fs]\nread = [\"/home/*/.ssh\"]\n",
+            ":2:9: fs.read: \"/home/*/.ssh\": globs need decisions",
+        ),
+        (
+            "[syscalls]\ndeny = [\"nosuchcall\"]\n",
+            ":2:9: syscalls.deny: \"nosuchcall\" is not",
+        ),
+        (
+            "[limits]\nmemory = \"12 parsecs\"\n",
+            ":2:10: limits.memory: \"12 parsecs\": unknown unit",
+        ),
+        (
+            "[fs]\nread = [\"/no/such/dir\"]\n",
+            "/no/such/dir, which does not exist in the instance",
+        ),
+    ] {
+        let (_dir, policy) = policy_file("pol-bad", text);
+        let o = run(
+            Caller::Root,
+            &[
+                "run",
+                "--policy",
+                &policy,
+                "-v",
+                &format!("{}:/m:rw", marker.str()),
+                "--",
+                "touch",
+                "/m/started",
+            ],
+        );
+        assert_eq!(code(&o), 125, "{text:?}: {}", stderr(&o));
+        let err = stderr(&o);
+        assert!(err.contains(want), "{text:?}: {err}");
+        assert_eq!(err.trim_end().lines().count(), 1, "{err}");
+        assert!(!witness.exists(), "{text:?}: the program ran");
+    }
+    let o = run(Caller::Root, &["run", "--policy", "/no/such/policy.toml", "--", "true"]);
+    assert_eq!(code(&o), 125);
+    assert!(stderr(&o).contains("/no/such/policy.toml"), "{}", stderr(&o));
+}
+
+#[test]
+fn check_shows_each_rule_with_its_layer() {
+    let (_dir, policy) = policy_file(
+        "pol-check",
+        "[fs]\nread = [\"/usr\"]\n[net]\nbind = [\"tcp:*:80\"]\n[syscalls]\ndeny = [\"ptrace\"]\n",
+    );
+    let out = ok(&run(Caller::Root, &["policy", "check", &policy]));
+    assert!(out.contains(": accepted"), "{out}");
+    for want in [
+        "2  Landlock                   read beneath /usr",
+        "4  Landlock (ABI 4+)          bind TCP port 80",
+        "6  seccomp filter             ptrace: refused with EPERM",
+        "0 trapped to the supervisor",
+    ] {
+        assert!(out.contains(want), "{want:?} in {out}");
+    }
+    let o = run(Caller::Root, &["policy", "check", "/no/such.toml"]);
+    assert_eq!(code(&o), 125);
+}
+
+#[test]
+fn built_in_profiles_show_as_files_that_check() {
+    for profile in ["default", "strict"] {
+        let shown = ok(&run(Caller::Root, &["policy", "show", profile]));
+        assert!(shown.contains(&format!("base = \"{profile}\"")), "{shown}");
+        let (_dir, policy) = policy_file("pol-show", &shown);
+        ok(&run(Caller::Root, &["policy", "check", &policy]));
+    }
+}
+
+#[test]
+fn every_example_in_the_docs_is_accepted() {
+    let doc = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/policy.md")).unwrap();
+    let mut examples = 0;
+    for block in doc.split("```toml\n").skip(1) {
+        let text = block.split("```").next().unwrap();
+        let (_dir, policy) = policy_file("pol-doc", text);
+        let out = ok(&run(Caller::Root, &["policy", "check", &policy]));
+        assert!(out.contains("accepted"), "{text}\n{out}");
+        examples += 1;
+    }
+    assert!(examples >= 4, "{examples} examples found");
+}
+
+#[test]
+fn the_untrusted_code_example_runs_a_script_and_refuses_the_rest() {
+    require_landlock(4);
+    let doc = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/policy.md")).unwrap();
+    let untrusted = doc
+        .split("### A runner for untrusted generated code")
+        .nth(1)
+        .and_then(|s| s.split("```toml\n").nth(1))
+        .and_then(|s| s.split("```").next())
+        .expect("the untrusted-code example");
+    let (_dir, policy) = policy_file("pol-untrusted", untrusted);
+    let script = b"import os, subprocess\nprint(sum(range(10)))\n\
+try:\n    open('/root/.profile', 'w')\nexcept OSError as e:\n    print('write', e.errno)\n\
+try:\n    subprocess.run(['/bin/ls'])\nexcept OSError as e:\n    print('exec', e.errno)\n";
+    // Its memory limit needs a cgroup: root's (or a delegated one's).
+    let o = run_with_input(
+        Caller::Root,
+        &["run", "--policy", &policy, "--", "python3", "-"],
+        script,
+    );
+    assert_eq!(stdout(&o), "45\nwrite 13\nexec 13\n", "{}", stderr(&o));
+}
