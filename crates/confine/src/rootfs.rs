@@ -823,7 +823,7 @@ fn mask(root: BorrowedFd<'_>, rel: &str) -> Result<(), RootfsError> {
             attr::RDONLY | attr::NOSUID | attr::NODEV | attr::NOEXEC,
         )
     } else {
-        mount::clone_tree(None, "/dev/null", false)
+        host_node("/dev/null")
     }
     .map_err(fail(format!("mask /{rel}")))?;
     mount::attach(cover.as_fd(), target.as_fd()).map_err(fail(format!("mask /{rel}")))
@@ -998,6 +998,17 @@ fn mount_cgroups(root: BorrowedFd<'_>, mounts: &CgroupMounts, read_only: u64) ->
     }
 }
 
+/// A bind of the host's device node `host`, read-only: the device still
+/// takes reads and writes, but its owner, mode, times and xattrs — the
+/// host's, for every process of the host — cannot change (EROFS), even for
+/// a guest whose root is the host's. No `nodev`: the node is there to be
+/// used.
+fn host_node(host: &str) -> io::Result<OwnedFd> {
+    let tree = mount::clone_tree(None, host, false)?;
+    mount::set_attributes(tree.as_fd(), attr::RDONLY | attr::NOSUID | attr::NOEXEC, false)?;
+    Ok(tree)
+}
+
 /// Shows the host's node `host` (`/dev/…`, taken as `tree`) at the same
 /// path in the new root.
 fn bind_host_node(root: BorrowedFd<'_>, host: &str, tree: BorrowedFd<'_>) -> Result<(), RootfsError> {
@@ -1019,7 +1030,7 @@ fn mount_dev(root: BorrowedFd<'_>, joined_ipc: bool, devices: &[String]) -> Resu
     attach_at(root, "dev", dev.as_fd()).map_err(fail("mount /dev"))?;
     for node in DEVICE_NODES {
         let host = format!("/dev/{node}");
-        if let Ok(tree) = mount::clone_tree(None, &host, false) {
+        if let Ok(tree) = host_node(&host) {
             bind_host_node(root, &host, tree.as_fd())?;
         }
     }
@@ -1027,7 +1038,7 @@ fn mount_dev(root: BorrowedFd<'_>, joined_ipc: bool, devices: &[String]) -> Resu
     // and number); a node gone since is an error, not a silent omission.
     // The default nodes are there already.
     for host in devices.iter().filter(|d| !is_default_device(d)) {
-        let tree = mount::clone_tree(None, host, false).map_err(fail(format!("take device {host}")))?;
+        let tree = host_node(host).map_err(fail(format!("take device {host}")))?;
         bind_host_node(root, host, tree.as_fd())?;
     }
     ensure_dir(root, "dev/pts").map_err(fail("create /dev/pts"))?;

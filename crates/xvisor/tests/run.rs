@@ -402,6 +402,44 @@ both_callers!(a_host_device_is_shown_only_when_asked, |caller| {
     }
 });
 
+both_callers!(host_nodes_shown_inside_cannot_be_changed, |caller| {
+    // The guest's root is its caller's, here maybe the host's root: every
+    // node the instance shows is a host object, and so is each mask (the
+    // host's /dev/null again).
+    let host_nodes = ["/dev/null", "/dev/zero", "/dev/fuse"];
+    for node in host_nodes {
+        assert!(std::path::Path::new(node).exists(), "this test needs the host's {node}");
+    }
+    assert!(
+        std::path::Path::new("/proc/keys").exists(),
+        "this test needs a kernel with /proc/keys (masked in the instance)"
+    );
+    let _exclusive = NodeMetadata::exclusive();
+    let before: Vec<NodeMetadata> = host_nodes.iter().map(|n| NodeMetadata::of(n)).collect();
+    let script = "for f in /dev/null /dev/zero /dev/fuse /proc/keys /etc/shadow; do \
+                    chown 65534 $f && echo $f chown; chmod 600 $f && echo $f chmod; \
+                    touch -d 2000-01-01 $f && echo $f touch; \
+                  done 2>/dev/null; \
+                  echo x > /dev/null && echo written; head -c 4 /dev/zero | wc -c";
+    let o = run(caller, &["run", "--device", "/dev/fuse", "--", "sh", "-c", script]);
+    let changed: Vec<String> = host_nodes
+        .iter()
+        .zip(&before)
+        .filter_map(|(node, was)| {
+            let now = NodeMetadata::of(node);
+            (now != *was).then(|| {
+                was.restore(node);
+                format!("{node}: {was:?} became {now:?}")
+            })
+        })
+        .collect();
+    assert!(
+        changed.is_empty(),
+        "the guest changed host nodes (restored): {changed:#?}"
+    );
+    assert_eq!(ok(&o), "written\n4\n");
+});
+
 both_callers!(exit_codes_follow_the_shell, |caller| {
     assert_eq!(code(&run(caller, &["run", "--", "true"])), 0);
     assert_eq!(code(&run(caller, &["run", "--", "sh", "-c", "exit 3"])), 3);
