@@ -440,6 +440,24 @@ both_callers!(host_nodes_shown_inside_cannot_be_changed, |caller| {
     assert_eq!(ok(&o), "written\n4\n");
 });
 
+both_callers!(inits_command_line_is_short_and_fixed, |caller| {
+    // init is a fork of xvisor: without care it shows xvisor's own command
+    // line (host paths, -e values) to the instance.
+    let out = ok(&run(
+        caller,
+        &[
+            "run",
+            "-e",
+            "SECRET=abc",
+            "--",
+            "sh",
+            "-c",
+            "cat /proc/1/cmdline; echo; cat /proc/1/comm",
+        ],
+    ));
+    assert_eq!(out, "xvisor-init\0\nxvisor-init\n");
+});
+
 both_callers!(exit_codes_follow_the_shell, |caller| {
     assert_eq!(code(&run(caller, &["run", "--", "true"])), 0);
     assert_eq!(code(&run(caller, &["run", "--", "sh", "-c", "exit 3"])), 3);
