@@ -65,6 +65,58 @@ both_callers!(tmp_and_home_are_private_and_vanish, |caller| {
     assert_eq!(stdout(&again).trim(), format!("/root:\n\n/tmp:"));
 });
 
+both_callers!(tmpfs_mounts_are_bounded, |caller| {
+    // Defaults, as the kernel reports them (KiB).
+    let mounts = ok(&run(caller, &["run", "--", "cat", "/proc/mounts"]));
+    for (point, size) in [("/tmp", "1048576k"), ("/root", "1048576k"), ("/dev/shm", "65536k")] {
+        let line = mounts
+            .lines()
+            .find(|l| l.split(' ').nth(1) == Some(point))
+            .unwrap_or_else(|| panic!("no {point} in {mounts}"));
+        assert!(line.contains(&format!("size={size},")), "{line}");
+        assert!(line.contains("nr_inodes="), "{line}");
+    }
+    // Past a small bound: ENOSPC, in each.
+    let fill = "for f in /tmp/x ~/x /dev/shm/x; do head -c 3M /dev/zero > $f || echo full; done";
+    let o = run(
+        caller,
+        &["run", "--tmpfs-size", "2M", "--shm-size", "1M", "--", "sh", "-c", fill],
+    );
+    assert_eq!(ok(&o), "full\nfull\nfull\n");
+    assert_eq!(
+        stderr(&o).matches("No space left on device").count(),
+        3,
+        "{}",
+        stderr(&o)
+    );
+    // The throwaway writable layer of a root directory is bounded too.
+    let rootfs = busybox_rootfs("tmpfs-size", caller);
+    let o = run(
+        caller,
+        &[
+            "run",
+            "--rootfs",
+            rootfs.str(),
+            "--writable",
+            "--tmpfs-size",
+            "2M",
+            "--",
+            "sh",
+            "-c",
+            "busybox dd if=/dev/zero of=/big bs=1048576 count=3 2>&1 || echo full",
+        ],
+    );
+    // (busybox dd names the errno; its head says only "I/O error")
+    let out = ok(&o);
+    assert!(
+        out.ends_with("full\n") && out.contains("No space left on device"),
+        "{out}"
+    );
+    let o = run(caller, &["run", "--tmpfs-size", "100k", "--", "true"]);
+    assert_eq!(code(&o), 125);
+    assert!(stderr(&o).contains("--tmpfs-size"), "{}", stderr(&o));
+});
+
 both_callers!(writable_rootfs_writes_vanish, |caller| {
     let rootfs = busybox_rootfs("wr", caller);
     let out = ok(&run(
