@@ -18,4 +18,4 @@ pub mod wall;
 
 pub use cgroup::{CgroupError, InstanceCgroup, Limits, Placement};
 pub use identity::IdentityError;
-pub use rootfs::{RootBase, RootExtras, RootSpec, RootfsError, TmpfsMount, Volume};
+pub use rootfs::{RootBase, RootExtras, RootSpec, RootfsError, TmpfsMount, TmpfsSizes, Volume};

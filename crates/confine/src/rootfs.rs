@@ -76,6 +76,68 @@ pub struct RootSpec {
     pub workdir: Option<String>,
     /// What an OCI bundle asks beyond the above (empty for `xvisor run`).
     pub extras: RootExtras,
+    /// Bounds of the tmpfs mounts the guest can fill.
+    pub tmpfs_sizes: TmpfsSizes,
+}
+
+/// How much the guest may put in xvisor's own tmpfs mounts, which live in
+/// memory no process owns: without a bound each takes up to half the
+/// host's memory (the kernel's default), and a guest without `--memory`
+/// could pin several times that.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TmpfsSizes {
+    /// Bytes for each of `/tmp`, the home directory and the throwaway
+    /// writable layer (an image's, `--writable`'s).
+    pub scratch: u64,
+    /// Bytes for `/dev/shm`.
+    pub shm: u64,
+}
+
+impl TmpfsSizes {
+    /// Room for a compiler's or a package manager's temporary files in
+    /// each, while an instance left to its defaults pins at most about
+    /// 3 GiB of the host's memory.
+    pub const DEFAULT_SCRATCH: u64 = 1 << 30;
+    /// Docker's default: POSIX shared memory and semaphores rarely need
+    /// more (browsers and databases that do say so).
+    pub const DEFAULT_SHM: u64 = 64 << 20;
+    /// The smallest `scratch` accepted: the writable layer's tmpfs also
+    /// holds the overlay's work directory and the instance's identity files.
+    pub const MINIMUM_SCRATCH: u64 = 1 << 20;
+}
+
+impl Default for TmpfsSizes {
+    fn default() -> Self {
+        Self {
+            scratch: Self::DEFAULT_SCRATCH,
+            shm: Self::DEFAULT_SHM,
+        }
+    }
+}
+
+/// A tmpfs's `size=` and `nr_inodes=`: one inode per 8 KiB of size (each
+/// costs the kernel about 1 KiB that `size` does not count; source trees
+/// average more than 8 KiB a file), at least 1024.
+struct TmpfsBound {
+    size: String,
+    inodes: String,
+}
+
+impl TmpfsBound {
+    fn new(bytes: u64) -> Self {
+        Self {
+            size: bytes.to_string(),
+            inodes: (bytes / 8192).max(1024).to_string(),
+        }
+    }
+
+    /// `options` followed by the bound.
+    fn with<'a>(&'a self, options: &[FsOption<'a>]) -> Vec<FsOption<'a>> {
+        let mut all = options.to_vec();
+        all.push(FsOption::Value("size", &self.size));
+        all.push(FsOption::Value("nr_inodes", &self.inodes));
+        all
+    }
 }
 
 /// A tmpfs mounted at a path of the instance (an OCI `tmpfs` mount).
@@ -327,8 +389,14 @@ impl RootSpec {
                 action: "find a directory for the staging area".into(),
                 error: io::Error::from_raw_os_error(xvisor_sys::errno::ENOENT),
             })?;
-        let staging = mount::new_filesystem("tmpfs", &[FsOption::Value("mode", "0700")], attr::NOSUID | attr::NODEV)
-            .map_err(fail("create the staging tmpfs"))?;
+        let scratch = TmpfsBound::new(self.tmpfs_sizes.scratch);
+        // It holds the throwaway writable layer, when there is one.
+        let staging = mount::new_filesystem(
+            "tmpfs",
+            &scratch.with(&[FsOption::Value("mode", "0700")]),
+            attr::NOSUID | attr::NODEV,
+        )
+        .map_err(fail("create the staging tmpfs"))?;
         let staging_target = sysfs::open_path(None, staging_path).map_err(fail(format!("open {staging_path}")))?;
         mount::attach(staging.as_fd(), staging_target.as_fd()).map_err(fail("mount the staging tmpfs"))?;
         drop(staging_target);
@@ -363,14 +431,23 @@ impl RootSpec {
             self.write_identity_files(root, staging_dir.as_fd())?;
         }
         mount_proc(root)?;
-        mount_dev(root, self.extras.joined_ipc, &self.extras.devices)?;
+        mount_dev(
+            root,
+            self.extras.joined_ipc,
+            &self.extras.devices,
+            &TmpfsBound::new(self.tmpfs_sizes.shm),
+        )?;
         mount_sys(root, self.extras.cgroup_view)?;
         // An image's or a bundle's /tmp is its own (writable, and holding
         // whatever the image ships there); a root made of host directories
         // gets a fresh one.
         if !own_tmp {
-            let tmp = mount::new_filesystem("tmpfs", &[FsOption::Value("mode", "1777")], attr::NOSUID | attr::NODEV)
-                .map_err(fail("create /tmp"))?;
+            let tmp = mount::new_filesystem(
+                "tmpfs",
+                &scratch.with(&[FsOption::Value("mode", "1777")]),
+                attr::NOSUID | attr::NODEV,
+            )
+            .map_err(fail("create /tmp"))?;
             attach_at(root, "tmp", tmp.as_fd()).map_err(fail("mount /tmp"))?;
         }
         let home_rel = self.home.trim_start_matches('/');
@@ -385,11 +462,11 @@ impl RootSpec {
         if private_home {
             let home = mount::new_filesystem(
                 "tmpfs",
-                &[
+                &scratch.with(&[
                     FsOption::Value("mode", "0700"),
                     FsOption::Value("uid", &uid),
                     FsOption::Value("gid", &gid),
-                ],
+                ]),
                 attr::NOSUID | attr::NODEV,
             )
             .map_err(fail("create the home tmpfs"))?;
@@ -823,7 +900,7 @@ fn mask(root: BorrowedFd<'_>, rel: &str) -> Result<(), RootfsError> {
             attr::RDONLY | attr::NOSUID | attr::NODEV | attr::NOEXEC,
         )
     } else {
-        mount::clone_tree(None, "/dev/null", false)
+        host_node("/dev/null")
     }
     .map_err(fail(format!("mask /{rel}")))?;
     mount::attach(cover.as_fd(), target.as_fd()).map_err(fail(format!("mask /{rel}")))
@@ -998,6 +1075,17 @@ fn mount_cgroups(root: BorrowedFd<'_>, mounts: &CgroupMounts, read_only: u64) ->
     }
 }
 
+/// A bind of the host's device node `host`, read-only: the device still
+/// takes reads and writes, but its owner, mode, times and xattrs — the
+/// host's, for every process of the host — cannot change (EROFS), even for
+/// a guest whose root is the host's. No `nodev`: the node is there to be
+/// used.
+fn host_node(host: &str) -> io::Result<OwnedFd> {
+    let tree = mount::clone_tree(None, host, false)?;
+    mount::set_attributes(tree.as_fd(), attr::RDONLY | attr::NOSUID | attr::NOEXEC, false)?;
+    Ok(tree)
+}
+
 /// Shows the host's node `host` (`/dev/…`, taken as `tree`) at the same
 /// path in the new root.
 fn bind_host_node(root: BorrowedFd<'_>, host: &str, tree: BorrowedFd<'_>) -> Result<(), RootfsError> {
@@ -1009,7 +1097,7 @@ fn bind_host_node(root: BorrowedFd<'_>, host: &str, tree: BorrowedFd<'_>) -> Res
     attach_at(root, rel, tree).map_err(fail(format!("mount {host}")))
 }
 
-fn mount_dev(root: BorrowedFd<'_>, joined_ipc: bool, devices: &[String]) -> Result<(), RootfsError> {
+fn mount_dev(root: BorrowedFd<'_>, joined_ipc: bool, devices: &[String], shm: &TmpfsBound) -> Result<(), RootfsError> {
     let dev = mount::new_filesystem(
         "tmpfs",
         &[FsOption::Value("mode", "0755"), FsOption::Value("size", "64k")],
@@ -1019,7 +1107,7 @@ fn mount_dev(root: BorrowedFd<'_>, joined_ipc: bool, devices: &[String]) -> Resu
     attach_at(root, "dev", dev.as_fd()).map_err(fail("mount /dev"))?;
     for node in DEVICE_NODES {
         let host = format!("/dev/{node}");
-        if let Ok(tree) = mount::clone_tree(None, &host, false) {
+        if let Ok(tree) = host_node(&host) {
             bind_host_node(root, &host, tree.as_fd())?;
         }
     }
@@ -1027,7 +1115,7 @@ fn mount_dev(root: BorrowedFd<'_>, joined_ipc: bool, devices: &[String]) -> Resu
     // and number); a node gone since is an error, not a silent omission.
     // The default nodes are there already.
     for host in devices.iter().filter(|d| !is_default_device(d)) {
-        let tree = mount::clone_tree(None, host, false).map_err(fail(format!("take device {host}")))?;
+        let tree = host_node(host).map_err(fail(format!("take device {host}")))?;
         bind_host_node(root, host, tree.as_fd())?;
     }
     ensure_dir(root, "dev/pts").map_err(fail("create /dev/pts"))?;
@@ -1045,7 +1133,7 @@ fn mount_dev(root: BorrowedFd<'_>, joined_ipc: bool, devices: &[String]) -> Resu
     ensure_dir(root, "dev/shm").map_err(fail("create /dev/shm"))?;
     let shm = mount::new_filesystem(
         "tmpfs",
-        &[FsOption::Value("mode", "1777"), FsOption::Value("source", "shm")],
+        &shm.with(&[FsOption::Value("mode", "1777"), FsOption::Value("source", "shm")]),
         attr::NOSUID | attr::NODEV,
     )
     .map_err(fail("create /dev/shm"))?;
@@ -1103,6 +1191,7 @@ mod tests {
             volumes: vec![],
             home: "/root".into(),
             home_owner: (0, 0),
+            tmpfs_sizes: TmpfsSizes::default(),
             hostname: "xvisor".into(),
             workdir: None,
             extras: RootExtras::default(),

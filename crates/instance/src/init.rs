@@ -20,6 +20,9 @@ use crate::hooks;
 use crate::protocol::{FromInit, HookFailure, StartStage, ToInit, MAX_TO_INIT};
 use crate::spec::{InstanceSpec, NamespaceKind, Network};
 
+/// init's command line and name, as the instance and `xvisor ps` show them.
+pub(crate) const INIT_NAME: &str = "xvisor-init";
+
 /// Signals init passes on to the guest program.
 pub(crate) const FORWARDED_SIGNALS: &[i32] = &[
     signal::SIGINT,
@@ -131,6 +134,11 @@ fn context(what: &str) -> impl FnOnce(io::Error) -> String + '_ {
 }
 
 fn serve(spec: &InstanceSpec, control: BorrowedFd<'_>) -> Result<i32, String> {
+    // A fork of the supervisor shows the supervisor's command line as its
+    // own — host paths, `-e` values — and the instance reads it as
+    // /proc/1/cmdline: a short, fixed one instead, before any guest exists.
+    process::set_command_line(INIT_NAME).map_err(context("replace the command line inherited from xvisor"))?;
+    let _ = process::set_process_name(INIT_NAME);
     process::set_parent_death_signal(signal::SIGKILL).map_err(context("set the parent-death signal"))?;
     // Nothing xvisor inherited or opened crosses into the instance. (The
     // supervisor's descriptor objects are copies in this process's memory;
@@ -212,7 +220,6 @@ fn serve(spec: &InstanceSpec, control: BorrowedFd<'_>) -> Result<i32, String> {
     if let Some(n) = spec.nofile {
         identity::limit_open_files(n).map_err(|e| e.to_string())?;
     }
-    let _ = process::set_process_name("xvisor-init");
 
     let pty = if spec.tty {
         Some(tty::open_pty("/dev/ptmx").map_err(context("open a pseudo-terminal"))?)

@@ -93,7 +93,7 @@ pub(crate) fn rows(table: &mut TaskTable, now: Duration, parked: &BTreeMap<i32, 
                 "<defunct>".to_string()
             } else if t.pid == 1 {
                 // The instance's own pid 1: a fork of xvisor, never exec'd.
-                "xvisor-init".to_string()
+                crate::init::INIT_NAME.to_string()
             } else {
                 crate::monitor::command_line(t.host_tid).join(" ")
             };

@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use serde_json::{Map, Value};
 use xvisor_confine::identity::{CapabilitySets, IdMaps, IdRange};
 use xvisor_confine::rootfs::HostDevice;
-use xvisor_confine::{Limits, RootBase, RootExtras, RootSpec, TmpfsMount, Volume};
+use xvisor_confine::{Limits, RootBase, RootExtras, RootSpec, TmpfsMount, TmpfsSizes, Volume};
 use xvisor_instance::hooks::{Hook, Hooks};
 use xvisor_instance::{InstanceSpec, JoinNamespace, NamespaceKind, Network, StdinMode, TraceTarget};
 use xvisor_sys::caps::cap;
@@ -522,6 +522,7 @@ struct Builder {
     hostname: String,
     volumes: Vec<Volume>,
     extras: RootExtras,
+    tmpfs_sizes: TmpfsSizes,
     network: Network,
     limits: Limits,
     cgroup_path: Option<PathBuf>,
@@ -564,6 +565,7 @@ impl Builder {
             hostname: "xvisor".into(),
             volumes: Vec::new(),
             extras: RootExtras::default(),
+            tmpfs_sizes: TmpfsSizes::default(),
             // runc's meaning: without a network namespace entry, the host's.
             network: Network::Host,
             limits: Limits::default(),
@@ -743,6 +745,16 @@ impl Builder {
         if !is_bind {
             if let Some((_, kinds)) = BUILT_IN_MOUNTS.iter().find(|(d, _)| *d == dest) {
                 if kinds.contains(&kind.as_str()) {
+                    // The engine's size for /dev/shm (Docker's --shm-size)
+                    // bounds the instance's own.
+                    if dest == "/dev/shm" {
+                        let size = options.iter().find_map(|o| o.strip_prefix("size="));
+                        if let Some(size) = size {
+                            self.tmpfs_sizes.shm = parse_size(size)
+                                .filter(|s| *s > 0)
+                                .ok_or_else(|| field(&path, "bad /dev/shm size"))?;
+                        }
+                    }
                     // Provided by the instance itself (docs/oci.md says how).
                     return Ok(());
                 }
@@ -1160,6 +1172,7 @@ impl Builder {
                 hostname: self.hostname.clone(),
                 workdir: Some(self.cwd),
                 extras,
+                tmpfs_sizes: self.tmpfs_sizes,
             },
             hostname: self.hostname,
             network: self.network,
@@ -2038,6 +2051,27 @@ mod tests {
             "blockIO": {"weight": 0}
         });
         parse(c).unwrap();
+    }
+
+    #[test]
+    fn the_engines_dev_shm_size_bounds_the_instances_own() {
+        let c = parse(default_config(false)).unwrap();
+        assert_eq!(c.spec.root.tmpfs_sizes.shm, 65536 << 10);
+        let mut c = default_config(false);
+        let shm = c["mounts"]
+            .as_array_mut()
+            .unwrap()
+            .iter_mut()
+            .find(|m| m["destination"] == "/dev/shm")
+            .unwrap();
+        shm["options"] = serde_json::json!(["nosuid", "size=2g"]);
+        assert_eq!(parse(c.clone()).unwrap().spec.root.tmpfs_sizes.shm, 2 << 30);
+        c["mounts"]
+            .as_array_mut()
+            .unwrap()
+            .retain(|m| m["destination"] != "/dev/shm");
+        let c = parse(c).unwrap();
+        assert_eq!(c.spec.root.tmpfs_sizes, xvisor_confine::TmpfsSizes::default());
     }
 
     #[test]

@@ -92,20 +92,100 @@ pub enum Forked {
     Child,
 }
 
-/// Counts this process's threads from `/proc/self/stat` (field 20).
-fn thread_count() -> io::Result<u64> {
+/// The numeric fields of `/proc/self/stat` numbered (from 1, as proc(5)
+/// does) in `wanted`, in that order.
+fn own_stat_fields<const N: usize>(wanted: [usize; N]) -> io::Result<[u64; N]> {
     let stat = std::fs::read_to_string("/proc/self/stat")?;
     // The command name (field 2) may contain spaces and parentheses: fields
-    // are counted from the last ')'.
+    // are counted from the last ')', which ends it; field 3 comes next.
     let after = stat
         .rfind(')')
         .map(|i| &stat[i + 1..])
         .ok_or_else(|| io::Error::other("malformed /proc/self/stat"))?;
-    after
-        .split_whitespace()
-        .nth(17)
-        .and_then(|s| s.parse().ok())
-        .ok_or_else(|| io::Error::other("malformed /proc/self/stat"))
+    let fields: Vec<&str> = after.split_whitespace().collect();
+    let mut values = [0; N];
+    for (value, number) in values.iter_mut().zip(wanted) {
+        *value = number
+            .checked_sub(3)
+            .and_then(|i| fields.get(i))
+            .and_then(|s| s.parse().ok())
+            .ok_or_else(|| io::Error::other(format!("no field {number} in /proc/self/stat")))?;
+    }
+    Ok(values)
+}
+
+/// Counts this process's threads from `/proc/self/stat` (field 20).
+fn thread_count() -> io::Result<u64> {
+    own_stat_fields([20]).map(|[count]| count)
+}
+
+/// Whether `[start, end)` lies within one mapping of `maps` (the text of
+/// `/proc/self/maps`) that is readable and writable.
+fn within_writable_mapping(maps: &str, start: u64, end: u64) -> bool {
+    maps.lines().any(|line| {
+        let mut parts = line.split_whitespace();
+        let (Some(range), Some(perms)) = (parts.next(), parts.next()) else {
+            return false;
+        };
+        let Some((low, high)) = range.split_once('-') else {
+            return false;
+        };
+        let (Ok(low), Ok(high)) = (u64::from_str_radix(low, 16), u64::from_str_radix(high, 16)) else {
+            return false;
+        };
+        perms.starts_with("rw") && low <= start && end <= high
+    })
+}
+
+/// Replaces this process's command line, as `/proc/PID/cmdline` (and `ps`)
+/// show it, with `title` alone. The kernel reads it from the argument
+/// strings' memory (`arg_start..arg_end` in `/proc/self/stat`), which a
+/// process may overwrite in place; shortening the area itself would need
+/// `PR_SET_MM` and CAP_SYS_RESOURCE. `title` is cut to the area's size.
+///
+/// Refused (`EBUSY`) unless the process has one thread: the standard
+/// library reads that memory when asked for the arguments, which another
+/// thread might do meanwhile. Meant for the child of a fork that will
+/// not exec.
+pub fn set_command_line(title: &str) -> io::Result<()> {
+    if title.as_bytes().contains(&0) {
+        return Err(io::Error::from_raw_os_error(libc::EINVAL));
+    }
+    if thread_count()? != 1 {
+        return Err(io::Error::from_raw_os_error(libc::EBUSY));
+    }
+    let [start, end] = own_stat_fields([48, 49])?;
+    let maps = std::fs::read_to_string("/proc/self/maps")?;
+    if start >= end || !within_writable_mapping(&maps, start, end) {
+        return Err(io::Error::other(
+            "the argument area is not writable memory of this process",
+        ));
+    }
+    let (Ok(start), Ok(len)) = (usize::try_from(start), usize::try_from(end - start)) else {
+        return Err(io::Error::from_raw_os_error(libc::EINVAL));
+    };
+    // The title, then NULs; the area's last byte stays non-NUL, which tells
+    // the kernel the process rewrote its arguments: it then shows the area
+    // up to the first NUL (the title alone), not every byte of it.
+    let mut area = vec![0u8; len];
+    let shown = title.len().min(len - 1);
+    area[..shown].copy_from_slice(&title.as_bytes()[..shown]);
+    if len > shown + 1 {
+        area[len - 1] = b' ';
+    }
+    let base = start as *mut u8;
+    for (offset, byte) in area.into_iter().enumerate() {
+        // SAFETY: `base + offset` is within `[start, end)`, which the kernel
+        // reports as this process's argument strings and which lies inside
+        // one readable, writable mapping of ours (checked above), so the
+        // write cannot fault. No Rust reference points into that memory: the
+        // standard library hands out copies of the arguments, never borrows,
+        // and reads them only when asked, which no other thread can do now
+        // (this process has one thread). Volatile: the reader is the kernel,
+        // not code the compiler sees.
+        unsafe { std::ptr::write_volatile(base.add(offset), byte) };
+    }
+    Ok(())
 }
 
 /// Fails unless the calling process has exactly one thread: only then may the
@@ -512,6 +592,27 @@ mod tests {
         if count > 1 {
             assert!(fork().is_err());
         }
+    }
+
+    #[test]
+    fn only_a_writable_mapping_holding_the_whole_range_will_do() {
+        let maps = "7ffc0000-7ffc2000 rw-p 00000000 00:00 0 [stack]\n\
+                    55550000-55551000 r--p 00000000 08:01 12 /usr/bin/xvisor\n";
+        assert!(within_writable_mapping(maps, 0x7ffc1000, 0x7ffc1100));
+        assert!(within_writable_mapping(maps, 0x7ffc0000, 0x7ffc2000));
+        assert!(!within_writable_mapping(maps, 0x7ffc1f00, 0x7ffc2100));
+        assert!(!within_writable_mapping(maps, 0x55550100, 0x55550200));
+        assert!(!within_writable_mapping("garbage\n-\nzz-yy rw-p\n", 0, 1));
+    }
+
+    #[test]
+    fn the_command_line_is_refused_while_threads_run() {
+        // The test harness runs tests on worker threads.
+        if thread_count().unwrap() > 1 {
+            let e = set_command_line("xvisor-test").unwrap_err();
+            assert_eq!(e.raw_os_error(), Some(libc::EBUSY));
+        }
+        assert_eq!(set_command_line("a\0b").unwrap_err().raw_os_error(), Some(libc::EINVAL));
     }
 
     #[test]

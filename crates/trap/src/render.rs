@@ -108,7 +108,9 @@ pub fn summary(policy: &Policy) -> String {
 }
 
 /// A JSON string literal (quotes, backslashes and control characters
-/// escaped).
+/// escaped). JSON requires only C0 escaped; DEL and C1 are too, so the
+/// text is also safe on a terminal (C1 `CSI` starts an escape sequence on
+/// some).
 pub fn json_string(s: &str) -> String {
     let mut out = String::with_capacity(s.len() + 2);
     out.push('"');
@@ -116,7 +118,7 @@ pub fn json_string(s: &str) -> String {
         match c {
             '"' => out.push_str("\\\""),
             '\\' => out.push_str("\\\\"),
-            c if (c as u32) < 0x20 => {
+            c if c.is_control() => {
                 let _ = write!(out, "\\u{:04x}", c as u32);
             }
             c => out.push(c),

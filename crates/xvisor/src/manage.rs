@@ -26,6 +26,9 @@ line), state (running, waiting, stopped, zombie), the system call a
 waiting task is blocked in, age and command line. The list is complete:
 the supervisor follows every fork, clone and exec of the instance.
 
+Control characters in what is shown are escaped (\\x1b, \\n, \\\\): a
+command line is the guest's to choose.
+
 Instances of other users are not listed (root sees only root's).
 
 Options:
@@ -172,7 +175,7 @@ fn list(registry: &Registry, json: bool) -> Result<i32> {
             // Ended between the listing and the question.
             Err(RegistryError::NoSuchInstance(_)) => {}
             Err(e) => {
-                eprintln!("xvisor: {}", crate::plain(&e.to_string()));
+                eprintln!("xvisor: {}", printable(&crate::plain(&e.to_string())));
                 infos.push(Info(vec![
                     ("name".into(), name),
                     ("state".into(), "not answering".into()),
@@ -281,17 +284,49 @@ fn tasks(registry: &Registry, name: &str, json: bool) -> Result<i32> {
     Ok(0)
 }
 
-/// Left-aligned columns, the last one unpadded.
+/// `text` safe to print on a terminal: every control character (C0, DEL,
+/// C1) and bidirectional override becomes a visible escape (`\n`, `\x1b`,
+/// `\u{202e}`), and `\` becomes `\\` so the result reads one way only.
+/// What `ps` shows is the guest's to choose — a command line, or anything
+/// a supervisor's impostor answers — and an escape sequence reaching the
+/// operator's terminal could retitle it, rewrite what it shows, or set its
+/// clipboard (OSC 52).
+pub(crate) fn printable(text: &str) -> String {
+    use std::fmt::Write;
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if c.is_ascii_control() => {
+                let _ = write!(out, "\\x{:02x}", u32::from(c));
+            }
+            c if c.is_control() || matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}') => {
+                let _ = write!(out, "\\u{{{:x}}}", u32::from(c));
+            }
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// Left-aligned columns, the last one unpadded; every cell [`printable`].
 fn columns(rows: &[Vec<String>]) -> String {
+    let rows: Vec<Vec<String>> = rows
+        .iter()
+        .map(|r| r.iter().map(|cell| printable(cell)).collect())
+        .collect();
     let width = rows.first().map_or(0, Vec::len);
     let mut widths = vec![0; width];
-    for r in rows {
+    for r in &rows {
         for (w, cell) in widths.iter_mut().zip(r) {
             *w = (*w).max(cell.chars().count());
         }
     }
     let mut out = String::new();
-    for r in rows {
+    for r in &rows {
         let mut line = String::new();
         for (i, cell) in r.iter().enumerate() {
             if i + 1 == r.len() {
@@ -344,6 +379,30 @@ mod tests {
             vec!["long".to_string(), "x".into(), "tail text".into()],
         ];
         assert_eq!(columns(&rows), "A     BB  C\nlong  x   tail text\n");
+    }
+
+    #[test]
+    fn nothing_a_guest_chose_reaches_the_terminal_raw() {
+        assert_eq!(printable("sh -c 'echo hi'"), "sh -c 'echo hi'");
+        assert_eq!(
+            printable("x\u{1b}]52;c;aGk=\u{7}y\n\tz\r"),
+            "x\\x1b]52;c;aGk=\\x07y\\n\\tz\\r"
+        );
+        assert_eq!(printable("\u{7f}\u{9b}31m"), "\\x7f\\u{9b}31m");
+        assert_eq!(printable("a\u{202e}b"), "a\\u{202e}b");
+        assert_eq!(printable("C:\\x1b"), "C:\\\\x1b", "a literal backslash reads as one");
+        assert_eq!(printable("héllo ✓"), "héllo ✓");
+        let table = columns(&[vec!["A".into(), "B".into()], vec!["\u{1b}[2J".into(), "\u{1b}c".into()]]);
+        assert!(!table.contains('\u{1b}'), "{table:?}");
+        assert_eq!(table, "A        B\n\\x1b[2J  \\x1bc\n");
+    }
+
+    #[test]
+    fn json_strings_escape_every_control_character() {
+        let text = json_string("a\u{1b}]52;c;x\u{7}\u{7f}\u{9b}\"\\\n");
+        assert!(!text.chars().any(char::is_control), "{text:?}");
+        let back: String = serde_json::from_str(&text).unwrap();
+        assert_eq!(back, "a\u{1b}]52;c;x\u{7}\u{7f}\u{9b}\"\\\n");
     }
 
     #[test]

@@ -1146,7 +1146,7 @@ fn ps(global: &Global, args: Vec<OsString>) -> Result<i32> {
     for pid in pids {
         let cmd = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
         let cmd = String::from_utf8_lossy(&cmd).replace('\0', " ");
-        println!("{pid:>8} {}", cmd.trim_end());
+        println!("{pid:>8} {}", crate::manage::printable(cmd.trim_end()));
     }
     Ok(0)
 }

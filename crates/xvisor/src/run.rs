@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::{anyhow, bail, Context, Result};
-use xvisor_confine::{Limits, RootBase, RootExtras, RootSpec, Volume};
+use xvisor_confine::{Limits, RootBase, RootExtras, RootSpec, TmpfsSizes, Volume};
 use xvisor_instance::{Instance, InstanceSpec, Network, Outcome, StdinMode, TraceTarget};
 use xvisor_trap::{Policy, Profile};
 
@@ -20,7 +20,8 @@ Usage: xvisor run [OPTIONS] [--] PROGRAM [ARGS...]
 
 By default the instance sees only the host's system directories, read-only
 (/usr, /bin, /sbin, /lib*, and /etc with its secrets masked), a private
-writable /tmp and home directory that vanish with it, its own /proc, a minimal
+writable /tmp and home directory that vanish with it (1 GiB each, in
+memory), its own /proc, a minimal
 /dev, /sys read-only, hostname 'xvisor', and no network but loopback. The
 guest runs as root inside, which is the invoking user outside: it has no
 privilege on the host. Everything is gone when the program ends.
@@ -60,6 +61,10 @@ Limits (refused, never ignored, where the host cannot enforce them):
       --cpus FRACTION      CPU time, e.g. 0.5 or 2
       --nofile N           open-file limit
       --timeout DURATION   kill the instance after e.g. 30s, 500ms, 5m
+      --tmpfs-size SIZE    room in each of /tmp, the home directory and the
+                           throwaway writable layer (--image, --writable);
+                           default 1G, at least 1M; held in memory
+      --shm-size SIZE      room in /dev/shm (default 64M)
 
 Policy (see 'xvisor policy --help' and docs/policy.md):
       --policy FILE        what the instance may touch: files, programs, TCP
@@ -111,6 +116,7 @@ pub struct RunOptions {
     pub limits: Limits,
     pub nofile: Option<u64>,
     pub timeout: Option<Duration>,
+    pub tmpfs_sizes: TmpfsSizes,
     pub interactive: bool,
     pub tty: bool,
     /// `None`: the policy file's base, else `default`.
@@ -241,6 +247,19 @@ pub fn parse(args: Vec<OsString>) -> Result<Option<RunOptions>> {
                 o.timeout = Some(
                     parse_duration(&text(p.value()?, "--timeout")?).map_err(|e| anyhow::anyhow!("--timeout {e}"))?,
                 )
+            }
+            Long("tmpfs-size") => {
+                let v = text(p.value()?, "--tmpfs-size")?;
+                o.tmpfs_sizes.scratch = parse_size(&v)
+                    .map_err(|e| anyhow!("--tmpfs-size {e}"))
+                    .and_then(|size| match size {
+                        size if size >= TmpfsSizes::MINIMUM_SCRATCH => Ok(size),
+                        _ => Err(anyhow!("--tmpfs-size {v:?}: give at least 1M")),
+                    })?;
+            }
+            Long("shm-size") => {
+                o.tmpfs_sizes.shm =
+                    parse_size(&text(p.value()?, "--shm-size")?).map_err(|e| anyhow!("--shm-size {e}"))?;
             }
             Long("profile") => {
                 o.profile = Some(
@@ -463,6 +482,7 @@ pub fn to_spec(mut o: RunOptions) -> Result<InstanceSpec> {
                 devices: o.devices,
                 ..Default::default()
             },
+            tmpfs_sizes: o.tmpfs_sizes,
         },
         hostname,
         network: o.network,

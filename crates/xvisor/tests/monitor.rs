@@ -312,6 +312,58 @@ fn rootless_instances_are_listed_and_signalled_by_their_user() {
 }
 
 #[test]
+fn ps_prints_no_escape_sequence_a_guest_chose() {
+    // An OSC 52 clipboard write and a screen clear in the guest's argv.
+    let hostile = "\u{1b}]52;c;aGVsbG8=\u{7}\u{1b}[2J";
+    let name = unique("escapes");
+    let (mut child, first, _out) = start(
+        Caller::Root,
+        &[
+            "run",
+            "--name",
+            &name,
+            "--",
+            "sh",
+            "-c",
+            "echo up; sleep 30; :",
+            hostile,
+        ],
+    );
+    assert_eq!(first, "up\n");
+    for args in [&["ps"][..], &["ps", &name]] {
+        let o = run(Caller::Root, args);
+        let text = ok(&o);
+        assert!(
+            !o.stdout.contains(&0x1b) && !o.stdout.contains(&0x07),
+            "{args:?}: {text:?}"
+        );
+        assert!(text.contains("\\x1b]52;c;aGVsbG8=\\x07\\x1b[2J"), "{args:?}: {text}");
+    }
+    // JSON keeps the text exactly, escaped as JSON says.
+    let tasks = ps_json(Caller::Root, &name);
+    let shell = tasks["tasks"]
+        .as_array()
+        .and_then(|t| t.iter().find(|t| t["pid"] != 1 && t["pid"] == t["tid"]).cloned())
+        .unwrap_or_default();
+    assert!(
+        shell["command"].as_str().unwrap_or_default().ends_with(hostile),
+        "{tasks:#?}"
+    );
+    let listed = list_json(Caller::Root);
+    let mine = listed
+        .iter()
+        .find(|i| i["name"] == name.as_str())
+        .cloned()
+        .unwrap_or_default();
+    assert!(
+        mine["command"].as_str().unwrap_or_default().ends_with(hostile),
+        "{listed:#?}"
+    );
+    ok(&run(Caller::Root, &["kill", &name, "KILL"]));
+    assert_eq!(wait_with_timeout(&mut child, Duration::from_secs(10)), 137);
+}
+
+#[test]
 fn kill_refuses_what_is_not_a_signal() {
     let o = run(Caller::Root, &["kill", "whatever", "NOPE"]);
     assert_eq!(code(&o), 1);

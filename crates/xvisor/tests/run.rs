@@ -65,6 +65,58 @@ both_callers!(tmp_and_home_are_private_and_vanish, |caller| {
     assert_eq!(stdout(&again).trim(), format!("/root:\n\n/tmp:"));
 });
 
+both_callers!(tmpfs_mounts_are_bounded, |caller| {
+    // Defaults, as the kernel reports them (KiB).
+    let mounts = ok(&run(caller, &["run", "--", "cat", "/proc/mounts"]));
+    for (point, size) in [("/tmp", "1048576k"), ("/root", "1048576k"), ("/dev/shm", "65536k")] {
+        let line = mounts
+            .lines()
+            .find(|l| l.split(' ').nth(1) == Some(point))
+            .unwrap_or_else(|| panic!("no {point} in {mounts}"));
+        assert!(line.contains(&format!("size={size},")), "{line}");
+        assert!(line.contains("nr_inodes="), "{line}");
+    }
+    // Past a small bound: ENOSPC, in each.
+    let fill = "for f in /tmp/x ~/x /dev/shm/x; do head -c 3M /dev/zero > $f || echo full; done";
+    let o = run(
+        caller,
+        &["run", "--tmpfs-size", "2M", "--shm-size", "1M", "--", "sh", "-c", fill],
+    );
+    assert_eq!(ok(&o), "full\nfull\nfull\n");
+    assert_eq!(
+        stderr(&o).matches("No space left on device").count(),
+        3,
+        "{}",
+        stderr(&o)
+    );
+    // The throwaway writable layer of a root directory is bounded too.
+    let rootfs = busybox_rootfs("tmpfs-size", caller);
+    let o = run(
+        caller,
+        &[
+            "run",
+            "--rootfs",
+            rootfs.str(),
+            "--writable",
+            "--tmpfs-size",
+            "2M",
+            "--",
+            "sh",
+            "-c",
+            "busybox dd if=/dev/zero of=/big bs=1048576 count=3 2>&1 || echo full",
+        ],
+    );
+    // (busybox dd names the errno; its head says only "I/O error")
+    let out = ok(&o);
+    assert!(
+        out.ends_with("full\n") && out.contains("No space left on device"),
+        "{out}"
+    );
+    let o = run(caller, &["run", "--tmpfs-size", "100k", "--", "true"]);
+    assert_eq!(code(&o), 125);
+    assert!(stderr(&o).contains("--tmpfs-size"), "{}", stderr(&o));
+});
+
 both_callers!(writable_rootfs_writes_vanish, |caller| {
     let rootfs = busybox_rootfs("wr", caller);
     let out = ok(&run(
@@ -400,6 +452,62 @@ both_callers!(a_host_device_is_shown_only_when_asked, |caller| {
         assert!(stderr(&o).contains(why), "{bad}: {}", stderr(&o));
         assert_eq!(stderr(&o).lines().count(), 1, "{}", stderr(&o));
     }
+});
+
+both_callers!(host_nodes_shown_inside_cannot_be_changed, |caller| {
+    // The guest's root is its caller's, here maybe the host's root: every
+    // node the instance shows is a host object, and so is each mask (the
+    // host's /dev/null again).
+    let host_nodes = ["/dev/null", "/dev/zero", "/dev/fuse"];
+    for node in host_nodes {
+        assert!(std::path::Path::new(node).exists(), "this test needs the host's {node}");
+    }
+    assert!(
+        std::path::Path::new("/proc/keys").exists(),
+        "this test needs a kernel with /proc/keys (masked in the instance)"
+    );
+    let _exclusive = NodeMetadata::exclusive();
+    let before: Vec<NodeMetadata> = host_nodes.iter().map(|n| NodeMetadata::of(n)).collect();
+    let script = "for f in /dev/null /dev/zero /dev/fuse /proc/keys /etc/shadow; do \
+                    chown 65534 $f && echo $f chown; chmod 600 $f && echo $f chmod; \
+                    touch -d 2000-01-01 $f && echo $f touch; \
+                  done 2>/dev/null; \
+                  echo x > /dev/null && echo written; head -c 4 /dev/zero | wc -c";
+    let o = run(caller, &["run", "--device", "/dev/fuse", "--", "sh", "-c", script]);
+    let changed: Vec<String> = host_nodes
+        .iter()
+        .zip(&before)
+        .filter_map(|(node, was)| {
+            let now = NodeMetadata::of(node);
+            (now != *was).then(|| {
+                was.restore(node);
+                format!("{node}: {was:?} became {now:?}")
+            })
+        })
+        .collect();
+    assert!(
+        changed.is_empty(),
+        "the guest changed host nodes (restored): {changed:#?}"
+    );
+    assert_eq!(ok(&o), "written\n4\n");
+});
+
+both_callers!(inits_command_line_is_short_and_fixed, |caller| {
+    // init is a fork of xvisor: without care it shows xvisor's own command
+    // line (host paths, -e values) to the instance.
+    let out = ok(&run(
+        caller,
+        &[
+            "run",
+            "-e",
+            "SECRET=abc",
+            "--",
+            "sh",
+            "-c",
+            "cat /proc/1/cmdline; echo; cat /proc/1/comm",
+        ],
+    ));
+    assert_eq!(out, "xvisor-init\0\nxvisor-init\n");
 });
 
 both_callers!(exit_codes_follow_the_shell, |caller| {

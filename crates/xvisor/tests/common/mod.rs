@@ -278,3 +278,49 @@ pub fn cgroup_dirs_where(wanted: impl Fn(&Path) -> bool) -> Vec<PathBuf> {
     }
     found
 }
+
+/// What a guest must not be able to change on a host node it is shown:
+/// owner, mode and times.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NodeMetadata {
+    pub uid: u32,
+    pub gid: u32,
+    pub mode: u32,
+    pub atime: (i64, i64),
+    pub mtime: (i64, i64),
+}
+
+impl NodeMetadata {
+    /// Held by a test for as long as its guests may touch host nodes, so
+    /// one test's snapshot never sees another's guest at work.
+    pub fn exclusive() -> std::sync::MutexGuard<'static, ()> {
+        static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+        LOCK.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    pub fn of(path: &str) -> Self {
+        use std::os::unix::fs::MetadataExt;
+        let m = std::fs::symlink_metadata(path).unwrap_or_else(|e| panic!("{path}: {e}"));
+        Self {
+            uid: m.uid(),
+            gid: m.gid(),
+            mode: m.mode(),
+            atime: (m.atime(), m.atime_nsec()),
+            mtime: (m.mtime(), m.mtime_nsec()),
+        }
+    }
+
+    /// Puts `path` back as it was: a host node a guest changed is changed
+    /// for every process of the host, so a failing test must not leave it so.
+    pub fn restore(&self, path: &str) {
+        use std::os::unix::fs::PermissionsExt;
+        let _ = std::os::unix::fs::lchown(path, Some(self.uid), Some(self.gid));
+        let _ = std::fs::set_permissions(path, std::fs::Permissions::from_mode(self.mode & 0o7777));
+        // By path, without opening: opening some nodes has side effects.
+        for (flag, (secs, nanos)) in [("-a", self.atime), ("-m", self.mtime)] {
+            let _ = Command::new("touch")
+                .args(["-h", flag, "-d", &format!("@{secs}.{nanos:09}"), path])
+                .status();
+        }
+    }
+}
