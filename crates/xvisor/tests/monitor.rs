@@ -264,6 +264,48 @@ fn the_trace_follows_a_fork_exec_exit_storm() {
     assert!(true_ok >= 900 + 2, "{true_ok}");
 }
 
+/// Each process's end costs the supervisor O(1): a guest holding
+/// thousands of zombies does not make every further end re-read them all.
+/// `zombies` forks 2,000 children, kills them all, and only then reaps
+/// them; under xvisor it must stay within 5x its native time (with a floor,
+/// for the instance's start and a busy machine).
+#[test]
+fn thousands_of_zombies_cost_the_supervisor_little() {
+    const CHILDREN: &str = "2000";
+    let dir = c_program("zombies");
+    let started = std::time::Instant::now();
+    let native = std::process::Command::new(dir.join("zombies"))
+        .arg(CHILDREN)
+        .output()
+        .expect("run the program natively");
+    let native_time = started.elapsed();
+    assert_eq!(String::from_utf8_lossy(&native.stdout), "2000\n", "natively");
+
+    let bound = (native_time * 5).max(Duration::from_secs(3));
+    let volume = format!("{}:/z", dir.str());
+    let started = std::time::Instant::now();
+    let mut child = Running(
+        xvisor(Caller::Root, &["run", "-v", &volume, "--", "/z/zombies", CHILDREN])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("spawn xvisor"),
+    );
+    // Past twice the bound it is only waited for to be killed.
+    let status = wait_with_timeout(&mut child, bound * 2);
+    let took = started.elapsed();
+    let mut out = String::new();
+    if let Some(mut stdout) = child.0.stdout.take() {
+        let _ = std::io::Read::read_to_string(&mut stdout, &mut out);
+    }
+    assert_eq!((status, out.as_str()), (0, "2000\n"));
+    assert!(
+        took < bound,
+        "fork, kill and reap of {CHILDREN} children: {took:?} under xvisor, {native_time:?} natively (bound {bound:?})"
+    );
+}
+
 #[test]
 fn names_are_unique_and_other_users_instances_are_invisible() {
     let name = unique("mine");
