@@ -16,7 +16,7 @@
 //! until the tracer has collected its end, so every host id in the table
 //! names the task it says (signals sent by id are race-free).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -56,14 +56,44 @@ pub enum TaskState {
 }
 
 /// The instance's tasks, by host thread id.
-#[derive(Debug, Default)]
+///
+/// Each event the monitor sees costs O(1) amortized, whatever the number
+/// of tasks or of zombies a guest keeps: a process's end touches only its
+/// own threads (`members`), and collected zombies are looked for (a read
+/// of `/proc/TID/stat` each: nothing tells the tracer when a parent
+/// collects its child) only once the zombies have doubled since the last
+/// look — so at most about two reads per process end. Re-reading every
+/// zombie at every end made a guest holding thousands of them cost the
+/// supervisor a CPU (fork and kill of 2,000 children: seconds, not
+/// milliseconds).
+#[derive(Debug)]
 pub struct TaskTable {
     tasks: BTreeMap<i32, Task>,
-    zombies: usize,
+    /// The host tids of the tasks in state Zombie.
+    zombies: BTreeSet<i32>,
+    /// Each process's tasks (host pid → host tids, its main thread's too).
+    members: HashMap<i32, BTreeSet<i32>>,
+    /// How many zombies make the next look for collected ones due.
+    next_look: usize,
+    /// When the task limit may look for collected zombies again.
+    limit_look_after: Instant,
+}
+
+impl Default for TaskTable {
+    fn default() -> Self {
+        Self {
+            tasks: BTreeMap::new(),
+            zombies: BTreeSet::new(),
+            members: HashMap::new(),
+            next_look: ZOMBIE_CHECK_AFTER,
+            limit_look_after: Instant::now(),
+        }
+    }
 }
 
 /// Zombies are dropped from the table once their parent has collected
-/// them; checked on demand and whenever this many have piled up.
+/// them; looked for on demand, and whenever at least this many have piled
+/// up (and twice as many as the last look left).
 const ZOMBIE_CHECK_AFTER: usize = 64;
 
 impl TaskTable {
@@ -84,17 +114,31 @@ impl TaskTable {
         self.tasks.get(&host_tid)
     }
 
+    /// The host tids of process `host_pid`'s tasks the table knows.
+    pub fn members_of(&self, host_pid: i32) -> Vec<i32> {
+        self.members
+            .get(&host_pid)
+            .map(|m| m.iter().copied().collect())
+            .unwrap_or_default()
+    }
+
     /// Fills in the ids inside the instance of the tasks the monitor has
     /// not needed them for yet (read from /proc while they live).
     pub fn learn_instance_ids(&mut self) {
+        let mut gone = Vec::new();
         for task in self.tasks.values_mut().filter(|t| t.pid < 0) {
             let known = identify(task.host_tid, task.born_after, task.creator);
             task.pid = known.pid;
             task.tid = known.tid;
+            // A task /proc does not know is gone without a word to the
+            // monitor: a thread replaced by an exec in its group.
+            if task.pid < 0 && task.state != TaskState::Zombie {
+                gone.push(task.host_tid);
+            }
         }
-        // A task /proc does not know is gone without a word to the monitor:
-        // a thread replaced by an exec in its group.
-        self.tasks.retain(|_, t| t.pid >= 0 || t.state == TaskState::Zombie);
+        for tid in gone {
+            self.remove(tid);
+        }
     }
 
     /// The host pid of the live process with this pid inside the instance.
@@ -108,15 +152,50 @@ impl TaskTable {
 
     /// Drops zombies whose parent has collected them.
     pub fn forget_collected(&mut self) {
-        self.tasks
-            .retain(|tid, task| task.state != TaskState::Zombie || is_zombie_still(*tid));
-        self.zombies = self.tasks.values().filter(|t| t.state == TaskState::Zombie).count();
+        let started = Instant::now();
+        let collected: Vec<i32> = self.zombies.iter().copied().filter(|t| !is_zombie_still(*t)).collect();
+        for tid in collected {
+            self.remove(tid);
+        }
+        self.next_look = ZOMBIE_CHECK_AFTER.max(2 * self.zombies.len());
+        // A guest spinning on fork at its limit asks again and again: the
+        // look may take at most a tenth of the supervisor's time.
+        self.limit_look_after = Instant::now() + (started.elapsed() * 10).max(Duration::from_millis(1));
+    }
+
+    /// The tasks the task limit counts (zombies included, as the kernel
+    /// counts them), after a look for collected zombies when one may be
+    /// counted still and the last look is not too recent.
+    pub fn count_for_limit(&mut self) -> usize {
+        if !self.zombies.is_empty() && Instant::now() >= self.limit_look_after {
+            self.forget_collected();
+        }
+        self.tasks.len()
     }
 
     fn insert(&mut self, task: Task) {
-        if let Some(old) = self.tasks.insert(task.host_tid, task) {
-            if old.state == TaskState::Zombie {
-                self.zombies = self.zombies.saturating_sub(1);
+        let (tid, pid, zombie) = (task.host_tid, task.host_pid, task.state == TaskState::Zombie);
+        if let Some(old) = self.tasks.insert(tid, task) {
+            self.unindex(&old);
+        }
+        self.members.entry(pid).or_default().insert(tid);
+        if zombie {
+            self.zombies.insert(tid);
+        }
+    }
+
+    fn remove(&mut self, host_tid: i32) -> Option<Task> {
+        let task = self.tasks.remove(&host_tid)?;
+        self.unindex(&task);
+        Some(task)
+    }
+
+    fn unindex(&mut self, task: &Task) {
+        self.zombies.remove(&task.host_tid);
+        if let Some(members) = self.members.get_mut(&task.host_pid) {
+            members.remove(&task.host_tid);
+            if members.is_empty() {
+                self.members.remove(&task.host_pid);
             }
         }
     }
@@ -124,6 +203,20 @@ impl TaskTable {
     fn set_state(&mut self, host_tid: i32, state: TaskState) {
         if let Some(t) = self.tasks.get_mut(&host_tid) {
             t.state = state;
+            if state == TaskState::Zombie {
+                self.zombies.insert(host_tid);
+            } else {
+                self.zombies.remove(&host_tid);
+            }
+        }
+    }
+
+    /// Drops every task of process `host_pid` but `keep`.
+    fn forget_group_but(&mut self, host_pid: i32, keep: i32) {
+        for tid in self.members_of(host_pid) {
+            if tid != keep {
+                self.remove(tid);
+            }
         }
     }
 
@@ -132,15 +225,13 @@ impl TaskTable {
     fn ended(&mut self, host_tid: i32) -> Option<Task> {
         let task = self.tasks.get(&host_tid)?.clone();
         if task.host_tid == task.host_pid {
-            self.tasks
-                .retain(|_, t| t.host_pid != task.host_pid || t.host_tid == task.host_tid);
+            self.forget_group_but(task.host_pid, task.host_tid);
             self.set_state(host_tid, TaskState::Zombie);
-            self.zombies += 1;
-            if self.zombies >= ZOMBIE_CHECK_AFTER {
+            if self.zombies.len() >= self.next_look {
                 self.forget_collected();
             }
         } else {
-            self.tasks.remove(&host_tid);
+            self.remove(host_tid);
         }
         Some(task)
     }
@@ -370,7 +461,7 @@ impl Follower {
         }
         if tid == self.init {
             // init's end is the instance's: nobody else will collect it.
-            lock(&self.shared.table).tasks.remove(&tid);
+            lock(&self.shared.table).remove(tid);
             *lock(&self.shared.init_end) = Some(end);
             self.shared.init_ended.notify_all();
         }
@@ -491,7 +582,7 @@ impl Follower {
                 .and_then(|f| table.get(f).cloned())
                 .or_else(|| table.get(tid).cloned());
             let group = born.as_ref().map_or(tid, |t| t.host_pid);
-            table.tasks.retain(|_, t| t.host_pid != group || t.host_tid == tid);
+            table.forget_group_but(group, tid);
             let mut task = self.describe(tid, tid, born.as_ref().and_then(|b| b.creator));
             if let Some(b) = &born {
                 task.born_after = b.born_after;
@@ -552,6 +643,41 @@ pub(crate) fn command_line(host_pid: i32) -> Vec<String> {
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+
+    #[test]
+    fn a_process_end_drops_its_threads_and_collected_zombies_are_looked_for_seldom() {
+        // Host ids above any pid_max: /proc knows none, so a look finds
+        // every zombie collected.
+        let base = 1 << 30;
+        let task = |host_tid, host_pid| Task {
+            host_tid,
+            host_pid,
+            tid: -1,
+            pid: -1,
+            creator: None,
+            born_after: Duration::ZERO,
+            state: TaskState::Alive,
+        };
+        let mut table = TaskTable::default();
+        table.insert(task(base, base));
+        table.insert(task(base + 1, base));
+        table.insert(task(base + 2, base + 2));
+        table.ended(base);
+        assert_eq!(table.members_of(base), vec![base]);
+        assert_eq!(table.get(base).map(|t| t.state), Some(TaskState::Zombie));
+        for i in 0..ZOMBIE_CHECK_AFTER as i32 - 2 {
+            table.insert(task(base + 10 + i, base + 10 + i));
+            table.ended(base + 10 + i);
+        }
+        assert_eq!(table.zombies.len(), ZOMBIE_CHECK_AFTER - 1, "looked too early");
+        table.insert(task(base + 3, base + 3));
+        table.ended(base + 3);
+        assert!(table.zombies.is_empty());
+        assert_eq!(table.tasks().map(|t| t.host_tid).collect::<Vec<_>>(), vec![base + 2]);
+        assert_eq!(table.members.len(), 1);
+    }
+
     #[test]
     fn the_monitor_filter_permits_exactly_the_requests_the_monitor_makes() {
         let mut made = xvisor_sys::ptrace::REQUESTS_MADE.to_vec();

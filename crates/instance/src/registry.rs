@@ -4,12 +4,21 @@
 //! named `xvisor/UID/NAME`. The kernel makes the name unique (a second
 //! bind fails), and frees it when the supervisor's socket closes — at its
 //! exit or its death by SIGKILL — so there is nothing to clean up, ever,
-//! and a confined supervisor needs no right to remove files. Anyone may
-//! connect to an abstract socket: both ends check the other's uid
-//! (SO_PEERCRED), so only the same user (or root) is answered, and a
-//! socket squatted by another user is recognised as such. Listing reads
+//! and a confined supervisor needs no right to remove files. Listing reads
 //! the kernel's table of Unix sockets (`/proc/net/unix`) for the caller's
 //! prefix: other users' instances are not shown.
+//!
+//! A name is only a claim: anyone who shares the network namespace may
+//! bind one first — a guest run with the host's network (`--net host`)
+//! too, since Landlock scopes connecting to abstract sockets, not binding
+//! them — and a guest's uid may be the caller's (rootless: its root is the
+//! caller) or 0 (a root caller's). So each end checks who holds the other
+//! end ([`check_peer`]): a process of exactly the caller's uid (not "the
+//! caller's or root's"), in the caller's pid namespace and, seen from a
+//! client, its user namespace. Every guest runs in a pid and user
+//! namespace of its own below the supervisor's, which it cannot leave, so
+//! none passes; a name held by anything else is not listed, not asked,
+//! handed nothing, and a supervisor that finds its name so taken says so.
 
 use std::io::{self, BufRead, BufReader, Write};
 use std::os::fd::AsFd;
@@ -17,8 +26,9 @@ use std::os::linux::net::SocketAddrExt;
 use std::os::unix::net::{SocketAddr, UnixListener, UnixStream};
 use std::time::Duration;
 
+use xvisor_sys::event::{self, ready, Watch};
 use xvisor_sys::process;
-use xvisor_sys::socket::{self, peer_uid};
+use xvisor_sys::socket;
 
 use crate::exec::{ExecRequest, MAX_EXEC_REQUEST};
 use std::os::fd::{BorrowedFd, OwnedFd};
@@ -31,8 +41,10 @@ pub enum RegistryError {
     NoSuchInstance(String),
     #[error("{0:?} is not a valid instance name: use 1 to 64 letters, digits, '-', '_' or '.'")]
     InvalidName(String),
-    #[error("the name {name:?} is held by a socket of uid {uid}, not by an xvisor of yours")]
-    Squatted { name: String, uid: u32 },
+    #[error("the name {name:?} is taken by {holder}, not by an xvisor instance of yours")]
+    NameTaken { name: String, holder: String },
+    #[error("instance {name:?}: its name is held by {holder}, not an xvisor instance of yours: refused")]
+    NotOurs { name: String, holder: String },
     #[error("cannot {action}: {error}")]
     Io { action: &'static str, error: io::Error },
     #[error("instance {name:?} did not answer: {error}")]
@@ -62,11 +74,15 @@ impl Registry {
         format!("xvisor/{}/", self.uid)
     }
 
+    fn abstract_name(&self, name: &str) -> String {
+        format!("{}{name}", self.prefix())
+    }
+
     fn address(&self, name: &str) -> Result<SocketAddr, RegistryError> {
         if !valid_name(name) {
             return Err(RegistryError::InvalidName(name.to_string()));
         }
-        SocketAddr::from_abstract_name(format!("{}{name}", self.prefix())).map_err(|error| RegistryError::Io {
+        SocketAddr::from_abstract_name(self.abstract_name(name)).map_err(|error| RegistryError::Io {
             action: "name the control socket",
             error,
         })
@@ -88,14 +104,20 @@ impl Registry {
                 })
             }
             Err(e) if e.kind() == io::ErrorKind::AddrInUse => {
-                // Ours, or squatted by someone else?
-                match UnixStream::connect_addr(&address).and_then(|s| peer_uid(s.as_fd())) {
-                    Ok(uid) if uid != self.uid && uid != 0 => Err(RegistryError::Squatted {
-                        name: name.to_string(),
-                        uid,
-                    }),
-                    _ => Err(RegistryError::NameInUse(name.to_string())),
-                }
+                // Ours (a second run under the same name), or taken by
+                // something else — a guest can bind a name first.
+                let holder = match UnixStream::connect_addr(&address) {
+                    Ok(s) => match check_peer(s.as_fd(), self.uid, Check::Supervisor(&self.abstract_name(name))) {
+                        Ok(()) => return Err(RegistryError::NameInUse(name.to_string())),
+                        Err(holder) => holder,
+                    },
+                    Err(e) if e.kind() == io::ErrorKind::ConnectionRefused => "a socket that is not listening".into(),
+                    Err(e) => format!("a socket that cannot be reached ({e})"),
+                };
+                Err(RegistryError::NameTaken {
+                    name: name.to_string(),
+                    holder,
+                })
             }
             Err(error) => Err(RegistryError::Io {
                 action: "create the control socket",
@@ -114,28 +136,28 @@ impl Registry {
     }
 
     /// A connection to instance `name`'s control socket, whose listener is
-    /// checked to be the caller's (or root's): a name another user took is
-    /// never talked to.
+    /// checked to be a supervisor of the caller's ([`check_peer`]): a name
+    /// taken by another user or by a guest is never talked to.
     fn connect(&self, name: &str) -> Result<UnixStream, RegistryError> {
         let address = self.address(name)?;
-        let no_answer = |error: io::Error| RegistryError::NoAnswer {
-            name: name.to_string(),
-            error,
-        };
         let stream = match UnixStream::connect_addr(&address) {
             Ok(s) => s,
             Err(e) if e.kind() == io::ErrorKind::ConnectionRefused => {
                 return Err(RegistryError::NoSuchInstance(name.to_string()))
             }
-            Err(e) => return Err(no_answer(e)),
+            Err(error) => {
+                return Err(RegistryError::NoAnswer {
+                    name: name.to_string(),
+                    error,
+                })
+            }
         };
-        match peer_uid(stream.as_fd()) {
-            Ok(uid) if uid == self.uid || uid == 0 => Ok(stream),
-            Ok(uid) => Err(RegistryError::Squatted {
+        match check_peer(stream.as_fd(), self.uid, Check::Supervisor(&self.abstract_name(name))) {
+            Ok(()) => Ok(stream),
+            Err(holder) => Err(RegistryError::NotOurs {
                 name: name.to_string(),
-                uid,
+                holder,
             }),
-            Err(e) => Err(no_answer(e)),
         }
     }
 
@@ -300,10 +322,12 @@ impl ExecSession {
     }
 }
 
+/// A listening socket's flag in `/proc/net/unix` (`__SO_ACCEPTCON`).
+const LISTENING: u32 = 0x0001_0000;
+
 /// The instance names of listening sockets in `/proc/net/unix` text whose
 /// abstract name starts with `prefix`, sorted, without duplicates.
 fn listening_names(table: &str, prefix: &str) -> Vec<String> {
-    const LISTENING: u32 = 0x0001_0000; // __SO_ACCEPTCON
     let mut names: Vec<String> = table
         .lines()
         .skip(1)
@@ -334,15 +358,142 @@ impl Claim {
         &self.listener
     }
 
-    /// Accepts one waiting client, if any, and only if it is the same user
-    /// or root; others are hung up on.
+    /// Accepts one waiting client, if any, and only if it is a process of
+    /// the same user on the caller's side of every instance
+    /// ([`check_peer`]); others are hung up on. Root is not let in to
+    /// other users' instances: a root caller's guest is uid 0 too.
     pub fn accept(&self) -> Option<UnixStream> {
         let (stream, _) = self.listener.accept().ok()?;
-        match peer_uid(stream.as_fd()) {
-            Ok(uid) if uid == self.uid || uid == 0 => Some(stream),
-            _ => None,
+        check_peer(stream.as_fd(), self.uid, Check::Client)
+            .ok()
+            .map(|()| stream)
+    }
+}
+
+/// Which end checks the other: a client checks the supervisor behind a
+/// name; a supervisor checks a client.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Check<'a> {
+    /// The one listening under this abstract name.
+    Supervisor(&'a str),
+    Client,
+}
+
+/// Whether the process at the other end of the Unix socket `sock` is one
+/// of `uid`'s outside every instance; if not, what holds it, for a
+/// message.
+///
+/// - Its uid must be exactly `uid` (SO_PEERCRED, in the caller's user
+///   namespace): a root caller's guest is uid 0, a rootless caller's is
+///   the caller, so this alone tells other users apart, not guests.
+/// - It must be in the caller's pid namespace: `/proc/PID/status`, read
+///   through the caller's own /proc, lists one `NSpid` entry for a process
+///   of that namespace and more for one below it. Every guest process runs
+///   in its instance's pid namespace (created with the instance, never
+///   joined) or deeper, and cannot leave it. This needs no right over the
+///   process, so a confined supervisor, whose capabilities are gone, can
+///   check a root client with it.
+/// - A client also compares the supervisor's user namespace with its own
+///   (`/proc/PID/ns/user`; a supervisor never leaves its caller's, a guest
+///   never enters it): a second wall, readable by a client since the
+///   supervisor is of its own uid and holds no capability it lacks.
+///
+/// The pid must still name the process the kernel recorded — for a client
+/// that is whoever called `listen`, possibly long ago, and a guest could
+/// let that process end and wait for its host pid to go to one of the
+/// caller's own processes. With a pidfd taken from the socket itself
+/// (SO_PEERPIDFD, Linux 6.5) the process is pinned: if it is still alive
+/// after /proc was read, the pid was its own throughout. Without one
+/// (older kernels), a supervisor must be seen to hold the very listening
+/// socket (`/proc/PID/fd`); a client's connection is checked as it is
+/// accepted, within moments of its connect, too soon for a pid to come
+/// round again, and a confined supervisor could not open a pidfd anyway.
+fn check_peer(sock: BorrowedFd<'_>, uid: u32, check: Check<'_>) -> Result<(), String> {
+    let cred = socket::peer_credentials(sock).map_err(|e| format!("a socket whose holder cannot be known ({e})"))?;
+    if cred.uid != uid {
+        return Err(format!("a process of uid {}", cred.uid));
+    }
+    if cred.pid <= 0 {
+        return Err("a process outside this pid namespace".into());
+    }
+    let pidfd = match socket::peer_pidfd(sock) {
+        Ok(fd) => Some(fd),
+        Err(e) if e.raw_os_error() == Some(xvisor_sys::errno::ENOPROTOOPT) => None,
+        // Before Linux 6.16 the kernel gives no pidfd of a process that is
+        // gone.
+        Err(_) => return Err("a process that has ended".into()),
+    };
+    let pid = cred.pid;
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    let levels = status
+        .lines()
+        .find_map(|l| l.strip_prefix("NSpid:"))
+        .map(|ids| ids.split_whitespace().collect::<Vec<_>>());
+    match levels.as_deref() {
+        Some([own]) if own.parse() == Ok(pid) => {}
+        Some([]) | None => return Err("a process that has ended".into()),
+        Some(_) => return Err("a process of another pid namespace (an instance's guest)".into()),
+    }
+    if matches!(check, Check::Supervisor(_)) {
+        let same = namespace(&format!("/proc/{pid}/ns/user"))
+            .and_then(|theirs| namespace("/proc/self/ns/user").map(|ours| theirs == ours))
+            .map_err(|e| format!("a process whose namespaces cannot be read ({e})"))?;
+        if !same {
+            return Err("a process of another user namespace (an instance's guest)".into());
         }
     }
+    match pidfd {
+        Some(fd) => {
+            let mut watch = [Watch::new(fd.as_fd(), ready::IN)];
+            let ended = event::poll(&mut watch, 0).map_or(true, |_| watch[0].ready != 0);
+            if ended {
+                return Err("a process that has ended".into());
+            }
+        }
+        None => {
+            if let Check::Supervisor(name) = check {
+                if !holds_listener(pid, name) {
+                    return Err("a process that does not hold the name's socket".into());
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// A namespace's identity: the device and inode of its `/proc` link.
+fn namespace(link: &str) -> io::Result<(u64, u64)> {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata(link).map(|m| (m.dev(), m.ino()))
+}
+
+/// Whether process `pid` holds the socket listening under abstract name
+/// `name` (found in `/proc/net/unix`) among its descriptors.
+fn holds_listener(pid: i32, name: &str) -> bool {
+    let Ok(table) = std::fs::read_to_string("/proc/net/unix") else {
+        return false;
+    };
+    let Some(inode) = listener_inode(&table, name) else {
+        return false;
+    };
+    let wanted = format!("socket:[{inode}]");
+    std::fs::read_dir(format!("/proc/{pid}/fd")).is_ok_and(|fds| {
+        fds.flatten()
+            .any(|fd| std::fs::read_link(fd.path()).is_ok_and(|l| l.as_os_str() == wanted.as_str()))
+    })
+}
+
+/// The inode of the listening socket bound to abstract name `name`, in
+/// `/proc/net/unix` text.
+fn listener_inode(table: &str, name: &str) -> Option<u64> {
+    table.lines().skip(1).find_map(|line| {
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        let flags = u32::from_str_radix(fields.get(3)?, 16).ok()?;
+        let path = fields.get(7)?.strip_prefix('@')?;
+        (flags & LISTENING != 0 && path == name)
+            .then(|| fields.get(6)?.parse().ok())
+            .flatten()
+    })
 }
 
 /// Whether `name` may name an instance: 1 to 64 letters, digits, '-', '_'
@@ -471,6 +622,16 @@ mod tests {
             listening_names(table, "xvisor/0/"),
             vec!["db".to_string(), "web".to_string()]
         );
+    }
+
+    #[test]
+    fn the_listener_of_a_name_is_found_by_its_flag() {
+        let table = "Num       RefCount Protocol Flags    Type St Inode Path\n\
+            0000000000000000: 00000002 00000000 00000000 0001 03 11 @xvisor/0/web\n\
+            0000000000000000: 00000002 00000000 00010000 0001 01 12 @xvisor/0/web\n\
+            0000000000000000: 00000002 00000000 00010000 0001 01 13 @xvisor/0/webs\n";
+        assert_eq!(listener_inode(table, "xvisor/0/web"), Some(12));
+        assert_eq!(listener_inode(table, "xvisor/0/db"), None);
     }
 
     #[test]

@@ -376,8 +376,8 @@ impl Server {
         };
         let creates = dispatch::syscall_of(call).is_some_and(xvisor_trap::policy::creates_task);
         creates && {
-            let tasks = self.tasks.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-            u64::try_from(tasks.len()).unwrap_or(u64::MAX) >= limit
+            let mut tasks = self.tasks.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+            u64::try_from(tasks.count_for_limit()).unwrap_or(u64::MAX) >= limit
         }
     }
 
@@ -390,11 +390,7 @@ impl Server {
                 Wait::ChildEnd { child: Some(pid) } => tasks.host_pid_of(i64::from(pid)),
                 Wait::ChildEnd { child: None } => None,
             };
-            let threads: Vec<i32> = tasks
-                .tasks()
-                .filter(|t| t.host_pid == host_pid)
-                .map(|t| t.host_tid)
-                .collect();
+            let threads = tasks.members_of(host_pid);
             (host_pid, child, threads)
         };
         let name = u32::try_from(notification.nr)

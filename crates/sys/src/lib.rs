@@ -49,7 +49,7 @@ pub fn cstring(bytes: impl Into<Vec<u8>>) -> io::Result<std::ffi::CString> {
 /// Re-exported errno values the safe crates need to compare against.
 pub mod errno {
     pub use libc::{
-        EACCES, EAGAIN, EBADF, EBUSY, ECHILD, EEXIST, EINTR, EINVAL, EIO, ELOOP, ENOENT, ENOEXEC, ENOSYS, ENOTDIR,
-        ENOTSUP, ENOTTY, EOPNOTSUPP, EPERM, EPIPE, EPROTO, ESRCH, EWOULDBLOCK, EXDEV,
+        EACCES, EAGAIN, EBADF, EBUSY, ECHILD, EEXIST, EINTR, EINVAL, EIO, ELOOP, ENOENT, ENOEXEC, ENOPROTOOPT, ENOSYS,
+        ENOTDIR, ENOTSUP, ENOTTY, EOPNOTSUPP, EPERM, EPIPE, EPROTO, ESRCH, EWOULDBLOCK, EXDEV,
     };
 }

@@ -35,9 +35,19 @@ pub fn recv(sock: BorrowedFd<'_>, buf: &mut [u8]) -> io::Result<(usize, Option<O
     Ok((n, fds.into_iter().next()))
 }
 
-/// The uid of the process at the other end of a connected Unix socket, as
-/// the kernel recorded it when the connection was made (SO_PEERCRED).
-pub fn peer_uid(sock: BorrowedFd<'_>) -> io::Result<u32> {
+/// Who is at the other end of a connected Unix socket, as the kernel
+/// recorded it when the connection was made (for a client, when the
+/// listener called `listen`): pid in the caller's pid namespace (0 when it
+/// is not visible there), and uid and gid in the caller's user namespace.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PeerCredentials {
+    pub pid: i32,
+    pub uid: u32,
+    pub gid: u32,
+}
+
+/// The peer's credentials (`SO_PEERCRED`).
+pub fn peer_credentials(sock: BorrowedFd<'_>) -> io::Result<PeerCredentials> {
     let mut cred = libc::ucred { pid: 0, uid: 0, gid: 0 };
     let mut len = std::mem::size_of::<libc::ucred>() as libc::socklen_t;
     // SAFETY: SO_PEERCRED writes at most `len` bytes of a `struct ucred` to
@@ -51,7 +61,41 @@ pub fn peer_uid(sock: BorrowedFd<'_>) -> io::Result<u32> {
             &mut len,
         )
     })?;
-    Ok(cred.uid)
+    Ok(PeerCredentials {
+        pid: cred.pid,
+        uid: cred.uid,
+        gid: cred.gid,
+    })
+}
+
+/// `SO_PEERPIDFD` (Linux 6.5), x86_64's value: not exported by libc here.
+const SO_PEERPIDFD: libc::c_int = 77;
+
+/// A pidfd of the process [`peer_credentials`] names, taken from the
+/// socket itself (`SO_PEERPIDFD`, Linux 6.5): it names that very process
+/// even if its pid has since been freed and reused, which a pidfd opened
+/// by number cannot promise. Fails with ENOPROTOOPT on older kernels, and
+/// (before 6.16) when that process is gone.
+pub fn peer_pidfd(sock: BorrowedFd<'_>) -> io::Result<OwnedFd> {
+    let mut fd: libc::c_int = -1;
+    let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
+    // SAFETY: SO_PEERPIDFD writes at most `len` bytes (one int) to `fd`,
+    // alive and writable for the call.
+    check_int(unsafe {
+        libc::getsockopt(
+            sock.as_raw_fd(),
+            libc::SOL_SOCKET,
+            SO_PEERPIDFD,
+            (&mut fd as *mut libc::c_int).cast(),
+            &mut len,
+        )
+    })?;
+    if fd < 0 || len as usize != std::mem::size_of::<libc::c_int>() {
+        return Err(io::Error::from_raw_os_error(libc::EINVAL));
+    }
+    // SAFETY: on success the kernel installed a new descriptor, owned by
+    // nobody else.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
 }
 
 /// The most descriptors one message carries (the kernel's `SCM_MAX_FD`).

@@ -49,7 +49,10 @@ pub const SUPERVISOR_CALLS: &[(&str, &str)] = &[
         "accept4",
         "answering `xvisor ps`, `xvisor kill` and `xvisor exec` on the instance's control socket",
     ),
-    ("getsockopt", "the uid of a control-socket client (SO_PEERCRED)"),
+    (
+        "getsockopt",
+        "who a control-socket client is (SO_PEERCRED, SO_PEERPIDFD)",
+    ),
     ("setsockopt", "time limits on a control-socket client"),
     ("readlink", "a new program's path (/proc/PID/exe) for the trace"),
     ("mmap", "memory allocation"),

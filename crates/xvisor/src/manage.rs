@@ -174,6 +174,9 @@ fn list(registry: &Registry, json: bool) -> Result<i32> {
             )),
             // Ended between the listing and the question.
             Err(RegistryError::NoSuchInstance(_)) => {}
+            // Not an instance at all (a guest with the host's network can
+            // bind a name): said, never listed.
+            Err(e @ RegistryError::NotOurs { .. }) => eprintln!("xvisor: {}", crate::plain(&e.to_string())),
             Err(e) => {
                 eprintln!("xvisor: {}", printable(&crate::plain(&e.to_string())));
                 infos.push(Info(vec![

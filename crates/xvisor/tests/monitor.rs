@@ -264,6 +264,48 @@ fn the_trace_follows_a_fork_exec_exit_storm() {
     assert!(true_ok >= 900 + 2, "{true_ok}");
 }
 
+/// Each process's end costs the supervisor O(1): a guest holding
+/// thousands of zombies does not make every further end re-read them all.
+/// `zombies` forks 2,000 children, kills them all, and only then reaps
+/// them; under xvisor it must stay within 5x its native time (with a floor,
+/// for the instance's start and a busy machine).
+#[test]
+fn thousands_of_zombies_cost_the_supervisor_little() {
+    const CHILDREN: &str = "2000";
+    let dir = c_program("zombies");
+    let started = std::time::Instant::now();
+    let native = std::process::Command::new(dir.join("zombies"))
+        .arg(CHILDREN)
+        .output()
+        .expect("run the program natively");
+    let native_time = started.elapsed();
+    assert_eq!(String::from_utf8_lossy(&native.stdout), "2000\n", "natively");
+
+    let bound = (native_time * 5).max(Duration::from_secs(3));
+    let volume = format!("{}:/z", dir.str());
+    let started = std::time::Instant::now();
+    let mut child = Running(
+        xvisor(Caller::Root, &["run", "-v", &volume, "--", "/z/zombies", CHILDREN])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("spawn xvisor"),
+    );
+    // Past twice the bound it is only waited for to be killed.
+    let status = wait_with_timeout(&mut child, bound * 2);
+    let took = started.elapsed();
+    let mut out = String::new();
+    if let Some(mut stdout) = child.0.stdout.take() {
+        let _ = std::io::Read::read_to_string(&mut stdout, &mut out);
+    }
+    assert_eq!((status, out.as_str()), (0, "2000\n"));
+    assert!(
+        took < bound,
+        "fork, kill and reap of {CHILDREN} children: {took:?} under xvisor, {native_time:?} natively (bound {bound:?})"
+    );
+}
+
 #[test]
 fn names_are_unique_and_other_users_instances_are_invisible() {
     let name = unique("mine");
@@ -309,6 +351,76 @@ fn rootless_instances_are_listed_and_signalled_by_their_user() {
     assert!(tasks["tasks"].as_array().is_some_and(|t| t.len() >= 2), "{tasks:#?}");
     ok(&run(Caller::Unprivileged, &["kill", &name, "TERM"]));
     assert_eq!(wait_with_timeout(&mut child, Duration::from_secs(10)), 3);
+}
+
+/// A `--net host` guest shares the host's abstract socket names, and
+/// Landlock scopes only connecting to them: it can bind the name an
+/// instance of its caller would have. Clients must not take it for one:
+/// not listed, not asked, handed no descriptors, and the real instance
+/// cannot be started under a name so taken.
+fn a_guest_cannot_pose_as_an_instance(caller: Caller) {
+    let uid = match caller {
+        Caller::Root => 0,
+        Caller::Unprivileged => NOBODY,
+    };
+    let name = unique("posing");
+    // Answers whatever comes as a supervisor would, and says what it was
+    // handed (the request line and the number of descriptors).
+    let script = format!(
+        "import socket\n\
+         s = socket.socket(socket.AF_UNIX)\n\
+         s.bind('\\0xvisor/{uid}/{name}'); s.listen(16)\n\
+         print('bound', flush=True)\n\
+         while True:\n\
+         \x20   c, _ = s.accept(); c.settimeout(2)\n\
+         \x20   try: data, anc, _, _ = c.recvmsg(65536, socket.CMSG_SPACE(64 * 4))\n\
+         \x20   except OSError: data, anc = b'', []\n\
+         \x20   fds = sum(len(d) // 4 for (l, t, d) in anc if t == socket.SCM_RIGHTS)\n\
+         \x20   if data or fds: print('handed', data.split(b'\\n')[0], fds, flush=True)\n\
+         \x20   try: c.sendall(b'ok\\nname\\t{name}\\nstate\\trunning\\nsupervisor_pid\\t1\\n')\n\
+         \x20   except OSError: pass\n\
+         \x20   c.close()\n"
+    );
+    let (mut guest, first, mut out) = start(caller, &["run", "--net", "host", "--", "python3", "-c", &script]);
+    assert_eq!(first, "bound\n");
+
+    let listed = list_json(caller);
+    assert!(
+        !listed.iter().any(|i| i["name"] == name.as_str()),
+        "ps lists the guest's socket: {listed:#?}"
+    );
+    for args in [
+        vec!["exec", name.as_str(), "--", "true"],
+        vec!["kill", name.as_str()],
+        vec!["ps", name.as_str()],
+    ] {
+        let o = run(caller, &args);
+        assert_ne!(code(&o), 0, "{args:?} succeeded against the guest's socket");
+        let err = stderr(&o);
+        assert!(
+            err.contains("not an xvisor instance of yours") && err.lines().count() == 1,
+            "{args:?}: {err}"
+        );
+    }
+    let taken = run(caller, &["run", "--name", &name, "--", "true"]);
+    assert_eq!(code(&taken), 125);
+    assert!(stderr(&taken).contains("taken"), "{}", stderr(&taken));
+
+    let _ = guest.0.kill();
+    let _ = guest.0.wait();
+    let mut rest = String::new();
+    let _ = std::io::Read::read_to_string(&mut out, &mut rest);
+    assert!(!rest.contains("handed"), "the guest was handed: {rest}");
+}
+
+#[test]
+fn a_guest_cannot_pose_as_an_instance_of_root() {
+    a_guest_cannot_pose_as_an_instance(Caller::Root);
+}
+
+#[test]
+fn a_guest_cannot_pose_as_an_instance_of_a_rootless_user() {
+    a_guest_cannot_pose_as_an_instance(Caller::Unprivileged);
 }
 
 #[test]
