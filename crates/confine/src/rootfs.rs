@@ -887,6 +887,152 @@ pub fn is_default_device(path: &str) -> bool {
         .is_some_and(|node| DEVICE_NODES.contains(&node))
 }
 
+/// The most directory entries a policy's deny patterns may have the
+/// start-up search look at: the search costs start-up time, and a pattern
+/// that needs more is better written narrower.
+pub const DENY_SEARCH_BUDGET: usize = 100_000;
+
+/// Why a policy's denied paths could not be hidden.
+#[derive(Debug, thiserror::Error)]
+pub enum DenyError {
+    #[error("[fs].deny {path}: it does not exist, and the instance could create it where it is writable; deny its directory instead")]
+    CouldBeCreated { path: String },
+    #[error("[fs].deny {pattern}: the search for matches looked at more than {budget} entries; start the pattern deeper (e.g. /srv/**/*.pem rather than /**/*.pem)")]
+    TooWide { pattern: String, budget: usize },
+    #[error(transparent)]
+    Mount(#[from] RootfsError),
+}
+
+/// Hides every path of the instance that a policy denies behind an empty,
+/// read-only file or directory: its contents never reach the guest, and it
+/// can be neither written, nor moved or linked elsewhere (a mount point),
+/// nor removed. Runs in init once the root is entered (`/` is the
+/// instance's own), before Landlock and before any program of the
+/// instance. Patterns are searched for matches now: a match the program
+/// creates later is its own data, which the rule does not concern; a
+/// plain path that does not exist is accepted only where it cannot be
+/// created (a read-only mount). Returns how many paths were hidden.
+pub fn deny_paths(patterns: &[xvisor_trap::glob::Pattern]) -> Result<usize, DenyError> {
+    let root = sysfs::open_dir(None, "/").map_err(fail("open the instance's /"))?;
+    let mut found: Vec<String> = Vec::new();
+    for pattern in patterns {
+        let prefix = pattern.literal_prefix();
+        let mut budget = DENY_SEARCH_BUDGET;
+        if prefix.iter().map(String::as_str).collect::<Vec<_>>().join("/")
+            == pattern.to_string().trim_start_matches('/')
+        {
+            let rel = prefix.join("/");
+            if sysfs::open_path_in_root(root.as_fd(), &rel).is_err() {
+                // Missing: fine only where nothing can be created.
+                let parent = rel.rsplit_once('/').map_or("", |(p, _)| p);
+                let creatable = match sysfs::open_path_in_root(root.as_fd(), parent) {
+                    Ok(dir) => !sysfs::on_read_only_mount(dir.as_fd()).unwrap_or(false),
+                    // Its directory is missing too: look further up.
+                    Err(_) => !ancestor_read_only(root.as_fd(), parent),
+                };
+                if creatable {
+                    return Err(DenyError::CouldBeCreated {
+                        path: pattern.to_string(),
+                    });
+                }
+                continue;
+            }
+            found.push(rel);
+            continue;
+        }
+        search(pattern, &mut prefix.clone(), &mut found, &mut budget).map_err(|_| DenyError::TooWide {
+            pattern: pattern.to_string(),
+            budget: DENY_SEARCH_BUDGET,
+        })?;
+    }
+    found.sort();
+    found.dedup();
+    // What lies below a hidden directory is hidden with it.
+    let mut hidden: Vec<String> = Vec::new();
+    for rel in found {
+        if hidden.iter().any(|h| rel.starts_with(&format!("{h}/"))) {
+            continue;
+        }
+        hide_denied(root.as_fd(), &rel)?;
+        hidden.push(rel);
+    }
+    Ok(hidden.len())
+}
+
+fn ancestor_read_only(root: BorrowedFd<'_>, mut rel: &str) -> bool {
+    loop {
+        if let Ok(dir) = sysfs::open_path_in_root(root, rel) {
+            return sysfs::on_read_only_mount(dir.as_fd()).unwrap_or(false);
+        }
+        match rel.rsplit_once('/') {
+            Some((parent, _)) => rel = parent,
+            None if !rel.is_empty() => rel = "",
+            None => return false,
+        }
+    }
+}
+
+/// Walks the directory `path` (components below `/`) for matches of
+/// `pattern`, entering only real directories (never a symlink) the pattern
+/// can still match below. `Err` when the budget runs out.
+fn search(
+    pattern: &xvisor_trap::glob::Pattern,
+    path: &mut Vec<String>,
+    found: &mut Vec<String>,
+    budget: &mut usize,
+) -> Result<(), ()> {
+    let dir = format!("/{}", path.join("/"));
+    let Ok(entries) = std::fs::read_dir(&dir) else {
+        return Ok(());
+    };
+    let names: Vec<(String, bool)> = entries
+        .flatten()
+        .map(|e| {
+            let is_dir = e.file_type().is_ok_and(|t| t.is_dir());
+            (e.file_name().to_string_lossy().into_owned(), is_dir)
+        })
+        .collect();
+    for (name, is_dir) in names {
+        *budget = budget.checked_sub(1).ok_or(())?;
+        path.push(name);
+        let parts: Vec<&str> = path.iter().map(String::as_str).collect();
+        if pattern.matches(&parts) {
+            found.push(path.join("/"));
+        } else if is_dir && pattern.may_match_below(&parts) {
+            search(pattern, path, found, budget)?;
+        }
+        path.pop();
+    }
+    Ok(())
+}
+
+/// Covers one denied path: a directory with an empty read-only tmpfs, a
+/// file (of any kind) with an empty read-only regular file.
+fn hide_denied(root: BorrowedFd<'_>, rel: &str) -> Result<(), RootfsError> {
+    let target = sysfs::open_path_in_root(root, rel).map_err(fail(format!("open /{rel} to deny it")))?;
+    let kind = sysfs::kind_of_fd(target.as_fd()).map_err(fail(format!("inspect /{rel}")))?;
+    let read_only = attr::RDONLY | attr::NOSUID | attr::NODEV | attr::NOEXEC;
+    let cover = mount::new_filesystem(
+        "tmpfs",
+        &[FsOption::Value("size", "4k"), FsOption::Value("mode", "0555")],
+        if kind == FileKind::Directory {
+            read_only
+        } else {
+            attr::NOSUID | attr::NODEV | attr::NOEXEC
+        },
+    )
+    .map_err(fail(format!("deny /{rel}")))?;
+    let cover = if kind == FileKind::Directory {
+        cover
+    } else {
+        drop(sysfs::create_file_in_root(cover.as_fd(), "denied", 0o444).map_err(fail(format!("deny /{rel}")))?);
+        let file = mount::clone_tree(Some(cover.as_fd()), "denied", false).map_err(fail(format!("deny /{rel}")))?;
+        mount::set_attributes(file.as_fd(), read_only, false).map_err(fail(format!("deny /{rel}")))?;
+        file
+    };
+    mount::attach(cover.as_fd(), target.as_fd()).map_err(fail(format!("deny /{rel}")))
+}
+
 /// Hides a file or directory of the new root behind an empty one.
 fn mask(root: BorrowedFd<'_>, rel: &str) -> Result<(), RootfsError> {
     let Ok(target) = sysfs::open_path_in_root(root, rel) else {

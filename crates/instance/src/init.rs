@@ -208,6 +208,15 @@ fn serve(spec: &InstanceSpec, control: BorrowedFd<'_>) -> Result<i32, String> {
     }
     hooks::run_all(&spec.hooks.create_container, &spec.hooks.state_creating).map_err(|e| e.to_string())?;
     spec.root.enter().map_err(|e| e.to_string())?;
+    if !spec.denied_paths.is_empty() {
+        let patterns = spec
+            .denied_paths
+            .iter()
+            .map(|p| xvisor_trap::glob::Pattern::parse(p))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| format!("[fs].deny {e}"))?;
+        xvisor_confine::rootfs::deny_paths(&patterns).map_err(|e| e.to_string())?;
+    }
     // Before the guest or any exec'd process exists: they are all in one
     // Landlock domain, init's.
     xvisor_confine::wall::wall_in_root().map_err(|e| e.to_string())?;

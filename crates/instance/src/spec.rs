@@ -141,6 +141,9 @@ pub struct InstanceSpec {
     /// Give the instance a cgroup that can be frozen (OCI `pause`), even
     /// without limits; best effort for a caller who may not create cgroups.
     pub freezable: bool,
+    /// Paths and patterns a policy denies (`[fs].deny`): hidden in the
+    /// instance's tree before any program of it runs.
+    pub denied_paths: Vec<String>,
     /// A policy's Landlock rules (paths, TCP ports), raised inside the
     /// root wall before any program of the instance runs.
     pub access: xvisor_confine::wall::AccessRules,

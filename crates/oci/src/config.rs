@@ -1194,6 +1194,7 @@ impl Builder {
             hooks: self.hooks,
             // Every container can be paused (docs/oci.md).
             freezable: true,
+            denied_paths: Vec::new(),
             access: Default::default(),
             deny_write_execute: false,
         };

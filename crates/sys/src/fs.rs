@@ -135,6 +135,17 @@ pub enum FileKind {
     Other,
 }
 
+/// Whether the file behind `fd` (an `O_PATH` fd works) is on a read-only
+/// mount.
+pub fn on_read_only_mount(fd: BorrowedFd<'_>) -> io::Result<bool> {
+    // SAFETY: an all-zero `statvfs` is a valid value for fstatvfs to
+    // overwrite.
+    let mut st: libc::statvfs = unsafe { std::mem::zeroed() };
+    // SAFETY: the descriptor is open; `st` is ours and outlives the call.
+    check_int(unsafe { libc::fstatvfs(fd.as_raw_fd(), &mut st) })?;
+    Ok(st.f_flag & libc::ST_RDONLY != 0)
+}
+
 /// Kind of the file behind `fd` (an `O_PATH` fd works).
 pub fn kind_of_fd(fd: BorrowedFd<'_>) -> io::Result<FileKind> {
     // SAFETY: an all-zero `stat` is a valid value for fstat to overwrite.

@@ -6,6 +6,7 @@
 //!   into one action per call number;
 //! - [`policy_file`]: a policy file (TOML) read key by key, each rule given
 //!   to the layer that enforces it;
+//! - [`glob`]: the path patterns of policy files (`[fs].deny`);
 //! - [`bpf`]: the compiler from a policy to a classic-BPF seccomp program
 //!   (checked by an interpreter in the tests);
 //! - [`rules`]: an engine's seccomp profile (argument comparisons, actions)
@@ -16,6 +17,7 @@
 #![forbid(unsafe_code)]
 
 pub mod bpf;
+pub mod glob;
 pub mod host;
 pub mod policy;
 pub mod policy_file;

@@ -8,6 +8,7 @@
 //! read  = ["/usr", "/etc", "/app"]
 //! write = ["/tmp", "/app/data"]
 //! exec  = ["/usr/bin", "/usr/lib"]
+//! deny  = ["/app/**/*.key"]      # hidden, whatever the lists say
 //!
 //! [exec]
 //! allow = ["/usr/bin/python3"]  # single programs (or trees) that may run
@@ -29,11 +30,12 @@
 //! ```
 //!
 //! Layers: call numbers go to the seccomp filter; path hierarchies and TCP
-//! ports to Landlock; `[process]` to the guest's own process attributes;
+//! ports to Landlock; denied paths to the mount namespace (hidden before
+//! any program runs); `[process]` to the guest's own process attributes;
 //! `[limits]` to cgroups and rlimits, as the flags do. Rules only the
-//! supervisor could decide (a deny inside an allowed tree, globs, address
-//! ranges, unix socket paths, programs pinned by hash) are refused by name:
-//! a rule is enforced as written or the file is not accepted.
+//! supervisor could decide (patterns in allow lists, address ranges, unix
+//! socket paths, programs pinned by hash) are refused by name: a rule is
+//! enforced as written or the file is not accepted.
 
 use std::fmt;
 use std::ops::Range;
@@ -82,6 +84,8 @@ pub enum Layer {
     Filter,
     /// Landlock, on path hierarchies (any ABI) or TCP ports (ABI ≥ 4).
     Landlock { abi: u32 },
+    /// The instance's mount namespace, built before any program runs.
+    Mount,
     /// An attribute of the guest's process, set before its exec.
     Process,
     /// cgroups and rlimits, as the command-line flags.
@@ -94,6 +98,7 @@ impl fmt::Display for Layer {
             Self::Filter => f.write_str("seccomp filter"),
             Self::Landlock { abi: 1 } => f.write_str("Landlock"),
             Self::Landlock { abi } => write!(f, "Landlock (ABI {abi}+)"),
+            Self::Mount => f.write_str("mount namespace"),
             Self::Process => f.write_str("process attribute"),
             Self::Limits => f.write_str("limits (cgroups, rlimits)"),
         }
@@ -140,6 +145,9 @@ pub struct PolicyFile {
     /// Calls refused by the filter with another errno.
     pub errno: Vec<(Located<&'static str>, i32)>,
     pub paths: PathRules,
+    /// Paths and patterns hidden from the instance (`[fs].deny`), whatever
+    /// the allow lists say.
+    pub denied_paths: Vec<Located<String>>,
     pub ports: PortRules,
     /// PR_SET_MDWE: no memory both writable and executable, ever.
     pub mdwe: bool,
@@ -424,6 +432,7 @@ impl PolicyFile {
             deny: Vec::new(),
             errno: Vec::new(),
             paths: PathRules::default(),
+            denied_paths: Vec::new(),
             ports: PortRules::default(),
             mdwe: false,
             limits: LimitRules::default(),
@@ -461,13 +470,21 @@ impl PolicyFile {
             match key.as_str() {
                 "fs.read" => self.paths.read = Some(r.paths(value, &key)?),
                 "fs.write" => self.paths.write = Some(r.paths(value, &key)?),
-                "fs.exec" => self.paths.exec.get_or_insert_with(Vec::new).extend(r.paths(value, &key)?),
+                "fs.exec" => self
+                    .paths
+                    .exec
+                    .get_or_insert_with(Vec::new)
+                    .extend(r.paths(value, &key)?),
                 _ => {
-                    return Err(r.error(
-                        key_span,
-                        &key,
-                        "a deny inside an allowed tree needs decisions in the supervisor, which this version does not make; list only what may be reached",
-                    ))
+                    let _ = key_span;
+                    let Some(items) = value.get_ref().as_array() else {
+                        return Err(r.error(value.span(), &key, "expected a list of paths or patterns"));
+                    };
+                    for item in items.iter() {
+                        let text = r.string(item, &key)?;
+                        crate::glob::Pattern::parse(text).map_err(|e| r.error(item.span(), &key, e))?;
+                        self.denied_paths.push(r.located(text.to_string(), item.span()));
+                    }
                 }
             }
         }
@@ -655,6 +672,21 @@ impl PolicyFile {
                 at: call.at,
                 rule: format!("{}: refused with {}", call.value, errno_name(*errno)),
                 layer: Layer::Filter,
+            });
+        }
+        for denied in &self.denied_paths {
+            out.push(ShownRule {
+                at: denied.at,
+                rule: format!(
+                    "deny {}: {}",
+                    denied.value,
+                    if crate::glob::is_pattern(&denied.value) {
+                        "each match at start appears empty and read-only"
+                    } else {
+                        "appears empty and read-only"
+                    }
+                ),
+                layer: Layer::Mount,
             });
         }
         let path_kinds = [
@@ -874,9 +906,10 @@ timeout = "30s"
                 "fs.read: \"/home/*/.ssh\": globs need decisions in the supervisor",
             ),
             (
-                "[fs]\ndeny = [\"/etc/shadow\"]\n",
-                "t.toml:2:1: fs.deny: a deny inside an allowed tree",
+                "[fs]\ndeny = [\"/etc/[ab\"]\n",
+                "t.toml:2:9: fs.deny: \"/etc/[ab\": a '[' class is not closed",
             ),
+            ("[fs]\ndeny = [\"etc\"]\n", "fs.deny: \"etc\": paths are absolute"),
             (
                 "[net]\nconnect = [\"tcp:10.0.0.0/8:443\"]\n",
                 "net.connect: \"tcp:10.0.0.0/8:443\": addresses and address ranges",

@@ -448,7 +448,9 @@ pub fn to_spec(mut o: RunOptions) -> Result<InstanceSpec> {
     }
     let mut access = xvisor_confine::wall::AccessRules::default();
     let mut deny_write_execute = false;
+    let mut denied_paths = Vec::new();
     if let Some(file) = &file {
+        denied_paths = file.denied_paths.iter().map(|d| d.value.clone()).collect();
         crate::policy::apply_limits(file, &mut o.limits, &mut o.nofile, &mut o.timeout)?;
         access = crate::policy::access_rules(file);
         access.check_kernel().map_err(|e| anyhow!("{}: {e}", file.file))?;
@@ -509,6 +511,7 @@ pub fn to_spec(mut o: RunOptions) -> Result<InstanceSpec> {
         joined: Vec::new(),
         hooks: Default::default(),
         freezable: false,
+        denied_paths,
         access,
         deny_write_execute,
     })

@@ -313,3 +313,60 @@ try:\n    subprocess.run(['/bin/ls'])\nexcept OSError as e:\n    print('exec', e
     );
     assert_eq!(stdout(&o), "45\nwrite 13\nexec 13\n", "{}", stderr(&o));
 }
+
+both_callers!(
+    denied_paths_never_show_their_contents_and_cannot_be_moved_out,
+    |caller| {
+        let data = TempDir::new("pol-deny-data");
+        std::fs::create_dir_all(data.join("sub/deep")).unwrap();
+        std::fs::write(data.join("key.pem"), "SECRET-1").unwrap();
+        std::fs::write(data.join("sub/deep/b.pem"), "SECRET-2").unwrap();
+        std::fs::write(data.join("readme"), "public").unwrap();
+        if caller == Caller::Unprivileged {
+            chown_tree(data.path(), NOBODY);
+        }
+        let (_dir, policy) = policy_file(
+            "pol-deny",
+            "[fs]\nread = [\"/usr\", \"/etc\", \"/data\"]\ndeny = [\"/data/**/*.pem\", \"/etc/hostname\"]\n",
+        );
+        let volume = format!("{}:/data:rw", data.str());
+        let script = "cat /data/key.pem /data/sub/deep/b.pem /etc/hostname; cat /data/readme; echo; \
+        mv /data/key.pem /data/moved 2>/dev/null || echo 'mv refused'; \
+        ln /data/key.pem /data/linked 2>/dev/null || echo 'ln refused'; \
+        (echo x > /data/key.pem) 2>/dev/null || echo 'write refused'; \
+        rm -f /data/key.pem 2>/dev/null || echo 'rm refused'; \
+        cp /data/sub/deep/b.pem /data/copy && cat /data/copy; echo";
+        let out = ok(&run(
+            caller,
+            &["run", "--policy", &policy, "-v", &volume, "--", "sh", "-c", script],
+        ));
+        assert!(!out.contains("SECRET"), "{out}");
+        assert_eq!(
+            out, "public\nmv refused\nln refused\nwrite refused\nrm refused\n\n",
+            "{out}"
+        );
+        assert_eq!(std::fs::read_to_string(data.join("key.pem")).unwrap(), "SECRET-1");
+        assert!(!data.join("moved").exists() && !data.join("linked").exists());
+    }
+);
+
+#[test]
+fn denials_that_cannot_hold_are_refused_at_start() {
+    // A missing path where the instance could create it.
+    let (_dir, policy) = policy_file("pol-deny-missing", "[fs]\ndeny = [\"/tmp/not-yet\"]\n");
+    let o = run(Caller::Root, &["run", "--policy", &policy, "--", "true"]);
+    assert_eq!(code(&o), 125, "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("/tmp/not-yet: it does not exist, and the instance could create it"),
+        "{}",
+        stderr(&o)
+    );
+    // A missing path in the read-only system directories holds.
+    let (_dir, policy) = policy_file("pol-deny-ro", "[fs]\ndeny = [\"/usr/no/such/thing\"]\n");
+    ok(&run(Caller::Root, &["run", "--policy", &policy, "--", "true"]));
+    // A search too wide to make at every start.
+    let (_dir, policy) = policy_file("pol-deny-wide", "[fs]\ndeny = [\"/usr/**/*.pem\"]\n");
+    let o = run(Caller::Root, &["run", "--policy", &policy, "--", "true"]);
+    assert_eq!(code(&o), 125, "{}", stderr(&o));
+    assert!(stderr(&o).contains("looked at more than"), "{}", stderr(&o));
+}
