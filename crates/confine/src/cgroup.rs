@@ -103,6 +103,16 @@ pub enum CgroupError {
         path: PathBuf,
         error: io::Error,
     },
+    #[error(
+        "cannot enforce {option}: cgroup v2 forbids controllers in {path}, which holds processes; \
+         run xvisor in a cgroup of its own, e.g. `systemd-run [--user] --scope -p Delegate=yes xvisor run …`"
+    )]
+    Populated { option: String, path: PathBuf },
+    #[error(
+        "cannot start the instance in cgroup {path}: {error} (cgroup v2 refuses a cgroup whose parent \
+         holds processes; run xvisor in a cgroup of its own, e.g. `systemd-run [--user] --scope -p Delegate=yes xvisor run …`)"
+    )]
+    Enter { path: PathBuf, error: io::Error },
     #[error("cannot write {path}: {error}")]
     Write { path: PathBuf, error: io::Error },
     #[error("cannot read the host's cgroups ({what}): {error}")]
@@ -396,6 +406,26 @@ struct Dir {
     controllers: Vec<&'static str>,
 }
 
+impl Dir {
+    /// The controller named in messages: a limit's before the freezer.
+    fn first_controller(&self) -> &'static str {
+        self.controllers
+            .iter()
+            .copied()
+            .find(|c| *c != FREEZER)
+            .unwrap_or(FREEZER)
+    }
+}
+
+/// Whether v2 cgroup `dir` holds processes and is not the root (which may
+/// have both processes and controllers). Only non-root cgroups have
+/// `cgroup.type`, also inside a cgroup namespace whose root they are.
+fn holds_processes(dir: &Path) -> bool {
+    dir.join("cgroup.type").exists()
+        && std::fs::read_to_string(dir.join("cgroup.procs"))
+            .is_ok_and(|procs| procs.lines().any(|l| !l.trim().is_empty()))
+}
+
 /// The cgroups of one instance; removed by [`remove`](Self::remove).
 #[derive(Debug)]
 pub struct InstanceCgroup {
@@ -405,6 +435,8 @@ pub struct InstanceCgroup {
     /// Directories on the way to `dirs` that did not exist and were made
     /// for them, in the order made.
     made_on_the_way: Vec<PathBuf>,
+    /// The option (flag or config key) that asked for each controller.
+    options: Vec<(&'static str, &'static str)>,
 }
 
 /// Controllers an engine's chosen cgroup is placed in even without a limit:
@@ -436,6 +468,7 @@ impl InstanceCgroup {
             let accounted: Vec<_> = accounted.map(|c| (*c, "")).collect();
             wanted.extend(accounted);
         }
+        let options = wanted.clone();
         for (controller, option) in wanted {
             let h = host
                 .hierarchy_for(controller)
@@ -464,29 +497,33 @@ impl InstanceCgroup {
             dirs,
             created: 0,
             made_on_the_way: Vec::new(),
+            options,
         })
+    }
+
+    /// The option that asked for `controller`, for messages.
+    fn option(&self, controller: &str) -> String {
+        self.options
+            .iter()
+            .find(|(c, _)| *c == controller)
+            .map_or("", |(_, o)| *o)
+            .to_string()
     }
 
     /// Creates the directories between `dir.base` and `dir.path`, and on
     /// v2 enables the controllers in each level above `dir.path`; on the
     /// v1 cpuset hierarchy a new level gets its parent's CPUs and nodes (an
     /// empty cpuset takes no task).
-    fn prepare_the_way(&mut self, dir: &Dir) -> Result<(), (PathBuf, io::Error)> {
+    fn prepare_the_way(&mut self, dir: &Dir) -> Result<(), CgroupError> {
         let Ok(below) = dir.path.strip_prefix(&dir.base) else {
             return Ok(());
         };
+        let first = dir.first_controller();
         let mut level = dir.base.clone();
         let parts: Vec<_> = below.components().collect();
         for (i, part) in parts.iter().enumerate() {
             if dir.version == Version::V2 {
-                let control = level.join("cgroup.subtree_control");
-                let enabled = std::fs::read_to_string(&control).unwrap_or_default();
-                // The v2 freezer is in every cgroup, not a controller to enable.
-                for c in dir.controllers.iter().filter(|c| **c != FREEZER) {
-                    if !enabled.split_whitespace().any(|e| e == *c) {
-                        std::fs::write(&control, format!("+{c}")).map_err(|e| (level.clone(), e))?;
-                    }
-                }
+                self.enable_controllers(&level, &dir.controllers)?;
             }
             let parent = level.clone();
             level.push(part);
@@ -496,11 +533,64 @@ impl InstanceCgroup {
             match std::fs::create_dir(&level) {
                 Ok(()) => self.made_on_the_way.push(level.clone()),
                 Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
-                Err(e) => return Err((level, e)),
+                Err(error) => {
+                    return Err(CgroupError::Create {
+                        option: self.option(first),
+                        path: level,
+                        error,
+                    })
+                }
             }
             if dir.version == Version::V1 && dir.controllers.contains(&"cpuset") {
-                inherit_cpuset(&parent, &level).map_err(|e| (level.clone(), e))?;
+                inherit_cpuset(&parent, &level).map_err(|error| CgroupError::Write {
+                    path: level.join("cpuset.cpus"),
+                    error,
+                })?;
             }
+        }
+        Ok(())
+    }
+
+    /// Enables `controllers` for the children of v2 cgroup `level`.
+    /// cgroup v2 forbids that in a cgroup that holds processes (the root
+    /// excepted): refused here before anything is written, since the kernel
+    /// accepts the threaded controllers (pids, cpu) there and only refuses
+    /// the child's first process, with a cause that names neither.
+    fn enable_controllers(&self, level: &Path, controllers: &[&'static str]) -> Result<(), CgroupError> {
+        let control = level.join("cgroup.subtree_control");
+        let enabled = std::fs::read_to_string(&control).unwrap_or_default();
+        // The v2 freezer is in every cgroup, not a controller to enable.
+        let missing: Vec<&'static str> = controllers
+            .iter()
+            .copied()
+            .filter(|c| *c != FREEZER && !enabled.split_whitespace().any(|e| e == *c))
+            .collect();
+        let Some(first) = missing.first() else {
+            return Ok(());
+        };
+        if holds_processes(level) {
+            return Err(CgroupError::Populated {
+                option: self.option(first),
+                path: level.to_path_buf(),
+            });
+        }
+        for c in missing {
+            std::fs::write(&control, format!("+{c}")).map_err(|error| {
+                // Someone moved a process in since the look above.
+                if error.raw_os_error() == Some(xvisor_sys::errno::EBUSY) {
+                    CgroupError::Populated {
+                        option: self.option(c),
+                        path: level.to_path_buf(),
+                    }
+                } else {
+                    CgroupError::Enable {
+                        option: self.option(c),
+                        controller: c.to_string(),
+                        path: level.to_path_buf(),
+                        error,
+                    }
+                }
+            })?;
         }
         Ok(())
     }
@@ -508,31 +598,17 @@ impl InstanceCgroup {
     /// Creates the planned directories and writes the limits. Nothing is
     /// left behind on error.
     pub fn create(&mut self, limits: &Limits) -> Result<(), CgroupError> {
-        let option = |c: &str| {
-            limits
-                .wanted()
-                .iter()
-                .find(|(k, _)| *k == c)
-                .map_or("", |(_, o)| *o)
-                .to_string()
-        };
+        let result = self.create_all(limits);
+        if result.is_err() {
+            let _ = self.remove(Duration::ZERO);
+        }
+        result
+    }
+
+    fn create_all(&mut self, limits: &Limits) -> Result<(), CgroupError> {
         for i in self.created..self.dirs.len() {
             let dir = self.dirs[i].clone();
-            if let Err((path, error)) = self.prepare_the_way(&dir) {
-                let _ = self.remove(Duration::ZERO);
-                let first = dir
-                    .controllers
-                    .iter()
-                    .copied()
-                    .find(|c| *c != FREEZER)
-                    .unwrap_or(FREEZER);
-                return Err(CgroupError::Enable {
-                    option: option(first),
-                    controller: first.to_string(),
-                    path,
-                    error,
-                });
-            }
+            self.prepare_the_way(&dir)?;
             let mut made = std::fs::create_dir(&dir.path);
             if made.as_ref().is_err_and(|e| e.kind() == io::ErrorKind::NotFound) {
                 // A parent shared with another container went with that
@@ -542,19 +618,14 @@ impl InstanceCgroup {
                 }
             }
             if let Err(error) = made {
-                let first = dir.controllers.first().copied().unwrap_or("");
-                let _ = self.remove(Duration::ZERO);
                 return Err(CgroupError::Create {
-                    option: option(first),
+                    option: self.option(dir.first_controller()),
                     path: dir.path,
                     error,
                 });
             }
             self.created = i + 1;
-            if let Err(e) = write_limits(&dir, limits) {
-                let _ = self.remove(Duration::ZERO);
-                return Err(e);
-            }
+            write_limits(&dir, limits)?;
         }
         Ok(())
     }
@@ -1009,6 +1080,52 @@ mod tests {
         assert!(std::fs::read_to_string(root.join("cgroup.subtree_control"))
             .unwrap()
             .starts_with('+'));
+        std::fs::remove_dir_all(&root).unwrap();
+    }
+
+    /// A fake non-root v2 cgroup (it has `cgroup.type`) holding `procs`.
+    fn fake_v2_cgroup(dir: &Path, procs: &str) {
+        std::fs::write(dir.join("cgroup.type"), "domain\n").unwrap();
+        std::fs::write(dir.join("cgroup.procs"), procs).unwrap();
+        std::fs::write(dir.join("cgroup.subtree_control"), "").unwrap();
+    }
+
+    #[test]
+    fn v2_controllers_are_never_enabled_in_a_cgroup_holding_processes() {
+        let root = temp_dir("populated");
+        // pid 1 is never this test: another program holds the cgroup.
+        fake_v2_cgroup(&root, "1\n");
+        for limits in [
+            Limits {
+                memory_bytes: Some(64 << 20),
+                ..Default::default()
+            },
+            Limits {
+                pids: Some(20),
+                ..Default::default()
+            },
+            Limits {
+                cpus: Some(0.5),
+                ..Default::default()
+            },
+        ] {
+            let mut cg = InstanceCgroup::plan(&fake_host(&root, Version::V2), &own("p"), &limits, false).unwrap();
+            let e = cg.create(&limits).unwrap_err();
+            let message = e.to_string();
+            assert!(matches!(e, CgroupError::Populated { .. }), "{message}");
+            assert!(
+                message.contains(&format!(
+                    "cgroup v2 forbids controllers in {}, which holds processes",
+                    root.display()
+                )),
+                "{message}"
+            );
+            assert_eq!(
+                std::fs::read_to_string(root.join("cgroup.subtree_control")).unwrap(),
+                ""
+            );
+            assert!(!root.join("xvisor-p").exists());
+        }
         std::fs::remove_dir_all(&root).unwrap();
     }
 
