@@ -249,7 +249,8 @@ impl Instance {
         let mut watchdog = None;
         if let Some(cg) = cgroup.as_mut() {
             let mut dog = Watchdog::spawn(cg.paths()).map_err(host("start the cgroup watchdog"))?;
-            match cg.create(&spec.limits) {
+            // The watchdog leaves the caller's cgroup with the supervisor.
+            match cg.create(&spec.limits, &[dog.pid()]) {
                 Ok(()) => {
                     // Best effort: at worst an empty directory outlives a
                     // SIGKILLed supervisor.
