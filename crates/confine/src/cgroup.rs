@@ -103,8 +103,20 @@ pub enum CgroupError {
         path: PathBuf,
         error: io::Error,
     },
+    #[error(
+        "cannot enforce {option}: cgroup v2 forbids controllers in {path}, which holds processes; \
+         run xvisor in a cgroup of its own, e.g. `systemd-run [--user] --scope -p Delegate=yes xvisor run …`"
+    )]
+    Populated { option: String, path: PathBuf },
+    #[error(
+        "cannot start the instance in cgroup {path}: {error} (cgroup v2 refuses a cgroup whose parent \
+         holds processes; run xvisor in a cgroup of its own, e.g. `systemd-run [--user] --scope -p Delegate=yes xvisor run …`)"
+    )]
+    Enter { path: PathBuf, error: io::Error },
     #[error("cannot write {path}: {error}")]
     Write { path: PathBuf, error: io::Error },
+    #[error("cannot lock cgroup {path}: {error}")]
+    Lock { path: PathBuf, error: io::Error },
     #[error("cannot read the host's cgroups ({what}): {error}")]
     Detect { what: &'static str, error: io::Error },
     #[error("cgroup {path} still has processes after {waited_ms} ms; left in place")]
@@ -396,6 +408,24 @@ struct Dir {
     controllers: Vec<&'static str>,
 }
 
+impl Dir {
+    /// The controller named in messages: a limit's before the freezer.
+    fn first_controller(&self) -> &'static str {
+        self.controllers
+            .iter()
+            .copied()
+            .find(|c| *c != FREEZER)
+            .unwrap_or(FREEZER)
+    }
+}
+
+/// Whether v2 cgroup `dir` holds processes and is not the root (which may
+/// have both processes and controllers). Only non-root cgroups have
+/// `cgroup.type`, also inside a cgroup namespace whose root they are.
+fn holds_processes(dir: &Path) -> bool {
+    dir.join("cgroup.type").exists() && !processes(dir).is_empty()
+}
+
 /// The cgroups of one instance; removed by [`remove`](Self::remove).
 #[derive(Debug)]
 pub struct InstanceCgroup {
@@ -405,6 +435,136 @@ pub struct InstanceCgroup {
     /// Directories on the way to `dirs` that did not exist and were made
     /// for them, in the order made.
     made_on_the_way: Vec<PathBuf>,
+    /// The option (flag or config key) that asked for each controller.
+    options: Vec<(&'static str, &'static str)>,
+    /// xvisor's processes moved into the shared leaf, when they were.
+    moved: Option<Moved>,
+    /// The lock on the cgroup xvisor runs in, held while creating.
+    lock: Option<std::fs::File>,
+}
+
+/// The leaf below the cgroup xvisor runs in (its *base*) that xvisor's own
+/// processes move into on cgroup v2, so that controllers can be enabled in
+/// the base for an instance's cgroup beside it: v2 forbids controllers in
+/// a non-root cgroup that holds processes. One leaf for every xvisor run
+/// from that base (no instance is named so: theirs are `xvisor-NAME`); the
+/// last to leave puts the base back as it was.
+pub const SUPERVISOR_LEAF: &str = "xvisor.supervisors";
+
+/// How long xvisor waits for other xvisor processes starting in the same
+/// cgroup to move out of it too.
+const ARRIVAL_PATIENCE: Duration = Duration::from_secs(2);
+
+/// The v2 controllers xvisor enables; the only ones it disables again.
+const ENABLED_BY_XVISOR: &[&str] = &["cpu", "cpuset", "memory", "pids"];
+
+/// Processes of ours moved from `base` into its [`SUPERVISOR_LEAF`].
+#[derive(Debug)]
+struct Moved {
+    base: PathBuf,
+    pids: Vec<i32>,
+}
+
+/// Serialises xvisor's changes to cgroup `base` (moving into or out of the
+/// leaf, enabling or disabling controllers, an instance's cgroup beside
+/// it) between concurrent xvisor runs: `flock` on the directory itself.
+fn lock_cgroup(base: &Path) -> Result<std::fs::File, CgroupError> {
+    let locked = std::fs::File::open(base).and_then(|dir| {
+        xvisor_sys::tree::lock(
+            std::os::fd::AsFd::as_fd(&dir),
+            xvisor_sys::tree::LockKind::Exclusive,
+            true,
+        )?;
+        Ok(dir)
+    });
+    locked.map_err(|error| CgroupError::Lock {
+        path: base.to_path_buf(),
+        error,
+    })
+}
+
+/// The processes of v2 cgroup `dir` (none when unreadable).
+fn processes(dir: &Path) -> Vec<i32> {
+    std::fs::read_to_string(dir.join("cgroup.procs"))
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| l.trim().parse().ok())
+        .collect()
+}
+
+/// Whether process `pid` runs the same program file as this one.
+fn same_program(pid: i32) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    let (Ok(me), Ok(it)) = (
+        std::fs::metadata("/proc/self/exe"),
+        std::fs::metadata(format!("/proc/{pid}/exe")),
+    ) else {
+        return false;
+    };
+    (me.dev(), me.ino()) == (it.dev(), it.ino())
+}
+
+/// How many live cgroups are below v2 cgroup `dir`.
+fn descendants(dir: &Path) -> Option<u64> {
+    let stat = std::fs::read_to_string(dir.join("cgroup.stat")).ok()?;
+    stat.lines()
+        .find_map(|l| l.strip_prefix("nr_descendants "))
+        .and_then(|n| n.trim().parse().ok())
+}
+
+/// Leaves the [`SUPERVISOR_LEAF`] of `base` for good, with `base` locked.
+/// Only the last one out changes anything: when the leaf is all that is
+/// left below `base`, nothing uses a controller enabled there, so those
+/// xvisor enables are disabled again, `pids` move back into `base` and the
+/// leaf goes (waiting up to `patience` for other xvisor processes that
+/// left it just before, and are ending, to be gone). `base` held processes
+/// when xvisor started in it, so, as a domain cgroup, it had no
+/// controllers enabled then; a threaded domain's are left as they are.
+fn leave(base: &Path, pids: &[i32], patience: Duration) -> Result<(), CgroupError> {
+    if descendants(base) != Some(1) {
+        return Ok(());
+    }
+    if std::fs::read_to_string(base.join("cgroup.type")).is_ok_and(|t| t.trim() == "domain") {
+        let control = base.join("cgroup.subtree_control");
+        let enabled = std::fs::read_to_string(&control).unwrap_or_default();
+        for c in ENABLED_BY_XVISOR
+            .iter()
+            .filter(|c| enabled.split_whitespace().any(|e| e == **c))
+        {
+            write_file(control.clone(), &format!("-{c}"))?;
+        }
+    }
+    for pid in pids {
+        match std::fs::write(base.join("cgroup.procs"), pid.to_string()) {
+            Ok(()) => {}
+            Err(e) if e.raw_os_error() == Some(xvisor_sys::errno::ESRCH) => {}
+            Err(error) => {
+                return Err(CgroupError::Write {
+                    path: base.join("cgroup.procs"),
+                    error,
+                })
+            }
+        }
+    }
+    remove_dirs(&[base.join(SUPERVISOR_LEAF)], patience)
+}
+
+/// For a process xvisor moved into the shared leaf along with itself (its
+/// cgroup watchdog, finishing for a supervisor that died): leaves it as
+/// the supervisor would have. Nothing to do from any other cgroup.
+pub fn leave_supervisor_leaf(patience: Duration) -> Result<(), CgroupError> {
+    let host = CgroupHost::detect()?;
+    let Some(leaf) = host.hierarchies.iter().find(|h| h.version == Version::V2) else {
+        return Ok(());
+    };
+    if leaf.own_dir.file_name() != Some(std::ffi::OsStr::new(SUPERVISOR_LEAF)) {
+        return Ok(());
+    }
+    let Some(base) = leaf.own_dir.parent() else {
+        return Ok(());
+    };
+    let _lock = lock_cgroup(base)?;
+    leave(base, &[std::process::id() as i32], patience)
 }
 
 /// Controllers an engine's chosen cgroup is placed in even without a limit:
@@ -436,6 +596,7 @@ impl InstanceCgroup {
             let accounted: Vec<_> = accounted.map(|c| (*c, "")).collect();
             wanted.extend(accounted);
         }
+        let options = wanted.clone();
         for (controller, option) in wanted {
             let h = host
                 .hierarchy_for(controller)
@@ -464,29 +625,35 @@ impl InstanceCgroup {
             dirs,
             created: 0,
             made_on_the_way: Vec::new(),
+            options,
+            moved: None,
+            lock: None,
         })
+    }
+
+    /// The option that asked for `controller`, for messages.
+    fn option(&self, controller: &str) -> String {
+        self.options
+            .iter()
+            .find(|(c, _)| *c == controller)
+            .map_or("", |(_, o)| *o)
+            .to_string()
     }
 
     /// Creates the directories between `dir.base` and `dir.path`, and on
     /// v2 enables the controllers in each level above `dir.path`; on the
     /// v1 cpuset hierarchy a new level gets its parent's CPUs and nodes (an
     /// empty cpuset takes no task).
-    fn prepare_the_way(&mut self, dir: &Dir) -> Result<(), (PathBuf, io::Error)> {
+    fn prepare_the_way(&mut self, dir: &Dir) -> Result<(), CgroupError> {
         let Ok(below) = dir.path.strip_prefix(&dir.base) else {
             return Ok(());
         };
+        let first = dir.first_controller();
         let mut level = dir.base.clone();
         let parts: Vec<_> = below.components().collect();
         for (i, part) in parts.iter().enumerate() {
             if dir.version == Version::V2 {
-                let control = level.join("cgroup.subtree_control");
-                let enabled = std::fs::read_to_string(&control).unwrap_or_default();
-                // The v2 freezer is in every cgroup, not a controller to enable.
-                for c in dir.controllers.iter().filter(|c| **c != FREEZER) {
-                    if !enabled.split_whitespace().any(|e| e == *c) {
-                        std::fs::write(&control, format!("+{c}")).map_err(|e| (level.clone(), e))?;
-                    }
-                }
+                self.enable_controllers(&level, &dir.controllers)?;
             }
             let parent = level.clone();
             level.push(part);
@@ -496,43 +663,154 @@ impl InstanceCgroup {
             match std::fs::create_dir(&level) {
                 Ok(()) => self.made_on_the_way.push(level.clone()),
                 Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
-                Err(e) => return Err((level, e)),
+                Err(error) => {
+                    return Err(CgroupError::Create {
+                        option: self.option(first),
+                        path: level,
+                        error,
+                    })
+                }
             }
             if dir.version == Version::V1 && dir.controllers.contains(&"cpuset") {
-                inherit_cpuset(&parent, &level).map_err(|e| (level.clone(), e))?;
+                inherit_cpuset(&parent, &level).map_err(|error| CgroupError::Write {
+                    path: level.join("cpuset.cpus"),
+                    error,
+                })?;
             }
+        }
+        Ok(())
+    }
+
+    /// Enables `controllers` for the children of v2 cgroup `level`.
+    /// cgroup v2 forbids that in a cgroup that holds processes (the root
+    /// excepted): refused here before anything is written, since the kernel
+    /// accepts the threaded controllers (pids, cpu) there and only refuses
+    /// the child's first process, with a cause that names neither.
+    fn enable_controllers(&self, level: &Path, controllers: &[&'static str]) -> Result<(), CgroupError> {
+        let control = level.join("cgroup.subtree_control");
+        let enabled = std::fs::read_to_string(&control).unwrap_or_default();
+        // The v2 freezer is in every cgroup, not a controller to enable.
+        let missing: Vec<&'static str> = controllers
+            .iter()
+            .copied()
+            .filter(|c| *c != FREEZER && !enabled.split_whitespace().any(|e| e == *c))
+            .collect();
+        let Some(first) = missing.first() else {
+            return Ok(());
+        };
+        // Ours have just left (the kernel lists them no more).
+        let ours = self.moved.as_ref().map_or(&[][..], |m| &m.pids[..]);
+        if level.join("cgroup.type").exists() && processes(level).iter().any(|p| !ours.contains(p)) {
+            return Err(CgroupError::Populated {
+                option: self.option(first),
+                path: level.to_path_buf(),
+            });
+        }
+        for c in missing {
+            std::fs::write(&control, format!("+{c}")).map_err(|error| {
+                // Someone moved a process in since the look above.
+                if error.raw_os_error() == Some(xvisor_sys::errno::EBUSY) {
+                    CgroupError::Populated {
+                        option: self.option(c),
+                        path: level.to_path_buf(),
+                    }
+                } else {
+                    CgroupError::Enable {
+                        option: self.option(c),
+                        controller: c.to_string(),
+                        path: level.to_path_buf(),
+                        error,
+                    }
+                }
+            })?;
         }
         Ok(())
     }
 
     /// Creates the planned directories and writes the limits. Nothing is
     /// left behind on error.
-    pub fn create(&mut self, limits: &Limits) -> Result<(), CgroupError> {
-        let option = |c: &str| {
-            limits
-                .wanted()
+    ///
+    /// On v2, when the cgroup xvisor runs in holds processes and a
+    /// controller must be enabled there, and those processes are xvisor's
+    /// own (this one and `companions`, or other xvisor runs starting
+    /// there), they move into the [`SUPERVISOR_LEAF`] first; any other
+    /// process is refused: it is not xvisor's to move.
+    pub fn create(&mut self, limits: &Limits, companions: &[i32]) -> Result<(), CgroupError> {
+        let result = self.create_all(limits, companions);
+        if result.is_err() {
+            let _ = self.remove(Duration::ZERO);
+        }
+        self.lock = None;
+        result
+    }
+
+    /// Whether `dir`'s base must lose its processes before a controller
+    /// can be enabled there.
+    fn must_arrive(dir: &Dir) -> bool {
+        let enabled = std::fs::read_to_string(dir.base.join("cgroup.subtree_control")).unwrap_or_default();
+        dir.version == Version::V2
+            && dir
+                .controllers
                 .iter()
-                .find(|(k, _)| *k == c)
-                .map_or("", |(_, o)| *o)
-                .to_string()
-        };
-        for i in self.created..self.dirs.len() {
-            let dir = self.dirs[i].clone();
-            if let Err((path, error)) = self.prepare_the_way(&dir) {
-                let _ = self.remove(Duration::ZERO);
-                let first = dir
-                    .controllers
-                    .iter()
-                    .copied()
-                    .find(|c| *c != FREEZER)
-                    .unwrap_or(FREEZER);
-                return Err(CgroupError::Enable {
-                    option: option(first),
-                    controller: first.to_string(),
-                    path,
-                    error,
+                .any(|c| *c != FREEZER && !enabled.split_whitespace().any(|e| e == *c))
+            && holds_processes(&dir.base)
+    }
+
+    /// Moves xvisor's processes (this one and `companions`) out of `dir`'s
+    /// base into the shared leaf. Other xvisor runs starting in the same
+    /// cgroup are waited for (they move as well), with the lock let go
+    /// meanwhile; anything else there is refused. Leaves the base locked.
+    fn arrive(&mut self, dir: &Dir, companions: &[i32]) -> Result<(), CgroupError> {
+        let base = dir.base.clone();
+        let leaf = base.join(SUPERVISOR_LEAF);
+        let mut ours = vec![std::process::id() as i32];
+        ours.extend_from_slice(companions);
+        let start = Instant::now();
+        loop {
+            self.lock = Some(lock_cgroup(&base)?);
+            let others: Vec<i32> = processes(&base).into_iter().filter(|p| !ours.contains(p)).collect();
+            if !others.iter().all(|p| same_program(*p)) || (!others.is_empty() && start.elapsed() > ARRIVAL_PATIENCE) {
+                return Err(CgroupError::Populated {
+                    option: self.option(dir.first_controller()),
+                    path: base,
                 });
             }
+            if self.moved.is_none() {
+                match std::fs::create_dir(&leaf) {
+                    Ok(()) => {}
+                    Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
+                    Err(error) => {
+                        return Err(CgroupError::Create {
+                            option: self.option(dir.first_controller()),
+                            path: leaf,
+                            error,
+                        })
+                    }
+                }
+                let moved = self.moved.insert(Moved {
+                    base: base.clone(),
+                    pids: Vec::new(),
+                });
+                for pid in &ours {
+                    write_file(leaf.join("cgroup.procs"), &pid.to_string())?;
+                    moved.pids.push(*pid);
+                }
+            }
+            if others.is_empty() {
+                return Ok(());
+            }
+            self.lock = None;
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    fn create_all(&mut self, limits: &Limits, companions: &[i32]) -> Result<(), CgroupError> {
+        for i in self.created..self.dirs.len() {
+            let dir = self.dirs[i].clone();
+            if self.moved.is_none() && Self::must_arrive(&dir) {
+                self.arrive(&dir, companions)?;
+            }
+            self.prepare_the_way(&dir)?;
             let mut made = std::fs::create_dir(&dir.path);
             if made.as_ref().is_err_and(|e| e.kind() == io::ErrorKind::NotFound) {
                 // A parent shared with another container went with that
@@ -542,19 +820,14 @@ impl InstanceCgroup {
                 }
             }
             if let Err(error) = made {
-                let first = dir.controllers.first().copied().unwrap_or("");
-                let _ = self.remove(Duration::ZERO);
                 return Err(CgroupError::Create {
-                    option: option(first),
+                    option: self.option(dir.first_controller()),
                     path: dir.path,
                     error,
                 });
             }
             self.created = i + 1;
-            if let Err(e) = write_limits(&dir, limits) {
-                let _ = self.remove(Duration::ZERO);
-                return Err(e);
-            }
+            write_limits(&dir, limits)?;
         }
         Ok(())
     }
@@ -632,6 +905,8 @@ impl InstanceCgroup {
     /// last processes (already killed) to leave; then those made on the way
     /// to them, when nothing else has come to live there (never waited for:
     /// other containers may share them).
+    ///
+    /// Then xvisor's processes leave the shared leaf (see [`leave`]).
     pub fn remove(&mut self, patience: Duration) -> Result<(), CgroupError> {
         let existing: Vec<PathBuf> = self.dirs[..self.created].iter().map(|d| d.path.clone()).collect();
         remove_dirs(&existing, patience)?;
@@ -639,7 +914,14 @@ impl InstanceCgroup {
         while let Some(dir) = self.made_on_the_way.pop() {
             let _ = std::fs::remove_dir(dir);
         }
-        Ok(())
+        let Some(moved) = self.moved.take() else {
+            return Ok(());
+        };
+        let _lock = match self.lock.take() {
+            Some(held) => held,
+            None => lock_cgroup(&moved.base)?,
+        };
+        leave(&moved.base, &moved.pids, patience)
     }
 }
 
@@ -972,7 +1254,7 @@ mod tests {
         };
         let mut cg = InstanceCgroup::plan(&fake_host(&root, Version::V1), &own("t1"), &limits, false).unwrap();
         assert!(!root.join("xvisor-t1").exists(), "planning created something");
-        cg.create(&limits).unwrap();
+        cg.create(&limits, &[]).unwrap();
         let dir = root.join("xvisor-t1");
         let read = |f: &str| std::fs::read_to_string(dir.join(f)).unwrap();
         assert_eq!(read("memory.limit_in_bytes"), (256u64 << 20).to_string());
@@ -1000,7 +1282,7 @@ mod tests {
             ..Default::default()
         };
         let mut cg = InstanceCgroup::plan(&fake_host(&root, Version::V2), &own("t2"), &limits, false).unwrap();
-        cg.create(&limits).unwrap();
+        cg.create(&limits, &[]).unwrap();
         assert_eq!(cg.v2_dir(), Some(root.join("xvisor-t2").as_path()));
         let dir = root.join("xvisor-t2");
         assert_eq!(std::fs::read_to_string(dir.join("cpu.max")).unwrap(), "200000 100000");
@@ -1009,6 +1291,107 @@ mod tests {
         assert!(std::fs::read_to_string(root.join("cgroup.subtree_control"))
             .unwrap()
             .starts_with('+'));
+        std::fs::remove_dir_all(&root).unwrap();
+    }
+
+    /// A fake non-root v2 cgroup (it has `cgroup.type`) holding `procs`.
+    fn fake_v2_cgroup(dir: &Path, procs: &str) {
+        std::fs::write(dir.join("cgroup.type"), "domain\n").unwrap();
+        std::fs::write(dir.join("cgroup.procs"), procs).unwrap();
+        std::fs::write(dir.join("cgroup.subtree_control"), "").unwrap();
+    }
+
+    #[test]
+    fn v2_controllers_are_never_enabled_in_a_cgroup_holding_processes() {
+        let root = temp_dir("populated");
+        // pid 1 is never this test: another program holds the cgroup.
+        fake_v2_cgroup(&root, "1\n");
+        for limits in [
+            Limits {
+                memory_bytes: Some(64 << 20),
+                ..Default::default()
+            },
+            Limits {
+                pids: Some(20),
+                ..Default::default()
+            },
+            Limits {
+                cpus: Some(0.5),
+                ..Default::default()
+            },
+        ] {
+            let mut cg = InstanceCgroup::plan(&fake_host(&root, Version::V2), &own("p"), &limits, false).unwrap();
+            let e = cg.create(&limits, &[]).unwrap_err();
+            let message = e.to_string();
+            assert!(matches!(e, CgroupError::Populated { .. }), "{message}");
+            assert!(
+                message.contains(&format!(
+                    "cgroup v2 forbids controllers in {}, which holds processes",
+                    root.display()
+                )),
+                "{message}"
+            );
+            assert_eq!(
+                std::fs::read_to_string(root.join("cgroup.subtree_control")).unwrap(),
+                ""
+            );
+            assert!(!root.join("xvisor-p").exists());
+        }
+        std::fs::remove_dir_all(&root).unwrap();
+    }
+
+    #[test]
+    fn xvisor_alone_in_its_cgroup_moves_into_a_leaf_and_puts_everything_back() {
+        let root = temp_dir("leaf");
+        let me = std::process::id().to_string();
+        fake_v2_cgroup(&root, &format!("{me}\n"));
+        std::fs::write(root.join("cgroup.stat"), "nr_descendants 1\nnr_dying_descendants 0\n").unwrap();
+        let limits = Limits {
+            memory_bytes: Some(64 << 20),
+            ..Default::default()
+        };
+        let mut cg = InstanceCgroup::plan(&fake_host(&root, Version::V2), &own("l"), &limits, false).unwrap();
+        cg.create(&limits, &[]).unwrap();
+        let read = |p: PathBuf| std::fs::read_to_string(p).unwrap();
+        let leaf = root.join(SUPERVISOR_LEAF);
+        assert_eq!(read(leaf.join("cgroup.procs")), me);
+        assert_eq!(read(root.join("cgroup.subtree_control")), "+memory");
+        assert_eq!(read(root.join("xvisor-l/memory.max")), (64u64 << 20).to_string());
+        // What the kernel does by itself, a plain tree needs done: the
+        // instance's directory goes with its files, the subtree_control
+        // file reads back without the sign, the leaf empties as we leave.
+        std::fs::remove_dir_all(root.join("xvisor-l")).unwrap();
+        std::fs::write(root.join("cgroup.subtree_control"), "memory\n").unwrap();
+        std::fs::remove_file(leaf.join("cgroup.procs")).unwrap();
+        std::fs::write(root.join("cgroup.procs"), "").unwrap();
+        cg.remove(Duration::ZERO).unwrap();
+        assert_eq!(read(root.join("cgroup.subtree_control")), "-memory");
+        assert_eq!(read(root.join("cgroup.procs")), me);
+        assert!(!leaf.exists());
+        std::fs::remove_dir_all(&root).unwrap();
+    }
+
+    #[test]
+    fn the_leaf_stays_while_another_instance_uses_the_controllers() {
+        let root = temp_dir("leaf-shared");
+        let me = std::process::id().to_string();
+        fake_v2_cgroup(&root, &format!("{me}\n"));
+        // Our leaf and another run's instance.
+        std::fs::write(root.join("cgroup.stat"), "nr_descendants 2\nnr_dying_descendants 0\n").unwrap();
+        let limits = Limits {
+            pids: Some(8),
+            ..Default::default()
+        };
+        let mut cg = InstanceCgroup::plan(&fake_host(&root, Version::V2), &own("m"), &limits, false).unwrap();
+        cg.create(&limits, &[]).unwrap();
+        std::fs::remove_dir_all(root.join("xvisor-m")).unwrap();
+        std::fs::write(root.join("cgroup.subtree_control"), "pids\n").unwrap();
+        cg.remove(Duration::ZERO).unwrap();
+        assert_eq!(
+            std::fs::read_to_string(root.join("cgroup.subtree_control")).unwrap(),
+            "pids\n"
+        );
+        assert!(root.join(SUPERVISOR_LEAF).exists());
         std::fs::remove_dir_all(&root).unwrap();
     }
 
@@ -1029,7 +1412,7 @@ mod tests {
         let leaf = root.join("a/b/leaf");
         assert_eq!(cg.paths(), vec![leaf.clone()]);
         std::fs::create_dir(root.join("a")).unwrap(); // someone else's
-        cg.create(&limits).unwrap();
+        cg.create(&limits, &[]).unwrap();
         let read = |f: &str| std::fs::read_to_string(leaf.join(f)).unwrap();
         assert_eq!(read("cpu.shares"), "2048");
         assert_eq!(read("cpu.cfs_period_us"), "500000");

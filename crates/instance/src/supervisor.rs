@@ -2,6 +2,7 @@
 
 use std::io;
 use std::os::fd::{AsFd, OwnedFd};
+use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -248,7 +249,8 @@ impl Instance {
         let mut watchdog = None;
         if let Some(cg) = cgroup.as_mut() {
             let mut dog = Watchdog::spawn(cg.paths()).map_err(host("start the cgroup watchdog"))?;
-            match cg.create(&spec.limits) {
+            // The watchdog leaves the caller's cgroup with the supervisor.
+            match cg.create(&spec.limits, &[dog.pid()]) {
                 Ok(()) => {
                     // Best effort: at worst an empty directory outlives a
                     // SIGKILLed supervisor.
@@ -316,7 +318,22 @@ impl Instance {
                 return Err(e);
             }
         }
-        let forked = forked.map_err(host("create the instance's namespaces"))?;
+        let forked = match forked {
+            Ok(forked) => forked,
+            Err(error) => {
+                let error = clone_error(error, cgroup.as_ref().and_then(|c| c.v2_dir()));
+                // Nothing was born in them: removed now rather than by the
+                // watchdog after xvisor has gone.
+                if let Some(cg) = cgroup.as_mut() {
+                    if cg.remove(Duration::ZERO).is_ok() {
+                        if let Some(w) = watchdog.as_mut() {
+                            w.finish();
+                        }
+                    }
+                }
+                return Err(error);
+            }
+        };
         let (init_pid, init_pidfd) = match forked {
             Forked::Child => init::run(&spec, init_end),
             Forked::Parent { pid, pidfd } => (pid, pidfd),
@@ -1081,6 +1098,21 @@ impl Drop for Instance {
     }
 }
 
+/// What a failed `clone3` of init means. Born into its v2 cgroup
+/// (`CLONE_INTO_CGROUP`), init is refused with EOPNOTSUPP when the cgroup
+/// cannot take processes (an ancestor holds processes and has controllers
+/// enabled) and with EBUSY when it has controllers enabled itself: causes
+/// of the cgroup, not of the namespaces.
+fn clone_error(error: io::Error, cgroup: Option<&Path>) -> InstanceError {
+    match (cgroup, error.raw_os_error()) {
+        (Some(path), Some(errno::EOPNOTSUPP | errno::EBUSY)) => InstanceError::Cgroup(CgroupError::Enter {
+            path: path.to_path_buf(),
+            error,
+        }),
+        _ => host("create the instance's namespaces")(error),
+    }
+}
+
 /// The files of the namespaces `spec` joins, opened and checked to be of
 /// the kind asked for; with each, its index in `spec.joined`.
 fn open_joined_namespaces(spec: &InstanceSpec) -> Result<Vec<(usize, OwnedFd)>, InstanceError> {
@@ -1302,3 +1334,22 @@ fn exec_failure(program: &str, stage: StartStage, code: i32) -> String {
 const CLIENT_PATIENCE: Duration = Duration::from_secs(2);
 /// The longest request line read.
 const MAX_REQUEST: usize = 64;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_cgroup_refusing_init_is_named_as_the_cause() {
+        let dir = Path::new("/sys/fs/cgroup/s.scope/xvisor-a");
+        for errno in [errno::EOPNOTSUPP, errno::EBUSY] {
+            let message = clone_error(io::Error::from_raw_os_error(errno), Some(dir)).to_string();
+            assert!(message.starts_with("cannot start the instance in cgroup /sys/fs/cgroup/s.scope/xvisor-a: "));
+            assert!(!message.contains("namespaces"), "{message}");
+        }
+        let message = clone_error(io::Error::from_raw_os_error(errno::EOPNOTSUPP), None).to_string();
+        assert!(message.starts_with("cannot create the instance's namespaces"));
+        let message = clone_error(io::Error::from_raw_os_error(errno::EPERM), Some(dir)).to_string();
+        assert!(message.starts_with("cannot create the instance's namespaces"));
+    }
+}

@@ -6,7 +6,9 @@
 //! init), so it waits for the cgroups to empty and removes them. On the
 //! same pipe the supervisor tells it the directories that were made on the
 //! way to them (an OCI `cgroupsPath`): those go too, once empty, without
-//! waiting (other containers may live there). It starts
+//! waiting (other containers may live there). Moved with the supervisor
+//! into the shared leaf of the caller's cgroup (cgroup v2), it leaves it
+//! as the supervisor would have. It starts
 //! its own session, ignores terminal signals and holds none of xvisor's
 //! descriptors (not even its stdout/stderr), so it never keeps a caller's
 //! pipe open.
@@ -43,6 +45,10 @@ impl Watchdog {
                 })
             }
         }
+    }
+
+    pub(crate) fn pid(&self) -> i32 {
+        self.pid
     }
 
     /// Directories made on the way to the cgroups, to remove after them
@@ -132,5 +138,8 @@ fn watch(keepalive: OwnedFd, paths: &[PathBuf]) -> ! {
         let path = std::path::Path::new(std::ffi::OsStr::from_bytes(path));
         let _ = std::fs::remove_dir(path);
     }
+    // Moved out of the caller's cgroup with the supervisor (cgroup v2), the
+    // watchdog puts it back in the supervisor's place.
+    let _ = xvisor_confine::cgroup::leave_supervisor_leaf(Duration::from_secs(30));
     process::exit_now(0)
 }

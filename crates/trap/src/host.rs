@@ -46,6 +46,10 @@ pub const SUPERVISOR_CALLS: &[(&str, &str)] = &[
     ("waitid", "reaping, as the standard library does it"),
     ("rmdir", "removing the instance's cgroups"),
     (
+        "flock",
+        "locking the caller's cgroup while leaving its xvisor leaf (cgroup v2)",
+    ),
+    (
         "accept4",
         "answering `xvisor ps`, `xvisor kill` and `xvisor exec` on the instance's control socket",
     ),
