@@ -81,6 +81,9 @@ pub(crate) struct Server {
     pub(crate) blocking_receive: bool,
     /// The serving threads' ids, for the doorbell.
     pub(crate) threads: Mutex<Vec<i32>>,
+    /// Calls received from the guest so far (what the instance paid in
+    /// round trips).
+    pub(crate) trapped: AtomicU64,
 }
 
 /// Starts the pool: the first thread starts the others (a confined
@@ -296,6 +299,7 @@ impl Server {
     /// (for the trace only) before the answer, and the call's validity
     /// checked again after reading.
     fn serve(&self, notification: Notification, on: &Arc<OwnedFd>) {
+        self.trapped.fetch_add(1, Ordering::Relaxed);
         let listener = on.as_fd();
         // Clock reads only when tracing: nothing but decide-and-answer stays
         // on the path of a trapped call.

@@ -524,6 +524,7 @@ impl Instance {
                         hung_up: std::sync::atomic::AtomicBool::new(false),
                         blocking_receive: crate::server::serving_threads(self.trace.is_some()) == 1,
                         threads: Mutex::new(Vec::new()),
+                        trapped: std::sync::atomic::AtomicU64::new(0),
                     });
                     self.server = Some(Arc::clone(&server));
                     if let Some(to_pool) = self.to_pool.take() {
@@ -622,6 +623,14 @@ impl Instance {
 
     /// running → stopped: serves the instance until the guest ends, then
     /// tears it down.
+    /// How many system calls the guest has trapped to the supervisor so far
+    /// (0 before the guest runs).
+    pub fn trapped_calls(&self) -> u64 {
+        self.server
+            .as_ref()
+            .map_or(0, |s| s.trapped.load(std::sync::atomic::Ordering::Relaxed))
+    }
+
     pub fn wait(&mut self) -> Result<Outcome, InstanceError> {
         let next = self.state.after("stop")?;
         let mut relay = self.pty_master.take().map(Relay::new);

@@ -70,9 +70,9 @@ fn dispatch(mut args: Vec<OsString>) -> i32 {
     let command = args.remove(0);
     match command.to_str().unwrap_or("") {
         "run" => match run::parse(args) {
-            Ok(Some(options)) => match run::to_spec(options) {
-                Ok(spec) => run::run(spec),
-                Err(e) => usage_error(&e),
+            Ok(Some(options)) => match (options.stats, run::to_spec(options)) {
+                (stats, Ok(spec)) => run::run(spec, stats),
+                (_, Err(e)) => usage_error(&e),
             },
             Ok(None) => {
                 print!("{}", run::HELP);

@@ -77,6 +77,8 @@ Policy (see 'xvisor policy --help' and docs/policy.md):
                            trapped and decided by the supervisor
       --deny-syscall LIST  refuse these calls too, with EPERM
                            (comma-separated names)
+      --stats              at the end, say on stderr how many system calls were
+                           trapped to the supervisor (what the policy cost)
       --trace FILE         record every trapped call as JSON lines in FILE;
                            '-' prints a readable form on stderr
 
@@ -124,6 +126,7 @@ pub struct RunOptions {
     pub policy: Option<PathBuf>,
     pub denied: Vec<String>,
     pub trace: Option<String>,
+    pub stats: bool,
     pub argv: Vec<String>,
 }
 
@@ -273,6 +276,7 @@ pub fn parse(args: Vec<OsString>) -> Result<Option<RunOptions>> {
             }
             Long("trace") => o.trace = Some(text(p.value()?, "--trace")?),
             Long("policy") => o.policy = Some(PathBuf::from(p.value()?)),
+            Long("stats") => o.stats = true,
             Short('i') | Long("interactive") => o.interactive = true,
             Short('t') | Long("tty") => o.tty = true,
             Value(program) => {
@@ -518,7 +522,7 @@ pub fn to_spec(mut o: RunOptions) -> Result<InstanceSpec> {
 }
 
 /// Runs the instance to its end; returns xvisor's exit status.
-pub fn run(spec: InstanceSpec) -> i32 {
+pub fn run(spec: InstanceSpec, stats: bool) -> i32 {
     let memory = spec.limits.memory_bytes;
     let mut instance = match Instance::create(spec) {
         Ok(i) => i,
@@ -531,7 +535,16 @@ pub fn run(spec: InstanceSpec) -> i32 {
     if let Err(e) = instance.confine_supervisor() {
         return report(&e);
     }
-    match instance.wait() {
+    let started = std::time::Instant::now();
+    let waited = instance.wait();
+    if stats {
+        eprintln!(
+            "xvisor: {} system calls trapped to the supervisor in {:.3} s",
+            instance.trapped_calls(),
+            started.elapsed().as_secs_f64()
+        );
+    }
+    match waited {
         Ok(outcome) => {
             match outcome {
                 Outcome::TimedOut { after } => {
