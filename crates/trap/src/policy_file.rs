@@ -638,17 +638,6 @@ impl PolicyFile {
         policy
     }
 
-    /// The Landlock ABI this file's rules need (0: none).
-    pub fn landlock_abi_needed(&self) -> u32 {
-        if self.ports.connect.is_some() || self.ports.bind.is_some() {
-            LANDLOCK_NET_ABI
-        } else if self.paths.read.is_some() || self.paths.write.is_some() || self.paths.exec.is_some() {
-            1
-        } else {
-            0
-        }
-    }
-
     /// Every rule with the layer that enforces it, in file order.
     pub fn rules(&self) -> Vec<ShownRule> {
         let mut out = vec![ShownRule {
@@ -862,7 +851,6 @@ timeout = "30s"
         assert!(p.mdwe);
         assert_eq!(p.limits.cpus.as_ref().unwrap().value, "0.5");
         assert_eq!(p.limits.pids.as_ref().unwrap().value, 64);
-        assert_eq!(p.landlock_abi_needed(), LANDLOCK_NET_ABI);
         let read = &p.paths.read.as_ref().unwrap()[1];
         assert_eq!(read.at, Position { line: 4, column: 17 });
         let filter = p.filter_policy();
@@ -880,7 +868,6 @@ timeout = "30s"
         let p = parse("").unwrap();
         assert_eq!(p.base, Profile::Default);
         assert_eq!(p.filter_policy(), Policy::new(Profile::Default));
-        assert_eq!(p.landlock_abi_needed(), 0);
     }
 
     #[test]

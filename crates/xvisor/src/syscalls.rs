@@ -10,14 +10,16 @@ Show how xvisor treats every x86_64 system call under a profile.
 
 Usage: xvisor syscalls [--profile default|strict] [--deny-syscall NAME,...] [--json | --markdown]
 
-For each call: its number, name, argument kinds, class (hot: may run in
-the host kernel; mediated: trapped and decided by the supervisor; refused:
-refused in every profile), the handler that decides it, and the action the
-seccomp filter takes under the profile (allow, trap, errno).
+For each call: its number, name, argument kinds, class (hot: safe on
+register values alone; mediated: carries meaning, trapped only where
+something must decide or record it in the supervisor; refused: refused in
+every profile), the handler that decides it when trapped, and the action
+the seccomp filter takes under the profile (allow, allow unless some
+register values, trap, errno).
 
 Options:
-      --profile NAME         default (hot calls in the kernel, the rest
-                             trapped) or strict (every call trapped)
+      --profile NAME         default (every call in the kernel but those the
+                             filter refuses) or strict (every call trapped)
       --deny-syscall LIST    refuse these calls too (comma-separated)
       --json                 one JSON object per call
       --markdown             the doc page (docs/syscalls.md)

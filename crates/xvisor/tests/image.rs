@@ -4,6 +4,7 @@
 //! (`XVISOR_STORE`), run, listed, removed; and hostile archives refused —
 //! as root and as an unprivileged user.
 
+#[macro_use]
 mod common;
 
 use std::path::Path;
@@ -12,23 +13,6 @@ use std::process::{Output, Stdio};
 use common::*;
 use xvisor_image::fixtures::{gzip, tar_of, write_dir, Fixture};
 use xvisor_image::tar::{Builder, Header, Kind};
-
-macro_rules! both_callers {
-    ($name:ident, |$caller:ident| $body:block) => {
-        mod $name {
-            use super::*;
-            fn body($caller: Caller) $body
-            #[test]
-            fn as_root() {
-                body(Caller::Root)
-            }
-            #[test]
-            fn rootless() {
-                body(Caller::Unprivileged)
-            }
-        }
-    };
-}
 
 /// A test's own store and work directory.
 struct Env {

@@ -2,6 +2,7 @@
 //! refusal while the supervisor keeps serving the instance; profiles; the
 //! trace.
 
+#[macro_use]
 mod common;
 
 use std::process::Stdio;

@@ -3,6 +3,7 @@
 //! events reach the trace, parked calls keep Linux's signal semantics, and
 //! `xvisor kill` / names work for the caller's own instances only.
 
+#[macro_use]
 mod common;
 
 use std::io::{BufRead, BufReader};

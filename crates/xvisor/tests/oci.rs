@@ -2,6 +2,7 @@
 //! root, config.json from `xvisor spec`, then edited), driven the way
 //! engines drive runc.
 
+#[macro_use]
 mod common;
 
 use std::path::{Path, PathBuf};

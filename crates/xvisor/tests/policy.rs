@@ -5,26 +5,10 @@
 //! These need Landlock (ABI 4 for the port rules): a kernel without it
 //! fails them with the reason.
 
+#[macro_use]
 mod common;
 
 use common::*;
-
-macro_rules! both_callers {
-    ($name:ident, |$caller:ident| $body:block) => {
-        mod $name {
-            use super::*;
-            fn body($caller: Caller) $body
-            #[test]
-            fn as_root() {
-                body(Caller::Root)
-            }
-            #[test]
-            fn rootless() {
-                body(Caller::Unprivileged)
-            }
-        }
-    };
-}
 
 /// A policy file readable by either caller.
 fn policy_file(tag: &str, text: &str) -> (TempDir, String) {

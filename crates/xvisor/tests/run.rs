@@ -2,6 +2,7 @@
 //! terminals and teardown — as root and, for every rootless claim, as an
 //! unprivileged user.
 
+#[macro_use]
 mod common;
 
 use std::io::{Read, Write};
@@ -9,24 +10,6 @@ use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use common::*;
-
-/// Runs a test body for both callers.
-macro_rules! both_callers {
-    ($name:ident, |$caller:ident| $body:block) => {
-        mod $name {
-            use super::*;
-            fn body($caller: Caller) $body
-            #[test]
-            fn as_root() {
-                body(Caller::Root)
-            }
-            #[test]
-            fn rootless() {
-                body(Caller::Unprivileged)
-            }
-        }
-    };
-}
 
 both_callers!(host_paths_are_read_only, |caller| {
     let dir = TempDir::new("ro");

@@ -5,6 +5,27 @@
 
 #![allow(dead_code)]
 
+/// Runs a test body once as root and once as the unprivileged caller:
+/// `both_callers!(name, |caller| { … })` makes `name::as_root` and
+/// `name::rootless`.
+#[allow(unused_macros)]
+macro_rules! both_callers {
+    ($name:ident, |$caller:ident| $body:block) => {
+        mod $name {
+            use super::*;
+            fn body($caller: Caller) $body
+            #[test]
+            fn as_root() {
+                body(Caller::Root)
+            }
+            #[test]
+            fn rootless() {
+                body(Caller::Unprivileged)
+            }
+        }
+    };
+}
+
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
