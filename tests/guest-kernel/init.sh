@@ -45,6 +45,12 @@ echo $SHELL_PID > $SESSION/cgroup.procs
 pass=0 fail=0
 ok() { echo "CHECK $1 ok"; pass=$((pass + 1)); }
 bad() { echo "CHECK $1 FAIL $2"; fail=$((fail + 1)); }
+finish() {
+    echo "RESULT $pass passed, $fail failed"
+    echo "DONE"
+    sync
+    poweroff -f
+}
 # incg CGROUP CMD...: CMD as the only process of CGROUP (what a scope with
 # Delegate=yes or a service's main process is). A file, for timeout.
 printf '#!/bin/sh\ncg=$1; shift\necho $$ > "$cg/cgroup.procs" && exec "$@"\n' > /usr/local/bin/incg
@@ -84,6 +90,28 @@ clean() {
     [ -z "$left" ] && [ -z "$ctl" ] && [ "$procs" = "${3:-}" ] && ok "$1" ||
         bad "$1" "left: cgroups '$left' controllers '$ctl' processes '$procs'"
 }
+
+# Booted with Landlock left out of lsm= (run.sh's second boot): a host
+# directory handed in as stdin must not open the host's files.
+case $(cat /proc/cmdline) in
+*xvisor.check=nolandlock*)
+    echo "== no Landlock: $(cat /sys/kernel/security/lsm 2>/dev/null || echo 'securityfs not mounted')"
+    mkdir -p /run/hostdir && echo host-secret > /run/hostdir/secret
+    stdin_dir() { # NAME WRAPPER...
+        n=$1; shift
+        echo "RUN [$n]"
+        out=$(timeout 60 "$@" xvisor run -- cat /proc/self/fd/0/secret </run/hostdir 2>&1); rc=$?
+        echo "$out" | sed 's/^/  | /'
+        case $out in *host-secret*) bad "$n" "the guest read the host's file" ;;
+        *) [ $rc = 125 ] && has "without Landlock" && ok "$n" || bad "$n" "rc=$rc" ;; esac
+    }
+    stdin_dir nolandlock-stdin-dir env
+    stdin_dir nolandlock-stdin-dir-rootless $U
+    x nolandlock-plain-run xvisor run -- echo runs
+    [ $rc = 0 ] && has runs && ok nolandlock-plain-run || bad nolandlock-plain-run "rc=$rc"
+    finish
+    ;;
+esac
 
 echo "== root, in the root cgroup"
 memory root-memory
@@ -140,7 +168,4 @@ pids user-pids incg $USCOPE $U
 cpus user-cpus incg $USCOPE $U
 clean user-clean $USCOPE
 
-echo "RESULT $pass passed, $fail failed"
-echo "DONE"
-sync
-poweroff -f
+finish

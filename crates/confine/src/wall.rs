@@ -73,6 +73,26 @@ pub fn wall_in_root() -> Result<Wall, WallError> {
     })
 }
 
+/// Without Landlock, the mount namespace is the only wall, and a host
+/// directory handed to the guest as a descriptor (stdin from a directory,
+/// a preserved O_PATH descriptor) would reach the host's files beneath it
+/// through `openat` or `/proc/self/fd/N/…`. Then such descriptors are
+/// refused: `what` names them in the message. With Landlock they are
+/// harmless (nothing beyond the instance's root opens) and accepted.
+pub fn check_handed_in(fds: &[(std::os::fd::BorrowedFd<'_>, String)]) -> Result<(), String> {
+    if landlock::abi_version().is_ok() {
+        return Ok(());
+    }
+    for (fd, what) in fds {
+        if xvisor_sys::fs::reaches_paths(*fd).unwrap_or(false) {
+            return Err(format!(
+                "{what} is a directory (or path handle) of the host, and without Landlock (this kernel has none, or its lsm= list leaves it out) the instance could open the host's files beneath it; hand in a file or a pipe"
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// A policy's own wall, raised inside the first: path hierarchies by kind
 /// of access and TCP ports by direction. `None` leaves that kind as the
 /// first wall has it; `Some` grants it only beneath the paths (or on the

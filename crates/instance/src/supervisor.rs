@@ -109,6 +109,16 @@ impl InstanceError {
     }
 }
 
+/// How a descriptor handed to the guest is called in messages.
+fn handed_in_name(n: usize) -> String {
+    match n {
+        0 => "stdin".into(),
+        1 => "stdout".into(),
+        2 => "stderr".into(),
+        n => format!("descriptor {n}"),
+    }
+}
+
 fn host(action: &'static str) -> impl FnOnce(io::Error) -> InstanceError {
     move |error| InstanceError::Host { action, error }
 }
@@ -210,6 +220,17 @@ impl Instance {
     /// init is forked from it).
     pub fn create(mut spec: InstanceSpec) -> Result<Self, InstanceError> {
         spec.root.validate()?;
+        {
+            // Checked here, where they are still this process's own.
+            // (An engine's preserved descriptors are its own pipes and
+            // sockets.)
+            let stdin_handed = spec.stdin == crate::spec::StdinMode::Inherit;
+            let handed: Vec<_> = (0..3)
+                .filter(|&n| n != 0 || stdin_handed)
+                .map(|n| (xvisor_sys::event::standard(n), handed_in_name(n as usize)))
+                .collect();
+            xvisor_confine::wall::check_handed_in(&handed).map_err(InstanceError::Setup)?;
+        }
         if let Some(n) = spec.limits.pids {
             spec.policy.limit_tasks(n);
         }
@@ -863,6 +884,13 @@ impl Instance {
                 request.fds.len()
             ));
         }
+        let handed: Vec<_> = request
+            .fds
+            .iter()
+            .enumerate()
+            .map(|(n, fd)| (fd.as_fd(), handed_in_name(n)))
+            .collect();
+        xvisor_confine::wall::check_handed_in(&handed).map_err(|e| format!("exec: {e}"))?;
         if let (Some(limit), Some(m)) = (self.spec.limits.pids, &self.monitor) {
             if u64::try_from(m.table().len()).unwrap_or(u64::MAX) >= limit {
                 return Err(format!("exec: the instance has reached its task limit ({limit})"));

@@ -135,6 +135,14 @@ pub enum FileKind {
     Other,
 }
 
+/// Whether `fd` can name files beneath it: a directory, or any `O_PATH`
+/// descriptor (which `openat` and `/proc/self/fd/N/…` resolve from).
+pub fn reaches_paths(fd: BorrowedFd<'_>) -> io::Result<bool> {
+    // SAFETY: F_GETFL takes no argument and reads only the descriptor.
+    let flags = check_int(unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_GETFL) })?;
+    Ok(flags & libc::O_PATH != 0 || kind_of_fd(fd)? == FileKind::Directory)
+}
+
 /// Whether the file behind `fd` (an `O_PATH` fd works) is on a read-only
 /// mount.
 pub fn on_read_only_mount(fd: BorrowedFd<'_>) -> io::Result<bool> {
