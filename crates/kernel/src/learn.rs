@@ -850,3 +850,396 @@ pub fn utc_date(seconds: u64) -> String {
         rest % 60
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use xvisor_trap::bpf::AUDIT_ARCH_X86_64;
+    use xvisor_trap::policy_file::PolicyFile;
+
+    /// Guest memory: `bytes` mapped at `base`, nothing elsewhere.
+    fn memory(base: u64, bytes: Vec<u8>) -> impl Fn(u64, &mut [u8]) -> usize {
+        move |address: u64, buf: &mut [u8]| crate::fuzz_input::guest_memory(&bytes, base)(address, buf)
+    }
+
+    fn call(nr: i32, args: [u64; 6]) -> TrappedCall {
+        TrappedCall {
+            id: 1,
+            pid: 1,
+            nr,
+            arch: AUDIT_ARCH_X86_64,
+            args,
+        }
+    }
+
+    const AT: u64 = AT_FDCWD as u64;
+
+    fn options() -> RenderOptions {
+        RenderOptions {
+            always_read_write: vec!["/dev/null".into()],
+            always_read: vec!["/proc".into()],
+            always_exec: vec!["/lib64/ld-linux-x86-64.so.2".into()],
+            system_trees: SYSTEM_TREES.iter().map(|s| s.to_string()).collect(),
+            collapse_at: COLLAPSE_AT,
+            port_rules: true,
+        }
+    }
+
+    /// A probe of a fixed file tree: `existing` paths exist, and lead to
+    /// themselves.
+    fn tree(existing: &'static [&'static str]) -> impl FnMut(&str) -> Option<String> {
+        move |p: &str| existing.contains(&p).then(|| p.to_string())
+    }
+
+    fn file(learner: &Learner) -> PolicyFile {
+        let text = learner.render(&["made in a test".into()], &options());
+        PolicyFile::parse("learned.toml", &text).unwrap_or_else(|e| panic!("{e}\n{text}"))
+    }
+
+    fn values(list: &Option<Vec<xvisor_trap::policy_file::Located<String>>>) -> Vec<String> {
+        list.iter().flatten().map(|l| l.value.clone()).collect()
+    }
+
+    #[test]
+    fn opens_are_read_or_write_by_their_flags() {
+        let mem = memory(0x1000, b"/etc/passwd\0".to_vec());
+        let touch = |flags: u64| observe(&call(257, [AT, 0x1000, flags, 0, 0, 0]), &mem).paths[0].touch;
+        assert_eq!(touch(0), Touch::Read);
+        assert_eq!(touch(0o200000), Touch::Read);
+        assert_eq!(touch(1), Touch::Write);
+        assert_eq!(touch(2), Touch::Write);
+        assert_eq!(touch(O_CREAT), Touch::Write);
+        assert_eq!(touch(O_TRUNC), Touch::Write);
+        assert_eq!(touch(O_PATH), Touch::Look);
+        assert_eq!(touch(O_TMPFILE | 2), Touch::Entry);
+        let seen = observe(&call(257, [7, 0x1000, 0, 0, 0, 0]), &mem);
+        assert_eq!(seen.paths[0].base, Base::Fd(7));
+        assert_eq!(seen.paths[0].path, b"/etc/passwd");
+    }
+
+    #[test]
+    fn renames_and_links_name_both_entries() {
+        let mem = memory(0x1000, b"a\0\0\0b/c\0".to_vec());
+        let seen = observe(&call(316, [AT, 0x1000, 5, 0x1004, 0, 0]), &mem);
+        let names: Vec<_> = seen.paths.iter().map(|p| (p.base, p.path.clone(), p.touch)).collect();
+        assert_eq!(
+            names,
+            vec![
+                (Base::Cwd, b"a".to_vec(), Touch::Entry),
+                (Base::Fd(5), b"b/c".to_vec(), Touch::Entry)
+            ]
+        );
+        // symlink(target, linkpath): the target is only text.
+        let seen = observe(&call(88, [0x1000, 0x1004, 0, 0, 0, 0]), &mem);
+        assert_eq!(seen.paths.len(), 1);
+        assert_eq!(seen.paths[0].path, b"b/c");
+    }
+
+    #[test]
+    fn empty_paths_only_with_at_empty_path() {
+        let mem = memory(0x1000, b"\0".to_vec());
+        assert!(observe(&call(257, [AT, 0x1000, 0, 0, 0, 0]), &mem).paths.is_empty());
+        let seen = observe(&call(322, [4, 0x1000, 0, 0, AT_EMPTY_PATH, 0]), &mem);
+        assert_eq!(seen.paths[0].base, Base::Fd(4));
+        assert!(seen.paths[0].path.is_empty() && seen.exec);
+    }
+
+    #[test]
+    fn socket_addresses() {
+        let mut v4 = vec![2, 0, 0x1f, 0x90, 127, 0, 0, 1];
+        v4.resize(16, 0);
+        let mem = memory(0x1000, v4);
+        let seen = observe(&call(42, [3, 0x1000, 16, 0, 0, 0]), &mem);
+        assert_eq!(
+            seen.net,
+            Some(NetUse {
+                direction: Direction::Connect,
+                fd: 3,
+                address: Address::Inet {
+                    port: 8080,
+                    shown: "127.0.0.1:8080".into()
+                }
+            })
+        );
+        let mut v6 = vec![10, 0, 0x01, 0xbb, 0, 0, 0, 0];
+        v6.extend_from_slice(&std::net::Ipv6Addr::LOCALHOST.octets());
+        v6.extend_from_slice(&[0; 4]);
+        let mem = memory(0x1000, v6);
+        let seen = observe(&call(49, [3, 0x1000, 28, 0, 0, 0]), &mem);
+        assert!(matches!(
+            seen.net,
+            Some(NetUse {
+                direction: Direction::Bind,
+                address: Address::Inet { port: 443, .. },
+                ..
+            })
+        ));
+        // Too short for its family: nothing.
+        let mem = memory(0x1000, vec![2, 0, 0, 80]);
+        assert_eq!(observe(&call(42, [3, 0x1000, 4, 0, 0, 0]), &mem).net, None);
+        let mem = memory(0x1000, b"\x01\x00\x00abstract".to_vec());
+        assert_eq!(read_address(&mem, 0x1000, 12), Some(Address::Unix("@abstract".into())));
+    }
+
+    #[test]
+    fn paths_are_bounded_and_may_cross_pages() {
+        let mut bytes = vec![b'a'; 8192];
+        bytes[5000] = 0;
+        let mem = memory(0x1000, bytes);
+        assert_eq!(read_path(&mem, 0x1000 + 4000).map(|p| p.len()), Some(1000));
+        assert_eq!(read_path(&mem, 0x1000), None, "no NUL within PATH_MAX");
+        assert_eq!(read_path(&mem, 0x9000), None, "unmapped");
+        assert_eq!(read_path(&mem, 0), None);
+    }
+
+    #[test]
+    fn joins_are_lexical_and_absolute() {
+        let j = |b: &str, p: &str| join(b.as_bytes(), p.as_bytes()).map(|v| String::from_utf8(v).unwrap());
+        assert_eq!(j("/tmp/d", "x").as_deref(), Some("/tmp/d/x"));
+        assert_eq!(j("/tmp/d", "../x/./y//").as_deref(), Some("/tmp/x/y"));
+        assert_eq!(j("/tmp", "/etc/../../usr").as_deref(), Some("/usr"));
+        assert_eq!(j("/", "..").as_deref(), Some("/"));
+        assert_eq!(j("/tmp", ".").as_deref(), Some("/tmp"));
+        assert_eq!(j("pipe:[3]", "x"), None);
+    }
+
+    #[test]
+    fn arbitrary_registers_and_memory_never_panic() {
+        let mut seed = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
+        let garbage: Vec<u8> = (0..8192).map(|_| next() as u8).collect();
+        let mem = memory(0x10000, garbage);
+        let mut learner = Learner::new();
+        for _ in 0..20_000 {
+            let nr = (next() % 480) as i32;
+            let args = [0u64; 6].map(|_| {
+                if next() % 2 == 0 {
+                    0x10000 + next() % 9000
+                } else {
+                    next()
+                }
+            });
+            let seen = observe(&call(nr, args), &mem);
+            for p in &seen.paths {
+                if let Some(path) = join(b"/cwd", &p.path).and_then(|v| String::from_utf8(v).ok()) {
+                    learner.sight(&path, &mut |_: &str| None);
+                    learner.touched(&path, p.touch, "x", Some(true));
+                }
+            }
+            if let Some(net) = &seen.net {
+                learner.net_used(net, None, "x");
+            }
+        }
+        let _ = learner.render(&[], &options());
+    }
+
+    #[test]
+    fn a_file_the_run_made_is_granted_through_its_directory() {
+        let mut l = Learner::new();
+        let mut probe = tree(&["/", "/tmp", "/etc", "/etc/hostname"]);
+        l.sight("/etc/hostname", &mut probe);
+        l.touched("/etc/hostname", Touch::Read, "/usr/bin/cat", Some(true));
+        // Made by the run, then read and written: /tmp, which was there.
+        for (touch, name) in [
+            (Touch::Entry, "/tmp/d"),
+            (Touch::Write, "/tmp/d/f"),
+            (Touch::Read, "/tmp/d/f"),
+        ] {
+            l.sight(name, &mut probe);
+            l.sight(subject(touch, name), &mut probe);
+            l.touched(name, touch, "/usr/bin/sh", Some(true));
+        }
+        // A failed open, and a missing file whose result was not seen:
+        // nothing.
+        l.sight("/etc/nothing", &mut probe);
+        l.touched("/etc/nothing", Touch::Read, "/usr/bin/sh", Some(false));
+        l.touched("/etc/nothing", Touch::Read, "/usr/bin/sh", None);
+        // Looking needs no rule.
+        l.sight("/etc", &mut probe);
+        l.touched("/etc", Touch::Look, "/usr/bin/sh", Some(true));
+        let f = file(&l);
+        assert_eq!(values(&f.paths.read), ["/etc/hostname", "/tmp"]);
+        assert_eq!(values(&f.paths.write), ["/tmp"]);
+        assert_eq!(values(&f.paths.exec), Vec::<String>::new());
+        assert_eq!(f.ports.connect.as_ref().map(Vec::len), Some(0));
+    }
+
+    #[test]
+    fn first_sight_wins() {
+        let mut l = Learner::new();
+        l.sight("/tmp/x", &mut tree(&["/", "/tmp"]));
+        // Made meanwhile: still the run's own.
+        l.sight("/tmp/x", &mut tree(&["/", "/tmp", "/tmp/x"]));
+        l.touched("/tmp/x", Touch::Write, "p", Some(true));
+        assert_eq!(values(&file(&l).paths.write), ["/tmp"]);
+    }
+
+    #[test]
+    fn symlinks_lead_to_their_files() {
+        let mut l = Learner::new();
+        let mut probe = |p: &str| match p {
+            "/lib/x86_64-linux-gnu/libc.so.6" => Some("/usr/lib/x86_64-linux-gnu/libc.so.6".to_string()),
+            "/home/u/link" => Some("/home/u/data".to_string()),
+            _ => None,
+        };
+        l.sight("/lib/x86_64-linux-gnu/libc.so.6", &mut probe);
+        l.touched("/lib/x86_64-linux-gnu/libc.so.6", Touch::Read, "p", Some(true));
+        l.sight("/home/u/link", &mut probe);
+        l.touched("/home/u/link", Touch::Write, "p", Some(true));
+        let f = file(&l);
+        assert_eq!(values(&f.paths.read), ["/usr"]);
+        assert_eq!(values(&f.paths.write), ["/home/u/data"]);
+    }
+
+    #[test]
+    fn directories_used_widely_become_one_rule() {
+        let mut l = Learner::new();
+        let existing: Vec<String> = (0..COLLAPSE_AT)
+            .map(|i| format!("/srv/app/m{i}.py"))
+            .chain(["/srv/data/one".to_string(), "/srv/data/two".to_string()])
+            .collect();
+        for p in &existing {
+            let p = p.clone();
+            let q = p.clone();
+            l.sight(&p, &mut move |x: &str| (x == q).then(|| x.to_string()));
+            l.touched(&p, Touch::Read, "/usr/bin/python3", Some(true));
+        }
+        let f = file(&l);
+        assert_eq!(values(&f.paths.read), ["/srv/app", "/srv/data/one", "/srv/data/two"]);
+    }
+
+    #[test]
+    fn what_every_policy_grants_is_left_out() {
+        let mut l = Learner::new();
+        for (p, t) in [
+            ("/dev/null", Touch::Write),
+            ("/proc/self/status", Touch::Read),
+            ("/proc/self/oom_score_adj", Touch::Write),
+            ("/lib64/ld-linux-x86-64.so.2", Touch::Exec),
+        ] {
+            l.touched(p, t, "p", Some(true));
+        }
+        let text = l.render(&[], &options());
+        let f = PolicyFile::parse("t", &text).unwrap();
+        assert!(
+            values(&f.paths.read).is_empty() && values(&f.paths.write).is_empty(),
+            "{text}"
+        );
+        assert!(values(&f.paths.exec).is_empty(), "{text}");
+    }
+
+    #[test]
+    fn odd_paths_and_program_names_round_trip() {
+        let odd = [
+            "/tmp/a \"quoted\" name",
+            "/tmp/back\\slash",
+            "/tmp/new\nline",
+            "/tmp/tab\tand\u{7f}del\u{202e}rtl",
+        ];
+        let mut l = Learner::new();
+        for p in odd {
+            l.touched(p, Touch::Read, "/usr/bin/evil\n[exec]\nallow = [\"/\"]", Some(true));
+        }
+        // A glob character would be taken for a glob: its directory.
+        l.touched("/srv/w[1]/f", Touch::Write, "p", Some(true));
+        let f = file(&l);
+        let mut want: Vec<String> = odd.iter().map(|s| s.to_string()).collect();
+        want.sort();
+        assert_eq!(values(&f.paths.read), want);
+        assert_eq!(values(&f.paths.write), ["/srv"]);
+        // The program's name stayed in its comment.
+        assert!(values(&f.paths.exec).is_empty());
+        let text = l.render(&[], &options());
+        assert!(text.contains("# /usr/bin/evil\\n[exec]\\nallow = [\"/\"]"), "{text}");
+        assert!(!text.contains('\u{202e}'), "{text}");
+    }
+
+    #[test]
+    fn ports_by_direction_and_what_no_rule_holds() {
+        let mut l = Learner::new();
+        let inet = |port| Address::Inet {
+            port,
+            shown: format!("127.0.0.1:{port}"),
+        };
+        l.socket_made(11, SOCK_STREAM);
+        l.socket_made(12, 2);
+        let use_ = |direction, address| NetUse {
+            direction,
+            fd: 3,
+            address,
+        };
+        l.net_used(&use_(Direction::Connect, inet(443)), Some(11), "/usr/bin/curl");
+        l.net_used(&use_(Direction::Bind, inet(8080)), None, "/usr/bin/python3");
+        l.net_used(&use_(Direction::Connect, inet(53)), Some(12), "/usr/bin/dig");
+        l.net_used(
+            &use_(Direction::Connect, Address::Unix("/run/x.sock".into())),
+            None,
+            "p",
+        );
+        let text = l.render(&[], &options());
+        let f = PolicyFile::parse("t", &text).unwrap();
+        let ports = |list: &Option<Vec<xvisor_trap::policy_file::Located<u16>>>| {
+            list.iter().flatten().map(|l| l.value).collect::<Vec<_>>()
+        };
+        assert_eq!(ports(&f.ports.connect), [443]);
+        assert_eq!(ports(&f.ports.bind), [8080]);
+        assert!(text.contains("#   connect udp 127.0.0.1:53 (/usr/bin/dig)"), "{text}");
+        assert!(text.contains("#   connect unix /run/x.sock (p)"), "{text}");
+        // Without port rules in the kernel, the lists are only shown.
+        let text = l.render(
+            &[],
+            &RenderOptions {
+                port_rules: false,
+                ..options()
+            },
+        );
+        let f = PolicyFile::parse("t", &text).unwrap();
+        assert!(f.ports.connect.is_none() && f.ports.bind.is_none(), "{text}");
+        assert!(text.contains("# connect = [\n#     \"tcp:*:443\""), "{text}");
+    }
+
+    #[test]
+    fn programs_follow_spawns_and_execs() {
+        let mut l = Learner::new();
+        l.exec_asked(10, "/bin/sh", "/bin/sh");
+        l.exec_done(10, 10, Some("/usr/bin/dash"));
+        assert_eq!(l.program_of(10), Some("/bin/sh"));
+        l.spawned(10, 11);
+        assert_eq!(l.program_of(11), Some("/bin/sh"));
+        // A script: the kernel ran its interpreter.
+        l.exec_asked(11, "/tmp/run.sh", "/bin/sh");
+        l.exec_done(11, 11, Some("/usr/bin/python3.11"));
+        assert_eq!(l.program_of(11), Some("/tmp/run.sh"));
+        l.ended(11);
+        assert_eq!(l.program_of(11), None);
+        let f = file(&l);
+        assert_eq!(values(&f.paths.exec), ["/usr/bin/dash", "/usr/bin/python3.11"]);
+        let text = l.render(&[], &options());
+        assert!(text.contains("\"/usr/bin/python3.11\",  # /bin/sh"), "{text}");
+    }
+
+    #[test]
+    fn header_words_and_dates() {
+        let words: Vec<String> = ["xvisor", "run", "--", "sh", "-c", "echo 'hi'; ls", "a\nb"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        assert_eq!(
+            shell_words(&words),
+            "xvisor run -- sh -c 'echo '\\''hi'\\''; ls' $'a\\nb'"
+        );
+        assert_eq!(utc_date(0), "1970-01-01 00:00:00 UTC");
+        assert_eq!(utc_date(951_782_400), "2000-02-29 00:00:00 UTC");
+        assert_eq!(utc_date(1_735_689_599), "2024-12-31 23:59:59 UTC");
+        let mut l = Learner::new();
+        l.touched("/etc/x", Touch::Read, "p", Some(true));
+        let text = l.render(&["line one".into(), "".into(), shell_words(&words)], &options());
+        assert!(text.starts_with("# line one\n#\n# xvisor run -- sh -c"), "{text}");
+        PolicyFile::parse("t", &text).unwrap();
+    }
+}
