@@ -222,3 +222,15 @@ impl Learning {
         self.learner().ended(tid);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::nameable;
+
+    #[test]
+    fn names_a_policy_cannot_hold_stand_for_their_directory() {
+        assert_eq!(nameable(b"/tmp/caf\xc3\xa9"), ("/tmp/caf\u{e9}".to_string(), true));
+        assert_eq!(nameable(b"/tmp/d/bad\xff/x"), ("/tmp/d".to_string(), false));
+        assert_eq!(nameable(b"/bad\xff"), ("/".to_string(), false));
+    }
+}

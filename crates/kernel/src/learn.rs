@@ -190,8 +190,8 @@ fn open_touch(flags: u64) -> Touch {
         return Touch::Look;
     }
     if flags & O_TMPFILE == O_TMPFILE {
-        // An unnamed file in the directory named.
-        return Touch::Entry;
+        // An unnamed file made in the directory named, itself the subject.
+        return Touch::Write;
     }
     if flags & O_ACCMODE != 0 || flags & (O_CREAT | O_TRUNC) != 0 {
         Touch::Write
@@ -911,7 +911,7 @@ mod tests {
         assert_eq!(touch(O_CREAT), Touch::Write);
         assert_eq!(touch(O_TRUNC), Touch::Write);
         assert_eq!(touch(O_PATH), Touch::Look);
-        assert_eq!(touch(O_TMPFILE | 2), Touch::Entry);
+        assert_eq!(touch(O_TMPFILE | 2), Touch::Write);
         let seen = observe(&call(257, [7, 0x1000, 0, 0, 0, 0]), &mem);
         assert_eq!(seen.paths[0].base, Base::Fd(7));
         assert_eq!(seen.paths[0].path, b"/etc/passwd");
