@@ -20,6 +20,7 @@
 pub mod exec;
 pub mod hooks;
 mod init;
+mod learning;
 pub mod lifecycle;
 pub mod monitor;
 mod outcome;

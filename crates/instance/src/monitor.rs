@@ -287,6 +287,9 @@ pub(crate) struct Observers {
     /// When tracing: the results of continued calls, read at stops the
     /// serving threads ask for.
     pub(crate) outcomes: Option<Arc<crate::outcome::Outcomes>>,
+    /// When learning: which program each task runs, and the files exec
+    /// ran (a script's interpreter among them).
+    pub(crate) learning: Option<Arc<crate::learning::Learning>>,
 }
 
 impl Monitor {
@@ -308,7 +311,7 @@ impl Monitor {
                 // the exec'ing task. Without them, a thread that execs in
                 // place of its group's leader leaves its former id in the
                 // table until the next look (`learn_instance_ids`).
-                let exec = if observers.trace.is_some() {
+                let exec = if observers.trace.is_some() || observers.learning.is_some() {
                     options::TRACE_EXEC
                 } else {
                     0
@@ -443,6 +446,9 @@ impl Follower {
         if let Some(outcomes) = &self.observers.outcomes {
             outcomes.ended(tid);
         }
+        if let Some(learning) = &self.observers.learning {
+            learning.ended(tid);
+        }
         let task = lock(&self.shared.table).ended(tid);
         if let Some(task) = &task {
             if task.host_tid == task.host_pid {
@@ -563,6 +569,9 @@ impl Follower {
         }
         task.creator = Some(creator.host_pid);
         lock(&self.shared.table).insert(task.clone());
+        if let Some(learning) = &self.observers.learning {
+            learning.spawned(creator_tid, child);
+        }
         self.record(
             &creator,
             TaskEvent::Spawn {
@@ -590,6 +599,9 @@ impl Follower {
             table.insert(task.clone());
             task
         };
+        if let Some(learning) = &self.observers.learning {
+            learning.exec_done(former.unwrap_or(tid), tid);
+        }
         if self.observers.trace.is_some() {
             let path = std::fs::read_link(format!("/proc/{tid}/exe"))
                 .map(|p| p.to_string_lossy().into_owned())

@@ -59,9 +59,12 @@ pub(crate) struct Server {
     pub(crate) in_receive: AtomicBool,
     pub(crate) policy: Policy,
     pub(crate) trace: Option<Arc<Mutex<Trace>>>,
+    /// When learning (`--learn`): what the calls touch.
+    pub(crate) learning: Option<Arc<crate::learning::Learning>>,
     pub(crate) created_at: Instant,
     pub(crate) parking: Arc<Parking>,
-    /// When tracing: what continued calls returned, read by the monitor.
+    /// When tracing or learning: what continued calls returned, read by
+    /// the monitor.
     pub(crate) outcomes: Option<Arc<crate::outcome::Outcomes>>,
     /// The monitor's task table (instance pid → host pid for parked waits).
     pub(crate) tasks: Arc<Mutex<TaskTable>>,
@@ -235,7 +238,7 @@ impl Server {
                         // The caller died between the wake-up and the receive.
                         continue;
                     };
-                    if self.trace.is_some() {
+                    if self.trace.is_some() || self.learning.is_some() {
                         // Reading guest memory for the trace takes a while.
                         return Longer::Traced(notification, Arc::clone(listener));
                     }
@@ -295,15 +298,17 @@ impl Server {
     }
 
     /// Decides one trapped call and answers it (or parks it), recording it
-    /// when tracing. Decisions are made on registers; guest memory is read
-    /// (for the trace only) before the answer, and the call's validity
-    /// checked again after reading.
+    /// when tracing or learning. Decisions are made on registers; guest
+    /// memory is read (for the records only) before the answer, and the
+    /// call's validity checked again after reading.
     fn serve(&self, notification: Notification, on: &Arc<OwnedFd>) {
         self.trapped.fetch_add(1, Ordering::Relaxed);
         let listener = on.as_fd();
         // Clock reads only when tracing: nothing but decide-and-answer stays
         // on the path of a trapped call.
         let received = self.trace.as_ref().map(|_| Instant::now());
+        let memory =
+            |address: u64, buf: &mut [u8]| seccomp::read_guest_memory(notification.pid, address, buf).unwrap_or(0);
         let call = TrappedCall {
             id: notification.id,
             pid: notification.pid,
@@ -315,9 +320,10 @@ impl Server {
             true => Decision::Errno(xvisor_trap::table::errno::EAGAIN),
             false => dispatch::decide(&self.policy, &call),
         };
+        // Learning reads first: the trace's validity check below then covers
+        // both reads.
+        let noted = self.learning.as_ref().map(|l| l.note(&call, &memory));
         let described = self.trace.as_ref().map(|_| {
-            let memory =
-                |address: u64, buf: &mut [u8]| seccomp::read_guest_memory(notification.pid, address, buf).unwrap_or(0);
             let text = decode::describe(dispatch::syscall_of(&call), &call, &memory);
             // What was read is only trusted if the call is still the one we
             // read it for.
@@ -326,9 +332,14 @@ impl Server {
             let ids = crate::monitor::identify(i32::try_from(notification.pid).unwrap_or(-1), Duration::ZERO, None);
             (text, valid, (ids.pid, ids.tid))
         });
+        let valid = match (&described, &noted) {
+            (Some((_, valid, _)), _) => *valid,
+            (None, Some(_)) => seccomp::id_valid(listener, notification.id),
+            (None, None) => false,
+        };
         let host_tid = i32::try_from(notification.pid).unwrap_or(-1);
         let watched = match (&self.outcomes, decision) {
-            (Some(outcomes), Decision::Continue) if valid_of(&described) => outcomes.watch(
+            (Some(outcomes), Decision::Continue) if valid => outcomes.watch(
                 notification.id,
                 host_tid,
                 i64::from(notification.nr),
@@ -350,6 +361,13 @@ impl Server {
             (Some(outcomes), true) => outcomes.seen(notification.id, OUTCOME_PATIENCE),
             _ => None,
         };
+        if let (Some(learning), Some(noted), true) = (&self.learning, noted, valid) {
+            let returned = match decision {
+                Decision::Errno(e) => Some(-i64::from(e)),
+                _ => returned,
+            };
+            learning.record(noted, returned);
+        }
         if let (Some(trace), Some(received), Some(latency), Some(((name, args), valid, (pid, tid)))) =
             (self.trace.as_ref(), received, latency, described)
         {
@@ -452,11 +470,6 @@ enum Longer {
 }
 
 type DescribedCall = ((String, Vec<String>), bool, (i64, i64));
-
-/// Whether the call was still valid when its arguments were read.
-fn valid_of(described: &Option<DescribedCall>) -> bool {
-    described.as_ref().is_some_and(|(_, valid, _)| *valid)
-}
 
 /// How long a serving thread waits for a continued call's result before
 /// recording it without: a call that blocks uninterruptibly longer (a slow

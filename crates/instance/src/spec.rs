@@ -115,6 +115,9 @@ pub struct InstanceSpec {
     /// The system-call policy: profile and refusals.
     pub policy: Policy,
     pub trace: Option<TraceTarget>,
+    /// Record every file, program and port the run uses (`--learn`): every
+    /// call that carries meaning is trapped, and answered "continue".
+    pub learn: bool,
     /// The guest's capabilities (inside its user namespace); `None`: the
     /// engines' default set
     /// (`xvisor_confine::identity::GUEST_ROOT_CAPABILITIES`) for uid 0,

@@ -175,8 +175,10 @@ pub struct Instance {
     to_pool: Option<std::sync::mpsc::Sender<Arc<Server>>>,
     /// The scheduler's parked calls.
     parking: Arc<Parking>,
-    /// When tracing: results of continued calls (`outcome`).
+    /// When tracing or learning: results of continued calls (`outcome`).
     outcomes: Option<Arc<crate::outcome::Outcomes>>,
+    /// When learning (`--learn`): what the run touched.
+    learning: Option<Arc<crate::learning::Learning>>,
     /// What the serving threads share, once the listener has arrived.
     server: Option<Arc<Server>>,
     /// Clients waiting on processes they asked to start in the running
@@ -236,7 +238,7 @@ impl Instance {
         }
         // A trace records every call that carries meaning: those calls are
         // trapped only when it is asked for.
-        if spec.trace.is_some() {
+        if spec.trace.is_some() || spec.learn {
             spec.policy.record_all();
         }
         if let Some(n) = spec.nofile {
@@ -362,7 +364,8 @@ impl Instance {
         drop(init_end);
         let created_at = Instant::now();
         let parking = Arc::new(Parking::new().map_err(host("create the scheduler's wake-up pipe"))?);
-        let outcomes = trace.as_ref().map(|_| Arc::new(crate::outcome::Outcomes::default()));
+        let learning = spec.learn.then(|| Arc::new(crate::learning::Learning::new(init_pid)));
+        let outcomes = (trace.is_some() || learning.is_some()).then(|| Arc::new(crate::outcome::Outcomes::default()));
         // Followed from before it can create anything.
         let keep_none: Vec<u32> = Vec::new();
         let monitor = Monitor::start(
@@ -372,6 +375,7 @@ impl Instance {
                 created_at,
                 parking: Arc::clone(&parking),
                 outcomes: outcomes.clone(),
+                learning: learning.clone(),
             },
             move || confine_thread(&keep_none, &xvisor_trap::host::monitor_filter()),
         );
@@ -392,6 +396,7 @@ impl Instance {
             to_pool: None,
             parking,
             outcomes,
+            learning,
             server: None,
             exec_clients: Vec::new(),
             next_exec_id: 1,
@@ -509,11 +514,10 @@ impl Instance {
         let keep = self.kept_capabilities();
         xvisor_sys::signal::install_doorbell(xvisor_sys::signal::doorbell())
             .map_err(host("install the serving threads' doorbell"))?;
-        let (pool, to_pool) =
-            crate::server::start_pool(crate::server::serving_threads(self.trace.is_some()), move || {
-                confine_current_thread(&keep)
-            })
-            .map_err(host("start the serving threads"))?;
+        let (pool, to_pool) = crate::server::start_pool(crate::server::serving_threads(self.records()), move || {
+            confine_current_thread(&keep)
+        })
+        .map_err(host("start the serving threads"))?;
         self.pool = Some(pool);
         self.to_pool = Some(to_pool);
         if let Some(m) = &self.monitor {
@@ -537,13 +541,14 @@ impl Instance {
                         in_receive: std::sync::atomic::AtomicBool::new(false),
                         policy: self.spec.policy.clone(),
                         trace: self.trace.clone(),
+                        learning: self.learning.clone(),
                         created_at: self.created_at,
                         parking: Arc::clone(&self.parking),
                         outcomes: self.outcomes.clone(),
                         tasks,
                         turn: Mutex::new(()),
                         hung_up: std::sync::atomic::AtomicBool::new(false),
-                        blocking_receive: crate::server::serving_threads(self.trace.is_some()) == 1,
+                        blocking_receive: crate::server::serving_threads(self.records()) == 1,
                         threads: Mutex::new(Vec::new()),
                         trapped: std::sync::atomic::AtomicU64::new(0),
                     });
@@ -640,6 +645,17 @@ impl Instance {
             None => process::kill(self.init_pid, signal),
         }
         .map_err(host("signal the instance"))
+    }
+
+    /// Whether calls are read and recorded (`--trace`, `--learn`).
+    fn records(&self) -> bool {
+        self.trace.is_some() || self.learning.is_some()
+    }
+
+    /// When learning: what the run touched, so far (all of it once
+    /// [`Instance::wait`] has returned).
+    pub fn learned(&self) -> Option<std::sync::MutexGuard<'_, xvisor_kernel::learn::Learner>> {
+        self.learning.as_ref().map(|l| l.learner())
     }
 
     /// running → stopped: serves the instance until the guest ends, then

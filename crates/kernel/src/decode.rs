@@ -328,17 +328,36 @@ pub fn argument(kind: Arg, value: u64, memory: &dyn GuestMemory) -> String {
     }
 }
 
+/// A socket address as the trace shows it: `{127.0.0.1:80}`,
+/// `{unix "/run/x.sock"}`, `{family 16}`.
+fn socket_address(address: &crate::learn::Address) -> String {
+    use crate::learn::Address;
+    match address {
+        Address::Inet { shown, .. } => format!("{{{shown}}}"),
+        Address::Unix(path) => format!("{{unix {}}}", quote(path.as_bytes(), false)),
+        Address::Other(family) => format!("{{family {family}}}"),
+    }
+}
+
 /// `name(arg, arg, ...)` for a trapped call; unknown numbers show as
 /// `syscall_N(raw registers)`.
 pub fn describe(syscall: Option<&Syscall>, call: &TrappedCall, memory: &dyn GuestMemory) -> (String, Vec<String>) {
     match syscall {
         Some(s) => {
-            let args: Vec<String> = s
+            let mut args: Vec<String> = s
                 .args
                 .iter()
                 .zip(call.args.iter())
                 .map(|(&kind, &v)| argument(kind, v, memory))
                 .collect();
+            if matches!(s.name, "connect" | "bind") {
+                if let (Some(address), Some(shown)) = (
+                    crate::learn::read_address(memory, call.args[1], call.args[2]),
+                    args.get_mut(1),
+                ) {
+                    *shown = socket_address(&address);
+                }
+            }
             (s.name.to_string(), args)
         }
         None => (
@@ -384,6 +403,39 @@ mod tests {
         bytes[48..52].copy_from_slice(b"-la\0");
         let mem = memory(0x2000, bytes);
         assert_eq!(argument(Arg::StrArray, 0x2000, &mem), "[\"ls\", \"-la\"]");
+    }
+
+    #[test]
+    fn socket_addresses_are_shown() {
+        let mut bytes = vec![2, 0, 0, 80, 10, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0];
+        bytes.extend_from_slice(b"\x01\x00/run/x.sock\0");
+        let mem = memory(0x1000, bytes);
+        let connect = TrappedCall {
+            id: 1,
+            pid: 1,
+            nr: 42,
+            arch: 0,
+            args: [3, 0x1000, 16, 0, 0, 0],
+        };
+        let (name, args) = describe(table::lookup(42), &connect, &mem);
+        assert_eq!(format!("{name}({})", args.join(", ")), "connect(3, {10.0.0.1:80}, 16)");
+        let bind = TrappedCall {
+            nr: 49,
+            args: [3, 0x1010, 14, 0, 0, 0],
+            ..connect
+        };
+        let (_, args) = describe(table::lookup(49), &bind, &mem);
+        assert_eq!(args[1], "{unix \"/run/x.sock\"}");
+        // Unreadable: the pointer, as before.
+        let (_, args) = describe(
+            table::lookup(42),
+            &TrappedCall {
+                args: [3, 0x9000, 16, 0, 0, 0],
+                ..connect
+            },
+            &mem,
+        );
+        assert_eq!(args[1], "0x9000");
     }
 
     #[test]

@@ -12,6 +12,7 @@
 pub mod decode;
 pub mod dispatch;
 pub mod fuzz_input;
+pub mod learn;
 pub mod trace;
 
 /// A trapped call as the kernel reported it (independent of the ioctl

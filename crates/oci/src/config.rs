@@ -1185,6 +1185,7 @@ impl Builder {
             stdin: StdinMode::Inherit,
             policy,
             trace,
+            learn: false,
             capabilities: self.capabilities,
             additional_gids: self.additional_gids,
             preserve_fds: 0,

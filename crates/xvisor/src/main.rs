@@ -4,6 +4,7 @@
 
 mod exec;
 mod image;
+mod learn;
 mod manage;
 mod oci;
 mod policy;
@@ -70,10 +71,16 @@ fn dispatch(mut args: Vec<OsString>) -> i32 {
     let command = args.remove(0);
     match command.to_str().unwrap_or("") {
         "run" => match run::parse(args) {
-            Ok(Some(options)) => match (options.stats, run::to_spec(options)) {
-                (stats, Ok(spec)) => run::run(spec, stats),
-                (_, Err(e)) => usage_error(&e),
-            },
+            Ok(Some(options)) => {
+                let learn = options.learn.clone();
+                let stats = options.stats;
+                match run::to_spec(options)
+                    .and_then(|spec| Ok((spec, learn.map(|l| learn::Target::open(&l)).transpose()?)))
+                {
+                    Ok((spec, learn)) => run::run(spec, learn, stats),
+                    Err(e) => usage_error(&e),
+                }
+            }
             Ok(None) => {
                 print!("{}", run::HELP);
                 0

@@ -81,6 +81,14 @@ Policy (see 'xvisor policy --help' and docs/policy.md):
                            trapped to the supervisor (what the policy cost)
       --trace FILE         record every trapped call as JSON lines in FILE;
                            '-' prints a readable form on stderr
+      --learn FILE         run once, recording every file, program and TCP
+                           port the run uses, then write to FILE the
+                           smallest policy that lets the same run pass
+                           ('xvisor run --policy FILE'): directories where
+                           the run used many entries as one rule, each rule
+                           with the programs that needed it; FILE is
+                           replaced. Every call that carries meaning is
+                           trapped (and let through) while learning
 
 Terminal and input:
   -i, --interactive        keep stdin open even when it is a terminal
@@ -127,6 +135,8 @@ pub struct RunOptions {
     pub denied: Vec<String>,
     pub trace: Option<String>,
     pub stats: bool,
+    /// `--learn FILE`: where the learned policy goes.
+    pub learn: Option<PathBuf>,
     pub argv: Vec<String>,
 }
 
@@ -277,6 +287,7 @@ pub fn parse(args: Vec<OsString>) -> Result<Option<RunOptions>> {
             Long("trace") => o.trace = Some(text(p.value()?, "--trace")?),
             Long("policy") => o.policy = Some(PathBuf::from(p.value()?)),
             Long("stats") => o.stats = true,
+            Long("learn") => o.learn = Some(PathBuf::from(p.value()?)),
             Short('i') | Long("interactive") => o.interactive = true,
             Short('t') | Long("tty") => o.tty = true,
             Value(program) => {
@@ -299,6 +310,9 @@ pub fn parse(args: Vec<OsString>) -> Result<Option<RunOptions>> {
     }
     if o.host_root && o.rootfs.is_some() {
         bail!("--host-root and --rootfs exclude each other");
+    }
+    if o.learn.is_some() && o.policy.is_some() {
+        bail!("--learn and --policy exclude each other (learning runs under the base profile, and writes the policy)");
     }
     Ok(Some(o))
 }
@@ -507,6 +521,7 @@ pub fn to_spec(mut o: RunOptions) -> Result<InstanceSpec> {
         },
         policy,
         trace,
+        learn: o.learn.is_some(),
         capabilities: None,
         additional_gids: Vec::new(),
         preserve_fds: 0,
@@ -521,8 +536,10 @@ pub fn to_spec(mut o: RunOptions) -> Result<InstanceSpec> {
     })
 }
 
-/// Runs the instance to its end; returns xvisor's exit status.
-pub fn run(spec: InstanceSpec, stats: bool) -> i32 {
+/// Runs the instance to its end; returns xvisor's exit status. With
+/// `learn`, writes the learned policy once the instance has ended; with
+/// `stats`, says how many calls were trapped.
+pub fn run(spec: InstanceSpec, learn: Option<crate::learn::Target>, stats: bool) -> i32 {
     let memory = spec.limits.memory_bytes;
     let mut instance = match Instance::create(spec) {
         Ok(i) => i,
@@ -543,6 +560,14 @@ pub fn run(spec: InstanceSpec, stats: bool) -> i32 {
             instance.trapped_calls(),
             started.elapsed().as_secs_f64()
         );
+    }
+    if let (Some(target), Ok(_)) = (learn, &waited) {
+        if let Some(learner) = instance.learned() {
+            if let Err(e) = target.write(&learner) {
+                eprintln!("xvisor: {e:#}");
+                return 125;
+            }
+        }
     }
     match waited {
         Ok(outcome) => {
