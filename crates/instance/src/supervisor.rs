@@ -64,7 +64,7 @@ pub enum InstanceError {
     State(#[from] WrongState),
     #[error("{0}")]
     Setup(String),
-    #[error("{program}: command not found")]
+    #[error("{program}: command not found{}", not_found_hint(program))]
     NotFound { program: String },
     #[error("{program}: cannot execute: {error}")]
     CannotExecute { program: String, error: io::Error },
@@ -106,6 +106,16 @@ impl InstanceError {
             Self::CannotExecute { .. } => 126,
             _ => 125,
         }
+    }
+}
+
+/// Why a program named relative to the current directory is not found: the
+/// host's current directory is not the instance's.
+fn not_found_hint(program: &str) -> &'static str {
+    if program.contains('/') && !program.starts_with('/') {
+        " (the instance does not see the host's current directory: show it with -v \"$PWD\":/work -w /work)"
+    } else {
+        ""
     }
 }
 

@@ -133,9 +133,11 @@ fn dispatch(mut args: Vec<OsString>) -> i32 {
 
 /// A management command failed (no such instance, a bad argument): one
 /// line, status 1.
+/// A failure of xvisor itself (not of the guest's program): 125, as for
+/// `run`, so a caller can tell it from the program's own status.
 fn failure(e: &anyhow::Error) -> i32 {
     eprintln!("xvisor: {}", plain(&format!("{e:#}")));
-    1
+    125
 }
 
 pub(crate) fn usage_error(e: &anyhow::Error) -> i32 {

@@ -299,6 +299,9 @@ pub fn parse(args: Vec<OsString>) -> Result<Option<RunOptions>> {
             _ => return Err(arg.unexpected().into()),
         }
     }
+    if o.tty && !xvisor_sys::tty::is_terminal(xvisor_sys::event::standard(0)) {
+        bail!("-t needs a terminal on standard input (it is a pipe or a file here): drop -t, or run from a terminal");
+    }
     if o.argv.is_empty() && o.image.is_none() {
         bail!("no program given (e.g. xvisor run -- sh -c 'id; ls /')");
     }

@@ -200,7 +200,7 @@ fn ps_lists_every_task_with_parents_and_states() {
     assert_eq!(wait_with_timeout(&mut child, Duration::from_secs(10)), 0);
     assert!(!list_json(Caller::Root).iter().any(|i| i["name"] == name.as_str()));
     let gone = run(Caller::Root, &["ps", &name]);
-    assert_eq!(code(&gone), 1);
+    assert_eq!(code(&gone), 125);
     assert!(stderr(&gone).contains("no running instance"), "{}", stderr(&gone));
 }
 
@@ -323,7 +323,7 @@ fn names_are_unique_and_other_users_instances_are_invisible() {
         .iter()
         .any(|i| i["name"] == name.as_str()));
     let theirs = run(Caller::Unprivileged, &["kill", &name, "KILL"]);
-    assert_eq!(code(&theirs), 1);
+    assert_eq!(code(&theirs), 125);
     assert!(stderr(&theirs).contains("no running instance"), "{}", stderr(&theirs));
     ok(&run(Caller::Root, &["kill", &name, "KILL"]));
     assert_eq!(wait_with_timeout(&mut child, Duration::from_secs(10)), 137);
@@ -479,10 +479,10 @@ fn ps_prints_no_escape_sequence_a_guest_chose() {
 #[test]
 fn kill_refuses_what_is_not_a_signal() {
     let o = run(Caller::Root, &["kill", "whatever", "NOPE"]);
-    assert_eq!(code(&o), 1);
+    assert_eq!(code(&o), 125);
     assert!(stderr(&o).contains("is not a signal"), "{}", stderr(&o));
     let o = run(Caller::Root, &["ps", "bad/name"]);
-    assert_eq!(code(&o), 1);
+    assert_eq!(code(&o), 125);
     assert!(stderr(&o).contains("not a valid instance name"), "{}", stderr(&o));
 }
 

@@ -847,7 +847,7 @@ fn exec_into_an_instance_by_name() {
     ok(&run(Caller::Root, &["kill", &name, "KILL"]));
     instance.wait().unwrap();
     let o = run(Caller::Root, &["exec", &name, "true"]);
-    assert_eq!(code(&o), 1);
+    assert_eq!(code(&o), 125);
     assert!(stderr(&o).contains("no running instance"), "{}", stderr(&o));
 }
 

@@ -500,6 +500,20 @@ both_callers!(exit_codes_follow_the_shell, |caller| {
     let o = run(caller, &["run", "--", "no-such-program-xvt"]);
     assert_eq!(code(&o), 127);
     assert_eq!(stderr(&o), "xvisor: no-such-program-xvt: command not found\n");
+    // Named from the current directory, which the instance does not see.
+    let o = run(caller, &["run", "--", "./untrusted"]);
+    assert_eq!(code(&o), 127);
+    assert!(
+        stderr(&o).contains("does not see the host's current directory"),
+        "{}",
+        stderr(&o)
+    );
+    // -t without a terminal would wait at a prompt for ever: refused.
+    let start = Instant::now();
+    let o = run_with_input(caller, &["run", "-it", "--", "sh"], b"echo x\n");
+    assert_eq!(code(&o), 125, "{}", stderr(&o));
+    assert!(stderr(&o).contains("-t needs a terminal"), "{}", stderr(&o));
+    assert!(start.elapsed() < Duration::from_secs(2));
     let o = run(caller, &["run", "--", "/etc/passwd"]);
     assert_eq!(code(&o), 126);
     assert!(
