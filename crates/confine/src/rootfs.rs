@@ -201,6 +201,8 @@ pub enum RootfsError {
     NoSuchVolumeSource(PathBuf),
     #[error("--volume target {0:?}: must be an absolute path without '..'")]
     BadVolumeTarget(String),
+    #[error("--volume target {0:?}: /proc, /sys and /dev are the instance's own; mount a volume elsewhere")]
+    ReservedVolumeTarget(String),
     #[error("--workdir {0:?}: must be an absolute path")]
     BadWorkdir(String),
     #[error("mount target {0:?}: must be an absolute path without '..'")]
@@ -333,6 +335,9 @@ impl RootSpec {
                 return Err(RootfsError::NoSuchVolumeSource(v.host_path.clone()));
             }
             match instance_path_components(&v.target) {
+                Some(parts) if matches!(parts[..], ["proc", ..] | ["sys", ..] | ["dev"]) => {
+                    return Err(RootfsError::ReservedVolumeTarget(v.target.clone()))
+                }
                 Some(parts) if !parts.is_empty() => {}
                 _ => return Err(RootfsError::BadVolumeTarget(v.target.clone())),
             }

@@ -44,10 +44,15 @@ Root filesystem:
                            the host's permissions; repeatable
 
 Identity and environment:
-      --user UID[:GID]     run as this uid (and gid) inside (default 0:0)
+  -u, --user UID[:GID]     run as this uid (and gid) inside (default 0:0)
   -e, --env KEY[=VALUE]    set a variable (KEY alone: take it from xvisor's
                            environment); the guest otherwise gets only PATH,
                            HOME and TERM; repeatable
+      --env-file FILE      variables from FILE, one KEY=VALUE (or KEY) a
+                           line, '#' comments, as docker reads it
+      --entrypoint PROG    with --image: run PROG instead of the image's
+                           Entrypoint (PROGRAM ARGS, or the image's Cmd,
+                           follow)
       --hostname NAME      the instance's hostname (default: xvisor)
       --name NAME          the instance's name (default: generated)
 
@@ -65,6 +70,13 @@ Limits (refused, never ignored, where the host cannot enforce them):
                            throwaway writable layer (--image, --writable);
                            default 1G, at least 1M; held in memory
       --shm-size SIZE      room in /dev/shm (default 64M)
+      --tmpfs PATH[:size=SIZE]
+                           a private, empty tmpfs at PATH (default 64M);
+                           repeatable
+      --read-only          no writable root: an image's or --rootfs's / is
+                           read-only (/tmp, the home directory, --tmpfs
+                           mounts and rw volumes stay writable)
+      --rm                 accepted: every instance is removed at its end
 
 Policy (see 'xvisor policy --help' and docs/policy.md):
       --policy FILE        what the instance may touch: files, programs, TCP
@@ -127,6 +139,10 @@ pub struct RunOptions {
     pub nofile: Option<u64>,
     pub timeout: Option<Duration>,
     pub tmpfs_sizes: TmpfsSizes,
+    pub env_files: Vec<PathBuf>,
+    pub entrypoint: Option<String>,
+    pub tmpfs: Vec<xvisor_confine::TmpfsMount>,
+    pub read_only: bool,
     pub interactive: bool,
     pub tty: bool,
     /// `None`: the policy file's base, else `default`.
@@ -154,6 +170,12 @@ fn parse_volume(spec: &str) -> Result<Volume> {
     } else {
         (spec, false)
     };
+    // SRC:DST:MODE with a mode that is not ro or rw (DST is absolute).
+    if let [_, target, mode] = spec.splitn(3, ':').collect::<Vec<_>>()[..] {
+        if target.starts_with('/') && !mode.starts_with('/') && rest == spec {
+            bail!("--volume {spec:?}: unknown mode {mode:?} (use ro or rw)");
+        }
+    }
     let Some((source, target)) = rest.rsplit_once(':') else {
         bail!("--volume {spec:?}: expected SRC:DST[:ro|rw]");
     };
@@ -166,6 +188,52 @@ fn parse_volume(spec: &str) -> Result<Volume> {
         target: target.to_string(),
         writable,
     })
+}
+
+/// The smallest `--memory` an instance can start in.
+const MINIMUM_MEMORY: u64 = 1 << 20;
+
+/// `--tmpfs PATH[:size=SIZE[,mode=OCTAL]]`.
+fn parse_tmpfs(spec: &str) -> Result<xvisor_confine::TmpfsMount> {
+    let (target, options) = spec.split_once(':').unwrap_or((spec, ""));
+    let mut mount = xvisor_confine::TmpfsMount {
+        target: target.to_string(),
+        size: Some(64 << 20),
+        mode: Some(0o1777),
+        readonly: false,
+        noexec: false,
+        source: None,
+    };
+    for option in options.split(',').filter(|o| !o.is_empty()) {
+        match option.split_once('=') {
+            Some(("size", v)) => mount.size = Some(parse_size(v).map_err(|e| anyhow!("--tmpfs {spec:?}: size {e}"))?),
+            Some(("mode", v)) => {
+                mount.mode = Some(
+                    u32::from_str_radix(v, 8)
+                        .ok()
+                        .filter(|m| *m <= 0o7777)
+                        .ok_or_else(|| anyhow!("--tmpfs {spec:?}: mode {v:?} is not an octal mode"))?,
+                )
+            }
+            _ => bail!("--tmpfs {spec:?}: unknown option {option:?} (size=SIZE, mode=OCTAL)"),
+        }
+    }
+    if !target.starts_with('/') {
+        bail!("--tmpfs {spec:?}: PATH is absolute (as the instance sees it)");
+    }
+    Ok(mount)
+}
+
+/// `--env-file`: docker's format — `KEY=VALUE` or `KEY` (taken from our
+/// environment) a line, `#` comments and blank lines skipped.
+fn read_env_file(path: &std::path::Path) -> Result<Vec<String>> {
+    let text = std::fs::read_to_string(path).map_err(|e| anyhow!("--env-file {}: {e}", path.display()))?;
+    Ok(text
+        .lines()
+        .map(str::trim_start)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .map(str::to_string)
+        .collect())
 }
 
 fn parse_user(spec: &str) -> Result<(u32, u32)> {
@@ -202,7 +270,12 @@ pub fn parse(args: Vec<OsString>) -> Result<Option<RunOptions>> {
             }
             Short('e') | Long("env") => o.env.push(text(p.value()?, "--env")?),
             Short('w') | Long("workdir") => o.workdir = Some(text(p.value()?, "--workdir")?),
-            Long("user") => o.user = Some(parse_user(&text(p.value()?, "--user")?)?),
+            Short('u') | Long("user") => o.user = Some(parse_user(&text(p.value()?, "--user")?)?),
+            Long("env-file") => o.env_files.push(PathBuf::from(p.value()?)),
+            Long("entrypoint") => o.entrypoint = Some(text(p.value()?, "--entrypoint")?),
+            Long("tmpfs") => o.tmpfs.push(parse_tmpfs(&text(p.value()?, "--tmpfs")?)?),
+            Long("read-only") => o.read_only = true,
+            Long("rm") => {}
             Long("hostname") => {
                 let h = text(p.value()?, "--hostname")?;
                 if h.is_empty() || h.len() > 64 || !h.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.')
@@ -226,8 +299,15 @@ pub fn parse(args: Vec<OsString>) -> Result<Option<RunOptions>> {
                 }
             }
             Long("memory") => {
-                o.limits.memory_bytes =
-                    Some(parse_size(&text(p.value()?, "--memory")?).map_err(|e| anyhow::anyhow!("--memory {e}"))?)
+                let v = text(p.value()?, "--memory")?;
+                let bytes = parse_size(&v).map_err(|e| anyhow::anyhow!("--memory {e}"))?;
+                // The instance's own processes (its init, the guest's
+                // start) need about half a megabyte before the program
+                // runs; below that it could not even start.
+                if bytes < MINIMUM_MEMORY {
+                    bail!("--memory {v:?}: give at least 1M (an instance needs about half a megabyte to start)");
+                }
+                o.limits.memory_bytes = Some(bytes);
             }
             Long("pids") => {
                 let v = text(p.value()?, "--pids")?;
@@ -308,6 +388,9 @@ pub fn parse(args: Vec<OsString>) -> Result<Option<RunOptions>> {
     if o.image.is_some() && (o.rootfs.is_some() || o.host_root || o.writable) {
         bail!("--image excludes --rootfs, --host-root and --writable (an image's root is always a throwaway overlay)");
     }
+    if o.entrypoint.is_some() && o.image.is_none() {
+        bail!("--entrypoint needs --image (without an image, PROGRAM is what runs)");
+    }
     if o.writable && o.rootfs.is_none() {
         bail!("--writable needs --rootfs DIR");
     }
@@ -367,7 +450,10 @@ fn image_defaults(name: &str, o: &RunOptions) -> Result<ImageDefaults> {
             }
         }
     }
-    let mut argv: Vec<String> = config.entrypoint.clone().unwrap_or_default();
+    let mut argv: Vec<String> = match &o.entrypoint {
+        Some(program) => vec![program.clone()],
+        None => config.entrypoint.clone().unwrap_or_default(),
+    };
     if o.argv.is_empty() {
         argv.extend(config.cmd.clone().unwrap_or_default());
     } else {
@@ -422,7 +508,11 @@ pub fn to_spec(mut o: RunOptions) -> Result<InstanceSpec> {
         (None, true) => env.push(("TERM".into(), "xterm".into())),
         (None, false) => {}
     }
-    for e in &o.env {
+    let mut from_files = Vec::new();
+    for file in &o.env_files {
+        from_files.extend(read_env_file(file)?);
+    }
+    for e in from_files.iter().chain(&o.env) {
         let (key, value) = match e.split_once('=') {
             Some((k, v)) => (k.to_string(), v.to_string()),
             None => match std::env::var(e) {
@@ -503,6 +593,8 @@ pub fn to_spec(mut o: RunOptions) -> Result<InstanceSpec> {
             workdir: Some(workdir),
             extras: RootExtras {
                 devices: o.devices,
+                tmpfs: o.tmpfs,
+                readonly_root: o.read_only,
                 ..Default::default()
             },
             tmpfs_sizes: o.tmpfs_sizes,

@@ -240,6 +240,15 @@ both_callers!(image_user_from_its_passwd, |caller| {
     assert_eq!(ok(&env.xv(&["run", "--image", "user"])), "1000\n1000\n/home/app\n");
     // With an Entrypoint, the command line gives its arguments.
     assert_eq!(ok(&env.xv(&["run", "--image", "user", "--", "echo entry"])), "entry\n");
+    // --entrypoint replaces it; the arguments follow, or the image's Cmd.
+    assert_eq!(
+        ok(&env.xv(&["run", "--image", "user", "--entrypoint", "echo", "--", "replaced"])),
+        "replaced\n"
+    );
+    assert_eq!(
+        ok(&env.xv(&["run", "--image", "user", "--entrypoint", "echo"])),
+        "id -u; id -g; echo $HOME\n"
+    );
     f.config = serde_json::json!({"User": "ghost", "Cmd": ["true"]});
     let src = env.source("ghost.tar", &f.docker_files(), false);
     ok(&env.xv(&["image", "import", &src, "--name", "ghost"]));

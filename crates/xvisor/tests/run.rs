@@ -510,7 +510,15 @@ both_callers!(exit_codes_follow_the_shell, |caller| {
     );
     // -t without a terminal would wait at a prompt for ever: refused.
     let start = Instant::now();
-    let o = run_with_input(caller, &["run", "-it", "--", "sh"], b"echo x\n");
+    let mut child = xvisor(caller, &["run", "-it", "--", "sh"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // xvisor may have refused before reading: a broken pipe is fine.
+    let _ = child.stdin.take().unwrap().write_all(b"echo x\n");
+    let o = child.wait_with_output().unwrap();
     assert_eq!(code(&o), 125, "{}", stderr(&o));
     assert!(stderr(&o).contains("-t needs a terminal"), "{}", stderr(&o));
     assert!(start.elapsed() < Duration::from_secs(2));
@@ -936,4 +944,98 @@ print(out.decode(errors="replace").replace("\r", ""), end="")
         .output()
         .expect("/usr/bin/python3 drives the pty in this test");
     assert_eq!(stdout(&o), "30 100\n40 120\n", "{}", stderr(&o));
+}
+
+both_callers!(docker_options_people_type_without_thinking, |caller| {
+    let dir = TempDir::new("dockeropts");
+    let env_file = dir.join("env");
+    std::fs::write(&env_file, "# a comment\nA=1\n\nB=two words\n").unwrap();
+    set_mode(&env_file, 0o644);
+    let env_file = env_file.display().to_string();
+    let out = ok(&run(
+        caller,
+        &[
+            "run",
+            "--rm",
+            "--env-file",
+            &env_file,
+            "-e",
+            "C=3",
+            "-u",
+            "5:6",
+            "--",
+            "sh",
+            "-c",
+            "echo $A $B $C; id -u; id -g",
+        ],
+    ));
+    assert_eq!(out, "1 two words 3\n5\n6\n");
+    // --tmpfs: private, bounded, the mode asked for.
+    let out = ok(&run(
+        caller,
+        &[
+            "run",
+            "--tmpfs",
+            "/scratch:size=1m,mode=700",
+            "--",
+            "sh",
+            "-c",
+            "stat -c %a /scratch; head -c 2000000 /dev/zero > /scratch/f || echo full",
+        ],
+    ));
+    assert_eq!(out, "700\nfull\n", "{out}");
+    // --read-only: the writable root is not, /tmp still is.
+    let root = busybox_rootfs("ro-root", caller);
+    let out = ok(&run(
+        caller,
+        &[
+            "run",
+            "--rootfs",
+            root.str(),
+            "--writable",
+            "--read-only",
+            "--",
+            "/bin/sh",
+            "-c",
+            "touch /x 2>/dev/null || echo refused; touch /tmp/y && echo tmp",
+        ],
+    ));
+    assert_eq!(out, "refused\ntmp\n");
+});
+
+#[test]
+fn mistakes_in_options_get_one_line_that_names_them() {
+    for (args, want) in [
+        (
+            &["run", "-v", "/tmp:/x:rwx", "--", "true"][..],
+            "unknown mode \"rwx\" (use ro or rw)",
+        ),
+        (
+            &["run", "-v", "/tmp:/proc", "--", "true"][..],
+            "/proc, /sys and /dev are the instance's own",
+        ),
+        (
+            &["run", "-v", "/tmp:/sys/fs", "--", "true"][..],
+            "/proc, /sys and /dev are the instance's own",
+        ),
+        (&["run", "--memory", "1K", "--", "true"][..], "give at least 1M"),
+        (
+            &["run", "--entrypoint", "sh", "--", "true"][..],
+            "--entrypoint needs --image",
+        ),
+        (&["run", "--tmpfs", "scratch", "--", "true"][..], "PATH is absolute"),
+        (
+            &["run", "--tmpfs", "/s:color=red", "--", "true"][..],
+            "unknown option \"color=red\"",
+        ),
+        (
+            &["run", "--env-file", "/no/such/file", "--", "true"][..],
+            "--env-file /no/such/file",
+        ),
+    ] {
+        let o = run(Caller::Root, args);
+        assert_eq!(code(&o), 125, "{args:?}: {}", stderr(&o));
+        assert!(stderr(&o).contains(want), "{args:?}: {}", stderr(&o));
+        assert_eq!(stderr(&o).lines().count(), 1, "{args:?}: {}", stderr(&o));
+    }
 }
