@@ -379,9 +379,6 @@ pub fn parse(args: Vec<OsString>) -> Result<Option<RunOptions>> {
             _ => return Err(arg.unexpected().into()),
         }
     }
-    if o.tty && !xvisor_sys::tty::is_terminal(xvisor_sys::event::standard(0)) {
-        bail!("-t needs a terminal on standard input (it is a pipe or a file here): drop -t, or run from a terminal");
-    }
     if o.argv.is_empty() && o.image.is_none() {
         bail!("no program given (e.g. xvisor run -- sh -c 'id; ls /')");
     }
@@ -476,6 +473,9 @@ fn image_defaults(name: &str, o: &RunOptions) -> Result<ImageDefaults> {
 
 /// Turns options into the instance spec.
 pub fn to_spec(mut o: RunOptions) -> Result<InstanceSpec> {
+    if o.tty && !xvisor_sys::tty::is_terminal(xvisor_sys::event::standard(0)) {
+        bail!("-t needs a terminal on standard input (it is a pipe or a file here): drop -t, or run from a terminal");
+    }
     let image = match &o.image {
         Some(name) => Some(image_defaults(name, &o)?),
         None => None,
