@@ -37,6 +37,8 @@ pub enum ImageError {
     Ratio { layer: String, ratio: u64, floor: String },
     #[error("no image {0:?} (see 'xvisor image ls')")]
     NoSuchImage(String),
+    #[error("image name {wanted:?} is ambiguous: it could be {} (give the full name)", candidates.join(", "))]
+    Ambiguous { wanted: String, candidates: Vec<String> },
     #[error("{0:?}: not a valid image name (use [REGISTRY/]NAME[:TAG] with lower-case letters, digits, '.', '_', '-' and '/'; TAG up to 128 of letters, digits, '.', '_', '-')")]
     BadName(String),
 }

@@ -28,6 +28,12 @@ Commands:
   rm NAME...               remove images by name (or id); layers no image
                            uses any more are deleted
 
+Names: as podman resolves short names. NAME:TAG is that name, else
+localhost/NAME:TAG, else the only REGISTRY/.../NAME:TAG there is; a name with
+its registry is only itself (docker.io/library/busybox is busybox, as Docker
+shows it). Without a TAG: 'latest', or, when no such image has 'latest', the
+name's only tag. A name that could be several images is refused, listing them.
+
 Options of import:
       --name NAME[:TAG]       the image's name (default: the one the archive
                               gives, else the file's name; TAG defaults to

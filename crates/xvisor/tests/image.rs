@@ -231,6 +231,71 @@ both_callers!(import_list_run_remove_every_format, |caller| {
     env.assert_store_empty();
 });
 
+both_callers!(short_names_resolve_as_podman_does, |caller| {
+    let env = Env::new("imgnames", caller);
+    // What 'podman save localhost/busybox:1' writes.
+    let mut f = image();
+    f.ref_name = "localhost/busybox:1".into();
+    let src = env.source("podman.tar", &f.docker_files(), false);
+    let out = ok(&env.xv(&["image", "import", &src]));
+    assert!(out.starts_with("Imported localhost/busybox:1 ("), "{out}");
+    for name in ["busybox:1", "localhost/busybox:1", "busybox", "localhost/busybox"] {
+        let out = ok(&env.xv(&["run", "--image", name, "--", "echo", "ran"]));
+        assert_eq!(out, "ran\n", "run --image {name}");
+        let text = ok(&env.xv(&["image", "inspect", name]));
+        assert!(
+            text.contains("Names:       localhost/busybox:1"),
+            "inspect {name}: {text}"
+        );
+    }
+    // A name given with its registry stands for itself only.
+    let o = env.xv(&["run", "--image", "docker.io/library/busybox:1", "--", "true"]);
+    assert_eq!(code(&o), 125);
+    assert!(stderr(&o).contains("no image"), "{}", stderr(&o));
+    // Docker Hub's names, under every spelling Docker accepts.
+    f.ref_name = "docker.io/library/busybox:1".into();
+    let src = env.source("hub.tar", &f.docker_files(), false);
+    let out = ok(&env.xv(&["image", "import", &src]));
+    assert!(out.starts_with("Imported busybox:1 ("), "{out}");
+    for name in [
+        "busybox:1",
+        "docker.io/library/busybox:1",
+        "docker.io/busybox:1",
+        "library/busybox:1",
+    ] {
+        let text = ok(&env.xv(&["image", "inspect", name]));
+        assert!(
+            text.contains("Names:       busybox:1, localhost/busybox:1"),
+            "inspect {name}: {text}"
+        );
+    }
+    // Two tags and no 'latest': one line naming both, exit 125, for run,
+    // inspect and rm alike.
+    f.ref_name = "localhost/busybox:2".into();
+    let src = env.source("two.tar", &f.docker_files(), false);
+    ok(&env.xv(&["image", "import", &src]));
+    ok(&env.xv(&["image", "rm", "docker.io/library/busybox:1"]));
+    for args in [
+        &["run", "--image", "busybox", "--", "true"][..],
+        &["image", "inspect", "busybox"][..],
+        &["image", "rm", "busybox"][..],
+    ] {
+        let o = env.xv(args);
+        assert_eq!(code(&o), 125, "{args:?}");
+        let err = stderr(&o);
+        assert_eq!(err.lines().count(), 1, "{args:?}: {err}");
+        assert!(
+            err.contains("ambiguous") && err.contains("localhost/busybox:1, localhost/busybox:2"),
+            "{args:?}: {err}"
+        );
+    }
+    let out = ok(&env.xv(&["image", "rm", "busybox:2"]));
+    assert_eq!(out, "Removed localhost/busybox:2\n");
+    let out = ok(&env.xv(&["image", "rm", "busybox"]));
+    assert_eq!(out, "Removed localhost/busybox:1\n");
+    env.assert_store_empty();
+});
+
 both_callers!(image_user_from_its_passwd, |caller| {
     let env = Env::new("imguser", caller);
     let mut f = image();
