@@ -22,7 +22,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::fs::File;
-use std::io::Write;
+use std::io::{Read, Write};
 use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
@@ -458,11 +458,63 @@ impl Store {
         options: &ImportOptions,
         progress: &mut dyn Progress,
     ) -> Result<Imported, ImageError> {
-        let source = Source::open(path)?;
+        self.import_source(Source::open(path)?, options, progress)
+    }
+
+    /// Imports an archive streamed in (`image import -`). The tar is read
+    /// in place, with seeks, so the stream is first copied to a file in the
+    /// store's `tmp/` that has no name once opened: it goes when the import
+    /// ends, however it ends (a crash before the unlink leaves it to the
+    /// next writer's emptying of `tmp/`). The copy is held to the largest
+    /// layer allowed (`limits.max_size`): no archive from a pipe fills the
+    /// store's disk unasked.
+    pub fn import_stream(
+        &self,
+        input: &mut dyn std::io::Read,
+        options: &ImportOptions,
+        progress: &mut dyn Progress,
+    ) -> Result<Imported, ImageError> {
+        self.ensure()?;
+        let shown = Path::new(source::STDIN);
+        static SPOOLS: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        let n = SPOOLS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let spool_path = self
+            .root
+            .join("tmp")
+            .join(format!("stdin-{}-{n}.tar", std::process::id()));
+        // Only a crashed process that had our pid can have left this name.
+        let _ = std::fs::remove_file(&spool_path);
+        let mut spool = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&spool_path)
+            .map_err(io_at(&spool_path))?;
+        std::fs::remove_file(&spool_path).map_err(io_at(&spool_path))?;
+        let cap = options.limits.max_size;
+        let copied = std::io::copy(&mut input.take(cap.saturating_add(1)), &mut spool)
+            .map_err(|e| ImageError::io(source::STDIN, e))?;
+        if copied > cap {
+            return Err(ImageError::Format(format!(
+                "{}: the archive is larger than {} (--max-layer-size); raise it or import from a file",
+                source::STDIN,
+                crate::show_size(cap)
+            )));
+        }
+        self.import_source(Source::archive(spool, shown)?, options, progress)
+    }
+
+    fn import_source(
+        &self,
+        source: Source,
+        options: &ImportOptions,
+        progress: &mut dyn Progress,
+    ) -> Result<Imported, ImageError> {
         let plan = source::plan(&source)?;
         let reference = match &options.name {
             Some(n) => Reference::parse(n)?,
-            None => default_reference(&plan.names, path)?,
+            None => default_reference(&plan.names, source.path())?,
         };
         self.ensure()?;
         let _lock = lock_file(&self.root.join("lock"), LockKind::Exclusive, true)?;

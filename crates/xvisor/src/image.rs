@@ -20,7 +20,8 @@ Usage: xvisor image COMMAND [OPTIONS]
 Commands:
   import PATH [OPTIONS]    add an image from an OCI image layout (a directory
                            or a tar of one) or a docker archive ('docker save'
-                           or 'podman save --format docker-archive' output)
+                           or 'podman save --format docker-archive' output);
+                           PATH '-' reads the tar from standard input
   ls [--json]              list the images
   inspect NAME [--json]    show an image: id, layers, size, and the defaults
                            it gives a run (Entrypoint, Cmd, Env, WorkingDir,
@@ -39,7 +40,8 @@ Options of import:
                               gives, else the file's name; TAG defaults to
                               'latest')
       --max-layer-size SIZE   refuse a layer that expands past SIZE
-                              (default 16G)
+                              (default 16G); from standard input, the whole
+                              archive too
       --max-ratio N           refuse a compressed layer that expands more than
                               N times its size once past 256M (default 200;
                               0: no check)
@@ -57,6 +59,7 @@ The store is /var/lib/xvisor for root and $XDG_DATA_HOME/xvisor (by default
 Examples:
   docker save busybox:latest -o busybox.tar   # on a machine with docker
   xvisor image import busybox.tar
+  podman save localhost/app:1 | xvisor image import -
   skopeo copy docker://alpine:3.20 oci:alpine:3.20 && xvisor image import alpine --name alpine:3.20
   xvisor image ls
   xvisor image inspect busybox
@@ -141,7 +144,14 @@ fn import(args: Vec<OsString>) -> Result<i32> {
     let mut bar = Bar::new(show_bar);
     let mut quiet_progress = Quiet;
     let progress: &mut dyn Progress = if show_bar { &mut bar } else { &mut quiet_progress };
-    let done = store.import(&path, &options, progress)?;
+    let done = if path.as_os_str() == "-" {
+        if xvisor_sys::tty::is_terminal(xvisor_sys::event::standard(0)) {
+            bail!("image import -: standard input is a terminal; pipe an archive in (podman save IMAGE | xvisor image import -)");
+        }
+        store.import_stream(&mut std::io::stdin().lock(), &options, progress)?
+    } else {
+        store.import(&path, &options, progress)?
+    };
     let reused = if done.reused > 0 {
         format!(", {} already in the store", done.reused)
     } else {

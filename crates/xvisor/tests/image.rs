@@ -40,6 +40,31 @@ impl Env {
             .expect("spawn xvisor")
     }
 
+    /// Runs xvisor with `input` on its standard input.
+    fn xv_with_input(&self, args: &[&str], input: Vec<u8>) -> Output {
+        let mut child = xvisor(self.caller, args)
+            .env("XVISOR_STORE", self.store())
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn xvisor");
+        let mut stdin = child.stdin.take().unwrap();
+        // xvisor may refuse the stream before reading all of it.
+        let writer = std::thread::spawn(move || {
+            let _ = std::io::Write::write_all(&mut stdin, &input);
+        });
+        let out = child.wait_with_output().expect("wait for xvisor");
+        writer.join().unwrap();
+        out
+    }
+
+    /// Asserts that the store holds `layers` layers and nothing in `tmp/`.
+    fn assert_store_empty_but(&self, layers: usize) {
+        let count = |d: &str| std::fs::read_dir(Path::new(&self.store()).join(d)).map_or(0, |e| e.count());
+        assert_eq!((count("layers"), count("tmp")), (layers, 0));
+    }
+
     /// Writes `files` as a directory (`dir` true) or a tar named `name`;
     /// returns its path.
     fn source(&self, name: &str, files: &[(String, Vec<u8>)], dir: bool) -> String {
@@ -294,6 +319,42 @@ both_callers!(short_names_resolve_as_podman_does, |caller| {
     let out = ok(&env.xv(&["image", "rm", "busybox"]));
     assert_eq!(out, "Removed localhost/busybox:1\n");
     env.assert_store_empty();
+});
+
+both_callers!(import_from_standard_input, |caller| {
+    let env = Env::new("imgstdin", caller);
+    let mut f = image();
+    f.ref_name = "localhost/piped:1".into();
+    // 'podman save … | xvisor image import -', both formats.
+    let o = env.xv_with_input(&["image", "import", "-"], tar_of(&f.docker_files()));
+    assert!(ok(&o).starts_with("Imported localhost/piped:1 ("), "{}", ok(&o));
+    let o = env.xv_with_input(&["image", "import", "-", "--name", "oci:2"], tar_of(&f.oci_files()));
+    assert!(ok(&o).contains("2 already in the store"), "{}", ok(&o));
+    assert_eq!(ok(&env.xv(&["run", "--image", "piped", "--", "echo", "ran"])), "ran\n");
+    env.assert_store_empty_but(2);
+    // Cut short, bigger than allowed, not a tar, gzip-compressed: one line
+    // each, and nothing left (no copy of the stream either).
+    let whole = tar_of(&f.docker_files());
+    let cases: Vec<(&str, Vec<&str>, Vec<u8>)> = vec![
+        ("truncated", vec![], whole[..whole.len() / 2].to_vec()),
+        ("larger than 1M", vec!["--max-layer-size", "1M"], whole.clone()),
+        ("garbage", vec![], vec![0x41; 4096]),
+        ("gunzip", vec![], gzip(&whole)),
+    ];
+    ok(&env.xv(&["image", "rm", "piped", "oci:2"]));
+    for (what, extra, data) in cases {
+        let mut args = vec!["image", "import", "-", "--name", "bad"];
+        args.extend(extra);
+        let o = env.xv_with_input(&args, data);
+        assert_eq!(code(&o), 125, "{what} was accepted");
+        let err = stderr(&o);
+        assert_eq!(err.lines().count(), 1, "{what}: {err}");
+        assert!(err.starts_with("xvisor: standard input: "), "{what}: {err}");
+        if what != "garbage" {
+            assert!(err.contains(what), "{err}");
+        }
+        env.assert_store_empty();
+    }
 });
 
 both_callers!(image_user_from_its_passwd, |caller| {
