@@ -53,7 +53,9 @@ Identity and environment:
 
 Network:
       --net none|host      none (default): own network, loopback only;
-                           host: the host's network
+                           host: the host's network. An image's
+                           /etc/resolv.conf follows: the host's with host,
+                           only 127.0.0.1 with none
 
 Limits (refused, never ignored, where the host cannot enforce them):
       --memory SIZE        memory limit, e.g. 256M, 2G
@@ -484,6 +486,7 @@ pub fn to_spec(mut o: RunOptions) -> Result<InstanceSpec> {
             std::path::absolute(path).with_context(|| format!("--trace {path}"))?,
         )),
     };
+    let is_image = image.is_some();
     if let Some(i) = image {
         o.argv = i.argv;
     }
@@ -500,6 +503,7 @@ pub fn to_spec(mut o: RunOptions) -> Result<InstanceSpec> {
             home,
             home_owner: (uid, gid),
             hostname: hostname.clone(),
+            resolv_conf: is_image.then(|| xvisor_confine::rootfs::resolv_conf(o.network == Network::Host)),
             workdir: Some(workdir),
             extras: RootExtras {
                 devices: o.devices,

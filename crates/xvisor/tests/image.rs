@@ -357,6 +357,24 @@ both_callers!(import_from_standard_input, |caller| {
     }
 });
 
+both_callers!(resolv_conf_fits_the_network, |caller| {
+    let env = Env::new("imgdns", caller);
+    let src = env.source("dns.tar", &image().docker_files(), false);
+    ok(&env.xv(&["image", "import", &src, "--name", "dns"]));
+    let script = "cat /etc/resolv.conf; echo x 2>/dev/null > /etc/resolv.conf || echo read-only";
+    // The host's network: the host's servers, as the host has them.
+    let host = std::fs::read("/etc/resolv.conf").unwrap_or_default();
+    let out = ok(&env.xv(&["run", "--image", "dns", "--net", "host", "--", "sh", "-c", script]));
+    assert_eq!(out, format!("{}read-only\n", String::from_utf8_lossy(&host)));
+    // Its own network: loopback only, said so, and nothing outside named.
+    let out = ok(&env.xv(&["run", "--image", "dns", "--", "sh", "-c", script]));
+    let servers: Vec<&str> = out.lines().filter(|l| l.starts_with("nameserver")).collect();
+    assert_eq!(servers, ["nameserver 127.0.0.1"], "{out}");
+    assert!(out.contains("--net host") && out.ends_with("read-only\n"), "{out}");
+    ok(&env.xv(&["image", "rm", "dns"]));
+    env.assert_store_empty();
+});
+
 both_callers!(image_user_from_its_passwd, |caller| {
     let env = Env::new("imguser", caller);
     let mut f = image();
