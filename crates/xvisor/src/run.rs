@@ -44,7 +44,11 @@ Root filesystem:
                            the host's permissions; repeatable
 
 Identity and environment:
-      --user UID[:GID]     run as this uid (and gid) inside (default 0:0)
+      --user USER[:GROUP]  run as this user (and group) inside (default 0:0):
+                           numbers (GID defaults to UID), or names from the
+                           /etc/passwd and /etc/group the guest sees (the
+                           image's, the --rootfs directory's, else the
+                           host's; a name's group is its own)
   -e, --env KEY[=VALUE]    set a variable (KEY alone: take it from xvisor's
                            environment); the guest otherwise gets only PATH,
                            HOME and TERM; repeatable
@@ -121,7 +125,7 @@ pub struct RunOptions {
     pub devices: Vec<String>,
     pub env: Vec<String>,
     pub workdir: Option<String>,
-    pub user: Option<(u32, u32)>,
+    pub user: Option<UserSpec>,
     pub hostname: Option<String>,
     pub name: Option<String>,
     pub network: Network,
@@ -170,15 +174,51 @@ fn parse_volume(spec: &str) -> Result<Volume> {
     })
 }
 
-fn parse_user(spec: &str) -> Result<(u32, u32)> {
+/// `--user` as given: numbers, or names to look up in the root's
+/// /etc/passwd and /etc/group once the root is known.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum UserSpec {
+    /// `UID[:GID]`; GID defaults to UID.
+    Ids(u32, u32),
+    /// `NAME[:GROUP]`, `UID:GROUP` or `NAME:GID`.
+    Names(String),
+}
+
+fn parse_user(spec: &str) -> Result<UserSpec> {
     let (u, g) = spec.split_once(':').unwrap_or((spec, spec));
-    let number = |s: &str| {
-        s.parse::<u32>()
-            .ok()
-            .filter(|&n| n < u32::MAX)
-            .ok_or_else(|| anyhow::anyhow!("--user {spec:?}: give numeric ids, UID or UID:GID"))
+    let number = |s: &str| s.parse::<u32>().ok().filter(|&n| n < u32::MAX);
+    if let (Some(uid), Some(gid)) = (number(u), number(g)) {
+        return Ok(UserSpec::Ids(uid, gid));
+    }
+    let name = |s: &str| {
+        !s.is_empty()
+            && s.len() <= 256
+            && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-$".contains(&b))
+            && !s.starts_with('-')
     };
-    Ok((number(u)?, number(g)?))
+    if !name(u) || !name(g) {
+        bail!("--user {spec:?}: give UID[:GID] or NAME[:GROUP]");
+    }
+    Ok(UserSpec::Names(spec.to_string()))
+}
+
+/// The ids of `--user` for a root of host directories (or none): names
+/// from the files the guest will see, the host's or the `--rootfs`
+/// directory's.
+fn root_user(o: &RunOptions) -> Result<(u32, u32)> {
+    use xvisor_image::user::{resolve_in, Accounts};
+    match &o.user {
+        None => Ok((0, 0)),
+        Some(UserSpec::Ids(uid, gid)) => Ok((*uid, *gid)),
+        Some(UserSpec::Names(spec)) => {
+            let accounts = match &o.rootfs {
+                Some(dir) => Accounts::Directory(dir),
+                None => Accounts::Host,
+            };
+            let u = resolve_in(spec, accounts, "--user")?;
+            Ok((u.uid, u.gid))
+        }
+    }
 }
 
 /// Parses the arguments after `run`.
@@ -349,10 +389,15 @@ fn image_defaults(name: &str, o: &RunOptions) -> Result<ImageDefaults> {
     let store = xvisor_image::Store::at(xvisor_image::Store::default_location()?);
     let image = store.for_run(name)?;
     let config = image.config;
-    let (uid, gid, home) = match o.user {
-        Some((uid, gid)) => {
+    let (uid, gid, home) = match &o.user {
+        Some(UserSpec::Ids(uid, gid)) => {
             let found = xvisor_image::user::resolve(&uid.to_string(), &image.layers)?;
-            (uid, gid, found.home)
+            (*uid, *gid, found.home)
+        }
+        Some(UserSpec::Names(spec)) => {
+            let accounts = xvisor_image::user::Accounts::Image(&image.layers);
+            let u = xvisor_image::user::resolve_in(spec, accounts, "--user")?;
+            (u.uid, u.gid, u.home)
         }
         None => {
             let u = xvisor_image::user::resolve(config.user.as_deref().unwrap_or(""), &image.layers)
@@ -398,7 +443,7 @@ pub fn to_spec(mut o: RunOptions) -> Result<InstanceSpec> {
     };
     let (uid, gid) = match &image {
         Some(i) => (i.uid, i.gid),
-        None => o.user.unwrap_or((0, 0)),
+        None => root_user(&o)?,
     };
     let home = match &image {
         Some(i) => i.home.clone(),
@@ -655,7 +700,8 @@ mod tests {
             (vec!["--pids", "0", "x"], "--pids"),
             (vec!["--timeout", "1d", "x"], "--timeout"),
             (vec!["--net", "bridge", "x"], "--net"),
-            (vec!["--user", "alice", "x"], "--user"),
+            (vec!["--user", "alice:", "x"], "--user"),
+            (vec!["--user", "a/b", "x"], "--user"),
             (vec!["--writable", "x"], "--writable"),
             (vec!["--hostname", "a b", "x"], "--hostname"),
             (vec!["--cpus", "NaN", "x"], "--cpus"),

@@ -398,6 +398,67 @@ both_callers!(image_user_from_its_passwd, |caller| {
     env.assert_store_empty();
 });
 
+both_callers!(user_names_on_the_command_line, |caller| {
+    let env = Env::new("imgusers", caller);
+    let src = env.source("users.tar", &image().docker_files(), false);
+    ok(&env.xv(&["image", "import", &src, "--name", "users"]));
+    let show = ["--", "sh", "-c", "echo $(id -u):$(id -g) $HOME"];
+    let run = |user: &str| {
+        let mut args = vec!["run", "--image", "users", "--user", user];
+        args.extend(show);
+        env.xv(&args)
+    };
+    // Names from the image's own /etc/passwd and /etc/group.
+    assert_eq!(ok(&run("app")), "1000:1000 /home/app\n");
+    assert_eq!(ok(&run("app:root")), "1000:0 /home/app\n");
+    assert_eq!(ok(&run("0:app")), "0:1000 /root\n");
+    for (user, needle) in [
+        ("ghost", "--user \"ghost\": not in the image's /etc/passwd"),
+        ("app:wheel", "--user group \"wheel\": not in the image's /etc/group"),
+        ("app:", "--user \"app:\": give UID[:GID] or NAME[:GROUP]"),
+    ] {
+        let o = run(user);
+        assert_eq!(code(&o), 125, "{user}");
+        assert_eq!(stderr(&o).lines().count(), 1, "{user}: {}", stderr(&o));
+        assert!(stderr(&o).contains(needle), "{user}: {}", stderr(&o));
+    }
+    ok(&env.xv(&["image", "rm", "users"]));
+    // The default root shows the host's /etc: its names.
+    let host = |name: &str| {
+        let passwd = std::fs::read_to_string("/etc/passwd").unwrap();
+        let f: Vec<String> = passwd
+            .lines()
+            .find(|l| l.starts_with(&format!("{name}:")))
+            .unwrap_or_else(|| panic!("the host has no user {name}"))
+            .split(':')
+            .map(str::to_string)
+            .collect();
+        format!("{}:{}\n", f[2], f[3])
+    };
+    let out = ok(&env.xv(&["run", "--user", "nobody", "--", "sh", "-c", "echo $(id -u):$(id -g)"]));
+    assert_eq!(out, host("nobody"));
+    let out = ok(&env.xv(&[
+        "run",
+        "--user",
+        "daemon:root",
+        "--",
+        "sh",
+        "-c",
+        "echo $(id -u):$(id -g)",
+    ]));
+    let uid = host("daemon");
+    assert_eq!(out, format!("{}:0\n", uid.split(':').next().unwrap()));
+    let o = env.xv(&["run", "--user", "xv-no-such-user", "--", "true"]);
+    assert_eq!(code(&o), 125);
+    assert_eq!(stderr(&o).lines().count(), 1, "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("--user \"xv-no-such-user\": not in the host's /etc/passwd"),
+        "{}",
+        stderr(&o)
+    );
+    env.assert_store_empty();
+});
+
 /// A layer holding one hostile entry after a harmless one.
 fn layer_with(add: impl FnOnce(&mut Builder<Vec<u8>>)) -> Vec<u8> {
     let mut b = Builder::new(Vec::new());
