@@ -172,9 +172,11 @@ pub fn resolve_in(spec: &str, accounts: Accounts<'_>, label: &str) -> Result<Ima
                 let found = group_entries(&groups).find(|e| e.0 == g).map(|e| e.1);
                 match found {
                     Some(gid) => gid,
-                    None => return Err(ImageError::Format(format!(
+                    None => {
+                        return Err(ImageError::Format(format!(
                         "{label} group {g:?}: not in {whose} /etc/group (give --user UID:GID or a group listed there)"
-                    ))),
+                    )))
+                    }
                 }
             }
         },

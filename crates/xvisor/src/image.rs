@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Result};
 use xvisor_image::store::{Progress, Quiet};
-use xvisor_image::{show_size, ImageInfo, ImportOptions, Store};
+use xvisor_image::{show_bytes, ImageInfo, ImportOptions, Store};
 
 use crate::units::parse_size;
 
@@ -22,7 +22,8 @@ Commands:
                            or a tar of one) or a docker archive ('docker save'
                            or 'podman save --format docker-archive' output);
                            PATH '-' reads the tar from standard input
-  ls [--json]              list the images
+  ls [--json]              list the images (sizes in KiB, MiB, GiB; bytes
+                           with --json)
   inspect NAME [--json]    show an image: id, layers, size, and the defaults
                            it gives a run (Entrypoint, Cmd, Env, WorkingDir,
                            User)
@@ -163,7 +164,7 @@ fn import(args: Vec<OsString>) -> Result<i32> {
         done.id.short(),
         done.layers,
         if done.layers == 1 { "" } else { "s" },
-        show_size(done.size)
+        show_bytes(done.size)
     );
     Ok(0)
 }
@@ -198,8 +199,8 @@ impl Bar {
             "\rimporting [{}{}] {percent:3}% {}/{}\x1b[K",
             "#".repeat(filled),
             ".".repeat(width as usize - filled),
-            show_size(self.done),
-            show_size(self.total)
+            show_bytes(self.done),
+            show_bytes(self.total)
         );
         let _ = err.flush();
     }
@@ -271,14 +272,14 @@ fn list(args: Vec<OsString>) -> Result<i32> {
         .max()
         .unwrap_or(0)
         .max(4);
-    println!("{:width$}  {:12}  {:>6}  {:>8}", "NAME", "ID", "LAYERS", "SIZE");
+    println!("{:width$}  {:12}  {:>6}  {:>10}", "NAME", "ID", "LAYERS", "SIZE");
     for i in &images {
         for n in &i.names {
             println!(
-                "{n:width$}  {:12}  {:>6}  {:>8}",
+                "{n:width$}  {:12}  {:>6}  {:>10}",
                 i.id.short(),
                 i.layers.len(),
-                show_size(i.size)
+                show_bytes(i.size)
             );
         }
     }
@@ -317,7 +318,7 @@ fn describe(i: &ImageInfo) -> String {
         .unwrap_or_default();
     out.push_str(&format!("Format:      {format}\n"));
     out.push_str(&format!("Platform:    {}/{}\n", i.os, i.architecture));
-    out.push_str(&format!("Size:        {} unpacked\n", show_size(i.size)));
+    out.push_str(&format!("Size:        {} unpacked\n", show_bytes(i.size)));
     out.push_str(&format!("Entrypoint:  {}\n", list(&i.config.entrypoint)));
     out.push_str(&format!("Cmd:         {}\n", list(&i.config.cmd)));
     out.push_str(&format!(
@@ -334,8 +335,8 @@ fn describe(i: &ImageInfo) -> String {
         out.push_str(&format!(
             "  {}  {} unpacked, {} imported\n",
             l.diff_id,
-            show_size(l.unpacked.bytes),
-            show_size(l.size)
+            show_bytes(l.unpacked.bytes),
+            show_bytes(l.size)
         ));
     }
     out

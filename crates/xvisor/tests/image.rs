@@ -459,6 +459,49 @@ both_callers!(user_names_on_the_command_line, |caller| {
     env.assert_store_empty();
 });
 
+/// Whether `s` is a size as xvisor shows them: `N B` or `N.N KiB|MiB|GiB`.
+fn is_size(s: &str) -> bool {
+    let Some((n, unit)) = s.split_once(' ') else {
+        return false;
+    };
+    match unit {
+        "B" => n.bytes().all(|b| b.is_ascii_digit()),
+        "KiB" | "MiB" | "GiB" => n
+            .split_once('.')
+            .is_some_and(|(i, d)| !i.is_empty() && i.bytes().all(|b| b.is_ascii_digit()) && d.len() == 1),
+        _ => false,
+    }
+}
+
+both_callers!(sizes_in_one_unit_system, |caller| {
+    let env = Env::new("imgunits", caller);
+    let src = env.source("units.tar", &image().oci_files(), false);
+    let out = ok(&env.xv(&["image", "import", &src, "--name", "units"]));
+    let size = out.trim_end().rsplit(", ").next().unwrap().trim_end_matches(')');
+    assert!(is_size(size), "import: {out}");
+    let text = ok(&env.xv(&["image", "inspect", "units"]));
+    let size = text.lines().find_map(|l| l.strip_prefix("Size:")).unwrap();
+    assert!(is_size(size.trim().trim_end_matches(" unpacked")), "{text}");
+    let layers: Vec<&str> = text.lines().filter(|l| l.starts_with("  sha256:")).collect();
+    assert_eq!(layers.len(), 2, "{text}");
+    for l in layers {
+        let (_, sizes) = l.trim().split_once("  ").unwrap();
+        let (unpacked, imported) = sizes.split_once(" unpacked, ").unwrap();
+        assert!(
+            is_size(unpacked) && is_size(imported.trim_end_matches(" imported")),
+            "{l}"
+        );
+    }
+    let ls = ok(&env.xv(&["image", "ls"]));
+    let row = ls.lines().nth(1).unwrap();
+    let words: Vec<&str> = row.split_whitespace().collect();
+    assert!(is_size(&words[words.len() - 2..].join(" ")), "{ls}");
+    // --json: bytes, as numbers.
+    let json: serde_json::Value = serde_json::from_str(&ok(&env.xv(&["image", "inspect", "units", "--json"]))).unwrap();
+    assert!(json["size"].is_u64() && json["layers"][0]["size"].is_u64(), "{json}");
+    ok(&env.xv(&["image", "rm", "units"]));
+});
+
 /// A layer holding one hostile entry after a harmless one.
 fn layer_with(add: impl FnOnce(&mut Builder<Vec<u8>>)) -> Vec<u8> {
     let mut b = Builder::new(Vec::new());
