@@ -429,9 +429,14 @@ impl RootSpec {
         if matches!(self.base, RootBase::Image { .. }) {
             // The overlay is writable: give the image the files that carry
             // the instance's name, then cover them with the instance's own.
-            let resolver = self.resolv_conf.is_some().then_some("etc/resolv.conf");
-            for file in ["etc/hostname", "etc/hosts"].into_iter().chain(resolver) {
+            for file in ["etc/hostname", "etc/hosts"] {
                 ensure_file(root, file).map_err(fail(format!("create /{file} in the image")))?;
+            }
+            // Images often make it a symlink into a /run they do not ship
+            // (systemd-resolved's stub): such an image keeps its own, as
+            // the file it names cannot be made; the run goes on.
+            if self.resolv_conf.is_some() {
+                let _ = ensure_file(root, "etc/resolv.conf");
             }
             self.write_identity_files(root, staging_dir.as_fd())?;
         }
