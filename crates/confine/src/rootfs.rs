@@ -72,6 +72,10 @@ pub struct RootSpec {
     pub home_owner: (u32, u32),
     /// Written to the instance's /etc/hostname and /etc/hosts.
     pub hostname: String,
+    /// An image's /etc/resolv.conf, shown read-only over the image's own
+    /// (see [`resolv_conf`]); `None` keeps what the root has. Only for
+    /// [`RootBase::Image`]: a root of host directories shows the host's.
+    pub resolv_conf: Option<Vec<u8>>,
     /// Created (where writable) so the guest can start there.
     pub workdir: Option<String>,
     /// What an OCI bundle asks beyond the above (empty for `xvisor run`).
@@ -433,6 +437,12 @@ impl RootSpec {
             for file in ["etc/hostname", "etc/hosts"] {
                 ensure_file(root, file).map_err(fail(format!("create /{file} in the image")))?;
             }
+            // Images often make it a symlink into a /run they do not ship
+            // (systemd-resolved's stub): such an image keeps its own, as
+            // the file it names cannot be made; the run goes on.
+            if self.resolv_conf.is_some() {
+                let _ = ensure_file(root, "etc/resolv.conf");
+            }
             self.write_identity_files(root, staging_dir.as_fd())?;
         }
         mount_proc(root)?;
@@ -684,25 +694,29 @@ impl RootSpec {
     }
 
     /// The instance's own /etc/hostname and /etc/hosts, so no file shows the
-    /// host's name.
+    /// host's name; an image's /etc/resolv.conf.
     fn write_identity_files(&self, root: BorrowedFd<'_>, staging: BorrowedFd<'_>) -> Result<(), RootfsError> {
-        let files = [
-            ("hostname", format!("{}\n", self.hostname)),
+        let mut files = vec![
+            ("hostname", format!("{}\n", self.hostname).into_bytes()),
             (
                 "hosts",
                 format!(
                     "127.0.0.1\tlocalhost\n127.0.1.1\t{0}\n::1\tlocalhost ip6-localhost ip6-loopback\n",
                     self.hostname
-                ),
+                )
+                .into_bytes(),
             ),
         ];
+        if let (RootBase::Image { .. }, Some(content)) = (&self.base, &self.resolv_conf) {
+            files.push(("resolv.conf", content.clone()));
+        }
         for (name, content) in files {
             let target = format!("etc/{name}");
             let Ok(target_fd) = sysfs::open_path_in_root(root, &target) else {
                 continue;
             };
             let file = sysfs::create_file_in_root(staging, name, 0o644).map_err(fail(format!("write {name}")))?;
-            xvisor_sys::event::write_all(file.as_fd(), content.as_bytes()).map_err(fail(format!("write {name}")))?;
+            xvisor_sys::event::write_all(file.as_fd(), &content).map_err(fail(format!("write {name}")))?;
             let tree = mount::clone_tree(Some(staging), name, false).map_err(fail(format!("clone {name}")))?;
             mount::set_attributes(tree.as_fd(), attr::RDONLY | attr::NOSUID | attr::NODEV, false)
                 .map_err(fail(format!("make /etc/{name} read-only")))?;
@@ -710,6 +724,30 @@ impl RootSpec {
         }
         Ok(())
     }
+}
+
+/// The /etc/resolv.conf an image instance gets. With the host's network:
+/// the host's file as it is now (read here, on the host side, before the
+/// instance exists; at most 64 KiB), whose servers the instance reaches as
+/// the host does — a stub resolver on 127.0.0.53 included, the loopback
+/// being the host's. With the instance's own network, loopback is all
+/// there is and no outside server can answer: it names 127.0.0.1, where a
+/// resolver the guest starts itself would listen, and where a lookup with
+/// none there fails at once (connection refused) instead of after the
+/// resolver's time-outs. A host without the file gives an empty one (the C
+/// libraries then try 127.0.0.1 too).
+pub fn resolv_conf(host_network: bool) -> Vec<u8> {
+    if !host_network {
+        return b"# xvisor: this instance's network is its own, loopback only (--net none):\n\
+# no name server outside it can be reached. --net host uses the host's.\n\
+nameserver 127.0.0.1\n"
+            .to_vec();
+    }
+    let mut content = Vec::new();
+    if let Ok(f) = std::fs::File::open("/etc/resolv.conf") {
+        let _ = std::io::Read::read_to_end(&mut std::io::Read::take(f, 64 << 10), &mut content);
+    }
+    content
 }
 
 /// Host trees cloned before anything is mounted in the namespace.
@@ -1344,6 +1382,7 @@ mod tests {
             home_owner: (0, 0),
             tmpfs_sizes: TmpfsSizes::default(),
             hostname: "xvisor".into(),
+            resolv_conf: None,
             workdir: None,
             extras: RootExtras::default(),
         }

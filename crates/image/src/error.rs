@@ -37,6 +37,8 @@ pub enum ImageError {
     Ratio { layer: String, ratio: u64, floor: String },
     #[error("no image {0:?} (see 'xvisor image ls')")]
     NoSuchImage(String),
+    #[error("image name {wanted:?} is ambiguous: it could be {} (give the full name)", candidates.join(", "))]
+    Ambiguous { wanted: String, candidates: Vec<String> },
     #[error("{0:?}: not a valid image name (use [REGISTRY/]NAME[:TAG] with lower-case letters, digits, '.', '_', '-' and '/'; TAG up to 128 of letters, digits, '.', '_', '-')")]
     BadName(String),
 }
@@ -71,4 +73,41 @@ pub fn show_size(bytes: u64) -> String {
         }
     }
     format!("{bytes}B")
+}
+
+/// Shows a size for people to read, always in the same binary units with
+/// one decimal (`512 B`, `1.5 KiB`, `12.3 MiB`, `2.0 GiB`): what `image ls`,
+/// `inspect` and `import` print (`--json` gives bytes).
+pub fn show_bytes(bytes: u64) -> String {
+    const UNITS: [&str; 6] = ["KiB", "MiB", "GiB", "TiB", "PiB", "EiB"];
+    if bytes < 1024 {
+        return format!("{bytes} B");
+    }
+    let mut value = bytes as f64 / 1024.0;
+    let mut unit = 0;
+    // Rounding to one decimal must not print "1024.0 KiB".
+    while value >= 1023.95 && unit + 1 < UNITS.len() {
+        value /= 1024.0;
+        unit += 1;
+    }
+    format!("{value:.1} {}", UNITS[unit])
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn sizes_read_in_one_unit_system() {
+        for (bytes, shown) in [
+            (0, "0 B"),
+            (1023, "1023 B"),
+            (1024, "1.0 KiB"),
+            (1536, "1.5 KiB"),
+            ((1 << 20) - 1, "1.0 MiB"),
+            (12_897_485, "12.3 MiB"),
+            (16 << 30, "16.0 GiB"),
+            (u64::MAX, "16.0 EiB"),
+        ] {
+            assert_eq!(super::show_bytes(bytes), shown, "{bytes}");
+        }
+    }
 }

@@ -30,7 +30,7 @@ pub mod tar;
 pub mod user;
 
 pub use digest::Digest;
-pub use error::{show_size, ImageError};
+pub use error::{show_bytes, show_size, ImageError};
 pub use layer::Limits;
 pub use store::{ImageInfo, ImportOptions, Reference, RunImage, Store};
 

@@ -21,6 +21,9 @@ use crate::spec::{self, Descriptor, DockerEntry, ImageConfig, Index, LayoutMarke
 use crate::tar;
 use crate::{Digest, ImageError};
 
+/// How an archive read from standard input is named in messages.
+pub const STDIN: &str = "standard input";
+
 /// A member of an archive: where its data is, or which member it links to.
 #[derive(Debug, Clone)]
 pub enum Member {
@@ -74,12 +77,26 @@ impl Source {
                 dir: OwnedFd::from(dir),
             });
         }
-        let mut file = File::open(path).map_err(|e| ImageError::io(&shown, e))?;
+        let file = File::open(path).map_err(|e| ImageError::io(&shown, e))?;
+        Self::archive(file, path)
+    }
+
+    /// Reads `file` as a tar archive (an OCI layout's or a docker
+    /// archive), from its start; `path` names it in messages.
+    pub fn archive(mut file: File, path: &Path) -> Result<Self, ImageError> {
+        let shown = path.display().to_string();
+        let meta = file.metadata().map_err(|e| ImageError::io(&shown, e))?;
+        file.seek(SeekFrom::Start(0)).map_err(|e| ImageError::io(&shown, e))?;
         let mut head = [0u8; 6];
         let n = file.read(&mut head).map_err(|e| ImageError::io(&shown, e))?;
         if let Some([0x1f, 0x8b]) = head.get(..2).and_then(|h| <&[u8; 2]>::try_from(h).ok()) {
+            let how = if path == Path::new(STDIN) {
+                "pipe it through gunzip".to_string()
+            } else {
+                format!("gunzip -k {shown}")
+            };
             return Err(ImageError::Format(format!(
-                "{shown}: a gzip-compressed archive; decompress it first (gunzip -k {shown})"
+                "{shown}: a gzip-compressed archive; decompress it first ({how})"
             )));
         }
         if n < 6 && meta.len() < 512 {

@@ -22,7 +22,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::fs::File;
-use std::io::Write;
+use std::io::{Read, Write};
 use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
@@ -43,21 +43,40 @@ pub struct Reference {
 }
 
 impl Reference {
-    /// Parses `[REGISTRY/]NAME[:TAG]` (tag `latest` when absent); the
-    /// Docker Hub prefixes `docker.io/library/` and `docker.io/` are dropped.
+    /// Parses `[REGISTRY/]NAME[:TAG]` (tag `latest` when absent); Docker
+    /// Hub's names are kept as Docker shows them: `docker.io/library/`,
+    /// `docker.io/` (and `index.docker.io/`) are dropped, and so is a lone
+    /// `library/`.
     pub fn parse(s: &str) -> Result<Self, ImageError> {
+        Self::parse_given(s).map(|(r, _)| r)
+    }
+
+    /// As [`Reference::parse`], also saying how much was given: a tag, a
+    /// registry (`docker.io` included). A short name, or one without a tag,
+    /// may stand for more (see [`resolve_name`]).
+    fn parse_given(s: &str) -> Result<(Self, Given), ImageError> {
         let bad = || ImageError::BadName(s.to_string());
-        let (name, tag) = match s.rsplit_once(':') {
-            Some((n, t)) if !t.contains('/') => (n, t),
-            _ => (s, "latest"),
+        let (name, tag, tagged) = match s.rsplit_once(':') {
+            Some((n, t)) if !t.contains('/') => (n, t, true),
+            _ => (s, "latest", false),
         };
-        let name = name
-            .strip_prefix("docker.io/library/")
-            .or_else(|| name.strip_prefix("docker.io/"))
-            .unwrap_or(name);
-        let (host, path) = match name.split_once('/') {
-            Some((h, p)) if h.contains('.') || h.contains(':') || h == "localhost" => (Some(h), p),
-            _ => (None, name),
+        let hub = [
+            "docker.io/library/",
+            "index.docker.io/library/",
+            "docker.io/",
+            "index.docker.io/",
+        ]
+        .iter()
+        .find_map(|p| name.strip_prefix(p));
+        let name = hub.unwrap_or(name);
+        let name = match name.strip_prefix("library/") {
+            Some(rest) if !rest.contains('/') => rest,
+            _ => name,
+        };
+        let host = registry_host(name);
+        let path = match host {
+            Some(h) => &name[h.len() + 1..],
+            None => name,
         };
         let plain = |c: &str| {
             !c.is_empty()
@@ -85,10 +104,16 @@ impl Reference {
         {
             return Err(bad());
         }
-        Ok(Self {
-            name: name.to_string(),
-            tag: tag.to_string(),
-        })
+        Ok((
+            Self {
+                name: name.to_string(),
+                tag: tag.to_string(),
+            },
+            Given {
+                tag: tagged,
+                registry: hub.is_some() || host.is_some(),
+            },
+        ))
     }
 }
 
@@ -96,6 +121,72 @@ impl fmt::Display for Reference {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}:{}", self.name, self.tag)
     }
+}
+
+/// What a name spelled out.
+#[derive(Debug, Clone, Copy)]
+struct Given {
+    tag: bool,
+    registry: bool,
+}
+
+/// The registry host a name starts with (`localhost`, `quay.io`,
+/// `host:5000`), as Docker tells one from a path component.
+fn registry_host(name: &str) -> Option<&str> {
+    match name.split_once('/') {
+        Some((h, _)) if h.contains('.') || h.contains(':') || h == "localhost" => Some(h),
+        _ => None,
+    }
+}
+
+/// Which stored name (`NAME:TAG`, as in `refs.json`) `wanted` stands for,
+/// as podman resolves a short name against its local images: the name as
+/// given (Docker Hub's names are stored without `docker.io/library/`),
+/// then `localhost/NAME`, then any other registry's or path's `…/NAME`; a
+/// name given with its registry stands only for itself. Without a tag,
+/// `latest` is looked for first; when no candidate has a `latest`, a
+/// name's only tag is taken, since a local store has no registry to fetch
+/// `latest` from and the user asked for that name. Several matches at the
+/// first level that has any is an error listing them, never a guess.
+pub fn resolve_name<'a>(wanted: &str, stored: impl IntoIterator<Item = &'a str>) -> Result<String, ImageError> {
+    let no_such = || ImageError::NoSuchImage(wanted.to_string());
+    let (reference, given) = Reference::parse_given(wanted).map_err(|_| no_such())?;
+    let stored: Vec<(&str, &str)> = stored.into_iter().filter_map(|k| k.rsplit_once(':')).collect();
+    let short = !given.registry;
+    let localhost = format!("localhost/{}", reference.name);
+    let suffix = format!("/{}", reference.name);
+    let level = |name: &str| -> Option<u8> {
+        if name == reference.name {
+            Some(0)
+        } else if short && name == localhost {
+            Some(1)
+        } else if short && name.ends_with(&suffix) {
+            Some(2)
+        } else {
+            None
+        }
+    };
+    let passes: &[bool] = if given.tag { &[true] } else { &[true, false] };
+    for &want_tag in passes {
+        for l in 0..3 {
+            let found: Vec<String> = stored
+                .iter()
+                .filter(|(n, t)| level(n) == Some(l) && (!want_tag || *t == reference.tag))
+                .map(|(n, t)| format!("{n}:{t}"))
+                .collect();
+            match &found[..] {
+                [] => continue,
+                [one] => return Ok(one.clone()),
+                _ => {
+                    return Err(ImageError::Ambiguous {
+                        wanted: wanted.to_string(),
+                        candidates: found,
+                    })
+                }
+            }
+        }
+    }
+    Err(no_such())
 }
 
 /// One layer of an image record.
@@ -341,8 +432,9 @@ impl Store {
         spec::parse(&bytes, &format!("config {id}"))
     }
 
-    /// Finds an image by `NAME[:TAG]`, or by id (`sha256:…` or at least 12
-    /// hex digits of it); returns its id and the names that matched.
+    /// Finds an image by `NAME[:TAG]` (see [`resolve_name`]), or by id
+    /// (`sha256:…` or at least 12 hex digits of it); returns its id and the
+    /// names that matched.
     fn find(&self, wanted: &str, refs: &BTreeMap<String, Digest>) -> Result<(Digest, Vec<String>), ImageError> {
         let hex = wanted.strip_prefix("sha256:").unwrap_or(wanted);
         if hex.len() >= 12 && hex.bytes().all(|b| b.is_ascii_hexdigit()) {
@@ -352,8 +444,7 @@ impl Store {
                 return Ok((id.clone(), names));
             }
         }
-        let reference = Reference::parse(wanted).map_err(|_| ImageError::NoSuchImage(wanted.to_string()))?;
-        let key = reference.to_string();
+        let key = resolve_name(wanted, refs.keys().map(String::as_str))?;
         match refs.get(&key) {
             Some(id) => Ok((id.clone(), vec![key])),
             None => Err(ImageError::NoSuchImage(wanted.to_string())),
@@ -367,11 +458,63 @@ impl Store {
         options: &ImportOptions,
         progress: &mut dyn Progress,
     ) -> Result<Imported, ImageError> {
-        let source = Source::open(path)?;
+        self.import_source(Source::open(path)?, options, progress)
+    }
+
+    /// Imports an archive streamed in (`image import -`). The tar is read
+    /// in place, with seeks, so the stream is first copied to a file in the
+    /// store's `tmp/` that has no name once opened: it goes when the import
+    /// ends, however it ends (a crash before the unlink leaves it to the
+    /// next writer's emptying of `tmp/`). The copy is held to the largest
+    /// layer allowed (`limits.max_size`): no archive from a pipe fills the
+    /// store's disk unasked.
+    pub fn import_stream(
+        &self,
+        input: &mut dyn std::io::Read,
+        options: &ImportOptions,
+        progress: &mut dyn Progress,
+    ) -> Result<Imported, ImageError> {
+        self.ensure()?;
+        let shown = Path::new(source::STDIN);
+        static SPOOLS: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        let n = SPOOLS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let spool_path = self
+            .root
+            .join("tmp")
+            .join(format!("stdin-{}-{n}.tar", std::process::id()));
+        // Only a crashed process that had our pid can have left this name.
+        let _ = std::fs::remove_file(&spool_path);
+        let mut spool = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&spool_path)
+            .map_err(io_at(&spool_path))?;
+        std::fs::remove_file(&spool_path).map_err(io_at(&spool_path))?;
+        let cap = options.limits.max_size;
+        let copied = std::io::copy(&mut input.take(cap.saturating_add(1)), &mut spool)
+            .map_err(|e| ImageError::io(source::STDIN, e))?;
+        if copied > cap {
+            return Err(ImageError::Format(format!(
+                "{}: the archive is larger than {} (--max-layer-size); raise it or import from a file",
+                source::STDIN,
+                crate::show_size(cap)
+            )));
+        }
+        self.import_source(Source::archive(spool, shown)?, options, progress)
+    }
+
+    fn import_source(
+        &self,
+        source: Source,
+        options: &ImportOptions,
+        progress: &mut dyn Progress,
+    ) -> Result<Imported, ImageError> {
         let plan = source::plan(&source)?;
         let reference = match &options.name {
             Some(n) => Reference::parse(n)?,
-            None => default_reference(&plan.names, path)?,
+            None => default_reference(&plan.names, source.path())?,
         };
         self.ensure()?;
         let _lock = lock_file(&self.root.join("lock"), LockKind::Exclusive, true)?;
@@ -765,6 +908,72 @@ mod tests {
         ] {
             assert!(Reference::parse(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn short_names_resolve_as_podman_does() {
+        let one = ["localhost/busybox:1"];
+        for wanted in ["busybox:1", "localhost/busybox:1", "busybox", "localhost/busybox"] {
+            assert_eq!(resolve_name(wanted, one).unwrap(), "localhost/busybox:1", "{wanted}");
+        }
+        for wanted in ["busybox:2", "docker.io/library/busybox", "quay.io/busybox:1", "box"] {
+            assert!(
+                matches!(resolve_name(wanted, one), Err(ImageError::NoSuchImage(_))),
+                "{wanted}"
+            );
+        }
+        // Docker Hub's names are stored as Docker shows them, and found
+        // under every spelling Docker accepts; the bare name comes first,
+        // then localhost, then other registries.
+        let hub = ["busybox:latest", "localhost/busybox:latest", "quay.io/x/busybox:latest"];
+        for wanted in [
+            "busybox",
+            "busybox:latest",
+            "docker.io/busybox",
+            "docker.io/library/busybox:latest",
+            "library/busybox",
+            "index.docker.io/library/busybox",
+        ] {
+            assert_eq!(resolve_name(wanted, hub).unwrap(), "busybox:latest", "{wanted}");
+        }
+        assert_eq!(
+            resolve_name("busybox", ["quay.io/x/busybox:latest", "localhost/busybox:latest"]).unwrap(),
+            "localhost/busybox:latest"
+        );
+        assert_eq!(
+            resolve_name("busybox", ["quay.io/x/busybox:3"]).unwrap(),
+            "quay.io/x/busybox:3"
+        );
+        // `latest` wins over a name's only other tag, at any level.
+        assert_eq!(
+            resolve_name("busybox", ["busybox:1", "localhost/busybox:latest"]).unwrap(),
+            "localhost/busybox:latest"
+        );
+        // A given tag is never replaced by another.
+        assert!(resolve_name("busybox:latest", ["localhost/busybox:1"]).is_err());
+        // Ambiguity is named, not guessed.
+        for (wanted, stored, listed) in [
+            (
+                "busybox",
+                &["localhost/busybox:1", "localhost/busybox:2"][..],
+                "localhost/busybox:1, localhost/busybox:2",
+            ),
+            (
+                "busybox:1",
+                &["quay.io/a/busybox:1", "example.com/busybox:1"][..],
+                "example.com/busybox:1, quay.io/a/busybox:1",
+            ),
+        ] {
+            let mut stored = stored.to_vec();
+            stored.sort();
+            let e = resolve_name(wanted, stored).unwrap_err();
+            assert!(matches!(e, ImageError::Ambiguous { .. }), "{e}");
+            assert!(e.to_string().contains(listed), "{e}");
+            assert_eq!(e.to_string().lines().count(), 1);
+        }
+        // A name with a registry stands only for itself.
+        assert!(resolve_name("localhost/busybox", ["busybox:latest"]).is_err());
+        assert!(resolve_name("Not A Name", ["busybox:latest"]).is_err());
     }
 
     #[test]

@@ -5,7 +5,7 @@
 
 use std::io::Read;
 use std::os::fd::{AsFd, OwnedFd};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use xvisor_sys::tree::{self, EntryType};
 
@@ -93,11 +93,55 @@ fn id(s: &str) -> Option<u32> {
     s.parse::<u32>().ok().filter(|&n| n < u32::MAX)
 }
 
+/// Where user and group names are looked up.
+#[derive(Debug, Clone, Copy)]
+pub enum Accounts<'a> {
+    /// An image's files, from its layers (bottom first).
+    Image(&'a [PathBuf]),
+    /// A root directory's own files, never through a symlink.
+    Directory(&'a Path),
+    /// The host's: what an instance whose /etc is the host's sees.
+    Host,
+}
+
+impl Accounts<'_> {
+    fn read(&self, file: &str) -> String {
+        let bytes = match self {
+            Accounts::Image(layers) => read_merged(layers, file),
+            Accounts::Directory(dir) => read_merged(&[dir.to_path_buf()], file),
+            Accounts::Host => std::fs::File::open(Path::new("/").join(file)).ok().and_then(|f| {
+                let mut data = Vec::new();
+                f.take(MAX_ACCOUNT_FILE).read_to_end(&mut data).ok().map(|_| data)
+            }),
+        };
+        bytes
+            .map(|b| String::from_utf8_lossy(&b).into_owned())
+            .unwrap_or_default()
+    }
+
+    fn whose(&self) -> &'static str {
+        match self {
+            Accounts::Image(_) => "the image's",
+            Accounts::Directory(_) => "the root directory's",
+            Accounts::Host => "the host's",
+        }
+    }
+}
+
 /// Resolves an image config `User` (`""`, `uid`, `uid:gid`, `name`,
 /// `name:group`) against the image's own account files.
 pub fn resolve(spec: &str, layers: &[PathBuf]) -> Result<ImageUser, ImageError> {
-    let passwd = read_merged(layers, "etc/passwd").map(|b| String::from_utf8_lossy(&b).into_owned());
-    let passwd = passwd.as_deref().unwrap_or("");
+    resolve_in(spec, Accounts::Image(layers), "image user")
+}
+
+/// Resolves `uid`, `uid:gid`, `name`, `name:group` (or `""`: root) against
+/// `accounts`, as Docker does: a name's primary group is its passwd entry's,
+/// a bare uid's is that uid's entry's, else 0. `label` starts each message
+/// (`image user`, `--user`).
+pub fn resolve_in(spec: &str, accounts: Accounts<'_>, label: &str) -> Result<ImageUser, ImageError> {
+    let whose = accounts.whose();
+    let passwd = accounts.read("etc/passwd");
+    let passwd = passwd.as_str();
     let (user, group) = match spec.split_once(':') {
         Some((u, g)) => (u, Some(g)),
         None => (spec, None),
@@ -114,7 +158,7 @@ pub fn resolve(spec: &str, layers: &[PathBuf]) -> Result<ImageUser, ImageError> 
             Some((_, uid, gid, home)) => (uid, gid, Some(home)),
             None => {
                 return Err(ImageError::Format(format!(
-                    "image user {user:?}: not in the image's /etc/passwd (give --user UID[:GID])"
+                    "{label} {user:?}: not in {whose} /etc/passwd (give --user UID[:GID] or a name listed there)"
                 )))
             }
         }
@@ -124,16 +168,14 @@ pub fn resolve(spec: &str, layers: &[PathBuf]) -> Result<ImageUser, ImageError> 
         Some(g) => match id(g) {
             Some(gid) => gid,
             None => {
-                let groups = read_merged(layers, "etc/group").map(|b| String::from_utf8_lossy(&b).into_owned());
-                let found = group_entries(groups.as_deref().unwrap_or(""))
-                    .find(|e| e.0 == g)
-                    .map(|e| e.1);
+                let groups = accounts.read("etc/group");
+                let found = group_entries(&groups).find(|e| e.0 == g).map(|e| e.1);
                 match found {
                     Some(gid) => gid,
                     None => {
                         return Err(ImageError::Format(format!(
-                            "image group {g:?}: not in the image's /etc/group (give --user UID[:GID])"
-                        )))
+                        "{label} group {g:?}: not in {whose} /etc/group (give --user UID:GID or a group listed there)"
+                    )))
                     }
                 }
             }

@@ -1170,6 +1170,8 @@ impl Builder {
                 home: "/root".into(),
                 home_owner: (self.uid, self.gid),
                 hostname: self.hostname.clone(),
+                // Engines mount their own.
+                resolv_conf: None,
                 workdir: Some(self.cwd),
                 extras,
                 tmpfs_sizes: self.tmpfs_sizes,

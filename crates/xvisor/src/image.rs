@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Result};
 use xvisor_image::store::{Progress, Quiet};
-use xvisor_image::{show_size, ImageInfo, ImportOptions, Store};
+use xvisor_image::{show_bytes, ImageInfo, ImportOptions, Store};
 
 use crate::units::parse_size;
 
@@ -20,20 +20,29 @@ Usage: xvisor image COMMAND [OPTIONS]
 Commands:
   import PATH [OPTIONS]    add an image from an OCI image layout (a directory
                            or a tar of one) or a docker archive ('docker save'
-                           or 'podman save --format docker-archive' output)
-  ls [--json]              list the images
+                           or 'podman save --format docker-archive' output);
+                           PATH '-' reads the tar from standard input
+  ls [--json]              list the images (sizes in KiB, MiB, GiB; bytes
+                           with --json)
   inspect NAME [--json]    show an image: id, layers, size, and the defaults
                            it gives a run (Entrypoint, Cmd, Env, WorkingDir,
                            User)
   rm NAME...               remove images by name (or id); layers no image
                            uses any more are deleted
 
+Names: as podman resolves short names. NAME:TAG is that name, else
+localhost/NAME:TAG, else the only REGISTRY/.../NAME:TAG there is; a name with
+its registry is only itself (docker.io/library/busybox is busybox, as Docker
+shows it). Without a TAG: 'latest', or, when no such image has 'latest', the
+name's only tag. A name that could be several images is refused, listing them.
+
 Options of import:
       --name NAME[:TAG]       the image's name (default: the one the archive
                               gives, else the file's name; TAG defaults to
                               'latest')
       --max-layer-size SIZE   refuse a layer that expands past SIZE
-                              (default 16G)
+                              (default 16G); from standard input, the whole
+                              archive too
       --max-ratio N           refuse a compressed layer that expands more than
                               N times its size once past 256M (default 200;
                               0: no check)
@@ -51,6 +60,7 @@ The store is /var/lib/xvisor for root and $XDG_DATA_HOME/xvisor (by default
 Examples:
   docker save busybox:latest -o busybox.tar   # on a machine with docker
   xvisor image import busybox.tar
+  podman save localhost/app:1 | xvisor image import -
   skopeo copy docker://alpine:3.20 oci:alpine:3.20 && xvisor image import alpine --name alpine:3.20
   xvisor image ls
   xvisor image inspect busybox
@@ -135,7 +145,14 @@ fn import(args: Vec<OsString>) -> Result<i32> {
     let mut bar = Bar::new(show_bar);
     let mut quiet_progress = Quiet;
     let progress: &mut dyn Progress = if show_bar { &mut bar } else { &mut quiet_progress };
-    let done = store.import(&path, &options, progress)?;
+    let done = if path.as_os_str() == "-" {
+        if xvisor_sys::tty::is_terminal(xvisor_sys::event::standard(0)) {
+            bail!("image import -: standard input is a terminal; pipe an archive in (podman save IMAGE | xvisor image import -)");
+        }
+        store.import_stream(&mut std::io::stdin().lock(), &options, progress)?
+    } else {
+        store.import(&path, &options, progress)?
+    };
     let reused = if done.reused > 0 {
         format!(", {} already in the store", done.reused)
     } else {
@@ -147,7 +164,7 @@ fn import(args: Vec<OsString>) -> Result<i32> {
         done.id.short(),
         done.layers,
         if done.layers == 1 { "" } else { "s" },
-        show_size(done.size)
+        show_bytes(done.size)
     );
     Ok(0)
 }
@@ -182,8 +199,8 @@ impl Bar {
             "\rimporting [{}{}] {percent:3}% {}/{}\x1b[K",
             "#".repeat(filled),
             ".".repeat(width as usize - filled),
-            show_size(self.done),
-            show_size(self.total)
+            show_bytes(self.done),
+            show_bytes(self.total)
         );
         let _ = err.flush();
     }
@@ -255,14 +272,14 @@ fn list(args: Vec<OsString>) -> Result<i32> {
         .max()
         .unwrap_or(0)
         .max(4);
-    println!("{:width$}  {:12}  {:>6}  {:>8}", "NAME", "ID", "LAYERS", "SIZE");
+    println!("{:width$}  {:12}  {:>6}  {:>10}", "NAME", "ID", "LAYERS", "SIZE");
     for i in &images {
         for n in &i.names {
             println!(
-                "{n:width$}  {:12}  {:>6}  {:>8}",
+                "{n:width$}  {:12}  {:>6}  {:>10}",
                 i.id.short(),
                 i.layers.len(),
-                show_size(i.size)
+                show_bytes(i.size)
             );
         }
     }
@@ -301,7 +318,7 @@ fn describe(i: &ImageInfo) -> String {
         .unwrap_or_default();
     out.push_str(&format!("Format:      {format}\n"));
     out.push_str(&format!("Platform:    {}/{}\n", i.os, i.architecture));
-    out.push_str(&format!("Size:        {} unpacked\n", show_size(i.size)));
+    out.push_str(&format!("Size:        {} unpacked\n", show_bytes(i.size)));
     out.push_str(&format!("Entrypoint:  {}\n", list(&i.config.entrypoint)));
     out.push_str(&format!("Cmd:         {}\n", list(&i.config.cmd)));
     out.push_str(&format!(
@@ -318,8 +335,8 @@ fn describe(i: &ImageInfo) -> String {
         out.push_str(&format!(
             "  {}  {} unpacked, {} imported\n",
             l.diff_id,
-            show_size(l.unpacked.bytes),
-            show_size(l.size)
+            show_bytes(l.unpacked.bytes),
+            show_bytes(l.size)
         ));
     }
     out

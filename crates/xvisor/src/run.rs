@@ -44,7 +44,11 @@ Root filesystem:
                            the host's permissions; repeatable
 
 Identity and environment:
-  -u, --user UID[:GID]     run as this uid (and gid) inside (default 0:0)
+  -u, --user USER[:GROUP]  run as this user (and group) inside (default 0:0):
+                           numbers (GID defaults to UID), or names from the
+                           /etc/passwd and /etc/group the guest sees (the
+                           image's, the --rootfs directory's, else the
+                           host's; a name's group is its own)
   -e, --env KEY[=VALUE]    set a variable (KEY alone: take it from xvisor's
                            environment); the guest otherwise gets only PATH,
                            HOME and TERM; repeatable
@@ -58,7 +62,9 @@ Identity and environment:
 
 Network:
       --net none|host      none (default): own network, loopback only;
-                           host: the host's network
+                           host: the host's network. An image's
+                           /etc/resolv.conf follows: the host's with host,
+                           only 127.0.0.1 with none
 
 Limits (refused, never ignored, where the host cannot enforce them):
       --memory SIZE        memory limit, e.g. 256M, 2G
@@ -131,7 +137,7 @@ pub struct RunOptions {
     pub devices: Vec<String>,
     pub env: Vec<String>,
     pub workdir: Option<String>,
-    pub user: Option<(u32, u32)>,
+    pub user: Option<UserSpec>,
     pub hostname: Option<String>,
     pub name: Option<String>,
     pub network: Network,
@@ -236,15 +242,51 @@ fn read_env_file(path: &std::path::Path) -> Result<Vec<String>> {
         .collect())
 }
 
-fn parse_user(spec: &str) -> Result<(u32, u32)> {
+/// `--user` as given: numbers, or names to look up in the root's
+/// /etc/passwd and /etc/group once the root is known.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum UserSpec {
+    /// `UID[:GID]`; GID defaults to UID.
+    Ids(u32, u32),
+    /// `NAME[:GROUP]`, `UID:GROUP` or `NAME:GID`.
+    Names(String),
+}
+
+fn parse_user(spec: &str) -> Result<UserSpec> {
     let (u, g) = spec.split_once(':').unwrap_or((spec, spec));
-    let number = |s: &str| {
-        s.parse::<u32>()
-            .ok()
-            .filter(|&n| n < u32::MAX)
-            .ok_or_else(|| anyhow::anyhow!("--user {spec:?}: give numeric ids, UID or UID:GID"))
+    let number = |s: &str| s.parse::<u32>().ok().filter(|&n| n < u32::MAX);
+    if let (Some(uid), Some(gid)) = (number(u), number(g)) {
+        return Ok(UserSpec::Ids(uid, gid));
+    }
+    let name = |s: &str| {
+        !s.is_empty()
+            && s.len() <= 256
+            && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-$".contains(&b))
+            && !s.starts_with('-')
     };
-    Ok((number(u)?, number(g)?))
+    if !name(u) || !name(g) {
+        bail!("--user {spec:?}: give UID[:GID] or NAME[:GROUP]");
+    }
+    Ok(UserSpec::Names(spec.to_string()))
+}
+
+/// The ids of `--user` for a root of host directories (or none): names
+/// from the files the guest will see, the host's or the `--rootfs`
+/// directory's.
+fn root_user(o: &RunOptions) -> Result<(u32, u32)> {
+    use xvisor_image::user::{resolve_in, Accounts};
+    match &o.user {
+        None => Ok((0, 0)),
+        Some(UserSpec::Ids(uid, gid)) => Ok((*uid, *gid)),
+        Some(UserSpec::Names(spec)) => {
+            let accounts = match &o.rootfs {
+                Some(dir) => Accounts::Directory(dir),
+                None => Accounts::Host,
+            };
+            let u = resolve_in(spec, accounts, "--user")?;
+            Ok((u.uid, u.gid))
+        }
+    }
 }
 
 /// Parses the arguments after `run`.
@@ -427,10 +469,15 @@ fn image_defaults(name: &str, o: &RunOptions) -> Result<ImageDefaults> {
     let store = xvisor_image::Store::at(xvisor_image::Store::default_location()?);
     let image = store.for_run(name)?;
     let config = image.config;
-    let (uid, gid, home) = match o.user {
-        Some((uid, gid)) => {
+    let (uid, gid, home) = match &o.user {
+        Some(UserSpec::Ids(uid, gid)) => {
             let found = xvisor_image::user::resolve(&uid.to_string(), &image.layers)?;
-            (uid, gid, found.home)
+            (*uid, *gid, found.home)
+        }
+        Some(UserSpec::Names(spec)) => {
+            let accounts = xvisor_image::user::Accounts::Image(&image.layers);
+            let u = xvisor_image::user::resolve_in(spec, accounts, "--user")?;
+            (u.uid, u.gid, u.home)
         }
         None => {
             let u = xvisor_image::user::resolve(config.user.as_deref().unwrap_or(""), &image.layers)
@@ -482,7 +529,7 @@ pub fn to_spec(mut o: RunOptions) -> Result<InstanceSpec> {
     };
     let (uid, gid) = match &image {
         Some(i) => (i.uid, i.gid),
-        None => o.user.unwrap_or((0, 0)),
+        None => root_user(&o)?,
     };
     let home = match &image {
         Some(i) => i.home.clone(),
@@ -574,6 +621,7 @@ pub fn to_spec(mut o: RunOptions) -> Result<InstanceSpec> {
             std::path::absolute(path).with_context(|| format!("--trace {path}"))?,
         )),
     };
+    let is_image = image.is_some();
     if let Some(i) = image {
         o.argv = i.argv;
     }
@@ -590,6 +638,7 @@ pub fn to_spec(mut o: RunOptions) -> Result<InstanceSpec> {
             home,
             home_owner: (uid, gid),
             hostname: hostname.clone(),
+            resolv_conf: is_image.then(|| xvisor_confine::rootfs::resolv_conf(o.network == Network::Host)),
             workdir: Some(workdir),
             extras: RootExtras {
                 devices: o.devices,
@@ -743,7 +792,8 @@ mod tests {
             (vec!["--pids", "0", "x"], "--pids"),
             (vec!["--timeout", "1d", "x"], "--timeout"),
             (vec!["--net", "bridge", "x"], "--net"),
-            (vec!["--user", "alice", "x"], "--user"),
+            (vec!["--user", "alice:", "x"], "--user"),
+            (vec!["--user", "a/b", "x"], "--user"),
             (vec!["--writable", "x"], "--writable"),
             (vec!["--hostname", "a b", "x"], "--hostname"),
             (vec!["--cpus", "NaN", "x"], "--cpus"),

@@ -40,6 +40,31 @@ impl Env {
             .expect("spawn xvisor")
     }
 
+    /// Runs xvisor with `input` on its standard input.
+    fn xv_with_input(&self, args: &[&str], input: Vec<u8>) -> Output {
+        let mut child = xvisor(self.caller, args)
+            .env("XVISOR_STORE", self.store())
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn xvisor");
+        let mut stdin = child.stdin.take().unwrap();
+        // xvisor may refuse the stream before reading all of it.
+        let writer = std::thread::spawn(move || {
+            let _ = std::io::Write::write_all(&mut stdin, &input);
+        });
+        let out = child.wait_with_output().expect("wait for xvisor");
+        writer.join().unwrap();
+        out
+    }
+
+    /// Asserts that the store holds `layers` layers and nothing in `tmp/`.
+    fn assert_store_empty_but(&self, layers: usize) {
+        let count = |d: &str| std::fs::read_dir(Path::new(&self.store()).join(d)).map_or(0, |e| e.count());
+        assert_eq!((count("layers"), count("tmp")), (layers, 0));
+    }
+
     /// Writes `files` as a directory (`dir` true) or a tar named `name`;
     /// returns its path.
     fn source(&self, name: &str, files: &[(String, Vec<u8>)], dir: bool) -> String {
@@ -231,6 +256,125 @@ both_callers!(import_list_run_remove_every_format, |caller| {
     env.assert_store_empty();
 });
 
+both_callers!(short_names_resolve_as_podman_does, |caller| {
+    let env = Env::new("imgnames", caller);
+    // What 'podman save localhost/busybox:1' writes.
+    let mut f = image();
+    f.ref_name = "localhost/busybox:1".into();
+    let src = env.source("podman.tar", &f.docker_files(), false);
+    let out = ok(&env.xv(&["image", "import", &src]));
+    assert!(out.starts_with("Imported localhost/busybox:1 ("), "{out}");
+    for name in ["busybox:1", "localhost/busybox:1", "busybox", "localhost/busybox"] {
+        let out = ok(&env.xv(&["run", "--image", name, "--", "echo", "ran"]));
+        assert_eq!(out, "ran\n", "run --image {name}");
+        let text = ok(&env.xv(&["image", "inspect", name]));
+        assert!(
+            text.contains("Names:       localhost/busybox:1"),
+            "inspect {name}: {text}"
+        );
+    }
+    // A name given with its registry stands for itself only.
+    let o = env.xv(&["run", "--image", "docker.io/library/busybox:1", "--", "true"]);
+    assert_eq!(code(&o), 125);
+    assert!(stderr(&o).contains("no image"), "{}", stderr(&o));
+    // Docker Hub's names, under every spelling Docker accepts.
+    f.ref_name = "docker.io/library/busybox:1".into();
+    let src = env.source("hub.tar", &f.docker_files(), false);
+    let out = ok(&env.xv(&["image", "import", &src]));
+    assert!(out.starts_with("Imported busybox:1 ("), "{out}");
+    for name in [
+        "busybox:1",
+        "docker.io/library/busybox:1",
+        "docker.io/busybox:1",
+        "library/busybox:1",
+    ] {
+        let text = ok(&env.xv(&["image", "inspect", name]));
+        assert!(
+            text.contains("Names:       busybox:1, localhost/busybox:1"),
+            "inspect {name}: {text}"
+        );
+    }
+    // Two tags and no 'latest': one line naming both, exit 125, for run,
+    // inspect and rm alike.
+    f.ref_name = "localhost/busybox:2".into();
+    let src = env.source("two.tar", &f.docker_files(), false);
+    ok(&env.xv(&["image", "import", &src]));
+    ok(&env.xv(&["image", "rm", "docker.io/library/busybox:1"]));
+    for args in [
+        &["run", "--image", "busybox", "--", "true"][..],
+        &["image", "inspect", "busybox"][..],
+        &["image", "rm", "busybox"][..],
+    ] {
+        let o = env.xv(args);
+        assert_eq!(code(&o), 125, "{args:?}");
+        let err = stderr(&o);
+        assert_eq!(err.lines().count(), 1, "{args:?}: {err}");
+        assert!(
+            err.contains("ambiguous") && err.contains("localhost/busybox:1, localhost/busybox:2"),
+            "{args:?}: {err}"
+        );
+    }
+    let out = ok(&env.xv(&["image", "rm", "busybox:2"]));
+    assert_eq!(out, "Removed localhost/busybox:2\n");
+    let out = ok(&env.xv(&["image", "rm", "busybox"]));
+    assert_eq!(out, "Removed localhost/busybox:1\n");
+    env.assert_store_empty();
+});
+
+both_callers!(import_from_standard_input, |caller| {
+    let env = Env::new("imgstdin", caller);
+    let mut f = image();
+    f.ref_name = "localhost/piped:1".into();
+    // 'podman save … | xvisor image import -', both formats.
+    let o = env.xv_with_input(&["image", "import", "-"], tar_of(&f.docker_files()));
+    assert!(ok(&o).starts_with("Imported localhost/piped:1 ("), "{}", ok(&o));
+    let o = env.xv_with_input(&["image", "import", "-", "--name", "oci:2"], tar_of(&f.oci_files()));
+    assert!(ok(&o).contains("2 already in the store"), "{}", ok(&o));
+    assert_eq!(ok(&env.xv(&["run", "--image", "piped", "--", "echo", "ran"])), "ran\n");
+    env.assert_store_empty_but(2);
+    // Cut short, bigger than allowed, not a tar, gzip-compressed: one line
+    // each, and nothing left (no copy of the stream either).
+    let whole = tar_of(&f.docker_files());
+    let cases: Vec<(&str, Vec<&str>, Vec<u8>)> = vec![
+        ("truncated", vec![], whole[..whole.len() / 2].to_vec()),
+        ("larger than 1M", vec!["--max-layer-size", "1M"], whole.clone()),
+        ("garbage", vec![], vec![0x41; 4096]),
+        ("gunzip", vec![], gzip(&whole)),
+    ];
+    ok(&env.xv(&["image", "rm", "piped", "oci:2"]));
+    for (what, extra, data) in cases {
+        let mut args = vec!["image", "import", "-", "--name", "bad"];
+        args.extend(extra);
+        let o = env.xv_with_input(&args, data);
+        assert_eq!(code(&o), 125, "{what} was accepted");
+        let err = stderr(&o);
+        assert_eq!(err.lines().count(), 1, "{what}: {err}");
+        assert!(err.starts_with("xvisor: standard input: "), "{what}: {err}");
+        if what != "garbage" {
+            assert!(err.contains(what), "{err}");
+        }
+        env.assert_store_empty();
+    }
+});
+
+both_callers!(resolv_conf_fits_the_network, |caller| {
+    let env = Env::new("imgdns", caller);
+    let src = env.source("dns.tar", &image().docker_files(), false);
+    ok(&env.xv(&["image", "import", &src, "--name", "dns"]));
+    let script = "cat /etc/resolv.conf; echo x 2>/dev/null > /etc/resolv.conf || echo read-only";
+    // The host's network: the host's servers, as the host has them.
+    let host = std::fs::read("/etc/resolv.conf").unwrap_or_default();
+    let out = ok(&env.xv(&["run", "--image", "dns", "--net", "host", "--", "sh", "-c", script]));
+    assert_eq!(out, format!("{}read-only\n", String::from_utf8_lossy(&host)));
+    // Its own network: loopback only, said so, and nothing outside named.
+    let out = ok(&env.xv(&["run", "--image", "dns", "--", "sh", "-c", script]));
+    let servers: Vec<&str> = out.lines().filter(|l| l.starts_with("nameserver")).collect();
+    assert_eq!(servers, ["nameserver 127.0.0.1"], "{out}");
+    assert!(out.contains("--net host") && out.ends_with("read-only\n"), "{out}");
+    ok(&env.xv(&["image", "rm", "dns"]));
+    env.assert_store_empty();
+});
+
 both_callers!(image_user_from_its_passwd, |caller| {
     let env = Env::new("imguser", caller);
     let mut f = image();
@@ -261,6 +405,110 @@ both_callers!(image_user_from_its_passwd, |caller| {
     );
     ok(&env.xv(&["image", "rm", "user", "ghost"]));
     env.assert_store_empty();
+});
+
+both_callers!(user_names_on_the_command_line, |caller| {
+    let env = Env::new("imgusers", caller);
+    let src = env.source("users.tar", &image().docker_files(), false);
+    ok(&env.xv(&["image", "import", &src, "--name", "users"]));
+    let show = ["--", "sh", "-c", "echo $(id -u):$(id -g) $HOME"];
+    let run = |user: &str| {
+        let mut args = vec!["run", "--image", "users", "--user", user];
+        args.extend(show);
+        env.xv(&args)
+    };
+    // Names from the image's own /etc/passwd and /etc/group.
+    assert_eq!(ok(&run("app")), "1000:1000 /home/app\n");
+    assert_eq!(ok(&run("app:root")), "1000:0 /home/app\n");
+    assert_eq!(ok(&run("0:app")), "0:1000 /root\n");
+    for (user, needle) in [
+        ("ghost", "--user \"ghost\": not in the image's /etc/passwd"),
+        ("app:wheel", "--user group \"wheel\": not in the image's /etc/group"),
+        ("app:", "--user \"app:\": give UID[:GID] or NAME[:GROUP]"),
+    ] {
+        let o = run(user);
+        assert_eq!(code(&o), 125, "{user}");
+        assert_eq!(stderr(&o).lines().count(), 1, "{user}: {}", stderr(&o));
+        assert!(stderr(&o).contains(needle), "{user}: {}", stderr(&o));
+    }
+    ok(&env.xv(&["image", "rm", "users"]));
+    // The default root shows the host's /etc: its names.
+    let host = |name: &str| {
+        let passwd = std::fs::read_to_string("/etc/passwd").unwrap();
+        let f: Vec<String> = passwd
+            .lines()
+            .find(|l| l.starts_with(&format!("{name}:")))
+            .unwrap_or_else(|| panic!("the host has no user {name}"))
+            .split(':')
+            .map(str::to_string)
+            .collect();
+        format!("{}:{}\n", f[2], f[3])
+    };
+    let out = ok(&env.xv(&["run", "--user", "nobody", "--", "sh", "-c", "echo $(id -u):$(id -g)"]));
+    assert_eq!(out, host("nobody"));
+    let out = ok(&env.xv(&[
+        "run",
+        "--user",
+        "daemon:root",
+        "--",
+        "sh",
+        "-c",
+        "echo $(id -u):$(id -g)",
+    ]));
+    let uid = host("daemon");
+    assert_eq!(out, format!("{}:0\n", uid.split(':').next().unwrap()));
+    let o = env.xv(&["run", "--user", "xv-no-such-user", "--", "true"]);
+    assert_eq!(code(&o), 125);
+    assert_eq!(stderr(&o).lines().count(), 1, "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("--user \"xv-no-such-user\": not in the host's /etc/passwd"),
+        "{}",
+        stderr(&o)
+    );
+    env.assert_store_empty();
+});
+
+/// Whether `s` is a size as xvisor shows them: `N B` or `N.N KiB|MiB|GiB`.
+fn is_size(s: &str) -> bool {
+    let Some((n, unit)) = s.split_once(' ') else {
+        return false;
+    };
+    match unit {
+        "B" => n.bytes().all(|b| b.is_ascii_digit()),
+        "KiB" | "MiB" | "GiB" => n
+            .split_once('.')
+            .is_some_and(|(i, d)| !i.is_empty() && i.bytes().all(|b| b.is_ascii_digit()) && d.len() == 1),
+        _ => false,
+    }
+}
+
+both_callers!(sizes_in_one_unit_system, |caller| {
+    let env = Env::new("imgunits", caller);
+    let src = env.source("units.tar", &image().oci_files(), false);
+    let out = ok(&env.xv(&["image", "import", &src, "--name", "units"]));
+    let size = out.trim_end().rsplit(", ").next().unwrap().trim_end_matches(')');
+    assert!(is_size(size), "import: {out}");
+    let text = ok(&env.xv(&["image", "inspect", "units"]));
+    let size = text.lines().find_map(|l| l.strip_prefix("Size:")).unwrap();
+    assert!(is_size(size.trim().trim_end_matches(" unpacked")), "{text}");
+    let layers: Vec<&str> = text.lines().filter(|l| l.starts_with("  sha256:")).collect();
+    assert_eq!(layers.len(), 2, "{text}");
+    for l in layers {
+        let (_, sizes) = l.trim().split_once("  ").unwrap();
+        let (unpacked, imported) = sizes.split_once(" unpacked, ").unwrap();
+        assert!(
+            is_size(unpacked) && is_size(imported.trim_end_matches(" imported")),
+            "{l}"
+        );
+    }
+    let ls = ok(&env.xv(&["image", "ls"]));
+    let row = ls.lines().nth(1).unwrap();
+    let words: Vec<&str> = row.split_whitespace().collect();
+    assert!(is_size(&words[words.len() - 2..].join(" ")), "{ls}");
+    // --json: bytes, as numbers.
+    let json: serde_json::Value = serde_json::from_str(&ok(&env.xv(&["image", "inspect", "units", "--json"]))).unwrap();
+    assert!(json["size"].is_u64() && json["layers"][0]["size"].is_u64(), "{json}");
+    ok(&env.xv(&["image", "rm", "units"]));
 });
 
 /// A layer holding one hostile entry after a harmless one.
