@@ -535,8 +535,9 @@ impl Instance {
         }
         self.send(ToInit::Start)?;
         loop {
-            // The guest's own start (its exec) is already a trapped call,
-            // served by the serving thread once the listener arrives.
+            // The guest waits for init to hold its listener before its exec
+            // (which the strict profile and a trace trap), so the listener
+            // arrives before any call of the program needs serving.
             match self.receive()? {
                 (FromInit::Listener, Some(fd)) => {
                     let _ = seccomp::request_sync_wakeup(fd.as_fd());

@@ -97,8 +97,10 @@ Policy (see 'xvisor policy --help' and docs/policy.md):
                            (comma-separated names)
       --stats              at the end, say on stderr how many system calls were
                            trapped to the supervisor (what the policy cost)
-      --trace FILE         record every trapped call as JSON lines in FILE;
-                           '-' prints a readable form on stderr
+      --trace FILE         trap and record every call that carries meaning
+                           (paths, programs, sockets, identity) as JSON
+                           lines in FILE; '-' prints a readable form on
+                           stderr
       --learn FILE         run once, recording every file, program and TCP
                            port the run uses, then write to FILE the
                            smallest policy that lets the same run pass
