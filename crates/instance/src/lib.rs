@@ -24,6 +24,7 @@ mod learning;
 pub mod lifecycle;
 pub mod monitor;
 mod outcome;
+mod printable;
 pub mod protocol;
 pub mod registry;
 mod sched;
@@ -35,5 +36,6 @@ mod terminal;
 mod watchdog;
 
 pub use lifecycle::State;
+pub use printable::printable;
 pub use spec::{InstanceSpec, JoinNamespace, NamespaceKind, Network, StdinMode, TraceTarget};
 pub use supervisor::{Instance, InstanceError, Outcome, StartWait, SUPERVISOR_SIGNALS};

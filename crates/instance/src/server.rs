@@ -87,6 +87,66 @@ pub(crate) struct Server {
     /// Calls received from the guest so far (what the instance paid in
     /// round trips).
     pub(crate) trapped: AtomicU64,
+    /// Refusals named on stderr, and when.
+    pub(crate) refusals: Refusals,
+}
+
+/// Names a refusal the user can act on, on xvisor's stderr: a call their
+/// policy denies, or one a built-in register rule refuses. At most one line
+/// per distinct refusal (call, program, rule) per second, so a program
+/// retrying in a loop cannot flood the terminal or hold the serving thread.
+#[derive(Debug, Default)]
+pub(crate) struct Refusals {
+    last: Mutex<std::collections::HashMap<(u32, String), Instant>>,
+}
+
+/// Distinct refusals remembered at most (older ones are forgotten first).
+const REFUSALS_REMEMBERED: usize = 256;
+
+impl Refusals {
+    /// The line naming this refusal, if it is one to name and was not named
+    /// in the last second.
+    fn name(&self, policy: &Policy, call: &TrappedCall) -> Option<String> {
+        let row = dispatch::syscall_of(call)?;
+        let reason = match policy.user_denial(row.number) {
+            Some(source) => format!("in {source}"),
+            None => match xvisor_trap::table::refusing_rule(row.handler.register_rules(), &call.args) {
+                Some(rule) => format!("{} is refused in every profile", rule.names),
+                // The table's own refusals (io_uring, bpf …) are probed by
+                // programs routinely: not worth a line.
+                None => return None,
+            },
+        };
+        let host_tid = i32::try_from(call.pid).unwrap_or(-1);
+        // The program as the instance sees it (the link resolves in the
+        // caller's mount namespace, to the instance's own path).
+        let program = std::fs::read_link(format!("/proc/{host_tid}/exe"))
+            .map(|p| p.display().to_string())
+            .unwrap_or_else(|_| "?".into());
+        let now = Instant::now();
+        {
+            let mut last = self.last.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+            let key = (row.number, format!("{program}\0{reason}"));
+            if last
+                .get(&key)
+                .is_some_and(|t| now.duration_since(*t) < Duration::from_secs(1))
+            {
+                return None;
+            }
+            if last.len() >= REFUSALS_REMEMBERED {
+                if let Some(oldest) = last.iter().min_by_key(|(_, t)| **t).map(|(k, _)| k.clone()) {
+                    last.remove(&oldest);
+                }
+            }
+            last.insert(key, now);
+        }
+        let pid = crate::monitor::identify(host_tid, Duration::ZERO, None).pid;
+        Some(format!(
+            "xvisor: denied {} by {} [pid {pid}]: {reason}",
+            row.name,
+            crate::printable(&program)
+        ))
+    }
 }
 
 /// Starts the pool: the first thread starts the others (a confined
@@ -352,7 +412,12 @@ impl Server {
                 let _ = seccomp::respond(listener, notification.id, seccomp::Response::Continue);
             }
             Decision::Errno(e) => {
+                // Who made it is read while it still waits for the answer.
+                let named = self.refusals.name(&self.policy, &call);
                 let _ = seccomp::respond(listener, notification.id, seccomp::Response::Errno(e));
+                if let Some(line) = named {
+                    eprintln!("{line}");
+                }
             }
             Decision::Park(wait) => self.park(&notification, on, wait, described.as_ref()),
         }

@@ -562,6 +562,7 @@ impl Instance {
                         blocking_receive: crate::server::serving_threads(self.records()) == 1,
                         threads: Mutex::new(Vec::new()),
                         trapped: std::sync::atomic::AtomicU64::new(0),
+                        refusals: Default::default(),
                     });
                     self.server = Some(Arc::clone(&server));
                     if let Some(to_pool) = self.to_pool.take() {

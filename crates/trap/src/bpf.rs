@@ -76,7 +76,7 @@ pub fn return_value(action: Action) -> u32 {
     match action {
         Action::Allow => ret::ALLOW,
         // Decided on a register: the safe side when asked without one.
-        Action::Trap | Action::AllowUnless(_) => ret::USER_NOTIF,
+        Action::Trap | Action::AllowUnless(_) | Action::Refuse(_) => ret::USER_NOTIF,
         Action::Errno(e) => ret::ERRNO | (e as u32 & ret::DATA_MASK),
         Action::Kill => ret::KILL_PROCESS,
     }

@@ -51,6 +51,11 @@ pub enum Action {
     AllowUnless(&'static [RegisterRule]),
     /// Sent to the supervisor, which decides.
     Trap,
+    /// Sent to the supervisor, which refuses it with this errno and names
+    /// the refusal and the rule behind it on stderr: a call a user's policy
+    /// denies costs a round trip only when it is made, and says why it
+    /// failed.
+    Refuse(i32),
     /// Refused by the filter with this errno.
     Errno(i32),
     /// The whole process is killed (wrong ABI).
@@ -62,6 +67,7 @@ impl Action {
     pub fn for_args(self, args: &[u64; 6]) -> Action {
         match self {
             Self::AllowUnless(rules) if table::refusing_rule(rules, args).is_some() => Self::Trap,
+            Self::Refuse(_) => Self::Trap,
             Self::AllowUnless(_) => Self::Allow,
             other => other,
         }
@@ -79,6 +85,7 @@ impl fmt::Display for Action {
             Self::Allow => f.write_str("allow"),
             Self::AllowUnless(rules) => write!(f, "allow unless {}", rule_names(rules)),
             Self::Trap => f.write_str("trap"),
+            Self::Refuse(e) => write!(f, "refuse {} (named on stderr)", errno_name(*e)),
             Self::Errno(e) => write!(f, "errno {}", errno_name(*e)),
             Self::Kill => f.write_str("kill"),
         }
@@ -180,8 +187,9 @@ pub enum PolicyError {
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Policy {
     pub profile: Profile,
-    /// Call number → the errno the filter refuses it with.
-    denied: BTreeMap<u32, i32>,
+    /// Call number → the errno it is refused with, and where the user said
+    /// so (`--deny-syscall`, a policy file), for the refusal's message.
+    denied: BTreeMap<u32, (i32, String)>,
     task_limit: Option<u64>,
     recording: bool,
 }
@@ -220,17 +228,22 @@ impl Policy {
         self.task_limit
     }
 
-    /// Refuses `name` with EPERM, in the filter, whatever the profile says.
+    /// Refuses `name` with EPERM whatever the profile says (`--deny-syscall`).
     pub fn deny(&mut self, name: &str) -> Result<(), PolicyError> {
-        self.refuse_with(name, errno::EPERM)
+        self.refuse_with(name, errno::EPERM, "--deny-syscall")
     }
 
-    /// Refuses `name` with `errno`, in the filter, whatever the profile
-    /// says.
-    pub fn refuse_with(&mut self, name: &str, errno: i32) -> Result<(), PolicyError> {
+    /// Refuses `name` with `errno` whatever the profile says; `source`
+    /// names the rule in the refusal's message.
+    pub fn refuse_with(&mut self, name: &str, errno: i32, source: &str) -> Result<(), PolicyError> {
         let s = table::by_name(name).ok_or_else(|| PolicyError::UnknownSyscall(name.to_string()))?;
-        self.denied.insert(s.number, errno);
+        self.denied.insert(s.number, (errno, source.to_string()));
         Ok(())
+    }
+
+    /// Whether the user's policy denies `number`, and where that is said.
+    pub fn user_denial(&self, number: u32) -> Option<&str> {
+        self.denied.get(&number).map(|(_, source)| source.as_str())
     }
 
     pub fn denied(&self) -> impl Iterator<Item = &'static str> + '_ {
@@ -239,8 +252,8 @@ impl Policy {
 
     /// The filter's action for a row of the table.
     pub fn action(&self, s: &Syscall) -> Action {
-        if let Some(&e) = self.denied.get(&s.number) {
-            return Action::Errno(e);
+        if let Some(&(e, _)) = self.denied.get(&s.number) {
+            return Action::Refuse(e);
         }
         if self.task_limit.is_some() && creates_task(s) {
             return Action::Trap;
@@ -288,7 +301,7 @@ impl Policy {
     /// [`refusal`](Self::refusal) for a caller that has looked the row up
     /// already (the supervisor, once per trapped call).
     pub fn refusal_of(&self, number: u32, row: Option<&Syscall>) -> Option<i32> {
-        if let Some(&e) = self.denied.get(&number) {
+        if let Some(&(e, _)) = self.denied.get(&number) {
             return Some(e);
         }
         match row {
@@ -363,7 +376,9 @@ mod tests {
         for profile in Profile::ALL {
             let mut p = Policy::new(profile);
             p.deny("getppid").unwrap();
-            assert_eq!(p.action_for_number(110), Action::Errno(errno::EPERM));
+            assert_eq!(p.action_for_number(110), Action::Refuse(errno::EPERM));
+            assert_eq!(p.user_denial(110), Some("--deny-syscall"));
+            assert_eq!(p.user_denial(39), None);
             assert_eq!(p.refusal(110), Some(errno::EPERM));
         }
         let mut p = Policy::new(Profile::Default);
@@ -386,7 +401,7 @@ mod tests {
         }
         assert_eq!(p.action(table::by_name("read").unwrap()), Action::Allow);
         p.deny("fork").unwrap();
-        assert_eq!(p.action(fork), Action::Errno(errno::EPERM));
+        assert_eq!(p.action(fork), Action::Refuse(errno::EPERM));
     }
 
     #[test]

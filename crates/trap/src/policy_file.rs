@@ -628,12 +628,16 @@ impl PolicyFile {
     /// The system-call part: the base profile and the refusals.
     pub fn filter_policy(&self) -> Policy {
         let mut policy = Policy::new(self.base);
+        // Names were checked against the table when read.
         for call in &self.deny {
-            // Names were checked against the table when read.
-            let _ = policy.deny(call.value);
+            let _ = policy.refuse_with(
+                call.value,
+                crate::table::errno::EPERM,
+                &format!("[syscalls].deny ({})", self.file),
+            );
         }
         for (call, errno) in &self.errno {
-            let _ = policy.refuse_with(call.value, *errno);
+            let _ = policy.refuse_with(call.value, *errno, &format!("[syscalls].errno ({})", self.file));
         }
         policy
     }
@@ -652,14 +656,18 @@ impl PolicyFile {
         for call in &self.deny {
             out.push(ShownRule {
                 at: call.at,
-                rule: format!("{}: refused with EPERM", call.value),
+                rule: format!("{}: refused with EPERM, named on stderr when made", call.value),
                 layer: Layer::Filter,
             });
         }
         for (call, errno) in &self.errno {
             out.push(ShownRule {
                 at: call.at,
-                rule: format!("{}: refused with {}", call.value, errno_name(*errno)),
+                rule: format!(
+                    "{}: refused with {}, named on stderr when made",
+                    call.value,
+                    errno_name(*errno)
+                ),
                 layer: Layer::Filter,
             });
         }
@@ -854,8 +862,9 @@ timeout = "30s"
         let read = &p.paths.read.as_ref().unwrap()[1];
         assert_eq!(read.at, Position { line: 4, column: 17 });
         let filter = p.filter_policy();
-        assert_eq!(filter.action_for_number(135), crate::Action::Errno(38));
-        assert_eq!(filter.action_for_number(101), crate::Action::Errno(1));
+        assert_eq!(filter.action_for_number(135), crate::Action::Refuse(38));
+        assert_eq!(filter.action_for_number(101), crate::Action::Refuse(1));
+        assert_eq!(filter.user_denial(101), Some("[syscalls].deny (t.toml)"));
         let shown = p.rules();
         assert!(shown
             .iter()

@@ -93,7 +93,7 @@ pub fn summary(policy: &Policy) -> String {
         match policy.action(s) {
             Action::Allow => allow += 1,
             Action::AllowUnless(_) => unless += 1,
-            Action::Trap => trap += 1,
+            Action::Trap | Action::Refuse(_) => trap += 1,
             Action::Errno(_) | Action::Kill => errno += 1,
         }
     }
@@ -135,7 +135,7 @@ pub fn json(policy: &Policy) -> String {
         let args: Vec<String> = s.args.iter().map(|&a| json_string(arg_name(a))).collect();
         let action = policy.action(s);
         let detail = match action {
-            Action::Errno(e) => format!(", \"errno\": {}", json_string(&errno_name(e))),
+            Action::Errno(e) | Action::Refuse(e) => format!(", \"errno\": {}", json_string(&errno_name(e))),
             Action::AllowUnless(rules) => {
                 format!(", \"trapped_when\": {}", json_string(&crate::policy::rule_names(rules)))
             }
@@ -151,7 +151,7 @@ pub fn json(policy: &Policy) -> String {
             json_string(handler_name(s.handler)),
             json_string(match action {
                 Action::Allow | Action::AllowUnless(_) => "allow",
-                Action::Trap => "trap",
+                Action::Trap | Action::Refuse(_) => "trap",
                 Action::Errno(_) => "errno",
                 Action::Kill => "kill",
             }),

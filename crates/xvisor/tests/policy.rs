@@ -126,6 +126,8 @@ both_callers!(syscall_rules_answer_as_written, |caller| {
 import ctypes, os
 libc = ctypes.CDLL(None, use_errno=True)
 print("getppid", libc.syscall(110), ctypes.get_errno())
+for _ in range(50):
+    libc.syscall(110)
 buf = ctypes.create_string_buffer(390)
 print("uname", libc.uname(buf), ctypes.get_errno())
 "#;
@@ -133,10 +135,37 @@ print("uname", libc.uname(buf), ctypes.get_errno())
         let mut args = vec!["run", "--policy", &policy];
         args.extend_from_slice(profile);
         args.extend_from_slice(&["--", "python3", "-c", script]);
-        let out = ok(&run(caller, &args));
-        assert_eq!(out, "getppid -1 1\nuname -1 38\n", "{profile:?}");
+        let o = run(caller, &args);
+        assert_eq!(ok(&o), "getppid -1 1\nuname -1 38\n", "{profile:?}");
+        // Each refusal named once (the 51 getppid calls within a second
+        // give one line), with the program, the pid and the rule.
+        let err = stderr(&o);
+        let python = std::fs::canonicalize("/usr/bin/python3").unwrap();
+        let named = |call: &str, key: &str| {
+            format!(
+                "xvisor: denied {call} by {} [pid 2]: in [syscalls].{key} ({policy})",
+                python.display()
+            )
+        };
+        let lines: Vec<&str> = err.lines().collect();
+        assert_eq!(lines, [named("getppid", "deny"), named("uname", "errno")], "{err}");
     }
 });
+
+#[test]
+fn built_in_refusals_are_named_once_a_second() {
+    let script = "import socket\nfor _ in range(20):\n    try:\n        socket.socket(socket.AF_PACKET, socket.SOCK_RAW)\n    except OSError as e:\n        n = e.errno\nprint(n)\n";
+    let o = run(Caller::Root, &["run", "--", "python3", "-c", script]);
+    assert_eq!(ok(&o), "1\n");
+    let python = std::fs::canonicalize("/usr/bin/python3").unwrap();
+    assert_eq!(
+        stderr(&o),
+        format!(
+            "xvisor: denied socket by {} [pid 2]: AF_PACKET is refused in every profile\n",
+            python.display()
+        )
+    );
+}
 
 both_callers!(mdwe_refuses_writable_executable_memory, |caller| {
     let (_dir, policy) = policy_file("pol-mdwe", "[process]\nmdwe = true\n");
