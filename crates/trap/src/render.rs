@@ -88,12 +88,13 @@ pub fn text(policy: &Policy) -> String {
 
 /// Counts of each action over the table's calls.
 pub fn summary(policy: &Policy) -> String {
-    let (mut allow, mut unless, mut trap, mut errno) = (0, 0, 0, 0);
+    let (mut allow, mut unless, mut trap, mut named, mut errno) = (0, 0, 0, 0, 0);
     for s in SYSCALLS {
         match policy.action(s) {
             Action::Allow => allow += 1,
             Action::AllowUnless(_) => unless += 1,
-            Action::Trap | Action::Refuse(_) => trap += 1,
+            Action::Trap => trap += 1,
+            Action::Refuse(_) => named += 1,
             Action::Errno(_) | Action::Kill => errno += 1,
         }
     }
@@ -104,7 +105,11 @@ pub fn summary(policy: &Policy) -> String {
             allow + n
         ),
     };
-    format!("{allowed}, {trap} trapped to the supervisor, {errno} refused by the filter")
+    let named = match named {
+        0 => String::new(),
+        n => format!(", {n} refused by the supervisor when made (and named on stderr)"),
+    };
+    format!("{allowed}, {trap} trapped to the supervisor{named}, {errno} refused by the filter")
 }
 
 /// A JSON string literal (quotes, backslashes and control characters
