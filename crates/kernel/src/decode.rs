@@ -328,10 +328,70 @@ pub fn argument(kind: Arg, value: u64, memory: &dyn GuestMemory) -> String {
     }
 }
 
+const AF_UNIX: u16 = 1;
+const AF_INET: u16 = 2;
+const AF_INET6: u16 = 10;
+
+/// A socket address a call names.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Address {
+    /// IPv4 or IPv6, with its port (host order).
+    Inet { port: u16, shown: String },
+    /// A unix socket path or abstract name.
+    Unix(String),
+    /// Another family (or none: a connect with `AF_UNSPEC` dissolves an
+    /// association).
+    Other(u16),
+}
+
+/// A socket address of `len` bytes at `address`.
+pub fn read_address(memory: &dyn GuestMemory, address: u64, len: u64) -> Option<Address> {
+    if address == 0 || len < 2 {
+        return None;
+    }
+    let mut buf = [0u8; 110];
+    let want = usize::try_from(len).unwrap_or(usize::MAX).min(buf.len());
+    let n = memory.read(address, &mut buf[..want]).min(want);
+    let bytes = &buf[..n];
+    let family = u16::from_ne_bytes([*bytes.first()?, *bytes.get(1)?]);
+    let port = |b: &[u8]| Some(u16::from_be_bytes([*b.get(2)?, *b.get(3)?]));
+    match family {
+        AF_INET if n >= 8 => {
+            let a = &bytes[4..8];
+            let port = port(bytes)?;
+            Some(Address::Inet {
+                port,
+                shown: format!("{}.{}.{}.{}:{port}", a[0], a[1], a[2], a[3]),
+            })
+        }
+        AF_INET6 if n >= 24 => {
+            let mut ip = [0u8; 16];
+            ip.copy_from_slice(&bytes[8..24]);
+            let port = port(bytes)?;
+            Some(Address::Inet {
+                port,
+                shown: format!("[{}]:{port}", std::net::Ipv6Addr::from(ip)),
+            })
+        }
+        AF_UNIX => {
+            let path = &bytes[2..];
+            let shown = match path.first() {
+                Some(0) => format!("@{}", String::from_utf8_lossy(&path[1..])),
+                _ => {
+                    let end = path.iter().position(|&b| b == 0).unwrap_or(path.len());
+                    String::from_utf8_lossy(&path[..end]).into_owned()
+                }
+            };
+            Some(Address::Unix(shown))
+        }
+        AF_INET | AF_INET6 => None,
+        other => Some(Address::Other(other)),
+    }
+}
+
 /// A socket address as the trace shows it: `{127.0.0.1:80}`,
 /// `{unix "/run/x.sock"}`, `{family 16}`.
-fn socket_address(address: &crate::learn::Address) -> String {
-    use crate::learn::Address;
+fn socket_address(address: &Address) -> String {
     match address {
         Address::Inet { shown, .. } => format!("{{{shown}}}"),
         Address::Unix(path) => format!("{{unix {}}}", quote(path.as_bytes(), false)),
@@ -352,7 +412,7 @@ pub fn describe(syscall: Option<&Syscall>, call: &TrappedCall, memory: &dyn Gues
                 .collect();
             if matches!(s.name, "connect" | "bind") {
                 if let (Some(address), Some(shown)) = (
-                    crate::learn::read_address(memory, call.args[1], call.args[2]),
+                    read_address(memory, call.args[1], call.args[2]),
                     args.get_mut(1),
                 ) {
                     *shown = socket_address(&address);
