@@ -153,7 +153,7 @@ impl AccessRules {
     /// The Landlock ABI these rules need (0: none).
     pub fn abi_needed(&self) -> u32 {
         if self.connect_tcp.is_some() || self.bind_tcp.is_some() {
-            4
+            xvisor_trap::policy_file::LANDLOCK_NET_ABI
         } else if self.read.is_some() || self.write.is_some() || self.exec.is_some() {
             1
         } else {

@@ -411,10 +411,9 @@ pub fn describe(syscall: Option<&Syscall>, call: &TrappedCall, memory: &dyn Gues
                 .map(|(&kind, &v)| argument(kind, v, memory))
                 .collect();
             if matches!(s.name, "connect" | "bind") {
-                if let (Some(address), Some(shown)) = (
-                    read_address(memory, call.args[1], call.args[2]),
-                    args.get_mut(1),
-                ) {
+                if let (Some(address), Some(shown)) =
+                    (read_address(memory, call.args[1], call.args[2]), args.get_mut(1))
+                {
                     *shown = socket_address(&address);
                 }
             }

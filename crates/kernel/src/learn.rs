@@ -768,29 +768,6 @@ fn shell_word(w: &str) -> String {
     out
 }
 
-/// A UTC time as `YYYY-MM-DD HH:MM:SS UTC`, from seconds since the epoch.
-pub fn utc_date(seconds: u64) -> String {
-    let days = seconds / 86_400;
-    let rest = seconds % 86_400;
-    // Days since 1970-01-01 to a civil date, counting in 400-year eras
-    // that begin on 1 March (leap days fall at the end of each year).
-    let z = days as i64 + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02} {:02}:{:02}:{:02} UTC",
-        rest / 3600,
-        rest % 3600 / 60,
-        rest % 60
-    )
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1173,9 +1150,6 @@ mod tests {
             shell_words(&words),
             "xvisor run -- sh -c 'echo '\\''hi'\\''; ls' $'a\\nb'"
         );
-        assert_eq!(utc_date(0), "1970-01-01 00:00:00 UTC");
-        assert_eq!(utc_date(951_782_400), "2000-02-29 00:00:00 UTC");
-        assert_eq!(utc_date(1_735_689_599), "2024-12-31 23:59:59 UTC");
         let mut l = Learner::new();
         l.touched("/etc/x", Touch::Read, "p", Some(true));
         let text = l.render(&["line one".into(), "".into(), shell_words(&words)], &options());

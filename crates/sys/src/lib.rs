@@ -7,6 +7,7 @@
 #![deny(unsafe_op_in_unsafe_fn)]
 
 pub mod caps;
+pub mod clock;
 pub mod event;
 pub mod fs;
 pub mod landlock;

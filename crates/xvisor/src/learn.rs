@@ -48,7 +48,10 @@ impl Target {
             }
         }
         let header = vec![
-            format!("Learned by xvisor from one run, {}:", learn::utc_date(now)),
+            format!(
+                "Learned by xvisor from one run, {}:",
+                xvisor_sys::clock::Utc::from_epoch_seconds(now).readable()
+            ),
             format!("  {}", learn::shell_words(&command)),
             "Each rule is something that run used, with the programs that used it;".to_string(),
             "the same run passes under 'xvisor run --policy' with this file.".to_string(),

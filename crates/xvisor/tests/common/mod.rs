@@ -345,3 +345,23 @@ impl NodeMetadata {
         }
     }
 }
+
+/// Fails with the reason where the kernel cannot hold Landlock rules of
+/// `abi` (1: paths; 4: TCP ports, Linux 6.7).
+pub fn require_landlock(abi: u32) {
+    // landlock_create_ruleset(NULL, 0, LANDLOCK_CREATE_RULESET_VERSION)
+    let probe = std::process::Command::new("python3")
+        .args(["-c", "import ctypes; print(ctypes.CDLL(None).syscall(444, None, 0, 1))"])
+        .output()
+        .expect("python3 is needed to probe Landlock");
+    let found: i64 = String::from_utf8_lossy(&probe.stdout).trim().parse().unwrap_or(-1);
+    assert!(
+        found >= i64::from(abi),
+        "this test needs Landlock ABI {abi} (1: any Landlock; 4: TCP ports, Linux 6.7); this kernel has {}",
+        if found < 0 {
+            "no Landlock".to_string()
+        } else {
+            format!("ABI {found}")
+        }
+    );
+}
