@@ -396,7 +396,9 @@ fn a_path_flipped_under_the_opener_never_reaches_a_denied_file() {
     let _ = load.wait();
     let text = ok(&out);
     let opened: u64 = text.split_whitespace().nth(1).and_then(|n| n.parse().ok()).unwrap_or(0);
-    assert!(opened > 50_000, "{text}");
+    // Torn mixtures of the two names fail to open; how many depends on how
+    // the two threads are scheduled, which another test's load changes.
+    assert!(opened > 1_000, "{text}");
     assert!(text.ends_with("leaked 0\n"), "{text}");
     // The same run without the policy does read the file: the test can fail.
     let text = ok(&run(Caller::Root, &[&["run"][..], &flip].concat()));
