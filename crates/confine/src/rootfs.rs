@@ -388,8 +388,22 @@ impl RootSpec {
     /// Builds the tree and enters it. Must run in a new mount namespace
     /// (and, for /proc, as a process of the instance's pid namespace).
     pub fn enter(&self) -> Result<(), RootfsError> {
+        let taken = self.take_host_trees()?;
+        self.enter_with(taken)
+    }
+
+    /// The first half of [`Self::enter`]: clones every host tree the
+    /// instance will show through a user's path, before anything is
+    /// mounted. Done while the process still has the caller's host ids
+    /// when the guest will not: path lookup on the host is the caller's.
+    pub fn take_host_trees(&self) -> Result<HostTrees, RootfsError> {
         mount::make_all_private().map_err(fail("make mounts private"))?;
-        let taken = HostTrees::take(self)?;
+        HostTrees::take(self)
+    }
+
+    /// The second half of [`Self::enter`], with the trees
+    /// [`Self::take_host_trees`] took (and perhaps idmapped since).
+    pub fn enter_with(&self, taken: HostTrees) -> Result<(), RootfsError> {
         let staging_path = STAGING_CANDIDATES
             .iter()
             .copied()
@@ -751,7 +765,8 @@ nameserver 127.0.0.1\n"
 }
 
 /// Host trees cloned before anything is mounted in the namespace.
-struct HostTrees {
+#[derive(Debug)]
+pub struct HostTrees {
     base: Option<OwnedFd>,
     volumes: Vec<OwnedFd>,
     /// An image's layers, bottom first.
@@ -761,6 +776,27 @@ struct HostTrees {
 }
 
 impl HostTrees {
+    /// The trees that show the guest's own files, to be seen through the
+    /// instance's id maps (an idmapped mount) when the guest's ids are not
+    /// the caller's: an image's layers, a `--rootfs` directory, volumes.
+    /// Not the host's own system directories or root: those keep their
+    /// host owners, so what the host keeps for root stays out of reach.
+    pub fn guest_owned(&self, spec: &RootSpec) -> Vec<(String, BorrowedFd<'_>)> {
+        let mut trees = Vec::new();
+        if let RootBase::Image { layers } = &spec.base {
+            for (dir, tree) in layers.iter().zip(&self.layers) {
+                trees.push((format!("image layer {}", dir.display()), tree.as_fd()));
+            }
+        }
+        if let (Some(base), RootBase::Directory { path, .. }) = (&self.base, &spec.base) {
+            trees.push((format!("--rootfs {}", path.display()), base.as_fd()));
+        }
+        for (volume, tree) in spec.volumes.iter().zip(&self.volumes) {
+            trees.push((format!("volume {}", volume.host_path.display()), tree.as_fd()));
+        }
+        trees
+    }
+
     fn take(spec: &RootSpec) -> Result<Self, RootfsError> {
         let mut layers = Vec::new();
         let base = match &spec.base {

@@ -161,6 +161,24 @@ fn serve(spec: &InstanceSpec, control: BorrowedFd<'_>) -> Result<i32, String> {
         ToInit::Proceed => {}
         other => return Err(format!("control channel: unexpected {other:?}")),
     }
+    // With host ids of its own, the guest's root is nobody on the host: the
+    // host trees are taken while this process still has the caller's ids
+    // (path lookup on the host is the caller's), and those holding the
+    // guest's files go to the supervisor to be shown through our maps.
+    let guest_trees = if spec.own_host_ids {
+        let trees = spec.root.take_host_trees().map_err(|e| e.to_string())?;
+        for (name, tree) in trees.guest_owned(&spec.root) {
+            send(control, &FromInit::GuestTree(name), Some(tree)).map_err(context("report to the supervisor"))?;
+        }
+        send(control, &FromInit::GuestTreesSent, None).map_err(context("report to the supervisor"))?;
+        match receive(control)? {
+            ToInit::Proceed => {}
+            other => return Err(format!("control channel: unexpected {other:?}")),
+        }
+        Some(trees)
+    } else {
+        None
+    };
     // With an engine's maps, our host ids (the supervisor's) are not among
     // them: become the namespace's root, and drop the supervisor's groups,
     // which would otherwise stay with us unmapped. (xvisor's own maps map
@@ -207,7 +225,11 @@ fn serve(spec: &InstanceSpec, control: BorrowedFd<'_>) -> Result<i32, String> {
         }
     }
     hooks::run_all(&spec.hooks.create_container, &spec.hooks.state_creating).map_err(|e| e.to_string())?;
-    spec.root.enter().map_err(|e| e.to_string())?;
+    match guest_trees {
+        Some(trees) => spec.root.enter_with(trees),
+        None => spec.root.enter(),
+    }
+    .map_err(|e| e.to_string())?;
     if !spec.denied_paths.is_empty() {
         let patterns = spec
             .denied_paths

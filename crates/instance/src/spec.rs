@@ -102,6 +102,15 @@ pub struct InstanceSpec {
     /// The user namespace's id maps, when not xvisor's own choice
     /// (`IdMaps::for_caller`): an OCI engine's `linux.uidMappings`.
     pub id_maps: Option<xvisor_confine::identity::IdMaps>,
+    /// Whether a guest started by root gets host ids of its own when xvisor
+    /// chooses the maps (`id_maps` is `None`): a leased range
+    /// (`xvisor_confine::idpool`), the trees that hold the guest's files
+    /// (image layers, `--rootfs`, volumes) shown through its maps. `false`
+    /// keeps the caller's ids, so a root caller's guest root is host root
+    /// (`--userns host`; OCI mode, where the engine's config decides).
+    /// Rootless callers keep their one id either way. After
+    /// `Instance::create` it says whether a range was leased.
+    pub own_host_ids: bool,
     /// Where the instance's cgroups go, relative to the cgroup xvisor runs
     /// in (an OCI `cgroupsPath`); `None`: `xvisor-NAME` there.
     pub cgroup_path: Option<std::path::PathBuf>,

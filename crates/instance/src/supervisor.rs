@@ -7,11 +7,12 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use xvisor_confine::cgroup::{CgroupHost, InstanceCgroup, Placement};
-use xvisor_confine::identity::{self, IdMaps};
+use xvisor_confine::identity::{self, IdMaps, IdRange};
+use xvisor_confine::idpool::{self, IdPoolError, Lease, Pool};
 use xvisor_confine::{CgroupError, IdentityError, RootfsError};
 use xvisor_sys::event::{self, ready, Watch};
 use xvisor_sys::process::{self, Forked, WaitStatus};
-use xvisor_sys::{errno, signal, socket};
+use xvisor_sys::{errno, mount, signal, socket};
 
 use crate::init;
 use crate::lifecycle::{State, WrongState};
@@ -82,6 +83,13 @@ pub enum InstanceError {
     Protocol(#[from] ProtocolError),
     #[error("the instance's init ended during set-up")]
     InitVanished,
+    #[error(transparent)]
+    IdPool(#[from] IdPoolError),
+    #[error(
+        "cannot show {tree} with the instance's own host ids: {error} (its filesystem needs idmapped \
+         mounts: Linux 5.12 for ext4, xfs, btrfs; 6.3 for tmpfs; or run with --userns host)"
+    )]
+    Idmap { tree: String, error: io::Error },
     #[error(transparent)]
     Registry(#[from] RegistryError),
     #[error("cannot follow the instance's processes (ptrace): {0}")]
@@ -201,6 +209,9 @@ pub struct Instance {
     /// The network, IPC and UTS namespaces the supervisor has moved into
     /// (the instance's), each with the supervisor's own to return to.
     moved: Vec<MovedNamespace>,
+    /// The instance's own host ids, held until its last process is gone
+    /// (dropped after `teardown` reaped init).
+    id_lease: Option<Lease>,
 }
 
 /// The supervisor's side of an exec session: the client's connection, and
@@ -243,6 +254,8 @@ impl Instance {
                 .collect();
             xvisor_confine::wall::check_handed_in(&handed).map_err(InstanceError::Setup)?;
         }
+        let id_lease = lease_host_ids(&mut spec)?;
+        keep_privileges_off_volumes(&mut spec);
         if let Some(n) = spec.limits.pids {
             spec.policy.limit_tasks(n);
         }
@@ -416,6 +429,7 @@ impl Instance {
             monitor: None,
             spec,
             moved: Vec::new(),
+            id_lease,
         };
         instance.monitor = Some(monitor.map_err(InstanceError::Monitor)?);
         instance.finish_creating()?;
@@ -432,6 +446,10 @@ impl Instance {
             cg.add_process(self.init_pid, cg.v2_dir().is_some())?;
         }
         self.send(ToInit::Proceed)?;
+        if self.spec.own_host_ids {
+            self.idmap_guest_trees()?;
+            self.send(ToInit::Proceed)?;
+        }
         if !self.spec.hooks.create_runtime.is_empty() {
             match self.receive()? {
                 (FromInit::NamespacesReady, _) => {}
@@ -453,6 +471,28 @@ impl Instance {
             }
             (FromInit::SetupFailed(text), _) => Err(InstanceError::Setup(text)),
             (other, _) => Err(InstanceError::Setup(format!("unexpected message from init: {other:?}"))),
+        }
+    }
+
+    /// Shows each tree init sends (an image's layers, `--rootfs`, volumes:
+    /// the guest's own files) through the instance's id maps, so files
+    /// owned by id N on disk are the guest's N, and what the guest writes
+    /// there is written as its ids inside (guest root's files are root's
+    /// on the host, as with the caller's own ids). Host root's privilege
+    /// over the host's filesystems is needed for it: init has none.
+    fn idmap_guest_trees(&mut self) -> Result<(), InstanceError> {
+        let (userns, _) = process::open_namespace(Path::new(&format!("/proc/{}/ns/user", self.init_pid)))
+            .map_err(host("open the instance's user namespace"))?;
+        loop {
+            match self.receive()? {
+                (FromInit::GuestTree(name), Some(tree)) => {
+                    mount::set_idmap(tree.as_fd(), userns.as_fd(), true)
+                        .map_err(|error| InstanceError::Idmap { tree: name, error })?;
+                }
+                (FromInit::GuestTreesSent, _) => return Ok(()),
+                (FromInit::SetupFailed(text), _) => return Err(InstanceError::Setup(text)),
+                (other, _) => return Err(InstanceError::Setup(format!("unexpected message from init: {other:?}"))),
+            }
         }
     }
 
@@ -633,7 +673,10 @@ impl Instance {
 
     /// CAP_SYS_PTRACE (a guest's memory, for the trace, under another uid)
     /// and, with cgroups, CAP_DAC_OVERRIDE (removing them: a hierarchy's
-    /// root directory is mode 0555) — for a supervisor that has them.
+    /// root directory is mode 0555) — for a supervisor that has them. With
+    /// host ids of its own, the guest's /proc files (`syscall`, `fd/`) are
+    /// owned by those ids and readable by their owner alone:
+    /// CAP_DAC_READ_SEARCH reads them (`ps`, learn mode).
     fn kept_capabilities(&self) -> Vec<u32> {
         use xvisor_sys::caps::cap;
         if process::geteuid() != 0 {
@@ -642,6 +685,9 @@ impl Instance {
         let mut keep = vec![cap::SYS_PTRACE];
         if self.cgroup.is_some() {
             keep.push(cap::DAC_OVERRIDE);
+        }
+        if self.id_lease.is_some() {
+            keep.push(cap::DAC_READ_SEARCH);
         }
         keep
     }
@@ -1160,6 +1206,51 @@ impl Drop for Instance {
     fn drop(&mut self) {
         let _ = self.teardown();
         let _ = signal::unblock_all();
+    }
+}
+
+/// Leases the host ids of an instance that gets its own (see
+/// [`InstanceSpec::own_host_ids`]) and makes them its maps: its ids 0–65535
+/// are a range no host user and no other instance has.
+fn lease_host_ids(spec: &mut InstanceSpec) -> Result<Option<Lease>, InstanceError> {
+    if !spec.own_host_ids || spec.id_maps.is_some() || process::geteuid() != 0 {
+        spec.own_host_ids = false;
+        return Ok(None);
+    }
+    let (pool, skip) = Pool::system()?;
+    let lease = pool.lease(Path::new(idpool::LOCK_DIR), &skip)?;
+    let range = |outside| {
+        vec![IdRange {
+            inside: 0,
+            outside,
+            count: idpool::RANGE_SIZE,
+        }]
+    };
+    spec.id_maps = Some(IdMaps::Given {
+        uid: range(lease.uid),
+        gid: range(lease.gid),
+    });
+    Ok(Some(lease))
+}
+
+/// A writable volume is a host directory: what the guest leaves there,
+/// every host user can run. Nothing there may raise privileges: no setuid
+/// or setgid mode (refused by the filter, see
+/// `Policy::refuse_privilege_bits`) and no file capabilities (the guest
+/// lacks CAP_SETFCAP, so the kernel refuses `security.capability`). Checked
+/// per instance rather than per file: a path can be moved between a check
+/// and the kernel's use of it, the mode register cannot. An OCI engine's
+/// binds are the engine's to judge (runtime-spec decides there).
+fn keep_privileges_off_volumes(spec: &mut InstanceSpec) {
+    let engines = matches!(spec.root.base, xvisor_confine::RootBase::Bundle { .. });
+    if engines || !spec.root.volumes.iter().any(|v| v.writable) {
+        return;
+    }
+    spec.policy.refuse_privilege_bits();
+    let setfcap = xvisor_sys::caps::cap::SETFCAP;
+    let caps = spec.capabilities.get_or_insert_with(Default::default);
+    for set in [&mut caps.granted, &mut caps.inheritable, &mut caps.ambient] {
+        set.retain(|&c| c != setfcap);
     }
 }
 

@@ -1181,6 +1181,7 @@ impl Builder {
             limits: self.limits,
             cgroup_path: self.cgroup_path,
             id_maps: self.id_maps,
+            own_host_ids: false,
             nofile,
             timeout: None,
             tty: self.terminal,

@@ -9,6 +9,7 @@ use crate::{check, check_int};
 pub mod cap {
     pub const CHOWN: u32 = 0;
     pub const DAC_OVERRIDE: u32 = 1;
+    pub const DAC_READ_SEARCH: u32 = 2;
     pub const FOWNER: u32 = 3;
     pub const FSETID: u32 = 4;
     pub const KILL: u32 = 5;

@@ -23,8 +23,10 @@ By default the instance sees only the host's system directories, read-only
 writable /tmp and home directory that vanish with it (1 GiB each, in
 memory), its own /proc, a minimal
 /dev, /sys read-only, hostname 'xvisor', and no network but loopback. The
-guest runs as root inside, which is the invoking user outside: it has no
-privilege on the host. Everything is gone when the program ends.
+guest runs as root inside, with no privilege on the host: started by root,
+its ids are a range of host ids of its own (host files keep their owners,
+so what the host keeps for root stays out of reach); started by another
+user, it is that user outside. Everything is gone when the program ends.
 
 Root filesystem:
       --image NAME[:TAG]   use an image imported with 'xvisor image import' as
@@ -57,6 +59,13 @@ Identity and environment:
       --entrypoint PROG    with --image: run PROG instead of the image's
                            Entrypoint (PROGRAM ARGS, or the image's Cmd,
                            follow)
+      --userns auto|host   auto (default): started by root, the guest's ids
+                           0-65535 are host ids of its own (image layers,
+                           --rootfs and volumes show its files as its own;
+                           what it writes to a volume belongs to the same
+                           ids on the host, root's to root); host: the
+                           caller's ids, so a root caller's guest root is
+                           host root (for hosts without idmapped mounts)
       --hostname NAME      the instance's hostname (default: xvisor)
       --name NAME          the instance's name (default: generated)
 
@@ -151,6 +160,8 @@ pub struct RunOptions {
     pub entrypoint: Option<String>,
     pub tmpfs: Vec<xvisor_confine::TmpfsMount>,
     pub read_only: bool,
+    /// `--userns host`: the guest keeps the caller's host ids.
+    pub share_host_ids: bool,
     pub interactive: bool,
     pub tty: bool,
     /// `None`: the policy file's base, else `default`.
@@ -334,6 +345,13 @@ pub fn parse(args: Vec<OsString>) -> Result<Option<RunOptions>> {
                     bail!("--name {n:?}: use 1 to 64 letters, digits, '-', '_' or '.'");
                 }
                 o.name = Some(n);
+            }
+            Long("userns") => {
+                o.share_host_ids = match text(p.value()?, "--userns")?.as_str() {
+                    "auto" => false,
+                    "host" => true,
+                    other => bail!("--userns {other:?}: use auto or host"),
+                }
             }
             Long("net") | Long("network") => {
                 o.network = match text(p.value()?, "--net")?.as_str() {
@@ -655,6 +673,7 @@ pub fn to_spec(mut o: RunOptions) -> Result<InstanceSpec> {
         limits: o.limits,
         cgroup_path: None,
         id_maps: None,
+        own_host_ids: !o.share_host_ids,
         nofile: o.nofile,
         timeout: o.timeout,
         tty: o.tty,
