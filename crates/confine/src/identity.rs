@@ -350,6 +350,22 @@ pub fn limit_open_files(n: u64) -> Result<(), IdentityError> {
     })
 }
 
+/// Processes and threads each user of an instance may have at once when
+/// nothing else bounds them: room for a parallel build or a busy server,
+/// and an end to a fork bomb long before the host's own limit.
+pub const DEFAULT_PROCESSES_PER_USER: u64 = 4096;
+
+/// At most `n` processes and threads per user (RLIMIT_NPROC, soft and
+/// hard; the guest may lower it, never raise it). The kernel counts them by
+/// host user: a bound on the instance only where its users are host ids
+/// of its own, and free (no cgroup to create).
+pub fn limit_processes_per_user(n: u64) -> Result<(), IdentityError> {
+    process::rlimit::set(process::rlimit::NPROC, n, n).map_err(|error| IdentityError::Setup {
+        what: "RLIMIT_NPROC",
+        error,
+    })
+}
+
 /// Checks `--nofile` against the hard limit without changing anything.
 pub fn check_open_files(n: u64) -> Result<(), IdentityError> {
     let (_, hard) = process::rlimit::get(process::rlimit::NOFILE).map_err(|error| IdentityError::Setup {

@@ -248,6 +248,9 @@ fn serve(spec: &InstanceSpec, control: BorrowedFd<'_>) -> Result<i32, String> {
             "deny memory both writable and executable (PR_SET_MDWE, Linux 6.3)",
         ))?;
     }
+    if let Some(n) = spec.processes_per_user {
+        identity::limit_processes_per_user(n).map_err(|e| e.to_string())?;
+    }
     if let Some(n) = spec.nofile {
         identity::limit_open_files(n).map_err(|e| e.to_string())?;
     }

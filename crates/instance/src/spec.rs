@@ -116,6 +116,14 @@ pub struct InstanceSpec {
     pub cgroup_path: Option<std::path::PathBuf>,
     /// RLIMIT_NOFILE (soft and hard).
     pub nofile: Option<u64>,
+    /// RLIMIT_NPROC (soft and hard): processes and threads per user of the
+    /// instance. Set by `Instance::create` to
+    /// `identity::DEFAULT_PROCESSES_PER_USER` for an instance with host ids
+    /// of its own and `default_limits`, unless `limits.pids` bounds it.
+    pub processes_per_user: Option<u64>,
+    /// xvisor's default bounds apply where the user gave none (`xvisor
+    /// run`; not `--no-limits`, not OCI mode, where the config decides).
+    pub default_limits: bool,
     /// The instance is killed when this has passed since start.
     pub timeout: Option<Duration>,
     /// Give the guest a pseudo-terminal relayed to xvisor's own stdio.

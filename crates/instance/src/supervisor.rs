@@ -255,6 +255,10 @@ impl Instance {
             xvisor_confine::wall::check_handed_in(&handed).map_err(InstanceError::Setup)?;
         }
         let id_lease = lease_host_ids(&mut spec)?;
+        if spec.own_host_ids && spec.default_limits && spec.limits.pids.is_none() {
+            spec.processes_per_user
+                .get_or_insert(identity::DEFAULT_PROCESSES_PER_USER);
+        }
         keep_privileges_off_volumes(&mut spec);
         if let Some(n) = spec.limits.pids {
             spec.policy.limit_tasks(n);
@@ -1087,6 +1091,9 @@ impl Instance {
                 }
                 if let Some(n) = self.spec.nofile {
                     fields.push(("nofile", n.to_string()));
+                }
+                if let Some(n) = self.spec.processes_per_user {
+                    fields.push(("processes_per_user", n.to_string()));
                 }
                 if let Some(t) = self.spec.timeout {
                     fields.push(("timeout_s", format!("{:.3}", t.as_secs_f64())));

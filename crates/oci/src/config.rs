@@ -1182,6 +1182,8 @@ impl Builder {
             cgroup_path: self.cgroup_path,
             id_maps: self.id_maps,
             own_host_ids: false,
+            processes_per_user: None,
+            default_limits: false,
             nofile,
             timeout: None,
             tty: self.terminal,

@@ -91,6 +91,11 @@ Limits (refused, never ignored, where the host cannot enforce them):
       --read-only          no writable root: an image's or --rootfs's / is
                            read-only (/tmp, the home directory, --tmpfs
                            mounts and rw volumes stay writable)
+      --no-limits          drop the default bound on processes: without it,
+                           an instance started by root (with ids of its own)
+                           lets each of its users run at most 4096
+                           processes and threads (RLIMIT_NPROC) unless
+                           --pids says otherwise; the tmpfs sizes above stay
       --rm                 accepted: every instance is removed at its end
 
 Policy (see 'xvisor policy --help' and docs/policy.md):
@@ -162,6 +167,8 @@ pub struct RunOptions {
     pub read_only: bool,
     /// `--userns host`: the guest keeps the caller's host ids.
     pub share_host_ids: bool,
+    /// `--no-limits`: none of xvisor's default bounds.
+    pub no_limits: bool,
     pub interactive: bool,
     pub tty: bool,
     /// `None`: the policy file's base, else `default`.
@@ -330,6 +337,7 @@ pub fn parse(args: Vec<OsString>) -> Result<Option<RunOptions>> {
             Long("entrypoint") => o.entrypoint = Some(text(p.value()?, "--entrypoint")?),
             Long("tmpfs") => o.tmpfs.push(parse_tmpfs(&text(p.value()?, "--tmpfs")?)?),
             Long("read-only") => o.read_only = true,
+            Long("no-limits") => o.no_limits = true,
             Long("rm") => {}
             Long("hostname") => {
                 let h = text(p.value()?, "--hostname")?;
@@ -674,6 +682,8 @@ pub fn to_spec(mut o: RunOptions) -> Result<InstanceSpec> {
         cgroup_path: None,
         id_maps: None,
         own_host_ids: !o.share_host_ids,
+        processes_per_user: None,
+        default_limits: !o.no_limits,
         nofile: o.nofile,
         timeout: o.timeout,
         tty: o.tty,
