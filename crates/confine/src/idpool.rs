@@ -9,7 +9,8 @@
 //!
 //! The pool is the subordinate ranges of the user `xvisor` in /etc/subuid and
 //! /etc/subgid when the administrator gave it some, else a built-in one,
-//! [`BUILT_IN`]: 0x70000000–0x7FFDFFFF (4094 ranges of 65536), above the
+//! [`BUILT_IN`]: 0x70000000–0x7FFDFFFF (4094 ranges of 65536: 4093 leased,
+//! the last holding each slot's [`FAR_ID`]), above the
 //! ranges `useradd` hands out, below 2³¹ (which some tools take for
 //! negative), and below the range systemd keeps for foreign-owned files
 //! (0x7FFE0000–0x7FFEFFFF). Built-in slots that overlap a subordinate range
@@ -33,6 +34,12 @@ use xvisor_sys::tree::{self, LockKind};
 /// Ids an instance maps: every id a Linux distribution uses, up to
 /// `nobody` (65534).
 pub const RANGE_SIZE: u32 = 65536;
+
+/// One more id an instance maps beside its range: 2³¹, the first id a
+/// signed 32-bit type cannot hold, which test suites (CPython's among
+/// them) chown files to as root to prove large ids work. Its host id comes
+/// from the pool's last range, kept for these (one id per slot).
+pub const FAR_ID: u32 = 1 << 31;
 
 /// Where slot files live (root's alone).
 pub const LOCK_DIR: &str = "/run/xvisor/id-ranges";
@@ -201,12 +208,13 @@ impl Pool {
             Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
             Err(error) => return Err(io_at("create", lock_dir)(error)),
         }
-        if self.slots == 0 {
+        let slots = self.leasable_slots();
+        if slots == 0 {
             return Err(IdPoolError::Exhausted { slots: 0 });
         }
-        let start = std::process::id().wrapping_mul(2_654_435_761) % self.slots;
-        for i in 0..self.slots {
-            let slot = (start + i) % self.slots;
+        let start = std::process::id().wrapping_mul(2_654_435_761) % slots;
+        for i in 0..slots {
+            let slot = (start + i) % slots;
             if skip.contains(&slot) {
                 continue;
             }
@@ -231,17 +239,32 @@ impl Pool {
             file.rewind().map_err(io_at("write", &path))?;
             file.write_all(format!("{}\n", std::process::id()).as_bytes())
                 .map_err(io_at("write", &path))?;
+            let far = |first: u64| (first + u64::from(self.slots - 1) * u64::from(RANGE_SIZE) + u64::from(slot)) as u32;
             return Ok(Lease {
                 uid: self.uid_bounds(slot).0 as u32,
                 gid: self.gid_bounds(slot).0 as u32,
+                far_uid: (self.slots > 1).then(|| far(u64::from(self.first_uid))),
+                far_gid: (self.slots > 1).then(|| far(u64::from(self.first_gid))),
                 slot,
                 file,
             });
         }
-        Err(IdPoolError::Exhausted { slots: self.slots })
+        Err(IdPoolError::Exhausted { slots })
+    }
+
+    /// The slots leased as ranges: all but the last, which holds the
+    /// [`FAR_ID`]s of the others (a pool of one range has none).
+    fn leasable_slots(&self) -> u32 {
+        if self.slots > 1 {
+            self.slots - 1
+        } else {
+            self.slots
+        }
     }
 
     /// Whether a process on the host runs with any id of `slot`'s ranges.
+    /// (Its [`FAR_ID`] runs only where its range does: a process of the
+    /// instance has both.)
     fn in_use(&self, slot: u32) -> bool {
         let (uids, gids) = (self.uid_bounds(slot), self.gid_bounds(slot));
         let Ok(entries) = std::fs::read_dir("/proc") else {
@@ -279,6 +302,9 @@ impl Pool {
 pub struct Lease {
     pub uid: u32,
     pub gid: u32,
+    /// The host ids of [`FAR_ID`] inside, when the pool has room for them.
+    pub far_uid: Option<u32>,
+    pub far_gid: Option<u32>,
     pub slot: u32,
     file: File,
 }
@@ -315,12 +341,16 @@ mod tests {
         let pool = Pool {
             first_uid: 0x7100_0000,
             first_gid: 0x7100_0000,
-            slots: 2,
+            slots: 3,
         };
         let a = pool.lease(&dir, &[]).unwrap();
         let b = pool.lease(&dir, &[]).unwrap();
         assert_ne!(a.slot, b.slot);
         assert_eq!(a.uid.abs_diff(b.uid), RANGE_SIZE);
+        // The last range holds the far ids, one per slot.
+        let far_range = 0x7100_0000 + 2 * RANGE_SIZE;
+        assert_eq!(a.far_uid, Some(far_range + a.slot));
+        assert_eq!(b.far_gid, Some(far_range + b.slot));
         assert!(matches!(
             pool.lease(&dir, &[]),
             Err(IdPoolError::Exhausted { slots: 2 })

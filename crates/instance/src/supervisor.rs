@@ -1226,16 +1226,22 @@ fn lease_host_ids(spec: &mut InstanceSpec) -> Result<Option<Lease>, InstanceErro
     }
     let (pool, skip) = Pool::system()?;
     let lease = pool.lease(Path::new(idpool::LOCK_DIR), &skip)?;
-    let range = |outside| {
-        vec![IdRange {
+    let ranges = |outside, far: Option<u32>| {
+        let mut ranges = vec![IdRange {
             inside: 0,
             outside,
             count: idpool::RANGE_SIZE,
-        }]
+        }];
+        ranges.extend(far.map(|outside| IdRange {
+            inside: idpool::FAR_ID,
+            outside,
+            count: 1,
+        }));
+        ranges
     };
     spec.id_maps = Some(IdMaps::Given {
-        uid: range(lease.uid),
-        gid: range(lease.gid),
+        uid: ranges(lease.uid, lease.far_uid),
+        gid: ranges(lease.gid, lease.far_gid),
     });
     Ok(Some(lease))
 }

@@ -39,7 +39,7 @@ fn root_callers_get_host_ids_of_their_own_and_two_instances_get_disjoint_ones() 
                 "--",
                 "sh",
                 "-c",
-                "cat /proc/self/uid_map /proc/self/gid_map; sleep 1",
+                "head -1 /proc/self/uid_map; head -1 /proc/self/gid_map; sleep 1",
             ],
         )
         .stdin(Stdio::null())
@@ -75,6 +75,16 @@ fn root_callers_get_host_ids_of_their_own_and_two_instances_get_disjoint_ones() 
         "two instances at once share host ids: {ranges:x?}"
     );
     // Asked for, the caller's ids as before.
+    let out = run(Caller::Root, &["run", "--", "tail", "-1", "/proc/self/uid_map"]);
+    let (far, outside, count) = parse_map(&ok(&out));
+    assert_eq!(
+        (far, count),
+        (1 << 31, 1),
+        "2^31 is mapped too (test suites chown to it)"
+    );
+    if !has_own_pool() {
+        assert!((POOL_FIRST..POOL_END).contains(&outside), "{outside:#x}");
+    }
     let out = run(
         Caller::Root,
         &["run", "--userns", "host", "--", "cat", "/proc/self/uid_map"],
