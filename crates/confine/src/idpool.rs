@@ -239,17 +239,25 @@ impl Pool {
             file.rewind().map_err(io_at("write", &path))?;
             file.write_all(format!("{}\n", std::process::id()).as_bytes())
                 .map_err(io_at("write", &path))?;
-            let far = |first: u64| (first + u64::from(self.slots - 1) * u64::from(RANGE_SIZE) + u64::from(slot)) as u32;
+            let (far_uid, far_gid) = self.far_ids(slot, skip).unzip();
             return Ok(Lease {
                 uid: self.uid_bounds(slot).0 as u32,
                 gid: self.gid_bounds(slot).0 as u32,
-                far_uid: (self.slots > 1).then(|| far(u64::from(self.first_uid))),
-                far_gid: (self.slots > 1).then(|| far(u64::from(self.first_gid))),
+                far_uid,
+                far_gid,
                 slot,
                 file,
             });
         }
         Err(IdPoolError::Exhausted { slots })
+    }
+
+    /// The host uid and gid of `slot`'s [`FAR_ID`]: in the last range,
+    /// unless the pool has only one or that range is not ours to use.
+    fn far_ids(&self, slot: u32, skip: &[u32]) -> Option<(u32, u32)> {
+        let last = self.slots.checked_sub(1).filter(|&l| l > 0 && !skip.contains(&l))?;
+        let far = |first: u32| (u64::from(first) + u64::from(last) * u64::from(RANGE_SIZE) + u64::from(slot)) as u32;
+        Some((far(self.first_uid), far(self.first_gid)))
     }
 
     /// The slots leased as ranges: all but the last, which holds the
@@ -262,11 +270,14 @@ impl Pool {
         }
     }
 
-    /// Whether a process on the host runs with any id of `slot`'s ranges.
-    /// (Its [`FAR_ID`] runs only where its range does: a process of the
-    /// instance has both.)
+    /// Whether a process on the host runs with any id of `slot`'s ranges
+    /// or its far ids.
     fn in_use(&self, slot: u32) -> bool {
         let (uids, gids) = (self.uid_bounds(slot), self.gid_bounds(slot));
+        let (far_uid, far_gid) = match self.far_ids(slot, &[]) {
+            Some((u, g)) => (u64::from(u), u64::from(g)),
+            None => (u64::MAX, u64::MAX),
+        };
         let Ok(entries) = std::fs::read_dir("/proc") else {
             // Without /proc nothing can be known: the slot is not reused.
             return true;
@@ -280,16 +291,16 @@ impl Pool {
                 return false;
             };
             status.lines().any(|line| {
-                let (ids, (first, end)) = if let Some(rest) = line.strip_prefix("Uid:") {
-                    (rest, uids)
+                let (ids, (first, end), far) = if let Some(rest) = line.strip_prefix("Uid:") {
+                    (rest, uids, far_uid)
                 } else if let Some(rest) = line.strip_prefix("Gid:") {
-                    (rest, gids)
+                    (rest, gids, far_gid)
                 } else {
                     return false;
                 };
                 ids.split_whitespace()
                     .filter_map(|id| id.parse::<u64>().ok())
-                    .any(|id| first <= id && id < end)
+                    .any(|id| (first <= id && id < end) || id == far)
             })
         })
     }
