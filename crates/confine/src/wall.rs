@@ -65,6 +65,16 @@ pub fn wall_in_root() -> Result<Wall, WallError> {
     ruleset
         .allow_beneath(root.as_fd(), rights)
         .map_err(failed("allow everything beneath /"))?;
+    // POSIX message queues open through the kernel's own mount of the
+    // instance's mqueue filesystem, which no path beneath / reaches:
+    // Landlock's walk up from a queue ends at that filesystem's root, the
+    // same directory as the instance's /dev/mqueue. A rule there grants
+    // the instance's own queues and nothing else.
+    if let Ok(queues) = xvisor_sys::fs::open_path(None, "/dev/mqueue") {
+        ruleset
+            .allow_beneath(queues.as_fd(), rights)
+            .map_err(failed("allow the instance's message queues"))?;
+    }
     xvisor_sys::process::set_no_new_privs().map_err(failed("set no_new_privs"))?;
     ruleset.restrict_self().map_err(failed("restrict"))?;
     Ok(Wall::Raised {
