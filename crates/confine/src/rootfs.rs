@@ -187,6 +187,13 @@ pub struct RootExtras {
     /// with cgroups of its own (limits, an engine's `cgroupsPath`); without
     /// any, the directory stays empty (each mount costs the start-up).
     pub cgroup_view: bool,
+    /// `/proc/sys` is writable, for the settings of the instance's own
+    /// namespaces (the IPC limits, `kernel.msgmax` …; `net.*` would need
+    /// CAP_NET_ADMIN, which a guest does not have): the kernel lets only a
+    /// namespace's owner change its settings, and host root the rest. Only for a guest whose root is not
+    /// host root (host ids of its own, or a rootless caller's); else
+    /// read-only as the rest of [`PROC_READONLY`].
+    pub namespaced_sysctls: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -459,7 +466,7 @@ impl RootSpec {
             }
             self.write_identity_files(root, staging_dir.as_fd())?;
         }
-        mount_proc(root)?;
+        mount_proc(root, self.extras.namespaced_sysctls)?;
         mount_dev(
             root,
             self.extras.joined_ipc,
@@ -1148,11 +1155,14 @@ fn mask_etc(root: BorrowedFd<'_>) -> Result<(), RootfsError> {
     Ok(())
 }
 
-fn mount_proc(root: BorrowedFd<'_>) -> Result<(), RootfsError> {
+fn mount_proc(root: BorrowedFd<'_>, namespaced_sysctls: bool) -> Result<(), RootfsError> {
     let proc = mount::new_filesystem("proc", &[], attr::NOSUID | attr::NODEV | attr::NOEXEC)
         .map_err(fail("mount a fresh /proc"))?;
     attach_at(root, "proc", proc.as_fd()).map_err(fail("mount /proc"))?;
     for p in PROC_READONLY {
+        if *p == "sys" && namespaced_sysctls {
+            continue;
+        }
         let rel = format!("proc/{p}");
         if sysfs::open_path_in_root(root, &rel).is_err() {
             continue;

@@ -255,6 +255,10 @@ impl Instance {
             xvisor_confine::wall::check_handed_in(&handed).map_err(InstanceError::Setup)?;
         }
         let id_lease = lease_host_ids(&mut spec)?;
+        // The kernel lets a namespace's owner alone change its settings,
+        // and host root alone the rest: a guest root that is not host root
+        // may have /proc/sys writable.
+        spec.root.extras.namespaced_sysctls = spec.own_host_ids || process::geteuid() != 0;
         if spec.own_host_ids && spec.default_limits && spec.limits.pids.is_none() {
             spec.processes_per_user
                 .get_or_insert(identity::DEFAULT_PROCESSES_PER_USER);

@@ -297,3 +297,29 @@ fn each_user_of_an_instance_has_a_default_process_bound_that_options_lift() {
     let out = run(Caller::Root, &["run", "--", "python3", "-c", bomb]);
     assert_eq!(ok(&out).trim(), "4094 11");
 }
+
+both_callers!(
+    the_instances_own_namespace_settings_are_writable_and_no_others,
+    |caller| {
+        let host_swappiness = std::fs::read_to_string("/proc/sys/vm/swappiness").unwrap();
+        let host_msgmax = std::fs::read_to_string("/proc/sys/kernel/msgmax").unwrap();
+        let script = "echo 16000 > /proc/sys/kernel/msgmax && cat /proc/sys/kernel/msgmax; \
+                  echo 1 > /proc/sys/vm/swappiness 2>/dev/null || echo refused";
+        let out = run(caller, &["run", "--", "sh", "-c", script]);
+        assert_eq!(ok(&out).trim(), "16000\nrefused");
+        assert_eq!(std::fs::read_to_string("/proc/sys/kernel/msgmax").unwrap(), host_msgmax);
+        assert_eq!(
+            std::fs::read_to_string("/proc/sys/vm/swappiness").unwrap(),
+            host_swappiness
+        );
+        if caller == Caller::Root {
+            // Guest root as host root: every setting stays read-only.
+            let out = run(caller, &["run", "--userns", "host", "--", "sh", "-c", script]);
+            assert!(
+                stdout(&out).contains("refused") && !stdout(&out).contains("16000"),
+                "{}",
+                stdout(&out)
+            );
+        }
+    }
+);
