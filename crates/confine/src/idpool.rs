@@ -232,7 +232,8 @@ impl Pool {
             }
             let mut holder = String::new();
             let _ = file.read_to_string(&mut holder);
-            if !holder.trim().is_empty() && self.in_use(slot) {
+            let released = holder.trim().is_empty() || holder.lines().last() == Some(RELEASED);
+            if !released && self.in_use(slot) {
                 continue;
             }
             file.set_len(0).map_err(io_at("write", &path))?;
@@ -320,11 +321,16 @@ pub struct Lease {
     file: File,
 }
 
+/// The last line of a slot file whose holder released it cleanly (after
+/// its holder's pid). Appended rather than truncated: the supervisor's own
+/// filter, in place by then, lets it write but not truncate.
+const RELEASED: &str = "released";
+
 impl Drop for Lease {
     fn drop(&mut self) {
         // Best effort: a slot left marked is only checked for processes
         // before its next use.
-        let _ = self.file.set_len(0);
+        let _ = self.file.write_all(format!("{RELEASED}\n").as_bytes());
     }
 }
 
@@ -400,7 +406,8 @@ mod tests {
         let lease = pool.lease(&dir, &[]).unwrap();
         assert_eq!(lease.uid, 0x7200_0000);
         drop(lease);
-        assert_eq!(std::fs::read_to_string(dir.join("0")).unwrap(), "", "a clean release");
+        let left = std::fs::read_to_string(dir.join("0")).unwrap();
+        assert_eq!(left.lines().last(), Some(RELEASED), "a clean release: {left:?}");
         let _ = std::fs::remove_dir_all(&dir);
     }
 

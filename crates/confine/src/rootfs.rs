@@ -782,6 +782,14 @@ pub struct HostTrees {
     file_volumes: Vec<bool>,
 }
 
+impl RootSpec {
+    /// Whether [`HostTrees::guest_owned`] will hold any tree: an image, a
+    /// `--rootfs` directory or a volume.
+    pub fn has_guest_owned_trees(&self) -> bool {
+        matches!(self.base, RootBase::Image { .. } | RootBase::Directory { .. }) || !self.volumes.is_empty()
+    }
+}
+
 impl HostTrees {
     /// The trees that show the guest's own files, to be seen through the
     /// instance's id maps (an idmapped mount) when the guest's ids are not

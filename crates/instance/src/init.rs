@@ -167,13 +167,15 @@ fn serve(spec: &InstanceSpec, control: BorrowedFd<'_>) -> Result<i32, String> {
     // guest's files go to the supervisor to be shown through our maps.
     let guest_trees = if spec.own_host_ids {
         let trees = spec.root.take_host_trees().map_err(|e| e.to_string())?;
-        for (name, tree) in trees.guest_owned(&spec.root) {
-            send(control, &FromInit::GuestTree(name), Some(tree)).map_err(context("report to the supervisor"))?;
-        }
-        send(control, &FromInit::GuestTreesSent, None).map_err(context("report to the supervisor"))?;
-        match receive(control)? {
-            ToInit::Proceed => {}
-            other => return Err(format!("control channel: unexpected {other:?}")),
+        if spec.root.has_guest_owned_trees() {
+            for (name, tree) in trees.guest_owned(&spec.root) {
+                send(control, &FromInit::GuestTree(name), Some(tree)).map_err(context("report to the supervisor"))?;
+            }
+            send(control, &FromInit::GuestTreesSent, None).map_err(context("report to the supervisor"))?;
+            match receive(control)? {
+                ToInit::Proceed => {}
+                other => return Err(format!("control channel: unexpected {other:?}")),
+            }
         }
         Some(trees)
     } else {

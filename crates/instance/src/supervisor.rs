@@ -454,7 +454,7 @@ impl Instance {
             cg.add_process(self.init_pid, cg.v2_dir().is_some())?;
         }
         self.send(ToInit::Proceed)?;
-        if self.spec.own_host_ids {
+        if self.spec.own_host_ids && self.spec.root.has_guest_owned_trees() {
             self.idmap_guest_trees()?;
             self.send(ToInit::Proceed)?;
         }
@@ -1196,8 +1196,10 @@ impl Instance {
         if let Some(trace) = &self.trace {
             let _ = trace.lock().map(|mut t| t.flush());
         }
-        // The name is free again.
+        // The name is free again; so are the host ids, no process having
+        // them any more (a run ends with `exit`, never dropping this).
         self.claim = None;
+        self.id_lease = None;
         self.state = State::Stopped;
         let result = match self.cgroup.as_mut() {
             Some(cg) => cg.remove(CGROUP_PATIENCE).map_err(InstanceError::from),
