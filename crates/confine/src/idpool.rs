@@ -338,6 +338,10 @@ impl Drop for Lease {
 mod tests {
     use super::*;
 
+    /// The tests fork (a process under a pool id): a fork taken while
+    /// another test holds a slot file would hold its lock until exec.
+    static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
     fn scratch(tag: &str) -> PathBuf {
         let dir = std::env::temp_dir().join(format!("xvisor-idpool-{tag}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
@@ -354,6 +358,7 @@ mod tests {
 
     #[test]
     fn leases_are_exclusive_and_released_with_their_holder() {
+        let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
         let dir = scratch("exclusive");
         let pool = Pool {
             first_uid: 0x7100_0000,
@@ -383,6 +388,7 @@ mod tests {
     fn a_crashed_holders_range_waits_until_no_process_runs_in_it() {
         use std::os::unix::process::CommandExt;
         require_root();
+        let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
         let dir = scratch("crashed");
         let pool = Pool {
             first_uid: 0x7200_0000,

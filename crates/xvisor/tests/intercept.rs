@@ -349,9 +349,10 @@ fn the_supervisor_confines_itself_once_the_instance_runs() {
     let field = |key: &str| field_of(&status, key);
     assert_eq!(field("NoNewPrivs:"), "1", "{status}");
     assert_eq!(field("Seccomp:"), "2", "{status}");
-    // CAP_SYS_PTRACE (bit 19) only.
-    assert_eq!(field("CapEff:"), "0000000000080000", "{status}");
-    assert_eq!(field("CapBnd:"), "0000000000080000", "{status}");
+    // CAP_SYS_PTRACE (bit 19) and, for the guest's /proc files under its
+    // own host ids, CAP_DAC_READ_SEARCH (bit 2) only.
+    assert_eq!(field("CapEff:"), "0000000000080004", "{status}");
+    assert_eq!(field("CapBnd:"), "0000000000080004", "{status}");
 }
 
 /// The clock's state can be read (glibc's `adjtimex` is `clock_adjtime`
