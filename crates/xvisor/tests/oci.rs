@@ -825,6 +825,69 @@ fn a_killed_exec_client_leaves_nothing_stuck() {
     assert!(eventually(Duration::from_secs(5), || pids_running("sleep 273").is_empty()));
 }
 
+/// What an engine does when an exec runs past its timeout (containerd's
+/// ExecSync, a Kubernetes exec probe): SIGKILL to the pid in exec's
+/// --pid-file, then read the exec's output to its end. The program, and
+/// what it started, must end with that pid, or the output never closes.
+#[test]
+fn killing_the_exec_pid_file_pid_ends_the_program_and_its_output() {
+    use std::io::Read;
+    let b = Bundle::new("oci-exec-timeout", Caller::Root, &["sleep", "300"]);
+    let id = container_id("exec-timeout");
+    b.running(&id);
+    let pid_file = b.dir.join("exec.pid");
+    let (mut output, write_end) = std::io::pipe().unwrap();
+    let status = xvisor(
+        Caller::Root,
+        &b.global(&[
+            "exec",
+            "--detach",
+            "--pid-file",
+            pid_file.to_str().unwrap(),
+            &id,
+            "sh",
+            "-c",
+            "sleep 4321 & echo started; exec sleep 4322",
+        ]),
+    )
+    .stdin(Stdio::null())
+    .stdout(write_end.try_clone().unwrap())
+    .stderr(write_end)
+    .status()
+    .unwrap();
+    assert!(status.success());
+    let mut started = [0u8; 8];
+    output.read_exact(&mut started).unwrap();
+    assert_eq!(&started, b"started\n");
+    assert!(eventually(Duration::from_secs(10), || {
+        pids_running("sleep 4321").len() == 1 && pids_running("sleep 4322").len() == 1
+    }));
+    let pid: i32 = std::fs::read_to_string(&pid_file).unwrap().trim().parse().unwrap();
+    assert!(std::process::Command::new("kill")
+        .args(["-KILL", &pid.to_string()])
+        .status()
+        .unwrap()
+        .success());
+    // The output reaches its end within a second: nothing holds it open.
+    let (done, finished) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut rest = Vec::new();
+        let _ = output.read_to_end(&mut rest);
+        let _ = done.send(rest);
+    });
+    let rest = finished
+        .recv_timeout(Duration::from_secs(1))
+        .expect("the exec's output is still open a second after its pid-file pid was killed");
+    assert!(rest.is_empty(), "{}", String::from_utf8_lossy(&rest));
+    assert!(
+        eventually(Duration::from_secs(5), || pids_running("sleep 4321").is_empty()
+            && pids_running("sleep 4322").is_empty()),
+        "processes of the killed exec are left"
+    );
+    assert_eq!(b.status(&id), "running", "the container lives on");
+    ok(&b.oci(&["delete", "--force", &id]));
+}
+
 #[test]
 fn exec_into_an_instance_by_name() {
     let name = format!("exec-by-name-{}", std::process::id());
