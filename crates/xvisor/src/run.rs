@@ -669,6 +669,9 @@ pub fn to_spec(mut o: RunOptions) -> Result<InstanceSpec> {
         trace,
         learn: o.learn.is_some(),
         capabilities: None,
+        capability_ceiling: Default::default(),
+        // Always on for xvisor's own command line (`xvisor run --help`).
+        no_new_privileges: true,
         additional_gids: Vec::new(),
         preserve_fds: 0,
         sysctls: Vec::new(),
