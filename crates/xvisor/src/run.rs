@@ -24,7 +24,10 @@ writable /tmp and home directory that vanish with it (1 GiB each, in
 memory), its own /proc, a minimal
 /dev, /sys read-only, hostname 'xvisor', and no network but loopback. The
 guest runs as root inside, which is the invoking user outside: it has no
-privilege on the host. Everything is gone when the program ends.
+privilege on the host (root inside holds the 14 capabilities container
+engines grant by default, all of its own user namespace). no_new_privs is
+always set: no exec gains privileges (set-uid bits, file capabilities).
+Everything is gone when the program ends.
 
 Root filesystem:
       --image NAME[:TAG]   use an image imported with 'xvisor image import' as
