@@ -935,6 +935,12 @@ impl Builder {
             (None, Some(_)) => return Err(field("linux.uidMappings", "missing (linux.gidMappings is given)")),
         };
         l.refuse("timeOffsets", "time namespaces are not supported")?;
+        // What engines write for a privileged container: every device
+        // allowed, and every node of the host's /dev listed. An instance
+        // never takes the host's devices that way (the disks, /dev/mem,
+        // /dev/kmsg would be open to a root whose id is a host id):
+        // privileged means every capability inside the instance only.
+        let privileged_devices = allows_every_device(l.map.get("resources"));
         for (i, d) in l.array("devices")?.into_iter().enumerate() {
             let path = format!("linux.devices[{i}]");
             let mut d = Obj::new(&path, d)?;
@@ -948,6 +954,12 @@ impl Builder {
             }
             d.finish()?;
             if xvisor_confine::rootfs::is_default_device(&dev_path) {
+                continue;
+            }
+            if privileged_devices {
+                spec_fields::set_aside(format!(
+                    "{path} ({dev_path}: a host device listed for a privileged container, not given)"
+                ));
                 continue;
             }
             let node = host_device(&dev_path, &kind, major, minor).map_err(|why| field(&path, why))?;
@@ -1265,6 +1277,24 @@ impl Builder {
             ignored: spec_fields::take_set_aside(),
         })
     }
+}
+
+/// Whether `linux.resources` ends its device rules with one allowing every
+/// device (`{"allow": true}` without type, major or minor, or type `a`):
+/// the shape of a privileged container's config.
+fn allows_every_device(resources: Option<&Value>) -> bool {
+    let Some(last) = resources
+        .and_then(|r| r.get("devices"))
+        .and_then(Value::as_array)
+        .and_then(|rules| rules.last())
+    else {
+        return false;
+    };
+    let any = |key: &str| last.get(key).is_none_or(Value::is_null);
+    last.get("allow").and_then(Value::as_bool) == Some(true)
+        && last.get("type").and_then(Value::as_str).is_none_or(|t| t == "a")
+        && any("major")
+        && any("minor")
 }
 
 /// Checks that `path` is a host device node of `kind` (`c`, `u` or `b`)
@@ -1718,6 +1748,25 @@ mod tests {
         assert_eq!(sets.granted, known);
         let c = parse(default_config(false)).unwrap();
         assert_eq!(c.spec.capability_ceiling, CapabilityCeiling::Any);
+    }
+
+    #[test]
+    fn a_privileged_containers_host_devices_are_not_given() {
+        let mut config = default_config(false);
+        config["linux"]["devices"] = serde_json::json!([
+            {"path": "/dev/ptmx", "type": "c", "major": 5, "minor": 2},
+            {"path": "/dev/null", "type": "c", "major": 1, "minor": 3},
+            {"path": "/dev/no-such-host-node", "type": "b", "major": 254, "minor": 0}
+        ]);
+        config["linux"]["resources"] = serde_json::json!({"devices": [{"allow": true, "access": "rwm"}]});
+        let c = parse(config.clone()).unwrap();
+        assert!(c.spec.root.extras.devices.is_empty());
+        assert_eq!(c.ignored.len(), 2, "{:?}", c.ignored);
+        assert!(c.ignored[0].contains("privileged"), "{:?}", c.ignored);
+        // Without the allow-all rule, a listed node is a device asked for.
+        config["linux"]["resources"] = serde_json::json!({"devices": [{"allow": false, "access": "rwm"}]});
+        let e = parse(config).unwrap_err().to_string();
+        assert!(e.contains("linux.devices[0]"), "{e}");
     }
 
     #[test]
