@@ -952,9 +952,14 @@ fn a_privileged_set_of_capabilities_stays_inside_the_instance() {
         umount /proc/kcore 2>/dev/null && echo UNMASKED; \
         rmmod no_such_module 2>&1 | grep -q 'Operation not permitted' && echo NO-MODULE; \
         ip link set lo mtu 1300 && ip link show lo | grep -q 'mtu 1300' && echo OWN-NET; \
-        hostname changed && echo OWN-UTS";
+        hostname changed && echo OWN-UTS; \
+        date -s '2020-01-01 00:00:00' 2>&1 | grep -q \"can't set date\" && echo NO-CLOCK; \
+        unshare -U true 2>/dev/null || echo NO-USERNS; \
+        nsenter -t 1 -m true 2>/dev/null || echo NO-SETNS";
     let b = Bundle::new("oci-privileged", Caller::Root, &["sh", "-c", script]);
-    b.applets(&["mount", "umount", "rmmod", "ip", "grep", "hostname"]);
+    b.applets(&[
+        "mount", "umount", "rmmod", "ip", "grep", "hostname", "date", "unshare", "nsenter", "true",
+    ]);
     b.edit(|c| {
         let names = [
             "CAP_CHOWN",
@@ -1025,6 +1030,12 @@ fn a_privileged_set_of_capabilities_stays_inside_the_instance() {
         stderr(&o)
     );
     assert!(out.contains("OWN-UTS"), "{out}{}", stderr(&o));
+    assert!(out.contains("NO-CLOCK"), "CAP_SYS_TIME set the host's clock: {out}");
+    assert!(out.contains("NO-USERNS"), "CAP_SYS_ADMIN made a user namespace: {out}");
+    assert!(
+        out.contains("NO-SETNS"),
+        "CAP_SYS_ADMIN entered init's namespaces: {out}"
+    );
 }
 
 /// CAP_NET_ADMIN reaches the instance's own network namespace only: not
