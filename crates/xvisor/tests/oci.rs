@@ -942,6 +942,28 @@ fn no_new_privileges_is_as_the_config_says() {
     }
 }
 
+/// Rootless too: init holds CAP_SYS_ADMIN of the instance's user namespace,
+/// which is what the filters need without no_new_privs. An exec'd process
+/// follows the container's setting unless told (`--no-new-privs`).
+#[test]
+fn no_new_privileges_can_be_left_off_rootless() {
+    for (no_new_privileges, expected) in [(false, "NoNewPrivs:\t0"), (true, "NoNewPrivs:\t1")] {
+        let b = Bundle::new("oci-nnp-rootless", Caller::Unprivileged, &["sleep", "300"]);
+        b.applets(&["grep"]);
+        b.edit(|c| c["process"]["noNewPrivileges"] = Value::Bool(no_new_privileges));
+        let id = container_id(&format!("nnp-rootless-{no_new_privileges}"));
+        b.running(&id);
+        let o = b.oci(&["exec", &id, "grep", "NoNewPrivs", "/proc/1/status"]);
+        // init (pid 1) too: every process it starts inherits its flag.
+        assert_eq!(stdout(&o).trim(), expected, "init: {}", stderr(&o));
+        let o = b.oci(&["exec", &id, "grep", "NoNewPrivs", "/proc/self/status"]);
+        assert_eq!(stdout(&o).trim(), expected, "{}", stderr(&o));
+        let o = b.oci(&["exec", "--no-new-privs", &id, "grep", "NoNewPrivs", "/proc/self/status"]);
+        assert_eq!(stdout(&o).trim(), "NoNewPrivs:\t1", "{}", stderr(&o));
+        ok(&b.oci(&["delete", "--force", &id]));
+    }
+}
+
 /// config.json's capabilities, any of them, are the instance's own: the
 /// filter and the supervisor still decide every call.
 #[test]
