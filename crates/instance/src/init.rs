@@ -789,6 +789,18 @@ fn start_process(
     // must allow it).
     if spec.no_new_privileges {
         become_guest(NoNewPrivileges::Set);
+    } else {
+        // The process becomes dumpable below, for init to take its
+        // listener: until it is the guest, it holds no capability beyond
+        // the guest's own but those the filters and the identity change
+        // need. (A process of the instance with the same uid could then
+        // reach its memory only by holding all of these, or
+        // CAP_SYS_PTRACE, itself.)
+        let mut during = spec.capabilities.granted.clone();
+        during.extend([cap::SYS_ADMIN, cap::SETPCAP, cap::SETUID, cap::SETGID]);
+        if let Err(e) = caps::set_sets(&during, &during) {
+            fail(StartStage::Identity, e);
+        }
     }
     signal::reset_all_dispositions();
     if let Err(e) = signal::unblock_all() {
