@@ -846,9 +846,11 @@ impl HostTrees {
                     .to_str()
                     .ok_or_else(|| RootfsError::BundleRootNotDirectory(path.clone()))?;
                 // Writable: the guest's writes belong in the engine's tree;
-                // `nosuid,nodev` as every host tree.
+                // `nodev` as every host tree. Not `nosuid`: the image's
+                // set-uid programs work as config.json's noNewPrivileges
+                // says (ids of the instance's user namespace only).
                 let tree = mount::clone_tree(None, p, true).map_err(fail(format!("clone root.path {p}")))?;
-                mount::set_attributes(tree.as_fd(), attr::NOSUID | attr::NODEV, true)
+                mount::set_attributes(tree.as_fd(), attr::NODEV, true)
                     .map_err(fail(format!("set flags on root.path {p}")))?;
                 Some(tree)
             }

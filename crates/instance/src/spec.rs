@@ -140,6 +140,14 @@ pub struct InstanceSpec {
     /// (`xvisor_confine::identity::GUEST_ROOT_CAPABILITIES`) for uid 0,
     /// nothing inheritable or ambient.
     pub capabilities: Option<xvisor_confine::identity::CapabilitySets>,
+    /// How far the capabilities of its processes (its program's, exec'd
+    /// ones') may go: the engines' default set (`xvisor run`), or any
+    /// (an OCI engine's config says).
+    pub capability_ceiling: xvisor_confine::identity::CapabilityCeiling,
+    /// Its processes set `no_new_privs` (always, under `xvisor run`; as
+    /// config.json's `process.noNewPrivileges` says in OCI mode). xvisor's
+    /// own filter and supervisor do not depend on it.
+    pub no_new_privileges: bool,
     /// Supplementary groups of the guest (ids inside the instance).
     pub additional_gids: Vec<u32>,
     /// Descriptors 3 .. 3+N of the supervisor pass into the guest (an OCI

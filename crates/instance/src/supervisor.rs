@@ -203,6 +203,9 @@ pub struct Instance {
     /// instance (exec sessions), and the next session's id.
     exec_clients: Vec<ExecClient>,
     next_exec_id: u32,
+    /// Exec sessions whose client left before their process started: the
+    /// process is killed as soon as init reports it started.
+    abandoned_execs: Vec<u32>,
     /// Invoked by a user other than root: the instance maps one uid and
     /// one gid (learnt at creation: the confined supervisor may not ask).
     rootless: bool,
@@ -431,6 +434,7 @@ impl Instance {
             server: None,
             exec_clients: Vec::new(),
             next_exec_id: 1,
+            abandoned_execs: Vec::new(),
             rootless: process::geteuid() != 0,
             created_at,
             claim: Some(claim),
@@ -1015,6 +1019,12 @@ impl Instance {
                     .as_ref()
                     .and_then(|m| m.table().host_pid_of(i64::from(pid)));
                 let Some(session) = self.exec_clients.iter_mut().find(|c| c.id == id) else {
+                    if let Some(at) = self.abandoned_execs.iter().position(|a| *a == id) {
+                        self.abandoned_execs.swap_remove(at);
+                        if let Some(pid) = host_pid {
+                            end_exec_process(pid);
+                        }
+                    }
                     return;
                 };
                 session.host_pid = host_pid;
@@ -1027,6 +1037,9 @@ impl Instance {
             FromInit::ExecExited { id, wait_status } => (id, format!("exited {wait_status}\n"), true),
             _ => return,
         };
+        if ends {
+            self.abandoned_execs.retain(|a| *a != id);
+        }
         if let Some(at) = self.exec_clients.iter().position(|c| c.id == id) {
             let _ = socket::send(self.exec_clients[at].client.as_fd(), line.as_bytes(), None);
             if ends {
@@ -1051,9 +1064,17 @@ impl Instance {
             Err(e) => e.kind() != io::ErrorKind::WouldBlock,
         };
         if gone {
-            // The client has gone (or misbehaves): the session ends, the
-            // process runs on as a member of the instance.
-            self.exec_clients.remove(at);
+            // The client has gone (or misbehaves): the session ends, and its
+            // process with it. The client is the process's handle for
+            // whoever started it — an engine writes its pid to exec's
+            // --pid-file, and kills that pid to end an exec that ran too
+            // long; a process outliving it would hold the exec's output
+            // open with nobody left to end it.
+            let session = self.exec_clients.remove(at);
+            match session.host_pid {
+                Some(pid) => end_exec_process(pid),
+                None => self.abandoned_execs.push(session.id),
+            }
             return;
         }
         let session = &mut self.exec_clients[at];
@@ -1286,6 +1307,15 @@ fn clone_error(error: io::Error, cgroup: Option<&Path>) -> InstanceError {
         }),
         _ => host("create the instance's namespaces")(error),
     }
+}
+
+/// Kills an exec'd process whose session has ended, and the processes of
+/// its process group (it leads one: see init's `start_process`), which
+/// would otherwise keep its output open. The monitor traces the process,
+/// so its pid is not reused before the monitor has collected its end.
+fn end_exec_process(host_pid: i32) {
+    let _ = process::kill(-host_pid, signal::SIGKILL);
+    let _ = process::kill(host_pid, signal::SIGKILL);
 }
 
 /// The files of the namespaces `spec` joins, opened and checked to be of

@@ -20,6 +20,7 @@ pub mod cap {
     pub const NET_RAW: u32 = 13;
     pub const SYS_CHROOT: u32 = 18;
     pub const SYS_PTRACE: u32 = 19;
+    pub const SYS_ADMIN: u32 = 21;
     pub const MKNOD: u32 = 27;
     pub const AUDIT_WRITE: u32 = 29;
     pub const SETFCAP: u32 = 31;

@@ -212,8 +212,10 @@ pub fn pivot_to_cwd() -> io::Result<()> {
     std::env::set_current_dir("/")
 }
 
-/// Makes the root mount read-only (not recursively).
+/// Makes the root mount read-only (not recursively). Its `nosuid` stays as
+/// it was mounted: an OCI bundle's root honours set-uid bits (as
+/// config.json's noNewPrivileges allows), every other root refuses them.
 pub fn remount_root_readonly() -> io::Result<()> {
     let root = crate::fs::open_path(None, "/")?;
-    set_attributes(root.as_fd(), attr::RDONLY | attr::NOSUID | attr::NODEV, false)
+    set_attributes(root.as_fd(), attr::RDONLY | attr::NODEV, false)
 }

@@ -26,7 +26,10 @@ memory), its own /proc, a minimal
 guest runs as root inside, with no privilege on the host: started by root,
 its ids are a range of host ids of its own (host files keep their owners,
 so what the host keeps for root stays out of reach); started by another
-user, it is that user outside. Everything is gone when the program ends.
+user, it is that user outside. Root inside holds the 14 capabilities
+container engines grant by default, all of its own user namespace.
+no_new_privs is always set: no exec gains privileges (set-uid bits, file
+capabilities). Everything is gone when the program ends.
 
 Root filesystem:
       --image NAME[:TAG]   use an image imported with 'xvisor image import' as
@@ -698,6 +701,9 @@ pub fn to_spec(mut o: RunOptions) -> Result<InstanceSpec> {
         trace,
         learn: o.learn.is_some(),
         capabilities: None,
+        capability_ceiling: Default::default(),
+        // Always on for xvisor's own command line (`xvisor run --help`).
+        no_new_privileges: true,
         additional_gids: Vec::new(),
         preserve_fds: 0,
         sysctls: Vec::new(),
