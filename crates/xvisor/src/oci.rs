@@ -1284,11 +1284,22 @@ mod tests {
     #[test]
     fn exec_is_told_apart_by_flags_before_the_id() {
         assert!(exec_has_oci_flags(&["--process", "/p.json", "-d", "id"]));
-        assert!(exec_has_oci_flags(&["-e", "A=1", "--cwd", "/", "--pid-file", "p", "id", "ls"]));
+        assert!(exec_has_oci_flags(&[
+            "-e",
+            "A=1",
+            "--cwd",
+            "/",
+            "--pid-file",
+            "p",
+            "id",
+            "ls"
+        ]));
         assert!(exec_has_oci_flags(&["--tty", "--console-socket", "/s", "id", "sh"]));
         // A person's flags, whatever they share with runc's: not an engine.
         assert!(!exec_has_oci_flags(&["-d", "web", "ls"]));
-        assert!(!exec_has_oci_flags(&["-it", "-u", "nobody", "--cwd", "/tmp", "web", "--", "sh"]));
+        assert!(!exec_has_oci_flags(&[
+            "-it", "-u", "nobody", "--cwd", "/tmp", "web", "--", "sh"
+        ]));
         assert!(!exec_has_oci_flags(&["web", "ls", "-d"]));
         assert!(!exec_has_oci_flags(&["-e", "-d", "web", "sh"]));
     }
