@@ -7,7 +7,8 @@
 //! `PR_SET_PDEATHSIG`), whose stdout and stderr are one pipe that the
 //! keeper copies into the instance's log, and records the end. What stays
 //! on the host is the instance's **record**, a directory under the state
-//! directory (`/run/xvisor` as root, `$XDG_RUNTIME_DIR/xvisor` otherwise):
+//! directory (`/run/xvisor/detached` as root, `$XDG_RUNTIME_DIR/xvisor/detached`
+//! otherwise):
 //!
 //! - `meta.json`: the options, the command, the start time, the keeper's
 //!   and the supervisor's pids;
@@ -139,33 +140,58 @@ Example:
   xvisor rm web
 ";
 
-/// Where the records of detached instances are kept.
+/// Where the records of detached instances are kept: `detached` in the
+/// machine's (root) or the user's xvisor state directory, or
+/// `XVISOR_STATE_DIR` itself.
 pub fn state_dir() -> PathBuf {
     if let Some(dir) = std::env::var_os("XVISOR_STATE_DIR").filter(|d| !d.is_empty()) {
         return PathBuf::from(dir);
     }
     let uid = process::geteuid();
-    if uid == 0 {
-        return PathBuf::from("/run/xvisor");
-    }
-    match std::env::var_os("XDG_RUNTIME_DIR").filter(|d| !d.is_empty()) {
-        Some(dir) => PathBuf::from(dir).join("xvisor"),
-        None => std::env::temp_dir().join(format!("xvisor-{uid}")),
-    }
+    let base = if uid == 0 {
+        PathBuf::from("/run/xvisor")
+    } else {
+        match std::env::var_os("XDG_RUNTIME_DIR").filter(|d| !d.is_empty()) {
+            Some(dir) => PathBuf::from(dir).join("xvisor"),
+            None => std::env::temp_dir().join(format!("xvisor-{uid}")),
+        }
+    };
+    base.join("detached")
 }
 
-/// The state directory, made if missing: a directory of the caller's that
-/// no one else may enter (in a shared /tmp, someone else's directory or a
-/// symlink there would put the caller's records in their hands).
+/// The records' directory, made if missing: a directory of the caller's
+/// that no one else may enter, in a parent no one else may change (in a
+/// shared /tmp, someone else's directory or a symlink there would put the
+/// caller's records, and the instances they keep alive, in their hands).
 fn open_state_dir() -> Result<PathBuf> {
     let dir = state_dir();
-    match std::fs::DirBuilder::new().recursive(true).mode(0o700).create(&dir) {
+    let me = process::geteuid();
+    // A directory given by XVISOR_STATE_DIR is taken where it is (its
+    // parent is the user's choice); the default one's parent is checked.
+    let given = std::env::var_os("XVISOR_STATE_DIR").is_some_and(|d| !d.is_empty());
+    if let Some(parent) = dir.parent().filter(|_| !given) {
+        // The machine's state directory is shared with other parts of
+        // xvisor: it stays readable; the records' own directory does not.
+        match std::fs::DirBuilder::new().recursive(true).mode(0o755).create(parent) {
+            Ok(()) => {}
+            Err(e) => return Err(anyhow!("create the state directory {}: {e}", parent.display())),
+        }
+        let meta =
+            std::fs::symlink_metadata(parent).with_context(|| format!("state directory {}", parent.display()))?;
+        if !meta.is_dir() || (meta.uid() != me && meta.uid() != 0) || meta.mode() & 0o022 != 0 {
+            bail!(
+                "the state directory {} is not a directory of yours (or root's) that only its owner can change; remove it or set XVISOR_STATE_DIR",
+                parent.display()
+            );
+        }
+    }
+    match std::fs::DirBuilder::new().mode(0o700).create(&dir) {
         Ok(()) => {}
         Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
         Err(e) => return Err(anyhow!("create the state directory {}: {e}", dir.display())),
     }
     let meta = std::fs::symlink_metadata(&dir).with_context(|| format!("state directory {}", dir.display()))?;
-    if !meta.is_dir() || meta.uid() != process::geteuid() || meta.mode() & 0o077 != 0 {
+    if !meta.is_dir() || meta.uid() != me || meta.mode() & 0o077 != 0 {
         bail!(
             "the state directory {} is not a directory of yours that only you can enter (mode 700); remove it or set XVISOR_STATE_DIR",
             dir.display()
