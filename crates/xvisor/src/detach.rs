@@ -328,7 +328,11 @@ pub fn options_json(o: &RunOptions) -> Value {
             "shm_size_bytes": o.tmpfs_sizes.shm,
         },
         "policy": {
-            "profile": o.profile.as_ref().map(|p| p.name().to_string()),
+            "profile": match (&o.profile, &o.policy) {
+                (Some(p), _) => p.name().to_string(),
+                (None, Some(_)) => "the policy file's base".to_string(),
+                (None, None) => "default".to_string(),
+            },
             "file": o.policy,
             "denied_syscalls": o.denied,
             "trace": o.trace,
