@@ -849,6 +849,15 @@ fn stop_one(name: &str, grace: Duration) -> Result<bool> {
                 None => bail!("stop: no instance {name:?}"),
             };
         }
+        // Refused by a supervisor whose instance is ending by itself (its
+        // init already gone): the end settles it.
+        Err(e @ RegistryError::Refused { .. }) => {
+            return if ended(Duration::from_secs(5)) {
+                Ok(true)
+            } else {
+                Err(e.into())
+            };
+        }
         Err(e) => return Err(e.into()),
     }
     if ended(grace) {
@@ -856,6 +865,8 @@ fn stop_one(name: &str, grace: Duration) -> Result<bool> {
     }
     match registry.ask(name, &Request::Signal(signal::SIGKILL)) {
         Ok(_) | Err(RegistryError::NoSuchInstance(_)) => {}
+        Err(e @ RegistryError::Refused { .. }) if !ended(Duration::from_secs(5)) => return Err(e.into()),
+        Err(RegistryError::Refused { .. }) => {}
         Err(e) => return Err(e.into()),
     }
     // A killed instance's supervisor tears down and ends within moments.

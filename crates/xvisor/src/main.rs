@@ -37,8 +37,9 @@ Commands:
   rm         remove what stays of an ended detached instance
   kill       send a signal to a running instance
   image      import, list, inspect and remove images ('xvisor image --help')
-  create, start, state, delete, list, features, spec (and run, ps, kill
-             with runc's flags): the OCI runtime ('xvisor oci --help')
+  create, start, state, delete, list, features, spec (and run, exec, ps,
+             kill as an engine calls them: after --root, or with a bundle
+             or process file): the OCI runtime ('xvisor oci --help')
   syscalls   how each system call is treated under a profile
   policy     check a policy file, show the built-in profiles as files
   help       show this text, or a command's ('xvisor help run')

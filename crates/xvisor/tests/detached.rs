@@ -61,6 +61,14 @@ impl State {
 
 impl Drop for State {
     fn drop(&mut self) {
+        // A failed test shows what its instances and supervisors wrote.
+        if std::thread::panicking() {
+            for record in std::fs::read_dir(&self.path).into_iter().flatten().flatten() {
+                let log = std::fs::read_to_string(record.path().join("log")).unwrap_or_default();
+                let exit = std::fs::read_to_string(record.path().join("exit.json")).unwrap_or_default();
+                eprintln!("record {:?}: log {log:?} exit {exit:?}", record.file_name());
+            }
+        }
         // The keepers kill what is still running once their records go.
         let _ = std::fs::remove_dir_all(&self.path);
     }
