@@ -338,6 +338,8 @@ pub fn options_json(o: &RunOptions) -> Value {
             "trace": o.trace,
             "learn": o.learn,
         },
+        "userns": if o.share_host_ids { "host" } else { "auto" },
+        "no_limits": o.no_limits,
         "log_size_bytes": o.log_size.unwrap_or(DEFAULT_LOG_SIZE),
         "remove_at_end": o.remove,
     })

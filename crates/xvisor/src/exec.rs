@@ -40,6 +40,8 @@ Options:
                         needs a terminal on standard input
   -d, --detach          start it and return at once; its output is
                         dropped, it runs until it ends or the instance does
+                        (followed by a waiter, 'xvisor-exec', in a session
+                        of its own)
   -e, --env KEY=VALUE   set a variable (repeatable)
   -w, --workdir DIR     working directory inside the instance
   -u, --user USER[:GROUP]
@@ -324,20 +326,10 @@ pub fn user_command(args: Vec<OsString>) -> Result<i32> {
         fds[0] = null.as_fd();
     }
     if detach {
-        signal::block(FORWARDED).context("block signals")?;
-        let mut session = Registry::for_caller().exec(&name, &request, &fds)?;
-        loop {
-            match session.next_event()? {
-                // The client going away ends only the session: the process
-                // runs on as a member of the instance.
-                ExecEvent::Started { .. } => return Ok(0),
-                ExecEvent::Failed(message) => bail!("{message}"),
-                ExecEvent::Exited { wait_status } => {
-                    return Ok(WaitStatus::from_raw(wait_status).map_or(1, |s| s.shell_code()))
-                }
-                ExecEvent::Terminal(_) => {}
-            }
-        }
+        // A session's end kills its process: a waiter in a session of its
+        // own (as for the OCI `exec -d`) holds it until the process ends.
+        run_detached(&name, &request, &fds, None)?;
+        return Ok(0);
     }
     let hooks = Hooks {
         console_socket: None,

@@ -305,6 +305,7 @@ fn run_has_oci_flags(words: &[&str]) -> bool {
         "--device",
         "-u",
         "--log-size",
+        "--userns",
     ];
     const OCI_FLAGS: &[&str] = &[
         "--bundle",
