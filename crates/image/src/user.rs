@@ -102,6 +102,8 @@ pub enum Accounts<'a> {
     Directory(&'a Path),
     /// The host's: what an instance whose /etc is the host's sees.
     Host,
+    /// Files already read (a running instance's, read through its root).
+    Read { passwd: &'a str, group: &'a str },
 }
 
 impl Accounts<'_> {
@@ -113,6 +115,10 @@ impl Accounts<'_> {
                 let mut data = Vec::new();
                 f.take(MAX_ACCOUNT_FILE).read_to_end(&mut data).ok().map(|_| data)
             }),
+            Accounts::Read { passwd, group } => {
+                let text = if file.ends_with("passwd") { passwd } else { group };
+                return text.chars().take(MAX_ACCOUNT_FILE as usize).collect();
+            }
         };
         bytes
             .map(|b| String::from_utf8_lossy(&b).into_owned())
@@ -124,6 +130,7 @@ impl Accounts<'_> {
             Accounts::Image(_) => "the image's",
             Accounts::Directory(_) => "the root directory's",
             Accounts::Host => "the host's",
+            Accounts::Read { .. } => "the instance's",
         }
     }
 }

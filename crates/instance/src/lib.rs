@@ -32,7 +32,7 @@ mod server;
 pub mod spec;
 pub mod status;
 mod supervisor;
-mod terminal;
+pub mod terminal;
 mod watchdog;
 
 pub use lifecycle::State;

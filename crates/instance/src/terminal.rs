@@ -29,15 +29,15 @@ impl Drop for RawGuard {
 }
 
 #[derive(Debug)]
-pub(crate) struct Relay {
+pub struct Relay {
     master: OwnedFd,
-    pub(crate) stdin_open: bool,
-    pub(crate) master_open: bool,
+    pub stdin_open: bool,
+    pub master_open: bool,
     _raw: Option<RawGuard>,
 }
 
 impl Relay {
-    pub(crate) fn new(master: OwnedFd) -> Self {
+    pub fn new(master: OwnedFd) -> Self {
         let stdin = stdio(STDIN);
         let raw = if tty::is_terminal(stdin) {
             tty::get_mode(stdin).ok().and_then(|saved| {
@@ -58,16 +58,16 @@ impl Relay {
         relay
     }
 
-    pub(crate) fn master(&self) -> BorrowedFd<'_> {
+    pub fn master(&self) -> BorrowedFd<'_> {
         self.master.as_fd()
     }
 
-    pub(crate) fn stdin(&self) -> BorrowedFd<'static> {
+    pub fn stdin(&self) -> BorrowedFd<'static> {
         stdio(STDIN)
     }
 
     /// Copies the host terminal's size to the guest's.
-    pub(crate) fn follow_window_size(&self) {
+    pub fn follow_window_size(&self) {
         for fd in [stdio(STDIN), stdio(STDOUT)] {
             if let Ok((rows, cols)) = tty::get_window_size(fd) {
                 let _ = tty::set_window_size(self.master.as_fd(), rows, cols);
@@ -77,7 +77,7 @@ impl Relay {
     }
 
     /// Moves what the user typed to the guest.
-    pub(crate) fn pump_input(&mut self) {
+    pub fn pump_input(&mut self) {
         let mut buf = [0u8; 4096];
         match event::read(stdio(STDIN), &mut buf) {
             Ok(0) | Err(_) => self.stdin_open = false,
@@ -91,7 +91,7 @@ impl Relay {
 
     /// Moves what the guest wrote to xvisor's stdout; `false` once the
     /// guest's side is closed.
-    pub(crate) fn pump_output(&mut self) -> bool {
+    pub fn pump_output(&mut self) -> bool {
         let mut buf = [0u8; 8192];
         loop {
             match event::read(self.master.as_fd(), &mut buf) {

@@ -2,6 +2,7 @@
 
 #![forbid(unsafe_code)]
 
+mod detach;
 mod exec;
 mod image;
 mod learn;
@@ -24,13 +25,21 @@ private /tmp and home, resource limits, and nothing left behind.
 Usage: xvisor COMMAND [OPTIONS]
 
 Commands:
-  run        run a program in a new instance ('xvisor run --help')
-  ps         list your running instances, or one instance's tasks
+  run        run a program in a new instance ('xvisor run --help');
+             -d: in the background
+  ps         list your running instances (-a: and ended detached ones),
+             or one instance's tasks
+  exec       run another program in a running instance (-it: a shell)
+  logs       show a detached instance's output (-f: follow it)
+  stop       stop an instance: TERM, then KILL after a grace period
+  wait       wait for a detached instance to end, print its exit status
+  inspect    everything about an instance, as JSON
+  rm         remove what stays of an ended detached instance
   kill       send a signal to a running instance
-  exec       run another program in a running instance
   image      import, list, inspect and remove images ('xvisor image --help')
-  create, start, state, delete, list, features, spec (and run, ps, kill
-             with runc's flags): the OCI runtime ('xvisor oci --help')
+  create, start, state, delete, list, features, spec (and run, exec, ps,
+             kill as an engine calls them: after --root, or with a bundle
+             or process file): the OCI runtime ('xvisor oci --help')
   syscalls   how each system call is treated under a profile
   policy     check a policy file, show the built-in profiles as files
   help       show this text, or a command's ('xvisor help run')
@@ -55,9 +64,10 @@ fn dispatch(mut args: Vec<OsString>) -> i32 {
         eprint!("{HELP}");
         return 125;
     }
-    // The OCI runtime command line: runc's global options come first, and
-    // its commands that xvisor also has (run, ps, kill) are told apart by
-    // their flags.
+    // The OCI runtime command line: runc's global options come first (an
+    // engine that passes none names a bundle, a process file or state
+    // under the default root), and its commands that xvisor also has
+    // (run, ps, kill, exec) are told apart by that (see oci::wants_oci).
     let first = args[0].to_str().unwrap_or("");
     let is_global = oci::GLOBAL_OPTIONS
         .iter()
@@ -74,10 +84,35 @@ fn dispatch(mut args: Vec<OsString>) -> i32 {
             Ok(Some(options)) => {
                 let learn = options.learn.clone();
                 let stats = options.stats;
+                let detached = options.detach.then(|| {
+                    (
+                        detach::options_json(&options),
+                        options.log_size.unwrap_or(detach::DEFAULT_LOG_SIZE),
+                        options.remove,
+                    )
+                });
+                if let Some(name) = &options.name {
+                    if let Err(e) = detach::check_name_free(name) {
+                        return usage_error(&e);
+                    }
+                }
                 match run::to_spec(options)
                     .and_then(|spec| Ok((spec, learn.map(|l| learn::Target::open(&l)).transpose()?)))
                 {
-                    Ok((spec, learn)) => run::run(spec, learn, stats),
+                    Ok((spec, learn)) => match detached {
+                        Some((options, log_size, remove)) => {
+                            let d = detach::Detached {
+                                spec,
+                                learn,
+                                stats,
+                                options,
+                                log_size,
+                                remove,
+                            };
+                            detach::run(d).unwrap_or_else(|e| failure(&e))
+                        }
+                        None => run::run(spec, learn, stats),
+                    },
                     Err(e) => usage_error(&e),
                 }
             }
@@ -99,6 +134,11 @@ fn dispatch(mut args: Vec<OsString>) -> i32 {
             Ok(code) => code,
             Err(e) => failure(&e),
         },
+        "logs" => detach::logs(args).unwrap_or_else(|e| failure(&e)),
+        "stop" => detach::stop(args).unwrap_or_else(|e| failure(&e)),
+        "wait" => detach::wait(args).unwrap_or_else(|e| failure(&e)),
+        "inspect" => detach::inspect(args).unwrap_or_else(|e| failure(&e)),
+        "rm" => detach::rm(args).unwrap_or_else(|e| failure(&e)),
         "image" => image::main(args),
         "policy" => policy::main(args),
         "syscalls" => match syscalls::main(args) {
@@ -114,6 +154,11 @@ fn dispatch(mut args: Vec<OsString>) -> i32 {
                 Some("kill") => print!("{}", manage::KILL_HELP),
                 Some("image") => print!("{}", image::HELP),
                 Some("exec") => print!("{}", exec::HELP),
+                Some("logs") => print!("{}", detach::LOGS_HELP),
+                Some("stop") => print!("{}", detach::STOP_HELP),
+                Some("wait") => print!("{}", detach::WAIT_HELP),
+                Some("inspect") => print!("{}", detach::INSPECT_HELP),
+                Some("rm") => print!("{}", detach::RM_HELP),
                 _ => print!("{HELP}"),
             }
             0
@@ -124,7 +169,7 @@ fn dispatch(mut args: Vec<OsString>) -> i32 {
         }
         other => {
             eprintln!(
-                "xvisor: unknown command {other:?} (commands: run, ps, kill, exec, image, syscalls, policy, help)"
+                "xvisor: unknown command {other:?} (commands: run, ps, exec, logs, stop, wait, inspect, rm, kill, image, syscalls, policy, help)"
             );
             125
         }

@@ -13,12 +13,14 @@ use crate::units::show_size;
 pub const PS_HELP: &str = "\
 List your running instances, or the tasks of one.
 
-Usage: xvisor ps [--json]
+Usage: xvisor ps [-a] [--json]
        xvisor ps NAME [--json]
 
 Without NAME: one line per running instance of yours — its name, the pid
 of its supervisor on the host, how many tasks (processes and threads) it
-has, its age, its system-call profile, its limits and its command.
+has, its age, its system-call profile, its limits and its command. With
+-a, also the detached instances ('xvisor run -d') that have ended and are
+kept (log and exit status) until 'xvisor rm', with a STATUS column.
 
 With NAME: the instance's task tree, one line per task, as the instance
 sees them — pid, tid, parent pid, number of threads (on the process's own
@@ -32,6 +34,7 @@ command line is the guest's to choose.
 Instances of other users are not listed (root sees only root's).
 
 Options:
+  -a, --all     also ended detached instances
       --json    machine-readable output
   -h, --help    show this text
 
@@ -62,6 +65,7 @@ Examples:
 struct Words {
     words: Vec<String>,
     json: bool,
+    all: bool,
 }
 
 fn parse(args: Vec<OsString>, command: &str) -> Result<Option<Words>> {
@@ -70,11 +74,13 @@ fn parse(args: Vec<OsString>, command: &str) -> Result<Option<Words>> {
     let mut out = Words {
         words: Vec::new(),
         json: false,
+        all: false,
     };
     while let Some(arg) = p.next()? {
         match arg {
             Short('h') | Long("help") => return Ok(None),
             Long("json") if command == "ps" => out.json = true,
+            Short('a') | Long("all") if command == "ps" => out.all = true,
             Value(v) => out.words.push(
                 v.into_string()
                     .map_err(|v| anyhow::anyhow!("{command}: {v:?} is not valid text"))?,
@@ -93,7 +99,7 @@ pub fn ps(args: Vec<OsString>) -> Result<i32> {
     };
     let registry = Registry::for_caller();
     match w.words.as_slice() {
-        [] => list(&registry, w.json),
+        [] => list(&registry, w.json, w.all),
         [name] => tasks(&registry, name, w.json),
         _ => bail!("ps: give at most one instance name (see 'xvisor ps --help')"),
     }
@@ -147,7 +153,7 @@ impl Info {
     }
 }
 
-fn list(registry: &Registry, json: bool) -> Result<i32> {
+fn list(registry: &Registry, json: bool, all: bool) -> Result<i32> {
     let names = registry.names()?;
     // Asked all at once: one busy supervisor does not hold up the list.
     let answers: Vec<(String, Result<Vec<String>, RegistryError>)> = std::thread::scope(|scope| {
@@ -186,8 +192,9 @@ fn list(registry: &Registry, json: bool) -> Result<i32> {
             }
         }
     }
+    let exited = if all { crate::detach::exited() } else { Vec::new() };
     if json {
-        let items: Vec<String> = infos
+        let mut items: Vec<String> = infos
             .iter()
             .map(|i| {
                 let number = |key: &str| i.get(key).filter(|v| v.parse::<f64>().is_ok()).unwrap_or("null");
@@ -208,14 +215,26 @@ fn list(registry: &Registry, json: bool) -> Result<i32> {
                 )
             })
             .collect();
+        for (name, status, code, command) in &exited {
+            items.push(format!(
+                "{{\"name\": {}, \"supervisor_pid\": null, \"state\": {}, \"exit_code\": {}, \"tasks\": 0, \"command\": {}}}",
+                json_string(name),
+                json_string(status),
+                code.map_or_else(|| "null".to_string(), |c| c.to_string()),
+                json_string(command)
+            ));
+        }
         println!("[{}]", items.join(",\n "));
         return Ok(0);
     }
     let mut table = vec![["NAME", "PID", "TASKS", "UPTIME", "PROFILE", "LIMITS", "COMMAND"]
         .map(String::from)
         .to_vec()];
+    if all {
+        table[0].insert(1, "STATUS".into());
+    }
     for i in &infos {
-        table.push(vec![
+        let mut row = vec![
             i.get("name").unwrap_or("?").to_string(),
             i.get("supervisor_pid").unwrap_or("?").to_string(),
             i.get("tasks").unwrap_or("?").to_string(),
@@ -225,7 +244,19 @@ fn list(registry: &Registry, json: bool) -> Result<i32> {
             i.get("profile").unwrap_or("?").to_string(),
             i.limits(),
             i.get("command").unwrap_or("").to_string(),
-        ]);
+        ];
+        if all {
+            row.insert(1, "running".into());
+        }
+        table.push(row);
+    }
+    for (name, status, code, command) in &exited {
+        let status = match code {
+            Some(code) => format!("{status} ({code})"),
+            None => format!("{status} (?)"),
+        };
+        let cells = [name.as_str(), &status, "-", "0", "-", "-", "-", command.as_str()];
+        table.push(cells.iter().map(|c| c.to_string()).collect());
     }
     print!("{}", columns(&table));
     Ok(0)

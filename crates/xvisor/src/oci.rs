@@ -175,8 +175,18 @@ fn default_root() -> PathBuf {
 }
 
 /// Whether `xvisor COMMAND ARGS` (a command xvisor also has of its own:
-/// run, ps, kill, exec) is meant for the OCI command line: runc's flags, or an id
-/// with state under the default root.
+/// run, ps, kill, exec) is meant for the OCI command line. Called when no
+/// global option came first (containerd and Docker always pass `--root`;
+/// podman passes none). What tells an engine's call from a person's is
+/// what only an engine hands over, never a flag both forms share (`-d`,
+/// `-t`, `-u`, `-e` mean the same to both):
+///
+/// - `run`: a bundle (`--bundle`/`-b`; runc's `run` flags that xvisor's own
+///   `run` does not have, `--pid-file`, `--console-socket`, count too);
+/// - `exec`: a process file (`--process`/`-p`), or `--pid-file` /
+///   `--console-socket`, which an engine's exec always passes;
+/// - `ps`, `kill`: a container id with state under the default root (or
+///   runc's `--format` / `--all`).
 pub fn wants_oci(command: &str, args: &[OsString]) -> bool {
     let words: Vec<&str> = args.iter().filter_map(|a| a.to_str()).collect();
     let has = |flags: &[&str]| {
@@ -192,7 +202,7 @@ pub fn wants_oci(command: &str, args: &[OsString]) -> bool {
         "run" => run_has_oci_flags(&words),
         "ps" => has(&["--format", "-f"]) || known_id,
         "kill" => has(&["--all", "-a"]) || known_id,
-        "exec" => exec_has_oci_flags(&words) || known_id,
+        "exec" => exec_has_oci_flags(&words),
         _ => OCI_ONLY_COMMANDS.contains(&command),
     }
 }
@@ -236,32 +246,31 @@ pub(crate) fn read_report(pipe: std::os::fd::BorrowedFd<'_>) -> std::io::Result<
     Ok(String::from_utf8_lossy(&report).into_owned())
 }
 
-/// Whether `xvisor exec WORDS` carries runc's flags before the id (a
-/// program's own `-d` after it is not one of them).
+/// Whether `xvisor exec WORDS` names what only an engine passes (a process
+/// file, a pid file, a console socket) before the id (a program's own
+/// flags after it are not looked at).
 fn exec_has_oci_flags(words: &[&str]) -> bool {
-    const OCI_FLAGS: &[&str] = &[
-        "--process",
-        "-p",
-        "--detach",
-        "-d",
-        "--pid-file",
-        "--console-socket",
-        "--tty",
-        "-t",
+    const OCI_FLAGS: &[&str] = &["--process", "-p", "--pid-file", "--console-socket"];
+    const WITH_VALUE: &[&str] = &[
+        "-e",
+        "--env",
+        "-u",
+        "--user",
+        "-w",
+        "--workdir",
         "--cwd",
         "--cap",
         "-c",
         "--additional-gids",
         "-g",
         "--preserve-fds",
-        "--no-new-privs",
     ];
-    const WITH_VALUE: &[&str] = &["-e", "--env", "-u", "--user", "-w", "--workdir"];
     oci_flag_before_operands(words, OCI_FLAGS, WITH_VALUE)
 }
 
-/// Whether `xvisor run WORDS` carries runc's flags before xvisor's own
-/// program would begin (a program's own `-d` is not one of them).
+/// Whether `xvisor run WORDS` names a bundle (or runc's flags xvisor's own
+/// `run` does not have) before xvisor's own program would begin; `-d` is
+/// both forms' and says nothing.
 fn run_has_oci_flags(words: &[&str]) -> bool {
     /// xvisor run's options that take a value.
     const WITH_VALUE: &[&str] = &[
@@ -286,8 +295,27 @@ fn run_has_oci_flags(words: &[&str]) -> bool {
         "--profile",
         "--deny-syscall",
         "--trace",
+        "--policy",
+        "--learn",
+        "--env-file",
+        "--entrypoint",
+        "--tmpfs",
+        "--tmpfs-size",
+        "--shm-size",
+        "--device",
+        "-u",
+        "--log-size",
+        "--userns",
     ];
-    const OCI_FLAGS: &[&str] = &["--bundle", "-b", "--pid-file", "--console-socket", "--detach", "-d"];
+    const OCI_FLAGS: &[&str] = &[
+        "--bundle",
+        "-b",
+        "--pid-file",
+        "--console-socket",
+        "--no-pivot",
+        "--no-new-keyring",
+        "--preserve-fds",
+    ];
     oci_flag_before_operands(words, OCI_FLAGS, WITH_VALUE)
 }
 
@@ -978,6 +1006,7 @@ fn exec(global: &Global, args: Vec<OsString>) -> Result<i32> {
     };
     let hooks = crate::exec::Hooks {
         console_socket: console_socket.as_deref(),
+        relay: false,
         on_started: &mut on_started,
     };
     crate::exec::run_session(&id, &request, &fds, hooks)
@@ -1095,7 +1124,7 @@ fn delete(global: &Global, args: Vec<OsString>) -> Result<i32> {
 /// Host pids of the container's processes: its init and every
 /// descendant (read from `/proc/PID/stat`, which any user may read, unlike
 /// the namespace links of an undumpable init).
-fn container_pids(id: &str) -> Result<Vec<i32>> {
+pub(crate) fn container_pids(id: &str) -> Result<Vec<i32>> {
     let info = Registry::for_caller().ask(id, &Request::Info)?;
     let init: i32 = info
         .iter()
@@ -1248,12 +1277,30 @@ mod tests {
         assert!(!run_has_oci_flags(&["ls", "-d", "/"]));
         assert!(!run_has_oci_flags(&["--net", "host", "sh", "-c", "x", "--detach"]));
         assert!(!run_has_oci_flags(&["-e", "-d", "sh"]));
+        // -d is a person's detached run as much as runc's.
+        assert!(!run_has_oci_flags(&["-d", "--name", "web", "--", "sleep", "9"]));
+        assert!(!run_has_oci_flags(&["--detach", "--log-size", "4K", "sh"]));
     }
 
     #[test]
     fn exec_is_told_apart_by_flags_before_the_id() {
         assert!(exec_has_oci_flags(&["--process", "/p.json", "-d", "id"]));
-        assert!(exec_has_oci_flags(&["-e", "A=1", "--cwd", "/", "id", "ls"]));
+        assert!(exec_has_oci_flags(&[
+            "-e",
+            "A=1",
+            "--cwd",
+            "/",
+            "--pid-file",
+            "p",
+            "id",
+            "ls"
+        ]));
+        assert!(exec_has_oci_flags(&["--tty", "--console-socket", "/s", "id", "sh"]));
+        // A person's flags, whatever they share with runc's: not an engine.
+        assert!(!exec_has_oci_flags(&["-d", "web", "ls"]));
+        assert!(!exec_has_oci_flags(&[
+            "-it", "-u", "nobody", "--cwd", "/tmp", "web", "--", "sh"
+        ]));
         assert!(!exec_has_oci_flags(&["web", "ls", "-d"]));
         assert!(!exec_has_oci_flags(&["-e", "-d", "web", "sh"]));
     }

@@ -99,7 +99,19 @@ Limits (refused, never ignored, where the host cannot enforce them):
                            lets each of its users run at most 4096
                            processes and threads (RLIMIT_NPROC) unless
                            --pids says otherwise; the tmpfs sizes above stay
-      --rm                 accepted: every instance is removed at its end
+      --rm                 every instance is removed at its end; with -d,
+                           its log and exit status go too
+
+Detached (see 'xvisor logs --help', stop, wait, inspect, rm):
+  -d, --detach             run in the background: print the instance's name
+                           once its program runs, and return. Its output
+                           (stdout and stderr) goes to a log ('xvisor logs
+                           NAME'); stdin is /dev/null. After its end it is
+                           listed by 'xvisor ps -a' as exited, with its log
+                           and exit status, until 'xvisor rm NAME'
+      --log-size SIZE      with -d: keep at most SIZE of output in the log
+                           and SIZE more in the one before it (default 1M;
+                           at least 4K); older output is dropped
 
 Policy (see 'xvisor policy --help' and docs/policy.md):
       --policy FILE        what the instance may touch: files, programs, TCP
@@ -138,6 +150,7 @@ Exit status: the program's own; 128+N if it was killed by signal N; 124 if
 Examples:
   xvisor run -- sh -c 'id; hostname; ls /'
   xvisor run -it -- bash
+  xvisor run -d --name web -- python3 -m http.server 8000
   xvisor run -v \"$PWD\":/work:rw -w /work -- make
   xvisor run --memory 256M --pids 64 --timeout 10s -- ./untrusted
   xvisor run --rootfs ./rootfs --writable -- /bin/sh
@@ -182,6 +195,12 @@ pub struct RunOptions {
     pub stats: bool,
     /// `--learn FILE`: where the learned policy goes.
     pub learn: Option<PathBuf>,
+    /// `-d`: run in the background, output to a capped log.
+    pub detach: bool,
+    /// `--log-size`: the cap of each of a detached instance's two log files.
+    pub log_size: Option<u64>,
+    /// `--rm`: with `-d`, forget the instance (log, status) when it ends.
+    pub remove: bool,
     pub argv: Vec<String>,
 }
 
@@ -341,7 +360,16 @@ pub fn parse(args: Vec<OsString>) -> Result<Option<RunOptions>> {
             Long("tmpfs") => o.tmpfs.push(parse_tmpfs(&text(p.value()?, "--tmpfs")?)?),
             Long("read-only") => o.read_only = true,
             Long("no-limits") => o.no_limits = true,
-            Long("rm") => {}
+            Long("rm") => o.remove = true,
+            Short('d') | Long("detach") => o.detach = true,
+            Long("log-size") => {
+                let v = text(p.value()?, "--log-size")?;
+                let size = parse_size(&v).map_err(|e| anyhow!("--log-size {e}"))?;
+                if size < crate::detach::MINIMUM_LOG_SIZE {
+                    bail!("--log-size {v:?}: give at least 4K");
+                }
+                o.log_size = Some(size);
+            }
             Long("hostname") => {
                 let h = text(p.value()?, "--hostname")?;
                 if h.is_empty() || h.len() > 64 || !h.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.')
@@ -466,6 +494,12 @@ pub fn parse(args: Vec<OsString>) -> Result<Option<RunOptions>> {
     }
     if o.host_root && o.rootfs.is_some() {
         bail!("--host-root and --rootfs exclude each other");
+    }
+    if o.detach && (o.tty || o.interactive) {
+        bail!("-d runs the program in the background, with no terminal or input to give it: drop -i/-t (a shell in it later: xvisor exec -it NAME -- sh)");
+    }
+    if o.log_size.is_some() && !o.detach {
+        bail!("--log-size needs -d (a program run in the foreground writes to your terminal, not to a log)");
     }
     if o.learn.is_some() && o.policy.is_some() {
         bail!("--learn and --policy exclude each other (learning runs under the base profile, and writes the policy)");
@@ -722,17 +756,24 @@ pub fn to_spec(mut o: RunOptions) -> Result<InstanceSpec> {
 /// `stats`, says how many calls were trapped.
 pub fn run(spec: InstanceSpec, learn: Option<crate::learn::Target>, stats: bool) -> i32 {
     let memory = spec.limits.memory_bytes;
-    let mut instance = match Instance::create(spec) {
-        Ok(i) => i,
-        Err(e) => return report(&e),
-    };
-    if let Err(e) = instance.start() {
-        return report(&e);
+    match start(spec) {
+        Ok(instance) => serve(instance, memory, learn, stats),
+        Err(e) => report(&e),
     }
-    // From here on this process only serves the instance.
-    if let Err(e) = instance.confine_supervisor() {
-        return report(&e);
-    }
+}
+
+/// Creates and starts the instance, then confines this process, which from
+/// then on only serves it: the guest's program runs when this returns.
+pub fn start(spec: InstanceSpec) -> Result<Instance, xvisor_instance::InstanceError> {
+    let mut instance = Instance::create(spec)?;
+    instance.start()?;
+    instance.confine_supervisor()?;
+    Ok(instance)
+}
+
+/// Serves a started instance to its end; returns xvisor's exit status.
+/// `memory` is the `--memory` limit, for the message after an OOM kill.
+pub fn serve(mut instance: Instance, memory: Option<u64>, learn: Option<crate::learn::Target>, stats: bool) -> i32 {
     let started = std::time::Instant::now();
     let waited = instance.wait();
     if stats {
@@ -771,7 +812,7 @@ pub fn run(spec: InstanceSpec, learn: Option<crate::learn::Target>, stats: bool)
     }
 }
 
-fn report(e: &xvisor_instance::InstanceError) -> i32 {
+pub fn report(e: &xvisor_instance::InstanceError) -> i32 {
     eprintln!("xvisor: {}", crate::plain(&e.to_string()));
     e.exit_code()
 }
