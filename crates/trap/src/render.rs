@@ -109,10 +109,13 @@ pub fn text(policy: &Policy) -> String {
 /// Counts of each action over the table's calls.
 pub fn summary(policy: &Policy) -> String {
     let (mut allow, mut unless, mut trap, mut named, mut errno) = (0, 0, 0, 0, 0);
+    let mut checked = 0;
     for s in SYSCALLS {
         match policy.action(s) {
             Action::Allow => allow += 1,
             Action::AllowUnless(_) => unless += 1,
+            // Never continued: refused once Linux's argument checks are made.
+            Action::Trap if matches!(s.handler, Handler::RefuseAfter(_)) => checked += 1,
             Action::Trap => trap += 1,
             Action::Refuse(_) => named += 1,
             Action::Errno(_) | Action::Kill => errno += 1,
@@ -129,7 +132,11 @@ pub fn summary(policy: &Policy) -> String {
         0 => String::new(),
         n => format!(", {n} refused by the supervisor when made (and named on stderr)"),
     };
-    format!("{allowed}, {trap} trapped to the supervisor{named}, {errno} refused by the filter")
+    let checked = match checked {
+        0 => String::new(),
+        n => format!(", {n} refused by the supervisor when made, after Linux's argument checks"),
+    };
+    format!("{allowed}, {trap} trapped to the supervisor{named}{checked}, {errno} refused by the filter")
 }
 
 /// A JSON string literal (quotes, backslashes and control characters
