@@ -24,6 +24,7 @@ mod learning;
 pub mod lifecycle;
 pub mod monitor;
 mod outcome;
+mod perform;
 mod printable;
 pub mod protocol;
 pub mod registry;

@@ -236,6 +236,7 @@ fn check_interval(parked: usize) -> Duration {
 fn complete(trace: &Option<Arc<Mutex<Trace>>>, created_at: Instant, call: Parked, decision: Decision) {
     let response = match decision {
         Decision::Errno(e) => Response::Errno(e),
+        Decision::Value(v) => Response::Value(v),
         _ => Response::Continue,
     };
     let _ = seccomp::respond(call.listener.as_fd(), call.id, response);

@@ -18,7 +18,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use xvisor_kernel::decode;
-use xvisor_kernel::dispatch::{self, Decision, Wait};
+use xvisor_kernel::dispatch::{self, Decision, Performed, Wait};
 use xvisor_kernel::trace::{Record, Trace};
 use xvisor_kernel::TrappedCall;
 use xvisor_sys::errno;
@@ -117,6 +117,18 @@ impl Refusals {
                 None => return None,
             },
         };
+        self.line(row.number, row.name.to_string(), reason, call)
+    }
+
+    /// The line naming a refusal by a rule the supervisor decided on the
+    /// call's arguments (`connect(10.0.0.5:443)`), at most once a second
+    /// per call, program and rule.
+    fn name_denied(&self, call: &TrappedCall, denied: crate::perform::Denied) -> Option<String> {
+        let row = dispatch::syscall_of(call)?;
+        self.line(row.number, denied.shown, denied.reason, call)
+    }
+
+    fn line(&self, number: u32, shown: String, reason: String, call: &TrappedCall) -> Option<String> {
         let host_tid = i32::try_from(call.pid).unwrap_or(-1);
         // The program as the instance sees it (the link resolves in the
         // caller's mount namespace, to the instance's own path).
@@ -126,7 +138,7 @@ impl Refusals {
         let now = Instant::now();
         {
             let mut last = self.last.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-            let key = (row.number, format!("{program}\0{reason}"));
+            let key = (number, format!("{program}\0{reason}"));
             if last
                 .get(&key)
                 .is_some_and(|t| now.duration_since(*t) < Duration::from_secs(1))
@@ -143,7 +155,7 @@ impl Refusals {
         let pid = crate::monitor::identify(host_tid, Duration::ZERO, None).pid;
         Some(format!(
             "xvisor: denied {} by {} [pid {pid}]: {reason}",
-            row.name,
+            crate::printable(&shown),
             crate::printable(&program)
         ))
     }
@@ -380,6 +392,19 @@ impl Server {
             true => Decision::Errno(xvisor_trap::table::errno::EAGAIN),
             false => dispatch::decide(&self.policy, &call),
         };
+        // A call the supervisor performs itself: decided on its arguments as
+        // copied once, made with that copy; the answer is its result.
+        let (decision, denied) = match decision {
+            Decision::Perform(Performed::Connect) => self
+                .policy
+                .supervised()
+                .connect
+                .as_ref()
+                .and_then(|rules| crate::perform::connect(rules, &notification, listener))
+                // The caller is gone: the answer goes nowhere.
+                .unwrap_or((Decision::Errno(xvisor_trap::table::errno::EPERM), None)),
+            other => (other, None),
+        };
         // Learning reads first: the trace's validity check below then covers
         // both reads.
         let noted = self.learning.as_ref().map(|l| l.note(&call, &memory));
@@ -411,9 +436,23 @@ impl Server {
             Decision::Continue => {
                 let _ = seccomp::respond(listener, notification.id, seccomp::Response::Continue);
             }
+            Decision::Value(v) => {
+                let _ = seccomp::respond(listener, notification.id, seccomp::Response::Value(v));
+            }
+            // Performed above; never left to the kernel.
+            Decision::Perform(_) => {
+                let _ = seccomp::respond(
+                    listener,
+                    notification.id,
+                    seccomp::Response::Errno(xvisor_trap::table::errno::EPERM),
+                );
+            }
             Decision::Errno(e) => {
                 // Who made it is read while it still waits for the answer.
-                let named = self.refusals.name(&self.policy, &call);
+                let named = match denied {
+                    Some(denied) => self.refusals.name_denied(&call, denied),
+                    None => self.refusals.name(&self.policy, &call),
+                };
                 let _ = seccomp::respond(listener, notification.id, seccomp::Response::Errno(e));
                 if let Some(line) = named {
                     eprintln!("{line}");
@@ -429,6 +468,7 @@ impl Server {
         if let (Some(learning), Some(noted), true) = (&self.learning, noted, valid) {
             let returned = match decision {
                 Decision::Errno(e) => Some(-i64::from(e)),
+                Decision::Value(v) => Some(v),
                 _ => returned,
             };
             learning.record(noted, returned);

@@ -22,6 +22,19 @@ pub enum Decision {
     /// The call must wait in the supervisor (without holding a thread of
     /// it) until this happens; then the kernel performs it.
     Park(Wait),
+    /// The supervisor performs the call itself, on a copy of its memory
+    /// arguments, and answers with the result: a decision on memory never
+    /// lets the kernel read that memory again.
+    Perform(Performed),
+    /// The call returns this value (the result of a performed call).
+    Value(i64),
+}
+
+/// A call the supervisor performs on the guest's behalf.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Performed {
+    /// `connect` under `[net].connect` rules only the supervisor holds.
+    Connect,
 }
 
 /// What a parked call waits for.
@@ -39,6 +52,8 @@ impl Decision {
             Self::Errno(e) => format!("errno {}", xvisor_trap::policy::errno_name(*e)),
             Self::Park(Wait::ChildEnd { child: None }) => "park until a child ends".into(),
             Self::Park(Wait::ChildEnd { child: Some(pid) }) => format!("park until child {pid} ends"),
+            Self::Perform(Performed::Connect) => "performed by the supervisor".into(),
+            Self::Value(v) => format!("performed, returned {v}"),
         }
     }
 }
@@ -110,6 +125,9 @@ pub fn decide(policy: &Policy, call: &TrappedCall) -> Decision {
         return Decision::Errno(errno::ENOSYS);
     };
     let a = call.args;
+    if s.number == xvisor_trap::policy::CONNECT && policy.supervises_connect() {
+        return Decision::Perform(Performed::Connect);
+    }
     match s.handler {
         Handler::Continue => Decision::Continue,
         Handler::Clone | Handler::Unshare | Handler::Ioctl | Handler::Socket | Handler::Personality => {

@@ -97,6 +97,9 @@ pub fn rule_names(rules: &[RegisterRule]) -> String {
     rules.iter().map(|r| r.names).collect::<Vec<_>>().join("; ")
 }
 
+/// `connect`'s number: trapped when the supervisor holds `[net].connect`.
+pub const CONNECT: u32 = 42;
+
 /// Whether a call creates a task: `fork`, `vfork`, `clone`, `clone3`.
 pub fn creates_task(s: &Syscall) -> bool {
     matches!(s.name, "fork" | "vfork" | "clone" | "clone3")
@@ -192,6 +195,9 @@ pub struct Policy {
     denied: BTreeMap<u32, (i32, String)>,
     task_limit: Option<u64>,
     recording: bool,
+    /// Rules decided in the supervisor on arguments in memory (performed
+    /// there on a copy): only their calls are trapped for them.
+    supervised: crate::supervised::SupervisorRules,
 }
 
 impl Policy {
@@ -201,7 +207,23 @@ impl Policy {
             denied: BTreeMap::new(),
             task_limit: None,
             recording: false,
+            supervised: Default::default(),
         }
+    }
+
+    /// Adds the rules only the supervisor can hold; their calls (`connect`
+    /// for `[net].connect`) are trapped from then on.
+    pub fn supervise(&mut self, rules: crate::supervised::SupervisorRules) {
+        self.supervised = rules;
+    }
+
+    pub fn supervised(&self) -> &crate::supervised::SupervisorRules {
+        &self.supervised
+    }
+
+    /// Whether a connect is decided (and performed) by the supervisor.
+    pub fn supervises_connect(&self) -> bool {
+        self.supervised.connect.is_some()
     }
 
     /// Every call that carries meaning ([`Class::Mediated`]) is trapped, so
@@ -256,6 +278,9 @@ impl Policy {
             return Action::Refuse(e);
         }
         if self.task_limit.is_some() && creates_task(s) {
+            return Action::Trap;
+        }
+        if self.supervises_connect() && s.number == CONNECT {
             return Action::Trap;
         }
         match (self.profile, s.class) {

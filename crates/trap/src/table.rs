@@ -63,7 +63,13 @@ pub enum Arg {
 /// Errno values used by the table (x86_64 Linux numbers).
 pub mod errno {
     pub const EPERM: i32 = 1;
+    pub const ENOENT: i32 = 2;
+    pub const EBADF: i32 = 9;
     pub const EAGAIN: i32 = 11;
+    pub const EACCES: i32 = 13;
+    pub const EFAULT: i32 = 14;
+    pub const EINVAL: i32 = 22;
+    pub const ENAMETOOLONG: i32 = 36;
     pub const ENOSYS: i32 = 38;
     pub const EAFNOSUPPORT: i32 = 97;
     /// The kernel's "interrupted: restart if the handler has SA_RESTART,

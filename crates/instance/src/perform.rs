@@ -1,0 +1,312 @@
+//! Calls the supervisor performs on the guest's behalf, because their
+//! decision depends on memory the guest could change after the check: the
+//! arguments are copied once, the decision is made on the copy, and the
+//! call is made by the supervisor with that copy, on the guest's own
+//! objects (its socket, duplicated with `pidfd_getfd`). The answer is the
+//! call's result. Nothing here lets the kernel read the guest's memory
+//! again, and nothing reaches further than the guest could itself: a unix
+//! socket is found inside the guest's root and checked against the guest's
+//! credentials, an abstract one only in the instance's own network.
+
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
+use std::os::unix::fs::{FileTypeExt, MetadataExt};
+
+use xvisor_kernel::dispatch::{errno, Decision};
+use xvisor_kernel::net::{self, ConnectPlan};
+use xvisor_sys::seccomp::{self, Notification};
+use xvisor_trap::supervised::{ConnectRules, Destination, Target};
+
+/// A refusal by a supervisor rule, to be named on stderr.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Denied {
+    /// The call as shown: `connect(10.0.0.5:443)`.
+    pub(crate) shown: String,
+    /// Why: `not in [net].connect (web.toml)`.
+    pub(crate) reason: String,
+}
+
+/// The result of a performed call: its answer, and the refusal to name if
+/// a rule refused it. `None` when the caller is gone (nothing to answer).
+pub(crate) type Outcome = Option<(Decision, Option<Denied>)>;
+
+fn failed(e: &std::io::Error) -> Decision {
+    Decision::Errno(e.raw_os_error().unwrap_or(errno::EINVAL))
+}
+
+/// `connect(fd, address, length)` under `[net].connect` rules.
+pub(crate) fn connect(rules: &ConnectRules, notification: &Notification, listener: BorrowedFd<'_>) -> Outcome {
+    let [fd, address, length, ..] = notification.args;
+    let fd = fd as u32 as i32;
+    let length = length as u32 as i32;
+    let Ok(length) = usize::try_from(length) else {
+        return Some((Decision::Errno(errno::EINVAL), None));
+    };
+    if length > net::MAX_ADDRESS_LEN {
+        return Some((Decision::Errno(errno::EINVAL), None));
+    }
+    // The address, copied once: every decision below is on this copy, and
+    // the connect made below uses it too.
+    let mut bytes = [0u8; net::MAX_ADDRESS_LEN];
+    let copied = seccomp::read_guest_memory(notification.pid, address, &mut bytes[..length]).unwrap_or(0);
+    if copied < length {
+        return Some((Decision::Errno(errno::EFAULT), None));
+    }
+    let bytes = &bytes[..length];
+    let host_tid = i32::try_from(notification.pid).unwrap_or(-1);
+    let pidfd = xvisor_sys::process::pidfd_open_thread(host_tid).ok();
+    // The thread is still in this very call: what was read is its memory,
+    // and the pidfd names it, not a process that took over a freed pid.
+    if !seccomp::id_valid(listener, notification.id) {
+        return None;
+    }
+    let pidfd = pidfd?;
+    // The guest's socket, as it is now: another thread replacing the
+    // descriptor number later changes nothing here.
+    let socket = match seccomp::pidfd_getfd(pidfd.as_fd(), fd) {
+        Ok(s) => s,
+        Err(e) if e.raw_os_error() == Some(xvisor_sys::errno::ESRCH) => return None,
+        Err(e) => return Some((failed(&e), None)),
+    };
+    let (family, socket_type) = match xvisor_sys::socket::family_and_type(socket.as_fd()) {
+        Ok(kind) => kind,
+        Err(e) => return Some((failed(&e), None)),
+    };
+    let connect_with = |address: &[u8]| match xvisor_sys::socket::connect_raw(socket.as_fd(), address) {
+        Ok(()) => Decision::Value(0),
+        Err(e) => failed(&e),
+    };
+    let denied = |target: &Target| Denied {
+        shown: format!("connect({target})"),
+        reason: format!("not in {}", rules.source),
+    };
+    let outcome = match net::plan_connect(family, socket_type, bytes) {
+        ConnectPlan::Fail(e) => (Decision::Errno(e), None),
+        ConnectPlan::Perform => (connect_with(bytes), None),
+        ConnectPlan::Inet(target) if rules.allows(&target) => (connect_with(bytes), None),
+        ConnectPlan::Inet(target) => (Decision::Errno(errno::EACCES), Some(denied(&target))),
+        ConnectPlan::Abstract => match in_own_network(socket.as_fd()) {
+            true => (connect_with(bytes), None),
+            false => (
+                Decision::Errno(errno::EPERM),
+                Some(Denied {
+                    shown: "connect(abstract unix socket)".into(),
+                    reason: "outside the instance's own network namespace (with --net host the supervisor cannot connect one for the guest)".into(),
+                }),
+            ),
+        },
+        ConnectPlan::UnixPath(path) => match resolve_unix_socket(host_tid, &path) {
+            Err(e) => (Decision::Errno(e), None),
+            Ok((file, shown)) => {
+                let target = Target::UnixPath(shown);
+                if rules.restricts_unix_paths() && !unix_rule_allows(rules, host_tid, &file) {
+                    (Decision::Errno(errno::EACCES), Some(denied(&target)))
+                } else {
+                    // Through the file found in the guest's root: the
+                    // kernel finds the socket by the descriptor's inode.
+                    match net::unix_address(&format!("/proc/self/fd/{}", file.as_raw_fd())) {
+                        Some(address) => (connect_with(&address), None),
+                        None => (Decision::Errno(errno::ENAMETOOLONG), None),
+                    }
+                }
+            }
+        },
+    };
+    Some(outcome)
+}
+
+/// Whether `socket` lives in a network namespace other than the
+/// supervisor's own (the instance's): abstract names there are the
+/// instance's. A namespace the supervisor may not even look at is not.
+fn in_own_network(socket: BorrowedFd<'_>) -> bool {
+    let Ok(namespace) = xvisor_sys::socket::network_namespace(socket) else {
+        return false;
+    };
+    let Ok(theirs) = std::fs::File::from(namespace).metadata() else {
+        return false;
+    };
+    let Ok(ours) = std::fs::metadata("/proc/self/ns/net") else {
+        return false;
+    };
+    (theirs.dev(), theirs.ino()) != (ours.dev(), ours.ino())
+}
+
+/// The guest's root directory, as an `O_PATH` descriptor.
+fn guest_root(host_tid: i32) -> std::io::Result<OwnedFd> {
+    xvisor_sys::fs::open_path(None, &format!("/proc/{host_tid}/root"))
+}
+
+/// Finds the unix socket file `path` names for the guest: relative to its
+/// working directory, resolved inside its root (symlinks cannot climb out),
+/// and checked as the kernel would check the guest: search permission on
+/// the directories on the way, write permission on the socket. Returns the
+/// file (`O_PATH`) and the path as the instance sees it, or the errno.
+fn resolve_unix_socket(host_tid: i32, path: &[u8]) -> Result<(OwnedFd, String), i32> {
+    let path = std::str::from_utf8(path).map_err(|_| errno::EACCES)?;
+    let absolute = if path.starts_with('/') {
+        path.to_string()
+    } else {
+        let cwd = std::fs::read_link(format!("/proc/{host_tid}/cwd")).map_err(|_| errno::ENOENT)?;
+        format!("{}/{path}", cwd.display().to_string().trim_end_matches('/'))
+    };
+    let root = guest_root(host_tid).map_err(|e| e.raw_os_error().unwrap_or(errno::ENOENT))?;
+    let credentials = Credentials::of(host_tid).ok_or(errno::ENOENT)?;
+    // Every directory the kernel would walk through, as written.
+    let mut prefix = String::new();
+    let components: Vec<&str> = absolute.split('/').filter(|c| !c.is_empty()).collect();
+    for (i, component) in components.iter().enumerate() {
+        let directory = if prefix.is_empty() { "/" } else { prefix.as_str() };
+        let dir = xvisor_sys::fs::open_path_in_root(root.as_fd(), directory)
+            .map_err(|e| e.raw_os_error().unwrap_or(errno::ENOENT))?;
+        let meta = std::fs::File::from(dir).metadata().map_err(|_| errno::ENOENT)?;
+        if !credentials.may(&meta, Access::Search) {
+            return Err(errno::EACCES);
+        }
+        prefix.push('/');
+        prefix.push_str(component);
+        let _ = i;
+    }
+    let file = xvisor_sys::fs::open_path_in_root(root.as_fd(), &absolute)
+        .map_err(|e| e.raw_os_error().unwrap_or(errno::ENOENT))?;
+    let meta = std::fs::File::from(file.try_clone().map_err(|_| errno::ENOENT)?)
+        .metadata()
+        .map_err(|_| errno::ENOENT)?;
+    if !meta.file_type().is_socket() {
+        return Err(ECONNREFUSED);
+    }
+    if !credentials.may(&meta, Access::Write) {
+        return Err(errno::EACCES);
+    }
+    Ok((file, absolute))
+}
+
+const ECONNREFUSED: i32 = 111;
+
+/// Whether some `unix:` rule names the file `socket` is (the same inode,
+/// found in the guest's root now: a rule names a file, whichever path
+/// leads to it).
+fn unix_rule_allows(rules: &ConnectRules, host_tid: i32, socket: &OwnedFd) -> bool {
+    let Ok(root) = guest_root(host_tid) else {
+        return false;
+    };
+    let Ok(target) = socket.try_clone().map(std::fs::File::from).and_then(|f| f.metadata()) else {
+        return false;
+    };
+    rules.allowed.iter().any(|d| match d {
+        Destination::UnixPath(path) => xvisor_sys::fs::open_path_in_root(root.as_fd(), path)
+            .map(std::fs::File::from)
+            .and_then(|f| f.metadata())
+            .is_ok_and(|m| (m.dev(), m.ino()) == (target.dev(), target.ino())),
+        Destination::Inet { .. } => false,
+    })
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Access {
+    /// Search (execute) permission on a directory.
+    Search,
+    /// Write permission (what connecting to a unix socket needs).
+    Write,
+}
+
+/// A guest thread's file-system credentials as host ids, from
+/// `/proc/TID/status` and its user namespace's maps (read from the host's
+/// namespace, which the supervisor is in).
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Credentials {
+    fsuid: u32,
+    fsgid: u32,
+    groups: Vec<u32>,
+    dac_override: bool,
+    dac_read_search: bool,
+    /// (first host id, count) of each line of uid_map / gid_map.
+    uid_map: Vec<(u32, u32)>,
+    gid_map: Vec<(u32, u32)>,
+}
+
+const CAP_DAC_OVERRIDE: u32 = 1;
+const CAP_DAC_READ_SEARCH: u32 = 2;
+
+impl Credentials {
+    fn of(host_tid: i32) -> Option<Self> {
+        let status = std::fs::read_to_string(format!("/proc/{host_tid}/status")).ok()?;
+        let map = |name: &str| -> Option<Vec<(u32, u32)>> {
+            let text = std::fs::read_to_string(format!("/proc/{host_tid}/{name}")).ok()?;
+            Some(
+                text.lines()
+                    .filter_map(|l| {
+                        let v: Vec<u32> = l.split_whitespace().filter_map(|n| n.parse().ok()).collect();
+                        (v.len() == 3).then(|| (v[1], v[2]))
+                    })
+                    .collect(),
+            )
+        };
+        Self::parse(&status, map("uid_map")?, map("gid_map")?)
+    }
+
+    fn parse(status: &str, uid_map: Vec<(u32, u32)>, gid_map: Vec<(u32, u32)>) -> Option<Self> {
+        let field = |key: &str| status.lines().find_map(|l| l.strip_prefix(key)).map(str::trim);
+        // Real, effective, saved, file system: the fourth is checked.
+        let fs_id = |key: &str| field(key)?.split_whitespace().nth(3)?.parse::<u32>().ok();
+        let capabilities = u64::from_str_radix(field("CapEff:")?, 16).ok()?;
+        Some(Self {
+            fsuid: fs_id("Uid:")?,
+            fsgid: fs_id("Gid:")?,
+            groups: field("Groups:")
+                .unwrap_or("")
+                .split_whitespace()
+                .filter_map(|g| g.parse().ok())
+                .collect(),
+            dac_override: capabilities & (1 << CAP_DAC_OVERRIDE) != 0,
+            dac_read_search: capabilities & (1 << CAP_DAC_READ_SEARCH) != 0,
+            uid_map,
+            gid_map,
+        })
+    }
+
+    /// The kernel's permission check (owner, group, other bits; then the
+    /// capabilities of the guest's user namespace, which count only for
+    /// files whose owner and group are mapped there). ACLs are not read:
+    /// a file an ACL opens to the guest is refused (narrower, never wider).
+    fn may(&self, file: &std::fs::Metadata, access: Access) -> bool {
+        let want = match access {
+            Access::Search => 0o1,
+            Access::Write => 0o2,
+        };
+        let mode = file.mode();
+        let bits = if file.uid() == self.fsuid {
+            mode >> 6
+        } else if file.gid() == self.fsgid || self.groups.contains(&file.gid()) {
+            mode >> 3
+        } else {
+            mode
+        };
+        if bits & want != 0 {
+            return true;
+        }
+        let mapped = |map: &[(u32, u32)], id: u32| {
+            map.iter()
+                .any(|&(first, count)| id >= first && u64::from(id) < u64::from(first) + u64::from(count))
+        };
+        let privileged = mapped(&self.uid_map, file.uid()) && mapped(&self.gid_map, file.gid());
+        let capable = match access {
+            Access::Search => self.dac_override || self.dac_read_search,
+            Access::Write => self.dac_override,
+        };
+        privileged && capable
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn credentials_are_read_from_status() {
+        let status = "Name:\tsh\nUid:\t1000\t1000\t1000\t1001\nGid:\t100\t100\t100\t102\nGroups:\t5 6 \nCapEff:\t0000000000000002\n";
+        let c = Credentials::parse(status, vec![(1000, 1)], vec![(100, 10)]).unwrap();
+        assert_eq!((c.fsuid, c.fsgid), (1001, 102));
+        assert_eq!(c.groups, [5, 6]);
+        assert!(c.dac_override && !c.dac_read_search);
+        assert!(Credentials::parse("Uid:\t1\n", vec![], vec![]).is_none());
+    }
+}
