@@ -25,6 +25,7 @@ pub mod lifecycle;
 pub mod monitor;
 mod outcome;
 mod perform;
+mod pinned;
 mod printable;
 pub mod protocol;
 pub mod registry;

@@ -386,6 +386,7 @@ impl Instance {
                 parking: Arc::clone(&parking),
                 outcomes: outcomes.clone(),
                 learning: learning.clone(),
+                pinned: crate::pinned::PinnedPrograms::of(&spec.policy),
             },
             move || confine_thread(&keep_none, &xvisor_trap::host::monitor_filter()),
         );

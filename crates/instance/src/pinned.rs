@@ -1,0 +1,106 @@
+//! Programs pinned by sha256 (`[exec].allow` entries with a hash): checked
+//! by the process monitor at the exec stop, when the kernel has loaded the
+//! new program and before it runs a single instruction. The file checked
+//! is the one the kernel executed (`/proc/TID/exe`), so no path the guest
+//! passed, and no buffer it could change, takes part in the decision.
+
+use std::io::Read;
+use std::os::fd::AsFd;
+use std::os::unix::fs::MetadataExt;
+
+use sha2::{Digest, Sha256};
+use xvisor_trap::supervised::{sha256_hex, ExecPin};
+use xvisor_trap::Policy;
+
+/// The pins of an instance's policy.
+#[derive(Debug, Clone)]
+pub(crate) struct PinnedPrograms {
+    pins: Vec<ExecPin>,
+    /// `[exec].allow (web.toml)`.
+    source: String,
+}
+
+/// What the check of one exec found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Verdict {
+    /// No pin concerns the program.
+    Unpinned,
+    /// Its contents are the pinned ones.
+    Matches,
+    /// Not the pinned contents (or not readable): the process must not
+    /// run. The line names it.
+    Refused(String),
+}
+
+impl PinnedPrograms {
+    /// The policy's pins, if it has any (exec stops are asked for only
+    /// then: each is one more stop of the exec'ing task).
+    pub(crate) fn of(policy: &Policy) -> Option<Self> {
+        let rules = policy.supervised();
+        (!rules.exec_pins.is_empty()).then(|| Self {
+            pins: rules.exec_pins.clone(),
+            source: rules.exec_source.clone(),
+        })
+    }
+
+    /// Checks the program thread `tid` has just executed.
+    pub(crate) fn check(&self, tid: i32) -> Verdict {
+        // The executed file as the instance names it (the link resolves to
+        // the instance's own path), and the file itself.
+        let shown = std::fs::read_link(format!("/proc/{tid}/exe"))
+            .map(|p| p.display().to_string())
+            .unwrap_or_else(|_| "?".into());
+        let Ok(mut file) = std::fs::File::open(format!("/proc/{tid}/exe")) else {
+            return self.refused(tid, &shown, "its file could not be read");
+        };
+        let Ok(executed) = file.metadata() else {
+            return self.refused(tid, &shown, "its file could not be read");
+        };
+        // A pin names a file: by its path as written, or by the file that
+        // path leads to in the instance now (a symlink such as
+        // /usr/bin/python3 leads to python3.11, which is what runs).
+        let root = xvisor_sys::fs::open_path(None, &format!("/proc/{tid}/root")).ok();
+        let pin = self.pins.iter().find(|pin| {
+            pin.path == shown
+                || root.as_ref().is_some_and(|root| {
+                    xvisor_sys::fs::open_path_in_root(root.as_fd(), &pin.path)
+                        .map(std::fs::File::from)
+                        .and_then(|f| f.metadata())
+                        .is_ok_and(|m| (m.dev(), m.ino()) == (executed.dev(), executed.ino()))
+                })
+        });
+        let Some(pin) = pin else {
+            return Verdict::Unpinned;
+        };
+        let mut hasher = Sha256::new();
+        let mut buf = vec![0u8; 1 << 16];
+        loop {
+            match file.read(&mut buf) {
+                Ok(0) => break,
+                Ok(n) => hasher.update(&buf[..n]),
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(_) => return self.refused(tid, &shown, "its file could not be read"),
+            }
+        }
+        let digest: [u8; 32] = hasher.finalize().into();
+        if digest == pin.sha256 {
+            Verdict::Matches
+        } else {
+            let why = format!(
+                "its sha256 {} is not the one pinned for {}",
+                sha256_hex(&digest),
+                pin.path
+            );
+            self.refused(tid, &shown, &why)
+        }
+    }
+
+    fn refused(&self, tid: i32, shown: &str, why: &str) -> Verdict {
+        let pid = crate::monitor::identify(tid, std::time::Duration::ZERO, None).pid;
+        Verdict::Refused(format!(
+            "xvisor: denied exec of {} [pid {pid}]: {why} in {}; killed before its first instruction",
+            crate::printable(shown),
+            self.source
+        ))
+    }
+}
