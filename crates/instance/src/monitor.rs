@@ -495,8 +495,10 @@ impl Follower {
                 // program whose contents differ never runs.
                 if let Some(pinned) = &self.observers.pinned {
                     if let crate::pinned::Verdict::Refused(line) = pinned.check(tid) {
-                        eprintln!("{line}");
                         let _ = xvisor_sys::process::kill(tid, signal::SIGKILL);
+                        if let Some(line) = line {
+                            eprintln!("{line}");
+                        }
                     }
                 }
                 self.exec(tid);

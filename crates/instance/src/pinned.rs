@@ -13,11 +13,14 @@ use xvisor_trap::supervised::{sha256_hex, ExecPin};
 use xvisor_trap::Policy;
 
 /// The pins of an instance's policy.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub(crate) struct PinnedPrograms {
     pins: Vec<ExecPin>,
     /// `[exec].allow (web.toml)`.
     source: String,
+    /// When each program's refusal was last named: at most one line a
+    /// second per program, as for the other refusals.
+    named: std::sync::Mutex<std::collections::HashMap<String, std::time::Instant>>,
 }
 
 /// What the check of one exec found.
@@ -28,8 +31,8 @@ pub(crate) enum Verdict {
     /// Its contents are the pinned ones.
     Matches,
     /// Not the pinned contents (or not readable): the process must not
-    /// run. The line names it.
-    Refused(String),
+    /// run. The line names it, unless it was named in the last second.
+    Refused(Option<String>),
 }
 
 impl PinnedPrograms {
@@ -40,6 +43,7 @@ impl PinnedPrograms {
         (!rules.exec_pins.is_empty()).then(|| Self {
             pins: rules.exec_pins.clone(),
             source: rules.exec_source.clone(),
+            named: Default::default(),
         })
     }
 
@@ -96,11 +100,25 @@ impl PinnedPrograms {
     }
 
     fn refused(&self, tid: i32, shown: &str, why: &str) -> Verdict {
+        let now = std::time::Instant::now();
+        {
+            let mut named = self.named.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+            if named
+                .get(shown)
+                .is_some_and(|t| now.duration_since(*t) < std::time::Duration::from_secs(1))
+            {
+                return Verdict::Refused(None);
+            }
+            if named.len() >= 256 {
+                named.clear();
+            }
+            named.insert(shown.to_string(), now);
+        }
         let pid = crate::monitor::identify(tid, std::time::Duration::ZERO, None).pid;
-        Verdict::Refused(format!(
+        Verdict::Refused(Some(format!(
             "xvisor: denied exec of {} [pid {pid}]: {why} in {}; killed before its first instruction",
             crate::printable(shown),
             self.source
-        ))
+        )))
     }
 }
