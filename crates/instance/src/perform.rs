@@ -11,7 +11,7 @@
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::os::unix::fs::{FileTypeExt, MetadataExt};
 
-use xvisor_kernel::dispatch::{errno, Decision};
+use xvisor_kernel::dispatch::{errno, Decision, Wait};
 use xvisor_kernel::net::{self, ConnectPlan};
 use xvisor_sys::seccomp::{self, Notification};
 use xvisor_trap::supervised::{ConnectRules, Destination, Target};
@@ -25,9 +25,11 @@ pub(crate) struct Denied {
     pub(crate) reason: String,
 }
 
-/// The result of a performed call: its answer, and the refusal to name if
-/// a rule refused it. `None` when the caller is gone (nothing to answer).
-pub(crate) type Outcome = Option<(Decision, Option<Denied>)>;
+/// The result of a performed call: its answer, the refusal to name if a
+/// rule refused it, and for an answer `Park(Wait::Connected)` the socket
+/// whose connect is in progress. `None` when the caller is gone (nothing
+/// to answer).
+pub(crate) type Outcome = Option<(Decision, Option<Denied>, Option<OwnedFd>)>;
 
 fn failed(e: &std::io::Error) -> Decision {
     Decision::Errno(e.raw_os_error().unwrap_or(errno::EINVAL))
@@ -39,17 +41,17 @@ pub(crate) fn connect(rules: &ConnectRules, notification: &Notification, listene
     let fd = fd as u32 as i32;
     let length = length as u32 as i32;
     let Ok(length) = usize::try_from(length) else {
-        return Some((Decision::Errno(errno::EINVAL), None));
+        return Some((Decision::Errno(errno::EINVAL), None, None));
     };
     if length > net::MAX_ADDRESS_LEN {
-        return Some((Decision::Errno(errno::EINVAL), None));
+        return Some((Decision::Errno(errno::EINVAL), None, None));
     }
     // The address, copied once: every decision below is on this copy, and
     // the connect made below uses it too.
     let mut bytes = [0u8; net::MAX_ADDRESS_LEN];
     let copied = seccomp::read_guest_memory(notification.pid, address, &mut bytes[..length]).unwrap_or(0);
     if copied < length {
-        return Some((Decision::Errno(errno::EFAULT), None));
+        return Some((Decision::Errno(errno::EFAULT), None, None));
     }
     let bytes = &bytes[..length];
     let host_tid = i32::try_from(notification.pid).unwrap_or(-1);
@@ -65,15 +67,37 @@ pub(crate) fn connect(rules: &ConnectRules, notification: &Notification, listene
     let socket = match seccomp::pidfd_getfd(pidfd.as_fd(), fd) {
         Ok(s) => s,
         Err(e) if e.raw_os_error() == Some(xvisor_sys::errno::ESRCH) => return None,
-        Err(e) => return Some((failed(&e), None)),
+        Err(e) => return Some((failed(&e), None, None)),
     };
     let (family, socket_type) = match xvisor_sys::socket::family_and_type(socket.as_fd()) {
         Ok(kind) => kind,
-        Err(e) => return Some((failed(&e), None)),
+        Err(e) => return Some((failed(&e), None, None)),
     };
     let connect_with = |address: &[u8]| match xvisor_sys::socket::connect_raw(socket.as_fd(), address) {
         Ok(()) => Decision::Value(0),
         Err(e) => failed(&e),
+    };
+    // An IP socket in blocking mode would hold this serving thread for as
+    // long as its peer takes to answer (minutes for one that never does):
+    // the attempt is started non-blocking and the call parked until it
+    // ends, as a blocking connect would wait in the kernel. (Unix stream
+    // sockets answer at once, or say EAGAIN when their listener's queue is
+    // full, which a blocking connect would wait out: they connect as they
+    // are.)
+    let connect_inet = |address: &[u8]| -> Decision {
+        if xvisor_sys::event::is_nonblocking(socket.as_fd()).unwrap_or(true) {
+            return connect_with(address);
+        }
+        if xvisor_sys::event::set_nonblocking(socket.as_fd(), true).is_err() {
+            return connect_with(address);
+        }
+        let started = xvisor_sys::socket::connect_raw(socket.as_fd(), address);
+        let _ = xvisor_sys::event::set_nonblocking(socket.as_fd(), false);
+        match started {
+            Ok(()) => Decision::Value(0),
+            Err(e) if e.raw_os_error() == Some(EINPROGRESS) => Decision::Park(Wait::Connected),
+            Err(e) => failed(&e),
+        }
     };
     let denied = |target: &Target| Denied {
         shown: format!("connect({target})"),
@@ -81,8 +105,9 @@ pub(crate) fn connect(rules: &ConnectRules, notification: &Notification, listene
     };
     let outcome = match net::plan_connect(family, socket_type, bytes) {
         ConnectPlan::Fail(e) => (Decision::Errno(e), None),
+        ConnectPlan::Perform if family == net::AF_INET || family == net::AF_INET6 => (connect_inet(bytes), None),
         ConnectPlan::Perform => (connect_with(bytes), None),
-        ConnectPlan::Inet(target) if rules.allows(&target) => (connect_with(bytes), None),
+        ConnectPlan::Inet(target) if rules.allows(&target) => (connect_inet(bytes), None),
         ConnectPlan::Inet(target) => (Decision::Errno(errno::EACCES), Some(denied(&target))),
         ConnectPlan::Abstract => match in_own_network(socket.as_fd()) {
             true => (connect_with(bytes), None),
@@ -111,8 +136,11 @@ pub(crate) fn connect(rules: &ConnectRules, notification: &Notification, listene
             }
         },
     };
-    Some(outcome)
+    let parked = matches!(outcome.0, Decision::Park(_)).then_some(socket);
+    Some((outcome.0, outcome.1, parked))
 }
+
+const EINPROGRESS: i32 = 115;
 
 /// Whether `socket` lives in a network namespace other than the
 /// supervisor's own (the instance's): abstract names there are the

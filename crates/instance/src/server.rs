@@ -291,12 +291,15 @@ impl Server {
                 }
                 continue;
             }
+            let connecting = self.parking.connecting();
             let mut watch: Vec<Watch<'_>> = listeners.iter().map(|l| Watch::new(l.as_fd(), ready::IN)).collect();
             watch.push(Watch::new(self.parking.wake_fd(), ready::IN));
+            watch.extend(connecting.iter().map(|s| Watch::new(s.as_fd(), ready::OUT)));
             let wake_at = listeners.len();
             let parked_due = match event::poll(&mut watch, self.parking.timeout_ms()) {
                 Ok(0) => true,
-                Ok(_) => watch[wake_at].ready & ready::IN != 0,
+                // The wake-up pipe, or a parked connect that ended.
+                Ok(_) => watch[wake_at..].iter().any(|w| w.ready != 0),
                 Err(_) => {
                     self.hung_up.store(true, Ordering::Release);
                     return Longer::HungUp;
@@ -394,7 +397,7 @@ impl Server {
         };
         // A call the supervisor performs itself: decided on its arguments as
         // copied once, made with that copy; the answer is its result.
-        let (decision, denied) = match decision {
+        let (decision, denied, connecting) = match decision {
             Decision::Perform(Performed::Connect) => self
                 .policy
                 .supervised()
@@ -402,8 +405,8 @@ impl Server {
                 .as_ref()
                 .and_then(|rules| crate::perform::connect(rules, &notification, listener))
                 // The caller is gone: the answer goes nowhere.
-                .unwrap_or((Decision::Errno(xvisor_trap::table::errno::EPERM), None)),
-            other => (other, None),
+                .unwrap_or((Decision::Errno(xvisor_trap::table::errno::EPERM), None, None)),
+            other => (other, None, None),
         };
         // Learning reads first: the trace's validity check below then covers
         // both reads.
@@ -458,7 +461,7 @@ impl Server {
                     eprintln!("{line}");
                 }
             }
-            Decision::Park(wait) => self.park(&notification, on, wait, described.as_ref()),
+            Decision::Park(wait) => self.park(&notification, on, wait, described.as_ref(), connecting),
         }
         let latency = received.map(|r| r.elapsed());
         let returned = match (&self.outcomes, watched) {
@@ -508,14 +511,21 @@ impl Server {
         }
     }
 
-    fn park(&self, notification: &Notification, on: &Arc<OwnedFd>, wait: Wait, described: Option<&DescribedCall>) {
+    fn park(
+        &self,
+        notification: &Notification,
+        on: &Arc<OwnedFd>,
+        wait: Wait,
+        described: Option<&DescribedCall>,
+        connecting: Option<OwnedFd>,
+    ) {
         let host_tid = i32::try_from(notification.pid).unwrap_or(-1);
         let (host_pid, child_host_pid, threads) = {
             let mut tasks = self.tasks.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
             let host_pid = tasks.get(host_tid).map_or(host_tid, |t| t.host_pid);
             let child = match wait {
                 Wait::ChildEnd { child: Some(pid) } => tasks.host_pid_of(i64::from(pid)),
-                Wait::ChildEnd { child: None } => None,
+                Wait::ChildEnd { child: None } | Wait::Connected => None,
             };
             let threads = tasks.members_of(host_pid);
             (host_pid, child, threads)
@@ -535,6 +545,7 @@ impl Server {
             threads: if threads.is_empty() { vec![host_tid] } else { threads },
             since: Instant::now(),
             described: described.map(|((_, args), _, (pid, tid))| (args.clone(), *pid, *tid)),
+            connecting: connecting.map(Arc::new),
         };
         let _ = self.parking.park(parked);
     }

@@ -43,6 +43,10 @@ pub enum Wait {
     /// A child of the calling process ends: any child, or the one with this
     /// pid (inside the instance).
     ChildEnd { child: Option<i32> },
+    /// A connect the supervisor started on the guest's socket (a blocking
+    /// one, made non-blocking for the attempt) ends: the socket becomes
+    /// writable, and its pending error is the call's answer.
+    Connected,
 }
 
 impl Decision {
@@ -52,6 +56,7 @@ impl Decision {
             Self::Errno(e) => format!("errno {}", xvisor_trap::policy::errno_name(*e)),
             Self::Park(Wait::ChildEnd { child: None }) => "park until a child ends".into(),
             Self::Park(Wait::ChildEnd { child: Some(pid) }) => format!("park until child {pid} ends"),
+            Self::Park(Wait::Connected) => "park until the connect ends".into(),
             Self::Perform(Performed::Connect) => "performed by the supervisor".into(),
             Self::Value(v) => format!("performed, returned {v}"),
         }

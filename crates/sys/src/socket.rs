@@ -265,6 +265,25 @@ pub fn family_and_type(sock: BorrowedFd<'_>) -> io::Result<(i32, i32)> {
     Ok((get(libc::SO_DOMAIN)?, get(libc::SO_TYPE)?))
 }
 
+/// A socket's pending error (`SO_ERROR`, which reading clears): how a
+/// connect that was in progress ended (0: connected).
+pub fn take_error(sock: BorrowedFd<'_>) -> io::Result<i32> {
+    let mut value: libc::c_int = 0;
+    let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
+    // SAFETY: SO_ERROR writes at most `len` bytes (one int) to `value`,
+    // alive and writable for the call.
+    check_int(unsafe {
+        libc::getsockopt(
+            sock.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_ERROR,
+            (&mut value as *mut libc::c_int).cast(),
+            &mut len,
+        )
+    })?;
+    Ok(value)
+}
+
 /// `SIOCGSKNS`: a descriptor of the network namespace a socket belongs to.
 const SIOCGSKNS: libc::c_ulong = 0x894C;
 

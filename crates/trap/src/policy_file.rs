@@ -14,7 +14,7 @@
 //! allow = ["/usr/bin/python3"]  # single programs (or trees) that may run
 //!
 //! [net]
-//! connect = ["tcp:*:443"]
+//! connect = ["tcp:*:443", "tcp:10.0.0.0/8:5432", "unix:/run/app.sock"]
 //! bind    = ["tcp:*:8080"]
 //!
 //! [syscalls]
@@ -32,10 +32,11 @@
 //! Layers: call numbers go to the seccomp filter; path hierarchies and TCP
 //! ports to Landlock; denied paths to the mount namespace (hidden before
 //! any program runs); `[process]` to the guest's own process attributes;
-//! `[limits]` to cgroups and rlimits, as the flags do. Rules only the
-//! supervisor could decide (patterns in allow lists, address ranges, unix
-//! socket paths, programs pinned by hash) are refused by name: a rule is
-//! enforced as written or the file is not accepted.
+//! `[limits]` to cgroups and rlimits, as the flags do; to the supervisor
+//! (which traps only their calls) `[net].connect` lists naming address
+//! ranges or unix socket paths, and programs pinned by sha256. Rules no
+//! layer holds yet (patterns in allow lists, UDP destinations) are refused
+//! by name: a rule is enforced as written or the file is not accepted.
 
 use std::fmt;
 use std::ops::Range;

@@ -232,6 +232,58 @@ both_callers!(
     }
 );
 
+/// A connect to a listener whose queue is full waits (its SYN is dropped
+/// and sent again a second later); meanwhile another thread connects
+/// elsewhere, which it could not if the waiting connect held the
+/// supervisor's serving thread; then room is made and the first one
+/// completes; and a caught signal interrupts such a wait.
+const SLOW_CONNECTS: &str = r#"
+import errno, signal, socket, threading, time
+full = socket.socket(); full.bind(("127.0.0.1", 8080)); full.listen(0)
+first = socket.create_connection(("127.0.0.1", 8080))
+other = socket.socket(); other.bind(("127.0.0.1", 8081)); other.listen()
+result = {}
+def slow():
+    s = socket.socket()
+    try:
+        s.connect(("127.0.0.1", 8080)); result["slow"] = "ok"
+    except OSError as e:
+        result["slow"] = errno.errorcode[e.errno]
+t = threading.Thread(target=slow); t.start()
+time.sleep(0.3)
+class Late(Exception): pass
+def late(*_): raise Late()
+signal.signal(signal.SIGALRM, late)
+signal.alarm(5)
+try:
+    socket.create_connection(("127.0.0.1", 8081)); print("another connect meanwhile: ok", flush=True)
+except Late:
+    print("another connect meanwhile: held up", flush=True)
+signal.alarm(0)
+print("slow still waiting:", t.is_alive(), flush=True)
+full.accept()
+t.join(10)
+print("slow:", result.get("slow"), flush=True)
+# A blocked connect interrupted by a caught signal.
+full2 = socket.socket(); full2.bind(("127.0.0.1", 8082)); full2.listen(0)
+keep = socket.create_connection(("127.0.0.1", 8082))
+signal.alarm(1)
+try:
+    socket.socket().connect(("127.0.0.1", 8082)); print("interrupted: no")
+except Late:
+    print("interrupted: yes")
+"#;
+
+both_callers!(a_connect_that_waits_is_parked_not_holding_the_supervisor, |caller| {
+    let (_dir, policy) = policy_file("pol-sv-slow", "[net]\nconnect = [\"tcp:127.0.0.1:*\"]\n");
+    let want = "another connect meanwhile: ok\nslow still waiting: True\nslow: ok\ninterrupted: yes\n";
+    let text = ok(&run(caller, &["run", "--policy", &policy, "--", "python3", "-c", SLOW_CONNECTS]));
+    assert_eq!(text, want);
+    // As natively (the instance without the rule).
+    let text = ok(&run(caller, &["run", "--", "python3", "-c", SLOW_CONNECTS]));
+    assert_eq!(text, want);
+});
+
 /// A directory with a copy of /bin/true (`good`) and of /bin/echo
 /// (`evil`), and the sha256 of `good`.
 fn programs(tag: &str) -> (TempDir, String) {
