@@ -209,8 +209,8 @@ impl Parking {
             let keys: Vec<(usize, u64)> = s.parked.keys().copied().collect();
             for key in keys {
                 let Some(call) = s.parked.get(&key) else { continue };
-                let concerned = matches!(call.wait, Wait::Connected)
-                    || ended.iter().any(|p| p.is_none_or(|p| p == call.host_pid));
+                let concerned =
+                    matches!(call.wait, Wait::Connected) || ended.iter().any(|p| p.is_none_or(|p| p == call.host_pid));
                 // What it waited for comes first: a child that ended as a
                 // signal arrived is collected, as the kernel would.
                 let outcome = if (concerned || check_signals) && wait_is_over(call) {

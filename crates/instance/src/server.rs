@@ -112,6 +112,14 @@ impl Refusals {
             Some(source) => format!("in {source}"),
             None => match xvisor_trap::table::refusing_rule(row.handler.register_rules(), &call.args) {
                 Some(rule) => format!("{} is refused in every profile", rule.names),
+                None if policy.supervises_connect()
+                    && xvisor_trap::table::fastopen_rules(row.number)
+                        .and_then(|rules| xvisor_trap::table::refusing_rule(rules, &call.args))
+                        .is_some() =>
+                {
+                    let source = policy.supervised().connect.as_ref().map_or("", |c| c.source.as_str());
+                    format!("TCP Fast Open connects without connect(), which {source} decides")
+                }
                 // The table's own refusals (io_uring, bpf …) are probed by
                 // programs routinely: not worth a line.
                 None => return None,

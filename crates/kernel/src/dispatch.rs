@@ -130,8 +130,14 @@ pub fn decide(policy: &Policy, call: &TrappedCall) -> Decision {
         return Decision::Errno(errno::ENOSYS);
     };
     let a = call.args;
-    if s.number == xvisor_trap::policy::CONNECT && policy.supervises_connect() {
-        return Decision::Perform(Performed::Connect);
+    if policy.supervises_connect() {
+        if s.number == xvisor_trap::policy::CONNECT {
+            return Decision::Perform(Performed::Connect);
+        }
+        // TCP Fast Open would connect without a connect call.
+        if let Some(rule) = table::fastopen_rules(nr).and_then(|rules| table::refusing_rule(rules, &a)) {
+            return Decision::Errno(rule.errno);
+        }
     }
     match s.handler {
         Handler::Continue => Decision::Continue,

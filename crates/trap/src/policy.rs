@@ -283,6 +283,11 @@ impl Policy {
         if self.supervises_connect() && s.number == CONNECT {
             return Action::Trap;
         }
+        if self.supervises_connect() && self.profile == Profile::Default {
+            if let Some(rules) = table::fastopen_rules(s.number) {
+                return Action::AllowUnless(rules);
+            }
+        }
         match (self.profile, s.class) {
             (Profile::Strict, _) => Action::Trap,
             (Profile::Default, Class::Refused(e)) => Action::Errno(e),

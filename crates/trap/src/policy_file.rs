@@ -1080,6 +1080,20 @@ allow = ["/usr/bin", { path = "/usr/bin/python3", sha256 = "e3b0c44298fc1c149afb
         let filter = p.filter_policy();
         assert_eq!(filter.action_for_number(42), crate::Action::Trap, "connect is trapped");
         assert_eq!(filter.action_for_number(49), crate::Action::Allow, "bind is not");
+        // TCP Fast Open would connect without connect: trapped and refused
+        // by its flag, other sends run in the kernel.
+        let sendto = filter.action_for_number(44);
+        assert_eq!(
+            sendto.for_args(&[3, 0, 1, 0x2000_0000, 0x1000, 16]),
+            crate::Action::Trap
+        );
+        assert_eq!(sendto.for_args(&[3, 0, 1, 0x40, 0x1000, 16]), crate::Action::Allow);
+        let sendmsg = filter.action_for_number(46);
+        assert_eq!(
+            sendmsg.for_args(&[3, 0x1000, 0x2000_0000, 0, 0, 0]),
+            crate::Action::Trap
+        );
+        assert_eq!(sendmsg.for_args(&[3, 0x1000, 0, 0, 0, 0]), crate::Action::Allow);
         let shown = p.rules();
         assert!(shown
             .iter()

@@ -89,6 +89,28 @@ both_callers!(connect_rules_by_address_range_and_unix_path, |caller| {
     // One line per call, program and rule each second: the other
     // refusals of this run are not named again.
     assert_eq!(err.matches("xvisor: denied").count(), 1, "{err}");
+    // TCP Fast Open would connect without connect(): refused while the
+    // supervisor decides connects (EOPNOTSUPP, as with Fast Open off).
+    let fast_open = r#"
+import errno, socket
+l = socket.socket(); l.bind(("127.0.0.1", 8080)); l.listen()
+try:
+    socket.socket().sendto(b"x", socket.MSG_FASTOPEN, ("127.0.0.1", 8080)); print("sent")
+except OSError as e:
+    print(errno.errorcode[e.errno])
+"#;
+    let out = run(caller, &["run", "--policy", &policy, "--", "python3", "-c", fast_open]);
+    assert_eq!(ok(&out), "ENOTSUP\n", "EOPNOTSUPP, by the name python gives it");
+    assert!(
+        stderr(&out).contains("denied sendto by /usr/bin/python3"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(
+        stderr(&out).contains("TCP Fast Open connects without connect()"),
+        "{}",
+        stderr(&out)
+    );
     // Without the file every destination is reached: the rules did it.
     let text = ok(&run(caller, &["run", "--", "python3", "-c", CONNECTS]));
     assert_eq!(text.matches(" EACCES").count(), 0, "{text}");
@@ -277,7 +299,10 @@ except Late:
 both_callers!(a_connect_that_waits_is_parked_not_holding_the_supervisor, |caller| {
     let (_dir, policy) = policy_file("pol-sv-slow", "[net]\nconnect = [\"tcp:127.0.0.1:*\"]\n");
     let want = "another connect meanwhile: ok\nslow still waiting: True\nslow: ok\ninterrupted: yes\n";
-    let text = ok(&run(caller, &["run", "--policy", &policy, "--", "python3", "-c", SLOW_CONNECTS]));
+    let text = ok(&run(
+        caller,
+        &["run", "--policy", &policy, "--", "python3", "-c", SLOW_CONNECTS],
+    ));
     assert_eq!(text, want);
     // As natively (the instance without the rule).
     let text = ok(&run(caller, &["run", "--", "python3", "-c", SLOW_CONNECTS]));
