@@ -21,6 +21,24 @@ pub(crate) struct PinnedPrograms {
     /// When each program's refusal was last named: at most one line a
     /// second per program, as for the other refusals.
     named: std::sync::Mutex<std::collections::HashMap<String, std::time::Instant>>,
+    /// Hashes of files on read-only mounts, which nothing in the instance
+    /// can change: a program executed again is not read again. Keyed by
+    /// the file's identity and its change time, size and modification time.
+    hashed: std::sync::Mutex<std::collections::HashMap<FileKey, [u8; 32]>>,
+}
+
+/// (device, inode, size, modification time, change time) in nanoseconds.
+type FileKey = (u64, u64, u64, i128, i128);
+
+fn key_of(m: &std::fs::Metadata) -> FileKey {
+    let nanos = |s: i64, ns: i64| i128::from(s) * 1_000_000_000 + i128::from(ns);
+    (
+        m.dev(),
+        m.ino(),
+        m.size(),
+        nanos(m.mtime(), m.mtime_nsec()),
+        nanos(m.ctime(), m.ctime_nsec()),
+    )
 }
 
 /// What the check of one exec found.
@@ -44,6 +62,7 @@ impl PinnedPrograms {
             pins: rules.exec_pins.clone(),
             source: rules.exec_source.clone(),
             named: Default::default(),
+            hashed: Default::default(),
         })
     }
 
@@ -76,17 +95,36 @@ impl PinnedPrograms {
         let Some(pin) = pin else {
             return Verdict::Unpinned;
         };
-        let mut hasher = Sha256::new();
-        let mut buf = vec![0u8; 1 << 16];
-        loop {
-            match file.read(&mut buf) {
-                Ok(0) => break,
-                Ok(n) => hasher.update(&buf[..n]),
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-                Err(_) => return self.refused(tid, &shown, "its file could not be read"),
+        let read_only = xvisor_sys::fs::on_read_only_mount(file.as_fd()).unwrap_or(false);
+        let key = key_of(&executed);
+        let known = read_only
+            .then(|| self.hashed.lock().ok().and_then(|h| h.get(&key).copied()))
+            .flatten();
+        let digest = match known {
+            Some(digest) => digest,
+            None => {
+                let mut hasher = Sha256::new();
+                let mut buf = vec![0u8; 1 << 16];
+                loop {
+                    match file.read(&mut buf) {
+                        Ok(0) => break,
+                        Ok(n) => hasher.update(&buf[..n]),
+                        Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                        Err(_) => return self.refused(tid, &shown, "its file could not be read"),
+                    }
+                }
+                let digest: [u8; 32] = hasher.finalize().into();
+                if read_only {
+                    if let Ok(mut hashed) = self.hashed.lock() {
+                        if hashed.len() >= 1024 {
+                            hashed.clear();
+                        }
+                        hashed.insert(key, digest);
+                    }
+                }
+                digest
             }
-        }
-        let digest: [u8; 32] = hasher.finalize().into();
+        };
         if digest == pin.sha256 {
             Verdict::Matches
         } else {

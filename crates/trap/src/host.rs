@@ -31,6 +31,10 @@ pub const SUPERVISOR_CALLS: &[(&str, &str)] = &[
     ("statx", "file metadata in the standard library"),
     ("newfstatat", "file metadata in the standard library"),
     ("fstat", "file metadata in the standard library"),
+    (
+        "fstatfs",
+        "whether a pinned program's file is on a read-only mount (its hash is then kept for the next exec)",
+    ),
     ("lseek", "the standard library's file reads"),
     ("fcntl", "non-blocking terminal relay"),
     ("process_vm_readv", "guest memory, copied once, for the trace, --learn and the decisions on it (connect addresses)"),
