@@ -36,7 +36,14 @@ fn failed(e: &std::io::Error) -> Decision {
 }
 
 /// `connect(fd, address, length)` under `[net].connect` rules.
-pub(crate) fn connect(rules: &ConnectRules, notification: &Notification, listener: BorrowedFd<'_>) -> Outcome {
+/// `own_network`: the instance has a network namespace of its own (not
+/// the host's, not one joined), so its abstract sockets are its own.
+pub(crate) fn connect(
+    rules: &ConnectRules,
+    notification: &Notification,
+    listener: BorrowedFd<'_>,
+    own_network: bool,
+) -> Outcome {
     let [fd, address, length, ..] = notification.args;
     let fd = fd as u32 as i32;
     let length = length as u32 as i32;
@@ -109,7 +116,7 @@ pub(crate) fn connect(rules: &ConnectRules, notification: &Notification, listene
         ConnectPlan::Perform => (connect_with(bytes), None),
         ConnectPlan::Inet(target) if rules.allows(&target) => (connect_inet(bytes), None),
         ConnectPlan::Inet(target) => (Decision::Errno(errno::EACCES), Some(denied(&target))),
-        ConnectPlan::Abstract => match in_own_network(socket.as_fd()) {
+        ConnectPlan::Abstract => match own_network && in_instance_network(socket.as_fd()) {
             true => (connect_with(bytes), None),
             false => (
                 Decision::Errno(errno::EPERM),
@@ -142,20 +149,13 @@ pub(crate) fn connect(rules: &ConnectRules, notification: &Notification, listene
 
 const EINPROGRESS: i32 = 115;
 
-/// Whether `socket` lives in a network namespace other than the
-/// supervisor's own (the instance's): abstract names there are the
-/// instance's. A namespace the supervisor may not even look at is not.
-fn in_own_network(socket: BorrowedFd<'_>) -> bool {
-    let Ok(namespace) = xvisor_sys::socket::network_namespace(socket) else {
-        return false;
-    };
-    let Ok(theirs) = std::fs::File::from(namespace).metadata() else {
-        return false;
-    };
-    let Ok(ours) = std::fs::metadata("/proc/self/ns/net") else {
-        return false;
-    };
-    (theirs.dev(), theirs.ino()) != (ours.dev(), ours.ino())
+/// Whether `socket` lives in a network namespace the instance owns: the
+/// supervisor may look at it (`SIOCGSKNS` needs CAP_NET_ADMIN over the
+/// namespace, which the supervisor has, as the owner of the instance's user
+/// namespace, only over namespaces made inside the instance). A socket of
+/// the host's network handed into the instance is not.
+fn in_instance_network(socket: BorrowedFd<'_>) -> bool {
+    xvisor_sys::socket::network_namespace(socket).is_ok()
 }
 
 /// The guest's root directory, as an `O_PATH` descriptor.

@@ -89,6 +89,10 @@ pub(crate) struct Server {
     pub(crate) trapped: AtomicU64,
     /// Refusals named on stderr, and when.
     pub(crate) refusals: Refusals,
+    /// The instance has a network namespace of its own (`--net none`):
+    /// abstract unix sockets there are all the instance's, so the
+    /// supervisor may connect one for the guest.
+    pub(crate) own_network: bool,
 }
 
 /// Names a refusal the user can act on, on xvisor's stderr: a call their
@@ -411,7 +415,7 @@ impl Server {
                 .supervised()
                 .connect
                 .as_ref()
-                .and_then(|rules| crate::perform::connect(rules, &notification, listener))
+                .and_then(|rules| crate::perform::connect(rules, &notification, listener, self.own_network))
                 // The caller is gone: the answer goes nowhere.
                 .unwrap_or((Decision::Errno(xvisor_trap::table::errno::EPERM), None, None)),
             other => (other, None, None),

@@ -564,6 +564,7 @@ impl Instance {
                         threads: Mutex::new(Vec::new()),
                         trapped: std::sync::atomic::AtomicU64::new(0),
                         refusals: Default::default(),
+                        own_network: self.spec.network == crate::spec::Network::None,
                     });
                     self.server = Some(Arc::clone(&server));
                     if let Some(to_pool) = self.to_pool.take() {

@@ -252,6 +252,43 @@ both_callers!(
     }
 );
 
+both_callers!(
+    abstract_names_are_connected_only_in_the_instances_own_network,
+    |caller| {
+        // The guest's Landlock domain keeps it from abstract sockets made
+        // outside the instance (Linux 6.12); the supervisor is outside that
+        // domain, so it connects abstract names only where they are all the
+        // instance's: its own network namespace.
+        let (_dir, policy) = policy_file("pol-sv-abstract", "[net]\nconnect = [\"tcp:127.0.0.1:8080\"]\n");
+        let script = r#"
+import errno, os, socket
+name = "\0xvisor-test-abstract-%d" % os.getppid()
+l = socket.socket(socket.AF_UNIX); l.bind(name); l.listen()
+try:
+    socket.socket(socket.AF_UNIX).connect(name); print("abstract ok")
+except OSError as e:
+    print("abstract", errno.errorcode[e.errno])
+"#;
+        let own = ok(&run(
+            caller,
+            &["run", "--policy", &policy, "--", "python3", "-c", script],
+        ));
+        assert_eq!(own, "abstract ok\n");
+        let out = run(
+            caller,
+            &[
+                "run", "--net", "host", "--policy", &policy, "--", "python3", "-c", script,
+            ],
+        );
+        assert_eq!(ok(&out), "abstract EPERM\n");
+        assert!(
+            stderr(&out).contains("denied connect(abstract unix socket)"),
+            "{}",
+            stderr(&out)
+        );
+    }
+);
+
 /// A connect to a listener whose queue is full waits (its SYN is dropped
 /// and sent again a second later); meanwhile another thread connects
 /// elsewhere, which it could not if the waiting connect held the
