@@ -102,7 +102,22 @@ pub(crate) fn connect(
         let _ = xvisor_sys::event::set_nonblocking(socket.as_fd(), false);
         match started {
             Ok(()) => Decision::Value(0),
-            Err(e) if e.raw_os_error() == Some(EINPROGRESS) => Decision::Park(Wait::Connected),
+            // Often over already (a peer on this machine answers within
+            // the call): then no parking.
+            Err(e) if e.raw_os_error() == Some(EINPROGRESS) => {
+                let mut watch = [xvisor_sys::event::Watch::new(
+                    socket.as_fd(),
+                    xvisor_sys::event::ready::OUT,
+                )];
+                match xvisor_sys::event::poll(&mut watch, 0) {
+                    Ok(n) if n > 0 => match xvisor_sys::socket::take_error(socket.as_fd()) {
+                        Ok(0) => Decision::Value(0),
+                        Ok(e) => Decision::Errno(e),
+                        Err(e) => failed(&e),
+                    },
+                    _ => Decision::Park(Wait::Connected),
+                }
+            }
             Err(e) => failed(&e),
         }
     };
