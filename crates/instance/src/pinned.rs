@@ -5,12 +5,15 @@
 //! passed, and no buffer it could change, takes part in the decision.
 
 use std::io::Read;
-use std::os::fd::AsFd;
-use std::os::unix::fs::MetadataExt;
+use std::os::fd::{AsFd, AsRawFd};
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 
 use sha2::{Digest, Sha256};
 use xvisor_trap::supervised::{sha256_hex, ExecPin};
 use xvisor_trap::Policy;
+
+/// `O_NONBLOCK` (x86_64).
+const O_NONBLOCK: i32 = 0o4000;
 
 /// The pins of an instance's policy.
 #[derive(Debug)]
@@ -25,6 +28,11 @@ pub(crate) struct PinnedPrograms {
     /// can change: a program executed again is not read again. Keyed by
     /// the file's identity and its change time, size and modification time.
     hashed: std::sync::Mutex<std::collections::HashMap<FileKey, [u8; 32]>>,
+    /// A pinned path that is a script, found at the first exec: the kernel
+    /// executes a script's interpreter, so the script's pin could never be
+    /// checked. Every exec is then refused (the instance's program first):
+    /// a pin is enforced as written or nothing runs.
+    pinned_script: std::sync::OnceLock<Option<String>>,
 }
 
 /// (device, inode, size, modification time, change time) in nanoseconds.
@@ -63,6 +71,7 @@ impl PinnedPrograms {
             source: rules.exec_source.clone(),
             named: Default::default(),
             hashed: Default::default(),
+            pinned_script: std::sync::OnceLock::new(),
         })
     }
 
@@ -73,6 +82,32 @@ impl PinnedPrograms {
         let shown = std::fs::read_link(format!("/proc/{tid}/exe"))
             .map(|p| p.display().to_string())
             .unwrap_or_else(|_| "?".into());
+        let root = xvisor_sys::fs::open_path(None, &format!("/proc/{tid}/root")).ok();
+        let pinned_script = self.pinned_script.get_or_init(|| {
+            let root = root.as_ref()?;
+            self.pins.iter().find_map(|pin| {
+                let file = xvisor_sys::fs::open_path_in_root(root.as_fd(), &pin.path).ok()?;
+                let mut start = [0u8; 2];
+                // Regular files only, opened without waiting (a FIFO there
+                // must not hold the monitor).
+                let mut readable = std::fs::OpenOptions::new()
+                    .read(true)
+                    .custom_flags(O_NONBLOCK)
+                    .open(format!("/proc/self/fd/{}", file.as_raw_fd()))
+                    .ok()?;
+                if !readable.metadata().ok()?.is_file() {
+                    return None;
+                }
+                readable.read_exact(&mut start).ok()?;
+                (&start == b"#!").then(|| pin.path.clone())
+            })
+        });
+        if let Some(script) = pinned_script {
+            let why = format!(
+                "{script} is pinned but is a script, whose interpreter is what the kernel executes (pin the interpreter)"
+            );
+            return self.refused(tid, &shown, &why);
+        }
         let Ok(mut file) = std::fs::File::open(format!("/proc/{tid}/exe")) else {
             return self.refused(tid, &shown, "its file could not be read");
         };
@@ -82,7 +117,6 @@ impl PinnedPrograms {
         // A pin names a file: by its path as written, or by the file that
         // path leads to in the instance now (a symlink such as
         // /usr/bin/python3 leads to python3.11, which is what runs).
-        let root = xvisor_sys::fs::open_path(None, &format!("/proc/{tid}/root")).ok();
         let pin = self.pins.iter().find(|pin| {
             pin.path == shown
                 || root.as_ref().is_some_and(|root| {

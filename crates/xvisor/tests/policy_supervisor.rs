@@ -416,6 +416,25 @@ both_callers!(pinned_programs_run_only_with_their_contents, |caller| {
         "{}",
         stderr(&o)
     );
+    // A script's pin could never be checked (the kernel executes its
+    // interpreter): nothing runs, and the line says why.
+    std::fs::write(dir.join("script"), "#!/bin/sh\necho ran\n").unwrap();
+    set_mode(&dir.join("script"), 0o755);
+    let (_d3, script) = policy_file(
+        "pol-sv-pin-script",
+        &format!(
+            "[exec]\nallow = [\"/usr/bin\", {{ path = \"/p/script\", sha256 = \"{}\" }}]\n",
+            sha256_of(&dir.join("script").display().to_string())
+        ),
+    );
+    let o = run(caller, &["run", "--policy", &script, "-v", &volume, "--", "/p/script"]);
+    assert_eq!(code(&o), 137, "{}", stderr(&o));
+    assert_eq!(stdout(&o), "");
+    assert!(
+        stderr(&o).contains("/p/script is pinned but is a script"),
+        "{}",
+        stderr(&o)
+    );
 });
 
 fn sha256_of(path: &str) -> String {
