@@ -311,14 +311,18 @@ impl Credentials {
     /// files whose owner and group are mapped there). ACLs are not read:
     /// a file an ACL opens to the guest is refused (narrower, never wider).
     fn may(&self, file: &std::fs::Metadata, access: Access) -> bool {
+        self.may_on(file.uid(), file.gid(), file.mode(), access)
+    }
+
+    /// [`may`](Self::may) on a file's owner, group and mode.
+    fn may_on(&self, uid: u32, gid: u32, mode: u32, access: Access) -> bool {
         let want = match access {
             Access::Search => 0o1,
             Access::Write => 0o2,
         };
-        let mode = file.mode();
-        let bits = if file.uid() == self.fsuid {
+        let bits = if uid == self.fsuid {
             mode >> 6
-        } else if file.gid() == self.fsgid || self.groups.contains(&file.gid()) {
+        } else if gid == self.fsgid || self.groups.contains(&gid) {
             mode >> 3
         } else {
             mode
@@ -330,7 +334,7 @@ impl Credentials {
             map.iter()
                 .any(|&(first, count)| id >= first && u64::from(id) < u64::from(first) + u64::from(count))
         };
-        let privileged = mapped(&self.uid_map, file.uid()) && mapped(&self.gid_map, file.gid());
+        let privileged = mapped(&self.uid_map, uid) && mapped(&self.gid_map, gid);
         let capable = match access {
             Access::Search => self.dac_override || self.dac_read_search,
             Access::Write => self.dac_override,
@@ -351,5 +355,30 @@ mod tests {
         assert_eq!(c.groups, [5, 6]);
         assert!(c.dac_override && !c.dac_read_search);
         assert!(Credentials::parse("Uid:\t1\n", vec![], vec![]).is_none());
+    }
+
+    #[test]
+    fn permission_is_checked_as_the_kernel_would() {
+        // A guest whose ids 0..65536 are host ids 100000..165536.
+        let root = "Uid:\t100000\t100000\t100000\t100000\nGid:\t100000\t100000\t100000\t100000\nGroups:\t\nCapEff:\t00000000a80425fb\n";
+        let user = "Uid:\t101000\t101000\t101000\t101000\nGid:\t101000\t101000\t101000\t101000\nGroups:\t100005\nCapEff:\t0000000000000000\n";
+        let maps = || (vec![(100000, 65536)], vec![(100000, 65536)]);
+        let (u, g) = maps();
+        let root = Credentials::parse(root, u, g).unwrap();
+        let (u, g) = maps();
+        let user = Credentials::parse(user, u, g).unwrap();
+        // Owner, group (supplementary), other bits.
+        assert!(user.may_on(101000, 0, 0o200, Access::Write));
+        assert!(!user.may_on(100000, 100000, 0o600, Access::Write));
+        assert!(user.may_on(100000, 100005, 0o620, Access::Write));
+        assert!(user.may_on(0, 0, 0o602, Access::Write));
+        assert!(!user.may_on(100000, 100000, 0o700, Access::Search));
+        // The guest's root overrides bits on files its namespace maps ...
+        assert!(root.may_on(101000, 101000, 0o600, Access::Write));
+        assert!(root.may_on(101000, 101000, 0o700, Access::Search));
+        // ... and not on the host's own (host root's 0600 socket).
+        assert!(!root.may_on(0, 0, 0o600, Access::Write));
+        assert!(!root.may_on(0, 0, 0o700, Access::Search));
+        assert!(root.may_on(0, 0, 0o755, Access::Search));
     }
 }
