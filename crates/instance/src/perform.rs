@@ -195,8 +195,7 @@ fn resolve_unix_socket(host_tid: i32, path: &[u8]) -> Result<(OwnedFd, String), 
     let credentials = Credentials::of(host_tid).ok_or(errno::ENOENT)?;
     // Every directory the kernel would walk through, as written.
     let mut prefix = String::new();
-    let components: Vec<&str> = absolute.split('/').filter(|c| !c.is_empty()).collect();
-    for (i, component) in components.iter().enumerate() {
+    for component in absolute.split('/').filter(|c| !c.is_empty()) {
         let directory = if prefix.is_empty() { "/" } else { prefix.as_str() };
         let dir = xvisor_sys::fs::open_path_in_root(root.as_fd(), directory)
             .map_err(|e| e.raw_os_error().unwrap_or(errno::ENOENT))?;
@@ -206,7 +205,6 @@ fn resolve_unix_socket(host_tid: i32, path: &[u8]) -> Result<(OwnedFd, String), 
         }
         prefix.push('/');
         prefix.push_str(component);
-        let _ = i;
     }
     let file = xvisor_sys::fs::open_path_in_root(root.as_fd(), &absolute)
         .map_err(|e| e.raw_os_error().unwrap_or(errno::ENOENT))?;

@@ -567,7 +567,7 @@ impl PolicyFile {
             for item in items.iter() {
                 if let Some(pinned) = item.get_ref().as_table() {
                     let (mut path, mut sha256) = (None, None);
-                    for (field, field_value, field_span) in r.entries(pinned, &key, &["path", "sha256"])? {
+                    for (field, field_value, _) in r.entries(pinned, &key, &["path", "sha256"])? {
                         let text = r.string(field_value, &field)?;
                         if field.ends_with(".path") {
                             let located = r.located(text.to_string(), field_value.span());
@@ -578,7 +578,6 @@ impl PolicyFile {
                                 supervised::parse_sha256(text).map_err(|e| r.error(field_value.span(), &field, e))?;
                             sha256 = Some(digest);
                         }
-                        let _ = field_span;
                     }
                     let (Some(path), Some(sha256)) = (path, sha256) else {
                         return Err(r.error(
