@@ -29,7 +29,7 @@ pub(crate) struct Denied {
 /// rule refused it, and for an answer `Park(Wait::Connected)` the socket
 /// whose connect is in progress. `None` when the caller is gone (nothing
 /// to answer).
-pub(crate) type Outcome = Option<(Decision, Option<Denied>, Option<OwnedFd>)>;
+pub(crate) type Outcome = Option<(Decision, Option<Denied>, Option<crate::sched::Connecting>)>;
 
 fn failed(e: &std::io::Error) -> Decision {
     Decision::Errno(e.raw_os_error().unwrap_or(errno::EINVAL))
@@ -125,6 +125,9 @@ pub(crate) fn connect(
         shown: format!("connect({target})"),
         reason: format!("not in {}", rules.source),
     };
+    // A unix connect parked until its listener has room: what it is tried
+    // again with.
+    let mut again = None;
     let outcome = match net::plan_connect(family, socket_type, bytes) {
         ConnectPlan::Fail(e) => (Decision::Errno(e), None),
         ConnectPlan::Perform if family == net::AF_INET || family == net::AF_INET6 => (connect_inet(bytes), None),
@@ -151,15 +154,50 @@ pub(crate) fn connect(
                     // Through the file found in the guest's root: the
                     // kernel finds the socket by the descriptor's inode.
                     match net::unix_address(&format!("/proc/self/fd/{}", file.as_raw_fd())) {
-                        Some(address) => (connect_with(&address), None),
                         None => (Decision::Errno(errno::ENAMETOOLONG), None),
+                        // A blocking stream socket waits while the
+                        // listener's queue is full: tried without
+                        // waiting, then parked and tried again.
+                        Some(address)
+                            if socket_type != net::SOCK_DGRAM
+                                && !xvisor_sys::event::is_nonblocking(socket.as_fd()).unwrap_or(true) =>
+                        {
+                            match connect_without_waiting(socket.as_fd(), &address) {
+                                Some(ended) => (ended, None),
+                                None => {
+                                    again = Some((address, file));
+                                    (Decision::Park(Wait::UnixQueue), None)
+                                }
+                            }
+                        }
+                        Some(address) => (connect_with(&address), None),
                     }
                 }
             }
         },
     };
-    let parked = matches!(outcome.0, Decision::Park(_)).then_some(socket);
+    let parked = matches!(outcome.0, Decision::Park(_)).then(|| crate::sched::Connecting {
+        socket,
+        again,
+        ended: std::sync::Mutex::new(None),
+    });
     Some((outcome.0, outcome.1, parked))
+}
+
+/// Connects a blocking unix socket without waiting (its `O_NONBLOCK` flag
+/// set for the call and put back): `None` while the listener's queue is
+/// full (EAGAIN), else how it ended.
+pub(crate) fn connect_without_waiting(socket: BorrowedFd<'_>, address: &[u8]) -> Option<Decision> {
+    if xvisor_sys::event::set_nonblocking(socket, true).is_err() {
+        return Some(Decision::Errno(errno::EINVAL));
+    }
+    let tried = xvisor_sys::socket::connect_raw(socket, address);
+    let _ = xvisor_sys::event::set_nonblocking(socket, false);
+    match tried {
+        Ok(()) => Some(Decision::Value(0)),
+        Err(e) if e.raw_os_error() == Some(xvisor_sys::errno::EAGAIN) => None,
+        Err(e) => Some(failed(&e)),
+    }
 }
 
 const EINPROGRESS: i32 = 115;

@@ -306,7 +306,7 @@ impl Server {
             let connecting = self.parking.connecting();
             let mut watch: Vec<Watch<'_>> = listeners.iter().map(|l| Watch::new(l.as_fd(), ready::IN)).collect();
             watch.push(Watch::new(self.parking.wake_fd(), ready::IN));
-            watch.extend(connecting.iter().map(|s| Watch::new(s.as_fd(), ready::OUT)));
+            watch.extend(connecting.iter().map(|c| Watch::new(c.socket.as_fd(), ready::OUT)));
             let wake_at = listeners.len();
             let parked_due = match event::poll(&mut watch, self.parking.timeout_ms()) {
                 Ok(0) => true,
@@ -529,7 +529,7 @@ impl Server {
         on: &Arc<OwnedFd>,
         wait: Wait,
         described: Option<&DescribedCall>,
-        connecting: Option<OwnedFd>,
+        connecting: Option<crate::sched::Connecting>,
     ) {
         let host_tid = i32::try_from(notification.pid).unwrap_or(-1);
         let (host_pid, child_host_pid, threads) = {
@@ -537,7 +537,7 @@ impl Server {
             let host_pid = tasks.get(host_tid).map_or(host_tid, |t| t.host_pid);
             let child = match wait {
                 Wait::ChildEnd { child: Some(pid) } => tasks.host_pid_of(i64::from(pid)),
-                Wait::ChildEnd { child: None } | Wait::Connected => None,
+                Wait::ChildEnd { child: None } | Wait::Connected | Wait::UnixQueue => None,
             };
             let threads = tasks.members_of(host_pid);
             (host_pid, child, threads)

@@ -47,6 +47,9 @@ pub enum Wait {
     /// one, made non-blocking for the attempt) ends: the socket becomes
     /// writable, and its pending error is the call's answer.
     Connected,
+    /// A unix stream connect the supervisor tried found its listener's
+    /// queue full: tried again, without waiting, until there is room.
+    UnixQueue,
 }
 
 impl Decision {
@@ -57,6 +60,7 @@ impl Decision {
             Self::Park(Wait::ChildEnd { child: None }) => "park until a child ends".into(),
             Self::Park(Wait::ChildEnd { child: Some(pid) }) => format!("park until child {pid} ends"),
             Self::Park(Wait::Connected) => "park until the connect ends".into(),
+            Self::Park(Wait::UnixQueue) => "park until the listener has room".into(),
             Self::Perform(Performed::Connect) => "performed by the supervisor".into(),
             Self::Value(v) => format!("performed, returned {v}"),
         }

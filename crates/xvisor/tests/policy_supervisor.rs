@@ -344,6 +344,59 @@ both_callers!(a_connect_that_waits_is_parked_not_holding_the_supervisor, |caller
     assert_eq!(text, want);
 });
 
+/// The same with a unix listener whose queue is full: a blocking
+/// connect waits (the supervisor tries again without waiting, the call
+/// parked), another connect goes through meanwhile, and a caught signal
+/// interrupts the wait.
+const SLOW_UNIX_CONNECTS: &str = r#"
+import errno, os, signal, socket, threading, time
+full = socket.socket(socket.AF_UNIX); full.bind("/tmp/full.sock"); full.listen(0)
+first = socket.socket(socket.AF_UNIX); first.connect("/tmp/full.sock")
+other = socket.socket(socket.AF_UNIX); other.bind("/tmp/other.sock"); other.listen()
+result = {}
+def slow():
+    s = socket.socket(socket.AF_UNIX)
+    try:
+        s.connect("/tmp/full.sock"); result["slow"] = "ok"
+    except OSError as e:
+        result["slow"] = errno.errorcode[e.errno]
+t = threading.Thread(target=slow); t.start()
+time.sleep(0.3)
+class Late(Exception): pass
+def late(*_): raise Late()
+signal.signal(signal.SIGALRM, late)
+signal.alarm(5)
+try:
+    socket.socket(socket.AF_UNIX).connect("/tmp/other.sock"); print("another connect meanwhile: ok", flush=True)
+except Late:
+    print("another connect meanwhile: held up", flush=True)
+signal.alarm(0)
+print("slow still waiting:", t.is_alive(), flush=True)
+full.accept()
+t.join(10)
+print("slow:", result.get("slow"), flush=True)
+signal.alarm(1)
+try:
+    socket.socket(socket.AF_UNIX).connect("/tmp/full.sock"); print("interrupted: no")
+except Late:
+    print("interrupted: yes")
+"#;
+
+both_callers!(a_unix_connect_that_waits_is_parked_too, |caller| {
+    let (_dir, policy) = policy_file(
+        "pol-sv-slow-unix",
+        "[net]\nconnect = [\"unix:/tmp/full.sock\", \"unix:/tmp/other.sock\"]\n",
+    );
+    let want = "another connect meanwhile: ok\nslow still waiting: True\nslow: ok\ninterrupted: yes\n";
+    let text = ok(&run(
+        caller,
+        &["run", "--policy", &policy, "--", "python3", "-c", SLOW_UNIX_CONNECTS],
+    ));
+    assert_eq!(text, want);
+    let text = ok(&run(caller, &["run", "--", "python3", "-c", SLOW_UNIX_CONNECTS]));
+    assert_eq!(text, want);
+});
+
 /// A directory with a copy of /bin/true (`good`) and of /bin/echo
 /// (`evil`), and the sha256 of `good`.
 fn programs(tag: &str) -> (TempDir, String) {
