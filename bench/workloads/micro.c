@@ -93,6 +93,30 @@ static void op_fork_exec_wait(long n) {
     }
 }
 
+/* n children forked at once, each waiting on a pipe, then released and
+ * reaped together: a burst of exits (a test runner's, a build's). */
+static void op_fork_burst_reap(long n) {
+    int release[2];
+    if (pipe(release) != 0) die("pipe");
+    for (long i = 0; i < n; i++) {
+        pid_t pid = fork();
+        if (pid < 0) die("fork");
+        if (pid == 0) {
+            char c;
+            close(release[1]);
+            ssize_t got = read(release[0], &c, 1);
+            _exit(got == 0 ? 0 : 1);
+        }
+    }
+    close(release[0]);
+    close(release[1]);
+    for (long i = 0; i < n; i++) {
+        int status;
+        if (wait(&status) < 0) die("wait");
+        if (!WIFEXITED(status) || WEXITSTATUS(status)) die("child");
+    }
+}
+
 static void *thread_body(void *arg) { return arg; }
 static void op_thread_create_join(long n) {
     for (long i = 0; i < n; i++) {
@@ -214,6 +238,7 @@ int main(int argc, char **argv) {
         start_pingpong_partner();
         op = op_pipe_pingpong;
     } else if (!strcmp(name, "fork_exec_wait")) op = op_fork_exec_wait;
+    else if (!strcmp(name, "fork_burst_reap")) op = op_fork_burst_reap;
     else if (!strcmp(name, "thread_create_join")) op = op_thread_create_join;
     else if (!strcmp(name, "mmap_munmap")) op = op_mmap_munmap;
     else if (!strcmp(name, "connect_close")) {

@@ -113,6 +113,22 @@ case $(cat /proc/cmdline) in
     ;;
 esac
 
+echo "== root: host ids of the instance's own"
+x own-host-ids xvisor run -- cat /proc/self/uid_map
+case $out in *" 0 4294967295"*) bad own-host-ids "guest root is host root" ;;
+*) [ $rc = 0 ] && has 65536 && ok own-host-ids || bad own-host-ids "rc=$rc" ;; esac
+# / is a tmpfs here: Linux 6.1's tmpfs cannot be idmapped (6.3 can). A
+# volume on it is refused with the reason, or shown where it can be.
+mkdir -p /tmp/vol
+x own-host-ids-volume xvisor run -v /tmp/vol:/v:rw -- sh -c 'echo x > /v/f'
+if [ $rc = 0 ]; then
+    [ "$(stat -c %u /tmp/vol/f)" = 0 ] && ok own-host-ids-volume || bad own-host-ids-volume "owner $(stat -c %u /tmp/vol/f)"
+else
+    [ $rc = 125 ] && has "idmapped" && has "--userns host" && ok own-host-ids-volume || bad own-host-ids-volume "rc=$rc"
+fi
+x userns-host-volume xvisor run --userns host -v /tmp/vol:/v:rw -- sh -c 'echo x > /v/g'
+[ $rc = 0 ] && [ "$(stat -c %u /tmp/vol/g)" = 0 ] && ok userns-host-volume || bad userns-host-volume "rc=$rc"
+
 echo "== root, in the root cgroup"
 memory root-memory
 pids root-pids

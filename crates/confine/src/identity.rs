@@ -194,6 +194,42 @@ pub const GUEST_ROOT_CAPABILITIES: &[u32] = &[
     cap::SETFCAP,
 ];
 
+/// How far an instance may go in giving its processes capabilities. Every
+/// capability is one of the instance's own user namespace, never the
+/// host's, and the system-call filter and the supervisor decide every call
+/// whatever the capabilities (no mount, module, or namespace change unless
+/// a policy allows it): the ceiling only decides what a process may hold.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum CapabilityCeiling {
+    /// [`GUEST_ROOT_CAPABILITIES`]: `xvisor run`'s instances.
+    #[default]
+    EnginesDefault,
+    /// Any capability this kernel knows: an OCI engine's config.json says
+    /// which (a privileged container's full set included).
+    Any,
+}
+
+impl CapabilityCeiling {
+    pub fn allows(self, capability: u32) -> bool {
+        match self {
+            Self::EnginesDefault => GUEST_ROOT_CAPABILITIES.contains(&capability),
+            Self::Any => capability <= caps::last_cap(),
+        }
+    }
+
+    /// Every capability the ceiling allows, ascending.
+    pub fn capabilities(self) -> Vec<u32> {
+        match self {
+            Self::EnginesDefault => {
+                let mut all = GUEST_ROOT_CAPABILITIES.to_vec();
+                all.sort_unstable();
+                all
+            }
+            Self::Any => (0..=caps::last_cap()).collect(),
+        }
+    }
+}
+
 /// The capabilities of a guest process (numbers; all inside the instance's
 /// user namespace).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -202,8 +238,8 @@ pub struct CapabilitySets {
     /// sets: the most it can ever use.
     pub granted: Vec<u32>,
     /// Its inheritable set. The kernel only lets it hold capabilities of the
-    /// bounding set at the time it is set: callers keep it within
-    /// [`GUEST_ROOT_CAPABILITIES`] (and an OCI config's bounding set).
+    /// bounding set at the time it is set: callers keep it within the
+    /// instance's [`CapabilityCeiling`] (and an OCI config's bounding set).
     pub inheritable: Vec<u32>,
     /// Its ambient set: kept across execve, and for a user other than 0 the
     /// capabilities its program has. Always within `granted ∩ inheritable`
@@ -238,17 +274,15 @@ impl CapabilitySets {
         self
     }
 
-    /// The first capability that breaks xvisor's limits: one of any set
-    /// outside [`GUEST_ROOT_CAPABILITIES`], or an ambient one not both
-    /// granted and inheritable.
-    pub fn violation(&self) -> Option<CapabilityViolation> {
-        let allowed = |c: &&u32| !GUEST_ROOT_CAPABILITIES.contains(c);
+    /// The first capability that breaks the limits: one of any set above
+    /// `ceiling`, or an ambient one not both granted and inheritable.
+    pub fn violation(&self, ceiling: CapabilityCeiling) -> Option<CapabilityViolation> {
         if let Some(c) = self
             .granted
             .iter()
             .chain(&self.inheritable)
             .chain(&self.ambient)
-            .find(allowed)
+            .find(|c| !ceiling.allows(**c))
         {
             return Some(CapabilityViolation::NotGranted(*c));
         }
@@ -262,7 +296,7 @@ impl CapabilitySets {
 /// Why a [`CapabilitySets`] cannot be given.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CapabilityViolation {
-    /// Not one of [`GUEST_ROOT_CAPABILITIES`].
+    /// Above the instance's [`CapabilityCeiling`].
     NotGranted(u32),
     /// An ambient capability the process would not hold in both its
     /// permitted and inheritable sets.
@@ -273,32 +307,38 @@ pub enum CapabilityViolation {
 /// (and the only ones any later exec can have), supplementary groups
 /// dropped, and `no_new_privs` set.
 pub fn become_guest(uid: u32, gid: u32, keep: &[u32], may_set_groups: bool) -> Result<(), IdentityError> {
-    become_guest_with_groups(uid, gid, &[], &CapabilitySets::granting(keep.to_vec()), may_set_groups)
+    become_guest_with_groups(
+        uid,
+        gid,
+        &[],
+        &CapabilitySets::granting(keep.to_vec()),
+        may_set_groups,
+        NoNewPrivileges::Set,
+    )
+}
+
+/// Whether a process sets `no_new_privs` as it becomes the guest: set, no
+/// exec of it gains privileges (set-uid bits, file capabilities); left, as
+/// an OCI config may ask (`process.noNewPrivileges: false`, the engines'
+/// default), a set-uid program of the instance's root takes its owner's id
+/// (inside the instance's user namespace, like every id there).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NoNewPrivileges {
+    Set,
+    Left,
 }
 
 /// [`become_guest`] with these supplementary groups (which need
 /// `may_set_groups`: a rootless instance maps one gid and may not set any)
 /// and these capability sets.
 ///
-/// Called with CAP_SETPCAP, CAP_SETUID and CAP_SETGID effective, every
-/// capability of `caps` permitted and in the bounding set, and an empty
-/// ambient set. The order follows the kernel's rules (capabilities(7)):
-/// - the inheritable set first, while the bounding set is still the wider
-///   one it was called with: a new inheritable capability must be in the
-///   bounding set, and `caps.inheritable` may name some outside `granted`;
-/// - then the bounding set, which needs CAP_SETPCAP in effect;
-/// - a change from uid 0 to another clears the permitted set, unless the
-///   keep-capabilities flag is on: it is, for a user given ambient
-///   capabilities, which must be permitted (and inheritable) to be raised;
-/// - execve then gives a program running as uid 0 its permitted set
-///   (capped to this one by `no_new_privs`) and keeps its ambient set; any
-///   other user's program has its ambient set as permitted and effective.
 pub fn become_guest_with_groups(
     uid: u32,
     gid: u32,
     groups: &[u32],
     caps: &CapabilitySets,
     may_set_groups: bool,
+    no_new_privileges: NoNewPrivileges,
 ) -> Result<(), IdentityError> {
     let setup = |what| move |error| IdentityError::Setup { what, error };
     caps::set_inheritable(&caps.inheritable).map_err(setup("the inheritable capabilities"))?;
@@ -331,7 +371,10 @@ pub fn become_guest_with_groups(
     if keep_caps {
         caps::set_keep_caps(false).map_err(setup("the keep-capabilities flag"))?;
     }
-    process::set_no_new_privs().map_err(setup("no_new_privs"))
+    match no_new_privileges {
+        NoNewPrivileges::Set => process::set_no_new_privs().map_err(setup("no_new_privs")),
+        NoNewPrivileges::Left => Ok(()),
+    }
 }
 
 /// Applies `--nofile` (soft = hard = N), refusing values above the host's
@@ -346,6 +389,22 @@ pub fn limit_open_files(n: u64) -> Result<(), IdentityError> {
     }
     process::rlimit::set(process::rlimit::NOFILE, n, n).map_err(|error| IdentityError::Setup {
         what: "RLIMIT_NOFILE",
+        error,
+    })
+}
+
+/// Processes and threads each user of an instance may have at once when
+/// nothing else bounds them: room for a parallel build or a busy server,
+/// and an end to a fork bomb long before the host's own limit.
+pub const DEFAULT_PROCESSES_PER_USER: u64 = 4096;
+
+/// At most `n` processes and threads per user (RLIMIT_NPROC, soft and
+/// hard; the guest may lower it, never raise it). The kernel counts them by
+/// host user: a bound on the instance only where its users are host ids
+/// of its own, and free (no cgroup to create).
+pub fn limit_processes_per_user(n: u64) -> Result<(), IdentityError> {
+    process::rlimit::set(process::rlimit::NPROC, n, n).map_err(|error| IdentityError::Setup {
+        what: "RLIMIT_NPROC",
         error,
     })
 }
@@ -443,7 +502,10 @@ mod tests {
 
     #[test]
     fn capability_sets_stay_within_the_granted_ones() {
-        assert_eq!(CapabilitySets::default().violation(), None);
+        assert_eq!(
+            CapabilitySets::default().violation(CapabilityCeiling::EnginesDefault),
+            None
+        );
         assert_eq!(CapabilitySets::default().granted, GUEST_ROOT_CAPABILITIES);
         let sets = |granted: &[u32], inheritable: &[u32], ambient: &[u32]| CapabilitySets {
             granted: granted.to_vec(),
@@ -452,13 +514,13 @@ mod tests {
         };
         // Inheritable beyond granted is fine; ambient needs both.
         let ok = sets(&[cap::KILL], &[cap::KILL, cap::CHOWN], &[cap::KILL]);
-        assert_eq!(ok.violation(), None);
+        assert_eq!(ok.violation(CapabilityCeiling::EnginesDefault), None);
         assert_eq!(
-            sets(&[cap::KILL], &[cap::CHOWN], &[cap::CHOWN]).violation(),
+            sets(&[cap::KILL], &[cap::CHOWN], &[cap::CHOWN]).violation(CapabilityCeiling::Any),
             Some(CapabilityViolation::AmbientNotPermittedAndInheritable(cap::CHOWN))
         );
         assert_eq!(
-            sets(&[cap::KILL], &[], &[cap::KILL]).violation(),
+            sets(&[cap::KILL], &[], &[cap::KILL]).violation(CapabilityCeiling::EnginesDefault),
             Some(CapabilityViolation::AmbientNotPermittedAndInheritable(cap::KILL))
         );
         for outside in [
@@ -467,10 +529,26 @@ mod tests {
             sets(&[21], &[21], &[21]),
         ] {
             assert!(
-                matches!(outside.violation(), Some(CapabilityViolation::NotGranted(_))),
+                matches!(
+                    outside.violation(CapabilityCeiling::EnginesDefault),
+                    Some(CapabilityViolation::NotGranted(_))
+                ),
                 "{outside:?}"
             );
+            // An OCI engine's instance may hold any capability (inside).
+            assert_eq!(outside.violation(CapabilityCeiling::Any), None, "{outside:?}");
         }
+        let everything = CapabilityCeiling::Any.capabilities();
+        assert_eq!(everything.len() as u32, caps::last_cap() + 1);
+        assert_eq!(
+            sets(&everything, &everything, &everything).violation(CapabilityCeiling::Any),
+            None
+        );
+        assert_eq!(
+            sets(&[caps::last_cap() + 1], &[], &[]).violation(CapabilityCeiling::Any),
+            Some(CapabilityViolation::NotGranted(caps::last_cap() + 1)),
+            "beyond what this kernel knows"
+        );
         let n = sets(&[5, 0, 5], &[10, 10], &[]).normalized();
         assert_eq!((n.granted, n.inheritable), (vec![0, 5], vec![10]));
     }

@@ -13,6 +13,7 @@
 
 pub mod cgroup;
 pub mod identity;
+pub mod idpool;
 pub mod rootfs;
 pub mod wall;
 

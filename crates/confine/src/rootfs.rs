@@ -187,6 +187,13 @@ pub struct RootExtras {
     /// with cgroups of its own (limits, an engine's `cgroupsPath`); without
     /// any, the directory stays empty (each mount costs the start-up).
     pub cgroup_view: bool,
+    /// `/proc/sys` is writable, for the settings of the instance's own
+    /// namespaces (the IPC limits, `kernel.msgmax` …; `net.*` would need
+    /// CAP_NET_ADMIN, which a guest does not have): the kernel lets only a
+    /// namespace's owner change its settings, and host root the rest. Only for a guest whose root is not
+    /// host root (host ids of its own, or a rootless caller's); else
+    /// read-only as the rest of [`PROC_READONLY`].
+    pub namespaced_sysctls: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -388,8 +395,22 @@ impl RootSpec {
     /// Builds the tree and enters it. Must run in a new mount namespace
     /// (and, for /proc, as a process of the instance's pid namespace).
     pub fn enter(&self) -> Result<(), RootfsError> {
+        let taken = self.take_host_trees()?;
+        self.enter_with(taken)
+    }
+
+    /// The first half of [`Self::enter`]: clones every host tree the
+    /// instance will show through a user's path, before anything is
+    /// mounted. Done while the process still has the caller's host ids
+    /// when the guest will not: path lookup on the host is the caller's.
+    pub fn take_host_trees(&self) -> Result<HostTrees, RootfsError> {
         mount::make_all_private().map_err(fail("make mounts private"))?;
-        let taken = HostTrees::take(self)?;
+        HostTrees::take(self)
+    }
+
+    /// The second half of [`Self::enter`], with the trees
+    /// [`Self::take_host_trees`] took (and perhaps idmapped since).
+    pub fn enter_with(&self, taken: HostTrees) -> Result<(), RootfsError> {
         let staging_path = STAGING_CANDIDATES
             .iter()
             .copied()
@@ -445,7 +466,7 @@ impl RootSpec {
             }
             self.write_identity_files(root, staging_dir.as_fd())?;
         }
-        mount_proc(root)?;
+        mount_proc(root, self.extras.namespaced_sysctls)?;
         mount_dev(
             root,
             self.extras.joined_ipc,
@@ -751,7 +772,8 @@ nameserver 127.0.0.1\n"
 }
 
 /// Host trees cloned before anything is mounted in the namespace.
-struct HostTrees {
+#[derive(Debug)]
+pub struct HostTrees {
     base: Option<OwnedFd>,
     volumes: Vec<OwnedFd>,
     /// An image's layers, bottom first.
@@ -760,7 +782,36 @@ struct HostTrees {
     file_volumes: Vec<bool>,
 }
 
+impl RootSpec {
+    /// Whether [`HostTrees::guest_owned`] will hold any tree: an image, a
+    /// `--rootfs` directory or a volume.
+    pub fn has_guest_owned_trees(&self) -> bool {
+        matches!(self.base, RootBase::Image { .. } | RootBase::Directory { .. }) || !self.volumes.is_empty()
+    }
+}
+
 impl HostTrees {
+    /// The trees that show the guest's own files, to be seen through the
+    /// instance's id maps (an idmapped mount) when the guest's ids are not
+    /// the caller's: an image's layers, a `--rootfs` directory, volumes.
+    /// Not the host's own system directories or root: those keep their
+    /// host owners, so what the host keeps for root stays out of reach.
+    pub fn guest_owned(&self, spec: &RootSpec) -> Vec<(String, BorrowedFd<'_>)> {
+        let mut trees = Vec::new();
+        if let RootBase::Image { layers } = &spec.base {
+            for (dir, tree) in layers.iter().zip(&self.layers) {
+                trees.push((format!("image layer {}", dir.display()), tree.as_fd()));
+            }
+        }
+        if let (Some(base), RootBase::Directory { path, .. }) = (&self.base, &spec.base) {
+            trees.push((format!("--rootfs {}", path.display()), base.as_fd()));
+        }
+        for (volume, tree) in spec.volumes.iter().zip(&self.volumes) {
+            trees.push((format!("volume {}", volume.host_path.display()), tree.as_fd()));
+        }
+        trees
+    }
+
     fn take(spec: &RootSpec) -> Result<Self, RootfsError> {
         let mut layers = Vec::new();
         let base = match &spec.base {
@@ -795,9 +846,11 @@ impl HostTrees {
                     .to_str()
                     .ok_or_else(|| RootfsError::BundleRootNotDirectory(path.clone()))?;
                 // Writable: the guest's writes belong in the engine's tree;
-                // `nosuid,nodev` as every host tree.
+                // `nodev` as every host tree. Not `nosuid`: the image's
+                // set-uid programs work as config.json's noNewPrivileges
+                // says (ids of the instance's user namespace only).
                 let tree = mount::clone_tree(None, p, true).map_err(fail(format!("clone root.path {p}")))?;
-                mount::set_attributes(tree.as_fd(), attr::NOSUID | attr::NODEV, true)
+                mount::set_attributes(tree.as_fd(), attr::NODEV, true)
                     .map_err(fail(format!("set flags on root.path {p}")))?;
                 Some(tree)
             }
@@ -1112,11 +1165,14 @@ fn mask_etc(root: BorrowedFd<'_>) -> Result<(), RootfsError> {
     Ok(())
 }
 
-fn mount_proc(root: BorrowedFd<'_>) -> Result<(), RootfsError> {
+fn mount_proc(root: BorrowedFd<'_>, namespaced_sysctls: bool) -> Result<(), RootfsError> {
     let proc = mount::new_filesystem("proc", &[], attr::NOSUID | attr::NODEV | attr::NOEXEC)
         .map_err(fail("mount a fresh /proc"))?;
     attach_at(root, "proc", proc.as_fd()).map_err(fail("mount /proc"))?;
     for p in PROC_READONLY {
+        if *p == "sys" && namespaced_sysctls {
+            continue;
+        }
         let rel = format!("proc/{p}");
         if sysfs::open_path_in_root(root, &rel).is_err() {
             continue;

@@ -15,6 +15,7 @@
 //! guest or any exec'd process exists, so all of them are in one domain and
 //! may connect to and signal one another.
 
+use crate::identity::NoNewPrivileges;
 use std::io;
 use std::os::fd::AsFd;
 
@@ -50,9 +51,11 @@ impl WallError {
 }
 
 /// Restricts the calling process, and everything it creates from now on, to
-/// the tree under its current root. Sets `no_new_privs` (Landlock's
-/// condition for an unprivileged caller).
-pub fn wall_in_root() -> Result<Wall, WallError> {
+/// the tree under its current root. With [`NoNewPrivileges::Set`], sets
+/// `no_new_privs` (Landlock's condition for an unprivileged caller); with
+/// `Left` (for an instance whose processes may leave it off), the caller
+/// must hold CAP_SYS_ADMIN in its user namespace instead.
+pub fn wall_in_root(no_new_privileges: NoNewPrivileges) -> Result<Wall, WallError> {
     let abi = match landlock::abi_version() {
         Ok(v) => v,
         Err(e) if matches!(e.raw_os_error(), Some(errno::ENOSYS | errno::EOPNOTSUPP)) => return Ok(Wall::Unavailable),
@@ -65,7 +68,19 @@ pub fn wall_in_root() -> Result<Wall, WallError> {
     ruleset
         .allow_beneath(root.as_fd(), rights)
         .map_err(failed("allow everything beneath /"))?;
-    xvisor_sys::process::set_no_new_privs().map_err(failed("set no_new_privs"))?;
+    // POSIX message queues open through the kernel's own mount of the
+    // instance's mqueue filesystem, which no path beneath / reaches:
+    // Landlock's walk up from a queue ends at that filesystem's root, the
+    // same directory as the instance's /dev/mqueue. A rule there grants
+    // the instance's own queues and nothing else.
+    if let Ok(queues) = xvisor_sys::fs::open_path(None, "/dev/mqueue") {
+        ruleset
+            .allow_beneath(queues.as_fd(), rights)
+            .map_err(failed("allow the instance's message queues"))?;
+    }
+    if no_new_privileges == NoNewPrivileges::Set {
+        xvisor_sys::process::set_no_new_privs().map_err(failed("set no_new_privs"))?;
+    }
     ruleset.restrict_self().map_err(failed("restrict"))?;
     Ok(Wall::Raised {
         abi,
@@ -176,8 +191,8 @@ impl AccessRules {
 
     /// Restricts the calling process and everything it creates from now on
     /// to these rules. Call inside the instance's root, after
-    /// [`wall_in_root`].
-    pub fn raise(&self) -> Result<(), AccessError> {
+    /// [`wall_in_root`], with the same `no_new_privileges`.
+    pub fn raise(&self, no_new_privileges: NoNewPrivileges) -> Result<(), AccessError> {
         use landlock::fs;
         if self.is_empty() {
             return Ok(());
@@ -253,7 +268,9 @@ impl AccessRules {
                     .map_err(|e| WallError::from_io("add a port rule", e))?;
             }
         }
-        xvisor_sys::process::set_no_new_privs().map_err(|e| WallError::from_io("set no_new_privs", e))?;
+        if no_new_privileges == NoNewPrivileges::Set {
+            xvisor_sys::process::set_no_new_privs().map_err(|e| WallError::from_io("set no_new_privs", e))?;
+        }
         ruleset.restrict_self().map_err(|e| WallError::from_io("restrict", e))?;
         Ok(())
     }

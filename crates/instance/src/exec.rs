@@ -10,7 +10,7 @@
 //! to init over the control channel. Its encoding is length-prefixed
 //! binary; decoding bounds every length and never panics.
 
-use xvisor_confine::identity::{CapabilitySets, CapabilityViolation, IdMaps, IdRange};
+use xvisor_confine::identity::{CapabilityCeiling, CapabilitySets, CapabilityViolation, IdMaps, IdRange};
 
 use crate::spec::{InstanceSpec, StdinMode};
 
@@ -48,6 +48,10 @@ pub struct ExecRequest {
     pub tty: bool,
     /// Descriptors passed beyond stdio: 3 .. 3+N in the new process.
     pub preserve_fds: u32,
+    /// Whether the process sets `no_new_privs` (an OCI process.json's
+    /// `noNewPrivileges`, `--no-new-privs`); `None`: as the instance's
+    /// program does.
+    pub no_new_privileges: Option<bool>,
 }
 
 /// A process as init starts it: everything resolved.
@@ -65,6 +69,11 @@ pub struct ProcessSpec {
     pub umask: Option<u32>,
     /// Standard input is `/dev/null` (without a terminal).
     pub stdin_null: bool,
+    /// It sets `no_new_privs` before its exec.
+    pub no_new_privileges: bool,
+    /// The instance's ceiling, which its init keeps for the processes it
+    /// starts.
+    pub capability_ceiling: CapabilityCeiling,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -75,8 +84,10 @@ pub enum ExecError {
     NulByte,
     #[error("the working directory {0:?} is not an absolute path")]
     RelativeWorkdir(String),
-    #[error("capability {0} is not one xvisor grants (at most the 14 container engines grant by default)")]
+    #[error("capability {0} is not one this instance grants (an instance of `xvisor run` grants at most the 14 container engines grant by default)")]
     CapabilityNotGranted(u32),
+    #[error("no_new_privs is always set in an instance of `xvisor run`")]
+    NoNewPrivilegesRequired,
     #[error("ambient capability {0} is not both permitted and inheritable")]
     AmbientNotPermittedAndInheritable(u32),
     #[error("user {uid}:{gid}: a rootless instance maps only its own user {own_uid}:{own_gid}")]
@@ -151,7 +162,13 @@ impl ExecRequest {
                 return Err(ExecError::NotInTheMaps { uid, gid });
             }
         }
-        let capabilities = self.capabilities_in(spec.capabilities.as_ref())?;
+        let capabilities = self.capabilities_in(spec.capabilities.as_ref(), spec.capability_ceiling)?;
+        let no_new_privileges = self.no_new_privileges.unwrap_or(spec.no_new_privileges);
+        // Leaving it off needs CAP_SYS_ADMIN kept by init (to install the
+        // filter without it), which only an OCI engine's instance keeps.
+        if !no_new_privileges && spec.capability_ceiling == CapabilityCeiling::EnginesDefault {
+            return Err(ExecError::NoNewPrivilegesRequired);
+        }
         Ok(ProcessSpec {
             argv: self.argv.clone(),
             env,
@@ -163,6 +180,8 @@ impl ExecRequest {
             rlimits: self.rlimits.clone(),
             umask: self.umask,
             stdin_null: false,
+            no_new_privileges,
+            capability_ceiling: spec.capability_ceiling,
         })
     }
 
@@ -171,7 +190,11 @@ impl ExecRequest {
     /// instance's, with `add_capabilities` granted, and ambient too when
     /// they are inheritable (the only way the kernel raises them, which
     /// lets a user other than root use them as well).
-    fn capabilities_in(&self, instance: Option<&CapabilitySets>) -> Result<CapabilitySets, ExecError> {
+    fn capabilities_in(
+        &self,
+        instance: Option<&CapabilitySets>,
+        ceiling: CapabilityCeiling,
+    ) -> Result<CapabilitySets, ExecError> {
         let mut capabilities = match &self.capabilities {
             Some(sets) => sets.clone(),
             None => instance.cloned().unwrap_or_default(),
@@ -183,7 +206,7 @@ impl ExecRequest {
             }
         }
         let capabilities = capabilities.normalized();
-        match capabilities.violation() {
+        match capabilities.violation(ceiling) {
             None => Ok(capabilities),
             Some(CapabilityViolation::NotGranted(c)) => Err(ExecError::CapabilityNotGranted(c)),
             Some(CapabilityViolation::AmbientNotPermittedAndInheritable(c)) => {
@@ -232,6 +255,13 @@ impl ExecRequest {
         }
         w.flag(self.tty);
         w.u32(self.preserve_fds);
+        match self.no_new_privileges {
+            Some(set) => {
+                w.flag(true);
+                w.flag(set);
+            }
+            None => w.flag(false),
+        }
         w.0
     }
 
@@ -264,6 +294,7 @@ impl ExecRequest {
         let umask = if r.flag()? { Some(r.u32()?) } else { None };
         let tty = r.flag()?;
         let preserve_fds = r.u32()?;
+        let no_new_privileges = if r.flag()? { Some(r.flag()?) } else { None };
         if !r.0.is_empty() {
             return Err(ExecError::Malformed("trailing bytes"));
         }
@@ -280,6 +311,7 @@ impl ExecRequest {
             umask,
             tty,
             preserve_fds,
+            no_new_privileges,
         })
     }
 }
@@ -300,6 +332,8 @@ impl InstanceSpec {
             rlimits: Vec::new(),
             umask: None,
             stdin_null: self.stdin == StdinMode::Null,
+            no_new_privileges: self.no_new_privileges,
+            capability_ceiling: self.capability_ceiling,
         }
     }
 }
@@ -450,6 +484,7 @@ mod tests {
             umask: Some(0o22),
             tty: true,
             preserve_fds: 2,
+            no_new_privileges: Some(false),
         }
     }
 
@@ -465,7 +500,9 @@ mod tests {
         use xvisor_confine::identity::GUEST_ROOT_CAPABILITIES;
         use xvisor_sys::caps::cap;
         // The default: the engines' set, nothing inheritable or ambient.
-        let p = run("true").capabilities_in(None).unwrap();
+        let p = run("true")
+            .capabilities_in(None, CapabilityCeiling::EnginesDefault)
+            .unwrap();
         assert_eq!(p, CapabilitySets::default());
         assert_eq!(p.granted, GUEST_ROOT_CAPABILITIES);
         let own = CapabilitySets {
@@ -473,12 +510,16 @@ mod tests {
             inheritable: vec![cap::CHOWN, cap::NET_BIND_SERVICE],
             ambient: vec![cap::NET_BIND_SERVICE],
         };
-        let p = run("true").capabilities_in(Some(&own)).unwrap();
+        let p = run("true")
+            .capabilities_in(Some(&own), CapabilityCeiling::EnginesDefault)
+            .unwrap();
         assert_eq!(p, own);
         // --cap: granted, and ambient when inheritable.
         let mut r = run("true");
         r.add_capabilities = vec![cap::CHOWN, cap::SETUID];
-        let p = r.capabilities_in(Some(&own)).unwrap();
+        let p = r
+            .capabilities_in(Some(&own), CapabilityCeiling::EnginesDefault)
+            .unwrap();
         assert_eq!(
             p.granted,
             vec![cap::CHOWN, cap::KILL, cap::SETUID, cap::NET_BIND_SERVICE]
@@ -488,7 +529,9 @@ mod tests {
         // A process's own sets replace the instance's.
         let mut r = run("true");
         r.capabilities = Some(CapabilitySets::granting(vec![cap::KILL]));
-        let p = r.capabilities_in(Some(&own)).unwrap();
+        let p = r
+            .capabilities_in(Some(&own), CapabilityCeiling::EnginesDefault)
+            .unwrap();
         assert_eq!(p, CapabilitySets::granting(vec![cap::KILL]));
     }
 
@@ -496,7 +539,10 @@ mod tests {
     fn capabilities_beyond_xvisors_limits_are_refused() {
         let mut r = run("true");
         r.add_capabilities = vec![21];
-        assert_eq!(r.capabilities_in(None), Err(ExecError::CapabilityNotGranted(21)));
+        assert_eq!(
+            r.capabilities_in(None, CapabilityCeiling::EnginesDefault),
+            Err(ExecError::CapabilityNotGranted(21))
+        );
         let mut r = run("true");
         r.capabilities = Some(CapabilitySets {
             granted: vec![5],
@@ -504,7 +550,7 @@ mod tests {
             ambient: vec![5],
         });
         assert_eq!(
-            r.capabilities_in(None),
+            r.capabilities_in(None, CapabilityCeiling::EnginesDefault),
             Err(ExecError::AmbientNotPermittedAndInheritable(5))
         );
         let mut r = run("true");
@@ -513,7 +559,19 @@ mod tests {
             inheritable: vec![19],
             ambient: vec![],
         });
-        assert_eq!(r.capabilities_in(None), Err(ExecError::CapabilityNotGranted(19)));
+        assert_eq!(
+            r.capabilities_in(None, CapabilityCeiling::EnginesDefault),
+            Err(ExecError::CapabilityNotGranted(19))
+        );
+        // An OCI engine's instance grants any capability (inside it).
+        assert!(r.capabilities_in(None, CapabilityCeiling::Any).is_ok());
+        let mut r = run("true");
+        r.add_capabilities = vec![21];
+        assert!(r
+            .capabilities_in(None, CapabilityCeiling::Any)
+            .unwrap()
+            .granted
+            .contains(&21));
     }
 
     #[test]

@@ -9,7 +9,7 @@
 use std::io;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 
-use xvisor_confine::identity::{self, IdMaps, GUEST_ROOT_CAPABILITIES};
+use xvisor_confine::identity::{self, CapabilityCeiling, IdMaps, NoNewPrivileges};
 use xvisor_sys::caps::{self, cap};
 use xvisor_sys::event::{self, ready, Watch};
 use xvisor_sys::process::{self, Forked};
@@ -55,10 +55,14 @@ fn report_channel() -> io::Result<(OwnedFd, OwnedFd)> {
 /// SYS_PTRACE to take a new process's listener when it runs under another
 /// uid. Only KILL stays effective; the rest is raised by a child between
 /// fork and exec, or around `pidfd_getfd`. All of them are capabilities of
-/// the instance's user namespace only.
-fn kept_for_exec() -> Vec<u32> {
-    let mut keep = GUEST_ROOT_CAPABILITIES.to_vec();
-    keep.push(cap::SYS_PTRACE);
+/// the instance's user namespace only. (Under [`CapabilityCeiling::Any`]
+/// that includes CAP_SYS_ADMIN, which a process that leaves `no_new_privs`
+/// off needs to install its filters.)
+fn kept_for_exec(ceiling: CapabilityCeiling) -> Vec<u32> {
+    let mut keep = ceiling.capabilities();
+    if !keep.contains(&cap::SYS_PTRACE) {
+        keep.push(cap::SYS_PTRACE);
+    }
     keep
 }
 
@@ -161,6 +165,26 @@ fn serve(spec: &InstanceSpec, control: BorrowedFd<'_>) -> Result<i32, String> {
         ToInit::Proceed => {}
         other => return Err(format!("control channel: unexpected {other:?}")),
     }
+    // With host ids of its own, the guest's root is nobody on the host: the
+    // host trees are taken while this process still has the caller's ids
+    // (path lookup on the host is the caller's), and those holding the
+    // guest's files go to the supervisor to be shown through our maps.
+    let guest_trees = if spec.own_host_ids {
+        let trees = spec.root.take_host_trees().map_err(|e| e.to_string())?;
+        if spec.root.has_guest_owned_trees() {
+            for (name, tree) in trees.guest_owned(&spec.root) {
+                send(control, &FromInit::GuestTree(name), Some(tree)).map_err(context("report to the supervisor"))?;
+            }
+            send(control, &FromInit::GuestTreesSent, None).map_err(context("report to the supervisor"))?;
+            match receive(control)? {
+                ToInit::Proceed => {}
+                other => return Err(format!("control channel: unexpected {other:?}")),
+            }
+        }
+        Some(trees)
+    } else {
+        None
+    };
     // With an engine's maps, our host ids (the supervisor's) are not among
     // them: become the namespace's root, and drop the supervisor's groups,
     // which would otherwise stay with us unmapped. (xvisor's own maps map
@@ -207,7 +231,11 @@ fn serve(spec: &InstanceSpec, control: BorrowedFd<'_>) -> Result<i32, String> {
         }
     }
     hooks::run_all(&spec.hooks.create_container, &spec.hooks.state_creating).map_err(|e| e.to_string())?;
-    spec.root.enter().map_err(|e| e.to_string())?;
+    match guest_trees {
+        Some(trees) => spec.root.enter_with(trees),
+        None => spec.root.enter(),
+    }
+    .map_err(|e| e.to_string())?;
     if !spec.denied_paths.is_empty() {
         let patterns = spec
             .denied_paths
@@ -219,12 +247,23 @@ fn serve(spec: &InstanceSpec, control: BorrowedFd<'_>) -> Result<i32, String> {
     }
     // Before the guest or any exec'd process exists: they are all in one
     // Landlock domain, init's.
-    xvisor_confine::wall::wall_in_root().map_err(|e| e.to_string())?;
-    spec.access.raise().map_err(|e| e.to_string())?;
+    // init holds CAP_SYS_ADMIN of the instance's user namespace here: an
+    // instance whose processes may leave `no_new_privs` off (an OCI
+    // config's choice) must not have init set it, as they would inherit it.
+    let init_no_new_privileges = if spec.no_new_privileges {
+        NoNewPrivileges::Set
+    } else {
+        NoNewPrivileges::Left
+    };
+    xvisor_confine::wall::wall_in_root(init_no_new_privileges).map_err(|e| e.to_string())?;
+    spec.access.raise(init_no_new_privileges).map_err(|e| e.to_string())?;
     if spec.deny_write_execute {
         process::deny_write_execute().map_err(context(
             "deny memory both writable and executable (PR_SET_MDWE, Linux 6.3)",
         ))?;
+    }
+    if let Some(n) = spec.processes_per_user {
+        identity::limit_processes_per_user(n).map_err(|e| e.to_string())?;
     }
     if let Some(n) = spec.nofile {
         identity::limit_open_files(n).map_err(|e| e.to_string())?;
@@ -315,11 +354,14 @@ fn serve(spec: &InstanceSpec, control: BorrowedFd<'_>) -> Result<i32, String> {
     // processes may be given stays permitted (see `kept_for_exec`); and init
     // becomes undumpable so the guest cannot ptrace or read it.
     let _ = process::set_dumpable(false);
-    let keep = kept_for_exec();
+    let keep = kept_for_exec(spec.capability_ceiling);
     let _ = caps::limit_bounding_set(&keep);
     let _ = caps::set_sets(&[cap::KILL], &keep);
 
-    let mut execs = Execs::default();
+    let mut execs = Execs {
+        kept: keep,
+        ..Execs::default()
+    };
     let mut message = vec![0u8; MAX_TO_INIT + 1];
     loop {
         let mut watches = vec![Watch::new(signals.as_fd(), ready::IN), Watch::new(control, ready::IN)];
@@ -433,6 +475,8 @@ struct Execs {
     pending: Vec<PendingExec>,
     /// Running exec'd processes: pid → session.
     running: Vec<(i32, u32)>,
+    /// init's permitted set ([`kept_for_exec`]).
+    kept: Vec<u32>,
 }
 
 impl Execs {
@@ -516,10 +560,9 @@ impl Execs {
         let pid = self.pending[at].pid;
         // May raise SYS_PTRACE: the process may already run under its uid.
         let report = {
-            let keep = kept_for_exec();
-            let _ = caps::set_sets(&[cap::KILL, cap::SYS_PTRACE], &keep);
+            let _ = caps::set_sets(&[cap::KILL, cap::SYS_PTRACE], &self.kept);
             let report = read_report(pid, self.pending[at].report.as_fd());
-            let _ = caps::set_sets(&[cap::KILL], &keep);
+            let _ = caps::set_sets(&[cap::KILL], &self.kept);
             report
         };
         let report = match report {
@@ -742,76 +785,101 @@ fn start_process(
         process::set_umask(mask);
     }
     // init keeps what a process may be given in its permitted set only.
-    let keep = kept_for_exec();
+    let keep = kept_for_exec(spec.capability_ceiling);
     if let Err(e) = caps::set_sets(&keep, &keep) {
         fail(StartStage::Identity, e);
     }
-    if let Err(e) = identity::become_guest_with_groups(
-        spec.uid,
-        spec.gid,
-        &spec.additional_gids,
-        &spec.capabilities,
-        prepared.may_set_groups,
-    ) {
-        let error = match &e {
-            identity::IdentityError::Setup { error, .. } => {
-                io::Error::from_raw_os_error(error.raw_os_error().unwrap_or(errno::EPERM))
-            }
-            _ => io::Error::from_raw_os_error(errno::EPERM),
-        };
-        fail(StartStage::Identity, error);
+    let become_guest = |no_new_privileges| {
+        if let Err(e) = identity::become_guest_with_groups(
+            spec.uid,
+            spec.gid,
+            &spec.additional_gids,
+            &spec.capabilities,
+            prepared.may_set_groups,
+            no_new_privileges,
+        ) {
+            let error = match &e {
+                identity::IdentityError::Setup { error, .. } => {
+                    io::Error::from_raw_os_error(error.raw_os_error().unwrap_or(errno::EPERM))
+                }
+                _ => io::Error::from_raw_os_error(errno::EPERM),
+            };
+            fail(StartStage::Identity, error);
+        }
+    };
+    // With `no_new_privs`, the filters go in last, as the guest (nothing
+    // of the identity change runs under them). Without it, installing a
+    // filter needs CAP_SYS_ADMIN in effect (of the instance's user
+    // namespace, which init kept for this): they go in first, while this
+    // process still holds init's capabilities, and the identity change
+    // then runs under them, as with other runtimes (an engine's profile
+    // must allow it).
+    if spec.no_new_privileges {
+        become_guest(NoNewPrivileges::Set);
+    } else {
+        // The process becomes dumpable below, for init to take its
+        // listener: until it is the guest, it holds no capability beyond
+        // the guest's own but those the filters and the identity change
+        // need. (A process of the instance with the same uid could then
+        // reach its memory only by holding all of these, or
+        // CAP_SYS_PTRACE, itself.)
+        let mut during = spec.capabilities.granted.clone();
+        during.extend([cap::SYS_ADMIN, cap::SETPCAP, cap::SETUID, cap::SETGID]);
+        if let Err(e) = caps::set_sets(&during, &during) {
+            fail(StartStage::Identity, e);
+        }
     }
     signal::reset_all_dispositions();
     if let Err(e) = signal::unblock_all() {
         fail(StartStage::Identity, e);
     }
-    // Last step before exec: the system-call filter. init takes its listener
-    // from this process (pidfd_getfd) at the number announced here — the
-    // lowest free one, which is what the kernel gives the listener — since
-    // any call made after the filter may already wait for the supervisor.
-    // A change of uid made this process undumpable, and its memory still
-    // belongs to the host's user namespace (it was forked, not exec'd): init
-    // could not take the listener. exec decides dumpability afresh anyway.
-    if let Err(e) = process::set_dumpable(true) {
+    if let Err(e) = install_filters(&report, filters) {
         fail(StartStage::Filter, e);
     }
+    if !spec.no_new_privileges {
+        become_guest(NoNewPrivileges::Left);
+    }
+    if let Some(instance) = main_of.filter(|i| !i.hooks.start_container.is_empty()) {
+        run_start_container_hooks(instance, &report);
+    }
+    fail(StartStage::Exec, exec_candidates(prepared))
+}
+
+/// Installs the engine's profile and xvisor's filter on the starting
+/// process, and waits until init holds the listener.
+fn install_filters(report: &OwnedFd, filters: &Filters) -> io::Result<()> {
+    // init takes the listener from this process (pidfd_getfd) at the number
+    // announced here — the lowest free one, which is what the kernel gives
+    // the listener — since any call made after the filter may already wait
+    // for the supervisor. A change of uid made before (with `no_new_privs`)
+    // made this process undumpable, and its memory still belongs to the
+    // host's user namespace (it was forked, not exec'd): init could not take
+    // the listener. exec decides dumpability afresh anyway.
+    process::set_dumpable(true)?;
     // The engine's profile first: xvisor's installation and the exec must
     // pass it (as they would under any runtime), and it can never be
     // loosened by anything after it.
     if let Some(engine) = &filters.engine {
-        if let Err(e) = seccomp::install_filter(engine) {
-            fail(StartStage::Filter, e);
-        }
+        seccomp::install_filter(engine)?;
     }
-    let at = match seccomp::lowest_free_fd() {
-        Ok(fd) => fd,
-        Err(e) => fail(StartStage::Filter, e),
-    };
+    let at = seccomp::lowest_free_fd()?;
     let mut msg = [0u8; 5];
     msg[0] = REPORT_LISTENER;
     msg[1..].copy_from_slice(&at.to_le_bytes());
-    if let Err(e) = event::write_all(report.as_fd(), &msg) {
-        fail(StartStage::Filter, e);
-    }
-    match seccomp::install_filter_with_listener(&filters.own) {
-        // Close-on-exec: the guest program never holds its own listener.
-        Ok(listener) => std::mem::forget(listener),
-        Err(e) => fail(StartStage::Filter, e),
-    }
+    event::write_all(report.as_fd(), &msg)?;
+    // Close-on-exec: the guest program never holds its own listener.
+    std::mem::forget(seccomp::install_filter_with_listener(&filters.own)?);
     // Until init holds the listener, it must outlive this process's exec.
     let mut taken = [0u8; 1];
     loop {
         match event::read(report.as_fd(), &mut taken) {
             Ok(1) if taken[0] == LISTENER_TAKEN => break,
             Err(e) if e.raw_os_error() == Some(errno::EINTR) => continue,
-            Ok(_) => fail(StartStage::Filter, io::Error::from_raw_os_error(errno::EPIPE)),
-            Err(e) => fail(StartStage::Filter, e),
+            Ok(_) => return Err(io::Error::from_raw_os_error(errno::EPIPE)),
+            Err(e) => return Err(e),
         }
     }
-    if let Some(instance) = main_of.filter(|i| !i.hooks.start_container.is_empty()) {
-        run_start_container_hooks(instance, &report);
-    }
-    fail(StartStage::Exec, exec_candidates(prepared))
+    Ok(())
 }
 
 /// `execvp` semantics over the prepared candidates: each is tried in turn;

@@ -86,6 +86,13 @@ pub enum FromInit {
     /// The namespaces exist and the root is not built yet: waiting for
     /// `Proceed` while the supervisor runs the `createRuntime` hooks.
     NamespacesReady,
+    /// A host tree that shows the guest's own files (the text names it),
+    /// cloned and not yet attached, travels with this message: the
+    /// supervisor, which holds the privilege over the host's filesystems,
+    /// makes it show through the instance's id maps.
+    GuestTree(String),
+    /// Every [`Self::GuestTree`] is sent: waiting for `Proceed`.
+    GuestTreesSent,
     /// Building the instance failed; the text says what and why.
     SetupFailed(String),
     /// The guest program could not be started.
@@ -176,6 +183,8 @@ fn id_only(tag: u8, payload: &[u8]) -> Result<u32, ProtocolError> {
     Ok(id)
 }
 const T_NAMESPACES_READY: u8 = 21;
+const T_GUEST_TREE: u8 = 22;
+const T_GUEST_TREES_SENT: u8 = 23;
 
 fn int_payload(tag: u8, payload: &[u8]) -> Result<i32, ProtocolError> {
     let bytes: [u8; 4] = payload.try_into().map_err(|_| ProtocolError::BadLength {
@@ -184,6 +193,16 @@ fn int_payload(tag: u8, payload: &[u8]) -> Result<i32, ProtocolError> {
         expected: 4,
     })?;
     Ok(i32::from_le_bytes(bytes))
+}
+
+/// Appends as much of `text` as a message holds, cut at a character
+/// boundary.
+fn push_text(out: &mut Vec<u8>, text: &str) {
+    let mut end = text.len().min(MAX_MESSAGE - 1);
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    out.extend_from_slice(&text.as_bytes()[..end]);
 }
 
 fn no_payload(tag: u8, payload: &[u8]) -> Result<(), ProtocolError> {
@@ -238,13 +257,14 @@ impl FromInit {
         match self {
             Self::Created => out.push(T_CREATED),
             Self::NamespacesReady => out.push(T_NAMESPACES_READY),
+            Self::GuestTree(name) => {
+                out.push(T_GUEST_TREE);
+                push_text(&mut out, name);
+            }
+            Self::GuestTreesSent => out.push(T_GUEST_TREES_SENT),
             Self::SetupFailed(text) => {
                 out.push(T_SETUP_FAILED);
-                let mut end = text.len().min(MAX_MESSAGE - 1);
-                while !text.is_char_boundary(end) {
-                    end -= 1;
-                }
-                out.extend_from_slice(&text.as_bytes()[..end]);
+                push_text(&mut out, text);
             }
             Self::StartFailed { stage, errno } => {
                 out.push(T_START_FAILED);
@@ -297,6 +317,8 @@ impl FromInit {
             T_CREATED => no_payload(tag, payload).map(|_| Self::Created),
             T_NAMESPACES_READY => no_payload(tag, payload).map(|_| Self::NamespacesReady),
             T_SETUP_FAILED => Ok(Self::SetupFailed(String::from_utf8_lossy(payload).into_owned())),
+            T_GUEST_TREE => Ok(Self::GuestTree(String::from_utf8_lossy(payload).into_owned())),
+            T_GUEST_TREES_SENT => no_payload(tag, payload).map(|_| Self::GuestTreesSent),
             T_START_FAILED => {
                 let (&stage, rest) = payload.split_first().ok_or(ProtocolError::BadLength {
                     tag,
@@ -373,6 +395,8 @@ mod tests {
         let msgs = [
             FromInit::Created,
             FromInit::SetupFailed("cannot mount /proc: Operation not permitted".into()),
+            FromInit::GuestTree("volume /srv/data".into()),
+            FromInit::GuestTreesSent,
             FromInit::StartFailed {
                 stage: StartStage::Exec,
                 errno: 2,

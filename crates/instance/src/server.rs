@@ -114,7 +114,11 @@ impl Refusals {
         let row = dispatch::syscall_of(call)?;
         let reason = match policy.user_denial(row.number) {
             Some(source) => format!("in {source}"),
-            None => match xvisor_trap::table::refusing_rule(row.handler.register_rules(), &call.args) {
+            None => match xvisor_trap::table::refusing_rule(policy.register_rules(row.handler), &call.args) {
+                Some(rule) if matches!(row.handler, xvisor_trap::table::Handler::SetsMode(_)) => format!(
+                    "{} is refused in an instance with a writable volume (the host would keep it on the file)",
+                    rule.names
+                ),
                 Some(rule) => format!("{} is refused in every profile", rule.names),
                 None if policy.supervises_connect()
                     && xvisor_trap::table::fastopen_rules(row.number)

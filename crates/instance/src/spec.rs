@@ -102,11 +102,28 @@ pub struct InstanceSpec {
     /// The user namespace's id maps, when not xvisor's own choice
     /// (`IdMaps::for_caller`): an OCI engine's `linux.uidMappings`.
     pub id_maps: Option<xvisor_confine::identity::IdMaps>,
+    /// Whether a guest started by root gets host ids of its own when xvisor
+    /// chooses the maps (`id_maps` is `None`): a leased range
+    /// (`xvisor_confine::idpool`), the trees that hold the guest's files
+    /// (image layers, `--rootfs`, volumes) shown through its maps. `false`
+    /// keeps the caller's ids, so a root caller's guest root is host root
+    /// (`--userns host`; OCI mode, where the engine's config decides).
+    /// Rootless callers keep their one id either way. After
+    /// `Instance::create` it says whether a range was leased.
+    pub own_host_ids: bool,
     /// Where the instance's cgroups go, relative to the cgroup xvisor runs
     /// in (an OCI `cgroupsPath`); `None`: `xvisor-NAME` there.
     pub cgroup_path: Option<std::path::PathBuf>,
     /// RLIMIT_NOFILE (soft and hard).
     pub nofile: Option<u64>,
+    /// RLIMIT_NPROC (soft and hard): processes and threads per user of the
+    /// instance. Set by `Instance::create` to
+    /// `identity::DEFAULT_PROCESSES_PER_USER` for an instance with host ids
+    /// of its own and `default_limits`, unless `limits.pids` bounds it.
+    pub processes_per_user: Option<u64>,
+    /// xvisor's default bounds apply where the user gave none (`xvisor
+    /// run`; not `--no-limits`, not OCI mode, where the config decides).
+    pub default_limits: bool,
     /// The instance is killed when this has passed since start.
     pub timeout: Option<Duration>,
     /// Give the guest a pseudo-terminal relayed to xvisor's own stdio.
@@ -123,6 +140,14 @@ pub struct InstanceSpec {
     /// (`xvisor_confine::identity::GUEST_ROOT_CAPABILITIES`) for uid 0,
     /// nothing inheritable or ambient.
     pub capabilities: Option<xvisor_confine::identity::CapabilitySets>,
+    /// How far the capabilities of its processes (its program's, exec'd
+    /// ones') may go: the engines' default set (`xvisor run`), or any
+    /// (an OCI engine's config says).
+    pub capability_ceiling: xvisor_confine::identity::CapabilityCeiling,
+    /// Its processes set `no_new_privs` (always, under `xvisor run`; as
+    /// config.json's `process.noNewPrivileges` says in OCI mode). xvisor's
+    /// own filter and supervisor do not depend on it.
+    pub no_new_privileges: bool,
     /// Supplementary groups of the guest (ids inside the instance).
     pub additional_gids: Vec<u32>,
     /// Descriptors 3 .. 3+N of the supervisor pass into the guest (an OCI

@@ -7,11 +7,12 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use xvisor_confine::cgroup::{CgroupHost, InstanceCgroup, Placement};
-use xvisor_confine::identity::{self, IdMaps};
+use xvisor_confine::identity::{self, IdMaps, IdRange};
+use xvisor_confine::idpool::{self, IdPoolError, Lease, Pool};
 use xvisor_confine::{CgroupError, IdentityError, RootfsError};
 use xvisor_sys::event::{self, ready, Watch};
 use xvisor_sys::process::{self, Forked, WaitStatus};
-use xvisor_sys::{errno, signal, socket};
+use xvisor_sys::{errno, mount, signal, socket};
 
 use crate::init;
 use crate::lifecycle::{State, WrongState};
@@ -82,6 +83,13 @@ pub enum InstanceError {
     Protocol(#[from] ProtocolError),
     #[error("the instance's init ended during set-up")]
     InitVanished,
+    #[error(transparent)]
+    IdPool(#[from] IdPoolError),
+    #[error(
+        "cannot show {tree} with the instance's own host ids: {error} (its filesystem needs idmapped \
+         mounts: Linux 5.12 for ext4, xfs, btrfs; 6.3 for tmpfs; or run with --userns host)"
+    )]
+    Idmap { tree: String, error: io::Error },
     #[error(transparent)]
     Registry(#[from] RegistryError),
     #[error("cannot follow the instance's processes (ptrace): {0}")]
@@ -195,12 +203,18 @@ pub struct Instance {
     /// instance (exec sessions), and the next session's id.
     exec_clients: Vec<ExecClient>,
     next_exec_id: u32,
+    /// Exec sessions whose client left before their process started: the
+    /// process is killed as soon as init reports it started.
+    abandoned_execs: Vec<u32>,
     /// Invoked by a user other than root: the instance maps one uid and
     /// one gid (learnt at creation: the confined supervisor may not ask).
     rootless: bool,
     /// The network, IPC and UTS namespaces the supervisor has moved into
     /// (the instance's), each with the supervisor's own to return to.
     moved: Vec<MovedNamespace>,
+    /// The instance's own host ids, held until its last process is gone
+    /// (dropped after `teardown` reaped init).
+    id_lease: Option<Lease>,
 }
 
 /// The supervisor's side of an exec session: the client's connection, and
@@ -243,6 +257,16 @@ impl Instance {
                 .collect();
             xvisor_confine::wall::check_handed_in(&handed).map_err(InstanceError::Setup)?;
         }
+        let id_lease = lease_host_ids(&mut spec)?;
+        // The kernel lets a namespace's owner alone change its settings,
+        // and host root alone the rest: a guest root that is not host root
+        // may have /proc/sys writable.
+        spec.root.extras.namespaced_sysctls = spec.own_host_ids || process::geteuid() != 0;
+        if spec.own_host_ids && spec.default_limits && spec.limits.pids.is_none() {
+            spec.processes_per_user
+                .get_or_insert(identity::DEFAULT_PROCESSES_PER_USER);
+        }
+        keep_privileges_off_volumes(&mut spec);
         if let Some(n) = spec.limits.pids {
             spec.policy.limit_tasks(n);
         }
@@ -411,12 +435,14 @@ impl Instance {
             server: None,
             exec_clients: Vec::new(),
             next_exec_id: 1,
+            abandoned_execs: Vec::new(),
             rootless: process::geteuid() != 0,
             created_at,
             claim: Some(claim),
             monitor: None,
             spec,
             moved: Vec::new(),
+            id_lease,
         };
         instance.monitor = Some(monitor.map_err(InstanceError::Monitor)?);
         instance.finish_creating()?;
@@ -433,6 +459,10 @@ impl Instance {
             cg.add_process(self.init_pid, cg.v2_dir().is_some())?;
         }
         self.send(ToInit::Proceed)?;
+        if self.spec.own_host_ids && self.spec.root.has_guest_owned_trees() {
+            self.idmap_guest_trees()?;
+            self.send(ToInit::Proceed)?;
+        }
         if !self.spec.hooks.create_runtime.is_empty() {
             match self.receive()? {
                 (FromInit::NamespacesReady, _) => {}
@@ -454,6 +484,28 @@ impl Instance {
             }
             (FromInit::SetupFailed(text), _) => Err(InstanceError::Setup(text)),
             (other, _) => Err(InstanceError::Setup(format!("unexpected message from init: {other:?}"))),
+        }
+    }
+
+    /// Shows each tree init sends (an image's layers, `--rootfs`, volumes:
+    /// the guest's own files) through the instance's id maps, so files
+    /// owned by id N on disk are the guest's N, and what the guest writes
+    /// there is written as its ids inside (guest root's files are root's
+    /// on the host, as with the caller's own ids). Host root's privilege
+    /// over the host's filesystems is needed for it: init has none.
+    fn idmap_guest_trees(&mut self) -> Result<(), InstanceError> {
+        let (userns, _) = process::open_namespace(Path::new(&format!("/proc/{}/ns/user", self.init_pid)))
+            .map_err(host("open the instance's user namespace"))?;
+        loop {
+            match self.receive()? {
+                (FromInit::GuestTree(name), Some(tree)) => {
+                    mount::set_idmap(tree.as_fd(), userns.as_fd(), true)
+                        .map_err(|error| InstanceError::Idmap { tree: name, error })?;
+                }
+                (FromInit::GuestTreesSent, _) => return Ok(()),
+                (FromInit::SetupFailed(text), _) => return Err(InstanceError::Setup(text)),
+                (other, _) => return Err(InstanceError::Setup(format!("unexpected message from init: {other:?}"))),
+            }
         }
     }
 
@@ -635,7 +687,10 @@ impl Instance {
 
     /// CAP_SYS_PTRACE (a guest's memory, for the trace, under another uid)
     /// and, with cgroups, CAP_DAC_OVERRIDE (removing them: a hierarchy's
-    /// root directory is mode 0555) — for a supervisor that has them.
+    /// root directory is mode 0555) — for a supervisor that has them. With
+    /// host ids of its own, the guest's /proc files (`syscall`, `fd/`) are
+    /// owned by those ids and readable by their owner alone:
+    /// CAP_DAC_READ_SEARCH reads them (`ps`, learn mode).
     fn kept_capabilities(&self) -> Vec<u32> {
         use xvisor_sys::caps::cap;
         if process::geteuid() != 0 {
@@ -644,6 +699,9 @@ impl Instance {
         let mut keep = vec![cap::SYS_PTRACE];
         if self.cgroup.is_some() {
             keep.push(cap::DAC_OVERRIDE);
+        }
+        if self.id_lease.is_some() {
+            keep.push(cap::DAC_READ_SEARCH);
         }
         keep
     }
@@ -963,6 +1021,12 @@ impl Instance {
                     .as_ref()
                     .and_then(|m| m.table().host_pid_of(i64::from(pid)));
                 let Some(session) = self.exec_clients.iter_mut().find(|c| c.id == id) else {
+                    if let Some(at) = self.abandoned_execs.iter().position(|a| *a == id) {
+                        self.abandoned_execs.swap_remove(at);
+                        if let Some(pid) = host_pid {
+                            end_exec_process(pid);
+                        }
+                    }
                     return;
                 };
                 session.host_pid = host_pid;
@@ -975,6 +1039,9 @@ impl Instance {
             FromInit::ExecExited { id, wait_status } => (id, format!("exited {wait_status}\n"), true),
             _ => return,
         };
+        if ends {
+            self.abandoned_execs.retain(|a| *a != id);
+        }
         if let Some(at) = self.exec_clients.iter().position(|c| c.id == id) {
             let _ = socket::send(self.exec_clients[at].client.as_fd(), line.as_bytes(), None);
             if ends {
@@ -999,9 +1066,17 @@ impl Instance {
             Err(e) => e.kind() != io::ErrorKind::WouldBlock,
         };
         if gone {
-            // The client has gone (or misbehaves): the session ends, the
-            // process runs on as a member of the instance.
-            self.exec_clients.remove(at);
+            // The client has gone (or misbehaves): the session ends, and its
+            // process with it. The client is the process's handle for
+            // whoever started it — an engine writes its pid to exec's
+            // --pid-file, and kills that pid to end an exec that ran too
+            // long; a process outliving it would hold the exec's output
+            // open with nobody left to end it.
+            let session = self.exec_clients.remove(at);
+            match session.host_pid {
+                Some(pid) => end_exec_process(pid),
+                None => self.abandoned_execs.push(session.id),
+            }
             return;
         }
         let session = &mut self.exec_clients[at];
@@ -1043,6 +1118,9 @@ impl Instance {
                 }
                 if let Some(n) = self.spec.nofile {
                     fields.push(("nofile", n.to_string()));
+                }
+                if let Some(n) = self.spec.processes_per_user {
+                    fields.push(("processes_per_user", n.to_string()));
                 }
                 if let Some(t) = self.spec.timeout {
                     fields.push(("timeout_s", format!("{:.3}", t.as_secs_f64())));
@@ -1141,8 +1219,10 @@ impl Instance {
         if let Some(trace) = &self.trace {
             let _ = trace.lock().map(|mut t| t.flush());
         }
-        // The name is free again.
+        // The name is free again; so are the host ids, no process having
+        // them any more (a run ends with `exit`, never dropping this).
         self.claim = None;
+        self.id_lease = None;
         self.state = State::Stopped;
         let result = match self.cgroup.as_mut() {
             Some(cg) => cg.remove(CGROUP_PATIENCE).map_err(InstanceError::from),
@@ -1165,6 +1245,57 @@ impl Drop for Instance {
     }
 }
 
+/// Leases the host ids of an instance that gets its own (see
+/// [`InstanceSpec::own_host_ids`]) and makes them its maps: its ids 0–65535
+/// are a range no host user and no other instance has.
+fn lease_host_ids(spec: &mut InstanceSpec) -> Result<Option<Lease>, InstanceError> {
+    if !spec.own_host_ids || spec.id_maps.is_some() || process::geteuid() != 0 {
+        spec.own_host_ids = false;
+        return Ok(None);
+    }
+    let (pool, skip) = Pool::system()?;
+    let lease = pool.lease(Path::new(idpool::LOCK_DIR), &skip)?;
+    let ranges = |outside, far: Option<u32>| {
+        let mut ranges = vec![IdRange {
+            inside: 0,
+            outside,
+            count: idpool::RANGE_SIZE,
+        }];
+        ranges.extend(far.map(|outside| IdRange {
+            inside: idpool::FAR_ID,
+            outside,
+            count: 1,
+        }));
+        ranges
+    };
+    spec.id_maps = Some(IdMaps::Given {
+        uid: ranges(lease.uid, lease.far_uid),
+        gid: ranges(lease.gid, lease.far_gid),
+    });
+    Ok(Some(lease))
+}
+
+/// A writable volume is a host directory: what the guest leaves there,
+/// every host user can run. Nothing there may raise privileges: no setuid
+/// or setgid mode (refused by the filter, see
+/// `Policy::refuse_privilege_bits`) and no file capabilities (the guest
+/// lacks CAP_SETFCAP, so the kernel refuses `security.capability`). Checked
+/// per instance rather than per file: a path can be moved between a check
+/// and the kernel's use of it, the mode register cannot. An OCI engine's
+/// binds are the engine's to judge (runtime-spec decides there).
+fn keep_privileges_off_volumes(spec: &mut InstanceSpec) {
+    let engines = matches!(spec.root.base, xvisor_confine::RootBase::Bundle { .. });
+    if engines || !spec.root.volumes.iter().any(|v| v.writable) {
+        return;
+    }
+    spec.policy.refuse_privilege_bits();
+    let setfcap = xvisor_sys::caps::cap::SETFCAP;
+    let caps = spec.capabilities.get_or_insert_with(Default::default);
+    for set in [&mut caps.granted, &mut caps.inheritable, &mut caps.ambient] {
+        set.retain(|&c| c != setfcap);
+    }
+}
+
 /// What a failed `clone3` of init means. Born into its v2 cgroup
 /// (`CLONE_INTO_CGROUP`), init is refused with EOPNOTSUPP when the cgroup
 /// cannot take processes (an ancestor holds processes and has controllers
@@ -1178,6 +1309,15 @@ fn clone_error(error: io::Error, cgroup: Option<&Path>) -> InstanceError {
         }),
         _ => host("create the instance's namespaces")(error),
     }
+}
+
+/// Kills an exec'd process whose session has ended, and the processes of
+/// its process group (it leads one: see init's `start_process`), which
+/// would otherwise keep its output open. The monitor traces the process,
+/// so its pid is not reused before the monitor has collected its end.
+fn end_exec_process(host_pid: i32) {
+    let _ = process::kill(-host_pid, signal::SIGKILL);
+    let _ = process::kill(host_pid, signal::SIGKILL);
 }
 
 /// The files of the namespaces `spec` joins, opened and checked to be of

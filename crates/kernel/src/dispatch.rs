@@ -145,12 +145,15 @@ pub fn decide(policy: &Policy, call: &TrappedCall) -> Decision {
     }
     match s.handler {
         Handler::Continue => Decision::Continue,
-        Handler::Clone | Handler::Unshare | Handler::Ioctl | Handler::Socket | Handler::Personality => {
-            match table::refusing_rule(s.handler.register_rules(), &a) {
-                Some(rule) => Decision::Errno(rule.errno),
-                None => Decision::Continue,
-            }
-        }
+        Handler::Clone
+        | Handler::Unshare
+        | Handler::Ioctl
+        | Handler::Socket
+        | Handler::Personality
+        | Handler::SetsMode(_) => match table::refusing_rule(policy.register_rules(s.handler), &a) {
+            Some(rule) => Decision::Errno(rule.errno),
+            None => Decision::Continue,
+        },
         // clone3's flags are in memory the kernel would read again after
         // our decision: refuse, and C libraries fall back to clone.
         Handler::Clone3 => Decision::Errno(errno::ENOSYS),
@@ -160,6 +163,8 @@ pub fn decide(policy: &Policy, call: &TrappedCall) -> Decision {
         Handler::WaitChild if policy.profile == xvisor_trap::Profile::Strict => wait_for_child(nr, a),
         Handler::WaitChild => Decision::Continue,
         Handler::Refuse => Decision::Errno(errno::EPERM),
+        Handler::OpenHow if policy.refuses_privilege_bits() => Decision::Errno(errno::ENOSYS),
+        Handler::OpenHow => Decision::Continue,
     }
 }
 

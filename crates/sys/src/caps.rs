@@ -9,6 +9,7 @@ use crate::{check, check_int};
 pub mod cap {
     pub const CHOWN: u32 = 0;
     pub const DAC_OVERRIDE: u32 = 1;
+    pub const DAC_READ_SEARCH: u32 = 2;
     pub const FOWNER: u32 = 3;
     pub const FSETID: u32 = 4;
     pub const KILL: u32 = 5;
@@ -19,6 +20,7 @@ pub mod cap {
     pub const NET_RAW: u32 = 13;
     pub const SYS_CHROOT: u32 = 18;
     pub const SYS_PTRACE: u32 = 19;
+    pub const SYS_ADMIN: u32 = 21;
     pub const MKNOD: u32 = 27;
     pub const AUDIT_WRITE: u32 = 29;
     pub const SETFCAP: u32 = 31;

@@ -195,6 +195,7 @@ pub struct Policy {
     denied: BTreeMap<u32, (i32, String)>,
     task_limit: Option<u64>,
     recording: bool,
+    privilege_bits_refused: bool,
     /// Rules decided in the supervisor on arguments in memory (performed
     /// there on a copy): only their calls are trapped for them.
     supervised: crate::supervised::SupervisorRules,
@@ -207,6 +208,7 @@ impl Policy {
             denied: BTreeMap::new(),
             task_limit: None,
             recording: false,
+            privilege_bits_refused: false,
             supervised: Default::default(),
         }
     }
@@ -292,14 +294,41 @@ impl Policy {
             (Profile::Strict, _) => Action::Trap,
             (Profile::Default, Class::Refused(e)) => Action::Errno(e),
             (Profile::Default, Class::Mediated) if self.recording => Action::Trap,
-            (Profile::Default, Class::Hot | Class::Mediated) => Self::cheapest(s.handler),
+            (Profile::Default, Class::Hot | Class::Mediated) => self.cheapest(s.handler),
+        }
+    }
+
+    /// Keeps setuid and setgid bits off every file the guest creates or
+    /// changes: an instance with a writable volume (a host directory,
+    /// whose files keep what the guest sets on them where every host user
+    /// can run them). Calls that set such a mode are refused with EPERM
+    /// (and named); `openat2`, whose mode is in memory, with ENOSYS.
+    /// Every other mode costs nothing: the filter tests the mode register.
+    pub fn refuse_privilege_bits(&mut self) {
+        self.privilege_bits_refused = true;
+    }
+
+    pub fn refuses_privilege_bits(&self) -> bool {
+        self.privilege_bits_refused
+    }
+
+    /// The register rules that decide `handler`'s calls under this policy:
+    /// its built-in refusals, and a setuid or setgid mode where
+    /// [`Self::refuse_privilege_bits`] was asked.
+    pub fn register_rules(&self, handler: Handler) -> &'static [RegisterRule] {
+        match handler {
+            Handler::SetsMode(_) if self.privilege_bits_refused => handler.privilege_rules(),
+            _ => handler.register_rules(),
         }
     }
 
     /// The cheapest filter action that holds the handler's whole decision
     /// when nothing else needs the call in the supervisor.
-    fn cheapest(handler: Handler) -> Action {
+    fn cheapest(&self, handler: Handler) -> Action {
         match handler {
+            Handler::SetsMode(_) if self.privilege_bits_refused => Action::AllowUnless(handler.privilege_rules()),
+            Handler::OpenHow if self.privilege_bits_refused => Action::Errno(errno::ENOSYS),
+            Handler::SetsMode(_) | Handler::OpenHow => Action::Allow,
             // Its flags are in memory: refused outright (C libraries fall
             // back to clone, whose flags are in a register).
             Handler::Clone3 => Action::Errno(errno::ENOSYS),

@@ -54,6 +54,8 @@ fn handler_name(h: Handler) -> &'static str {
         Handler::Personality => "personality",
         Handler::WaitChild => "wait-child",
         Handler::Refuse => "refuse",
+        Handler::SetsMode(_) => "sets-mode",
+        Handler::OpenHow => "open-how",
     }
 }
 

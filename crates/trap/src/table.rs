@@ -283,6 +283,25 @@ const PERSONALITY_RULES: &[RegisterRule] = &[RegisterRule {
     names: "personalities other than 0x0, 0x8, 0x20000, 0x20008, 0xffffffff",
 }];
 
+/// The mode bits that raise a program's privileges when it runs
+/// (`S_ISUID`, `S_ISGID`).
+pub const PRIVILEGE_MODE_BITS: u32 = 0o6000;
+
+/// A setuid or setgid mode in argument register `arg`.
+macro_rules! privilege_mode_rule {
+    ($arg:literal) => {
+        &[RegisterRule {
+            when: &[when($arg, RegisterTest::AnyBit(PRIVILEGE_MODE_BITS))],
+            errno: errno::EPERM,
+            names: "a setuid or setgid mode",
+        }]
+    };
+}
+
+const MODE_RULES_ARG1: &[RegisterRule] = privilege_mode_rule!(1);
+const MODE_RULES_ARG2: &[RegisterRule] = privilege_mode_rule!(2);
+const MODE_RULES_ARG3: &[RegisterRule] = privilege_mode_rule!(3);
+
 /// Which handler decides a trapped call.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Handler {
@@ -314,6 +333,16 @@ pub enum Handler {
     WaitChild,
     /// Answers the [`Class::Refused`] errno.
     Refuse,
+    /// A call that sets a file's mode (from argument register N): `chmod`,
+    /// `open` with `O_CREAT`, `mknod` … Runs in the kernel, unless the
+    /// instance keeps privilege bits off host files (a writable volume):
+    /// then a setuid or setgid mode is refused ([`Handler::privilege_rules`]).
+    SetsMode(u8),
+    /// `openat2`: its mode lives in memory the kernel would read again
+    /// after a decision; where setuid and setgid modes are refused it is
+    /// refused with ENOSYS (C libraries and programs fall back to
+    /// `openat`), elsewhere it runs in the kernel.
+    OpenHow,
 }
 
 impl Handler {
@@ -326,6 +355,17 @@ impl Handler {
             Self::Ioctl => IOCTL_RULES,
             Self::Socket => SOCKET_RULES,
             Self::Personality => PERSONALITY_RULES,
+            _ => &[],
+        }
+    }
+
+    /// The refusals of a handler that sets modes, where the instance keeps
+    /// privilege bits off host files: a setuid or setgid mode.
+    pub const fn privilege_rules(self) -> &'static [RegisterRule] {
+        match self {
+            Self::SetsMode(1) => MODE_RULES_ARG1,
+            Self::SetsMode(2) => MODE_RULES_ARG2,
+            Self::SetsMode(_) => MODE_RULES_ARG3,
             _ => &[],
         }
     }
@@ -413,7 +453,7 @@ const fn enosys(number: u32, name: &'static str, args: &'static [Arg]) -> Syscal
 pub static SYSCALLS: &[Syscall] = &[
     hot(0, "read", &[Fd, Out, Len]),
     hot(1, "write", &[Fd, In, Len]),
-    med(2, "open", &[Path, OpenFlags, Mode]),
+    with(2, "open", &[Path, OpenFlags, Mode], Handler::SetsMode(2)),
     hot(3, "close", &[Fd]),
     med(4, "stat", &[Path, Out]),
     hot(5, "fstat", &[Fd, Out]),
@@ -496,13 +536,16 @@ pub static SYSCALLS: &[Syscall] = &[
     med(82, "rename", &[Path, Path]),
     med(83, "mkdir", &[Path, Mode]),
     med(84, "rmdir", &[Path]),
-    med(85, "creat", &[Path, Mode]),
+    with(85, "creat", &[Path, Mode], Handler::SetsMode(1)),
     med(86, "link", &[Path, Path]),
     med(87, "unlink", &[Path]),
     med(88, "symlink", &[Str, Path]),
     med(89, "readlink", &[Path, Out, Len]),
-    med(90, "chmod", &[Path, Mode]),
-    hot(91, "fchmod", &[Fd, Mode]),
+    with(90, "chmod", &[Path, Mode], Handler::SetsMode(1)),
+    Syscall {
+        handler: Handler::SetsMode(1),
+        ..hot(91, "fchmod", &[Fd, Mode])
+    },
     med(92, "chown", &[Path, Id, Id]),
     hot(93, "fchown", &[Fd, Id, Id]),
     med(94, "lchown", &[Path, Id, Id]),
@@ -544,7 +587,7 @@ pub static SYSCALLS: &[Syscall] = &[
     hot(130, "rt_sigsuspend", &[In, Len]),
     hot(131, "sigaltstack", &[In, Out]),
     med(132, "utime", &[Path, In]),
-    med(133, "mknod", &[Path, Mode, Int]),
+    with(133, "mknod", &[Path, Mode, Int], Handler::SetsMode(1)),
     enosys(134, "uselib", &[Path]),
     with(135, "personality", &[Flags], Handler::Personality),
     enosys(136, "ustat", &[Int, Out]),
@@ -668,9 +711,9 @@ pub static SYSCALLS: &[Syscall] = &[
     med(254, "inotify_add_watch", &[Fd, Path, Flags]),
     hot(255, "inotify_rm_watch", &[Fd, Int]),
     med(256, "migrate_pages", &[Pid, Len, In, In]),
-    med(257, "openat", &[DirFd, Path, OpenFlags, Mode]),
+    with(257, "openat", &[DirFd, Path, OpenFlags, Mode], Handler::SetsMode(3)),
     med(258, "mkdirat", &[DirFd, Path, Mode]),
-    med(259, "mknodat", &[DirFd, Path, Mode, Int]),
+    with(259, "mknodat", &[DirFd, Path, Mode, Int], Handler::SetsMode(2)),
     med(260, "fchownat", &[DirFd, Path, Id, Id, AtFlags]),
     med(261, "futimesat", &[DirFd, Path, In]),
     med(262, "newfstatat", &[DirFd, Path, Out, AtFlags]),
@@ -679,7 +722,7 @@ pub static SYSCALLS: &[Syscall] = &[
     med(265, "linkat", &[DirFd, Path, DirFd, Path, AtFlags]),
     med(266, "symlinkat", &[Str, DirFd, Path]),
     med(267, "readlinkat", &[DirFd, Path, Out, Len]),
-    med(268, "fchmodat", &[DirFd, Path, Mode]),
+    with(268, "fchmodat", &[DirFd, Path, Mode], Handler::SetsMode(2)),
     med(269, "faccessat", &[DirFd, Path, Int]),
     hot(270, "pselect6", &[Int, Ptr, Ptr, Ptr, Ptr, Ptr]),
     hot(271, "ppoll", &[Ptr, Len, Ptr, In, Len]),
@@ -716,7 +759,11 @@ pub static SYSCALLS: &[Syscall] = &[
     med(302, "prlimit64", &[Pid, Int, In, Out]),
     eperm(303, "name_to_handle_at", &[DirFd, Path, Out, Out, AtFlags]),
     eperm(304, "open_by_handle_at", &[Fd, In, OpenFlags]),
-    eperm(305, "clock_adjtime", &[Int, Ptr]),
+    // A query (modes 0) reads the clock's state; every change needs
+    // CAP_SYS_TIME in the host's namespace, which the kernel checks and no
+    // guest has (a PTP clock's, write access to a device the instance is
+    // shown only by `--device`).
+    med(305, "clock_adjtime", &[Int, Ptr]),
     hot(306, "syncfs", &[Fd]),
     hot(307, "sendmmsg", &[Fd, Ptr, Len, Flags]),
     eperm(308, "setns", &[Fd, CloneFlags]),
@@ -759,7 +806,7 @@ pub static SYSCALLS: &[Syscall] = &[
     med(434, "pidfd_open", &[Pid, Flags]),
     with(435, "clone3", &[Ptr, Len], Handler::Clone3),
     hot(436, "close_range", &[Fd, Fd, Flags]),
-    med(437, "openat2", &[DirFd, Path, Ptr, Len]),
+    with(437, "openat2", &[DirFd, Path, Ptr, Len], Handler::OpenHow),
     med(438, "pidfd_getfd", &[Fd, Fd, Flags]),
     med(439, "faccessat2", &[DirFd, Path, Int, AtFlags]),
     med(440, "process_madvise", &[Fd, Ptr, Len, Int, Flags]),
@@ -774,7 +821,7 @@ pub static SYSCALLS: &[Syscall] = &[
     hot(449, "futex_waitv", &[Ptr, Len, Flags, In, Int]),
     hot(450, "set_mempolicy_home_node", &[Ptr, Len, Int, Flags]),
     hot(451, "cachestat", &[Fd, In, Out, Flags]),
-    med(452, "fchmodat2", &[DirFd, Path, Mode, AtFlags]),
+    with(452, "fchmodat2", &[DirFd, Path, Mode, AtFlags], Handler::SetsMode(2)),
     hot(453, "map_shadow_stack", &[Ptr, Len, Flags]),
     hot(454, "futex_wake", &[Ptr, Flags, Int, Flags]),
     hot(455, "futex_wait", &[Ptr, Flags, Flags, In, Int]),
@@ -1055,18 +1102,43 @@ mod tests {
     fn hot_rows_are_decided_by_number_or_by_a_register_rule() {
         for s in SYSCALLS.iter().filter(|s| s.class == Class::Hot) {
             assert!(
-                s.handler == Handler::Continue || !s.handler.register_rules().is_empty(),
+                s.handler == Handler::Continue
+                    || !s.handler.register_rules().is_empty()
+                    || !s.handler.privilege_rules().is_empty(),
                 "{} is hot but its handler {:?} needs the supervisor",
                 s.name,
                 s.handler
             );
         }
         for s in SYSCALLS {
-            for rule in s.handler.register_rules() {
+            for rule in s.handler.register_rules().iter().chain(s.handler.privilege_rules()) {
                 assert!(!rule.when.is_empty(), "{}: a rule without conditions", s.name);
                 for c in rule.when {
                     assert!(usize::from(c.arg) < s.args.len(), "{}", s.name);
                 }
+            }
+        }
+    }
+
+    #[test]
+    fn privilege_rules_refuse_setuid_and_setgid_modes_only() {
+        let chmod = by_name("chmod").unwrap().handler;
+        let openat = by_name("openat").unwrap().handler;
+        let refused = |h: Handler, args: [u64; 6]| refusing_rule(h.privilege_rules(), &args).map(|r| r.errno);
+        assert_eq!(refused(chmod, [0, 0o4755, 0, 0, 0, 0]), Some(errno::EPERM));
+        assert_eq!(refused(chmod, [0, 0o2775, 0, 0, 0, 0]), Some(errno::EPERM));
+        assert_eq!(refused(chmod, [0, 0o1777, 0, 0, 0, 0]), None);
+        assert_eq!(refused(chmod, [0, 0o755, 0, 0, 0, 0]), None);
+        assert_eq!(refused(openat, [0, 0, 0o101, 0o4755, 0, 0]), Some(errno::EPERM));
+        assert_eq!(refused(openat, [0, 0, 0o101, 0o644, 0, 0]), None);
+        for s in SYSCALLS {
+            if let Handler::SetsMode(arg) = s.handler {
+                assert_eq!(
+                    s.args.get(usize::from(arg)),
+                    Some(&Arg::Mode),
+                    "{}: the mode register",
+                    s.name
+                );
             }
         }
     }

@@ -81,8 +81,10 @@ exec options (then ID, then the command unless --process):
       --cwd DIR            working directory
   -u, --user UID[:GID]     user and group
       --additional-gids G  supplementary groups (repeatable, or G1,G2)
-  -c, --cap CAP            add a capability (repeatable)
-      --no-new-privs       accepted (always on)
+  -c, --cap CAP            add a capability (repeatable; inside the
+                           container's user namespace, like all of them)
+      --no-new-privs       set no_new_privs for this process (otherwise
+                           as the container's process.noNewPrivileges)
       --preserve-fds N     pass descriptors 3 .. 3+N-1 too
 
 Exit status: 0 on success, 1 when the command failed; 'run' without
@@ -893,15 +895,12 @@ fn exec(global: &Global, args: Vec<OsString>) -> Result<i32> {
             }
             Short('c') | Long("cap") => {
                 let name = text(p.value()?, "--cap")?;
-                request
-                    .add_capabilities
-                    .push(xvisor_oci::capability_number(&name).ok_or_else(|| {
-                        anyhow!(
-                        "exec --cap {name}: not a capability xvisor grants (at most the 14 engines grant by default)"
-                    )
-                    })?);
+                request.add_capabilities.push(
+                    xvisor_oci::capability_number(&name)
+                        .ok_or_else(|| anyhow!("exec --cap {name}: not a capability"))?,
+                );
             }
-            Long("no-new-privs") => {}
+            Long("no-new-privs") => request.no_new_privileges = Some(true),
             Long("apparmor") | Long("process-label") => {
                 bail!("exec: AppArmor profiles and SELinux labels are not supported")
             }
@@ -947,6 +946,7 @@ fn exec(global: &Global, args: Vec<OsString>) -> Result<i32> {
             umask: process.umask,
             tty: process.terminal,
             preserve_fds: request.preserve_fds,
+            no_new_privileges: Some(process.no_new_privileges || request.no_new_privileges == Some(true)),
         };
     } else if request.argv.is_empty() {
         bail!("exec: give a command to run (or --process FILE)");

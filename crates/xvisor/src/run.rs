@@ -23,8 +23,13 @@ By default the instance sees only the host's system directories, read-only
 writable /tmp and home directory that vanish with it (1 GiB each, in
 memory), its own /proc, a minimal
 /dev, /sys read-only, hostname 'xvisor', and no network but loopback. The
-guest runs as root inside, which is the invoking user outside: it has no
-privilege on the host. Everything is gone when the program ends.
+guest runs as root inside, with no privilege on the host: started by root,
+its ids are a range of host ids of its own (host files keep their owners,
+so what the host keeps for root stays out of reach); started by another
+user, it is that user outside. Root inside holds the 14 capabilities
+container engines grant by default, all of its own user namespace.
+no_new_privs is always set: no exec gains privileges (set-uid bits, file
+capabilities). Everything is gone when the program ends.
 
 Root filesystem:
       --image NAME[:TAG]   use an image imported with 'xvisor image import' as
@@ -57,6 +62,13 @@ Identity and environment:
       --entrypoint PROG    with --image: run PROG instead of the image's
                            Entrypoint (PROGRAM ARGS, or the image's Cmd,
                            follow)
+      --userns auto|host   auto (default): started by root, the guest's ids
+                           0-65535 are host ids of its own (image layers,
+                           --rootfs and volumes show its files as its own;
+                           what it writes to a volume belongs to the same
+                           ids on the host, root's to root); host: the
+                           caller's ids, so a root caller's guest root is
+                           host root (for hosts without idmapped mounts)
       --hostname NAME      the instance's hostname (default: xvisor)
       --name NAME          the instance's name (default: generated)
 
@@ -82,6 +94,11 @@ Limits (refused, never ignored, where the host cannot enforce them):
       --read-only          no writable root: an image's or --rootfs's / is
                            read-only (/tmp, the home directory, --tmpfs
                            mounts and rw volumes stay writable)
+      --no-limits          drop the default bound on processes: without it,
+                           an instance started by root (with ids of its own)
+                           lets each of its users run at most 4096
+                           processes and threads (RLIMIT_NPROC) unless
+                           --pids says otherwise; the tmpfs sizes above stay
       --rm                 accepted: every instance is removed at its end
 
 Policy (see 'xvisor policy --help' and docs/policy.md):
@@ -151,6 +168,10 @@ pub struct RunOptions {
     pub entrypoint: Option<String>,
     pub tmpfs: Vec<xvisor_confine::TmpfsMount>,
     pub read_only: bool,
+    /// `--userns host`: the guest keeps the caller's host ids.
+    pub share_host_ids: bool,
+    /// `--no-limits`: none of xvisor's default bounds.
+    pub no_limits: bool,
     pub interactive: bool,
     pub tty: bool,
     /// `None`: the policy file's base, else `default`.
@@ -319,6 +340,7 @@ pub fn parse(args: Vec<OsString>) -> Result<Option<RunOptions>> {
             Long("entrypoint") => o.entrypoint = Some(text(p.value()?, "--entrypoint")?),
             Long("tmpfs") => o.tmpfs.push(parse_tmpfs(&text(p.value()?, "--tmpfs")?)?),
             Long("read-only") => o.read_only = true,
+            Long("no-limits") => o.no_limits = true,
             Long("rm") => {}
             Long("hostname") => {
                 let h = text(p.value()?, "--hostname")?;
@@ -334,6 +356,13 @@ pub fn parse(args: Vec<OsString>) -> Result<Option<RunOptions>> {
                     bail!("--name {n:?}: use 1 to 64 letters, digits, '-', '_' or '.'");
                 }
                 o.name = Some(n);
+            }
+            Long("userns") => {
+                o.share_host_ids = match text(p.value()?, "--userns")?.as_str() {
+                    "auto" => false,
+                    "host" => true,
+                    other => bail!("--userns {other:?}: use auto or host"),
+                }
             }
             Long("net") | Long("network") => {
                 o.network = match text(p.value()?, "--net")?.as_str() {
@@ -655,6 +684,9 @@ pub fn to_spec(mut o: RunOptions) -> Result<InstanceSpec> {
         limits: o.limits,
         cgroup_path: None,
         id_maps: None,
+        own_host_ids: !o.share_host_ids,
+        processes_per_user: None,
+        default_limits: !o.no_limits,
         nofile: o.nofile,
         timeout: o.timeout,
         tty: o.tty,
@@ -669,6 +701,9 @@ pub fn to_spec(mut o: RunOptions) -> Result<InstanceSpec> {
         trace,
         learn: o.learn.is_some(),
         capabilities: None,
+        capability_ceiling: Default::default(),
+        // Always on for xvisor's own command line (`xvisor run --help`).
+        no_new_privileges: true,
         additional_gids: Vec::new(),
         preserve_fds: 0,
         sysctls: Vec::new(),

@@ -349,7 +349,28 @@ fn the_supervisor_confines_itself_once_the_instance_runs() {
     let field = |key: &str| field_of(&status, key);
     assert_eq!(field("NoNewPrivs:"), "1", "{status}");
     assert_eq!(field("Seccomp:"), "2", "{status}");
-    // CAP_SYS_PTRACE (bit 19) only.
-    assert_eq!(field("CapEff:"), "0000000000080000", "{status}");
-    assert_eq!(field("CapBnd:"), "0000000000080000", "{status}");
+    // CAP_SYS_PTRACE (bit 19) and, for the guest's /proc files under its
+    // own host ids, CAP_DAC_READ_SEARCH (bit 2) only.
+    assert_eq!(field("CapEff:"), "0000000000080004", "{status}");
+    assert_eq!(field("CapBnd:"), "0000000000080004", "{status}");
+}
+
+/// The clock's state can be read (glibc's `adjtimex` is `clock_adjtime`
+/// with modes 0) and never changed: the kernel asks for CAP_SYS_TIME in
+/// the host's namespace, which no guest has.
+#[test]
+fn the_clock_can_be_queried_never_adjusted() {
+    let script = "import ctypes, os\n\
+                  libc = ctypes.CDLL(None, use_errno=True)\n\
+                  timex = ctypes.create_string_buffer(512)\n\
+                  print('query', libc.adjtimex(timex) >= 0)\n\
+                  ctypes.memmove(timex, (ctypes.c_uint * 1)(1), 4)\n\
+                  print('change', libc.adjtimex(timex), ctypes.get_errno())\n";
+    for profile in ["default", "strict"] {
+        let out = run(
+            Caller::Root,
+            &["run", "--profile", profile, "--", "python3", "-c", script],
+        );
+        assert_eq!(ok(&out).trim(), "query True\nchange -1 1", "{profile}");
+    }
 }

@@ -307,6 +307,46 @@ fn thousands_of_zombies_cost_the_supervisor_little() {
     );
 }
 
+/// The supervisor's CPU for a guest holding 3,000 zombies under `--cpus
+/// 0.1` stays within the instance's own limit: its work per task event
+/// is bounded, so a throttled guest cannot make it spin (the supervisor
+/// is not in the instance's cgroup; ARCHITECTURE.md says why).
+#[test]
+fn a_zombie_storm_under_a_cpu_limit_keeps_the_supervisor_within_it() {
+    let script = "import os, time\n\
+                  for i in range(3000):\n\
+                  \x20   if os.fork() == 0:\n\
+                  \x20       os._exit(0)\n\
+                  print('made', flush=True)\n\
+                  time.sleep(3)\n";
+    let started = std::time::Instant::now();
+    let mut child = Running(
+        xvisor(Caller::Root, &["run", "--cpus", "0.1", "--", "python3", "-c", script])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("spawn xvisor"),
+    );
+    let pid = child.0.id();
+    let mut line = String::new();
+    let mut stdout = std::io::BufReader::new(child.0.stdout.take().unwrap());
+    std::io::BufRead::read_line(&mut stdout, &mut line).unwrap();
+    assert_eq!(line, "made\n");
+    // The supervisor's own user and system time (not its children's),
+    // while the zombies stand.
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    let fields: Vec<&str> = stat.rsplit_once(')').unwrap().1.split_whitespace().collect();
+    let ticks: u64 = fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap();
+    let cpu = Duration::from_millis(ticks * 10);
+    let wall = started.elapsed();
+    assert_eq!(wait_with_timeout(&mut child, Duration::from_secs(120)), 0);
+    assert!(
+        cpu.as_secs_f64() < 0.1 * wall.as_secs_f64(),
+        "the supervisor used {cpu:?} of CPU in {wall:?}: above the instance's 0.1 CPU"
+    );
+}
+
 #[test]
 fn names_are_unique_and_other_users_instances_are_invisible() {
     let name = unique("mine");

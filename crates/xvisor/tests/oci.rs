@@ -446,8 +446,18 @@ fn unsupported_fields_are_refused_by_name() {
             "linux.intelRdt",
         ),
         (
-            serde_json::json!({"linux": {"namespaces": [{"type": "pid", "path": "/proc/1/ns/pid"}]}}),
+            serde_json::json!({"linux": {"namespaces": [{"type": "pid", "path": "/proc/1/ns/pid"}, {"type": "ipc"}]}}),
             "linux.namespaces[0].path: joining an existing pid namespace is not supported",
+        ),
+        // The host's pid or IPC namespace (Kubernetes' hostPID, hostIPC):
+        // refused, not narrowed to the instance's own.
+        (
+            serde_json::json!({"linux": {"namespaces": [{"type": "ipc"}, {"type": "mount"}]}}),
+            "linux.namespaces: no pid namespace: sharing the host's (hostPID) is not supported",
+        ),
+        (
+            serde_json::json!({"linux": {"namespaces": [{"type": "pid"}, {"type": "mount"}]}}),
+            "linux.namespaces: no ipc namespace: sharing the host's (hostIPC) is not supported",
         ),
         (
             serde_json::json!({"linux": {"personality": {"domain": "LINUX32"}}}),
@@ -676,10 +686,17 @@ fn exec_takes_env_cwd_and_user_and_inherits_the_rest() {
     .unwrap();
     let o = b.oci(&["exec", "--process", process.to_str().unwrap(), &id]);
     assert_eq!(stdout(&o), "this\n/tmp\n7\n8\n", "{}", stderr(&o));
-    // Capabilities: the container's set, and --cap adds one xvisor grants.
-    let o = b.oci(&["exec", "--cap", "CAP_SYS_ADMIN", &id, "true"]);
+    // Capabilities: the container's set, and --cap adds any (inside the
+    // container's user namespace); a name that is none is refused.
+    let o = b.oci(&["exec", "--cap", "CAP_SYS_ADMIN", &id, "sh", "-c", "exit 0"]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let o = b.oci(&["exec", "--cap", "CAP_NO_SUCH_THING", &id, "sh", "-c", "exit 0"]);
     assert_eq!(code(&o), 1);
-    assert!(stderr(&o).contains("CAP_SYS_ADMIN"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("CAP_NO_SUCH_THING: not a capability"),
+        "{}",
+        stderr(&o)
+    );
     ok(&b.oci(&["delete", "--force", &id]));
 }
 
@@ -823,6 +840,255 @@ fn a_killed_exec_client_leaves_nothing_stuck() {
     assert_eq!(b.status(&id), "running");
     ok(&b.oci(&["delete", "--force", &id]));
     assert!(eventually(Duration::from_secs(5), || pids_running("sleep 273").is_empty()));
+}
+
+/// What an engine does when an exec runs past its timeout (containerd's
+/// ExecSync, a Kubernetes exec probe): SIGKILL to the pid in exec's
+/// --pid-file, then read the exec's output to its end. The program, and
+/// what it started, must end with that pid, or the output never closes.
+#[test]
+fn killing_the_exec_pid_file_pid_ends_the_program_and_its_output() {
+    use std::io::Read;
+    let b = Bundle::new("oci-exec-timeout", Caller::Root, &["sleep", "300"]);
+    let id = container_id("exec-timeout");
+    b.running(&id);
+    let pid_file = b.dir.join("exec.pid");
+    let (mut output, write_end) = std::io::pipe().unwrap();
+    let status = xvisor(
+        Caller::Root,
+        &b.global(&[
+            "exec",
+            "--detach",
+            "--pid-file",
+            pid_file.to_str().unwrap(),
+            &id,
+            "sh",
+            "-c",
+            "sleep 4321 & echo started; exec sleep 4322",
+        ]),
+    )
+    .stdin(Stdio::null())
+    .stdout(write_end.try_clone().unwrap())
+    .stderr(write_end)
+    .status()
+    .unwrap();
+    assert!(status.success());
+    let mut started = [0u8; 8];
+    output.read_exact(&mut started).unwrap();
+    assert_eq!(&started, b"started\n");
+    assert!(eventually(Duration::from_secs(10), || {
+        pids_running("sleep 4321").len() == 1 && pids_running("sleep 4322").len() == 1
+    }));
+    let pid: i32 = std::fs::read_to_string(&pid_file).unwrap().trim().parse().unwrap();
+    assert!(std::process::Command::new("kill")
+        .args(["-KILL", &pid.to_string()])
+        .status()
+        .unwrap()
+        .success());
+    // The output reaches its end within a second: nothing holds it open.
+    let (done, finished) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut rest = Vec::new();
+        let _ = output.read_to_end(&mut rest);
+        let _ = done.send(rest);
+    });
+    let rest = finished
+        .recv_timeout(Duration::from_secs(1))
+        .expect("the exec's output is still open a second after its pid-file pid was killed");
+    assert!(rest.is_empty(), "{}", String::from_utf8_lossy(&rest));
+    assert!(
+        eventually(Duration::from_secs(5), || pids_running("sleep 4321").is_empty()
+            && pids_running("sleep 4322").is_empty()),
+        "processes of the killed exec are left"
+    );
+    assert_eq!(b.status(&id), "running", "the container lives on");
+    ok(&b.oci(&["delete", "--force", &id]));
+}
+
+/// A set-uid program owned by a mapped user other than root, in the
+/// bundle's root: it runs with its owner's uid exactly when config.json's
+/// noNewPrivileges is false (runtime-tools' and Kubernetes' nonewprivs).
+#[test]
+fn no_new_privileges_is_as_the_config_says() {
+    require_root();
+    // Static: the bundle's root is busybox, without a C library.
+    let program = TempDir::new("euid");
+    let built = std::process::Command::new("gcc")
+        .args(["-static", "-O2", "-o"])
+        .arg(program.join("euid"))
+        .arg(format!("{}/tests/programs/euid.c", env!("CARGO_MANIFEST_DIR")))
+        .output()
+        .expect("gcc (and libc6-dev) are needed");
+    assert!(built.status.success(), "{}", String::from_utf8_lossy(&built.stderr));
+    for (no_new_privileges, expected) in [(false, "1000"), (true, "2000")] {
+        let b = Bundle::new("oci-nnp", Caller::Root, &["/euid"]);
+        let target = b.dir.join("rootfs").join("euid");
+        std::fs::copy(program.join("euid"), &target).unwrap();
+        std::os::unix::fs::chown(&target, Some(1000), Some(1000)).unwrap();
+        set_mode(&target, 0o4755);
+        b.edit(|c| {
+            c["process"]["noNewPrivileges"] = Value::Bool(no_new_privileges);
+            c["process"]["user"] = serde_json::json!({"uid": 2000, "gid": 2000});
+        });
+        let id = container_id(&format!("nnp-{no_new_privileges}"));
+        b.created.borrow_mut().push(id.clone());
+        let o = b.oci(&["run", "--bundle", b.dir.str(), &id]);
+        assert_eq!(
+            stdout(&o).trim(),
+            expected,
+            "noNewPrivileges {no_new_privileges}: {}",
+            stderr(&o)
+        );
+    }
+}
+
+/// Rootless too: init holds CAP_SYS_ADMIN of the instance's user namespace,
+/// which is what the filters need without no_new_privs. An exec'd process
+/// follows the container's setting unless told (`--no-new-privs`).
+#[test]
+fn no_new_privileges_can_be_left_off_rootless() {
+    for (no_new_privileges, expected) in [(false, "NoNewPrivs:\t0"), (true, "NoNewPrivs:\t1")] {
+        let b = Bundle::new("oci-nnp-rootless", Caller::Unprivileged, &["sleep", "300"]);
+        b.applets(&["grep"]);
+        b.edit(|c| c["process"]["noNewPrivileges"] = Value::Bool(no_new_privileges));
+        let id = container_id(&format!("nnp-rootless-{no_new_privileges}"));
+        b.running(&id);
+        let o = b.oci(&["exec", &id, "grep", "NoNewPrivs", "/proc/1/status"]);
+        // init (pid 1) too: every process it starts inherits its flag.
+        assert_eq!(stdout(&o).trim(), expected, "init: {}", stderr(&o));
+        let o = b.oci(&["exec", &id, "grep", "NoNewPrivs", "/proc/self/status"]);
+        assert_eq!(stdout(&o).trim(), expected, "{}", stderr(&o));
+        let o = b.oci(&["exec", "--no-new-privs", &id, "grep", "NoNewPrivs", "/proc/self/status"]);
+        assert_eq!(stdout(&o).trim(), "NoNewPrivs:\t1", "{}", stderr(&o));
+        ok(&b.oci(&["delete", "--force", &id]));
+    }
+}
+
+/// config.json's capabilities, any of them, are the instance's own: the
+/// filter and the supervisor still decide every call.
+#[test]
+fn a_privileged_set_of_capabilities_stays_inside_the_instance() {
+    require_root();
+    let script = "grep CapEff /proc/self/status; \
+        mount -t tmpfs none /mnt 2>/dev/null && echo MOUNTED; \
+        umount /proc/kcore 2>/dev/null && echo UNMASKED; \
+        rmmod no_such_module 2>&1 | grep -q 'Operation not permitted' && echo NO-MODULE; \
+        ip link set lo mtu 1300 && ip link show lo | grep -q 'mtu 1300' && echo OWN-NET; \
+        hostname changed && echo OWN-UTS; \
+        date -s '2020-01-01 00:00:00' 2>&1 | grep -q \"can't set date\" && echo NO-CLOCK; \
+        unshare -U true 2>/dev/null || echo NO-USERNS; \
+        nsenter -t 1 -m true 2>/dev/null || echo NO-SETNS";
+    let b = Bundle::new("oci-privileged", Caller::Root, &["sh", "-c", script]);
+    b.applets(&[
+        "mount", "umount", "rmmod", "ip", "grep", "hostname", "date", "unshare", "nsenter", "true",
+    ]);
+    b.edit(|c| {
+        let names = [
+            "CAP_CHOWN",
+            "CAP_DAC_OVERRIDE",
+            "CAP_DAC_READ_SEARCH",
+            "CAP_FOWNER",
+            "CAP_FSETID",
+            "CAP_KILL",
+            "CAP_SETGID",
+            "CAP_SETUID",
+            "CAP_SETPCAP",
+            "CAP_LINUX_IMMUTABLE",
+            "CAP_NET_BIND_SERVICE",
+            "CAP_NET_BROADCAST",
+            "CAP_NET_ADMIN",
+            "CAP_NET_RAW",
+            "CAP_IPC_LOCK",
+            "CAP_IPC_OWNER",
+            "CAP_SYS_MODULE",
+            "CAP_SYS_RAWIO",
+            "CAP_SYS_CHROOT",
+            "CAP_SYS_PTRACE",
+            "CAP_SYS_PACCT",
+            "CAP_SYS_ADMIN",
+            "CAP_SYS_BOOT",
+            "CAP_SYS_NICE",
+            "CAP_SYS_RESOURCE",
+            "CAP_SYS_TIME",
+            "CAP_SYS_TTY_CONFIG",
+            "CAP_MKNOD",
+            "CAP_LEASE",
+            "CAP_AUDIT_WRITE",
+            "CAP_AUDIT_CONTROL",
+            "CAP_SETFCAP",
+            "CAP_MAC_OVERRIDE",
+            "CAP_MAC_ADMIN",
+            "CAP_SYSLOG",
+            "CAP_WAKE_ALARM",
+            "CAP_BLOCK_SUSPEND",
+            "CAP_AUDIT_READ",
+            "CAP_PERFMON",
+            "CAP_BPF",
+            "CAP_CHECKPOINT_RESTORE",
+        ]
+        .to_vec();
+        c["process"]["capabilities"] = serde_json::json!({
+            "bounding": names, "effective": names, "permitted": names
+        });
+        c["process"]["noNewPrivileges"] = Value::Bool(false);
+    });
+    let id = container_id("privileged");
+    b.created.borrow_mut().push(id.clone());
+    let o = b.oci(&["run", "--bundle", b.dir.str(), &id]);
+    let out = stdout(&o);
+    let last_cap: u32 = std::fs::read_to_string("/proc/sys/kernel/cap_last_cap")
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    let full = format!("{:016x}", (1u64 << (last_cap + 1)) - 1);
+    assert!(out.contains(&full), "every capability, inside: {out}{}", stderr(&o));
+    assert!(!out.contains("MOUNTED"), "CAP_SYS_ADMIN inside mounted: {out}");
+    assert!(!out.contains("UNMASKED"), "CAP_SYS_ADMIN inside unmasked a path: {out}");
+    assert!(out.contains("NO-MODULE"), "CAP_SYS_MODULE: {out}{}", stderr(&o));
+    assert!(
+        out.contains("OWN-NET"),
+        "CAP_NET_ADMIN in its own network namespace: {out}{}",
+        stderr(&o)
+    );
+    assert!(out.contains("OWN-UTS"), "{out}{}", stderr(&o));
+    assert!(out.contains("NO-CLOCK"), "CAP_SYS_TIME set the host's clock: {out}");
+    assert!(out.contains("NO-USERNS"), "CAP_SYS_ADMIN made a user namespace: {out}");
+    assert!(
+        out.contains("NO-SETNS"),
+        "CAP_SYS_ADMIN entered init's namespaces: {out}"
+    );
+}
+
+/// CAP_NET_ADMIN reaches the instance's own network namespace only: not
+/// one it joins (a pod's, made by the host).
+#[test]
+fn net_admin_inside_does_not_reach_a_joined_network_namespace() {
+    require_root();
+    let ns = format!("xvisor-netadmin-{}", std::process::id());
+    host(&["ip", "netns", "add", &ns]);
+    let b = Bundle::new(
+        "oci-netadmin",
+        Caller::Root,
+        &["sh", "-c", "ip link set lo mtu 1300 2>&1; ip link show lo"],
+    );
+    b.applets(&["ip"]);
+    b.edit(|c| {
+        let names = vec!["CAP_NET_ADMIN", "CAP_SYS_ADMIN"];
+        c["process"]["capabilities"] = serde_json::json!({"bounding": names, "effective": names, "permitted": names});
+        for n in c["linux"]["namespaces"].as_array_mut().unwrap() {
+            if n["type"] == "network" {
+                n["path"] = Value::from(format!("/run/netns/{ns}"));
+            }
+        }
+    });
+    let id = container_id("netadmin");
+    b.created.borrow_mut().push(id.clone());
+    let o = b.oci(&["run", "--bundle", b.dir.str(), &id]);
+    host(&["ip", "netns", "delete", &ns]);
+    let out = stdout(&o);
+    assert!(out.contains("Operation not permitted"), "{out}{}", stderr(&o));
+    assert!(!out.contains("mtu 1300"), "{out}");
 }
 
 #[test]
@@ -1594,8 +1860,8 @@ fn capabilities_that_cannot_be_honoured_are_refused_by_name() {
             "process.capabilities.inheritable[0]: CAP_CHOWN is not in the bounding set",
         ),
         (
-            serde_json::json!({"inheritable": ["CAP_SYS_ADMIN"]}),
-            "process.capabilities.inheritable[0]: CAP_SYS_ADMIN is not supported",
+            serde_json::json!({"inheritable": ["CAP_NO_SUCH_THING"]}),
+            "process.capabilities.inheritable[0]: CAP_NO_SUCH_THING is not a capability",
         ),
     ] {
         b.edit(|c| c["process"]["capabilities"] = caps);
