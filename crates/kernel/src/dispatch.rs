@@ -1,7 +1,7 @@
 //! From a trapped call to a decision, through the table's handler.
 
 use xvisor_trap::bpf::AUDIT_ARCH_X86_64;
-use xvisor_trap::table::{self, Handler, Syscall};
+use xvisor_trap::table::{self, EarlierCheck, Handler, Syscall};
 use xvisor_trap::Policy;
 
 use crate::TrappedCall;
@@ -107,6 +107,75 @@ fn wait_for_child(nr: u32, a: [u64; 6]) -> Decision {
     }
 }
 
+/// The first error Linux's own argument checks give a refused call, before
+/// its refusal (see [`EarlierCheck`]). Read from /proc while the caller is
+/// stopped in the call; another thread may change its descriptors at the
+/// same time, which changes at most which refusal it gets: every path ends
+/// in an errno.
+fn earlier_error(checks: &[EarlierCheck], call: &TrappedCall) -> Option<i32> {
+    let a = call.args;
+    let tid = call.pid;
+    let fd_link = |fd: i32| std::fs::read_link(format!("/proc/{tid}/fd/{fd}")).ok();
+    checks.iter().find_map(|check| match *check {
+        EarlierCheck::OpenFd(n) => {
+            let fd = a[usize::from(n)] as u32 as i32;
+            (fd < 0 || fd_link(fd).is_none()).then_some(errno::EBADF)
+        }
+        EarlierCheck::NamespaceOfType => {
+            let wanted = a[1] as u32;
+            if wanted & !NAMESPACE_FLAGS != 0 {
+                return Some(errno::EINVAL);
+            }
+            let target = fd_link(a[0] as u32 as i32)?;
+            let target = target.to_string_lossy();
+            match target.split_once(":[").map(|(kind, _)| kind) {
+                Some(kind) => {
+                    let flag = namespace_flag(kind)?;
+                    (wanted != 0 && wanted != flag).then_some(errno::EINVAL)
+                }
+                // A pidfd names every namespace of a process: the flags
+                // must say which.
+                None if target == "anon_inode:[pidfd]" => (wanted == 0).then_some(errno::EINVAL),
+                None => Some(errno::EINVAL),
+            }
+        }
+        EarlierCheck::Tracee => {
+            const PTRACE_TRACEME: u64 = 0;
+            const PTRACE_ATTACH: u64 = 16;
+            const PTRACE_SEIZE: u64 = 0x4206;
+            let request = a[0];
+            if request == PTRACE_TRACEME {
+                // Every guest task already has its tracer: the monitor.
+                return None;
+            }
+            let pid = a[1] as u32 as i32;
+            // The instance's own /proc, through the caller's root.
+            let exists = pid > 0 && std::fs::symlink_metadata(format!("/proc/{tid}/root/proc/{pid}")).is_ok();
+            let attaching = matches!(request, PTRACE_ATTACH | PTRACE_SEIZE);
+            (!exists || !attaching).then_some(errno::ESRCH)
+        }
+    })
+}
+
+/// Every `CLONE_NEW*` flag `setns` takes.
+const NAMESPACE_FLAGS: u32 =
+    0x0000_0080 | 0x0002_0000 | 0x0200_0000 | 0x0400_0000 | 0x0800_0000 | 0x1000_0000 | 0x2000_0000 | 0x4000_0000;
+
+/// The `CLONE_NEW*` flag of a namespace, by the name /proc gives its file.
+fn namespace_flag(kind: &str) -> Option<u32> {
+    Some(match kind {
+        "time" | "time_for_children" => 0x0000_0080,
+        "mnt" => 0x0002_0000,
+        "cgroup" => 0x0200_0000,
+        "uts" => 0x0400_0000,
+        "ipc" => 0x0800_0000,
+        "user" => 0x1000_0000,
+        "pid" | "pid_for_children" => 0x2000_0000,
+        "net" => 0x4000_0000,
+        _ => return None,
+    })
+}
+
 /// The table row of a trapped call, if it is a known x86_64 call.
 pub fn syscall_of(call: &TrappedCall) -> Option<&'static Syscall> {
     if call.arch != AUDIT_ARCH_X86_64 {
@@ -127,6 +196,18 @@ pub fn decide(policy: &Policy, call: &TrappedCall) -> Decision {
     // One table lookup per trapped call: the refusal check and the handler
     // share the row.
     let row = table::lookup(nr);
+    if let (
+        Some(Syscall {
+            handler: Handler::RefuseAfter(checks),
+            ..
+        }),
+        None,
+    ) = (row, policy.user_denial(nr))
+    {
+        if let Some(e) = earlier_error(checks, call) {
+            return Decision::Errno(e);
+        }
+    }
     if let Some(e) = policy.refusal_of(nr, row) {
         return Decision::Errno(e);
     }
@@ -162,7 +243,7 @@ pub fn decide(policy: &Policy, call: &TrappedCall) -> Decision {
         // no wake-up through the monitor and the scheduler).
         Handler::WaitChild if policy.profile == xvisor_trap::Profile::Strict => wait_for_child(nr, a),
         Handler::WaitChild => Decision::Continue,
-        Handler::Refuse => Decision::Errno(errno::EPERM),
+        Handler::Refuse | Handler::RefuseAfter(_) => Decision::Errno(errno::EPERM),
         Handler::OpenHow if policy.refuses_privilege_bits() => Decision::Errno(errno::ENOSYS),
         Handler::OpenHow => Decision::Continue,
     }

@@ -60,29 +60,16 @@ pub fn clone_tree(dirfd: Option<BorrowedFd<'_>>, path: &str, recursive: bool) ->
 /// Sets mount attributes on the mount behind `mount_fd` (and, when
 /// `recursive`, every mount below it).
 pub fn set_attributes(mount_fd: BorrowedFd<'_>, set: u64, recursive: bool) -> io::Result<()> {
-    let attr = MountAttr {
-        attr_set: set,
-        attr_clr: 0,
-        propagation: 0,
-        userns_fd: 0,
-    };
-    let mut flags = libc::AT_EMPTY_PATH as libc::c_uint;
-    if recursive {
-        flags |= AT_RECURSIVE;
-    }
-    // SAFETY: an empty path with AT_EMPTY_PATH names the descriptor itself;
-    // `attr` is a valid mount_attr whose size we pass.
-    check(unsafe {
-        libc::syscall(
-            libc::SYS_mount_setattr,
-            mount_fd.as_raw_fd(),
-            c"".as_ptr(),
-            flags,
-            &attr as *const MountAttr,
-            std::mem::size_of::<MountAttr>(),
-        )
-    })
-    .map(drop)
+    mount_setattr(
+        mount_fd,
+        &MountAttr {
+            attr_set: set,
+            attr_clr: 0,
+            propagation: 0,
+            userns_fd: 0,
+        },
+        recursive,
+    )
 }
 
 /// Shows the detached mount behind `mount_fd` (and every mount below it
@@ -94,25 +81,33 @@ pub fn set_attributes(mount_fd: BorrowedFd<'_>, set: u64, recursive: bool) -> io
 /// ext4, xfs, btrfs, vfat; 6.3: tmpfs); the mount must never have been
 /// attached.
 pub fn set_idmap(mount_fd: BorrowedFd<'_>, userns: BorrowedFd<'_>, recursive: bool) -> io::Result<()> {
-    let attr = MountAttr {
-        attr_set: attr::IDMAP,
-        attr_clr: 0,
-        propagation: 0,
-        userns_fd: userns.as_raw_fd() as u64,
-    };
+    mount_setattr(
+        mount_fd,
+        &MountAttr {
+            attr_set: attr::IDMAP,
+            attr_clr: 0,
+            propagation: 0,
+            userns_fd: userns.as_raw_fd() as u64,
+        },
+        recursive,
+    )
+}
+
+fn mount_setattr(mount_fd: BorrowedFd<'_>, attr: &MountAttr, recursive: bool) -> io::Result<()> {
     let mut flags = libc::AT_EMPTY_PATH as libc::c_uint;
     if recursive {
         flags |= AT_RECURSIVE;
     }
-    // SAFETY: as in `set_attributes`; `userns_fd` is a descriptor borrowed
-    // for the duration of the call.
+    // SAFETY: an empty path with AT_EMPTY_PATH names the descriptor itself;
+    // `attr` is a valid mount_attr whose size we pass; a `userns_fd` in it
+    // is a descriptor the caller borrows for the duration of the call.
     check(unsafe {
         libc::syscall(
             libc::SYS_mount_setattr,
             mount_fd.as_raw_fd(),
             c"".as_ptr(),
             flags,
-            &attr as *const MountAttr,
+            attr as *const MountAttr,
             std::mem::size_of::<MountAttr>(),
         )
     })

@@ -292,6 +292,9 @@ impl Policy {
         }
         match (self.profile, s.class) {
             (Profile::Strict, _) => Action::Trap,
+            // Linux's own argument checks come first: made by the
+            // supervisor, for calls made rarely (setns, ptrace).
+            (Profile::Default, Class::Refused(_)) if matches!(s.handler, Handler::RefuseAfter(_)) => Action::Trap,
             (Profile::Default, Class::Refused(e)) => Action::Errno(e),
             (Profile::Default, Class::Mediated) if self.recording => Action::Trap,
             (Profile::Default, Class::Hot | Class::Mediated) => self.cheapest(s.handler),
@@ -332,7 +335,7 @@ impl Policy {
             // Its flags are in memory: refused outright (C libraries fall
             // back to clone, whose flags are in a register).
             Handler::Clone3 => Action::Errno(errno::ENOSYS),
-            Handler::Refuse => Action::Errno(errno::EPERM),
+            Handler::Refuse | Handler::RefuseAfter(_) => Action::Errno(errno::EPERM),
             // The kernel blocks in it, as it would natively.
             Handler::Continue | Handler::WaitChild => Action::Allow,
             Handler::Clone | Handler::Unshare | Handler::Ioctl | Handler::Socket | Handler::Personality => {
@@ -420,14 +423,21 @@ mod tests {
         for s in table::SYSCALLS {
             let want = match s.class {
                 Class::Mediated => Action::Trap,
+                Class::Refused(_) if matches!(s.handler, Handler::RefuseAfter(_)) => Action::Trap,
                 Class::Refused(e) => Action::Errno(e),
                 Class::Hot => Policy::new(Profile::Default).action(s),
             };
             assert_eq!(p.action(s), want, "{}", s.name);
         }
-        // Nothing is trapped without a reason in the plain default.
+        // Nothing is trapped in the plain default but the refusals that
+        // make Linux's argument checks first (and never continue).
         let plain = Policy::new(Profile::Default);
-        assert!(plain.actions().all(|(_, a)| a != Action::Trap));
+        for (number, action) in plain.actions() {
+            if action == Action::Trap {
+                let s = table::lookup(number).unwrap();
+                assert!(matches!(s.handler, Handler::RefuseAfter(_)), "{} is trapped", s.name);
+            }
+        }
     }
 
     #[test]

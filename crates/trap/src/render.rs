@@ -4,7 +4,7 @@
 use std::fmt::Write;
 
 use crate::policy::{errno_name, Action, Policy};
-use crate::table::{Arg, Class, Handler, SYSCALLS};
+use crate::table::{Arg, Class, EarlierCheck, Handler, SYSCALLS};
 
 fn arg_name(a: Arg) -> &'static str {
     match a {
@@ -43,6 +43,23 @@ fn class_name(c: Class) -> String {
     }
 }
 
+/// What Linux checks before it refuses, in its order (the handler's
+/// column of the listing).
+fn earlier_checks(h: Handler) -> String {
+    let Handler::RefuseAfter(checks) = h else {
+        return String::new();
+    };
+    let names: Vec<&str> = checks
+        .iter()
+        .map(|c| match c {
+            EarlierCheck::OpenFd(_) => "an open descriptor (EBADF)",
+            EarlierCheck::NamespaceOfType => "a namespace of the type asked for (EINVAL)",
+            EarlierCheck::Tracee => "an existing pid (ESRCH), the caller's tracee (ESRCH)",
+        })
+        .collect();
+    format!(": {}", names.join(", "))
+}
+
 fn handler_name(h: Handler) -> &'static str {
     match h {
         Handler::Continue => "continue",
@@ -54,6 +71,7 @@ fn handler_name(h: Handler) -> &'static str {
         Handler::Personality => "personality",
         Handler::WaitChild => "wait-child",
         Handler::Refuse => "refuse",
+        Handler::RefuseAfter(_) => "refuse after Linux's checks",
         Handler::SetsMode(_) => "sets-mode",
         Handler::OpenHow => "open-how",
     }
@@ -203,7 +221,7 @@ pub fn markdown() -> String {
             s.name,
             args.join(", "),
             class_name(s.class),
-            handler_name(s.handler),
+            handler_name(s.handler).to_string() + &earlier_checks(s.handler),
             default.action(s),
             strict.action(s)
         );

@@ -64,6 +64,7 @@ pub enum Arg {
 pub mod errno {
     pub const EPERM: i32 = 1;
     pub const ENOENT: i32 = 2;
+    pub const ESRCH: i32 = 3;
     pub const EBADF: i32 = 9;
     pub const EAGAIN: i32 = 11;
     pub const EACCES: i32 = 13;
@@ -302,6 +303,25 @@ const MODE_RULES_ARG1: &[RegisterRule] = privilege_mode_rule!(1);
 const MODE_RULES_ARG2: &[RegisterRule] = privilege_mode_rule!(2);
 const MODE_RULES_ARG3: &[RegisterRule] = privilege_mode_rule!(3);
 
+/// A check Linux makes on a call's arguments before it refuses a caller
+/// without the privilege the call needs: where a refused call carries such
+/// checks, the supervisor makes them first, so a program probing with a
+/// bad argument takes the branch it would natively (EBADF, EINVAL, ESRCH
+/// before EPERM).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EarlierCheck {
+    /// Argument register N is an open descriptor of the caller (EBADF).
+    OpenFd(u8),
+    /// `setns`: the descriptor in register 0 is a namespace or a pidfd, of
+    /// the type register 1 names (0: any), and register 1 holds only
+    /// namespace flags (EINVAL).
+    NamespaceOfType,
+    /// `ptrace`: the pid in register 1 exists in the instance (ESRCH), and
+    /// a request other than attaching to it finds no tracee of the caller
+    /// (ESRCH).
+    Tracee,
+}
+
 /// Which handler decides a trapped call.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Handler {
@@ -333,6 +353,9 @@ pub enum Handler {
     WaitChild,
     /// Answers the [`Class::Refused`] errno.
     Refuse,
+    /// Answers the [`Class::Refused`] errno after these checks of the
+    /// arguments, in Linux's order; trapped only when made.
+    RefuseAfter(&'static [EarlierCheck]),
     /// A call that sets a file's mode (from argument register N): `chmod`,
     /// `open` with `O_CREAT`, `mknod` … Runs in the kernel, unless the
     /// instance keeps privilege bits off host files (a writable volume):
@@ -430,6 +453,19 @@ const fn eperm(number: u32, name: &'static str, args: &'static [Arg]) -> Syscall
         args,
         class: Class::Refused(errno::EPERM),
         handler: Handler::Refuse,
+    }
+}
+
+/// Refused with EPERM, after Linux's own argument checks.
+const fn eperm_after(
+    number: u32,
+    name: &'static str,
+    args: &'static [Arg],
+    checks: &'static [EarlierCheck],
+) -> Syscall {
+    Syscall {
+        handler: Handler::RefuseAfter(checks),
+        ..eperm(number, name, args)
     }
 }
 
@@ -555,7 +591,7 @@ pub static SYSCALLS: &[Syscall] = &[
     hot(98, "getrusage", &[Int, Out]),
     hot(99, "sysinfo", &[Out]),
     hot(100, "times", &[Out]),
-    eperm(101, "ptrace", &[Int, Pid, Ptr, Ptr]),
+    eperm_after(101, "ptrace", &[Int, Pid, Ptr, Ptr], &[EarlierCheck::Tracee]),
     hot(102, "getuid", &[]),
     eperm(103, "syslog", &[Int, Out, Len]),
     hot(104, "getgid", &[]),
@@ -766,7 +802,12 @@ pub static SYSCALLS: &[Syscall] = &[
     med(305, "clock_adjtime", &[Int, Ptr]),
     hot(306, "syncfs", &[Fd]),
     hot(307, "sendmmsg", &[Fd, Ptr, Len, Flags]),
-    eperm(308, "setns", &[Fd, CloneFlags]),
+    eperm_after(
+        308,
+        "setns",
+        &[Fd, CloneFlags],
+        &[EarlierCheck::OpenFd(0), EarlierCheck::NamespaceOfType],
+    ),
     hot(309, "getcpu", &[Out, Out, Ptr]),
     med(310, "process_vm_readv", &[Pid, Ptr, Len, Ptr, Len, Flags]),
     med(311, "process_vm_writev", &[Pid, Ptr, Len, Ptr, Len, Flags]),
@@ -1094,7 +1135,11 @@ mod tests {
         ] {
             let s = by_name(name).unwrap();
             assert!(matches!(s.class, Class::Refused(_)), "{name} is {:?}", s.class);
-            assert_eq!(s.handler, Handler::Refuse);
+            assert!(
+                matches!(s.handler, Handler::Refuse | Handler::RefuseAfter(_)),
+                "{name}: {:?}",
+                s.handler
+            );
         }
     }
 

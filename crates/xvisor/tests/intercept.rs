@@ -374,3 +374,51 @@ fn the_clock_can_be_queried_never_adjusted() {
         assert_eq!(ok(&out).trim(), "query True\nchange -1 1", "{profile}");
     }
 }
+
+/// Refused calls answer as Linux answers an unprivileged caller, after the
+/// argument checks it makes first: uid 65534 outside any instance is the
+/// oracle.
+#[test]
+fn refusals_come_after_linuxs_own_argument_checks() {
+    let script = r#"
+import ctypes, errno, os
+libc = ctypes.CDLL(None, use_errno=True)
+libc.ptrace.argtypes = [ctypes.c_long, ctypes.c_int, ctypes.c_void_p, ctypes.c_void_p]
+def call(name, f):
+    r = f()
+    print(name, "ok" if r >= 0 else errno.errorcode.get(ctypes.get_errno()))
+ns = os.open("/proc/self/ns/net", os.O_RDONLY)
+plain = os.open("/etc/hostname", os.O_RDONLY)
+call("setns -1", lambda: libc.setns(-1, 0))
+call("setns closed", lambda: libc.setns(999, 0))
+call("setns file", lambda: libc.setns(plain, 0))
+call("setns net", lambda: libc.setns(ns, 0x40000000))
+call("setns net as uts", lambda: libc.setns(ns, 0x04000000))
+call("setns bad flags", lambda: libc.setns(ns, 1))
+call("ptrace peek missing", lambda: libc.ptrace(2, 999999, None, None))
+call("ptrace peek parent", lambda: libc.ptrace(2, os.getppid(), None, None))
+call("ptrace attach missing", lambda: libc.ptrace(16, 999999, None, None))
+call("syslog bad type", lambda: libc.klogctl(42, None, 0))
+"#;
+    let native = std::process::Command::new("setpriv")
+        .args([
+            "--reuid",
+            "65534",
+            "--regid",
+            "65534",
+            "--clear-groups",
+            "/usr/bin/python3",
+            "-c",
+            script,
+        ])
+        .output()
+        .expect("setpriv and python3");
+    let expected = String::from_utf8_lossy(&native.stdout).to_string();
+    assert!(expected.contains("setns closed EBADF"), "the oracle: {expected}");
+    for caller in [Caller::Root, Caller::Unprivileged] {
+        for profile in ["default", "strict"] {
+            let out = run(caller, &["run", "--profile", profile, "--", "python3", "-c", script]);
+            assert_eq!(ok(&out), expected, "{caller:?}, {profile}");
+        }
+    }
+}
