@@ -13,7 +13,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <sys/mman.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -170,6 +173,42 @@ static void start_pingpong_partner(void) {
     close(from_child[1]);
 }
 
+/* connect_close: a TCP connection to a listener of this program on
+ * 127.0.0.1:18080 (accepted and closed by a thread), then closed with a
+ * reset (no TIME_WAIT to run out of ports): what a policy's [net].connect
+ * rule costs per connection. */
+static int connect_listener = -1;
+static void *drain_listener(void *arg) {
+    (void)arg;
+    for (;;) {
+        int c = accept(connect_listener, NULL, NULL);
+        if (c >= 0) close(c);
+    }
+    return NULL;
+}
+static void start_connect_listener(void) {
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons(18080)};
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    int one = 1;
+    connect_listener = socket(AF_INET, SOCK_STREAM, 0);
+    setsockopt(connect_listener, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    if (bind(connect_listener, (struct sockaddr *)&a, sizeof a) || listen(connect_listener, 4096)) die("listen");
+    pthread_t t;
+    if (pthread_create(&t, NULL, drain_listener, NULL)) die("pthread_create");
+}
+static void op_connect_close(long n) {
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons(18080)};
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    struct linger reset = {1, 0};
+    for (long i = 0; i < n; i++) {
+        int s = socket(AF_INET, SOCK_STREAM, 0);
+        if (s < 0) die("socket");
+        setsockopt(s, SOL_SOCKET, SO_LINGER, &reset, sizeof reset);
+        if (connect(s, (struct sockaddr *)&a, sizeof a)) die("connect");
+        close(s);
+    }
+}
+
 static int by_value(const void *a, const void *b) {
     double x = *(const double *)a, y = *(const double *)b;
     return (x > y) - (x < y);
@@ -202,6 +241,10 @@ int main(int argc, char **argv) {
     else if (!strcmp(name, "fork_burst_reap")) op = op_fork_burst_reap;
     else if (!strcmp(name, "thread_create_join")) op = op_thread_create_join;
     else if (!strcmp(name, "mmap_munmap")) op = op_mmap_munmap;
+    else if (!strcmp(name, "connect_close")) {
+        start_connect_listener();
+        op = op_connect_close;
+    }
     else {
         fprintf(stderr, "unknown benchmark %s\n", name);
         return 2;

@@ -24,6 +24,8 @@ mod learning;
 pub mod lifecycle;
 pub mod monitor;
 mod outcome;
+mod perform;
+mod pinned;
 mod printable;
 pub mod protocol;
 pub mod registry;

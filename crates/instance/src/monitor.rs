@@ -290,6 +290,9 @@ pub(crate) struct Observers {
     /// When learning: which program each task runs, and the files exec
     /// ran (a script's interpreter among them).
     pub(crate) learning: Option<Arc<crate::learning::Learning>>,
+    /// Programs pinned by sha256: each exec is checked at its stop, and a
+    /// program whose contents are not the pinned ones is killed there.
+    pub(crate) pinned: Option<crate::pinned::PinnedPrograms>,
 }
 
 impl Monitor {
@@ -311,7 +314,7 @@ impl Monitor {
                 // the exec'ing task. Without them, a thread that execs in
                 // place of its group's leader leaves its former id in the
                 // table until the next look (`learn_instance_ids`).
-                let exec = if observers.trace.is_some() || observers.learning.is_some() {
+                let exec = if observers.trace.is_some() || observers.learning.is_some() || observers.pinned.is_some() {
                     options::TRACE_EXEC
                 } else {
                     0
@@ -487,6 +490,16 @@ impl Follower {
             event::EXEC => {
                 if let Some(outcomes) = &self.observers.outcomes {
                     outcomes.call_over(tid, true);
+                }
+                // Before the new program's first instruction: a pinned
+                // program whose contents differ never runs.
+                if let Some(pinned) = &self.observers.pinned {
+                    if let crate::pinned::Verdict::Refused(line) = pinned.check(tid) {
+                        let _ = xvisor_sys::process::kill(tid, signal::SIGKILL);
+                        if let Some(line) = line {
+                            eprintln!("{line}");
+                        }
+                    }
                 }
                 self.exec(tid);
                 let _ = ptrace::resume(tid, 0);

@@ -56,6 +56,21 @@ pub(crate) struct Parked {
     /// For the trace: the call as described when it was received, and its
     /// instance pid and tid.
     pub(crate) described: Option<(Vec<String>, i64, i64)>,
+    /// For a connect the supervisor started ([`Wait::Connected`]) or
+    /// tries again ([`Wait::UnixQueue`]).
+    pub(crate) connecting: Option<Arc<Connecting>>,
+}
+
+/// A connect the supervisor makes for a parked call.
+#[derive(Debug)]
+pub(crate) struct Connecting {
+    /// The guest's socket, duplicated.
+    pub(crate) socket: OwnedFd,
+    /// For a unix connect tried again: the address naming the socket file
+    /// found (`/proc/self/fd/N`), and that file's descriptor, kept open.
+    pub(crate) again: Option<(Vec<u8>, OwnedFd)>,
+    /// How a retried connect ended, once it has.
+    pub(crate) ended: Mutex<Option<Decision>>,
 }
 
 impl Parked {
@@ -120,8 +135,13 @@ impl Parking {
         let mut state = lock(&self.state);
         if wait_is_over(&call) {
             drop(state);
-            let _ = seccomp::respond(call.listener.as_fd(), call.id, Response::Continue);
-            return Some(Response::Continue);
+            let response = match answer_of(&call) {
+                Decision::Value(v) => Response::Value(v),
+                Decision::Errno(e) => Response::Errno(e),
+                _ => Response::Continue,
+            };
+            let _ = seccomp::respond(call.listener.as_fd(), call.id, response);
+            return Some(response);
         }
         if state.parked.is_empty() {
             state.next_check = Instant::now() + check_interval(1);
@@ -147,6 +167,17 @@ impl Parking {
             .parked
             .values()
             .map(|p| (p.host_tid, p.name))
+            .collect()
+    }
+
+    /// The sockets of parked connects, which the serving threads watch
+    /// beside the listeners: a connect's end completes its call at once.
+    pub(crate) fn connecting(&self) -> Vec<Arc<Connecting>> {
+        lock(&self.state)
+            .parked
+            .values()
+            .filter(|p| p.wait == Wait::Connected)
+            .filter_map(|p| p.connecting.clone())
             .collect()
     }
 
@@ -191,7 +222,8 @@ impl Parking {
             let keys: Vec<(usize, u64)> = s.parked.keys().copied().collect();
             for key in keys {
                 let Some(call) = s.parked.get(&key) else { continue };
-                let concerned = ended.iter().any(|p| p.is_none_or(|p| p == call.host_pid));
+                let concerned = matches!(call.wait, Wait::Connected | Wait::UnixQueue)
+                    || ended.iter().any(|p| p.is_none_or(|p| p == call.host_pid));
                 // What it waited for comes first: a child that ended as a
                 // signal arrived is collected, as the kernel would.
                 let outcome = if (concerned || check_signals) && wait_is_over(call) {
@@ -221,7 +253,8 @@ impl Parking {
             complete(&server.trace, server.created_at, call, Decision::Errno(ERESTARTSYS));
         }
         for call in resumed {
-            complete(&server.trace, server.created_at, call, Decision::Continue);
+            let answer = answer_of(&call);
+            complete(&server.trace, server.created_at, call, answer);
         }
     }
 }
@@ -236,6 +269,7 @@ fn check_interval(parked: usize) -> Duration {
 fn complete(trace: &Option<Arc<Mutex<Trace>>>, created_at: Instant, call: Parked, decision: Decision) {
     let response = match decision {
         Decision::Errno(e) => Response::Errno(e),
+        Decision::Value(v) => Response::Value(v),
         _ => Response::Continue,
     };
     let _ = seccomp::respond(call.listener.as_fd(), call.id, response);
@@ -259,10 +293,42 @@ fn complete(trace: &Option<Arc<Mutex<Trace>>>, created_at: Instant, call: Parked
     }
 }
 
+/// What a parked call whose wait is over is answered: a wait for a child
+/// is the kernel's to perform now; a connect the supervisor started ends
+/// as its socket says.
+fn answer_of(call: &Parked) -> Decision {
+    match (call.wait, &call.connecting) {
+        (Wait::Connected, Some(c)) => match xvisor_sys::socket::take_error(c.socket.as_fd()) {
+            Ok(0) => Decision::Value(0),
+            Ok(e) => Decision::Errno(e),
+            Err(e) => Decision::Errno(e.raw_os_error().unwrap_or(xvisor_sys::errno::EIO)),
+        },
+        (Wait::UnixQueue, Some(c)) => lock(&c.ended).unwrap_or(Decision::Errno(xvisor_sys::errno::EIO)),
+        (Wait::Connected | Wait::UnixQueue, None) => Decision::Errno(xvisor_sys::errno::EIO),
+        (Wait::ChildEnd { .. }, _) => Decision::Continue,
+    }
+}
+
 /// Whether the event a parked call waits for has happened (or never can:
 /// then the kernel gives the answer, e.g. ECHILD).
 fn wait_is_over(call: &Parked) -> bool {
     match call.wait {
+        Wait::Connected => call.connecting.as_ref().is_none_or(|c| {
+            let mut watch = [event::Watch::new(c.socket.as_fd(), event::ready::OUT)];
+            matches!(event::poll(&mut watch, 0), Ok(n) if n > 0)
+        }),
+        Wait::UnixQueue => call.connecting.as_ref().is_none_or(|c| {
+            let Some((address, _file)) = &c.again else {
+                return true;
+            };
+            match crate::perform::connect_without_waiting(c.socket.as_fd(), address) {
+                None => false,
+                Some(ended) => {
+                    *lock(&c.ended) = Some(ended);
+                    true
+                }
+            }
+        }),
         Wait::ChildEnd { child } => {
             let children = children_of(call.host_pid, &call.threads);
             match (child, call.child_host_pid) {

@@ -18,7 +18,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use xvisor_kernel::decode;
-use xvisor_kernel::dispatch::{self, Decision, Wait};
+use xvisor_kernel::dispatch::{self, Decision, Performed, Wait};
 use xvisor_kernel::trace::{Record, Trace};
 use xvisor_kernel::TrappedCall;
 use xvisor_sys::errno;
@@ -89,6 +89,10 @@ pub(crate) struct Server {
     pub(crate) trapped: AtomicU64,
     /// Refusals named on stderr, and when.
     pub(crate) refusals: Refusals,
+    /// The instance has a network namespace of its own (`--net none`):
+    /// abstract unix sockets there are all the instance's, so the
+    /// supervisor may connect one for the guest.
+    pub(crate) own_network: bool,
 }
 
 /// Names a refusal the user can act on, on xvisor's stderr: a call their
@@ -116,11 +120,31 @@ impl Refusals {
                     rule.names
                 ),
                 Some(rule) => format!("{} is refused in every profile", rule.names),
+                None if policy.supervises_connect()
+                    && xvisor_trap::table::fastopen_rules(row.number)
+                        .and_then(|rules| xvisor_trap::table::refusing_rule(rules, &call.args))
+                        .is_some() =>
+                {
+                    let source = policy.supervised().connect.as_ref().map_or("", |c| c.source.as_str());
+                    format!("TCP Fast Open connects without connect(), which {source} decides")
+                }
                 // The table's own refusals (io_uring, bpf …) are probed by
                 // programs routinely: not worth a line.
                 None => return None,
             },
         };
+        self.line(row.number, row.name.to_string(), reason, call)
+    }
+
+    /// The line naming a refusal by a rule the supervisor decided on the
+    /// call's arguments (`connect(10.0.0.5:443)`), at most once a second
+    /// per call, program and rule.
+    fn name_denied(&self, call: &TrappedCall, denied: crate::perform::Denied) -> Option<String> {
+        let row = dispatch::syscall_of(call)?;
+        self.line(row.number, denied.shown, denied.reason, call)
+    }
+
+    fn line(&self, number: u32, shown: String, reason: String, call: &TrappedCall) -> Option<String> {
         let host_tid = i32::try_from(call.pid).unwrap_or(-1);
         // The program as the instance sees it (the link resolves in the
         // caller's mount namespace, to the instance's own path).
@@ -130,7 +154,7 @@ impl Refusals {
         let now = Instant::now();
         {
             let mut last = self.last.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-            let key = (row.number, format!("{program}\0{reason}"));
+            let key = (number, format!("{program}\0{reason}"));
             if last
                 .get(&key)
                 .is_some_and(|t| now.duration_since(*t) < Duration::from_secs(1))
@@ -147,7 +171,7 @@ impl Refusals {
         let pid = crate::monitor::identify(host_tid, Duration::ZERO, None).pid;
         Some(format!(
             "xvisor: denied {} by {} [pid {pid}]: {reason}",
-            row.name,
+            crate::printable(&shown),
             crate::printable(&program)
         ))
     }
@@ -283,12 +307,15 @@ impl Server {
                 }
                 continue;
             }
+            let connecting = self.parking.connecting();
             let mut watch: Vec<Watch<'_>> = listeners.iter().map(|l| Watch::new(l.as_fd(), ready::IN)).collect();
             watch.push(Watch::new(self.parking.wake_fd(), ready::IN));
+            watch.extend(connecting.iter().map(|c| Watch::new(c.socket.as_fd(), ready::OUT)));
             let wake_at = listeners.len();
             let parked_due = match event::poll(&mut watch, self.parking.timeout_ms()) {
                 Ok(0) => true,
-                Ok(_) => watch[wake_at].ready & ready::IN != 0,
+                // The wake-up pipe, or a parked connect that ended.
+                Ok(_) => watch[wake_at..].iter().any(|w| w.ready != 0),
                 Err(_) => {
                     self.hung_up.store(true, Ordering::Release);
                     return Longer::HungUp;
@@ -384,6 +411,19 @@ impl Server {
             true => Decision::Errno(xvisor_trap::table::errno::EAGAIN),
             false => dispatch::decide(&self.policy, &call),
         };
+        // A call the supervisor performs itself: decided on its arguments as
+        // copied once, made with that copy; the answer is its result.
+        let (decision, denied, connecting) = match decision {
+            Decision::Perform(Performed::Connect) => self
+                .policy
+                .supervised()
+                .connect
+                .as_ref()
+                .and_then(|rules| crate::perform::connect(rules, &notification, listener, self.own_network))
+                // The caller is gone: the answer goes nowhere.
+                .unwrap_or((Decision::Errno(xvisor_trap::table::errno::EPERM), None, None)),
+            other => (other, None, None),
+        };
         // Learning reads first: the trace's validity check below then covers
         // both reads.
         let noted = self.learning.as_ref().map(|l| l.note(&call, &memory));
@@ -415,15 +455,29 @@ impl Server {
             Decision::Continue => {
                 let _ = seccomp::respond(listener, notification.id, seccomp::Response::Continue);
             }
+            Decision::Value(v) => {
+                let _ = seccomp::respond(listener, notification.id, seccomp::Response::Value(v));
+            }
+            // Performed above; never left to the kernel.
+            Decision::Perform(_) => {
+                let _ = seccomp::respond(
+                    listener,
+                    notification.id,
+                    seccomp::Response::Errno(xvisor_trap::table::errno::EPERM),
+                );
+            }
             Decision::Errno(e) => {
                 // Who made it is read while it still waits for the answer.
-                let named = self.refusals.name(&self.policy, &call);
+                let named = match denied {
+                    Some(denied) => self.refusals.name_denied(&call, denied),
+                    None => self.refusals.name(&self.policy, &call),
+                };
                 let _ = seccomp::respond(listener, notification.id, seccomp::Response::Errno(e));
                 if let Some(line) = named {
                     eprintln!("{line}");
                 }
             }
-            Decision::Park(wait) => self.park(&notification, on, wait, described.as_ref()),
+            Decision::Park(wait) => self.park(&notification, on, wait, described.as_ref(), connecting),
         }
         let latency = received.map(|r| r.elapsed());
         let returned = match (&self.outcomes, watched) {
@@ -433,6 +487,7 @@ impl Server {
         if let (Some(learning), Some(noted), true) = (&self.learning, noted, valid) {
             let returned = match decision {
                 Decision::Errno(e) => Some(-i64::from(e)),
+                Decision::Value(v) => Some(v),
                 _ => returned,
             };
             learning.record(noted, returned);
@@ -472,14 +527,21 @@ impl Server {
         }
     }
 
-    fn park(&self, notification: &Notification, on: &Arc<OwnedFd>, wait: Wait, described: Option<&DescribedCall>) {
+    fn park(
+        &self,
+        notification: &Notification,
+        on: &Arc<OwnedFd>,
+        wait: Wait,
+        described: Option<&DescribedCall>,
+        connecting: Option<crate::sched::Connecting>,
+    ) {
         let host_tid = i32::try_from(notification.pid).unwrap_or(-1);
         let (host_pid, child_host_pid, threads) = {
             let mut tasks = self.tasks.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
             let host_pid = tasks.get(host_tid).map_or(host_tid, |t| t.host_pid);
             let child = match wait {
                 Wait::ChildEnd { child: Some(pid) } => tasks.host_pid_of(i64::from(pid)),
-                Wait::ChildEnd { child: None } => None,
+                Wait::ChildEnd { child: None } | Wait::Connected | Wait::UnixQueue => None,
             };
             let threads = tasks.members_of(host_pid);
             (host_pid, child, threads)
@@ -499,6 +561,7 @@ impl Server {
             threads: if threads.is_empty() { vec![host_tid] } else { threads },
             since: Instant::now(),
             described: described.map(|((_, args), _, (pid, tid))| (args.clone(), *pid, *tid)),
+            connecting: connecting.map(Arc::new),
         };
         let _ = self.parking.park(parked);
     }

@@ -410,6 +410,7 @@ impl Instance {
                 parking: Arc::clone(&parking),
                 outcomes: outcomes.clone(),
                 learning: learning.clone(),
+                pinned: crate::pinned::PinnedPrograms::of(&spec.policy),
             },
             move || confine_thread(&keep_none, &xvisor_trap::host::monitor_filter()),
         );
@@ -615,6 +616,7 @@ impl Instance {
                         threads: Mutex::new(Vec::new()),
                         trapped: std::sync::atomic::AtomicU64::new(0),
                         refusals: Default::default(),
+                        own_network: self.spec.network == crate::spec::Network::None,
                     });
                     self.server = Some(Arc::clone(&server));
                     if let Some(to_pool) = self.to_pool.take() {
@@ -700,6 +702,13 @@ impl Instance {
         }
         if self.id_lease.is_some() {
             keep.push(cap::DAC_READ_SEARCH);
+        }
+        // A unix socket the supervisor connects for the guest is the guest's
+        // (its ids, not the supervisor's): the guest's own permission is
+        // checked first (instance::perform), then the kernel's check of the
+        // supervisor is passed with this.
+        if self.spec.policy.supervises_connect() && !keep.contains(&cap::DAC_OVERRIDE) {
+            keep.push(cap::DAC_OVERRIDE);
         }
         keep
     }

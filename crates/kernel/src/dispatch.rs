@@ -22,6 +22,19 @@ pub enum Decision {
     /// The call must wait in the supervisor (without holding a thread of
     /// it) until this happens; then the kernel performs it.
     Park(Wait),
+    /// The supervisor performs the call itself, on a copy of its memory
+    /// arguments, and answers with the result: a decision on memory never
+    /// lets the kernel read that memory again.
+    Perform(Performed),
+    /// The call returns this value (the result of a performed call).
+    Value(i64),
+}
+
+/// A call the supervisor performs on the guest's behalf.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Performed {
+    /// `connect` under `[net].connect` rules only the supervisor holds.
+    Connect,
 }
 
 /// What a parked call waits for.
@@ -30,6 +43,13 @@ pub enum Wait {
     /// A child of the calling process ends: any child, or the one with this
     /// pid (inside the instance).
     ChildEnd { child: Option<i32> },
+    /// A connect the supervisor started on the guest's socket (a blocking
+    /// one, made non-blocking for the attempt) ends: the socket becomes
+    /// writable, and its pending error is the call's answer.
+    Connected,
+    /// A unix stream connect the supervisor tried found its listener's
+    /// queue full: tried again, without waiting, until there is room.
+    UnixQueue,
 }
 
 impl Decision {
@@ -39,6 +59,10 @@ impl Decision {
             Self::Errno(e) => format!("errno {}", xvisor_trap::policy::errno_name(*e)),
             Self::Park(Wait::ChildEnd { child: None }) => "park until a child ends".into(),
             Self::Park(Wait::ChildEnd { child: Some(pid) }) => format!("park until child {pid} ends"),
+            Self::Park(Wait::Connected) => "park until the connect ends".into(),
+            Self::Park(Wait::UnixQueue) => "park until the listener has room".into(),
+            Self::Perform(Performed::Connect) => "performed by the supervisor".into(),
+            Self::Value(v) => format!("performed, returned {v}"),
         }
     }
 }
@@ -191,6 +215,15 @@ pub fn decide(policy: &Policy, call: &TrappedCall) -> Decision {
         return Decision::Errno(errno::ENOSYS);
     };
     let a = call.args;
+    if policy.supervises_connect() {
+        if s.number == xvisor_trap::policy::CONNECT {
+            return Decision::Perform(Performed::Connect);
+        }
+        // TCP Fast Open would connect without a connect call.
+        if let Some(rule) = table::fastopen_rules(nr).and_then(|rules| table::refusing_rule(rules, &a)) {
+            return Decision::Errno(rule.errno);
+        }
+    }
     match s.handler {
         Handler::Continue => Decision::Continue,
         Handler::Clone

@@ -534,7 +534,11 @@ impl Learner {
             }
         }
         if !self.unheld.is_empty() {
-            out.push_str("# Also used, which no rule of this version restricts:\n");
+            out.push_str(
+                "# Also used, not written as rules: UDP is not restricted by this version; a unix\n\
+                 # socket path can be (connect = [\"unix:PATH\"]), at the price of the supervisor\n\
+                 # deciding every connect:\n",
+            );
             for (what, programs) in &self.unheld {
                 let _ = writeln!(
                     out,

@@ -5,6 +5,8 @@
 //!   made on register values alone; anything unknown fails closed.
 //! - [`decode`]: the call's arguments in readable form (paths and strings
 //!   read from guest memory, flags by name), for the trace.
+//! - [`net`]: what a connect's address means for its socket, for the
+//!   `[net].connect` rules the supervisor holds.
 //! - [`trace`]: the `--trace` records, as JSON lines or strace-like text.
 
 #![forbid(unsafe_code)]
@@ -13,6 +15,7 @@ pub mod decode;
 pub mod dispatch;
 pub mod fuzz_input;
 pub mod learn;
+pub mod net;
 pub mod trace;
 
 /// A trapped call as the kernel reported it (independent of the ioctl

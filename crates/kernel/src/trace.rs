@@ -58,6 +58,8 @@ impl Record {
             (Decision::Continue, Some((value, name))) => Shown::Value(value, name),
             (Decision::Continue, None) => Shown::Unseen,
             (Decision::Park(_), _) => Shown::Parked,
+            (Decision::Value(v), _) => Shown::Value(v, None),
+            (Decision::Perform(_), _) => Shown::Unseen,
         }
     }
 

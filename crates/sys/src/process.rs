@@ -534,6 +534,32 @@ pub fn pidfd_open(pid: i32) -> io::Result<OwnedFd> {
     Ok(unsafe { OwnedFd::from_raw_fd(fd as i32) })
 }
 
+/// `PIDFD_THREAD` (Linux 6.9): a pidfd of one thread rather than of its
+/// thread group.
+const PIDFD_THREAD: libc::c_uint = libc::O_EXCL as libc::c_uint;
+
+/// A pidfd of thread `tid` (any thread, not only a group's leader):
+/// `PIDFD_THREAD` where the kernel has it, else the thread group's pidfd
+/// read from `/proc/TID/status`. Either names the descriptor table the
+/// thread uses when threads share one (as they do unless made otherwise).
+pub fn pidfd_open_thread(tid: i32) -> io::Result<OwnedFd> {
+    // SAFETY: plain integers; on success a new descriptor is returned.
+    match check(unsafe { libc::syscall(libc::SYS_pidfd_open, tid, PIDFD_THREAD) }) {
+        // SAFETY: `fd` is a fresh descriptor owned by nobody else.
+        Ok(fd) => Ok(unsafe { OwnedFd::from_raw_fd(fd as i32) }),
+        Err(e) if e.raw_os_error() == Some(libc::EINVAL) => {
+            let status = std::fs::read_to_string(format!("/proc/{tid}/status"))?;
+            let tgid = status
+                .lines()
+                .find_map(|l| l.strip_prefix("Tgid:"))
+                .and_then(|v| v.trim().parse::<i32>().ok())
+                .ok_or_else(|| io::Error::from_raw_os_error(libc::ESRCH))?;
+            pidfd_open(tgid)
+        }
+        Err(e) => Err(e),
+    }
+}
+
 /// Whether the kernel lets us use pidfds (Linux ≥ 5.3).
 pub fn pidfd_supported() -> bool {
     pidfd_open(getpid()).is_ok()

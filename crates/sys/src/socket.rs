@@ -207,3 +207,91 @@ pub fn recv_fds(sock: BorrowedFd<'_>, buf: &mut [u8]) -> io::Result<(usize, Vec<
     }
     Ok((n, received))
 }
+
+/// Connects `sock` to the address given as the bytes of a `struct
+/// sockaddr_*` (at most `sockaddr_storage`'s 128 bytes; longer is EINVAL,
+/// as the kernel says).
+pub fn connect_raw(sock: BorrowedFd<'_>, address: &[u8]) -> io::Result<()> {
+    let mut storage: libc::sockaddr_storage = zeroed_storage();
+    if address.len() > std::mem::size_of::<libc::sockaddr_storage>() {
+        return Err(io::Error::from_raw_os_error(libc::EINVAL));
+    }
+    // SAFETY: `storage` is at least `address.len()` bytes (checked above)
+    // and both are plain bytes owned here; they do not overlap.
+    unsafe {
+        std::ptr::copy_nonoverlapping(
+            address.as_ptr(),
+            (&mut storage as *mut libc::sockaddr_storage).cast::<u8>(),
+            address.len(),
+        )
+    };
+    // SAFETY: the kernel reads `address.len()` bytes of `storage`, which
+    // holds at least that many initialized bytes.
+    check_int(unsafe {
+        libc::connect(
+            sock.as_raw_fd(),
+            (&storage as *const libc::sockaddr_storage).cast(),
+            address.len() as libc::socklen_t,
+        )
+    })
+    .map(drop)
+}
+
+fn zeroed_storage() -> libc::sockaddr_storage {
+    // SAFETY: sockaddr_storage is plain integers and byte arrays, for which
+    // all-zero bytes are a valid value.
+    unsafe { std::mem::zeroed() }
+}
+
+/// A socket's address family and type (`SO_DOMAIN`, `SO_TYPE`): ENOTSOCK
+/// for any other descriptor.
+pub fn family_and_type(sock: BorrowedFd<'_>) -> io::Result<(i32, i32)> {
+    let get = |option: libc::c_int| -> io::Result<i32> {
+        let mut value: libc::c_int = 0;
+        let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
+        // SAFETY: the option writes at most `len` bytes (one int) to
+        // `value`, alive and writable for the call.
+        check_int(unsafe {
+            libc::getsockopt(
+                sock.as_raw_fd(),
+                libc::SOL_SOCKET,
+                option,
+                (&mut value as *mut libc::c_int).cast(),
+                &mut len,
+            )
+        })?;
+        Ok(value)
+    };
+    Ok((get(libc::SO_DOMAIN)?, get(libc::SO_TYPE)?))
+}
+
+/// A socket's pending error (`SO_ERROR`, which reading clears): how a
+/// connect that was in progress ended (0: connected).
+pub fn take_error(sock: BorrowedFd<'_>) -> io::Result<i32> {
+    let mut value: libc::c_int = 0;
+    let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
+    // SAFETY: SO_ERROR writes at most `len` bytes (one int) to `value`,
+    // alive and writable for the call.
+    check_int(unsafe {
+        libc::getsockopt(
+            sock.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_ERROR,
+            (&mut value as *mut libc::c_int).cast(),
+            &mut len,
+        )
+    })?;
+    Ok(value)
+}
+
+/// `SIOCGSKNS`: a descriptor of the network namespace a socket belongs to.
+const SIOCGSKNS: libc::c_ulong = 0x894C;
+
+/// The network namespace `sock` lives in (needs CAP_NET_ADMIN over it:
+/// EPERM for a namespace the caller has no say over).
+pub fn network_namespace(sock: BorrowedFd<'_>) -> io::Result<OwnedFd> {
+    // SAFETY: SIOCGSKNS takes no argument and returns a new descriptor.
+    let fd = check_int(unsafe { libc::ioctl(sock.as_raw_fd(), SIOCGSKNS as _, 0) })?;
+    // SAFETY: a fresh descriptor, owned by nobody else.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}

@@ -16,7 +16,7 @@ pub const SUPERVISOR_CALLS: &[(&str, &str)] = &[
     ("poll", "the event loop"),
     (
         "ioctl",
-        "the seccomp listener (RECV, SEND, ID_VALID, ADDFD, SET_FLAGS); terminal size and mode",
+        "the seccomp listener (RECV, SEND, ID_VALID, ADDFD, SET_FLAGS); terminal size and mode; a guest socket's network namespace (SIOCGSKNS)",
     ),
     ("recvmsg", "the control socket (messages that carry descriptors)"),
     ("sendmsg", "the control socket"),
@@ -26,14 +26,18 @@ pub const SUPERVISOR_CALLS: &[(&str, &str)] = &[
     ),
     (
         "openat2",
-        "whether a path the guest named exists, and where it leads, resolved in the instance's root (--learn)",
+        "whether a path the guest named exists, and where it leads, resolved in the instance's root (--learn); the unix socket a guest's connect names, found in its root",
     ),
     ("statx", "file metadata in the standard library"),
     ("newfstatat", "file metadata in the standard library"),
     ("fstat", "file metadata in the standard library"),
+    (
+        "fstatfs",
+        "whether a pinned program's file is on a read-only mount (its hash is then kept for the next exec)",
+    ),
     ("lseek", "the standard library's file reads"),
     ("fcntl", "non-blocking terminal relay"),
-    ("process_vm_readv", "guest memory, copied once, for the trace and --learn"),
+    ("process_vm_readv", "guest memory, copied once, for the trace, --learn and the decisions on it (connect addresses)"),
     (
         "pidfd_send_signal",
         "signals to the instance's init (forwarded ones, SIGKILL at --timeout)",
@@ -59,9 +63,21 @@ pub const SUPERVISOR_CALLS: &[(&str, &str)] = &[
     ),
     (
         "getsockopt",
-        "who a control-socket client is (SO_PEERCRED, SO_PEERPIDFD)",
+        "who a control-socket client is (SO_PEERCRED, SO_PEERPIDFD); a guest socket's family and type",
     ),
     ("setsockopt", "time limits on a control-socket client"),
+    (
+        "connect",
+        "a guest's connect under `[net].connect` rules, performed on the guest's own socket with the address as checked",
+    ),
+    (
+        "pidfd_open",
+        "a guest thread's pidfd, to take the socket a connect it made names",
+    ),
+    (
+        "pidfd_getfd",
+        "the guest's own socket, duplicated, for a connect the supervisor performs",
+    ),
     (
         "readlink",
         "a new program's path (/proc/PID/exe) for the trace; a guest's cwd, root and descriptors (/proc/TID/cwd, root, fd/N) for --learn",
@@ -182,7 +198,8 @@ mod tests {
             "ptrace",
             "mount",
             "socket",
-            "connect",
+            "bind",
+            "listen",
             "unshare",
             "setns",
             "bpf",

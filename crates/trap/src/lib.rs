@@ -7,6 +7,9 @@
 //! - [`policy_file`]: a policy file (TOML) read key by key, each rule given
 //!   to the layer that enforces it;
 //! - [`glob`]: the path patterns of policy files (`[fs].deny`);
+//! - [`supervised`]: the rules only the supervisor can hold (address
+//!   ranges, unix socket paths, programs pinned by sha256) and their
+//!   decisions;
 //! - [`bpf`]: the compiler from a policy to a classic-BPF seccomp program
 //!   (checked by an interpreter in the tests);
 //! - [`rules`]: an engine's seccomp profile (argument comparisons, actions)
@@ -23,6 +26,7 @@ pub mod policy;
 pub mod policy_file;
 pub mod render;
 pub mod rules;
+pub mod supervised;
 pub mod table;
 
 pub use policy::{Action, Policy, PolicyError, Profile};

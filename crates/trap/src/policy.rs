@@ -97,6 +97,9 @@ pub fn rule_names(rules: &[RegisterRule]) -> String {
     rules.iter().map(|r| r.names).collect::<Vec<_>>().join("; ")
 }
 
+/// `connect`'s number: trapped when the supervisor holds `[net].connect`.
+pub const CONNECT: u32 = 42;
+
 /// Whether a call creates a task: `fork`, `vfork`, `clone`, `clone3`.
 pub fn creates_task(s: &Syscall) -> bool {
     matches!(s.name, "fork" | "vfork" | "clone" | "clone3")
@@ -193,6 +196,9 @@ pub struct Policy {
     task_limit: Option<u64>,
     recording: bool,
     privilege_bits_refused: bool,
+    /// Rules decided in the supervisor on arguments in memory (performed
+    /// there on a copy): only their calls are trapped for them.
+    supervised: crate::supervised::SupervisorRules,
 }
 
 impl Policy {
@@ -203,7 +209,23 @@ impl Policy {
             task_limit: None,
             recording: false,
             privilege_bits_refused: false,
+            supervised: Default::default(),
         }
+    }
+
+    /// Adds the rules only the supervisor can hold; their calls (`connect`
+    /// for `[net].connect`) are trapped from then on.
+    pub fn supervise(&mut self, rules: crate::supervised::SupervisorRules) {
+        self.supervised = rules;
+    }
+
+    pub fn supervised(&self) -> &crate::supervised::SupervisorRules {
+        &self.supervised
+    }
+
+    /// Whether a connect is decided (and performed) by the supervisor.
+    pub fn supervises_connect(&self) -> bool {
+        self.supervised.connect.is_some()
     }
 
     /// Every call that carries meaning ([`Class::Mediated`]) is trapped, so
@@ -259,6 +281,14 @@ impl Policy {
         }
         if self.task_limit.is_some() && creates_task(s) {
             return Action::Trap;
+        }
+        if self.supervises_connect() && s.number == CONNECT {
+            return Action::Trap;
+        }
+        if self.supervises_connect() && self.profile == Profile::Default {
+            if let Some(rules) = table::fastopen_rules(s.number) {
+                return Action::AllowUnless(rules);
+            }
         }
         match (self.profile, s.class) {
             (Profile::Strict, _) => Action::Trap,

@@ -14,7 +14,7 @@
 //! allow = ["/usr/bin/python3"]  # single programs (or trees) that may run
 //!
 //! [net]
-//! connect = ["tcp:*:443"]
+//! connect = ["tcp:*:443", "tcp:10.0.0.0/8:5432", "unix:/run/app.sock"]
 //! bind    = ["tcp:*:8080"]
 //!
 //! [syscalls]
@@ -32,10 +32,11 @@
 //! Layers: call numbers go to the seccomp filter; path hierarchies and TCP
 //! ports to Landlock; denied paths to the mount namespace (hidden before
 //! any program runs); `[process]` to the guest's own process attributes;
-//! `[limits]` to cgroups and rlimits, as the flags do. Rules only the
-//! supervisor could decide (patterns in allow lists, address ranges, unix
-//! socket paths, programs pinned by hash) are refused by name: a rule is
-//! enforced as written or the file is not accepted.
+//! `[limits]` to cgroups and rlimits, as the flags do; to the supervisor
+//! (which traps only their calls) `[net].connect` lists naming address
+//! ranges or unix socket paths, and programs pinned by sha256. Rules no
+//! layer holds yet (patterns in allow lists, UDP destinations) are refused
+//! by name: a rule is enforced as written or the file is not accepted.
 
 use std::fmt;
 use std::ops::Range;
@@ -44,6 +45,7 @@ use toml::de::{DeTable, DeValue};
 use toml::Spanned;
 
 use crate::policy::{errno_name, Policy, Profile};
+use crate::supervised::{self, AddressRange, ConnectRules, Destination, ExecPin, SupervisorRules, Transport};
 use crate::table;
 
 /// Where something is in the file (1-based).
@@ -90,6 +92,9 @@ pub enum Layer {
     Process,
     /// cgroups and rlimits, as the command-line flags.
     Limits,
+    /// The supervisor: the call is trapped, its arguments copied once from
+    /// the guest, decided on the copy and performed by the supervisor.
+    Supervisor,
 }
 
 impl fmt::Display for Layer {
@@ -101,6 +106,7 @@ impl fmt::Display for Layer {
             Self::Mount => f.write_str("mount namespace"),
             Self::Process => f.write_str("process attribute"),
             Self::Limits => f.write_str("limits (cgroups, rlimits)"),
+            Self::Supervisor => f.write_str("supervisor"),
         }
     }
 }
@@ -149,6 +155,13 @@ pub struct PolicyFile {
     /// the allow lists say.
     pub denied_paths: Vec<Located<String>>,
     pub ports: PortRules,
+    /// `[net].connect` when it names what only the supervisor can check
+    /// (address ranges, unix socket paths): then the whole list is the
+    /// supervisor's and `ports.connect` is `None`.
+    pub supervised_connect: Option<Vec<Located<Destination>>>,
+    /// `[exec].allow` entries pinned by sha256 (their paths are in
+    /// `paths.exec` too, for Landlock).
+    pub exec_pins: Vec<Located<ExecPin>>,
     /// PR_SET_MDWE: no memory both writable and executable, ever.
     pub mdwe: bool,
     pub limits: LimitRules,
@@ -344,46 +357,85 @@ impl Reader<'_> {
         Ok(list)
     }
 
-    /// `tcp:*:PORT` (or `tcp:PORT`): a TCP port on any address.
-    fn port(&self, text: &str, span: Range<usize>, key: &str) -> Result<u16, PolicyFileError> {
-        let mut parts: Vec<&str> = text.split(':').collect();
-        let proto = parts.remove(0);
-        let (host, port) = match parts.as_slice() {
-            [port] => ("*", *port),
-            [host, port] => (*host, *port),
-            _ => ("", ""),
+    /// A destination: `tcp:ADDRESSES:PORT` (`tcp:PORT` is `tcp:*:PORT`),
+    /// where ADDRESSES is `*`, an IPv4 address or range (`10.0.0.0/8`) or
+    /// an IPv6 one in brackets (`[fd00::]/8`) and PORT a number or `*`; or
+    /// `unix:/absolute/path`.
+    fn destination(&self, text: &str, span: Range<usize>, key: &str) -> Result<Destination, PolicyFileError> {
+        let refuse = |what: String| self.error(span.clone(), key, format_args!("{text:?}: {what}"));
+        let Some((proto, rest)) = text.split_once(':') else {
+            return Err(refuse(
+                "expected tcp:ADDRESSES:PORT or unix:PATH (e.g. \"tcp:*:443\", \"tcp:10.0.0.0/8:5432\", \"unix:/run/app.sock\")"
+                    .into(),
+            ));
         };
-        let not_yet = |what: &str| {
-            self.error(
-                span.clone(),
-                key,
-                format_args!("{text:?}: {what} need decisions in the supervisor, which this version does not make; only tcp:*:PORT rules are enforced (by Landlock)"),
-            )
-        };
-        match proto {
-            "tcp" => {}
-            "udp" => return Err(not_yet("UDP destinations")),
-            "unix" | "abstract" => return Err(not_yet("unix socket addresses")),
-            _ => {
-                return Err(self.error(
-                    span,
-                    key,
-                    format_args!("{text:?}: expected tcp:*:PORT (e.g. \"tcp:*:443\")"),
+        let transport = match proto {
+            "tcp" => Transport::Tcp,
+            "udp" => {
+                return Err(refuse(
+                    "UDP destinations are not enforced by this version (each datagram's destination would have to be sent by the supervisor); name TCP or unix destinations".into(),
                 ))
             }
+            "unix" => {
+                let path = Located {
+                    value: rest.to_string(),
+                    at: self.position(span.start),
+                };
+                self.path(&path, span.clone(), key)?;
+                return Ok(Destination::UnixPath(rest.to_string()));
+            }
+            "abstract" => {
+                return Err(refuse(
+                    "abstract socket names are not decided by a rule; the instance's abstract sockets are scoped by Landlock (Linux 6.12)".into(),
+                ))
+            }
+            _ => {
+                return Err(refuse(
+                    "expected tcp:ADDRESSES:PORT or unix:PATH (e.g. \"tcp:*:443\", \"unix:/run/app.sock\")".into(),
+                ))
+            }
+        };
+        let (range, port) = match rest.rsplit_once(':') {
+            // An IPv6 address without brackets would split inside it.
+            Some((range, port)) if !range.contains(':') || range.starts_with('[') => (range, port),
+            Some(_) => return Err(refuse("IPv6 addresses are written in brackets: tcp:[::1]:443".into())),
+            None => ("*", rest),
+        };
+        let range = AddressRange::parse(range).map_err(refuse)?;
+        let port = match port {
+            "*" => None,
+            p => Some(
+                p.parse::<u16>()
+                    .map_err(|_| refuse("the port is a number from 0 to 65535, or *".into()))?,
+            ),
+        };
+        if range == AddressRange::Any && port.is_none() {
+            return Err(refuse(
+                "any address and any port allows every TCP destination: leave the rule out, or name ports".into(),
+            ));
         }
-        if host != "*" {
-            return Err(not_yet("addresses and address ranges"));
-        }
-        port.parse::<u16>().map_err(|_| {
-            self.error(
-                span,
-                key,
-                format_args!("{text:?}: the port is a number from 0 to 65535"),
-            )
-        })
+        Ok(Destination::Inet { transport, range, port })
     }
 
+    fn destinations(
+        &self,
+        value: &Spanned<DeValue<'_>>,
+        key: &str,
+    ) -> Result<Vec<Located<Destination>>, PolicyFileError> {
+        let Some(items) = value.get_ref().as_array() else {
+            return Err(self.error(value.span(), key, "expected a list such as [\"tcp:*:443\"]"));
+        };
+        items
+            .iter()
+            .map(|item| {
+                let text = self.string(item, key)?;
+                Ok(self.located(self.destination(text, item.span(), key)?, item.span()))
+            })
+            .collect()
+    }
+
+    /// `tcp:*:PORT` (or `tcp:PORT`): a TCP port on any address, which
+    /// Landlock holds (`bind`).
     fn ports(&self, value: &Spanned<DeValue<'_>>, key: &str) -> Result<Vec<Located<u16>>, PolicyFileError> {
         let Some(items) = value.get_ref().as_array() else {
             return Err(self.error(value.span(), key, "expected a list such as [\"tcp:*:443\"]"));
@@ -392,7 +444,18 @@ impl Reader<'_> {
             .iter()
             .map(|item| {
                 let text = self.string(item, key)?;
-                Ok(self.located(self.port(text, item.span(), key)?, item.span()))
+                match self.destination(text, item.span(), key)? {
+                    Destination::Inet {
+                        transport: Transport::Tcp,
+                        range: AddressRange::Any,
+                        port: Some(port),
+                    } => Ok(self.located(port, item.span())),
+                    _ => Err(self.error(
+                        item.span(),
+                        key,
+                        format_args!("{text:?}: only tcp:*:PORT rules are enforced here (by Landlock)"),
+                    )),
+                }
             })
             .collect()
     }
@@ -434,6 +497,8 @@ impl PolicyFile {
             paths: PathRules::default(),
             denied_paths: Vec::new(),
             ports: PortRules::default(),
+            supervised_connect: None,
+            exec_pins: Vec::new(),
             mdwe: false,
             limits: LimitRules::default(),
             line_starts: reader.line_starts.clone(),
@@ -491,6 +556,8 @@ impl PolicyFile {
         Ok(())
     }
 
+    /// `[exec] allow`: paths, or `{ path = "/usr/bin/python3", sha256 =
+    /// "…" }` for a program that may run only with exactly those contents.
     fn read_exec(&mut self, r: &Reader<'_>, table: &DeTable<'_>) -> Result<(), PolicyFileError> {
         for (key, value, _) in r.entries(table, "exec", &["allow"])? {
             let Some(items) = value.get_ref().as_array() else {
@@ -498,12 +565,43 @@ impl PolicyFile {
             };
             let mut programs = Vec::new();
             for item in items.iter() {
+                if let Some(pinned) = item.get_ref().as_table() {
+                    let (mut path, mut sha256) = (None, None);
+                    for (field, field_value, _) in r.entries(pinned, &key, &["path", "sha256"])? {
+                        let text = r.string(field_value, &field)?;
+                        if field.ends_with(".path") {
+                            let located = r.located(text.to_string(), field_value.span());
+                            r.path(&located, field_value.span(), &field)?;
+                            path = Some(located);
+                        } else {
+                            let digest =
+                                supervised::parse_sha256(text).map_err(|e| r.error(field_value.span(), &field, e))?;
+                            sha256 = Some(digest);
+                        }
+                    }
+                    let (Some(path), Some(sha256)) = (path, sha256) else {
+                        return Err(r.error(
+                            item.span(),
+                            &key,
+                            "a pinned program is { path = \"/usr/bin/python3\", sha256 = \"<64 hex digits>\" }",
+                        ));
+                    };
+                    self.exec_pins.push(Located {
+                        value: ExecPin {
+                            path: path.value.clone(),
+                            sha256,
+                        },
+                        at: path.at,
+                    });
+                    programs.push(path);
+                    continue;
+                }
                 let text = r.string(item, &key)?;
                 if text.contains("@sha256:") {
                     return Err(r.error(
                         item.span(),
                         &key,
-                        format_args!("{text:?}: programs pinned by hash need decisions in the supervisor, which this version does not make"),
+                        format_args!("{text:?}: a program pinned by hash is written {{ path = \"/usr/bin/python3\", sha256 = \"<64 hex digits>\" }}"),
                     ));
                 }
                 let path = r.located(text.to_string(), item.span());
@@ -518,7 +616,30 @@ impl PolicyFile {
     fn read_net(&mut self, r: &Reader<'_>, table: &DeTable<'_>) -> Result<(), PolicyFileError> {
         for (key, value, key_span) in r.entries(table, "net", &["connect", "bind", "send"])? {
             match key.as_str() {
-                "net.connect" => self.ports.connect = Some(r.ports(value, &key)?),
+                "net.connect" => {
+                    let destinations = r.destinations(value, &key)?;
+                    // Landlock holds a list of TCP ports exactly; anything
+                    // else makes the whole list the supervisor's (a
+                    // Landlock port list beside it would refuse what an
+                    // address rule allows).
+                    if destinations.iter().all(|d| d.value.is_tcp_port_only()) {
+                        self.ports.connect = Some(
+                            destinations
+                                .iter()
+                                .filter_map(|d| match d.value {
+                                    Destination::Inet { port: Some(port), .. } => {
+                                        Some(Located { value: port, at: d.at })
+                                    }
+                                    _ => None,
+                                })
+                                .collect(),
+                        );
+                        self.supervised_connect = None;
+                    } else {
+                        self.ports.connect = None;
+                        self.supervised_connect = Some(destinations);
+                    }
+                }
                 "net.bind" => self.ports.bind = Some(r.ports(value, &key)?),
                 _ => {
                     return Err(r.error(
@@ -625,9 +746,28 @@ impl PolicyFile {
         }
     }
 
-    /// The system-call part: the base profile and the refusals.
+    /// What the supervisor decides: `[net].connect` when Landlock cannot
+    /// hold it, and the pinned programs.
+    pub fn supervisor_rules(&self) -> SupervisorRules {
+        SupervisorRules {
+            connect: self.supervised_connect.as_ref().map(|list| ConnectRules {
+                allowed: list.iter().map(|d| d.value.clone()).collect(),
+                source: format!("[net].connect ({})", self.file),
+            }),
+            exec_pins: self.exec_pins.iter().map(|p| p.value.clone()).collect(),
+            exec_source: if self.exec_pins.is_empty() {
+                String::new()
+            } else {
+                format!("[exec].allow ({})", self.file)
+            },
+        }
+    }
+
+    /// The system-call part: the base profile, the refusals, and the rules
+    /// the supervisor decides (which trap only their own calls).
     pub fn filter_policy(&self) -> Policy {
         let mut policy = Policy::new(self.base);
+        policy.supervise(self.supervisor_rules());
         // Names were checked against the table when read.
         for call in &self.deny {
             let _ = policy.refuse_with(
@@ -722,6 +862,46 @@ impl PolicyFile {
                     layer: Layer::Landlock { abi: LANDLOCK_NET_ABI },
                 });
             }
+        }
+        if let Some(list) = &self.supervised_connect {
+            for destination in list {
+                out.push(ShownRule {
+                    at: destination.at,
+                    rule: format!(
+                        "connect to {}: connect trapped, decided on a copy, performed by the supervisor",
+                        destination.value
+                    ),
+                    layer: Layer::Supervisor,
+                });
+            }
+            let rules = self.supervisor_rules();
+            let restricted = ["TCP"]
+                .into_iter()
+                .chain(
+                    rules
+                        .connect
+                        .as_ref()
+                        .is_some_and(ConnectRules::restricts_unix_paths)
+                        .then_some("unix socket paths"),
+                )
+                .collect::<Vec<_>>()
+                .join(" and ");
+            out.push(ShownRule {
+                at: list.first().map(|d| d.at).unwrap_or_default(),
+                rule: format!("connect: {restricted} to nothing else"),
+                layer: Layer::Supervisor,
+            });
+        }
+        for pin in &self.exec_pins {
+            out.push(ShownRule {
+                at: pin.at,
+                rule: format!(
+                    "execute {} only with sha256 {}: checked at exec, before its first instruction",
+                    pin.value.path,
+                    supervised::sha256_hex(&pin.value.sha256)
+                ),
+                layer: Layer::Supervisor,
+            });
         }
         if self.mdwe {
             out.push(ShownRule {
@@ -873,6 +1053,61 @@ timeout = "30s"
     }
 
     #[test]
+    fn address_ranges_and_unix_paths_go_to_the_supervisor() {
+        let p = parse(
+            r#"
+[net]
+connect = ["tcp:10.0.0.0/8:5432", "tcp:[::1]:*", "unix:/run/app.sock", "tcp:*:443"]
+bind = ["tcp:*:8080"]
+[exec]
+allow = ["/usr/bin", { path = "/usr/bin/python3", sha256 = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855" }]
+"#,
+        )
+        .unwrap();
+        assert_eq!(p.ports.connect, None, "the supervisor holds the whole list");
+        assert_eq!(p.ports.bind.as_ref().map(Vec::len), Some(1));
+        let rules = p.supervisor_rules();
+        let connect = rules.connect.as_ref().unwrap();
+        assert_eq!(connect.allowed.len(), 4);
+        assert_eq!(connect.source, "[net].connect (t.toml)");
+        assert_eq!(connect.allowed[1].to_string(), "tcp:[::1]:*");
+        assert!(connect.restricts_unix_paths());
+        assert_eq!(rules.exec_pins.len(), 1);
+        assert_eq!(rules.pin_for("/usr/bin/python3").map(|p| p.sha256[0]), Some(0xe3));
+        let values = |l: &Option<Vec<Located<String>>>| l.iter().flatten().map(|p| p.value.clone()).collect::<Vec<_>>();
+        assert_eq!(values(&p.paths.exec), ["/usr/bin", "/usr/bin/python3"]);
+        let filter = p.filter_policy();
+        assert_eq!(filter.action_for_number(42), crate::Action::Trap, "connect is trapped");
+        assert_eq!(filter.action_for_number(49), crate::Action::Allow, "bind is not");
+        // TCP Fast Open would connect without connect: trapped and refused
+        // by its flag, other sends run in the kernel.
+        let sendto = filter.action_for_number(44);
+        assert_eq!(
+            sendto.for_args(&[3, 0, 1, 0x2000_0000, 0x1000, 16]),
+            crate::Action::Trap
+        );
+        assert_eq!(sendto.for_args(&[3, 0, 1, 0x40, 0x1000, 16]), crate::Action::Allow);
+        let sendmsg = filter.action_for_number(46);
+        assert_eq!(
+            sendmsg.for_args(&[3, 0x1000, 0x2000_0000, 0, 0, 0]),
+            crate::Action::Trap
+        );
+        assert_eq!(sendmsg.for_args(&[3, 0x1000, 0, 0, 0, 0]), crate::Action::Allow);
+        let shown = p.rules();
+        assert!(shown
+            .iter()
+            .any(|r| r.layer == Layer::Supervisor && r.rule.starts_with("connect to tcp:10.0.0.0/8:5432")));
+        assert!(shown
+            .iter()
+            .any(|r| r.layer == Layer::Supervisor
+                && r.rule.starts_with("execute /usr/bin/python3 only with sha256 e3b0")));
+        // A list of ports alone stays Landlock's: nothing trapped.
+        let ports = parse("[net]\nconnect = [\"tcp:*:443\", \"tcp:80\"]\n").unwrap();
+        assert!(ports.supervised_connect.is_none());
+        assert_eq!(ports.filter_policy(), Policy::new(Profile::Default));
+    }
+
+    #[test]
     fn an_empty_file_is_the_default_profile() {
         let p = parse("").unwrap();
         assert_eq!(p.base, Profile::Default);
@@ -907,8 +1142,30 @@ timeout = "30s"
             ),
             ("[fs]\ndeny = [\"etc\"]\n", "fs.deny: \"etc\": paths are absolute"),
             (
-                "[net]\nconnect = [\"tcp:10.0.0.0/8:443\"]\n",
-                "net.connect: \"tcp:10.0.0.0/8:443\": addresses and address ranges",
+                "[net]\nconnect = [\"tcp:10.1.0.0/8:443\"]\n",
+                "net.connect: \"tcp:10.1.0.0/8:443\": 10.1.0.0/8: bits are set beyond the /8 prefix",
+            ),
+            (
+                "[net]\nconnect = [\"tcp:::1:443\"]\n",
+                "IPv6 addresses are written in brackets",
+            ),
+            ("[net]\nconnect = [\"tcp:*:*\"]\n", "any address and any port"),
+            ("[net]\nconnect = [\"unix:run/x\"]\n", "paths are absolute"),
+            (
+                "[net]\nbind = [\"tcp:127.0.0.1:80\"]\n",
+                "net.bind: \"tcp:127.0.0.1:80\": only tcp:*:PORT rules are enforced here",
+            ),
+            (
+                "[exec]\nallow = [{ path = \"/bin/sh\" }]\n",
+                "exec.allow: a pinned program is { path",
+            ),
+            (
+                "[exec]\nallow = [{ path = \"/bin/sh\", sha256 = \"ab\" }]\n",
+                "exec.allow.sha256: \"ab\": a sha256 is 64 hexadecimal digits",
+            ),
+            (
+                "[exec]\nallow = [{ path = \"/bin/sh\", sha = \"ab\" }]\n",
+                "exec.allow.sha: unknown key",
             ),
             ("[net]\nconnect = [\"udp:*:53\"]\n", "UDP destinations"),
             (

@@ -63,10 +63,15 @@ pub enum Arg {
 /// Errno values used by the table (x86_64 Linux numbers).
 pub mod errno {
     pub const EPERM: i32 = 1;
+    pub const ENOENT: i32 = 2;
     pub const ESRCH: i32 = 3;
     pub const EBADF: i32 = 9;
     pub const EAGAIN: i32 = 11;
+    pub const EACCES: i32 = 13;
+    pub const EFAULT: i32 = 14;
     pub const EINVAL: i32 = 22;
+    pub const ENAMETOOLONG: i32 = 36;
+    pub const EOPNOTSUPP: i32 = 95;
     pub const ENOSYS: i32 = 38;
     pub const EAFNOSUPPORT: i32 = 97;
     /// The kernel's "interrupted: restart if the handler has SA_RESTART,
@@ -165,6 +170,44 @@ impl RegisterRule {
 /// The first of `rules` that refuses a call with these registers.
 pub fn refusing_rule(rules: &'static [RegisterRule], args: &[u64; 6]) -> Option<&'static RegisterRule> {
     rules.iter().find(|r| r.refuses(args))
+}
+
+/// `MSG_FASTOPEN`: a TCP connect made by `sendto`/`sendmsg`/`sendmmsg`
+/// (TCP Fast Open), to the address they name, without a `connect` call.
+pub const MSG_FASTOPEN: u32 = 0x2000_0000;
+
+const FASTOPEN: &str = "MSG_FASTOPEN";
+
+static SENDTO_FASTOPEN: [RegisterRule; 1] = [RegisterRule {
+    when: &[Condition {
+        arg: 3,
+        test: RegisterTest::AnyBit(MSG_FASTOPEN),
+    }],
+    errno: errno::EOPNOTSUPP,
+    names: FASTOPEN,
+}];
+
+static SENDMSG_FASTOPEN: [RegisterRule; 1] = [RegisterRule {
+    when: &[Condition {
+        arg: 2,
+        test: RegisterTest::AnyBit(MSG_FASTOPEN),
+    }],
+    errno: errno::EOPNOTSUPP,
+    names: FASTOPEN,
+}];
+
+/// The register rules that refuse TCP Fast Open on the calls that can
+/// make it (`sendto`, `sendmsg`, `sendmmsg`: the flags are a register),
+/// for policies whose connects the supervisor decides: such a send would
+/// connect to an address the supervisor never saw. Refused with
+/// EOPNOTSUPP, what a kernel with Fast Open turned off answers; programs
+/// then connect first.
+pub fn fastopen_rules(number: u32) -> Option<&'static [RegisterRule]> {
+    match number {
+        44 | 307 => Some(&SENDTO_FASTOPEN),
+        46 => Some(&SENDMSG_FASTOPEN),
+        _ => None,
+    }
 }
 
 /// Register values the handlers' rules name.

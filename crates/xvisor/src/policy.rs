@@ -26,6 +26,10 @@ every rule with the layer that enforces it:
                    (connect, bind; Linux 6.7+), enforced by the kernel
   process          attributes of every process of the instance (mdwe)
   limits           cgroups and rlimits, as the run options
+  supervisor       connect destinations by address range or unix socket
+                   path (connect trapped, decided on a copy of the address
+                   and performed by the supervisor); programs pinned by
+                   sha256 (checked at each exec, before it runs)
 A file that cannot be enforced exactly as written - an unknown key, a value
 of the wrong kind, a rule this kernel or this version cannot hold - is
 refused with one line naming FILE:LINE:COLUMN and the key (exit 125).

@@ -1,0 +1,224 @@
+//! `connect` under `[net].connect` rules the supervisor holds: what the
+//! bytes the guest passed mean for the socket they are passed to, read once
+//! and classified here; the supervisor then decides on this copy and
+//! connects its own duplicate of the guest's socket with the same bytes, so
+//! nothing the guest changes afterwards reaches the kernel.
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+use xvisor_trap::supervised::{Target, Transport};
+
+use crate::dispatch::errno;
+
+pub const AF_UNSPEC: i32 = 0;
+pub const AF_UNIX: i32 = 1;
+pub const AF_INET: i32 = 2;
+pub const AF_INET6: i32 = 10;
+pub const SOCK_DGRAM: i32 = 2;
+
+/// `sizeof(struct sockaddr_storage)`: the kernel refuses longer addresses
+/// with EINVAL before reading them.
+pub const MAX_ADDRESS_LEN: usize = 128;
+/// `offsetof(struct sockaddr_un, sun_path)`.
+const SUN_PATH_OFFSET: usize = 2;
+/// `sizeof(struct sockaddr_in)`.
+const SOCKADDR_IN_LEN: usize = 16;
+/// `SIN6_LEN_RFC2133`: the shortest IPv6 address the kernel takes.
+const SOCKADDR_IN6_MIN_LEN: usize = 24;
+
+/// What connecting a socket of this family and type to these bytes does,
+/// as far as a rule is concerned.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ConnectPlan {
+    /// Nothing a rule names (dissolving an association with `AF_UNSPEC`,
+    /// another family's socket): connect the duplicate with the bytes.
+    Perform,
+    /// An IPv4 or IPv6 destination: decide on it, then connect.
+    Inet(Target),
+    /// A unix socket file, by the path the guest wrote (absolute, or
+    /// relative to its working directory): resolve it in the instance,
+    /// decide on the file, connect through the resolved file.
+    UnixPath(Vec<u8>),
+    /// An abstract unix socket name: connect only where the socket's
+    /// network namespace is the instance's own.
+    Abstract,
+    /// The kernel would refuse it so: answered without performing.
+    Fail(i32),
+}
+
+/// Classifies a connect of a socket (`family`, `socket_type` as the kernel
+/// reports them) to `address` (the bytes copied from the guest, at most
+/// [`MAX_ADDRESS_LEN`]).
+pub fn plan_connect(family: i32, socket_type: i32, address: &[u8]) -> ConnectPlan {
+    if address.len() < 2 {
+        return ConnectPlan::Fail(errno::EINVAL);
+    }
+    let address_family = i32::from(u16::from_ne_bytes([address[0], address[1]]));
+    match family {
+        AF_INET | AF_INET6 => {
+            let transport = if socket_type == SOCK_DGRAM {
+                Transport::Udp
+            } else {
+                // Stream sockets and anything else that is not a datagram
+                // socket: decided as TCP (stricter than leaving it).
+                Transport::Tcp
+            };
+            let port = |b: &[u8]| u16::from_be_bytes([b[2], b[3]]);
+            match address_family {
+                AF_UNSPEC => ConnectPlan::Perform,
+                AF_INET if address.len() >= SOCKADDR_IN_LEN => {
+                    let ip = Ipv4Addr::new(address[4], address[5], address[6], address[7]);
+                    ConnectPlan::Inet(Target::Inet {
+                        transport,
+                        address: IpAddr::V4(ip),
+                        port: port(address),
+                    })
+                }
+                AF_INET6 if address.len() >= SOCKADDR_IN6_MIN_LEN => {
+                    let mut ip = [0u8; 16];
+                    ip.copy_from_slice(&address[8..24]);
+                    ConnectPlan::Inet(Target::Inet {
+                        transport,
+                        address: IpAddr::V6(Ipv6Addr::from(ip)),
+                        port: port(address),
+                    })
+                }
+                AF_INET | AF_INET6 => ConnectPlan::Fail(errno::EINVAL),
+                _ => ConnectPlan::Fail(errno::EAFNOSUPPORT),
+            }
+        }
+        AF_UNIX => match address_family {
+            AF_UNSPEC if socket_type == SOCK_DGRAM => ConnectPlan::Perform,
+            AF_UNIX if address.len() > SUN_PATH_OFFSET => {
+                let path = &address[SUN_PATH_OFFSET..];
+                if path[0] == 0 {
+                    return ConnectPlan::Abstract;
+                }
+                let end = path.iter().position(|&b| b == 0).unwrap_or(path.len());
+                ConnectPlan::UnixPath(path[..end].to_vec())
+            }
+            _ => ConnectPlan::Fail(errno::EINVAL),
+        },
+        // Netlink and the other families the filter lets through: no rule
+        // names them, and their own checks look at the socket's opener.
+        _ => ConnectPlan::Perform,
+    }
+}
+
+/// The bytes of a `sockaddr_un` naming `path` (for connecting through a
+/// resolved file: `/proc/self/fd/N`). `None` if it does not fit.
+pub fn unix_address(path: &str) -> Option<Vec<u8>> {
+    const SUN_PATH_LEN: usize = 108;
+    if path.len() >= SUN_PATH_LEN {
+        return None;
+    }
+    let mut out = (AF_UNIX as u16).to_ne_bytes().to_vec();
+    out.extend_from_slice(path.as_bytes());
+    out.push(0);
+    Some(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn inet4(ip: [u8; 4], port: u16) -> Vec<u8> {
+        let mut b = (AF_INET as u16).to_ne_bytes().to_vec();
+        b.extend_from_slice(&port.to_be_bytes());
+        b.extend_from_slice(&ip);
+        b.extend_from_slice(&[0; 8]);
+        b
+    }
+
+    fn inet6(ip: Ipv6Addr, port: u16) -> Vec<u8> {
+        let mut b = (AF_INET6 as u16).to_ne_bytes().to_vec();
+        b.extend_from_slice(&port.to_be_bytes());
+        b.extend_from_slice(&[0; 4]);
+        b.extend_from_slice(&ip.octets());
+        b.extend_from_slice(&[0; 4]);
+        b
+    }
+
+    #[test]
+    fn inet_addresses_are_read_for_the_socket_they_go_to() {
+        let tcp = |address: &str, port| {
+            ConnectPlan::Inet(Target::Inet {
+                transport: Transport::Tcp,
+                address: address.parse().unwrap(),
+                port,
+            })
+        };
+        assert_eq!(
+            plan_connect(AF_INET, 1, &inet4([127, 0, 0, 1], 443)),
+            tcp("127.0.0.1", 443)
+        );
+        assert_eq!(
+            plan_connect(AF_INET6, 1, &inet6("::ffff:10.0.0.1".parse().unwrap(), 80)),
+            tcp("::ffff:10.0.0.1", 80)
+        );
+        let udp = plan_connect(AF_INET, SOCK_DGRAM, &inet4([10, 0, 0, 1], 53));
+        assert!(matches!(
+            udp,
+            ConnectPlan::Inet(Target::Inet {
+                transport: Transport::Udp,
+                ..
+            })
+        ));
+        assert_eq!(
+            plan_connect(AF_INET, 1, &inet4([1, 2, 3, 4], 1)[..15]),
+            ConnectPlan::Fail(errno::EINVAL)
+        );
+        assert_eq!(
+            plan_connect(AF_INET, 1, &[0, 0]),
+            ConnectPlan::Perform,
+            "AF_UNSPEC dissolves"
+        );
+        assert_eq!(
+            plan_connect(AF_INET, 1, &[1, 0, 0, 0]),
+            ConnectPlan::Fail(errno::EAFNOSUPPORT)
+        );
+        assert_eq!(plan_connect(AF_INET, 1, &[2]), ConnectPlan::Fail(errno::EINVAL));
+    }
+
+    #[test]
+    fn unix_addresses_are_paths_or_abstract_names() {
+        let mut path = (AF_UNIX as u16).to_ne_bytes().to_vec();
+        path.extend_from_slice(b"/run/x.sock\0garbage");
+        assert_eq!(
+            plan_connect(AF_UNIX, 1, &path),
+            ConnectPlan::UnixPath(b"/run/x.sock".to_vec())
+        );
+        let mut unterminated = (AF_UNIX as u16).to_ne_bytes().to_vec();
+        unterminated.extend_from_slice(b"rel.sock");
+        assert_eq!(
+            plan_connect(AF_UNIX, 1, &unterminated),
+            ConnectPlan::UnixPath(b"rel.sock".to_vec())
+        );
+        let mut abstract_name = (AF_UNIX as u16).to_ne_bytes().to_vec();
+        abstract_name.extend_from_slice(b"\0name");
+        assert_eq!(plan_connect(AF_UNIX, 1, &abstract_name), ConnectPlan::Abstract);
+        assert_eq!(plan_connect(AF_UNIX, 1, &[1, 0]), ConnectPlan::Fail(errno::EINVAL));
+        assert_eq!(
+            plan_connect(AF_UNIX, 1, &inet4([1, 2, 3, 4], 1)),
+            ConnectPlan::Fail(errno::EINVAL)
+        );
+        assert_eq!(plan_connect(16, 3, &[16, 0, 0, 0]), ConnectPlan::Perform);
+        assert_eq!(unix_address("/proc/self/fd/7").unwrap().len(), 2 + 15 + 1);
+        assert!(unix_address(&"x".repeat(108)).is_none());
+    }
+
+    #[test]
+    fn any_bytes_are_classified_without_panic() {
+        let mut seed: u64 = 0x9e37_79b9_7f4a_7c15;
+        for _ in 0..20_000 {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            let len = (seed % 40) as usize;
+            let bytes: Vec<u8> = (0..len).map(|i| (seed >> (i % 8 * 8)) as u8 % 12).collect();
+            for family in [AF_UNIX, AF_INET, AF_INET6, 16] {
+                let _ = plan_connect(family, (seed % 3) as i32 + 1, &bytes);
+            }
+        }
+    }
+}
