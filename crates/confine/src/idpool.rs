@@ -230,16 +230,13 @@ impl Pool {
             if !tree::lock(file.as_fd(), LockKind::Exclusive, false).map_err(io_at("lock", &path))? {
                 continue;
             }
-            let mut holder = String::new();
-            let _ = file.read_to_string(&mut holder);
-            let released = holder.trim().is_empty() || holder.lines().last() == Some(RELEASED);
+            let mut record = [0u8; RECORD_LEN];
+            let read = file.read(&mut record).unwrap_or(0);
+            let released = read == 0 || record[..read].starts_with(RELEASED.as_bytes());
             if !released && self.in_use(slot) {
                 continue;
             }
-            file.set_len(0).map_err(io_at("write", &path))?;
-            file.rewind().map_err(io_at("write", &path))?;
-            file.write_all(format!("{}\n", std::process::id()).as_bytes())
-                .map_err(io_at("write", &path))?;
+            write_record(&mut file, &format!("held by {}", std::process::id())).map_err(io_at("write", &path))?;
             let (far_uid, far_gid) = self.far_ids(slot, skip).unzip();
             return Ok(Lease {
                 uid: self.uid_bounds(slot).0 as u32,
@@ -321,16 +318,29 @@ pub struct Lease {
     file: File,
 }
 
-/// The last line of a slot file whose holder released it cleanly (after
-/// its holder's pid). Appended rather than truncated: the supervisor's own
-/// filter, in place by then, lets it write but not truncate.
+/// A slot file holds one fixed-size record, rewritten in place at offset 0
+/// (a seek and a write: all the supervisor's own filter allows once it is
+/// confined; no truncation): `held by PID` or [`RELEASED`].
+const RECORD_LEN: usize = 24;
+
+/// The record of a slot whose holder released it cleanly.
 const RELEASED: &str = "released";
+
+fn write_record(file: &mut File, text: &str) -> io::Result<()> {
+    let mut record = [b' '; RECORD_LEN];
+    record[RECORD_LEN - 1] = b'\n';
+    let text = text.as_bytes();
+    let len = text.len().min(RECORD_LEN - 1);
+    record[..len].copy_from_slice(&text[..len]);
+    file.rewind()?;
+    file.write_all(&record)
+}
 
 impl Drop for Lease {
     fn drop(&mut self) {
         // Best effort: a slot left marked is only checked for processes
         // before its next use.
-        let _ = self.file.write_all(format!("{RELEASED}\n").as_bytes());
+        let _ = write_record(&mut self.file, RELEASED);
     }
 }
 
@@ -398,7 +408,7 @@ mod tests {
         // A holder that ended without releasing: its slot still names it,
         // and a process of its instance still runs under one of its ids.
         drop(pool.lease(&dir, &[]).unwrap());
-        std::fs::write(dir.join("0"), "12345\n").unwrap();
+        std::fs::write(dir.join("0"), "held by 12345").unwrap();
         let mut straggler = std::process::Command::new("sleep")
             .arg("30")
             .uid(0x7200_0000 + 1000)
@@ -413,7 +423,8 @@ mod tests {
         assert_eq!(lease.uid, 0x7200_0000);
         drop(lease);
         let left = std::fs::read_to_string(dir.join("0")).unwrap();
-        assert_eq!(left.lines().last(), Some(RELEASED), "a clean release: {left:?}");
+        assert_eq!(left.len(), RECORD_LEN);
+        assert!(left.starts_with(RELEASED), "a clean release: {left:?}");
         let _ = std::fs::remove_dir_all(&dir);
     }
 

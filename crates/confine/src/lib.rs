@@ -19,4 +19,4 @@ pub mod wall;
 
 pub use cgroup::{CgroupError, InstanceCgroup, Limits, Placement};
 pub use identity::IdentityError;
-pub use rootfs::{RootBase, RootExtras, RootSpec, RootfsError, TmpfsMount, TmpfsSizes, Volume};
+pub use rootfs::{GuestRoot, RootBase, RootExtras, RootSpec, RootfsError, TmpfsMount, TmpfsSizes, Volume};

@@ -187,13 +187,47 @@ pub struct RootExtras {
     /// with cgroups of its own (limits, an engine's `cgroupsPath`); without
     /// any, the directory stays empty (each mount costs the start-up).
     pub cgroup_view: bool,
-    /// `/proc/sys` is writable, for the settings of the instance's own
+    /// Who the guest's root is on the host, and so what the kernel's own
+    /// permission checks already keep from it.
+    pub guest_root: GuestRoot,
+}
+
+/// Who an instance's root is on the host.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum GuestRoot {
+    /// Host root (`--userns host`, an engine's config without a user
+    /// namespace): every mask applies, `/proc/sys` is read-only.
+    #[default]
+    HostRoot,
+    /// The invoking user (rootless): its supplementary groups still count
+    /// on the host.
+    Caller,
+    /// Host ids of the instance's own: no host user or group.
+    OwnIds,
+}
+
+impl GuestRoot {
+    /// `/proc/sys` may be writable, for the settings of the instance's own
     /// namespaces (the IPC limits, `kernel.msgmax` …; `net.*` would need
     /// CAP_NET_ADMIN, which a guest does not have): the kernel lets only a
-    /// namespace's owner change its settings, and host root the rest. Only for a guest whose root is not
-    /// host root (host ids of its own, or a rootless caller's); else
-    /// read-only as the rest of [`PROC_READONLY`].
-    pub namespaced_sysctls: bool,
+    /// namespace's owner change its settings, and host root the rest.
+    fn may_write_namespaced_sysctls(self) -> bool {
+        self != Self::HostRoot
+    }
+
+    /// Whether the kernel's permission checks alone keep a host file of
+    /// this owner and mode from the guest (reading it, or listing and
+    /// entering it for a directory), so a mask over it would add nothing
+    /// but a mount. With ids of its own the guest is "other" to every host
+    /// file; a rootless guest is its caller, with the caller's groups.
+    fn kept_out_by_permissions(self, st: &sysfs::FdStat) -> bool {
+        let other = if st.kind == FileKind::Directory { 0o005 } else { 0o004 };
+        match self {
+            Self::HostRoot => false,
+            Self::Caller => st.uid == 0 && st.mode & (other | other << 3) == 0,
+            Self::OwnIds => st.mode & other == 0,
+        }
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -449,7 +483,7 @@ impl RootSpec {
             ensure_dir(root, dir).map_err(fail(format!("create /{dir} in the instance root")))?;
         }
         if matches!(self.base, RootBase::SystemDirs | RootBase::HostRoot) {
-            mask_etc(root)?;
+            mask_etc(root, self.extras.guest_root)?;
             self.write_identity_files(root, staging_dir.as_fd())?;
         }
         if matches!(self.base, RootBase::Image { .. }) {
@@ -466,7 +500,7 @@ impl RootSpec {
             }
             self.write_identity_files(root, staging_dir.as_fd())?;
         }
-        mount_proc(root, self.extras.namespaced_sysctls)?;
+        mount_proc(root, self.extras.guest_root)?;
         mount_dev(
             root,
             self.extras.joined_ipc,
@@ -1131,10 +1165,21 @@ fn hide_denied(root: BorrowedFd<'_>, rel: &str) -> Result<(), RootfsError> {
 
 /// Hides a file or directory of the new root behind an empty one.
 fn mask(root: BorrowedFd<'_>, rel: &str) -> Result<(), RootfsError> {
+    mask_unless_kept_out(root, rel, GuestRoot::HostRoot)
+}
+
+/// [`mask`], left out where the kernel's permission checks already keep
+/// the path from a guest whose root is `guest_root` (each mask is a mount,
+/// and start-up pays for every one).
+fn mask_unless_kept_out(root: BorrowedFd<'_>, rel: &str, guest_root: GuestRoot) -> Result<(), RootfsError> {
     let Ok(target) = sysfs::open_path_in_root(root, rel) else {
         return Ok(());
     };
-    let kind = sysfs::kind_of_fd(target.as_fd()).map_err(fail(format!("inspect /{rel}")))?;
+    let st = sysfs::stat_fd(target.as_fd()).map_err(fail(format!("inspect /{rel}")))?;
+    if guest_root.kept_out_by_permissions(&st) {
+        return Ok(());
+    }
+    let kind = st.kind;
     let cover = if kind == FileKind::Directory {
         mount::new_filesystem(
             "tmpfs",
@@ -1148,9 +1193,9 @@ fn mask(root: BorrowedFd<'_>, rel: &str) -> Result<(), RootfsError> {
     mount::attach(cover.as_fd(), target.as_fd()).map_err(fail(format!("mask /{rel}")))
 }
 
-fn mask_etc(root: BorrowedFd<'_>) -> Result<(), RootfsError> {
+fn mask_etc(root: BorrowedFd<'_>, guest_root: GuestRoot) -> Result<(), RootfsError> {
     for f in MASKED_ETC_FILES.iter().chain(MASKED_ETC_DIRS) {
-        mask(root, &format!("etc/{f}"))?;
+        mask_unless_kept_out(root, &format!("etc/{f}"), guest_root)?;
     }
     // Any other private key of the host's SSH daemon.
     if let Ok(entries) = std::fs::read_dir("/etc/ssh") {
@@ -1158,19 +1203,19 @@ fn mask_etc(root: BorrowedFd<'_>) -> Result<(), RootfsError> {
             let name = e.file_name();
             let Some(name) = name.to_str() else { continue };
             if name.ends_with("_key") && !MASKED_ETC_FILES.contains(&format!("ssh/{name}").as_str()) {
-                mask(root, &format!("etc/ssh/{name}"))?;
+                mask_unless_kept_out(root, &format!("etc/ssh/{name}"), guest_root)?;
             }
         }
     }
     Ok(())
 }
 
-fn mount_proc(root: BorrowedFd<'_>, namespaced_sysctls: bool) -> Result<(), RootfsError> {
+fn mount_proc(root: BorrowedFd<'_>, guest_root: GuestRoot) -> Result<(), RootfsError> {
     let proc = mount::new_filesystem("proc", &[], attr::NOSUID | attr::NODEV | attr::NOEXEC)
         .map_err(fail("mount a fresh /proc"))?;
     attach_at(root, "proc", proc.as_fd()).map_err(fail("mount /proc"))?;
     for p in PROC_READONLY {
-        if *p == "sys" && namespaced_sysctls {
+        if *p == "sys" && guest_root.may_write_namespaced_sysctls() {
             continue;
         }
         let rel = format!("proc/{p}");
@@ -1187,7 +1232,7 @@ fn mount_proc(root: BorrowedFd<'_>, namespaced_sysctls: bool) -> Result<(), Root
         attach_at(root, &rel, tree.as_fd()).map_err(fail(format!("mount /{rel}")))?;
     }
     for p in PROC_MASKED {
-        mask(root, &format!("proc/{p}"))?;
+        mask_unless_kept_out(root, &format!("proc/{p}"), guest_root)?;
     }
     Ok(())
 }

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use xvisor_confine::cgroup::{CgroupHost, InstanceCgroup, Placement};
 use xvisor_confine::identity::{self, IdMaps, IdRange};
 use xvisor_confine::idpool::{self, IdPoolError, Lease, Pool};
-use xvisor_confine::{CgroupError, IdentityError, RootfsError};
+use xvisor_confine::{CgroupError, GuestRoot, IdentityError, RootfsError};
 use xvisor_sys::event::{self, ready, Watch};
 use xvisor_sys::process::{self, Forked, WaitStatus};
 use xvisor_sys::{errno, mount, signal, socket};
@@ -258,10 +258,17 @@ impl Instance {
             xvisor_confine::wall::check_handed_in(&handed).map_err(InstanceError::Setup)?;
         }
         let id_lease = lease_host_ids(&mut spec)?;
-        // The kernel lets a namespace's owner alone change its settings,
-        // and host root alone the rest: a guest root that is not host root
-        // may have /proc/sys writable.
-        spec.root.extras.namespaced_sysctls = spec.own_host_ids || process::geteuid() != 0;
+        // What the kernel's own permission checks keep from the guest: a
+        // guest root that is not host root may have /proc/sys writable (a
+        // namespace's owner alone changes its settings, host root the
+        // rest), and needs no mask over what only host root can read.
+        spec.root.extras.guest_root = if spec.own_host_ids {
+            GuestRoot::OwnIds
+        } else if process::geteuid() != 0 {
+            GuestRoot::Caller
+        } else {
+            GuestRoot::HostRoot
+        };
         if spec.own_host_ids && spec.default_limits && spec.limits.pids.is_none() {
             spec.processes_per_user
                 .get_or_insert(identity::DEFAULT_PROCESSES_PER_USER);

@@ -156,6 +156,20 @@ pub fn on_read_only_mount(fd: BorrowedFd<'_>) -> io::Result<bool> {
 
 /// Kind of the file behind `fd` (an `O_PATH` fd works).
 pub fn kind_of_fd(fd: BorrowedFd<'_>) -> io::Result<FileKind> {
+    stat_fd(fd).map(|st| st.kind)
+}
+
+/// What `fstat` says of a descriptor (not following a symlink it names).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FdStat {
+    pub kind: FileKind,
+    pub uid: u32,
+    pub gid: u32,
+    /// The permission bits (`0o7777`).
+    pub mode: u32,
+}
+
+pub fn stat_fd(fd: BorrowedFd<'_>) -> io::Result<FdStat> {
     // SAFETY: an all-zero `stat` is a valid value for fstat to overwrite.
     let mut st: libc::stat = unsafe { std::mem::zeroed() };
     // SAFETY: empty path with AT_EMPTY_PATH names the descriptor; `st` is ours.
@@ -167,10 +181,16 @@ pub fn kind_of_fd(fd: BorrowedFd<'_>) -> io::Result<FileKind> {
             libc::AT_EMPTY_PATH | libc::AT_SYMLINK_NOFOLLOW,
         )
     })?;
-    Ok(match st.st_mode & libc::S_IFMT {
+    let kind = match st.st_mode & libc::S_IFMT {
         libc::S_IFDIR => FileKind::Directory,
         libc::S_IFREG => FileKind::Regular,
         libc::S_IFLNK => FileKind::Symlink,
         _ => FileKind::Other,
+    };
+    Ok(FdStat {
+        kind,
+        uid: st.st_uid,
+        gid: st.st_gid,
+        mode: st.st_mode & 0o7777,
     })
 }
