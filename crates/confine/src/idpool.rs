@@ -232,7 +232,8 @@ impl Pool {
             }
             let mut record = [0u8; RECORD_LEN];
             let read = file.read(&mut record).unwrap_or(0);
-            let released = read == 0 || record[..read].starts_with(RELEASED.as_bytes());
+            // (A record written before this layout ended in the same word.)
+            let released = read == 0 || String::from_utf8_lossy(&record[..read]).contains(RELEASED);
             if !released && self.in_use(slot) {
                 continue;
             }
