@@ -89,6 +89,13 @@ struct Subordinate {
 
 /// The entries of a subordinate id file (`NAME:FIRST:COUNT` a line); lines
 /// that are not entries are left out, as `newuidmap` does.
+/// First and one-past-last id of `slot`'s range, in a pool starting at
+/// `first`.
+fn range_of(first: u32, slot: u32) -> (u64, u64) {
+    let start = u64::from(first) + u64::from(slot) * u64::from(RANGE_SIZE);
+    (start, start + u64::from(RANGE_SIZE))
+}
+
 fn subordinates(text: &str) -> Vec<Subordinate> {
     text.lines()
         .filter_map(|line| {
@@ -176,16 +183,13 @@ impl Pool {
         }
     }
 
-    /// First and one-past-last host uid of `slot` (the built-in pool's uid
-    /// and gid ranges coincide).
+    /// First and one-past-last host uid of `slot`.
     fn uid_bounds(&self, slot: u32) -> (u64, u64) {
-        let first = u64::from(self.first_uid) + u64::from(slot) * u64::from(RANGE_SIZE);
-        (first, first + u64::from(RANGE_SIZE))
+        range_of(self.first_uid, slot)
     }
 
     fn gid_bounds(&self, slot: u32) -> (u64, u64) {
-        let first = u64::from(self.first_gid) + u64::from(slot) * u64::from(RANGE_SIZE);
-        (first, first + u64::from(RANGE_SIZE))
+        range_of(self.first_gid, slot)
     }
 
     /// Leases a free range, its slot file under `lock_dir`, skipping the
@@ -255,7 +259,7 @@ impl Pool {
     /// unless the pool has only one or that range is not ours to use.
     fn far_ids(&self, slot: u32, skip: &[u32]) -> Option<(u32, u32)> {
         let last = self.slots.checked_sub(1).filter(|&l| l > 0 && !skip.contains(&l))?;
-        let far = |first: u32| (u64::from(first) + u64::from(last) * u64::from(RANGE_SIZE) + u64::from(slot)) as u32;
+        let far = |first: u32| (range_of(first, last).0 + u64::from(slot)) as u32;
         Some((far(self.first_uid), far(self.first_gid)))
     }
 

@@ -246,37 +246,26 @@ fn zeroed_storage() -> libc::sockaddr_storage {
 /// A socket's address family and type (`SO_DOMAIN`, `SO_TYPE`): ENOTSOCK
 /// for any other descriptor.
 pub fn family_and_type(sock: BorrowedFd<'_>) -> io::Result<(i32, i32)> {
-    let get = |option: libc::c_int| -> io::Result<i32> {
-        let mut value: libc::c_int = 0;
-        let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
-        // SAFETY: the option writes at most `len` bytes (one int) to
-        // `value`, alive and writable for the call.
-        check_int(unsafe {
-            libc::getsockopt(
-                sock.as_raw_fd(),
-                libc::SOL_SOCKET,
-                option,
-                (&mut value as *mut libc::c_int).cast(),
-                &mut len,
-            )
-        })?;
-        Ok(value)
-    };
-    Ok((get(libc::SO_DOMAIN)?, get(libc::SO_TYPE)?))
+    Ok((int_option(sock, libc::SO_DOMAIN)?, int_option(sock, libc::SO_TYPE)?))
 }
 
 /// A socket's pending error (`SO_ERROR`, which reading clears): how a
 /// connect that was in progress ended (0: connected).
 pub fn take_error(sock: BorrowedFd<'_>) -> io::Result<i32> {
+    int_option(sock, libc::SO_ERROR)
+}
+
+/// A `SOL_SOCKET` option whose value is one int.
+fn int_option(sock: BorrowedFd<'_>, option: libc::c_int) -> io::Result<i32> {
     let mut value: libc::c_int = 0;
     let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
-    // SAFETY: SO_ERROR writes at most `len` bytes (one int) to `value`,
+    // SAFETY: the option writes at most `len` bytes (one int) to `value`,
     // alive and writable for the call.
     check_int(unsafe {
         libc::getsockopt(
             sock.as_raw_fd(),
             libc::SOL_SOCKET,
-            libc::SO_ERROR,
+            option,
             (&mut value as *mut libc::c_int).cast(),
             &mut len,
         )

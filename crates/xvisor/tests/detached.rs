@@ -207,6 +207,19 @@ both_callers!(stop_sends_term_then_kill_and_leaves_nothing, |caller| {
     assert!(!s.record(&n).exists() && !running(&s).contains(&n));
 });
 
+/// Starts a detached `sleep 1000` whose command line carries a marker to
+/// look for; returns the instance's name and the marker.
+fn start_sleeper(s: &State, tag: &str, marker_tag: &str, limits: &[&str]) -> (String, String) {
+    let n = name(tag, s.caller);
+    let marker = format!("{marker_tag}-marker-{n}");
+    let script = format!("sleep 1000 # {marker}");
+    let mut args = vec!["run", "-d", "--name", &n];
+    args.extend(limits);
+    args.extend(["--", "sh", "-c", &script]);
+    s.ok(&args);
+    (n, marker)
+}
+
 both_callers!(
     a_killed_supervisor_or_a_removed_state_directory_leaves_nothing,
     |caller| {
@@ -214,13 +227,7 @@ both_callers!(
         let limits: &[&str] = if caller == Caller::Root { &["--pids", "64"] } else { &[] };
         // SIGKILL of the supervisor: the instance dies with it, the keeper
         // records how it ended.
-        let n = name("sk", caller);
-        let marker = format!("sigkill-marker-{n}");
-        let script = format!("sleep 1000 # {marker}");
-        let mut args = vec!["run", "-d", "--name", &n];
-        args.extend(limits);
-        args.extend(["--", "sh", "-c", &script]);
-        s.ok(&args);
+        let (n, marker) = start_sleeper(&s, "sk", "sigkill", limits);
         let supervisor = s.inspect(&n)["supervisor_pid"].as_i64().expect("a supervisor pid") as i32;
         assert!(std::process::Command::new("kill")
             .args(["-KILL", &supervisor.to_string()])
@@ -243,13 +250,7 @@ both_callers!(
         s.ok(&["rm", &n]);
         // SIGKILL of the keeper: the supervisor dies with it, the instance
         // with the supervisor; the record says it ended without a status.
-        let n = name("kk", caller);
-        let marker = format!("keeper-marker-{n}");
-        let script = format!("sleep 1000 # {marker}");
-        let mut args = vec!["run", "-d", "--name", &n];
-        args.extend(limits);
-        args.extend(["--", "sh", "-c", &script]);
-        s.ok(&args);
+        let (n, marker) = start_sleeper(&s, "kk", "keeper", limits);
         let keeper = s.inspect(&n)["keeper_pid"].as_i64().expect("a keeper pid") as i32;
         assert!(std::process::Command::new("kill")
             .args(["-KILL", &keeper.to_string()])

@@ -10,16 +10,6 @@ mod common;
 
 use common::*;
 
-/// A policy file readable by either caller.
-fn policy_file(tag: &str, text: &str) -> (TempDir, String) {
-    let dir = TempDir::new(tag);
-    let path = dir.join("policy.toml");
-    std::fs::write(&path, text).unwrap();
-    set_mode(&path, 0o644);
-    let path = path.display().to_string();
-    (dir, path)
-}
-
 both_callers!(fs_rules_allow_what_they_list_and_nothing_else, |caller| {
     require_landlock(1);
     let (_dir, policy) = policy_file(

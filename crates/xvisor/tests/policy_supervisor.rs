@@ -10,16 +10,6 @@ mod common;
 
 use common::*;
 
-/// A policy file readable by either caller.
-fn policy_file(tag: &str, text: &str) -> (TempDir, String) {
-    let dir = TempDir::new(tag);
-    let path = dir.join("policy.toml");
-    std::fs::write(&path, text).unwrap();
-    set_mode(&path, 0o644);
-    let path = path.display().to_string();
-    (dir, path)
-}
-
 /// Tries each connection and prints `WHAT ok` or `WHAT ERRNO`, after
 /// listening on the TCP ports and unix paths it will try.
 const CONNECTS: &str = r#"

@@ -365,3 +365,13 @@ pub fn require_landlock(abi: u32) {
         }
     );
 }
+
+/// A policy file readable by either caller.
+pub fn policy_file(tag: &str, text: &str) -> (TempDir, String) {
+    let dir = TempDir::new(tag);
+    let path = dir.join("policy.toml");
+    std::fs::write(&path, text).unwrap();
+    set_mode(&path, 0o644);
+    let path = path.display().to_string();
+    (dir, path)
+}
