@@ -196,16 +196,17 @@ pub fn decide(policy: &Policy, call: &TrappedCall) -> Decision {
     // One table lookup per trapped call: the refusal check and the handler
     // share the row.
     let row = table::lookup(nr);
-    if let (
-        Some(Syscall {
-            handler: Handler::RefuseAfter(checks),
-            ..
-        }),
-        None,
-    ) = (row, policy.user_denial(nr))
+    // The user's denial is looked up for these rare rows only: every
+    // trapped call passes here.
+    if let Some(Syscall {
+        handler: Handler::RefuseAfter(checks),
+        ..
+    }) = row
     {
-        if let Some(e) = earlier_error(checks, call) {
-            return Decision::Errno(e);
+        if policy.user_denial(nr).is_none() {
+            if let Some(e) = earlier_error(checks, call) {
+                return Decision::Errno(e);
+            }
         }
     }
     if let Some(e) = policy.refusal_of(nr, row) {
