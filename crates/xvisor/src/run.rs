@@ -42,7 +42,8 @@ Root filesystem:
       --host-root          show the whole host root, read-only
   -v, --volume SRC:DST[:ro|rw]
                            make host path SRC visible at DST (read-only
-                           unless :rw); repeatable
+                           unless :rw; a missing SRC of a :rw volume is
+                           made, as an empty directory); repeatable
   -w, --workdir DIR        start in DIR (default: the home directory)
       --device PATH        show the host's device node PATH (below /dev, e.g.
                            /dev/fuse, /dev/kvm) in the instance's /dev, with
@@ -236,6 +237,20 @@ fn parse_volume(spec: &str) -> Result<Volume> {
         target: target.to_string(),
         writable,
     })
+}
+
+/// A writable volume whose source does not exist yet gets an empty
+/// directory there, made with the caller's own rights, as docker makes it
+/// (`-v "$PWD/out":/out:rw`). Read-only sources are never made: an empty
+/// directory could only hide a typing mistake.
+fn create_missing_writable_sources(volumes: &[Volume]) -> Result<()> {
+    for v in volumes.iter().filter(|v| v.writable) {
+        if std::fs::symlink_metadata(&v.host_path).is_err() {
+            std::fs::create_dir_all(&v.host_path)
+                .with_context(|| format!("--volume {}: cannot create it", v.host_path.display()))?;
+        }
+    }
+    Ok(())
 }
 
 /// The smallest `--memory` an instance can start in.
@@ -686,6 +701,7 @@ pub fn to_spec(mut o: RunOptions) -> Result<InstanceSpec> {
             std::path::absolute(path).with_context(|| format!("--trace {path}"))?,
         )),
     };
+    create_missing_writable_sources(&o.volumes)?;
     let is_image = image.is_some();
     if let Some(i) = image {
         o.argv = i.argv;
