@@ -10,8 +10,9 @@
 //!   run as `xvisor `): run here with bash, in order, as root and again as
 //!   uid 65534, from a work directory that holds what the examples name
 //!   (`./untrusted`, a `Makefile`, `./rootfs`, `busybox.tar`,
-//!   `./alpine-layout`), with the built binary first on `PATH` and a store
-//!   and state directory of the test's own. Lines with `-it` get a terminal
+//!   `./alpine-layout`), with the built binary first on `PATH` and a home,
+//!   store and state directory of the test's own (`README_SHOW=1` prints
+//!   what each example wrote). Lines with `-it` get a terminal
 //!   (`script`) whose input is `exit`. The whole run is inside a network
 //!   namespace made for it, where a web server listens on 127.0.0.1:8080
 //!   for the `--net host` example. Limits (`--memory`, `--cpus`) need root
@@ -148,7 +149,10 @@ fn every_example_is_claimed_by_a_runner() {
 fn extraction_joins_continued_lines_and_skips_comments() {
     let text = "x\n```sh\n# a comment\nxvisor a \\\n    b   # c\n\nxvisor d\n```\nxvisor e\n```\nxvisor f\n```\n";
     let found: Vec<_> = examples(text).into_iter().map(|e| (e.line, e.text)).collect();
-    assert_eq!(found, vec![(4, "xvisor a b   # c".to_string()), (7, "xvisor d".to_string())]);
+    assert_eq!(
+        found,
+        vec![(4, "xvisor a b   # c".to_string()), (7, "xvisor d".to_string())]
+    );
 }
 
 /// Processes this test started, killed by pid when it ends.
@@ -192,7 +196,11 @@ fn work_directory(dir: &Path, caller: Caller) {
     std::fs::write(dir.join("untrusted"), "#!/bin/sh\necho untrusted ran\n").unwrap();
     set_mode(&dir.join("untrusted"), 0o755);
     std::fs::write(dir.join("Makefile"), "all:\n\t@echo made\n").unwrap();
-    std::fs::write(dir.join("busybox.tar"), tar_of(&busybox_image("busybox:latest").docker_files())).unwrap();
+    std::fs::write(
+        dir.join("busybox.tar"),
+        tar_of(&busybox_image("busybox:latest").docker_files()),
+    )
+    .unwrap();
     write_dir(&busybox_image("alpine:3.20").oci_files(), &dir.join("alpine-layout")).unwrap();
     let rootfs = busybox_rootfs("readme-rootfs", caller);
     std::fs::rename(rootfs.path(), dir.join("rootfs")).unwrap();
@@ -212,6 +220,12 @@ fn network(started: &mut Started, www: &Path) -> u32 {
         .expect("unshare (util-linux) makes the test's network namespace");
     let pid = holder.id();
     started.0.push(holder);
+    // Until unshare has made it, the holder is still in this namespace.
+    let own = std::fs::read_link("/proc/self/ns/net").unwrap();
+    let made = eventually(Duration::from_secs(10), || {
+        std::fs::read_link(format!("/proc/{pid}/ns/net")).is_ok_and(|ns| ns != own)
+    });
+    assert!(made, "unshare --net did not make a network namespace");
     let ns = format!("--net=/proc/{pid}/ns/net");
     let up = eventually(Duration::from_secs(10), || {
         Command::new("nsenter")
@@ -222,7 +236,16 @@ fn network(started: &mut Started, www: &Path) -> u32 {
     assert!(up, "cannot bring up loopback in the test's network namespace");
     std::fs::write(www.join("index.html"), "hi\n").unwrap();
     let server = Command::new("nsenter")
-        .args([&ns, "--", "/usr/bin/python3", "-m", "http.server", "8080", "--bind", "127.0.0.1"])
+        .args([
+            &ns,
+            "--",
+            "/usr/bin/python3",
+            "-m",
+            "http.server",
+            "8080",
+            "--bind",
+            "127.0.0.1",
+        ])
         .current_dir(www)
         .stdin(Stdio::null())
         .stdout(Stdio::null())
@@ -236,7 +259,10 @@ fn network(started: &mut Started, www: &Path) -> u32 {
             .status()
             .is_ok_and(|s| s.success())
     });
-    assert!(listening, "the test's web server did not start (curl and python3 are needed)");
+    assert!(
+        listening,
+        "the test's web server did not start (curl and python3 are needed)"
+    );
     pid
 }
 
@@ -255,12 +281,18 @@ fn run_examples(caller: Caller) {
     let mut started = Started(Vec::new());
     let holder = network(&mut started, &www);
     let bin_dir = binary().parent().unwrap().display().to_string();
-    let home = match caller {
-        Caller::Root => "/root".to_string(),
-        Caller::Unprivileged => scratch.str().to_string(),
-    };
+    // A home of the test's own, where the completion example writes.
+    let home = scratch.join("home");
+    std::fs::create_dir_all(home.join(".local/share/bash-completion/completions")).unwrap();
+    if caller == Caller::Unprivileged {
+        chown_tree(&home, NOBODY);
+    }
+    let home = home.display().to_string();
     let env = [
-        ("PATH", format!("{bin_dir}:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin")),
+        (
+            "PATH",
+            format!("{bin_dir}:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"),
+        ),
         ("HOME", home),
         ("TERM", "xterm".to_string()),
         ("LANG", "C.UTF-8".to_string()),
@@ -281,7 +313,15 @@ fn run_examples(caller: Caller) {
         let mut c = Command::new("nsenter");
         c.arg(format!("--net=/proc/{holder}/ns/net")).arg("--");
         if caller == Caller::Unprivileged {
-            c.args(["setpriv", "--reuid", "65534", "--regid", "65534", "--clear-groups", "--"]);
+            c.args([
+                "setpriv",
+                "--reuid",
+                "65534",
+                "--regid",
+                "65534",
+                "--clear-groups",
+                "--",
+            ]);
         }
         c.args(["timeout", "-k", "5", "120"]);
         let terminal = wants_terminal(e);
@@ -313,7 +353,13 @@ fn run_examples(caller: Caller) {
         let out = child.wait_with_output().unwrap();
         ran += 1;
         if std::env::var_os("README_SHOW").is_some() {
-            eprintln!("README.md:{}: {}\n{}{}", e.line, e.text, String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+            eprintln!(
+                "README.md:{}: {}\n{}{}",
+                e.line,
+                e.text,
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            );
         }
         if !out.status.success() {
             let tail = |b: &[u8]| {
