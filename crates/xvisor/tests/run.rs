@@ -166,6 +166,23 @@ both_callers!(rw_volume_writes_persist, |caller| {
         &["run", "-v", &target, "--", "sh", "-c", "echo kept > /out/result"],
     ));
     assert_eq!(std::fs::read_to_string(dir.join("result")).unwrap(), "kept\n");
+    // A missing source of a writable volume is made, as docker makes it,
+    // with the caller's rights; a read-only one is refused.
+    let made = format!("{}/out/deeper:/out:rw", dir.str());
+    ok(&run(
+        caller,
+        &["run", "-v", &made, "--", "sh", "-c", "date > /out/stamp"],
+    ));
+    assert!(dir.join("out/deeper/stamp").exists());
+    let want_owner = if caller == Caller::Root { 0 } else { NOBODY };
+    assert_eq!(
+        std::os::unix::fs::MetadataExt::uid(&std::fs::metadata(dir.join("out")).unwrap()),
+        want_owner
+    );
+    let missing = format!("{}/absent:/in", dir.str());
+    let o = run(caller, &["run", "-v", &missing, "--", "true"]);
+    assert_eq!(code(&o), 125, "{}", stderr(&o));
+    assert!(!dir.join("absent").exists());
 });
 
 both_callers!(host_data_is_invisible_unless_asked_for, |caller| {
