@@ -161,7 +161,7 @@ Examples:
   xvisor run -it -- bash
   xvisor run -d --name web -- python3 -m http.server 8000
   xvisor run -v \"$PWD\":/work:rw -w /work -- make
-  xvisor run --memory 256M --pids 64 --timeout 10s -- ./untrusted
+  xvisor run --memory 256M --pids 64 --timeout 10s -v \"$PWD\":/work -w /work -- ./untrusted
   xvisor run --rootfs ./rootfs --writable -- /bin/sh
   xvisor run --image busybox                  # the image's default command
   xvisor run --image alpine:3.20 -- cat /etc/os-release
