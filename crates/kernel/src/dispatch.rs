@@ -35,6 +35,13 @@ pub enum Decision {
 pub enum Performed {
     /// `connect` under `[net].connect` rules only the supervisor holds.
     Connect,
+    /// A change of a file's mode, owner, times or extended attributes
+    /// where the guest's ids are the caller's: refused on a host object
+    /// handed in, else made on the file decided on.
+    Metadata,
+    /// `ioctl(fd, TIOCSCTTY)`: a pty of the instance's own may become the
+    /// caller's controlling terminal, no other terminal.
+    ControllingTerminal,
 }
 
 /// What a parked call waits for.
@@ -61,7 +68,8 @@ impl Decision {
             Self::Park(Wait::ChildEnd { child: Some(pid) }) => format!("park until child {pid} ends"),
             Self::Park(Wait::Connected) => "park until the connect ends".into(),
             Self::Park(Wait::UnixQueue) => "park until the listener has room".into(),
-            Self::Perform(Performed::Connect) => "performed by the supervisor".into(),
+            Self::Perform(Performed::Connect | Performed::Metadata) => "performed by the supervisor".into(),
+            Self::Perform(Performed::ControllingTerminal) => "decided on the terminal".into(),
             Self::Value(v) => format!("performed, returned {v}"),
         }
     }
@@ -224,6 +232,16 @@ pub fn decide(policy: &Policy, call: &TrappedCall) -> Decision {
         if let Some(rule) = table::fastopen_rules(nr).and_then(|rules| table::refusing_rule(rules, &a)) {
             return Decision::Errno(rule.errno);
         }
+    }
+    if s.handler == Handler::Ioctl && table::takes_controlling_terminal(&a) {
+        return Decision::Perform(Performed::ControllingTerminal);
+    }
+    if policy.guards_host_objects() && table::changes_metadata(nr) {
+        // A setuid or setgid mode refused by its register first.
+        if let Some(rule) = table::refusing_rule(policy.register_rules(s.handler), &a) {
+            return Decision::Errno(rule.errno);
+        }
+        return Decision::Perform(Performed::Metadata);
     }
     match s.handler {
         Handler::Continue => Decision::Continue,

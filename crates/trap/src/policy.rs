@@ -196,6 +196,7 @@ pub struct Policy {
     task_limit: Option<u64>,
     recording: bool,
     privilege_bits_refused: bool,
+    host_objects_guarded: bool,
     /// Rules decided in the supervisor on arguments in memory (performed
     /// there on a copy): only their calls are trapped for them.
     supervised: crate::supervised::SupervisorRules,
@@ -209,6 +210,7 @@ impl Policy {
             task_limit: None,
             recording: false,
             privilege_bits_refused: false,
+            host_objects_guarded: false,
             supervised: Default::default(),
         }
     }
@@ -290,6 +292,9 @@ impl Policy {
                 return Action::AllowUnless(rules);
             }
         }
+        if self.host_objects_guarded && table::changes_metadata(s.number) {
+            return Action::Trap;
+        }
         match (self.profile, s.class) {
             (Profile::Strict, _) => Action::Trap,
             // Linux's own argument checks come first: made by the
@@ -313,6 +318,21 @@ impl Policy {
 
     pub fn refuses_privilege_bits(&self) -> bool {
         self.privilege_bits_refused
+    }
+
+    /// Host objects handed in (stdio) are used, not owned: where the
+    /// guest's ids are the caller's (rootless), the kernel would let it
+    /// change their mode, owner, times and extended attributes, so every
+    /// call that changes a file's metadata ([`table::METADATA_CALLS`]) is
+    /// trapped and performed by the supervisor on the file it decided on,
+    /// or refused when that file was handed in. Programs that change no
+    /// metadata pay nothing.
+    pub fn guard_host_objects(&mut self) {
+        self.host_objects_guarded = true;
+    }
+
+    pub fn guards_host_objects(&self) -> bool {
+        self.host_objects_guarded
     }
 
     /// The register rules that decide `handler`'s calls under this policy:
