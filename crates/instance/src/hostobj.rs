@@ -372,7 +372,15 @@ fn taken(got: std::io::Result<OwnedFd>, otherwise: i32) -> Result<OwnedFd, i32> 
 fn take(tid: i32, pidfd: BorrowedFd<'_>, target: &Target) -> Result<OwnedFd, i32> {
     match target {
         Target::Fd(fd) if *fd < 0 => Err(errno::EBADF),
-        Target::Fd(fd) => taken(seccomp::pidfd_getfd(pidfd, *fd), errno::EBADF),
+        Target::Fd(fd) => {
+            let file = taken(seccomp::pidfd_getfd(pidfd, *fd), errno::EBADF)?;
+            // `fchmod`, `fchown`, `fsetxattr`, `futimens` … take an open
+            // file, not an `O_PATH` handle.
+            match attr::is_path_only(file.as_fd()) {
+                Ok(false) => Ok(file),
+                _ => Err(errno::EBADF),
+            }
+        }
         Target::At {
             dirfd,
             path,
@@ -552,14 +560,30 @@ pub(crate) fn take_controlling_terminal(
     Some((Decision::Continue, None))
 }
 
-/// The device of the instance's own `/dev/pts`, as init (whose root the
-/// guest cannot change) sees it; `None` without one.
+/// The device of the instance's own `/dev/pts`, from init's mount table
+/// (the guest can neither mount nor change init's root; init's root itself
+/// is not the rootless supervisor's to open, its mount table is); `None`
+/// without one.
 pub(crate) fn devpts_of(init_pid: i32) -> Option<u64> {
-    let pts = xvisor_sys::fs::open_path(None, &format!("/proc/{init_pid}/root/dev/pts")).ok()?;
-    attr::identify(pts.as_fd())
-        .ok()
-        .filter(|id| id.is_directory())
-        .map(|id| id.device)
+    let table = std::fs::read_to_string(format!("/proc/{init_pid}/mountinfo")).ok()?;
+    devpts_in(&table)
+}
+
+/// The device (as `st_dev`) of the devpts mounted last on `/dev/pts` in a
+/// `/proc/PID/mountinfo` table.
+fn devpts_in(mountinfo: &str) -> Option<u64> {
+    mountinfo.lines().rev().find_map(|line| {
+        let (mount, filesystem) = line.split_once(" - ")?;
+        let fields: Vec<&str> = mount.split(' ').collect();
+        let (device, point) = (fields.get(2)?, fields.get(4)?);
+        if *point != "/dev/pts" || filesystem.split(' ').next() != Some("devpts") {
+            return None;
+        }
+        let (major, minor) = device.split_once(':')?;
+        let (major, minor): (u64, u64) = (major.parse().ok()?, minor.parse().ok()?);
+        // The kernel's encoding of a device number in `st_dev`.
+        Some((minor & 0xff) | ((major & 0xfff) << 8) | ((minor & !0xff) << 12) | ((major & !0xfff) << 32))
+    })
 }
 
 /// A slave of a UNIX 98 pty (majors 136–143).
@@ -570,6 +594,30 @@ fn is_pty_slave(id: &attr::Identity) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_instance_devpts_is_found_in_init_s_mount_table() {
+        let table = "99 1 0:40 / / rw - overlay overlay rw\n\
+            105 99 0:48 / /dev rw,nosuid - tmpfs tmpfs rw\n\
+            106 105 0:49 / /dev/pts rw,nosuid,noexec - devpts devpts rw,mode=620\n\
+            107 105 0:1234 / /dev/ptsx rw - devpts devpts rw\n";
+        assert_eq!(devpts_in(table), Some(49));
+        // A large minor number, encoded as the kernel encodes st_dev.
+        assert_eq!(
+            devpts_in("1 1 259:300 / /dev/pts rw - devpts devpts rw\n"),
+            Some((300 & 0xff) | (259 << 8) | ((300 & !0xff) << 12))
+        );
+        assert_eq!(devpts_in("1 1 0:49 / /dev/pts rw - tmpfs tmpfs rw\n"), None);
+        for garbage in [
+            "",
+            "\n\n",
+            " - ",
+            "a b c d /dev/pts - devpts",
+            "1 1 x:y / /dev/pts rw - devpts d",
+        ] {
+            assert_eq!(devpts_in(garbage), None, "{garbage:?}");
+        }
+    }
 
     #[test]
     fn at_flags_are_checked() {

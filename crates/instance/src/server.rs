@@ -99,6 +99,9 @@ pub(crate) struct Server {
     /// The device of the instance's own `/dev/pts`: its ptys alone may
     /// become controlling terminals.
     pub(crate) devpts: Option<u64>,
+    /// The instance's init (host pid): xvisor's own code, which shares
+    /// no descriptor table with a guest task.
+    pub(crate) init_pid: i32,
 }
 
 /// Names a refusal the user can act on, on xvisor's stderr: a call their
@@ -440,13 +443,16 @@ impl Server {
             }
             Decision::Perform(Performed::ControllingTerminal) => {
                 // Every task of the instance but zombies (which share
-                // nothing any more).
+                // nothing any more) and init (which makes its children
+                // with fork, and which a rootless supervisor may not
+                // compare: init never exec'd, so its memory belongs to the
+                // host's user namespace).
                 let others: Vec<i32> = self
                     .tasks
                     .lock()
                     .unwrap_or_else(|poisoned| poisoned.into_inner())
                     .tasks()
-                    .filter(|task| task.state != crate::monitor::TaskState::Zombie)
+                    .filter(|task| task.state != crate::monitor::TaskState::Zombie && task.host_pid != self.init_pid)
                     .map(|task| task.host_tid)
                     .collect();
                 let (decision, denied) =

@@ -632,6 +632,7 @@ impl Instance {
                         own_network: self.spec.network == crate::spec::Network::None,
                         handed_in: Arc::clone(&self.handed_in),
                         devpts: crate::hostobj::devpts_of(self.init_pid),
+                        init_pid: self.init_pid,
                     });
                     self.server = Some(Arc::clone(&server));
                     if let Some(to_pool) = self.to_pool.take() {

@@ -38,6 +38,14 @@ impl Identity {
     }
 }
 
+/// Whether `fd` was opened with `O_PATH` (names a file, gives no access to
+/// it: the calls that take "a descriptor" refuse it with EBADF).
+pub fn is_path_only(fd: BorrowedFd<'_>) -> io::Result<bool> {
+    // SAFETY: F_GETFL takes no argument and reads only the descriptor.
+    let flags = check_int(unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_GETFL) })?;
+    Ok(flags & libc::O_PATH != 0)
+}
+
 /// `fstat` of the descriptor itself (an `O_PATH` one of a symlink names
 /// the symlink).
 pub fn identify(fd: BorrowedFd<'_>) -> io::Result<Identity> {

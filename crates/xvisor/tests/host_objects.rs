@@ -64,6 +64,10 @@ try:
     os.chmod("missing", 0o600)
 except OSError as e:
     print("missing", e.errno)
+try:
+    os.fchmod(os.open("own", os.O_PATH), 0o600)
+except OSError as e:
+    print("O_PATH", e.errno)
 "#;
 
 /// A file of the caller (uid 65534), mode 0644, to hand in as stdout.
@@ -119,7 +123,7 @@ fn a_rootless_guest_cannot_change_a_file_it_is_handed() {
 
 both_callers!(the_guest_changes_its_own_files_as_natively, |caller| {
     let text = ok(&run(caller, &["run", "--", "python3", "-c", OWN_FILES]));
-    assert_eq!(text, "0o640 7 ['user.b']\n0o604\nmissing 2\n");
+    assert_eq!(text, "0o640 7 ['user.b']\n0o604\nmissing 2\nO_PATH 9\n");
 });
 
 /// Another guest thread swaps descriptor 5 between the guest's own file
@@ -332,4 +336,12 @@ both_callers!(a_racing_thread_cannot_slip_a_host_terminal_in, |caller| {
     let got = on_a_host_pty(caller, &["run", "-i", "--", "python3", "-c", CTTY_RACE]);
     let out = got["out"].as_str().unwrap_or_default().replace('\r', "");
     assert_eq!(out, "['EPERM'] host adopted: False\n", "{got}");
+    // The instance's own pty was met too, and refused for the sharing.
+    assert!(
+        got["err"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("shares its descriptor table"),
+        "{got}"
+    );
 });
