@@ -359,6 +359,32 @@ mod tests {
     }
 
     #[test]
+    fn controlling_terminals_and_guarded_metadata_calls_are_the_supervisor_s() {
+        let strict = Policy::new(Profile::Strict);
+        assert_eq!(
+            decide(&strict, &call(16, [0, 0x540e, 0, 0, 0, 0])),
+            Decision::Perform(Performed::ControllingTerminal)
+        );
+        assert_eq!(decide(&strict, &call(91, [1, 0o644, 0, 0, 0, 0])), Decision::Continue);
+        let mut guarded = Policy::new(Profile::Default);
+        guarded.guard_host_objects();
+        assert_eq!(
+            decide(&guarded, &call(91, [1, 0o644, 0, 0, 0, 0])),
+            Decision::Perform(Performed::Metadata)
+        );
+        assert_eq!(
+            decide(&guarded, &call(280, [1, 0, 0, 0, 0, 0])),
+            Decision::Perform(Performed::Metadata)
+        );
+        // A setuid mode refused by its register rule is refused first.
+        guarded.refuse_privilege_bits();
+        assert_eq!(
+            decide(&guarded, &call(91, [1, 0o4755, 0, 0, 0, 0])),
+            Decision::Errno(errno::EPERM)
+        );
+    }
+
+    #[test]
     fn fails_closed() {
         let p = Policy::new(Profile::Strict);
         assert_eq!(decide(&p, &call(-1, [0; 6])), Decision::Errno(errno::ENOSYS));

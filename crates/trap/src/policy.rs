@@ -436,6 +436,23 @@ mod tests {
     }
 
     #[test]
+    fn guarded_host_objects_trap_only_the_metadata_calls() {
+        let mut p = Policy::new(Profile::Default);
+        p.guard_host_objects();
+        for &n in table::METADATA_CALLS {
+            assert_eq!(p.action_for_number(n), Action::Trap, "{n}");
+        }
+        assert_eq!(p.action_for_number(0), Action::Allow); // read
+        assert_eq!(p.action_for_number(257), Action::Allow); // openat
+        let plain = Policy::new(Profile::Default);
+        assert_eq!(plain.action_for_number(91), Action::Allow); // fchmod
+                                                                // TIOCSCTTY alone of the terminal ioctls reaches the supervisor.
+        let ioctl = plain.action_for_number(16);
+        assert_eq!(ioctl.for_args(&[0, 0x540e, 0, 0, 0, 0]), Action::Trap);
+        assert_eq!(ioctl.for_args(&[0, 0x5401, 0, 0, 0, 0]), Action::Allow);
+    }
+
+    #[test]
     fn recording_traps_every_call_that_carries_meaning() {
         let mut p = Policy::new(Profile::Default);
         p.record_all();
