@@ -1,20 +1,20 @@
 //! Host objects handed in are used, not owned (DESIGN.md, "Identity").
 //!
-//! The descriptors an instance is given (xvisor's stdio, an engine's
-//! preserved ones, an exec session's) are host objects: the caller's
-//! terminal, an output file, a pipe. Where the guest's ids are the caller's
-//! (a rootless instance maps its root onto the caller), the kernel lets the
-//! guest change their metadata as their owner — make the caller's terminal
-//! world-readable, leave an output file setuid-caller. So there every call
-//! that changes a file's mode, owner, times or extended attributes
-//! (`table::METADATA_CALLS`) is trapped and performed here: the file the
-//! call names is taken once (the guest's descriptor duplicated with
-//! `pidfd_getfd`, or its path resolved in the guest's root as an `O_PATH`
-//! handle), decided on (refused when it is one of the host objects handed
-//! in), and changed through that same handle. Another thread swapping the
-//! descriptor or the path afterwards changes nothing here: the decision
-//! and the change are on one file, and the kernel never looks the guest's
-//! argument up again.
+//! The descriptors an instance is given (xvisor's stdio, an exec
+//! session's) are host objects: the caller's terminal, an output file, a
+//! pipe. Where the guest's ids are the caller's (a rootless instance maps
+//! its root onto the caller), the kernel lets the guest change their
+//! metadata as their owner — make the caller's terminal world-readable,
+//! leave an output file setuid-caller. So there every call that changes a
+//! file's mode, owner, times, extended attributes or flags
+//! (`table::METADATA_CALLS`; `ioctl` `FS_IOC_SETFLAGS`, `FS_IOC_FSSETXATTR`)
+//! is trapped and performed here: the file the call names is taken once
+//! (the guest's descriptor duplicated with `pidfd_getfd`, or its path
+//! resolved in the guest's root as an `O_PATH` handle), decided on (refused
+//! when it is one of the host objects handed in), and changed through that
+//! same handle. Another thread swapping the descriptor or the path
+//! afterwards changes nothing here: the decision and the change are on one
+//! file, and the kernel never looks the guest's argument up again.
 //!
 //! A controlling terminal (`ioctl(fd, TIOCSCTTY)`) is decided on the
 //! terminal too: a pty of the instance's own devpts may become one (what
@@ -111,6 +111,9 @@ enum Change {
         flags: u32,
     },
     RemoveXattr(Vec<u8>),
+    /// `ioctl(FS_IOC_SETFLAGS)` or `ioctl(FS_IOC_FSSETXATTR)`: the request
+    /// and the bytes it reads.
+    Flags(u32, Vec<u8>),
 }
 
 /// Reads guest memory once.
@@ -261,6 +264,14 @@ fn decode(nr: i64, a: [u64; 6], guest: &Guest) -> Result<Option<(Target, Change)
         })
     };
     let decoded = match nr {
+        16 => {
+            let request = a[1] as u32;
+            let length = if request == attr::FS_IOC_SETFLAGS { 4 } else { 28 };
+            (
+                Target::Fd(fd_of(a[0])),
+                Change::Flags(request, guest.bytes(a[2], length)?),
+            )
+        }
         90 => (at(cwd, a[0], true, false)?, mode(a[1])),
         91 => (Target::Fd(fd_of(a[0])), mode(a[1])),
         92 => (at(cwd, a[0], true, false)?, owner(a[1], a[2])),
@@ -487,6 +498,7 @@ pub(crate) fn change_metadata(
         Change::Times(times) => attr::set_times(file.as_fd(), times),
         Change::SetXattr { name, value, flags } => attr::set_xattr(file.as_fd(), &name, &value, flags),
         Change::RemoveXattr(name) => attr::remove_xattr(file.as_fd(), &name),
+        Change::Flags(request, argument) => attr::set_flags(file.as_fd(), request, &argument),
     };
     Some((done.map_or_else(failed, |()| Decision::Value(0)), None))
 }

@@ -236,6 +236,9 @@ pub fn decide(policy: &Policy, call: &TrappedCall) -> Decision {
     if s.handler == Handler::Ioctl && table::takes_controlling_terminal(&a) {
         return Decision::Perform(Performed::ControllingTerminal);
     }
+    if policy.guards_host_objects() && s.handler == Handler::Ioctl && table::sets_file_flags(&a) {
+        return Decision::Perform(Performed::Metadata);
+    }
     if policy.guards_host_objects() && table::changes_metadata(nr) {
         // A setuid or setgid mode refused by its register first.
         if let Some(rule) = table::refusing_rule(policy.register_rules(s.handler), &a) {
@@ -375,6 +378,14 @@ mod tests {
         assert_eq!(
             decide(&guarded, &call(280, [1, 0, 0, 0, 0, 0])),
             Decision::Perform(Performed::Metadata)
+        );
+        assert_eq!(
+            decide(&guarded, &call(16, [1, 0x4008_6602, 0, 0, 0, 0])),
+            Decision::Perform(Performed::Metadata)
+        );
+        assert_eq!(
+            decide(&strict, &call(16, [1, 0x4008_6602, 0, 0, 0, 0])),
+            Decision::Continue
         );
         // A setuid mode refused by its register rule is refused first.
         guarded.refuse_privilege_bits();

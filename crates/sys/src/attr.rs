@@ -193,5 +193,25 @@ pub fn remove_xattr(fd: BorrowedFd<'_>, name: &[u8]) -> io::Result<()> {
     }
 }
 
+/// `ioctl(fd, request, argument)` for a request that only reads its
+/// argument (`FS_IOC_SETFLAGS`: an int; `FS_IOC_FSSETXATTR`: a `struct
+/// fsxattr`), given as the bytes the kernel reads.
+pub fn set_flags(fd: BorrowedFd<'_>, request: u32, argument: &[u8]) -> io::Result<()> {
+    let needed = match request {
+        FS_IOC_SETFLAGS => 4,
+        FS_IOC_FSSETXATTR => 28,
+        _ => return Err(io::Error::from_raw_os_error(libc::ENOTTY)),
+    };
+    if argument.len() < needed {
+        return Err(io::Error::from_raw_os_error(libc::EFAULT));
+    }
+    // SAFETY: the request is one of the two above, which only read
+    // `needed` bytes at the pointer, and `argument` holds that many.
+    check_int(unsafe { libc::ioctl(fd.as_raw_fd(), libc::c_ulong::from(request), argument.as_ptr()) }).map(drop)
+}
+
+pub const FS_IOC_SETFLAGS: u32 = 0x4008_6602;
+pub const FS_IOC_FSSETXATTR: u32 = 0x401c_5820;
+
 const SYS_SETXATTRAT: libc::c_long = 463;
 const SYS_REMOVEXATTRAT: libc::c_long = 466;

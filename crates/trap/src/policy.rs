@@ -341,6 +341,7 @@ impl Policy {
     pub fn register_rules(&self, handler: Handler) -> &'static [RegisterRule] {
         match handler {
             Handler::SetsMode(_) if self.privilege_bits_refused => handler.privilege_rules(),
+            Handler::Ioctl if self.host_objects_guarded => table::GUARDED_IOCTL_RULES,
             _ => handler.register_rules(),
         }
     }
@@ -359,7 +360,7 @@ impl Policy {
             // The kernel blocks in it, as it would natively.
             Handler::Continue | Handler::WaitChild => Action::Allow,
             Handler::Clone | Handler::Unshare | Handler::Ioctl | Handler::Socket | Handler::Personality => {
-                Action::AllowUnless(handler.register_rules())
+                Action::AllowUnless(self.register_rules(handler))
             }
         }
     }
@@ -446,9 +447,16 @@ mod tests {
         assert_eq!(p.action_for_number(257), Action::Allow); // openat
         let plain = Policy::new(Profile::Default);
         assert_eq!(plain.action_for_number(91), Action::Allow); // fchmod
-                                                                // TIOCSCTTY alone of the terminal ioctls reaches the supervisor.
+                                                                // TIOCSCTTY alone of the terminal ioctls reaches the supervisor;
+                                                                // a file's flags only where host objects are guarded.
         let ioctl = plain.action_for_number(16);
         assert_eq!(ioctl.for_args(&[0, 0x540e, 0, 0, 0, 0]), Action::Trap);
+        assert_eq!(ioctl.for_args(&[0, 0x5401, 0, 0, 0, 0]), Action::Allow);
+        assert_eq!(ioctl.for_args(&[0, 0x4008_6602, 0, 0, 0, 0]), Action::Allow);
+        let ioctl = p.action_for_number(16);
+        assert_eq!(ioctl.for_args(&[0, 0x4008_6602, 0, 0, 0, 0]), Action::Trap);
+        assert_eq!(ioctl.for_args(&[0, 0x401c_5820, 0, 0, 0, 0]), Action::Trap);
+        assert_eq!(ioctl.for_args(&[0, 0x5412, 0, 0, 0, 0]), Action::Trap);
         assert_eq!(ioctl.for_args(&[0, 0x5401, 0, 0, 0, 0]), Action::Allow);
     }
 

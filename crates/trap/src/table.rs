@@ -217,6 +217,10 @@ pub mod value {
     pub const TIOCLINUX: u32 = 0x541c;
     /// Makes a terminal the caller's controlling terminal.
     pub const TIOCSCTTY: u32 = 0x540e;
+    /// Set a file's inode flags (`chattr`: nodump, noatime …) and its
+    /// extended flags and project (`struct fsxattr`).
+    pub const FS_IOC_SETFLAGS: u32 = 0x4008_6602;
+    pub const FS_IOC_FSSETXATTR: u32 = 0x401c_5820;
     pub const AF_INET: u32 = 2;
     pub const AF_INET6: u32 = 10;
     pub const AF_PACKET: u32 = 17;
@@ -259,6 +263,27 @@ const IOCTL_RULES: &[RegisterRule] = &[
         names: "TIOCSCTTY on a terminal not of the instance",
     },
 ];
+
+/// `ioctl`'s register rules where host objects are guarded
+/// (`Policy::guard_host_objects`): also the requests that set a file's
+/// flags, which the supervisor performs like the other metadata calls.
+pub const GUARDED_IOCTL_RULES: &[RegisterRule] = &[
+    IOCTL_RULES[0],
+    IOCTL_RULES[1],
+    RegisterRule {
+        when: &[when(
+            1,
+            RegisterTest::OneOf(&[value::FS_IOC_SETFLAGS, value::FS_IOC_FSSETXATTR]),
+        )],
+        errno: errno::EPERM,
+        names: "FS_IOC_SETFLAGS, FS_IOC_FSSETXATTR on a host object handed in",
+    },
+];
+
+/// Whether an `ioctl` with these registers sets a file's flags.
+pub fn sets_file_flags(args: &[u64; 6]) -> bool {
+    matches!(args[1] as u32, value::FS_IOC_SETFLAGS | value::FS_IOC_FSSETXATTR)
+}
 
 /// Whether an `ioctl` with these registers makes a controlling terminal
 /// (`TIOCSCTTY`): decided by the supervisor on the terminal itself.

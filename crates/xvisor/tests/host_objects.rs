@@ -17,7 +17,7 @@ use common::*;
 /// Every way to change a handed-in file's metadata the issue names, each
 /// printed as `WHAT allowed` or `WHAT refused ERRNO`; fd 1 is the file.
 const ATTACKS: &str = r#"
-import errno, os
+import errno, fcntl, os, struct
 tries = [
     ("fchmod setuid", lambda: os.fchmod(1, 0o4755)),
     ("fchmod 666", lambda: os.fchmod(1, 0o666)),
@@ -29,6 +29,7 @@ tries = [
     ("utime by path", lambda: os.utime("/proc/self/fd/1", (0, 0))),
     ("setxattr by path", lambda: os.setxattr("/proc/self/fd/1", "user.planted", b"1")),
     ("fchmod of a dup", lambda: os.fchmod(os.dup(1), 0o666)),
+    ("chattr +d", lambda: fcntl.ioctl(1, 0x40086602, struct.pack("i", 0x40))),
 ]
 for what, attempt in tries:
     try:
@@ -68,6 +69,9 @@ try:
     os.fchmod(os.open("own", os.O_PATH), 0o600)
 except OSError as e:
     print("O_PATH", e.errno)
+import fcntl, struct
+fcntl.ioctl(fd, 0x40086602, struct.pack("i", 0x40))  # FS_IOC_SETFLAGS: nodump
+print(hex(struct.unpack("i", fcntl.ioctl(fd, 0x80086601, b"\0" * 4))[0] & 0x40))
 "#;
 
 /// A file of the caller (uid 65534), mode 0644, to hand in as stdout.
@@ -84,8 +88,16 @@ fn unchanged(path: &std::path::Path, mtime: i64, report: &str) {
     assert_eq!(meta.permissions().mode() & 0o7777, 0o644, "{report}");
     assert_eq!((meta.uid(), meta.gid()), (NOBODY, NOBODY), "{report}");
     assert_eq!(meta.mtime(), mtime, "{report}");
+    // Extended attributes, and the inode flags (FS_IOC_GETFLAGS).
     let names = std::process::Command::new("python3")
-        .args(["-c", "import os,sys; print(' '.join(os.listxattr(sys.argv[1])))"])
+        .args([
+            "-c",
+            "import fcntl,os,struct,sys\n\
+             print(' '.join(os.listxattr(sys.argv[1])))\n\
+             with open(sys.argv[1]) as f:\n\
+             \x20   flags = struct.unpack('i', fcntl.ioctl(f, 0x80086601, bytes(4)))[0]\n\
+             \x20   print('nodump' if flags & 0x40 else '')",
+        ])
         .arg(path)
         .output()
         .unwrap();
@@ -114,6 +126,7 @@ fn a_rootless_guest_cannot_change_a_file_it_is_handed() {
         assert!(report.contains(&format!("{what} refused ")), "{what}: {report}");
     }
     for what in [
+        "chattr +d",
         "fchmod setuid",
         "fchmod 666",
         "fchown",
@@ -130,7 +143,7 @@ fn a_rootless_guest_cannot_change_a_file_it_is_handed() {
 
 both_callers!(the_guest_changes_its_own_files_as_natively, |caller| {
     let text = ok(&run(caller, &["run", "--", "python3", "-c", OWN_FILES]));
-    assert_eq!(text, "0o640 7 ['user.b']\n0o604\nmissing 2\nO_PATH 9\n");
+    assert_eq!(text, "0o640 7 ['user.b']\n0o604\nmissing 2\nO_PATH 9\n0x40\n");
 });
 
 #[test]
