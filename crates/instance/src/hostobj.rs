@@ -434,7 +434,7 @@ fn host_id(tid: i32, map: &str, id: u32) -> Result<u32, i32> {
             let v: Vec<u32> = line.split_whitespace().filter_map(|n| n.parse().ok()).collect();
             match v[..] {
                 [inside, outside, count] if id >= inside && u64::from(id) < u64::from(inside) + u64::from(count) => {
-                    Some(outside + (id - inside))
+                    outside.checked_add(id - inside)
                 }
                 _ => None,
             }
