@@ -97,8 +97,9 @@ pub(crate) struct Server {
     /// performs may not change (`Policy::guards_host_objects`).
     pub(crate) handed_in: Arc<crate::hostobj::HandedIn>,
     /// The device of the instance's own `/dev/pts`: its ptys alone may
-    /// become controlling terminals.
-    pub(crate) devpts: Option<u64>,
+    /// become controlling terminals. Read at the first `TIOCSCTTY` (none
+    /// at start-up).
+    pub(crate) devpts: std::sync::OnceLock<Option<u64>>,
     /// The instance's init (host pid): xvisor's own code, which shares
     /// no descriptor table with a guest task.
     pub(crate) init_pid: i32,
@@ -455,8 +456,9 @@ impl Server {
                     .filter(|task| task.state != crate::monitor::TaskState::Zombie && task.host_pid != self.init_pid)
                     .map(|task| task.host_tid)
                     .collect();
+                let devpts = *self.devpts.get_or_init(|| crate::hostobj::devpts_of(self.init_pid));
                 let (decision, denied) =
-                    crate::hostobj::take_controlling_terminal(&notification, listener, self.devpts, &others)
+                    crate::hostobj::take_controlling_terminal(&notification, listener, devpts, &others)
                         .unwrap_or((Decision::Errno(xvisor_trap::table::errno::EPERM), None));
                 (decision, denied, None)
             }

@@ -257,8 +257,8 @@ impl Instance {
                 .filter(|&n| n != 0 || stdin_handed)
                 .map(|n| (xvisor_sys::event::standard(n), handed_in_name(n as usize)))
                 .collect();
-            let guarded = process::geteuid() != 0 && !matches!(spec.root.base, xvisor_confine::RootBase::Bundle { .. });
-            xvisor_confine::wall::check_handed_in(&handed, guarded).map_err(InstanceError::Setup)?;
+            xvisor_confine::wall::check_handed_in(&handed, host_objects_need_guarding(&spec))
+                .map_err(InstanceError::Setup)?;
         }
         let id_lease = lease_host_ids(&mut spec)?;
         // What the kernel's own permission checks keep from the guest: a
@@ -631,7 +631,7 @@ impl Instance {
                         refusals: Default::default(),
                         own_network: self.spec.network == crate::spec::Network::None,
                         handed_in: Arc::clone(&self.handed_in),
-                        devpts: crate::hostobj::devpts_of(self.init_pid),
+                        devpts: std::sync::OnceLock::new(),
                         init_pid: self.init_pid,
                     });
                     self.server = Some(Arc::clone(&server));
@@ -1329,10 +1329,14 @@ fn keep_privileges_off_volumes(spec: &mut InstanceSpec) {
 /// performs every such call, refusing it on a host object handed in
 /// (`crate::hostobj`). An OCI engine's identity is the engine's to judge.
 fn keep_metadata_of_host_objects(spec: &mut InstanceSpec) {
-    let engines = matches!(spec.root.base, xvisor_confine::RootBase::Bundle { .. });
-    if !engines && process::geteuid() != 0 {
+    if host_objects_need_guarding(spec) {
         spec.policy.guard_host_objects();
     }
+}
+
+fn host_objects_need_guarding(spec: &InstanceSpec) -> bool {
+    let engines = matches!(spec.root.base, xvisor_confine::RootBase::Bundle { .. });
+    !engines && process::geteuid() != 0
 }
 
 /// What a failed `clone3` of init means. Born into its v2 cgroup
