@@ -379,7 +379,8 @@ fn taken(got: std::io::Result<OwnedFd>, otherwise: i32) -> Result<OwnedFd, i32> 
 
 /// The file `target` names, taken once: a duplicate of the descriptor, or
 /// the path resolved in the guest's root (symlinks cannot climb out, magic
-/// links such as `/proc/self/fd/N` are not followed: ELOOP).
+/// links are not followed: ELOOP), the caller's `/proc/self/fd/N` and its
+/// usual aliases taken as its descriptor N.
 fn take(tid: i32, pidfd: BorrowedFd<'_>, target: &Target) -> Result<OwnedFd, i32> {
     match target {
         Target::Fd(fd) if *fd < 0 => Err(errno::EBADF),
@@ -416,9 +417,67 @@ fn take(tid: i32, pidfd: BorrowedFd<'_>, target: &Target) -> Result<OwnedFd, i32
                 base
             };
             let root = xvisor_sys::fs::open_path(None, &format!("/proc/{tid}/root")).map_err(|_| errno::ENOENT)?;
-            xvisor_sys::fs::open_object_in_root(root.as_fd(), &absolute, *follow)
-                .map_err(|e| e.raw_os_error().unwrap_or(errno::ENOENT))
+            match xvisor_sys::fs::open_object_in_root(root.as_fd(), &absolute, *follow) {
+                Ok(file) => Ok(file),
+                Err(e) => {
+                    let e = e.raw_os_error().unwrap_or(errno::ENOENT);
+                    // The supervisor, outside the instance's pid namespace,
+                    // has no /proc/self there, and follows no magic link:
+                    // the caller's own descriptor by its usual paths is
+                    // taken as the descriptor.
+                    match own_descriptor(root.as_fd(), &absolute) {
+                        Some(fd) if *follow && matches!(e, errno::ENOENT | xvisor_sys::errno::ELOOP) => {
+                            taken(seccomp::pidfd_getfd(pidfd, fd), e)
+                        }
+                        _ => Err(e),
+                    }
+                }
+            }
         }
+    }
+}
+
+/// The descriptor a path names when it is one of the caller's own
+/// descriptors by its usual names: `/proc/self/fd/N`,
+/// `/proc/thread-self/fd/N`, and, where the instance's `/dev/fd` and
+/// `/dev/std{in,out,err}` are the usual symlinks to them, `/dev/fd/N` and
+/// `/dev/stdout` …; `..` anywhere is not taken.
+fn own_descriptor(root: BorrowedFd<'_>, path: &[u8]) -> Option<i32> {
+    let parts: Vec<&[u8]> = path
+        .split(|&b| b == b'/')
+        .filter(|p| !p.is_empty() && *p != b".")
+        .collect();
+    if parts.contains(&&b".."[..]) {
+        return None;
+    }
+    let number = |n: &[u8]| -> Option<i32> {
+        let text = std::str::from_utf8(n).ok()?;
+        (text.bytes().all(|b| b.is_ascii_digit()) && text.len() < 10)
+            .then(|| text.parse().ok())
+            .flatten()
+    };
+    let links_to = |link: &str, target: &[u8]| {
+        xvisor_sys::fs::open_entry_in_root(root, link)
+            .and_then(|l| xvisor_sys::fs::symlink_target(l.as_fd()))
+            .is_ok_and(|t| t == target)
+    };
+    match parts[..] {
+        [b"proc", b"self" | b"thread-self", b"fd", n] => number(n),
+        [b"dev", b"fd", n] if links_to("/dev/fd", b"/proc/self/fd") => number(n),
+        [b"dev", name] => {
+            let n = match name {
+                b"stdin" => 0,
+                b"stdout" => 1,
+                b"stderr" => 2,
+                _ => return None,
+            };
+            links_to(
+                &format!("/dev/{}", String::from_utf8_lossy(name)),
+                format!("/proc/self/fd/{n}").as_bytes(),
+            )
+            .then_some(n)
+        }
+        _ => None,
     }
 }
 
@@ -628,6 +687,27 @@ mod tests {
             "1 1 x:y / /dev/pts rw - devpts d",
         ] {
             assert_eq!(devpts_in(garbage), None, "{garbage:?}");
+        }
+    }
+
+    #[test]
+    fn the_callers_own_descriptors_are_known_by_their_usual_paths() {
+        let root = xvisor_sys::fs::open_path(None, "/").unwrap();
+        let own = |path: &str| own_descriptor(root.as_fd(), path.as_bytes());
+        assert_eq!(own("/proc/self/fd/3"), Some(3));
+        assert_eq!(own("//proc/./thread-self/fd/12"), Some(12));
+        for other in [
+            "/proc/self/../self/fd/1",
+            "/proc/self/fd/x",
+            "/proc/self/fd/-1",
+            "/proc/self/fd/99999999999",
+            "/proc/1/fd/1",
+            "/proc/self/fd",
+            "/proc/self/fd/1/x",
+            "/dev/stdfoo",
+            "",
+        ] {
+            assert_eq!(own(other), None, "{other}");
         }
     }
 

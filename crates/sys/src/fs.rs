@@ -90,6 +90,19 @@ pub fn open_object_in_root(root: BorrowedFd<'_>, path: &[u8], follow: bool) -> i
     openat2(root, path, flags, 0)
 }
 
+/// The target of the symlink an `O_PATH | O_NOFOLLOW` handle names
+/// (`readlinkat(fd, "")`); EINVAL when it names no symlink.
+pub fn symlink_target(link: BorrowedFd<'_>) -> io::Result<Vec<u8>> {
+    let mut buf = vec![0u8; 4096];
+    // SAFETY: an empty path names the descriptor itself; the kernel writes
+    // at most `buf.len()` bytes into `buf`, which we own.
+    let n = check(unsafe {
+        libc::readlinkat(link.as_raw_fd(), c"".as_ptr(), buf.as_mut_ptr().cast(), buf.len()) as libc::c_long
+    })?;
+    buf.truncate(n as usize);
+    Ok(buf)
+}
+
 /// Opens a directory for reading, resolved as if `root` were `/`.
 pub fn open_dir_in_root(root: BorrowedFd<'_>, path: &str) -> io::Result<OwnedFd> {
     openat2(root, path.as_bytes(), libc::O_RDONLY | libc::O_DIRECTORY, 0)

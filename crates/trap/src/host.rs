@@ -121,6 +121,10 @@ pub const METADATA_CALLS: &[(&str, &str)] = &[
     ("removexattrat", "a guest's removexattr, on the file decided on"),
     ("setxattr", "the same, through /proc/self/fd/N before Linux 6.13"),
     ("removexattr", "the same, through /proc/self/fd/N before Linux 6.13"),
+    (
+        "readlinkat",
+        "whether the instance's /dev/fd and /dev/stdout … are the usual symlinks to /proc/self/fd (a guest's chmod of /dev/stdout)",
+    ),
 ];
 
 /// The serving threads' filter: the supervisor's, [`SERVING_CALLS`], and

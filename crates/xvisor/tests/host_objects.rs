@@ -55,6 +55,8 @@ os.setxattr("own", "user.a", b"1")
 os.setxattr(fd, "user.b", b"2")
 os.removexattr("own", "user.a")
 os.utime(fd, (7, 7))
+os.chmod(f"/proc/self/fd/{fd}", 0o600)
+os.chmod(f"/dev/fd/{fd}", 0o640)
 st = os.stat("own")
 print(oct(st.st_mode & 0o7777), int(st.st_mtime), sorted(os.listxattr("own")))
 os.symlink("own", "link")
@@ -122,10 +124,6 @@ fn a_rootless_guest_cannot_change_a_file_it_is_handed() {
         "chmod /dev/stdout",
         "utime by path",
         "setxattr by path",
-    ] {
-        assert!(report.contains(&format!("{what} refused ")), "{what}: {report}");
-    }
-    for what in [
         "chattr +d",
         "fchmod setuid",
         "fchmod 666",
