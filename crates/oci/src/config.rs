@@ -572,6 +572,7 @@ const JOINABLE: &[(&str, NamespaceKind)] = &[
     ("network", NamespaceKind::Network),
     ("ipc", NamespaceKind::Ipc),
     ("uts", NamespaceKind::Uts),
+    ("pid", NamespaceKind::Pid),
 ];
 
 impl Builder {
@@ -891,7 +892,7 @@ impl Builder {
                     return Err(field(
                         &origin,
                         format!(
-                            "joining an existing {kind} namespace is not supported (only network, ipc and uts namespaces can be joined; xvisor always makes the instance its own pid, mount, user and cgroup namespaces)"
+                            "joining an existing {kind} namespace is not supported (only network, ipc, uts and pid namespaces can be joined; xvisor always makes the instance its own mount and cgroup namespaces, and its own user namespace unless it joins a pod's pid namespace)"
                         ),
                     ));
                 };
@@ -1269,6 +1270,7 @@ impl Builder {
             denied_paths: Vec::new(),
             access: Default::default(),
             deny_write_execute: false,
+            program_is_init: true,
         };
         Ok(Container {
             spec,
@@ -1894,8 +1896,8 @@ mod tests {
             ),
             (
                 "/linux/namespaces/0",
-                serde_json::json!({"type": "pid", "path": "/proc/1/ns/pid"}),
-                "linux.namespaces[0].path: joining an existing pid namespace is not supported",
+                serde_json::json!({"type": "user", "path": "/proc/1/ns/user"}),
+                "linux.namespaces[0].path: joining an existing user namespace is not supported",
             ),
             (
                 "/linux/namespaces/4",

@@ -61,10 +61,15 @@ impl Status {
 pub struct ContainerState {
     pub id: String,
     pub bundle: PathBuf,
-    /// The supervisor: the container's process on the host.
+    /// The supervisor, which serves the container for its whole life.
     pub pid: i32,
     /// Its start time in clock ticks since boot (`/proc/PID/stat` field 22).
     pub pid_start_time: u64,
+    /// The container's first process (its program) as the host sees it:
+    /// the state's `pid` for engines. 0 in a state written before this
+    /// field existed (the supervisor's pid was the container's then).
+    #[serde(default)]
+    pub process: i32,
     /// RFC 3339, UTC.
     pub created: String,
     #[serde(default)]
@@ -290,6 +295,7 @@ mod tests {
             bundle: "/b".into(),
             pid: std::process::id() as i32,
             pid_start_time: process_start_time(std::process::id() as i32).unwrap(),
+            process: 0,
             created: now_rfc3339(),
             annotations: BTreeMap::new(),
             cgroup_paths: vec![],

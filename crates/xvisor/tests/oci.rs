@@ -380,8 +380,10 @@ fn a_host_directory_passed_in_opens_nothing_outside_the_root() {
 
 #[test]
 fn an_exec_d_process_signals_the_containers_own() {
-    // One Landlock domain for the program and every exec'd process.
-    let b = Bundle::new("oci-exec-kill", Caller::Root, &["sleep", "300"]);
+    // One Landlock domain for the program and every exec'd process. (The
+    // program is pid 1, which takes no SIGTERM it has no handler for: a
+    // child of it is signalled.)
+    let b = Bundle::new("oci-exec-kill", Caller::Root, &["sh", "-c", "sleep 300; exit 0"]);
     let id = container_id("exec-kill");
     b.running(&id);
     let script =
@@ -446,8 +448,8 @@ fn unsupported_fields_are_refused_by_name() {
             "linux.intelRdt",
         ),
         (
-            serde_json::json!({"linux": {"namespaces": [{"type": "pid", "path": "/proc/1/ns/pid"}, {"type": "ipc"}]}}),
-            "linux.namespaces[0].path: joining an existing pid namespace is not supported",
+            serde_json::json!({"linux": {"namespaces": [{"type": "pid"}, {"type": "ipc"}, {"type": "mount", "path": "/proc/1/ns/mnt"}]}}),
+            "linux.namespaces[2].path: joining an existing mount namespace is not supported",
         ),
         // The host's pid or IPC namespace (Kubernetes' hostPID, hostIPC):
         // refused, not narrowed to the instance's own.
