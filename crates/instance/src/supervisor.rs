@@ -1409,7 +1409,13 @@ fn end_exec_process(host_pid: i32) {
 fn kill_remaining_tasks(monitor: &Monitor) {
     let until = Instant::now() + INIT_END_PATIENCE;
     loop {
-        let pids: Vec<i32> = monitor.table().tasks().map(|t| t.host_pid).collect();
+        // (A zombie is ended already; the pod's pid 1 may never collect it.)
+        let pids: Vec<i32> = monitor
+            .table()
+            .tasks()
+            .filter(|t| t.state != crate::monitor::TaskState::Zombie)
+            .map(|t| t.host_pid)
+            .collect();
         if pids.is_empty() || Instant::now() > until {
             return;
         }
