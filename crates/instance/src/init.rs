@@ -109,7 +109,7 @@ fn fetch_listener(guest: i32, fd: i32) -> Result<Option<OwnedFd>, String> {
 
 /// The name of init's child that starts exec'd processes when the program
 /// itself is init ([`InstanceSpec::program_is_init`]).
-pub(crate) const EXEC_STARTER_NAME: &str = "xvisor-exec";
+pub(crate) const EXEC_STARTER_NAME: &str = "xvisor-starter";
 
 /// Runs in the child created by the supervisor. Never returns.
 /// `join_user`: the user namespace to join first (a pod's, see

@@ -1406,9 +1406,11 @@ fn end_exec_process(host_pid: i32) {
 /// SIGKILLs every task the monitor still follows, until none is left
 /// (one killed while forking leaves a child the monitor then follows), for
 /// a bounded time. The monitor traces them: no pid is reused meanwhile.
+/// Once the monitor has ended, nothing traced is left, and its table is
+/// no longer kept: nothing more is signalled.
 fn kill_remaining_tasks(monitor: &Monitor) {
     let until = Instant::now() + INIT_END_PATIENCE;
-    loop {
+    while !monitor.finished() {
         // (A zombie is ended already; the pod's pid 1 may never collect it.)
         let pids: Vec<i32> = monitor
             .table()

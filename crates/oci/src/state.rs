@@ -70,6 +70,9 @@ pub struct ContainerState {
     /// field existed (the supervisor's pid was the container's then).
     #[serde(default)]
     pub process: i32,
+    /// Its start time, as for the supervisor's.
+    #[serde(default)]
+    pub process_start_time: u64,
     /// RFC 3339, UTC.
     pub created: String,
     #[serde(default)]
@@ -256,6 +259,13 @@ pub fn process_start_time(pid: i32) -> Option<u64> {
     fields.get(19)?.parse().ok()
 }
 
+/// Whether the container's program has ended (gone, or a zombie): the
+/// container is stopped then, while its supervisor may still be tearing
+/// it down. `None` for a state that does not name the program.
+pub fn program_ended(state: &ContainerState) -> Option<bool> {
+    (state.process > 0).then(|| process_start_time(state.process) != Some(state.process_start_time))
+}
+
 /// Whether the container's supervisor still runs (same pid, same start).
 pub fn supervisor_alive(state: &ContainerState) -> bool {
     process_start_time(state.pid) == Some(state.pid_start_time)
@@ -296,6 +306,7 @@ mod tests {
             pid: std::process::id() as i32,
             pid_start_time: process_start_time(std::process::id() as i32).unwrap(),
             process: 0,
+            process_start_time: 0,
             created: now_rfc3339(),
             annotations: BTreeMap::new(),
             cgroup_paths: vec![],

@@ -22,7 +22,7 @@ use serde_json::json;
 use xvisor_instance::exec::{ExecRequest, MAX_PRESERVED_FDS};
 use xvisor_instance::registry::{Registry, RegistryError, Request};
 use xvisor_instance::{Instance, Outcome, StartWait};
-use xvisor_oci::state::{now_rfc3339, process_start_time, supervisor_alive};
+use xvisor_oci::state::{now_rfc3339, process_start_time, program_ended, supervisor_alive};
 use xvisor_oci::{ContainerState, StateStore, Status, StoredHook};
 use xvisor_sys::process::{self, Forked};
 use xvisor_sys::{event, signal};
@@ -665,6 +665,7 @@ fn supervise(
         pid: me,
         pid_start_time: process_start_time(me).unwrap_or_default(),
         process: 0,
+        process_start_time: 0,
         created: now_rfc3339(),
         annotations,
         cgroup_paths: Vec::new(),
@@ -722,11 +723,10 @@ fn supervise(
             return fail(format!("--console-socket {}: {e}", socket.display()));
         }
     }
-    state.process = if instance.program_is_init() {
-        instance.init_pid()
-    } else {
-        0
-    };
+    if instance.program_is_init() {
+        state.process = instance.init_pid();
+        state.process_start_time = process_start_time(state.process).unwrap_or_default();
+    }
     state.cgroup_paths = instance.cgroup_paths();
     state.freezer = instance.freezer_path();
     if let Err(e) = store.save(&state) {
@@ -766,7 +766,9 @@ fn exit_code_of(outcome: &Outcome) -> i32 {
 /// The container's state, its status found from the supervisor.
 fn status_of(store: &StateStore, id: &str) -> Result<(ContainerState, Status)> {
     let state = store.load(id)?;
-    if !supervisor_alive(&state) {
+    // Stopped once the program has ended, as engines expect (they reap it,
+    // then ask), even while the supervisor still tears the instance down.
+    if !supervisor_alive(&state) || program_ended(&state) == Some(true) {
         return Ok((state, Status::Stopped));
     }
     let status = match Registry::for_caller().ask(id, &Request::Info) {
