@@ -1895,9 +1895,9 @@ mod tests {
                 "hooks.createRuntime[0].env[0]",
             ),
             (
-                "/linux/namespaces/0",
+                "/linux/namespaces/1",
                 serde_json::json!({"type": "user", "path": "/proc/1/ns/user"}),
-                "linux.namespaces[0].path: joining an existing user namespace is not supported",
+                "linux.namespaces[1].path: joining an existing user namespace is not supported",
             ),
             (
                 "/linux/namespaces/4",
@@ -2295,6 +2295,7 @@ mod tests {
         c["linux"]["namespaces"][1] = serde_json::json!({"type": "network", "path": "/run/netns/pod"});
         c["linux"]["namespaces"][2] = serde_json::json!({"type": "ipc", "path": "/proc/7/ns/ipc"});
         c["linux"]["namespaces"][3] = serde_json::json!({"type": "uts", "path": "/proc/7/ns/uts"});
+        c["linux"]["namespaces"][0] = serde_json::json!({"type": "pid", "path": "/proc/7/ns/pid"});
         c.as_object_mut().unwrap().remove("hostname");
         c["linux"]["sysctl"] = serde_json::json!({"net.ipv4.ping_group_range": "0 0"});
         c["hooks"] = serde_json::json!({
@@ -2316,6 +2317,7 @@ mod tests {
         assert_eq!(
             joined,
             vec![
+                (NamespaceKind::Pid, "/proc/7/ns/pid".into(), "linux.namespaces[0].path"),
                 (
                     NamespaceKind::Network,
                     "/run/netns/pod".into(),
