@@ -1428,8 +1428,9 @@ fn kill_remaining_tasks(monitor: &Monitor) {
     }
 }
 
-/// The user namespace that owns the pid namespace `spec` joins, when it
-/// is not the supervisor's own: init joins it (see `Instance::create`).
+/// The user namespace that owns the pid namespace `spec` joins: init joins
+/// it (see `Instance::create`). One owned by the supervisor's own user
+/// namespace is refused.
 fn joined_user_namespace(spec: &InstanceSpec, joins: &[(usize, OwnedFd)]) -> Result<Option<OwnedFd>, InstanceError> {
     use std::os::unix::fs::MetadataExt;
     let Some((index, fd)) = joins
@@ -1447,7 +1448,20 @@ fn joined_user_namespace(spec: &InstanceSpec, joins: &[(usize, OwnedFd)]) -> Res
     let inode = |path: String| std::fs::metadata(path).map(|m| (m.dev(), m.ino()));
     let theirs = inode(format!("/proc/self/fd/{}", owner.as_raw_fd())).map_err(host("inspect a namespace"))?;
     let ours = inode("/proc/self/ns/user".into()).map_err(host("inspect a namespace"))?;
-    Ok((theirs != ours).then_some(owner))
+    if theirs == ours {
+        // The host's pid namespace, or a pod's made by another runtime:
+        // the instance could not have its /proc there (that takes
+        // privilege over the runtime's user namespace), and would live
+        // among the host's processes under host ids (hostPID, refused).
+        return Err(InstanceError::Namespace {
+            origin: join.origin.clone(),
+            path: join.path.display().to_string(),
+            message: "belongs to the runtime's own user namespace (the host's, or a pod sandbox not run by \
+                      xvisor): only a pid namespace of another xvisor instance can be joined"
+                .into(),
+        });
+    }
+    Ok(Some(owner))
 }
 
 /// The files of the namespaces `spec` joins, opened and checked to be of

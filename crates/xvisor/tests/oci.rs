@@ -1722,6 +1722,28 @@ fn a_container_joins_another_containers_namespaces_through_its_pid() {
     ok(&sandbox.oci(&["delete", "--force", &sandbox_id]));
 }
 
+#[test]
+fn the_hosts_pid_namespace_is_not_joined_by_path() {
+    // hostPID by another name: a pid namespace of the runtime's own user
+    // namespace (this test's) is refused at create, naming the entry.
+    require_root();
+    let b = Bundle::new("oci-hostpid", Caller::Root, &["true"]);
+    let ours = format!("/proc/{}/ns/pid", std::process::id());
+    b.edit(|c| c["linux"]["namespaces"][0] = serde_json::json!({"type": "pid", "path": ours}));
+    let id = container_id("hostpid");
+    let (o, _) = b.create(&id, &[]);
+    assert_eq!(code(&o), 1, "{}", stderr(&o));
+    let err = stderr(&o);
+    assert!(
+        err.contains(&format!(
+            "linux.namespaces[0].path: {ours}: belongs to the runtime's own user namespace"
+        )),
+        "{err}"
+    );
+    assert_eq!(err.lines().count(), 1, "one clear line: {err}");
+    assert!(!b.state_root.join(&id).exists());
+}
+
 /// A created and started container's pid file and its supervisor's pid
 /// (what `ROOT/ID/state.json` keeps for the runtime).
 fn started_with_pids(b: &Bundle, id: &str) -> (i32, i32, PathBuf) {
