@@ -383,9 +383,11 @@ fn an_exec_d_process_signals_the_containers_own() {
     // One Landlock domain for the program and every exec'd process. (The
     // program is pid 1, which takes no SIGTERM it has no handler for: a
     // child of it is signalled.)
-    let b = Bundle::new("oci-exec-kill", Caller::Root, &["sh", "-c", "sleep 300; exit 0"]);
+    let b = Bundle::new("oci-exec-kill", Caller::Root, &["sh", "-c", "sleep 307; exit 0"]);
     let id = container_id("exec-kill");
     b.running(&id);
+    // The program's child exists (running means the program has started).
+    assert!(eventually(Duration::from_secs(10), || !processes_with("sleep 307").is_empty()));
     let script =
         "for p in /proc/[0-9]*; do [ \"$(cat $p/comm)\" = sleep ] && kill -TERM ${p#/proc/} && echo sent; done";
     let o = b.oci(&["exec", &id, "sh", "-c", script]);
