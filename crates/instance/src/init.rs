@@ -120,16 +120,15 @@ pub(crate) fn run(spec: &InstanceSpec, control: OwnedFd, join_user: Option<Borro
     // own as the host sees it — the host's /proc is still mounted here.
     let pointed;
     let hooked = !spec.hooks.create_container.is_empty() || !spec.hooks.start_container.is_empty();
-    let spec = match std::fs::read_link("/proc/self") {
-        Ok(link) if spec.program_is_init && hooked => {
-            let mut own = spec.clone();
-            if let Ok(pid) = link.to_string_lossy().parse::<i32>() {
-                own.hooks.point_state_at(pid);
-            }
-            pointed = own;
-            &pointed
+    let spec = if spec.program_is_init && hooked {
+        let mut own = spec.clone();
+        if let Ok(Ok(pid)) = std::fs::read_link("/proc/self").map(|l| l.to_string_lossy().parse::<i32>()) {
+            own.hooks.point_state_at(pid);
         }
-        _ => spec,
+        pointed = own;
+        &pointed
+    } else {
+        spec
     };
     let code = match serve(spec, control.as_fd(), join_user) {
         Ok(code) => code,
