@@ -49,17 +49,7 @@ pub fn is_path_only(fd: BorrowedFd<'_>) -> io::Result<bool> {
 /// `fstat` of the descriptor itself (an `O_PATH` one of a symlink names
 /// the symlink).
 pub fn identify(fd: BorrowedFd<'_>) -> io::Result<Identity> {
-    // SAFETY: an all-zero `stat` is a valid value for fstatat to overwrite.
-    let mut st: libc::stat = unsafe { std::mem::zeroed() };
-    // SAFETY: empty path with AT_EMPTY_PATH names the descriptor; `st` is ours.
-    check_int(unsafe {
-        libc::fstatat(
-            fd.as_raw_fd(),
-            c"".as_ptr(),
-            &mut st,
-            libc::AT_EMPTY_PATH | libc::AT_SYMLINK_NOFOLLOW,
-        )
-    })?;
+    let st = crate::fs::stat_itself(fd)?;
     Ok(Identity {
         device: st.st_dev,
         inode: st.st_ino,

@@ -198,8 +198,10 @@ pub struct FdStat {
     pub mode: u32,
 }
 
-pub fn stat_fd(fd: BorrowedFd<'_>) -> io::Result<FdStat> {
-    // SAFETY: an all-zero `stat` is a valid value for fstat to overwrite.
+/// `fstat` of the descriptor itself (an `O_PATH` one of a symlink names
+/// the symlink).
+pub(crate) fn stat_itself(fd: BorrowedFd<'_>) -> io::Result<libc::stat> {
+    // SAFETY: an all-zero `stat` is a valid value for fstatat to overwrite.
     let mut st: libc::stat = unsafe { std::mem::zeroed() };
     // SAFETY: empty path with AT_EMPTY_PATH names the descriptor; `st` is ours.
     check_int(unsafe {
@@ -210,6 +212,11 @@ pub fn stat_fd(fd: BorrowedFd<'_>) -> io::Result<FdStat> {
             libc::AT_EMPTY_PATH | libc::AT_SYMLINK_NOFOLLOW,
         )
     })?;
+    Ok(st)
+}
+
+pub fn stat_fd(fd: BorrowedFd<'_>) -> io::Result<FdStat> {
+    let st = stat_itself(fd)?;
     let kind = match st.st_mode & libc::S_IFMT {
         libc::S_IFDIR => FileKind::Directory,
         libc::S_IFREG => FileKind::Regular,

@@ -401,15 +401,7 @@ both_callers!(exec_it_gets_a_terminal_of_its_own, |caller| {
     let mut driver = std::process::Command::new("/usr/bin/python3");
     driver.args(["-c", PTY_DRIVER]);
     if caller == Caller::Unprivileged {
-        driver.args([
-            "setpriv",
-            "--reuid",
-            "65534",
-            "--regid",
-            "65534",
-            "--clear-groups",
-            "--",
-        ]);
+        driver.arg("setpriv").args(common::AS_NOBODY).arg("--");
     }
     driver.arg(binary());
     // PS1 fixed: the driver waits for '# '.

@@ -313,15 +313,7 @@ fn run_examples(caller: Caller) {
         let mut c = Command::new("nsenter");
         c.arg(format!("--net=/proc/{holder}/ns/net")).arg("--");
         if caller == Caller::Unprivileged {
-            c.args([
-                "setpriv",
-                "--reuid",
-                "65534",
-                "--regid",
-                "65534",
-                "--clear-groups",
-                "--",
-            ]);
+            c.arg("setpriv").args(common::AS_NOBODY).arg("--");
         }
         c.args(["timeout", "-k", "5", "120"]);
         let terminal = wants_terminal(e);

@@ -42,6 +42,10 @@ pub enum Caller {
 
 pub const NOBODY: u32 = 65534;
 
+/// `setpriv`'s arguments (before `--`) that make uid and gid 65534 with no
+/// groups: the unprivileged caller.
+pub const AS_NOBODY: [&str; 5] = ["--reuid", "65534", "--regid", "65534", "--clear-groups"];
+
 pub fn require_root() {
     let uid = std::fs::read_to_string("/proc/self/status")
         .ok()
@@ -93,7 +97,7 @@ pub fn xvisor(caller: Caller, args: &[&str]) -> Command {
         Caller::Root => Command::new(binary()),
         Caller::Unprivileged => {
             let mut c = Command::new("setpriv");
-            c.args(["--reuid", "65534", "--regid", "65534", "--clear-groups", "--"]);
+            c.args(AS_NOBODY).arg("--");
             c.arg(binary());
             c
         }
