@@ -6,7 +6,7 @@ use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use xvisor_confine::cgroup::{CgroupHost, InstanceCgroup, Placement};
+use xvisor_confine::cgroup::{self, CgroupHost, InstanceCgroup, Placement};
 use xvisor_confine::identity::{self, IdMaps, IdRange};
 use xvisor_confine::idpool::{self, IdPoolError, Lease, Pool};
 use xvisor_confine::{CgroupError, GuestRoot, IdentityError, RootfsError};
@@ -303,10 +303,12 @@ impl Instance {
                     name: spec.name.clone(),
                 },
             };
-            match CgroupHost::detect().and_then(|h| InstanceCgroup::plan(&h, &placement, &spec.limits, spec.freezable))
-            {
+            let settled = CgroupHost::detect()
+                .and_then(|h| cgroup::settle(h, &spec.limits, &spec.name, spec.systemd_scope.as_ref()));
+            match settled.and_then(|h| InstanceCgroup::plan(&h, &placement, &spec.limits, spec.freezable)) {
                 Ok(planned) => Some(planned),
-                Err(_) if freezer_only => None,
+                // A scope an engine asked for is never given up.
+                Err(_) if freezer_only && spec.systemd_scope.is_none() => None,
                 Err(e) => return Err(e.into()),
             }
         };
@@ -321,7 +323,7 @@ impl Instance {
                     let _ = dog.also_remove_if_empty(cg.made_on_the_way());
                     watchdog = Some(dog);
                 }
-                Err(_) if freezer_only => {
+                Err(_) if freezer_only && spec.systemd_scope.is_none() => {
                     dog.finish();
                     cgroup = None;
                 }

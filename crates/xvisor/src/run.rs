@@ -717,6 +717,7 @@ pub fn to_spec(mut o: RunOptions) -> Result<InstanceSpec> {
         network: o.network,
         limits: o.limits,
         cgroup_path: None,
+        systemd_scope: None,
         id_maps: None,
         own_host_ids: !o.share_host_ids,
         processes_per_user: None,
