@@ -125,9 +125,10 @@ pub enum CgroupError {
     FreezeTimeout { path: PathBuf, waited_ms: u128 },
     #[error("cgroup {path}: no freezer (neither freezer.state nor cgroup.freeze)")]
     NoFreezer { path: PathBuf },
-    #[error("cannot enforce {option}: asked systemd for a cgroup of xvisor's own: {error}")]
+    #[error("cannot enforce {option}: no systemd scope {unit} for xvisor: {error}")]
     Systemd {
         option: String,
+        unit: String,
         error: crate::systemd::SystemdError,
     },
     #[error("cannot enforce {option}: systemd started {unit}, but xvisor is not in it")]
@@ -436,12 +437,10 @@ pub fn settle(
     name: &str,
     requested: Option<&ScopeRequest>,
 ) -> Result<CgroupHost, CgroupError> {
-    let option = limits
-        .wanted()
-        .first()
-        .map_or_else(|| "cgroupsPath".to_string(), |(_, o)| o.to_string());
-    let Some(v2) = host.hierarchies.iter().find(|h| h.version == Version::V2) else {
-        return Ok(host);
+    let option = match (requested, limits.wanted().first()) {
+        (Some(_), _) => "--systemd-cgroup".to_string(),
+        (None, Some((_, o))) => o.to_string(),
+        (None, None) => "pause".to_string(),
     };
     let manager = crate::systemd::Manager::for_uid(xvisor_sys::process::getuid());
     let scope = match requested {
@@ -452,6 +451,9 @@ pub fn settle(
             pids: vec![std::process::id()],
         },
         None => {
+            let Some(v2) = host.hierarchies.iter().find(|h| h.version == Version::V2) else {
+                return Ok(host);
+            };
             let needs_v2 = limits
                 .wanted()
                 .iter()
@@ -481,14 +483,16 @@ pub fn settle(
     };
     crate::systemd::start_delegated_scope(&manager, &scope).map_err(|error| CgroupError::Systemd {
         option: option.clone(),
+        unit: scope.unit.clone(),
         error,
     })?;
     let moved = CgroupHost::detect()?;
+    // systemd names the scope's directory after it on every hierarchy it
+    // manages (on a v1 host: each controller's).
     let arrived = moved
         .hierarchies
         .iter()
-        .find(|h| h.version == Version::V2)
-        .is_some_and(|h| h.own_dir.file_name() == Some(std::ffi::OsStr::new(&scope.unit)));
+        .any(|h| h.own_dir.file_name() == Some(std::ffi::OsStr::new(&scope.unit)));
     if !arrived {
         return Err(CgroupError::NotMoved {
             option,

@@ -221,7 +221,9 @@ impl Connection {
         let uid = xvisor_sys::process::getuid();
         let hex: String = uid.to_string().bytes().map(|b| format!("{b:02x}")).collect();
         let hello = format!("\0AUTH EXTERNAL {hex}\r\n");
-        self.stream.set_read_timeout(Some(JOB_PATIENCE)).map_err(|e| self.io(e))?;
+        self.stream
+            .set_read_timeout(Some(JOB_PATIENCE))
+            .map_err(|e| self.io(e))?;
         self.stream.write_all(hello.as_bytes()).map_err(|e| self.io(e))?;
         let mut line = Vec::new();
         let mut byte = [0u8; 1];
@@ -269,7 +271,9 @@ impl Connection {
         self.stream
             .read_exact(&mut bytes[wire::FIXED_HEADER..])
             .map_err(|e| self.io(e))?;
-        wire::Message::parse(&bytes).map(Some).map_err(|why| self.malformed(why))
+        wire::Message::parse(&bytes)
+            .map(Some)
+            .map_err(|why| self.malformed(why))
     }
 
     /// Decodes `message`'s body, which must have `signature`.
@@ -449,7 +453,11 @@ pub mod wire {
         };
         let word = |at: usize| {
             let b = [fixed[at], fixed[at + 1], fixed[at + 2], fixed[at + 3]];
-            (if big { u32::from_be_bytes(b) } else { u32::from_le_bytes(b) }) as usize
+            (if big {
+                u32::from_be_bytes(b)
+            } else {
+                u32::from_le_bytes(b)
+            }) as usize
         };
         let (body, fields) = (word(4), word(12));
         if body > MAX_MESSAGE || fields > MAX_MESSAGE {
@@ -512,7 +520,11 @@ pub mod wire {
             self.align(4)?;
             let b = self.take(4)?;
             let b = [b[0], b[1], b[2], b[3]];
-            Ok(if self.big { u32::from_be_bytes(b) } else { u32::from_le_bytes(b) })
+            Ok(if self.big {
+                u32::from_be_bytes(b)
+            } else {
+                u32::from_le_bytes(b)
+            })
         }
 
         /// A string or object path: UTF-8, no NUL inside, NUL after.
@@ -722,7 +734,14 @@ pub mod wire {
 
     /// Builds a reply or signal as the manager would send it (tests and
     /// the fuzz corpus).
-    pub fn reply(kind: u8, serial: u32, reply_serial: Option<u32>, member: Option<&str>, signature: &str, body: &[u8]) -> Vec<u8> {
+    pub fn reply(
+        kind: u8,
+        serial: u32,
+        reply_serial: Option<u32>,
+        member: Option<&str>,
+        signature: &str,
+        body: &[u8],
+    ) -> Vec<u8> {
         let mut h = Writer::default();
         h.byte(b'l');
         h.byte(kind);
@@ -977,13 +996,21 @@ mod tests {
             if refuse {
                 let mut w = Writer::default();
                 w.string("Unit xvisor-web-42.scope already exists.");
-                let m = reply(ERROR, 2, Some(1), Some("org.freedesktop.systemd1.UnitExists"), "s", &w.buf);
+                let m = reply(
+                    ERROR,
+                    2,
+                    Some(1),
+                    Some("org.freedesktop.systemd1.UnitExists"),
+                    "s",
+                    &w.buf,
+                );
                 s.write_all(&m).unwrap();
             } else {
                 s.write_all(&removed("/job/other", "failed")).unwrap();
                 let mut w = Writer::default();
                 w.string("/job/7");
-                s.write_all(&reply(METHOD_RETURN, 3, Some(1), None, "o", &w.buf)).unwrap();
+                s.write_all(&reply(METHOD_RETURN, 3, Some(1), None, "o", &w.buf))
+                    .unwrap();
                 s.write_all(&removed("/job/7", result)).unwrap();
             }
             got.extend_from_slice(&call);

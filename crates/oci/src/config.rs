@@ -11,8 +11,8 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use serde_json::{Map, Value};
-use xvisor_confine::identity::{CapabilityCeiling, CapabilitySets, IdMaps, IdRange};
 use xvisor_confine::cgroup::ScopeRequest;
+use xvisor_confine::identity::{CapabilityCeiling, CapabilitySets, IdMaps, IdRange};
 use xvisor_confine::rootfs::HostDevice;
 use xvisor_confine::systemd::valid_unit_name;
 use xvisor_confine::{Limits, RootBase, RootExtras, RootSpec, TmpfsMount, TmpfsSizes, Volume};
@@ -2044,8 +2044,17 @@ mod tests {
             Some(("libpod-abc.scope".into(), Some("machine.slice".into())))
         );
         assert_eq!(scope(":libpod:abc"), Some(("libpod-abc.scope".into(), None)));
-        assert_eq!(scope("system.slice::x.scope"), Some(("x.scope".into(), Some("system.slice".into()))));
-        for not_a_scope in ["/a/b", "a.slice:p:", "system.slice::x.service", "a b.slice:p:n", "s.slice:p:a/b"] {
+        assert_eq!(
+            scope("system.slice::x.scope"),
+            Some(("x.scope".into(), Some("system.slice".into())))
+        );
+        for not_a_scope in [
+            "/a/b",
+            "a.slice:p:",
+            "system.slice::x.service",
+            "a b.slice:p:n",
+            "s.slice:p:a/b",
+        ] {
             assert_eq!(scope(not_a_scope), None, "{not_a_scope}");
         }
     }

@@ -497,7 +497,9 @@ fn use_systemd_scope(container: &mut xvisor_oci::Container, id: &str) -> Result<
             unit: xvisor_confine::systemd::instance_scope_name(id, std::process::id()),
             slice: None,
         },
-        None => bail!("config.json: linux.cgroupsPath: with --systemd-cgroup it must be SLICE:PREFIX:NAME naming a scope"),
+        None => {
+            bail!("config.json: linux.cgroupsPath: with --systemd-cgroup it must be SLICE:PREFIX:NAME naming a scope")
+        }
     };
     container.spec.cgroup_path = None;
     container.spec.systemd_scope = Some(scope);
