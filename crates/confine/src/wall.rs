@@ -93,16 +93,26 @@ pub fn wall_in_root(no_new_privileges: NoNewPrivileges) -> Result<Wall, WallErro
 /// a preserved O_PATH descriptor) would reach the host's files beneath it
 /// through `openat` or `/proc/self/fd/N/…`. Then such descriptors are
 /// refused: `what` names them in the message. With Landlock they are
-/// harmless (nothing beyond the instance's root opens) and accepted.
-pub fn check_handed_in(fds: &[(std::os::fd::BorrowedFd<'_>, String)]) -> Result<(), String> {
-    if landlock::abi_version().is_ok() {
+/// harmless (nothing beyond the instance's root opens) and accepted —
+/// unless `caller_ids` (the guest's ids are the caller's, rootless):
+/// Landlock does not cover `chmod`, `chown`, `utimes` or xattrs, so the
+/// guest could change the metadata of the caller's files beneath it.
+pub fn check_handed_in(fds: &[(std::os::fd::BorrowedFd<'_>, String)], caller_ids: bool) -> Result<(), String> {
+    let landlock = landlock::abi_version().is_ok();
+    if landlock && !caller_ids {
         return Ok(());
     }
     for (fd, what) in fds {
         if xvisor_sys::fs::reaches_paths(*fd).unwrap_or(false) {
-            return Err(format!(
-                "{what} is a directory (or path handle) of the host, and without Landlock (this kernel has none, or its lsm= list leaves it out) the instance could open the host's files beneath it; hand in a file or a pipe"
-            ));
+            return Err(if landlock {
+                format!(
+                    "{what} is a directory (or path handle) of the host, and a rootless instance's root is you: it could change the mode, owner and times of your files beneath it; hand in a file or a pipe"
+                )
+            } else {
+                format!(
+                    "{what} is a directory (or path handle) of the host, and without Landlock (this kernel has none, or its lsm= list leaves it out) the instance could open the host's files beneath it; hand in a file or a pipe"
+                )
+            });
         }
     }
     Ok(())

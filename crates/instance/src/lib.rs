@@ -19,6 +19,7 @@
 
 pub mod exec;
 pub mod hooks;
+mod hostobj;
 mod init;
 mod learning;
 pub mod lifecycle;

@@ -93,6 +93,16 @@ pub(crate) struct Server {
     /// abstract unix sockets there are all the instance's, so the
     /// supervisor may connect one for the guest.
     pub(crate) own_network: bool,
+    /// The host objects handed in, which a metadata call the supervisor
+    /// performs may not change (`Policy::guards_host_objects`).
+    pub(crate) handed_in: Arc<crate::hostobj::HandedIn>,
+    /// The device of the instance's own `/dev/pts`: its ptys alone may
+    /// become controlling terminals. Read at the first `TIOCSCTTY` (none
+    /// at start-up).
+    pub(crate) devpts: std::sync::OnceLock<Option<u64>>,
+    /// The instance's init (host pid): xvisor's own code, which shares
+    /// no descriptor table with a guest task.
+    pub(crate) init_pid: i32,
 }
 
 /// Names a refusal the user can act on, on xvisor's stderr: a call their
@@ -413,6 +423,9 @@ impl Server {
         };
         // A call the supervisor performs itself: decided on its arguments as
         // copied once, made with that copy; the answer is its result.
+        // A call performed here fails as the kernel would make it fail
+        // (EBADF, ENOTTY …): only a refusal it names is worth a line.
+        let performed = matches!(decision, Decision::Perform(_));
         let (decision, denied, connecting) = match decision {
             Decision::Perform(Performed::Connect) => self
                 .policy
@@ -422,6 +435,33 @@ impl Server {
                 .and_then(|rules| crate::perform::connect(rules, &notification, listener, self.own_network))
                 // The caller is gone: the answer goes nowhere.
                 .unwrap_or((Decision::Errno(xvisor_trap::table::errno::EPERM), None, None)),
+            Decision::Perform(Performed::Metadata) => {
+                let name = dispatch::syscall_of(&call).map_or("?", |s| s.name);
+                let (decision, denied) =
+                    crate::hostobj::change_metadata(&notification, listener, &self.handed_in, name)
+                        .unwrap_or((Decision::Errno(xvisor_trap::table::errno::EPERM), None));
+                (decision, denied, None)
+            }
+            Decision::Perform(Performed::ControllingTerminal) => {
+                // Every task of the instance but zombies (which share
+                // nothing any more) and init (which makes its children
+                // with fork, and which a rootless supervisor may not
+                // compare: init never exec'd, so its memory belongs to the
+                // host's user namespace).
+                let others: Vec<i32> = self
+                    .tasks
+                    .lock()
+                    .unwrap_or_else(|poisoned| poisoned.into_inner())
+                    .tasks()
+                    .filter(|task| task.state != crate::monitor::TaskState::Zombie && task.host_pid != self.init_pid)
+                    .map(|task| task.host_tid)
+                    .collect();
+                let devpts = *self.devpts.get_or_init(|| crate::hostobj::devpts_of(self.init_pid));
+                let (decision, denied) =
+                    crate::hostobj::take_controlling_terminal(&notification, listener, devpts, &others)
+                        .unwrap_or((Decision::Errno(xvisor_trap::table::errno::EPERM), None));
+                (decision, denied, None)
+            }
             other => (other, None, None),
         };
         // Learning reads first: the trace's validity check below then covers
@@ -470,6 +510,7 @@ impl Server {
                 // Who made it is read while it still waits for the answer.
                 let named = match denied {
                     Some(denied) => self.refusals.name_denied(&call, denied),
+                    None if performed => None,
                     None => self.refusals.name(&self.policy, &call),
                 };
                 let _ = seccomp::respond(listener, notification.id, seccomp::Response::Errno(e));

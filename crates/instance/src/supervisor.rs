@@ -215,6 +215,8 @@ pub struct Instance {
     /// The instance's own host ids, held until its last process is gone
     /// (dropped after `teardown` reaped init).
     id_lease: Option<Lease>,
+    /// The host objects handed in (stdio, exec sessions' descriptors).
+    handed_in: Arc<crate::hostobj::HandedIn>,
 }
 
 /// The supervisor's side of an exec session: the client's connection, and
@@ -255,7 +257,8 @@ impl Instance {
                 .filter(|&n| n != 0 || stdin_handed)
                 .map(|n| (xvisor_sys::event::standard(n), handed_in_name(n as usize)))
                 .collect();
-            xvisor_confine::wall::check_handed_in(&handed).map_err(InstanceError::Setup)?;
+            xvisor_confine::wall::check_handed_in(&handed, host_objects_need_guarding(&spec))
+                .map_err(InstanceError::Setup)?;
         }
         let id_lease = lease_host_ids(&mut spec)?;
         // What the kernel's own permission checks keep from the guest: a
@@ -274,6 +277,7 @@ impl Instance {
                 .get_or_insert(identity::DEFAULT_PROCESSES_PER_USER);
         }
         keep_privileges_off_volumes(&mut spec);
+        keep_metadata_of_host_objects(&mut spec);
         if let Some(n) = spec.limits.pids {
             spec.policy.limit_tasks(n);
         }
@@ -452,6 +456,7 @@ impl Instance {
             spec,
             moved: Vec::new(),
             id_lease,
+            handed_in: Arc::new(crate::hostobj::HandedIn::of_standard_descriptors()),
         };
         instance.monitor = Some(monitor.map_err(InstanceError::Monitor)?);
         instance.finish_creating()?;
@@ -586,8 +591,9 @@ impl Instance {
         let keep = self.kept_capabilities();
         xvisor_sys::signal::install_doorbell(xvisor_sys::signal::doorbell())
             .map_err(host("install the serving threads' doorbell"))?;
+        let metadata = self.spec.policy.guards_host_objects();
         let (pool, to_pool) = crate::server::start_pool(crate::server::serving_threads(self.records()), move || {
-            confine_current_thread(&keep)
+            confine_thread(&keep, xvisor_trap::host::serving_filter(metadata))
         })
         .map_err(host("start the serving threads"))?;
         self.pool = Some(pool);
@@ -626,6 +632,9 @@ impl Instance {
                         trapped: std::sync::atomic::AtomicU64::new(0),
                         refusals: Default::default(),
                         own_network: self.spec.network == crate::spec::Network::None,
+                        handed_in: Arc::clone(&self.handed_in),
+                        devpts: std::sync::OnceLock::new(),
+                        init_pid: self.init_pid,
                     });
                     self.server = Some(Arc::clone(&server));
                     if let Some(to_pool) = self.to_pool.take() {
@@ -994,7 +1003,11 @@ impl Instance {
             .enumerate()
             .map(|(n, fd)| (fd.as_fd(), handed_in_name(n)))
             .collect();
-        xvisor_confine::wall::check_handed_in(&handed).map_err(|e| format!("exec: {e}"))?;
+        xvisor_confine::wall::check_handed_in(&handed, self.spec.policy.guards_host_objects())
+            .map_err(|e| format!("exec: {e}"))?;
+        for fd in &request.fds {
+            self.handed_in.add(fd.as_fd());
+        }
         if let (Some(limit), Some(m)) = (self.spec.limits.pids, &self.monitor) {
             if u64::try_from(m.table().len()).unwrap_or(u64::MAX) >= limit {
                 return Err(format!("exec: the instance has reached its task limit ({limit})"));
@@ -1310,6 +1323,22 @@ fn keep_privileges_off_volumes(spec: &mut InstanceSpec) {
     for set in [&mut caps.granted, &mut caps.inheritable, &mut caps.ambient] {
         set.retain(|&c| c != setfcap);
     }
+}
+
+/// Rootless, the guest's root is the caller: the kernel would let it
+/// change the mode, owner, times and extended attributes of what the
+/// caller hands in (its terminal, an output file). The supervisor then
+/// performs every such call, refusing it on a host object handed in
+/// (`crate::hostobj`). An OCI engine's identity is the engine's to judge.
+fn keep_metadata_of_host_objects(spec: &mut InstanceSpec) {
+    if host_objects_need_guarding(spec) {
+        spec.policy.guard_host_objects();
+    }
+}
+
+fn host_objects_need_guarding(spec: &InstanceSpec) -> bool {
+    let engines = matches!(spec.root.base, xvisor_confine::RootBase::Bundle { .. });
+    !engines && process::geteuid() != 0
 }
 
 /// What a failed `clone3` of init means. Born into its v2 cgroup

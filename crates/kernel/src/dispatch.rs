@@ -35,6 +35,13 @@ pub enum Decision {
 pub enum Performed {
     /// `connect` under `[net].connect` rules only the supervisor holds.
     Connect,
+    /// A change of a file's mode, owner, times or extended attributes
+    /// where the guest's ids are the caller's: refused on a host object
+    /// handed in, else made on the file decided on.
+    Metadata,
+    /// `ioctl(fd, TIOCSCTTY)`: a pty of the instance's own may become the
+    /// caller's controlling terminal, no other terminal.
+    ControllingTerminal,
 }
 
 /// What a parked call waits for.
@@ -61,7 +68,8 @@ impl Decision {
             Self::Park(Wait::ChildEnd { child: Some(pid) }) => format!("park until child {pid} ends"),
             Self::Park(Wait::Connected) => "park until the connect ends".into(),
             Self::Park(Wait::UnixQueue) => "park until the listener has room".into(),
-            Self::Perform(Performed::Connect) => "performed by the supervisor".into(),
+            Self::Perform(Performed::Connect | Performed::Metadata) => "performed by the supervisor".into(),
+            Self::Perform(Performed::ControllingTerminal) => "decided on the terminal".into(),
             Self::Value(v) => format!("performed, returned {v}"),
         }
     }
@@ -225,6 +233,19 @@ pub fn decide(policy: &Policy, call: &TrappedCall) -> Decision {
             return Decision::Errno(rule.errno);
         }
     }
+    if s.handler == Handler::Ioctl && table::takes_controlling_terminal(&a) {
+        return Decision::Perform(Performed::ControllingTerminal);
+    }
+    if policy.guards_host_objects() && s.handler == Handler::Ioctl && table::sets_file_flags(&a) {
+        return Decision::Perform(Performed::Metadata);
+    }
+    if policy.guards_host_objects() && table::changes_metadata(nr) {
+        // A setuid or setgid mode refused by its register first.
+        if let Some(rule) = table::refusing_rule(policy.register_rules(s.handler), &a) {
+            return Decision::Errno(rule.errno);
+        }
+        return Decision::Perform(Performed::Metadata);
+    }
     match s.handler {
         Handler::Continue => Decision::Continue,
         Handler::Clone
@@ -338,6 +359,40 @@ mod tests {
         );
         assert_eq!(decide(&p, &call(247, [3, 9, 0, WEXITED, 0, 0])), Decision::Continue);
         assert_eq!(decide(&p, &call(247, [P_PID, 0, 0, WEXITED, 0, 0])), Decision::Continue);
+    }
+
+    #[test]
+    fn controlling_terminals_and_guarded_metadata_calls_are_the_supervisor_s() {
+        let strict = Policy::new(Profile::Strict);
+        assert_eq!(
+            decide(&strict, &call(16, [0, 0x540e, 0, 0, 0, 0])),
+            Decision::Perform(Performed::ControllingTerminal)
+        );
+        assert_eq!(decide(&strict, &call(91, [1, 0o644, 0, 0, 0, 0])), Decision::Continue);
+        let mut guarded = Policy::new(Profile::Default);
+        guarded.guard_host_objects();
+        assert_eq!(
+            decide(&guarded, &call(91, [1, 0o644, 0, 0, 0, 0])),
+            Decision::Perform(Performed::Metadata)
+        );
+        assert_eq!(
+            decide(&guarded, &call(280, [1, 0, 0, 0, 0, 0])),
+            Decision::Perform(Performed::Metadata)
+        );
+        assert_eq!(
+            decide(&guarded, &call(16, [1, 0x4008_6602, 0, 0, 0, 0])),
+            Decision::Perform(Performed::Metadata)
+        );
+        assert_eq!(
+            decide(&strict, &call(16, [1, 0x4008_6602, 0, 0, 0, 0])),
+            Decision::Continue
+        );
+        // A setuid mode refused by its register rule is refused first.
+        guarded.refuse_privilege_bits();
+        assert_eq!(
+            decide(&guarded, &call(91, [1, 0o4755, 0, 0, 0, 0])),
+            Decision::Errno(errno::EPERM)
+        );
     }
 
     #[test]

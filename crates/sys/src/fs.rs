@@ -21,7 +21,7 @@ fn dirfd_raw(dirfd: Option<BorrowedFd<'_>>) -> libc::c_int {
     dirfd.map_or(libc::AT_FDCWD, |fd| fd.as_raw_fd())
 }
 
-fn openat2(root: BorrowedFd<'_>, path: &str, flags: i32, mode: u32) -> io::Result<OwnedFd> {
+fn openat2(root: BorrowedFd<'_>, path: &[u8], flags: i32, mode: u32) -> io::Result<OwnedFd> {
     let cpath = cstring(path)?;
     let how = OpenHow {
         flags: (flags | libc::O_CLOEXEC) as u64,
@@ -70,23 +70,52 @@ pub fn open_dir(dirfd: Option<BorrowedFd<'_>>, path: &str) -> io::Result<OwnedFd
 
 /// Opens `path` as an `O_PATH` handle, resolved as if `root` were `/`.
 pub fn open_path_in_root(root: BorrowedFd<'_>, path: &str) -> io::Result<OwnedFd> {
-    openat2(root, path, libc::O_PATH, 0)
+    openat2(root, path.as_bytes(), libc::O_PATH, 0)
 }
 
 /// Opens a path without following its last component (a symlink there is
 /// opened itself), resolved as if `root` were `/`.
 pub fn open_entry_in_root(root: BorrowedFd<'_>, path: &str) -> io::Result<OwnedFd> {
-    openat2(root, path, libc::O_PATH | libc::O_NOFOLLOW, 0)
+    openat2(root, path.as_bytes(), libc::O_PATH | libc::O_NOFOLLOW, 0)
+}
+
+/// Opens any path (not only UTF-8 ones) as an `O_PATH` handle, resolved
+/// as if `root` were `/`, following a symlink at its end or not.
+pub fn open_object_in_root(root: BorrowedFd<'_>, path: &[u8], follow: bool) -> io::Result<OwnedFd> {
+    let flags = if follow {
+        libc::O_PATH
+    } else {
+        libc::O_PATH | libc::O_NOFOLLOW
+    };
+    openat2(root, path, flags, 0)
+}
+
+/// The target of the symlink an `O_PATH | O_NOFOLLOW` handle names
+/// (`readlinkat(fd, "")`); EINVAL when it names no symlink.
+pub fn symlink_target(link: BorrowedFd<'_>) -> io::Result<Vec<u8>> {
+    let mut buf = vec![0u8; 4096];
+    // SAFETY: an empty path names the descriptor itself; the kernel writes
+    // at most `buf.len()` bytes into `buf`, which we own.
+    let n = check(unsafe {
+        libc::readlinkat(link.as_raw_fd(), c"".as_ptr(), buf.as_mut_ptr().cast(), buf.len()) as libc::c_long
+    })?;
+    buf.truncate(n as usize);
+    Ok(buf)
 }
 
 /// Opens a directory for reading, resolved as if `root` were `/`.
 pub fn open_dir_in_root(root: BorrowedFd<'_>, path: &str) -> io::Result<OwnedFd> {
-    openat2(root, path, libc::O_RDONLY | libc::O_DIRECTORY, 0)
+    openat2(root, path.as_bytes(), libc::O_RDONLY | libc::O_DIRECTORY, 0)
 }
 
 /// Creates (or opens) a regular file, resolved as if `root` were `/`.
 pub fn create_file_in_root(root: BorrowedFd<'_>, path: &str, mode: u32) -> io::Result<OwnedFd> {
-    openat2(root, path, libc::O_WRONLY | libc::O_CREAT | libc::O_NOFOLLOW, mode)
+    openat2(
+        root,
+        path.as_bytes(),
+        libc::O_WRONLY | libc::O_CREAT | libc::O_NOFOLLOW,
+        mode,
+    )
 }
 
 /// Opens a file read-write relative to the cwd (devices, ptys).

@@ -6,6 +6,7 @@
 
 #![deny(unsafe_op_in_unsafe_fn)]
 
+pub mod attr;
 pub mod caps;
 pub mod clock;
 pub mod event;

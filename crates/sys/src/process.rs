@@ -560,6 +560,15 @@ pub fn pidfd_open_thread(tid: i32) -> io::Result<OwnedFd> {
     }
 }
 
+/// Whether threads `a` and `b` (host ids) use the same descriptor table
+/// (`kcmp(KCMP_FILES)`; needs ptrace access to both).
+pub fn same_descriptor_table(a: i32, b: i32) -> io::Result<bool> {
+    const KCMP_FILES: libc::c_long = 2;
+    // SAFETY: plain integers; kcmp only compares kernel objects.
+    let order = check(unsafe { libc::syscall(libc::SYS_kcmp, a, b, KCMP_FILES, 0, 0) })?;
+    Ok(order == 0)
+}
+
 /// Whether the kernel lets us use pidfds (Linux ≥ 5.3).
 pub fn pidfd_supported() -> bool {
     pidfd_open(getpid()).is_ok()

@@ -31,6 +31,22 @@ pub fn open_pty(ptmx_path: &str) -> io::Result<(OwnedFd, OwnedFd)> {
     Ok((master, unsafe { OwnedFd::from_raw_fd(slave) }))
 }
 
+/// The slave of the pseudo-terminal whose master is `master`, opened
+/// without becoming anyone's controlling terminal (`TIOCGPTPEER`); fails
+/// (`ENOTTY`, `EIO`) when `master` is not a pty master.
+pub fn slave_of_master(master: BorrowedFd<'_>) -> io::Result<OwnedFd> {
+    // SAFETY: TIOCGPTPEER takes open flags and returns a new descriptor.
+    let slave = check_int(unsafe {
+        libc::ioctl(
+            master.as_raw_fd(),
+            libc::TIOCGPTPEER,
+            libc::O_RDWR | libc::O_NOCTTY | libc::O_NONBLOCK | libc::O_CLOEXEC,
+        )
+    })?;
+    // SAFETY: fresh descriptor, owned by nobody else.
+    Ok(unsafe { OwnedFd::from_raw_fd(slave) })
+}
+
 /// Gives up the calling process's controlling terminal, if it has one:
 /// `TIOCNOTTY` on `/dev/tty`, which for a process that leads no session
 /// only clears its own link (session and process group stay). Returns

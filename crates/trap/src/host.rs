@@ -104,6 +104,47 @@ pub const SUPERVISOR_CALLS: &[(&str, &str)] = &[
     ("exit", "leaving"),
 ];
 
+/// What the serving threads need on top of [`SUPERVISOR_CALLS`].
+pub const SERVING_CALLS: &[(&str, &str)] = &[(
+    "kcmp",
+    "whether a guest asking for a controlling terminal (TIOCSCTTY) shares its descriptor table with another task",
+)];
+
+/// What the serving threads of an instance whose guest's ids are the
+/// caller's (rootless) need besides: they perform the guest's metadata
+/// calls on the file they decided on (`Policy::guard_host_objects`).
+pub const METADATA_CALLS: &[(&str, &str)] = &[
+    ("fchmodat2", "a guest's chmod, on the file decided on"),
+    ("fchownat", "a guest's chown, on the file decided on"),
+    ("utimensat", "a guest's utimes, on the file decided on"),
+    ("setxattrat", "a guest's setxattr, on the file decided on"),
+    ("removexattrat", "a guest's removexattr, on the file decided on"),
+    ("setxattr", "the same, through /proc/self/fd/N before Linux 6.13"),
+    ("removexattr", "the same, through /proc/self/fd/N before Linux 6.13"),
+    (
+        "readlinkat",
+        "whether the instance's /dev/fd and /dev/stdout … are the usual symlinks to /proc/self/fd (a guest's chmod of /dev/stdout)",
+    ),
+];
+
+/// The serving threads' filter: the supervisor's, [`SERVING_CALLS`], and
+/// with `metadata` [`METADATA_CALLS`]. Compiled once per process.
+pub fn serving_filter(metadata: bool) -> &'static [Instruction] {
+    static PLAIN: std::sync::OnceLock<Vec<Instruction>> = std::sync::OnceLock::new();
+    static METADATA: std::sync::OnceLock<Vec<Instruction>> = std::sync::OnceLock::new();
+    let (cell, extra): (_, &[(&str, &str)]) = if metadata {
+        (&METADATA, METADATA_CALLS)
+    } else {
+        (&PLAIN, &[])
+    };
+    cell.get_or_init(|| {
+        let mut allowed = permits(SUPERVISOR_CALLS);
+        allowed.extend(permits(SERVING_CALLS));
+        allowed.extend(permits(extra));
+        compile_allowlist(&allowed, errno::EPERM)
+    })
+}
+
 /// What the monitor thread needs on top of [`SUPERVISOR_CALLS`]. Seccomp
 /// filters belong to a thread: no other supervisor thread may make these,
 /// and the monitor thread holds no capability.

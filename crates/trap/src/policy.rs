@@ -196,6 +196,7 @@ pub struct Policy {
     task_limit: Option<u64>,
     recording: bool,
     privilege_bits_refused: bool,
+    host_objects_guarded: bool,
     /// Rules decided in the supervisor on arguments in memory (performed
     /// there on a copy): only their calls are trapped for them.
     supervised: crate::supervised::SupervisorRules,
@@ -209,6 +210,7 @@ impl Policy {
             task_limit: None,
             recording: false,
             privilege_bits_refused: false,
+            host_objects_guarded: false,
             supervised: Default::default(),
         }
     }
@@ -290,6 +292,9 @@ impl Policy {
                 return Action::AllowUnless(rules);
             }
         }
+        if self.host_objects_guarded && table::changes_metadata(s.number) {
+            return Action::Trap;
+        }
         match (self.profile, s.class) {
             (Profile::Strict, _) => Action::Trap,
             // Linux's own argument checks come first: made by the
@@ -315,12 +320,28 @@ impl Policy {
         self.privilege_bits_refused
     }
 
+    /// Host objects handed in (stdio) are used, not owned: where the
+    /// guest's ids are the caller's (rootless), the kernel would let it
+    /// change their mode, owner, times and extended attributes, so every
+    /// call that changes a file's metadata ([`table::METADATA_CALLS`]) is
+    /// trapped and performed by the supervisor on the file it decided on,
+    /// or refused when that file was handed in. Programs that change no
+    /// metadata pay nothing.
+    pub fn guard_host_objects(&mut self) {
+        self.host_objects_guarded = true;
+    }
+
+    pub fn guards_host_objects(&self) -> bool {
+        self.host_objects_guarded
+    }
+
     /// The register rules that decide `handler`'s calls under this policy:
     /// its built-in refusals, and a setuid or setgid mode where
     /// [`Self::refuse_privilege_bits`] was asked.
     pub fn register_rules(&self, handler: Handler) -> &'static [RegisterRule] {
         match handler {
             Handler::SetsMode(_) if self.privilege_bits_refused => handler.privilege_rules(),
+            Handler::Ioctl if self.host_objects_guarded => table::GUARDED_IOCTL_RULES,
             _ => handler.register_rules(),
         }
     }
@@ -339,7 +360,7 @@ impl Policy {
             // The kernel blocks in it, as it would natively.
             Handler::Continue | Handler::WaitChild => Action::Allow,
             Handler::Clone | Handler::Unshare | Handler::Ioctl | Handler::Socket | Handler::Personality => {
-                Action::AllowUnless(handler.register_rules())
+                Action::AllowUnless(self.register_rules(handler))
             }
         }
     }
@@ -413,6 +434,30 @@ mod tests {
         assert_eq!(clone.for_args(&[0x1200011, 0, 0, 0, 0, 0]), Action::Allow);
         assert_eq!(clone.for_args(&[0x1000_0011, 0, 0, 0, 0, 0]), Action::Trap);
         assert_eq!(clone.to_string(), "allow unless CLONE_NEWUSER");
+    }
+
+    #[test]
+    fn guarded_host_objects_trap_only_the_metadata_calls() {
+        let mut p = Policy::new(Profile::Default);
+        p.guard_host_objects();
+        for &n in table::METADATA_CALLS {
+            assert_eq!(p.action_for_number(n), Action::Trap, "{n}");
+        }
+        assert_eq!(p.action_for_number(0), Action::Allow); // read
+        assert_eq!(p.action_for_number(257), Action::Allow); // openat
+        let plain = Policy::new(Profile::Default);
+        assert_eq!(plain.action_for_number(91), Action::Allow); // fchmod
+                                                                // TIOCSCTTY alone of the terminal ioctls reaches the supervisor;
+                                                                // a file's flags only where host objects are guarded.
+        let ioctl = plain.action_for_number(16);
+        assert_eq!(ioctl.for_args(&[0, 0x540e, 0, 0, 0, 0]), Action::Trap);
+        assert_eq!(ioctl.for_args(&[0, 0x5401, 0, 0, 0, 0]), Action::Allow);
+        assert_eq!(ioctl.for_args(&[0, 0x4008_6602, 0, 0, 0, 0]), Action::Allow);
+        let ioctl = p.action_for_number(16);
+        assert_eq!(ioctl.for_args(&[0, 0x4008_6602, 0, 0, 0, 0]), Action::Trap);
+        assert_eq!(ioctl.for_args(&[0, 0x401c_5820, 0, 0, 0, 0]), Action::Trap);
+        assert_eq!(ioctl.for_args(&[0, 0x5412, 0, 0, 0, 0]), Action::Trap);
+        assert_eq!(ioctl.for_args(&[0, 0x5401, 0, 0, 0, 0]), Action::Allow);
     }
 
     #[test]

@@ -215,6 +215,12 @@ pub mod value {
     pub const CLONE_NEWUSER: u32 = 0x1000_0000;
     pub const TIOCSTI: u32 = 0x5412;
     pub const TIOCLINUX: u32 = 0x541c;
+    /// Makes a terminal the caller's controlling terminal.
+    pub const TIOCSCTTY: u32 = 0x540e;
+    /// Set a file's inode flags (`chattr`: nodump, noatime …) and its
+    /// extended flags and project (`struct fsxattr`).
+    pub const FS_IOC_SETFLAGS: u32 = 0x4008_6602;
+    pub const FS_IOC_FSSETXATTR: u32 = 0x401c_5820;
     pub const AF_INET: u32 = 2;
     pub const AF_INET6: u32 = 10;
     pub const AF_PACKET: u32 = 17;
@@ -242,11 +248,81 @@ const CLONE_RULES: &[RegisterRule] = &[RegisterRule {
     names: "CLONE_NEWUSER",
 }];
 
-const IOCTL_RULES: &[RegisterRule] = &[RegisterRule {
-    when: &[when(1, RegisterTest::OneOf(&[value::TIOCSTI, value::TIOCLINUX]))],
-    errno: errno::EPERM,
-    names: "TIOCSTI, TIOCLINUX",
-}];
+const IOCTL_RULES: &[RegisterRule] = &[
+    RegisterRule {
+        when: &[when(1, RegisterTest::OneOf(&[value::TIOCSTI, value::TIOCLINUX]))],
+        errno: errno::EPERM,
+        names: "TIOCSTI, TIOCLINUX",
+    },
+    // Trapped to be decided on the terminal it names: a pty of the
+    // instance's own may become a controlling terminal, a terminal of the
+    // host may not (see `Handler::Ioctl`).
+    RegisterRule {
+        when: &[when(1, RegisterTest::OneOf(&[value::TIOCSCTTY]))],
+        errno: errno::EPERM,
+        names: "TIOCSCTTY on a terminal not of the instance",
+    },
+];
+
+/// `ioctl`'s register rules where host objects are guarded
+/// (`Policy::guard_host_objects`): also the requests that set a file's
+/// flags, which the supervisor performs like the other metadata calls.
+pub const GUARDED_IOCTL_RULES: &[RegisterRule] = &[
+    IOCTL_RULES[0],
+    IOCTL_RULES[1],
+    RegisterRule {
+        when: &[when(
+            1,
+            RegisterTest::OneOf(&[value::FS_IOC_SETFLAGS, value::FS_IOC_FSSETXATTR]),
+        )],
+        errno: errno::EPERM,
+        names: "FS_IOC_SETFLAGS, FS_IOC_FSSETXATTR on a host object handed in",
+    },
+];
+
+/// Whether an `ioctl` with these registers sets a file's flags.
+pub fn sets_file_flags(args: &[u64; 6]) -> bool {
+    matches!(args[1] as u32, value::FS_IOC_SETFLAGS | value::FS_IOC_FSSETXATTR)
+}
+
+/// Whether an `ioctl` with these registers makes a controlling terminal
+/// (`TIOCSCTTY`): decided by the supervisor on the terminal itself.
+pub fn takes_controlling_terminal(args: &[u64; 6]) -> bool {
+    args[1] as u32 == value::TIOCSCTTY
+}
+
+/// The calls that change a file's mode, owner, times or extended
+/// attributes, by descriptor or by path. Where the guest's ids are the
+/// caller's (rootless), the supervisor performs them, so that no host
+/// object handed in (stdio) is changed (`Policy::guard_host_objects`).
+pub const METADATA_CALLS: &[u32] = &[
+    90,  // chmod
+    91,  // fchmod
+    92,  // chown
+    93,  // fchown
+    94,  // lchown
+    132, // utime
+    188, // setxattr
+    189, // lsetxattr
+    190, // fsetxattr
+    197, // removexattr
+    198, // lremovexattr
+    199, // fremovexattr
+    235, // utimes
+    260, // fchownat
+    261, // futimesat
+    268, // fchmodat
+    280, // utimensat
+    452, // fchmodat2
+    463, // setxattrat
+    466, // removexattrat
+    469, // file_setattr
+];
+
+/// Whether `number` is one of [`METADATA_CALLS`].
+pub fn changes_metadata(number: u32) -> bool {
+    METADATA_CALLS.contains(&number)
+}
 
 const SOCKET_RULES: &[RegisterRule] = &[
     RegisterRule {
@@ -337,7 +413,9 @@ pub enum Handler {
     /// `unshare`: refused when its flags ask for a new user namespace.
     Unshare,
     /// `ioctl`: refuses TIOCSTI and TIOCLINUX (input injection, console
-    /// control).
+    /// control); TIOCSCTTY is decided by the supervisor on the terminal it
+    /// names (only a pty of the instance's own may become a controlling
+    /// terminal).
     Ioctl,
     /// `socket`/`socketpair`: refuses address families that reach outside
     /// the instance's network namespace (AF_VSOCK), packet sockets and raw

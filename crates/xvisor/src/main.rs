@@ -2,6 +2,7 @@
 
 #![forbid(unsafe_code)]
 
+mod cli;
 mod detach;
 mod exec;
 mod image;
@@ -42,6 +43,8 @@ Commands:
              or process file): the OCI runtime ('xvisor oci --help')
   syscalls   how each system call is treated under a profile
   policy     check a policy file, show the built-in profiles as files
+  completions  a completion script: 'xvisor completions bash|zsh|fish'
+  man        the manual page, every command's help ('xvisor man > xvisor.1')
   help       show this text, or a command's ('xvisor help run')
 
 Options:
@@ -146,34 +149,56 @@ fn dispatch(mut args: Vec<OsString>) -> i32 {
             Err(e) => usage_error(&e),
         },
         "help" | "-h" | "--help" => {
-            match args.first().and_then(|a| a.to_str()) {
-                Some("run") => print!("{}", run::HELP),
-                Some("syscalls") => print!("{}", syscalls::HELP),
-                Some("policy") => print!("{}", policy::HELP),
-                Some("ps") => print!("{}", manage::PS_HELP),
-                Some("kill") => print!("{}", manage::KILL_HELP),
-                Some("image") => print!("{}", image::HELP),
-                Some("exec") => print!("{}", exec::HELP),
-                Some("logs") => print!("{}", detach::LOGS_HELP),
-                Some("stop") => print!("{}", detach::STOP_HELP),
-                Some("wait") => print!("{}", detach::WAIT_HELP),
-                Some("inspect") => print!("{}", detach::INSPECT_HELP),
-                Some("rm") => print!("{}", detach::RM_HELP),
-                _ => print!("{HELP}"),
+            match args.first().and_then(|a| a.to_str()).and_then(cli::find) {
+                Some(command) => print!("{}", command.help),
+                None => print!("{HELP}"),
             }
             0
         }
+        "completions" => match args.first().and_then(|a| a.to_str()) {
+            Some("-h" | "--help") => {
+                print!("{}", cli::COMPLETIONS_HELP);
+                0
+            }
+            Some(shell) if args.len() == 1 => match cli::completions(shell) {
+                Some(script) => {
+                    print!("{script}");
+                    0
+                }
+                None => usage_error(&anyhow::anyhow!(
+                    "completions: no script for {shell:?} (bash, zsh or fish)"
+                )),
+            },
+            _ => usage_error(&anyhow::anyhow!("completions: name one shell: bash, zsh or fish")),
+        },
+        "man" => match args.first().and_then(|a| a.to_str()) {
+            Some("-h" | "--help") => {
+                print!("{}", cli::MAN_HELP);
+                0
+            }
+            None => {
+                print!("{}", cli::man(HELP, &version()));
+                0
+            }
+            Some(other) => usage_error(&anyhow::anyhow!("man: unexpected argument {other:?}")),
+        },
         "-V" | "--version" | "version" => {
-            println!("xvisor {}", env!("CARGO_PKG_VERSION"));
+            println!("xvisor {}", version());
             0
         }
         other => {
             eprintln!(
-                "xvisor: unknown command {other:?} (commands: run, ps, exec, logs, stop, wait, inspect, rm, kill, image, syscalls, policy, help)"
+                "xvisor: unknown command {other:?} (commands: run, ps, exec, logs, stop, wait, inspect, rm, kill, image, syscalls, policy, completions, man, help)"
             );
             125
         }
     }
+}
+
+/// The version and the commit it was built from (build.rs; "unknown"
+/// outside a git checkout).
+fn version() -> String {
+    format!("{} (commit {})", env!("CARGO_PKG_VERSION"), env!("XVISOR_COMMIT"))
 }
 
 /// A management command failed (no such instance, a bad argument): one

@@ -105,13 +105,14 @@ pub fn apply_limits(
 pub fn main(args: Vec<OsString>) -> i32 {
     let args: Vec<String> = args.into_iter().map(|a| a.to_string_lossy().into_owned()).collect();
     match args.first().map(String::as_str) {
-        None | Some("-h" | "--help" | "help") => {
+        None => {
+            // A usage mistake: the text goes where errors go.
+            eprint!("{HELP}");
+            125
+        }
+        Some("-h" | "--help" | "help") => {
             print!("{HELP}");
-            if args.is_empty() {
-                125
-            } else {
-                0
-            }
+            0
         }
         Some("check") => match check(&args[1..]) {
             Ok(()) => 0,

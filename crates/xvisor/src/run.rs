@@ -42,8 +42,14 @@ Root filesystem:
       --host-root          show the whole host root, read-only
   -v, --volume SRC:DST[:ro|rw]
                            make host path SRC visible at DST (read-only
-                           unless :rw); repeatable
+                           unless :rw; a missing SRC of a :rw volume is
+                           made, as an empty directory); repeatable
   -w, --workdir DIR        start in DIR (default: the home directory)
+      --mount type=bind,source=SRC,target=DST[,readonly=false]
+                           docker's form of -v: read-only unless
+                           readonly=false; SRC must exist. Also
+                           type=tmpfs,target=DST[,tmpfs-size=SIZE]
+                           [,tmpfs-mode=OCTAL], as --tmpfs
       --device PATH        show the host's device node PATH (below /dev, e.g.
                            /dev/fuse, /dev/kvm) in the instance's /dev, with
                            the host's permissions; repeatable
@@ -101,6 +107,9 @@ Limits (refused, never ignored, where the host cannot enforce them):
                            --pids says otherwise; the tmpfs sizes above stay
       --rm                 every instance is removed at its end; with -d,
                            its log and exit status go too
+      --init               accepted, as docker's: every instance's pid 1 is
+                           already an init of xvisor's that reaps orphans
+                           and passes signals on to the program
 
 Detached (see 'xvisor logs --help', stop, wait, inspect, rm):
   -d, --detach             run in the background: print the instance's name
@@ -152,7 +161,7 @@ Examples:
   xvisor run -it -- bash
   xvisor run -d --name web -- python3 -m http.server 8000
   xvisor run -v \"$PWD\":/work:rw -w /work -- make
-  xvisor run --memory 256M --pids 64 --timeout 10s -- ./untrusted
+  xvisor run --memory 256M --pids 64 --timeout 10s -v \"$PWD\":/work -w /work -- ./untrusted
   xvisor run --rootfs ./rootfs --writable -- /bin/sh
   xvisor run --image busybox                  # the image's default command
   xvisor run --image alpine:3.20 -- cat /etc/os-release
@@ -238,6 +247,20 @@ fn parse_volume(spec: &str) -> Result<Volume> {
     })
 }
 
+/// A writable volume whose source does not exist yet gets an empty
+/// directory there, made with the caller's own rights, as docker makes it
+/// (`-v "$PWD/out":/out:rw`). Read-only sources are never made: an empty
+/// directory could only hide a typing mistake.
+fn create_missing_writable_sources(volumes: &[Volume]) -> Result<()> {
+    for v in volumes.iter().filter(|v| v.writable) {
+        if std::fs::symlink_metadata(&v.host_path).is_err() {
+            std::fs::create_dir_all(&v.host_path)
+                .with_context(|| format!("--volume {}: cannot create it", v.host_path.display()))?;
+        }
+    }
+    Ok(())
+}
+
 /// The smallest `--memory` an instance can start in.
 const MINIMUM_MEMORY: u64 = 1 << 20;
 
@@ -270,6 +293,102 @@ fn parse_tmpfs(spec: &str) -> Result<xvisor_confine::TmpfsMount> {
         bail!("--tmpfs {spec:?}: PATH is absolute (as the instance sees it)");
     }
     Ok(mount)
+}
+
+/// What `--mount` adds: a volume or a tmpfs.
+enum Mount {
+    Bind(Volume),
+    Tmpfs(xvisor_confine::TmpfsMount),
+}
+
+/// `--mount type=bind|tmpfs,…`: docker's long form of `-v` and `--tmpfs`.
+/// Keys: `type`, `source`/`src`, `target`/`destination`/`dst`,
+/// `readonly`/`ro` (alone or `=true|false|1|0`), and for tmpfs
+/// `tmpfs-size`, `tmpfs-mode`. A bind is read-only unless `readonly=false`,
+/// as `-v` is (docker makes it writable); its source must exist, as
+/// docker requires.
+fn parse_mount(spec: &str) -> Result<Mount> {
+    let mut kind = None;
+    let mut source = None;
+    let mut target = None;
+    let mut readonly = None;
+    let mut size = None;
+    let mut mode = None;
+    for field in spec.split(',').filter(|f| !f.is_empty()) {
+        let (key, value) = match field.split_once('=') {
+            Some((k, v)) => (k, Some(v)),
+            None => (field, None),
+        };
+        let value_of = || value.ok_or_else(|| anyhow!("--mount {spec:?}: {key} needs a value ({key}=…)"));
+        match key {
+            "type" => kind = Some(value_of()?),
+            "source" | "src" => source = Some(value_of()?),
+            "target" | "destination" | "dst" => target = Some(value_of()?),
+            "readonly" | "ro" => {
+                readonly = Some(match value {
+                    None | Some("true" | "1") => true,
+                    Some("false" | "0") => false,
+                    Some(other) => bail!("--mount {spec:?}: {key}={other:?}: use true or false"),
+                })
+            }
+            "tmpfs-size" => size = Some(value_of()?),
+            "tmpfs-mode" => mode = Some(value_of()?),
+            other => bail!(
+                "--mount {spec:?}: unknown key {other:?} (type, source, target, readonly, tmpfs-size, tmpfs-mode)"
+            ),
+        }
+    }
+    let Some(target) = target.filter(|t| !t.is_empty()) else {
+        bail!("--mount {spec:?}: give target=PATH (where the instance sees it)");
+    };
+    match kind {
+        Some("bind") => {
+            if size.is_some() || mode.is_some() {
+                bail!("--mount {spec:?}: tmpfs-size and tmpfs-mode are for type=tmpfs");
+            }
+            let Some(source) = source.filter(|s| !s.is_empty()) else {
+                bail!("--mount {spec:?}: a bind needs source=PATH (the host's)");
+            };
+            let host_path = std::path::absolute(source).with_context(|| format!("--mount {spec:?}"))?;
+            if std::fs::symlink_metadata(&host_path).is_err() {
+                bail!(
+                    "--mount {spec:?}: the source {} does not exist (make it first, or use -v SRC:DST:rw, which makes it)",
+                    host_path.display()
+                );
+            }
+            Ok(Mount::Bind(Volume {
+                host_path,
+                target: target.to_string(),
+                writable: readonly == Some(false),
+            }))
+        }
+        Some("tmpfs") => {
+            if source.is_some() {
+                bail!("--mount {spec:?}: a tmpfs has no source");
+            }
+            let mut options = Vec::new();
+            options.extend(size.map(|s| format!("size={s}")));
+            options.extend(mode.map(|m| format!("mode={m}")));
+            let mut mount = parse_tmpfs(&format!("{target}:{}", options.join(",")))
+                .map_err(|e| anyhow!("--mount {spec:?}: {}", plain_reason(&e)))?;
+            mount.readonly = readonly == Some(true);
+            Ok(Mount::Tmpfs(mount))
+        }
+        Some("volume") => {
+            bail!("--mount {spec:?}: named volumes are not kept by xvisor: use type=bind with a host directory")
+        }
+        Some(other) => bail!("--mount {spec:?}: type {other:?}: use bind or tmpfs"),
+        None => bail!("--mount {spec:?}: give type=bind or type=tmpfs"),
+    }
+}
+
+/// The reason of a `--tmpfs` error without its `--tmpfs "…": ` prefix.
+fn plain_reason(e: &anyhow::Error) -> String {
+    let text = e.to_string();
+    match text.split_once("\": ") {
+        Some((_, reason)) => reason.to_string(),
+        None => text,
+    }
 }
 
 /// `--env-file`: docker's format — `KEY=VALUE` or `KEY` (taken from our
@@ -359,6 +478,12 @@ pub fn parse(args: Vec<OsString>) -> Result<Option<RunOptions>> {
             Long("entrypoint") => o.entrypoint = Some(text(p.value()?, "--entrypoint")?),
             Long("tmpfs") => o.tmpfs.push(parse_tmpfs(&text(p.value()?, "--tmpfs")?)?),
             Long("read-only") => o.read_only = true,
+            Long("mount") => match parse_mount(&text(p.value()?, "--mount")?)? {
+                Mount::Bind(volume) => o.volumes.push(volume),
+                Mount::Tmpfs(mount) => o.tmpfs.push(mount),
+            },
+            // Every instance has an init as pid 1 already (see the help).
+            Long("init") => {}
             Long("no-limits") => o.no_limits = true,
             Long("rm") => o.remove = true,
             Short('d') | Long("detach") => o.detach = true,
@@ -686,6 +811,7 @@ pub fn to_spec(mut o: RunOptions) -> Result<InstanceSpec> {
             std::path::absolute(path).with_context(|| format!("--trace {path}"))?,
         )),
     };
+    create_missing_writable_sources(&o.volumes)?;
     let is_image = image.is_some();
     if let Some(i) = image {
         o.argv = i.argv;
@@ -852,6 +978,42 @@ mod tests {
         let o = parse(args(&["-it", "--", "-weird-name"])).unwrap().unwrap();
         assert!(o.interactive && o.tty);
         assert_eq!(o.argv, vec!["-weird-name"]);
+    }
+
+    #[test]
+    fn mount_reads_dockers_keys() {
+        let Mount::Bind(v) = parse_mount("type=bind,source=/tmp,target=/data").unwrap() else {
+            panic!("not a bind")
+        };
+        assert_eq!(
+            (v.host_path.as_path(), v.target.as_str(), v.writable),
+            (std::path::Path::new("/tmp"), "/data", false)
+        );
+        let Mount::Bind(v) = parse_mount("type=bind,src=/tmp,dst=/data,readonly=false").unwrap() else {
+            panic!("not a bind")
+        };
+        assert!(v.writable);
+        let Mount::Bind(v) = parse_mount("type=bind,src=/tmp,destination=/data,ro").unwrap() else {
+            panic!("not a bind")
+        };
+        assert!(!v.writable);
+        let Mount::Tmpfs(t) = parse_mount("type=tmpfs,target=/s,tmpfs-size=1m,tmpfs-mode=700").unwrap() else {
+            panic!("not a tmpfs")
+        };
+        assert_eq!((t.target.as_str(), t.size, t.mode), ("/s", Some(1 << 20), Some(0o700)));
+        for (spec, want) in [
+            ("type=bind,target=/x", "needs source=PATH"),
+            ("type=bind,source=/tmp", "give target=PATH"),
+            ("type=bind,source=/no/such/dir,target=/x", "does not exist"),
+            ("type=volume,source=v,target=/x", "named volumes"),
+            ("type=bind,source=/tmp,target=/x,color=red", "unknown key \"color\""),
+            ("type=bind,source=/tmp,target=/x,readonly=maybe", "use true or false"),
+            ("type=tmpfs,target=/x,tmpfs-size=lots", "size"),
+            ("source=/tmp,target=/x", "give type=bind or type=tmpfs"),
+        ] {
+            let e = parse_mount(spec).err().map(|e| e.to_string()).unwrap_or_default();
+            assert!(e.contains(want) && e.starts_with("--mount"), "{spec}: {e}");
+        }
     }
 
     #[test]

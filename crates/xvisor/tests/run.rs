@@ -166,6 +166,23 @@ both_callers!(rw_volume_writes_persist, |caller| {
         &["run", "-v", &target, "--", "sh", "-c", "echo kept > /out/result"],
     ));
     assert_eq!(std::fs::read_to_string(dir.join("result")).unwrap(), "kept\n");
+    // A missing source of a writable volume is made, as docker makes it,
+    // with the caller's rights; a read-only one is refused.
+    let made = format!("{}/out/deeper:/out:rw", dir.str());
+    ok(&run(
+        caller,
+        &["run", "-v", &made, "--", "sh", "-c", "date > /out/stamp"],
+    ));
+    assert!(dir.join("out/deeper/stamp").exists());
+    let want_owner = if caller == Caller::Root { 0 } else { NOBODY };
+    assert_eq!(
+        std::os::unix::fs::MetadataExt::uid(&std::fs::metadata(dir.join("out")).unwrap()),
+        want_owner
+    );
+    let missing = format!("{}/absent:/in", dir.str());
+    let o = run(caller, &["run", "-v", &missing, "--", "true"]);
+    assert_eq!(code(&o), 125, "{}", stderr(&o));
+    assert!(!dir.join("absent").exists());
 });
 
 both_callers!(host_data_is_invisible_unless_asked_for, |caller| {
@@ -1001,6 +1018,33 @@ both_callers!(docker_options_people_type_without_thinking, |caller| {
         ],
     ));
     assert_eq!(out, "refused\ntmp\n");
+    // --mount, docker's long form: a bind read-only unless readonly=false,
+    // a tmpfs; --init accepted (pid 1 is already an init).
+    let shared = TempDir::new("mount");
+    if caller == Caller::Unprivileged {
+        chown_tree(shared.path(), NOBODY);
+    }
+    let ro = format!("type=bind,source={},target=/ro", shared.str());
+    let rw = format!("type=bind,src={},dst=/rw,readonly=false", shared.str());
+    let out = ok(&run(
+        caller,
+        &[
+            "run",
+            "--init",
+            "--mount",
+            &ro,
+            "--mount",
+            &rw,
+            "--mount",
+            "type=tmpfs,target=/scratch,tmpfs-mode=700",
+            "--",
+            "sh",
+            "-c",
+            "touch /ro/x 2>/dev/null || echo ro; touch /rw/y && echo rw; stat -c %a /scratch; cat /proc/1/comm",
+        ],
+    ));
+    assert_eq!(out, "ro\nrw\n700\nxvisor-init\n", "{out}");
+    assert!(shared.join("y").exists() && !shared.join("x").exists());
 });
 
 #[test]
@@ -1032,6 +1076,27 @@ fn mistakes_in_options_get_one_line_that_names_them() {
             &["run", "--env-file", "/no/such/file", "--", "true"][..],
             "--env-file /no/such/file",
         ),
+        (
+            &[
+                "run",
+                "--mount",
+                "type=bind,source=/no/such/dir,target=/x",
+                "--",
+                "true",
+            ][..],
+            "does not exist",
+        ),
+        (&["ps", "no-such-instance"][..], "no running instance"),
+        (&["kill", "no-such-instance"][..], "no running instance"),
+        (&["exec", "no-such-instance", "--", "true"][..], "no running instance"),
+        (&["logs", "no-such-instance"][..], "no instance"),
+        (&["stop", "no-such-instance"][..], "no instance"),
+        (&["wait", "no-such-instance"][..], "no instance"),
+        (&["rm", "no-such-instance"][..], "no instance"),
+        (&["inspect", "no-such-instance"][..], "no running instance"),
+        (&["image", "inspect", "no-such-image"][..], "no image"),
+        (&["policy", "check", "/no/such/policy"][..], "No such file"),
+        (&["completions", "csh"][..], "bash, zsh or fish"),
     ] {
         let o = run(Caller::Root, args);
         assert_eq!(code(&o), 125, "{args:?}: {}", stderr(&o));
