@@ -200,8 +200,8 @@ for a in $(/bin/busybox --list); do
 done
 echo 'root:x:0:0:root:/root:/bin/sh' >"$bb/root/etc/passwd"
 echo 'root:x:0:' >"$bb/root/etc/group"
-if ! tar -C "$bb/root" -c . | podman --root "$bb/storage" --runroot "$bb/run" --storage-driver vfs \
-    import --change 'CMD ["/bin/sh"]' - "$image" >"$bb/import.log" 2>&1; then
+if ! tar -C "$bb/root" -c . | podman --root "$bb/storage" --runroot "$bb/run" --tmpdir "$bb/tmp" \
+    --storage-driver vfs --events-backend none import --change 'CMD ["/bin/sh"]' - "$image" >"$bb/import.log" 2>&1; then
     cat "$bb/import.log" >&2
     echo "systemd.sh: podman import failed" >&2
     exit 1
