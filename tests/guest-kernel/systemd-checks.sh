@@ -1,0 +1,52 @@
+# Checks for systemd.sh's guest (a CHECKS file: sourced by guest.sh as root,
+# inside a login session scope, user-0.slice/session-*.scope). Each check
+# prints one "CHECK <name> ok" or "CHECK <name> FAIL <why>" line, through
+# the helpers guest.sh defines:
+#   x NAME CMD...       run CMD (300 s at most), show its output; $rc, $out
+#   check NAME CMD...   x, then ok if CMD exited 0, else FAIL
+#   ok NAME / bad NAME WHY / has TEXT ($out contains TEXT)
+#   as_user CMD...      CMD as uid 1000 ($USER1000) with XDG_RUNTIME_DIR set
+#   cgroup_of [PID]     PID's cgroup v2 path
+# and the variables XVISOR (/usr/local/bin/xvisor), IMAGE (a busybox image
+# in podman's storage), USER1000.
+
+# This shell is in a session scope of logind's making.
+case $(cgroup_of $$) in
+/user.slice/user-0.slice/session-*.scope) ok session-scope ;;
+*) bad session-scope "in $(cgroup_of $$)" ;;
+esac
+
+# A transient scope with delegation, made over /run/systemd/private: its
+# holder may move itself into a leaf and enable controllers in the scope.
+x delegate-scope systemd-run --quiet --scope -p Delegate=yes sh -c '
+    cg=/sys/fs/cgroup$(sed -n "s/^0:://p" /proc/self/cgroup)
+    echo "scope $cg"
+    mkdir "$cg/leaf" && echo $$ >"$cg/leaf/cgroup.procs" &&
+        echo "+memory +pids +cpu" >"$cg/cgroup.subtree_control" &&
+        echo "enabled: $(cat "$cg/cgroup.subtree_control")"'
+[ $rc = 0 ] && has "enabled: cpu memory pids" && ok delegate-scope || bad delegate-scope "rc=$rc"
+
+# uid 1000's user manager answers on its private socket and has its
+# delegated subtree (user@.service has Delegate=pids memory cpu).
+x user-manager as_user systemctl --user is-system-running
+{ [ $rc = 0 ] || has degraded; } && ok user-manager || bad user-manager "rc=$rc"
+x user-delegate-scope as_user systemd-run --user --quiet --scope -p Delegate=yes sh -c '
+    cg=/sys/fs/cgroup$(sed -n "s/^0:://p" /proc/self/cgroup)
+    echo "scope $cg"
+    mkdir "$cg/leaf" && echo $$ >"$cg/leaf/cgroup.procs" &&
+        echo "+memory +pids" >"$cg/cgroup.subtree_control" &&
+        echo "enabled: $(cat "$cg/cgroup.subtree_control")"'
+[ $rc = 0 ] && has "/user@1000.service/" && has "enabled: memory pids" && ok user-delegate-scope ||
+    bad user-delegate-scope "rc=$rc"
+
+# podman with the systemd cgroup manager, crun as the runtime: the
+# container runs, in a scope of systemd's with the memory limit.
+x podman-crun-memory podman --cgroup-manager systemd --runtime crun run --rm --network none \
+    --memory 64m "$IMAGE" sh -c 'cat /proc/self/cgroup /sys/fs/cgroup/memory.max'
+[ $rc = 0 ] && has 67108864 && ok podman-crun-memory || bad podman-crun-memory "rc=$rc"
+
+# xvisor as root, from this session scope, with no limits.
+check xvisor-run "$XVISOR" run -- true
+# xvisor alone in a delegated scope: it moves into a leaf of its own and
+# enables the memory controller in the scope.
+check xvisor-scope-memory systemd-run --quiet --scope -p Delegate=yes "$XVISOR" run --memory 64M -- true
