@@ -454,20 +454,31 @@ pub fn settle(
             let Some(v2) = host.hierarchies.iter().find(|h| h.version == Version::V2) else {
                 return Ok(host);
             };
-            let needs_v2 = limits
+            // A controller the host has but does not offer our cgroup (systemd
+            // enables `cpu` only where a unit asks for it) comes with a
+            // delegated scope, which gets every controller.
+            let offered_above = offered_at_root(&v2.own_dir);
+            let v2_controllers: Vec<&str> = limits
                 .wanted()
                 .iter()
-                .any(|(c, _)| host.hierarchy_for(c).is_some_and(|h| h.version == Version::V2));
+                .map(|(c, _)| *c)
+                .filter(|c| match host.hierarchy_for(c) {
+                    Some(h) => h.version == Version::V2,
+                    None => offered_above.split_whitespace().any(|o| o == *c),
+                })
+                .collect();
+            let unoffered = v2_controllers
+                .iter()
+                .any(|c| !v2.controllers.iter().any(|o| o == c));
             let enabled = std::fs::read_to_string(v2.own_dir.join("cgroup.subtree_control")).unwrap_or_default();
-            let missing = limits
-                .wanted()
+            let missing = v2_controllers
                 .iter()
-                .any(|(c, _)| !enabled.split_whitespace().any(|e| e == *c));
+                .any(|c| !enabled.split_whitespace().any(|e| e == *c));
             let foreign = holds_processes(&v2.own_dir)
                 && processes(&v2.own_dir)
                     .iter()
                     .any(|p| *p as u32 != std::process::id() && !same_program(*p));
-            if !(needs_v2 && missing && foreign && manager.is_running()) {
+            if !((unoffered || (missing && foreign)) && manager.is_running()) {
                 return Ok(host);
             }
             crate::systemd::Scope {
@@ -500,6 +511,15 @@ pub fn settle(
         });
     }
     Ok(moved)
+}
+
+/// The controllers of the cgroup v2 hierarchy (or cgroup namespace) that
+/// holds `dir`: those of its root, the one ancestor without `cgroup.type`.
+fn offered_at_root(dir: &Path) -> String {
+    dir.ancestors()
+        .find(|a| !a.join("cgroup.type").exists() && a.join("cgroup.controllers").exists())
+        .and_then(|root| std::fs::read_to_string(root.join("cgroup.controllers")).ok())
+        .unwrap_or_default()
 }
 
 /// The slice a cgroup belongs to, for a scope beside it: its nearest
