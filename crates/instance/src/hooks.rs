@@ -52,6 +52,37 @@ pub struct Hooks {
     pub state_creating: Vec<u8>,
     pub state_created: Vec<u8>,
     pub state_running: Vec<u8>,
+    /// The pid the states name (`"pid":N`, as serde_json writes it), if
+    /// it is to be replaced by the container's once that exists
+    /// ([`Hooks::point_state_at`]).
+    pub state_pid: Option<i32>,
+}
+
+impl Hooks {
+    /// Makes the states name `pid` (the container's first process, as the
+    /// host sees it) instead of [`Hooks::state_pid`]. Only the top-level
+    /// `"pid":N` can match: inside a string a quote is escaped.
+    pub fn point_state_at(&mut self, pid: i32) {
+        let Some(old) = self.state_pid else { return };
+        let from = format!("\"pid\":{old}");
+        let to = format!("\"pid\":{pid}");
+        for state in [
+            &mut self.state_creating,
+            &mut self.state_created,
+            &mut self.state_running,
+        ] {
+            let text = String::from_utf8_lossy(state);
+            if let Some(at) = text.find(&from) {
+                let end = at + from.len();
+                // The whole number, not a prefix of a longer one.
+                if !text[end..].starts_with(|c: char| c.is_ascii_digit()) {
+                    let replaced = format!("{}{to}{}", &text[..at], &text[end..]);
+                    *state = replaced.into_bytes();
+                }
+            }
+        }
+        self.state_pid = Some(pid);
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -243,5 +274,26 @@ mod tests {
         // A hook that ignores its input still runs (a large state does not
         // block on a full pipe).
         run(&hook("/bin/true", &["true"], Some(5)), &vec![b'x'; 1 << 20]).unwrap();
+    }
+
+    #[test]
+    fn the_states_are_pointed_at_the_containers_pid() {
+        let mut hooks = Hooks {
+            state_creating: br#"{"annotations":{"a":"\"pid\":12"},"id":"c","pid":12,"status":"creating"}"#.to_vec(),
+            state_created: br#"{"pid":123}"#.to_vec(),
+            state_pid: Some(12),
+            ..Hooks::default()
+        };
+        hooks.point_state_at(40);
+        assert_eq!(
+            hooks.state_creating,
+            br#"{"annotations":{"a":"\"pid\":12"},"id":"c","pid":40,"status":"creating"}"#.to_vec()
+        );
+        assert_eq!(
+            hooks.state_created,
+            br#"{"pid":123}"#.to_vec(),
+            "another number is left alone"
+        );
+        assert_eq!(hooks.state_pid, Some(40));
     }
 }

@@ -107,9 +107,30 @@ fn fetch_listener(guest: i32, fd: i32) -> Result<Option<OwnedFd>, String> {
     }
 }
 
+/// The name of init's child that starts exec'd processes when the program
+/// itself is init ([`InstanceSpec::program_is_init`]).
+pub(crate) const EXEC_STARTER_NAME: &str = "xvisor-starter";
+
 /// Runs in the child created by the supervisor. Never returns.
-pub(crate) fn run(spec: &InstanceSpec, control: OwnedFd) -> ! {
-    let code = match serve(spec, control.as_fd()) {
+/// `join_user`: the user namespace to join first (a pod's, see
+/// `Instance::create`).
+pub(crate) fn run(spec: &InstanceSpec, control: OwnedFd, join_user: Option<BorrowedFd<'_>>) -> ! {
+    // The hooks this process runs (createContainer, startContainer) are
+    // told the container's pid: when the program is init, this process's
+    // own as the host sees it — the host's /proc is still mounted here.
+    let pointed;
+    let hooked = !spec.hooks.create_container.is_empty() || !spec.hooks.start_container.is_empty();
+    let spec = if spec.program_is_init && hooked {
+        let mut own = spec.clone();
+        if let Ok(Ok(pid)) = std::fs::read_link("/proc/self").map(|l| l.to_string_lossy().parse::<i32>()) {
+            own.hooks.point_state_at(pid);
+        }
+        pointed = own;
+        &pointed
+    } else {
+        spec
+    };
+    let code = match serve(spec, control.as_fd(), join_user) {
         Ok(code) => code,
         Err(text) => {
             let _ = send(control.as_fd(), &FromInit::SetupFailed(text), None);
@@ -137,13 +158,32 @@ fn context(what: &str) -> impl FnOnce(io::Error) -> String + '_ {
     move |e| format!("cannot {what}: {e}")
 }
 
-fn serve(spec: &InstanceSpec, control: BorrowedFd<'_>) -> Result<i32, String> {
+fn serve(spec: &InstanceSpec, control: BorrowedFd<'_>, join_user: Option<BorrowedFd<'_>>) -> Result<i32, String> {
     // A fork of the supervisor shows the supervisor's command line as its
     // own — host paths, `-e` values — and the instance reads it as
     // /proc/1/cmdline: a short, fixed one instead, before any guest exists.
     process::set_command_line(INIT_NAME).map_err(context("replace the command line inherited from xvisor"))?;
     let _ = process::set_process_name(INIT_NAME);
-    process::set_parent_death_signal(signal::SIGKILL).map_err(context("set the parent-death signal"))?;
+    // When the program is init, its parent is the supervisor's (`create`,
+    // which exits): the supervisor's death reaches it through the monitor
+    // (PTRACE_O_EXITKILL) and, until the monitor holds it, through the
+    // control channel (its end-of-file ends this process).
+    if !spec.program_is_init {
+        process::set_parent_death_signal(signal::SIGKILL).map_err(context("set the parent-death signal"))?;
+    }
+    // A pod's user namespace: joined first, so that the namespaces made
+    // from here on belong to it (and the capabilities the guest is given
+    // hold over the pod's namespaces, which belong to it too).
+    if let Some(user) = join_user {
+        process::setns(user, process::ns::USER).map_err(context("join the pod's user namespace"))?;
+        let mut own = process::ns::MOUNT;
+        for kind in [NamespaceKind::Ipc, NamespaceKind::Uts] {
+            if !spec.joins(kind) {
+                own |= kind.flag();
+            }
+        }
+        process::unshare(own).map_err(context("create the instance's namespaces"))?;
+    }
     // Nothing xvisor inherited or opened crosses into the instance. (The
     // supervisor's descriptor objects are copies in this process's memory;
     // this process never returns into code that would drop them.)
@@ -315,17 +355,51 @@ fn serve(spec: &InstanceSpec, control: BorrowedFd<'_>) -> Result<i32, String> {
         }
     };
 
-    let guest = match process::fork().map_err(context("fork the guest"))? {
-        Forked::Child => {
-            drop(report_read);
-            let stdio = Stdio {
-                terminal: slave,
-                given: Vec::new(),
-                preserved: spec.preserve_fds,
-            };
-            start_process(&main, &prepared, stdio, report_write, &filters, Some(spec))
+    let guest = if spec.program_is_init {
+        // This process becomes the program. Its start reports go to the
+        // supervisor itself (which takes its listener as init does a
+        // child's below): a program that ends at once takes every other
+        // process of its pid namespace with it, so nothing of the instance
+        // could be relied on to pass them on. Its child stays behind to
+        // start exec'd processes, as init otherwise does, and dies with it.
+        send(control, &FromInit::ProgramReports, Some(report_read.as_fd()))
+            .map_err(context("report to the supervisor"))?;
+        drop(report_read);
+        let me = process::getpid();
+        match process::fork().map_err(context("fork the exec starter"))? {
+            Forked::Child => {
+                process::set_parent_death_signal(signal::SIGKILL).map_err(context("set the parent-death signal"))?;
+                if process::getppid() != me {
+                    return Ok(137);
+                }
+                let _ = process::set_command_line(EXEC_STARTER_NAME);
+                let _ = process::set_process_name(EXEC_STARTER_NAME);
+                drop(report_write);
+                drop(slave);
+                return serve_execs(spec, control, signals.as_fd(), &filters, me);
+            }
+            Forked::Parent { .. } => {
+                let stdio = Stdio {
+                    terminal: slave,
+                    given: Vec::new(),
+                    preserved: spec.preserve_fds,
+                };
+                start_process(&main, &prepared, stdio, report_write, &filters, Some(spec))
+            }
         }
-        Forked::Parent { pid, .. } => pid,
+    } else {
+        match process::fork().map_err(context("fork the guest"))? {
+            Forked::Child => {
+                drop(report_read);
+                let stdio = Stdio {
+                    terminal: slave,
+                    given: Vec::new(),
+                    preserved: spec.preserve_fds,
+                };
+                start_process(&main, &prepared, stdio, report_write, &filters, Some(spec))
+            }
+            Forked::Parent { pid, .. } => pid,
+        }
     };
     drop(report_write);
     drop(slave);
@@ -348,7 +422,19 @@ fn serve(spec: &InstanceSpec, control: BorrowedFd<'_>) -> Result<i32, String> {
         }
     }
     send(control, &FromInit::Running { guest_pid: guest }, None).map_err(context("report to the supervisor"))?;
+    serve_execs(spec, control, signals.as_fd(), &filters, guest)
+}
 
+/// init once the guest runs (or init's exec starter, when the program is
+/// init): starts exec'd processes and reaps them until the instance ends;
+/// init also forwards signals to `guest` and reports its end.
+fn serve_execs(
+    spec: &InstanceSpec,
+    control: BorrowedFd<'_>,
+    signals: BorrowedFd<'_>,
+    filters: &Filters,
+    guest: i32,
+) -> Result<i32, String> {
     // From here on init signals its children (which may run under another
     // uid) and starts exec'd processes: KILL stays effective, what those
     // processes may be given stays permitted (see `kept_for_exec`); and init
@@ -364,7 +450,7 @@ fn serve(spec: &InstanceSpec, control: BorrowedFd<'_>) -> Result<i32, String> {
     };
     let mut message = vec![0u8; MAX_TO_INIT + 1];
     loop {
-        let mut watches = vec![Watch::new(signals.as_fd(), ready::IN), Watch::new(control, ready::IN)];
+        let mut watches = vec![Watch::new(signals, ready::IN), Watch::new(control, ready::IN)];
         for pending in &execs.pending {
             watches.push(Watch::new(pending.report.as_fd(), ready::IN));
         }
@@ -386,7 +472,7 @@ fn serve(spec: &InstanceSpec, control: BorrowedFd<'_>) -> Result<i32, String> {
                 Ok((0, _)) | Err(_) => return Ok(137),
                 Ok((n, fds)) => {
                     if let Ok(ToInit::Exec { id, request }) = ToInit::decode(&message[..n]) {
-                        execs.start(spec, control, &filters, id, &request, fds);
+                        execs.start(spec, control, filters, id, &request, fds);
                     }
                 }
             }
@@ -394,7 +480,7 @@ fn serve(spec: &InstanceSpec, control: BorrowedFd<'_>) -> Result<i32, String> {
         if !signals_ready {
             continue;
         }
-        while let Some(info) = signal::read_signal(signals.as_fd()).map_err(context("read signals"))? {
+        while let Some(info) = signal::read_signal(signals).map_err(context("read signals"))? {
             if info.signal != signal::SIGCHLD {
                 let _ = process::kill(guest, info.signal);
                 continue;
@@ -419,7 +505,7 @@ fn serve(spec: &InstanceSpec, control: BorrowedFd<'_>) -> Result<i32, String> {
 }
 
 /// What a starting process said on its report pipe.
-enum Report {
+pub(crate) enum Report {
     /// Its filter's listener (`None`: it ended before installing it).
     Listener(Option<OwnedFd>),
     /// It exec'd its program (the pipe closed on exec).
@@ -431,7 +517,7 @@ enum Report {
 }
 
 /// Reads one report of process `pid` from its pipe (5-byte messages).
-fn read_report(pid: i32, pipe: BorrowedFd<'_>) -> Result<Report, String> {
+pub(crate) fn read_report(pid: i32, pipe: BorrowedFd<'_>) -> Result<Report, String> {
     let mut report = [0u8; 5];
     let n = event::read(pipe, &mut report).map_err(context("read the start report"))?;
     if n == 0 {

@@ -385,6 +385,11 @@ impl Monitor {
         *guard
     }
 
+    /// Whether the monitor thread has ended (no traced task is left).
+    pub(crate) fn finished(&self) -> bool {
+        self.thread.as_ref().is_none_or(|t| t.is_finished())
+    }
+
     /// Waits for the monitor thread: it ends when every task is gone.
     pub(crate) fn join(&mut self) {
         if let Some(t) = self.thread.take() {

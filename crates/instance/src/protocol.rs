@@ -102,6 +102,11 @@ pub enum FromInit {
     Listener,
     /// The guest program runs, as this pid inside the instance.
     Running { guest_pid: i32 },
+    /// init itself becomes the program (OCI): the channel its start
+    /// reports go on travels with this message, for the supervisor to
+    /// hear them (the listener, a failure, end-of-file once it runs) in
+    /// place of `Listener`, `StartFailed` and `Running`.
+    ProgramReports,
     /// The guest program ended with this raw wait status.
     Exited { wait_status: i32 },
     /// Exec session `id`: the process's filter is installed; its listener
@@ -185,6 +190,7 @@ fn id_only(tag: u8, payload: &[u8]) -> Result<u32, ProtocolError> {
 const T_NAMESPACES_READY: u8 = 21;
 const T_GUEST_TREE: u8 = 22;
 const T_GUEST_TREES_SENT: u8 = 23;
+const T_PROGRAM_REPORTS: u8 = 24;
 
 fn int_payload(tag: u8, payload: &[u8]) -> Result<i32, ProtocolError> {
     let bytes: [u8; 4] = payload.try_into().map_err(|_| ProtocolError::BadLength {
@@ -272,6 +278,7 @@ impl FromInit {
                 out.extend_from_slice(&errno.to_le_bytes());
             }
             Self::Listener => out.push(T_LISTENER),
+            Self::ProgramReports => out.push(T_PROGRAM_REPORTS),
             Self::Running { guest_pid } => {
                 out.push(T_RUNNING);
                 out.extend_from_slice(&guest_pid.to_le_bytes());
@@ -364,6 +371,7 @@ impl FromInit {
                 })
             }
             T_LISTENER => no_payload(tag, payload).map(|_| Self::Listener),
+            T_PROGRAM_REPORTS => no_payload(tag, payload).map(|_| Self::ProgramReports),
             T_RUNNING => Ok(Self::Running {
                 guest_pid: int_payload(tag, payload)?,
             }),
@@ -408,6 +416,7 @@ mod tests {
             FromInit::Running { guest_pid: 2 },
             FromInit::Exited { wait_status: 9 },
             FromInit::Listener,
+            FromInit::ProgramReports,
             FromInit::NamespacesReady,
             FromInit::StartFailed {
                 stage: StartStage::Hook,

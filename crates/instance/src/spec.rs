@@ -27,6 +27,11 @@ pub enum NamespaceKind {
     Network,
     Ipc,
     Uts,
+    /// A pod's pid namespace. The instance then also joins the user
+    /// namespace that owns it, when that is not the runtime's own (a pod
+    /// sandbox that is itself an xvisor instance), so that capabilities
+    /// the instance is given hold over the pod's namespaces.
+    Pid,
 }
 
 impl NamespaceKind {
@@ -37,6 +42,7 @@ impl NamespaceKind {
             Self::Network => ns::NET,
             Self::Ipc => ns::IPC,
             Self::Uts => ns::UTS,
+            Self::Pid => ns::PID,
         }
     }
 
@@ -46,6 +52,17 @@ impl NamespaceKind {
             Self::Network => "network",
             Self::Ipc => "ipc",
             Self::Uts => "uts",
+            Self::Pid => "pid",
+        }
+    }
+
+    /// The file of this kind under /proc/PID/ns.
+    pub fn proc_name(self) -> &'static str {
+        match self {
+            Self::Network => "net",
+            Self::Ipc => "ipc",
+            Self::Uts => "uts",
+            Self::Pid => "pid",
         }
     }
 }
@@ -181,6 +198,12 @@ pub struct InstanceSpec {
     /// No memory both writable and executable in any process of the
     /// instance (PR_SET_MDWE).
     pub deny_write_execute: bool,
+    /// The program itself is the instance's first process (pid 1 of its
+    /// pid namespace, or a member of a joined one), and its parent is the
+    /// supervisor's parent, which reaps it and reads its status (an OCI
+    /// engine's subreaper): what runtime-spec asks. Otherwise (`xvisor
+    /// run`) xvisor's own init is pid 1 and the program its child.
+    pub program_is_init: bool,
 }
 
 impl InstanceSpec {

@@ -1,7 +1,7 @@
 //! The supervisor side of an instance: creation, start, service, teardown.
 
 use std::io;
-use std::os::fd::{AsFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -217,6 +217,9 @@ pub struct Instance {
     id_lease: Option<Lease>,
     /// The host objects handed in (stdio, exec sessions' descriptors).
     handed_in: Arc<crate::hostobj::HandedIn>,
+    /// init joined an existing user namespace (a pod's): its id maps are
+    /// that namespace's, not ours to write.
+    joins_user: bool,
 }
 
 /// The supervisor's side of an exec session: the client's connection, and
@@ -372,11 +375,32 @@ impl Instance {
         // entered here, by the supervisor, which holds the privilege over
         // them (init, in its new user namespace, holds none), so init is
         // born in them; the supervisor then returns to its own.
-        let mut namespaces = process::ns::USER | process::ns::PID | process::ns::MOUNT;
-        for kind in [NamespaceKind::Ipc, NamespaceKind::Uts] {
-            if !spec.joins(kind) {
-                namespaces |= kind.flag();
+        //
+        // A pod's pid namespace is joined the same way (init is born in
+        // it). When it belongs to another user namespace (the pod
+        // sandbox's own instance), init joins that one first thing and
+        // creates its mount (and any other own) namespaces from there, so
+        // that they, too, belong to it (`init::run`).
+        let join_user = joined_user_namespace(&spec, &joins)?;
+        let mut namespaces = 0;
+        if join_user.is_none() {
+            namespaces |= process::ns::USER | process::ns::MOUNT;
+            for kind in [NamespaceKind::Ipc, NamespaceKind::Uts] {
+                if !spec.joins(kind) {
+                    namespaces |= kind.flag();
+                }
             }
+        }
+        if !spec.joins(NamespaceKind::Pid) {
+            namespaces |= process::ns::PID;
+        }
+        // The program is init (OCI): its parent is ours — `create`, and
+        // once that has exited, the engine's subreaper — which reaps it and
+        // reads its status, as engines expect of the container's pid. The
+        // supervisor follows it as its tracer (the monitor), and the
+        // monitor's PTRACE_O_EXITKILL ends it should the supervisor die.
+        if spec.program_is_init {
+            namespaces |= process::AS_SIBLING;
         }
         let own_namespaces = enter_joined_namespaces(&mut spec, &joins)?;
         let forked = process::clone_process(namespaces, v2_dir.as_ref().map(|d| d.as_fd()));
@@ -405,10 +429,15 @@ impl Instance {
             }
         };
         let (init_pid, init_pidfd) = match forked {
-            Forked::Child => init::run(&spec, init_end),
+            Forked::Child => init::run(&spec, init_end, join_user.as_ref().map(|fd| fd.as_fd())),
             Forked::Parent { pid, pidfd } => (pid, pidfd),
         };
         drop(init_end);
+        if spec.program_is_init {
+            spec.hooks.point_state_at(init_pid);
+        }
+        let joins_user = join_user.is_some();
+        drop(join_user);
         let created_at = Instant::now();
         let parking = Arc::new(Parking::new().map_err(host("create the scheduler's wake-up pipe"))?);
         let learning = spec.learn.then(|| Arc::new(crate::learning::Learning::new(init_pid)));
@@ -457,6 +486,7 @@ impl Instance {
             moved: Vec::new(),
             id_lease,
             handed_in: Arc::new(crate::hostobj::HandedIn::of_standard_descriptors()),
+            joins_user,
         };
         instance.monitor = Some(monitor.map_err(InstanceError::Monitor)?);
         instance.finish_creating()?;
@@ -468,7 +498,9 @@ impl Instance {
             Some(given) => given.clone(),
             None => IdMaps::for_caller(self.spec.uid, self.spec.gid, process::geteuid(), process::getegid()),
         };
-        maps.write_for(self.init_pid)?;
+        if !self.joins_user {
+            maps.write_for(self.init_pid)?;
+        }
         if let Some(cg) = &self.cgroup {
             cg.add_process(self.init_pid, cg.v2_dir().is_some())?;
         }
@@ -577,9 +609,15 @@ impl Instance {
         self.state
     }
 
-    /// The host pid of the instance's init (its pid 1).
+    /// The host pid of the instance's init (its pid 1, or its first
+    /// process in a joined pid namespace).
     pub fn init_pid(&self) -> i32 {
         self.init_pid
+    }
+
+    /// Whether the program itself is init ([`InstanceSpec::program_is_init`]).
+    pub fn program_is_init(&self) -> bool {
+        self.spec.program_is_init
     }
 
     /// created → running: starts the guest program.
@@ -607,40 +645,20 @@ impl Instance {
             // (which the strict profile and a trace trap), so the listener
             // arrives before any call of the program needs serving.
             match self.receive()? {
-                (FromInit::Listener, Some(fd)) => {
-                    let _ = seccomp::request_sync_wakeup(fd.as_fd());
-                    let listener = Arc::new(fd);
-                    let tasks = match &self.monitor {
-                        Some(m) => m.shared_table(),
-                        None => Arc::default(),
-                    };
-                    let server = Arc::new(Server {
-                        listeners: Mutex::new(vec![listener]),
-                        generation: std::sync::atomic::AtomicU64::new(0),
-                        in_receive: std::sync::atomic::AtomicBool::new(false),
-                        policy: self.spec.policy.clone(),
-                        trace: self.trace.clone(),
-                        learning: self.learning.clone(),
-                        created_at: self.created_at,
-                        parking: Arc::clone(&self.parking),
-                        outcomes: self.outcomes.clone(),
-                        tasks,
-                        turn: Mutex::new(()),
-                        hung_up: std::sync::atomic::AtomicBool::new(false),
-                        blocking_receive: crate::server::serving_threads(self.records()) == 1,
-                        threads: Mutex::new(Vec::new()),
-                        trapped: std::sync::atomic::AtomicU64::new(0),
-                        refusals: Default::default(),
-                        own_network: self.spec.network == crate::spec::Network::None,
-                        handed_in: Arc::clone(&self.handed_in),
-                        devpts: std::sync::OnceLock::new(),
-                        init_pid: self.init_pid,
-                    });
-                    self.server = Some(Arc::clone(&server));
-                    if let Some(to_pool) = self.to_pool.take() {
-                        to_pool
-                            .send(server)
-                            .map_err(|_| InstanceError::Setup("the serving threads ended".into()))?;
+                (FromInit::Listener, Some(fd)) => self.serve_listener(fd)?,
+                (FromInit::ProgramReports, Some(pipe)) => {
+                    // init becomes the program: its reports come here.
+                    loop {
+                        match init::read_report(self.init_pid, pipe.as_fd()).map_err(InstanceError::Setup)? {
+                            init::Report::Listener(Some(fd)) => self.serve_listener(fd)?,
+                            init::Report::Listener(None) => {}
+                            init::Report::Running => {
+                                self.started_at = Some(Instant::now());
+                                self.state = next;
+                                return Ok(());
+                            }
+                            init::Report::Failed { stage, errno: code } => return Err(self.start_error(stage, code)),
+                        }
                     }
                 }
                 (FromInit::Running { guest_pid }, _) => {
@@ -649,25 +667,67 @@ impl Instance {
                     self.state = next;
                     return Ok(());
                 }
-                (FromInit::StartFailed { stage, errno: code }, _) => {
-                    let error = io::Error::from_raw_os_error(code);
-                    let program = self.spec.argv.first().cloned().unwrap_or_default();
-                    return Err(match stage {
-                        StartStage::Exec if code == errno::ENOENT => InstanceError::NotFound { program },
-                        StartStage::Exec => InstanceError::CannotExecute { program, error },
-                        StartStage::Workdir => InstanceError::Workdir {
-                            dir: self.spec.workdir.clone(),
-                            error,
-                        },
-                        StartStage::Identity => InstanceError::GuestIdentity(error),
-                        StartStage::Filter => InstanceError::Filter(error),
-                        StartStage::Hook => self.start_hook_error(code),
-                    });
-                }
+                (FromInit::StartFailed { stage, errno: code }, _) => return Err(self.start_error(stage, code)),
                 (FromInit::SetupFailed(text), _) => return Err(InstanceError::Setup(text)),
                 (other, _) => return Err(InstanceError::Setup(format!("unexpected message from init: {other:?}"))),
             }
         }
+    }
+
+    /// The guest program could not be started: at `stage`, with `code`.
+    fn start_error(&self, stage: StartStage, code: i32) -> InstanceError {
+        let error = io::Error::from_raw_os_error(code);
+        let program = self.spec.argv.first().cloned().unwrap_or_default();
+        match stage {
+            StartStage::Exec if code == errno::ENOENT => InstanceError::NotFound { program },
+            StartStage::Exec => InstanceError::CannotExecute { program, error },
+            StartStage::Workdir => InstanceError::Workdir {
+                dir: self.spec.workdir.clone(),
+                error,
+            },
+            StartStage::Identity => InstanceError::GuestIdentity(error),
+            StartStage::Filter => InstanceError::Filter(error),
+            StartStage::Hook => self.start_hook_error(code),
+        }
+    }
+
+    /// The guest's first listener has arrived: the serving threads get it.
+    fn serve_listener(&mut self, fd: OwnedFd) -> Result<(), InstanceError> {
+        let _ = seccomp::request_sync_wakeup(fd.as_fd());
+        let listener = Arc::new(fd);
+        let tasks = match &self.monitor {
+            Some(m) => m.shared_table(),
+            None => Arc::default(),
+        };
+        let server = Arc::new(Server {
+            listeners: Mutex::new(vec![listener]),
+            generation: std::sync::atomic::AtomicU64::new(0),
+            in_receive: std::sync::atomic::AtomicBool::new(false),
+            policy: self.spec.policy.clone(),
+            trace: self.trace.clone(),
+            learning: self.learning.clone(),
+            created_at: self.created_at,
+            parking: Arc::clone(&self.parking),
+            outcomes: self.outcomes.clone(),
+            tasks,
+            turn: Mutex::new(()),
+            hung_up: std::sync::atomic::AtomicBool::new(false),
+            blocking_receive: crate::server::serving_threads(self.records()) == 1,
+            threads: Mutex::new(Vec::new()),
+            trapped: std::sync::atomic::AtomicU64::new(0),
+            refusals: Default::default(),
+            own_network: self.spec.network == crate::spec::Network::None,
+            handed_in: Arc::clone(&self.handed_in),
+            devpts: std::sync::OnceLock::new(),
+            init_pid: self.init_pid,
+        });
+        self.server = Some(Arc::clone(&server));
+        if let Some(to_pool) = self.to_pool.take() {
+            to_pool
+                .send(server)
+                .map_err(|_| InstanceError::Setup("the serving threads ended".into()))?;
+        }
+        Ok(())
     }
 
     /// The supervisor confines itself once its instance runs: `no_new_privs`,
@@ -1182,7 +1242,8 @@ impl Instance {
     /// `xvisor kill`: SIGKILL ends the whole instance; any other signal
     /// goes to the guest program's main process, as sent.
     fn signal_guest(&self, signal: i32) -> Result<(), InstanceError> {
-        if signal == signal::SIGKILL {
+        // The program is init: signalled through init's pidfd.
+        if signal == signal::SIGKILL || self.spec.program_is_init {
             return self.signal(signal);
         }
         // The monitor is the guest's tracer: its host pid cannot have been
@@ -1229,6 +1290,14 @@ impl Instance {
             }
             let _ = self.init_end(INIT_END_PATIENCE);
             self.init_reaped = true;
+        }
+        // In a joined pid namespace, init's end ends nothing else: what is
+        // left of the instance (exec'd processes, the program's children)
+        // is killed here, or the monitor would wait for it forever.
+        if self.spec.joins(NamespaceKind::Pid) {
+            if let Some(m) = &self.monitor {
+                kill_remaining_tasks(m);
+            }
         }
         // Every task is gone with init: the monitor has nothing left to
         // follow and ends.
@@ -1365,6 +1434,67 @@ fn end_exec_process(host_pid: i32) {
     let _ = process::kill(host_pid, signal::SIGKILL);
 }
 
+/// SIGKILLs every task the monitor still follows, until none is left
+/// (one killed while forking leaves a child the monitor then follows), for
+/// a bounded time. The monitor traces them: no pid is reused meanwhile.
+/// Once the monitor has ended, nothing traced is left, and its table is
+/// no longer kept: nothing more is signalled.
+fn kill_remaining_tasks(monitor: &Monitor) {
+    let until = Instant::now() + INIT_END_PATIENCE;
+    while !monitor.finished() {
+        // (A zombie is ended already; the pod's pid 1 may never collect it.)
+        let pids: Vec<i32> = monitor
+            .table()
+            .tasks()
+            .filter(|t| t.state != crate::monitor::TaskState::Zombie)
+            .map(|t| t.host_pid)
+            .collect();
+        if pids.is_empty() || Instant::now() > until {
+            return;
+        }
+        for pid in pids {
+            let _ = process::kill(pid, signal::SIGKILL);
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+/// The user namespace that owns the pid namespace `spec` joins: init joins
+/// it (see `Instance::create`). One owned by the supervisor's own user
+/// namespace is refused.
+fn joined_user_namespace(spec: &InstanceSpec, joins: &[(usize, OwnedFd)]) -> Result<Option<OwnedFd>, InstanceError> {
+    use std::os::unix::fs::MetadataExt;
+    let Some((index, fd)) = joins
+        .iter()
+        .find(|(index, _)| spec.joined.get(*index).is_some_and(|j| j.kind == NamespaceKind::Pid))
+    else {
+        return Ok(None);
+    };
+    let join = &spec.joined[*index];
+    let owner = process::namespace_owner(fd.as_fd()).map_err(|e| InstanceError::Namespace {
+        origin: join.origin.clone(),
+        path: join.path.display().to_string(),
+        message: format!("cannot find the user namespace that owns it: {e}"),
+    })?;
+    let inode = |path: String| std::fs::metadata(path).map(|m| (m.dev(), m.ino()));
+    let theirs = inode(format!("/proc/self/fd/{}", owner.as_raw_fd())).map_err(host("inspect a namespace"))?;
+    let ours = inode("/proc/self/ns/user".into()).map_err(host("inspect a namespace"))?;
+    if theirs == ours {
+        // The host's pid namespace, or a pod's made by another runtime:
+        // the instance could not have its /proc there (that takes
+        // privilege over the runtime's user namespace), and would live
+        // among the host's processes under host ids (hostPID, refused).
+        return Err(InstanceError::Namespace {
+            origin: join.origin.clone(),
+            path: join.path.display().to_string(),
+            message: "belongs to the runtime's own user namespace (the host's, or a pod sandbox not run by \
+                      xvisor): only a pid namespace of another xvisor instance can be joined"
+                .into(),
+        });
+    }
+    Ok(Some(owner))
+}
+
 /// The files of the namespaces `spec` joins, opened and checked to be of
 /// the kind asked for; with each, its index in `spec.joined`.
 fn open_joined_namespaces(spec: &InstanceSpec) -> Result<Vec<(usize, OwnedFd)>, InstanceError> {
@@ -1422,11 +1552,7 @@ fn enter_joined_namespaces(
     let mut own: Vec<(NamespaceKind, OwnedFd)> = Vec::new();
     for (index, fd) in joins {
         let Some(join) = spec.joined.get(*index) else { continue };
-        let proc_name = match join.kind {
-            NamespaceKind::Network => "net",
-            NamespaceKind::Ipc => "ipc",
-            NamespaceKind::Uts => "uts",
-        };
+        let proc_name = join.kind.proc_name();
         let (mine, _) = process::open_namespace(std::path::Path::new(&format!("/proc/self/ns/{proc_name}")))
             .map_err(host("open the supervisor's own namespaces"))?;
         if let Err(e) = process::setns(fd.as_fd(), join.kind.flag()) {

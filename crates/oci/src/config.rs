@@ -578,6 +578,7 @@ const JOINABLE: &[(&str, NamespaceKind)] = &[
     ("network", NamespaceKind::Network),
     ("ipc", NamespaceKind::Ipc),
     ("uts", NamespaceKind::Uts),
+    ("pid", NamespaceKind::Pid),
 ];
 
 impl Builder {
@@ -898,7 +899,7 @@ impl Builder {
                     return Err(field(
                         &origin,
                         format!(
-                            "joining an existing {kind} namespace is not supported (only network, ipc and uts namespaces can be joined; xvisor always makes the instance its own pid, mount, user and cgroup namespaces)"
+                            "joining an existing {kind} namespace is not supported (only network, ipc, uts and pid namespaces can be joined; xvisor always makes the instance its own mount and cgroup namespaces, and its own user namespace unless it joins a pod's pid namespace)"
                         ),
                     ));
                 };
@@ -1278,6 +1279,7 @@ impl Builder {
             denied_paths: Vec::new(),
             access: Default::default(),
             deny_write_execute: false,
+            program_is_init: true,
         };
         Ok(Container {
             spec,
@@ -1925,9 +1927,9 @@ mod tests {
                 "hooks.createRuntime[0].env[0]",
             ),
             (
-                "/linux/namespaces/0",
-                serde_json::json!({"type": "pid", "path": "/proc/1/ns/pid"}),
-                "linux.namespaces[0].path: joining an existing pid namespace is not supported",
+                "/linux/namespaces/1",
+                serde_json::json!({"type": "user", "path": "/proc/1/ns/user"}),
+                "linux.namespaces[1].path: joining an existing user namespace is not supported",
             ),
             (
                 "/linux/namespaces/4",
@@ -2348,6 +2350,7 @@ mod tests {
         c["linux"]["namespaces"][1] = serde_json::json!({"type": "network", "path": "/run/netns/pod"});
         c["linux"]["namespaces"][2] = serde_json::json!({"type": "ipc", "path": "/proc/7/ns/ipc"});
         c["linux"]["namespaces"][3] = serde_json::json!({"type": "uts", "path": "/proc/7/ns/uts"});
+        c["linux"]["namespaces"][0] = serde_json::json!({"type": "pid", "path": "/proc/7/ns/pid"});
         c.as_object_mut().unwrap().remove("hostname");
         c["linux"]["sysctl"] = serde_json::json!({"net.ipv4.ping_group_range": "0 0"});
         c["hooks"] = serde_json::json!({
@@ -2369,6 +2372,7 @@ mod tests {
         assert_eq!(
             joined,
             vec![
+                (NamespaceKind::Pid, "/proc/7/ns/pid".into(), "linux.namespaces[0].path"),
                 (
                     NamespaceKind::Network,
                     "/run/netns/pod".into(),

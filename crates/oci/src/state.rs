@@ -61,10 +61,18 @@ impl Status {
 pub struct ContainerState {
     pub id: String,
     pub bundle: PathBuf,
-    /// The supervisor: the container's process on the host.
+    /// The supervisor, which serves the container for its whole life.
     pub pid: i32,
     /// Its start time in clock ticks since boot (`/proc/PID/stat` field 22).
     pub pid_start_time: u64,
+    /// The container's first process (its program) as the host sees it:
+    /// the state's `pid` for engines. 0 in a state written before this
+    /// field existed (the supervisor's pid was the container's then).
+    #[serde(default)]
+    pub process: i32,
+    /// Its start time, as for the supervisor's.
+    #[serde(default)]
+    pub process_start_time: u64,
     /// RFC 3339, UTC.
     pub created: String,
     #[serde(default)]
@@ -251,6 +259,13 @@ pub fn process_start_time(pid: i32) -> Option<u64> {
     fields.get(19)?.parse().ok()
 }
 
+/// Whether the container's program has ended (gone, or a zombie): the
+/// container is stopped then, while its supervisor may still be tearing
+/// it down. `None` for a state that does not name the program.
+pub fn program_ended(state: &ContainerState) -> Option<bool> {
+    (state.process > 0).then(|| process_start_time(state.process) != Some(state.process_start_time))
+}
+
 /// Whether the container's supervisor still runs (same pid, same start).
 pub fn supervisor_alive(state: &ContainerState) -> bool {
     process_start_time(state.pid) == Some(state.pid_start_time)
@@ -290,6 +305,8 @@ mod tests {
             bundle: "/b".into(),
             pid: std::process::id() as i32,
             pid_start_time: process_start_time(std::process::id() as i32).unwrap(),
+            process: 0,
+            process_start_time: 0,
             created: now_rfc3339(),
             annotations: BTreeMap::new(),
             cgroup_paths: vec![],

@@ -19,6 +19,11 @@ pub mod ns {
     pub const TIME: u64 = libc::CLONE_NEWTIME as u64;
 }
 
+/// A flag for [`clone_process`] beside the namespaces: the child's parent
+/// is the caller's parent (`CLONE_PARENT`), not the caller. Its exit is
+/// reported to that parent with the caller's own exit signal.
+pub const AS_SIBLING: u64 = libc::CLONE_PARENT as u64;
+
 /// `NS_GET_NSTYPE` (include/uapi/linux/nsfs.h): `_IO(0xb7, 0x3)`.
 const NS_GET_NSTYPE: libc::c_ulong = 0xb703;
 
@@ -44,6 +49,19 @@ pub fn open_namespace(path: &std::path::Path) -> io::Result<(OwnedFd, u64)> {
     // on any other file the kernel answers ENOTTY.
     let kind = check_int(unsafe { libc::ioctl(fd.as_raw_fd(), NS_GET_NSTYPE) })?;
     Ok((fd, kind as u64))
+}
+
+/// `NS_GET_USERNS` (include/uapi/linux/nsfs.h): `_IO(0xb7, 0x1)`.
+const NS_GET_USERNS: libc::c_ulong = 0xb701;
+
+/// The user namespace that owns the namespace behind `fd`, opened. EPERM
+/// when it lies outside the caller's own user namespace.
+pub fn namespace_owner(fd: BorrowedFd<'_>) -> io::Result<OwnedFd> {
+    // SAFETY: NS_GET_USERNS takes no argument; it returns a new descriptor
+    // (or -1), which nothing else owns.
+    let owner = check_int(unsafe { libc::ioctl(fd.as_raw_fd(), NS_GET_USERNS) })?;
+    // SAFETY: a fresh descriptor the kernel just returned to us.
+    Ok(unsafe { OwnedFd::from_raw_fd(owner) })
 }
 
 /// Moves the calling thread into the namespace behind `fd`, which must be
@@ -208,7 +226,13 @@ pub fn clone_process(namespaces: u64, cgroup: Option<BorrowedFd<'_>>) -> io::Res
     let mut args = CloneArgs {
         flags: namespaces | CLONE_PIDFD,
         pidfd: &mut pidfd as *mut libc::c_int as u64,
-        exit_signal: libc::SIGCHLD as u64,
+        // clone3 takes no exit signal with CLONE_PARENT: the child gets
+        // the caller's own.
+        exit_signal: if namespaces & AS_SIBLING != 0 {
+            0
+        } else {
+            libc::SIGCHLD as u64
+        },
         ..Default::default()
     };
     if let Some(fd) = cgroup {
@@ -352,6 +376,11 @@ pub fn exit_now(code: i32) -> ! {
 pub fn getpid() -> i32 {
     // SAFETY: getpid cannot fail.
     unsafe { libc::getpid() }
+}
+
+pub fn getppid() -> i32 {
+    // SAFETY: getppid cannot fail.
+    unsafe { libc::getppid() }
 }
 
 pub fn getuid() -> u32 {

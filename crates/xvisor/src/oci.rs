@@ -22,7 +22,7 @@ use serde_json::json;
 use xvisor_instance::exec::{ExecRequest, MAX_PRESERVED_FDS};
 use xvisor_instance::registry::{Registry, RegistryError, Request};
 use xvisor_instance::{Instance, Outcome, StartWait};
-use xvisor_oci::state::{now_rfc3339, process_start_time, supervisor_alive};
+use xvisor_oci::state::{now_rfc3339, process_start_time, program_ended, supervisor_alive};
 use xvisor_oci::{ContainerState, StateStore, Status, StoredHook};
 use xvisor_sys::process::{self, Forked};
 use xvisor_sys::{event, signal};
@@ -557,9 +557,12 @@ fn create_command(global: &Global, args: Vec<OsString>, run: bool) -> Result<i32
         p.console_socket.as_deref(),
         run,
     ) {
-        Ok(pid) => {
+        Ok(Pids {
+            supervisor: pid,
+            container,
+        }) => {
             if let Some(file) = &p.pid_file {
-                write_pid_file(file, pid)?;
+                write_pid_file(file, container)?;
             }
             if !run {
                 return Ok(0);
@@ -596,8 +599,15 @@ fn write_pid_file(file: &Path, pid: i32) -> Result<()> {
     std::fs::rename(&tmp, &file).with_context(|| format!("--pid-file {}", file.display()))
 }
 
-/// Forks the container's supervisor and waits for its report: the
-/// supervisor's pid once the instance is created and its state recorded.
+/// A created container's processes on the host.
+struct Pids {
+    supervisor: i32,
+    /// The state's `pid` (the program).
+    container: i32,
+}
+
+/// Forks the container's supervisor and waits for its report: its pid and
+/// the container's once the instance is created and its state recorded.
 fn fork_supervisor(
     global: &Global,
     store: &StateStore,
@@ -606,7 +616,7 @@ fn fork_supervisor(
     container: xvisor_oci::Container,
     console_socket: Option<&Path>,
     foreground: bool,
-) -> Result<i32> {
+) -> Result<Pids> {
     let (report_read, report_write) = event::pipe().context("create a pipe")?;
     match process::fork().context("fork the supervisor")? {
         Forked::Child => {
@@ -627,7 +637,12 @@ fn fork_supervisor(
             drop(report_write);
             let report = read_report(report_read.as_fd()).map_err(|e| anyhow!("read the supervisor's report: {e}"))?;
             match report.strip_prefix("ok") {
-                Some(_) => Ok(pid),
+                // The container's pid: its program's (see `supervise`), or
+                // the supervisor's.
+                Some(rest) => Ok(Pids {
+                    supervisor: pid,
+                    container: rest.trim().parse().ok().filter(|p| *p > 0).unwrap_or(pid),
+                }),
                 None => {
                     // It has ended or is ending: collect it.
                     let _ = process::wait_pid(pid, false);
@@ -679,6 +694,8 @@ fn supervise(
         bundle: bundle.to_path_buf(),
         pid: me,
         pid_start_time: process_start_time(me).unwrap_or_default(),
+        process: 0,
+        process_start_time: 0,
         created: now_rfc3339(),
         annotations,
         cgroup_paths: Vec::new(),
@@ -694,6 +711,8 @@ fn supervise(
     ] {
         *target = state_json(&state, status).to_string().into_bytes();
     }
+    // They name the supervisor until the program exists (Instance::create).
+    spec.hooks.state_pid = Some(me);
     let tty = spec.tty;
     if tty && console_socket.is_some() {
         // The container's standard streams are its terminal: the caller's
@@ -734,12 +753,16 @@ fn supervise(
             return fail(format!("--console-socket {}: {e}", socket.display()));
         }
     }
+    if instance.program_is_init() {
+        state.process = instance.init_pid();
+        state.process_start_time = process_start_time(state.process).unwrap_or_default();
+    }
     state.cgroup_paths = instance.cgroup_paths();
     state.freezer = instance.freezer_path();
     if let Err(e) = store.save(&state) {
         return fail(e.to_string());
     }
-    let _ = event::write_all(report.as_fd(), b"ok\n");
+    let _ = event::write_all(report.as_fd(), format!("ok {}\n", state.process.max(0)).as_bytes());
     drop(report);
     let code = match instance.serve_until_started() {
         Ok(StartWait::Started) => {
@@ -773,7 +796,9 @@ fn exit_code_of(outcome: &Outcome) -> i32 {
 /// The container's state, its status found from the supervisor.
 fn status_of(store: &StateStore, id: &str) -> Result<(ContainerState, Status)> {
     let state = store.load(id)?;
-    if !supervisor_alive(&state) {
+    // Stopped once the program has ended, as engines expect (they reap it,
+    // then ask), even while the supervisor still tears the instance down.
+    if !supervisor_alive(&state) || program_ended(&state) == Some(true) {
         return Ok((state, Status::Stopped));
     }
     let status = match Registry::for_caller().ask(id, &Request::Info) {
@@ -1047,7 +1072,11 @@ fn state_json(state: &ContainerState, status: Status) -> serde_json::Value {
         "ociVersion": "1.2.0",
         "id": state.id,
         "status": status.name(),
-        "pid": if status == Status::Stopped { 0 } else { state.pid },
+        "pid": match status {
+            Status::Stopped => 0,
+            _ if state.process > 0 => state.process,
+            _ => state.pid,
+        },
         "bundle": state.bundle,
         "rootfs": state.bundle.join("rootfs"),
         "created": state.created,

@@ -875,6 +875,7 @@ pub fn to_spec(mut o: RunOptions) -> Result<InstanceSpec> {
         denied_paths,
         access,
         deny_write_execute,
+        program_is_init: false,
     })
 }
 

@@ -419,10 +419,14 @@ fn a_host_directory_passed_in_opens_nothing_outside_the_root() {
 
 #[test]
 fn an_exec_d_process_signals_the_containers_own() {
-    // One Landlock domain for the program and every exec'd process.
-    let b = Bundle::new("oci-exec-kill", Caller::Root, &["sleep", "300"]);
+    // One Landlock domain for the program and every exec'd process. (The
+    // program is pid 1, which takes no SIGTERM it has no handler for: a
+    // child of it is signalled.)
+    let b = Bundle::new("oci-exec-kill", Caller::Root, &["sh", "-c", "sleep 307; exit 0"]);
     let id = container_id("exec-kill");
     b.running(&id);
+    // The program's child exists (running means the program has started).
+    assert!(eventually(Duration::from_secs(10), || !processes_with("sleep 307").is_empty()));
     let script =
         "for p in /proc/[0-9]*; do [ \"$(cat $p/comm)\" = sleep ] && kill -TERM ${p#/proc/} && echo sent; done";
     let o = b.oci(&["exec", &id, "sh", "-c", script]);
@@ -485,8 +489,8 @@ fn unsupported_fields_are_refused_by_name() {
             "linux.intelRdt",
         ),
         (
-            serde_json::json!({"linux": {"namespaces": [{"type": "pid", "path": "/proc/1/ns/pid"}, {"type": "ipc"}]}}),
-            "linux.namespaces[0].path: joining an existing pid namespace is not supported",
+            serde_json::json!({"linux": {"namespaces": [{"type": "pid"}, {"type": "ipc"}, {"type": "mount", "path": "/proc/1/ns/mnt"}]}}),
+            "linux.namespaces[2].path: joining an existing mount namespace is not supported",
         ),
         // The host's pid or IPC namespace (Kubernetes' hostPID, hostIPC):
         // refused, not narrowed to the instance's own.
@@ -1756,6 +1760,216 @@ fn a_container_joins_another_containers_namespaces_through_its_pid() {
         "the sandbox's name and its network (only lo): {}",
         stderr(&o)
     );
+    ok(&sandbox.oci(&["delete", "--force", &sandbox_id]));
+}
+
+#[test]
+fn the_hosts_pid_namespace_is_not_joined_by_path() {
+    // hostPID by another name: a pid namespace of the runtime's own user
+    // namespace (this test's) is refused at create, naming the entry.
+    require_root();
+    let b = Bundle::new("oci-hostpid", Caller::Root, &["true"]);
+    let ours = format!("/proc/{}/ns/pid", std::process::id());
+    b.edit(|c| c["linux"]["namespaces"][0] = serde_json::json!({"type": "pid", "path": ours}));
+    let id = container_id("hostpid");
+    let (o, _) = b.create(&id, &[]);
+    assert_eq!(code(&o), 1, "{}", stderr(&o));
+    let err = stderr(&o);
+    assert!(
+        err.contains(&format!(
+            "linux.namespaces[0].path: {ours}: belongs to the runtime's own user namespace"
+        )),
+        "{err}"
+    );
+    assert_eq!(err.lines().count(), 1, "one clear line: {err}");
+    assert!(!b.state_root.join(&id).exists());
+}
+
+/// A created and started container's pid file and its supervisor's pid
+/// (what `ROOT/ID/state.json` keeps for the runtime).
+fn started_with_pids(b: &Bundle, id: &str) -> (i32, i32, PathBuf) {
+    let pid_file = b.dir.join(format!("{id}.pid").as_str());
+    let (o, out_path) = b.create(id, &["--pid-file", pid_file.to_str().unwrap()]);
+    assert_eq!(code(&o), 0, "create: {}", stderr(&o));
+    ok(&b.oci(&["start", id]));
+    let pid: i32 = std::fs::read_to_string(&pid_file).unwrap().trim().parse().unwrap();
+    let stored: Value =
+        serde_json::from_str(&std::fs::read_to_string(b.state_root.join(id).join("state.json")).unwrap()).unwrap();
+    let supervisor = stored["pid"].as_i64().unwrap() as i32;
+    (pid, supervisor, out_path)
+}
+
+/// Whether host pid `pid` has ended (gone, or a zombie nobody reaped yet).
+fn ended(pid: i32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Err(_) => true,
+        Ok(stat) => stat
+            .rsplit_once(')')
+            .is_some_and(|(_, rest)| rest.trim_start().starts_with(['Z', 'X'])),
+    }
+}
+
+#[test]
+fn the_state_pid_is_the_program_and_it_is_pid_1() {
+    require_root();
+    let b = Bundle::new(
+        "oci-pid1",
+        Caller::Root,
+        &["sh", "-c", "echo inside=$$; exec sleep 300"],
+    );
+    let id = container_id("pid1");
+    let (pid, supervisor, out_path) = started_with_pids(&b, &id);
+    assert_ne!(pid, supervisor, "the state pid is not the supervisor's");
+    let state: Value = serde_json::from_str(&ok(&b.oci(&["state", &id]))).unwrap();
+    assert_eq!(state["pid"], pid, "state and --pid-file agree");
+    assert!(eventually(Duration::from_secs(10), || std::fs::read(format!(
+        "/proc/{pid}/cmdline"
+    ))
+    .unwrap_or_default()
+        == b"sleep\x00300\x00"));
+    let exe = std::fs::read_link(format!("/proc/{pid}/exe")).unwrap();
+    assert!(
+        exe.ends_with("bin/busybox"),
+        "the program's executable, not xvisor's: {exe:?}"
+    );
+    assert_eq!(std::fs::read_to_string(out_path).unwrap(), "inside=1\n", "pid 1 inside");
+    // Its namespaces are the container's: engines use /proc/PID/ns/*
+    // (nsenter -t, a pod's containers).
+    for ns in ["pid", "mnt", "net", "user"] {
+        assert_ne!(
+            std::fs::read_link(format!("/proc/{pid}/ns/{ns}")).unwrap(),
+            std::fs::read_link(format!("/proc/self/ns/{ns}")).unwrap(),
+            "{ns}"
+        );
+    }
+    // An exec'd process sees the program as pid 1.
+    let o = b.oci(&["exec", &id, "cat", "/proc/1/cmdline"]);
+    assert_eq!(stdout(&o), "sleep\u{0}300\u{0}", "{}", stderr(&o));
+    ok(&b.oci(&["delete", "--force", &id]));
+}
+
+#[test]
+fn a_subreaper_above_create_reaps_the_programs_own_status() {
+    // What containerd's shim and conmon do: they are subreapers, run
+    // `create`, and wait for the state pid to learn the exit status.
+    require_root();
+    let python = ["/usr/bin/python3", "/bin/python3"]
+        .into_iter()
+        .find(|p| Path::new(p).exists())
+        .expect("this test needs python3 (a subreaper made with prctl through ctypes)");
+    let b = Bundle::new("oci-reap", Caller::Root, &["sh", "-c", "sleep 0.2; exit 42"]);
+    let id = container_id("reap");
+    let pid_file = b.dir.join("pid");
+    b.created.borrow_mut().push(id.clone());
+    let script = r#"
+import ctypes, os, subprocess, sys
+xvisor, root, bundle, cid, pid_file = sys.argv[1:]
+if ctypes.CDLL(None, use_errno=True).prctl(36, 1, 0, 0, 0) != 0:
+    sys.exit("PR_SET_CHILD_SUBREAPER failed")
+null = open(os.devnull, "r+")
+subprocess.run([xvisor, "--root", root, "create", "--bundle", bundle, "--pid-file", pid_file, cid],
+               check=True, stdin=null, stdout=null, stderr=null)
+pid = int(open(pid_file).read())
+subprocess.run([xvisor, "--root", root, "start", cid], check=True)
+while True:
+    ended, status = os.waitpid(-1, 0)
+    if ended == pid:
+        print("program", os.waitstatus_to_exitcode(status))
+        break
+"#;
+    let o = std::process::Command::new(python)
+        .args([
+            "-c",
+            script,
+            binary().to_str().unwrap(),
+            b.state_root.to_str().unwrap(),
+            b.dir.str(),
+            &id,
+            pid_file.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(stdout(&o), "program 42\n", "{}", stderr(&o));
+    assert!(eventually(Duration::from_secs(10), || b.status(&id) == "stopped"));
+    ok(&b.oci(&["delete", &id]));
+}
+
+#[test]
+fn killing_the_supervisor_kills_the_container() {
+    require_root();
+    let b = Bundle::new("oci-orphan", Caller::Root, &["sh", "-c", "sleep 300 & exec sleep 301"]);
+    let id = container_id("orphan");
+    let (pid, supervisor, _) = started_with_pids(&b, &id);
+    assert!(eventually(Duration::from_secs(10), || !processes_with("sleep 300").is_empty()));
+    assert!(std::process::Command::new("kill")
+        .args(["-KILL", &supervisor.to_string()])
+        .status()
+        .unwrap()
+        .success());
+    assert!(
+        eventually(Duration::from_secs(10), || ended(pid)),
+        "the program ends with its supervisor"
+    );
+    assert!(
+        eventually(Duration::from_secs(10), || processes_with(&id).is_empty()
+            && processes_with("sleep 300").iter().all(|p| !p.contains(&id))),
+        "nothing of the container is left"
+    );
+    ok(&b.oci(&["delete", "--force", &id]));
+}
+
+#[test]
+fn a_container_joins_another_containers_pid_namespace_by_path() {
+    // A pod with a shared pid namespace (critest's default, Kubernetes'
+    // shareProcessNamespace): the member joins the sandbox's pid namespace
+    // and the user namespace owning it, and sees the sandbox's processes.
+    require_root();
+    let sandbox = Bundle::new("oci-pidpod", Caller::Root, &["sleep", "302"]);
+    let sandbox_id = container_id("pidpod");
+    let (pid, _, _) = started_with_pids(&sandbox, &sandbox_id);
+    let member = Bundle::new(
+        "oci-pidmember",
+        Caller::Root,
+        &[
+            "sh",
+            "-c",
+            "cat /proc/[0-9]*/cmdline | tr '\\0' ' '; echo; echo self=$$; hostname pod-renamed && hostname",
+        ],
+    );
+    member.applets(&["tr", "hostname"]);
+    member.edit(|c| {
+        c["process"]["capabilities"]["bounding"] = serde_json::json!(["CAP_SYS_ADMIN"]);
+        c["process"]["capabilities"]["permitted"] = serde_json::json!(["CAP_SYS_ADMIN"]);
+        c["process"]["capabilities"]["effective"] = serde_json::json!(["CAP_SYS_ADMIN"]);
+        c["linux"]["namespaces"] = serde_json::json!([
+            {"type": "pid", "path": format!("/proc/{pid}/ns/pid")}, {"type": "mount"},
+            {"type": "network", "path": format!("/proc/{pid}/ns/net")},
+            {"type": "ipc", "path": format!("/proc/{pid}/ns/ipc")},
+            {"type": "uts", "path": format!("/proc/{pid}/ns/uts")},
+        ]);
+    });
+    let member_id = container_id("pidmember");
+    let o = member.oci(&["run", "--bundle", member.dir.str(), &member_id]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let out = stdout(&o);
+    assert!(out.contains("sleep 302"), "the sandbox's program is seen: {out}");
+    assert!(!out.contains("self=1\n"), "the member is not pid 1 of the pod: {out}");
+    // CAP_SYS_ADMIN of the member holds over the pod's UTS namespace,
+    // which belongs to the pod's user namespace it joined.
+    assert!(out.ends_with("pod-renamed\n"), "{out} {}", stderr(&o));
+    let o = sandbox.oci(&["exec", &sandbox_id, "cat", "/proc/sys/kernel/hostname"]);
+    assert_eq!(
+        stdout(&o),
+        "pod-renamed\n",
+        "the pod's own name changed: {}",
+        stderr(&o)
+    );
+    assert_eq!(
+        sandbox.status(&sandbox_id),
+        "running",
+        "the sandbox outlives its member"
+    );
+    assert!(processes_with(&member_id).is_empty(), "nothing of the member is left");
     ok(&sandbox.oci(&["delete", "--force", &sandbox_id]));
 }
 
