@@ -467,9 +467,7 @@ pub fn settle(
                     None => offered_above.split_whitespace().any(|o| o == *c),
                 })
                 .collect();
-            let unoffered = v2_controllers
-                .iter()
-                .any(|c| !v2.controllers.iter().any(|o| o == c));
+            let unoffered = v2_controllers.iter().any(|c| !v2.controllers.iter().any(|o| o == c));
             let enabled = std::fs::read_to_string(v2.own_dir.join("cgroup.subtree_control")).unwrap_or_default();
             let missing = v2_controllers
                 .iter()

@@ -134,6 +134,9 @@ pub struct InstanceSpec {
     /// A transient systemd scope to create and run in (OCI
     /// `--systemd-cgroup`): the instance's cgroups go below it.
     pub systemd_scope: Option<xvisor_confine::cgroup::ScopeRequest>,
+    /// The AppArmor profile every process of the instance is executed
+    /// under (an OCI `process.apparmorProfile`, which the engine loaded).
+    pub apparmor_profile: Option<String>,
     /// RLIMIT_NOFILE (soft and hard).
     pub nofile: Option<u64>,
     /// RLIMIT_NPROC (soft and hard): processes and threads per user of the

@@ -75,6 +75,8 @@ pub enum InstanceError {
     GuestIdentity(io::Error),
     #[error("cannot install the system-call filter: {0}")]
     Filter(io::Error),
+    #[error("process.apparmorProfile {profile:?}: AppArmor refused it: {error}")]
+    AppArmor { profile: String, error: io::Error },
     #[error("--trace {path}: {error}")]
     Trace { path: String, error: io::Error },
     #[error("cannot {action}: {error}")]
@@ -688,6 +690,10 @@ impl Instance {
             StartStage::Identity => InstanceError::GuestIdentity(error),
             StartStage::Filter => InstanceError::Filter(error),
             StartStage::Hook => self.start_hook_error(code),
+            StartStage::AppArmor => InstanceError::AppArmor {
+                profile: self.spec.apparmor_profile.clone().unwrap_or_default(),
+                error,
+            },
         }
     }
 
@@ -1703,6 +1709,7 @@ fn exec_failure(program: &str, stage: StartStage, code: i32) -> String {
         StartStage::Workdir => format!("exec: working directory: {error}"),
         StartStage::Identity => format!("exec: cannot set up the process (identity, limits or stdio): {error}"),
         StartStage::Filter => format!("exec: cannot install the system-call filter: {error}"),
+        StartStage::AppArmor => format!("exec: AppArmor refused the container's profile: {error}"),
         // Only the main program runs startContainer hooks.
         StartStage::Hook => format!("exec: the process could not start: {error}"),
     }

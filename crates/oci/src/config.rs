@@ -95,6 +95,7 @@ pub struct ProcessConfig {
     pub terminal: bool,
     /// `noNewPrivileges` (absent: false, as runtime-spec says).
     pub no_new_privileges: bool,
+    pub apparmor_profile: Option<String>,
     /// As [`Container::ignored`].
     pub ignored: Vec<String>,
 }
@@ -118,6 +119,7 @@ pub fn parse_process(text: &str) -> Result<ProcessConfig, ConfigError> {
         umask: b.umask,
         terminal: b.terminal,
         no_new_privileges: b.no_new_privileges,
+        apparmor_profile: b.apparmor_profile,
         ignored: spec_fields::take_set_aside(),
     })
 }
@@ -562,6 +564,7 @@ struct Builder {
     limits: Limits,
     cgroup_path: Option<PathBuf>,
     systemd_scope: Option<ScopeRequest>,
+    apparmor_profile: Option<String>,
     id_maps: Option<IdMaps>,
     /// The host nodes `linux.devices` adds, by path (become
     /// `extras.devices` at the end).
@@ -609,6 +612,7 @@ impl Builder {
             limits: Limits::default(),
             cgroup_path: None,
             systemd_scope: None,
+            apparmor_profile: None,
             id_maps: None,
             added_devices: Vec::new(),
             sysctls: Vec::new(),
@@ -746,10 +750,14 @@ impl Builder {
         // what a set-uid program can gain is an id of the instance's own
         // user namespace.
         self.no_new_privileges = p.boolean("noNewPrivileges")?;
-        p.refuse(
-            "apparmorProfile",
-            "AppArmor profiles are not supported (xvisor's own filter and namespaces confine the guest)",
-        )?;
+        // The engine has loaded it; every process of the container is
+        // executed under it, beside xvisor's own confinement.
+        if let Some(profile) = p.string("apparmorProfile")? {
+            if profile.is_empty() || profile.len() > 4096 || profile.contains(['\0', '\n']) {
+                return Err(field("process.apparmorProfile", "not a profile name"));
+            }
+            self.apparmor_profile = Some(profile);
+        }
         p.refuse("selinuxLabel", "SELinux labels are not supported")?;
         if let Some(adj) = p.int("oomScoreAdj")? {
             if !(-1000..=1000).contains(&adj) {
@@ -1253,6 +1261,7 @@ impl Builder {
             limits: self.limits,
             cgroup_path: self.cgroup_path,
             systemd_scope: None,
+            apparmor_profile: self.apparmor_profile.clone(),
             id_maps: self.id_maps,
             own_host_ids: false,
             processes_per_user: None,
@@ -1905,11 +1914,6 @@ mod tests {
                 "/linux/sysctl",
                 serde_json::json!({"kernel.panic": "1"}),
                 "linux.sysctl.kernel.panic: only settings",
-            ),
-            (
-                "/process/apparmorProfile",
-                serde_json::json!("x"),
-                "process.apparmorProfile",
             ),
             (
                 "/hooks",

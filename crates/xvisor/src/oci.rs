@@ -524,6 +524,12 @@ fn create_command(global: &Global, args: Vec<OsString>, run: bool) -> Result<i32
         }
     }
     global.log_ignored("config.json", &container.ignored);
+    if let Some(profile) = &container.spec.apparmor_profile {
+        let enabled = std::fs::read_to_string("/sys/module/apparmor/parameters/enabled");
+        if !enabled.is_ok_and(|e| e.trim() == "Y") {
+            bail!("config.json: process.apparmorProfile {profile:?}: AppArmor is not enabled on this host");
+        }
+    }
     if global.systemd_cgroup {
         use_systemd_scope(&mut container, &id)?;
     }
@@ -1030,6 +1036,7 @@ fn exec(global: &Global, args: Vec<OsString>) -> Result<i32> {
             tty: process.terminal,
             preserve_fds: request.preserve_fds,
             no_new_privileges: Some(process.no_new_privileges || request.no_new_privileges == Some(true)),
+            apparmor_profile: process.apparmor_profile,
         };
     } else if request.argv.is_empty() {
         bail!("exec: give a command to run (or --process FILE)");
