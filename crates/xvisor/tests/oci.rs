@@ -387,6 +387,29 @@ fn the_systemd_cgroup_driver_asks_systemd_for_the_scope() {
     }
 }
 
+/// An AppArmor profile is honoured where AppArmor runs (the systemd guest
+/// boot checks podman's), and refused by name where it does not.
+#[test]
+fn an_apparmor_profile_is_applied_or_refused_never_dropped() {
+    let enabled = std::fs::read_to_string("/sys/module/apparmor/parameters/enabled").is_ok_and(|e| e.trim() == "Y");
+    let id = container_id("aa");
+    let b = Bundle::new("oci-aa", Caller::Root, &["cat", "/proc/self/attr/current"]);
+    b.edit(|c| c["process"]["apparmorProfile"] = serde_json::json!("unconfined"));
+    let (o, out) = b.create(&id, &[]);
+    if enabled {
+        assert_eq!(code(&o), 0, "create: {}", stderr(&o));
+        ok(&b.oci(&["start", &id]));
+        assert!(eventually(Duration::from_secs(10), || std::fs::read_to_string(&out)
+            .is_ok_and(|t| t.contains("unconfined"))));
+        ok(&b.oci(&["delete", "--force", &id]));
+    } else {
+        assert_ne!(code(&o), 0, "created without AppArmor: {}", stderr(&o));
+        let e = stderr(&o);
+        assert!(e.contains("AppArmor is not enabled on this host") && e.lines().count() == 1, "{e}");
+        assert!(!b.state_root.join(&id).exists(), "state left behind");
+    }
+}
+
 #[test]
 fn a_host_directory_passed_in_opens_nothing_outside_the_root() {
     // An engine passes descriptor 3, a host directory (--preserve-fds 1):
