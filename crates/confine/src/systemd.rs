@@ -216,15 +216,31 @@ impl Connection {
     }
 
     /// The EXTERNAL mechanism: the server takes our uid from the socket's
-    /// peer credentials and compares it with the one we claim.
+    /// peer credentials and compares it with the one we claim. The three
+    /// lines go in one write, and the first call only once the answer to
+    /// the last but one has come, as sd-bus does it: systemd's server
+    /// drops a call that reaches it in the same read as `BEGIN`.
     fn authenticate(&mut self) -> Result<(), SystemdError> {
         let uid = xvisor_sys::process::getuid();
         let hex: String = uid.to_string().bytes().map(|b| format!("{b:02x}")).collect();
-        let hello = format!("\0AUTH EXTERNAL {hex}\r\n");
-        self.stream
-            .set_read_timeout(Some(JOB_PATIENCE))
-            .map_err(|e| self.io(e))?;
+        let hello = format!("\0AUTH EXTERNAL {hex}\r\nNEGOTIATE_UNIX_FD\r\nBEGIN\r\n");
+        self.stream.set_read_timeout(Some(JOB_PATIENCE)).map_err(|e| self.io(e))?;
         self.stream.write_all(hello.as_bytes()).map_err(|e| self.io(e))?;
+        let ok = self.auth_line()?;
+        if !ok.starts_with(b"OK ") {
+            return Err(SystemdError::Rejected {
+                path: self.path.clone(),
+                uid,
+            });
+        }
+        // AGREE_UNIX_FD, or ERROR where descriptors cannot pass: either
+        // way the server has read BEGIN with it.
+        self.auth_line().map(drop)
+    }
+
+    /// One line of the authentication exchange, read a byte at a time so
+    /// that nothing after it is taken.
+    fn auth_line(&mut self) -> Result<Vec<u8>, SystemdError> {
         let mut line = Vec::new();
         let mut byte = [0u8; 1];
         while !line.ends_with(b"\r\n") {
@@ -237,13 +253,7 @@ impl Connection {
                 Err(e) => return Err(self.io(e)),
             }
         }
-        if !line.starts_with(b"OK ") {
-            return Err(SystemdError::Rejected {
-                path: self.path.clone(),
-                uid,
-            });
-        }
-        self.stream.write_all(b"BEGIN\r\n").map_err(|e| self.io(e))
+        Ok(line)
     }
 
     fn send(&mut self, message: &[u8]) -> Result<(), SystemdError> {
@@ -972,14 +982,11 @@ mod tests {
             let (mut s, _) = listener.accept().unwrap();
             let mut got = Vec::new();
             let mut byte = [0u8; 1];
-            while !got.ends_with(b"\r\n") {
+            while !got.ends_with(b"BEGIN\r\n") {
                 s.read_exact(&mut byte).unwrap();
                 got.push(byte[0]);
             }
-            s.write_all(b"OK 0123456789abcdef0123456789abcdef\r\n").unwrap();
-            let mut begin = [0u8; 7];
-            s.read_exact(&mut begin).unwrap();
-            assert_eq!(&begin, b"BEGIN\r\n");
+            s.write_all(b"OK 0123456789abcdef0123456789abcdef\r\nAGREE_UNIX_FD\r\n").unwrap();
             let mut fixed = [0u8; FIXED_HEADER];
             s.read_exact(&mut fixed).unwrap();
             let mut call = fixed.to_vec();
@@ -1052,8 +1059,9 @@ mod tests {
         got.unwrap();
         let uid = xvisor_sys::process::getuid();
         let hex: String = uid.to_string().bytes().map(|b| format!("{b:02x}")).collect();
-        assert!(sent.starts_with(format!("\0AUTH EXTERNAL {hex}\r\n").as_bytes()));
-        let call = &sent[sent.windows(2).position(|w| w == b"\r\n").unwrap() + 2..];
+        let hello = format!("\0AUTH EXTERNAL {hex}\r\nNEGOTIATE_UNIX_FD\r\nBEGIN\r\n");
+        assert!(sent.starts_with(hello.as_bytes()));
+        let call = &sent[hello.len()..];
         let m = Message::parse(call).unwrap();
         m.validate_body().unwrap();
         assert_eq!(call, &start_transient_scope(1, &scope())[..]);
