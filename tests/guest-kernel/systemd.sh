@@ -42,7 +42,7 @@ checks=${2:-$here/systemd-checks.sh}
 
 # The guest runs what this host has installed.
 missing=
-for p in qemu-system-x86 busybox-static cpio gcc libc6-dev systemd dbus libpam-systemd podman crun conmon; do
+for p in qemu-system-x86 busybox-static cpio gcc libc6-dev systemd dbus libpam-systemd python3 podman crun conmon; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
 done
 if [ -n "$missing" ] || ! apt-cache show linux-image-amd64 >/dev/null 2>&1; then
@@ -101,7 +101,8 @@ cat >"$lib/bin/as_user" <<EOF
 exec runuser -u $user1000 -- env HOME=/home/$user1000 XDG_RUNTIME_DIR=/run/user/1000 \\
     DBUS_SESSION_BUS_ADDRESS=unix:path=/run/user/1000/bus "\$@"
 EOF
-chmod 755 "$lib/bin/as_user"
+cp "$here/systemd-manager-call.py" "$lib/bin/manager_call"
+chmod 755 "$lib/bin/as_user" "$lib/bin/manager_call"
 printf 'XVISOR=/usr/local/bin/xvisor\nIMAGE=%s\nUSER1000=%s\n' "$image" "$user1000" >"$lib/env"
 
 # Users: the host's, with uid 1000 (and its group) replaced by our own,
