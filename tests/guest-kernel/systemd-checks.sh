@@ -65,6 +65,10 @@ check xvisor-run "$XVISOR" run -- true
 # xvisor alone in a delegated scope: it moves into a leaf of its own and
 # enables the memory controller in the scope.
 check xvisor-scope-memory systemd-run --quiet --scope -p Delegate=yes "$XVISOR" run --memory 64M -- true
+# The same as a service's main process (a transient service with
+# Delegate=yes, its output piped back).
+check xvisor-service-memory systemd-run --quiet --wait --pipe -p Delegate=yes \
+    "$XVISOR" run --memory 64M -- true
 # Rootless: xvisor as uid 1000 in a delegated scope of its user manager.
 check xvisor-user-scope-memory as_user systemd-run --user --quiet --scope -p Delegate=yes \
     "$XVISOR" run --memory 64M -- true
