@@ -84,7 +84,7 @@ fi
 
 # The run's own files, laid over the guest's root (the upper of the
 # overlay's two lower layers) before systemd starts. Only root may look in
-# (a copy of /etc/shadow is there).
+# (a copy of /etc/shadow is there); removed after the boot.
 stage=$work/stage
 rm -rf "$stage"
 mkdir -m 700 "$stage"
@@ -228,6 +228,7 @@ trap 'kill $qpid 2>/dev/null; exit 130' INT TERM
 wait $qpid || true
 trap - INT TERM
 took=$(($(date +%s) - start))
+rm -rf "$stage"
 tr -d '\r' <"$work/checks.log" >"$work/checks.txt"
 grep '^CHECK ' "$work/checks.txt" || true
 passed=$(grep -c '^CHECK .* ok$' "$work/checks.txt" || true)
