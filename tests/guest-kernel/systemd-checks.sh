@@ -6,6 +6,9 @@
 #   check NAME CMD...   x, then ok if CMD exited 0, else FAIL
 #   ok NAME / bad NAME WHY / has TEXT ($out contains TEXT)
 #   as_user CMD...      CMD as uid 1000 ($USER1000) with XDG_RUNTIME_DIR set
+#   manager_call SOCKET METHOD [ARG...]   a systemd Manager method over a
+#                       private socket (/run/systemd/private, or
+#                       /run/user/1000/systemd/private as uid 1000)
 #   cgroup_of [PID]     PID's cgroup v2 path
 # and the variables XVISOR (/usr/local/bin/xvisor), IMAGE (a busybox image
 # in podman's storage), USER1000.
@@ -15,6 +18,15 @@ case $(cgroup_of $$) in
 /user.slice/user-0.slice/session-*.scope) ok session-scope ;;
 *) bad session-scope "in $(cgroup_of $$)" ;;
 esac
+
+# D-Bus: a method call on systemd's private socket (as root), and one
+# through dbus-daemon's system bus.
+x dbus-private-socket manager_call /run/systemd/private GetUnit init.scope
+[ $rc = 0 ] && has /org/freedesktop/systemd1/unit/init_2escope && ok dbus-private-socket ||
+    bad dbus-private-socket "rc=$rc"
+x dbus-system-bus busctl call org.freedesktop.systemd1 /org/freedesktop/systemd1 \
+    org.freedesktop.systemd1.Manager GetUnit s init.scope
+[ $rc = 0 ] && has /org/freedesktop/systemd1/unit/init_2escope && ok dbus-system-bus || bad dbus-system-bus "rc=$rc"
 
 # A transient scope with delegation, made over /run/systemd/private: its
 # holder may move itself into a leaf and enable controllers in the scope.
@@ -30,6 +42,9 @@ x delegate-scope systemd-run --quiet --scope -p Delegate=yes sh -c '
 # delegated subtree (user@.service has Delegate=pids memory cpu).
 x user-manager as_user systemctl --user is-system-running
 { [ $rc = 0 ] || has degraded; } && ok user-manager || bad user-manager "rc=$rc"
+x user-dbus-private-socket as_user manager_call /run/user/1000/systemd/private GetUnit init.scope
+[ $rc = 0 ] && has /org/freedesktop/systemd1/unit/init_2escope && ok user-dbus-private-socket ||
+    bad user-dbus-private-socket "rc=$rc"
 x user-delegate-scope as_user systemd-run --user --quiet --scope -p Delegate=yes sh -c '
     cg=/sys/fs/cgroup$(sed -n "s/^0:://p" /proc/self/cgroup)
     echo "scope $cg"
@@ -50,3 +65,10 @@ check xvisor-run "$XVISOR" run -- true
 # xvisor alone in a delegated scope: it moves into a leaf of its own and
 # enables the memory controller in the scope.
 check xvisor-scope-memory systemd-run --quiet --scope -p Delegate=yes "$XVISOR" run --memory 64M -- true
+# The same as a service's main process (a transient service with
+# Delegate=yes, its output piped back).
+check xvisor-service-memory systemd-run --quiet --wait --pipe -p Delegate=yes \
+    "$XVISOR" run --memory 64M -- true
+# Rootless: xvisor as uid 1000 in a delegated scope of its user manager.
+check xvisor-user-scope-memory as_user systemd-run --user --quiet --scope -p Delegate=yes \
+    "$XVISOR" run --memory 64M -- true

@@ -42,7 +42,7 @@ checks=${2:-$here/systemd-checks.sh}
 
 # The guest runs what this host has installed.
 missing=
-for p in qemu-system-x86 busybox-static cpio gcc libc6-dev systemd dbus libpam-systemd podman crun conmon; do
+for p in qemu-system-x86 busybox-static cpio gcc libc6-dev systemd dbus libpam-systemd python3 podman crun conmon; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
 done
 if [ -n "$missing" ] || ! apt-cache show linux-image-amd64 >/dev/null 2>&1; then
@@ -84,7 +84,7 @@ fi
 
 # The run's own files, laid over the guest's root (the upper of the
 # overlay's two lower layers) before systemd starts. Only root may look in
-# (a copy of /etc/shadow is there).
+# (a copy of /etc/shadow is there); removed after the boot.
 stage=$work/stage
 rm -rf "$stage"
 mkdir -m 700 "$stage"
@@ -101,7 +101,8 @@ cat >"$lib/bin/as_user" <<EOF
 exec runuser -u $user1000 -- env HOME=/home/$user1000 XDG_RUNTIME_DIR=/run/user/1000 \\
     DBUS_SESSION_BUS_ADDRESS=unix:path=/run/user/1000/bus "\$@"
 EOF
-chmod 755 "$lib/bin/as_user"
+cp "$here/systemd-manager-call.py" "$lib/bin/manager_call"
+chmod 755 "$lib/bin/as_user" "$lib/bin/manager_call"
 printf 'XVISOR=/usr/local/bin/xvisor\nIMAGE=%s\nUSER1000=%s\n' "$image" "$user1000" >"$lib/env"
 
 # Users: the host's, with uid 1000 (and its group) replaced by our own,
@@ -227,6 +228,7 @@ trap 'kill $qpid 2>/dev/null; exit 130' INT TERM
 wait $qpid || true
 trap - INT TERM
 took=$(($(date +%s) - start))
+rm -rf "$stage"
 tr -d '\r' <"$work/checks.log" >"$work/checks.txt"
 grep '^CHECK ' "$work/checks.txt" || true
 passed=$(grep -c '^CHECK .* ok$' "$work/checks.txt" || true)
