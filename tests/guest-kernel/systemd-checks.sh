@@ -72,3 +72,47 @@ check xvisor-service-memory systemd-run --quiet --wait --pipe -p Delegate=yes \
 # Rootless: xvisor as uid 1000 in a delegated scope of its user manager.
 check xvisor-user-scope-memory as_user systemd-run --user --quiet --scope -p Delegate=yes \
     "$XVISOR" run --memory 64M -- true
+
+# systemd's cgroup driver. This shell's session scope holds processes that
+# are not xvisor's: xvisor asks systemd for a scope of its own and leaves
+# the session's cgroup as it was.
+session=/sys/fs/cgroup$(cgroup_of $$)
+driver_clean() { # NAME: nothing of xvisor's left in the session's cgroup
+    left=$(find "$session" -mindepth 1 -type d | tr '\n' ' ')
+    ctl=$(cat "$session/cgroup.subtree_control")
+    scopes=$(find /sys/fs/cgroup -name 'xvisor-*.scope' | tr '\n' ' ')
+    [ -z "$left" ] && [ -z "$ctl" ] && [ -z "$scopes" ] && ok "$1" ||
+        bad "$1" "left: cgroups '$left' controllers '$ctl' scopes '$scopes'"
+}
+x driver-memory "$XVISOR" run --memory 64M -- probe hog 1024
+[ $rc = 137 ] && has "out of memory" && ok driver-memory || bad driver-memory "rc=$rc, no OOM kill"
+driver_clean driver-memory-clean
+x driver-pids "$XVISOR" run --pids 20 -- probe forks 200
+has "Resource temporarily unavailable" && ok driver-pids || bad driver-pids "rc=$rc, no EAGAIN"
+x driver-cpus "$XVISOR" run --cpus 0.5 -- probe spin 1
+share=$(echo "$out" | sed -n 's/.*share \([0-9]*\).*/\1/p')
+[ $rc = 0 ] && [ -n "$share" ] && [ "$share" -le 600 ] && ok driver-cpus || bad driver-cpus "rc=$rc, CPU share ${share:-?}/1000"
+# Where it ran: its own scope, in the session's slice, with the limit shown.
+x driver-where "$XVISOR" run --name where --memory 64M -- sh -c 'cat /sys/fs/cgroup/memory.max; cat /proc/1/cgroup' 
+has 67108864 && ok driver-where || bad driver-where "rc=$rc"
+x driver-unit sh -c "$XVISOR run --name unit --memory 64M -- sleep 3 & sleep 2; systemctl list-units --no-legend 'xvisor-*'; find /sys/fs/cgroup/user.slice/user-0.slice -maxdepth 1 -name 'xvisor-unit-*'; wait"
+has "xvisor-unit-" && has "/user.slice/user-0.slice/xvisor-unit-" && ok driver-unit || bad driver-unit "rc=$rc"
+driver_clean driver-clean
+# Rootless: uid 1000 asks its own manager.
+x driver-rootless-pids as_user "$XVISOR" run --pids 20 -- probe forks 200
+has "Resource temporarily unavailable" && ok driver-rootless-pids || bad driver-rootless-pids "rc=$rc"
+x driver-rootless-memory as_user "$XVISOR" run --memory 64M -- probe hog 1024
+[ $rc = 137 ] && has "out of memory" && ok driver-rootless-memory || bad driver-rootless-memory "rc=$rc"
+# podman with the systemd cgroup manager, xvisor as the runtime
+# (--systemd-cgroup, cgroupsPath machine.slice:libpod:ID).
+x driver-podman podman --cgroup-manager systemd --runtime "$XVISOR" run --rm --network none \
+    --memory 64m "$IMAGE" sh -c 'cat /sys/fs/cgroup/memory.max /proc/self/attr/current'
+[ $rc = 0 ] && has 67108864 && has "containers-default" && ok driver-podman || bad driver-podman "rc=$rc"
+# podman exec runs under the container's profile too.
+x driver-podman-exec sh -c "id=\$(podman --cgroup-manager systemd --runtime $XVISOR run -d --network none $IMAGE sleep 60) &&
+    podman --cgroup-manager systemd exec \$id cat /proc/self/attr/current; podman --cgroup-manager systemd rm -f -t 0 \$id >/dev/null"
+[ $rc = 0 ] && has "containers-default" && ok driver-podman-exec || bad driver-podman-exec "rc=$rc"
+x driver-podman-scope sh -c "id=\$(podman --cgroup-manager systemd --runtime $XVISOR run -d --network none --memory 64m $IMAGE sleep 60) &&
+    sleep 1 && ls -d /sys/fs/cgroup/machine.slice/libpod-\$id.scope && cat /sys/fs/cgroup/machine.slice/libpod-\$id.scope/*/memory.max;
+    podman --cgroup-manager systemd rm -f -t 0 \$id >/dev/null; sleep 1; ls -d /sys/fs/cgroup/machine.slice/libpod-\$id.scope 2>&1"
+has "/libpod-" && has 67108864 && has "No such file" && ok driver-podman-scope || bad driver-podman-scope "rc=$rc"
