@@ -125,6 +125,14 @@ pub enum CgroupError {
     FreezeTimeout { path: PathBuf, waited_ms: u128 },
     #[error("cgroup {path}: no freezer (neither freezer.state nor cgroup.freeze)")]
     NoFreezer { path: PathBuf },
+    #[error("cannot enforce {option}: no systemd scope {unit} for xvisor: {error}")]
+    Systemd {
+        option: String,
+        unit: String,
+        error: crate::systemd::SystemdError,
+    },
+    #[error("cannot enforce {option}: systemd started {unit}, but xvisor is not in it")]
+    NotMoved { option: String, unit: String },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -397,6 +405,130 @@ impl CgroupHost {
 
 /// The name under which the freezer is planned like a controller.
 const FREEZER: &str = "freezer";
+
+/// A transient scope an engine asked for (OCI `--systemd-cgroup` with a
+/// `cgroupsPath` of the form `SLICE:PREFIX:NAME`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ScopeRequest {
+    /// `PREFIX-NAME.scope`.
+    pub unit: String,
+    /// `None`: the manager's default slice.
+    pub slice: Option<String>,
+}
+
+/// Gives xvisor a cgroup in which the instance's v2 controllers can be
+/// enabled, asking systemd for one where the host's manager owns the tree.
+///
+/// cgroup v2 forbids controllers in a cgroup that holds processes. Where
+/// xvisor shares its cgroup with processes that are not xvisor's (a login
+/// session's scope, a service, a user manager's app scope), it cannot make
+/// room there, and may not create cgroups elsewhere: on a host run by
+/// systemd it asks the manager for a transient scope of its own with
+/// delegation (`Delegate=yes`: the subtree is then xvisor's to divide), as
+/// other runtimes' systemd drivers do, and moves into it; the caller's
+/// cgroup is left as it was. With `requested` (an engine's choice), that
+/// scope is always made. Returns the host as seen from the new place; the
+/// scope ends, and systemd removes it, once xvisor's processes are gone.
+/// Without systemd nothing changes here, and [`InstanceCgroup::create`]
+/// refuses with the reason.
+pub fn settle(
+    host: CgroupHost,
+    limits: &Limits,
+    name: &str,
+    requested: Option<&ScopeRequest>,
+) -> Result<CgroupHost, CgroupError> {
+    let option = match (requested, limits.wanted().first()) {
+        (Some(_), _) => "--systemd-cgroup".to_string(),
+        (None, Some((_, o))) => o.to_string(),
+        (None, None) => "pause".to_string(),
+    };
+    let manager = crate::systemd::Manager::for_uid(xvisor_sys::process::getuid());
+    let scope = match requested {
+        Some(r) => crate::systemd::Scope {
+            unit: r.unit.clone(),
+            slice: r.slice.clone(),
+            description: format!("xvisor container {name}"),
+            pids: vec![std::process::id()],
+        },
+        None => {
+            let Some(v2) = host.hierarchies.iter().find(|h| h.version == Version::V2) else {
+                return Ok(host);
+            };
+            // A controller the host has but does not offer our cgroup (systemd
+            // enables `cpu` only where a unit asks for it) comes with a
+            // delegated scope, which gets every controller.
+            let offered_above = offered_at_root(&v2.own_dir);
+            let v2_controllers: Vec<&str> = limits
+                .wanted()
+                .iter()
+                .map(|(c, _)| *c)
+                .filter(|c| match host.hierarchy_for(c) {
+                    Some(h) => h.version == Version::V2,
+                    None => offered_above.split_whitespace().any(|o| o == *c),
+                })
+                .collect();
+            let unoffered = v2_controllers.iter().any(|c| !v2.controllers.iter().any(|o| o == c));
+            let enabled = std::fs::read_to_string(v2.own_dir.join("cgroup.subtree_control")).unwrap_or_default();
+            let missing = v2_controllers
+                .iter()
+                .any(|c| !enabled.split_whitespace().any(|e| e == *c));
+            let foreign = holds_processes(&v2.own_dir)
+                && processes(&v2.own_dir)
+                    .iter()
+                    .any(|p| *p as u32 != std::process::id() && !same_program(*p));
+            if !((unoffered || (missing && foreign)) && manager.is_running()) {
+                return Ok(host);
+            }
+            crate::systemd::Scope {
+                unit: crate::systemd::instance_scope_name(name, std::process::id()),
+                slice: match manager {
+                    crate::systemd::Manager::System => enclosing_slice(&v2.own_dir),
+                    crate::systemd::Manager::User { .. } => None,
+                },
+                description: format!("xvisor instance {name}"),
+                pids: vec![std::process::id()],
+            }
+        }
+    };
+    crate::systemd::start_delegated_scope(&manager, &scope).map_err(|error| CgroupError::Systemd {
+        option: option.clone(),
+        unit: scope.unit.clone(),
+        error,
+    })?;
+    let moved = CgroupHost::detect()?;
+    // systemd names the scope's directory after it on every hierarchy it
+    // manages (on a v1 host: each controller's).
+    let arrived = moved
+        .hierarchies
+        .iter()
+        .any(|h| h.own_dir.file_name() == Some(std::ffi::OsStr::new(&scope.unit)));
+    if !arrived {
+        return Err(CgroupError::NotMoved {
+            option,
+            unit: scope.unit,
+        });
+    }
+    Ok(moved)
+}
+
+/// The controllers of the cgroup v2 hierarchy (or cgroup namespace) that
+/// holds `dir`: those of its root, the one ancestor without `cgroup.type`.
+fn offered_at_root(dir: &Path) -> String {
+    dir.ancestors()
+        .find(|a| !a.join("cgroup.type").exists() && a.join("cgroup.controllers").exists())
+        .and_then(|root| std::fs::read_to_string(root.join("cgroup.controllers")).ok())
+        .unwrap_or_default()
+}
+
+/// The slice a cgroup belongs to, for a scope beside it: its nearest
+/// ancestor named `*.slice` (a session scope's `user-1000.slice`, a
+/// service's `system.slice`).
+fn enclosing_slice(dir: &Path) -> Option<String> {
+    dir.ancestors()
+        .filter_map(|a| a.file_name()?.to_str())
+        .find(|n| crate::systemd::valid_unit_name(n, ".slice"))
+        .map(str::to_string)
+}
 
 /// One directory of an instance's cgroups.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -15,6 +15,7 @@ pub mod cgroup;
 pub mod identity;
 pub mod idpool;
 pub mod rootfs;
+pub mod systemd;
 pub mod wall;
 
 pub use cgroup::{CgroupError, InstanceCgroup, Limits, Placement};

@@ -52,6 +52,9 @@ pub struct ExecRequest {
     /// `noNewPrivileges`, `--no-new-privs`); `None`: as the instance's
     /// program does.
     pub no_new_privileges: Option<bool>,
+    /// The AppArmor profile an OCI process.json names; it must be the
+    /// container's own (every process of the container runs under that).
+    pub apparmor_profile: Option<String>,
 }
 
 /// A process as init starts it: everything resolved.
@@ -74,6 +77,8 @@ pub struct ProcessSpec {
     /// The instance's ceiling, which its init keeps for the processes it
     /// starts.
     pub capability_ceiling: CapabilityCeiling,
+    /// The AppArmor profile the program is executed under.
+    pub apparmor_profile: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -107,6 +112,8 @@ pub enum ExecError {
     TooLarge,
     #[error("malformed request: {0}")]
     Malformed(&'static str),
+    #[error("apparmorProfile {asked:?}: every process of this container runs under {own}")]
+    OtherAppArmorProfile { asked: String, own: String },
 }
 
 impl ExecRequest {
@@ -169,6 +176,17 @@ impl ExecRequest {
         if !no_new_privileges && spec.capability_ceiling == CapabilityCeiling::EnginesDefault {
             return Err(ExecError::NoNewPrivilegesRequired);
         }
+        if let Some(asked) = &self.apparmor_profile {
+            if spec.apparmor_profile.as_ref() != Some(asked) {
+                return Err(ExecError::OtherAppArmorProfile {
+                    asked: asked.clone(),
+                    own: spec
+                        .apparmor_profile
+                        .as_ref()
+                        .map_or_else(|| "no profile".to_string(), |p| format!("{p:?}")),
+                });
+            }
+        }
         Ok(ProcessSpec {
             argv: self.argv.clone(),
             env,
@@ -182,6 +200,7 @@ impl ExecRequest {
             stdin_null: false,
             no_new_privileges,
             capability_ceiling: spec.capability_ceiling,
+            apparmor_profile: spec.apparmor_profile.clone(),
         })
     }
 
@@ -262,6 +281,7 @@ impl ExecRequest {
             }
             None => w.flag(false),
         }
+        w.optional_string(self.apparmor_profile.as_deref());
         w.0
     }
 
@@ -295,6 +315,7 @@ impl ExecRequest {
         let tty = r.flag()?;
         let preserve_fds = r.u32()?;
         let no_new_privileges = if r.flag()? { Some(r.flag()?) } else { None };
+        let apparmor_profile = r.optional_string()?;
         if !r.0.is_empty() {
             return Err(ExecError::Malformed("trailing bytes"));
         }
@@ -312,6 +333,7 @@ impl ExecRequest {
             tty,
             preserve_fds,
             no_new_privileges,
+            apparmor_profile,
         })
     }
 }
@@ -334,6 +356,7 @@ impl InstanceSpec {
             stdin_null: self.stdin == StdinMode::Null,
             no_new_privileges: self.no_new_privileges,
             capability_ceiling: self.capability_ceiling,
+            apparmor_profile: self.apparmor_profile.clone(),
         }
     }
 }
@@ -485,6 +508,7 @@ mod tests {
             tty: true,
             preserve_fds: 2,
             no_new_privileges: Some(false),
+            apparmor_profile: Some("containers-default-0.50.0".into()),
         }
     }
 

@@ -543,6 +543,7 @@ pub(crate) fn read_report(pid: i32, pipe: BorrowedFd<'_>) -> Result<Report, Stri
         2 => StartStage::Identity,
         4 => StartStage::Filter,
         5 => StartStage::Hook,
+        6 => StartStage::AppArmor,
         _ => StartStage::Exec,
     };
     Ok(Report::Failed { stage, errno: value })
@@ -928,6 +929,11 @@ fn start_process(
     if let Some(instance) = main_of.filter(|i| !i.hooks.start_container.is_empty()) {
         run_start_container_hooks(instance, &report);
     }
+    if let Some(profile) = &spec.apparmor_profile {
+        if let Err(e) = apparmor_on_exec(profile) {
+            fail(StartStage::AppArmor, e);
+        }
+    }
     fail(StartStage::Exec, exec_candidates(prepared))
 }
 
@@ -966,6 +972,22 @@ fn install_filters(report: &OwnedFd, filters: &Filters) -> io::Result<()> {
         }
     }
     Ok(())
+}
+
+/// Asks AppArmor to confine this process's next program with `profile`
+/// (loaded by the engine), as other runtimes do: written to this thread's
+/// own `attr` file, the LSM-specific one where the kernel has it.
+fn apparmor_on_exec(profile: &str) -> io::Result<()> {
+    use std::io::Write;
+    let request = format!("exec {profile}");
+    let mut last = io::Error::from_raw_os_error(errno::ENOENT);
+    for path in ["/proc/thread-self/attr/apparmor/exec", "/proc/thread-self/attr/exec"] {
+        match std::fs::OpenOptions::new().write(true).open(path) {
+            Ok(mut f) => return f.write_all(request.as_bytes()),
+            Err(e) => last = e,
+        }
+    }
+    Err(last)
 }
 
 /// `execvp` semantics over the prepared candidates: each is tried in turn;

@@ -41,6 +41,8 @@ pub enum StartStage {
     /// A `startContainer` hook failed (the number says which and how:
     /// see [`HookFailure`]).
     Hook = 5,
+    /// Asking AppArmor for the program's profile.
+    AppArmor = 6,
 }
 
 /// How a `startContainer` hook failed, packed into the start report's
@@ -161,6 +163,7 @@ fn stage_of(byte: u8) -> Result<StartStage, ProtocolError> {
         3 => StartStage::Exec,
         4 => StartStage::Filter,
         5 => StartStage::Hook,
+        6 => StartStage::AppArmor,
         other => return Err(ProtocolError::UnknownStage(other)),
     })
 }

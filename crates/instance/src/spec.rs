@@ -131,6 +131,12 @@ pub struct InstanceSpec {
     /// Where the instance's cgroups go, relative to the cgroup xvisor runs
     /// in (an OCI `cgroupsPath`); `None`: `xvisor-NAME` there.
     pub cgroup_path: Option<std::path::PathBuf>,
+    /// A transient systemd scope to create and run in (OCI
+    /// `--systemd-cgroup`): the instance's cgroups go below it.
+    pub systemd_scope: Option<xvisor_confine::cgroup::ScopeRequest>,
+    /// The AppArmor profile every process of the instance is executed
+    /// under (an OCI `process.apparmorProfile`, which the engine loaded).
+    pub apparmor_profile: Option<String>,
     /// RLIMIT_NOFILE (soft and hard).
     pub nofile: Option<u64>,
     /// RLIMIT_NPROC (soft and hard): processes and threads per user of the

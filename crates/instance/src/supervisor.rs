@@ -6,7 +6,7 @@ use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use xvisor_confine::cgroup::{CgroupHost, InstanceCgroup, Placement};
+use xvisor_confine::cgroup::{self, CgroupHost, InstanceCgroup, Placement};
 use xvisor_confine::identity::{self, IdMaps, IdRange};
 use xvisor_confine::idpool::{self, IdPoolError, Lease, Pool};
 use xvisor_confine::{CgroupError, GuestRoot, IdentityError, RootfsError};
@@ -75,6 +75,8 @@ pub enum InstanceError {
     GuestIdentity(io::Error),
     #[error("cannot install the system-call filter: {0}")]
     Filter(io::Error),
+    #[error("process.apparmorProfile {profile:?}: AppArmor refused it: {error}")]
+    AppArmor { profile: String, error: io::Error },
     #[error("--trace {path}: {error}")]
     Trace { path: String, error: io::Error },
     #[error("cannot {action}: {error}")]
@@ -310,10 +312,12 @@ impl Instance {
                     name: spec.name.clone(),
                 },
             };
-            match CgroupHost::detect().and_then(|h| InstanceCgroup::plan(&h, &placement, &spec.limits, spec.freezable))
-            {
+            let settled = CgroupHost::detect()
+                .and_then(|h| cgroup::settle(h, &spec.limits, &spec.name, spec.systemd_scope.as_ref()));
+            match settled.and_then(|h| InstanceCgroup::plan(&h, &placement, &spec.limits, spec.freezable)) {
                 Ok(planned) => Some(planned),
-                Err(_) if freezer_only => None,
+                // A scope an engine asked for is never given up.
+                Err(_) if freezer_only && spec.systemd_scope.is_none() => None,
                 Err(e) => return Err(e.into()),
             }
         };
@@ -328,7 +332,7 @@ impl Instance {
                     let _ = dog.also_remove_if_empty(cg.made_on_the_way());
                     watchdog = Some(dog);
                 }
-                Err(_) if freezer_only => {
+                Err(_) if freezer_only && spec.systemd_scope.is_none() => {
                     dog.finish();
                     cgroup = None;
                 }
@@ -686,6 +690,10 @@ impl Instance {
             StartStage::Identity => InstanceError::GuestIdentity(error),
             StartStage::Filter => InstanceError::Filter(error),
             StartStage::Hook => self.start_hook_error(code),
+            StartStage::AppArmor => InstanceError::AppArmor {
+                profile: self.spec.apparmor_profile.clone().unwrap_or_default(),
+                error,
+            },
         }
     }
 
@@ -1701,6 +1709,7 @@ fn exec_failure(program: &str, stage: StartStage, code: i32) -> String {
         StartStage::Workdir => format!("exec: working directory: {error}"),
         StartStage::Identity => format!("exec: cannot set up the process (identity, limits or stdio): {error}"),
         StartStage::Filter => format!("exec: cannot install the system-call filter: {error}"),
+        StartStage::AppArmor => format!("exec: AppArmor refused the container's profile: {error}"),
         // Only the main program runs startContainer hooks.
         StartStage::Hook => format!("exec: the process could not start: {error}"),
     }

@@ -11,8 +11,10 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use serde_json::{Map, Value};
+use xvisor_confine::cgroup::ScopeRequest;
 use xvisor_confine::identity::{CapabilityCeiling, CapabilitySets, IdMaps, IdRange};
 use xvisor_confine::rootfs::HostDevice;
+use xvisor_confine::systemd::valid_unit_name;
 use xvisor_confine::{Limits, RootBase, RootExtras, RootSpec, TmpfsMount, TmpfsSizes, Volume};
 use xvisor_instance::hooks::{Hook, Hooks};
 use xvisor_instance::{InstanceSpec, JoinNamespace, NamespaceKind, Network, StdinMode, TraceTarget};
@@ -71,6 +73,9 @@ pub struct Container {
     /// Properties runtime-spec does not define, by path (`linux.foo`):
     /// ignored, as the specification requires.
     pub ignored: Vec<String>,
+    /// `cgroupsPath` read as systemd's cgroup driver reads it
+    /// (`SLICE:PREFIX:NAME`), for an engine that asks for that driver.
+    pub systemd_scope: Option<ScopeRequest>,
 }
 
 /// A process.json (an OCI runtime's `exec --process`): config.json's
@@ -90,6 +95,7 @@ pub struct ProcessConfig {
     pub terminal: bool,
     /// `noNewPrivileges` (absent: false, as runtime-spec says).
     pub no_new_privileges: bool,
+    pub apparmor_profile: Option<String>,
     /// As [`Container::ignored`].
     pub ignored: Vec<String>,
 }
@@ -113,6 +119,7 @@ pub fn parse_process(text: &str) -> Result<ProcessConfig, ConfigError> {
         umask: b.umask,
         terminal: b.terminal,
         no_new_privileges: b.no_new_privileges,
+        apparmor_profile: b.apparmor_profile,
         ignored: spec_fields::take_set_aside(),
     })
 }
@@ -556,6 +563,8 @@ struct Builder {
     network: Network,
     limits: Limits,
     cgroup_path: Option<PathBuf>,
+    systemd_scope: Option<ScopeRequest>,
+    apparmor_profile: Option<String>,
     id_maps: Option<IdMaps>,
     /// The host nodes `linux.devices` adds, by path (become
     /// `extras.devices` at the end).
@@ -602,6 +611,8 @@ impl Builder {
             network: Network::Host,
             limits: Limits::default(),
             cgroup_path: None,
+            systemd_scope: None,
+            apparmor_profile: None,
             id_maps: None,
             added_devices: Vec::new(),
             sysctls: Vec::new(),
@@ -739,10 +750,14 @@ impl Builder {
         // what a set-uid program can gain is an id of the instance's own
         // user namespace.
         self.no_new_privileges = p.boolean("noNewPrivileges")?;
-        p.refuse(
-            "apparmorProfile",
-            "AppArmor profiles are not supported (xvisor's own filter and namespaces confine the guest)",
-        )?;
+        // The engine has loaded it; every process of the container is
+        // executed under it, beside xvisor's own confinement.
+        if let Some(profile) = p.string("apparmorProfile")? {
+            if profile.is_empty() || profile.len() > 4096 || profile.contains(['\0', '\n']) {
+                return Err(field("process.apparmorProfile", "not a profile name"));
+            }
+            self.apparmor_profile = Some(profile);
+        }
         p.refuse("selinuxLabel", "SELinux labels are not supported")?;
         if let Some(adj) = p.int("oomScoreAdj")? {
             if !(-1000..=1000).contains(&adj) {
@@ -968,6 +983,7 @@ impl Builder {
         }
         if let Some(path) = l.string("cgroupsPath")? {
             self.cgroup_path = cgroup_path(&path).map_err(|why| field("linux.cgroupsPath", why))?;
+            self.systemd_scope = systemd_scope(&path);
         }
         if let Some(r) = l.object("resources")? {
             self.resources(r)?;
@@ -1244,6 +1260,8 @@ impl Builder {
             network: self.network,
             limits: self.limits,
             cgroup_path: self.cgroup_path,
+            systemd_scope: None,
+            apparmor_profile: self.apparmor_profile.clone(),
             id_maps: self.id_maps,
             own_host_ids: false,
             processes_per_user: None,
@@ -1280,6 +1298,7 @@ impl Builder {
             annotations,
             poststop: self.poststop,
             ignored: spec_fields::take_set_aside(),
+            systemd_scope: self.systemd_scope,
         })
     }
 }
@@ -1384,6 +1403,28 @@ fn cgroup_path(value: &str) -> Result<Option<PathBuf>, String> {
         out.push(part);
     }
     Ok((!out.as_os_str().is_empty()).then_some(out))
+}
+
+/// A `cgroupsPath` of the form `SLICE:PREFIX:NAME` (already accepted by
+/// [`cgroup_path`]) as the scope systemd's driver makes: `PREFIX-NAME.scope`
+/// (`NAME` itself when `PREFIX` is empty) in `SLICE` (the manager's
+/// default when empty). `None` for a plain path or a name that is not a
+/// scope's.
+fn systemd_scope(value: &str) -> Option<ScopeRequest> {
+    let [slice, prefix, name] = value.split(':').collect::<Vec<_>>()[..] else {
+        return None;
+    };
+    if name.is_empty() {
+        return None;
+    }
+    let unit = if prefix.is_empty() {
+        name.to_string()
+    } else {
+        format!("{prefix}-{name}.scope")
+    };
+    let slice = (!slice.is_empty()).then(|| slice.to_string());
+    let valid = valid_unit_name(&unit, ".scope") && slice.as_deref().is_none_or(|s| valid_unit_name(s, ".slice"));
+    valid.then_some(ScopeRequest { unit, slice })
 }
 
 /// `a-b-c.slice` → `a.slice/a-b.slice/a-b-c.slice/` (empty or `-.slice`:
@@ -1875,11 +1916,6 @@ mod tests {
                 "linux.sysctl.kernel.panic: only settings",
             ),
             (
-                "/process/apparmorProfile",
-                serde_json::json!("x"),
-                "process.apparmorProfile",
-            ),
-            (
                 "/hooks",
                 serde_json::json!({"prestart": [{"path": "bin/true"}]}),
                 "hooks.prestart[0].path: must be an absolute path",
@@ -2004,6 +2040,29 @@ mod tests {
         assert!(e.contains("linux.intelRdt"), "{e}");
         let process = parse_process(r#"{"args": ["true"], "cwd": "/", "someday": 1}"#).unwrap();
         assert_eq!(process.ignored, ["process.someday"]);
+    }
+
+    #[test]
+    fn systemd_form_names_the_scope_its_driver_makes() {
+        let scope = |v: &str| systemd_scope(v).map(|s| (s.unit, s.slice));
+        assert_eq!(
+            scope("machine.slice:libpod:abc"),
+            Some(("libpod-abc.scope".into(), Some("machine.slice".into())))
+        );
+        assert_eq!(scope(":libpod:abc"), Some(("libpod-abc.scope".into(), None)));
+        assert_eq!(
+            scope("system.slice::x.scope"),
+            Some(("x.scope".into(), Some("system.slice".into())))
+        );
+        for not_a_scope in [
+            "/a/b",
+            "a.slice:p:",
+            "system.slice::x.service",
+            "a b.slice:p:n",
+            "s.slice:p:a/b",
+        ] {
+            assert_eq!(scope(not_a_scope), None, "{not_a_scope}");
+        }
     }
 
     #[test]

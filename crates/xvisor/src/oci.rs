@@ -55,7 +55,9 @@ Global options (before COMMAND):
       --log FILE           also write errors to FILE
       --log-format FMT     text (default) or json
       --debug              more messages in the log
-      --systemd-cgroup     refused: xvisor manages its cgroups itself
+      --systemd-cgroup     systemd's cgroup driver: each container in a
+                           transient scope systemd makes (cgroupsPath
+                           SLICE:PREFIX:NAME), with delegation
 
 create / run options:
   -b, --bundle DIR         the bundle (config.json and the root) (default .)
@@ -113,6 +115,9 @@ struct Global {
     log: Option<PathBuf>,
     log_json: bool,
     debug: bool,
+    /// systemd's cgroup driver: each container runs in a transient scope
+    /// named by its `cgroupsPath` (`SLICE:PREFIX:NAME`).
+    systemd_cgroup: bool,
 }
 
 impl Global {
@@ -327,6 +332,7 @@ pub fn main(args: Vec<OsString>) -> i32 {
         log: None,
         log_json: false,
         debug: false,
+        systemd_cgroup: false,
     };
     let mut rest = args.into_iter().peekable();
     // Global options, runc style, before the command.
@@ -362,10 +368,10 @@ pub fn main(args: Vec<OsString>) -> i32 {
                 Ok(())
             }
             "--rootless" => value("--rootless").map(drop),
-            "--systemd-cgroup" => Err(
-                "--systemd-cgroup is not supported: xvisor places the instance's cgroups below its own (use the cgroupfs manager)"
-                    .into(),
-            ),
+            "--systemd-cgroup" => {
+                global.systemd_cgroup = true;
+                Ok(())
+            }
             _ => {
                 command = Some(text);
                 break;
@@ -480,6 +486,26 @@ fn one_id(p: &Parsed, command: &str) -> Result<String> {
 }
 
 /// `create` and `run`.
+/// systemd's cgroup driver: the container's scope is made by systemd (in
+/// the slice `cgroupsPath` names) and the instance's cgroups go below it;
+/// an empty `cgroupsPath` gets `xvisor-ID.scope` in the manager's default
+/// slice.
+fn use_systemd_scope(container: &mut xvisor_oci::Container, id: &str) -> Result<()> {
+    let scope = match container.systemd_scope.take() {
+        Some(scope) => scope,
+        None if container.spec.cgroup_path.is_none() => xvisor_confine::cgroup::ScopeRequest {
+            unit: xvisor_confine::systemd::instance_scope_name(id, std::process::id()),
+            slice: None,
+        },
+        None => {
+            bail!("config.json: linux.cgroupsPath: with --systemd-cgroup it must be SLICE:PREFIX:NAME naming a scope")
+        }
+    };
+    container.spec.cgroup_path = None;
+    container.spec.systemd_scope = Some(scope);
+    Ok(())
+}
+
 fn create_command(global: &Global, args: Vec<OsString>, run: bool) -> Result<i32> {
     let p = parse(if run { "run" } else { "create" }, args)?;
     if p.help {
@@ -498,6 +524,15 @@ fn create_command(global: &Global, args: Vec<OsString>, run: bool) -> Result<i32
         }
     }
     global.log_ignored("config.json", &container.ignored);
+    if let Some(profile) = &container.spec.apparmor_profile {
+        let enabled = std::fs::read_to_string("/sys/module/apparmor/parameters/enabled");
+        if !enabled.is_ok_and(|e| e.trim() == "Y") {
+            bail!("config.json: process.apparmorProfile {profile:?}: AppArmor is not enabled on this host");
+        }
+    }
+    if global.systemd_cgroup {
+        use_systemd_scope(&mut container, &id)?;
+    }
     container.spec.preserve_fds = p.preserve_fds;
     if container.spec.tty && p.console_socket.is_none() && !run {
         bail!("config.json: process.terminal is true: create needs --console-socket");
@@ -657,6 +692,7 @@ fn supervise(
         annotations,
         poststop,
         ignored: _,
+        systemd_scope: _,
     } = container;
     let me = process::getpid();
     let mut state = ContainerState {
@@ -1000,6 +1036,7 @@ fn exec(global: &Global, args: Vec<OsString>) -> Result<i32> {
             tty: process.terminal,
             preserve_fds: request.preserve_fds,
             no_new_privileges: Some(process.no_new_privileges || request.no_new_privileges == Some(true)),
+            apparmor_profile: process.apparmor_profile,
         };
     } else if request.argv.is_empty() {
         bail!("exec: give a command to run (or --process FILE)");
@@ -1255,7 +1292,7 @@ fn features(args: Vec<OsString>) -> Result<i32> {
             "capabilities": ["CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_FOWNER", "CAP_FSETID", "CAP_KILL",
                              "CAP_SETGID", "CAP_SETUID", "CAP_SETPCAP", "CAP_NET_BIND_SERVICE", "CAP_NET_RAW",
                              "CAP_SYS_CHROOT", "CAP_MKNOD", "CAP_AUDIT_WRITE", "CAP_SETFCAP"],
-            "cgroup": {"v1": true, "v2": true, "systemd": false, "systemdUser": false, "rdma": false},
+            "cgroup": {"v1": true, "v2": true, "systemd": true, "systemdUser": true, "rdma": false},
             "seccomp": {
                 "enabled": true,
                 "actions": ["SCMP_ACT_ALLOW", "SCMP_ACT_ERRNO", "SCMP_ACT_KILL", "SCMP_ACT_KILL_PROCESS",

@@ -843,6 +843,8 @@ pub fn to_spec(mut o: RunOptions) -> Result<InstanceSpec> {
         network: o.network,
         limits: o.limits,
         cgroup_path: None,
+        systemd_scope: None,
+        apparmor_profile: None,
         id_maps: None,
         own_host_ids: !o.share_host_ids,
         processes_per_user: None,

@@ -80,13 +80,19 @@ impl Bundle {
     /// `create`: its stdout and stderr are the container's, kept open by
     /// the supervisor: give it a file, not a pipe to wait on.
     fn create(&self, id: &str, extra: &[&str]) -> (Output, PathBuf) {
+        self.create_with(&[], id, extra)
+    }
+
+    /// `create` with global options before it.
+    fn create_with(&self, global: &[&str], id: &str, extra: &[&str]) -> (Output, PathBuf) {
         let out_path = self.dir.join(&format!("{id}.out"));
         let out = std::fs::File::create(&out_path).unwrap();
         if self.caller == Caller::Unprivileged {
             std::os::unix::fs::chown(&out_path, Some(NOBODY), Some(NOBODY)).unwrap();
         }
         self.created.borrow_mut().push(id.to_string());
-        let mut args = vec!["create", "--bundle", self.dir.str()];
+        let mut args = global.to_vec();
+        args.extend_from_slice(&["create", "--bundle", self.dir.str()]);
         args.extend_from_slice(extra);
         args.push(id);
         let status = xvisor(self.caller, &self.global(&args))
@@ -345,6 +351,62 @@ fn cgroups_path_places_the_container_below_the_runtimes_cgroup() {
             "left: {:?}",
             cgroup_dirs_ending_with(&top)
         );
+    }
+}
+
+/// systemd's cgroup driver (`--systemd-cgroup`, podman's
+/// `--cgroup-manager systemd`): the scope `cgroupsPath` names is made by
+/// systemd. Without systemd (these machines) it is refused with one line
+/// and leaves nothing; where systemd runs, the container is in the scope.
+/// The guest-kernel boot with systemd (tests/guest-kernel) runs podman
+/// through it.
+#[test]
+fn the_systemd_cgroup_driver_asks_systemd_for_the_scope() {
+    let id = container_id("sdscope");
+    let b = Bundle::new("oci-sdscope", Caller::Root, &["sleep", "60"]);
+    b.edit(|c| c["linux"]["cgroupsPath"] = serde_json::json!("plain/path"));
+    let (o, _) = b.create_with(&["--systemd-cgroup"], &id, &[]);
+    assert_ne!(code(&o), 0, "create: {}", stderr(&o));
+    let e = stderr(&o);
+    assert!(e.contains("SLICE:PREFIX:NAME"), "{e}");
+    b.edit(|c| c["linux"]["cgroupsPath"] = serde_json::json!(format!("xvisortest.slice:xvtest:{id}")));
+    let (o, _) = b.create_with(&["--systemd-cgroup"], &id, &[]);
+    if std::path::Path::new("/run/systemd/system").exists() {
+        assert_eq!(code(&o), 0, "create: {}", stderr(&o));
+        let scope = format!("xvtest-{id}.scope");
+        assert!(!cgroup_dirs_ending_with(&scope).is_empty(), "no {scope}");
+        ok(&b.oci(&["delete", "--force", &id]));
+        assert!(eventually(Duration::from_secs(10), || cgroup_dirs_ending_with(&scope).is_empty()));
+    } else {
+        assert_ne!(code(&o), 0, "created without systemd: {}", stderr(&o));
+        let e = stderr(&o);
+        assert!(e.contains("cannot reach systemd at /run/systemd/private"), "{e}");
+        assert_eq!(e.lines().count(), 1, "{e}");
+        assert!(!b.state_root.join(&id).exists(), "state left behind");
+        assert!(cgroup_dirs_ending_with(&id).is_empty(), "cgroups left behind");
+    }
+}
+
+/// An AppArmor profile is honoured where AppArmor runs (the systemd guest
+/// boot checks podman's), and refused by name where it does not.
+#[test]
+fn an_apparmor_profile_is_applied_or_refused_never_dropped() {
+    let enabled = std::fs::read_to_string("/sys/module/apparmor/parameters/enabled").is_ok_and(|e| e.trim() == "Y");
+    let id = container_id("aa");
+    let b = Bundle::new("oci-aa", Caller::Root, &["cat", "/proc/self/attr/current"]);
+    b.edit(|c| c["process"]["apparmorProfile"] = serde_json::json!("unconfined"));
+    let (o, out) = b.create(&id, &[]);
+    if enabled {
+        assert_eq!(code(&o), 0, "create: {}", stderr(&o));
+        ok(&b.oci(&["start", &id]));
+        assert!(eventually(Duration::from_secs(10), || std::fs::read_to_string(&out)
+            .is_ok_and(|t| t.contains("unconfined"))));
+        ok(&b.oci(&["delete", "--force", &id]));
+    } else {
+        assert_ne!(code(&o), 0, "created without AppArmor: {}", stderr(&o));
+        let e = stderr(&o);
+        assert!(e.contains("AppArmor is not enabled on this host") && e.lines().count() == 1, "{e}");
+        assert!(!b.state_root.join(&id).exists(), "state left behind");
     }
 }
 
