@@ -284,6 +284,15 @@ fn serve(spec: &InstanceSpec, control: BorrowedFd<'_>) -> Result<i32, String> {
         drop(master);
         slave
     });
+    // The guest's filter and exec are prepared while the supervisor takes
+    // the news (as runc, the program is looked up before the start; a
+    // failure is reported once the start is asked for).
+    let filters = Filters {
+        engine: spec.extra_filter.clone(),
+        own: xvisor_trap::bpf::to_bytes(&xvisor_trap::bpf::compile(&spec.policy)),
+    };
+    let main = spec.main_process();
+    let prepared = PreparedExec::new(&main);
     match receive(control)? {
         ToInit::Start => {}
         other => return Err(format!("control channel: unexpected {other:?}")),
@@ -294,12 +303,7 @@ fn serve(spec: &InstanceSpec, control: BorrowedFd<'_>) -> Result<i32, String> {
     signal::block(&watched).map_err(context("block signals"))?;
     let signals = signal::signal_fd(&watched).map_err(context("create a signalfd"))?;
     let (report_read, report_write) = report_channel().map_err(context("create the start report channel"))?;
-    let filters = Filters {
-        engine: spec.extra_filter.clone(),
-        own: xvisor_trap::bpf::to_bytes(&xvisor_trap::bpf::compile(&spec.policy)),
-    };
-    let main = spec.main_process();
-    let prepared = match PreparedExec::new(&main) {
+    let prepared = match prepared {
         Ok(p) => p,
         Err(e) => {
             let errno = e.raw_os_error().unwrap_or(errno::EINVAL);
