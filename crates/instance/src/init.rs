@@ -83,7 +83,7 @@ fn fetch_listener(guest: i32, fd: i32) -> Result<Option<OwnedFd>, String> {
                 return Ok(Some(candidate));
             }
         }
-        let state = std::fs::read_to_string(format!("/proc/{guest}/stat")).unwrap_or_default();
+        let state = xvisor_sys::fs::read_small(format!("/proc/{guest}/stat")).unwrap_or_default();
         if state
             .rsplit_once(')')
             .is_none_or(|(_, rest)| rest.trim_start().starts_with(['Z', 'X']))
@@ -192,7 +192,7 @@ fn serve(spec: &InstanceSpec, control: BorrowedFd<'_>) -> Result<i32, String> {
     if matches!(spec.id_maps, Some(IdMaps::Given { .. })) {
         // Rootless, the kernel denies setgroups (and there are no groups of
         // the caller's to drop but its own).
-        let denied = std::fs::read_to_string("/proc/self/setgroups").is_ok_and(|s| s.trim() == "deny");
+        let denied = xvisor_sys::fs::read_small("/proc/self/setgroups").is_ok_and(|s| s.trim() == "deny");
         if !denied {
             process::setgroups(&[]).map_err(context("drop the supervisor's groups"))?;
         }
@@ -664,7 +664,7 @@ impl PreparedExec {
                 .map(xvisor_sys::cstring)
                 .collect::<io::Result<Vec<_>>>()?
         };
-        let may_set_groups = std::fs::read_to_string("/proc/self/setgroups").is_ok_and(|s| s.trim() == "allow");
+        let may_set_groups = xvisor_sys::fs::read_small("/proc/self/setgroups").is_ok_and(|s| s.trim() == "allow");
         // Read now so the guest's process finds it cached.
         let _ = caps::last_cap();
         Ok(Self {
