@@ -445,6 +445,7 @@ impl RootSpec {
     /// The second half of [`Self::enter`], with the trees
     /// [`Self::take_host_trees`] took (and perhaps idmapped since).
     pub fn enter_with(&self, taken: HostTrees) -> Result<(), RootfsError> {
+        forget_empty_directory();
         let staging_path = STAGING_CANDIDATES
             .iter()
             .copied()
@@ -562,6 +563,7 @@ impl RootSpec {
             let _ = ensure_dir(root, w.trim_start_matches('/'));
         }
 
+        forget_empty_directory();
         let new_root = format!("{staging_path}/root");
         std::env::set_current_dir(&new_root).map_err(fail("enter the new root"))?;
         drop(staging_dir);
@@ -1181,16 +1183,69 @@ fn mask_unless_kept_out(root: BorrowedFd<'_>, rel: &str, guest_root: GuestRoot) 
     }
     let kind = st.kind;
     let cover = if kind == FileKind::Directory {
-        mount::new_filesystem(
-            "tmpfs",
-            &[FsOption::Value("size", "4k"), FsOption::Value("mode", "0755")],
-            attr::RDONLY | attr::NOSUID | attr::NODEV | attr::NOEXEC,
-        )
+        empty_directory()
     } else {
         host_node("/dev/null")
     }
     .map_err(fail(format!("mask /{rel}")))?;
     mount::attach(cover.as_fd(), target.as_fd()).map_err(fail(format!("mask /{rel}")))
+}
+
+/// The cover of masked directories while a root is built: one empty tmpfs,
+/// whose clones (bind mounts) cover them all.
+enum EmptyDirectory {
+    NotYet,
+    Shared(OwnedFd),
+    /// The kernel cannot clone a mount that is not attached anywhere (an
+    /// older one): a tmpfs for each mask, as before.
+    OnePerMask,
+}
+
+thread_local! {
+    static EMPTY_DIRECTORY: std::cell::RefCell<EmptyDirectory> =
+        const { std::cell::RefCell::new(EmptyDirectory::NotYet) };
+}
+
+/// An empty, read-only directory mount to hide a directory behind. Every
+/// mask of a root is a clone of one tmpfs (until [`forget_empty_directory`]):
+/// the start-up creates, and the instance's end destroys, one superblock
+/// for them all rather than one a mask. The superblock itself is read-only
+/// (not just each mount), so nothing can be written through any of them:
+/// the masks share their emptiness and nothing else.
+fn empty_directory() -> io::Result<OwnedFd> {
+    EMPTY_DIRECTORY.with(|cell| {
+        let mut state = cell.borrow_mut();
+        if let EmptyDirectory::Shared(fs) = &*state {
+            return mount::clone_tree(Some(fs.as_fd()), "", false);
+        }
+        let fs = mount::new_filesystem(
+            "tmpfs",
+            &[
+                FsOption::Value("size", "4k"),
+                FsOption::Value("mode", "0755"),
+                FsOption::Flag("ro"),
+            ],
+            attr::RDONLY | attr::NOSUID | attr::NODEV | attr::NOEXEC,
+        )?;
+        if matches!(*state, EmptyDirectory::OnePerMask) {
+            return Ok(fs);
+        }
+        match mount::clone_tree(Some(fs.as_fd()), "", false) {
+            Ok(clone) => {
+                *state = EmptyDirectory::Shared(fs);
+                Ok(clone)
+            }
+            Err(_) => {
+                *state = EmptyDirectory::OnePerMask;
+                Ok(fs)
+            }
+        }
+    })
+}
+
+/// Closes the shared cover of [`empty_directory`] once the root is built.
+fn forget_empty_directory() {
+    EMPTY_DIRECTORY.with(|cell| *cell.borrow_mut() = EmptyDirectory::NotYet);
 }
 
 fn mask_etc(root: BorrowedFd<'_>, guest_root: GuestRoot) -> Result<(), RootfsError> {

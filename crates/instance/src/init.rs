@@ -83,7 +83,7 @@ fn fetch_listener(guest: i32, fd: i32) -> Result<Option<OwnedFd>, String> {
                 return Ok(Some(candidate));
             }
         }
-        let state = std::fs::read_to_string(format!("/proc/{guest}/stat")).unwrap_or_default();
+        let state = xvisor_sys::fs::read_small(format!("/proc/{guest}/stat")).unwrap_or_default();
         if state
             .rsplit_once(')')
             .is_none_or(|(_, rest)| rest.trim_start().starts_with(['Z', 'X']))
@@ -232,7 +232,7 @@ fn serve(spec: &InstanceSpec, control: BorrowedFd<'_>, join_user: Option<Borrowe
     if matches!(spec.id_maps, Some(IdMaps::Given { .. })) {
         // Rootless, the kernel denies setgroups (and there are no groups of
         // the caller's to drop but its own).
-        let denied = std::fs::read_to_string("/proc/self/setgroups").is_ok_and(|s| s.trim() == "deny");
+        let denied = xvisor_sys::fs::read_small("/proc/self/setgroups").is_ok_and(|s| s.trim() == "deny");
         if !denied {
             process::setgroups(&[]).map_err(context("drop the supervisor's groups"))?;
         }
@@ -324,6 +324,15 @@ fn serve(spec: &InstanceSpec, control: BorrowedFd<'_>, join_user: Option<Borrowe
         drop(master);
         slave
     });
+    // The guest's filter and exec are prepared while the supervisor takes
+    // the news (as runc, the program is looked up before the start; a
+    // failure is reported once the start is asked for).
+    let filters = Filters {
+        engine: spec.extra_filter.clone(),
+        own: xvisor_trap::bpf::to_bytes(&xvisor_trap::bpf::compile(&spec.policy)),
+    };
+    let main = spec.main_process();
+    let prepared = PreparedExec::new(&main);
     match receive(control)? {
         ToInit::Start => {}
         other => return Err(format!("control channel: unexpected {other:?}")),
@@ -334,12 +343,7 @@ fn serve(spec: &InstanceSpec, control: BorrowedFd<'_>, join_user: Option<Borrowe
     signal::block(&watched).map_err(context("block signals"))?;
     let signals = signal::signal_fd(&watched).map_err(context("create a signalfd"))?;
     let (report_read, report_write) = report_channel().map_err(context("create the start report channel"))?;
-    let filters = Filters {
-        engine: spec.extra_filter.clone(),
-        own: xvisor_trap::bpf::to_bytes(&xvisor_trap::bpf::compile(&spec.policy)),
-    };
-    let main = spec.main_process();
-    let prepared = match PreparedExec::new(&main) {
+    let prepared = match prepared {
         Ok(p) => p,
         Err(e) => {
             let errno = e.raw_os_error().unwrap_or(errno::EINVAL);
@@ -747,7 +751,7 @@ impl PreparedExec {
                 .map(xvisor_sys::cstring)
                 .collect::<io::Result<Vec<_>>>()?
         };
-        let may_set_groups = std::fs::read_to_string("/proc/self/setgroups").is_ok_and(|s| s.trim() == "allow");
+        let may_set_groups = xvisor_sys::fs::read_small("/proc/self/setgroups").is_ok_and(|s| s.trim() == "allow");
         // Read now so the guest's process finds it cached.
         let _ = caps::last_cap();
         Ok(Self {

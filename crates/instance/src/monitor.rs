@@ -246,7 +246,7 @@ fn is_zombie_still(tid: i32) -> bool {
 /// (fields 3 and 4, counted after the last ')': the command name before
 /// them may hold spaces and parentheses).
 pub(crate) fn stat_of(host_tid: i32) -> Option<(char, i32)> {
-    let stat = std::fs::read_to_string(format!("/proc/{host_tid}/stat")).ok()?;
+    let stat = xvisor_sys::fs::read_small(format!("/proc/{host_tid}/stat")).ok()?;
     let mut fields = stat.rsplit_once(')')?.1.split_whitespace();
     let state = fields.next()?.chars().next()?;
     let ppid = fields.next()?.parse().ok()?;
@@ -642,7 +642,7 @@ fn parent_of(host_pid: i32) -> Option<i32> {
 /// A task's identity from `/proc/TID/status`: thread group, and the ids
 /// inside the instance (the last entries of NSpid and NStgid).
 pub(crate) fn identify(host_tid: i32, born_after: Duration, creator: Option<i32>) -> Task {
-    let status = std::fs::read_to_string(format!("/proc/{host_tid}/status")).unwrap_or_default();
+    let status = xvisor_sys::fs::read_small(format!("/proc/{host_tid}/status")).unwrap_or_default();
     let last = |key: &str| -> Option<i64> {
         status
             .lines()

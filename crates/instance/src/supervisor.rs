@@ -507,6 +507,8 @@ impl Instance {
             cg.add_process(self.init_pid, cg.v2_dir().is_some())?;
         }
         self.send(ToInit::Proceed)?;
+        // While init builds the root.
+        self.start_serving_pool()?;
         if self.spec.own_host_ids && self.spec.root.has_guest_owned_trees() {
             self.idmap_guest_trees()?;
             self.send(ToInit::Proceed)?;
@@ -625,19 +627,7 @@ impl Instance {
     /// created → running: starts the guest program.
     pub fn start(&mut self) -> Result<(), InstanceError> {
         let next = self.state.after("start")?;
-        // Every fork of the supervisor is behind us (init, the watchdog):
-        // the serving pool can start now, and confine itself while the
-        // guest is being prepared, off the start's critical path.
-        let keep = self.kept_capabilities();
-        xvisor_sys::signal::install_doorbell(xvisor_sys::signal::doorbell())
-            .map_err(host("install the serving threads' doorbell"))?;
-        let metadata = self.spec.policy.guards_host_objects();
-        let (pool, to_pool) = crate::server::start_pool(crate::server::serving_threads(self.records()), move || {
-            confine_thread(&keep, xvisor_trap::host::serving_filter(metadata))
-        })
-        .map_err(host("start the serving threads"))?;
-        self.pool = Some(pool);
-        self.to_pool = Some(to_pool);
+        self.start_serving_pool()?;
         if let Some(m) = &self.monitor {
             m.attached().map_err(InstanceError::Monitor)?;
         }
@@ -733,6 +723,27 @@ impl Instance {
                 .send(server)
                 .map_err(|_| InstanceError::Setup("the serving threads ended".into()))?;
         }
+        Ok(())
+    }
+
+    /// Starts the serving threads (once). Every fork of the supervisor is
+    /// behind us (init, the watchdog) once init has its id maps: the
+    /// threads start and confine themselves while init builds the root,
+    /// off the start's critical path, and wait for the guest's listener.
+    fn start_serving_pool(&mut self) -> Result<(), InstanceError> {
+        if self.pool.is_some() {
+            return Ok(());
+        }
+        let keep = self.kept_capabilities();
+        xvisor_sys::signal::install_doorbell(xvisor_sys::signal::doorbell())
+            .map_err(host("install the serving threads' doorbell"))?;
+        let metadata = self.spec.policy.guards_host_objects();
+        let (pool, to_pool) = crate::server::start_pool(crate::server::serving_threads(self.records()), move || {
+            confine_thread(&keep, xvisor_trap::host::serving_filter(metadata))
+        })
+        .map_err(host("start the serving threads"))?;
+        self.pool = Some(pool);
+        self.to_pool = Some(to_pool);
         Ok(())
     }
 

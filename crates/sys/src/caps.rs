@@ -30,7 +30,7 @@ pub mod cap {
 pub fn last_cap() -> u32 {
     static LAST: std::sync::OnceLock<u32> = std::sync::OnceLock::new();
     *LAST.get_or_init(|| {
-        std::fs::read_to_string("/proc/sys/kernel/cap_last_cap")
+        crate::fs::read_small("/proc/sys/kernel/cap_last_cap")
             .ok()
             .and_then(|s| s.trim().parse().ok())
             .unwrap_or(40)

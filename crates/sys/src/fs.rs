@@ -43,6 +43,31 @@ fn openat2(root: BorrowedFd<'_>, path: &[u8], flags: i32, mode: u32) -> io::Resu
     Ok(unsafe { OwnedFd::from_raw_fd(fd as i32) })
 }
 
+/// Reads a small file whole, as text: meant for /proc files, which report
+/// a size of 0. `std::fs::read_to_string` asks for the size first (`statx`,
+/// `lseek`) and then reads from 32 bytes up, doubling — six reads for a
+/// `/proc/PID/stat` line, ten for a `maps`; a page-sized buffer takes such
+/// a file in one read, then one more for the end.
+pub fn read_small(path: impl AsRef<std::path::Path>) -> io::Result<String> {
+    use std::io::Read;
+    let mut file = std::fs::File::open(path)?;
+    let mut bytes = vec![0u8; 4096];
+    let mut len = 0;
+    loop {
+        if len == bytes.len() {
+            bytes.resize(len * 2, 0);
+        }
+        match file.read(&mut bytes[len..]) {
+            Ok(0) => break,
+            Ok(n) => len += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    bytes.truncate(len);
+    String::from_utf8(bytes).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))
+}
+
 /// Opens `path` as an `O_PATH` handle (no access to the contents; enough to
 /// mount on, or to resolve further from), relative to `dirfd` or the cwd.
 pub fn open_path(dirfd: Option<BorrowedFd<'_>>, path: &str) -> io::Result<OwnedFd> {
@@ -229,4 +254,27 @@ pub fn stat_fd(fd: BorrowedFd<'_>) -> io::Result<FdStat> {
         gid: st.st_gid,
         mode: st.st_mode & 0o7777,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::read_small;
+
+    #[test]
+    fn small_reads_take_the_whole_file_whatever_its_size() {
+        let dir = std::env::temp_dir().join(format!("xvisor-read-small-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        for len in [0usize, 1, 4095, 4096, 4097, 20_000] {
+            let path = dir.join(len.to_string());
+            let text: String = (0..len).map(|i| char::from(b'a' + (i % 26) as u8)).collect();
+            std::fs::write(&path, &text).unwrap();
+            assert_eq!(read_small(&path).unwrap(), text, "{len} bytes");
+        }
+        let _ = std::fs::remove_dir_all(&dir);
+        // A /proc file, which says it is empty.
+        let stat = read_small("/proc/self/stat").unwrap();
+        assert!(stat.starts_with(&format!("{} (", std::process::id())), "{stat}");
+        assert!(stat.ends_with('\n'));
+        assert!(read_small("/proc/self/maps").unwrap().lines().count() > 3);
+    }
 }

@@ -113,7 +113,7 @@ pub enum Forked {
 /// The numeric fields of `/proc/self/stat` numbered (from 1, as proc(5)
 /// does) in `wanted`, in that order.
 fn own_stat_fields<const N: usize>(wanted: [usize; N]) -> io::Result<[u64; N]> {
-    let stat = std::fs::read_to_string("/proc/self/stat")?;
+    let stat = crate::fs::read_small("/proc/self/stat")?;
     // The command name (field 2) may contain spaces and parentheses: fields
     // are counted from the last ')', which ends it; field 3 comes next.
     let after = stat
@@ -169,11 +169,13 @@ pub fn set_command_line(title: &str) -> io::Result<()> {
     if title.as_bytes().contains(&0) {
         return Err(io::Error::from_raw_os_error(libc::EINVAL));
     }
-    if thread_count()? != 1 {
+    // One read for the thread count and the area (each read of
+    // /proc/self/stat formats the whole line).
+    let [threads, start, end] = own_stat_fields([20, 48, 49])?;
+    if threads != 1 {
         return Err(io::Error::from_raw_os_error(libc::EBUSY));
     }
-    let [start, end] = own_stat_fields([48, 49])?;
-    let maps = std::fs::read_to_string("/proc/self/maps")?;
+    let maps = crate::fs::read_small("/proc/self/maps")?;
     if start >= end || !within_writable_mapping(&maps, start, end) {
         return Err(io::Error::other(
             "the argument area is not writable memory of this process",

@@ -60,7 +60,7 @@ pub fn leave_controlling_terminal() -> bool {
         // SAFETY: TIOCNOTTY takes no argument.
         let _ = unsafe { libc::ioctl(current.as_raw_fd(), libc::TIOCNOTTY) };
     }
-    std::fs::read_to_string("/proc/self/stat").is_ok_and(|stat| controlling_terminal_of_stat(&stat) == Some(0))
+    crate::fs::read_small("/proc/self/stat").is_ok_and(|stat| controlling_terminal_of_stat(&stat) == Some(0))
 }
 
 /// `tty_nr`, the 7th field of a `/proc/PID/stat` line (the command name,
