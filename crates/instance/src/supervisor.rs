@@ -102,6 +102,8 @@ pub enum InstanceError {
     },
     #[error(transparent)]
     Hook(#[from] crate::hooks::HookError),
+    #[error(transparent)]
+    Nat(#[from] crate::nat::NatError),
 }
 
 impl InstanceError {
@@ -220,6 +222,8 @@ pub struct Instance {
     /// init joined an existing user namespace (a pod's): its id maps are
     /// that namespace's, not ours to write.
     joins_user: bool,
+    /// The user-mode network stack of `--net nat`, ended with the instance.
+    nat: Option<crate::nat::Nat>,
 }
 
 /// The supervisor's side of an exec session: the client's connection, and
@@ -485,6 +489,7 @@ impl Instance {
             id_lease,
             handed_in: Arc::new(crate::hostobj::HandedIn::of_standard_descriptors()),
             joins_user,
+            nat: None,
         };
         instance.monitor = Some(monitor.map_err(InstanceError::Monitor)?);
         instance.finish_creating()?;
@@ -522,6 +527,12 @@ impl Instance {
                     return Err(InstanceError::Setup("the instance sent no terminal".into()));
                 }
                 self.pty_master = fd;
+                // init's network namespace exists: its way out is set up
+                // from the supervisor's (the host's) network, before the
+                // supervisor moves into the instance's.
+                if self.spec.network == crate::spec::Network::Nat {
+                    self.nat = Some(crate::nat::start(self.init_pid, &self.spec.publish)?);
+                }
                 self.move_into_instance_namespaces()?;
                 self.state = self.state.after("finish creating")?;
                 Ok(())
@@ -714,7 +725,7 @@ impl Instance {
             threads: Mutex::new(Vec::new()),
             trapped: std::sync::atomic::AtomicU64::new(0),
             refusals: Default::default(),
-            own_network: self.spec.network == crate::spec::Network::None,
+            own_network: self.spec.network.is_own(),
             handed_in: Arc::clone(&self.handed_in),
             devpts: std::sync::OnceLock::new(),
             init_pid: self.init_pid,
@@ -1319,6 +1330,7 @@ impl Instance {
         // them any more (a run ends with `exit`, never dropping this).
         self.claim = None;
         self.id_lease = None;
+        self.nat = None;
         self.state = State::Stopped;
         let result = match self.cgroup.as_mut() {
             Some(cg) => cg.remove(CGROUP_PATIENCE).map_err(InstanceError::from),

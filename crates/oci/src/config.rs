@@ -1242,6 +1242,7 @@ impl Builder {
             },
             hostname: self.hostname,
             network: self.network,
+            publish: Vec::new(),
             limits: self.limits,
             cgroup_path: self.cgroup_path,
             id_maps: self.id_maps,
