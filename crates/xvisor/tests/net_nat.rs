@@ -195,11 +195,30 @@ while True:
     s.sendto(r, a)
 "#;
 
+/// A UDP server on the outside that echoes each datagram.
+const UDP_ECHO: &str = r#"import socket
+u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+u.bind(('192.168.77.2', 9100)); print('ready', flush=True)
+while True:
+    d, a = u.recvfrom(100); u.sendto(b'udp echo ' + d, a)
+"#;
+
+/// The guest's UDP client (a datagram may be lost: it asks again).
+const UDP_CLIENT: &str = r#"import socket
+u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); u.settimeout(1)
+for _ in range(10):
+    try:
+        u.sendto(b'hi', ('192.168.77.2', 9100)); print(u.recv(100).decode()); break
+    except OSError:
+        pass
+"#;
+
 both_callers!(outbound_works_host_loopback_does_not, |caller| {
     let mut lab = Lab::new();
     lab.tcp_server(&lab.outside.clone(), OUTSIDE, 9000, "outside");
     lab.tcp_server(&lab.host.clone(), "127.0.0.1", 9001, "host-loopback");
     lab.server(&lab.outside.clone(), DNS_SERVER);
+    lab.server(&lab.outside.clone(), UDP_ECHO);
     let script = format!(
         "grep nameserver /etc/resolv.conf\n\
          exec 3<>/dev/tcp/{OUTSIDE}/9000 && cat <&3\n\
@@ -207,9 +226,23 @@ both_callers!(outbound_works_host_loopback_does_not, |caller| {
          for a in 10.0.2.2 127.0.0.1 {HOST_SIDE}; do\n\
            (exec 3<>/dev/tcp/$a/9001 && cat <&3) 2>/dev/null || echo $a:9001 unreachable\n\
          done\n\
-         python3 -c 'import socket; print(\"resolved\", socket.gethostbyname(\"svc.xvtest.example\"))'\n"
+         python3 -c 'import socket; print(\"resolved\", socket.gethostbyname(\"svc.xvtest.example\"))'\n\
+         python3 -c \"$UDP_CLIENT\"\n"
     );
-    let o = lab.run(caller, &["run", "--net", "nat", "--", "bash", "-c", &script]);
+    let o = lab.run(
+        caller,
+        &[
+            "run",
+            "--net",
+            "nat",
+            "-e",
+            &format!("UDP_CLIENT={UDP_CLIENT}"),
+            "--",
+            "bash",
+            "-c",
+            &script,
+        ],
+    );
     let out = ok(&o);
     assert!(out.contains("nameserver 10.0.2.3"), "{out}");
     assert!(out.contains("outside\n"), "outbound TCP failed: {out}");
