@@ -454,3 +454,23 @@ fn publishing_needs_nat() {
     assert_eq!(code(&o), 125);
     assert!(stderr(&o).contains("--net nat"), "{}", stderr(&o));
 }
+
+both_callers!(policy_connect_rules_decide_destinations, |caller| {
+    let mut lab = Lab::new();
+    lab.tcp_server(&lab.outside.clone(), OUTSIDE, 9000, "allowed");
+    lab.tcp_server(&lab.outside.clone(), OUTSIDE, 9002, "refused-one");
+    let (_dir, policy) = policy_file("nat-policy", &format!("[net]\nconnect = [\"tcp:{OUTSIDE}:9000\"]\n"));
+    let script = format!(
+        "for p in 9000 9002; do (exec 3<>/dev/tcp/{OUTSIDE}/$p && cat <&3) 2>/dev/null || echo $p refused; done"
+    );
+    let o = lab.run(
+        caller,
+        &["run", "--net", "nat", "--policy", &policy, "--", "bash", "-c", &script],
+    );
+    let out = ok(&o);
+    assert!(out.contains("allowed\n"), "{out}");
+    assert!(out.contains("9002 refused") && !out.contains("refused-one"), "{out}");
+    assert!(stderr(&o).contains("not in [net].connect"), "{}", stderr(&o));
+    drop(lab);
+    assert_host_untouched();
+});
