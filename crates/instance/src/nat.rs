@@ -197,10 +197,11 @@ impl Drop for DirGuard {
 
 /// Starts slirp4netns for the instance whose init is `init_pid` (a child of
 /// ours, not yet reaped, so the pid is still its), waits until the network
-/// is up, and publishes `ports`. Refused unless init's network namespace
+/// is up, and publishes `ports`. The host's loopback is reachable (as
+/// 10.0.2.2) only with `host_loopback`. Refused unless init's network namespace
 /// differs from this thread's: slirp4netns configures whichever namespace
 /// it is given, the host's included.
-pub fn start(init_pid: i32, ports: &[Publish]) -> Result<Nat, NatError> {
+pub fn start(init_pid: i32, ports: &[Publish], host_loopback: bool) -> Result<Nat, NatError> {
     let program = find_program().ok_or(NatError::Missing)?;
     // Handed over open, not by pid: the namespaces checked here are the
     // ones slirp4netns enters. (Rootless, it could not open init's
@@ -231,7 +232,8 @@ pub fn start(init_pid: i32, ports: &[Publish]) -> Result<Nat, NatError> {
     let (ready_read, ready_write) = event::pipe().map_err(host("create a pipe"))?;
     let mut command = Command::new(&program);
     command
-        .args(["--configure", "--mtu=65520", "--disable-host-loopback"])
+        .args(["--configure", "--mtu=65520"])
+        .args((!host_loopback).then_some("--disable-host-loopback"))
         .args(["--exit-fd", "3", "--ready-fd", "4", "--api-socket"])
         .arg(&socket)
         .args([

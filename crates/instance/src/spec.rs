@@ -21,14 +21,26 @@ pub enum Network {
     Joined,
     /// A new network namespace with loopback and a way out through a
     /// user-mode network stack on the host side (slirp4netns, see
-    /// [`crate::nat`]); the host's loopback is out of reach.
-    Nat,
+    /// [`crate::nat`]). The host's loopback is out of reach unless
+    /// `host_loopback`: then the gateway, 10.0.2.2, leads to it.
+    Nat { host_loopback: bool },
 }
 
 impl Network {
     /// Whether init creates a network namespace of the instance's own.
     pub fn is_own(self) -> bool {
-        matches!(self, Self::None | Self::Nat)
+        matches!(self, Self::None | Self::Nat { .. })
+    }
+
+    /// As `--net` names it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::None => "none",
+            Self::Host => "host",
+            Self::Joined => "joined",
+            Self::Nat { host_loopback: false } => "nat",
+            Self::Nat { host_loopback: true } => "nat:host-loopback",
+        }
     }
 }
 

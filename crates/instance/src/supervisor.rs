@@ -530,8 +530,8 @@ impl Instance {
                 // init's network namespace exists: its way out is set up
                 // from the supervisor's (the host's) network, before the
                 // supervisor moves into the instance's.
-                if self.spec.network == crate::spec::Network::Nat {
-                    self.nat = Some(crate::nat::start(self.init_pid, &self.spec.publish)?);
+                if let crate::spec::Network::Nat { host_loopback } = self.spec.network {
+                    self.nat = Some(crate::nat::start(self.init_pid, &self.spec.publish, host_loopback)?);
                 }
                 self.move_into_instance_namespaces()?;
                 self.state = self.state.after("finish creating")?;

@@ -85,7 +85,9 @@ Network:
                            IPv4 TCP and UDP leave as the caller's own
                            connections; the host's loopback is out of
                            reach; /etc/resolv.conf names its DNS
-                           forwarder 10.0.2.3; host: the host's network.
+                           forwarder 10.0.2.3; nat:host-loopback: the
+                           same, with the host's loopback reachable as
+                           10.0.2.2; host: the host's network.
                            An image's /etc/resolv.conf follows: the host's
                            with host, only 127.0.0.1 with none
   -p, --publish [IP:]HOST_PORT:GUEST_PORT[/tcp|/udp]
@@ -534,8 +536,9 @@ pub fn parse(args: Vec<OsString>) -> Result<Option<RunOptions>> {
                 o.network = match text(p.value()?, "--net")?.as_str() {
                     "none" => Network::None,
                     "host" => Network::Host,
-                    "nat" => Network::Nat,
-                    other => bail!("--net {other:?}: use none, nat or host"),
+                    "nat" => Network::Nat { host_loopback: false },
+                    "nat:host-loopback" => Network::Nat { host_loopback: true },
+                    other => bail!("--net {other:?}: use none, nat, nat:host-loopback or host"),
                 }
             }
             Short('p') | Long("publish") => {
@@ -645,7 +648,7 @@ pub fn parse(args: Vec<OsString>) -> Result<Option<RunOptions>> {
     if o.log_size.is_some() && !o.detach {
         bail!("--log-size needs -d (a program run in the foreground writes to your terminal, not to a log)");
     }
-    if !o.publish.is_empty() && o.network != Network::Nat {
+    if !o.publish.is_empty() && !matches!(o.network, Network::Nat { .. }) {
         bail!("-p publishes a port of the instance's own network with a way out: add --net nat");
     }
     if o.learn.is_some() && o.policy.is_some() {
@@ -851,7 +854,7 @@ pub fn to_spec(mut o: RunOptions) -> Result<InstanceSpec> {
             home,
             home_owner: (uid, gid),
             hostname: hostname.clone(),
-            resolv_conf: if o.network == Network::Nat {
+            resolv_conf: if matches!(o.network, Network::Nat { .. }) {
                 // Shown over a host root's /etc/resolv.conf too: the
                 // host's may name a resolver on its loopback, out of reach.
                 Some(xvisor_confine::rootfs::resolv_conf_for(

@@ -474,3 +474,16 @@ both_callers!(policy_connect_rules_decide_destinations, |caller| {
     drop(lab);
     assert_host_untouched();
 });
+
+both_callers!(host_loopback_is_reached_only_when_asked_for, |caller| {
+    let mut lab = Lab::new();
+    lab.tcp_server(&lab.host.clone(), "127.0.0.1", 9001, "host-loopback");
+    let script = "(exec 3<>/dev/tcp/10.0.2.2/9001 && cat <&3) 2>/dev/null || echo unreachable";
+    let o = lab.run(
+        caller,
+        &["run", "--net", "nat:host-loopback", "--", "bash", "-c", script],
+    );
+    assert_eq!(ok(&o), "host-loopback\n");
+    drop(lab);
+    assert_host_untouched();
+});
