@@ -234,6 +234,11 @@ pub fn start(init_pid: i32, ports: &[Publish], host_loopback: bool) -> Result<Na
     command
         .args(["--configure", "--mtu=65520"])
         .args((!host_loopback).then_some("--disable-host-loopback"))
+        // Confined: its own mount namespace with only what it needs, and
+        // root's capabilities dropped (needs privilege over a new mount
+        // namespace: root only); a seccomp filter (anyone).
+        .args((xvisor_sys::process::geteuid() == 0).then_some("--enable-sandbox"))
+        .arg("--enable-seccomp")
         .args(["--exit-fd", "3", "--ready-fd", "4", "--api-socket"])
         .arg(&socket)
         .args([
