@@ -1223,6 +1223,10 @@ impl Instance {
                 if let Some(t) = self.spec.timeout {
                     fields.push(("timeout_s", format!("{:.3}", t.as_secs_f64())));
                 }
+                if !self.spec.publish.is_empty() {
+                    let ports: Vec<String> = self.spec.publish.iter().map(|p| p.to_string()).collect();
+                    fields.push(("ports", ports.join(",")));
+                }
                 for (key, value) in fields {
                     out.push_str(&format!("{key}\t{}\n", value.replace(['\t', '\n', '\r'], " ")));
                 }

@@ -487,3 +487,41 @@ both_callers!(host_loopback_is_reached_only_when_asked_for, |caller| {
     drop(lab);
     assert_host_untouched();
 });
+
+both_callers!(ps_shows_published_ports, |caller| {
+    let lab = Lab::new();
+    let state = TempDir::new("nat-ps-state");
+    let name = format!("natps{}{}", std::process::id(), caller as u8);
+    let port = 22000 + (std::process::id() % 1000) as u16 * 10 + caller as u16 * 3;
+    let xv = |args: &[&str]| {
+        lab.xvisor(caller, None, args)
+            .env("XVISOR_STATE_DIR", state.join("state"))
+            .output()
+            .unwrap()
+    };
+    let publish = format!("{port}:80");
+    ok(&xv(&[
+        "run", "-d", "--name", &name, "--net", "nat", "-p", &publish, "--", "sleep", "60",
+    ]));
+    let listed = xv(&["ps"]);
+    let json = xv(&["ps", "--json"]);
+    ok(&xv(&["rm", "-f", &name]));
+    let table = ok(&listed);
+    assert!(table.lines().next().unwrap_or("").contains("PORTS"), "{table}");
+    assert!(table.contains(&format!("127.0.0.1:{port}->80/tcp")), "{table}");
+    let items: serde_json::Value = serde_json::from_str(&ok(&json)).unwrap();
+    let item = items
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["name"] == name.as_str())
+        .expect("the instance in ps --json");
+    assert_eq!(item["ports"], serde_json::json!([format!("127.0.0.1:{port}->80/tcp")]));
+    let supervisor = item["supervisor_pid"].as_u64().expect("supervisor_pid") as u32;
+    assert!(
+        eventually(Duration::from_secs(5), || helpers_of(supervisor).is_empty()),
+        "slirp4netns left after rm -f"
+    );
+    drop(lab);
+    assert_host_untouched();
+});
