@@ -289,6 +289,9 @@ pub fn start(init_pid: i32, ports: &[Publish], host_loopback: bool) -> Result<Na
     loop {
         let left = deadline.saturating_duration_since(Instant::now());
         if left.is_zero() {
+            // Stuck before its main loop, it would not see the exit pipe.
+            let mut nat = nat;
+            let _ = nat.child.kill();
             drop(nat);
             return Err(NatError::Timeout);
         }
