@@ -72,9 +72,10 @@ pub struct RootSpec {
     pub home_owner: (u32, u32),
     /// Written to the instance's /etc/hostname and /etc/hosts.
     pub hostname: String,
-    /// An image's /etc/resolv.conf, shown read-only over the image's own
-    /// (see [`resolv_conf`]); `None` keeps what the root has. Only for
-    /// [`RootBase::Image`]: a root of host directories shows the host's.
+    /// The instance's /etc/resolv.conf, shown read-only over the root's own
+    /// (see [`resolv_conf`]); `None` keeps what the root has. For
+    /// [`RootBase::Image`] and roots of host directories (which otherwise
+    /// show the host's); ignored for other roots.
     pub resolv_conf: Option<Vec<u8>>,
     /// Created (where writable) so the guest can start there.
     pub workdir: Option<String>,
@@ -764,7 +765,7 @@ impl RootSpec {
                 .into_bytes(),
             ),
         ];
-        if let (RootBase::Image { .. }, Some(content)) = (&self.base, &self.resolv_conf) {
+        if let Some(content) = &self.resolv_conf {
             files.push(("resolv.conf", content.clone()));
         }
         for (name, content) in files {
@@ -794,6 +795,20 @@ impl RootSpec {
 /// resolver's time-outs. A host without the file gives an empty one (the C
 /// libraries then try 127.0.0.1 too).
 pub fn resolv_conf(host_network: bool) -> Vec<u8> {
+    resolv_conf_for(host_network, None)
+}
+
+/// [`resolv_conf`], or with `name_server` when the instance's network has
+/// one of its own (`--net nat`: the user-mode stack's DNS forwarder).
+pub fn resolv_conf_for(host_network: bool, name_server: Option<&str>) -> Vec<u8> {
+    if let Some(server) = name_server {
+        return format!(
+            "# xvisor: this instance's network is its own, with a way out (--net nat):\n\
+             # names are resolved by the forwarder below, which asks the host's resolvers.\n\
+             nameserver {server}\n"
+        )
+        .into_bytes();
+    }
     if !host_network {
         return b"# xvisor: this instance's network is its own, loopback only (--net none):\n\
 # no name server outside it can be reached. --net host uses the host's.\n\

@@ -18,7 +18,7 @@ use xvisor_sys::{errno, net, seccomp, signal, socket, tty};
 use crate::exec::{ExecRequest, ProcessSpec};
 use crate::hooks;
 use crate::protocol::{FromInit, HookFailure, StartStage, ToInit, MAX_TO_INIT};
-use crate::spec::{InstanceSpec, NamespaceKind, Network};
+use crate::spec::{InstanceSpec, NamespaceKind};
 
 /// init's command line and name, as the instance and `xvisor ps` show them.
 pub(crate) const INIT_NAME: &str = "xvisor-init";
@@ -198,7 +198,7 @@ fn serve(spec: &InstanceSpec, control: BorrowedFd<'_>, join_user: Option<Borrowe
     // millisecond): create it here, while the supervisor writes our id maps,
     // rather than in clone(). Capabilities in the new user namespace are
     // ours from birth, before any map exists.
-    if spec.network == Network::None {
+    if spec.network.is_own() {
         process::unshare(process::ns::NET).map_err(context("create the network namespace"))?;
     }
     match receive(control)? {
@@ -247,7 +247,7 @@ fn serve(spec: &InstanceSpec, control: BorrowedFd<'_>, join_user: Option<Borrowe
     if !spec.joins(NamespaceKind::Uts) {
         process::sethostname(&spec.hostname).map_err(context("set the hostname"))?;
     }
-    if spec.network == Network::None {
+    if spec.network.is_own() {
         net::interface_up("lo").map_err(context("bring up loopback"))?;
     }
     // Namespaced kernel settings (an OCI bundle's linux.sysctl, checked

@@ -24,6 +24,7 @@ mod init;
 mod learning;
 pub mod lifecycle;
 pub mod monitor;
+pub mod nat;
 mod outcome;
 mod perform;
 mod pinned;

@@ -19,6 +19,29 @@ pub enum Network {
     /// An existing network namespace, joined by path (see
     /// [`InstanceSpec::joined`]): set up by whoever made it.
     Joined,
+    /// A new network namespace with loopback and a way out through a
+    /// user-mode network stack on the host side (slirp4netns, see
+    /// [`crate::nat`]). The host's loopback is out of reach unless
+    /// `host_loopback`: then the gateway, 10.0.2.2, leads to it.
+    Nat { host_loopback: bool },
+}
+
+impl Network {
+    /// Whether init creates a network namespace of the instance's own.
+    pub fn is_own(self) -> bool {
+        matches!(self, Self::None | Self::Nat { .. })
+    }
+
+    /// As `--net` names it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::None => "none",
+            Self::Host => "host",
+            Self::Joined => "joined",
+            Self::Nat { host_loopback: false } => "nat",
+            Self::Nat { host_loopback: true } => "nat:host-loopback",
+        }
+    }
 }
 
 /// A namespace kind an instance may join instead of creating its own.
@@ -115,6 +138,8 @@ pub struct InstanceSpec {
     pub root: RootSpec,
     pub hostname: String,
     pub network: Network,
+    /// Host ports forwarded into the instance (`-p`), with [`Network::Nat`].
+    pub publish: Vec<crate::nat::Publish>,
     pub limits: Limits,
     /// The user namespace's id maps, when not xvisor's own choice
     /// (`IdMaps::for_caller`): an OCI engine's `linux.uidMappings`.

@@ -104,6 +104,8 @@ pub enum InstanceError {
     },
     #[error(transparent)]
     Hook(#[from] crate::hooks::HookError),
+    #[error(transparent)]
+    Nat(#[from] crate::nat::NatError),
 }
 
 impl InstanceError {
@@ -222,6 +224,8 @@ pub struct Instance {
     /// init joined an existing user namespace (a pod's): its id maps are
     /// that namespace's, not ours to write.
     joins_user: bool,
+    /// The user-mode network stack of `--net nat`, ended with the instance.
+    nat: Option<crate::nat::Nat>,
 }
 
 /// The supervisor's side of an exec session: the client's connection, and
@@ -489,6 +493,7 @@ impl Instance {
             id_lease,
             handed_in: Arc::new(crate::hostobj::HandedIn::of_standard_descriptors()),
             joins_user,
+            nat: None,
         };
         instance.monitor = Some(monitor.map_err(InstanceError::Monitor)?);
         instance.finish_creating()?;
@@ -528,6 +533,12 @@ impl Instance {
                     return Err(InstanceError::Setup("the instance sent no terminal".into()));
                 }
                 self.pty_master = fd;
+                // init's network namespace exists: its way out is set up
+                // from the supervisor's (the host's) network, before the
+                // supervisor moves into the instance's.
+                if let crate::spec::Network::Nat { host_loopback } = self.spec.network {
+                    self.nat = Some(crate::nat::start(self.init_pid, &self.spec.publish, host_loopback)?);
+                }
                 self.move_into_instance_namespaces()?;
                 self.state = self.state.after("finish creating")?;
                 Ok(())
@@ -712,7 +723,7 @@ impl Instance {
             threads: Mutex::new(Vec::new()),
             trapped: std::sync::atomic::AtomicU64::new(0),
             refusals: Default::default(),
-            own_network: self.spec.network == crate::spec::Network::None,
+            own_network: self.spec.network.is_own(),
             handed_in: Arc::clone(&self.handed_in),
             devpts: std::sync::OnceLock::new(),
             init_pid: self.init_pid,
@@ -1231,6 +1242,10 @@ impl Instance {
                 if let Some(t) = self.spec.timeout {
                     fields.push(("timeout_s", format!("{:.3}", t.as_secs_f64())));
                 }
+                if !self.spec.publish.is_empty() {
+                    let ports: Vec<String> = self.spec.publish.iter().map(|p| p.to_string()).collect();
+                    fields.push(("ports", ports.join(",")));
+                }
                 for (key, value) in fields {
                     out.push_str(&format!("{key}\t{}\n", value.replace(['\t', '\n', '\r'], " ")));
                 }
@@ -1338,6 +1353,7 @@ impl Instance {
         // them any more (a run ends with `exit`, never dropping this).
         self.claim = None;
         self.id_lease = None;
+        self.nat = None;
         self.state = State::Stopped;
         let result = match self.cgroup.as_mut() {
             Some(cg) => cg.remove(CGROUP_PATIENCE).map_err(InstanceError::from),

@@ -1258,6 +1258,7 @@ impl Builder {
             },
             hostname: self.hostname,
             network: self.network,
+            publish: Vec::new(),
             limits: self.limits,
             cgroup_path: self.cgroup_path,
             systemd_scope: None,

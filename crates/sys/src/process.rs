@@ -3,7 +3,7 @@
 
 use std::ffi::CString;
 use std::io;
-use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
 
 use crate::{check, check_int};
 
@@ -614,6 +614,44 @@ pub fn ensure_standard_fds() -> io::Result<()> {
             let null = crate::fs::open_read_write("/dev/null", true)?;
             crate::event::dup_onto(std::os::fd::AsFd::as_fd(&null), fd)?;
         }
+    }
+    Ok(())
+}
+
+/// Has the program `command` starts find each `(fd, number)` of
+/// `descriptors` open as descriptor `number` (without close-on-exec), for
+/// programs told on their command line which descriptors to use. The
+/// descriptors are the command's from here on; those the program is not
+/// given stay closed in it, as everything close-on-exec does.
+pub fn pass_descriptors(command: &mut std::process::Command, descriptors: Vec<(OwnedFd, i32)>) -> io::Result<()> {
+    use std::os::unix::process::CommandExt;
+    let above = descriptors.iter().map(|(_, n)| *n).max().unwrap_or(2).saturating_add(1);
+    // Numbered above every target, so that placing one never closes
+    // another still to be placed.
+    let mut moved = Vec::with_capacity(descriptors.len());
+    for (fd, number) in descriptors {
+        if number < 0 {
+            return Err(io::Error::from_raw_os_error(libc::EBADF));
+        }
+        moved.push((crate::event::dup_at_least(fd.as_fd(), above)?, number));
+    }
+    let placement: Vec<(i32, i32)> = moved.iter().map(|(fd, n)| (fd.as_raw_fd(), *n)).collect();
+    // SAFETY: the closure runs in the forked child before exec and calls
+    // only dup2, which is async-signal-safe, on descriptors that `moved`
+    // (kept alive by the closure, which `command` owns) holds open in the
+    // parent and so in the child. dup2 onto another number clears
+    // close-on-exec on the copy; the sources, numbered above every target,
+    // are never overwritten by an earlier placement.
+    unsafe {
+        command.pre_exec(move || {
+            let _keep = &moved;
+            for &(fd, number) in &placement {
+                if libc::dup2(fd, number) == -1 {
+                    return Err(io::Error::last_os_error());
+                }
+            }
+            Ok(())
+        });
     }
     Ok(())
 }

@@ -317,7 +317,8 @@ pub fn options_json(o: &RunOptions) -> Value {
         "user": o.user.as_ref().map(|u| format!("{u:?}")),
         "entrypoint": o.entrypoint,
         "hostname": o.hostname,
-        "network": format!("{:?}", o.network).to_lowercase(),
+        "network": o.network.name(),
+        "publish": o.publish.iter().map(|p| p.to_string()).collect::<Vec<_>>(),
         "limits": {
             "memory_bytes": o.limits.memory_bytes,
             "pids": o.limits.pids,

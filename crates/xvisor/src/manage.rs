@@ -18,7 +18,8 @@ Usage: xvisor ps [-a] [--json]
 
 Without NAME: one line per running instance of yours — its name, the pid
 of its supervisor on the host, how many tasks (processes and threads) it
-has, its age, its system-call profile, its limits and its command. With
+has, its age, its system-call profile, its limits, its published ports
+(-p: a PORTS column, when some instance has any) and its command. With
 -a, also the detached instances ('xvisor run -d') that have ended and are
 kept (log and exit status) until 'xvisor rm', with a STATUS column.
 
@@ -202,8 +203,12 @@ fn list(registry: &Registry, json: bool, all: bool) -> Result<i32> {
                     .iter()
                     .filter_map(|k| i.get(k).filter(|v| v.parse::<f64>().is_ok()).map(|v| format!("\"{k}\": {v}")))
                     .collect();
+                let ports: Vec<String> = i
+                    .get("ports")
+                    .map(|p| p.split(',').map(json_string).collect())
+                    .unwrap_or_default();
                 format!(
-                    "{{\"name\": {}, \"supervisor_pid\": {}, \"state\": {}, \"tasks\": {}, \"uptime_s\": {}, \"profile\": {}, \"limits\": {{{}}}, \"command\": {}}}",
+                    "{{\"name\": {}, \"supervisor_pid\": {}, \"state\": {}, \"tasks\": {}, \"uptime_s\": {}, \"profile\": {}, \"limits\": {{{}}}, \"ports\": [{}], \"command\": {}}}",
                     json_string(i.get("name").unwrap_or("")),
                     number("supervisor_pid"),
                     json_string(i.get("state").unwrap_or("")),
@@ -211,6 +216,7 @@ fn list(registry: &Registry, json: bool, all: bool) -> Result<i32> {
                     number("uptime_s"),
                     json_string(i.get("profile").unwrap_or("")),
                     limits.join(", "),
+                    ports.join(", "),
                     json_string(i.get("command").unwrap_or(""))
                 )
             })
@@ -233,6 +239,12 @@ fn list(registry: &Registry, json: bool, all: bool) -> Result<i32> {
     if all {
         table[0].insert(1, "STATUS".into());
     }
+    // Published ports (`-p`): a column only when some instance has any.
+    let ports = infos.iter().any(|i| i.get("ports").is_some());
+    if ports {
+        let at = table[0].len() - 1;
+        table[0].insert(at, "PORTS".into());
+    }
     for i in &infos {
         let mut row = vec![
             i.get("name").unwrap_or("?").to_string(),
@@ -248,6 +260,10 @@ fn list(registry: &Registry, json: bool, all: bool) -> Result<i32> {
         if all {
             row.insert(1, "running".into());
         }
+        if ports {
+            let at = row.len() - 1;
+            row.insert(at, i.get("ports").unwrap_or("-").to_string());
+        }
         table.push(row);
     }
     for (name, status, code, command) in &exited {
@@ -255,7 +271,10 @@ fn list(registry: &Registry, json: bool, all: bool) -> Result<i32> {
             Some(code) => format!("{status} ({code})"),
             None => format!("{status} (?)"),
         };
-        let cells = [name.as_str(), &status, "-", "0", "-", "-", "-", command.as_str()];
+        let mut cells = vec![name.as_str(), &status, "-", "0", "-", "-", "-", command.as_str()];
+        if ports {
+            cells.insert(cells.len() - 1, "-");
+        }
         table.push(cells.iter().map(|c| c.to_string()).collect());
     }
     print!("{}", columns(&table));

@@ -79,10 +79,23 @@ Identity and environment:
       --name NAME          the instance's name (default: generated)
 
 Network:
-      --net none|host      none (default): own network, loopback only;
-                           host: the host's network. An image's
-                           /etc/resolv.conf follows: the host's with host,
-                           only 127.0.0.1 with none
+      --net none|nat|host  none (default): own network, loopback only;
+                           nat: own network with a way out through
+                           slirp4netns (package slirp4netns): outbound
+                           IPv4 TCP and UDP leave as the caller's own
+                           connections; the host's loopback is out of
+                           reach; /etc/resolv.conf names its DNS
+                           forwarder 10.0.2.3; nat:host-loopback: the
+                           same, with the host's loopback reachable as
+                           10.0.2.2; host: the host's network.
+                           An image's /etc/resolv.conf follows: the host's
+                           with host, only 127.0.0.1 with none
+  -p, --publish [IP:]HOST_PORT:GUEST_PORT[/tcp|/udp]
+                           with --net nat: forward a host port to the
+                           instance's GUEST_PORT; IP defaults to 127.0.0.1
+                           (the host's own users only; 0.0.0.0 shows it to
+                           the network); a port that cannot be bound stops
+                           the run before the program starts; repeatable
 
 Limits (refused, never ignored, where the host cannot enforce them):
       --memory SIZE        memory limit, e.g. 256M, 2G
@@ -182,6 +195,8 @@ pub struct RunOptions {
     pub hostname: Option<String>,
     pub name: Option<String>,
     pub network: Network,
+    /// `-p`: host ports forwarded into the instance (`--net nat`).
+    pub publish: Vec<xvisor_instance::nat::Publish>,
     pub limits: Limits,
     pub nofile: Option<u64>,
     pub timeout: Option<Duration>,
@@ -521,8 +536,15 @@ pub fn parse(args: Vec<OsString>) -> Result<Option<RunOptions>> {
                 o.network = match text(p.value()?, "--net")?.as_str() {
                     "none" => Network::None,
                     "host" => Network::Host,
-                    other => bail!("--net {other:?}: use none or host"),
+                    "nat" => Network::Nat { host_loopback: false },
+                    "nat:host-loopback" => Network::Nat { host_loopback: true },
+                    other => bail!("--net {other:?}: use none, nat, nat:host-loopback or host"),
                 }
+            }
+            Short('p') | Long("publish") => {
+                let v = text(p.value()?, "--publish")?;
+                o.publish
+                    .push(v.parse().map_err(|e: String| anyhow::anyhow!("-p {v:?}: {e}"))?);
             }
             Long("memory") => {
                 let v = text(p.value()?, "--memory")?;
@@ -625,6 +647,9 @@ pub fn parse(args: Vec<OsString>) -> Result<Option<RunOptions>> {
     }
     if o.log_size.is_some() && !o.detach {
         bail!("--log-size needs -d (a program run in the foreground writes to your terminal, not to a log)");
+    }
+    if !o.publish.is_empty() && !matches!(o.network, Network::Nat { .. }) {
+        bail!("-p publishes a port of the instance's own network with a way out: add --net nat");
     }
     if o.learn.is_some() && o.policy.is_some() {
         bail!("--learn and --policy exclude each other (learning runs under the base profile, and writes the policy)");
@@ -829,7 +854,16 @@ pub fn to_spec(mut o: RunOptions) -> Result<InstanceSpec> {
             home,
             home_owner: (uid, gid),
             hostname: hostname.clone(),
-            resolv_conf: is_image.then(|| xvisor_confine::rootfs::resolv_conf(o.network == Network::Host)),
+            resolv_conf: if matches!(o.network, Network::Nat { .. }) {
+                // Shown over a host root's /etc/resolv.conf too: the
+                // host's may name a resolver on its loopback, out of reach.
+                Some(xvisor_confine::rootfs::resolv_conf_for(
+                    false,
+                    Some(xvisor_instance::nat::NAME_SERVER),
+                ))
+            } else {
+                is_image.then(|| xvisor_confine::rootfs::resolv_conf(o.network == Network::Host))
+            },
             workdir: Some(workdir),
             extras: RootExtras {
                 devices: o.devices,
@@ -841,6 +875,7 @@ pub fn to_spec(mut o: RunOptions) -> Result<InstanceSpec> {
         },
         hostname,
         network: o.network,
+        publish: o.publish,
         limits: o.limits,
         cgroup_path: None,
         systemd_scope: None,
