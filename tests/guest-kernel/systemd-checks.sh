@@ -103,6 +103,10 @@ x driver-rootless-pids as_user "$XVISOR" run --pids 20 -- probe forks 200
 has "Resource temporarily unavailable" && ok driver-rootless-pids || bad driver-rootless-pids "rc=$rc"
 x driver-rootless-memory as_user "$XVISOR" run --memory 64M -- probe hog 1024
 [ $rc = 137 ] && has "out of memory" && ok driver-rootless-memory || bad driver-rootless-memory "rc=$rc"
+x driver-rootless-cpus as_user "$XVISOR" run --cpus 0.5 -- probe spin 1
+share=$(echo "$out" | sed -n 's/.*share \([0-9]*\).*/\1/p')
+[ $rc = 0 ] && [ -n "$share" ] && [ "$share" -le 600 ] && ok driver-rootless-cpus ||
+    bad driver-rootless-cpus "rc=$rc, CPU share ${share:-?}/1000"
 # podman with the systemd cgroup manager, xvisor as the runtime
 # (--systemd-cgroup, cgroupsPath machine.slice:libpod:ID).
 x driver-podman podman --cgroup-manager systemd --runtime "$XVISOR" run --rm --network none \

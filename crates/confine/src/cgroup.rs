@@ -129,7 +129,7 @@ pub enum CgroupError {
     Systemd {
         option: String,
         unit: String,
-        error: crate::systemd::SystemdError,
+        error: Box<crate::systemd::SystemdError>,
     },
     #[error("cannot enforce {option}: systemd started {unit}, but xvisor is not in it")]
     NotMoved { option: String, unit: String },
@@ -493,7 +493,7 @@ pub fn settle(
     crate::systemd::start_delegated_scope(&manager, &scope).map_err(|error| CgroupError::Systemd {
         option: option.clone(),
         unit: scope.unit.clone(),
-        error,
+        error: Box::new(error),
     })?;
     let moved = CgroupHost::detect()?;
     // systemd names the scope's directory after it on every hierarchy it

@@ -224,7 +224,9 @@ impl Connection {
         let uid = xvisor_sys::process::getuid();
         let hex: String = uid.to_string().bytes().map(|b| format!("{b:02x}")).collect();
         let hello = format!("\0AUTH EXTERNAL {hex}\r\nNEGOTIATE_UNIX_FD\r\nBEGIN\r\n");
-        self.stream.set_read_timeout(Some(JOB_PATIENCE)).map_err(|e| self.io(e))?;
+        self.stream
+            .set_read_timeout(Some(JOB_PATIENCE))
+            .map_err(|e| self.io(e))?;
         self.stream.write_all(hello.as_bytes()).map_err(|e| self.io(e))?;
         let ok = self.auth_line()?;
         if !ok.starts_with(b"OK ") {
@@ -986,7 +988,8 @@ mod tests {
                 s.read_exact(&mut byte).unwrap();
                 got.push(byte[0]);
             }
-            s.write_all(b"OK 0123456789abcdef0123456789abcdef\r\nAGREE_UNIX_FD\r\n").unwrap();
+            s.write_all(b"OK 0123456789abcdef0123456789abcdef\r\nAGREE_UNIX_FD\r\n")
+                .unwrap();
             let mut fixed = [0u8; FIXED_HEADER];
             s.read_exact(&mut fixed).unwrap();
             let mut call = fixed.to_vec();

@@ -405,7 +405,10 @@ fn an_apparmor_profile_is_applied_or_refused_never_dropped() {
     } else {
         assert_ne!(code(&o), 0, "created without AppArmor: {}", stderr(&o));
         let e = stderr(&o);
-        assert!(e.contains("AppArmor is not enabled on this host") && e.lines().count() == 1, "{e}");
+        assert!(
+            e.contains("AppArmor is not enabled on this host") && e.lines().count() == 1,
+            "{e}"
+        );
         assert!(!b.state_root.join(&id).exists(), "state left behind");
     }
 }
