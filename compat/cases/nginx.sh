@@ -8,6 +8,7 @@
 # and natively in a private network (loopback only, as xvisor's --net none)
 # with the same directories on private tmpfs:
 # native-private: /run /var/lib/nginx /var/log/nginx
+# requires: nginx curl sha256sum ps
 nginx -g 'daemon off;' &
 pid=$!
 for _ in $(seq 100); do

@@ -3,6 +3,7 @@
 # Natively it runs in a private network (loopback only, as xvisor's --net
 # none), so the port cannot meet another server's:
 # native-private:
+# requires: redis-server redis-cli
 port=6390
 redis-server --port "$port" --bind 127.0.0.1 --save '' --appendonly no --daemonize no \
     --dir /tmp --logfile '' >/dev/null 2>&1 &
