@@ -19,16 +19,8 @@ else
     (cd "$top" && cargo build -q -p xvisor)
     xv=$top/target/debug/xvisor
 fi
-missing=
-for p in qemu-system-x86 busybox-static cpio gcc libc6-dev; do
-    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
-done
-if [ -n "$missing" ] || ! apt-cache show linux-image-amd64 >/dev/null 2>&1; then
-    apt-get -o DPkg::Lock::Timeout=600 update -qq >/dev/null
-fi
-if [ -n "$missing" ]; then
-    DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y -qq --no-install-recommends $missing >/dev/null
-fi
+. "$here/packages.sh"
+need_packages qemu-system-x86 busybox-static cpio gcc libc6-dev
 gcc -O2 -static -Wall -o "$work/probe" "$here/probe.c"
 
 # The kernel linux-image-amd64 depends on, unpacked, never installed.

@@ -41,16 +41,8 @@ checks=${2:-$here/systemd-checks.sh}
 [ -x "$xv" ] || { echo "systemd.sh: no xvisor at $xv" >&2; exit 2; }
 
 # The guest runs what this host has installed.
-missing=
-for p in qemu-system-x86 busybox-static cpio gcc libc6-dev systemd dbus libpam-systemd python3 podman crun conmon; do
-    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
-done
-if [ -n "$missing" ] || ! apt-cache show linux-image-amd64 >/dev/null 2>&1; then
-    apt-get -o DPkg::Lock::Timeout=600 update -qq >/dev/null
-fi
-if [ -n "$missing" ]; then
-    DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y -qq --no-install-recommends $missing >/dev/null
-fi
+. "$here/packages.sh"
+need_packages qemu-system-x86 busybox-static cpio gcc libc6-dev systemd dbus libpam-systemd python3 podman crun conmon
 
 # The kernel linux-image-amd64 depends on, unpacked, never installed, with
 # the modules the initramfs loads (9p over virtio, overlay).

@@ -389,35 +389,41 @@ pub mod wire {
         }
     }
 
-    /// A method call of systemd's manager.
-    fn manager_call(serial: u32, member: &str, signature: &str, body: &[u8]) -> Vec<u8> {
+    /// A whole message: the fixed header, the fields `fields` writes, the
+    /// padding to 8, the body.
+    fn message(kind: u8, flags: u8, serial: u32, body: &[u8], fields: impl FnOnce(&mut Writer)) -> Vec<u8> {
         let mut h = Writer::default();
         h.byte(b'l');
-        h.byte(METHOD_CALL);
-        h.byte(0);
+        h.byte(kind);
+        h.byte(flags);
         h.byte(1);
         h.u32(body.len() as u32);
         h.u32(serial);
-        let field = |h: &mut Writer, code: u8, sig: &str, value: &str| {
-            h.structure();
-            h.byte(code);
-            h.signature(sig);
-            if sig == "g" {
-                h.signature(value);
-            } else {
-                h.string(value);
-            }
-        };
-        h.array(8, |h| {
-            field(h, FIELD_PATH, "o", "/org/freedesktop/systemd1");
-            field(h, FIELD_INTERFACE, "s", "org.freedesktop.systemd1.Manager");
-            field(h, FIELD_MEMBER, "s", member);
-            field(h, FIELD_DESTINATION, "s", "org.freedesktop.systemd1");
-            field(h, FIELD_SIGNATURE, "g", signature);
-        });
+        h.array(8, fields);
         h.pad(8);
         h.buf.extend_from_slice(body);
         h.buf
+    }
+
+    /// One header field: its code and a variant of signature `sig`.
+    fn field(h: &mut Writer, code: u8, sig: &str, value: impl FnOnce(&mut Writer)) {
+        h.structure();
+        h.byte(code);
+        h.signature(sig);
+        value(h);
+    }
+
+    /// A method call of systemd's manager.
+    fn manager_call(serial: u32, member: &str, signature: &str, body: &[u8]) -> Vec<u8> {
+        message(METHOD_CALL, 0, serial, body, |h| {
+            field(h, FIELD_PATH, "o", |h| h.string("/org/freedesktop/systemd1"));
+            field(h, FIELD_INTERFACE, "s", |h| {
+                h.string("org.freedesktop.systemd1.Manager")
+            });
+            field(h, FIELD_MEMBER, "s", |h| h.string(member));
+            field(h, FIELD_DESTINATION, "s", |h| h.string("org.freedesktop.systemd1"));
+            field(h, FIELD_SIGNATURE, "g", |h| h.signature(signature));
+        })
     }
 
     /// `StartTransientUnit(name, "fail", properties, [])` for `scope`,
@@ -744,8 +750,9 @@ pub mod wire {
         }
     }
 
-    /// Builds a reply or signal as the manager would send it (tests and
-    /// the fuzz corpus).
+    /// Builds a reply or signal as the manager would send it (the tests,
+    /// which also made the fuzz corpus's seeds).
+    #[cfg(test)]
     pub fn reply(
         kind: u8,
         serial: u32,
@@ -754,36 +761,18 @@ pub mod wire {
         signature: &str,
         body: &[u8],
     ) -> Vec<u8> {
-        let mut h = Writer::default();
-        h.byte(b'l');
-        h.byte(kind);
-        h.byte(1);
-        h.byte(1);
-        h.u32(body.len() as u32);
-        h.u32(serial);
-        h.array(8, |h| {
+        message(kind, 1, serial, body, |h| {
             if let Some(s) = reply_serial {
-                h.structure();
-                h.byte(FIELD_REPLY_SERIAL);
-                h.signature("u");
-                h.u32(s);
+                field(h, FIELD_REPLY_SERIAL, "u", |h| h.u32(s));
             }
             if let Some(m) = member {
-                h.structure();
-                h.byte(if kind == ERROR { FIELD_ERROR_NAME } else { FIELD_MEMBER });
-                h.signature("s");
-                h.string(m);
+                let code = if kind == ERROR { FIELD_ERROR_NAME } else { FIELD_MEMBER };
+                field(h, code, "s", |h| h.string(m));
             }
             if !signature.is_empty() {
-                h.structure();
-                h.byte(FIELD_SIGNATURE);
-                h.signature("g");
-                h.signature(signature);
+                field(h, FIELD_SIGNATURE, "g", |h| h.signature(signature));
             }
-        });
-        h.pad(8);
-        h.buf.extend_from_slice(body);
-        h.buf
+        })
     }
 }
 
