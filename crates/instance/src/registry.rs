@@ -163,11 +163,20 @@ impl Registry {
 
     /// Asks instance `name` one request; returns its answer's lines.
     pub fn ask(&self, name: &str, request: &Request) -> Result<Vec<String>, RegistryError> {
-        let no_answer = |error: io::Error| RegistryError::NoAnswer {
-            name: name.to_string(),
-            error,
-        };
         let stream = self.connect(name)?;
+        self.exchange(name, stream, request)
+    }
+
+    /// One request and its answer over a connection made by
+    /// [`Registry::connect`].
+    ///
+    /// A supervisor that ends while the connection waits to be accepted
+    /// closes its listener, and the kernel resets every connection still
+    /// queued there: a reset (or an end before any answer) from a name that
+    /// no longer listens is the instance's end, seen between the connect
+    /// and the answer, not a failure to answer.
+    fn exchange(&self, name: &str, stream: UnixStream, request: &Request) -> Result<Vec<String>, RegistryError> {
+        let no_answer = |error: io::Error| self.no_answer(name, error);
         stream.set_read_timeout(Some(ANSWER_PATIENCE)).map_err(no_answer)?;
         stream.set_write_timeout(Some(ANSWER_PATIENCE)).map_err(no_answer)?;
         (&stream)
@@ -189,6 +198,18 @@ impl Registry {
 }
 
 impl Registry {
+    /// What a failed exchange with `name` means: its end, when the name no
+    /// longer listens; else a supervisor that did not answer.
+    fn no_answer(&self, name: &str, error: io::Error) -> RegistryError {
+        match self.names() {
+            Ok(names) if !names.iter().any(|n| n == name) => RegistryError::NoSuchInstance(name.to_string()),
+            _ => RegistryError::NoAnswer {
+                name: name.to_string(),
+                error,
+            },
+        }
+    }
+
     /// Asks instance `name` to start a second process with these
     /// descriptors (stdin, stdout, stderr, then `request.preserve_fds`
     /// more). The session that answers stays open until the process ends.
@@ -198,10 +219,7 @@ impl Registry {
         request: &ExecRequest,
         fds: &[BorrowedFd<'_>],
     ) -> Result<ExecSession, RegistryError> {
-        let no_answer = |error: io::Error| RegistryError::NoAnswer {
-            name: name.to_string(),
-            error,
-        };
+        let no_answer = |error: io::Error| self.no_answer(name, error);
         let stream = self.connect(name)?;
         let payload = request.encode();
         if payload.len() > MAX_EXEC_REQUEST {
@@ -606,6 +624,20 @@ mod tests {
             Err(RegistryError::NoSuchInstance(_))
         ));
         drop(registry.claim(&name).unwrap());
+    }
+
+    #[test]
+    fn an_instance_ending_before_it_answers_is_ended_not_silent() {
+        let name = format!("registry-end-{}", std::process::id());
+        let registry = Registry::for_caller();
+        let claim = registry.claim(&name).unwrap();
+        // Queued, never accepted: closing the listener resets it.
+        let queued = registry.connect(&name).unwrap();
+        drop(claim);
+        assert!(matches!(
+            registry.exchange(&name, queued, &Request::Info),
+            Err(RegistryError::NoSuchInstance(_))
+        ));
     }
 
     #[test]
