@@ -1,7 +1,7 @@
 // The bare seccomp user-notification round trip, without any supervisor
 // logic: a guest traps getppid, a serving thread answers CONTINUE. The
-// floor under xvisor's trapped-call latency (ARCHITECTURE.md, "The
-// scheduler").
+// floor under xvisor's trapped-call latency (docs/design/scheduler.md,
+// bench/README.md).
 //
 //   cc -O2 -pthread bench/workloads/bare_notify.c -o /tmp/bare_notify
 //   /tmp/bare_notify recv|poll [sync|-] [proc [setsid]]
@@ -10,8 +10,8 @@
 // sync: SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP. proc: guest and server are
 // separate processes (as in xvisor); otherwise two threads of one process.
 // setsid: the guest process leads a session of its own (another scheduling
-// group where the kernel groups by session: ARCHITECTURE.md, "The
-// scheduler").
+// group where the kernel groups by session: docs/design/scheduler.md,
+// "One scheduling group").
 #define _GNU_SOURCE
 #include <linux/filter.h>
 #include <linux/seccomp.h>

@@ -3,8 +3,8 @@
 // by a loop of two ioctls, as xvisor's serving thread does under strict,
 // but with no namespaces, no decisions, no process monitor. What a
 // sandbox that traps every call cannot go below on this machine
-// (bench/run reports it beside xvisor-strict; ARCHITECTURE.md, "The
-// scheduler").
+// (bench/run reports it beside xvisor-strict; bench/README.md, "What a
+// trapped call costs").
 //
 //   cc -O2 bench/workloads/notify_floor.c -o notify_floor
 //   notify_floor PROGRAM [ARGS...]

@@ -264,13 +264,13 @@ mod doc {
     use super::{MONITOR_CALLS, SUPERVISOR_CALLS};
 
     #[test]
-    fn architecture_md_lists_every_supervisor_call() {
-        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../ARCHITECTURE.md");
+    fn the_design_page_lists_every_supervisor_call() {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/design/supervisor-confinement.md");
         let text = std::fs::read_to_string(path).unwrap();
         for (name, why) in SUPERVISOR_CALLS.iter().chain(MONITOR_CALLS) {
             assert!(
                 text.contains(&format!("| `{name}` | {why} |")),
-                "ARCHITECTURE.md lacks the row for {name}"
+                "docs/design/supervisor-confinement.md lacks the row for {name}"
             );
         }
     }

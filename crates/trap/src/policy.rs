@@ -8,8 +8,9 @@ use crate::table::{self, errno, Class, Handler, RegisterRule, Syscall, MAX_SYSCA
 /// A named policy preset.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Profile {
-    /// Hot calls run in the host kernel; everything carrying meaning is
-    /// trapped and decided by the supervisor.
+    /// Every call runs in the host kernel but those the filter refuses;
+    /// a call is trapped only where some rule must decide it (or a trace
+    /// record it) in the supervisor.
     #[default]
     Default,
     /// Every call is trapped and decided by the supervisor (refusals

@@ -310,7 +310,7 @@ fn thousands_of_zombies_cost_the_supervisor_little() {
 /// The supervisor's CPU for a guest holding 3,000 zombies under `--cpus
 /// 0.1` stays within the instance's own limit: its work per task event
 /// is bounded, so a throttled guest cannot make it spin (the supervisor
-/// is not in the instance's cgroup; ARCHITECTURE.md says why).
+/// is not in the instance's cgroup; docs/design/ptrace-monitor.md says why).
 #[test]
 fn a_zombie_storm_under_a_cpu_limit_keeps_the_supervisor_within_it() {
     let script = "import os, time\n\
