@@ -380,8 +380,13 @@ impl Builder {
         }
         match read::parse(bytes, number, cut) {
             Ok(line) => {
-                self.lines_read += 1;
+                // A line with a problem (no known kind, a second header)
+                // counts as unread.
+                let before = self.lines_unread;
                 self.feed(&line, number);
+                if self.lines_unread == before {
+                    self.lines_read += 1;
+                }
             }
             Err(p) => self.problem(p),
         }
