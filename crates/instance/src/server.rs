@@ -527,8 +527,16 @@ impl Server {
                             self.policy.task_limit().unwrap_or(0)
                         )),
                         None if performed => None,
-                        None => Refusals::reason(&self.policy, &call)
-                            .or_else(|| Some("refused in every profile (xvisor's system-call table)".to_string())),
+                        None => Refusals::reason(&self.policy, &call).or_else(|| {
+                            Some(
+                                if e == xvisor_trap::table::errno::ENOSYS {
+                                    "not provided in an instance (ENOSYS: programs fall back to an older call)"
+                                } else {
+                                    "refused in every profile (xvisor's system-call table)"
+                                }
+                                .to_string(),
+                            )
+                        }),
                     };
                 }
                 // Who made it is read while it still waits for the answer.

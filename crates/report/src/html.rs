@@ -11,7 +11,7 @@ use std::fmt::Write as _;
 use crate::model::{Process, Refusal, Report};
 
 /// Rows of a table shown before the rest is summarised in one line.
-const MAX_ROWS: usize = 2_000;
+const MAX_ROWS: usize = 1_000;
 /// Processes drawn as lanes in the timeline.
 const MAX_LANES: usize = 120;
 
@@ -80,7 +80,8 @@ body{font:14px/1.4 system-ui,sans-serif;margin:0 auto;max-width:1200px;padding:0
 h1{font-size:22px;margin:18px 0 4px}h2{font-size:18px;margin:28px 0 8px;border-bottom:1px solid #ddd;padding-bottom:4px}
 h3{font-size:15px;margin:16px 0 6px}
 table{border-collapse:collapse;margin:4px 0 8px}td,th{padding:2px 8px;text-align:left;vertical-align:top;border-bottom:1px solid #eee}
-th{background:#f5f5f7;font-weight:600}td.n,th.n{text-align:right;font-variant-numeric:tabular-nums}
+th{background:#f5f5f7;font-weight:600}td.n,th.n{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
+td.nw{white-space:nowrap}
 code,.mono{font-family:ui-monospace,monospace;font-size:12.5px;word-break:break-all}
 .bad{color:#b00020}.muted{color:#6e6e73}.note{background:#fff8e1;border-left:3px solid #f0b400;padding:4px 8px;margin:6px 0}
 dl.summary{display:grid;grid-template-columns:max-content auto;gap:2px 16px}dl.summary dt{color:#6e6e73}dl.summary dd{margin:0}
@@ -226,7 +227,7 @@ fn processes(h: &mut String, r: &Report) {
         };
         let _ = writeln!(
             h,
-            "<tr data-pid=\"{}\"><td class=\"n\">{}</td><td class=\"mono\" style=\"padding-left:{}px\">{}{}{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td>{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td></tr>",
+            "<tr data-pid=\"{}\"><td class=\"n\">{}</td><td class=\"mono\" style=\"padding-left:{}px\">{}{}{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"nw\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td></tr>",
             p.pid,
             p.pid,
             8 + 16 * p.depth.min(30),
@@ -617,7 +618,7 @@ fn about(h: &mut String, r: &Report) {
             .map(|v| format!(", written by xvisor {}", escape(v)))
             .unwrap_or_default()
     );
-    h.push_str("<li>Counts are exact; tables list at most 2000 rows and the timeline draws at most 120 processes (the JSON report has every kept row).</li>\n");
+    h.push_str("<li>Counts are exact; tables list at most 1000 rows and the timeline draws at most 120 processes (the JSON report has every kept row).</li>\n");
     for n in &r.notes {
         let _ = writeln!(h, "<li>{}</li>", escape(n));
     }

@@ -1088,6 +1088,9 @@ pub fn to_allow(name: &str, rule: &str, args: &[&str]) -> String {
     if rule.contains("writable volume") {
         return "drop the setuid/setgid bits, or make the volume read-only".to_string();
     }
+    if rule.starts_with("not provided") {
+        return "nothing: programs fall back by themselves".to_string();
+    }
     if rule.contains("every profile") || rule.contains("not the guest's") || rule.contains("outside the instance") {
         return "nothing: xvisor refuses it whatever the policy".to_string();
     }
