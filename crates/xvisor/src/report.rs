@@ -213,15 +213,18 @@ impl Target {
         let now = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_secs());
-        let header = serde_json::json!({
-            "trace": xvisor_kernel::trace::VERSION,
-            "xvisor": env!("CARGO_PKG_VERSION"),
-            "started": xvisor_sys::clock::Utc::from_epoch_seconds(now).readable(),
-            "command": spec.argv,
-            "profile": spec.policy.profile.name(),
-            "policy": policy.map(|p| p.display().to_string()),
-            "limits": limits,
-        });
+        // In the trace's own style: the version first.
+        let json = |v: serde_json::Value| v.to_string();
+        let header = format!(
+            "{{\"trace\": {}, \"xvisor\": {}, \"started\": {}, \"command\": {}, \"profile\": {}, \"policy\": {}, \"limits\": {}}}",
+            xvisor_kernel::trace::VERSION,
+            json(env!("CARGO_PKG_VERSION").into()),
+            json(xvisor_sys::clock::Utc::from_epoch_seconds(now).readable().into()),
+            json(spec.argv.clone().into()),
+            json(spec.policy.profile.name().into()),
+            json(policy.map(|p| p.display().to_string()).into()),
+            json(serde_json::Value::Object(limits)),
+        );
         let _ = writeln!(self.sink(), "{header}");
         spec.trace = Some(TraceTarget::Writer(SharedWriter(self.sink.clone())));
         self.began = Instant::now();
@@ -238,13 +241,11 @@ impl Target {
             Some(Outcome::OutOfMemory { .. }) => "killed at the --memory limit".to_string(),
             None => "xvisor failed".to_string(),
         };
-        let end = serde_json::json!({
-            "time": (self.began.elapsed().as_secs_f64() * 1e6).round() / 1e6,
-            "event": "end",
-            "status": code,
-            "outcome": words,
-            "trapped": trapped,
-        });
+        let end = format!(
+            "{{\"time\": {:.6}, \"event\": \"end\", \"status\": {code}, \"outcome\": {}, \"trapped\": {trapped}}}",
+            self.began.elapsed().as_secs_f64(),
+            serde_json::Value::String(words),
+        );
         let builder = {
             let mut sink = self.sink();
             let _ = writeln!(sink, "{end}");
