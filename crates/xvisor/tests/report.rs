@@ -329,3 +329,16 @@ fn the_page_shows_the_known_counts_in_a_browser_without_script_errors() {
     assert!(dom.contains("<svg id=\"lanes\""), "no timeline");
     assert!(dom.contains("<svg id=\"latency-histogram\""), "no latency histogram");
 }
+
+both_callers!(learn_mode_writes_the_report_beside_the_policy, |caller| {
+    let dir = TempDir::new("report-learn");
+    let policy = dir.join("app.toml").display().to_string();
+    let out = run(caller, &["run", "--learn", &policy, "--", "cat", "/etc/hostname"]);
+    ok(&out);
+    let page = std::fs::read_to_string(dir.join("app.html")).expect("app.html beside app.toml");
+    assert!(page.starts_with("<!DOCTYPE html>"), "{page}");
+    assert!(
+        page.contains("<tr data-call=\"openat\">"),
+        "no openat in the learned run's report"
+    );
+});
