@@ -2,10 +2,11 @@
 //! name, decoded arguments, decision, result, handler latency — as JSON
 //! lines (to a file) or strace-like text (to stderr).
 //!
-//! The JSON lines are versioned by [`VERSION`]: a run started from the
-//! command line begins its trace with a header (`{"trace": VERSION, …}`)
-//! and ends it with an `"end"` record; a trace without a header is of
-//! version 1. Version 2 added to call records the rule that refused a call
+//! The JSON lines are versioned by [`VERSION`]: `xvisor run` in the
+//! foreground begins its trace with a header (`{"trace": VERSION, …}`:
+//! command, profile, policy, limits) and ends it with an `"end"` record
+//! (status, outcome, calls trapped); a trace without a header is of
+//! version 1 (or from `run -d`, an OCI runtime's `--trace`). Version 2 added to call records the rule that refused a call
 //! (`"rule"`) and marks the answer of a parked call (`"after_park"`).
 
 use std::io::{self, Write};

@@ -414,7 +414,7 @@ fn calls(h: &mut String, r: &Report) {
     h.push_str("<h3>Latency of trapped calls</h3>\n");
     let _ = writeln!(
         h,
-        "<p>From the supervisor receiving a call to its answer (the trip through the kernel to the supervisor and back is not included): p50 <b id=\"p50\">{}</b>, p90 {}, p99 <b id=\"p99\">{}</b>, max {}, mean {}, over {} calls answered at once. Tasks spent <b>{}</b> waiting for these answers, summed over tasks: <b>{}</b> of the run's {}.</p>",
+        "<p>From the supervisor receiving a call to its answer (the trip through the kernel to the supervisor and back is not included; with the trace on, the supervisor reads each call's arguments before answering, so untraced calls are answered sooner): p50 <b id=\"p50\">{}</b>, p90 {}, p99 <b id=\"p99\">{}</b>, max {}, mean {}, over {} calls answered at once. Tasks spent <b>{}</b> waiting for these answers, summed over tasks: <b>{}</b> of the run's {}.</p>",
         micros(l.p50_us),
         micros(l.p90_us),
         micros(l.p99_us),
