@@ -24,6 +24,8 @@ pub const MAX_PATHS: usize = 5_000;
 pub const MAX_OTHERS: usize = 2_000;
 /// Problems kept (each names its line); the rest are counted.
 pub const MAX_PROBLEMS: usize = 20;
+/// Tasks followed for the peak count (alive, and ended).
+const MAX_TASKS_FOLLOWED: usize = 4_000_000;
 /// Execs remembered per process.
 const MAX_EXECS: usize = 16;
 /// Bins of the calls-over-time histogram.
@@ -295,6 +297,9 @@ pub struct Builder {
     bin_s: f64,
     bins: Vec<u64>,
     alive: HashSet<i64>,
+    /// Tasks seen to end: a record written after the end (the monitor and
+    /// the serving threads write concurrently) does not bring one back.
+    gone: HashSet<i64>,
     processes: BTreeMap<i64, Proc>,
     processes_not_described: u64,
     threads: u64,
@@ -339,6 +344,7 @@ impl Builder {
             bin_s: 0.001,
             bins: Vec::new(),
             alive: HashSet::new(),
+            gone: HashSet::new(),
             processes: BTreeMap::new(),
             processes_not_described: 0,
             threads: 0,
@@ -453,10 +459,7 @@ impl Builder {
         if pid < 0 {
             return;
         }
-        if self.alive.len() < 1_000_000 {
-            self.alive.insert(tid);
-        }
-        self.summary.peak_tasks = self.summary.peak_tasks.max(self.alive.len() as u64);
+        self.alive_now(tid);
         if !self.processes.contains_key(&pid) {
             if self.processes.len() < MAX_PROCESSES {
                 self.processes.insert(pid, Proc::new(None, time));
@@ -464,6 +467,14 @@ impl Builder {
                 self.processes_not_described += 1;
             }
         }
+    }
+
+    /// `tid` is alive (unless seen to end), for the peak.
+    fn alive_now(&mut self, tid: i64) {
+        if self.alive.len() < MAX_TASKS_FOLLOWED && !self.gone.contains(&tid) {
+            self.alive.insert(tid);
+        }
+        self.summary.peak_tasks = self.summary.peak_tasks.max(self.alive.len() as u64);
     }
 
     fn program_of(&self, pid: i64) -> String {
@@ -662,10 +673,7 @@ impl Builder {
         self.seen(pid, tid, time);
         let Some(child) = line.child else { return };
         let thread = line.kind.as_deref() == Some("thread");
-        if self.alive.len() < 1_000_000 {
-            self.alive.insert(child);
-        }
-        self.summary.peak_tasks = self.summary.peak_tasks.max(self.alive.len() as u64);
+        self.alive_now(child);
         if thread {
             self.threads += 1;
             if let Some(p) = self.processes.get_mut(&pid) {
@@ -715,6 +723,9 @@ impl Builder {
         let tid = line.tid.unwrap_or(pid);
         self.seen(pid, tid, time);
         self.alive.remove(&tid);
+        if self.gone.len() < MAX_TASKS_FOLLOWED {
+            self.gone.insert(tid);
+        }
         if line.kind.as_deref() == Some("thread") {
             return;
         }
@@ -1482,6 +1493,23 @@ mod tests {
         );
         assert_eq!(r.processes[1].exit.as_deref(), Some("exited 3"));
         assert_eq!(r.timeline.calls.iter().sum::<u64>(), 4);
+    }
+
+    #[test]
+    fn a_record_after_a_tasks_end_does_not_bring_it_back() {
+        let mut lines = RUN.to_vec();
+        // A child ends before its birth is reported, then a late call.
+        lines.insert(
+            1,
+            r#"{"time": 0.0005, "pid": 9, "tid": 9, "event": "exit", "kind": "process", "code": 0}"#,
+        );
+        lines.insert(
+            2,
+            r#"{"time": 0.0006, "pid": 1, "tid": 1, "event": "spawn", "child": 9, "kind": "process"}"#,
+        );
+        lines.insert(3, r#"{"time": 0.0004, "pid": 9, "tid": 9, "syscall": "getpid", "args": [], "decision": "continue", "result": 9, "latency_us": 1.0}"#);
+        let r = build(&lines);
+        assert_eq!(r.summary.peak_tasks, 3, "{:#?}", r.summary);
     }
 
     #[test]
