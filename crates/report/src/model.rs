@@ -496,8 +496,12 @@ impl Builder {
         }
         let parked = matches!(&line.result, Some(Outcome::Words(w)) if w == "parked");
         let decision = line.decision.as_deref().unwrap_or("");
-        let refused = decision.starts_with("errno");
-        let failed = refused || matches!(line.result, Some(Outcome::Value(-1))) && line.errno.is_some();
+        // Since version 2 a refusal names its rule: an errno answer without
+        // one is a call the supervisor performed that failed as the kernel
+        // made it fail (a supervised connect to a closed port).
+        let errno_answer = decision.starts_with("errno");
+        let refused = errno_answer && (line.rule.is_some() || self.summary.trace_version < 2);
+        let failed = errno_answer || matches!(line.result, Some(Outcome::Value(-1))) && line.errno.is_some();
         self.calls.total += 1;
         if parked {
             self.calls.parked += 1;
@@ -1510,6 +1514,16 @@ mod tests {
         lines.insert(3, r#"{"time": 0.0004, "pid": 9, "tid": 9, "syscall": "getpid", "args": [], "decision": "continue", "result": 9, "latency_us": 1.0}"#);
         let r = build(&lines);
         assert_eq!(r.summary.peak_tasks, 3, "{:#?}", r.summary);
+    }
+
+    #[test]
+    fn a_performed_call_that_failed_is_not_a_refusal() {
+        let mut lines = RUN.to_vec();
+        lines.insert(3, r#"{"time": 0.0025, "pid": 2, "tid": 2, "syscall": "connect", "args": ["3", "{127.0.0.1:9}", "16"], "decision": "errno ECONNREFUSED", "result": -1, "errno": "ECONNREFUSED", "latency_us": 9.0}"#);
+        let r = build(&lines);
+        assert_eq!(r.refusals.len(), 1, "{:#?}", r.refusals);
+        let connect = r.calls.by_name.iter().find(|n| n.name == "connect").unwrap();
+        assert_eq!((connect.failed, connect.refused), (1, 0));
     }
 
     #[test]
