@@ -8,7 +8,7 @@
 
 use std::fmt::Write as _;
 
-use crate::model::{Process, Refusal, Report};
+use crate::model::{Process, Refusal, Report, ThreadSpan};
 
 /// Rows of a table shown before the rest is summarised in one line.
 const MAX_ROWS: usize = 1_000;
@@ -86,7 +86,7 @@ code,.mono{font-family:ui-monospace,monospace;font-size:12.5px;word-break:break-
 .bad{color:#b00020}.muted{color:#6e6e73}.note{background:#fff8e1;border-left:3px solid #f0b400;padding:4px 8px;margin:6px 0}
 dl.summary{display:grid;grid-template-columns:max-content auto;gap:2px 16px}dl.summary dt{color:#6e6e73}dl.summary dd{margin:0}
 .bar{display:inline-block;height:10px;background:#4a7bd0;vertical-align:middle}
-svg{display:block;margin:6px 0}svg text{font:11px system-ui,sans-serif;fill:#333}
+svg{display:block;margin:6px 0;max-width:100%;height:auto}svg text{font:11px system-ui,sans-serif;fill:#333}svg text.muted{fill:#6e6e73}
 details summary{cursor:pointer;color:#2a5db0}
 nav a{margin-right:12px}
 ";
@@ -262,10 +262,10 @@ fn timeline(h: &mut String, r: &Report) {
         let height = 70.0;
         let _ = writeln!(
             h,
-            "<p class=\"muted\">Calls recorded per {} (highest: {}).</p>\n<svg id=\"calls-over-time\" width=\"{width}\" height=\"{}\" role=\"img\" aria-label=\"calls over time\">",
+            "<p class=\"muted\">Calls recorded per {} (highest: {}).</p>\n<svg id=\"calls-over-time\" viewBox=\"0 0 {width} {h2}\" width=\"{width}\" height=\"{h2}\" role=\"img\" aria-label=\"calls over time\">",
             seconds(r.timeline.bin_s),
             top as u64,
-            height + 18.0
+            h2 = height + 18.0
         );
         for (i, &n) in bins.iter().enumerate() {
             if n == 0 {
@@ -286,8 +286,22 @@ fn timeline(h: &mut String, r: &Report) {
         axis(h, left, plot, height, duration);
         h.push_str("</svg>\n");
     }
-    // Processes as lanes.
-    let lanes: Vec<&Process> = r.processes.iter().take(MAX_LANES).collect();
+    // Processes as lanes, each followed by its threads' thinner lanes.
+    let mut lanes: Vec<(&Process, Option<&ThreadSpan>)> = Vec::new();
+    let mut drawn = 0;
+    for p in &r.processes {
+        if lanes.len() >= MAX_LANES {
+            break;
+        }
+        lanes.push((p, None));
+        drawn += 1;
+        for t in &p.thread_spans {
+            if lanes.len() >= MAX_LANES {
+                break;
+            }
+            lanes.push((p, Some(t)));
+        }
+    }
     if lanes.is_empty() {
         h.push_str("<p class=\"muted\">No process events in the trace.</p>\n");
         return;
@@ -296,11 +310,28 @@ fn timeline(h: &mut String, r: &Report) {
     let height = lanes.len() as f64 * lane;
     let _ = writeln!(
         h,
-        "<p class=\"muted\">Each process a lane, from its birth to its end; ▲ an exec, ● its exit (red: failed or killed).</p>\n<svg id=\"lanes\" width=\"{width}\" height=\"{}\" role=\"img\" aria-label=\"processes over time\">",
-        height + 18.0
+        "<p class=\"muted\">Each process a lane, from its birth to its end, its threads in thinner lanes under it; ▲ an exec, ● its exit (red: failed or killed).</p>\n<svg id=\"lanes\" viewBox=\"0 0 {width} {h2}\" width=\"{width}\" height=\"{h2}\" role=\"img\" aria-label=\"processes over time\">",
+        h2 = height + 18.0
     );
-    for (i, p) in lanes.iter().enumerate() {
+    for (i, (p, thread)) in lanes.iter().enumerate() {
         let y = i as f64 * lane;
+        if let Some(t) = thread {
+            let x0 = x(t.start_s);
+            let x1 = x(t.end_s.or(p.end_s).unwrap_or(duration)).max(x0 + 1.0);
+            let _ = writeln!(
+                h,
+                "<text x=\"16\" y=\"{:.1}\" class=\"muted\">thread {}</text><rect x=\"{x0:.1}\" y=\"{:.1}\" width=\"{:.1}\" height=\"4\" fill=\"#c5d5f0\"><title>thread {} of pid {}: {} → {}</title></rect>",
+                y + 11.0,
+                t.tid,
+                y + 6.0,
+                x1 - x0,
+                t.tid,
+                p.pid,
+                seconds(t.start_s),
+                t.end_s.map_or_else(|| "its process's end".to_string(), seconds)
+            );
+            continue;
+        }
         let label = p
             .argv
             .first()
@@ -326,11 +357,10 @@ fn timeline(h: &mut String, r: &Report) {
             p.end_s.map_or_else(|| "the end".to_string(), seconds)
         );
         for (t, program) in &p.execs {
-            let ex = x(*t);
             let _ = writeln!(
                 h,
                 "<path d=\"M{:.1} {:.1}l4 7h-8z\" fill=\"#2a5db0\"><title>exec {} at {}</title></path>",
-                ex,
+                x(*t),
                 y + 1.0,
                 escape(program),
                 seconds(*t)
@@ -350,11 +380,14 @@ fn timeline(h: &mut String, r: &Report) {
     }
     axis(h, left, plot, height, duration);
     h.push_str("</svg>\n");
-    if r.processes.len() > MAX_LANES {
+    let threads_hidden =
+        r.processes.iter().map(|p| p.threads).sum::<u64>() > lanes.iter().filter(|(_, t)| t.is_some()).count() as u64;
+    if r.processes.len() > drawn || threads_hidden {
         let _ = writeln!(
             h,
-            "<p class=\"muted\">The first {MAX_LANES} processes in tree order are drawn; {} more are not.</p>",
-            r.processes.len() - MAX_LANES
+            "<p class=\"muted\">{MAX_LANES} lanes at most: {drawn} of {} processes are drawn (in tree order), and at most {} threads of each.</p>",
+            r.processes.len(),
+            crate::model::MAX_THREAD_SPANS
         );
     }
 }
@@ -432,8 +465,8 @@ fn calls(h: &mut String, r: &Report) {
         let width = 60.0 + bar_w * l.histogram.len() as f64;
         let _ = writeln!(
             h,
-            "<svg id=\"latency-histogram\" width=\"{width:.0}\" height=\"{}\" role=\"img\" aria-label=\"latency histogram\">",
-            height + 30.0
+            "<svg id=\"latency-histogram\" viewBox=\"0 0 {width:.0} {h2}\" width=\"{width:.0}\" height=\"{h2}\" role=\"img\" aria-label=\"latency histogram\">",
+            h2 = height + 30.0
         );
         for (i, b) in l.histogram.iter().enumerate() {
             let bx = 50.0 + i as f64 * bar_w;

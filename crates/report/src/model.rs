@@ -26,6 +26,8 @@ pub const MAX_OTHERS: usize = 2_000;
 pub const MAX_PROBLEMS: usize = 20;
 /// Tasks followed for the peak count (alive, and ended).
 const MAX_TASKS_FOLLOWED: usize = 4_000_000;
+/// Threads of a process drawn in the timeline.
+pub const MAX_THREAD_SPANS: usize = 16;
 /// Execs remembered per process.
 const MAX_EXECS: usize = 16;
 /// Bins of the calls-over-time histogram.
@@ -97,8 +99,18 @@ pub struct Process {
     /// (time, program) of each exec, the first [`MAX_EXECS`].
     pub execs: Vec<(f64, String)>,
     pub threads: u64,
+    /// The first [`MAX_THREAD_SPANS`] threads it made, for the timeline.
+    pub thread_spans: Vec<ThreadSpan>,
     pub calls: u64,
     pub refused: u64,
+}
+
+/// A thread's life, in the timeline.
+#[derive(Debug, Clone, Serialize)]
+pub struct ThreadSpan {
+    pub tid: i64,
+    pub start_s: f64,
+    pub end_s: Option<f64>,
 }
 
 #[derive(Debug, Clone, Default, Serialize)]
@@ -255,6 +267,7 @@ struct Proc {
     argv: Vec<String>,
     execs: Vec<(f64, String)>,
     threads: u64,
+    thread_spans: Vec<ThreadSpan>,
     calls: u64,
     refused: u64,
 }
@@ -271,6 +284,7 @@ impl Proc {
             argv: Vec::new(),
             execs: Vec::new(),
             threads: 0,
+            thread_spans: Vec::new(),
             calls: 0,
             refused: 0,
         }
@@ -682,6 +696,13 @@ impl Builder {
             self.threads += 1;
             if let Some(p) = self.processes.get_mut(&pid) {
                 p.threads += 1;
+                if p.thread_spans.len() < MAX_THREAD_SPANS {
+                    p.thread_spans.push(ThreadSpan {
+                        tid: child,
+                        start_s: time,
+                        end_s: None,
+                    });
+                }
             }
             return;
         }
@@ -731,6 +752,13 @@ impl Builder {
             self.gone.insert(tid);
         }
         if line.kind.as_deref() == Some("thread") {
+            if let Some(span) = self
+                .processes
+                .get_mut(&pid)
+                .and_then(|p| p.thread_spans.iter_mut().find(|t| t.tid == tid && t.end_s.is_none()))
+            {
+                span.end_s = Some(time);
+            }
             return;
         }
         let (exit, failed) = match (&line.code, &line.signal) {
@@ -968,6 +996,7 @@ impl Builder {
                 argv: p.argv.clone(),
                 execs: p.execs.clone(),
                 threads: p.threads,
+                thread_spans: p.thread_spans.clone(),
                 calls: p.calls,
                 refused: p.refused,
             });
@@ -992,6 +1021,7 @@ impl Builder {
                     argv: p.argv.clone(),
                     execs: p.execs.clone(),
                     threads: p.threads,
+                    thread_spans: p.thread_spans.clone(),
                     calls: p.calls,
                     refused: p.refused,
                 });
@@ -1496,6 +1526,8 @@ mod tests {
             [(1, 0), (2, 1)]
         );
         assert_eq!(r.processes[1].exit.as_deref(), Some("exited 3"));
+        let span = &r.processes[1].thread_spans[0];
+        assert_eq!((span.tid, span.start_s, span.end_s), (3, 0.006, Some(0.010)));
         assert_eq!(r.timeline.calls.iter().sum::<u64>(), 4);
     }
 

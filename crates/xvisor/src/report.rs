@@ -68,6 +68,14 @@ pub fn main(args: Vec<OsString>) -> Result<i32> {
         None if stdin => bail!("report: give -o FILE for a trace read from standard input"),
         None => Some(trace.with_extension("html")),
     };
+    for out in output.iter().chain(json.iter()) {
+        if !stdin && (out == &trace || same_file(out, &trace)) {
+            bail!(
+                "report: {} is the trace itself: give -o FILE (the default, TRACE with .html, is only for a trace not named .html)",
+                out.display()
+            );
+        }
+    }
     let started = Instant::now();
     let mut builder = Builder::new();
     let shown = trace.display().to_string();
@@ -99,6 +107,15 @@ pub fn main(args: Vec<OsString>) -> Result<i32> {
         );
     }
     Ok(0)
+}
+
+/// Whether two paths name one existing file.
+fn same_file(a: &Path, b: &Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    match (std::fs::metadata(a), std::fs::metadata(b)) {
+        (Ok(a), Ok(b)) => a.dev() == b.dev() && a.ino() == b.ino(),
+        _ => false,
+    }
 }
 
 /// One line naming the first unreadable line of a trace, and how many

@@ -168,6 +168,16 @@ fn the_trace_gives_the_same_report_afterwards() {
     ok(&out);
     assert_eq!(read_json(Path::new(&again)), known.json());
     assert!(Path::new(&page).exists());
+    // A page never replaces the trace it is made from.
+    let html_named = known.file("trace.html");
+    std::fs::copy(known.file("run.jsonl"), &html_named).unwrap();
+    let out = run(Caller::Root, &["report", &html_named]);
+    assert_eq!(code(&out), 125, "{}", stderr(&out));
+    assert!(stderr(&out).contains("is the trace itself"), "{}", stderr(&out));
+    assert_eq!(
+        std::fs::read(&html_named).unwrap(),
+        std::fs::read(known.file("run.jsonl")).unwrap()
+    );
 }
 
 /// `xvisor report` of `lines` (a trace as text): its stderr and report.
