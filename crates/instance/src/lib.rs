@@ -41,5 +41,5 @@ mod watchdog;
 
 pub use lifecycle::State;
 pub use printable::printable;
-pub use spec::{InstanceSpec, JoinNamespace, NamespaceKind, Network, StdinMode, TraceTarget};
+pub use spec::{InstanceSpec, JoinNamespace, NamespaceKind, Network, SharedWriter, StdinMode, TraceTarget};
 pub use supervisor::{Instance, InstanceError, Outcome, StartWait, SUPERVISOR_SIGNALS};

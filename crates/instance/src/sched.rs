@@ -286,6 +286,8 @@ fn complete(trace: &Option<Arc<Mutex<Trace>>>, created_at: Instant, call: Parked
             // hold up the other parked calls.
             returned: None,
             latency_us: call.since.elapsed().as_secs_f64() * 1e6,
+            rule: None,
+            after_park: true,
         };
         if let Ok(mut t) = trace.lock() {
             let _ = t.write(&record);

@@ -122,7 +122,16 @@ impl Refusals {
     /// in the last second.
     fn name(&self, policy: &Policy, call: &TrappedCall) -> Option<String> {
         let row = dispatch::syscall_of(call)?;
-        let reason = match policy.user_denial(row.number) {
+        let reason = Self::reason(policy, call)?;
+        self.line(row.number, row.name.to_string(), reason, call)
+    }
+
+    /// Why `call` is refused, when a rule of the policy or of the table
+    /// refuses it (`None` for the table's own refusals of calls programs
+    /// probe routinely, io_uring, bpf …).
+    fn reason(policy: &Policy, call: &TrappedCall) -> Option<String> {
+        let row = dispatch::syscall_of(call)?;
+        Some(match policy.user_denial(row.number) {
             Some(source) => format!("in {source}"),
             None => match xvisor_trap::table::refusing_rule(policy.register_rules(row.handler), &call.args) {
                 Some(rule) if matches!(row.handler, xvisor_trap::table::Handler::SetsMode(_)) => format!(
@@ -142,8 +151,7 @@ impl Refusals {
                 // programs routinely: not worth a line.
                 None => return None,
             },
-        };
-        self.line(row.number, row.name.to_string(), reason, call)
+        })
     }
 
     /// The line naming a refusal by a rule the supervisor decided on the
@@ -417,7 +425,8 @@ impl Server {
             arch: notification.arch,
             args: notification.args,
         };
-        let decision = match self.over_task_limit(&call) {
+        let over_limit = self.over_task_limit(&call);
+        let decision = match over_limit {
             true => Decision::Errno(xvisor_trap::table::errno::EAGAIN),
             false => dispatch::decide(&self.policy, &call),
         };
@@ -491,6 +500,7 @@ impl Server {
             ),
             _ => false,
         };
+        let mut rule = None;
         match decision {
             Decision::Continue => {
                 let _ = seccomp::respond(listener, notification.id, seccomp::Response::Continue);
@@ -507,6 +517,28 @@ impl Server {
                 );
             }
             Decision::Errno(e) => {
+                // The rule, for the trace: every refusal, not only those
+                // named on stderr.
+                if self.trace.is_some() {
+                    rule = match &denied {
+                        Some(denied) => Some(denied.reason.clone()),
+                        None if over_limit => Some(format!(
+                            "the instance's limit of {} tasks (--pids)",
+                            self.policy.task_limit().unwrap_or(0)
+                        )),
+                        None if performed => None,
+                        None => Refusals::reason(&self.policy, &call).or_else(|| {
+                            Some(
+                                if e == xvisor_trap::table::errno::ENOSYS {
+                                    "not provided in an instance (ENOSYS: programs fall back to an older call)"
+                                } else {
+                                    "refused in every profile (xvisor's system-call table)"
+                                }
+                                .to_string(),
+                            )
+                        }),
+                    };
+                }
                 // Who made it is read while it still waits for the answer.
                 let named = match denied {
                     Some(denied) => self.refusals.name_denied(&call, denied),
@@ -546,6 +578,8 @@ impl Server {
                 decision,
                 returned,
                 latency_us: latency.as_secs_f64() * 1e6,
+                rule,
+                after_park: false,
             };
             if let Ok(mut trace) = trace.lock() {
                 let _ = trace.write(&record);

@@ -111,7 +111,44 @@ pub enum TraceTarget {
     File(PathBuf),
     /// Readable, strace-like lines on xvisor's stderr.
     Stderr,
+    /// JSON lines into a writer the caller holds (`xvisor run --report`
+    /// reads them as they come, and writes the trace's header and end).
+    Writer(SharedWriter),
 }
+
+/// A writer shared between the caller and the supervisor's trace.
+#[derive(Clone)]
+pub struct SharedWriter(pub std::sync::Arc<std::sync::Mutex<dyn std::io::Write + Send>>);
+
+impl SharedWriter {
+    fn locked(&self) -> std::sync::MutexGuard<'_, dyn std::io::Write + Send + 'static> {
+        self.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+impl std::io::Write for SharedWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.locked().write(buf)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.locked().flush()
+    }
+}
+
+impl std::fmt::Debug for SharedWriter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SharedWriter")
+    }
+}
+
+impl PartialEq for SharedWriter {
+    fn eq(&self, other: &Self) -> bool {
+        std::sync::Arc::ptr_eq(&self.0, &other.0)
+    }
+}
+
+impl Eq for SharedWriter {}
 
 /// What the guest's standard input is when it has no terminal.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

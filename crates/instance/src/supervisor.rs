@@ -354,6 +354,10 @@ impl Instance {
                 Box::new(io::stderr()),
                 TraceFormat::Text,
             )))),
+            Some(TraceTarget::Writer(writer)) => Some(Arc::new(Mutex::new(Trace::new(
+                Box::new(writer.clone()),
+                TraceFormat::JsonLines,
+            )))),
             Some(TraceTarget::File(path)) => {
                 let file = std::fs::OpenOptions::new()
                     .create(true)

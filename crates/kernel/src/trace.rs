@@ -1,12 +1,22 @@
 //! `--trace`: one record per trapped call — time, instance pid and tid,
 //! name, decoded arguments, decision, result, handler latency — as JSON
 //! lines (to a file) or strace-like text (to stderr).
+//!
+//! The JSON lines are versioned by [`VERSION`]: `xvisor run` in the
+//! foreground begins its trace with a header (`{"trace": VERSION, …}`:
+//! command, profile, policy, limits) and ends it with an `"end"` record
+//! (status, outcome, calls trapped); a trace without a header is of
+//! version 1 (or from `run -d`, an OCI runtime's `--trace`). Version 2 added to call records the rule that refused a call
+//! (`"rule"`) and marks the answer of a parked call (`"after_park"`).
 
 use std::io::{self, Write};
 
 use xvisor_trap::render::json_string;
 
 use crate::dispatch::Decision;
+
+/// The version of the JSON lines written here.
+pub const VERSION: u32 = 2;
 
 /// How records are written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -32,6 +42,12 @@ pub struct Record {
     pub returned: Option<i64>,
     /// Time from receiving the call to answering it.
     pub latency_us: f64,
+    /// Why a refused call was refused (`in --deny-syscall`), when the
+    /// supervisor knows.
+    pub rule: Option<String>,
+    /// The answer of a call parked earlier (its first record said
+    /// "parked"): the same call, not a new one.
+    pub after_park: bool,
 }
 
 /// A raw return value as the trace shows it: `(result, errno name)`.
@@ -71,8 +87,16 @@ impl Record {
             Shown::Unseen => "\"result\": \"performed by the kernel\"".to_string(),
             Shown::Parked => "\"result\": \"parked\"".to_string(),
         };
+        let mut extra = String::new();
+        if let Some(rule) = &self.rule {
+            extra.push_str(", \"rule\": ");
+            extra.push_str(&json_string(rule));
+        }
+        if self.after_park {
+            extra.push_str(", \"after_park\": true");
+        }
         format!(
-            "{{\"time\": {:.6}, \"pid\": {}, \"tid\": {}, \"syscall\": {}, \"args\": [{}], \"decision\": {}, {}, \"latency_us\": {:.1}}}",
+            "{{\"time\": {:.6}, \"pid\": {}, \"tid\": {}, \"syscall\": {}, \"args\": [{}], \"decision\": {}, {}, \"latency_us\": {:.1}{extra}}}",
             self.time_s,
             self.pid,
             self.tid,
@@ -242,6 +266,8 @@ mod tests {
             decision,
             returned: None,
             latency_us: 3.04,
+            rule: None,
+            after_park: false,
         }
     }
 
@@ -273,6 +299,21 @@ mod tests {
             j,
             "{\"time\": 0.250000, \"pid\": 2, \"tid\": 2, \"syscall\": \"openat\", \"args\": [\"AT_FDCWD\", \"\\\"/etc/pass\\\\\\\"wd\\\"\"], \"decision\": \"errno EPERM\", \"result\": -1, \"errno\": \"EPERM\", \"latency_us\": 3.0}"
         );
+    }
+
+    #[test]
+    fn a_refusals_rule_and_a_parked_calls_answer_are_marked() {
+        let mut r = record(Decision::Errno(1));
+        r.rule = Some("in --deny-syscall".into());
+        assert!(
+            r.to_json()
+                .ends_with("\"latency_us\": 3.0, \"rule\": \"in --deny-syscall\"}"),
+            "{}",
+            r.to_json()
+        );
+        let mut r = record(Decision::Continue);
+        r.after_park = true;
+        assert!(r.to_json().ends_with(", \"after_park\": true}"), "{}", r.to_json());
     }
 
     #[test]

@@ -66,6 +66,11 @@ pub const COMMANDS: &[Command] = &[
         help: crate::image::HELP,
     },
     Command {
+        name: "report",
+        summary: "a run's trace as one HTML page",
+        help: crate::report::HELP,
+    },
+    Command {
         name: "syscalls",
         summary: "how each system call is treated under a profile",
         help: crate::syscalls::HELP,
@@ -391,7 +396,7 @@ fn zsh() -> String {
         let rest = match c.name {
             "run" => "'*::command:_normal'",
             "help" => {
-                "'1:command:(run ps exec logs stop wait inspect rm kill image syscalls policy oci completions man)'"
+                "'1:command:(run ps exec logs stop wait inspect rm kill image report syscalls policy oci completions man)'"
             }
             "completions" => "'1:shell:(bash zsh fish)'",
             "image" => "'1:command:(import ls inspect rm)' '*:image:_xvisor_images'",
@@ -610,11 +615,12 @@ mod tests {
     fn every_option_parsed_is_in_the_help_and_back() {
         // (command, its parser's source, where the parser starts, aliases
         // the help does not list)
-        let parsers: [(&str, &str, &str, &[&str]); 4] = [
+        let parsers: [(&str, &str, &str, &[&str]); 5] = [
             ("run", include_str!("run.rs"), "pub fn parse(", &["network"]),
             ("exec", include_str!("exec.rs"), "pub fn user_command(", &["cwd"]),
             ("syscalls", include_str!("syscalls.rs"), "pub fn main(", &[]),
             ("image", include_str!("image.rs"), "fn import(", &[]),
+            ("report", include_str!("report.rs"), "pub fn main(", &[]),
         ];
         for (name, source, start, aliases) in parsers {
             // Every command takes -h and --help, listed or not.

@@ -10,6 +10,7 @@ mod learn;
 mod manage;
 mod oci;
 mod policy;
+mod report;
 mod run;
 mod syscalls;
 mod units;
@@ -41,6 +42,8 @@ Commands:
   create, start, state, delete, list, features, spec (and run, exec, ps,
              kill as an engine calls them: after --root, or with a bundle
              or process file): the OCI runtime ('xvisor oci --help')
+  report     a run's trace as one HTML page ('xvisor run --report FILE'
+             writes it at the run's end)
   syscalls   how each system call is treated under a profile
   policy     check a policy file, show the built-in profiles as files
   completions  a completion script: 'xvisor completions bash|zsh|fish'
@@ -85,6 +88,28 @@ fn dispatch(mut args: Vec<OsString>) -> i32 {
     match command.to_str().unwrap_or("") {
         "run" => match run::parse(args) {
             Ok(Some(options)) => {
+                // The trace's file and the report's, opened now (the
+                // supervisor may create none once the guest runs).
+                let record = if options.detach {
+                    Ok(None)
+                } else {
+                    let beside_policy = options.learn.as_ref().filter(|_| options.report.is_none()).map(|l| {
+                        match l.extension().and_then(|e| e.to_str()) {
+                            Some("html") => l.with_extension("report.html"),
+                            _ => l.with_extension("html"),
+                        }
+                    });
+                    report::Target::open(
+                        options.trace.as_deref(),
+                        options.report.as_deref().or(beside_policy.as_deref()),
+                        options.report_json.as_deref(),
+                    )
+                };
+                let mut record = match record {
+                    Ok(record) => record,
+                    Err(e) => return usage_error(&e),
+                };
+                let policy_file = options.policy.clone();
                 let learn = options.learn.clone();
                 let stats = options.stats;
                 let detached = options.detach.then(|| {
@@ -114,7 +139,13 @@ fn dispatch(mut args: Vec<OsString>) -> i32 {
                             };
                             detach::run(d).unwrap_or_else(|e| failure(&e))
                         }
-                        None => run::run(spec, learn, stats),
+                        None => {
+                            let mut spec = spec;
+                            if let Some(record) = record.as_mut() {
+                                record.begin(&mut spec, policy_file.as_deref());
+                            }
+                            run::run(spec, learn, stats, record)
+                        }
                     },
                     Err(e) => usage_error(&e),
                 }
@@ -143,6 +174,7 @@ fn dispatch(mut args: Vec<OsString>) -> i32 {
         "inspect" => detach::inspect(args).unwrap_or_else(|e| failure(&e)),
         "rm" => detach::rm(args).unwrap_or_else(|e| failure(&e)),
         "image" => image::main(args),
+        "report" => report::main(args).unwrap_or_else(|e| usage_error(&e)),
         "policy" => policy::main(args),
         "syscalls" => match syscalls::main(args) {
             Ok(code) => code,
@@ -188,7 +220,7 @@ fn dispatch(mut args: Vec<OsString>) -> i32 {
         }
         other => {
             eprintln!(
-                "xvisor: unknown command {other:?} (commands: run, ps, exec, logs, stop, wait, inspect, rm, kill, image, syscalls, policy, completions, man, help)"
+                "xvisor: unknown command {other:?} (commands: run, ps, exec, logs, stop, wait, inspect, rm, kill, image, report, syscalls, policy, completions, man, help)"
             );
             125
         }

@@ -152,6 +152,14 @@ Policy (see 'xvisor policy --help' and docs/policy.md):
                            (paths, programs, sockets, identity) as JSON
                            lines in FILE; '-' prints a readable form on
                            stderr
+      --report FILE        at the end, write the run's report to FILE: one
+                           HTML page (no network needed to open it) with
+                           the process tree, a timeline, calls by name and
+                           class with their latency, every refusal and
+                           what would allow it, the files, programs and
+                           destinations touched; records as --trace does
+                           (also see 'xvisor report --help')
+      --report-json FILE   the report's data as JSON, for tools
       --learn FILE         run once, recording every file, program and TCP
                            port the run uses, then write to FILE the
                            smallest policy that lets the same run pass
@@ -159,7 +167,9 @@ Policy (see 'xvisor policy --help' and docs/policy.md):
                            the run used many entries as one rule, each rule
                            with the programs that needed it; FILE is
                            replaced. Every call that carries meaning is
-                           trapped (and let through) while learning
+                           trapped (and let through) while learning;
+                           the run's report goes beside FILE (FILE with
+                           .html) unless --report names another
 
 Terminal and input:
   -i, --interactive        keep stdin open even when it is a terminal
@@ -216,6 +226,9 @@ pub struct RunOptions {
     pub policy: Option<PathBuf>,
     pub denied: Vec<String>,
     pub trace: Option<String>,
+    /// `--report FILE`, `--report-json FILE`: the run's report.
+    pub report: Option<PathBuf>,
+    pub report_json: Option<PathBuf>,
     pub stats: bool,
     /// `--learn FILE`: where the learned policy goes.
     pub learn: Option<PathBuf>,
@@ -613,6 +626,8 @@ pub fn parse(args: Vec<OsString>) -> Result<Option<RunOptions>> {
                     .extend(list.split(',').filter(|s| !s.is_empty()).map(str::to_string));
             }
             Long("trace") => o.trace = Some(text(p.value()?, "--trace")?),
+            Long("report") => o.report = Some(PathBuf::from(p.value()?)),
+            Long("report-json") => o.report_json = Some(PathBuf::from(p.value()?)),
             Long("policy") => o.policy = Some(PathBuf::from(p.value()?)),
             Long("stats") => o.stats = true,
             Long("learn") => o.learn = Some(PathBuf::from(p.value()?)),
@@ -650,6 +665,9 @@ pub fn parse(args: Vec<OsString>) -> Result<Option<RunOptions>> {
     }
     if !o.publish.is_empty() && !matches!(o.network, Network::Nat { .. }) {
         bail!("-p publishes a port of the instance's own network with a way out: add --net nat");
+    }
+    if o.detach && (o.report.is_some() || o.report_json.is_some()) {
+        bail!("--report is written when the run ends, by the xvisor that waits for it: drop -d, or use --trace FILE and 'xvisor report FILE' later");
     }
     if o.learn.is_some() && o.policy.is_some() {
         bail!("--learn and --policy exclude each other (learning runs under the base profile, and writes the policy)");
@@ -918,11 +936,25 @@ pub fn to_spec(mut o: RunOptions) -> Result<InstanceSpec> {
 /// Runs the instance to its end; returns xvisor's exit status. With
 /// `learn`, writes the learned policy once the instance has ended; with
 /// `stats`, says how many calls were trapped.
-pub fn run(spec: InstanceSpec, learn: Option<crate::learn::Target>, stats: bool) -> i32 {
+/// With `record`, writes the trace's end and the run's report.
+pub fn run(
+    spec: InstanceSpec,
+    learn: Option<crate::learn::Target>,
+    stats: bool,
+    record: Option<crate::report::Target>,
+) -> i32 {
     let memory = spec.limits.memory_bytes;
     match start(spec) {
-        Ok(instance) => serve(instance, memory, learn, stats),
-        Err(e) => report(&e),
+        Ok(instance) => serve(instance, memory, learn, stats, record),
+        Err(e) => {
+            let code = report(&e);
+            if let Some(record) = record {
+                if let Err(e) = record.finish(None, code, 0) {
+                    eprintln!("xvisor: {e:#}");
+                }
+            }
+            code
+        }
     }
 }
 
@@ -937,7 +969,13 @@ pub fn start(spec: InstanceSpec) -> Result<Instance, xvisor_instance::InstanceEr
 
 /// Serves a started instance to its end; returns xvisor's exit status.
 /// `memory` is the `--memory` limit, for the message after an OOM kill.
-pub fn serve(mut instance: Instance, memory: Option<u64>, learn: Option<crate::learn::Target>, stats: bool) -> i32 {
+pub fn serve(
+    mut instance: Instance,
+    memory: Option<u64>,
+    learn: Option<crate::learn::Target>,
+    stats: bool,
+    record: Option<crate::report::Target>,
+) -> i32 {
     let started = std::time::Instant::now();
     let waited = instance.wait();
     if stats {
@@ -953,6 +991,15 @@ pub fn serve(mut instance: Instance, memory: Option<u64>, learn: Option<crate::l
                 eprintln!("xvisor: {e:#}");
                 return 125;
             }
+        }
+    }
+    if let Some(record) = record {
+        let code = match &waited {
+            Ok(outcome) => outcome.exit_code(),
+            Err(e) => e.exit_code(),
+        };
+        if let Err(e) = record.finish(waited.as_ref().ok(), code, instance.trapped_calls()) {
+            eprintln!("xvisor: {e:#}");
         }
     }
     match waited {

@@ -207,6 +207,18 @@ fn trace_records_decoded_calls_as_json_lines() {
     let text = std::fs::read_to_string(file).unwrap();
     let lines: Vec<&str> = text.lines().collect();
     assert!(lines.len() > 10, "{text}");
+    // The header first (the trace's version, the command), then the
+    // records, the run's end last.
+    assert!(
+        lines[0].starts_with("{\"trace\": 2, ") && lines[0].contains("\"command\": [\"sh\",\"-c\","),
+        "{}",
+        lines[0]
+    );
+    assert!(
+        lines[lines.len() - 1].contains("\"event\": \"end\", \"status\": 4, \"outcome\": \"exited\""),
+        "{text}"
+    );
+    let lines = &lines[1..];
     assert!(lines
         .iter()
         .all(|l| l.starts_with("{\"time\": ") && (l.contains("\"latency_us\": ") || l.contains("\"event\": "))));
