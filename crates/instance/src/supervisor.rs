@@ -269,6 +269,7 @@ impl Instance {
             xvisor_confine::wall::check_handed_in(&handed, host_objects_need_guarding(&spec))
                 .map_err(InstanceError::Setup)?;
         }
+        let rootless_ids = crate::hostobj::rootless_ids(&mut spec).map_err(host("start the metadata agent"))?;
         let id_lease = lease_host_ids(&mut spec)?;
         // What the kernel's own permission checks keep from the guest: a
         // guest root that is not host root may have /proc/sys writable (a
@@ -484,14 +485,14 @@ impl Instance {
             exec_clients: Vec::new(),
             next_exec_id: 1,
             abandoned_execs: Vec::new(),
-            rootless: process::geteuid() != 0,
+            rootless: process::geteuid() != 0 && spec.id_maps.is_none(),
             created_at,
             claim: Some(claim),
             monitor: None,
             spec,
             moved: Vec::new(),
             id_lease,
-            handed_in: Arc::new(crate::hostobj::HandedIn::of_standard_descriptors()),
+            handed_in: Arc::new(crate::hostobj::HandedIn::of_standard_descriptors().with_ids(rootless_ids)),
             joins_user,
             nat: None,
         };
@@ -507,6 +508,9 @@ impl Instance {
         };
         if !self.joins_user {
             maps.write_for(self.init_pid)?;
+            self.handed_in
+                .enter_user_namespace(self.init_pid)
+                .map_err(host("move the metadata agent into the instance's user namespace"))?;
         }
         if let Some(cg) = &self.cgroup {
             cg.add_process(self.init_pid, cg.v2_dir().is_some())?;
