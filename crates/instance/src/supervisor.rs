@@ -409,6 +409,12 @@ impl Instance {
         if spec.program_is_init {
             namespaces |= process::AS_SIBLING;
         }
+        // Init enters the v1 cgroups itself, first thing (cheap; see
+        // `InstanceCgroup::v1_entry`).
+        let mut v1_entry = match cgroup.as_ref() {
+            Some(cg) => cg.v1_entry()?,
+            None => None,
+        };
         let own_namespaces = enter_joined_namespaces(&mut spec, &joins)?;
         let forked = process::clone_process(namespaces, v2_dir.as_ref().map(|d| d.as_fd()));
         if !matches!(forked, Ok(Forked::Child)) {
@@ -436,7 +442,13 @@ impl Instance {
             }
         };
         let (init_pid, init_pidfd) = match forked {
-            Forked::Child => init::run(&spec, init_end, join_user.as_ref().map(|fd| fd.as_fd())),
+            Forked::Child => {
+                if let Some(Err(e)) = v1_entry.take().map(|entry| entry.enter()) {
+                    eprintln!("xvisor: {e}");
+                    process::exit_now(1);
+                }
+                init::run(&spec, init_end, join_user.as_ref().map(|fd| fd.as_fd()))
+            }
             Forked::Parent { pid, pidfd } => (pid, pidfd),
         };
         drop(init_end);
@@ -513,7 +525,7 @@ impl Instance {
                 .map_err(host("move the metadata agent into the instance's user namespace"))?;
         }
         if let Some(cg) = &self.cgroup {
-            cg.add_process(self.init_pid, cg.v2_dir().is_some())?;
+            cg.add_process(self.init_pid, cg.v2_dir().is_some(), true)?;
         }
         self.send(ToInit::Proceed)?;
         // While init builds the root.
