@@ -249,6 +249,9 @@ fn write_with_helpers(pid: i32, uid: &[IdRange], gid: &[IdRange]) -> Result<(), 
 pub enum SingleId {
     /// /etc/subuid or /etc/subgid gives the caller no range.
     NoSubordinateIds { user: String },
+    /// Its ranges hold its own id, or overlap each other: the kernel
+    /// would refuse the map.
+    UnusableRanges { user: String },
     /// `newuidmap` or `newgidmap` is not installed.
     NoHelpers,
     /// The caller runs with `no_new_privs`: the setuid helpers would run
@@ -263,6 +266,9 @@ impl std::fmt::Display for SingleId {
         match self {
             Self::NoSubordinateIds { user } => {
                 write!(f, "/etc/subuid and /etc/subgid give {user} no subordinate ids")
+            }
+            Self::UnusableRanges { user } => {
+                write!(f, "the subordinate ids of {user} overlap its own ids or each other")
             }
             Self::NoHelpers => write!(f, "newuidmap and newgidmap are not installed (Debian's uidmap)"),
             Self::NoNewPrivileges => write!(f, "xvisor runs with no_new_privs, so newuidmap cannot act"),
@@ -286,10 +292,12 @@ pub fn subordinate_maps(euid: u32, egid: u32, guest_uid: u32, guest_gid: u32) ->
     let read = |file: &str| std::fs::read_to_string(file).unwrap_or_default();
     let uids = crate::idpool::ranges_of(&read("/etc/subuid"), name.as_deref(), euid);
     let gids = crate::idpool::ranges_of(&read("/etc/subgid"), name.as_deref(), euid);
+    let user = || name.clone().unwrap_or_else(|| format!("uid {euid}"));
+    if uids.is_empty() || gids.is_empty() {
+        return Err(SingleId::NoSubordinateIds { user: user() });
+    }
     let (Some(uid), Some(gid)) = (with_subordinates(euid, &uids), with_subordinates(egid, &gids)) else {
-        return Err(SingleId::NoSubordinateIds {
-            user: name.unwrap_or_else(|| format!("uid {euid}")),
-        });
+        return Err(SingleId::UnusableRanges { user: user() });
     };
     if helper(UID_HELPER).is_none() || helper(GID_HELPER).is_none() {
         return Err(SingleId::NoHelpers);
