@@ -547,3 +547,22 @@ fn with_subordinate_ids_a_handed_in_file_still_keeps_its_metadata() {
     assert_eq!(meta.permissions().mode() & 0o7777, 0o644, "{report}");
     assert_eq!((meta.uid(), meta.gid()), (uid, gid));
 }
+
+#[test]
+fn with_subordinate_ids_a_guest_user_changes_its_descriptors_as_itself() {
+    subordinate_caller();
+    let script = "import os\n\
+                  fd = os.open('/tmp/q', os.O_CREAT | os.O_WRONLY, 0o644)\n\
+                  os.fchmod(fd, 0o600)\n\
+                  os.setxattr(fd, 'user.k', b'v')\n\
+                  print(oct(os.stat('/tmp/q').st_mode & 0o777), os.getxattr('/tmp/q', 'user.k').decode())\n\
+                  try:\n\
+                  \x20   os.fchown(fd, 0, 0)\n\
+                  \x20   print('given to root')\n\
+                  except OSError as e:\n\
+                  \x20   print('refused', e.errno)\n";
+    let out = as_subordinate_caller(&["run", "--user", "1000", "--", "python3", "-c", script])
+        .output()
+        .unwrap();
+    assert_eq!(ok(&out).trim(), "0o600 v\nrefused 1");
+}
