@@ -14,6 +14,8 @@ pub enum IdentityError {
     NofileAboveHardLimit { requested: u64, hard: u64 },
     #[error("cannot set {what}: {error}")]
     Setup { what: &'static str, error: io::Error },
+    #[error("{helper} (writing the instance's subordinate id map) failed: {why}")]
+    Helper { helper: String, why: String },
 }
 
 /// The id maps of an instance's user namespace.
@@ -159,8 +161,18 @@ impl IdMaps {
     /// Writes the maps of the child `pid` (called by its parent, outside).
     /// With a single mapped gid `setgroups` must be denied first (the kernel
     /// requires it of an unprivileged writer); the guest then keeps no
-    /// supplementary groups, which is all it needs.
+    /// supplementary groups, which is all it needs. Maps an unprivileged
+    /// caller cannot write itself (its subordinate ids, see
+    /// [`subordinate_maps`]) are written by `newuidmap` and `newgidmap`,
+    /// which check them against /etc/subuid and /etc/subgid; both run at
+    /// once.
     pub fn write_for(&self, pid: i32) -> Result<(), IdentityError> {
+        let (euid, egid) = (process::geteuid(), process::getegid());
+        if let Self::Given { uid, gid } = self {
+            if euid != 0 && !self.writable_by(euid, egid) {
+                return write_with_helpers(pid, uid, gid);
+            }
+        }
         let write = |name: &str, content: &str| {
             let file = format!("/proc/{pid}/{name}");
             std::fs::write(&file, content).map_err(|error| IdentityError::IdMap { file, error })
@@ -171,6 +183,175 @@ impl IdMaps {
         write("uid_map", &self.uid_map())?;
         write("gid_map", &self.gid_map())
     }
+}
+
+/// The setuid helpers of Debian's `uidmap` (shadow's) that write the maps
+/// of an unprivileged caller's subordinate ids.
+const UID_HELPER: &str = "newuidmap";
+const GID_HELPER: &str = "newgidmap";
+
+/// Where `name` is: the first executable file of that name in `$PATH`, or
+/// in /usr/bin or /bin.
+fn helper(name: &str) -> Option<std::path::PathBuf> {
+    use std::os::unix::fs::PermissionsExt;
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    std::env::split_paths(&path)
+        .chain(["/usr/bin".into(), "/bin".into()])
+        .filter(|dir| dir.is_absolute())
+        .map(|dir| dir.join(name))
+        .find(|file| std::fs::metadata(file).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0))
+}
+
+fn write_with_helpers(pid: i32, uid: &[IdRange], gid: &[IdRange]) -> Result<(), IdentityError> {
+    let start = |name: &'static str, ranges: &[IdRange]| {
+        let fail = |why: String| IdentityError::Helper {
+            helper: name.to_string(),
+            why,
+        };
+        let path = helper(name).ok_or_else(|| fail("not found (install uidmap)".into()))?;
+        let mut command = std::process::Command::new(&path);
+        command.arg(pid.to_string());
+        for r in ranges {
+            command.args([r.inside.to_string(), r.outside.to_string(), r.count.to_string()]);
+        }
+        command
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .map_err(|e| fail(e.to_string()))
+            .map(|child| (name, child))
+    };
+    let finish = |(name, child): (&'static str, std::process::Child)| {
+        let out = child.wait_with_output().map_err(|e| IdentityError::Helper {
+            helper: name.to_string(),
+            why: e.to_string(),
+        })?;
+        if out.status.success() {
+            return Ok(());
+        }
+        let said = String::from_utf8_lossy(&out.stderr);
+        let said = said.lines().find(|l| !l.trim().is_empty()).unwrap_or("").trim();
+        Err(IdentityError::Helper {
+            helper: name.to_string(),
+            why: format!("{} ({said})", out.status),
+        })
+    };
+    let uids = start(UID_HELPER, uid)?;
+    let gids = start(GID_HELPER, gid);
+    let uids = finish(uids);
+    uids.and(gids.and_then(finish))
+}
+
+/// Why a rootless instance maps one id, its caller's, rather than its
+/// subordinate ids too.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SingleId {
+    /// /etc/subuid or /etc/subgid gives the caller no range.
+    NoSubordinateIds { user: String },
+    /// Its ranges hold its own id, or overlap each other: the kernel
+    /// would refuse the map.
+    UnusableRanges { user: String },
+    /// `newuidmap` or `newgidmap` is not installed.
+    NoHelpers,
+    /// The caller runs with `no_new_privs`: the setuid helpers would run
+    /// without their privilege.
+    NoNewPrivileges,
+    /// The guest's user or group is not among the ids the ranges give.
+    GuestOutside { uid: u32, gid: u32 },
+}
+
+impl std::fmt::Display for SingleId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::NoSubordinateIds { user } => {
+                write!(f, "/etc/subuid and /etc/subgid give {user} no subordinate ids")
+            }
+            Self::UnusableRanges { user } => {
+                write!(f, "the subordinate ids of {user} overlap its own ids or each other")
+            }
+            Self::NoHelpers => write!(f, "newuidmap and newgidmap are not installed (Debian's uidmap)"),
+            Self::NoNewPrivileges => write!(f, "xvisor runs with no_new_privs, so newuidmap cannot act"),
+            Self::GuestOutside { uid, gid } => {
+                write!(f, "the guest's {uid}:{gid} is beyond the subordinate ids")
+            }
+        }
+    }
+}
+
+/// The maps of an instance started by an unprivileged caller `euid:egid`
+/// for a guest running as `guest_uid:guest_gid`, when the caller has
+/// subordinate ids (/etc/subuid, /etc/subgid) and the helpers that map
+/// them: the layout rootless container engines use, the guest's 0 is the
+/// caller and its 1, 2 … are the caller's subordinate ids in their files'
+/// order, so every user of a distribution exists inside and `chown`,
+/// `setgroups` and package managers work. Else why only the caller's id is
+/// mapped.
+pub fn subordinate_maps(euid: u32, egid: u32, guest_uid: u32, guest_gid: u32) -> Result<IdMaps, SingleId> {
+    let name = user_name(euid);
+    let read = |file: &str| std::fs::read_to_string(file).unwrap_or_default();
+    let uids = crate::idpool::ranges_of(&read("/etc/subuid"), name.as_deref(), euid);
+    let gids = crate::idpool::ranges_of(&read("/etc/subgid"), name.as_deref(), euid);
+    let user = || name.clone().unwrap_or_else(|| format!("uid {euid}"));
+    if uids.is_empty() || gids.is_empty() {
+        return Err(SingleId::NoSubordinateIds { user: user() });
+    }
+    let (Some(uid), Some(gid)) = (with_subordinates(euid, &uids), with_subordinates(egid, &gids)) else {
+        return Err(SingleId::UnusableRanges { user: user() });
+    };
+    if helper(UID_HELPER).is_none() || helper(GID_HELPER).is_none() {
+        return Err(SingleId::NoHelpers);
+    }
+    let no_new_privs = xvisor_sys::fs::read_small("/proc/self/status").is_ok_and(|s| {
+        s.lines()
+            .any(|l| l.split_whitespace().collect::<Vec<_>>() == ["NoNewPrivs:", "1"])
+    });
+    if no_new_privs {
+        return Err(SingleId::NoNewPrivileges);
+    }
+    if !IdRange::maps(&uid, guest_uid) || !IdRange::maps(&gid, guest_gid) {
+        return Err(SingleId::GuestOutside {
+            uid: guest_uid,
+            gid: guest_gid,
+        });
+    }
+    Ok(IdMaps::Given { uid, gid })
+}
+
+/// The name /etc/passwd gives `uid` (what the subordinate files name).
+fn user_name(uid: u32) -> Option<String> {
+    let passwd = std::fs::read_to_string("/etc/passwd").ok()?;
+    passwd.lines().find_map(|line| {
+        let fields: Vec<&str> = line.split(':').collect();
+        (fields.len() > 2 && fields[2].parse() == Ok(uid)).then(|| fields[0].to_string())
+    })
+}
+
+/// `own` as id 0, then the subordinate `ranges` from id 1 on, as many as a
+/// map holds; `None` without a usable range (or if the kernel would refuse
+/// the map: a range holding `own`, overlapping ranges).
+fn with_subordinates(own: u32, ranges: &[(u64, u64)]) -> Option<Vec<IdRange>> {
+    let mut map = vec![IdRange {
+        inside: 0,
+        outside: own,
+        count: 1,
+    }];
+    let mut next: u64 = 1;
+    for &(first, count) in ranges {
+        // The last id (4294967295) stays unmapped, inside and out.
+        let room = (u64::from(u32::MAX) - next).min(u64::from(u32::MAX).saturating_sub(first));
+        let count = count.min(room);
+        if count == 0 || map.len() == MAX_ID_RANGES {
+            break;
+        }
+        map.push(IdRange {
+            inside: next as u32,
+            outside: first as u32,
+            count: count as u32,
+        });
+        next += count;
+    }
+    (map.len() > 1 && IdRange::check_all(&map).is_ok()).then_some(map)
 }
 
 /// The capabilities a guest running as uid 0 keeps *inside its own user
@@ -438,6 +619,23 @@ mod tests {
 
     fn range(inside: u32, outside: u32, count: u32) -> IdRange {
         IdRange { inside, outside, count }
+    }
+
+    #[test]
+    fn subordinate_ranges_follow_the_callers_own_id() {
+        let map = with_subordinates(1000, &[(100_000, 65_536), (300_000, 10)]).unwrap();
+        assert_eq!(
+            map,
+            vec![range(0, 1000, 1), range(1, 100_000, 65_536), range(65_537, 300_000, 10)]
+        );
+        assert_eq!(with_subordinates(1000, &[]), None);
+        // A range holding the caller's own id is one the kernel refuses.
+        assert_eq!(with_subordinates(1000, &[(900, 200)]), None);
+        // Clipped below the last id, inside and out.
+        let far = with_subordinates(1000, &[(u64::from(u32::MAX) - 10, 100)]).unwrap();
+        assert_eq!(far[1], range(1, u32::MAX - 10, 10));
+        let ranges: Vec<(u64, u64)> = (0..400).map(|i| (1_000_000 + i * 10, 5)).collect();
+        assert_eq!(with_subordinates(1000, &ranges).unwrap().len(), MAX_ID_RANGES);
     }
 
     /// Property: on small id spaces, `check_all` accepts exactly the sets

@@ -96,6 +96,20 @@ fn range_of(first: u32, slot: u32) -> (u64, u64) {
     (start, start + u64::from(RANGE_SIZE))
 }
 
+/// The ranges a subordinate id file (its text) gives the user `name` of
+/// uid `uid`, as (first, count), in the file's order: the entries naming
+/// the user or its uid, as `newuidmap` and `newgidmap` match them (both
+/// files are keyed by user).
+pub fn ranges_of(text: &str, name: Option<&str>, uid: u32) -> Vec<(u64, u64)> {
+    let uid = uid.to_string();
+    subordinates(text)
+        .into_iter()
+        .filter(|s| s.owner == uid || name.is_some_and(|n| s.owner == n))
+        .filter(|s| s.count > 0)
+        .map(|s| (s.first, s.count))
+        .collect()
+}
+
 fn subordinates(text: &str) -> Vec<Subordinate> {
     text.lines()
         .filter_map(|line| {
@@ -475,6 +489,17 @@ mod tests {
         assert_eq!(list.len(), 2);
         assert_eq!(list[1].owner, "xvisor");
         assert_eq!((list[1].first, list[1].count), (200_000, 131_072));
+    }
+
+    #[test]
+    fn a_users_ranges_are_found_by_name_or_uid_in_order() {
+        let text = "alice:100000:65536\n1000:300000:10\nbob:200000:65536\nalice:400000:5\nalice:1:0\n";
+        assert_eq!(
+            ranges_of(text, Some("alice"), 1000),
+            vec![(100_000, 65_536), (300_000, 10), (400_000, 5)]
+        );
+        assert_eq!(ranges_of(text, None, 1000), vec![(300_000, 10)]);
+        assert!(ranges_of(text, Some("carol"), 1001).is_empty());
     }
 
     #[test]

@@ -34,13 +34,68 @@ use xvisor_sys::seccomp::{self, Notification};
 
 use crate::perform::Denied;
 
-/// The host objects handed into an instance, as (device, inode).
+/// The host objects handed into an instance, as (device, inode), and who
+/// changes the metadata of the others.
 #[derive(Debug, Default)]
 pub(crate) struct HandedIn {
     objects: Mutex<Vec<(u64, u64)>>,
+    ids: RootlessIds,
+}
+
+/// How a rootless instance's guest ids reach the host (see
+/// [`rootless_ids`]).
+#[derive(Debug, Default)]
+pub(crate) struct RootlessIds {
+    /// With subordinate ids mapped: the agent that makes changes with the
+    /// guest's credentials.
+    agent: Option<crate::metadata_agent::Agent>,
+    /// With one id mapped: why, said once, at the first change of owner
+    /// the single id cannot make.
+    single: Option<xvisor_confine::identity::SingleId>,
+    said: std::sync::atomic::AtomicBool,
+}
+
+/// Chooses the id maps of an instance started by an unprivileged caller
+/// that wants ids of its own (`own_host_ids`, not `--userns host`; not an
+/// engine's maps): its subordinate ids when it has them and the helpers
+/// that map them, with the metadata agent started for them (the process
+/// must still be single-threaded); else today's single id, and why.
+pub(crate) fn rootless_ids(spec: &mut crate::spec::InstanceSpec) -> std::io::Result<RootlessIds> {
+    let engines = matches!(spec.root.base, xvisor_confine::RootBase::Bundle { .. });
+    let (euid, egid) = (xvisor_sys::process::geteuid(), xvisor_sys::process::getegid());
+    if euid == 0 || engines || !spec.own_host_ids || spec.id_maps.is_some() {
+        return Ok(RootlessIds::default());
+    }
+    match xvisor_confine::identity::subordinate_maps(euid, egid, spec.uid, spec.gid) {
+        Ok(maps) => {
+            spec.id_maps = Some(maps);
+            Ok(RootlessIds {
+                agent: Some(crate::metadata_agent::Agent::start()?),
+                ..RootlessIds::default()
+            })
+        }
+        Err(why) => Ok(RootlessIds {
+            single: Some(why),
+            ..RootlessIds::default()
+        }),
+    }
 }
 
 impl HandedIn {
+    /// [`Self::of_standard_descriptors`], with the instance's rootless ids.
+    pub(crate) fn with_ids(mut self, ids: RootlessIds) -> Self {
+        self.ids = ids;
+        self
+    }
+
+    /// Once init's user namespace has its maps: the agent moves in.
+    pub(crate) fn enter_user_namespace(&self, init_pid: i32) -> std::io::Result<()> {
+        match &self.ids.agent {
+            Some(agent) => agent.enter(init_pid),
+            None => Ok(()),
+        }
+    }
+
     /// Remembers the file `fd` names as handed in.
     pub(crate) fn add(&self, fd: BorrowedFd<'_>) {
         if let Ok(id) = attr::identify(fd) {
@@ -61,6 +116,22 @@ impl HandedIn {
             handed.add(xvisor_sys::event::standard(n));
         }
         handed
+    }
+
+    /// The one line that says why a change of owner failed, the first
+    /// time one does in an instance mapping a single id.
+    fn say_single_id(&self, name: &str) -> Option<Denied> {
+        let why = self.ids.single.as_ref()?;
+        if self.ids.said.swap(true, std::sync::atomic::Ordering::Relaxed) {
+            return None;
+        }
+        Some(Denied {
+            shown: format!("{name}(to an id this instance does not map)"),
+            reason: format!(
+                "this rootless instance maps one id, yours ({why}); with subordinate ids in /etc/subuid \
+                 and /etc/subgid and uidmap installed it maps them too (said once)"
+            ),
+        })
     }
 
     fn holds(&self, id: &attr::Identity) -> bool {
@@ -99,7 +170,7 @@ enum Target {
 
 /// What a metadata call changes.
 #[derive(Debug, Clone, PartialEq, Eq)]
-enum Change {
+pub(crate) enum Change {
     Mode(u32),
     /// Ids inside the instance; `u32::MAX` leaves one as it is.
     Owner(u32, u32),
@@ -381,7 +452,14 @@ fn taken(got: std::io::Result<OwnedFd>, otherwise: i32) -> Result<OwnedFd, i32> 
 /// the path resolved in the guest's root (symlinks cannot climb out, magic
 /// links are not followed: ELOOP), the caller's `/proc/self/fd/N` and its
 /// usual aliases taken as its descriptor N.
-fn take(tid: i32, pidfd: BorrowedFd<'_>, target: &Target) -> Result<OwnedFd, i32> {
+/// With the metadata `agent`, a path is looked up with the guest's
+/// credentials (search permission on its directories), not the caller's.
+fn take(
+    tid: i32,
+    pidfd: BorrowedFd<'_>,
+    target: &Target,
+    agent: Option<&crate::metadata_agent::Agent>,
+) -> Result<OwnedFd, i32> {
     match target {
         Target::Fd(fd) if *fd < 0 => Err(errno::EBADF),
         Target::Fd(fd) => {
@@ -417,10 +495,14 @@ fn take(tid: i32, pidfd: BorrowedFd<'_>, target: &Target) -> Result<OwnedFd, i32
                 base
             };
             let root = xvisor_sys::fs::open_path(None, &format!("/proc/{tid}/root")).map_err(|_| errno::ENOENT)?;
-            match xvisor_sys::fs::open_object_in_root(root.as_fd(), &absolute, *follow) {
+            let opened = match agent {
+                Some(agent) => agent.open_in_root(tid, root.as_fd(), &absolute, *follow),
+                None => xvisor_sys::fs::open_object_in_root(root.as_fd(), &absolute, *follow)
+                    .map_err(|e| e.raw_os_error().unwrap_or(errno::ENOENT)),
+            };
+            match opened {
                 Ok(file) => Ok(file),
                 Err(e) => {
-                    let e = e.raw_os_error().unwrap_or(errno::ENOENT);
                     // The supervisor, outside the instance's pid namespace,
                     // has no /proc/self there, and follows no magic link:
                     // the caller's own descriptor by its usual paths is
@@ -529,7 +611,7 @@ pub(crate) fn change_metadata(
         Ok(None) => return Some((Decision::Errno(errno::ENOSYS), None)),
         Err(e) => return Some((Decision::Errno(e), None)),
     };
-    let file = match take(tid, pidfd.as_fd(), &target) {
+    let file = match take(tid, pidfd.as_fd(), &target, handed_in.ids.agent.as_ref()) {
         Ok(file) => file,
         Err(xvisor_sys::errno::ESRCH) => return None,
         Err(e) => return Some((Decision::Errno(e), None)),
@@ -545,13 +627,17 @@ pub(crate) fn change_metadata(
         };
         return Some((Decision::Errno(errno::EPERM), Some(denied)));
     }
+    if let Some(agent) = &handed_in.ids.agent {
+        let done = agent.change(tid, file.as_fd(), &change);
+        return Some((done.map_or_else(Decision::Errno, |()| Decision::Value(0)), None));
+    }
     let done = match change {
         Change::Mode(mode) => attr::chmod(file.as_fd(), mode),
         Change::Owner(uid, gid) => {
             let ids = host_id(tid, "uid_map", uid).and_then(|u| Ok((u, host_id(tid, "gid_map", gid)?)));
             match ids {
                 Ok((uid, gid)) => attr::chown(file.as_fd(), uid, gid),
-                Err(e) => return Some((Decision::Errno(e), None)),
+                Err(e) => return Some((Decision::Errno(e), handed_in.say_single_id(name))),
             }
         }
         Change::Times(times) => attr::set_times(file.as_fd(), times),

@@ -23,6 +23,7 @@ mod hostobj;
 mod init;
 mod learning;
 pub mod lifecycle;
+mod metadata_agent;
 pub mod monitor;
 pub mod nat;
 mod outcome;

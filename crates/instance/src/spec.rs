@@ -187,8 +187,9 @@ pub struct InstanceSpec {
     /// (image layers, `--rootfs`, volumes) shown through its maps. `false`
     /// keeps the caller's ids, so a root caller's guest root is host root
     /// (`--userns host`; OCI mode, where the engine's config decides).
-    /// Rootless callers keep their one id either way. After
-    /// `Instance::create` it says whether a range was leased.
+    /// Rootless, `true` maps the caller's subordinate ids too when it has
+    /// them (`crate::hostobj::rootless_ids`), `false` keeps its one id.
+    /// After `Instance::create` it says whether a range was leased.
     pub own_host_ids: bool,
     /// Where the instance's cgroups go, relative to the cgroup xvisor runs
     /// in (an OCI `cgroupsPath`); `None`: `xvisor-NAME` there.

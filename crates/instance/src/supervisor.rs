@@ -269,6 +269,7 @@ impl Instance {
             xvisor_confine::wall::check_handed_in(&handed, host_objects_need_guarding(&spec))
                 .map_err(InstanceError::Setup)?;
         }
+        let rootless_ids = crate::hostobj::rootless_ids(&mut spec).map_err(host("start the metadata agent"))?;
         let id_lease = lease_host_ids(&mut spec)?;
         // What the kernel's own permission checks keep from the guest: a
         // guest root that is not host root may have /proc/sys writable (a
@@ -412,6 +413,12 @@ impl Instance {
         if spec.program_is_init {
             namespaces |= process::AS_SIBLING;
         }
+        // Init enters the v1 cgroups itself, first thing (cheap; see
+        // `InstanceCgroup::v1_entry`).
+        let mut v1_entry = match cgroup.as_ref() {
+            Some(cg) => cg.v1_entry()?,
+            None => None,
+        };
         let own_namespaces = enter_joined_namespaces(&mut spec, &joins)?;
         let forked = process::clone_process(namespaces, v2_dir.as_ref().map(|d| d.as_fd()));
         if !matches!(forked, Ok(Forked::Child)) {
@@ -439,7 +446,13 @@ impl Instance {
             }
         };
         let (init_pid, init_pidfd) = match forked {
-            Forked::Child => init::run(&spec, init_end, join_user.as_ref().map(|fd| fd.as_fd())),
+            Forked::Child => {
+                if let Some(Err(e)) = v1_entry.take().map(|entry| entry.enter()) {
+                    eprintln!("xvisor: {e}");
+                    process::exit_now(1);
+                }
+                init::run(&spec, init_end, join_user.as_ref().map(|fd| fd.as_fd()))
+            }
             Forked::Parent { pid, pidfd } => (pid, pidfd),
         };
         drop(init_end);
@@ -488,14 +501,14 @@ impl Instance {
             exec_clients: Vec::new(),
             next_exec_id: 1,
             abandoned_execs: Vec::new(),
-            rootless: process::geteuid() != 0,
+            rootless: process::geteuid() != 0 && spec.id_maps.is_none(),
             created_at,
             claim: Some(claim),
             monitor: None,
             spec,
             moved: Vec::new(),
             id_lease,
-            handed_in: Arc::new(crate::hostobj::HandedIn::of_standard_descriptors()),
+            handed_in: Arc::new(crate::hostobj::HandedIn::of_standard_descriptors().with_ids(rootless_ids)),
             joins_user,
             nat: None,
         };
@@ -511,9 +524,12 @@ impl Instance {
         };
         if !self.joins_user {
             maps.write_for(self.init_pid)?;
+            self.handed_in
+                .enter_user_namespace(self.init_pid)
+                .map_err(host("move the metadata agent into the instance's user namespace"))?;
         }
         if let Some(cg) = &self.cgroup {
-            cg.add_process(self.init_pid, cg.v2_dir().is_some())?;
+            cg.add_process(self.init_pid, cg.v2_dir().is_some(), true)?;
         }
         self.send(ToInit::Proceed)?;
         // While init builds the root.

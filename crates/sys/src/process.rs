@@ -429,6 +429,27 @@ pub fn setresgid(gid: u32) -> io::Result<()> {
     check(unsafe { libc::syscall(libc::SYS_setresgid, gid, gid, gid) }).map(drop)
 }
 
+/// Sets the calling thread's file-system uid and gid, the ids the kernel
+/// checks file access and ownership against. `setfsuid` and `setfsgid`
+/// report no error: each is called again to read the id back, and a
+/// change the kernel did not make is EPERM.
+pub fn set_fs_ids(uid: u32, gid: u32) -> io::Result<()> {
+    // SAFETY: plain integers; the raw calls change this thread's ids only.
+    // The ids are u32 in the kernel's ABI, as here.
+    let changed = unsafe {
+        libc::syscall(libc::SYS_setfsgid, gid);
+        let gid_now = libc::syscall(libc::SYS_setfsgid, gid) as u32;
+        libc::syscall(libc::SYS_setfsuid, uid);
+        let uid_now = libc::syscall(libc::SYS_setfsuid, uid) as u32;
+        (uid_now, gid_now)
+    };
+    if changed == (uid, gid) {
+        Ok(())
+    } else {
+        Err(io::Error::from_raw_os_error(libc::EPERM))
+    }
+}
+
 pub fn setgroups(groups: &[u32]) -> io::Result<()> {
     // SAFETY: the pointer and length describe the borrowed slice.
     check(unsafe { libc::syscall(libc::SYS_setgroups, groups.len(), groups.as_ptr()) }).map(drop)

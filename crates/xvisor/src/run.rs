@@ -72,9 +72,13 @@ Identity and environment:
                            0-65535 are host ids of its own (image layers,
                            --rootfs and volumes show its files as its own;
                            what it writes to a volume belongs to the same
-                           ids on the host, root's to root); host: the
-                           caller's ids, so a root caller's guest root is
-                           host root (for hosts without idmapped mounts)
+                           ids on the host, root's to root); rootless,
+                           the caller's subordinate ids (/etc/subuid,
+                           newuidmap) are guest ids 1, 2 ... when it has
+                           some; host: the caller's ids, so a root
+                           caller's guest root is host root (for hosts
+                           without idmapped mounts), a rootless caller's
+                           guest has one id (and starts faster)
       --hostname NAME      the instance's hostname (default: xvisor)
       --name NAME          the instance's name (default: generated)
 

@@ -323,3 +323,246 @@ both_callers!(
         }
     }
 );
+
+/// The user whose subordinate ids the rootless-with-subordinate-ids tests
+/// run under, and its first subordinate id. Made here when absent (a
+/// system user without a home, and a line in /etc/subuid and /etc/subgid
+/// each); never removed, and nothing else in those files is touched. Its
+/// range, 0x60000000–0x6000FFFF, is below xvisor's pool of host ids
+/// (0x70000000 on) and far above the ranges `useradd` hands out.
+const SUBIDS_USER: &str = "xvisor-subids";
+const SUBIDS_FIRST: u32 = 0x6000_0000;
+
+fn subordinate_caller() -> (u32, u32) {
+    require_root();
+    for helper in ["/usr/bin/newuidmap", "/usr/bin/newgidmap"] {
+        assert!(
+            Path::new(helper).exists(),
+            "{helper} is needed for the subordinate id tests: apt-get install uidmap (scripts/setup does)"
+        );
+    }
+    static MADE: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _made = MADE.lock().unwrap_or_else(|p| p.into_inner());
+    let id = |flag: &str| {
+        let out = std::process::Command::new("id")
+            .args([flag, SUBIDS_USER])
+            .output()
+            .unwrap();
+        out.status
+            .success()
+            .then(|| String::from_utf8_lossy(&out.stdout).trim().parse::<u32>().unwrap())
+    };
+    if id("-u").is_none() {
+        let out = std::process::Command::new("useradd")
+            .args([
+                "--system",
+                "--user-group",
+                "--no-create-home",
+                "--shell",
+                "/usr/sbin/nologin",
+            ])
+            .arg(SUBIDS_USER)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success() || id("-u").is_some(),
+            "cannot create the test user {SUBIDS_USER}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let line = format!("{SUBIDS_USER}:{SUBIDS_FIRST}:65536\n");
+    for file in ["/etc/subuid", "/etc/subgid"] {
+        let text = std::fs::read_to_string(file).unwrap_or_default();
+        if !text.lines().any(|l| l.starts_with(&format!("{SUBIDS_USER}:"))) {
+            let mut f = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(file)
+                .unwrap();
+            if !text.is_empty() && !text.ends_with('\n') {
+                std::io::Write::write_all(&mut f, b"\n").unwrap();
+            }
+            std::io::Write::write_all(&mut f, line.as_bytes()).unwrap();
+        }
+        let text = std::fs::read_to_string(file).unwrap();
+        assert!(
+            text.contains(&line),
+            "{file} gives {SUBIDS_USER} another range than the tests expect"
+        );
+    }
+    (id("-u").unwrap(), id("-g").unwrap())
+}
+
+/// `xvisor ARGS` run by the subordinate-id user.
+fn as_subordinate_caller(args: &[&str]) -> std::process::Command {
+    let (uid, gid) = subordinate_caller();
+    let mut cmd = std::process::Command::new("setpriv");
+    cmd.args([
+        "--reuid",
+        &uid.to_string(),
+        "--regid",
+        &gid.to_string(),
+        "--clear-groups",
+        "--",
+    ]);
+    cmd.arg(binary()).args(args).current_dir("/").stdin(Stdio::null());
+    cmd
+}
+
+#[test]
+fn rootless_callers_with_subordinate_ids_map_them_and_chown_works() {
+    let (uid, _) = subordinate_caller();
+    let start = |_| {
+        as_subordinate_caller(&[
+            "run",
+            "--",
+            "sh",
+            "-c",
+            "cat /proc/self/uid_map /proc/self/gid_map; touch /tmp/f && chown 1000:1000 /tmp/f && stat -c %u:%g /tmp/f; sleep 1",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
+    };
+    // Two at once: the helpers and the agents are per instance.
+    let children: Vec<_> = (0..2).map(start).collect();
+    for child in children {
+        let out = child.wait_with_output().unwrap();
+        let text = ok(&out);
+        let lines: Vec<Vec<u64>> = text
+            .lines()
+            .take(4)
+            .map(|l| l.split_whitespace().map(|f| f.parse().unwrap()).collect())
+            .collect();
+        assert_eq!(lines[0], [0, u64::from(uid), 1], "{text}");
+        assert_eq!(lines[1], [1, u64::from(SUBIDS_FIRST), 65536], "{text}");
+        assert_eq!(lines[3], [1, u64::from(SUBIDS_FIRST), 65536], "{text}");
+        assert_eq!(text.lines().nth(4), Some("1000:1000"), "{text}");
+        assert!(!stderr(&out).contains("maps one id"), "{}", stderr(&out));
+    }
+}
+
+#[test]
+fn with_subordinate_ids_each_guest_user_changes_only_what_it_may() {
+    subordinate_caller();
+    // Guest 1000 may change its own file, not root's: the change is made
+    // with the guest's credentials, not the caller's.
+    // Paths are looked up as the guest would: through directories only
+    // their owner may search.
+    let script = "touch /tmp/root-owned; \
+                  setpriv --reuid 1000 --regid 1000 --clear-groups sh -c \
+                  'mkdir -m 700 /tmp/d && touch /tmp/d/mine && chmod 600 /tmp/d/mine && touch -d @0 /tmp/d/mine \
+                   && stat -c %a:%u:%Y /tmp/d/mine; chmod 777 /tmp/root-owned 2>/dev/null || echo refused'; \
+                  stat -c %a /tmp/root-owned; chmod 640 /tmp/d/mine && chown 5 /tmp/d/mine && stat -c %a:%u /tmp/d/mine";
+    let out = as_subordinate_caller(&["run", "--", "sh", "-c", script])
+        .output()
+        .unwrap();
+    assert_eq!(ok(&out).trim(), "600:1000:0\nrefused\n644\n640:5");
+}
+
+#[test]
+fn with_subordinate_ids_a_volume_keeps_guest_root_as_the_caller_and_others_as_subordinate_ids() {
+    let (uid, gid) = subordinate_caller();
+    let dir = TempDir::new("subids-volume");
+    std::os::unix::fs::chown(dir.path(), Some(uid), Some(gid)).unwrap();
+    let volume = format!("{}:/v:rw", dir.str());
+    let out = as_subordinate_caller(&[
+        "run",
+        "-v",
+        &volume,
+        "--",
+        "sh",
+        "-c",
+        "echo x > /v/root; echo y > /v/user; chown 1000:1000 /v/user",
+    ])
+    .output()
+    .unwrap();
+    ok(&out);
+    let owner = |name: &str| {
+        let m = std::fs::metadata(dir.join(name)).unwrap();
+        (m.uid(), m.gid())
+    };
+    assert_eq!(owner("root"), (uid, gid), "guest root's file is the caller's");
+    assert_eq!(owner("user"), (SUBIDS_FIRST + 999, SUBIDS_FIRST + 999));
+}
+
+#[test]
+fn without_subordinate_ids_the_single_id_is_said_once_when_it_matters() {
+    let has = |file: &str| {
+        std::fs::read_to_string(file)
+            .is_ok_and(|t| t.lines().any(|l| l.starts_with("nobody:") || l.starts_with("65534:")))
+    };
+    assert!(
+        !has("/etc/subuid") && !has("/etc/subgid"),
+        "this test needs uid 65534 (nobody) without subordinate ids"
+    );
+    let out = run(Caller::Unprivileged, &["run", "--", "cat", "/proc/self/uid_map"]);
+    assert_eq!(ok(&out).split_whitespace().collect::<Vec<_>>(), ["0", "65534", "1"]);
+    assert_eq!(stderr(&out), "", "nothing said while nothing needs another id");
+    let out = run(
+        Caller::Unprivileged,
+        &[
+            "run",
+            "--",
+            "sh",
+            "-c",
+            "touch /tmp/f; chown 1000 /tmp/f; chown 1001 /tmp/f; chown 1002 /tmp/f; true",
+        ],
+    );
+    ok(&out);
+    let err = stderr(&out);
+    let said: Vec<&str> = err.lines().filter(|l| l.starts_with("xvisor:")).collect();
+    assert_eq!(said.len(), 1, "{err}");
+    assert!(
+        said[0].contains("maps one id") && said[0].contains("/etc/subuid"),
+        "{}",
+        said[0]
+    );
+}
+
+#[test]
+fn with_subordinate_ids_a_handed_in_file_still_keeps_its_metadata() {
+    let (uid, gid) = subordinate_caller();
+    let dir = TempDir::new("subids-handed-in");
+    let path = dir.join("out");
+    std::fs::write(&path, "").unwrap();
+    std::os::unix::fs::chown(&path, Some(uid), Some(gid)).unwrap();
+    set_mode(&path, 0o644);
+    let script = "import os\n\
+                  for what, attempt in [('fchmod', lambda: os.fchmod(1, 0o4755)), ('chmod', lambda: os.chmod('/proc/self/fd/1', 0o666)), ('fchown', lambda: os.fchown(1, 1000, 1000))]:\n\
+                  \x20   try:\n\
+                  \x20       attempt(); os.write(2, (what + ' allowed\\n').encode())\n\
+                  \x20   except OSError as e:\n\
+                  \x20       os.write(2, (what + ' refused\\n').encode())\n";
+    let out = as_subordinate_caller(&["run", "--", "python3", "-c", script])
+        .stdout(std::fs::OpenOptions::new().append(true).open(&path).unwrap())
+        .output()
+        .unwrap();
+    let report = stderr(&out);
+    for what in ["fchmod", "chmod", "fchown"] {
+        assert!(report.contains(&format!("{what} refused")), "{what}: {report}");
+    }
+    let meta = std::fs::metadata(&path).unwrap();
+    assert_eq!(meta.permissions().mode() & 0o7777, 0o644, "{report}");
+    assert_eq!((meta.uid(), meta.gid()), (uid, gid));
+}
+
+#[test]
+fn with_subordinate_ids_a_guest_user_changes_its_descriptors_as_itself() {
+    subordinate_caller();
+    let script = "import os\n\
+                  fd = os.open('/tmp/q', os.O_CREAT | os.O_WRONLY, 0o644)\n\
+                  os.fchmod(fd, 0o600)\n\
+                  os.setxattr(fd, 'user.k', b'v')\n\
+                  print(oct(os.stat('/tmp/q').st_mode & 0o777), os.getxattr('/tmp/q', 'user.k').decode())\n\
+                  try:\n\
+                  \x20   os.fchown(fd, 0, 0)\n\
+                  \x20   print('given to root')\n\
+                  except OSError as e:\n\
+                  \x20   print('refused', e.errno)\n";
+    let out = as_subordinate_caller(&["run", "--user", "1000", "--", "python3", "-c", script])
+        .output()
+        .unwrap();
+    assert_eq!(ok(&out).trim(), "0o600 v\nrefused 1");
+}
