@@ -230,6 +230,17 @@ impl Policy {
         self.supervised.connect.is_some()
     }
 
+    /// Whether datagram destinations are decided by the supervisor (the
+    /// connect list names `udp:` destinations): then every send that can
+    /// name a destination is performed by it (`sendto` with an address,
+    /// `sendmsg`, `sendmmsg`).
+    pub fn supervises_sends(&self) -> bool {
+        self.supervised
+            .connect
+            .as_ref()
+            .is_some_and(crate::supervised::ConnectRules::restricts_udp)
+    }
+
     /// Every call that carries meaning ([`Class::Mediated`]) is trapped, so
     /// that the supervisor sees and records it (`--trace`). Without this,
     /// the default profile traps only what some rule must decide there:
@@ -286,6 +297,15 @@ impl Policy {
         }
         if self.supervises_connect() && s.number == CONNECT {
             return Action::Trap;
+        }
+        if self.supervises_sends() {
+            match s.number {
+                table::SENDMSG | table::SENDMMSG => return Action::Trap,
+                table::SENDTO if self.profile == Profile::Default => {
+                    return Action::AllowUnless(table::sendto_supervised_rules())
+                }
+                _ => {}
+            }
         }
         if self.supervises_connect() && self.profile == Profile::Default {
             if let Some(rules) = table::fastopen_rules(s.number) {

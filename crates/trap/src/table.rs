@@ -139,6 +139,10 @@ pub enum RegisterTest {
     /// The value's bits under `mask` are one of `values` (a socket's type
     /// without its `SOCK_NONBLOCK`/`SOCK_CLOEXEC` flags).
     MaskedOneOf { mask: u32, values: &'static [u32] },
+    /// The whole 64-bit register is not zero (a pointer given: both words
+    /// are tested, so an address whose low word is zero is not taken for
+    /// NULL).
+    NotNull,
 }
 
 impl RegisterTest {
@@ -148,14 +152,18 @@ impl RegisterTest {
             Self::OneOf(values) => values.contains(&value),
             Self::NoneOf(values) => !values.contains(&value),
             Self::MaskedOneOf { mask, values } => values.contains(&(value & mask)),
+            Self::NotNull => value != 0,
         }
     }
 }
 
 impl Condition {
     pub fn holds(&self, args: &[u64; 6]) -> bool {
-        let value = args.get(usize::from(self.arg)).copied().unwrap_or(0) as u32;
-        self.test.holds(value)
+        let register = args.get(usize::from(self.arg)).copied().unwrap_or(0);
+        match self.test {
+            RegisterTest::NotNull => register != 0,
+            test => test.holds(register as u32),
+        }
     }
 }
 
@@ -204,10 +212,39 @@ static SENDMSG_FASTOPEN: [RegisterRule; 1] = [RegisterRule {
 /// then connect first.
 pub fn fastopen_rules(number: u32) -> Option<&'static [RegisterRule]> {
     match number {
-        44 | 307 => Some(&SENDTO_FASTOPEN),
-        46 => Some(&SENDMSG_FASTOPEN),
+        SENDTO | SENDMMSG => Some(&SENDTO_FASTOPEN),
+        SENDMSG => Some(&SENDMSG_FASTOPEN),
         _ => None,
     }
+}
+
+/// `sendto`, `sendmsg`, `sendmmsg`: the calls that can name a datagram's
+/// destination.
+pub const SENDTO: u32 = 44;
+pub const SENDMSG: u32 = 46;
+pub const SENDMMSG: u32 = 307;
+
+/// `sendto` under a policy that restricts UDP destinations: Fast Open
+/// refused as above, and a send naming a destination (`dest_addr` not
+/// NULL, all 64 bits) trapped, to be performed by the supervisor. A send
+/// with a NULL `dest_addr` names none (the socket's connected peer, which
+/// its `connect` decided): it runs in the kernel.
+static SENDTO_SUPERVISED: [RegisterRule; 2] = [
+    SENDTO_FASTOPEN[0],
+    RegisterRule {
+        when: &[Condition {
+            arg: 4,
+            test: RegisterTest::NotNull,
+        }],
+        errno: errno::EACCES,
+        names: "a destination address (decided and sent by the supervisor)",
+    },
+];
+
+/// The filter's rules for `sendto` where the supervisor decides datagram
+/// destinations ([`SENDTO_SUPERVISED`]).
+pub fn sendto_supervised_rules() -> &'static [RegisterRule] {
+    &SENDTO_SUPERVISED
 }
 
 /// Register values the handlers' rules name.
