@@ -435,6 +435,13 @@ impl Server {
                 .and_then(|rules| crate::perform::connect(rules, &notification, listener, self.own_network))
                 // The caller is gone: the answer goes nowhere.
                 .unwrap_or((Decision::Errno(xvisor_trap::table::errno::EPERM), None, None)),
+            Decision::Perform(Performed::Send) => self
+                .policy
+                .supervised()
+                .connect
+                .as_ref()
+                .and_then(|rules| crate::send::send(rules, &notification, listener, self.own_network))
+                .unwrap_or((Decision::Errno(xvisor_trap::table::errno::EPERM), None, None)),
             Decision::Perform(Performed::Metadata) => {
                 let name = dispatch::syscall_of(&call).map_or("?", |s| s.name);
                 let (decision, denied) =
@@ -582,7 +589,7 @@ impl Server {
             let host_pid = tasks.get(host_tid).map_or(host_tid, |t| t.host_pid);
             let child = match wait {
                 Wait::ChildEnd { child: Some(pid) } => tasks.host_pid_of(i64::from(pid)),
-                Wait::ChildEnd { child: None } | Wait::Connected | Wait::UnixQueue => None,
+                Wait::ChildEnd { child: None } | Wait::Connected | Wait::UnixQueue | Wait::SendRoom => None,
             };
             let threads = tasks.members_of(host_pid);
             (host_pid, child, threads)

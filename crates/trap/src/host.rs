@@ -19,7 +19,10 @@ pub const SUPERVISOR_CALLS: &[(&str, &str)] = &[
         "the seccomp listener (RECV, SEND, ID_VALID, ADDFD, SET_FLAGS); terminal size and mode; a guest socket's network namespace (SIOCGSKNS)",
     ),
     ("recvmsg", "the control socket (messages that carry descriptors)"),
-    ("sendmsg", "the control socket"),
+    (
+        "sendmsg",
+        "the control socket; a guest's datagram under `udp:` rules, sent on its own socket with the copy decided on",
+    ),
     (
         "openat",
         "/proc/PID/status (instance pids in the trace), cgroup files (the OOM counter)",
@@ -105,10 +108,16 @@ pub const SUPERVISOR_CALLS: &[(&str, &str)] = &[
 ];
 
 /// What the serving threads need on top of [`SUPERVISOR_CALLS`].
-pub const SERVING_CALLS: &[(&str, &str)] = &[(
-    "kcmp",
-    "whether a guest asking for a controlling terminal (TIOCSCTTY) shares its descriptor table with another task",
-)];
+pub const SERVING_CALLS: &[(&str, &str)] = &[
+    (
+        "kcmp",
+        "whether a guest asking for a controlling terminal (TIOCSCTTY) shares its descriptor table with another task",
+    ),
+    (
+        "process_vm_writev",
+        "the message lengths a guest's sendmmsg returns, which the supervisor performed (under `udp:` rules)",
+    ),
+];
 
 /// What the serving threads of an instance whose guest's ids are the
 /// caller's (rootless) need besides: they perform the guest's metadata

@@ -1134,8 +1134,15 @@ allow = ["/usr/bin", { path = "/usr/bin/python3", sha256 = "e3b0c44298fc1c149afb
         assert_eq!(filter.action_for_number(46), crate::Action::Trap, "sendmsg");
         assert_eq!(filter.action_for_number(307), crate::Action::Trap, "sendmmsg");
         let sendto = filter.action_for_number(44);
-        assert_eq!(sendto.for_args(&[3, 0x1000, 1, 0, 0, 0]), crate::Action::Allow, "NULL address");
-        assert_eq!(sendto.for_args(&[3, 0x1000, 1, 0, 0x7f00_0000_1000, 16]), crate::Action::Trap);
+        assert_eq!(
+            sendto.for_args(&[3, 0x1000, 1, 0, 0, 0]),
+            crate::Action::Allow,
+            "NULL address"
+        );
+        assert_eq!(
+            sendto.for_args(&[3, 0x1000, 1, 0, 0x7f00_0000_1000, 16]),
+            crate::Action::Trap
+        );
         assert_eq!(
             sendto.for_args(&[3, 0x1000, 1, 0, 0x7f00_0000_0000, 16]),
             crate::Action::Trap,
