@@ -298,7 +298,9 @@ impl Policy {
         if self.supervises_connect() && s.number == CONNECT {
             return Action::Trap;
         }
-        if self.supervises_sends() {
+        // Sends naming a destination: decided by the supervisor under udp:
+        // rules, seen by it when recording (a trace, --learn).
+        if self.supervises_sends() || self.recording {
             match s.number {
                 table::SENDMSG | table::SENDMMSG => return Action::Trap,
                 table::SENDTO if self.profile == Profile::Default => {

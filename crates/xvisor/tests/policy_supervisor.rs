@@ -2,7 +2,9 @@
 //! address range and unix socket path, and programs pinned by sha256 —
 //! refused and named as written, allowed as listed, root and rootless; the
 //! decisions cannot be raced (another guest thread flipping the address,
-//! the descriptor or the program path while the call is trapped); and a TCP
+//! the descriptor or the program path while the call is trapped); UDP
+//! destinations, in every send that names one, sent by the supervisor;
+//! and a TCP
 //! port rule answers the same whether Landlock or the supervisor holds it.
 
 #[macro_use]
@@ -629,9 +631,61 @@ both_callers!(udp_destinations_are_decided_and_sent_by_the_supervisor, |caller| 
     assert!(err.contains("xvisor: 2 system calls trapped"), "{err}");
 });
 
+/// A send with no room (a unix datagram receiver's full queue) waits as
+/// it would natively, holding no serving thread, and a caught signal
+/// interrupts it.
+const BLOCKED_SENDS: &str = r#"
+import os, signal, socket, threading, time
+a, b = socket.socketpair(socket.AF_UNIX, socket.SOCK_DGRAM)
+n = 0
+try:
+    while True:
+        a.send(b"x" * 100, socket.MSG_DONTWAIT); n += 1
+except BlockingIOError:
+    pass
+done = []
+t = threading.Thread(target=lambda: done.append(a.sendmsg([b"late"])))
+t.start()
+time.sleep(0.3)
+u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+print("another send meanwhile:", u.sendmsg([b"y"], [], 0, ("127.0.0.1", 5353)))
+print("blocked send still waiting:", t.is_alive())
+for _ in range(n):
+    b.recv(200)
+t.join(5)
+print("blocked send:", done, "got", b.recv(200))
+class Alarm(Exception):
+    pass
+def ring(*_):
+    raise Alarm()
+signal.signal(signal.SIGALRM, ring)
+try:
+    while True:
+        a.send(b"x" * 100, socket.MSG_DONTWAIT)
+except BlockingIOError:
+    pass
+signal.setitimer(signal.ITIMER_REAL, 0.2)
+try:
+    a.sendmsg([b"z"]); print("interrupted: no")
+except Alarm:
+    print("interrupted: yes")
+"#;
+
+both_callers!(a_send_without_room_is_parked_and_interrupted_as_natively, |caller| {
+    let (_dir, policy) = policy_file("pol-sv-udp-park", "[net]\nconnect = [\"udp:127.0.0.1:5353\"]\n");
+    let want = "another send meanwhile: 1\nblocked send still waiting: True\nblocked send: [4] got b'late'\ninterrupted: yes\n";
+    let text = ok(&run(
+        caller,
+        &["run", "--policy", &policy, "--", "python3", "-c", BLOCKED_SENDS],
+    ));
+    assert_eq!(text, want);
+    let text = ok(&run(caller, &["run", "--", "python3", "-c", BLOCKED_SENDS]));
+    assert_eq!(text, want);
+});
+
 /// Runs `udp_send race MODE` with the rules: no datagram reaches the
 /// denied port.
-fn flip_send(mode: &str, iterations: &str) {
+fn flip_send(caller: Caller, mode: &str, iterations: &str) {
     let program = c_program("udp_send");
     let (_dir, policy) = policy_file(
         "pol-sv-udp-flip",
@@ -653,7 +707,7 @@ fn flip_send(mode: &str, iterations: &str) {
         .args(["-c", "while :; do :; done"])
         .spawn()
         .unwrap();
-    let out = run(Caller::Root, &[&["run", "--policy", &policy][..], &args].concat());
+    let out = run(caller, &[&["run", "--policy", &policy][..], &args].concat());
     let _ = load.kill();
     let _ = load.wait();
     let text = ok(&out);
@@ -671,21 +725,21 @@ fn flip_send(mode: &str, iterations: &str) {
     if mode != "fd" {
         assert!(count("sent") > 100, "{mode}: {text}");
     }
-    let text = ok(&run(Caller::Root, &[&["run"][..], &args].concat()));
+    let text = ok(&run(caller, &[&["run"][..], &args].concat()));
     assert!(!text.ends_with("leaked 0\n"), "{mode} without the policy: {text}");
 }
 
-#[test]
-fn a_flipped_sendto_address_never_reaches_a_denied_port() {
-    flip_send("addr", "100000");
-}
+both_callers!(a_flipped_sendto_address_never_reaches_a_denied_port, |caller| {
+    flip_send(caller, "addr", "100000");
+});
 
-#[test]
-fn a_flipped_msg_name_never_reaches_a_denied_port() {
-    flip_send("name", "100000");
-}
+both_callers!(a_flipped_msg_name_never_reaches_a_denied_port, |caller| {
+    flip_send(caller, "name", "100000");
+});
 
-#[test]
-fn a_descriptor_flipped_between_tcp_and_udp_never_sends_to_a_denied_port() {
-    flip_send("fd", "100000");
-}
+both_callers!(
+    a_descriptor_flipped_between_tcp_and_udp_never_sends_to_a_denied_port,
+    |caller| {
+        flip_send(caller, "fd", "100000");
+    }
+);

@@ -347,6 +347,8 @@ static int race(const char *how, int allowed, int denied, long n) {
         /* Drained by shutting reads: data sent to it is dropped. */
         shutdown(peer, SHUT_RD);
         atomic_store(&tcp_socket, t);
+        /* Open before the flipper first runs. */
+        dup2(udp_socket, FLIPPED_FD);
     }
     int s = socket(AF_INET, SOCK_DGRAM, 0);
     struct iovec iov = {"r", 1};
