@@ -403,6 +403,12 @@ pub(crate) fn send(
             Err(_) => break,
         }
     }
+    // Read after the first check: the caller must still be in this call
+    // (its thread not gone and its id taken by another) for the copies to
+    // be its memory.
+    if !seccomp::id_valid(listener, notification.id) {
+        return None;
+    }
     let may_wait =
         guest_flags & MSG_DONTWAIT == 0 && !xvisor_sys::event::is_nonblocking(socket.as_fd()).unwrap_or(true);
     let sending = Sending {

@@ -19,10 +19,7 @@ pub const SUPERVISOR_CALLS: &[(&str, &str)] = &[
         "the seccomp listener (RECV, SEND, ID_VALID, ADDFD, SET_FLAGS); terminal size and mode; a guest socket's network namespace (SIOCGSKNS)",
     ),
     ("recvmsg", "the control socket (messages that carry descriptors)"),
-    (
-        "sendmsg",
-        "the control socket; a guest's datagram under `udp:` rules, sent on its own socket with the copy decided on",
-    ),
+    ("sendmsg", "the control socket"),
     (
         "openat",
         "/proc/PID/status (instance pids in the trace), cgroup files (the OOM counter)",

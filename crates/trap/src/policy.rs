@@ -492,6 +492,9 @@ mod tests {
                 Class::Mediated => Action::Trap,
                 Class::Refused(_) if matches!(s.handler, Handler::RefuseAfter(_)) => Action::Trap,
                 Class::Refused(e) => Action::Errno(e),
+                // Sends that name a destination: recorded too.
+                Class::Hot if matches!(s.number, table::SENDMSG | table::SENDMMSG) => Action::Trap,
+                Class::Hot if s.number == table::SENDTO => Action::AllowUnless(table::sendto_supervised_rules()),
                 Class::Hot => Policy::new(Profile::Default).action(s),
             };
             assert_eq!(p.action(s), want, "{}", s.name);
