@@ -138,6 +138,14 @@ impl Refusals {
                     let source = policy.supervised().connect.as_ref().map_or("", |c| c.source.as_str());
                     format!("TCP Fast Open connects without connect(), which {source} decides")
                 }
+                None if policy.supervises_connect() && row.number == xvisor_trap::table::SETSOCKOPT => {
+                    let rule = xvisor_trap::table::refusing_rule(xvisor_trap::table::source_route_rules(), &call.args)?;
+                    let source = policy.supervised().connect.as_ref().map_or("", |c| c.source.as_str());
+                    format!(
+                        "{}: a source route would send to another host than {source} decided",
+                        rule.names
+                    )
+                }
                 // The table's own refusals (io_uring, bpf …) are probed by
                 // programs routinely: not worth a line.
                 None => return None,

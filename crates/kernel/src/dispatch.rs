@@ -244,6 +244,12 @@ pub fn decide(policy: &Policy, call: &TrappedCall) -> Decision {
         if let Some(rule) = table::fastopen_rules(nr).and_then(|rules| table::refusing_rule(rules, &a)) {
             return Decision::Errno(rule.errno);
         }
+        // A source route would take the socket to another host.
+        if nr == table::SETSOCKOPT {
+            if let Some(rule) = table::refusing_rule(table::source_route_rules(), &a) {
+                return Decision::Errno(rule.errno);
+            }
+        }
         // A datagram's destination is in memory (or, for sendto, named by
         // a pointer register): sent by the supervisor. A sendto without an
         // address names none.
@@ -443,6 +449,17 @@ mod tests {
             Decision::Errno(errno::EOPNOTSUPP),
             "Fast Open first"
         );
+        // Source routes refused, other options the kernel's.
+        assert_eq!(
+            decide(&udp, &call(54, [3, 0, 4, 0x1000, 8, 0])),
+            Decision::Errno(errno::EPERM)
+        );
+        assert_eq!(
+            decide(&udp, &call(54, [3, 41, 57, 0x1000, 8, 0])),
+            Decision::Errno(errno::EPERM)
+        );
+        assert_eq!(decide(&udp, &call(54, [3, 0, 2, 0x1000, 4, 0])), Decision::Continue);
+        assert_eq!(decide(&udp, &call(54, [3, 1, 4, 0x1000, 4, 0])), Decision::Continue);
         let mut tcp = Policy::new(Profile::Strict);
         tcp.supervise(rules(Transport::Tcp));
         assert_eq!(decide(&tcp, &call(46, [3, 0x1000, 0, 0, 0, 0])), Decision::Continue);

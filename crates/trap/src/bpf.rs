@@ -416,6 +416,7 @@ mod tests {
         for s in crate::table::SYSCALLS {
             let extra = match s.number {
                 crate::table::SENDTO => crate::table::sendto_supervised_rules(),
+                crate::table::SETSOCKOPT => crate::table::source_route_rules(),
                 _ => &[],
             };
             for rule in s.handler.register_rules().iter().chain(extra) {

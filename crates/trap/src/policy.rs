@@ -309,6 +309,9 @@ impl Policy {
                 _ => {}
             }
         }
+        if self.supervises_connect() && s.number == table::SETSOCKOPT && self.profile == Profile::Default {
+            return Action::AllowUnless(table::source_route_rules());
+        }
         if self.supervises_connect() && self.profile == Profile::Default {
             if let Some(rules) = table::fastopen_rules(s.number) {
                 return Action::AllowUnless(rules);

@@ -247,6 +247,55 @@ pub fn sendto_supervised_rules() -> &'static [RegisterRule] {
     &SENDTO_SUPERVISED
 }
 
+/// `setsockopt`'s number.
+pub const SETSOCKOPT: u32 = 54;
+
+/// A source route set on a socket: `IP_OPTIONS` (IPv4 options, where a
+/// loose or strict source route makes the kernel send every packet to the
+/// route's first hop instead of the address connected or sent to), and
+/// IPv6's routing headers (`IPV6_RTHDR`, `IPV6_2292RTHDR`, and
+/// `IPV6_2292PKTOPTIONS`, which can carry one). A policy whose destinations
+/// the supervisor decides refuses them (EPERM): they would take a socket to
+/// another host than the one decided on. Other socket options cost nothing:
+/// the filter tests the level and name registers.
+static SOURCE_ROUTE_RULES: [RegisterRule; 2] = [
+    RegisterRule {
+        when: &[
+            Condition {
+                arg: 1,
+                test: RegisterTest::OneOf(&[0]), // SOL_IP
+            },
+            Condition {
+                arg: 2,
+                test: RegisterTest::OneOf(&[4]), // IP_OPTIONS
+            },
+        ],
+        errno: errno::EPERM,
+        names: "IP_OPTIONS",
+    },
+    RegisterRule {
+        when: &[
+            Condition {
+                arg: 1,
+                test: RegisterTest::OneOf(&[41]), // SOL_IPV6
+            },
+            Condition {
+                arg: 2,
+                // IPV6_2292RTHDR, IPV6_2292PKTOPTIONS, IPV6_RTHDR
+                test: RegisterTest::OneOf(&[5, 6, 57]),
+            },
+        ],
+        errno: errno::EPERM,
+        names: "IPV6_RTHDR, IPV6_2292RTHDR, IPV6_2292PKTOPTIONS",
+    },
+];
+
+/// The register rules refusing source routes on `setsockopt`
+/// ([`SOURCE_ROUTE_RULES`]).
+pub fn source_route_rules() -> &'static [RegisterRule] {
+    &SOURCE_ROUTE_RULES
+}
+
 /// Register values the handlers' rules name.
 pub mod value {
     pub const CLONE_NEWUSER: u32 = 0x1000_0000;

@@ -536,6 +536,7 @@ sendmsg denied EACCES\n\
 sendmsg gathered 5\n\
 sendmsg pktinfo ttl 1\n\
 sendmsg source route EPERM\n\
+setsockopt source route EPERM\n\
 sendmsg segments 6\n\
 sendmmsg allowed allowed denied 2\n\
 sendmmsg lengths 1 1 77\n\
@@ -598,12 +599,17 @@ both_callers!(udp_destinations_are_decided_and_sent_by_the_supervisor, |caller| 
         err.contains("denied sendmsg(control message level 0 type 7)"),
         "the source route is named: {err}"
     );
+    assert!(
+        err.contains("denied setsockopt by /t/udp_send [pid 2]: IP_OPTIONS: a source route would send to another host than [net].connect"),
+        "{err}"
+    );
     // Without the rules every datagram goes, the kernel's own answers.
     let native = ok(&run(
         caller,
         &["run", "-v", &volume, "--", "/t/udp_send", "cases", "5353", "5354"],
     ));
     assert!(native.contains("sendto denied 1\n"), "{native}");
+    assert!(native.contains("setsockopt source route 0\n"), "{native}");
     assert!(native.ends_with("allowed got 13 denied got 10\n"), "{native}");
     // A list without udp: entries leaves UDP alone and traps no send.
     let (_tcp_dir, tcp_only) = policy_file("pol-sv-udp-tcp", "[net]\nconnect = [\"tcp:127.0.0.1:5353\"]\n");
@@ -626,9 +632,13 @@ both_callers!(udp_destinations_are_decided_and_sent_by_the_supervisor, |caller| 
     let text = ok(&out);
     assert!(text.contains("sendto denied 1\n"), "{text}");
     assert!(text.contains("sendmsg source route 1\n"), "{text}");
-    // Its trapped calls: the two connects (the others are not trapped).
+    // A source route set on a socket is refused whenever the supervisor
+    // decides destinations (TCP ones too).
+    assert!(text.contains("setsockopt source route EPERM\n"), "{text}");
+    // Its trapped calls: the two connects and that setsockopt (the sends
+    // and other options are not trapped).
     let err = stderr(&out);
-    assert!(err.contains("xvisor: 2 system calls trapped"), "{err}");
+    assert!(err.contains("xvisor: 3 system calls trapped"), "{err}");
 });
 
 /// A send with no room (a unix datagram receiver's full queue) waits as

@@ -184,6 +184,12 @@ static int cases(int allowed, int denied) {
         memcpy(o + 3, &no4.sin_addr, 4);
         o[7] = 1; /* end of options */
         report("sendmsg source route", send_msg(s, &ok4, sizeof ok4, route, sizeof route));
+        /* The same set on the socket, for every packet it sends. */
+        unsigned char lsrr[8] = {0x83, 7, 4, 0, 0, 0, 0, 1};
+        memcpy(lsrr + 3, &no4.sin_addr, 4);
+        int so = socket(AF_INET, SOCK_DGRAM, 0);
+        report("setsockopt source route", setsockopt(so, IPPROTO_IP, IP_OPTIONS, lsrr, sizeof lsrr));
+        close(so);
     }
     /* UDP_SEGMENT: one send, several datagrams. */
     {
