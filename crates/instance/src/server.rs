@@ -129,6 +129,7 @@ impl Refusals {
                     "{} is refused in an instance with a writable volume (the host would keep it on the file)",
                     rule.names
                 ),
+                Some(rule) if rule.names.starts_with("IPPROTO_SCTP") => format!("{} is refused", rule.names),
                 Some(rule) => format!("{} is refused in every profile", rule.names),
                 None if policy.supervises_connect()
                     && xvisor_trap::table::fastopen_rules(row.number)

@@ -449,6 +449,9 @@ mod tests {
             Decision::Errno(errno::EOPNOTSUPP),
             "Fast Open first"
         );
+        // SCTP over IP would connect without connect().
+        assert_eq!(decide(&udp, &call(41, [2, 5, 132, 0, 0, 0])), Decision::Errno(93));
+        assert_eq!(decide(&udp, &call(41, [2, 2, 17, 0, 0, 0])), Decision::Continue);
         // Source routes refused, other options the kernel's.
         assert_eq!(
             decide(&udp, &call(54, [3, 0, 4, 0x1000, 8, 0])),

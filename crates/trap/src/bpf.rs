@@ -417,6 +417,7 @@ mod tests {
             let extra = match s.number {
                 crate::table::SENDTO => crate::table::sendto_supervised_rules(),
                 crate::table::SETSOCKOPT => crate::table::source_route_rules(),
+                41 => crate::table::SUPERVISED_SOCKET_RULES,
                 _ => &[],
             };
             for rule in s.handler.register_rules().iter().chain(extra) {

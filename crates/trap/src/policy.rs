@@ -367,6 +367,7 @@ impl Policy {
         match handler {
             Handler::SetsMode(_) if self.privilege_bits_refused => handler.privilege_rules(),
             Handler::Ioctl if self.host_objects_guarded => table::GUARDED_IOCTL_RULES,
+            Handler::Socket if self.supervises_connect() => table::SUPERVISED_SOCKET_RULES,
             _ => handler.register_rules(),
         }
     }

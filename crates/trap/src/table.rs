@@ -440,6 +440,28 @@ const SOCKET_RULES: &[RegisterRule] = &[
     },
 ];
 
+/// `IPPROTO_SCTP`: an SCTP socket sets up associations from `sendmsg`
+/// and from socket options (`SCTP_SOCKOPT_CONNECTX`) with addresses in
+/// memory, never through a `connect` the supervisor sees.
+pub const IPPROTO_SCTP: u32 = 132;
+
+/// The socket rules while the supervisor decides `[net].connect`: the
+/// built-in ones and SCTP over IP, refused as a kernel without SCTP
+/// refuses it (`EPROTONOSUPPORT`).
+pub const SUPERVISED_SOCKET_RULES: &[RegisterRule] = &[
+    SOCKET_RULES[0],
+    SOCKET_RULES[1],
+    SOCKET_RULES[2],
+    RegisterRule {
+        when: &[
+            when(0, RegisterTest::OneOf(&[value::AF_INET, value::AF_INET6])),
+            when(2, RegisterTest::OneOf(&[IPPROTO_SCTP])),
+        ],
+        errno: 93, // EPROTONOSUPPORT
+        names: "IPPROTO_SCTP while the supervisor decides [net].connect (it connects without connect())",
+    },
+];
+
 const PERSONALITY_RULES: &[RegisterRule] = &[RegisterRule {
     when: &[when(0, RegisterTest::NoneOf(value::PERSONALITIES_KEEPING_ASLR))],
     errno: errno::EPERM,

@@ -603,6 +603,15 @@ both_callers!(udp_destinations_are_decided_and_sent_by_the_supervisor, |caller| 
         err.contains("denied setsockopt by /t/udp_send [pid 2]: IP_OPTIONS: a source route would send to another host than [net].connect"),
         "{err}"
     );
+    // SCTP would set up associations without connect(): refused.
+    let sctp = "import errno, socket\ntry:\n    socket.socket(socket.AF_INET, socket.SOCK_SEQPACKET, 132); print('made')\nexcept OSError as e:\n    print(errno.errorcode[e.errno])\n";
+    let out = run(caller, &["run", "--policy", &policy, "--", "python3", "-c", sctp]);
+    assert_eq!(ok(&out), "EPROTONOSUPPORT\n", "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("IPPROTO_SCTP while the supervisor decides"),
+        "{}",
+        stderr(&out)
+    );
     // Without the rules every datagram goes, the kernel's own answers.
     let native = ok(&run(
         caller,
