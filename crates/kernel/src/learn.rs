@@ -69,11 +69,15 @@ pub struct NamedPath {
     pub touch: Touch,
 }
 
-/// TCP connects and binds: what Landlock's port rules concern.
+/// Connects and binds (TCP's are what Landlock's port rules concern), and
+/// sends that name a destination.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Direction {
     Connect,
     Bind,
+    /// `sendto` with an address, `sendmsg`, `sendmmsg`: a datagram's
+    /// destination (a stream socket ignores the address).
+    Send,
 }
 
 /// A connect or bind, on the calling process's descriptor `fd`.
@@ -243,7 +247,7 @@ pub fn observe(call: &TrappedCall, memory: &dyn GuestMemory) -> Observation {
             };
             if let Some(address) = name.and_then(|(at, len)| read_address(memory, at, len)) {
                 seen.net = Some(NetUse {
-                    direction: Direction::Connect,
+                    direction: Direction::Send,
                     fd: a[0] as i32,
                     address,
                 });
@@ -439,21 +443,26 @@ impl Learner {
     pub fn net_used(&mut self, net: &NetUse, inode: Option<u64>, program: &str) {
         let tcp = match inode.and_then(|i| self.socket_types.get(&i)) {
             Some(&t) => t == SOCK_STREAM,
+            // A send names a destination only on a datagram socket.
+            None if net.direction == Direction::Send => false,
             // Made before it was seen: as if TCP, so that the run passes.
             None => true,
         };
         let verb = match net.direction {
             Direction::Connect => "connect",
             Direction::Bind => "bind",
+            Direction::Send => "send to",
         };
         match &net.address {
+            // A stream socket's send goes to its peer, whatever it names.
+            Address::Inet { .. } if tcp && net.direction == Direction::Send => {}
             Address::Inet { port, .. } if tcp => {
                 self.ports
                     .entry((net.direction, *port))
                     .or_default()
                     .insert(program.to_string());
             }
-            Address::Inet { port, .. } if net.direction == Direction::Connect => {
+            Address::Inet { port, .. } if net.direction != Direction::Bind => {
                 self.udp_ports.entry(*port).or_default().insert(program.to_string());
             }
             Address::Inet { shown, .. } => {
