@@ -259,10 +259,22 @@ fn pass_control(
     call: &str,
 ) -> Result<Vec<OwnedFd>, Refusal> {
     let mut held = Vec::new();
+    for slot in descriptor_slots(control, socket.family == net::AF_UNIX, call)? {
+        let fd = half(control, slot) as i32;
+        let taken = seccomp::pidfd_getfd(pidfd, fd).map_err(|e| (e.raw_os_error().unwrap_or(errno::EBADF), None))?;
+        control[slot..slot + 4].copy_from_slice(&taken.as_raw_fd().to_ne_bytes());
+        held.push(taken);
+    }
+    Ok(held)
+}
+
+/// Checks control messages as copied (`unix`: for a unix socket) and
+/// finds where the descriptors `SCM_RIGHTS` names are: their offsets.
+fn descriptor_slots(control: &[u8], unix: bool, call: &str) -> Result<Vec<usize>, Refusal> {
+    let mut slots = Vec::new();
     let mut at = 0usize;
-    let unix = socket.family == net::AF_UNIX;
     while at + CMSG_HEADER <= control.len() {
-        let len = word(control, at) as usize;
+        let len = usize::try_from(word(control, at)).unwrap_or(usize::MAX);
         if len < CMSG_HEADER || len > control.len() - at {
             return Err((errno::EINVAL, None));
         }
@@ -271,17 +283,10 @@ fn pass_control(
         match (level, kind) {
             (SOL_SOCKET, SCM_RIGHTS) if unix => {
                 let count = (len - CMSG_HEADER) / 4;
-                if count > xvisor_sys::socket::MAX_FDS {
+                if slots.len() + count > xvisor_sys::socket::MAX_FDS {
                     return Err((errno::EINVAL, None));
                 }
-                for i in 0..count {
-                    let slot = at + CMSG_HEADER + 4 * i;
-                    let fd = half(control, slot) as i32;
-                    let taken = seccomp::pidfd_getfd(pidfd, fd)
-                        .map_err(|e| (e.raw_os_error().unwrap_or(errno::EBADF), None))?;
-                    control[slot..slot + 4].copy_from_slice(&taken.as_raw_fd().to_ne_bytes());
-                    held.push(taken);
-                }
+                slots.extend((0..count).map(|i| at + CMSG_HEADER + 4 * i));
             }
             (SOL_SOCKET, SCM_CREDENTIALS) if unix => {
                 return Err((
@@ -307,7 +312,7 @@ fn pass_control(
         }
         at += len.next_multiple_of(8);
     }
-    Ok(held)
+    Ok(slots)
 }
 
 /// `sendto` (with an address), `sendmsg` or `sendmmsg` under `[net].connect`
@@ -488,6 +493,73 @@ fn destination(
             let through = net::unix_address(&format!("/proc/self/fd/{}", file.as_raw_fd()))
                 .ok_or((errno::ENAMETOOLONG, None))?;
             Ok((Some(through), Some(file)))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cmsg(level: i32, kind: i32, data: &[u8]) -> Vec<u8> {
+        let mut out = ((CMSG_HEADER + data.len()) as u64).to_ne_bytes().to_vec();
+        out.extend_from_slice(&level.to_ne_bytes());
+        out.extend_from_slice(&kind.to_ne_bytes());
+        out.extend_from_slice(data);
+        out.resize(out.len().next_multiple_of(8), 0);
+        out
+    }
+
+    #[test]
+    fn control_messages_are_passed_on_refused_or_have_their_descriptors_found() {
+        let ttl = cmsg(SOL_IP, 2, &9i32.to_ne_bytes());
+        assert_eq!(descriptor_slots(&ttl, false, "sendmsg").unwrap(), Vec::<usize>::new());
+        let route = cmsg(SOL_IP, 7, &[0x83, 7, 4, 10, 0, 0, 1, 1]);
+        let (e, denied) = descriptor_slots(&route, false, "sendmsg").unwrap_err();
+        assert_eq!(e, errno::EPERM);
+        assert_eq!(denied.unwrap().shown, "sendmsg(control message level 0 type 7)");
+        let rights = cmsg(SOL_SOCKET, SCM_RIGHTS, &[3, 0, 0, 0, 4, 0, 0, 0]);
+        let mut both = ttl.clone();
+        both.extend_from_slice(&rights);
+        assert_eq!(
+            descriptor_slots(&both, true, "sendmsg").unwrap(),
+            [ttl.len() + 16, ttl.len() + 20]
+        );
+        assert_eq!(
+            descriptor_slots(&rights, false, "sendmsg").unwrap(),
+            Vec::<usize>::new(),
+            "ignored off unix"
+        );
+        let credentials = cmsg(SOL_SOCKET, SCM_CREDENTIALS, &[0; 12]);
+        assert_eq!(
+            descriptor_slots(&credentials, true, "sendmsg").unwrap_err().0,
+            errno::EPERM
+        );
+        assert!(descriptor_slots(&credentials, false, "sendmsg").is_ok());
+        let mut long = ttl.clone();
+        long[0] = 200;
+        assert_eq!(descriptor_slots(&long, false, "sendmsg").unwrap_err().0, errno::EINVAL);
+        // Shorter than a header: nothing to read, as the kernel reads it.
+        assert!(descriptor_slots(&[1, 2, 3], false, "sendmsg").unwrap().is_empty());
+    }
+
+    #[test]
+    fn any_control_bytes_are_checked_without_panic() {
+        let mut seed: u64 = 0x9e37_79b9_7f4a_7c15;
+        for round in 0..20_000 {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            let len = (seed % 96) as usize;
+            let mut bytes: Vec<u8> = (0..len).map(|i| (seed >> (i % 8 * 8)) as u8).collect();
+            // Often a plausible header: a small length, a known level.
+            if len >= 16 && round % 2 == 0 {
+                bytes[..8].copy_from_slice(&(seed % 40).to_ne_bytes());
+                bytes[8..12].copy_from_slice(&[0i32, 1, 41, 17][(seed % 4) as usize].to_ne_bytes());
+            }
+            if let Ok(slots) = descriptor_slots(&bytes, round % 3 == 0, "sendmsg") {
+                assert!(slots.iter().all(|&s| s + 4 <= bytes.len()));
+            }
         }
     }
 }
