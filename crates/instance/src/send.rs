@@ -414,8 +414,6 @@ pub(crate) fn send(
     if !seccomp::id_valid(listener, notification.id) {
         return None;
     }
-    let may_wait =
-        guest_flags & MSG_DONTWAIT == 0 && !xvisor_sys::event::is_nonblocking(socket.as_fd()).unwrap_or(true);
     let sending = Sending {
         messages: prepared,
         flags: guest_flags | MSG_DONTWAIT | MSG_NOSIGNAL,
@@ -426,7 +424,12 @@ pub(crate) fn send(
     };
     match try_send(socket.as_fd(), &sending) {
         Some(answer) => Some((answer, None, None)),
-        None if !may_wait => fail(xvisor_sys::errno::EAGAIN),
+        // Asked only when there is no room: most sends go at once.
+        None if guest_flags & MSG_DONTWAIT != 0
+            || xvisor_sys::event::is_nonblocking(socket.as_fd()).unwrap_or(true) =>
+        {
+            fail(xvisor_sys::errno::EAGAIN)
+        }
         None => Some((
             Decision::Park(Wait::SendRoom),
             None,
