@@ -209,6 +209,64 @@ static void op_connect_close(long n) {
     }
 }
 
+/* udp_*: datagrams of 64 bytes to a receiver of this program on the
+ * instance's loopback (127.0.0.1:18053), drained by a thread: sendto with
+ * the address, send on a connected socket, sendmsg with msg_name; and
+ * dns_roundtrip, a query sent with sendto and the answer read back from an
+ * echoing thread (127.0.0.1:18054), as a stub resolver does. */
+static int udp_out = -1;
+static struct sockaddr_in udp_to = {.sin_family = AF_INET};
+static void *udp_drain(void *arg) {
+    int r = (int)(long)arg;
+    char in[2048];
+    for (;;) recv(r, in, sizeof in, 0);
+    return NULL;
+}
+static void *udp_echo(void *arg) {
+    int r = (int)(long)arg;
+    char in[2048];
+    struct sockaddr_in from;
+    for (;;) {
+        socklen_t len = sizeof from;
+        ssize_t n = recvfrom(r, in, sizeof in, 0, (struct sockaddr *)&from, &len);
+        if (n > 0) sendto(r, in, n, 0, (struct sockaddr *)&from, len);
+    }
+    return NULL;
+}
+static void start_udp(int port, void *(*serve)(void *), int connected) {
+    udp_to.sin_port = htons(port);
+    udp_to.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    int r = socket(AF_INET, SOCK_DGRAM, 0);
+    int big = 4 << 20;
+    setsockopt(r, SOL_SOCKET, SO_RCVBUF, &big, sizeof big);
+    if (bind(r, (struct sockaddr *)&udp_to, sizeof udp_to)) die("bind");
+    pthread_t t;
+    if (pthread_create(&t, NULL, serve, (void *)(long)r)) die("pthread_create");
+    udp_out = socket(AF_INET, SOCK_DGRAM, 0);
+    if (connected && connect(udp_out, (struct sockaddr *)&udp_to, sizeof udp_to)) die("connect");
+}
+static void op_udp_sendto(long n) {
+    for (long i = 0; i < n; i++)
+        if (sendto(udp_out, buf, 64, 0, (struct sockaddr *)&udp_to, sizeof udp_to) != 64) die("sendto");
+}
+static void op_udp_send_connected(long n) {
+    for (long i = 0; i < n; i++)
+        if (send(udp_out, buf, 64, 0) != 64) die("send");
+}
+static void op_udp_sendmsg(long n) {
+    struct iovec iov = {buf, 64};
+    struct msghdr m = {.msg_name = &udp_to, .msg_namelen = sizeof udp_to, .msg_iov = &iov, .msg_iovlen = 1};
+    for (long i = 0; i < n; i++)
+        if (sendmsg(udp_out, &m, 0) != 64) die("sendmsg");
+}
+static void op_dns_roundtrip(long n) {
+    char answer[512];
+    for (long i = 0; i < n; i++) {
+        if (sendto(udp_out, buf, 40, 0, (struct sockaddr *)&udp_to, sizeof udp_to) != 40) die("sendto");
+        if (recv(udp_out, answer, sizeof answer, 0) != 40) die("recv");
+    }
+}
+
 static int by_value(const void *a, const void *b) {
     double x = *(const double *)a, y = *(const double *)b;
     return (x > y) - (x < y);
@@ -244,6 +302,18 @@ int main(int argc, char **argv) {
     else if (!strcmp(name, "connect_close")) {
         start_connect_listener();
         op = op_connect_close;
+    } else if (!strcmp(name, "udp_sendto")) {
+        start_udp(18053, udp_drain, 0);
+        op = op_udp_sendto;
+    } else if (!strcmp(name, "udp_send_connected")) {
+        start_udp(18053, udp_drain, 1);
+        op = op_udp_send_connected;
+    } else if (!strcmp(name, "udp_sendmsg")) {
+        start_udp(18053, udp_drain, 0);
+        op = op_udp_sendmsg;
+    } else if (!strcmp(name, "dns_roundtrip")) {
+        start_udp(18054, udp_echo, 0);
+        op = op_dns_roundtrip;
     }
     else {
         fprintf(stderr, "unknown benchmark %s\n", name);

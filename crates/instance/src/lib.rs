@@ -33,6 +33,7 @@ mod printable;
 pub mod protocol;
 pub mod registry;
 mod sched;
+mod send;
 mod server;
 pub mod spec;
 pub mod status;

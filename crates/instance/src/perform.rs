@@ -179,6 +179,7 @@ pub(crate) fn connect(
     let parked = matches!(outcome.0, Decision::Park(_)).then(|| crate::sched::Connecting {
         socket,
         again,
+        sending: None,
         ended: std::sync::Mutex::new(None),
     });
     Some((outcome.0, outcome.1, parked))
@@ -207,7 +208,7 @@ const EINPROGRESS: i32 = 115;
 /// namespace, which the supervisor has, as the owner of the instance's user
 /// namespace, only over namespaces made inside the instance). A socket of
 /// the host's network handed into the instance is not.
-fn in_instance_network(socket: BorrowedFd<'_>) -> bool {
+pub(crate) fn in_instance_network(socket: BorrowedFd<'_>) -> bool {
     xvisor_sys::socket::network_namespace(socket).is_ok()
 }
 
@@ -221,7 +222,7 @@ fn guest_root(host_tid: i32) -> std::io::Result<OwnedFd> {
 /// and checked as the kernel would check the guest: search permission on
 /// the directories on the way, write permission on the socket. Returns the
 /// file (`O_PATH`) and the path as the instance sees it, or the errno.
-fn resolve_unix_socket(host_tid: i32, path: &[u8]) -> Result<(OwnedFd, String), i32> {
+pub(crate) fn resolve_unix_socket(host_tid: i32, path: &[u8]) -> Result<(OwnedFd, String), i32> {
     let path = std::str::from_utf8(path).map_err(|_| errno::EACCES)?;
     let absolute = if path.starts_with('/') {
         path.to_string()
@@ -263,7 +264,7 @@ const ECONNREFUSED: i32 = 111;
 /// Whether some `unix:` rule names the file `socket` is (the same inode,
 /// found in the guest's root now: a rule names a file, whichever path
 /// leads to it).
-fn unix_rule_allows(rules: &ConnectRules, host_tid: i32, socket: &OwnedFd) -> bool {
+pub(crate) fn unix_rule_allows(rules: &ConnectRules, host_tid: i32, socket: &OwnedFd) -> bool {
     let Ok(root) = guest_root(host_tid) else {
         return false;
     };

@@ -61,7 +61,7 @@ pub(crate) struct Parked {
     pub(crate) connecting: Option<Arc<Connecting>>,
 }
 
-/// A connect the supervisor makes for a parked call.
+/// A connect (or a send) the supervisor makes for a parked call.
 #[derive(Debug)]
 pub(crate) struct Connecting {
     /// The guest's socket, duplicated.
@@ -69,6 +69,8 @@ pub(crate) struct Connecting {
     /// For a unix connect tried again: the address naming the socket file
     /// found (`/proc/self/fd/N`), and that file's descriptor, kept open.
     pub(crate) again: Option<(Vec<u8>, OwnedFd)>,
+    /// For a send tried again ([`Wait::SendRoom`]): what to send.
+    pub(crate) sending: Option<crate::send::Sending>,
     /// How a retried connect ended, once it has.
     pub(crate) ended: Mutex<Option<Decision>>,
 }
@@ -222,7 +224,7 @@ impl Parking {
             let keys: Vec<(usize, u64)> = s.parked.keys().copied().collect();
             for key in keys {
                 let Some(call) = s.parked.get(&key) else { continue };
-                let concerned = matches!(call.wait, Wait::Connected | Wait::UnixQueue)
+                let concerned = matches!(call.wait, Wait::Connected | Wait::UnixQueue | Wait::SendRoom)
                     || ended.iter().any(|p| p.is_none_or(|p| p == call.host_pid));
                 // What it waited for comes first: a child that ended as a
                 // signal arrived is collected, as the kernel would.
@@ -305,8 +307,10 @@ fn answer_of(call: &Parked) -> Decision {
             Ok(e) => Decision::Errno(e),
             Err(e) => Decision::Errno(e.raw_os_error().unwrap_or(xvisor_sys::errno::EIO)),
         },
-        (Wait::UnixQueue, Some(c)) => lock(&c.ended).unwrap_or(Decision::Errno(xvisor_sys::errno::EIO)),
-        (Wait::Connected | Wait::UnixQueue, None) => Decision::Errno(xvisor_sys::errno::EIO),
+        (Wait::UnixQueue | Wait::SendRoom, Some(c)) => {
+            lock(&c.ended).unwrap_or(Decision::Errno(xvisor_sys::errno::EIO))
+        }
+        (Wait::Connected | Wait::UnixQueue | Wait::SendRoom, None) => Decision::Errno(xvisor_sys::errno::EIO),
         (Wait::ChildEnd { .. }, _) => Decision::Continue,
     }
 }
@@ -324,6 +328,18 @@ fn wait_is_over(call: &Parked) -> bool {
                 return true;
             };
             match crate::perform::connect_without_waiting(c.socket.as_fd(), address) {
+                None => false,
+                Some(ended) => {
+                    *lock(&c.ended) = Some(ended);
+                    true
+                }
+            }
+        }),
+        Wait::SendRoom => call.connecting.as_ref().is_none_or(|c| {
+            let Some(sending) = &c.sending else {
+                return true;
+            };
+            match crate::send::try_send(c.socket.as_fd(), sending) {
                 None => false,
                 Some(ended) => {
                     *lock(&c.ended) = Some(ended);

@@ -138,6 +138,7 @@ impl Refusals {
                     "{} is refused in an instance with a writable volume (the host would keep it on the file)",
                     rule.names
                 ),
+                Some(rule) if rule.names.starts_with("IPPROTO_SCTP") => format!("{} is refused", rule.names),
                 Some(rule) => format!("{} is refused in every profile", rule.names),
                 None if policy.supervises_connect()
                     && xvisor_trap::table::fastopen_rules(row.number)
@@ -146,6 +147,14 @@ impl Refusals {
                 {
                     let source = policy.supervised().connect.as_ref().map_or("", |c| c.source.as_str());
                     format!("TCP Fast Open connects without connect(), which {source} decides")
+                }
+                None if policy.supervises_connect() && row.number == xvisor_trap::table::SETSOCKOPT => {
+                    let rule = xvisor_trap::table::refusing_rule(xvisor_trap::table::source_route_rules(), &call.args)?;
+                    let source = policy.supervised().connect.as_ref().map_or("", |c| c.source.as_str());
+                    format!(
+                        "{}: a source route would send to another host than {source} decided",
+                        rule.names
+                    )
                 }
                 // The table's own refusals (io_uring, bpf …) are probed by
                 // programs routinely: not worth a line.
@@ -444,6 +453,13 @@ impl Server {
                 .and_then(|rules| crate::perform::connect(rules, &notification, listener, self.own_network))
                 // The caller is gone: the answer goes nowhere.
                 .unwrap_or((Decision::Errno(xvisor_trap::table::errno::EPERM), None, None)),
+            Decision::Perform(Performed::Send) => self
+                .policy
+                .supervised()
+                .connect
+                .as_ref()
+                .and_then(|rules| crate::send::send(rules, &notification, listener, self.own_network))
+                .unwrap_or((Decision::Errno(xvisor_trap::table::errno::EPERM), None, None)),
             Decision::Perform(Performed::Metadata) => {
                 let name = dispatch::syscall_of(&call).map_or("?", |s| s.name);
                 let (decision, denied) =
@@ -616,7 +632,7 @@ impl Server {
             let host_pid = tasks.get(host_tid).map_or(host_tid, |t| t.host_pid);
             let child = match wait {
                 Wait::ChildEnd { child: Some(pid) } => tasks.host_pid_of(i64::from(pid)),
-                Wait::ChildEnd { child: None } | Wait::Connected | Wait::UnixQueue => None,
+                Wait::ChildEnd { child: None } | Wait::Connected | Wait::UnixQueue | Wait::SendRoom => None,
             };
             let threads = tasks.members_of(host_pid);
             (host_pid, child, threads)

@@ -417,6 +417,15 @@ pub fn describe(syscall: Option<&Syscall>, call: &TrappedCall, memory: &dyn Gues
                     *shown = socket_address(&address);
                 }
             }
+            // A datagram's destination, where sendto names one.
+            if s.name == "sendto" {
+                if let (Some(address), Some(shown)) = (
+                    read_address(memory, call.args[4], call.args[5] & 0xffff_ffff),
+                    args.get_mut(4),
+                ) {
+                    *shown = socket_address(&address);
+                }
+            }
             (s.name.to_string(), args)
         }
         None => (
@@ -495,6 +504,13 @@ mod tests {
             &mem,
         );
         assert_eq!(args[1], "0x9000");
+        let sendto = TrappedCall {
+            nr: 44,
+            args: [3, 0x9000, 1, 0, 0x1000, 16],
+            ..connect
+        };
+        let (_, args) = describe(table::lookup(44), &sendto, &mem);
+        assert_eq!(args[4], "{10.0.0.1:80}");
     }
 
     #[test]

@@ -35,6 +35,11 @@ pub enum Decision {
 pub enum Performed {
     /// `connect` under `[net].connect` rules only the supervisor holds.
     Connect,
+    /// `sendto` with an address, `sendmsg`, `sendmmsg` under `[net].connect`
+    /// rules that name UDP destinations: the data, address and control
+    /// messages copied once, the destination decided on the copy, the send
+    /// made on the guest's own socket.
+    Send,
     /// A change of a file's mode, owner, times or extended attributes
     /// where the guest's ids are the caller's: refused on a host object
     /// handed in, else made on the file decided on.
@@ -57,6 +62,10 @@ pub enum Wait {
     /// A unix stream connect the supervisor tried found its listener's
     /// queue full: tried again, without waiting, until there is room.
     UnixQueue,
+    /// A send the supervisor performs found no room (a full send buffer, a
+    /// unix receiver's full queue): tried again, without waiting, until it
+    /// goes.
+    SendRoom,
 }
 
 impl Decision {
@@ -68,7 +77,10 @@ impl Decision {
             Self::Park(Wait::ChildEnd { child: Some(pid) }) => format!("park until child {pid} ends"),
             Self::Park(Wait::Connected) => "park until the connect ends".into(),
             Self::Park(Wait::UnixQueue) => "park until the listener has room".into(),
-            Self::Perform(Performed::Connect | Performed::Metadata) => "performed by the supervisor".into(),
+            Self::Park(Wait::SendRoom) => "park until the send has room".into(),
+            Self::Perform(Performed::Connect | Performed::Send | Performed::Metadata) => {
+                "performed by the supervisor".into()
+            }
             Self::Perform(Performed::ControllingTerminal) => "decided on the terminal".into(),
             Self::Value(v) => format!("performed, returned {v}"),
         }
@@ -232,6 +244,22 @@ pub fn decide(policy: &Policy, call: &TrappedCall) -> Decision {
         if let Some(rule) = table::fastopen_rules(nr).and_then(|rules| table::refusing_rule(rules, &a)) {
             return Decision::Errno(rule.errno);
         }
+        // A source route would take the socket to another host.
+        if nr == table::SETSOCKOPT {
+            if let Some(rule) = table::refusing_rule(table::source_route_rules(), &a) {
+                return Decision::Errno(rule.errno);
+            }
+        }
+        // A datagram's destination is in memory (or, for sendto, named by
+        // a pointer register): sent by the supervisor. A sendto without an
+        // address names none.
+        if policy.supervises_sends() {
+            match nr {
+                table::SENDMSG | table::SENDMMSG => return Decision::Perform(Performed::Send),
+                table::SENDTO if a[4] != 0 => return Decision::Perform(Performed::Send),
+                _ => {}
+            }
+        }
     }
     if s.handler == Handler::Ioctl && table::takes_controlling_terminal(&a) {
         return Decision::Perform(Performed::ControllingTerminal);
@@ -392,6 +420,55 @@ mod tests {
         assert_eq!(
             decide(&guarded, &call(91, [1, 0o4755, 0, 0, 0, 0])),
             Decision::Errno(errno::EPERM)
+        );
+    }
+
+    #[test]
+    fn sends_naming_a_destination_are_the_supervisor_s_when_udp_is_restricted() {
+        use xvisor_trap::supervised::{AddressRange, ConnectRules, Destination, SupervisorRules, Transport};
+        let rules = |transport| SupervisorRules {
+            connect: Some(ConnectRules {
+                allowed: vec![Destination::Inet {
+                    transport,
+                    range: AddressRange::Any,
+                    port: Some(53),
+                }],
+                source: String::new(),
+            }),
+            ..Default::default()
+        };
+        let mut udp = Policy::new(Profile::Strict);
+        udp.supervise(rules(Transport::Udp));
+        let send = Decision::Perform(Performed::Send);
+        assert_eq!(decide(&udp, &call(44, [3, 0x1000, 1, 0, 0x2000, 16])), send);
+        assert_eq!(decide(&udp, &call(44, [3, 0x1000, 1, 0, 0, 0])), Decision::Continue);
+        assert_eq!(decide(&udp, &call(46, [3, 0x1000, 0, 0, 0, 0])), send);
+        assert_eq!(decide(&udp, &call(307, [3, 0x1000, 2, 0, 0, 0])), send);
+        assert_eq!(
+            decide(&udp, &call(44, [3, 0x1000, 1, 0x2000_0000, 0x2000, 16])),
+            Decision::Errno(errno::EOPNOTSUPP),
+            "Fast Open first"
+        );
+        // SCTP over IP would connect without connect().
+        assert_eq!(decide(&udp, &call(41, [2, 5, 132, 0, 0, 0])), Decision::Errno(93));
+        assert_eq!(decide(&udp, &call(41, [2, 2, 17, 0, 0, 0])), Decision::Continue);
+        // Source routes refused, other options the kernel's.
+        assert_eq!(
+            decide(&udp, &call(54, [3, 0, 4, 0x1000, 8, 0])),
+            Decision::Errno(errno::EPERM)
+        );
+        assert_eq!(
+            decide(&udp, &call(54, [3, 41, 57, 0x1000, 8, 0])),
+            Decision::Errno(errno::EPERM)
+        );
+        assert_eq!(decide(&udp, &call(54, [3, 0, 2, 0x1000, 4, 0])), Decision::Continue);
+        assert_eq!(decide(&udp, &call(54, [3, 1, 4, 0x1000, 4, 0])), Decision::Continue);
+        let mut tcp = Policy::new(Profile::Strict);
+        tcp.supervise(rules(Transport::Tcp));
+        assert_eq!(decide(&tcp, &call(46, [3, 0x1000, 0, 0, 0, 0])), Decision::Continue);
+        assert_eq!(
+            decide(&tcp, &call(44, [3, 0x1000, 1, 0, 0x2000, 16])),
+            Decision::Continue
         );
     }
 

@@ -69,11 +69,15 @@ pub struct NamedPath {
     pub touch: Touch,
 }
 
-/// TCP connects and binds: what Landlock's port rules concern.
+/// Connects and binds (TCP's are what Landlock's port rules concern), and
+/// sends that name a destination.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Direction {
     Connect,
     Bind,
+    /// `sendto` with an address, `sendmsg`, `sendmmsg`: a datagram's
+    /// destination (a stream socket ignores the address).
+    Send,
 }
 
 /// A connect or bind, on the calling process's descriptor `fd`.
@@ -225,6 +229,30 @@ pub fn observe(call: &TrappedCall, memory: &dyn GuestMemory) -> Observation {
                 });
             }
         }
+        // A datagram's destination, named by the send (sendmmsg: its first
+        // message's).
+        "sendto" | "sendmsg" | "sendmmsg" => {
+            let name = if row.name == "sendto" {
+                Some((a[4], a[5] & 0xffff_ffff))
+            } else {
+                // struct msghdr: msg_name, then msg_namelen.
+                let mut header = [0u8; 12];
+                (memory.read(a[1], &mut header) == header.len()).then(|| {
+                    let mut pointer = [0u8; 8];
+                    pointer.copy_from_slice(&header[..8]);
+                    let mut length = [0u8; 4];
+                    length.copy_from_slice(&header[8..]);
+                    (u64::from_ne_bytes(pointer), u64::from(u32::from_ne_bytes(length)))
+                })
+            };
+            if let Some(address) = name.and_then(|(at, len)| read_address(memory, at, len)) {
+                seen.net = Some(NetUse {
+                    direction: Direction::Send,
+                    fd: a[0] as i32,
+                    address,
+                });
+            }
+        }
         "socket" => seen.socket = Some((a[0] as i32, (a[1] & 0xf) as i32)),
         _ => {}
     }
@@ -298,7 +326,9 @@ pub struct Learner {
     /// Rule → the programs that needed it.
     uses: BTreeMap<(Kind, String), BTreeSet<String>>,
     ports: BTreeMap<(Direction, u16), BTreeSet<String>>,
-    /// Connects and binds no port rule holds (UDP, unix, other families),
+    /// UDP ports sent to (or connected to): `udp:*:PORT` rules.
+    udp_ports: BTreeMap<u16, BTreeSet<String>>,
+    /// Connects and binds no port rule holds (UDP binds, unix, other families),
     /// shown as comments.
     unheld: BTreeMap<String, BTreeSet<String>>,
     /// Socket inode → type, from the `socket` calls seen.
@@ -413,19 +443,27 @@ impl Learner {
     pub fn net_used(&mut self, net: &NetUse, inode: Option<u64>, program: &str) {
         let tcp = match inode.and_then(|i| self.socket_types.get(&i)) {
             Some(&t) => t == SOCK_STREAM,
+            // A send names a destination only on a datagram socket.
+            None if net.direction == Direction::Send => false,
             // Made before it was seen: as if TCP, so that the run passes.
             None => true,
         };
         let verb = match net.direction {
             Direction::Connect => "connect",
             Direction::Bind => "bind",
+            Direction::Send => "send to",
         };
         match &net.address {
+            // A stream socket's send goes to its peer, whatever it names.
+            Address::Inet { .. } if tcp && net.direction == Direction::Send => {}
             Address::Inet { port, .. } if tcp => {
                 self.ports
                     .entry((net.direction, *port))
                     .or_default()
                     .insert(program.to_string());
+            }
+            Address::Inet { port, .. } if net.direction != Direction::Bind => {
+                self.udp_ports.entry(*port).or_default().insert(program.to_string());
             }
             Address::Inet { shown, .. } => {
                 self.unheld
@@ -517,8 +555,22 @@ impl Learner {
                 .map(|((_, port), programs)| (format!("tcp:*:{port}"), programs.clone()))
                 .collect()
         };
-        let (connect, bind) = (ports(Direction::Connect), ports(Direction::Bind));
+        let (mut connect, bind) = (ports(Direction::Connect), ports(Direction::Bind));
+        let udp: Vec<(String, BTreeSet<String>)> = self
+            .udp_ports
+            .iter()
+            .map(|(port, programs)| (format!("udp:*:{port}"), programs.clone()))
+            .collect();
+        let mut unheld = self.unheld.clone();
         if options.port_rules {
+            if !udp.is_empty() {
+                out.push_str(
+                    "# udp: rules make the supervisor decide and perform every send that names a\n\
+                     # destination (sendto with an address, sendmsg, sendmmsg), and every connect:\n\
+                     # a round trip each. Without them UDP is not restricted.\n",
+                );
+            }
+            connect.extend(udp);
             write_list(&mut out, "connect", &connect);
             write_list(&mut out, "bind", &bind);
         } else {
@@ -532,14 +584,19 @@ impl Learner {
             for line in text.lines() {
                 let _ = writeln!(out, "# {line}");
             }
+            // A connect list of udp: rules alone would refuse every TCP
+            // connect: shown only, beside the TCP ports.
+            for (rule, programs) in udp {
+                unheld.entry(format!("send to {rule}")).or_default().extend(programs);
+            }
         }
-        if !self.unheld.is_empty() {
+        if !unheld.is_empty() {
             out.push_str(
-                "# Also used, not written as rules: UDP is not restricted by this version; a unix\n\
-                 # socket path can be (connect = [\"unix:PATH\"]), at the price of the supervisor\n\
-                 # deciding every connect:\n",
+                "# Also used, not written as rules: UDP ports bound (bind takes TCP ports), and\n\
+                 # unix socket paths, which can be (connect = [\"unix:PATH\"]) at the price of the\n\
+                 # supervisor deciding every connect:\n",
             );
-            for (what, programs) in &self.unheld {
+            for (what, programs) in &unheld {
                 let _ = writeln!(
                     out,
                     "#   {} ({})",
@@ -1107,9 +1164,20 @@ mod tests {
         let ports = |list: &Option<Vec<xvisor_trap::policy_file::Located<u16>>>| {
             list.iter().flatten().map(|l| l.value).collect::<Vec<_>>()
         };
-        assert_eq!(ports(&f.ports.connect), [443]);
+        assert!(
+            f.ports.connect.is_none(),
+            "a udp: rule makes the list the supervisor's: {text}"
+        );
         assert_eq!(ports(&f.ports.bind), [8080]);
-        assert!(text.contains("#   connect udp 127.0.0.1:53 (/usr/bin/dig)"), "{text}");
+        // UDP destinations become udp: rules, which the supervisor holds.
+        assert!(text.contains("    \"udp:*:53\",  # /usr/bin/dig"), "{text}");
+        assert!(
+            text.contains("# udp: rules make the supervisor decide and perform every send"),
+            "{text}"
+        );
+        let udp = f.supervisor_rules().connect.expect("the supervisor's list");
+        assert!(udp.restricts_udp(), "{text}");
+        assert_eq!(udp.allowed.len(), 2, "tcp:*:443 and udp:*:53: {text}");
         assert!(text.contains("#   connect unix /run/x.sock (p)"), "{text}");
         // Without port rules in the kernel, the lists are only shown.
         let text = l.render(
@@ -1122,6 +1190,8 @@ mod tests {
         let f = PolicyFile::parse("t", &text).unwrap();
         assert!(f.ports.connect.is_none() && f.ports.bind.is_none(), "{text}");
         assert!(text.contains("# connect = [\n#     \"tcp:*:443\""), "{text}");
+        assert!(f.supervisor_rules().connect.is_none(), "{text}");
+        assert!(text.contains("#   send to udp:*:53 (/usr/bin/dig)"), "{text}");
     }
 
     #[test]

@@ -1,4 +1,5 @@
-//! `connect` under `[net].connect` rules the supervisor holds: what the
+//! `connect` and the sends that name a destination under `[net].connect`
+//! rules the supervisor holds: what the
 //! bytes the guest passed mean for the socket they are passed to, read once
 //! and classified here; the supervisor then decides on this copy and
 //! connects its own duplicate of the guest's socket with the same bytes, so
@@ -105,6 +106,116 @@ pub fn plan_connect(family: i32, socket_type: i32, address: &[u8]) -> ConnectPla
     }
 }
 
+/// What sending on a socket (`family`, `socket_type`) to the address the
+/// guest named means, as far as a rule is concerned. The kernel reads a
+/// send's address differently from a connect's: an IPv4 UDP socket takes
+/// an `AF_UNSPEC` address as IPv4 (connect dissolves with it), an IPv6 one
+/// takes an `AF_INET` address as IPv4 and `AF_UNSPEC` as no address.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SendPlan {
+    /// No destination named: the socket's connected peer (decided at its
+    /// connect). Sent without an address.
+    NoAddress,
+    /// The kernel ignores or refuses the address without using it (a unix
+    /// stream or seqpacket socket): sent with the bytes as given.
+    AsGiven,
+    /// An IPv4 or IPv6 destination: decide on it, then send with the bytes.
+    Inet(Target),
+    /// A unix socket file: resolve it in the instance, decide on the file,
+    /// send through the resolved file.
+    UnixPath(Vec<u8>),
+    /// An abstract unix socket name.
+    Abstract,
+    /// A family no rule names, with an address: not sent by the supervisor
+    /// (its privileges could reach further than the guest's: a netlink
+    /// message to another process).
+    Foreign,
+    /// The kernel would refuse it so.
+    Fail(i32),
+}
+
+/// `AF_NETLINK`: messages to the kernel (`nl_pid` 0, no groups) are the
+/// only netlink destinations the supervisor sends to.
+pub const AF_NETLINK: i32 = 16;
+pub const SOCK_STREAM: i32 = 1;
+pub const SOCK_SEQPACKET: i32 = 5;
+
+/// Classifies a send on a socket (`family`, `socket_type`) to `address`
+/// (the bytes copied from the guest, at most [`MAX_ADDRESS_LEN`]; `None`
+/// when the call named none).
+pub fn plan_send(family: i32, socket_type: i32, address: Option<&[u8]>) -> SendPlan {
+    let Some(address) = address else {
+        return SendPlan::NoAddress;
+    };
+    match family {
+        AF_INET | AF_INET6 if socket_type == SOCK_DGRAM => {
+            let udp = |ip: IpAddr, port: u16| {
+                SendPlan::Inet(Target::Inet {
+                    transport: Transport::Udp,
+                    address: ip,
+                    port,
+                })
+            };
+            let v4 = |a: &[u8]| {
+                udp(
+                    IpAddr::V4(Ipv4Addr::new(a[4], a[5], a[6], a[7])),
+                    u16::from_be_bytes([a[2], a[3]]),
+                )
+            };
+            if family == AF_INET {
+                if address.len() < SOCKADDR_IN_LEN {
+                    return SendPlan::Fail(errno::EINVAL);
+                }
+                return match i32::from(u16::from_ne_bytes([address[0], address[1]])) {
+                    AF_INET | AF_UNSPEC => v4(address),
+                    _ => SendPlan::Fail(errno::EAFNOSUPPORT),
+                };
+            }
+            if address.len() < SUN_PATH_OFFSET {
+                return SendPlan::Fail(errno::EINVAL);
+            }
+            match i32::from(u16::from_ne_bytes([address[0], address[1]])) {
+                AF_INET6 if address.len() >= SOCKADDR_IN6_MIN_LEN => {
+                    let mut ip = [0u8; 16];
+                    ip.copy_from_slice(&address[8..24]);
+                    udp(
+                        IpAddr::V6(Ipv6Addr::from(ip)),
+                        u16::from_be_bytes([address[2], address[3]]),
+                    )
+                }
+                AF_INET if address.len() >= SOCKADDR_IN_LEN => v4(address),
+                AF_UNSPEC => SendPlan::NoAddress,
+                _ => SendPlan::Fail(errno::EINVAL),
+            }
+        }
+        // A stream socket ignores the address (TCP without Fast Open,
+        // refused before this) or refuses it; a seqpacket one (SCTP) may
+        // set up an association to it: decided as TCP, as its connect is.
+        AF_INET | AF_INET6 => match plan_connect(family, socket_type, address) {
+            ConnectPlan::Inet(target) => SendPlan::Inet(target),
+            _ => SendPlan::AsGiven,
+        },
+        AF_UNIX if socket_type == SOCK_DGRAM && address.is_empty() => SendPlan::NoAddress,
+        AF_UNIX if socket_type == SOCK_DGRAM => match plan_connect(family, socket_type, address) {
+            ConnectPlan::UnixPath(path) => SendPlan::UnixPath(path),
+            ConnectPlan::Abstract => SendPlan::Abstract,
+            _ => SendPlan::Fail(errno::EINVAL),
+        },
+        // Stream sockets refuse an address (EISCONN, EOPNOTSUPP) and
+        // seqpacket ones drop it, neither looking up the path.
+        AF_UNIX => SendPlan::AsGiven,
+        AF_NETLINK => {
+            // struct sockaddr_nl: family, pad, pid (u32), groups (u32).
+            if address.len() >= 12 && address[4..12].iter().all(|&b| b == 0) {
+                SendPlan::AsGiven
+            } else {
+                SendPlan::Foreign
+            }
+        }
+        _ => SendPlan::Foreign,
+    }
+}
+
 /// The bytes of a `sockaddr_un` naming `path` (for connecting through a
 /// resolved file: `/proc/self/fd/N`). `None` if it does not fit.
 pub fn unix_address(path: &str) -> Option<Vec<u8>> {
@@ -208,6 +319,54 @@ mod tests {
     }
 
     #[test]
+    fn send_addresses_are_read_as_the_kernel_reads_them() {
+        let udp = |a: &str, port| {
+            SendPlan::Inet(Target::Inet {
+                transport: Transport::Udp,
+                address: a.parse().unwrap(),
+                port,
+            })
+        };
+        let four = inet4([10, 0, 0, 5], 53);
+        assert_eq!(plan_send(AF_INET, SOCK_DGRAM, Some(&four)), udp("10.0.0.5", 53));
+        // AF_UNSPEC on an IPv4 UDP socket is read as IPv4.
+        let mut unspec = four.clone();
+        unspec[0..2].copy_from_slice(&(AF_UNSPEC as u16).to_ne_bytes());
+        assert_eq!(plan_send(AF_INET, SOCK_DGRAM, Some(&unspec)), udp("10.0.0.5", 53));
+        assert_eq!(plan_send(AF_INET6, SOCK_DGRAM, Some(&unspec)), SendPlan::NoAddress);
+        // An IPv6 socket sends to IPv4 addresses, plain or mapped.
+        assert_eq!(plan_send(AF_INET6, SOCK_DGRAM, Some(&four)), udp("10.0.0.5", 53));
+        let mapped = inet6("::ffff:10.0.0.5".parse().unwrap(), 53);
+        assert_eq!(
+            plan_send(AF_INET6, SOCK_DGRAM, Some(&mapped)),
+            udp("::ffff:10.0.0.5", 53)
+        );
+        assert_eq!(
+            plan_send(AF_INET, SOCK_DGRAM, Some(&four[..15])),
+            SendPlan::Fail(errno::EINVAL)
+        );
+        assert_eq!(plan_send(AF_INET, SOCK_DGRAM, None), SendPlan::NoAddress);
+        // TCP ignores the address: still decided, as a connect would be.
+        assert!(matches!(plan_send(AF_INET, 1, Some(&four)), SendPlan::Inet(_)));
+        let mut path = (AF_UNIX as u16).to_ne_bytes().to_vec();
+        path.extend_from_slice(b"/run/log\0");
+        assert_eq!(
+            plan_send(AF_UNIX, SOCK_DGRAM, Some(&path)),
+            SendPlan::UnixPath(b"/run/log".to_vec())
+        );
+        assert_eq!(plan_send(AF_UNIX, SOCK_STREAM, Some(&path)), SendPlan::AsGiven);
+        assert_eq!(
+            plan_send(AF_UNIX, SOCK_DGRAM, Some(&[0, 0])),
+            SendPlan::Fail(errno::EINVAL)
+        );
+        let kernel = [16u8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0];
+        assert_eq!(plan_send(AF_NETLINK, 3, Some(&kernel)), SendPlan::AsGiven);
+        let mut group = kernel;
+        group[8] = 1;
+        assert_eq!(plan_send(AF_NETLINK, 3, Some(&group)), SendPlan::Foreign);
+    }
+
+    #[test]
     fn any_bytes_are_classified_without_panic() {
         let mut seed: u64 = 0x9e37_79b9_7f4a_7c15;
         for _ in 0..20_000 {
@@ -218,6 +377,7 @@ mod tests {
             let bytes: Vec<u8> = (0..len).map(|i| (seed >> (i % 8 * 8)) as u8 % 12).collect();
             for family in [AF_UNIX, AF_INET, AF_INET6, 16] {
                 let _ = plan_connect(family, (seed % 3) as i32 + 1, &bytes);
+                let _ = plan_send(family, (seed % 5) as i32 + 1, Some(&bytes));
             }
         }
     }

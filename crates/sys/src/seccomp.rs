@@ -226,6 +226,28 @@ pub fn read_guest_memory(pid: u32, address: u64, buf: &mut [u8]) -> io::Result<u
     Ok(n as usize)
 }
 
+/// Copies `buf` into guest memory at `address` (a result the kernel would
+/// have written there, such as `sendmmsg`'s message lengths); returns how
+/// many bytes were written.
+pub fn write_guest_memory(pid: u32, address: u64, buf: &[u8]) -> io::Result<usize> {
+    if buf.is_empty() {
+        return Ok(0);
+    }
+    let local = libc::iovec {
+        iov_base: buf.as_ptr() as *mut libc::c_void,
+        iov_len: buf.len(),
+    };
+    let remote = libc::iovec {
+        iov_base: address as *mut libc::c_void,
+        iov_len: buf.len(),
+    };
+    // SAFETY: `local` describes our own buffer, only read; `remote` is
+    // written by the kernel in the target's address space, with its own
+    // checks (an unmapped or read-only page gives a short count or EFAULT).
+    let n = check(unsafe { libc::process_vm_writev(pid as i32, &local, 1, &remote, 1, 0) } as libc::c_long)?;
+    Ok(n as usize)
+}
+
 /// Takes a duplicate of descriptor `target_fd` of the process behind
 /// `pidfd` (Linux ≥ 5.6; needs ptrace access to it).
 pub fn pidfd_getfd(pidfd: BorrowedFd<'_>, target_fd: i32) -> io::Result<OwnedFd> {

@@ -211,6 +211,65 @@ pub fn recv_fds(sock: BorrowedFd<'_>, buf: &mut [u8]) -> io::Result<(usize, Vec<
 /// Connects `sock` to the address given as the bytes of a `struct
 /// sockaddr_*` (at most `sockaddr_storage`'s 128 bytes; longer is EINVAL,
 /// as the kernel says).
+/// `sendmsg` of one buffer, to `address` (raw `sockaddr` bytes, at most
+/// `sizeof(struct sockaddr_storage)`) or to the connected peer, with
+/// `control` (raw control messages, copied into an aligned buffer here)
+/// and `flags`. Returns the bytes sent.
+pub fn send_message(
+    sock: BorrowedFd<'_>,
+    data: &[u8],
+    address: Option<&[u8]>,
+    control: &[u8],
+    flags: i32,
+) -> io::Result<usize> {
+    let mut storage: libc::sockaddr_storage = zeroed_storage();
+    let address_len = address.map_or(0, <[u8]>::len);
+    if address_len > std::mem::size_of::<libc::sockaddr_storage>() {
+        return Err(io::Error::from_raw_os_error(libc::EINVAL));
+    }
+    if let Some(address) = address {
+        // SAFETY: `storage` is at least `address.len()` bytes (checked
+        // above); both are plain bytes owned here and do not overlap.
+        unsafe {
+            std::ptr::copy_nonoverlapping(
+                address.as_ptr(),
+                (&mut storage as *mut libc::sockaddr_storage).cast::<u8>(),
+                address.len(),
+            )
+        };
+    }
+    // Control messages are read by the kernel as `struct cmsghdr`s, which
+    // are 8-aligned: copied into words.
+    let mut aligned = vec![0u64; control.len().div_ceil(8)];
+    // SAFETY: `aligned` has at least `control.len()` bytes; both are plain
+    // bytes owned here and do not overlap.
+    unsafe { std::ptr::copy_nonoverlapping(control.as_ptr(), aligned.as_mut_ptr().cast::<u8>(), control.len()) };
+    let mut iov = libc::iovec {
+        iov_base: data.as_ptr() as *mut libc::c_void,
+        iov_len: data.len(),
+    };
+    // SAFETY: an all-zero msghdr is valid (null name, no control data).
+    let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
+    if address.is_some() {
+        msg.msg_name = (&mut storage as *mut libc::sockaddr_storage).cast();
+        msg.msg_namelen = address_len as libc::socklen_t;
+    }
+    msg.msg_iov = &mut iov;
+    msg.msg_iovlen = 1;
+    if !control.is_empty() {
+        msg.msg_control = aligned.as_mut_ptr().cast();
+        msg.msg_controllen = control.len();
+    }
+    // SAFETY: `msg` and everything it points to (the storage, the iovec
+    // over `data`, the aligned control buffer) live across the call, and
+    // each length is that of its buffer; the kernel only reads them.
+    let n = unsafe { libc::sendmsg(sock.as_raw_fd(), &msg, flags) };
+    if n < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(n as usize)
+}
+
 pub fn connect_raw(sock: BorrowedFd<'_>, address: &[u8]) -> io::Result<()> {
     let mut storage: libc::sockaddr_storage = zeroed_storage();
     if address.len() > std::mem::size_of::<libc::sockaddr_storage>() {

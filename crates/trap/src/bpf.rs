@@ -124,6 +124,16 @@ fn short(n: usize) -> u8 {
 /// Tests one condition: falls through to the next instruction when it
 /// holds, jumps `fail` instructions past its own end when it does not.
 fn condition(c: &Condition, fail: usize) -> Vec<Instruction> {
+    if c.test == RegisterTest::NotNull {
+        // A high word other than zero holds at once (over the low word's
+        // test); else the low word decides.
+        return vec![
+            stmt(LD_W_ABS, offset_of_arg_low_word(c.arg) + 4),
+            jump(JMP_JEQ_K, 0, 0, 2),
+            stmt(LD_W_ABS, offset_of_arg_low_word(c.arg)),
+            jump(JMP_JEQ_K, 0, short(fail), 0),
+        ];
+    }
     let mut out = vec![stmt(LD_W_ABS, offset_of_arg_low_word(c.arg))];
     let one_of = |out: &mut Vec<Instruction>, values: &[u32]| {
         // The i-th comparison, on a match, jumps over the rest and the
@@ -141,6 +151,7 @@ fn condition(c: &Condition, fail: usize) -> Vec<Instruction> {
             out.push(stmt(ALU_AND_K, mask));
             one_of(&mut out, values);
         }
+        RegisterTest::NotNull => {}
         RegisterTest::NoneOf(values) => {
             // The i-th comparison, on a match, jumps over the rest to the
             // failure.
@@ -369,6 +380,21 @@ mod tests {
             denied.deny(name).unwrap();
         }
         out.push(denied);
+        // Datagram destinations decided by the supervisor: sendto tested
+        // on its address register (both words), sendmsg trapped.
+        let mut udp = Policy::new(Profile::Default);
+        udp.supervise(crate::supervised::SupervisorRules {
+            connect: Some(crate::supervised::ConnectRules {
+                allowed: vec![crate::supervised::Destination::Inet {
+                    transport: crate::supervised::Transport::Udp,
+                    range: crate::supervised::AddressRange::Any,
+                    port: Some(53),
+                }],
+                source: String::new(),
+            }),
+            ..Default::default()
+        });
+        out.push(udp);
         out
     }
 
@@ -384,10 +410,17 @@ mod tests {
                 RegisterTest::MaskedOneOf { mask, values } => {
                     values.iter().flat_map(|&v| [v, v | !mask, v | 0x80800]).collect()
                 }
+                RegisterTest::NotNull => vec![0, 1, 0x1000],
             }
         };
         for s in crate::table::SYSCALLS {
-            for rule in s.handler.register_rules() {
+            let extra = match s.number {
+                crate::table::SENDTO => crate::table::sendto_supervised_rules(),
+                crate::table::SETSOCKOPT => crate::table::source_route_rules(),
+                41 => crate::table::SUPERVISED_SOCKET_RULES,
+                _ => &[],
+            };
+            for rule in s.handler.register_rules().iter().chain(extra) {
                 // Each condition's values alone, and every pairing of the
                 // first two conditions' values (rules of two conditions).
                 for c in rule.when {

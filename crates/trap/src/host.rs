@@ -105,10 +105,16 @@ pub const SUPERVISOR_CALLS: &[(&str, &str)] = &[
 ];
 
 /// What the serving threads need on top of [`SUPERVISOR_CALLS`].
-pub const SERVING_CALLS: &[(&str, &str)] = &[(
-    "kcmp",
-    "whether a guest asking for a controlling terminal (TIOCSCTTY) shares its descriptor table with another task",
-)];
+pub const SERVING_CALLS: &[(&str, &str)] = &[
+    (
+        "kcmp",
+        "whether a guest asking for a controlling terminal (TIOCSCTTY) shares its descriptor table with another task",
+    ),
+    (
+        "process_vm_writev",
+        "the message lengths a guest's sendmmsg returns, which the supervisor performed (under `udp:` rules)",
+    ),
+];
 
 /// What the serving threads of an instance whose guest's ids are the
 /// caller's (rootless) need besides: they perform the guest's metadata

@@ -231,6 +231,17 @@ impl Policy {
         self.supervised.connect.is_some()
     }
 
+    /// Whether datagram destinations are decided by the supervisor (the
+    /// connect list names `udp:` destinations): then every send that can
+    /// name a destination is performed by it (`sendto` with an address,
+    /// `sendmsg`, `sendmmsg`).
+    pub fn supervises_sends(&self) -> bool {
+        self.supervised
+            .connect
+            .as_ref()
+            .is_some_and(crate::supervised::ConnectRules::restricts_udp)
+    }
+
     /// Every call that carries meaning ([`Class::Mediated`]) is trapped, so
     /// that the supervisor sees and records it (`--trace`). Without this,
     /// the default profile traps only what some rule must decide there:
@@ -288,6 +299,20 @@ impl Policy {
         if self.supervises_connect() && s.number == CONNECT {
             return Action::Trap;
         }
+        // Sends naming a destination: decided by the supervisor under udp:
+        // rules, seen by it when recording (a trace, --learn).
+        if self.supervises_sends() || self.recording {
+            match s.number {
+                table::SENDMSG | table::SENDMMSG => return Action::Trap,
+                table::SENDTO if self.profile == Profile::Default => {
+                    return Action::AllowUnless(table::sendto_supervised_rules())
+                }
+                _ => {}
+            }
+        }
+        if self.supervises_connect() && s.number == table::SETSOCKOPT && self.profile == Profile::Default {
+            return Action::AllowUnless(table::source_route_rules());
+        }
         if self.supervises_connect() && self.profile == Profile::Default {
             if let Some(rules) = table::fastopen_rules(s.number) {
                 return Action::AllowUnless(rules);
@@ -343,6 +368,7 @@ impl Policy {
         match handler {
             Handler::SetsMode(_) if self.privilege_bits_refused => handler.privilege_rules(),
             Handler::Ioctl if self.host_objects_guarded => table::GUARDED_IOCTL_RULES,
+            Handler::Socket if self.supervises_connect() => table::SUPERVISED_SOCKET_RULES,
             _ => handler.register_rules(),
         }
     }
@@ -471,6 +497,9 @@ mod tests {
                 Class::Mediated => Action::Trap,
                 Class::Refused(_) if matches!(s.handler, Handler::RefuseAfter(_)) => Action::Trap,
                 Class::Refused(e) => Action::Errno(e),
+                // Sends that name a destination: recorded too.
+                Class::Hot if matches!(s.number, table::SENDMSG | table::SENDMMSG) => Action::Trap,
+                Class::Hot if s.number == table::SENDTO => Action::AllowUnless(table::sendto_supervised_rules()),
                 Class::Hot => Policy::new(Profile::Default).action(s),
             };
             assert_eq!(p.action(s), want, "{}", s.name);

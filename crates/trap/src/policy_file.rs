@@ -14,7 +14,7 @@
 //! allow = ["/usr/bin/python3"]  # single programs (or trees) that may run
 //!
 //! [net]
-//! connect = ["tcp:*:443", "tcp:10.0.0.0/8:5432", "unix:/run/app.sock"]
+//! connect = ["tcp:*:443", "tcp:10.0.0.0/8:5432", "udp:*:53", "unix:/run/app.sock"]
 //! bind    = ["tcp:*:8080"]
 //!
 //! [syscalls]
@@ -34,8 +34,8 @@
 //! any program runs); `[process]` to the guest's own process attributes;
 //! `[limits]` to cgroups and rlimits, as the flags do; to the supervisor
 //! (which traps only their calls) `[net].connect` lists naming address
-//! ranges or unix socket paths, and programs pinned by sha256. Rules no
-//! layer holds yet (patterns in allow lists, UDP destinations) are refused
+//! ranges, UDP destinations or unix socket paths, and programs pinned by
+//! sha256. Rules no layer holds yet (patterns in allow lists) are refused
 //! by name: a rule is enforced as written or the file is not accepted.
 
 use std::fmt;
@@ -357,7 +357,8 @@ impl Reader<'_> {
         Ok(list)
     }
 
-    /// A destination: `tcp:ADDRESSES:PORT` (`tcp:PORT` is `tcp:*:PORT`),
+    /// A destination: `tcp:ADDRESSES:PORT` (`tcp:PORT` is `tcp:*:PORT`;
+    /// `udp:` the same for datagrams),
     /// where ADDRESSES is `*`, an IPv4 address or range (`10.0.0.0/8`) or
     /// an IPv6 one in brackets (`[fd00::]/8`) and PORT a number or `*`; or
     /// `unix:/absolute/path`.
@@ -365,17 +366,13 @@ impl Reader<'_> {
         let refuse = |what: String| self.error(span.clone(), key, format_args!("{text:?}: {what}"));
         let Some((proto, rest)) = text.split_once(':') else {
             return Err(refuse(
-                "expected tcp:ADDRESSES:PORT or unix:PATH (e.g. \"tcp:*:443\", \"tcp:10.0.0.0/8:5432\", \"unix:/run/app.sock\")"
+                "expected tcp:ADDRESSES:PORT, udp:ADDRESSES:PORT or unix:PATH (e.g. \"tcp:*:443\", \"tcp:10.0.0.0/8:5432\", \"udp:*:53\", \"unix:/run/app.sock\")"
                     .into(),
             ));
         };
         let transport = match proto {
             "tcp" => Transport::Tcp,
-            "udp" => {
-                return Err(refuse(
-                    "UDP destinations are not enforced by this version (each datagram's destination would have to be sent by the supervisor); name TCP or unix destinations".into(),
-                ))
-            }
+            "udp" => Transport::Udp,
             "unix" => {
                 let path = Located {
                     value: rest.to_string(),
@@ -391,7 +388,7 @@ impl Reader<'_> {
             }
             _ => {
                 return Err(refuse(
-                    "expected tcp:ADDRESSES:PORT or unix:PATH (e.g. \"tcp:*:443\", \"unix:/run/app.sock\")".into(),
+                    "expected tcp:ADDRESSES:PORT, udp:ADDRESSES:PORT or unix:PATH (e.g. \"tcp:*:443\", \"udp:*:53\", \"unix:/run/app.sock\")".into(),
                 ))
             }
         };
@@ -410,9 +407,10 @@ impl Reader<'_> {
             ),
         };
         if range == AddressRange::Any && port.is_none() {
-            return Err(refuse(
-                "any address and any port allows every TCP destination: leave the rule out, or name ports".into(),
-            ));
+            return Err(refuse(format!(
+                "any address and any port allows every {} destination: leave the rule out, or name ports",
+                transport.name().to_uppercase()
+            )));
         }
         Ok(Destination::Inet { transport, range, port })
     }
@@ -645,7 +643,7 @@ impl PolicyFile {
                     return Err(r.error(
                         key_span,
                         &key,
-                        "datagram destinations need decisions in the supervisor, which this version does not make",
+                        "datagram destinations are written in [net].connect (\"udp:*:53\", \"udp:10.0.0.0/8:*\"), which holds connects and every send naming a destination",
                     ))
                 }
             }
@@ -865,22 +863,36 @@ impl PolicyFile {
         }
         if let Some(list) = &self.supervised_connect {
             for destination in list {
+                let udp = matches!(
+                    destination.value,
+                    Destination::Inet {
+                        transport: Transport::Udp,
+                        ..
+                    }
+                );
                 out.push(ShownRule {
                     at: destination.at,
-                    rule: format!(
-                        "connect to {}: connect trapped, decided on a copy, performed by the supervisor",
-                        destination.value
-                    ),
+                    rule: if udp {
+                        format!(
+                            "connect and send to {}: connect and every send naming a destination (sendto with an address, sendmsg, sendmmsg) trapped, decided on a copy, performed by the supervisor",
+                            destination.value
+                        )
+                    } else {
+                        format!(
+                            "connect to {}: connect trapped, decided on a copy, performed by the supervisor",
+                            destination.value
+                        )
+                    },
                     layer: Layer::Supervisor,
                 });
             }
             let rules = self.supervisor_rules();
+            let connect = rules.connect.as_ref();
             let restricted = ["TCP"]
                 .into_iter()
+                .chain(connect.is_some_and(ConnectRules::restricts_udp).then_some("UDP"))
                 .chain(
-                    rules
-                        .connect
-                        .as_ref()
+                    connect
                         .is_some_and(ConnectRules::restricts_unix_paths)
                         .then_some("unix socket paths"),
                 )
@@ -1093,6 +1105,7 @@ allow = ["/usr/bin", { path = "/usr/bin/python3", sha256 = "e3b0c44298fc1c149afb
             crate::Action::Trap
         );
         assert_eq!(sendmsg.for_args(&[3, 0x1000, 0, 0, 0, 0]), crate::Action::Allow);
+        assert!(!filter.supervises_sends(), "no udp: rule, UDP unrestricted");
         let shown = p.rules();
         assert!(shown
             .iter()
@@ -1105,6 +1118,47 @@ allow = ["/usr/bin", { path = "/usr/bin/python3", sha256 = "e3b0c44298fc1c149afb
         let ports = parse("[net]\nconnect = [\"tcp:*:443\", \"tcp:80\"]\n").unwrap();
         assert!(ports.supervised_connect.is_none());
         assert_eq!(ports.filter_policy(), Policy::new(Profile::Default));
+    }
+
+    #[test]
+    fn udp_destinations_make_the_supervisor_send() {
+        let p = parse("[net]\nconnect = [\"udp:*:53\", \"udp:10.0.0.0/8:*\", \"udp:[::1]:5353\"]\n").unwrap();
+        assert_eq!(p.ports.connect, None);
+        let rules = p.supervisor_rules();
+        let connect = rules.connect.as_ref().unwrap();
+        assert!(connect.restricts_udp() && !connect.restricts_unix_paths());
+        assert_eq!(connect.allowed[1].to_string(), "udp:10.0.0.0/8:*");
+        let filter = p.filter_policy();
+        assert!(filter.supervises_sends());
+        assert_eq!(filter.action_for_number(42), crate::Action::Trap);
+        assert_eq!(filter.action_for_number(46), crate::Action::Trap, "sendmsg");
+        assert_eq!(filter.action_for_number(307), crate::Action::Trap, "sendmmsg");
+        let sendto = filter.action_for_number(44);
+        assert_eq!(
+            sendto.for_args(&[3, 0x1000, 1, 0, 0, 0]),
+            crate::Action::Allow,
+            "NULL address"
+        );
+        assert_eq!(
+            sendto.for_args(&[3, 0x1000, 1, 0, 0x7f00_0000_1000, 16]),
+            crate::Action::Trap
+        );
+        assert_eq!(
+            sendto.for_args(&[3, 0x1000, 1, 0, 0x7f00_0000_0000, 16]),
+            crate::Action::Trap,
+            "a low word of zero is not NULL"
+        );
+        assert_eq!(filter.action_for_number(45), crate::Action::Allow, "recvfrom");
+        let shown = p.rules();
+        assert!(shown
+            .iter()
+            .any(|r| r.layer == Layer::Supervisor && r.rule.starts_with("connect and send to udp:*:53")));
+        assert!(shown
+            .iter()
+            .any(|r| r.layer == Layer::Supervisor && r.rule == "connect: TCP and UDP to nothing else"));
+        // Strict traps every send anyway.
+        let strict = parse("base = \"strict\"\n[net]\nconnect = [\"udp:*:53\"]\n").unwrap();
+        assert_eq!(strict.filter_policy().action_for_number(44), crate::Action::Trap);
     }
 
     #[test]
@@ -1167,7 +1221,9 @@ allow = ["/usr/bin", { path = "/usr/bin/python3", sha256 = "e3b0c44298fc1c149afb
                 "[exec]\nallow = [{ path = \"/bin/sh\", sha = \"ab\" }]\n",
                 "exec.allow.sha: unknown key",
             ),
-            ("[net]\nconnect = [\"udp:*:53\"]\n", "UDP destinations"),
+            ("[net]\nconnect = [\"udp:*:*\"]\n", "every UDP destination"),
+            ("[net]\nsend = [\"udp:*:53\"]\n", "written in [net].connect"),
+            ("[net]\nbind = [\"udp:*:53\"]\n", "only tcp:*:PORT"),
             (
                 "[net]\nconnect = [\"tcp:*:99999\"]\n",
                 "the port is a number from 0 to 65535",

@@ -139,6 +139,10 @@ pub enum RegisterTest {
     /// The value's bits under `mask` are one of `values` (a socket's type
     /// without its `SOCK_NONBLOCK`/`SOCK_CLOEXEC` flags).
     MaskedOneOf { mask: u32, values: &'static [u32] },
+    /// The whole 64-bit register is not zero (a pointer given: both words
+    /// are tested, so an address whose low word is zero is not taken for
+    /// NULL).
+    NotNull,
 }
 
 impl RegisterTest {
@@ -148,14 +152,18 @@ impl RegisterTest {
             Self::OneOf(values) => values.contains(&value),
             Self::NoneOf(values) => !values.contains(&value),
             Self::MaskedOneOf { mask, values } => values.contains(&(value & mask)),
+            Self::NotNull => value != 0,
         }
     }
 }
 
 impl Condition {
     pub fn holds(&self, args: &[u64; 6]) -> bool {
-        let value = args.get(usize::from(self.arg)).copied().unwrap_or(0) as u32;
-        self.test.holds(value)
+        let register = args.get(usize::from(self.arg)).copied().unwrap_or(0);
+        match self.test {
+            RegisterTest::NotNull => register != 0,
+            test => test.holds(register as u32),
+        }
     }
 }
 
@@ -204,10 +212,88 @@ static SENDMSG_FASTOPEN: [RegisterRule; 1] = [RegisterRule {
 /// then connect first.
 pub fn fastopen_rules(number: u32) -> Option<&'static [RegisterRule]> {
     match number {
-        44 | 307 => Some(&SENDTO_FASTOPEN),
-        46 => Some(&SENDMSG_FASTOPEN),
+        SENDTO | SENDMMSG => Some(&SENDTO_FASTOPEN),
+        SENDMSG => Some(&SENDMSG_FASTOPEN),
         _ => None,
     }
+}
+
+/// `sendto`, `sendmsg`, `sendmmsg`: the calls that can name a datagram's
+/// destination.
+pub const SENDTO: u32 = 44;
+pub const SENDMSG: u32 = 46;
+pub const SENDMMSG: u32 = 307;
+
+/// `sendto` under a policy that restricts UDP destinations: Fast Open
+/// refused as above, and a send naming a destination (`dest_addr` not
+/// NULL, all 64 bits) trapped, to be performed by the supervisor. A send
+/// with a NULL `dest_addr` names none (the socket's connected peer, which
+/// its `connect` decided): it runs in the kernel.
+static SENDTO_SUPERVISED: [RegisterRule; 2] = [
+    SENDTO_FASTOPEN[0],
+    RegisterRule {
+        when: &[Condition {
+            arg: 4,
+            test: RegisterTest::NotNull,
+        }],
+        errno: errno::EACCES,
+        names: "a destination address (decided and sent by the supervisor)",
+    },
+];
+
+/// The filter's rules for `sendto` where the supervisor decides datagram
+/// destinations ([`SENDTO_SUPERVISED`]).
+pub fn sendto_supervised_rules() -> &'static [RegisterRule] {
+    &SENDTO_SUPERVISED
+}
+
+/// `setsockopt`'s number.
+pub const SETSOCKOPT: u32 = 54;
+
+/// A source route set on a socket: `IP_OPTIONS` (IPv4 options, where a
+/// loose or strict source route makes the kernel send every packet to the
+/// route's first hop instead of the address connected or sent to), and
+/// IPv6's routing headers (`IPV6_RTHDR`, `IPV6_2292RTHDR`, and
+/// `IPV6_2292PKTOPTIONS`, which can carry one). A policy whose destinations
+/// the supervisor decides refuses them (EPERM): they would take a socket to
+/// another host than the one decided on. Other socket options cost nothing:
+/// the filter tests the level and name registers.
+static SOURCE_ROUTE_RULES: [RegisterRule; 2] = [
+    RegisterRule {
+        when: &[
+            Condition {
+                arg: 1,
+                test: RegisterTest::OneOf(&[0]), // SOL_IP
+            },
+            Condition {
+                arg: 2,
+                test: RegisterTest::OneOf(&[4]), // IP_OPTIONS
+            },
+        ],
+        errno: errno::EPERM,
+        names: "IP_OPTIONS",
+    },
+    RegisterRule {
+        when: &[
+            Condition {
+                arg: 1,
+                test: RegisterTest::OneOf(&[41]), // SOL_IPV6
+            },
+            Condition {
+                arg: 2,
+                // IPV6_2292RTHDR, IPV6_2292PKTOPTIONS, IPV6_RTHDR
+                test: RegisterTest::OneOf(&[5, 6, 57]),
+            },
+        ],
+        errno: errno::EPERM,
+        names: "IPV6_RTHDR, IPV6_2292RTHDR, IPV6_2292PKTOPTIONS",
+    },
+];
+
+/// The register rules refusing source routes on `setsockopt`
+/// ([`SOURCE_ROUTE_RULES`]).
+pub fn source_route_rules() -> &'static [RegisterRule] {
+    &SOURCE_ROUTE_RULES
 }
 
 /// Register values the handlers' rules name.
@@ -351,6 +437,28 @@ const SOCKET_RULES: &[RegisterRule] = &[
         ],
         errno: errno::EPERM,
         names: "SOCK_RAW, SOCK_PACKET",
+    },
+];
+
+/// `IPPROTO_SCTP`: an SCTP socket sets up associations from `sendmsg`
+/// and from socket options (`SCTP_SOCKOPT_CONNECTX`) with addresses in
+/// memory, never through a `connect` the supervisor sees.
+pub const IPPROTO_SCTP: u32 = 132;
+
+/// The socket rules while the supervisor decides `[net].connect`: the
+/// built-in ones and SCTP over IP, refused as a kernel without SCTP
+/// refuses it (`EPROTONOSUPPORT`).
+pub const SUPERVISED_SOCKET_RULES: &[RegisterRule] = &[
+    SOCKET_RULES[0],
+    SOCKET_RULES[1],
+    SOCKET_RULES[2],
+    RegisterRule {
+        when: &[
+            when(0, RegisterTest::OneOf(&[value::AF_INET, value::AF_INET6])),
+            when(2, RegisterTest::OneOf(&[IPPROTO_SCTP])),
+        ],
+        errno: 93, // EPROTONOSUPPORT
+        names: "IPPROTO_SCTP while the supervisor decides [net].connect (it connects without connect())",
     },
 ];
 

@@ -236,6 +236,45 @@ both_callers!(tcp_ports_on_loopback, |caller| {
     assert!(stderr(&out).contains("Permission denied"), "{}", stderr(&out));
 });
 
+both_callers!(udp_destinations_become_rules, |caller| {
+    require_landlock(1);
+    let dir = TempDir::new("learn-udp");
+    let script = "import socket\n\
+        r = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); r.bind(('127.0.0.1', 5353))\n\
+        s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\n\
+        s.sendto(b'q', ('127.0.0.1', 5353)); print(r.recv(1).decode())";
+    let (text, policy) = learn_then_enforce(caller, &dir, &[], &["python3", "-c", script]);
+    if !text.contains("\nconnect = [\n") {
+        // No Landlock TCP rules here: shown only, as comments.
+        assert!(text.contains("#   send to udp:*:5353 (/usr/bin/python3)"), "{text}");
+        return;
+    }
+    assert_eq!(rules(&text, "connect"), ["udp:*:5353"], "{text}");
+    assert!(
+        text.contains("# udp: rules make the supervisor decide and perform every send"),
+        "{text}"
+    );
+    // Another destination is refused and named.
+    let out = run(
+        caller,
+        &[
+            "run",
+            "--policy",
+            &policy,
+            "--",
+            "python3",
+            "-c",
+            "import socket; socket.socket(socket.AF_INET, socket.SOCK_DGRAM).sendto(b'q', ('127.0.0.1', 5354))",
+        ],
+    );
+    assert_ne!(code(&out), 0, "{text}");
+    assert!(
+        stderr(&out).contains("denied sendto(127.0.0.1:5354)"),
+        "{}",
+        stderr(&out)
+    );
+});
+
 #[test]
 fn learn_writes_a_policy_and_so_takes_none() {
     let dir = TempDir::new("learn-args");

@@ -2,7 +2,9 @@
 //! address range and unix socket path, and programs pinned by sha256 —
 //! refused and named as written, allowed as listed, root and rootless; the
 //! decisions cannot be raced (another guest thread flipping the address,
-//! the descriptor or the program path while the call is trapped); and a TCP
+//! the descriptor or the program path while the call is trapped); UDP
+//! destinations, in every send that names one, sent by the supervisor;
+//! and a TCP
 //! port rule answers the same whether Landlock or the supervisor holds it.
 
 #[macro_use]
@@ -520,3 +522,243 @@ fn a_flipped_exec_path_never_runs_a_program_whose_pin_does_not_match() {
     let text = ok(&run(Caller::Root, &[&["run"][..], &args].concat()));
     assert!(text.contains("LEAK"), "{text}");
 }
+
+/// `udp_send cases` with UDP port 5353 allowed (IPv4 and IPv6 loopback)
+/// and 5354 not: what each way of naming a destination gets.
+const UDP_CASES_UNDER_RULES: &str = "sendto allowed 1\n\
+sendto denied EACCES\n\
+sendto unspec denied EACCES\n\
+sendto short address EINVAL\n\
+sendto bad pointer EFAULT\n\
+sendto bad data EFAULT\n\
+sendmsg allowed 1\n\
+sendmsg denied EACCES\n\
+sendmsg gathered 5\n\
+sendmsg pktinfo ttl 1\n\
+sendmsg source route EPERM\n\
+setsockopt source route EPERM\n\
+sendmsg segments 6\n\
+sendmmsg allowed allowed denied 2\n\
+sendmmsg lengths 1 1 77\n\
+sendmmsg denied first EACCES\n\
+connect denied EACCES\n\
+connect allowed 0\n\
+send connected 1\n\
+write connected 1\n\
+sendto connected denied EACCES\n\
+v6 sendto allowed 1\n\
+v6 sendto denied EACCES\n\
+mapped sendto allowed 1\n\
+mapped sendto denied EACCES\n\
+v6 socket v4 address denied EACCES\n\
+v6 sendmsg denied EACCES\n\
+unix sendmsg with a descriptor 1\n\
+unix descriptor passed works\n\
+unix sendto path 1\n\
+unix recv 1\n\
+allowed got 13 denied got 0\n";
+
+both_callers!(udp_destinations_are_decided_and_sent_by_the_supervisor, |caller| {
+    let program = c_program("udp_send");
+    let volume = format!("{}:/t", program.str());
+    let (_dir, policy) = policy_file(
+        "pol-sv-udp",
+        "[net]\nconnect = [\"udp:127.0.0.1:5353\", \"udp:[::1]:5353\"]\n",
+    );
+    let shown = ok(&run(caller, &["policy", "check", &policy]));
+    assert!(
+        shown.contains("supervisor                 connect and send to udp:127.0.0.1:5353"),
+        "{shown}"
+    );
+    assert!(shown.contains("connect: TCP and UDP to nothing else"), "{shown}");
+    let out = run(
+        caller,
+        &[
+            "run",
+            "--policy",
+            &policy,
+            "-v",
+            &volume,
+            "--",
+            "/t/udp_send",
+            "cases",
+            "5353",
+            "5354",
+        ],
+    );
+    let text = ok(&out);
+    assert_eq!(text, UDP_CASES_UNDER_RULES, "{text}");
+    let err = stderr(&out);
+    assert!(
+        err.contains("xvisor: denied sendto(127.0.0.1:5354) by /t/udp_send [pid 2]: not in [net].connect"),
+        "{err}"
+    );
+    assert!(err.contains("xvisor: denied sendmsg(127.0.0.1:5354)"), "{err}");
+    assert!(err.contains("xvisor: denied sendmmsg(127.0.0.1:5354)"), "{err}");
+    assert!(
+        err.contains("denied sendmsg(control message level 0 type 7)"),
+        "the source route is named: {err}"
+    );
+    assert!(
+        err.contains("denied setsockopt by /t/udp_send [pid 2]: IP_OPTIONS: a source route would send to another host than [net].connect"),
+        "{err}"
+    );
+    // SCTP would set up associations without connect(): refused.
+    let sctp = "import errno, socket\ntry:\n    socket.socket(socket.AF_INET, socket.SOCK_SEQPACKET, 132); print('made')\nexcept OSError as e:\n    print(errno.errorcode[e.errno])\n";
+    let out = run(caller, &["run", "--policy", &policy, "--", "python3", "-c", sctp]);
+    assert_eq!(ok(&out), "EPROTONOSUPPORT\n", "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("IPPROTO_SCTP while the supervisor decides"),
+        "{}",
+        stderr(&out)
+    );
+    // Without the rules every datagram goes, the kernel's own answers.
+    let native = ok(&run(
+        caller,
+        &["run", "-v", &volume, "--", "/t/udp_send", "cases", "5353", "5354"],
+    ));
+    assert!(native.contains("sendto denied 1\n"), "{native}");
+    assert!(native.contains("setsockopt source route 0\n"), "{native}");
+    assert!(native.ends_with("allowed got 13 denied got 10\n"), "{native}");
+    // A list without udp: entries leaves UDP alone and traps no send.
+    let (_tcp_dir, tcp_only) = policy_file("pol-sv-udp-tcp", "[net]\nconnect = [\"tcp:127.0.0.1:5353\"]\n");
+    let out = run(
+        caller,
+        &[
+            "run",
+            "--stats",
+            "--policy",
+            &tcp_only,
+            "-v",
+            &volume,
+            "--",
+            "/t/udp_send",
+            "cases",
+            "5353",
+            "5354",
+        ],
+    );
+    let text = ok(&out);
+    assert!(text.contains("sendto denied 1\n"), "{text}");
+    assert!(text.contains("sendmsg source route 1\n"), "{text}");
+    // A source route set on a socket is refused whenever the supervisor
+    // decides destinations (TCP ones too).
+    assert!(text.contains("setsockopt source route EPERM\n"), "{text}");
+    // Its trapped calls: the two connects and that setsockopt (the sends
+    // and other options are not trapped).
+    let err = stderr(&out);
+    assert!(err.contains("xvisor: 3 system calls trapped"), "{err}");
+});
+
+/// A send with no room (a unix datagram receiver's full queue) waits as
+/// it would natively, holding no serving thread, and a caught signal
+/// interrupts it.
+const BLOCKED_SENDS: &str = r#"
+import os, signal, socket, threading, time
+a, b = socket.socketpair(socket.AF_UNIX, socket.SOCK_DGRAM)
+n = 0
+try:
+    while True:
+        a.send(b"x" * 100, socket.MSG_DONTWAIT); n += 1
+except BlockingIOError:
+    pass
+done = []
+t = threading.Thread(target=lambda: done.append(a.sendmsg([b"late"])))
+t.start()
+time.sleep(0.3)
+u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+print("another send meanwhile:", u.sendmsg([b"y"], [], 0, ("127.0.0.1", 5353)))
+print("blocked send still waiting:", t.is_alive())
+for _ in range(n):
+    b.recv(200)
+t.join(5)
+print("blocked send:", done, "got", b.recv(200))
+class Alarm(Exception):
+    pass
+def ring(*_):
+    raise Alarm()
+signal.signal(signal.SIGALRM, ring)
+try:
+    while True:
+        a.send(b"x" * 100, socket.MSG_DONTWAIT)
+except BlockingIOError:
+    pass
+signal.setitimer(signal.ITIMER_REAL, 0.2)
+try:
+    a.sendmsg([b"z"]); print("interrupted: no")
+except Alarm:
+    print("interrupted: yes")
+"#;
+
+both_callers!(a_send_without_room_is_parked_and_interrupted_as_natively, |caller| {
+    let (_dir, policy) = policy_file("pol-sv-udp-park", "[net]\nconnect = [\"udp:127.0.0.1:5353\"]\n");
+    let want = "another send meanwhile: 1\nblocked send still waiting: True\nblocked send: [4] got b'late'\ninterrupted: yes\n";
+    let text = ok(&run(
+        caller,
+        &["run", "--policy", &policy, "--", "python3", "-c", BLOCKED_SENDS],
+    ));
+    assert_eq!(text, want);
+    let text = ok(&run(caller, &["run", "--", "python3", "-c", BLOCKED_SENDS]));
+    assert_eq!(text, want);
+});
+
+/// Runs `udp_send race MODE` with the rules: no datagram reaches the
+/// denied port.
+fn flip_send(caller: Caller, mode: &str, iterations: &str) {
+    let program = c_program("udp_send");
+    let (_dir, policy) = policy_file(
+        "pol-sv-udp-flip",
+        "[net]\nconnect = [\"udp:127.0.0.1:5353\", \"tcp:127.0.0.1:5353\"]\n",
+    );
+    let volume = format!("{}:/t", program.str());
+    let args = [
+        "-v",
+        &volume,
+        "--",
+        "/t/udp_send",
+        "race",
+        mode,
+        "5353",
+        "5354",
+        iterations,
+    ];
+    let mut load = std::process::Command::new("sh")
+        .args(["-c", "while :; do :; done"])
+        .spawn()
+        .unwrap();
+    let out = run(caller, &[&["run", "--policy", &policy][..], &args].concat());
+    let _ = load.kill();
+    let _ = load.wait();
+    let text = ok(&out);
+    let count = |what: &str| -> u64 {
+        let words: Vec<&str> = text.split_whitespace().collect();
+        words
+            .iter()
+            .position(|w| *w == what)
+            .and_then(|i| words.get(i + 1))
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(u64::MAX)
+    };
+    assert_eq!(count("leaked"), 0, "{mode}: {text}");
+    assert!(count("refused") > 100, "{mode}: {text}");
+    if mode != "fd" {
+        assert!(count("sent") > 100, "{mode}: {text}");
+    }
+    let text = ok(&run(caller, &[&["run"][..], &args].concat()));
+    assert!(!text.ends_with("leaked 0\n"), "{mode} without the policy: {text}");
+}
+
+both_callers!(a_flipped_sendto_address_never_reaches_a_denied_port, |caller| {
+    flip_send(caller, "addr", "100000");
+});
+
+both_callers!(a_flipped_msg_name_never_reaches_a_denied_port, |caller| {
+    flip_send(caller, "name", "100000");
+});
+
+both_callers!(
+    a_descriptor_flipped_between_tcp_and_udp_never_sends_to_a_denied_port,
+    |caller| {
+        flip_send(caller, "fd", "100000");
+    }
+);
