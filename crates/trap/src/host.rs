@@ -19,7 +19,10 @@ pub const SUPERVISOR_CALLS: &[(&str, &str)] = &[
         "the seccomp listener (RECV, SEND, ID_VALID, ADDFD, SET_FLAGS); terminal size and mode; a guest socket's network namespace (SIOCGSKNS)",
     ),
     ("recvmsg", "the control socket (messages that carry descriptors)"),
-    ("sendmsg", "the control socket"),
+    (
+        "sendmsg",
+        "the control socket; a guest's send naming a destination under `udp:` rules, made on the guest's own socket",
+    ),
     (
         "openat",
         "/proc/PID/status (instance pids in the trace), cgroup files (the OOM counter)",
