@@ -11,6 +11,7 @@
 #![forbid(unsafe_code)]
 
 pub mod config;
+pub mod runtime;
 mod seccomp;
 mod spec_fields;
 pub mod state;

@@ -505,7 +505,7 @@ pub fn parse(args: Vec<OsString>) -> Result<Option<RunOptions>> {
             Long("log-size") => {
                 let v = text(p.value()?, "--log-size")?;
                 let size = parse_size(&v).map_err(|e| anyhow!("--log-size {e}"))?;
-                if size < crate::detach::MINIMUM_LOG_SIZE {
+                if size < crate::units::MINIMUM_LOG_SIZE {
                     bail!("--log-size {v:?}: give at least 4K");
                 }
                 o.log_size = Some(size);
