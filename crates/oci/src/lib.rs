@@ -11,8 +11,8 @@
 #![forbid(unsafe_code)]
 
 pub mod config;
+mod features;
 pub mod runtime;
-mod seccomp;
 mod spec_fields;
 pub mod state;
 
@@ -20,4 +20,5 @@ pub use config::{
     capability_number, default_config, load_bundle, parse_config, parse_process, ConfigError, Container, ProcessConfig,
     Rlimit,
 };
+pub use features::features;
 pub use state::{ContainerState, StateError, StateStore, Status, StoredHook};
