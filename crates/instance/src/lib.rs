@@ -29,6 +29,7 @@ mod outcome;
 mod perform;
 mod pinned;
 mod printable;
+mod procfs;
 pub mod protocol;
 pub mod registry;
 mod sched;

@@ -10,6 +10,7 @@
 
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::os::unix::fs::{FileTypeExt, MetadataExt};
+use std::sync::Mutex;
 
 use xvisor_kernel::dispatch::{errno, Decision, Wait};
 use xvisor_kernel::net::{self, ConnectPlan};
@@ -25,11 +26,23 @@ pub(crate) struct Denied {
     pub(crate) reason: String,
 }
 
+/// A connect the supervisor makes for a parked call.
+#[derive(Debug)]
+pub(crate) struct Connecting {
+    /// The guest's socket, duplicated.
+    pub(crate) socket: OwnedFd,
+    /// For a unix connect tried again: the address naming the socket file
+    /// found (`/proc/self/fd/N`), and that file's descriptor, kept open.
+    pub(crate) again: Option<(Vec<u8>, OwnedFd)>,
+    /// How a retried connect ended, once it has.
+    pub(crate) ended: Mutex<Option<Decision>>,
+}
+
 /// The result of a performed call: its answer, the refusal to name if a
 /// rule refused it, and for an answer `Park(Wait::Connected)` the socket
 /// whose connect is in progress. `None` when the caller is gone (nothing
 /// to answer).
-pub(crate) type Outcome = Option<(Decision, Option<Denied>, Option<crate::sched::Connecting>)>;
+pub(crate) type Outcome = Option<(Decision, Option<Denied>, Option<Connecting>)>;
 
 fn failed(e: &std::io::Error) -> Decision {
     Decision::Errno(e.raw_os_error().unwrap_or(errno::EINVAL))
@@ -176,7 +189,7 @@ pub(crate) fn connect(
             }
         },
     };
-    let parked = matches!(outcome.0, Decision::Park(_)).then(|| crate::sched::Connecting {
+    let parked = matches!(outcome.0, Decision::Park(_)).then(|| Connecting {
         socket,
         again,
         ended: std::sync::Mutex::new(None),

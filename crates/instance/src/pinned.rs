@@ -186,7 +186,7 @@ impl PinnedPrograms {
             }
             named.insert(shown.to_string(), now);
         }
-        let pid = crate::monitor::identify(tid, std::time::Duration::ZERO, None).pid;
+        let pid = crate::procfs::ids_of(tid).pid;
         Verdict::Refused(Some(format!(
             "xvisor: denied exec of {} [pid {pid}]: {why} in {}; killed before its first instruction",
             crate::printable(shown),

@@ -257,7 +257,7 @@ impl Server {
             match work {
                 Longer::HungUp => break,
                 Longer::Traced(notification, listener) => self.serve(notification, &listener),
-                Longer::Parked { woken } => self.parking.complete_due(self, woken),
+                Longer::Parked { woken } => self.parking.complete_due(&self.trace, self.created_at, woken),
             }
         }
     }
@@ -574,7 +574,7 @@ impl Server {
         on: &Arc<OwnedFd>,
         wait: Wait,
         described: Option<&DescribedCall>,
-        connecting: Option<crate::sched::Connecting>,
+        connecting: Option<crate::perform::Connecting>,
     ) {
         let host_tid = i32::try_from(notification.pid).unwrap_or(-1);
         let (host_pid, child_host_pid, threads) = {
