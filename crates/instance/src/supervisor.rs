@@ -1426,6 +1426,7 @@ struct Born {
 
 /// init is born: in new namespaces (or joined ones), in the instance's
 /// cgroup; the child runs [`init::run`] and never returns here.
+// Long: the clone and its undo share the namespaces entered for it.
 fn fork_init(
     spec: &mut InstanceSpec,
     joins: &[(usize, OwnedFd)],

@@ -286,6 +286,7 @@ fn run_has_oci_flags(words: &[&str]) -> bool {
 
 /// Entry point: `args` are everything after `xvisor` (global options
 /// first, then the command).
+// Long: runc's global options, then one arm per command.
 pub fn main(args: Vec<OsString>) -> i32 {
     let mut global = Global {
         root: default_root(),
@@ -491,6 +492,7 @@ fn start(global: &Global, args: Vec<OsString>) -> Result<i32> {
 }
 
 /// `exec`: a second process in a running container.
+// Long: one arm per flag of runc's exec.
 fn exec(global: &Global, args: Vec<OsString>) -> Result<i32> {
     use lexopt::prelude::*;
     let mut p = lexopt::Parser::from_args(args);

@@ -103,6 +103,7 @@ impl Builder {
         }
     }
 
+    // Long: one field of the instance's spec a line.
     pub(super) fn finish(
         self,
         policy: Policy,

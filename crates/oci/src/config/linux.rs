@@ -40,6 +40,7 @@ const JOINABLE: &[(&str, NamespaceKind)] = &[
 ];
 
 impl Builder {
+    // Long: the section's keys one after another, in the specification's order.
     pub(super) fn linux(&mut self, mut l: Obj) -> Result<(), ConfigError> {
         let namespaces = l.array("namespaces")?;
         // A kind without an entry is the runtime's own (the host's):

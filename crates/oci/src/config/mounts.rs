@@ -60,6 +60,7 @@ impl Builder {
         root.finish()
     }
 
+    // Long: the section's keys one after another, in the specification's order.
     pub(super) fn mount(&mut self, mut m: Obj) -> Result<(), ConfigError> {
         let path = m.path.clone();
         let destination = m

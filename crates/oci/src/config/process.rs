@@ -86,6 +86,7 @@ const RLIMIT_NAMES: &[(&str, u32)] = &[
 ];
 
 impl Builder {
+    // Long: the section's keys one after another, in the specification's order.
     pub(super) fn process(&mut self, mut p: Obj) -> Result<(), ConfigError> {
         self.terminal = p.boolean("terminal")?;
         // The pty's size follows the console socket's side (set by the

@@ -5,6 +5,7 @@ use super::builder::Builder;
 use super::walker::{field, ConfigError, Obj};
 
 impl Builder {
+    // Long: the section's keys one after another, in the specification's order.
     pub(super) fn resources(&mut self, mut r: Obj) -> Result<(), ConfigError> {
         // (path, allow, type, major, minor) of every rule, in order.
         let mut rules = Vec::new();

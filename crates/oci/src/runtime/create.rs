@@ -225,6 +225,7 @@ impl Supervisor<'_> {
     }
 
     /// The container's supervisor. Returns its exit status.
+    // Long: the forked supervisor from the container's state to its exit, each failure reported on one pipe.
     fn supervise(&self, container: crate::Container, report: OwnedFd) -> i32 {
         let fail = |message: String| -> i32 {
             let _ = event::write_all(report.as_fd(), format!("error: {message}\n").as_bytes());

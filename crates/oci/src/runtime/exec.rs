@@ -142,6 +142,7 @@ pub fn run_session(
     follow(&mut session, signals.as_fd(), hooks)
 }
 
+// Long: one event loop: the session, signals and a terminal relay.
 fn follow(session: &mut ExecSession, signals: BorrowedFd<'_>, hooks: Hooks<'_>) -> Result<i32, RuntimeError> {
     let mut started = false;
     // The terminal relay (`-t`): dropped, it gives the user's terminal its
