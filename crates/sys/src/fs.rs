@@ -10,6 +10,8 @@ use crate::{check, check_int, cstring};
 const RESOLVE_NO_MAGICLINKS: u64 = 0x02;
 const RESOLVE_IN_ROOT: u64 = 0x10;
 
+/// `struct open_how`: libc's is non-exhaustive (the kernel may extend it),
+/// so it cannot be built field by field; this is its first version.
 #[repr(C)]
 struct OpenHow {
     flags: u64,
