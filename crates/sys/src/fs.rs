@@ -176,12 +176,6 @@ pub fn symlink_at(target: &str, dir: BorrowedFd<'_>, name: &str) -> io::Result<(
     check_int(unsafe { libc::symlinkat(ctarget.as_ptr(), dir.as_raw_fd(), cname.as_ptr()) }).map(drop)
 }
 
-/// Changes owner and group of the file behind `fd` (an `O_PATH` fd works).
-pub fn chown_fd(fd: BorrowedFd<'_>, uid: u32, gid: u32) -> io::Result<()> {
-    // SAFETY: empty path with AT_EMPTY_PATH names the descriptor itself.
-    check_int(unsafe { libc::fchownat(fd.as_raw_fd(), c"".as_ptr(), uid, gid, libc::AT_EMPTY_PATH) }).map(drop)
-}
-
 /// What kind of file a path is, without following a final symlink.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FileKind {

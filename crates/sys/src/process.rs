@@ -600,11 +600,6 @@ pub fn same_descriptor_table(a: i32, b: i32) -> io::Result<bool> {
     Ok(order == 0)
 }
 
-/// Whether the kernel lets us use pidfds (Linux ≥ 5.3).
-pub fn pidfd_supported() -> bool {
-    pidfd_open(getpid()).is_ok()
-}
-
 /// Makes sure descriptors 0, 1 and 2 are open (on /dev/null if they were
 /// closed), so that no descriptor we open later takes a standard number and
 /// ends up as a guest's stdin or stdout by accident.

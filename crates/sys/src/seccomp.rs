@@ -11,10 +11,9 @@ use crate::{check, check_int};
 // (`seccomp_notif`, `SECCOMP_IOCTL_NOTIF_RECV` …); the test below holds
 // them to the kernel's ABI.
 use libc::{
-    seccomp_notif, seccomp_notif_addfd, seccomp_notif_resp, sock_fprog, SECCOMP_ADDFD_FLAG_SEND,
-    SECCOMP_FILTER_FLAG_NEW_LISTENER, SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV, SECCOMP_IOCTL_NOTIF_ADDFD,
-    SECCOMP_IOCTL_NOTIF_ID_VALID, SECCOMP_IOCTL_NOTIF_RECV, SECCOMP_IOCTL_NOTIF_SEND, SECCOMP_IOCTL_NOTIF_SET_FLAGS,
-    SECCOMP_SET_MODE_FILTER, SECCOMP_USER_NOTIF_FLAG_CONTINUE,
+    seccomp_notif, seccomp_notif_resp, sock_fprog, SECCOMP_FILTER_FLAG_NEW_LISTENER,
+    SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV, SECCOMP_IOCTL_NOTIF_ID_VALID, SECCOMP_IOCTL_NOTIF_RECV,
+    SECCOMP_IOCTL_NOTIF_SEND, SECCOMP_IOCTL_NOTIF_SET_FLAGS, SECCOMP_SET_MODE_FILTER, SECCOMP_USER_NOTIF_FLAG_CONTINUE,
 };
 
 /// `SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP` (Linux 6.6; not in libc yet).
@@ -152,26 +151,6 @@ pub fn id_valid(listener: BorrowedFd<'_>, id: u64) -> bool {
     unsafe { libc::ioctl(listener.as_raw_fd(), SECCOMP_IOCTL_NOTIF_ID_VALID, &id as *const u64) == 0 }
 }
 
-/// Installs `fd` in the calling thread of call `id` and answers the call
-/// with the new descriptor's number, atomically (`ADDFD` with `SEND`).
-pub fn add_fd_and_respond(listener: BorrowedFd<'_>, id: u64, fd: BorrowedFd<'_>, cloexec: bool) -> io::Result<i32> {
-    let mut raw = seccomp_notif_addfd {
-        id,
-        flags: SECCOMP_ADDFD_FLAG_SEND as u32,
-        srcfd: fd.as_raw_fd() as u32,
-        newfd: 0,
-        newfd_flags: if cloexec { libc::O_CLOEXEC as u32 } else { 0 },
-    };
-    // SAFETY: ADDFD reads a seccomp_notif_addfd of exactly this size.
-    check_int(unsafe {
-        libc::ioctl(
-            listener.as_raw_fd(),
-            SECCOMP_IOCTL_NOTIF_ADDFD,
-            &mut raw as *mut seccomp_notif_addfd,
-        )
-    })
-}
-
 /// Asks the kernel to wake the supervisor and the trapped thread
 /// synchronously, on the same CPU when it can (Linux ≥ 6.6). Returns
 /// whether the kernel supports it.
@@ -234,11 +213,11 @@ mod tests {
     fn ioctl_numbers_match_the_kernel_abi() {
         assert_eq!(std::mem::size_of::<seccomp_notif>(), 80);
         assert_eq!(std::mem::size_of::<seccomp_notif_resp>(), 24);
-        assert_eq!(std::mem::size_of::<seccomp_notif_addfd>(), 24);
+        assert_eq!(std::mem::size_of::<libc::seccomp_notif_addfd>(), 24);
         assert_eq!(SECCOMP_IOCTL_NOTIF_RECV, 0xc050_2100);
         assert_eq!(SECCOMP_IOCTL_NOTIF_SEND, 0xc018_2101);
         assert_eq!(SECCOMP_IOCTL_NOTIF_ID_VALID, 0x4008_2102);
-        assert_eq!(SECCOMP_IOCTL_NOTIF_ADDFD, 0x4018_2103);
+        assert_eq!(libc::SECCOMP_IOCTL_NOTIF_ADDFD, 0x4018_2103);
         assert_eq!(SECCOMP_IOCTL_NOTIF_SET_FLAGS, 0x4008_2104);
     }
 
