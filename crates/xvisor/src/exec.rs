@@ -56,19 +56,7 @@ Examples:
 
 /// `UID[:GID]` (numbers; the group defaults to the uid's number).
 pub fn parse_user(text: &str) -> Result<(u32, u32)> {
-    let number = |t: &str| {
-        t.parse::<u32>()
-            .ok()
-            .filter(|n| *n != u32::MAX)
-            .ok_or_else(|| anyhow!("--user {text:?}: give UID[:GID] as numbers"))
-    };
-    match text.split_once(':') {
-        Some((uid, gid)) => Ok((number(uid)?, number(gid)?)),
-        None => {
-            let uid = number(text)?;
-            Ok((uid, uid))
-        }
-    }
+    xvisor_image::user::numeric_ids(text).ok_or_else(|| anyhow!("--user {text:?}: give UID[:GID] as numbers"))
 }
 
 /// `KEY=VALUE`.

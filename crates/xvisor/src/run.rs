@@ -429,11 +429,10 @@ pub enum UserSpec {
 }
 
 fn parse_user(spec: &str) -> Result<UserSpec> {
-    let (u, g) = spec.split_once(':').unwrap_or((spec, spec));
-    let number = |s: &str| s.parse::<u32>().ok().filter(|&n| n < u32::MAX);
-    if let (Some(uid), Some(gid)) = (number(u), number(g)) {
+    if let Some((uid, gid)) = xvisor_image::user::numeric_ids(spec) {
         return Ok(UserSpec::Ids(uid, gid));
     }
+    let (u, g) = spec.split_once(':').unwrap_or((spec, spec));
     let name = |s: &str| {
         !s.is_empty()
             && s.len() <= 256
