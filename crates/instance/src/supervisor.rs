@@ -28,7 +28,6 @@ use xvisor_kernel::trace::{Format as TraceFormat, Trace};
 use xvisor_sys::seccomp;
 
 mod detached;
-pub use detached::StartWait;
 
 /// Signals the supervisor handles itself (through a signalfd): the
 /// terminating ones are forwarded to the instance. (Not SIGCHLD: the
@@ -165,6 +164,20 @@ impl Outcome {
             Self::TimedOut { .. } => 124,
         }
     }
+}
+
+/// How the wait for `start` ended (`Instance::serve_until_started`, in
+/// `supervisor/detached.rs`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StartWait {
+    /// The guest runs; serve it with [`Instance::wait`].
+    Started,
+    /// A signal was sent before the start (by `kill`, or to the supervisor
+    /// itself): the instance was killed and torn down; the number is the
+    /// signal.
+    Killed(i32),
+    /// The instance's init ended by itself; the instance is torn down.
+    Vanished,
 }
 
 /// One instance, seen from its supervisor.
