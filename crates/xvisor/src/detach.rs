@@ -385,7 +385,7 @@ pub fn run(d: Detached) -> Result<i32> {
             let _ = process::wait_pid(pid, false);
             if let Some(rest) = report.strip_prefix("error ") {
                 let (code, message) = rest.split_once(' ').unwrap_or(("125", rest));
-                eprintln!("xvisor: {}", crate::plain(message.trim_end()));
+                eprintln!("xvisor: {}", crate::message::plain(message.trim_end()));
                 return Ok(code.parse().unwrap_or(125));
             }
             let _ = std::fs::remove_dir_all(&dir);

@@ -141,14 +141,14 @@ impl Global {
 impl Log for Global {
     /// One line on stderr, and in `--log` as runc writes it.
     fn error(&self, message: &str) {
-        let message = crate::plain(message);
+        let message = crate::message::plain(message);
         eprintln!("xvisor: {message}");
         self.log("error", &message);
     }
 
     /// A warning on stderr and in `--log`; the command goes on.
     fn warn(&self, message: &str) {
-        let message = crate::plain(message);
+        let message = crate::message::plain(message);
         eprintln!("xvisor: warning: {message}");
         self.log("warning", &message);
     }

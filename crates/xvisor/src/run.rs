@@ -976,7 +976,7 @@ pub fn serve(mut instance: Instance, memory: Option<u64>, learn: Option<crate::l
 }
 
 pub fn report(e: &xvisor_instance::InstanceError) -> i32 {
-    eprintln!("xvisor: {}", crate::plain(&e.to_string()));
+    eprintln!("xvisor: {}", crate::message::plain(&e.to_string()));
     e.exit_code()
 }
 
