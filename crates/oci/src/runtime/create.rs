@@ -277,11 +277,7 @@ impl Supervisor<'_> {
             // The container's standard streams are its terminal: the
             // caller's (an engine's pipes, read to end-of-file) must not
             // stay open here.
-            if let Ok(null) = xvisor_sys::fs::open_read_write("/dev/null", true) {
-                for n in 0..3 {
-                    let _ = event::dup_onto(null.as_fd(), n);
-                }
-            }
+            process::stdio_to_null();
         }
         if let Some(mask) = umask {
             process::set_umask(mask);

@@ -255,11 +255,7 @@ pub fn run_detached(
                 }
                 // The process has its own copies of the stdio: the
                 // engine's pipes must not stay open here.
-                if let Ok(null) = xvisor_sys::fs::open_read_write("/dev/null", true) {
-                    for n in 0..3 {
-                        let _ = event::dup_onto(null.as_fd(), n);
-                    }
-                }
+                process::stdio_to_null();
                 Ok(())
             };
             let hooks = Hooks {
