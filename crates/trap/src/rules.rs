@@ -94,8 +94,9 @@ pub fn precedence(action: u32) -> i32 {
 
 impl RuleSet {
     /// What the profile answers for a call, by the same rules the compiled
-    /// program follows.
-    pub fn evaluate(&self, nr: u32, args: &[u64; 6]) -> u32 {
+    /// program follows (the model the program is tested against).
+    #[cfg(test)]
+    pub(crate) fn evaluate(&self, nr: u32, args: &[u64; 6]) -> u32 {
         let Some(rules) = self.calls.get(&nr) else {
             return self.default;
         };
