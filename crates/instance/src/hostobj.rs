@@ -236,6 +236,7 @@ fn at_flags(register: u64) -> Result<(bool, bool), i32> {
 /// Decodes a metadata call: the file it names and what it changes, its
 /// memory arguments copied once. `Ok(None)`: a call answered ENOSYS
 /// (`file_setattr`: programs fall back to `ioctl(FS_IOC_FSSETXATTR)`).
+// Long: one arm per metadata call, each copying its memory arguments once.
 fn decode(nr: i64, a: [u64; 6], guest: &Guest) -> Result<Option<(Target, Change)>, i32> {
     let at = |dirfd: u64, path: u64, follow: bool, empty_allowed: bool| -> Result<Target, i32> {
         Ok(Target::At {

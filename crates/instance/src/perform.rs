@@ -51,6 +51,7 @@ fn failed(e: &std::io::Error) -> Decision {
 /// `connect(fd, address, length)` under `[net].connect` rules.
 /// `own_network`: the instance has a network namespace of its own (not
 /// the host's, not one joined), so its abstract sockets are its own.
+// Long: one connect checked and performed on the copied address, family by family.
 pub(crate) fn connect(
     rules: &ConnectRules,
     notification: &Notification,

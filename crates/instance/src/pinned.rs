@@ -76,6 +76,7 @@ impl PinnedPrograms {
     }
 
     /// Checks the program thread `tid` has just executed.
+    // Long: one exec judged whole: pinned scripts refused, the executed file matched to its pin, hashed, compared.
     pub(crate) fn check(&self, tid: i32) -> Verdict {
         // The executed file as the instance names it (the link resolves to
         // the instance's own path), and the file itself.

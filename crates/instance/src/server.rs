@@ -265,6 +265,7 @@ impl Server {
     /// The leader's turn: receives and serves short work on the spot,
     /// keeping the turn (no other thread is woken), until there is longer
     /// work to do.
+    // Long: the leader's receive loop, whose listener set and turn it keeps between calls.
     fn lead(&self) -> Longer {
         // The listeners as of `seen`: looked up again only when one was
         // added or removed, not at every call.
@@ -402,6 +403,7 @@ impl Server {
     /// when tracing or learning. Decisions are made on registers; guest
     /// memory is read (for the records only) before the answer, and the
     /// call's validity checked again after reading.
+    // Long: the path of every trapped call (decide, answer, record), kept in one place to be read whole.
     fn serve(&self, notification: Notification, on: &Arc<OwnedFd>) {
         self.trapped.fetch_add(1, Ordering::Relaxed);
         let listener = on.as_fd();
