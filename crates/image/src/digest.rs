@@ -189,7 +189,7 @@ mod tests {
     /// Property: hashing in arbitrary chunks gives the one-shot digest.
     #[test]
     fn streaming_equals_one_shot() {
-        let mut rng = crate::testrng::XorShift(77);
+        let mut rng = xvisor_sys::testing::XorShift(77);
         for _ in 0..200 {
             let len = (rng.next() % 5000) as usize;
             let data: Vec<u8> = (0..len).map(|_| rng.next() as u8).collect();

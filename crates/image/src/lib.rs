@@ -38,7 +38,8 @@ pub use store::{ImageInfo, ImportOptions, Reference, RunImage, Store};
 /// would (tar headers and data, entry paths and link targets, gzip, the
 /// JSON documents, digests, names). It must never panic, hang or allocate
 /// without bound; the fuzz target `image_parse` and the corpus replay test
-/// call it.
+/// call it (built for them only: the `fuzzing` feature, or tests).
+#[cfg(any(test, feature = "fuzzing"))]
 pub fn exercise_parsers(data: &[u8]) {
     use std::io::Read;
     fn tar_walk(r: impl Read) {
@@ -94,21 +95,5 @@ mod corpus {
             kinds.push(e.kind);
         }
         assert_eq!(kinds.len(), 6, "{kinds:?}");
-    }
-}
-
-#[cfg(test)]
-pub(crate) mod testrng {
-    /// A small deterministic generator for property tests.
-    pub struct XorShift(pub u64);
-
-    impl XorShift {
-        #[allow(clippy::should_implement_trait)]
-        pub fn next(&mut self) -> u64 {
-            self.0 ^= self.0 << 13;
-            self.0 ^= self.0 >> 7;
-            self.0 ^= self.0 << 17;
-            self.0
-        }
     }
 }

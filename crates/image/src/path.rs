@@ -62,10 +62,6 @@ impl LayerPath {
         &self.0
     }
 
-    pub fn is_root(&self) -> bool {
-        self.0.is_empty()
-    }
-
     /// The parent's path (as bytes joined by `/`) and the last name;
     /// `None` for the root.
     pub fn split_last(&self) -> Option<(Vec<u8>, &[u8])> {
@@ -184,7 +180,7 @@ mod tests {
     #[test]
     fn accepted_paths_are_plain_and_stable() {
         let alphabet: &[u8] = b"ab./\0.wh";
-        let mut rng = crate::testrng::XorShift(0x1234_5678_9abc_def1);
+        let mut rng = xvisor_sys::testing::XorShift(0x1234_5678_9abc_def1);
         for _ in 0..50_000 {
             let len = (rng.next() % 24) as usize;
             let raw: Vec<u8> = (0..len)

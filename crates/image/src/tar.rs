@@ -232,11 +232,6 @@ impl<R: Read> Reader<R> {
         self.inner
     }
 
-    /// Data bytes of the current entry not yet read.
-    pub fn data_remaining(&self) -> u64 {
-        self.remaining
-    }
-
     /// The underlying stream (positioned at the current entry's unread data).
     pub fn get_mut(&mut self) -> &mut R {
         &mut self.inner
@@ -696,7 +691,7 @@ mod tests {
         b.file(&"n".repeat(130), 0o644, b"data").unwrap();
         b.symlink("d/l", "../x").unwrap();
         let valid = b.finish().unwrap();
-        let mut rng = crate::testrng::XorShift(0x2545_f491_4f6c_dd1d);
+        let mut rng = xvisor_sys::testing::XorShift(0x2545_f491_4f6c_dd1d);
         for _ in 0..3000 {
             let mut data = valid.clone();
             for _ in 0..(rng.next() % 8) {

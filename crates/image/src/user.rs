@@ -93,6 +93,13 @@ fn id(s: &str) -> Option<u32> {
     s.parse::<u32>().ok().filter(|&n| n < u32::MAX)
 }
 
+/// `UID[:GID]` as numbers (the group defaults to the uid's number); `None`
+/// for anything else (names, an empty part, -1).
+pub fn numeric_ids(spec: &str) -> Option<(u32, u32)> {
+    let (uid, gid) = spec.split_once(':').unwrap_or((spec, spec));
+    Some((id(uid)?, id(gid)?))
+}
+
 /// Where user and group names are looked up.
 #[derive(Debug, Clone, Copy)]
 pub enum Accounts<'a> {
@@ -199,6 +206,15 @@ pub fn resolve_in(spec: &str, accounts: Accounts<'_>, label: &str) -> Result<Ima
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn numeric_ids_are_uid_and_gid_or_nothing() {
+        assert_eq!(numeric_ids("1000"), Some((1000, 1000)));
+        assert_eq!(numeric_ids("0:5"), Some((0, 5)));
+        for not_numbers in ["", ":", "5:", ":5", "root", "1:wheel", "4294967295", "1:2:3", "-1"] {
+            assert_eq!(numeric_ids(not_numbers), None, "{not_numbers:?}");
+        }
+    }
 
     fn layer(tag: &str, files: &[(&str, &str)]) -> PathBuf {
         let p = std::env::temp_dir().join(format!("xvisor-user-{tag}-{}", std::process::id()));

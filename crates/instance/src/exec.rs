@@ -119,6 +119,7 @@ pub enum ExecError {
 impl ExecRequest {
     /// The process to start in the instance `spec` describes. `rootless`:
     /// the instance maps a single uid and gid (its own program's).
+    // Long: one setting of the process after another, each checked against the instance.
     pub fn resolve(&self, spec: &InstanceSpec, rootless: bool) -> Result<ProcessSpec, ExecError> {
         if self.argv.is_empty() {
             return Err(ExecError::NoCommand);

@@ -116,6 +116,7 @@ pub fn run_all(hooks: &[Hook], state: &[u8]) -> Result<(), HookError> {
 /// discarded, standard error kept for the error message; it fails when it
 /// cannot start, exits with a status other than 0, is killed, or outlives
 /// its timeout (then it is killed).
+// Long: one hook from spawn to reaping: its input, timeout and error output.
 pub fn run(hook: &Hook, state: &[u8]) -> Result<(), HookError> {
     let path = hook.path.display().to_string();
     let mut command = Command::new(&hook.path);

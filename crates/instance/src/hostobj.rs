@@ -30,6 +30,8 @@ use std::sync::Mutex;
 
 use xvisor_kernel::dispatch::{errno, Decision};
 use xvisor_sys::attr::{self, Time};
+
+use crate::metadata_agent::Change;
 use xvisor_sys::seccomp::{self, Notification};
 
 use crate::perform::Denied;
@@ -168,25 +170,6 @@ enum Target {
     },
 }
 
-/// What a metadata call changes.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum Change {
-    Mode(u32),
-    /// Ids inside the instance; `u32::MAX` leaves one as it is.
-    Owner(u32, u32),
-    /// `None`: both to now.
-    Times(Option<[Time; 2]>),
-    SetXattr {
-        name: Vec<u8>,
-        value: Vec<u8>,
-        flags: u32,
-    },
-    RemoveXattr(Vec<u8>),
-    /// `ioctl(FS_IOC_SETFLAGS)` or `ioctl(FS_IOC_FSSETXATTR)`: the request
-    /// and the bytes it reads.
-    Flags(u32, Vec<u8>),
-}
-
 /// Reads guest memory once.
 struct Guest {
     pid: u32,
@@ -307,6 +290,7 @@ fn at_flags(register: u64) -> Result<(bool, bool), i32> {
 /// Decodes a metadata call: the file it names and what it changes, its
 /// memory arguments copied once. `Ok(None)`: a call answered ENOSYS
 /// (`file_setattr`: programs fall back to `ioctl(FS_IOC_FSSETXATTR)`).
+// Long: one arm per metadata call, each copying its memory arguments once.
 fn decode(nr: i64, a: [u64; 6], guest: &Guest) -> Result<Option<(Target, Change)>, i32> {
     let at = |dirfd: u64, path: u64, follow: bool, empty_allowed: bool| -> Result<Target, i32> {
         Ok(Target::At {

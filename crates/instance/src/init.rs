@@ -158,7 +158,91 @@ fn context(what: &str) -> impl FnOnce(io::Error) -> String + '_ {
     move |e| format!("cannot {what}: {e}")
 }
 
+/// init's side of the protocol with the supervisor, phase by phase:
+/// prepare (this process becomes init), the guest's trees shown through
+/// the id maps, namespaces ready (createRuntime hooks), root built,
+/// created, start, running; then it serves exec'd processes until the end.
 fn serve(spec: &InstanceSpec, control: BorrowedFd<'_>, join_user: Option<BorrowedFd<'_>>) -> Result<i32, String> {
+    prepare(spec, control, join_user)?;
+    proceed(control)?;
+    let guest_trees = send_guest_trees(spec, control)?;
+    set_up_namespaces(spec)?;
+    // The runtime environment exists, the root is not built: the
+    // supervisor's createRuntime hooks, then ours in the container's
+    // namespaces (their paths resolve in the runtime's file tree, which
+    // this mount namespace still shows).
+    if !spec.hooks.create_runtime.is_empty() {
+        send(control, &FromInit::NamespacesReady, None).map_err(context("report to the supervisor"))?;
+        proceed(control)?;
+    }
+    build_root(spec, guest_trees)?;
+    let slave = created(spec, control)?;
+    // The guest's filter and exec are prepared while the supervisor takes
+    // the news (as runc, the program is looked up before the start; a
+    // failure is reported once the start is asked for).
+    let filters = Filters {
+        engine: spec.extra_filter.clone(),
+        own: xvisor_trap::bpf::to_bytes(&xvisor_trap::bpf::compile(&spec.policy)),
+    };
+    let main = spec.main_process();
+    let prepared = PreparedExec::new(&main);
+    match receive(control)? {
+        ToInit::Start => {}
+        other => return Err(format!("control channel: unexpected {other:?}")),
+    }
+
+    let mut watched: Vec<i32> = FORWARDED_SIGNALS.to_vec();
+    watched.push(signal::SIGCHLD);
+    signal::block(&watched).map_err(context("block signals"))?;
+    let signals = signal::signal_fd(&watched).map_err(context("create a signalfd"))?;
+    let (report_read, report_write) = report_channel().map_err(context("create the start report channel"))?;
+    let prepared = match prepared {
+        Ok(p) => p,
+        Err(e) => {
+            let errno = e.raw_os_error().unwrap_or(errno::EINVAL);
+            let _ = send(
+                control,
+                &FromInit::StartFailed {
+                    stage: StartStage::Exec,
+                    errno,
+                },
+                None,
+            );
+            return Ok(127);
+        }
+    };
+    let start = Start {
+        spec,
+        control,
+        signals: signals.as_fd(),
+        filters: &filters,
+        main: &main,
+        prepared: &prepared,
+    };
+    let started = start.guest(report_read, report_write, slave)?;
+    let (guest, report_read) = match started {
+        Started::Guest { pid, report_read } => (pid, report_read),
+        Started::Ended(code) => return Ok(code),
+    };
+    if let Some(code) = until_running(control, guest, report_read.as_fd())? {
+        return Ok(code);
+    }
+    send(control, &FromInit::Running { guest_pid: guest }, None).map_err(context("report to the supervisor"))?;
+    serve_execs(spec, control, signals.as_fd(), &filters, guest)
+}
+
+/// Waits for the supervisor's go (`Proceed`).
+fn proceed(control: BorrowedFd<'_>) -> Result<(), String> {
+    match receive(control)? {
+        ToInit::Proceed => Ok(()),
+        other => Err(format!("control channel: unexpected {other:?}")),
+    }
+}
+
+/// prepare: this process becomes the instance's init — its name, its
+/// parent's death, a pod's user namespace joined, nothing inherited kept,
+/// no controlling terminal, its own network namespace made.
+fn prepare(spec: &InstanceSpec, control: BorrowedFd<'_>, join_user: Option<BorrowedFd<'_>>) -> Result<(), String> {
     // A fork of the supervisor shows the supervisor's command line as its
     // own — host paths, `-e` values — and the instance reads it as
     // /proc/1/cmdline: a short, fixed one instead, before any guest exists.
@@ -201,30 +285,37 @@ fn serve(spec: &InstanceSpec, control: BorrowedFd<'_>, join_user: Option<Borrowe
     if spec.network.is_own() {
         process::unshare(process::ns::NET).map_err(context("create the network namespace"))?;
     }
-    match receive(control)? {
-        ToInit::Proceed => {}
-        other => return Err(format!("control channel: unexpected {other:?}")),
-    }
+    Ok(())
+}
+
+/// The trees holding the guest's files, sent to the supervisor to be shown
+/// through the instance's id maps (with host ids of its own only).
+fn send_guest_trees(
+    spec: &InstanceSpec,
+    control: BorrowedFd<'_>,
+) -> Result<Option<xvisor_confine::rootfs::HostTrees>, String> {
     // With host ids of its own, the guest's root is nobody on the host: the
     // host trees are taken while this process still has the caller's ids
     // (path lookup on the host is the caller's), and those holding the
     // guest's files go to the supervisor to be shown through our maps.
-    let guest_trees = if spec.own_host_ids {
+    Ok(if spec.own_host_ids {
         let trees = spec.root.take_host_trees().map_err(|e| e.to_string())?;
         if spec.root.has_guest_owned_trees() {
             for (name, tree) in trees.guest_owned(&spec.root) {
                 send(control, &FromInit::GuestTree(name), Some(tree)).map_err(context("report to the supervisor"))?;
             }
             send(control, &FromInit::GuestTreesSent, None).map_err(context("report to the supervisor"))?;
-            match receive(control)? {
-                ToInit::Proceed => {}
-                other => return Err(format!("control channel: unexpected {other:?}")),
-            }
+            proceed(control)?;
         }
         Some(trees)
     } else {
         None
-    };
+    })
+}
+
+/// The instance's namespaces set up from inside: its ids (an engine's
+/// maps), its cgroup namespace, hostname, loopback and sysctls.
+fn set_up_namespaces(spec: &InstanceSpec) -> Result<(), String> {
     // With an engine's maps, our host ids (the supervisor's) are not among
     // them: become the namespace's root, and drop the supervisor's groups,
     // which would otherwise stay with us unmapped. (xvisor's own maps map
@@ -259,17 +350,12 @@ fn serve(spec: &InstanceSpec, control: BorrowedFd<'_>, join_user: Option<Borrowe
         let path = format!("/proc/sys/{}", key.replace('.', "/"));
         std::fs::write(&path, value).map_err(|e| format!("cannot set sysctl {key}: {e}"))?;
     }
-    // The runtime environment exists, the root is not built: the
-    // supervisor's createRuntime hooks, then ours in the container's
-    // namespaces (their paths resolve in the runtime's file tree, which
-    // this mount namespace still shows).
-    if !spec.hooks.create_runtime.is_empty() {
-        send(control, &FromInit::NamespacesReady, None).map_err(context("report to the supervisor"))?;
-        match receive(control)? {
-            ToInit::Proceed => {}
-            other => return Err(format!("control channel: unexpected {other:?}")),
-        }
-    }
+    Ok(())
+}
+
+/// root built: the createContainer hooks, the root entered, the paths
+/// denied, the walls raised, the limits set.
+fn build_root(spec: &InstanceSpec, guest_trees: Option<xvisor_confine::rootfs::HostTrees>) -> Result<(), String> {
     hooks::run_all(&spec.hooks.create_container, &spec.hooks.state_creating).map_err(|e| e.to_string())?;
     match guest_trees {
         Some(trees) => spec.root.enter_with(trees),
@@ -308,7 +394,12 @@ fn serve(spec: &InstanceSpec, control: BorrowedFd<'_>, join_user: Option<Borrowe
     if let Some(n) = spec.nofile {
         identity::limit_open_files(n).map_err(|e| e.to_string())?;
     }
+    Ok(())
+}
 
+/// created: the supervisor is told (with the terminal's master side when
+/// there is one); returns the terminal's slave side.
+fn created(spec: &InstanceSpec, control: BorrowedFd<'_>) -> Result<Option<OwnedFd>, String> {
     let pty = if spec.tty {
         Some(tty::open_pty("/dev/ptmx").map_err(context("open a pseudo-terminal"))?)
     } else {
@@ -320,113 +411,119 @@ fn serve(spec: &InstanceSpec, control: BorrowedFd<'_>, join_user: Option<Borrowe
         pty.as_ref().map(|(master, _)| master.as_fd()),
     )
     .map_err(context("report to the supervisor"))?;
-    let slave = pty.map(|(master, slave)| {
+    Ok(pty.map(|(master, slave)| {
         drop(master);
         slave
-    });
-    // The guest's filter and exec are prepared while the supervisor takes
-    // the news (as runc, the program is looked up before the start; a
-    // failure is reported once the start is asked for).
-    let filters = Filters {
-        engine: spec.extra_filter.clone(),
-        own: xvisor_trap::bpf::to_bytes(&xvisor_trap::bpf::compile(&spec.policy)),
-    };
-    let main = spec.main_process();
-    let prepared = PreparedExec::new(&main);
-    match receive(control)? {
-        ToInit::Start => {}
-        other => return Err(format!("control channel: unexpected {other:?}")),
-    }
+    }))
+}
 
-    let mut watched: Vec<i32> = FORWARDED_SIGNALS.to_vec();
-    watched.push(signal::SIGCHLD);
-    signal::block(&watched).map_err(context("block signals"))?;
-    let signals = signal::signal_fd(&watched).map_err(context("create a signalfd"))?;
-    let (report_read, report_write) = report_channel().map_err(context("create the start report channel"))?;
-    let prepared = match prepared {
-        Ok(p) => p,
-        Err(e) => {
-            let errno = e.raw_os_error().unwrap_or(errno::EINVAL);
-            let _ = send(
-                control,
-                &FromInit::StartFailed {
-                    stage: StartStage::Exec,
-                    errno,
-                },
-                None,
-            );
-            return Ok(127);
-        }
-    };
+/// What starting the guest needs.
+struct Start<'a> {
+    spec: &'a InstanceSpec,
+    control: BorrowedFd<'a>,
+    signals: BorrowedFd<'a>,
+    filters: &'a Filters,
+    main: &'a ProcessSpec,
+    prepared: &'a PreparedExec,
+}
 
-    let guest = if spec.program_is_init {
-        // This process becomes the program. Its start reports go to the
-        // supervisor itself (which takes its listener as init does a
-        // child's below): a program that ends at once takes every other
-        // process of its pid namespace with it, so nothing of the instance
-        // could be relied on to pass them on. Its child stays behind to
-        // start exec'd processes, as init otherwise does, and dies with it.
-        send(control, &FromInit::ProgramReports, Some(report_read.as_fd()))
-            .map_err(context("report to the supervisor"))?;
-        drop(report_read);
-        let me = process::getpid();
-        match process::fork().map_err(context("fork the exec starter"))? {
-            Forked::Child => {
-                process::set_parent_death_signal(signal::SIGKILL).map_err(context("set the parent-death signal"))?;
-                if process::getppid() != me {
-                    return Ok(137);
+/// How the start went, for this process.
+enum Started {
+    /// The guest is forked (it runs `start_process`): its pid, and the
+    /// pipe it reports its start on.
+    Guest { pid: i32, report_read: OwnedFd },
+    /// This process's part is over (the exec starter's serving ended):
+    /// its exit status.
+    Ended(i32),
+}
+
+impl Start<'_> {
+    /// start: the guest is forked (or, when the program is init, this
+    /// process becomes it and its child stays to start exec'd processes).
+    fn guest(&self, report_read: OwnedFd, report_write: OwnedFd, slave: Option<OwnedFd>) -> Result<Started, String> {
+        let Start {
+            spec,
+            control,
+            signals,
+            filters,
+            main,
+            prepared,
+        } = *self;
+        let guest = if spec.program_is_init {
+            // This process becomes the program. Its start reports go to the
+            // supervisor itself (which takes its listener as init does a
+            // child's below): a program that ends at once takes every other
+            // process of its pid namespace with it, so nothing of the instance
+            // could be relied on to pass them on. Its child stays behind to
+            // start exec'd processes, as init otherwise does, and dies with it.
+            send(control, &FromInit::ProgramReports, Some(report_read.as_fd()))
+                .map_err(context("report to the supervisor"))?;
+            drop(report_read);
+            let me = process::getpid();
+            match process::fork().map_err(context("fork the exec starter"))? {
+                Forked::Child => {
+                    process::set_parent_death_signal(signal::SIGKILL)
+                        .map_err(context("set the parent-death signal"))?;
+                    if process::getppid() != me {
+                        return Ok(Started::Ended(137));
+                    }
+                    let _ = process::set_command_line(EXEC_STARTER_NAME);
+                    let _ = process::set_process_name(EXEC_STARTER_NAME);
+                    drop(report_write);
+                    drop(slave);
+                    return serve_execs(spec, control, signals, filters, me).map(Started::Ended);
                 }
-                let _ = process::set_command_line(EXEC_STARTER_NAME);
-                let _ = process::set_process_name(EXEC_STARTER_NAME);
-                drop(report_write);
-                drop(slave);
-                return serve_execs(spec, control, signals.as_fd(), &filters, me);
+                Forked::Parent { .. } => {
+                    let stdio = Stdio {
+                        terminal: slave,
+                        given: Vec::new(),
+                        preserved: spec.preserve_fds,
+                    };
+                    start_process(main, prepared, stdio, report_write, filters, Some(spec))
+                }
             }
-            Forked::Parent { .. } => {
-                let stdio = Stdio {
-                    terminal: slave,
-                    given: Vec::new(),
-                    preserved: spec.preserve_fds,
-                };
-                start_process(&main, &prepared, stdio, report_write, &filters, Some(spec))
+        } else {
+            match process::fork().map_err(context("fork the guest"))? {
+                Forked::Child => {
+                    drop(report_read);
+                    let stdio = Stdio {
+                        terminal: slave,
+                        given: Vec::new(),
+                        preserved: spec.preserve_fds,
+                    };
+                    start_process(main, prepared, stdio, report_write, filters, Some(spec))
+                }
+                Forked::Parent { pid, .. } => pid,
             }
-        }
-    } else {
-        match process::fork().map_err(context("fork the guest"))? {
-            Forked::Child => {
-                drop(report_read);
-                let stdio = Stdio {
-                    terminal: slave,
-                    given: Vec::new(),
-                    preserved: spec.preserve_fds,
-                };
-                start_process(&main, &prepared, stdio, report_write, &filters, Some(spec))
-            }
-            Forked::Parent { pid, .. } => pid,
-        }
-    };
-    drop(report_write);
-    drop(slave);
+        };
+        drop(report_write);
+        drop(slave);
+        Ok(Started::Guest {
+            pid: guest,
+            report_read,
+        })
+    }
+}
 
-    // The guest reports on the pipe in 5-byte messages: where its filter's
-    // listener will be, or why it could not start. Its exec closes the pipe:
-    // end-of-file means it runs.
+/// running: the guest reports on the pipe in 5-byte messages where its
+/// filter's listener will be, or why it could not start; its exec closes
+/// the pipe, and end-of-file means it runs. `Some(127)` when it could not
+/// start.
+fn until_running(control: BorrowedFd<'_>, guest: i32, report_read: BorrowedFd<'_>) -> Result<Option<i32>, String> {
     loop {
-        match read_report(guest, report_read.as_fd())? {
+        match read_report(guest, report_read)? {
             Report::Listener(Some(listener)) => {
                 send(control, &FromInit::Listener, Some(listener.as_fd())).map_err(context("hand over the listener"))?
             }
             Report::Listener(None) => {}
-            Report::Running => break,
+            Report::Running => return Ok(None),
             Report::Failed { stage, errno } => {
                 let _ = process::wait_pid(guest, false);
                 let _ = send(control, &FromInit::StartFailed { stage, errno }, None);
-                return Ok(127);
+                return Ok(Some(127));
             }
         }
     }
-    send(control, &FromInit::Running { guest_pid: guest }, None).map_err(context("report to the supervisor"))?;
-    serve_execs(spec, control, signals.as_fd(), &filters, guest)
 }
 
 /// init once the guest runs (or init's exec starter, when the program is
@@ -789,6 +886,7 @@ struct Filters {
 /// thing); its children inherit that.
 static WITHOUT_CONTROLLING_TERMINAL: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 
+// Long: one forked child from fork to exec, each step failing to the report pipe, in the one order that works.
 fn start_process(
     spec: &ProcessSpec,
     prepared: &PreparedExec,

@@ -29,7 +29,24 @@ use xvisor_sys::attr::{self, Time};
 use xvisor_sys::process::{self, Forked};
 use xvisor_sys::{caps, signal, socket};
 
-use crate::hostobj::Change;
+/// What a metadata call changes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Change {
+    Mode(u32),
+    /// Ids inside the instance; `u32::MAX` leaves one as it is.
+    Owner(u32, u32),
+    /// `None`: both to now.
+    Times(Option<[Time; 2]>),
+    SetXattr {
+        name: Vec<u8>,
+        value: Vec<u8>,
+        flags: u32,
+    },
+    RemoveXattr(Vec<u8>),
+    /// `ioctl(FS_IOC_SETFLAGS)` or `ioctl(FS_IOC_FSSETXATTR)`: the request
+    /// and the bytes it reads.
+    Flags(u32, Vec<u8>),
+}
 
 const EPERM: i32 = 1;
 const EINVAL: i32 = 22;

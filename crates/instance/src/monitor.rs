@@ -25,6 +25,7 @@ use xvisor_sys::process::WaitStatus;
 use xvisor_sys::ptrace::{self, event, options, Report, Waited};
 use xvisor_sys::signal;
 
+use crate::procfs::{ids_of, stat_of, Ids};
 use crate::sched::Parking;
 
 /// A guest task as the monitor knows it.
@@ -240,17 +241,6 @@ impl TaskTable {
 /// Whether host task `tid` still exists as a zombie.
 fn is_zombie_still(tid: i32) -> bool {
     stat_of(tid).is_some_and(|(state, _)| state == 'Z')
-}
-
-/// A task's state letter and its parent's host pid, from `/proc/TID/stat`
-/// (fields 3 and 4, counted after the last ')': the command name before
-/// them may hold spaces and parentheses).
-pub(crate) fn stat_of(host_tid: i32) -> Option<(char, i32)> {
-    let stat = xvisor_sys::fs::read_small(format!("/proc/{host_tid}/stat")).ok()?;
-    let mut fields = stat.rsplit_once(')')?.1.split_whitespace();
-    let state = fields.next()?.chars().next()?;
-    let ppid = fields.next()?.parse().ok()?;
-    Some((state, ppid))
 }
 
 /// What the monitor thread shares with the rest of the supervisor.
@@ -642,20 +632,12 @@ fn parent_of(host_pid: i32) -> Option<i32> {
 /// A task's identity from `/proc/TID/status`: thread group, and the ids
 /// inside the instance (the last entries of NSpid and NStgid).
 pub(crate) fn identify(host_tid: i32, born_after: Duration, creator: Option<i32>) -> Task {
-    let status = xvisor_sys::fs::read_small(format!("/proc/{host_tid}/status")).unwrap_or_default();
-    let last = |key: &str| -> Option<i64> {
-        status
-            .lines()
-            .find(|l| l.starts_with(key))
-            .and_then(|l| l.split_whitespace().last())
-            .and_then(|v| v.parse().ok())
-    };
-    let host_pid = last("Tgid:").and_then(|v| i32::try_from(v).ok()).unwrap_or(host_tid);
+    let Ids { host_pid, tid, pid } = ids_of(host_tid);
     Task {
         host_tid,
         host_pid,
-        tid: last("NSpid:").unwrap_or(-1),
-        pid: last("NStgid:").unwrap_or(-1),
+        tid,
+        pid,
         creator,
         born_after,
         state: TaskState::Alive,

@@ -201,6 +201,7 @@ impl Drop for DirGuard {
 /// 10.0.2.2) only with `host_loopback`. Refused unless init's network namespace
 /// differs from this thread's: slirp4netns configures whichever namespace
 /// it is given, the host's included.
+// Long: slirp4netns from its confined start to the network being up and ports published.
 pub fn start(init_pid: i32, ports: &[Publish], host_loopback: bool) -> Result<Nat, NatError> {
     let program = find_program().ok_or(NatError::Missing)?;
     // Handed over open, not by pid: the namespaces checked here are the

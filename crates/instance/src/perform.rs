@@ -10,6 +10,7 @@
 
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::os::unix::fs::{FileTypeExt, MetadataExt};
+use std::sync::Mutex;
 
 use xvisor_kernel::dispatch::{errno, Decision, Wait};
 use xvisor_kernel::net::{self, ConnectPlan};
@@ -25,11 +26,25 @@ pub(crate) struct Denied {
     pub(crate) reason: String,
 }
 
+/// A connect (or a send) the supervisor makes for a parked call.
+#[derive(Debug)]
+pub(crate) struct Connecting {
+    /// The guest's socket, duplicated.
+    pub(crate) socket: OwnedFd,
+    /// For a unix connect tried again: the address naming the socket file
+    /// found (`/proc/self/fd/N`), and that file's descriptor, kept open.
+    pub(crate) again: Option<(Vec<u8>, OwnedFd)>,
+    /// For a send tried again (a parked `Wait::SendRoom`): what to send.
+    pub(crate) sending: Option<crate::sending::Sending>,
+    /// How a retried connect ended, once it has.
+    pub(crate) ended: Mutex<Option<Decision>>,
+}
+
 /// The result of a performed call: its answer, the refusal to name if a
 /// rule refused it, and for an answer `Park(Wait::Connected)` the socket
 /// whose connect is in progress. `None` when the caller is gone (nothing
 /// to answer).
-pub(crate) type Outcome = Option<(Decision, Option<Denied>, Option<crate::sched::Connecting>)>;
+pub(crate) type Outcome = Option<(Decision, Option<Denied>, Option<Connecting>)>;
 
 fn failed(e: &std::io::Error) -> Decision {
     Decision::Errno(e.raw_os_error().unwrap_or(errno::EINVAL))
@@ -38,6 +53,7 @@ fn failed(e: &std::io::Error) -> Decision {
 /// `connect(fd, address, length)` under `[net].connect` rules.
 /// `own_network`: the instance has a network namespace of its own (not
 /// the host's, not one joined), so its abstract sockets are its own.
+// Long: one connect checked and performed on the copied address, family by family.
 pub(crate) fn connect(
     rules: &ConnectRules,
     notification: &Notification,
@@ -176,7 +192,7 @@ pub(crate) fn connect(
             }
         },
     };
-    let parked = matches!(outcome.0, Decision::Park(_)).then(|| crate::sched::Connecting {
+    let parked = matches!(outcome.0, Decision::Park(_)).then(|| Connecting {
         socket,
         again,
         sending: None,

@@ -76,6 +76,7 @@ impl PinnedPrograms {
     }
 
     /// Checks the program thread `tid` has just executed.
+    // Long: one exec judged whole: pinned scripts refused, the executed file matched to its pin, hashed, compared.
     pub(crate) fn check(&self, tid: i32) -> Verdict {
         // The executed file as the instance names it (the link resolves to
         // the instance's own path), and the file itself.
@@ -186,7 +187,7 @@ impl PinnedPrograms {
             }
             named.insert(shown.to_string(), now);
         }
-        let pid = crate::monitor::identify(tid, std::time::Duration::ZERO, None).pid;
+        let pid = crate::procfs::ids_of(tid).pid;
         Verdict::Refused(Some(format!(
             "xvisor: denied exec of {} [pid {pid}]: {why} in {}; killed before its first instruction",
             crate::printable(shown),

@@ -391,15 +391,6 @@ mod tests {
     use super::*;
 
     /// A small deterministic generator, so the property tests replay.
-    struct XorShift(u64);
-    impl XorShift {
-        fn next(&mut self) -> u64 {
-            self.0 ^= self.0 << 13;
-            self.0 ^= self.0 >> 7;
-            self.0 ^= self.0 << 17;
-            self.0
-        }
-    }
 
     #[test]
     fn every_message_round_trips() {
@@ -487,7 +478,7 @@ mod tests {
 
     #[test]
     fn arbitrary_bytes_never_panic_and_valid_decodes_reencode() {
-        let mut rng = XorShift(0x9e37_79b9_7f4a_7c15);
+        let mut rng = xvisor_sys::testing::XorShift(0x9e37_79b9_7f4a_7c15);
         for _ in 0..200_000 {
             let len = (rng.next() % 12) as usize;
             let mut bytes: Vec<u8> = (0..len).map(|_| rng.next() as u8).collect();

@@ -35,7 +35,7 @@ use xvisor_sys::event;
 use xvisor_sys::seccomp::{self, Response};
 use xvisor_trap::table::errno::ERESTARTSYS;
 
-use crate::server::Server;
+use crate::perform::Connecting;
 
 /// A trapped call waiting in the supervisor.
 #[derive(Debug, Clone)]
@@ -59,20 +59,6 @@ pub(crate) struct Parked {
     /// For a connect the supervisor started ([`Wait::Connected`]) or
     /// tries again ([`Wait::UnixQueue`]).
     pub(crate) connecting: Option<Arc<Connecting>>,
-}
-
-/// A connect (or a send) the supervisor makes for a parked call.
-#[derive(Debug)]
-pub(crate) struct Connecting {
-    /// The guest's socket, duplicated.
-    pub(crate) socket: OwnedFd,
-    /// For a unix connect tried again: the address naming the socket file
-    /// found (`/proc/self/fd/N`), and that file's descriptor, kept open.
-    pub(crate) again: Option<(Vec<u8>, OwnedFd)>,
-    /// For a send tried again ([`Wait::SendRoom`]): what to send.
-    pub(crate) sending: Option<crate::send::Sending>,
-    /// How a retried connect ended, once it has.
-    pub(crate) ended: Mutex<Option<Decision>>,
 }
 
 impl Parked {
@@ -207,7 +193,7 @@ impl Parking {
     /// Completes the parked calls whose time has come: the signaled queue
     /// first, then the generic one. One serving thread at a time; another
     /// that finds this work taken goes back to the listener.
-    pub(crate) fn complete_due(&self, server: &Server, woken: bool) {
+    pub(crate) fn complete_due(&self, trace: &Option<Arc<Mutex<Trace>>>, created_at: Instant, woken: bool) {
         let Ok(_completing) = self.completing.try_lock() else {
             return;
         };
@@ -252,11 +238,11 @@ impl Parking {
         };
         // The signaled queue first: those threads have somewhere to be.
         for call in signaled {
-            complete(&server.trace, server.created_at, call, Decision::Errno(ERESTARTSYS));
+            complete(trace, created_at, call, Decision::Errno(ERESTARTSYS));
         }
         for call in resumed {
             let answer = answer_of(&call);
-            complete(&server.trace, server.created_at, call, answer);
+            complete(trace, created_at, call, answer);
         }
     }
 }
@@ -339,7 +325,7 @@ fn wait_is_over(call: &Parked) -> bool {
             let Some(sending) = &c.sending else {
                 return true;
             };
-            match crate::send::try_send(c.socket.as_fd(), sending) {
+            match crate::sending::try_send(c.socket.as_fd(), sending) {
                 None => false,
                 Some(ended) => {
                     *lock(&c.ended) = Some(ended);
@@ -371,7 +357,7 @@ fn children_of(host_pid: i32, threads: &[i32]) -> Vec<i32> {
 }
 
 fn is_zombie(host_pid: i32) -> bool {
-    crate::monitor::stat_of(host_pid).is_none_or(|(state, _)| matches!(state, 'Z' | 'X'))
+    crate::procfs::stat_of(host_pid).is_none_or(|(state, _)| matches!(state, 'Z' | 'X'))
 }
 
 /// Signals whose default action is to do nothing: they interrupt a call

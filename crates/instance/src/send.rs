@@ -19,6 +19,7 @@ use xvisor_trap::supervised::{ConnectRules, Target};
 use xvisor_trap::table::{SENDMMSG, SENDTO};
 
 use crate::perform::{self, Denied, Outcome};
+use crate::sending::{try_send, Message, Sending, MMSGHDR_LEN, MSGHDR_LEN};
 
 /// The most data one performed send copies from the guest. A UDP
 /// datagram is at most 64 KiB and a unix one at most its socket's send
@@ -33,78 +34,12 @@ const MAX_CONTROL: usize = 64 * 1024;
 /// `UIO_MAXIOV`: the most iovecs in one message, and the most messages
 /// `sendmmsg` sends at once.
 const MAX_IOV: usize = 1024;
-/// `sizeof(struct msghdr)` and `sizeof(struct mmsghdr)` on x86_64.
-const MSGHDR_LEN: usize = 56;
-const MMSGHDR_LEN: u64 = 64;
 
 const MSG_DONTWAIT: i32 = 0x40;
 const MSG_NOSIGNAL: i32 = 0x4000;
 const MSG_ZEROCOPY: i32 = 0x400_0000;
 const EMSGSIZE: i32 = 90;
 const ENOBUFS: i32 = 105;
-const EPIPE: i32 = 32;
-const SIGPIPE: i32 = 13;
-
-/// One message, ready to send: nothing in it is read from the guest again.
-#[derive(Debug)]
-struct Message {
-    data: Vec<u8>,
-    address: Option<Vec<u8>>,
-    control: Vec<u8>,
-    /// Descriptors the control messages name (taken from the guest), and
-    /// the unix socket file the address names: kept open until sent.
-    _held: Vec<OwnedFd>,
-}
-
-/// A performed send: the messages, and what answering needs.
-#[derive(Debug)]
-pub(crate) struct Sending {
-    messages: Vec<Message>,
-    /// The guest's flags, with `MSG_DONTWAIT` (the supervisor never
-    /// blocks in a send) and `MSG_NOSIGNAL` (a broken pipe signals the
-    /// guest, not the supervisor).
-    flags: i32,
-    /// The guest passed `MSG_NOSIGNAL`.
-    quiet: bool,
-    /// `sendmmsg`: where the guest's array is, for the lengths.
-    lengths_at: Option<u64>,
-    guest: u32,
-    /// The calling thread, for `SIGPIPE`.
-    thread: OwnedFd,
-}
-
-/// The sends of [`Sending`] on `socket`, without waiting: `None` when the
-/// first found no room (nothing sent), else the call's answer.
-pub(crate) fn try_send(socket: BorrowedFd<'_>, sending: &Sending) -> Option<Decision> {
-    let mut sent: i64 = 0;
-    for (i, m) in sending.messages.iter().enumerate() {
-        match xvisor_sys::socket::send_message(socket, &m.data, m.address.as_deref(), &m.control, sending.flags) {
-            Ok(n) => {
-                let Some(at) = sending.lengths_at else {
-                    return Some(Decision::Value(n as i64));
-                };
-                let length = u32::try_from(n).unwrap_or(u32::MAX).to_ne_bytes();
-                let _ = seccomp::write_guest_memory(
-                    sending.guest,
-                    at + i as u64 * MMSGHDR_LEN + MSGHDR_LEN as u64,
-                    &length,
-                );
-                sent += 1;
-            }
-            Err(e) if i == 0 && e.raw_os_error() == Some(xvisor_sys::errno::EAGAIN) => return None,
-            Err(e) if i == 0 => {
-                if e.raw_os_error() == Some(EPIPE) && !sending.quiet {
-                    let _ = xvisor_sys::process::pidfd_send_signal(sending.thread.as_fd(), SIGPIPE);
-                }
-                return Some(Decision::Errno(e.raw_os_error().unwrap_or(errno::EINVAL)));
-            }
-            // The kernel's sendmmsg: the count of messages sent, the error
-            // for the next call.
-            Err(_) => break,
-        }
-    }
-    Some(Decision::Value(sent))
-}
 
 /// Reads exactly `len` bytes of guest memory, or EFAULT.
 fn read_exact(pid: u32, address: u64, len: usize) -> Result<Vec<u8>, i32> {
@@ -433,7 +368,7 @@ pub(crate) fn send(
         None => Some((
             Decision::Park(Wait::SendRoom),
             None,
-            Some(crate::sched::Connecting {
+            Some(crate::perform::Connecting {
                 socket,
                 again: None,
                 sending: Some(sending),

@@ -274,7 +274,7 @@ impl Server {
             match work {
                 Longer::HungUp => break,
                 Longer::Traced(notification, listener) => self.serve(notification, &listener),
-                Longer::Parked { woken } => self.parking.complete_due(self, woken),
+                Longer::Parked { woken } => self.parking.complete_due(&self.trace, self.created_at, woken),
             }
         }
     }
@@ -282,6 +282,7 @@ impl Server {
     /// The leader's turn: receives and serves short work on the spot,
     /// keeping the turn (no other thread is woken), until there is longer
     /// work to do.
+    // Long: the leader's receive loop, whose listener set and turn it keeps between calls.
     fn lead(&self) -> Longer {
         // The listeners as of `seen`: looked up again only when one was
         // added or removed, not at every call.
@@ -419,6 +420,7 @@ impl Server {
     /// when tracing or learning. Decisions are made on registers; guest
     /// memory is read (for the records only) before the answer, and the
     /// call's validity checked again after reading.
+    // Long: the path of every trapped call (decide, answer, record), kept in one place to be read whole.
     fn serve(&self, notification: Notification, on: &Arc<OwnedFd>) {
         self.trapped.fetch_add(1, Ordering::Relaxed);
         let listener = on.as_fd();
@@ -624,7 +626,7 @@ impl Server {
         on: &Arc<OwnedFd>,
         wait: Wait,
         described: Option<&DescribedCall>,
-        connecting: Option<crate::sched::Connecting>,
+        connecting: Option<crate::perform::Connecting>,
     ) {
         let host_tid = i32::try_from(notification.pid).unwrap_or(-1);
         let (host_pid, child_host_pid, threads) = {

@@ -191,7 +191,7 @@ struct KernelView {
 
 impl KernelView {
     fn of(host_tid: i32) -> Self {
-        let stat = crate::monitor::stat_of(host_tid);
+        let stat = crate::procfs::stat_of(host_tid);
         let state = stat.map_or('?', |(state, _)| state);
         let ppid = stat.map(|(_, ppid)| ppid);
         // "NR args…" while in a call, "running" or "-1 …" otherwise.

@@ -28,7 +28,6 @@ use xvisor_kernel::trace::{Format as TraceFormat, Trace};
 use xvisor_sys::seccomp;
 
 mod detached;
-pub use detached::StartWait;
 
 /// Signals the supervisor handles itself (through a signalfd): the
 /// terminating ones are forwarded to the instance. (Not SIGCHLD: the
@@ -167,6 +166,20 @@ impl Outcome {
     }
 }
 
+/// How the wait for `start` ended (`Instance::serve_until_started`, in
+/// `supervisor/detached.rs`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StartWait {
+    /// The guest runs; serve it with [`Instance::wait`].
+    Started,
+    /// A signal was sent before the start (by `kill`, or to the supervisor
+    /// itself): the instance was killed and torn down; the number is the
+    /// signal.
+    Killed(i32),
+    /// The instance's init ended by itself; the instance is torn down.
+    Vanished,
+}
+
 /// One instance, seen from its supervisor.
 #[derive(Debug)]
 pub struct Instance {
@@ -256,211 +269,27 @@ impl Instance {
     /// Must be called while the process is single-threaded (the instance's
     /// init is forked from it).
     pub fn create(mut spec: InstanceSpec) -> Result<Self, InstanceError> {
-        spec.root.validate()?;
-        {
-            // Checked here, where they are still this process's own.
-            // (An engine's preserved descriptors are its own pipes and
-            // sockets.)
-            let stdin_handed = spec.stdin == crate::spec::StdinMode::Inherit;
-            let handed: Vec<_> = (0..3)
-                .filter(|&n| n != 0 || stdin_handed)
-                .map(|n| (xvisor_sys::event::standard(n), handed_in_name(n as usize)))
-                .collect();
-            xvisor_confine::wall::check_handed_in(&handed, host_objects_need_guarding(&spec))
-                .map_err(InstanceError::Setup)?;
-        }
-        let rootless_ids = crate::hostobj::rootless_ids(&mut spec).map_err(host("start the metadata agent"))?;
-        let id_lease = lease_host_ids(&mut spec)?;
-        // What the kernel's own permission checks keep from the guest: a
-        // guest root that is not host root may have /proc/sys writable (a
-        // namespace's owner alone changes its settings, host root the
-        // rest), and needs no mask over what only host root can read.
-        spec.root.extras.guest_root = if spec.own_host_ids {
-            GuestRoot::OwnIds
-        } else if process::geteuid() != 0 {
-            GuestRoot::Caller
-        } else {
-            GuestRoot::HostRoot
-        };
-        if spec.own_host_ids && spec.default_limits && spec.limits.pids.is_none() {
-            spec.processes_per_user
-                .get_or_insert(identity::DEFAULT_PROCESSES_PER_USER);
-        }
-        keep_privileges_off_volumes(&mut spec);
-        keep_metadata_of_host_objects(&mut spec);
-        if let Some(n) = spec.limits.pids {
-            spec.policy.limit_tasks(n);
-        }
-        // A trace records every call that carries meaning: those calls are
-        // trapped only when it is asked for.
-        if spec.trace.is_some() || spec.learn {
-            spec.policy.record_all();
-        }
-        if let Some(n) = spec.nofile {
-            identity::check_open_files(n)?;
-        }
-        // Checked before anything exists: a wrong path fails cleanly.
-        let joins = open_joined_namespaces(&spec)?;
-        let claim = Registry::for_caller().claim(&spec.name)?;
-        // The watchdog knows the cgroup paths before they exist: there is no
-        // moment at which a SIGKILLed supervisor leaves one behind. A cgroup
-        // wanted only to freeze the instance is given up when it cannot be
-        // made (a caller without cgroup delegation): the instance runs, it
-        // just cannot be paused.
-        let freezer_only = spec.limits.is_empty();
-        let mut cgroup = if freezer_only && !spec.freezable {
-            None
-        } else {
-            let placement = match &spec.cgroup_path {
-                Some(path) => Placement::Chosen(path.clone()),
-                None => Placement::Own {
-                    name: spec.name.clone(),
-                },
-            };
-            let settled = CgroupHost::detect()
-                .and_then(|h| cgroup::settle(h, &spec.limits, &spec.name, spec.systemd_scope.as_ref()));
-            match settled.and_then(|h| InstanceCgroup::plan(&h, &placement, &spec.limits, spec.freezable)) {
-                Ok(planned) => Some(planned),
-                // A scope an engine asked for is never given up.
-                Err(_) if freezer_only && spec.systemd_scope.is_none() => None,
-                Err(e) => return Err(e.into()),
-            }
-        };
-        let mut watchdog = None;
-        if let Some(cg) = cgroup.as_mut() {
-            let mut dog = Watchdog::spawn(cg.paths()).map_err(host("start the cgroup watchdog"))?;
-            // The watchdog leaves the caller's cgroup with the supervisor.
-            match cg.create(&spec.limits, &[dog.pid()]) {
-                Ok(()) => {
-                    // Best effort: at worst an empty directory outlives a
-                    // SIGKILLed supervisor.
-                    let _ = dog.also_remove_if_empty(cg.made_on_the_way());
-                    watchdog = Some(dog);
-                }
-                Err(_) if freezer_only && spec.systemd_scope.is_none() => {
-                    dog.finish();
-                    cgroup = None;
-                }
-                Err(e) => return Err(e.into()),
-            }
-        }
-        // The instance sees its own cgroups at /sys/fs/cgroup when it has
-        // any (programs size themselves by the limits they find there).
-        spec.root.extras.cgroup_view = cgroup.is_some();
-        signal::block(SUPERVISOR_SIGNALS).map_err(host("block signals"))?;
-        let signals = signal::signal_fd(SUPERVISOR_SIGNALS).map_err(host("create a signalfd"))?;
-        let trace = match &spec.trace {
-            None => None,
-            Some(TraceTarget::Stderr) => Some(Arc::new(Mutex::new(Trace::new(
-                Box::new(io::stderr()),
-                TraceFormat::Text,
-            )))),
-            Some(TraceTarget::Writer(writer)) => Some(Arc::new(Mutex::new(Trace::new(
-                Box::new(writer.clone()),
-                TraceFormat::JsonLines,
-            )))),
-            Some(TraceTarget::File(path)) => {
-                let file = std::fs::OpenOptions::new()
-                    .create(true)
-                    .append(true)
-                    .open(path)
-                    .map_err(|error| InstanceError::Trace {
-                        path: path.display().to_string(),
-                        error,
-                    })?;
-                Some(Arc::new(Mutex::new(Trace::new(
-                    Box::new(io::BufWriter::new(file)),
-                    TraceFormat::JsonLines,
-                ))))
-            }
-        };
-        let (control, init_end) = socket::seqpacket_pair().map_err(host("create the control channel"))?;
-        let v2_dir = match cgroup.as_ref().and_then(|c| c.v2_dir()) {
-            Some(dir) => {
-                Some(xvisor_sys::fs::open_dir(None, &dir.to_string_lossy()).map_err(host("open the instance cgroup"))?)
-            }
-            None => None,
-        };
-        // The network namespace, when wanted, is created by init itself, in
-        // parallel with the id-map writes below. Joined namespaces are
-        // entered here, by the supervisor, which holds the privilege over
-        // them (init, in its new user namespace, holds none), so init is
-        // born in them; the supervisor then returns to its own.
-        //
-        // A pod's pid namespace is joined the same way (init is born in
-        // it). When it belongs to another user namespace (the pod
-        // sandbox's own instance), init joins that one first thing and
-        // creates its mount (and any other own) namespaces from there, so
-        // that they, too, belong to it (`init::run`).
-        let join_user = joined_user_namespace(&spec, &joins)?;
-        let mut namespaces = 0;
-        if join_user.is_none() {
-            namespaces |= process::ns::USER | process::ns::MOUNT;
-            for kind in [NamespaceKind::Ipc, NamespaceKind::Uts] {
-                if !spec.joins(kind) {
-                    namespaces |= kind.flag();
-                }
-            }
-        }
-        if !spec.joins(NamespaceKind::Pid) {
-            namespaces |= process::ns::PID;
-        }
-        // The program is init (OCI): its parent is ours — `create`, and
-        // once that has exited, the engine's subreaper — which reaps it and
-        // reads its status, as engines expect of the container's pid. The
-        // supervisor follows it as its tracer (the monitor), and the
-        // monitor's PTRACE_O_EXITKILL ends it should the supervisor die.
-        if spec.program_is_init {
-            namespaces |= process::AS_SIBLING;
-        }
-        // Init enters the v1 cgroups itself, first thing (cheap; see
-        // `InstanceCgroup::v1_entry`).
-        let mut v1_entry = match cgroup.as_ref() {
-            Some(cg) => cg.v1_entry()?,
-            None => None,
-        };
-        let own_namespaces = enter_joined_namespaces(&mut spec, &joins)?;
-        let forked = process::clone_process(namespaces, v2_dir.as_ref().map(|d| d.as_fd()));
-        if !matches!(forked, Ok(Forked::Child)) {
-            if let Err(e) = return_to_own_namespaces(&own_namespaces) {
-                if let Ok(Forked::Parent { pid, .. }) = &forked {
-                    let _ = process::kill(*pid, signal::SIGKILL);
-                }
-                return Err(e);
-            }
-        }
-        let forked = match forked {
-            Ok(forked) => forked,
-            Err(error) => {
-                let error = clone_error(error, cgroup.as_ref().and_then(|c| c.v2_dir()));
-                // Nothing was born in them: removed now rather than by the
-                // watchdog after xvisor has gone.
-                if let Some(cg) = cgroup.as_mut() {
-                    if cg.remove(Duration::ZERO).is_ok() {
-                        if let Some(w) = watchdog.as_mut() {
-                            w.finish();
-                        }
-                    }
-                }
-                return Err(error);
-            }
-        };
-        let (init_pid, init_pidfd) = match forked {
-            Forked::Child => {
-                if let Some(Err(e)) = v1_entry.take().map(|entry| entry.enter()) {
-                    eprintln!("xvisor: {e}");
-                    process::exit_now(1);
-                }
-                init::run(&spec, init_end, join_user.as_ref().map(|fd| fd.as_fd()))
-            }
-            Forked::Parent { pid, pidfd } => (pid, pidfd),
-        };
-        drop(init_end);
+        // Made in this order; on a failure, what exists is dropped in
+        // reverse, as it was made.
+        let Prepared {
+            rootless_ids,
+            id_lease,
+            joins,
+            claim,
+            mut cgroup,
+            mut watchdog,
+            signals,
+            trace,
+        } = prepare(&mut spec)?;
+        let Born {
+            init_pid,
+            init_pidfd,
+            control,
+            joins_user,
+        } = fork_init(&mut spec, &joins, &mut cgroup, &mut watchdog)?;
         if spec.program_is_init {
             spec.hooks.point_state_at(init_pid);
         }
-        let joins_user = join_user.is_some();
-        drop(join_user);
         let created_at = Instant::now();
         let parking = Arc::new(Parking::new().map_err(host("create the scheduler's wake-up pipe"))?);
         let learning = spec.learn.then(|| Arc::new(crate::learning::Learning::new(init_pid)));
@@ -875,121 +704,151 @@ impl Instance {
 
     pub fn wait(&mut self) -> Result<Outcome, InstanceError> {
         let next = self.state.after("stop")?;
-        let mut relay = self.pty_master.take().map(Relay::new);
         let started = self.started_at.unwrap_or_else(Instant::now);
-        let deadline = self.spec.timeout.map(|t| started + t);
-        let mut timed_out = false;
-        let mut guest_status: Option<WaitStatus> = None;
-        let mut control_open = true;
+        let mut waiting = Waiting {
+            relay: self.pty_master.take().map(Relay::new),
+            deadline: self.spec.timeout.map(|t| started + t),
+            timed_out: false,
+            guest_status: None,
+            control_open: true,
+        };
         let init_status = loop {
-            let mut timeout_ms = match deadline {
-                Some(d) if !timed_out => {
-                    let left = d.saturating_duration_since(Instant::now());
-                    i32::try_from(left.as_millis().saturating_add(1)).unwrap_or(i32::MAX)
-                }
-                _ => -1,
-            };
-            if self.init_pidfd.is_none() && !(0..=INIT_POLL_MS).contains(&timeout_ms) {
-                timeout_ms = INIT_POLL_MS;
+            let ready = self.look(&waiting)?;
+            if let Some(status) = self.running(&mut waiting, ready)? {
+                break status;
             }
-            let mut watches = vec![Watch::new(self.signals.as_fd(), ready::IN)];
-            let clients_at = self.claim.as_ref().map(|c| {
-                watches.push(Watch::new(c.listener().as_fd(), ready::IN));
-                watches.len() - 1
-            });
-            let control_at = control_open.then(|| {
-                watches.push(Watch::new(self.control.as_fd(), ready::IN));
-                watches.len() - 1
-            });
-            let pidfd_at = self.init_pidfd.as_ref().map(|fd| {
-                watches.push(Watch::new(fd.as_fd(), ready::IN));
-                watches.len() - 1
-            });
-            let exec_at = watches.len();
-            for session in &self.exec_clients {
-                watches.push(Watch::new(session.client.as_fd(), ready::IN));
+        };
+        self.reaped(waiting, next, init_status)
+    }
+
+    /// Waits for the next events of a running instance: signals, init's
+    /// messages and end, clients, exec sessions, the terminal, the
+    /// deadline.
+    fn look(&self, waiting: &Waiting) -> Result<Ready, InstanceError> {
+        let mut timeout_ms = match waiting.deadline {
+            Some(d) if !waiting.timed_out => {
+                let left = d.saturating_duration_since(Instant::now());
+                i32::try_from(left.as_millis().saturating_add(1)).unwrap_or(i32::MAX)
             }
-            let exec_end = watches.len();
-            let (stdin_at, master_at) = match &relay {
-                Some(r) => {
-                    let stdin_at = r.stdin_open.then(|| {
-                        watches.push(Watch::new(r.stdin(), ready::IN));
-                        watches.len() - 1
-                    });
-                    let master_at = r.master_open.then(|| {
-                        watches.push(Watch::new(r.master(), ready::IN));
-                        watches.len() - 1
-                    });
-                    (stdin_at, master_at)
-                }
-                None => (None, None),
-            };
-            event::poll(&mut watches, timeout_ms).map_err(host("wait for events"))?;
-            let is_ready = |at: Option<usize>| at.is_some_and(|i| watches[i].ready != 0);
-            let signals_ready = watches[0].ready != 0;
-            let control_ready = is_ready(control_at);
-            let init_ready = is_ready(pidfd_at);
-            let stdin_ready = is_ready(stdin_at);
-            let master_ready = is_ready(master_at);
-            let clients_ready = is_ready(clients_at);
-            let exec_ready: Vec<u32> = watches[exec_at..exec_end]
+            _ => -1,
+        };
+        if self.init_pidfd.is_none() && !(0..=INIT_POLL_MS).contains(&timeout_ms) {
+            timeout_ms = INIT_POLL_MS;
+        }
+        let mut watches = vec![Watch::new(self.signals.as_fd(), ready::IN)];
+        let clients_at = self.claim.as_ref().map(|c| {
+            watches.push(Watch::new(c.listener().as_fd(), ready::IN));
+            watches.len() - 1
+        });
+        let control_at = waiting.control_open.then(|| {
+            watches.push(Watch::new(self.control.as_fd(), ready::IN));
+            watches.len() - 1
+        });
+        let pidfd_at = self.init_pidfd.as_ref().map(|fd| {
+            watches.push(Watch::new(fd.as_fd(), ready::IN));
+            watches.len() - 1
+        });
+        let exec_at = watches.len();
+        for session in &self.exec_clients {
+            watches.push(Watch::new(session.client.as_fd(), ready::IN));
+        }
+        let exec_end = watches.len();
+        let (stdin_at, master_at) = match &waiting.relay {
+            Some(r) => {
+                let stdin_at = r.stdin_open.then(|| {
+                    watches.push(Watch::new(r.stdin(), ready::IN));
+                    watches.len() - 1
+                });
+                let master_at = r.master_open.then(|| {
+                    watches.push(Watch::new(r.master(), ready::IN));
+                    watches.len() - 1
+                });
+                (stdin_at, master_at)
+            }
+            None => (None, None),
+        };
+        event::poll(&mut watches, timeout_ms).map_err(host("wait for events"))?;
+        let is_ready = |at: Option<usize>| at.is_some_and(|i| watches[i].ready != 0);
+        Ok(Ready {
+            signals: watches[0].ready != 0,
+            control: is_ready(control_at),
+            init: is_ready(pidfd_at),
+            stdin: is_ready(stdin_at),
+            master: is_ready(master_at),
+            clients: is_ready(clients_at),
+            exec: watches[exec_at..exec_end]
                 .iter()
                 .zip(&self.exec_clients)
                 .filter(|(w, _)| w.ready != 0)
                 .map(|(_, c)| c.id)
-                .collect();
-            drop(watches);
+                .collect(),
+        })
+    }
 
-            if let Some(d) = deadline {
-                if !timed_out && Instant::now() >= d {
-                    timed_out = true;
-                    let _ = self.signal(signal::SIGKILL);
-                }
+    /// running: acts on what `look` found. Returns init's status once it
+    /// has ended and been collected.
+    fn running(&mut self, waiting: &mut Waiting, ready: Ready) -> Result<Option<WaitStatus>, InstanceError> {
+        if let Some(d) = waiting.deadline {
+            if !waiting.timed_out && Instant::now() >= d {
+                waiting.timed_out = true;
+                let _ = self.signal(signal::SIGKILL);
             }
-            if signals_ready {
-                while let Some(info) = signal::read_signal(self.signals.as_fd()).map_err(host("read signals"))? {
-                    match info.signal {
-                        signal::SIGWINCH => {
-                            if let Some(r) = &relay {
-                                r.follow_window_size();
-                            }
+        }
+        if ready.signals {
+            while let Some(info) = signal::read_signal(self.signals.as_fd()).map_err(host("read signals"))? {
+                match info.signal {
+                    signal::SIGWINCH => {
+                        if let Some(r) = &waiting.relay {
+                            r.follow_window_size();
                         }
-                        other => {
-                            let _ = self.signal(other);
-                        }
+                    }
+                    other => {
+                        let _ = self.signal(other);
                     }
                 }
             }
-            if let Some(r) = relay.as_mut() {
-                if stdin_ready {
-                    r.pump_input();
-                }
-                if master_ready {
-                    r.pump_output();
-                }
+        }
+        if let Some(r) = waiting.relay.as_mut() {
+            if ready.stdin {
+                r.pump_input();
             }
-            if control_ready {
-                match self.receive() {
-                    Ok((FromInit::Exited { wait_status }, _)) => guest_status = WaitStatus::from_raw(wait_status),
-                    Ok((message, fd)) => self.exec_news(message, fd),
-                    Err(_) => control_open = false,
-                }
+            if ready.master {
+                r.pump_output();
             }
-            for id in exec_ready {
-                self.hear_exec_client(id);
+        }
+        if ready.control {
+            match self.receive() {
+                Ok((FromInit::Exited { wait_status }, _)) => waiting.guest_status = WaitStatus::from_raw(wait_status),
+                Ok((message, fd)) => self.exec_news(message, fd),
+                Err(_) => waiting.control_open = false,
             }
-            if clients_ready {
-                self.answer_clients();
+        }
+        for id in ready.exec {
+            self.hear_exec_client(id);
+        }
+        if ready.clients {
+            self.answer_clients();
+        }
+        if ready.init || self.init_pidfd.is_none() {
+            // The monitor, init's tracer, collects its end.
+            let patience = if ready.init { INIT_END_PATIENCE } else { Duration::ZERO };
+            if let Some(status) = self.init_end(patience)? {
+                self.init_reaped = true;
+                return Ok(Some(status));
             }
-            if init_ready || self.init_pidfd.is_none() {
-                // The monitor, init's tracer, collects its end.
-                let patience = if init_ready { INIT_END_PATIENCE } else { Duration::ZERO };
-                if let Some(status) = self.init_end(patience)? {
-                    self.init_reaped = true;
-                    break status;
-                }
-            }
-        };
+        }
+        Ok(None)
+    }
+
+    /// reaped: init has ended. The terminal's last output, the exec
+    /// sessions told, everything torn down; the outcome.
+    fn reaped(&mut self, waiting: Waiting, next: State, init_status: WaitStatus) -> Result<Outcome, InstanceError> {
+        let Waiting {
+            mut relay,
+            timed_out,
+            guest_status,
+            ..
+        } = waiting;
         if let Some(r) = relay.as_mut() {
             // The guest's last output: the terminal reports end-of-file once
             // the kernel has killed every process holding it. Bounded, in
@@ -1387,6 +1246,305 @@ impl Instance {
         }
         result
     }
+}
+
+/// What `Instance::wait` keeps between two looks at a running instance.
+struct Waiting {
+    /// The terminal relay (`-t`): dropped, it gives the user's terminal
+    /// its mode back.
+    relay: Option<Relay>,
+    deadline: Option<Instant>,
+    timed_out: bool,
+    /// The guest program's own status, as init reported it.
+    guest_status: Option<WaitStatus>,
+    control_open: bool,
+}
+
+/// What one look found ready.
+struct Ready {
+    signals: bool,
+    control: bool,
+    init: bool,
+    stdin: bool,
+    master: bool,
+    clients: bool,
+    /// The exec sessions whose clients spoke or left.
+    exec: Vec<u32>,
+}
+
+/// What `prepare` makes before init is born, in the order it makes it.
+struct Prepared {
+    rootless_ids: crate::hostobj::RootlessIds,
+    id_lease: Option<Lease>,
+    joins: Vec<(usize, OwnedFd)>,
+    claim: Claim,
+    cgroup: Option<InstanceCgroup>,
+    watchdog: Option<Watchdog>,
+    signals: OwnedFd,
+    trace: Option<Arc<Mutex<Trace>>>,
+}
+
+/// prepare: everything checked and made before init is born — the
+/// descriptors handed in, the host ids, the policy's last settings, the
+/// namespaces to join, the name, the cgroups and their watchdog, the
+/// signals, the trace.
+fn prepare(spec: &mut InstanceSpec) -> Result<Prepared, InstanceError> {
+    spec.root.validate()?;
+    check_handed_in(spec)?;
+    let rootless_ids = crate::hostobj::rootless_ids(spec).map_err(host("start the metadata agent"))?;
+    let id_lease = lease_host_ids(spec)?;
+    settle_guest_rights(spec);
+    if let Some(n) = spec.nofile {
+        identity::check_open_files(n)?;
+    }
+    // Checked before anything exists: a wrong path fails cleanly.
+    let joins = open_joined_namespaces(spec)?;
+    let claim = Registry::for_caller().claim(&spec.name)?;
+    let (cgroup, watchdog) = set_up_cgroup(spec)?;
+    // The instance sees its own cgroups at /sys/fs/cgroup when it has
+    // any (programs size themselves by the limits they find there).
+    spec.root.extras.cgroup_view = cgroup.is_some();
+    signal::block(SUPERVISOR_SIGNALS).map_err(host("block signals"))?;
+    let signals = signal::signal_fd(SUPERVISOR_SIGNALS).map_err(host("create a signalfd"))?;
+    let trace = open_trace(spec)?;
+    Ok(Prepared {
+        rootless_ids,
+        id_lease,
+        joins,
+        claim,
+        cgroup,
+        watchdog,
+        signals,
+        trace,
+    })
+}
+
+/// The standard descriptors handed in, checked here, where they are
+/// still this process's own. (An engine's preserved descriptors are its
+/// own pipes and sockets.)
+fn check_handed_in(spec: &InstanceSpec) -> Result<(), InstanceError> {
+    let stdin_handed = spec.stdin == crate::spec::StdinMode::Inherit;
+    let handed: Vec<_> = (0..3)
+        .filter(|&n| n != 0 || stdin_handed)
+        .map(|n| (xvisor_sys::event::standard(n), handed_in_name(n as usize)))
+        .collect();
+    xvisor_confine::wall::check_handed_in(&handed, host_objects_need_guarding(spec)).map_err(InstanceError::Setup)
+}
+
+/// What the guest's root may do, and what the policy records and limits.
+fn settle_guest_rights(spec: &mut InstanceSpec) {
+    // What the kernel's own permission checks keep from the guest: a
+    // guest root that is not host root may have /proc/sys writable (a
+    // namespace's owner alone changes its settings, host root the
+    // rest), and needs no mask over what only host root can read.
+    spec.root.extras.guest_root = if spec.own_host_ids {
+        GuestRoot::OwnIds
+    } else if process::geteuid() != 0 {
+        GuestRoot::Caller
+    } else {
+        GuestRoot::HostRoot
+    };
+    if spec.own_host_ids && spec.default_limits && spec.limits.pids.is_none() {
+        spec.processes_per_user
+            .get_or_insert(identity::DEFAULT_PROCESSES_PER_USER);
+    }
+    keep_privileges_off_volumes(spec);
+    keep_metadata_of_host_objects(spec);
+    if let Some(n) = spec.limits.pids {
+        spec.policy.limit_tasks(n);
+    }
+    // A trace records every call that carries meaning: those calls are
+    // trapped only when it is asked for.
+    if spec.trace.is_some() || spec.learn {
+        spec.policy.record_all();
+    }
+}
+
+/// The instance's cgroups, planned and made, and the watchdog that
+/// removes them (`None` for both when none is wanted, or when one wanted
+/// only for pausing cannot be made).
+fn set_up_cgroup(spec: &InstanceSpec) -> Result<(Option<InstanceCgroup>, Option<Watchdog>), InstanceError> {
+    // The watchdog knows the cgroup paths before they exist: there is no
+    // moment at which a SIGKILLed supervisor leaves one behind. A cgroup
+    // wanted only to freeze the instance is given up when it cannot be
+    // made (a caller without cgroup delegation): the instance runs, it
+    // just cannot be paused.
+    let freezer_only = spec.limits.is_empty();
+    let mut cgroup = if freezer_only && !spec.freezable {
+        None
+    } else {
+        let placement = match &spec.cgroup_path {
+            Some(path) => Placement::Chosen(path.clone()),
+            None => Placement::Own {
+                name: spec.name.clone(),
+            },
+        };
+        let settled =
+            CgroupHost::detect().and_then(|h| cgroup::settle(h, &spec.limits, &spec.name, spec.systemd_scope.as_ref()));
+        match settled.and_then(|h| InstanceCgroup::plan(&h, &placement, &spec.limits, spec.freezable)) {
+            Ok(planned) => Some(planned),
+            // A scope an engine asked for is never given up.
+            Err(_) if freezer_only && spec.systemd_scope.is_none() => None,
+            Err(e) => return Err(e.into()),
+        }
+    };
+    let mut watchdog = None;
+    if let Some(cg) = cgroup.as_mut() {
+        let mut dog = Watchdog::spawn(cg.paths()).map_err(host("start the cgroup watchdog"))?;
+        // The watchdog leaves the caller's cgroup with the supervisor.
+        match cg.create(&spec.limits, &[dog.pid()]) {
+            Ok(()) => {
+                // Best effort: at worst an empty directory outlives a
+                // SIGKILLed supervisor.
+                let _ = dog.also_remove_if_empty(cg.made_on_the_way());
+                watchdog = Some(dog);
+            }
+            Err(_) if freezer_only && spec.systemd_scope.is_none() => {
+                dog.finish();
+                cgroup = None;
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok((cgroup, watchdog))
+}
+
+/// The trace asked for, opened.
+fn open_trace(spec: &InstanceSpec) -> Result<Option<Arc<Mutex<Trace>>>, InstanceError> {
+    Ok(match &spec.trace {
+        None => None,
+        Some(TraceTarget::Stderr) => Some(Arc::new(Mutex::new(Trace::new(
+            Box::new(io::stderr()),
+            TraceFormat::Text,
+        )))),
+        Some(TraceTarget::Writer(writer)) => Some(Arc::new(Mutex::new(Trace::new(
+            Box::new(writer.clone()),
+            TraceFormat::JsonLines,
+        )))),
+        Some(TraceTarget::File(path)) => {
+            let file = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(path)
+                .map_err(|error| InstanceError::Trace {
+                    path: path.display().to_string(),
+                    error,
+                })?;
+            Some(Arc::new(Mutex::new(Trace::new(
+                Box::new(io::BufWriter::new(file)),
+                TraceFormat::JsonLines,
+            ))))
+        }
+    })
+}
+
+/// What `fork_init` leaves the supervisor with.
+struct Born {
+    init_pid: i32,
+    init_pidfd: Option<OwnedFd>,
+    /// The supervisor's end of the control channel.
+    control: OwnedFd,
+    /// init joined an existing user namespace (a pod's).
+    joins_user: bool,
+}
+
+/// init is born: in new namespaces (or joined ones), in the instance's
+/// cgroup; the child runs [`init::run`] and never returns here.
+// Long: the clone and its undo share the namespaces entered for it.
+fn fork_init(
+    spec: &mut InstanceSpec,
+    joins: &[(usize, OwnedFd)],
+    cgroup: &mut Option<InstanceCgroup>,
+    watchdog: &mut Option<Watchdog>,
+) -> Result<Born, InstanceError> {
+    let (control, init_end) = socket::seqpacket_pair().map_err(host("create the control channel"))?;
+    let v2_dir = match cgroup.as_ref().and_then(|c| c.v2_dir()) {
+        Some(dir) => {
+            Some(xvisor_sys::fs::open_dir(None, &dir.to_string_lossy()).map_err(host("open the instance cgroup"))?)
+        }
+        None => None,
+    };
+    // The network namespace, when wanted, is created by init itself, in
+    // parallel with the id-map writes below. Joined namespaces are
+    // entered here, by the supervisor, which holds the privilege over
+    // them (init, in its new user namespace, holds none), so init is
+    // born in them; the supervisor then returns to its own.
+    //
+    // A pod's pid namespace is joined the same way (init is born in
+    // it). When it belongs to another user namespace (the pod
+    // sandbox's own instance), init joins that one first thing and
+    // creates its mount (and any other own) namespaces from there, so
+    // that they, too, belong to it (`init::run`).
+    let join_user = joined_user_namespace(spec, joins)?;
+    let mut namespaces = 0;
+    if join_user.is_none() {
+        namespaces |= process::ns::USER | process::ns::MOUNT;
+        for kind in [NamespaceKind::Ipc, NamespaceKind::Uts] {
+            if !spec.joins(kind) {
+                namespaces |= kind.flag();
+            }
+        }
+    }
+    if !spec.joins(NamespaceKind::Pid) {
+        namespaces |= process::ns::PID;
+    }
+    // The program is init (OCI): its parent is ours — `create`, and
+    // once that has exited, the engine's subreaper — which reaps it and
+    // reads its status, as engines expect of the container's pid. The
+    // supervisor follows it as its tracer (the monitor), and the
+    // monitor's PTRACE_O_EXITKILL ends it should the supervisor die.
+    if spec.program_is_init {
+        namespaces |= process::AS_SIBLING;
+    }
+    // Init enters the v1 cgroups itself, first thing (cheap; see
+    // `InstanceCgroup::v1_entry`).
+    let mut v1_entry = match cgroup.as_ref() {
+        Some(cg) => cg.v1_entry()?,
+        None => None,
+    };
+    let own_namespaces = enter_joined_namespaces(spec, joins)?;
+    let forked = process::clone_process(namespaces, v2_dir.as_ref().map(|d| d.as_fd()));
+    if !matches!(forked, Ok(Forked::Child)) {
+        if let Err(e) = return_to_own_namespaces(&own_namespaces) {
+            if let Ok(Forked::Parent { pid, .. }) = &forked {
+                let _ = process::kill(*pid, signal::SIGKILL);
+            }
+            return Err(e);
+        }
+    }
+    let forked = match forked {
+        Ok(forked) => forked,
+        Err(error) => {
+            let error = clone_error(error, cgroup.as_ref().and_then(|c| c.v2_dir()));
+            // Nothing was born in them: removed now rather than by the
+            // watchdog after xvisor has gone.
+            if let Some(cg) = cgroup.as_mut() {
+                if cg.remove(Duration::ZERO).is_ok() {
+                    if let Some(w) = watchdog.as_mut() {
+                        w.finish();
+                    }
+                }
+            }
+            return Err(error);
+        }
+    };
+    let (init_pid, init_pidfd) = match forked {
+        Forked::Child => {
+            if let Some(Err(e)) = v1_entry.take().map(|entry| entry.enter()) {
+                eprintln!("xvisor: {e}");
+                process::exit_now(1);
+            }
+            init::run(spec, init_end, join_user.as_ref().map(|fd| fd.as_fd()))
+        }
+        Forked::Parent { pid, pidfd } => (pid, pidfd),
+    };
+    drop(init_end);
+    Ok(Born {
+        init_pid,
+        init_pidfd,
+        control,
+        joins_user: join_user.is_some(),
+    })
 }
 
 impl Drop for Instance {

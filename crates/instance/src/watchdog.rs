@@ -102,11 +102,7 @@ fn watch(keepalive: OwnedFd, paths: &[PathBuf]) -> ! {
         let _ = signal::set_disposition(s, true);
     }
     let _ = signal::unblock_all();
-    if let Ok(null) = xvisor_sys::fs::open_read_write("/dev/null", true) {
-        for n in 0..3 {
-            let _ = event::dup_onto(null.as_fd(), n);
-        }
-    }
+    process::stdio_to_null();
     let _ = process::close_all_from_except(3, &[keepalive.as_raw_fd()]);
     let _ = std::env::set_current_dir("/");
     let _ = process::set_process_name("xvisor-cgwatch");

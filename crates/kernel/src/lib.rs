@@ -13,6 +13,7 @@
 
 pub mod decode;
 pub mod dispatch;
+#[cfg(any(test, feature = "fuzzing"))]
 pub mod fuzz_input;
 pub mod learn;
 pub mod net;

@@ -1,6 +1,11 @@
-//! OCI runtime support: a bundle's `config.json` (runtime-spec 1.0–1.2)
-//! turned into an [`InstanceSpec`](xvisor_instance::InstanceSpec), and the
-//! per-container state an OCI runtime keeps between its invocations.
+//! The OCI runtime: a bundle's `config.json` (runtime-spec 1.0–1.2) turned
+//! into an [`InstanceSpec`](xvisor_instance::InstanceSpec) ([`config`], one
+//! file per section of the specification), the per-container state kept
+//! between invocations ([`state`]), the runtime's operations — create,
+//! start, kill, pause, resume, delete, list, exec — behind typed requests
+//! ([`runtime`]), and the `features` document made from the lists the
+//! config reader accepts ([`features()`]). `xvisor`'s command line only
+//! parses runc's arguments, calls these and prints.
 //!
 //! Every field runtime-spec defines is either honoured, accepted for a
 //! reason written down in `docs/oci.md`, or refused with an error naming
@@ -11,7 +16,8 @@
 #![forbid(unsafe_code)]
 
 pub mod config;
-mod seccomp;
+mod features;
+pub mod runtime;
 mod spec_fields;
 pub mod state;
 
@@ -19,4 +25,5 @@ pub use config::{
     capability_number, default_config, load_bundle, parse_config, parse_process, ConfigError, Container, ProcessConfig,
     Rlimit,
 };
+pub use features::features;
 pub use state::{ContainerState, StateError, StateStore, Status, StoredHook};

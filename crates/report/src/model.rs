@@ -336,6 +336,26 @@ impl Default for Builder {
 }
 
 impl Builder {
+    /// Reads a whole trace; returns the number of lines read. Bad lines
+    /// are noted and skipped.
+    pub fn read_all(&mut self, mut input: impl std::io::BufRead) -> std::io::Result<u64> {
+        let mut buf = Vec::with_capacity(512);
+        let mut number = 0u64;
+        loop {
+            buf.clear();
+            let n = input.read_until(b'\n', &mut buf)?;
+            if n == 0 {
+                return Ok(number);
+            }
+            number += 1;
+            let ended = buf.last() == Some(&b'\n');
+            if ended {
+                buf.pop();
+            }
+            self.feed_line(&buf, number, !ended);
+        }
+    }
+
     pub fn new() -> Self {
         Self {
             summary: Summary {

@@ -8,7 +8,6 @@
 
 use std::borrow::Cow;
 use std::collections::BTreeMap;
-use std::io::BufRead;
 
 use serde::Deserialize;
 
@@ -97,26 +96,6 @@ pub fn parse(bytes: &[u8], line: u64, last: bool) -> Result<Line<'_>, Problem> {
             format!("not a trace record ({e})")
         },
     })
-}
-
-/// Reads a whole trace into `builder`; returns the number of lines read.
-/// Bad lines are noted in the builder and skipped.
-pub fn read_into(mut input: impl BufRead, builder: &mut crate::Builder) -> std::io::Result<u64> {
-    let mut buf = Vec::with_capacity(512);
-    let mut number = 0u64;
-    loop {
-        buf.clear();
-        let n = input.read_until(b'\n', &mut buf)?;
-        if n == 0 {
-            return Ok(number);
-        }
-        number += 1;
-        let ended = buf.last() == Some(&b'\n');
-        if ended {
-            buf.pop();
-        }
-        builder.feed_line(&buf, number, !ended);
-    }
 }
 
 #[cfg(test)]

@@ -32,10 +32,6 @@ impl Identity {
     pub fn rdev_major(&self) -> u32 {
         libc::major(self.rdev)
     }
-
-    pub fn rdev_minor(&self) -> u32 {
-        libc::minor(self.rdev)
-    }
 }
 
 /// Whether `fd` was opened with `O_PATH` (names a file, gives no access to

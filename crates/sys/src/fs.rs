@@ -10,6 +10,8 @@ use crate::{check, check_int, cstring};
 const RESOLVE_NO_MAGICLINKS: u64 = 0x02;
 const RESOLVE_IN_ROOT: u64 = 0x10;
 
+/// `struct open_how`: libc's is non-exhaustive (the kernel may extend it),
+/// so it cannot be built field by field; this is its first version.
 #[repr(C)]
 struct OpenHow {
     flags: u64,
@@ -172,12 +174,6 @@ pub fn symlink_at(target: &str, dir: BorrowedFd<'_>, name: &str) -> io::Result<(
     let cname = cstring(name)?;
     // SAFETY: NUL-terminated strings.
     check_int(unsafe { libc::symlinkat(ctarget.as_ptr(), dir.as_raw_fd(), cname.as_ptr()) }).map(drop)
-}
-
-/// Changes owner and group of the file behind `fd` (an `O_PATH` fd works).
-pub fn chown_fd(fd: BorrowedFd<'_>, uid: u32, gid: u32) -> io::Result<()> {
-    // SAFETY: empty path with AT_EMPTY_PATH names the descriptor itself.
-    check_int(unsafe { libc::fchownat(fd.as_raw_fd(), c"".as_ptr(), uid, gid, libc::AT_EMPTY_PATH) }).map(drop)
 }
 
 /// What kind of file a path is, without following a final symlink.

@@ -19,6 +19,8 @@ pub mod ptrace;
 pub mod seccomp;
 pub mod signal;
 pub mod socket;
+#[cfg(any(test, feature = "testing"))]
+pub mod testing;
 pub mod tree;
 pub mod tty;
 

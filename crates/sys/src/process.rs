@@ -621,9 +621,15 @@ pub fn same_descriptor_table(a: i32, b: i32) -> io::Result<bool> {
     Ok(order == 0)
 }
 
-/// Whether the kernel lets us use pidfds (Linux ≥ 5.3).
-pub fn pidfd_supported() -> bool {
-    pidfd_open(getpid()).is_ok()
+/// Points descriptors 0, 1 and 2 at /dev/null, as far as it can: a helper
+/// process letting go of its caller's standard streams (an engine's pipes,
+/// read to end-of-file) does not need them to fail loudly.
+pub fn stdio_to_null() {
+    if let Ok(null) = crate::fs::open_read_write("/dev/null", true) {
+        for fd in 0..3 {
+            let _ = crate::event::dup_onto(std::os::fd::AsFd::as_fd(&null), fd);
+        }
+    }
 }
 
 /// Makes sure descriptors 0, 1 and 2 are open (on /dev/null if they were

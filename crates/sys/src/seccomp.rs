@@ -7,67 +7,17 @@ use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
 
 use crate::{check, check_int};
 
-const SECCOMP_SET_MODE_FILTER: libc::c_uint = 1;
-const SECCOMP_FILTER_FLAG_NEW_LISTENER: libc::c_ulong = 1 << 3;
-const SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV: libc::c_ulong = 1 << 5;
+// The kernel's structs, flags and ioctl numbers are the locked libc's
+// (`seccomp_notif`, `SECCOMP_IOCTL_NOTIF_RECV` …); the test below holds
+// them to the kernel's ABI.
+use libc::{
+    seccomp_notif, seccomp_notif_resp, sock_fprog, SECCOMP_FILTER_FLAG_NEW_LISTENER,
+    SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV, SECCOMP_IOCTL_NOTIF_ID_VALID, SECCOMP_IOCTL_NOTIF_RECV,
+    SECCOMP_IOCTL_NOTIF_SEND, SECCOMP_IOCTL_NOTIF_SET_FLAGS, SECCOMP_SET_MODE_FILTER, SECCOMP_USER_NOTIF_FLAG_CONTINUE,
+};
 
-// _IOWR('!', n, size) and _IOW('!', n, size) for the listener's ioctls.
-const fn ioc(dir: u64, nr: u64, size: u64) -> u64 {
-    (dir << 30) | (size << 16) | ((b'!' as u64) << 8) | nr
-}
-const IOC_WRITE: u64 = 1;
-const IOC_READ_WRITE: u64 = 3;
-const NOTIF_RECV: u64 = ioc(IOC_READ_WRITE, 0, std::mem::size_of::<RawNotification>() as u64);
-const NOTIF_SEND: u64 = ioc(IOC_READ_WRITE, 1, std::mem::size_of::<RawResponse>() as u64);
-const NOTIF_ID_VALID: u64 = ioc(IOC_WRITE, 2, 8);
-const NOTIF_ADDFD: u64 = ioc(IOC_WRITE, 3, std::mem::size_of::<RawAddFd>() as u64);
-const NOTIF_SET_FLAGS: u64 = ioc(IOC_WRITE, 4, 8);
-
-const USER_NOTIF_FLAG_CONTINUE: u32 = 1;
+/// `SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP` (Linux 6.6; not in libc yet).
 const USER_NOTIF_FD_SYNC_WAKE_UP: u64 = 1;
-const ADDFD_FLAG_SEND: u32 = 1 << 1;
-
-#[repr(C)]
-struct SockFprog {
-    len: libc::c_ushort,
-    filter: *const u8,
-}
-
-/// `struct seccomp_data` inside `struct seccomp_notif`.
-#[repr(C)]
-#[derive(Clone, Copy, Default)]
-struct RawData {
-    nr: i32,
-    arch: u32,
-    instruction_pointer: u64,
-    args: [u64; 6],
-}
-
-#[repr(C)]
-#[derive(Clone, Copy, Default)]
-struct RawNotification {
-    id: u64,
-    pid: u32,
-    flags: u32,
-    data: RawData,
-}
-
-#[repr(C)]
-struct RawResponse {
-    id: u64,
-    val: i64,
-    error: i32,
-    flags: u32,
-}
-
-#[repr(C)]
-struct RawAddFd {
-    id: u64,
-    flags: u32,
-    srcfd: u32,
-    newfd: u32,
-    newfd_flags: u32,
-}
 
 /// One trapped system call, as the kernel reports it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -113,9 +63,10 @@ fn install(program: &[u8], flags: libc::c_ulong) -> io::Result<i32> {
     if program.is_empty() || program.len() % 8 != 0 || program.len() / 8 > u16::MAX as usize {
         return Err(io::Error::from_raw_os_error(libc::EINVAL));
     }
-    let fprog = SockFprog {
+    let fprog = sock_fprog {
         len: (program.len() / 8) as libc::c_ushort,
-        filter: program.as_ptr(),
+        // Only read by the kernel.
+        filter: program.as_ptr().cast_mut().cast(),
     };
     // SAFETY: `fprog` points to `len` complete sock_filter records in
     // `program`, which outlives the call; the kernel copies the program.
@@ -124,7 +75,7 @@ fn install(program: &[u8], flags: libc::c_ulong) -> io::Result<i32> {
             libc::SYS_seccomp,
             SECCOMP_SET_MODE_FILTER,
             flags,
-            &fprog as *const SockFprog,
+            &fprog as *const sock_fprog,
         )
     })?;
     Ok(ret as i32)
@@ -132,9 +83,25 @@ fn install(program: &[u8], flags: libc::c_ulong) -> io::Result<i32> {
 
 /// Receives the next trapped call (blocks unless the listener is ready).
 pub fn receive(listener: BorrowedFd<'_>) -> io::Result<Notification> {
-    let mut raw = RawNotification::default();
+    let mut raw = seccomp_notif {
+        id: 0,
+        pid: 0,
+        flags: 0,
+        data: libc::seccomp_data {
+            nr: 0,
+            arch: 0,
+            instruction_pointer: 0,
+            args: [0; 6],
+        },
+    };
     // SAFETY: RECV fills a zeroed seccomp_notif of exactly this size.
-    check_int(unsafe { libc::ioctl(listener.as_raw_fd(), NOTIF_RECV as _, &mut raw as *mut RawNotification) })?;
+    check_int(unsafe {
+        libc::ioctl(
+            listener.as_raw_fd(),
+            SECCOMP_IOCTL_NOTIF_RECV,
+            &mut raw as *mut seccomp_notif,
+        )
+    })?;
     Ok(Notification {
         id: raw.id,
         pid: raw.pid,
@@ -162,11 +129,18 @@ pub fn respond(listener: BorrowedFd<'_>, id: u64, response: Response) -> io::Res
     let (val, error, flags) = match response {
         Response::Value(v) => (v, 0, 0),
         Response::Errno(e) => (0, -e, 0),
-        Response::Continue => (0, 0, USER_NOTIF_FLAG_CONTINUE),
+        Response::Continue => (0, 0, SECCOMP_USER_NOTIF_FLAG_CONTINUE as u32),
     };
-    let mut raw = RawResponse { id, val, error, flags };
+    let mut raw = seccomp_notif_resp { id, val, error, flags };
     // SAFETY: SEND reads a seccomp_notif_resp of exactly this size.
-    check_int(unsafe { libc::ioctl(listener.as_raw_fd(), NOTIF_SEND as _, &mut raw as *mut RawResponse) }).map(drop)
+    check_int(unsafe {
+        libc::ioctl(
+            listener.as_raw_fd(),
+            SECCOMP_IOCTL_NOTIF_SEND,
+            &mut raw as *mut seccomp_notif_resp,
+        )
+    })
+    .map(drop)
 }
 
 /// Whether call `id` is still waiting for its answer (its thread alive and
@@ -174,21 +148,7 @@ pub fn respond(listener: BorrowedFd<'_>, id: u64, response: Response) -> io::Res
 /// reused once its thread is gone.
 pub fn id_valid(listener: BorrowedFd<'_>, id: u64) -> bool {
     // SAFETY: ID_VALID reads the u64 we own.
-    unsafe { libc::ioctl(listener.as_raw_fd(), NOTIF_ID_VALID as _, &id as *const u64) == 0 }
-}
-
-/// Installs `fd` in the calling thread of call `id` and answers the call
-/// with the new descriptor's number, atomically (`ADDFD` with `SEND`).
-pub fn add_fd_and_respond(listener: BorrowedFd<'_>, id: u64, fd: BorrowedFd<'_>, cloexec: bool) -> io::Result<i32> {
-    let mut raw = RawAddFd {
-        id,
-        flags: ADDFD_FLAG_SEND,
-        srcfd: fd.as_raw_fd() as u32,
-        newfd: 0,
-        newfd_flags: if cloexec { libc::O_CLOEXEC as u32 } else { 0 },
-    };
-    // SAFETY: ADDFD reads a seccomp_notif_addfd of exactly this size.
-    check_int(unsafe { libc::ioctl(listener.as_raw_fd(), NOTIF_ADDFD as _, &mut raw as *mut RawAddFd) })
+    unsafe { libc::ioctl(listener.as_raw_fd(), SECCOMP_IOCTL_NOTIF_ID_VALID, &id as *const u64) == 0 }
 }
 
 /// Asks the kernel to wake the supervisor and the trapped thread
@@ -200,7 +160,7 @@ pub fn request_sync_wakeup(listener: BorrowedFd<'_>) -> bool {
     unsafe {
         libc::ioctl(
             listener.as_raw_fd(),
-            NOTIF_SET_FLAGS as _,
+            SECCOMP_IOCTL_NOTIF_SET_FLAGS,
             USER_NOTIF_FD_SYNC_WAKE_UP as libc::c_ulong,
         ) == 0
     }
@@ -273,14 +233,14 @@ mod tests {
 
     #[test]
     fn ioctl_numbers_match_the_kernel_abi() {
-        assert_eq!(std::mem::size_of::<RawNotification>(), 80);
-        assert_eq!(std::mem::size_of::<RawResponse>(), 24);
-        assert_eq!(std::mem::size_of::<RawAddFd>(), 24);
-        assert_eq!(NOTIF_RECV, 0xc050_2100);
-        assert_eq!(NOTIF_SEND, 0xc018_2101);
-        assert_eq!(NOTIF_ID_VALID, 0x4008_2102);
-        assert_eq!(NOTIF_ADDFD, 0x4018_2103);
-        assert_eq!(NOTIF_SET_FLAGS, 0x4008_2104);
+        assert_eq!(std::mem::size_of::<seccomp_notif>(), 80);
+        assert_eq!(std::mem::size_of::<seccomp_notif_resp>(), 24);
+        assert_eq!(std::mem::size_of::<libc::seccomp_notif_addfd>(), 24);
+        assert_eq!(SECCOMP_IOCTL_NOTIF_RECV, 0xc050_2100);
+        assert_eq!(SECCOMP_IOCTL_NOTIF_SEND, 0xc018_2101);
+        assert_eq!(SECCOMP_IOCTL_NOTIF_ID_VALID, 0x4008_2102);
+        assert_eq!(libc::SECCOMP_IOCTL_NOTIF_ADDFD, 0x4018_2103);
+        assert_eq!(SECCOMP_IOCTL_NOTIF_SET_FLAGS, 0x4008_2104);
     }
 
     #[test]

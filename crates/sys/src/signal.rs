@@ -47,17 +47,6 @@ pub fn unblock_all() -> io::Result<()> {
     Ok(())
 }
 
-/// Unblocks `signals` for the calling thread.
-pub fn unblock(signals: &[i32]) -> io::Result<()> {
-    let set = sigset(signals);
-    // SAFETY: valid set pointer; a null old-set pointer is allowed.
-    let ret = unsafe { libc::pthread_sigmask(libc::SIG_UNBLOCK, &set, std::ptr::null_mut()) };
-    if ret != 0 {
-        return Err(io::Error::from_raw_os_error(ret));
-    }
-    Ok(())
-}
-
 extern "C" fn do_nothing(_signal: libc::c_int) {}
 
 /// A signal that only interrupts: its handler does nothing, and without

@@ -19,6 +19,8 @@ const RESOLVE_NO_MAGICLINKS: u64 = 0x02;
 const RESOLVE_NO_SYMLINKS: u64 = 0x04;
 const RESOLVE_BENEATH: u64 = 0x08;
 
+/// `struct open_how`: libc's is non-exhaustive (the kernel may extend it),
+/// so it cannot be built field by field; this is its first version.
 #[repr(C)]
 struct OpenHow {
     flags: u64,

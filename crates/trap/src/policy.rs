@@ -64,8 +64,10 @@ pub enum Action {
 }
 
 impl Action {
-    /// What the filter does with a call carrying these argument registers.
-    pub fn for_args(self, args: &[u64; 6]) -> Action {
+    /// What the filter does with a call carrying these argument registers
+    /// (the model the compiled filter is tested against).
+    #[cfg(test)]
+    pub(crate) fn for_args(self, args: &[u64; 6]) -> Action {
         match self {
             Self::AllowUnless(rules) if table::refusing_rule(rules, args).is_some() => Self::Trap,
             Self::Refuse(_) => Self::Trap,
@@ -250,7 +252,8 @@ impl Policy {
         self.recording = true;
     }
 
-    pub fn records_all(&self) -> bool {
+    #[cfg(test)]
+    pub(crate) fn records_all(&self) -> bool {
         self.recording
     }
 

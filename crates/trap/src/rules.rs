@@ -94,8 +94,9 @@ pub fn precedence(action: u32) -> i32 {
 
 impl RuleSet {
     /// What the profile answers for a call, by the same rules the compiled
-    /// program follows.
-    pub fn evaluate(&self, nr: u32, args: &[u64; 6]) -> u32 {
+    /// program follows (the model the program is tested against).
+    #[cfg(test)]
+    pub(crate) fn evaluate(&self, nr: u32, args: &[u64; 6]) -> u32 {
         let Some(rules) = self.calls.get(&nr) else {
             return self.default;
         };
@@ -292,32 +293,18 @@ mod tests {
         }
     }
 
-    /// A small pseudo-random generator (xorshift), seeded per test.
-    struct Random(u64);
+    use xvisor_sys::testing::XorShift as Random;
 
-    impl Random {
-        fn next(&mut self) -> u64 {
-            self.0 ^= self.0 << 13;
-            self.0 ^= self.0 >> 7;
-            self.0 ^= self.0 << 17;
-            self.0
-        }
-
-        fn below(&mut self, n: u64) -> u64 {
-            self.next() % n
-        }
-
-        /// Values that make comparisons interesting: near the boundaries,
-        /// equal high words, all bits.
-        fn value(&mut self, pool: &[u64]) -> u64 {
-            match self.below(4) {
-                0 => pool[self.below(pool.len() as u64) as usize],
-                1 => pool[self.below(pool.len() as u64) as usize]
-                    .wrapping_add(self.below(3))
-                    .wrapping_sub(1),
-                2 => self.next(),
-                _ => self.below(8),
-            }
+    /// Values that make comparisons interesting: near the boundaries,
+    /// equal high words, all bits.
+    fn value(r: &mut Random, pool: &[u64]) -> u64 {
+        match r.below(4) {
+            0 => pool[r.below(pool.len() as u64) as usize],
+            1 => pool[r.below(pool.len() as u64) as usize]
+                .wrapping_add(r.below(3))
+                .wrapping_sub(1),
+            2 => r.next(),
+            _ => r.below(8),
         }
     }
 
@@ -358,8 +345,8 @@ mod tests {
                             Compare::Greater,
                             Compare::MaskedEqual,
                         ][r.below(7) as usize],
-                        value: r.value(&pool),
-                        value_two: r.value(&pool),
+                        value: value(r, &pool),
+                        value_two: value(r, &pool),
                     })
                     .collect();
                 rules.push(Rule {
@@ -387,7 +374,7 @@ mod tests {
                 for _ in 0..40 {
                     let mut args = [0u64; 6];
                     for a in &mut args {
-                        *a = r.value(&pool);
+                        *a = value(&mut r, &pool);
                     }
                     // Arguments equal to a masked comparison's expectation.
                     if let Some(c) = set

@@ -280,7 +280,8 @@ impl SupervisorRules {
 
     /// The pin for a program executed as `path` (the file the kernel
     /// executed, as the instance sees it), if it has one.
-    pub fn pin_for(&self, path: &str) -> Option<&ExecPin> {
+    #[cfg(test)]
+    pub(crate) fn pin_for(&self, path: &str) -> Option<&ExecPin> {
         self.exec_pins.iter().find(|p| p.path == path)
     }
 }

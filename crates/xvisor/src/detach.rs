@@ -40,10 +40,7 @@ use xvisor_sys::signal;
 
 use crate::run::RunOptions;
 
-/// The smallest `--log-size`.
-pub const MINIMUM_LOG_SIZE: u64 = 4096;
-/// The default `--log-size`.
-pub const DEFAULT_LOG_SIZE: u64 = 1024 * 1024;
+pub use crate::units::DEFAULT_LOG_SIZE;
 /// How often the keeper checks that its record is still there.
 const RECORD_CHECK: Duration = Duration::from_secs(1);
 /// How often `wait`, `stop` and `logs -f` look again.
@@ -378,8 +375,8 @@ pub fn run(d: Detached) -> Result<i32> {
         }
         Forked::Parent { pid, .. } => {
             drop(report_write);
-            let report =
-                crate::oci::read_report(report_read.as_fd()).map_err(|e| anyhow!("read the keeper's report: {e}"))?;
+            let report = xvisor_oci::runtime::read_report(report_read.as_fd())
+                .map_err(|e| anyhow!("read the keeper's report: {e}"))?;
             if let Some(rest) = report.strip_prefix("ok ") {
                 println!("{}", rest.trim_end());
                 return Ok(0);
@@ -388,7 +385,7 @@ pub fn run(d: Detached) -> Result<i32> {
             let _ = process::wait_pid(pid, false);
             if let Some(rest) = report.strip_prefix("error ") {
                 let (code, message) = rest.split_once(' ').unwrap_or(("125", rest));
-                eprintln!("xvisor: {}", crate::plain(message.trim_end()));
+                eprintln!("xvisor: {}", crate::message::plain(message.trim_end()));
                 return Ok(code.parse().unwrap_or(125));
             }
             let _ = std::fs::remove_dir_all(&dir);
@@ -499,7 +496,7 @@ fn keep(d: Detached, dir: &Path, report: OwnedFd) -> i32 {
     };
     drop(output_write);
     drop(started_write);
-    let answer = crate::oci::read_report(started_read.as_fd()).unwrap_or_default();
+    let answer = xvisor_oci::runtime::read_report(started_read.as_fd()).unwrap_or_default();
     if !answer.starts_with("ok") {
         let _ = process::wait_pid(supervisor, false);
         let _ = event::write_all(report.as_fd(), answer.as_bytes());
@@ -1012,7 +1009,7 @@ fn inspect_one(name: &str) -> Result<Value> {
         } else if let Some(meta) = record.as_ref().map(|r| r.meta()) {
             out["supervisor_pid"] = meta["supervisor_pid"].clone();
         }
-        out["pids"] = json!(crate::oci::container_pids(name).unwrap_or_default());
+        out["pids"] = json!(xvisor_oci::runtime::container_pids(name).unwrap_or_default());
         let tasks = registry.ask(name, &Request::Tasks).unwrap_or_default();
         out["processes"] = tasks
             .iter()

@@ -1,21 +1,17 @@
-//! A second process in a running instance, from the client's side: the
-//! request goes to the instance's supervisor with this process's stdio
-//! (SCM_RIGHTS); the supervisor has the instance's init start the process
-//! as a member of the instance and answers with its start and its end.
-//! Used by the OCI `exec` and by `xvisor exec NAME`.
+//! `xvisor exec NAME`: another program in a running instance. The
+//! session itself (the request, stdio handed over, signals passed on, the
+//! exit status) is [`xvisor_oci::runtime::exec`]'s, shared with the OCI
+//! `exec`.
 
 use std::ffi::OsString;
 use std::io::Read;
-use std::os::fd::{AsFd, BorrowedFd};
-use std::path::Path;
+use std::os::fd::AsFd;
 
 use anyhow::{anyhow, bail, Context, Result};
 use xvisor_instance::exec::ExecRequest;
-use xvisor_instance::registry::{ExecEvent, ExecSession, Registry};
-use xvisor_instance::terminal::Relay;
-use xvisor_sys::event::{self, ready, Watch};
-use xvisor_sys::process::{self, Forked, WaitStatus};
-use xvisor_sys::signal;
+use xvisor_oci::runtime::container_pids;
+use xvisor_oci::runtime::exec::{passed_descriptors, run_detached, run_session, Hooks};
+use xvisor_sys::event;
 
 pub const HELP: &str = "\
 Run another program in a running instance.
@@ -58,25 +54,9 @@ Examples:
   xvisor exec -d web -- sh -c 'sleep 60'
 ";
 
-/// Signals passed on to the exec'd process: those a supervisor passes on
-/// to its instance.
-const FORWARDED: &[i32] = xvisor_instance::SUPERVISOR_SIGNALS;
-
 /// `UID[:GID]` (numbers; the group defaults to the uid's number).
 pub fn parse_user(text: &str) -> Result<(u32, u32)> {
-    let number = |t: &str| {
-        t.parse::<u32>()
-            .ok()
-            .filter(|n| *n != u32::MAX)
-            .ok_or_else(|| anyhow!("--user {text:?}: give UID[:GID] as numbers"))
-    };
-    match text.split_once(':') {
-        Some((uid, gid)) => Ok((number(uid)?, number(gid)?)),
-        None => {
-            let uid = number(text)?;
-            Ok((uid, uid))
-        }
-    }
+    xvisor_image::user::numeric_ids(text).ok_or_else(|| anyhow!("--user {text:?}: give UID[:GID] as numbers"))
 }
 
 /// `KEY=VALUE`.
@@ -85,187 +65,6 @@ pub fn parse_env(text: &str) -> Result<(String, String)> {
         Some((k, v)) if !k.is_empty() => Ok((k.to_string(), v.to_string())),
         _ => bail!("--env {text:?}: give KEY=VALUE"),
     }
-}
-
-/// Where the session's events go besides the exit status.
-pub struct Hooks<'a> {
-    /// With a terminal: where its master side is sent (SCM_RIGHTS).
-    pub console_socket: Option<&'a Path>,
-    /// With a terminal and no console socket: relay it to this process's
-    /// own terminal (`xvisor exec -t`).
-    pub relay: bool,
-    /// Called once the process runs, with its host pid.
-    pub on_started: &'a mut dyn FnMut(i32) -> Result<()>,
-}
-
-/// Asks instance `name` to run `request` with `fds` as its stdio (and
-/// preserved descriptors), then follows the session to the process's end:
-/// passes on signals, and returns its shell exit code.
-pub fn run_session(name: &str, request: &ExecRequest, fds: &[BorrowedFd<'_>], hooks: Hooks<'_>) -> Result<i32> {
-    signal::block(FORWARDED).context("block signals")?;
-    let signals = signal::signal_fd(FORWARDED).context("create a signalfd")?;
-    let mut session = Registry::for_caller().exec(name, request, fds)?;
-    follow(&mut session, signals.as_fd(), hooks)
-}
-
-fn follow(session: &mut ExecSession, signals: BorrowedFd<'_>, hooks: Hooks<'_>) -> Result<i32> {
-    let mut started = false;
-    // The terminal relay (`-t`): dropped, it gives the user's terminal its
-    // mode back.
-    let mut relay: Option<Relay> = None;
-    loop {
-        if !session.has_buffered_event() {
-            let mut watches = vec![Watch::new(session.as_fd(), ready::IN), Watch::new(signals, ready::IN)];
-            if let Some(r) = &relay {
-                if r.master_open {
-                    watches.push(Watch::new(r.master(), ready::IN));
-                    if r.stdin_open {
-                        watches.push(Watch::new(r.stdin(), ready::IN));
-                    }
-                }
-            }
-            event::poll(&mut watches, -1).context("wait for the exec session")?;
-            let session_ready = watches[0].ready != 0;
-            let signals_ready = watches[1].ready != 0;
-            let master_ready = watches.get(2).is_some_and(|w| w.ready != 0);
-            let stdin_ready = watches.get(3).is_some_and(|w| w.ready != 0);
-            drop(watches);
-            if signals_ready {
-                while let Some(info) = signal::read_signal(signals).context("read signals")? {
-                    match &relay {
-                        // The process's terminal takes the new size; its
-                        // kernel tells the foreground job.
-                        Some(r) if info.signal == signal::SIGWINCH => r.follow_window_size(),
-                        _ => {
-                            let _ = session.signal(info.signal);
-                        }
-                    }
-                }
-            }
-            if let Some(r) = &mut relay {
-                if master_ready {
-                    r.pump_output();
-                }
-                if stdin_ready {
-                    r.pump_input();
-                }
-            }
-            if !session_ready {
-                continue;
-            }
-        }
-        let event = match session.next_event() {
-            Ok(event) => event,
-            // The supervisor ended without a word: the instance, and the
-            // process with it, were killed.
-            Err(_) if started => return Ok(128 + signal::SIGKILL),
-            Err(e) => return Err(e.into()),
-        };
-        match event {
-            ExecEvent::Terminal(master) => {
-                let Some(socket) = hooks.console_socket else {
-                    if hooks.relay {
-                        relay = Some(Relay::new(master));
-                        continue;
-                    }
-                    bail!("the process has a terminal but no --console-socket was given");
-                };
-                std::os::unix::net::UnixStream::connect(socket)
-                    .and_then(|s| xvisor_sys::socket::send(s.as_fd(), b"/dev/ptmx", Some(master.as_fd())))
-                    .with_context(|| format!("--console-socket {}", socket.display()))?;
-            }
-            ExecEvent::Started { host_pid } => {
-                started = true;
-                (hooks.on_started)(host_pid)?;
-            }
-            ExecEvent::Exited { wait_status } => {
-                // What the process wrote last is still in its terminal.
-                if let Some(r) = &mut relay {
-                    while r.master_open && r.pump_output() {
-                        let mut watch = [Watch::new(r.master(), ready::IN)];
-                        if event::poll(&mut watch, 100).map_or(true, |n| n == 0) {
-                            break;
-                        }
-                    }
-                }
-                return Ok(WaitStatus::from_raw(wait_status).map_or(1, |s| s.shell_code()));
-            }
-            ExecEvent::Failed(message) => bail!("{message}"),
-        }
-    }
-}
-
-/// Runs the session in a detached child (a new session, signals passed on,
-/// exiting with the process's status) and returns that child's pid once
-/// the process runs: the pid an engine waits for and signals, as it does
-/// the container's supervisor.
-pub fn run_detached(
-    name: &str,
-    request: &ExecRequest,
-    fds: &[BorrowedFd<'_>],
-    console_socket: Option<&Path>,
-) -> Result<i32> {
-    let (report_read, report_write) = event::pipe().context("create a pipe")?;
-    match process::fork().context("fork the exec session's waiter")? {
-        Forked::Child => {
-            drop(report_read);
-            let _ = process::setsid();
-            let _ = process::set_process_name("xvisor-exec");
-            let mut report = Some(report_write);
-            let mut on_started = |_host_pid: i32| -> Result<()> {
-                if let Some(pipe) = report.take() {
-                    event::write_all(pipe.as_fd(), b"ok\n").context("report the start")?;
-                }
-                // The process has its own copies of the stdio: the engine's
-                // pipes must not stay open here.
-                if let Ok(null) = xvisor_sys::fs::open_read_write("/dev/null", true) {
-                    for n in 0..3 {
-                        let _ = event::dup_onto(null.as_fd(), n);
-                    }
-                }
-                Ok(())
-            };
-            let hooks = Hooks {
-                console_socket,
-                relay: false,
-                on_started: &mut on_started,
-            };
-            let code = match run_session(name, request, fds, hooks) {
-                Ok(code) => code,
-                Err(e) => {
-                    if let Some(pipe) = report.take() {
-                        let _ = event::write_all(pipe.as_fd(), format!("error: {e:#}\n").as_bytes());
-                    }
-                    1
-                }
-            };
-            process::exit_now(code)
-        }
-        Forked::Parent { pid, .. } => {
-            drop(report_write);
-            let answer = crate::oci::read_report(report_read.as_fd())
-                .map_err(|e| anyhow::anyhow!("read the exec session's report: {e}"))?;
-            if answer.starts_with("ok") {
-                return Ok(pid);
-            }
-            let _ = process::wait_pid(pid, false);
-            match answer.strip_prefix("error: ") {
-                Some(message) => bail!("{}", message.trim_end()),
-                None => bail!("the exec session ended before the process started"),
-            }
-        }
-    }
-}
-
-/// This process's stdio and `preserved` more descriptors from 3 on.
-pub fn passed_descriptors(preserved: u32) -> Result<Vec<BorrowedFd<'static>>> {
-    let mut fds: Vec<BorrowedFd<'static>> = (0..3).map(event::standard).collect();
-    for n in 3..3 + preserved as i32 {
-        fds.push(
-            xvisor_sys::event::borrow_open(n).with_context(|| format!("--preserve-fds: descriptor {n} is not open"))?,
-        );
-    }
-    Ok(fds)
 }
 
 /// `xvisor exec NAME [--] COMMAND...`. Returns the exit status.
@@ -336,7 +135,7 @@ pub fn user_command(args: Vec<OsString>) -> Result<i32> {
         relay: request.tty,
         on_started: &mut |_| Ok(()),
     };
-    run_session(&name, &request, &fds, hooks)
+    Ok(run_session(&name, &request, &fds, hooks)?)
 }
 
 /// `-u USER[:GROUP]` for a running instance: numbers as they are, names
@@ -347,7 +146,7 @@ fn resolve_user(name: &str, spec: &str) -> Result<(u32, u32)> {
     if let Ok(ids) = parse_user(spec) {
         return Ok(ids);
     }
-    let pids = crate::oci::container_pids(name).map_err(|e| anyhow!("exec: {e:#}"))?;
+    let pids = container_pids(name).map_err(|e| anyhow!("exec: {}", e.chain()))?;
     // The instance's init may not let others see its root (it is not
     // dumpable); the guest's processes do, to their owner. Resolved in
     // that root, as the instance resolves them: the guest's symlinks lead

@@ -74,7 +74,7 @@ pub fn main(args: Vec<OsString>) -> i32 {
     match dispatch(args) {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("xvisor: {}", crate::plain(&format!("{e:#}")));
+            eprintln!("xvisor: {}", crate::message::plain(&format!("{e:#}")));
             125
         }
     }

@@ -183,9 +183,9 @@ fn list(registry: &Registry, json: bool, all: bool) -> Result<i32> {
             Err(RegistryError::NoSuchInstance(_)) => {}
             // Not an instance at all (a guest with the host's network can
             // bind a name): said, never listed.
-            Err(e @ RegistryError::NotOurs { .. }) => eprintln!("xvisor: {}", crate::plain(&e.to_string())),
+            Err(e @ RegistryError::NotOurs { .. }) => eprintln!("xvisor: {}", crate::message::plain(&e.to_string())),
             Err(e) => {
-                eprintln!("xvisor: {}", printable(&crate::plain(&e.to_string())));
+                eprintln!("xvisor: {}", printable(&crate::message::plain(&e.to_string())));
                 infos.push(Info(vec![
                     ("name".into(), name),
                     ("state".into(), "not answering".into()),

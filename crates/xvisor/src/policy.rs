@@ -116,11 +116,11 @@ pub fn main(args: Vec<OsString>) -> i32 {
         }
         Some("check") => match check(&args[1..]) {
             Ok(()) => 0,
-            Err(e) => crate::usage_error(&e),
+            Err(e) => crate::message::usage_error(&e),
         },
         Some("show") => match show(&args[1..]) {
             Ok(()) => 0,
-            Err(e) => crate::usage_error(&e),
+            Err(e) => crate::message::usage_error(&e),
         },
         Some(other) => {
             eprintln!("xvisor policy: unknown command {other:?} (check, show)");

@@ -80,10 +80,10 @@ pub fn main(args: Vec<OsString>) -> Result<i32> {
     let mut builder = Builder::new();
     let shown = trace.display().to_string();
     let read = if stdin {
-        xvisor_report::read::read_into(std::io::stdin().lock(), &mut builder)
+        builder.read_all(std::io::stdin().lock())
     } else {
         let file = std::fs::File::open(&trace).map_err(|e| anyhow!("{shown}: {e}"))?;
-        xvisor_report::read::read_into(std::io::BufReader::with_capacity(1 << 20, file), &mut builder)
+        builder.read_all(std::io::BufReader::with_capacity(1 << 20, file))
     };
     if let Err(e) = read {
         // What was read before the error is still reported.

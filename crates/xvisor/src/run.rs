@@ -446,11 +446,10 @@ pub enum UserSpec {
 }
 
 fn parse_user(spec: &str) -> Result<UserSpec> {
-    let (u, g) = spec.split_once(':').unwrap_or((spec, spec));
-    let number = |s: &str| s.parse::<u32>().ok().filter(|&n| n < u32::MAX);
-    if let (Some(uid), Some(gid)) = (number(u), number(g)) {
+    if let Some((uid, gid)) = xvisor_image::user::numeric_ids(spec) {
         return Ok(UserSpec::Ids(uid, gid));
     }
+    let (u, g) = spec.split_once(':').unwrap_or((spec, spec));
     let name = |s: &str| {
         !s.is_empty()
             && s.len() <= 256
@@ -522,7 +521,7 @@ pub fn parse(args: Vec<OsString>) -> Result<Option<RunOptions>> {
             Long("log-size") => {
                 let v = text(p.value()?, "--log-size")?;
                 let size = parse_size(&v).map_err(|e| anyhow!("--log-size {e}"))?;
-                if size < crate::detach::MINIMUM_LOG_SIZE {
+                if size < crate::units::MINIMUM_LOG_SIZE {
                     bail!("--log-size {v:?}: give at least 4K");
                 }
                 o.log_size = Some(size);
@@ -1028,7 +1027,7 @@ pub fn serve(
 }
 
 pub fn report(e: &xvisor_instance::InstanceError) -> i32 {
-    eprintln!("xvisor: {}", crate::plain(&e.to_string()));
+    eprintln!("xvisor: {}", crate::message::plain(&e.to_string()));
     e.exit_code()
 }
 

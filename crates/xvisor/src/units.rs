@@ -2,6 +2,11 @@
 
 use std::time::Duration;
 
+/// The smallest `--log-size` of a detached instance.
+pub const MINIMUM_LOG_SIZE: u64 = 4096;
+/// The default `--log-size`.
+pub const DEFAULT_LOG_SIZE: u64 = 1024 * 1024;
+
 /// Parses a size: a number with an optional binary unit (`k`, `m`, `g`, `t`,
 /// also written `K`, `KiB`, `KB` …; all powers of 1024) or `b` for bytes.
 /// Fractions are allowed with a unit (`1.5G`).

@@ -8,22 +8,9 @@ use std::path::PathBuf;
 use xvisor_sys::event::{self, ready, Watch};
 use xvisor_sys::signal;
 
-use super::{host, Instance, InstanceError};
+use super::{host, Instance, InstanceError, StartWait};
 use crate::lifecycle::State;
 use crate::registry::Request;
-
-/// How the wait for `start` ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum StartWait {
-    /// The guest runs; serve it with [`Instance::wait`].
-    Started,
-    /// A signal was sent before the start (by `kill`, or to the supervisor
-    /// itself): the instance was killed and torn down; the number is the
-    /// signal.
-    Killed(i32),
-    /// The instance's init ended by itself; the instance is torn down.
-    Vanished,
-}
 
 impl Instance {
     /// Takes the terminal's master side (the instance was created with

@@ -9,7 +9,7 @@ use xvisor_trap::bpf::{ret, to_bytes};
 use xvisor_trap::rules::{Compare, Condition, Rule, RuleSet};
 use xvisor_trap::table;
 
-use crate::config::{field, ConfigError, Obj};
+use super::walker::{field, ConfigError, Obj};
 
 /// The errno an `SCMP_ACT_ERRNO` or `SCMP_ACT_TRACE` action carries unless
 /// the profile says otherwise (runtime-spec: EPERM).
@@ -21,11 +21,35 @@ const DEFAULT_ERRNO: u64 = 1;
 /// keeping speculative-store-bypass mitigation on is the stricter choice),
 /// `WAIT_KILLABLE_RECV` (only about notifications, which a profile may not
 /// ask for).
-const ACCEPTED_FLAGS: [&str; 4] = [
+pub(crate) const ACCEPTED_FLAGS: &[&str] = &[
     "SECCOMP_FILTER_FLAG_TSYNC",
     "SECCOMP_FILTER_FLAG_LOG",
     "SECCOMP_FILTER_FLAG_SPEC_ALLOW",
     "SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV",
+];
+
+/// The actions a profile may name (`SCMP_ACT_NOTIFY` is refused by name:
+/// notifications are the supervisor's); see [`action`].
+pub(crate) const ACTIONS: &[&str] = &[
+    "SCMP_ACT_ALLOW",
+    "SCMP_ACT_ERRNO",
+    "SCMP_ACT_KILL",
+    "SCMP_ACT_KILL_PROCESS",
+    "SCMP_ACT_KILL_THREAD",
+    "SCMP_ACT_LOG",
+    "SCMP_ACT_TRACE",
+    "SCMP_ACT_TRAP",
+];
+
+/// The comparisons an argument condition may name.
+pub(crate) const OPERATORS: &[(&str, Compare)] = &[
+    ("SCMP_CMP_EQ", Compare::Equal),
+    ("SCMP_CMP_GE", Compare::GreaterOrEqual),
+    ("SCMP_CMP_GT", Compare::Greater),
+    ("SCMP_CMP_LE", Compare::LessOrEqual),
+    ("SCMP_CMP_LT", Compare::Less),
+    ("SCMP_CMP_MASKED_EQ", Compare::MaskedEqual),
+    ("SCMP_CMP_NE", Compare::NotEqual),
 ];
 
 /// The `linux.seccomp` object as a compiled program (`struct sock_filter`
@@ -102,6 +126,7 @@ fn action(path: &str, name: &str, errno: Option<u64>) -> Result<u32, ConfigError
             .filter(|&e| e <= ret::DATA_MASK)
             .ok_or_else(|| field(path, format!("errnoRet {errno} is out of range")))
     };
+    // Every name in ACTIONS has its arm here (a test holds them together).
     Ok(match name {
         "SCMP_ACT_KILL" | "SCMP_ACT_KILL_THREAD" => 0x0000_0000,
         "SCMP_ACT_KILL_PROCESS" => ret::KILL_PROCESS,
@@ -132,15 +157,8 @@ fn condition(mut a: Obj) -> Result<Condition, ConfigError> {
     let value = a.uint("value")?.unwrap_or(0);
     let value_two = a.uint("valueTwo")?.unwrap_or(0);
     let op = a.string("op")?.ok_or_else(|| field(&a.sub("op"), "missing"))?;
-    let compare = match op.as_str() {
-        "SCMP_CMP_NE" => Compare::NotEqual,
-        "SCMP_CMP_LT" => Compare::Less,
-        "SCMP_CMP_LE" => Compare::LessOrEqual,
-        "SCMP_CMP_EQ" => Compare::Equal,
-        "SCMP_CMP_GE" => Compare::GreaterOrEqual,
-        "SCMP_CMP_GT" => Compare::Greater,
-        "SCMP_CMP_MASKED_EQ" => Compare::MaskedEqual,
-        other => return Err(field(&a.sub("op"), format!("unknown comparison {other:?}"))),
+    let Some(&(_, compare)) = OPERATORS.iter().find(|(name, _)| *name == op) else {
+        return Err(field(&a.sub("op"), format!("unknown comparison {op:?}")));
     };
     a.finish()?;
     Ok(Condition {
@@ -244,5 +262,18 @@ mod tests {
             json!({"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [{"names": ["read"], "action": "SCMP_ACT_ALLOW", "when": 1}]})
         )
         .is_ok());
+    }
+
+    #[test]
+    fn every_listed_action_and_operator_is_read() {
+        for name in ACTIONS {
+            assert!(action("a", name, None).is_ok(), "{name}");
+        }
+        assert!(action("a", "SCMP_ACT_NOTIFY", None).is_err());
+        assert!(action("a", "SCMP_ACT_MAYBE", None).is_err());
+        for (op, _) in OPERATORS {
+            let arg = json!({"index": 0, "value": 1, "op": op});
+            assert!(condition(Obj::new("c", arg).unwrap()).is_ok(), "{op}");
+        }
     }
 }
