@@ -20,13 +20,7 @@ pub struct Target {
 
 impl Target {
     pub fn open(path: &Path) -> Result<Self> {
-        let name = path.display().to_string();
-        let file = std::fs::OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .open(path)
-            .map_err(|e| anyhow!("--learn {name}: {e}"))?;
+        let crate::report::Output { file, name } = crate::report::create(path, "--learn")?;
         Ok(Self {
             file,
             name,

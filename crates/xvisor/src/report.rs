@@ -146,12 +146,13 @@ fn write_json(path: &Path, report: &xvisor_report::Report) -> Result<()> {
 
 /// A file opened before the run: the supervisor, confined once the guest
 /// runs, may no longer create files.
-struct Output {
-    file: std::fs::File,
-    name: String,
+pub(crate) struct Output {
+    pub(crate) file: std::fs::File,
+    pub(crate) name: String,
 }
 
-fn create(path: &Path, option: &str) -> Result<Output> {
+/// `path` made empty for writing, its failure named after `option`.
+pub(crate) fn create(path: &Path, option: &str) -> Result<Output> {
     let name = path.display().to_string();
     let file = std::fs::OpenOptions::new()
         .write(true)
