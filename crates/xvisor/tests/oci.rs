@@ -528,6 +528,12 @@ fn unsupported_fields_are_refused_by_name() {
             serde_json::json!({"linux": {"namespaces": [{"type": "pid"}, {"type": "mount"}]}}),
             "linux.namespaces: no ipc namespace: sharing the host's (hostIPC) is not supported",
         ),
+        // hostIPC by another name: the runtime's own IPC namespace by path.
+        (
+            serde_json::json!({"linux": {"namespaces": [{"type": "pid"}, {"type": "mount"},
+                {"type": "ipc", "path": format!("/proc/{}/ns/ipc", std::process::id())}]}}),
+            "is the runtime's own ipc namespace (the host's): sharing it (hostIPC) is not supported",
+        ),
         (
             serde_json::json!({"linux": {"personality": {"domain": "LINUX32"}}}),
             "linux.personality",
@@ -1194,7 +1200,7 @@ fn a_late_host_mount_in(propagation: &str, shared: bool) -> (i32, String) {
         mkdir "$SRC/late" && mount -t tmpfs late "$SRC/late" && echo mounted-after-start >"$SRC/late/flag" || exit 9
         touch "$SRC/go"
         i=0
-        while ! "$X" --root "$ROOT" state "$ID" | grep -q '"stopped"'; do
+        until case $("$X" --root "$ROOT" state "$ID") in *'"stopped"'*) true ;; *) false ;; esac; do
             i=$((i+1)); [ $i -lt 200 ] || exit 5; sleep 0.1
         done
         "$X" --root "$ROOT" delete "$ID"
