@@ -82,7 +82,7 @@ pub fn make_slave(mount_fd: BorrowedFd<'_>, recursive: bool) -> io::Result<()> {
         &MountAttr {
             attr_set: 0,
             attr_clr: 0,
-            propagation: libc::MS_SLAVE as u64,
+            propagation: libc::MS_SLAVE,
             userns_fd: 0,
         },
         recursive,
