@@ -15,7 +15,7 @@
 //! Every host mount is read-only, `nosuid`, `nodev` unless a volume says `rw`.
 
 use std::io;
-use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::path::{Component, Path, PathBuf};
 
 use xvisor_sys::fs::{self as sysfs, FileKind};
@@ -59,6 +59,13 @@ pub struct Volume {
     /// Absolute path inside the instance.
     pub target: String,
     pub writable: bool,
+    /// A slave of the host's mount (OCI's `rslave`, Kubernetes'
+    /// HostToContainer): what the host mounts below the source after the
+    /// instance starts appears in it too; nothing mounted in it goes back.
+    /// The host's mount holding the source must be shared (or itself a
+    /// slave); a private one is refused. Otherwise the volume is a private
+    /// copy, fixed when the instance starts.
+    pub slave: bool,
 }
 
 /// Everything that decides the instance's file tree.
@@ -249,6 +256,10 @@ pub enum RootfsError {
     BadVolumeTarget(String),
     #[error("--volume target {0:?}: /proc, /sys and /dev are the instance's own; mount a volume elsewhere")]
     ReservedVolumeTarget(String),
+    #[error(
+        "volume {0}: rslave asks for the mounts the host makes below it, but the host's mount holding it is private (make it shared first: mount --make-rshared)"
+    )]
+    PrivateSlaveSource(PathBuf),
     #[error("--workdir {0:?}: must be an absolute path")]
     BadWorkdir(String),
     #[error("mount target {0:?}: must be an absolute path without '..'")]
@@ -439,8 +450,17 @@ impl RootSpec {
     /// mounted. Done while the process still has the caller's host ids
     /// when the guest will not: path lookup on the host is the caller's.
     pub fn take_host_trees(&self) -> Result<HostTrees, RootfsError> {
+        // Slave volumes are cloned first, while this namespace's copy of
+        // the host's mount still receives from the host: a clone of it is
+        // then a slave of the same peer group, which making everything
+        // here private does not change.
+        let slaves = self
+            .volumes
+            .iter()
+            .map(|v| v.slave.then(|| clone_slave_volume(v)).transpose())
+            .collect::<Result<Vec<_>, _>>()?;
         mount::make_all_private().map_err(fail("make mounts private"))?;
-        HostTrees::take(self)
+        HostTrees::take(self, slaves)
     }
 
     /// The second half of [`Self::enter`], with the trees
@@ -863,7 +883,8 @@ impl HostTrees {
         trees
     }
 
-    fn take(spec: &RootSpec) -> Result<Self, RootfsError> {
+    /// `slaves`: per volume, the tree [`clone_slave_volume`] already took.
+    fn take(spec: &RootSpec, mut slaves: Vec<Option<OwnedFd>>) -> Result<Self, RootfsError> {
         let mut layers = Vec::new();
         let base = match &spec.base {
             RootBase::SystemDirs => None,
@@ -908,12 +929,15 @@ impl HostTrees {
         };
         let mut volumes = Vec::with_capacity(spec.volumes.len());
         let mut file_volumes = Vec::with_capacity(spec.volumes.len());
-        for v in &spec.volumes {
+        for (i, v) in spec.volumes.iter().enumerate() {
             let p = v
                 .host_path
                 .to_str()
                 .ok_or_else(|| RootfsError::NoSuchVolumeSource(v.host_path.clone()))?;
-            let tree = mount::clone_tree(None, p, true).map_err(fail(format!("clone volume {p}")))?;
+            let tree = match slaves.get_mut(i).and_then(Option::take) {
+                Some(tree) => tree,
+                None => mount::clone_tree(None, p, true).map_err(fail(format!("clone volume {p}")))?,
+            };
             let mut attrs = attr::NOSUID | attr::NODEV;
             if !v.writable {
                 attrs |= attr::RDONLY;
@@ -929,6 +953,63 @@ impl HostTrees {
             file_volumes,
         })
     }
+}
+
+/// A slave volume's tree: a clone of the host's mount at its source that
+/// stays a slave of the host's peer group, so mounts the host makes below
+/// the source later appear in it, and none made in it reach the host. The
+/// mount holding the source must receive from the host (shared there, so
+/// `shared:N` or, in a user namespace of its own, `master:N` here): a
+/// private one is refused rather than given as a copy that never changes.
+fn clone_slave_volume(v: &Volume) -> Result<OwnedFd, RootfsError> {
+    let p = v
+        .host_path
+        .to_str()
+        .ok_or_else(|| RootfsError::NoSuchVolumeSource(v.host_path.clone()))?;
+    let source = sysfs::open_path(None, p).map_err(|_| RootfsError::NoSuchVolumeSource(v.host_path.clone()))?;
+    let fdinfo = sysfs::read_small(format!("/proc/self/fdinfo/{}", source.as_raw_fd()))
+        .map_err(fail(format!("read the mount of volume {p}")))?;
+    let mountinfo = sysfs::read_small("/proc/self/mountinfo").map_err(fail("read /proc/self/mountinfo"))?;
+    let receives = mount_id_of(&fdinfo).and_then(|id| receives_propagation(&mountinfo, id));
+    match receives {
+        Some(true) => {}
+        Some(false) => return Err(RootfsError::PrivateSlaveSource(v.host_path.clone())),
+        None => {
+            return Err(RootfsError::Mount {
+                action: format!("find the mount holding volume {p} in /proc/self/mountinfo"),
+                error: io::Error::from_raw_os_error(xvisor_sys::errno::ENOENT),
+            })
+        }
+    }
+    let tree = mount::clone_tree(Some(source.as_fd()), "", true).map_err(fail(format!("clone volume {p}")))?;
+    // A clone of a shared mount joins its peer group (the same user
+    // namespace as the host's): make it receive only.
+    mount::make_slave(tree.as_fd(), true).map_err(fail(format!("make volume {p} a slave of the host's mount")))?;
+    Ok(tree)
+}
+
+/// The `mnt_id` line of a `/proc/self/fdinfo/N` file.
+fn mount_id_of(fdinfo: &str) -> Option<u64> {
+    fdinfo
+        .lines()
+        .find_map(|l| l.strip_prefix("mnt_id:"))
+        .and_then(|v| v.trim().parse().ok())
+}
+
+/// Whether mount `id` of a `/proc/PID/mountinfo` table receives mounts
+/// from a peer group: its optional fields (between the options and `-`)
+/// name one it is in (`shared:N`) or one it is a slave of (`master:N`).
+/// `None` when no line is that mount's.
+fn receives_propagation(mountinfo: &str, id: u64) -> Option<bool> {
+    let line = mountinfo
+        .lines()
+        .find(|l| l.split(' ').next().and_then(|f| f.parse::<u64>().ok()) == Some(id))?;
+    let (left, _) = line.split_once(" - ")?;
+    Some(
+        left.split(' ')
+            .skip(6)
+            .any(|f| f.starts_with("shared:") || f.starts_with("master:")),
+    )
 }
 
 /// Creates every missing directory of `rel` (relative to `root`, resolved
@@ -1538,6 +1619,58 @@ mod tests {
     }
 
     #[test]
+    fn a_mount_receives_propagation_when_shared_or_a_slave() {
+        let mountinfo = "25 1 8:1 / / rw,relatime shared:1 - ext4 /dev/sda1 rw\n\
+                         40 25 0:50 / /srv/a rw shared:7 master:3 - tmpfs a rw\n\
+                         41 25 0:51 / /srv/b rw master:9 - tmpfs b rw\n\
+                         42 25 0:52 / /srv/c rw - tmpfs shared:5 rw\n\
+                         43 25 0:53 / /srv/d\\040master:2 rw - tmpfs d rw\n";
+        assert_eq!(receives_propagation(mountinfo, 25), Some(true));
+        assert_eq!(receives_propagation(mountinfo, 40), Some(true));
+        assert_eq!(receives_propagation(mountinfo, 41), Some(true));
+        // After the `-`, a field is the file system's, not a peer group.
+        assert_eq!(receives_propagation(mountinfo, 42), Some(false));
+        // A mount point is field 5, never an optional field.
+        assert_eq!(receives_propagation(mountinfo, 43), Some(false));
+        assert_eq!(receives_propagation(mountinfo, 4), None);
+        assert_eq!(
+            mount_id_of("pos:\t0\nflags:\t012000000\nmnt_id:\t40\nino:\t7\n"),
+            Some(40)
+        );
+        assert_eq!(mount_id_of("pos:\t0\n"), None);
+    }
+
+    #[test]
+    fn mountinfo_and_fdinfo_readers_take_any_text() {
+        // Kernel text, but read back whole: whatever it holds, no panic.
+        let pieces = [
+            "1",
+            " ",
+            "-",
+            "shared:",
+            "master:2",
+            "\n",
+            "mnt_id:",
+            "\t",
+            "x",
+            "18446744073709551616",
+            "é",
+        ];
+        let mut seed = 0x2545_f491_u64;
+        for _ in 0..2000 {
+            let mut text = String::new();
+            for _ in 0..(seed % 24) {
+                seed ^= seed << 13;
+                seed ^= seed >> 7;
+                seed ^= seed << 17;
+                text.push_str(pieces[(seed % pieces.len() as u64) as usize]);
+            }
+            let _ = receives_propagation(&text, seed % 4);
+            let _ = mount_id_of(&text);
+        }
+    }
+
+    #[test]
     fn components_refuse_relative_and_parent_paths() {
         assert_eq!(instance_path_components("/a/b/./c"), Some(vec!["a", "b", "c"]));
         assert_eq!(instance_path_components("/"), Some(vec![]));
@@ -1574,6 +1707,7 @@ mod tests {
     fn validate_refuses_bad_volume_targets() {
         let mut s = spec();
         s.volumes.push(Volume {
+            slave: false,
             host_path: "/".into(),
             target: "relative".into(),
             writable: false,
@@ -1591,6 +1725,7 @@ mod tests {
     fn mount_points_include_home_and_volumes() {
         let mut s = spec();
         s.volumes.push(Volume {
+            slave: false,
             host_path: "/".into(),
             target: "/srv/data".into(),
             writable: true,

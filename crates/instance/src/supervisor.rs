@@ -1,7 +1,7 @@
 //! The supervisor side of an instance: creation, start, service, teardown.
 
 use std::io;
-use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -1730,9 +1730,25 @@ fn open_joined_namespaces(spec: &InstanceSpec) -> Result<Vec<(usize, OwnedFd)>, 
                 join.kind.name()
             )));
         }
+        if join.kind == NamespaceKind::Ipc && is_own_namespace(fd.as_fd(), "ipc")? {
+            // hostIPC by another name (docs/kubernetes.md, "Host namespaces").
+            return Err(fail(
+                "is the runtime's own ipc namespace (the host's): sharing it (hostIPC) is not supported".into(),
+            ));
+        }
         out.push((index, fd));
     }
     Ok(out)
+}
+
+/// Whether the namespace file `fd` is this process's own namespace of
+/// kind `name` (`/proc/self/ns/NAME`).
+fn is_own_namespace(fd: BorrowedFd<'_>, name: &str) -> Result<bool, InstanceError> {
+    use std::os::unix::fs::MetadataExt;
+    let inode = |path: String| std::fs::metadata(path).map(|m| (m.dev(), m.ino()));
+    let theirs = inode(format!("/proc/self/fd/{}", fd.as_raw_fd())).map_err(host("inspect a namespace"))?;
+    let ours = inode(format!("/proc/self/ns/{name}")).map_err(host("inspect a namespace"))?;
+    Ok(theirs == ours)
 }
 
 /// "a uts namespace", for a `CLONE_NEW*` flag.

@@ -72,6 +72,23 @@ pub fn set_attributes(mount_fd: BorrowedFd<'_>, set: u64, recursive: bool) -> io
     )
 }
 
+/// Makes the detached mount behind `mount_fd` (and, when `recursive`,
+/// every mount below it) a slave of the peer group it was cloned from:
+/// mounts made there later appear in it, none made in it go back. A clone
+/// of a private mount has no such group and stays private.
+pub fn make_slave(mount_fd: BorrowedFd<'_>, recursive: bool) -> io::Result<()> {
+    mount_setattr(
+        mount_fd,
+        &MountAttr {
+            attr_set: 0,
+            attr_clr: 0,
+            propagation: libc::MS_SLAVE,
+            userns_fd: 0,
+        },
+        recursive,
+    )
+}
+
 /// Shows the detached mount behind `mount_fd` (and every mount below it
 /// when `recursive`) through the id maps of the user namespace `userns`:
 /// a file whose owner is id N on disk shows as owned by whatever N inside

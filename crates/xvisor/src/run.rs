@@ -276,6 +276,7 @@ fn parse_volume(spec: &str) -> Result<Volume> {
         host_path,
         target: target.to_string(),
         writable,
+        slave: false,
     })
 }
 
@@ -392,6 +393,7 @@ fn parse_mount(spec: &str) -> Result<Mount> {
                 host_path,
                 target: target.to_string(),
                 writable: readonly == Some(false),
+                slave: false,
             }))
         }
         Some("tmpfs") => {

@@ -528,6 +528,12 @@ fn unsupported_fields_are_refused_by_name() {
             serde_json::json!({"linux": {"namespaces": [{"type": "pid"}, {"type": "mount"}]}}),
             "linux.namespaces: no ipc namespace: sharing the host's (hostIPC) is not supported",
         ),
+        // hostIPC by another name: the runtime's own IPC namespace by path.
+        (
+            serde_json::json!({"linux": {"namespaces": [{"type": "pid"}, {"type": "mount"},
+                {"type": "ipc", "path": format!("/proc/{}/ns/ipc", std::process::id())}]}}),
+            "is the runtime's own ipc namespace (the host's): sharing it (hostIPC) is not supported",
+        ),
         (
             serde_json::json!({"linux": {"personality": {"domain": "LINUX32"}}}),
             "linux.personality",
@@ -1158,6 +1164,82 @@ fn net_admin_inside_does_not_reach_a_joined_network_namespace() {
     let out = stdout(&o);
     assert!(out.contains("Operation not permitted"), "{out}{}", stderr(&o));
     assert!(!out.contains("mtu 1300"), "{out}");
+}
+
+/// Runs a container whose bind of a fresh tmpfs has `propagation`, in a
+/// mount namespace of this test's own (`unshare -m`: the host's mounts are
+/// not touched, and everything mounted goes with it): the tmpfs is made
+/// shared when `shared`, and after `start` the host mounts another tmpfs
+/// below it. Returns the script's status and what the container printed:
+/// the file on the late mount, or why not.
+fn a_late_host_mount_in(propagation: &str, shared: bool) -> (i32, String) {
+    require_root();
+    let b = Bundle::new(
+        "oci-rslave",
+        Caller::Root,
+        &[
+            "sh",
+            "-c",
+            "i=0; while ! test -e /vol/go && test $i -lt 100; do sleep 0.1; i=$((i+1)); done; cat /vol/late/flag 2>&1",
+        ],
+    );
+    let source = b.dir.join("source");
+    std::fs::create_dir(&source).unwrap();
+    b.edit(|c| {
+        c["mounts"].as_array_mut().unwrap().push(serde_json::json!({
+            "destination": "/vol", "type": "bind", "source": source, "options": ["rbind", propagation]
+        }));
+    });
+    let id = container_id(&format!("rslave-{propagation}"));
+    b.created.borrow_mut().push(id.clone());
+    let script = r#"
+        mount -t tmpfs vol "$SRC" || exit 9
+        if [ "$SHARED" = 1 ]; then mount --make-shared "$SRC" || exit 9; fi
+        "$X" --root "$ROOT" create --bundle "$B" "$ID" >"$OUT" 2>&1 </dev/null || { cat "$OUT"; exit 3; }
+        "$X" --root "$ROOT" start "$ID" || exit 4
+        mkdir "$SRC/late" && mount -t tmpfs late "$SRC/late" && echo mounted-after-start >"$SRC/late/flag" || exit 9
+        touch "$SRC/go"
+        i=0
+        until case $("$X" --root "$ROOT" state "$ID") in *'"stopped"'*) true ;; *) false ;; esac; do
+            i=$((i+1)); [ $i -lt 200 ] || exit 5; sleep 0.1
+        done
+        "$X" --root "$ROOT" delete "$ID"
+        cat "$OUT"
+    "#;
+    let o = std::process::Command::new("unshare")
+        .args(["-m", "--propagation", "private", "sh", "-c", script])
+        .env("X", binary())
+        .env("ROOT", &b.state_root)
+        .env("B", b.dir.path())
+        .env("ID", &id)
+        .env("SRC", &source)
+        .env("OUT", b.dir.join("out"))
+        .env("SHARED", if shared { "1" } else { "0" })
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert_ne!(code(&o), 9, "setting up the test's mounts failed: {}", stderr(&o));
+    (code(&o), format!("{}{}", stdout(&o), stderr(&o)))
+}
+
+#[test]
+fn an_rslave_bind_receives_what_the_host_mounts_below_it_after_start() {
+    let (status, out) = a_late_host_mount_in("rslave", true);
+    assert_eq!((status, out.as_str()), (0, "mounted-after-start\n"));
+}
+
+#[test]
+fn a_private_bind_is_a_copy_fixed_at_start() {
+    let (status, out) = a_late_host_mount_in("rprivate", true);
+    assert_eq!(status, 0, "{out}");
+    assert!(out.contains("No such file"), "{out}");
+}
+
+#[test]
+fn an_rslave_bind_of_a_private_host_mount_is_refused_at_create() {
+    let (status, out) = a_late_host_mount_in("rslave", false);
+    assert_eq!(status, 3, "{out}");
+    assert!(out.contains("rslave") && out.contains("private"), "{out}");
 }
 
 #[test]

@@ -19,20 +19,20 @@ pub(crate) const BUILT_IN_MOUNTS: &[(&str, &[&str])] = &[
 ];
 
 /// Mount options with a meaning of their own here: a bind mount (`bind`,
-/// `rbind`), read-only, no execution.
-pub(crate) const OWN_OPTIONS: &[&str] = &["bind", "rbind", "ro", "noexec"];
+/// `rbind`), read-only, no execution, a bind that receives the mounts the
+/// host makes below its source (`slave`, `rslave`).
+pub(crate) const OWN_OPTIONS: &[&str] = &["bind", "rbind", "ro", "noexec", "slave", "rslave"];
 
 /// Options of a tmpfs mount that take a value (`size=64m`, `mode=1777`,
 /// `nr_inodes=N`, which the size limit covers).
 pub(crate) const TMPFS_OPTIONS: &[&str] = &["size", "mode", "nr_inodes"];
 
-/// Mount options that change nothing here: the instance's mount namespace
-/// is private, and access-time behaviour is not a matter of isolation.
+/// Mount options that change nothing here: the instance's mounts are
+/// private unless a bind says `rslave`, and access-time behaviour is not a
+/// matter of isolation.
 pub(crate) const NEUTRAL_OPTIONS: &[&str] = &[
     "private",
     "rprivate",
-    "slave",
-    "rslave",
     "relatime",
     "norelatime",
     "strictatime",
@@ -100,6 +100,7 @@ impl Builder {
         }
         let mut readonly = false;
         let mut noexec = false;
+        let mut slave = false;
         let mut size = None;
         let mut mode = None;
         for (i, o) in options.iter().enumerate() {
@@ -107,6 +108,14 @@ impl Builder {
             match o.as_str() {
                 "ro" => readonly = true,
                 "noexec" => noexec = true,
+                // A new tmpfs has no host mount to receive from.
+                "slave" | "rslave" => slave = is_bind,
+                "shared" | "rshared" => {
+                    return Err(field(
+                        &opath,
+                        format!("{o:?} propagation is not supported (a mount made in the container never reaches the host; rslave receives the host's)"),
+                    ))
+                }
                 "bind" | "rbind" if is_bind => {}
                 o if NEUTRAL_OPTIONS.contains(&o) => {}
                 o if kind == "tmpfs" && o.starts_with("size=") => {
@@ -139,6 +148,7 @@ impl Builder {
                 host_path: self.bundle_path(&source),
                 target: dest,
                 writable: !readonly,
+                slave,
             });
             return Ok(());
         }

@@ -663,6 +663,38 @@ fn mounts_resources_and_annotations_are_honoured() {
 }
 
 #[test]
+fn rslave_binds_receive_the_hosts_mounts_and_rshared_is_refused() {
+    let mut c = default_config(false);
+    c["mounts"].as_array_mut().unwrap().extend([
+        serde_json::json!({"destination": "/a", "type": "bind", "source": "/a", "options": ["rbind", "rslave"]}),
+        serde_json::json!({"destination": "/b", "type": "bind", "source": "/b", "options": ["rbind", "slave", "ro"]}),
+        serde_json::json!({"destination": "/c", "type": "bind", "source": "/c", "options": ["rbind", "rprivate"]}),
+        serde_json::json!({"destination": "/t", "type": "tmpfs", "source": "tmpfs", "options": ["rslave"]}),
+    ]);
+    let c = parse(c).unwrap();
+    let slaves: Vec<_> = c
+        .spec
+        .root
+        .volumes
+        .iter()
+        .map(|v| (v.target.as_str(), v.slave))
+        .collect();
+    assert_eq!(slaves, [("/a", true), ("/b", true), ("/c", false)]);
+    for option in ["rshared", "shared"] {
+        let mut c = default_config(false);
+        c["mounts"].as_array_mut().unwrap().push(
+            serde_json::json!({"destination": "/a", "type": "bind", "source": "/a", "options": ["rbind", option]}),
+        );
+        let n = c["mounts"].as_array().unwrap().len() - 1;
+        let e = parse(c).unwrap_err().to_string();
+        assert!(
+            e.contains(&format!("mounts[{n}].options[1]")) && e.contains("propagation is not supported"),
+            "{e}"
+        );
+    }
+}
+
+#[test]
 fn a_hostname_is_given_to_a_joined_uts_namespace() {
     let mut c = default_config(false);
     c["linux"]["namespaces"][3] = serde_json::json!({"type": "uts", "path": "/proc/7/ns/uts"});
