@@ -378,7 +378,7 @@ pub fn run(d: Detached) -> Result<i32> {
             let report = xvisor_oci::runtime::read_report(report_read.as_fd())
                 .map_err(|e| anyhow!("read the keeper's report: {e}"))?;
             if let Some(rest) = report.strip_prefix("ok ") {
-                println!("{}", rest.trim_end());
+                outln!("{}", rest.trim_end());
                 return Ok(0);
             }
             // It has ended, or is ending, and has removed the record.
@@ -721,7 +721,7 @@ fn parse(args: Vec<OsString>, command: &str) -> Result<Option<Args>> {
 /// `xvisor logs`.
 pub fn logs(args: Vec<OsString>) -> Result<i32> {
     let Some(a) = parse(args, "logs")? else {
-        print!("{LOGS_HELP}");
+        out!("{LOGS_HELP}");
         return Ok(0);
     };
     let [name] = a.words.as_slice() else {
@@ -879,13 +879,13 @@ fn stop_one(name: &str, grace: Duration) -> Result<bool> {
 /// `xvisor stop`.
 pub fn stop(args: Vec<OsString>) -> Result<i32> {
     let Some(a) = parse(args, "stop")? else {
-        print!("{STOP_HELP}");
+        out!("{STOP_HELP}");
         return Ok(0);
     };
     let grace = Duration::from_secs(a.time.unwrap_or(10));
     for name in &a.words {
         stop_one(name, grace)?;
-        println!("{name}");
+        outln!("{name}");
     }
     Ok(0)
 }
@@ -893,7 +893,7 @@ pub fn stop(args: Vec<OsString>) -> Result<i32> {
 /// `xvisor wait`.
 pub fn wait(args: Vec<OsString>) -> Result<i32> {
     let Some(a) = parse(args, "wait")? else {
-        print!("{WAIT_HELP}");
+        out!("{WAIT_HELP}");
         return Ok(0);
     };
     let records = a
@@ -903,7 +903,7 @@ pub fn wait(args: Vec<OsString>) -> Result<i32> {
         .collect::<Result<Vec<_>>>()?;
     for record in records {
         match record.wait_end(None) {
-            Some(Life::Exited(code)) => println!("{code}"),
+            Some(Life::Exited(code)) => outln!("{code}"),
             _ => bail!("wait: {:?} ended without a status (its keeper was killed)", record.name),
         }
     }
@@ -913,7 +913,7 @@ pub fn wait(args: Vec<OsString>) -> Result<i32> {
 /// `xvisor rm`.
 pub fn rm(args: Vec<OsString>) -> Result<i32> {
     let Some(a) = parse(args, "rm")? else {
-        print!("{RM_HELP}");
+        out!("{RM_HELP}");
         return Ok(0);
     };
     for name in &a.words {
@@ -930,7 +930,7 @@ pub fn rm(args: Vec<OsString>) -> Result<i32> {
             stop_one(name, Duration::ZERO)?;
         }
         std::fs::remove_dir_all(&record.dir).with_context(|| format!("rm: remove {}", record.dir.display()))?;
-        println!("{name}");
+        outln!("{name}");
     }
     Ok(0)
 }
@@ -938,14 +938,14 @@ pub fn rm(args: Vec<OsString>) -> Result<i32> {
 /// `xvisor inspect`.
 pub fn inspect(args: Vec<OsString>) -> Result<i32> {
     let Some(a) = parse(args, "inspect")? else {
-        print!("{INSPECT_HELP}");
+        out!("{INSPECT_HELP}");
         return Ok(0);
     };
     let mut all = Vec::new();
     for name in &a.words {
         all.push(inspect_one(name)?);
     }
-    println!("{:#}", Value::Array(all));
+    outln!("{:#}", Value::Array(all));
     Ok(0)
 }
 

@@ -79,7 +79,7 @@ pub fn user_command(args: Vec<OsString>) -> Result<i32> {
     while let Some(arg) = p.next()? {
         match arg {
             Short('h') | Long("help") => {
-                print!("{HELP}");
+                out!("{HELP}");
                 return Ok(0);
             }
             Short('e') | Long("env") => request.env.push(parse_env(&text(p.value()?)?)?),

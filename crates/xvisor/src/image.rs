@@ -96,7 +96,7 @@ fn dispatch(mut args: Vec<OsString>) -> Result<i32> {
         "inspect" => inspect(args),
         "rm" | "remove" => remove(args),
         "help" | "-h" | "--help" => {
-            print!("{HELP}");
+            out!("{HELP}");
             Ok(0)
         }
         other => bail!("image: unknown command {other:?} (commands: import, ls, inspect, rm)"),
@@ -118,7 +118,7 @@ fn import(args: Vec<OsString>) -> Result<i32> {
     while let Some(arg) = p.next()? {
         match arg {
             Short('h') | Long("help") => {
-                print!("{HELP}");
+                out!("{HELP}");
                 return Ok(0);
             }
             Long("name") => options.name = Some(text(p.value()?, "--name")?),
@@ -158,7 +158,7 @@ fn import(args: Vec<OsString>) -> Result<i32> {
     } else {
         String::new()
     };
-    println!(
+    outln!(
         "Imported {} ({}, {} layer{}{reused}, {})",
         done.reference,
         done.id.short(),
@@ -250,7 +250,7 @@ fn flags(args: Vec<OsString>, command: &str) -> Result<(Vec<String>, bool, bool)
 fn list(args: Vec<OsString>) -> Result<i32> {
     let (names, json, help) = flags(args, "image ls")?;
     if help {
-        print!("{HELP}");
+        out!("{HELP}");
         return Ok(0);
     }
     if let Some(extra) = names.first() {
@@ -263,7 +263,7 @@ fn list(args: Vec<OsString>) -> Result<i32> {
         Vec::new()
     };
     if json {
-        println!("{}", serde_json::to_string_pretty(&images)?);
+        outln!("{}", serde_json::to_string_pretty(&images)?);
         return Ok(0);
     }
     let width = images
@@ -272,10 +272,10 @@ fn list(args: Vec<OsString>) -> Result<i32> {
         .max()
         .unwrap_or(0)
         .max(4);
-    println!("{:width$}  {:12}  {:>6}  {:>10}", "NAME", "ID", "LAYERS", "SIZE");
+    outln!("{:width$}  {:12}  {:>6}  {:>10}", "NAME", "ID", "LAYERS", "SIZE");
     for i in &images {
         for n in &i.names {
-            println!(
+            outln!(
                 "{n:width$}  {:12}  {:>6}  {:>10}",
                 i.id.short(),
                 i.layers.len(),
@@ -289,7 +289,7 @@ fn list(args: Vec<OsString>) -> Result<i32> {
 fn inspect(args: Vec<OsString>) -> Result<i32> {
     let (names, json, help) = flags(args, "image inspect")?;
     if help {
-        print!("{HELP}");
+        out!("{HELP}");
         return Ok(0);
     }
     let [name] = &names[..] else {
@@ -297,9 +297,9 @@ fn inspect(args: Vec<OsString>) -> Result<i32> {
     };
     let info = store()?.inspect(name)?;
     if json {
-        println!("{}", serde_json::to_string_pretty(&info)?);
+        outln!("{}", serde_json::to_string_pretty(&info)?);
     } else {
-        print!("{}", describe(&info));
+        out!("{}", describe(&info));
     }
     Ok(0)
 }
@@ -345,7 +345,7 @@ fn describe(i: &ImageInfo) -> String {
 fn remove(args: Vec<OsString>) -> Result<i32> {
     let (names, _, help) = flags(args, "image rm")?;
     if help {
-        print!("{HELP}");
+        out!("{HELP}");
         return Ok(0);
     }
     if names.is_empty() {
@@ -355,7 +355,7 @@ fn remove(args: Vec<OsString>) -> Result<i32> {
     for name in &names {
         let r = store.remove(name)?;
         for n in &r.untagged {
-            println!("Removed {n}");
+            outln!("Removed {n}");
         }
         if r.kept_in_use > 0 {
             eprintln!(

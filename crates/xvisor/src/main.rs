@@ -2,13 +2,15 @@
 
 #![forbid(unsafe_code)]
 
+#[macro_use]
+mod message;
+
 mod cli;
 mod detach;
 mod exec;
 mod image;
 mod learn;
 mod manage;
-mod message;
 mod oci;
 mod policy;
 mod report;
@@ -154,7 +156,7 @@ fn dispatch(mut args: Vec<OsString>) -> i32 {
                 }
             }
             Ok(None) => {
-                print!("{}", run::HELP);
+                out!("{}", run::HELP);
                 0
             }
             Err(e) => usage_error(&e),
@@ -185,19 +187,19 @@ fn dispatch(mut args: Vec<OsString>) -> i32 {
         },
         "help" | "-h" | "--help" => {
             match args.first().and_then(|a| a.to_str()).and_then(cli::find) {
-                Some(command) => print!("{}", command.help),
-                None => print!("{HELP}"),
+                Some(command) => out!("{}", command.help),
+                None => out!("{HELP}"),
             }
             0
         }
         "completions" => match args.first().and_then(|a| a.to_str()) {
             Some("-h" | "--help") => {
-                print!("{}", cli::COMPLETIONS_HELP);
+                out!("{}", cli::COMPLETIONS_HELP);
                 0
             }
             Some(shell) if args.len() == 1 => match cli::completions(shell) {
                 Some(script) => {
-                    print!("{script}");
+                    out!("{script}");
                     0
                 }
                 None => usage_error(&anyhow::anyhow!(
@@ -208,17 +210,17 @@ fn dispatch(mut args: Vec<OsString>) -> i32 {
         },
         "man" => match args.first().and_then(|a| a.to_str()) {
             Some("-h" | "--help") => {
-                print!("{}", cli::MAN_HELP);
+                out!("{}", cli::MAN_HELP);
                 0
             }
             None => {
-                print!("{}", cli::man(HELP, &version()));
+                out!("{}", cli::man(HELP, &version()));
                 0
             }
             Some(other) => usage_error(&anyhow::anyhow!("man: unexpected argument {other:?}")),
         },
         "-V" | "--version" | "version" => {
-            println!("xvisor {}", version());
+            outln!("xvisor {}", version());
             0
         }
         other => {

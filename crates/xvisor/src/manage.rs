@@ -95,7 +95,7 @@ fn parse(args: Vec<OsString>, command: &str) -> Result<Option<Words>> {
 /// `xvisor ps`. Returns the exit status.
 pub fn ps(args: Vec<OsString>) -> Result<i32> {
     let Some(w) = parse(args, "ps")? else {
-        print!("{PS_HELP}");
+        out!("{PS_HELP}");
         return Ok(0);
     };
     let registry = Registry::for_caller();
@@ -109,7 +109,7 @@ pub fn ps(args: Vec<OsString>) -> Result<i32> {
 /// `xvisor kill`. Returns the exit status.
 pub fn kill(args: Vec<OsString>) -> Result<i32> {
     let Some(w) = parse(args, "kill")? else {
-        print!("{KILL_HELP}");
+        out!("{KILL_HELP}");
         return Ok(0);
     };
     let (name, signal) = match w.words.as_slice() {
@@ -230,7 +230,7 @@ fn list(registry: &Registry, json: bool, all: bool) -> Result<i32> {
                 json_string(command)
             ));
         }
-        println!("[{}]", items.join(",\n "));
+        outln!("[{}]", items.join(",\n "));
         return Ok(0);
     }
     let mut table = vec![["NAME", "PID", "TASKS", "UPTIME", "PROFILE", "LIMITS", "COMMAND"]
@@ -277,7 +277,7 @@ fn list(registry: &Registry, json: bool, all: bool) -> Result<i32> {
         }
         table.push(cells.iter().map(|c| c.to_string()).collect());
     }
-    print!("{}", columns(&table));
+    out!("{}", columns(&table));
     Ok(0)
 }
 
@@ -301,7 +301,7 @@ fn tasks(registry: &Registry, name: &str, json: bool) -> Result<i32> {
                 )
             })
             .collect();
-        println!(
+        outln!(
             "{{\"name\": {}, \"tasks\": [{}]}}",
             json_string(name),
             items.join(",\n  ")
@@ -333,7 +333,7 @@ fn tasks(registry: &Registry, name: &str, json: bool) -> Result<i32> {
             command,
         ]);
     }
-    print!("{}", columns(&table));
+    out!("{}", columns(&table));
     Ok(0)
 }
 

@@ -1,5 +1,45 @@
 //! How the command line says what went wrong: one line, without the
-//! kernel's error numbers.
+//! kernel's error numbers; and how it writes its output, which a reader
+//! may stop reading at any moment (`xvisor ps | head -1`).
+
+use std::io::Write;
+
+/// `print!` that never panics: see [`write_out`].
+macro_rules! out {
+    ($($arg:tt)*) => {
+        $crate::message::write_out(format_args!($($arg)*), false)
+    };
+}
+
+/// `println!` that never panics: see [`write_out`].
+macro_rules! outln {
+    () => {
+        $crate::message::write_out(format_args!(""), true)
+    };
+    ($($arg:tt)*) => {
+        $crate::message::write_out(format_args!($($arg)*), true)
+    };
+}
+
+/// Writes to standard output. A reader that went away (a closed pipe)
+/// ends the command quietly with 141, the status a shell gives a program
+/// a SIGPIPE ended, as a C tool's end would be; any other failure to
+/// write is said in one line, status 125. (`print!` would panic.)
+pub(crate) fn write_out(args: std::fmt::Arguments<'_>, newline: bool) {
+    let mut stdout = std::io::stdout().lock();
+    let written = stdout
+        .write_fmt(args)
+        .and_then(|()| if newline { stdout.write_all(b"\n") } else { Ok(()) })
+        .and_then(|()| if newline { stdout.flush() } else { Ok(()) });
+    match written {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => std::process::exit(141),
+        Err(e) => {
+            eprintln!("xvisor: cannot write the output: {}", plain(&e.to_string()));
+            std::process::exit(125);
+        }
+    }
+}
 
 /// A command's arguments were wrong: one line, status 125.
 pub(crate) fn usage_error(e: &anyhow::Error) -> i32 {

@@ -365,7 +365,7 @@ pub fn main(args: Vec<OsString>) -> i32 {
         "resume" => resume(&global, args),
         "checkpoint" | "restore" | "update" | "events" => Err(anyhow!("{command}: not supported by xvisor")),
         "help" | "--help" | "-h" => {
-            print!("{HELP}");
+            out!("{HELP}");
             Ok(0)
         }
         other => Err(anyhow!("unknown command {other:?} (see 'xvisor oci --help')")),
@@ -450,7 +450,7 @@ fn one_id(p: &Parsed, command: &str) -> Result<String> {
 fn create_command(global: &Global, args: Vec<OsString>, run: bool) -> Result<i32> {
     let p = parse(if run { "run" } else { "create" }, args)?;
     if p.help {
-        print!("{HELP}");
+        out!("{HELP}");
         return Ok(0);
     }
     let request = CreateRequest {
@@ -510,7 +510,7 @@ fn exec(global: &Global, args: Vec<OsString>) -> Result<i32> {
     while let Some(arg) = p.next()? {
         match arg {
             Short('h') | Long("help") => {
-                print!("{HELP}");
+                out!("{HELP}");
                 return Ok(0);
             }
             Short('p') | Long("process") => process_file = Some(PathBuf::from(p.value()?)),
@@ -591,7 +591,7 @@ fn state(global: &Global, args: Vec<OsString>) -> Result<i32> {
     let p = parse("state", args)?;
     let id = one_id(&p, "state")?;
     let (state, status) = global.runtime().status(&id)?;
-    println!("{}", serde_json::to_string_pretty(&state_json(&state, status))?);
+    outln!("{}", serde_json::to_string_pretty(&state_json(&state, status))?);
     Ok(0)
 }
 
@@ -618,14 +618,14 @@ fn ps(global: &Global, args: Vec<OsString>) -> Result<i32> {
     let id = one_id(&p, "ps")?;
     let pids = global.runtime().processes(&id)?;
     if p.json {
-        println!("{}", serde_json::to_string(&pids)?);
+        outln!("{}", serde_json::to_string(&pids)?);
         return Ok(0);
     }
-    println!("{:>8} CMD", "PID");
+    outln!("{:>8} CMD", "PID");
     for pid in pids {
         let cmd = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
         let cmd = String::from_utf8_lossy(&cmd).replace('\0', " ");
-        println!("{pid:>8} {}", xvisor_instance::printable(cmd.trim_end()));
+        outln!("{pid:>8} {}", xvisor_instance::printable(cmd.trim_end()));
     }
     Ok(0)
 }
@@ -635,16 +635,16 @@ fn list(global: &Global, args: Vec<OsString>) -> Result<i32> {
     let rows = global.runtime().list()?;
     if p.quiet {
         for (s, _) in &rows {
-            println!("{}", s.id);
+            outln!("{}", s.id);
         }
     } else if p.json {
         let list: Vec<_> = rows.iter().map(|(s, st)| state_json(s, *st)).collect();
-        println!("{}", serde_json::to_string(&list)?);
+        outln!("{}", serde_json::to_string(&list)?);
     } else {
-        println!("{:<20} {:>8} {:<8} {:<40} CREATED", "ID", "PID", "STATUS", "BUNDLE");
+        outln!("{:<20} {:>8} {:<8} {:<40} CREATED", "ID", "PID", "STATUS", "BUNDLE");
         for (s, st) in &rows {
             let pid = if *st == xvisor_oci::Status::Stopped { 0 } else { s.pid };
-            println!(
+            outln!(
                 "{:<20} {:>8} {:<8} {:<40} {}",
                 s.id,
                 pid,
@@ -659,7 +659,7 @@ fn list(global: &Global, args: Vec<OsString>) -> Result<i32> {
 
 fn features(args: Vec<OsString>) -> Result<i32> {
     let _ = parse("features", args)?;
-    println!("{}", serde_json::to_string_pretty(&xvisor_oci::features())?);
+    outln!("{}", serde_json::to_string_pretty(&xvisor_oci::features())?);
     Ok(0)
 }
 

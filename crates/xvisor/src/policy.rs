@@ -111,7 +111,7 @@ pub fn main(args: Vec<OsString>) -> i32 {
             125
         }
         Some("-h" | "--help" | "help") => {
-            print!("{HELP}");
+            out!("{HELP}");
             0
         }
         Some("check") => match check(&args[1..]) {
@@ -140,14 +140,14 @@ fn check(files: &[String]) -> Result<()> {
             Ok(()) => String::new(),
             Err(e) => format!(" (on this kernel: {e})"),
         };
-        println!("{name}: accepted{kernel}");
+        outln!("{name}: accepted{kernel}");
         for rule in file.rules() {
             let at = if rule.at.line == 0 {
                 "     ".to_string()
             } else {
                 format!("{:>5}", rule.at.line)
             };
-            println!("{at}  {:<26} {}", rule.layer.to_string(), rule.rule);
+            outln!("{at}  {:<26} {}", rule.layer.to_string(), rule.rule);
         }
         if !kernel.is_empty() {
             bail!("{name}: this kernel cannot enforce it{kernel}");
@@ -162,6 +162,6 @@ fn show(args: &[String]) -> Result<()> {
         [name] => Profile::parse(name)?,
         _ => bail!("policy show: one profile name at most (default, strict)"),
     };
-    print!("{}", policy_file::profile_as_file(profile));
+    out!("{}", policy_file::profile_as_file(profile));
     Ok(())
 }

@@ -49,7 +49,7 @@ pub fn main(args: Vec<OsString>) -> Result<i32> {
     while let Some(arg) = p.next()? {
         match arg {
             Short('h') | Long("help") => {
-                print!("{HELP}");
+                out!("{HELP}");
                 return Ok(0);
             }
             Short('o') | Long("output") => output = Some(PathBuf::from(p.value()?)),
@@ -138,7 +138,7 @@ fn warn_of_problems(trace: &str, builder: &Builder) {
 fn write_json(path: &Path, report: &xvisor_report::Report) -> Result<()> {
     let text = serde_json::to_string_pretty(report)?;
     if path.as_os_str() == "-" {
-        println!("{text}");
+        outln!("{text}");
         return Ok(());
     }
     std::fs::write(path, text + "\n").map_err(|e| anyhow!("{}: {e}", path.display()))

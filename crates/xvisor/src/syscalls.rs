@@ -40,7 +40,7 @@ pub fn main(args: Vec<OsString>) -> Result<i32> {
     while let Some(arg) = p.next()? {
         match arg {
             Short('h') | Long("help") => {
-                print!("{HELP}");
+                out!("{HELP}");
                 return Ok(0);
             }
             Long("profile") => {
@@ -68,6 +68,6 @@ pub fn main(args: Vec<OsString>) -> Result<i32> {
         Format::Json => render::json(&policy),
         Format::Markdown => render::markdown(),
     };
-    print!("{text}");
+    out!("{text}");
     Ok(0)
 }

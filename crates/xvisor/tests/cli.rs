@@ -188,3 +188,21 @@ fn the_man_page_renders_cleanly_and_lists_every_command() {
         assert!(text.contains(section), "the page lacks {section}");
     }
 }
+
+/// A reader that stops reading (`xvisor syscalls | head -1`) ends the
+/// command quietly, as a SIGPIPE ends a C tool (status 141), never with a
+/// panic; a full disk is one line, 125.
+#[test]
+fn output_to_a_reader_that_went_away_ends_quietly() {
+    for args in [&["syscalls"][..], &["man"], &["oci", "features"]] {
+        let (reader, writer) = std::io::pipe().unwrap();
+        drop(reader);
+        let o = Command::new(binary()).args(args).stdout(writer).output().unwrap();
+        assert_eq!(o.status.code(), Some(141), "{args:?}: {}", stderr(&o));
+        assert!(o.stderr.is_empty(), "{args:?}: {}", stderr(&o));
+    }
+    let full = std::fs::OpenOptions::new().write(true).open("/dev/full").unwrap();
+    let o = Command::new(binary()).arg("syscalls").stdout(full).output().unwrap();
+    assert_eq!(code(&o), 125);
+    assert_eq!(stderr(&o).lines().count(), 1, "{}", stderr(&o));
+}
