@@ -284,6 +284,50 @@ impl CgroupMounts {
     }
 }
 
+/// The hierarchies in which an instance has a directory of its own: the
+/// only ones its `/sys/fs/cgroup` shows. In any other, the root of its
+/// cgroup namespace is the cgroup xvisor runs in (often the host's root
+/// cgroup), and a mount there would show the host's whole tree.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CgroupView {
+    /// It has a directory on the v2 hierarchy.
+    pub v2: bool,
+    /// Controllers (or the freezer) of the v1 hierarchies it has a
+    /// directory on; one names a v1 hierarchy, which holds each controller
+    /// at most once.
+    pub v1_controllers: Vec<String>,
+}
+
+impl CgroupView {
+    /// Whether the view shows anything at all.
+    pub fn is_empty(&self) -> bool {
+        !self.v2 && self.v1_controllers.is_empty()
+    }
+}
+
+impl CgroupMounts {
+    /// What of the host's hierarchies `view` shows: the others are left out
+    /// (no mount and no directory), so the instance sees only its own
+    /// cgroups, never the tree above them.
+    pub fn shown(self, view: &CgroupView) -> Self {
+        match self {
+            Self::Unified if view.v2 => Self::Unified,
+            Self::Split(mut mounts) => {
+                mounts.retain(|m| match &m.v1_options {
+                    None => view.v2,
+                    Some(options) => options.iter().any(|o| view.v1_controllers.contains(o)),
+                });
+                if mounts.is_empty() {
+                    Self::None
+                } else {
+                    Self::Split(mounts)
+                }
+            }
+            _ => Self::None,
+        }
+    }
+}
+
 /// Joins our cgroup path (from /proc/self/cgroup) onto a mount whose own
 /// root inside the hierarchy is `mount_root`.
 fn own_dir(mount_point: &str, mount_root: &str, own_path: &str) -> PathBuf {
@@ -995,6 +1039,19 @@ impl InstanceCgroup {
         &self.made_on_the_way
     }
 
+    /// The hierarchies the instance has a directory on, for its view of
+    /// `/sys/fs/cgroup`.
+    pub fn view(&self) -> CgroupView {
+        let mut view = CgroupView::default();
+        for d in &self.dirs {
+            match d.version {
+                Version::V2 => view.v2 = true,
+                Version::V1 => view.v1_controllers.extend(d.controllers.iter().map(|c| c.to_string())),
+            }
+        }
+        view
+    }
+
     /// Every directory, for the clean-up watchdog.
     pub fn paths(&self) -> Vec<PathBuf> {
         self.dirs.iter().map(|d| d.path.clone()).collect()
@@ -1397,6 +1454,40 @@ mod tests {
     }
 
     #[test]
+    fn the_view_shows_only_hierarchies_with_the_instances_own_directory() {
+        let hybrid = "31 23 0:28 / /sys/fs/cgroup rw - tmpfs tmpfs rw,mode=755\n\
+                      32 31 0:29 / /sys/fs/cgroup/cpu,cpuacct rw - cgroup cgroup rw,cpu,cpuacct\n\
+                      33 31 0:30 / /sys/fs/cgroup/pids rw - cgroup cgroup rw,pids\n\
+                      35 31 0:32 / /sys/fs/cgroup/memory rw - cgroup cgroup rw,memory\n\
+                      40 31 0:37 / /sys/fs/cgroup/systemd rw - cgroup cgroup rw,xattr,name=systemd\n\
+                      41 31 0:38 / /sys/fs/cgroup/unified rw - cgroup2 cgroup2 rw\n";
+        let names = |mounts: CgroupMounts| match mounts {
+            CgroupMounts::Split(m) => m.into_iter().map(|m| m.name).collect::<Vec<_>>(),
+            other => panic!("{other:?}"),
+        };
+        let view = |v2: bool, v1: &[&str]| CgroupView {
+            v2,
+            v1_controllers: v1.iter().map(|c| c.to_string()).collect(),
+        };
+        assert_eq!(
+            names(CgroupMounts::parse(hybrid).shown(&view(false, &["memory"]))),
+            ["memory"]
+        );
+        assert_eq!(
+            names(CgroupMounts::parse(hybrid).shown(&view(false, &["cpuacct", "pids"]))),
+            ["cpu,cpuacct", "pids"]
+        );
+        assert_eq!(names(CgroupMounts::parse(hybrid).shown(&view(true, &[]))), ["unified"]);
+        assert_eq!(CgroupMounts::parse(hybrid).shown(&view(false, &[])), CgroupMounts::None);
+        let v2 = "30 23 0:27 / /sys/fs/cgroup rw,nosuid - cgroup2 cgroup2 rw,nsdelegate\n";
+        assert_eq!(CgroupMounts::parse(v2).shown(&view(true, &[])), CgroupMounts::Unified);
+        assert_eq!(
+            CgroupMounts::parse(v2).shown(&view(false, &["memory"])),
+            CgroupMounts::None
+        );
+    }
+
+    #[test]
     fn mountinfo_escapes_are_decoded() {
         assert_eq!(unescape_mountinfo("/a\\040b"), "/a b");
         assert_eq!(unescape_mountinfo("/a\\04"), "/a\\04");
@@ -1443,6 +1534,11 @@ mod tests {
         assert_eq!(read("cpu.cfs_quota_us"), "50000");
         assert_eq!(read("cpu.cfs_period_us"), "100000");
         assert_eq!(cg.paths(), vec![dir.clone()]);
+        let view = CgroupView {
+            v2: false,
+            v1_controllers: vec!["memory".into(), "pids".into(), "cpu".into()],
+        };
+        assert_eq!(cg.view(), view);
         std::fs::write(
             dir.join("memory.oom_control"),
             "oom_kill_disable 0\nunder_oom 0\noom_kill 2\n",

@@ -21,7 +21,7 @@ use std::path::{Component, Path, PathBuf};
 use xvisor_sys::fs::{self as sysfs, FileKind};
 use xvisor_sys::mount::{self, attr, FsOption};
 
-use crate::cgroup::CgroupMounts;
+use crate::cgroup::{CgroupMounts, CgroupView};
 
 /// What the instance's `/` is made of.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -184,10 +184,10 @@ pub struct RootExtras {
     /// namespace no node can be made, only a host one shown.
     pub devices: Vec<String>,
     /// `/sys/fs/cgroup` shows the instance's own cgroups: the host's
-    /// hierarchies mounted anew in its cgroup namespace. For an instance
-    /// with cgroups of its own (limits, an engine's `cgroupsPath`); without
-    /// any, the directory stays empty (each mount costs the start-up).
-    pub cgroup_view: bool,
+    /// hierarchies in which it has a directory, mounted anew in its cgroup
+    /// namespace. Empty for an instance without cgroups of its own: the
+    /// directory stays empty (each mount costs the start-up).
+    pub cgroup_view: CgroupView,
     /// Who the guest's root is on the host, and so what the kernel's own
     /// permission checks already keep from it.
     pub guest_root: GuestRoot,
@@ -509,7 +509,7 @@ impl RootSpec {
             &self.extras.devices,
             &TmpfsBound::new(self.tmpfs_sizes.shm),
         )?;
-        mount_sys(root, self.extras.cgroup_view)?;
+        mount_sys(root, &self.extras.cgroup_view)?;
         // An image's or a bundle's /tmp is its own (writable, and holding
         // whatever the image ships there); a root made of host directories
         // gets a fresh one.
@@ -1313,8 +1313,9 @@ fn mount_proc(root: BorrowedFd<'_>, guest_root: GuestRoot) -> Result<(), RootfsE
 /// network namespace — the host's, with everything the host mounts below
 /// it hidden. Either way never the host's tracefs, debugfs, securityfs,
 /// bpf, pstore or cgroup tree (`/sys/fs/cgroup` shows the instance's own
-/// cgroups when `cgroup_view`, and is empty otherwise), nor [`SYS_MASKED`].
-fn mount_sys(root: BorrowedFd<'_>, cgroup_view: bool) -> Result<(), RootfsError> {
+/// cgroups in the hierarchies of `cgroup_view`, and is empty otherwise), nor
+/// [`SYS_MASKED`].
+fn mount_sys(root: BorrowedFd<'_>, cgroup_view: &CgroupView) -> Result<(), RootfsError> {
     const READ_ONLY: u64 = attr::RDONLY | attr::NOSUID | attr::NODEV | attr::NOEXEC;
     // Read only when needed (not for a new sysfs without a cgroup view, the
     // usual start), and then once.
@@ -1344,8 +1345,8 @@ fn mount_sys(root: BorrowedFd<'_>, cgroup_view: bool) -> Result<(), RootfsError>
     for p in SYS_MASKED {
         mask(root, &format!("sys/{p}"))?;
     }
-    if cgroup_view {
-        mount_cgroups(root, &CgroupMounts::parse(mountinfo()?), READ_ONLY)?;
+    if !cgroup_view.is_empty() {
+        mount_cgroups(root, &CgroupMounts::parse(mountinfo()?).shown(cgroup_view), READ_ONLY)?;
     }
     Ok(())
 }
@@ -1369,9 +1370,9 @@ fn outermost_mounts_below(mountinfo: &str, top: &str) -> Vec<String> {
     outermost
 }
 
-/// The host's cgroup hierarchies, each mounted anew in the instance's
-/// cgroup namespace (its root is the cgroup init was in: the instance's, or
-/// the supervisor's when the instance has none). A hierarchy the kernel
+/// The host's cgroup hierarchies in which the instance has a directory of
+/// its own, each mounted anew in the instance's cgroup namespace (whose
+/// root there is that directory). A hierarchy the kernel
 /// will not mount here is left out, an empty directory: the view is a
 /// convenience for programs that read their limits, not a confinement.
 fn mount_cgroups(root: BorrowedFd<'_>, mounts: &CgroupMounts, read_only: u64) -> Result<(), RootfsError> {

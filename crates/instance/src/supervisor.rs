@@ -1303,7 +1303,7 @@ fn prepare(spec: &mut InstanceSpec) -> Result<Prepared, InstanceError> {
     let (cgroup, watchdog) = set_up_cgroup(spec)?;
     // The instance sees its own cgroups at /sys/fs/cgroup when it has
     // any (programs size themselves by the limits they find there).
-    spec.root.extras.cgroup_view = cgroup.is_some();
+    spec.root.extras.cgroup_view = cgroup.as_ref().map(|c| c.view()).unwrap_or_default();
     signal::block(SUPERVISOR_SIGNALS).map_err(host("block signals"))?;
     let signals = signal::signal_fd(SUPERVISOR_SIGNALS).map_err(host("create a signalfd"))?;
     let trace = open_trace(spec)?;
