@@ -1403,7 +1403,14 @@ fn set_up_cgroup(spec: &InstanceSpec) -> Result<(Option<InstanceCgroup>, Option<
                 dog.finish();
                 cgroup = None;
             }
-            Err(e) => return Err(e.into()),
+            Err(e) => {
+                // `create` removed what it made; the watchdog is left a
+                // removal only if that failed.
+                if cg.remove(Duration::ZERO).is_ok() {
+                    dog.finish();
+                }
+                return Err(e.into());
+            }
         }
     }
     Ok((cgroup, watchdog))
