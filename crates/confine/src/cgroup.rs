@@ -155,6 +155,10 @@ pub struct Hierarchy {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct CgroupHost {
     pub hierarchies: Vec<Hierarchy>,
+    /// What the host mounts at /sys/fs/cgroup, from the same read of
+    /// mountinfo: the instance's view is made of it, so that init need not
+    /// read its own (longer, and slower to print) mountinfo again.
+    pub mounts: CgroupMounts,
 }
 
 /// Undoes the octal escapes of /proc/self/mountinfo (`\040` for a space).
@@ -211,9 +215,10 @@ pub(crate) fn mount_entries(mountinfo: &str) -> impl Iterator<Item = MountEntry<
 /// instance: each hierarchy a fresh mount in the instance's cgroup
 /// namespace, whose root is the instance's own cgroup (as a container
 /// sees its own with runc), never the host's tree.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub enum CgroupMounts {
     /// No cgroup file system there: the directory stays empty.
+    #[default]
     None,
     /// One cgroup v2 hierarchy at /sys/fs/cgroup itself.
     Unified,
@@ -296,13 +301,6 @@ pub struct CgroupView {
     /// directory on; one names a v1 hierarchy, which holds each controller
     /// at most once.
     pub v1_controllers: Vec<String>,
-}
-
-impl CgroupView {
-    /// Whether the view shows anything at all.
-    pub fn is_empty(&self) -> bool {
-        !self.v2 && self.v1_controllers.is_empty()
-    }
 }
 
 impl CgroupMounts {
@@ -421,7 +419,10 @@ impl CgroupHost {
                 _ => {}
             }
         }
-        Self { hierarchies }
+        Self {
+            hierarchies,
+            mounts: CgroupMounts::parse(mountinfo),
+        }
     }
 
     /// The hierarchy that enforces `controller`: v2 when it offers it, else v1.
@@ -606,6 +607,8 @@ fn holds_processes(dir: &Path) -> bool {
 #[derive(Debug)]
 pub struct InstanceCgroup {
     dirs: Vec<Dir>,
+    /// The host's cgroup mounts, for the instance's view.
+    mounts: CgroupMounts,
     /// How many of `dirs` exist (they are created in order).
     created: usize,
     /// Directories on the way to `dirs` that did not exist and were made
@@ -799,6 +802,7 @@ impl InstanceCgroup {
         }
         Ok(Self {
             dirs,
+            mounts: host.mounts.clone(),
             created: 0,
             made_on_the_way: Vec::new(),
             options,
@@ -1039,9 +1043,14 @@ impl InstanceCgroup {
         &self.made_on_the_way
     }
 
-    /// The hierarchies the instance has a directory on, for its view of
-    /// `/sys/fs/cgroup`.
-    pub fn view(&self) -> CgroupView {
+    /// What the instance's `/sys/fs/cgroup` shows: the host's hierarchies
+    /// in which it has a directory (see [`CgroupMounts::shown`]).
+    pub fn view(&self) -> CgroupMounts {
+        self.mounts.clone().shown(&self.own_hierarchies())
+    }
+
+    /// The hierarchies the instance has a directory on.
+    pub fn own_hierarchies(&self) -> CgroupView {
         let mut view = CgroupView::default();
         for d in &self.dirs {
             match d.version {
@@ -1501,6 +1510,7 @@ mod tests {
                 controllers: vec!["memory".into(), "pids".into(), "cpu".into()],
                 own_dir: root.to_path_buf(),
             }],
+            mounts: CgroupMounts::None,
         }
     }
 
@@ -1538,7 +1548,7 @@ mod tests {
             v2: false,
             v1_controllers: vec!["memory".into(), "pids".into(), "cpu".into()],
         };
-        assert_eq!(cg.view(), view);
+        assert_eq!(cg.own_hierarchies(), view);
         std::fs::write(
             dir.join("memory.oom_control"),
             "oom_kill_disable 0\nunder_oom 0\noom_kill 2\n",

@@ -21,7 +21,7 @@ use std::path::{Component, Path, PathBuf};
 use xvisor_sys::fs::{self as sysfs, FileKind};
 use xvisor_sys::mount::{self, attr, FsOption};
 
-use crate::cgroup::{CgroupMounts, CgroupView};
+use crate::cgroup::CgroupMounts;
 
 /// What the instance's `/` is made of.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -184,10 +184,11 @@ pub struct RootExtras {
     /// namespace no node can be made, only a host one shown.
     pub devices: Vec<String>,
     /// `/sys/fs/cgroup` shows the instance's own cgroups: the host's
-    /// hierarchies in which it has a directory, mounted anew in its cgroup
-    /// namespace. Empty for an instance without cgroups of its own: the
-    /// directory stays empty (each mount costs the start-up).
-    pub cgroup_view: CgroupView,
+    /// hierarchies in which it has a directory (`InstanceCgroup::view`),
+    /// mounted anew in its cgroup namespace. `None` for an instance
+    /// without cgroups of its own: the directory stays empty (each mount
+    /// costs the start-up).
+    pub cgroup_view: CgroupMounts,
     /// Who the guest's root is on the host, and so what the kernel's own
     /// permission checks already keep from it.
     pub guest_root: GuestRoot,
@@ -1313,20 +1314,10 @@ fn mount_proc(root: BorrowedFd<'_>, guest_root: GuestRoot) -> Result<(), RootfsE
 /// network namespace — the host's, with everything the host mounts below
 /// it hidden. Either way never the host's tracefs, debugfs, securityfs,
 /// bpf, pstore or cgroup tree (`/sys/fs/cgroup` shows the instance's own
-/// cgroups in the hierarchies of `cgroup_view`, and is empty otherwise), nor
+/// cgroups, the hierarchies of `cgroup_view`, and is empty otherwise), nor
 /// [`SYS_MASKED`].
-fn mount_sys(root: BorrowedFd<'_>, cgroup_view: &CgroupView) -> Result<(), RootfsError> {
+fn mount_sys(root: BorrowedFd<'_>, cgroup_view: &CgroupMounts) -> Result<(), RootfsError> {
     const READ_ONLY: u64 = attr::RDONLY | attr::NOSUID | attr::NODEV | attr::NOEXEC;
-    // Read only when needed (not for a new sysfs without a cgroup view, the
-    // usual start), and then once.
-    let mountinfo = std::cell::OnceCell::<String>::new();
-    let mountinfo = || -> Result<&str, RootfsError> {
-        if let Some(text) = mountinfo.get() {
-            return Ok(text);
-        }
-        let text = std::fs::read_to_string("/proc/self/mountinfo").map_err(fail("read /proc/self/mountinfo"))?;
-        Ok(mountinfo.get_or_init(|| text).as_str())
-    };
     match mount::new_filesystem("sysfs", &[], READ_ONLY) {
         Ok(sys) => attach_at(root, "sys", sys.as_fd()).map_err(fail("mount /sys"))?,
         Err(e) if e.raw_os_error() == Some(xvisor_sys::errno::EPERM) => {
@@ -1336,7 +1327,11 @@ fn mount_sys(root: BorrowedFd<'_>, cgroup_view: &CgroupView) -> Result<(), Rootf
             let sys = mount::clone_tree(None, "/sys", true).map_err(fail("clone /sys"))?;
             mount::set_attributes(sys.as_fd(), READ_ONLY, true).map_err(fail("make /sys read-only"))?;
             attach_at(root, "sys", sys.as_fd()).map_err(fail("mount /sys"))?;
-            for below in outermost_mounts_below(mountinfo()?, "/sys") {
+            // Read only here: printing init's mountinfo (the host's
+            // mounts and the new root's) costs a start about 0.1 ms.
+            let mountinfo =
+                std::fs::read_to_string("/proc/self/mountinfo").map_err(fail("read /proc/self/mountinfo"))?;
+            for below in outermost_mounts_below(&mountinfo, "/sys") {
                 mask(root, below.trim_start_matches('/'))?;
             }
         }
@@ -1345,8 +1340,8 @@ fn mount_sys(root: BorrowedFd<'_>, cgroup_view: &CgroupView) -> Result<(), Rootf
     for p in SYS_MASKED {
         mask(root, &format!("sys/{p}"))?;
     }
-    if !cgroup_view.is_empty() {
-        mount_cgroups(root, &CgroupMounts::parse(mountinfo()?).shown(cgroup_view), READ_ONLY)?;
+    if *cgroup_view != CgroupMounts::None {
+        mount_cgroups(root, cgroup_view, READ_ONLY)?;
     }
     Ok(())
 }
