@@ -154,6 +154,8 @@ pub const PROGRAM_NAME: &str = "xvisor-cgwatch";
 /// one a line).
 pub fn remove_for_dead_supervisor(args: &[OsString]) -> ! {
     let _ = process::set_process_name(PROGRAM_NAME);
+    // The watcher kept every signal blocked; the terminal ones stay ignored.
+    let _ = signal::unblock_all();
     let Some((told, paths)) = args.split_last() else {
         process::exit_now(0)
     };

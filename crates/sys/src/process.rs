@@ -756,17 +756,19 @@ mod tests {
 
 /// A watcher: a process that shares this one's memory (`CLONE_VM`, so
 /// starting it copies no page table and makes no page copy-on-write) and
-/// nothing else, and that only waits. It blocks every signal, starts its
-/// own session, ignores the terminal signals, resets every other signal
-/// to its default action (no handler of this process ever runs in it),
-/// puts `/dev/null` on descriptors 0–2, closes every other descriptor but
+/// nothing else, and that only waits. It blocks every signal for good (no
+/// handler of this process ever runs in it: a blocked signal waits, and a
+/// fault it causes takes the default action), ignores the terminal
+/// signals, starts its own session, puts `/dev/null` on descriptors 0–2, closes every other descriptor but
 /// `keepalive` and `program`, moves to `/`, and takes the name `name`.
 /// Then it reads `keepalive` (at most [`WATCHER_TOLD_MAX`] bytes kept)
 /// until end-of-file: when what it read contains the line `quit` it exits
 /// 0; otherwise it executes `program` (an `O_PATH` descriptor of an ELF
 /// file) with `argv` and what it read as one more, last argument, in an
 /// empty environment — only then does it get memory of its own, never
-/// having touched this process's heap or locks. Exits 127 if that fails.
+/// having touched this process's heap or locks; every signal is still
+/// blocked there, for `program` to unblock (the ignored ones are then
+/// discarded). Exits 127 if that fails.
 ///
 /// Between spawn and exec it uses nothing but its own stack and buffers
 /// (leaked here: it may outlive this process's use of anything) and raw
@@ -881,8 +883,7 @@ struct WatcherPlan {
     envp: [*const libc::c_char; 1],
 }
 
-/// The signals a watcher ignores; it takes the default action for every
-/// other one.
+/// The signals a watcher ignores (all are blocked).
 const WATCHER_IGNORED: [i32; 7] = [
     libc::SIGINT,
     libc::SIGTERM,
@@ -894,7 +895,7 @@ const WATCHER_IGNORED: [i32; 7] = [
 ];
 
 /// The kernel's `struct sigaction` for `rt_sigaction` (no restorer needed
-/// for SIG_IGN and SIG_DFL).
+/// for SIG_IGN).
 #[repr(C)]
 struct KernelSigaction {
     handler: usize,
@@ -912,25 +913,21 @@ extern "C" fn watcher_main(arg: *mut libc::c_void) -> libc::c_int {
     // the call's duration; none touches libc state.
     unsafe {
         let all: u64 = !0;
-        let none: u64 = 0;
         raw::call(
             libc::SYS_rt_sigprocmask,
             &[libc::SIG_SETMASK as usize, &all as *const u64 as usize, 0, 8],
         );
         raw::call(libc::SYS_setsid, &[]);
-        for sig in 1..=64i32 {
-            if sig == libc::SIGKILL || sig == libc::SIGSTOP {
-                continue;
-            }
-            let action = KernelSigaction {
-                handler: if WATCHER_IGNORED.contains(&sig) { 1 } else { 0 },
-                flags: 0,
-                restorer: 0,
-                mask: 0,
-            };
+        let ignore = KernelSigaction {
+            handler: 1, // SIG_IGN
+            flags: 0,
+            restorer: 0,
+            mask: 0,
+        };
+        for sig in WATCHER_IGNORED {
             raw::call(
                 libc::SYS_rt_sigaction,
-                &[sig as usize, &action as *const KernelSigaction as usize, 0, 8],
+                &[sig as usize, &ignore as *const KernelSigaction as usize, 0, 8],
             );
         }
         for n in 0..3 {
@@ -952,10 +949,6 @@ extern "C" fn watcher_main(arg: *mut libc::c_void) -> libc::c_int {
         raw::call(
             libc::SYS_prctl,
             &[libc::PR_SET_NAME as usize, plan.name.as_ptr() as usize, 0, 0, 0],
-        );
-        raw::call(
-            libc::SYS_rt_sigprocmask,
-            &[libc::SIG_SETMASK as usize, &none as *const u64 as usize, 0, 8],
         );
         let mut len = 0usize;
         let mut scratch = [0u8; 512];
