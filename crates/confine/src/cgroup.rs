@@ -155,6 +155,10 @@ pub struct Hierarchy {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct CgroupHost {
     pub hierarchies: Vec<Hierarchy>,
+    /// What the host mounts at /sys/fs/cgroup, from the same read of
+    /// mountinfo: the instance's view is made of it, so that init need not
+    /// read its own (longer, and slower to print) mountinfo again.
+    pub mounts: CgroupMounts,
 }
 
 /// Undoes the octal escapes of /proc/self/mountinfo (`\040` for a space).
@@ -211,9 +215,10 @@ pub(crate) fn mount_entries(mountinfo: &str) -> impl Iterator<Item = MountEntry<
 /// instance: each hierarchy a fresh mount in the instance's cgroup
 /// namespace, whose root is the instance's own cgroup (as a container
 /// sees its own with runc), never the host's tree.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub enum CgroupMounts {
     /// No cgroup file system there: the directory stays empty.
+    #[default]
     None,
     /// One cgroup v2 hierarchy at /sys/fs/cgroup itself.
     Unified,
@@ -279,6 +284,43 @@ impl CgroupMounts {
         match top.as_deref() {
             Some("cgroup2") => Self::Unified,
             _ if !below.is_empty() => Self::Split(below),
+            _ => Self::None,
+        }
+    }
+}
+
+/// The hierarchies in which an instance has a directory of its own: the
+/// only ones its `/sys/fs/cgroup` shows. In any other, the root of its
+/// cgroup namespace is the cgroup xvisor runs in (often the host's root
+/// cgroup), and a mount there would show the host's whole tree.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CgroupView {
+    /// It has a directory on the v2 hierarchy.
+    pub v2: bool,
+    /// Controllers (or the freezer) of the v1 hierarchies it has a
+    /// directory on; one names a v1 hierarchy, which holds each controller
+    /// at most once.
+    pub v1_controllers: Vec<String>,
+}
+
+impl CgroupMounts {
+    /// What of the host's hierarchies `view` shows: the others are left out
+    /// (no mount and no directory), so the instance sees only its own
+    /// cgroups, never the tree above them.
+    pub fn shown(self, view: &CgroupView) -> Self {
+        match self {
+            Self::Unified if view.v2 => Self::Unified,
+            Self::Split(mut mounts) => {
+                mounts.retain(|m| match &m.v1_options {
+                    None => view.v2,
+                    Some(options) => options.iter().any(|o| view.v1_controllers.contains(o)),
+                });
+                if mounts.is_empty() {
+                    Self::None
+                } else {
+                    Self::Split(mounts)
+                }
+            }
             _ => Self::None,
         }
     }
@@ -377,7 +419,10 @@ impl CgroupHost {
                 _ => {}
             }
         }
-        Self { hierarchies }
+        Self {
+            hierarchies,
+            mounts: CgroupMounts::parse(mountinfo),
+        }
     }
 
     /// The hierarchy that enforces `controller`: v2 when it offers it, else v1.
@@ -562,6 +607,8 @@ fn holds_processes(dir: &Path) -> bool {
 #[derive(Debug)]
 pub struct InstanceCgroup {
     dirs: Vec<Dir>,
+    /// The host's cgroup mounts, for the instance's view.
+    mounts: CgroupMounts,
     /// How many of `dirs` exist (they are created in order).
     created: usize,
     /// Directories on the way to `dirs` that did not exist and were made
@@ -755,6 +802,7 @@ impl InstanceCgroup {
         }
         Ok(Self {
             dirs,
+            mounts: host.mounts.clone(),
             created: 0,
             made_on_the_way: Vec::new(),
             options,
@@ -993,6 +1041,24 @@ impl InstanceCgroup {
     /// instance's, in the order made.
     pub fn made_on_the_way(&self) -> &[PathBuf] {
         &self.made_on_the_way
+    }
+
+    /// What the instance's `/sys/fs/cgroup` shows: the host's hierarchies
+    /// in which it has a directory (see [`CgroupMounts::shown`]).
+    pub fn view(&self) -> CgroupMounts {
+        self.mounts.clone().shown(&self.own_hierarchies())
+    }
+
+    /// The hierarchies the instance has a directory on.
+    pub fn own_hierarchies(&self) -> CgroupView {
+        let mut view = CgroupView::default();
+        for d in &self.dirs {
+            match d.version {
+                Version::V2 => view.v2 = true,
+                Version::V1 => view.v1_controllers.extend(d.controllers.iter().map(|c| c.to_string())),
+            }
+        }
+        view
     }
 
     /// Every directory, for the clean-up watchdog.
@@ -1397,6 +1463,40 @@ mod tests {
     }
 
     #[test]
+    fn the_view_shows_only_hierarchies_with_the_instances_own_directory() {
+        let hybrid = "31 23 0:28 / /sys/fs/cgroup rw - tmpfs tmpfs rw,mode=755\n\
+                      32 31 0:29 / /sys/fs/cgroup/cpu,cpuacct rw - cgroup cgroup rw,cpu,cpuacct\n\
+                      33 31 0:30 / /sys/fs/cgroup/pids rw - cgroup cgroup rw,pids\n\
+                      35 31 0:32 / /sys/fs/cgroup/memory rw - cgroup cgroup rw,memory\n\
+                      40 31 0:37 / /sys/fs/cgroup/systemd rw - cgroup cgroup rw,xattr,name=systemd\n\
+                      41 31 0:38 / /sys/fs/cgroup/unified rw - cgroup2 cgroup2 rw\n";
+        let names = |mounts: CgroupMounts| match mounts {
+            CgroupMounts::Split(m) => m.into_iter().map(|m| m.name).collect::<Vec<_>>(),
+            other => panic!("{other:?}"),
+        };
+        let view = |v2: bool, v1: &[&str]| CgroupView {
+            v2,
+            v1_controllers: v1.iter().map(|c| c.to_string()).collect(),
+        };
+        assert_eq!(
+            names(CgroupMounts::parse(hybrid).shown(&view(false, &["memory"]))),
+            ["memory"]
+        );
+        assert_eq!(
+            names(CgroupMounts::parse(hybrid).shown(&view(false, &["cpuacct", "pids"]))),
+            ["cpu,cpuacct", "pids"]
+        );
+        assert_eq!(names(CgroupMounts::parse(hybrid).shown(&view(true, &[]))), ["unified"]);
+        assert_eq!(CgroupMounts::parse(hybrid).shown(&view(false, &[])), CgroupMounts::None);
+        let v2 = "30 23 0:27 / /sys/fs/cgroup rw,nosuid - cgroup2 cgroup2 rw,nsdelegate\n";
+        assert_eq!(CgroupMounts::parse(v2).shown(&view(true, &[])), CgroupMounts::Unified);
+        assert_eq!(
+            CgroupMounts::parse(v2).shown(&view(false, &["memory"])),
+            CgroupMounts::None
+        );
+    }
+
+    #[test]
     fn mountinfo_escapes_are_decoded() {
         assert_eq!(unescape_mountinfo("/a\\040b"), "/a b");
         assert_eq!(unescape_mountinfo("/a\\04"), "/a\\04");
@@ -1410,6 +1510,7 @@ mod tests {
                 controllers: vec!["memory".into(), "pids".into(), "cpu".into()],
                 own_dir: root.to_path_buf(),
             }],
+            mounts: CgroupMounts::None,
         }
     }
 
@@ -1443,6 +1544,11 @@ mod tests {
         assert_eq!(read("cpu.cfs_quota_us"), "50000");
         assert_eq!(read("cpu.cfs_period_us"), "100000");
         assert_eq!(cg.paths(), vec![dir.clone()]);
+        let view = CgroupView {
+            v2: false,
+            v1_controllers: vec!["memory".into(), "pids".into(), "cpu".into()],
+        };
+        assert_eq!(cg.own_hierarchies(), view);
         std::fs::write(
             dir.join("memory.oom_control"),
             "oom_kill_disable 0\nunder_oom 0\noom_kill 2\n",

@@ -191,10 +191,11 @@ pub struct RootExtras {
     /// namespace no node can be made, only a host one shown.
     pub devices: Vec<String>,
     /// `/sys/fs/cgroup` shows the instance's own cgroups: the host's
-    /// hierarchies mounted anew in its cgroup namespace. For an instance
-    /// with cgroups of its own (limits, an engine's `cgroupsPath`); without
-    /// any, the directory stays empty (each mount costs the start-up).
-    pub cgroup_view: bool,
+    /// hierarchies in which it has a directory (`InstanceCgroup::view`),
+    /// mounted anew in its cgroup namespace. `None` for an instance
+    /// without cgroups of its own: the directory stays empty (each mount
+    /// costs the start-up).
+    pub cgroup_view: CgroupMounts,
     /// Who the guest's root is on the host, and so what the kernel's own
     /// permission checks already keep from it.
     pub guest_root: GuestRoot,
@@ -529,7 +530,7 @@ impl RootSpec {
             &self.extras.devices,
             &TmpfsBound::new(self.tmpfs_sizes.shm),
         )?;
-        mount_sys(root, self.extras.cgroup_view)?;
+        mount_sys(root, &self.extras.cgroup_view)?;
         // An image's or a bundle's /tmp is its own (writable, and holding
         // whatever the image ships there); a root made of host directories
         // gets a fresh one.
@@ -1394,19 +1395,10 @@ fn mount_proc(root: BorrowedFd<'_>, guest_root: GuestRoot) -> Result<(), RootfsE
 /// network namespace — the host's, with everything the host mounts below
 /// it hidden. Either way never the host's tracefs, debugfs, securityfs,
 /// bpf, pstore or cgroup tree (`/sys/fs/cgroup` shows the instance's own
-/// cgroups when `cgroup_view`, and is empty otherwise), nor [`SYS_MASKED`].
-fn mount_sys(root: BorrowedFd<'_>, cgroup_view: bool) -> Result<(), RootfsError> {
+/// cgroups, the hierarchies of `cgroup_view`, and is empty otherwise), nor
+/// [`SYS_MASKED`].
+fn mount_sys(root: BorrowedFd<'_>, cgroup_view: &CgroupMounts) -> Result<(), RootfsError> {
     const READ_ONLY: u64 = attr::RDONLY | attr::NOSUID | attr::NODEV | attr::NOEXEC;
-    // Read only when needed (not for a new sysfs without a cgroup view, the
-    // usual start), and then once.
-    let mountinfo = std::cell::OnceCell::<String>::new();
-    let mountinfo = || -> Result<&str, RootfsError> {
-        if let Some(text) = mountinfo.get() {
-            return Ok(text);
-        }
-        let text = std::fs::read_to_string("/proc/self/mountinfo").map_err(fail("read /proc/self/mountinfo"))?;
-        Ok(mountinfo.get_or_init(|| text).as_str())
-    };
     match mount::new_filesystem("sysfs", &[], READ_ONLY) {
         Ok(sys) => attach_at(root, "sys", sys.as_fd()).map_err(fail("mount /sys"))?,
         Err(e) if e.raw_os_error() == Some(xvisor_sys::errno::EPERM) => {
@@ -1416,7 +1408,11 @@ fn mount_sys(root: BorrowedFd<'_>, cgroup_view: bool) -> Result<(), RootfsError>
             let sys = mount::clone_tree(None, "/sys", true).map_err(fail("clone /sys"))?;
             mount::set_attributes(sys.as_fd(), READ_ONLY, true).map_err(fail("make /sys read-only"))?;
             attach_at(root, "sys", sys.as_fd()).map_err(fail("mount /sys"))?;
-            for below in outermost_mounts_below(mountinfo()?, "/sys") {
+            // Read only here: printing init's mountinfo (the host's
+            // mounts and the new root's) costs a start about 0.1 ms.
+            let mountinfo =
+                std::fs::read_to_string("/proc/self/mountinfo").map_err(fail("read /proc/self/mountinfo"))?;
+            for below in outermost_mounts_below(&mountinfo, "/sys") {
                 mask(root, below.trim_start_matches('/'))?;
             }
         }
@@ -1425,8 +1421,8 @@ fn mount_sys(root: BorrowedFd<'_>, cgroup_view: bool) -> Result<(), RootfsError>
     for p in SYS_MASKED {
         mask(root, &format!("sys/{p}"))?;
     }
-    if cgroup_view {
-        mount_cgroups(root, &CgroupMounts::parse(mountinfo()?), READ_ONLY)?;
+    if *cgroup_view != CgroupMounts::None {
+        mount_cgroups(root, cgroup_view, READ_ONLY)?;
     }
     Ok(())
 }
@@ -1450,9 +1446,9 @@ fn outermost_mounts_below(mountinfo: &str, top: &str) -> Vec<String> {
     outermost
 }
 
-/// The host's cgroup hierarchies, each mounted anew in the instance's
-/// cgroup namespace (its root is the cgroup init was in: the instance's, or
-/// the supervisor's when the instance has none). A hierarchy the kernel
+/// The host's cgroup hierarchies in which the instance has a directory of
+/// its own, each mounted anew in the instance's cgroup namespace (whose
+/// root there is that directory). A hierarchy the kernel
 /// will not mount here is left out, an empty directory: the view is a
 /// convenience for programs that read their limits, not a confinement.
 fn mount_cgroups(root: BorrowedFd<'_>, mounts: &CgroupMounts, read_only: u64) -> Result<(), RootfsError> {

@@ -47,3 +47,4 @@ pub use lifecycle::State;
 pub use printable::printable;
 pub use spec::{InstanceSpec, JoinNamespace, NamespaceKind, Network, SharedWriter, StdinMode, TraceTarget};
 pub use supervisor::{Instance, InstanceError, Outcome, StartWait, SUPERVISOR_SIGNALS};
+pub use watchdog::{remove_for_dead_supervisor, PROGRAM_NAME as WATCHDOG_PROGRAM_NAME};

@@ -1303,7 +1303,7 @@ fn prepare(spec: &mut InstanceSpec) -> Result<Prepared, InstanceError> {
     let (cgroup, watchdog) = set_up_cgroup(spec)?;
     // The instance sees its own cgroups at /sys/fs/cgroup when it has
     // any (programs size themselves by the limits they find there).
-    spec.root.extras.cgroup_view = cgroup.is_some();
+    spec.root.extras.cgroup_view = cgroup.as_ref().map(|c| c.view()).unwrap_or_default();
     signal::block(SUPERVISOR_SIGNALS).map_err(host("block signals"))?;
     let signals = signal::signal_fd(SUPERVISOR_SIGNALS).map_err(host("create a signalfd"))?;
     let trace = open_trace(spec)?;
@@ -1403,7 +1403,14 @@ fn set_up_cgroup(spec: &InstanceSpec) -> Result<(Option<InstanceCgroup>, Option<
                 dog.finish();
                 cgroup = None;
             }
-            Err(e) => return Err(e.into()),
+            Err(e) => {
+                // `create` removed what it made; the watchdog is left a
+                // removal only if that failed.
+                if cg.remove(Duration::ZERO).is_ok() {
+                    dog.finish();
+                }
+                return Err(e.into());
+            }
         }
     }
     Ok((cgroup, watchdog))

@@ -12,7 +12,15 @@
 //! its own session, ignores terminal signals and holds none of xvisor's
 //! descriptors (not even its stdout/stderr), so it never keeps a caller's
 //! pipe open.
+//!
+//! It is cheap where it is not needed: it shares the supervisor's memory
+//! while it waits (`process::spawn_watcher`: no page table copied, no page
+//! made copy-on-write, nothing to tear down at its end), and only when the
+//! supervisor died without saying `finished` does it execute xvisor's own
+//! program, named [`PROGRAM_NAME`], which does the removal
+//! ([`remove_for_dead_supervisor`]).
 
+use std::ffi::{CString, OsString};
 use std::io;
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
@@ -32,6 +40,18 @@ pub(crate) struct Watchdog {
 impl Watchdog {
     pub(crate) fn spawn(paths: Vec<PathBuf>) -> io::Result<Self> {
         let (read_end, write_end) = event::pipe()?;
+        if process::WATCHER_SUPPORTED {
+            let program = xvisor_sys::fs::open_path(None, "/proc/self/exe")?;
+            let mut argv = vec![CString::new(PROGRAM_NAME)?];
+            for path in &paths {
+                argv.push(CString::new(path.as_os_str().as_bytes())?);
+            }
+            let pid = process::spawn_watcher(read_end, program, &argv, PROGRAM_NAME, FINISHED)?;
+            return Ok(Self {
+                keepalive: Some(write_end),
+                pid,
+            });
+        }
         match process::fork()? {
             Forked::Child => {
                 drop(write_end);
@@ -105,7 +125,7 @@ fn watch(keepalive: OwnedFd, paths: &[PathBuf]) -> ! {
     process::stdio_to_null();
     let _ = process::close_all_from_except(3, &[keepalive.as_raw_fd()]);
     let _ = std::env::set_current_dir("/");
-    let _ = process::set_process_name("xvisor-cgwatch");
+    let _ = process::set_process_name(PROGRAM_NAME);
     // Bounded: a path is at most 4 KiB, and only the supervisor writes.
     const MAX_TOLD: usize = 64 << 10;
     let mut told = Vec::new();
@@ -118,10 +138,42 @@ fn watch(keepalive: OwnedFd, paths: &[PathBuf]) -> ! {
             told.extend_from_slice(&buf[..n]);
         }
     }
-    let lines: Vec<&[u8]> = told.split(|b| *b == b'\n').filter(|l| !l.is_empty()).collect();
-    if lines.iter().any(|l| FINISHED.strip_suffix(b"\n") == Some(*l)) {
+    if has_finished(&told) {
         process::exit_now(0)
     }
+    remove(paths, &told)
+}
+
+/// The name of the watchdog's process, and of xvisor's program when it
+/// runs as the watchdog of a supervisor that died: `argv[0]`.
+pub const PROGRAM_NAME: &str = "xvisor-cgwatch";
+
+/// xvisor's program run as the watchdog of a dead supervisor: the
+/// arguments after `argv[0]` are the instance's cgroup directories, then
+/// what the supervisor told on the pipe (the directories made on the way,
+/// one a line).
+pub fn remove_for_dead_supervisor(args: &[OsString]) -> ! {
+    let _ = process::set_process_name(PROGRAM_NAME);
+    // The watcher kept every signal blocked; the terminal ones stay ignored.
+    let _ = signal::unblock_all();
+    let Some((told, paths)) = args.split_last() else {
+        process::exit_now(0)
+    };
+    let paths: Vec<PathBuf> = paths.iter().map(PathBuf::from).collect();
+    let told = told.as_bytes();
+    if has_finished(told) {
+        process::exit_now(0)
+    }
+    remove(&paths, told)
+}
+
+fn has_finished(told: &[u8]) -> bool {
+    told.split(|b| *b == b'\n')
+        .any(|l| FINISHED.strip_suffix(b"\n") == Some(l))
+}
+
+fn remove(paths: &[PathBuf], told: &[u8]) -> ! {
+    let lines: Vec<&[u8]> = told.split(|b| *b == b'\n').filter(|l| !l.is_empty()).collect();
     // A paused instance's processes hold their SIGKILL until thawed: thaw
     // (a directory without a freezer just refuses the write).
     for path in paths {
@@ -132,7 +184,10 @@ fn watch(keepalive: OwnedFd, paths: &[PathBuf]) -> ! {
     let _ = xvisor_confine::cgroup::remove_dirs(paths, Duration::from_secs(30));
     for path in lines.iter().rev() {
         let path = std::path::Path::new(std::ffi::OsStr::from_bytes(path));
-        let _ = std::fs::remove_dir(path);
+        // Only absolute paths were told; anything else is not ours.
+        if path.is_absolute() {
+            let _ = std::fs::remove_dir(path);
+        }
     }
     // Moved out of the caller's cgroup with the supervisor (cgroup v2), the
     // watchdog puts it back in the supervisor's place.

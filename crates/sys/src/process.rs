@@ -753,3 +753,335 @@ mod tests {
         rlimit::set(rlimit::NOFILE, soft, hard).unwrap();
     }
 }
+
+/// A watcher: a process that shares this one's memory (`CLONE_VM`, so
+/// starting it copies no page table and makes no page copy-on-write) and
+/// nothing else, and that only waits. It blocks every signal for good (no
+/// handler of this process ever runs in it: a blocked signal waits, and a
+/// fault it causes takes the default action), ignores the terminal
+/// signals, starts its own session, puts `/dev/null` on descriptors 0–2, closes every other descriptor but
+/// `keepalive` and `program`, moves to `/`, and takes the name `name`.
+/// Then it reads `keepalive` (at most [`WATCHER_TOLD_MAX`] bytes kept)
+/// until end-of-file: when what it read contains the line `quit` it exits
+/// 0; otherwise it executes `program` (an `O_PATH` descriptor of an ELF
+/// file) with `argv` and what it read as one more, last argument, in an
+/// empty environment — only then does it get memory of its own, never
+/// having touched this process's heap or locks; every signal is still
+/// blocked there, for `program` to unblock (the ignored ones are then
+/// discarded). Exits 127 if that fails.
+///
+/// Between spawn and exec it uses nothing but its own stack and buffers
+/// (leaked here: it may outlive this process's use of anything) and raw
+/// system calls (never libc's, which would write this thread's `errno`).
+/// Its exit is reported with `SIGCHLD`, as a forked child's. Only on
+/// x86_64 and aarch64 (`Unsupported` elsewhere).
+pub fn spawn_watcher(
+    keepalive: OwnedFd,
+    program: OwnedFd,
+    argv: &[CString],
+    name: &str,
+    quit: &[u8],
+) -> io::Result<i32> {
+    if !WATCHER_SUPPORTED {
+        return Err(io::ErrorKind::Unsupported.into());
+    }
+    let null = crate::fs::open_read_write("/dev/null", true)?;
+    let mut name_bytes = [0u8; 16];
+    for (slot, b) in name_bytes.iter_mut().zip(name.bytes().take(15)) {
+        *slot = b;
+    }
+    let mut quit_line = quit.to_vec();
+    if quit_line.last() != Some(&b'\n') {
+        quit_line.push(b'\n');
+    }
+    // Leaked on purpose: the watcher reads them for as long as it lives.
+    let argv_strings: &'static [CString] = Box::leak(argv.to_vec().into_boxed_slice());
+    let mut pointers: Vec<*const libc::c_char> = argv_strings.iter().map(|a| a.as_ptr()).collect();
+    let told: *mut u8 = Box::leak(vec![0u8; WATCHER_TOLD_MAX + 1].into_boxed_slice()).as_mut_ptr();
+    pointers.push(told.cast_const().cast());
+    pointers.push(std::ptr::null());
+    let plan: &'static mut WatcherPlan = Box::leak(Box::new(WatcherPlan {
+        keepalive: keepalive.as_raw_fd(),
+        program: program.as_raw_fd(),
+        null: null.as_raw_fd(),
+        name: name_bytes,
+        quit: Box::leak(quit_line.into_boxed_slice()),
+        argv: Box::leak(pointers.into_boxed_slice()).as_mut_ptr(),
+        told,
+        envp: [std::ptr::null()],
+    }));
+    const STACK: usize = 64 << 10;
+    let page = 4096usize.max(page_size());
+    // SAFETY: an anonymous private mapping at an address of the kernel's
+    // choosing; nothing else refers to it.
+    let stack = unsafe {
+        libc::mmap(
+            std::ptr::null_mut(),
+            STACK + page,
+            libc::PROT_READ | libc::PROT_WRITE,
+            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_STACK,
+            -1,
+            0,
+        )
+    };
+    if stack == libc::MAP_FAILED {
+        return Err(io::Error::last_os_error());
+    }
+    // A guard page below the stack: an overflow faults instead of writing
+    // into other memory. The mapping is never unmapped (leaked like the
+    // plan): the watcher may outlive everything else here.
+    // SAFETY: the first page of the mapping just made, ours alone.
+    check_int(unsafe { libc::mprotect(stack, page, libc::PROT_NONE) })?;
+    // SAFETY: `stack` + `STACK + page` is the end of the mapping; the
+    // stack grows down from there to the guard page.
+    let top = unsafe { stack.cast::<u8>().add(STACK + page) };
+    // SAFETY: `watcher_main` runs on its own stack, in memory shared with
+    // this process, and touches only `plan` (leaked, never written by this
+    // process again), its own stack, and raw system calls: no libc state
+    // (errno, locks, the heap) and no thread-local storage, which it would
+    // share with this thread. Without CLONE_FILES, CLONE_FS, CLONE_SIGHAND
+    // and CLONE_THREAD its descriptors, directory and signal actions are
+    // its own copies. The descriptors in `plan` stay open here until the
+    // clone returned (the watcher has its own copies then).
+    let pid = unsafe {
+        libc::clone(
+            watcher_main,
+            top.cast(),
+            libc::CLONE_VM | libc::SIGCHLD,
+            (plan as *mut WatcherPlan).cast(),
+        )
+    };
+    let pid = check_int(pid)?;
+    drop((keepalive, program, null));
+    Ok(pid)
+}
+
+/// Whether [`spawn_watcher`] works on this architecture.
+pub const WATCHER_SUPPORTED: bool = cfg!(any(target_arch = "x86_64", target_arch = "aarch64"));
+
+/// How much of what the watcher is told on its pipe it keeps.
+pub const WATCHER_TOLD_MAX: usize = 64 << 10;
+
+fn page_size() -> usize {
+    // SAFETY: sysconf has no memory-safety preconditions.
+    let n = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
+    usize::try_from(n).unwrap_or(4096)
+}
+
+/// What [`spawn_watcher`]'s process reads: prepared by the caller before
+/// the clone and never written by it afterwards.
+struct WatcherPlan {
+    keepalive: i32,
+    program: i32,
+    null: i32,
+    name: [u8; 16],
+    quit: &'static [u8],
+    /// NULL-terminated; its last argument is `told`.
+    argv: *mut *const libc::c_char,
+    /// `WATCHER_TOLD_MAX + 1` bytes (room for the final NUL).
+    told: *mut u8,
+    envp: [*const libc::c_char; 1],
+}
+
+/// The signals a watcher ignores (all are blocked).
+const WATCHER_IGNORED: [i32; 7] = [
+    libc::SIGINT,
+    libc::SIGTERM,
+    libc::SIGHUP,
+    libc::SIGQUIT,
+    libc::SIGTSTP,
+    libc::SIGTTIN,
+    libc::SIGTTOU,
+];
+
+/// The kernel's `struct sigaction` for `rt_sigaction` (no restorer needed
+/// for SIG_IGN).
+#[repr(C)]
+struct KernelSigaction {
+    handler: usize,
+    flags: u64,
+    restorer: usize,
+    mask: u64,
+}
+
+extern "C" fn watcher_main(arg: *mut libc::c_void) -> libc::c_int {
+    // SAFETY: `arg` is the leaked plan `spawn_watcher` passed, valid for
+    // the rest of this process's life and not written by anyone else.
+    let plan = unsafe { &*(arg as *const WatcherPlan) };
+    // SAFETY: each call below is a raw system call whose pointer arguments
+    // point into this stack frame or into the leaked plan, all valid for
+    // the call's duration; none touches libc state.
+    unsafe {
+        let all: u64 = !0;
+        raw::call(
+            libc::SYS_rt_sigprocmask,
+            &[libc::SIG_SETMASK as usize, &all as *const u64 as usize, 0, 8],
+        );
+        raw::call(libc::SYS_setsid, &[]);
+        let ignore = KernelSigaction {
+            handler: 1, // SIG_IGN
+            flags: 0,
+            restorer: 0,
+            mask: 0,
+        };
+        for sig in WATCHER_IGNORED {
+            raw::call(
+                libc::SYS_rt_sigaction,
+                &[sig as usize, &ignore as *const KernelSigaction as usize, 0, 8],
+            );
+        }
+        for n in 0..3 {
+            if plan.null != n {
+                raw::call(libc::SYS_dup3, &[plan.null as usize, n as usize, 0]);
+            }
+        }
+        let (low, high) = if plan.keepalive < plan.program {
+            (plan.keepalive, plan.program)
+        } else {
+            (plan.program, plan.keepalive)
+        };
+        for (first, last) in [(3, low - 1), (low + 1, high - 1), (high + 1, i32::MAX)] {
+            if first <= last {
+                raw::call(libc::SYS_close_range, &[first as usize, last as u32 as usize, 0]);
+            }
+        }
+        raw::call(libc::SYS_chdir, &[c"/".as_ptr() as usize]);
+        raw::call(
+            libc::SYS_prctl,
+            &[libc::PR_SET_NAME as usize, plan.name.as_ptr() as usize, 0, 0, 0],
+        );
+        let mut len = 0usize;
+        let mut scratch = [0u8; 512];
+        loop {
+            let want = if len < WATCHER_TOLD_MAX {
+                WATCHER_TOLD_MAX - len
+            } else {
+                scratch.len()
+            };
+            let into = if len < WATCHER_TOLD_MAX {
+                plan.told.add(len)
+            } else {
+                scratch.as_mut_ptr()
+            };
+            let n = raw::call(libc::SYS_read, &[plan.keepalive as usize, into as usize, want]);
+            if n == -(libc::EINTR as isize) {
+                continue;
+            }
+            if n <= 0 {
+                break;
+            }
+            if len < WATCHER_TOLD_MAX {
+                len += n as usize;
+            }
+        }
+        *plan.told.add(len) = 0;
+        let told = std::slice::from_raw_parts(plan.told, len);
+        if has_line(told, plan.quit) {
+            raw::call(libc::SYS_exit, &[0]);
+        }
+        // Stray NULs would cut the argument short: the program sees lines.
+        for i in 0..len {
+            if *plan.told.add(i) == 0 {
+                *plan.told.add(i) = b'\n';
+            }
+        }
+        raw::call(
+            libc::SYS_execveat,
+            &[
+                plan.program as usize,
+                c"".as_ptr() as usize,
+                plan.argv as usize,
+                plan.envp.as_ptr() as usize,
+                libc::AT_EMPTY_PATH as usize,
+            ],
+        );
+        raw::call(libc::SYS_exit, &[127]);
+    }
+    127
+}
+
+/// Whether `text` holds `line` (which ends in a newline) at its start or
+/// right after a newline. No allocation, no panic.
+fn has_line(text: &[u8], line: &[u8]) -> bool {
+    let mut start = 0;
+    while start + line.len() <= text.len() {
+        if text.get(start..start + line.len()) == Some(line) {
+            return true;
+        }
+        match text.get(start..).and_then(|rest| rest.iter().position(|b| *b == b'\n')) {
+            Some(at) => start += at + 1,
+            None => return false,
+        }
+    }
+    false
+}
+
+/// System calls without libc: no `errno` written, no lock taken.
+mod raw {
+    /// Up to six arguments; the kernel's return value (`-errno` on failure).
+    ///
+    /// # Safety
+    /// The arguments must be what system call `nr` expects, pointers valid
+    /// for what it reads and writes.
+    #[cfg(target_arch = "x86_64")]
+    pub(super) unsafe fn call(nr: libc::c_long, args: &[usize]) -> isize {
+        let a = |i: usize| args.get(i).copied().unwrap_or(0);
+        let ret: isize;
+        // SAFETY: the caller's contract; the kernel clobbers rcx and r11.
+        unsafe {
+            std::arch::asm!(
+                "syscall",
+                inlateout("rax") nr as isize => ret,
+                in("rdi") a(0), in("rsi") a(1), in("rdx") a(2),
+                in("r10") a(3), in("r8") a(4), in("r9") a(5),
+                lateout("rcx") _, lateout("r11") _,
+                options(nostack),
+            );
+        }
+        ret
+    }
+
+    /// See the x86_64 version.
+    ///
+    /// # Safety
+    /// As there.
+    #[cfg(target_arch = "aarch64")]
+    pub(super) unsafe fn call(nr: libc::c_long, args: &[usize]) -> isize {
+        let a = |i: usize| args.get(i).copied().unwrap_or(0);
+        let ret: isize;
+        // SAFETY: the caller's contract.
+        unsafe {
+            std::arch::asm!(
+                "svc 0",
+                in("x8") nr as usize,
+                inlateout("x0") a(0) => ret,
+                in("x1") a(1), in("x2") a(2), in("x3") a(3), in("x4") a(4), in("x5") a(5),
+                options(nostack),
+            );
+        }
+        ret
+    }
+
+    /// Never reached: [`super::spawn_watcher`] refuses other architectures.
+    ///
+    /// # Safety
+    /// None needed.
+    #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
+    pub(super) unsafe fn call(_nr: libc::c_long, _args: &[usize]) -> isize {
+        -(libc::ENOSYS as isize)
+    }
+}
+
+#[cfg(test)]
+mod watcher_tests {
+    use super::has_line;
+
+    #[test]
+    fn the_quit_line_is_found_only_as_a_whole_line() {
+        assert!(has_line(b"finished\n", b"finished\n"));
+        assert!(has_line(b"/a/b\nfinished\n", b"finished\n"));
+        assert!(!has_line(b"/a/finished\n", b"finished\n"));
+        assert!(!has_line(b"finished", b"finished\n"));
+        assert!(!has_line(b"", b"finished\n"));
+    }
+}

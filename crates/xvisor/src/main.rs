@@ -61,6 +61,12 @@ Options:
 ";
 
 fn main() {
+    // The cgroup watchdog of a supervisor that died, executed by itself
+    // (see `xvisor_instance::remove_for_dead_supervisor`).
+    let mut args = std::env::args_os();
+    if args.next().is_some_and(|a| a == xvisor_instance::WATCHDOG_PROGRAM_NAME) {
+        xvisor_instance::remove_for_dead_supervisor(&args.collect::<Vec<_>>());
+    }
     // No descriptor opened later may take a standard number.
     if let Err(e) = xvisor_sys::process::ensure_standard_fds() {
         eprintln!("xvisor: cannot open /dev/null for missing standard descriptors: {e}");

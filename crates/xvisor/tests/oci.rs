@@ -258,6 +258,41 @@ fn delete_force_cleans_up_after_a_killed_supervisor() {
 }
 
 #[test]
+fn a_killed_supervisors_watchdog_removes_its_cgroups_and_the_path_made_to_them() {
+    let id = container_id("cgkill");
+    let top = format!("xvisor-test-{id}");
+    let relative = format!("{top}/inner/{id}");
+    let b = Bundle::new("oci-cgkill", Caller::Root, &["sleep", "60"]);
+    b.edit(|c| {
+        c["linux"]["cgroupsPath"] = serde_json::json!(relative.clone());
+        c["linux"]["resources"]["pids"] = serde_json::json!({"limit": 32});
+    });
+    let pid_file = b.dir.join("pid");
+    let (o, _) = b.create(&id, &["--pid-file", pid_file.to_str().unwrap()]);
+    assert_eq!(code(&o), 0, "create: {}", stderr(&o));
+    ok(&b.oci(&["start", &id]));
+    assert!(
+        !cgroup_dirs_ending_with(&relative).is_empty(),
+        "no cgroup for the container"
+    );
+    let pid: i32 = std::fs::read_to_string(&pid_file).unwrap().trim().parse().unwrap();
+    // The supervisor dies without any chance to clean up: its watchdog
+    // removes the container's cgroups and the directories made on the way.
+    assert!(std::process::Command::new("kill")
+        .args(["-KILL", &pid.to_string()])
+        .status()
+        .unwrap()
+        .success());
+    assert!(
+        eventually(Duration::from_secs(10), || cgroup_dirs_ending_with(&top).is_empty()),
+        "left: {:?}",
+        cgroup_dirs_ending_with(&top)
+    );
+    assert!(eventually(Duration::from_secs(10), || b.status(&id) == "stopped"));
+    ok(&b.oci(&["delete", "--force", &id]));
+}
+
+#[test]
 fn properties_runtime_spec_does_not_define_are_ignored_and_logged() {
     let b = Bundle::new("oci-unknown", Caller::Root, &["echo", "ran"]);
     b.edit(|c| {

@@ -398,6 +398,47 @@ fn sys_fs_cgroup_shows_the_instances_own_limits() {
     assert_eq!(ok(&run(Caller::Root, &["run", "--", "ls", "-A", "/sys/fs/cgroup"])), "");
 }
 
+#[test]
+fn sys_fs_cgroup_shows_no_cgroup_but_the_instances_own() {
+    require_root();
+    // A cgroup directory whose parent is a cgroup too: the instance's own
+    // has none (the guest makes none, the view is read-only), so any is a
+    // host cgroup above or beside it.
+    let nested = "find /sys/fs/cgroup -name cgroup.procs | while read -r f; do \
+                  d=${f%/cgroup.procs}; [ -e \"${d%/*}/cgroup.procs\" ] && echo \"$d\"; done; true";
+    let host_nested = std::process::Command::new("sh")
+        .args(["-c", nested])
+        .output()
+        .expect("run sh");
+    assert!(
+        !String::from_utf8_lossy(&host_nested.stdout).trim().is_empty(),
+        "the host has no nested cgroups: this test needs a host that does"
+    );
+    for net in ["none", "host"] {
+        let out = ok(&run(
+            Caller::Root,
+            &["run", "--net", net, "--memory", "64M", "--", "sh", "-c", nested],
+        ));
+        assert_eq!(out.trim(), "", "--net {net}: host cgroups visible in the instance");
+        // The memory limit is still there to read.
+        let shown = ok(&run(
+            Caller::Root,
+            &[
+                "run",
+                "--net",
+                net,
+                "--memory",
+                "64M",
+                "--",
+                "sh",
+                "-c",
+                "ls /sys/fs/cgroup",
+            ],
+        ));
+        assert!(!shown.trim().is_empty(), "--net {net}: empty /sys/fs/cgroup");
+    }
+}
+
 /// The kernel's Landlock ABI version; a test that needs Landlock fails
 /// here, saying so, rather than passing without it.
 fn landlock_abi() -> u32 {
