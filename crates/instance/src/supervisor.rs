@@ -817,11 +817,7 @@ impl Instance {
             }
         }
         if ready.control {
-            match self.receive() {
-                Ok((FromInit::Exited { wait_status }, _)) => waiting.guest_status = WaitStatus::from_raw(wait_status),
-                Ok((message, fd)) => self.exec_news(message, fd),
-                Err(_) => waiting.control_open = false,
-            }
+            self.hear_init(waiting);
         }
         for id in ready.exec {
             self.hear_exec_client(id);
@@ -834,10 +830,32 @@ impl Instance {
             let patience = if ready.init { INIT_END_PATIENCE } else { Duration::ZERO };
             if let Some(status) = self.init_end(patience)? {
                 self.init_reaped = true;
+                // Everything init sent is queued by now, and a turn hears one
+                // message: the guest's `Exited` may still wait behind the end
+                // of an exec'd process that ended with it. Left unread, init's
+                // own status (0) would be taken for the guest's.
+                while waiting.control_open && self.control_readable()? {
+                    self.hear_init(waiting);
+                }
                 return Ok(Some(status));
             }
         }
         Ok(None)
+    }
+
+    /// Hears one message of init's: the guest's status, or exec news.
+    fn hear_init(&mut self, waiting: &mut Waiting) {
+        match self.receive() {
+            Ok((FromInit::Exited { wait_status }, _)) => waiting.guest_status = WaitStatus::from_raw(wait_status),
+            Ok((message, fd)) => self.exec_news(message, fd),
+            Err(_) => waiting.control_open = false,
+        }
+    }
+
+    /// Whether a message (or end-of-file) waits on the control socket.
+    fn control_readable(&self) -> Result<bool, InstanceError> {
+        let mut watch = [Watch::new(self.control.as_fd(), ready::IN)];
+        Ok(event::poll(&mut watch, 0).map_err(host("hear from the instance"))? > 0)
     }
 
     /// reaped: init has ended. The terminal's last output, the exec
@@ -1951,6 +1969,143 @@ const MAX_REQUEST: usize = 64;
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A running instance as `wait` sees it, reduced to its control channel
+    /// (`control`, the supervisor's end) and init (`init_pid`, a child of the
+    /// test): no monitor, cgroups, serving threads or registry name.
+    fn bare_running(control: OwnedFd, init_pid: i32) -> Instance {
+        let spec = InstanceSpec {
+            name: "bare".into(),
+            argv: vec!["true".into()],
+            env: Vec::new(),
+            workdir: "/".into(),
+            uid: 0,
+            gid: 0,
+            root: xvisor_confine::rootfs::RootSpec {
+                base: xvisor_confine::rootfs::RootBase::HostRoot,
+                volumes: Vec::new(),
+                home: "/root".into(),
+                home_owner: (0, 0),
+                hostname: "bare".into(),
+                resolv_conf: None,
+                workdir: None,
+                extras: Default::default(),
+                tmpfs_sizes: xvisor_confine::rootfs::TmpfsSizes { scratch: 0, shm: 0 },
+            },
+            hostname: "bare".into(),
+            network: Default::default(),
+            publish: Vec::new(),
+            limits: Default::default(),
+            id_maps: None,
+            own_host_ids: false,
+            cgroup_path: None,
+            systemd_scope: None,
+            apparmor_profile: None,
+            nofile: None,
+            processes_per_user: None,
+            default_limits: false,
+            timeout: None,
+            tty: false,
+            stdin: crate::spec::StdinMode::Null,
+            policy: Default::default(),
+            trace: None,
+            learn: false,
+            capabilities: None,
+            capability_ceiling: Default::default(),
+            no_new_privileges: true,
+            additional_gids: Vec::new(),
+            preserve_fds: 0,
+            sysctls: Vec::new(),
+            extra_filter: None,
+            joined: Vec::new(),
+            hooks: Default::default(),
+            freezable: false,
+            denied_paths: Vec::new(),
+            access: Default::default(),
+            deny_write_execute: false,
+            program_is_init: false,
+        };
+        Instance {
+            spec,
+            state: State::Running,
+            init_pid,
+            init_pidfd: None,
+            init_reaped: false,
+            control,
+            signals: std::fs::File::open("/dev/null").expect("open /dev/null").into(),
+            cgroup: None,
+            watchdog: None,
+            pty_master: None,
+            guest_pid: None,
+            started_at: Some(Instant::now()),
+            trace: None,
+            created_at: Instant::now(),
+            claim: None,
+            monitor: None,
+            pool: None,
+            to_pool: None,
+            parking: Arc::new(Parking::new().expect("the scheduler's wake-up pipe")),
+            outcomes: None,
+            learning: None,
+            server: None,
+            exec_clients: Vec::new(),
+            next_exec_id: 1,
+            abandoned_execs: Vec::new(),
+            rootless: false,
+            moved: Vec::new(),
+            id_lease: None,
+            handed_in: Default::default(),
+            joins_user: false,
+            nat: None,
+        }
+    }
+
+    /// init reaps an exec'd process and the guest in one pass: it sends the
+    /// process's end, then the guest's, and ends with status 0. A turn of
+    /// `wait` that finds both messages queued and init ended must still
+    /// give the guest's status, not init's.
+    #[test]
+    // The child standing for init is reaped by the turn under test.
+    #[allow(clippy::zombie_processes)]
+    fn the_guests_end_queued_behind_an_exec_end_is_its_status() {
+        let (ours, inits) = socket::seqpacket_pair().expect("a socket pair");
+        for message in [
+            FromInit::ExecExited { id: 1, wait_status: 0 },
+            FromInit::Exited {
+                wait_status: WaitStatus::Exited(3).to_raw(),
+            },
+        ] {
+            socket::send(inits.as_fd(), &message.encode(), None).expect("send");
+        }
+        drop(inits);
+        // Stands for init: ends with status 0, reaped by the turn.
+        let init = std::process::Command::new("true").spawn().expect("spawn true");
+        let init_pid = i32::try_from(init.id()).expect("a pid");
+        let mut instance = bare_running(ours, init_pid);
+        let mut waiting = Waiting {
+            relay: None,
+            deadline: None,
+            timed_out: false,
+            guest_status: None,
+            control_open: true,
+        };
+        let ready = Ready {
+            signals: false,
+            control: true,
+            init: true,
+            stdin: false,
+            master: false,
+            clients: false,
+            exec: Vec::new(),
+        };
+        let init_status = instance.running(&mut waiting, ready).expect("a turn");
+        assert_eq!(init_status, Some(WaitStatus::Exited(0)));
+        let outcome = instance
+            .reaped(waiting, State::Stopped, WaitStatus::Exited(0))
+            .expect("reaped");
+        assert_eq!(outcome, Outcome::Exited(WaitStatus::Exited(3)));
+        assert_eq!(outcome.exit_code(), 3);
+    }
 
     #[test]
     fn a_cgroup_refusing_init_is_named_as_the_cause() {
