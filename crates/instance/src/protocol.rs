@@ -22,6 +22,11 @@ pub enum ToInit {
     Proceed,
     /// Start the guest program.
     Start,
+    /// Start this program as the guest's (a pooled instance, created before
+    /// its program was known): argv, environment over the instance's and
+    /// working directory from the request; its stdin, stdout and stderr
+    /// travel with the message.
+    StartWith { request: Box<ExecRequest> },
     /// Start a second process (exec session `id`); its descriptors (stdio,
     /// then any preserved ones) travel with the message.
     Exec { id: u32, request: Box<ExecRequest> },
@@ -150,6 +155,7 @@ const T_RUNNING: u8 = 13;
 const T_EXITED: u8 = 14;
 const T_LISTENER: u8 = 15;
 const T_EXEC: u8 = 3;
+const T_START_WITH: u8 = 4;
 const T_EXEC_LISTENER: u8 = 16;
 const T_EXEC_TERMINAL: u8 = 17;
 const T_EXEC_STARTED: u8 = 18;
@@ -231,6 +237,11 @@ impl ToInit {
         match self {
             Self::Proceed => vec![T_PROCEED],
             Self::Start => vec![T_START],
+            Self::StartWith { request } => {
+                let mut out = vec![T_START_WITH];
+                out.extend_from_slice(&request.encode());
+                out
+            }
             Self::Exec { id, request } => {
                 let mut out = vec![T_EXEC];
                 out.extend_from_slice(&id.to_le_bytes());
@@ -248,6 +259,9 @@ impl ToInit {
         match tag {
             T_PROCEED => no_payload(tag, payload).map(|_| Self::Proceed),
             T_START => no_payload(tag, payload).map(|_| Self::Start),
+            T_START_WITH => Ok(Self::StartWith {
+                request: Box::new(ExecRequest::decode(payload)?),
+            }),
             T_EXEC => {
                 let (id, rest) = id_and_rest(tag, payload)?;
                 Ok(Self::Exec {
@@ -443,7 +457,14 @@ mod tests {
                 ..ExecRequest::default()
             }),
         };
-        for m in [ToInit::Proceed, ToInit::Start, exec] {
+        let start_with = ToInit::StartWith {
+            request: Box::new(ExecRequest {
+                argv: vec!["true".into()],
+                workdir: Some("/tmp".into()),
+                ..ExecRequest::default()
+            }),
+        };
+        for m in [ToInit::Proceed, ToInit::Start, exec, start_with] {
             assert_eq!(ToInit::decode(&m.encode()), Ok(m));
         }
     }

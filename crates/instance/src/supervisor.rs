@@ -1,7 +1,7 @@
 //! The supervisor side of an instance: creation, start, service, teardown.
 
 use std::io;
-use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -14,6 +14,7 @@ use xvisor_sys::event::{self, ready, Watch};
 use xvisor_sys::process::{self, Forked, WaitStatus};
 use xvisor_sys::{errno, mount, signal, socket};
 
+use crate::exec::ExecRequest;
 use crate::init;
 use crate::lifecycle::{State, WrongState};
 use crate::monitor::{Monitor, Observers};
@@ -486,12 +487,51 @@ impl Instance {
 
     /// created → running: starts the guest program.
     pub fn start(&mut self) -> Result<(), InstanceError> {
+        self.start_by(ToInit::Start, &[])
+    }
+
+    /// created → running, for a pooled instance (created before its
+    /// program was known): starts `request`'s program (argv, environment
+    /// over the instance's, working directory; nothing else) as the guest,
+    /// on `stdio`. Everything else is as [`Instance::start`].
+    pub fn start_with(&mut self, request: ExecRequest, stdio: [OwnedFd; 3]) -> Result<(), InstanceError> {
+        // Checked here too, so that a bad request is the caller's error,
+        // not init's.
+        request
+            .as_main(self.spec.main_process())
+            .map_err(|e| InstanceError::Setup(e.to_string()))?;
+        for fd in &stdio {
+            self.handed_in.add(fd.as_fd());
+        }
+        self.spec.argv.clone_from(&request.argv);
+        if let Some(workdir) = &request.workdir {
+            self.spec.workdir.clone_from(workdir);
+        }
+        let fds = [stdio[0].as_fd(), stdio[1].as_fd(), stdio[2].as_fd()];
+        self.start_by(
+            ToInit::StartWith {
+                request: Box::new(request),
+            },
+            &fds,
+        )
+    }
+
+    /// The run's `--timeout`, for a pooled instance whose run gives one.
+    pub fn set_timeout(&mut self, timeout: Option<std::time::Duration>) {
+        self.spec.timeout = timeout;
+    }
+
+    fn start_by(&mut self, message: ToInit, fds: &[BorrowedFd<'_>]) -> Result<(), InstanceError> {
         let next = self.state.after("start")?;
         self.start_serving_pool()?;
         if let Some(m) = &self.monitor {
             m.attached().map_err(InstanceError::Monitor)?;
         }
-        self.send(ToInit::Start)?;
+        if fds.is_empty() {
+            self.send(message)?;
+        } else {
+            socket::send_fds(self.control.as_fd(), &message.encode(), fds).map_err(host("talk to the instance"))?;
+        }
         loop {
             // The guest waits for init to hold its listener before its exec
             // (which the strict profile and a trace trap), so the listener
@@ -616,6 +656,22 @@ impl Instance {
     /// process: for a command that serves one instance.
     pub fn confine_supervisor(&self) -> Result<(), InstanceError> {
         confine_current_thread(&self.kept_capabilities()).map_err(host("confine the supervisor"))
+    }
+
+    /// Runs `work` on a thread of its own, confined as the supervisor is
+    /// once its instance runs (its own filter, no capability kept): a
+    /// pooled instance's watch on its client. Call before
+    /// [`Instance::confine_supervisor`]; if the thread cannot confine
+    /// itself, `work` does not run.
+    pub fn spawn_confined(&self, work: impl FnOnce() + Send + 'static) -> io::Result<()> {
+        std::thread::Builder::new()
+            .name("xvisor-client".into())
+            .spawn(move || {
+                if confine_current_thread(&[]).is_ok() {
+                    work();
+                }
+            })
+            .map(drop)
     }
 
     /// A `startContainer` hook's failure, from the guest's start report.

@@ -179,6 +179,11 @@ Terminal and input:
   -i, --interactive        keep stdin open even when it is a terminal
   -t, --tty                give the guest a pseudo-terminal (for shells)
 
+From a warm pool ('xvisor pool --help'): 'xvisor run --pool NAME [-e ...]
+[-w DIR] [--timeout T] [-i] -- PROGRAM' starts the program in an instance
+built beforehand; only those options may be given per run, others are
+refused by name. Exit status and signals are as below.
+
 Exit status: the program's own; 128+N if it was killed by signal N; 124 if
 --timeout fired; 125 if xvisor failed; 126 if the program cannot be executed;
 127 if it was not found.
