@@ -240,6 +240,18 @@ pub struct Instance {
     joins_user: bool,
     /// The user-mode network stack of `--net nat`, ended with the instance.
     nat: Option<crate::nat::Nat>,
+    /// Told the outcome as soon as it is known, before the teardown
+    /// ([`Instance::when_ended`]).
+    when_ended: Option<WhenEnded>,
+}
+
+/// Who is told an instance's outcome before its teardown.
+struct WhenEnded(Box<dyn FnOnce(Outcome) + Send>);
+
+impl std::fmt::Debug for WhenEnded {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("WhenEnded")
+    }
 }
 
 /// The supervisor's side of an exec session: the client's connection, and
@@ -341,6 +353,7 @@ impl Instance {
             handed_in: Arc::new(crate::hostobj::HandedIn::of_standard_descriptors().with_ids(rootless_ids)),
             joins_user,
             nat: None,
+            when_ended: None,
         };
         instance.monitor = Some(monitor.map_err(InstanceError::Monitor)?);
         instance.finish_creating()?;
@@ -930,8 +943,7 @@ impl Instance {
         self.state = next;
         let status = guest_status.unwrap_or(init_status);
         let oom_kills = self.cgroup.as_ref().map_or(0, |c| c.oom_kills());
-        self.teardown()?;
-        Ok(if timed_out {
+        let outcome = if timed_out {
             Outcome::TimedOut {
                 after: self.spec.timeout.unwrap_or_default(),
             }
@@ -945,7 +957,24 @@ impl Instance {
             Outcome::OutOfMemory { status }
         } else {
             Outcome::Exited(status)
-        })
+        };
+        // init is reaped: every process of the instance has ended (its pid
+        // namespace's end waits for them); what is left is the host's
+        // side (cgroups, ids, the network's way out).
+        if let Some(WhenEnded(tell)) = self.when_ended.take() {
+            tell(outcome);
+        }
+        self.teardown()?;
+        Ok(outcome)
+    }
+
+    /// `tell` is given the outcome as soon as init is reaped — every
+    /// process of the instance has ended — before the teardown of what is
+    /// left on the host's side (cgroups, host ids, NAT), which
+    /// [`Instance::wait`] still does before it returns. A pooled run
+    /// answers its client so.
+    pub fn when_ended(&mut self, tell: impl FnOnce(Outcome) + Send + 'static) {
+        self.when_ended = Some(WhenEnded(Box::new(tell)));
     }
 
     /// init's end: collected by the monitor (init's tracer), or by us when

@@ -74,6 +74,9 @@ const STOP_PATIENCE: Duration = Duration::from_secs(10);
 /// longer request is read by the instance from the connection).
 const FIRST_MESSAGE: usize = 64 * 1024;
 const MAX_SIZE: usize = 256;
+/// How long the pool builds nothing after handing a run over (a short
+/// program has ended by then; runs that wait end it at once).
+const QUIET_AFTER_HANDOVER: Duration = Duration::from_millis(20);
 
 /// `xvisor pool ...`; returns the exit status.
 pub fn main(mut args: Vec<OsString>) -> i32 {
@@ -206,6 +209,7 @@ fn start(args: Vec<OsString>) -> Result<i32> {
                 pending: VecDeque::new(),
                 spawned: 0,
                 retry_at: None,
+                quiet_until: None,
                 last_error: None,
                 report: Some(report_write),
                 signals: None,
@@ -263,6 +267,10 @@ struct Pool {
     spawned: u64,
     /// After an instance failed to build: when to try again.
     retry_at: Option<Instant>,
+    /// Right after a run was handed over: no instance is built before
+    /// this (unless runs wait), so that building one does not compete
+    /// for the CPU with the start of the run just handed over.
+    quiet_until: Option<Instant>,
     last_error: Option<String>,
     /// Until every instance was first ready: `pool start`'s pipe.
     report: Option<OwnedFd>,
@@ -299,9 +307,13 @@ impl Pool {
                     return self.fail(&e);
                 }
             }
-            let timeout = self.retry_at.map_or(-1, |at| {
-                i32::try_from(at.saturating_duration_since(Instant::now()).as_millis()).unwrap_or(i32::MAX) + 1
-            });
+            let timeout = [self.retry_at, self.quiet_until]
+                .into_iter()
+                .flatten()
+                .min()
+                .map_or(-1, |at| {
+                    i32::try_from(at.saturating_duration_since(Instant::now()).as_millis()).unwrap_or(i32::MAX) + 1
+                });
             let (Some(signals), Some(claim)) = (&self.signals, &self.claim) else {
                 return 125;
             };
@@ -370,6 +382,12 @@ impl Pool {
 
     /// Forks instances until SIZE are ready or being built.
     fn refill(&mut self) {
+        if let Some(at) = self.quiet_until {
+            if Instant::now() < at && self.pending.is_empty() {
+                return;
+            }
+            self.quiet_until = None;
+        }
         if let Some(at) = self.retry_at {
             if Instant::now() < at {
                 return;
@@ -498,6 +516,7 @@ impl Pool {
             if sent {
                 w.in_use = true;
                 w.sock = None;
+                self.quiet_until = Some(Instant::now() + QUIET_AFTER_HANDOVER);
             } else {
                 // That instance is gone: the run waits for the next.
                 w.sock = None;
@@ -543,6 +562,7 @@ impl Pool {
 /// then waits for its one run. Returns the exit status.
 fn warm(spec: InstanceSpec, pool: OwnedFd) -> i32 {
     let _ = process::set_process_name("xvisor-pooled");
+    let instance_memory = spec.limits.memory_bytes;
     let mut instance = match Instance::create(spec) {
         Ok(i) => i,
         Err(e) => {
@@ -597,21 +617,35 @@ fn warm(spec: InstanceSpec, pool: OwnedFd) -> i32 {
         let finished = Arc::clone(&done);
         let _ = instance.spawn_confined(move || follow_client(watched, excess, init, finished));
     }
-    let memory = None;
-    let code = match instance.start_with(request, [stdin, stdout, stderr]) {
-        Ok(()) => match instance.confine_supervisor() {
-            Ok(()) => crate::run::serve(instance, memory, None, false, None),
-            Err(e) => crate::run::report(&e),
-        },
-        Err(e) => {
-            let code = crate::run::report(&e);
-            drop(instance);
-            code
-        }
+    let memory = instance_memory;
+    // The client is answered as soon as every process of the instance has
+    // ended, before the host's side is torn down.
+    let answer = match conn.try_clone() {
+        Ok(c) => c,
+        Err(_) => return 125,
     };
-    done.store(true, Ordering::SeqCst);
-    // write(2): the confined supervisor's filter has no sendto.
-    let _ = event::write_all(conn.as_fd(), format!("exit {code}\n").as_bytes());
+    let answered = Arc::clone(&done);
+    instance.when_ended(move |outcome| {
+        let code = crate::run::tell_outcome(outcome, memory);
+        answered.store(true, Ordering::SeqCst);
+        // write(2): the confined supervisor's filter has no sendto.
+        let _ = event::write_all(answer.as_fd(), format!("exit {code}\n").as_bytes());
+    });
+    let failed = match instance.start_with(request, [stdin, stdout, stderr]) {
+        Ok(()) => match instance.confine_supervisor() {
+            Ok(()) => instance.wait().err(),
+            Err(e) => Some(e),
+        },
+        Err(e) => Some(e),
+    };
+    let code = match &failed {
+        Some(e) => crate::run::report(e),
+        None => 0,
+    };
+    drop(instance);
+    if !done.swap(true, Ordering::SeqCst) {
+        let _ = event::write_all(conn.as_fd(), format!("exit {code}\n").as_bytes());
+    }
     code
 }
 

@@ -1011,24 +1011,30 @@ pub fn serve(
         }
     }
     match waited {
-        Ok(outcome) => {
-            match outcome {
-                Outcome::TimedOut { after } => {
-                    eprintln!(
-                        "xvisor: --timeout {} expired; the instance was killed",
-                        show_duration(after)
-                    );
-                }
-                Outcome::OutOfMemory { .. } => {
-                    let limit = memory.map_or_else(String::new, |m| format!(" of {}", show_size(m)));
-                    eprintln!("xvisor: out of memory: the instance reached its --memory limit{limit} and the kernel killed the guest");
-                }
-                Outcome::Exited(_) => {}
-            }
-            outcome.exit_code()
-        }
+        Ok(outcome) => tell_outcome(outcome, memory),
         Err(e) => report(&e),
     }
+}
+
+/// Says why an instance was ended, if xvisor ended it (`--timeout`, out of
+/// memory); returns xvisor's exit status for the outcome.
+pub fn tell_outcome(outcome: Outcome, memory: Option<u64>) -> i32 {
+    match outcome {
+        Outcome::TimedOut { after } => {
+            eprintln!(
+                "xvisor: --timeout {} expired; the instance was killed",
+                show_duration(after)
+            );
+        }
+        Outcome::OutOfMemory { .. } => {
+            let limit = memory.map_or_else(String::new, |m| format!(" of {}", show_size(m)));
+            eprintln!(
+                "xvisor: out of memory: the instance reached its --memory limit{limit} and the kernel killed the guest"
+            );
+        }
+        Outcome::Exited(_) => {}
+    }
+    outcome.exit_code()
 }
 
 pub fn report(e: &xvisor_instance::InstanceError) -> i32 {
