@@ -513,6 +513,16 @@ impl Instance {
         request
             .as_main(self.spec.main_process())
             .map_err(|e| InstanceError::Setup(e.to_string()))?;
+        // The checks a cold start makes of its own stdio (prepare), made
+        // of the run's: a host directory is refused where nothing else
+        // walls it.
+        let handed: Vec<_> = stdio
+            .iter()
+            .enumerate()
+            .map(|(n, fd)| (fd.as_fd(), handed_in_name(n)))
+            .collect();
+        xvisor_confine::wall::check_handed_in(&handed, host_objects_need_guarding(&self.spec))
+            .map_err(InstanceError::Setup)?;
         for fd in &stdio {
             self.handed_in.add(fd.as_fd());
         }

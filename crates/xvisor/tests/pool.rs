@@ -216,13 +216,18 @@ both_callers!(pool_stop_leaves_nothing, |caller| {
 both_callers!(a_killed_pool_leaves_nothing, |caller| {
     let pool = Pool::start(caller, "kill", 2, &limits(caller, "64M"));
     // One instance busy with a run, one waiting.
-    let client = xvisor(caller, &["run", "--pool", &pool.name, "--", "sleep", "987651"])
+    let seconds = match caller {
+        Caller::Root => "987651",
+        Caller::Unprivileged => "987652",
+    };
+    let marker = format!("sleep {seconds}");
+    let client = xvisor(caller, &["run", "--pool", &pool.name, "--", "sleep", seconds])
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    assert!(eventually(Duration::from_secs(10), || !processes_with("sleep 987651").is_empty()));
+    assert!(eventually(Duration::from_secs(10), || !processes_with(&marker).is_empty()));
     let killed = std::process::Command::new("kill")
         .args(["-KILL", &pool.pid().to_string()])
         .status()
@@ -230,10 +235,10 @@ both_callers!(a_killed_pool_leaves_nothing, |caller| {
     assert!(killed.success());
     assert!(
         eventually(Duration::from_secs(10), || pool.leftovers().is_empty()
-            && processes_with("sleep 987651").is_empty()),
+            && processes_with(&marker).is_empty()),
         "left: {:?} {:?}",
         pool.leftovers(),
-        processes_with("sleep 987651")
+        processes_with(&marker)
     );
     let o = client.wait_with_output().unwrap();
     assert_eq!(code(&o), 137, "{}", stderr(&o));
@@ -288,4 +293,41 @@ fn a_client_of_another_uid_is_refused() {
     assert_eq!(code(&o), 125);
     assert!(stderr(&o).contains("no running pool"), "{}", stderr(&o));
     assert!(!ok(&run(Caller::Root, &["pool", "ls"])).contains(&pool.name));
+}
+
+#[test]
+fn what_a_rootless_run_hands_in_is_checked_and_kept_as_a_cold_runs() {
+    let pool = Pool::start(Caller::Unprivileged, "handed", 1, &[]);
+    let dir = TempDir::new("pool-handed");
+    let path = dir.join("out");
+    std::fs::write(&path, "").unwrap();
+    std::os::unix::fs::chown(&path, Some(NOBODY), Some(NOBODY)).unwrap();
+    set_mode(&path, 0o644);
+    let o = xvisor(
+        Caller::Unprivileged,
+        &[
+            "run",
+            "--pool",
+            &pool.name,
+            "--",
+            "sh",
+            "-c",
+            "chmod 600 /dev/stdout; echo rc=$? >&2",
+        ],
+    )
+    .stdin(Stdio::null())
+    .stdout(std::fs::OpenOptions::new().append(true).open(&path).unwrap())
+    .output()
+    .unwrap();
+    assert!(stderr(&o).contains("rc=1"), "{}", stderr(&o));
+    assert!(stderr(&o).contains("used, not owned"), "{}", stderr(&o));
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o644);
+    // A host directory as stdin is refused, as for a cold run.
+    let o = xvisor(Caller::Unprivileged, &["run", "--pool", &pool.name, "--", "true"])
+        .stdin(std::fs::File::open(dir.path()).unwrap())
+        .output()
+        .unwrap();
+    assert_eq!(code(&o), 125);
+    assert!(stderr(&o).contains("stdin is a directory"), "{}", stderr(&o));
 }
