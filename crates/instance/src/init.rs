@@ -614,10 +614,21 @@ fn serve_execs(
             // and orphans that were re-parented to us.
             while let Ok(Some((pid, status))) = process::wait_pid(-1, true) {
                 if pid == guest {
+                    // Whether any other process is left: the supervisor
+                    // may tell the outcome before this process's own end
+                    // (the teardown of its mounts) when none is.
+                    let alone = loop {
+                        match process::wait_pid(-1, true) {
+                            Ok(Some((other, status))) => execs.ended(control, other, status.to_raw())?,
+                            Ok(None) => break false,
+                            Err(e) => break e.raw_os_error() == Some(errno::ECHILD),
+                        }
+                    };
                     let _ = send(
                         control,
                         &FromInit::Exited {
                             wait_status: status.to_raw(),
+                            alone,
                         },
                         None,
                     );

@@ -114,8 +114,10 @@ pub enum FromInit {
     /// hear them (the listener, a failure, end-of-file once it runs) in
     /// place of `Listener`, `StartFailed` and `Running`.
     ProgramReports,
-    /// The guest program ended with this raw wait status.
-    Exited { wait_status: i32 },
+    /// The guest program ended with this raw wait status; `alone`: init
+    /// has no other child left, so no other process of the instance
+    /// exists (orphans come to init; only init may start new ones).
+    Exited { wait_status: i32, alone: bool },
     /// Exec session `id`: the process's filter is installed; its listener
     /// travels with this message.
     ExecListener { id: u32 },
@@ -300,9 +302,10 @@ impl FromInit {
                 out.push(T_RUNNING);
                 out.extend_from_slice(&guest_pid.to_le_bytes());
             }
-            Self::Exited { wait_status } => {
+            Self::Exited { wait_status, alone } => {
                 out.push(T_EXITED);
                 out.extend_from_slice(&wait_status.to_le_bytes());
+                out.push(u8::from(*alone));
             }
             Self::ExecListener { id } => {
                 out.push(T_EXEC_LISTENER);
@@ -392,9 +395,17 @@ impl FromInit {
             T_RUNNING => Ok(Self::Running {
                 guest_pid: int_payload(tag, payload)?,
             }),
-            T_EXITED => Ok(Self::Exited {
-                wait_status: int_payload(tag, payload)?,
-            }),
+            T_EXITED => match payload {
+                [status @ .., alone @ (0 | 1)] if status.len() == 4 => Ok(Self::Exited {
+                    wait_status: int_payload(tag, status)?,
+                    alone: *alone == 1,
+                }),
+                _ => Err(ProtocolError::BadLength {
+                    tag,
+                    len: payload.len(),
+                    expected: 5,
+                }),
+            },
             other => Err(ProtocolError::UnknownTag(other)),
         }
     }
@@ -422,7 +433,14 @@ mod tests {
                 errno: -1,
             },
             FromInit::Running { guest_pid: 2 },
-            FromInit::Exited { wait_status: 9 },
+            FromInit::Exited {
+                wait_status: 9,
+                alone: true,
+            },
+            FromInit::Exited {
+                wait_status: 256,
+                alone: false,
+            },
             FromInit::Listener,
             FromInit::ProgramReports,
             FromInit::NamespacesReady,

@@ -897,7 +897,16 @@ impl Instance {
         }
         if ready.control {
             match self.receive() {
-                Ok((FromInit::Exited { wait_status }, _)) => waiting.guest_status = WaitStatus::from_raw(wait_status),
+                Ok((FromInit::Exited { wait_status, alone }, _)) => {
+                    waiting.guest_status = WaitStatus::from_raw(wait_status);
+                    // Nothing of the instance runs any more but init, which
+                    // is ending: the outcome is known.
+                    if let (true, Some(status)) = (alone, waiting.guest_status) {
+                        if let Some(WhenEnded(tell)) = self.when_ended.take() {
+                            tell(self.outcome_of(waiting.timed_out, status));
+                        }
+                    }
+                }
                 Ok((message, fd)) => self.exec_news(message, fd),
                 Err(_) => waiting.control_open = false,
             }
@@ -952,8 +961,21 @@ impl Instance {
         }
         self.state = next;
         let status = guest_status.unwrap_or(init_status);
+        let outcome = self.outcome_of(timed_out, status);
+        // init is reaped: every process of the instance has ended (its pid
+        // namespace's end waits for them); what is left is the host's
+        // side (cgroups, ids, the network's way out).
+        if let Some(WhenEnded(tell)) = self.when_ended.take() {
+            tell(outcome);
+        }
+        self.teardown()?;
+        Ok(outcome)
+    }
+
+    /// How the instance ended, once the guest's status is known.
+    fn outcome_of(&self, timed_out: bool, status: WaitStatus) -> Outcome {
         let oom_kills = self.cgroup.as_ref().map_or(0, |c| c.oom_kills());
-        let outcome = if timed_out {
+        if timed_out {
             Outcome::TimedOut {
                 after: self.spec.timeout.unwrap_or_default(),
             }
@@ -967,22 +989,15 @@ impl Instance {
             Outcome::OutOfMemory { status }
         } else {
             Outcome::Exited(status)
-        };
-        // init is reaped: every process of the instance has ended (its pid
-        // namespace's end waits for them); what is left is the host's
-        // side (cgroups, ids, the network's way out).
-        if let Some(WhenEnded(tell)) = self.when_ended.take() {
-            tell(outcome);
         }
-        self.teardown()?;
-        Ok(outcome)
     }
 
-    /// `tell` is given the outcome as soon as init is reaped — every
-    /// process of the instance has ended — before the teardown of what is
-    /// left on the host's side (cgroups, host ids, NAT), which
-    /// [`Instance::wait`] still does before it returns. A pooled run
-    /// answers its client so.
+    /// `tell` is given the outcome as soon as every process of the
+    /// instance but init has ended (init reports it has no other child
+    /// left when the guest ends), or else once init is reaped — before
+    /// init's own end and the teardown of what is left on the host's side
+    /// (cgroups, host ids, NAT), which [`Instance::wait`] still does before
+    /// it returns. A pooled run answers its client so.
     pub fn when_ended(&mut self, tell: impl FnOnce(Outcome) + Send + 'static) {
         self.when_ended = Some(WhenEnded(Box::new(tell)));
     }

@@ -597,10 +597,9 @@ fn warm(spec: InstanceSpec, pool: OwnedFd) -> i32 {
         }
     };
     // From here on this process's messages are the client's, as a cold
-    // run's are its caller's.
-    for (n, fd) in fds.iter().enumerate() {
-        let _ = event::dup_onto(fd.as_fd(), n as i32);
-    }
+    // run's are its caller's. Its stdin and stdout stay /dev/null: the
+    // client's are the program's alone, closed with its last process.
+    let _ = event::dup_onto(fds[2].as_fd(), 2);
     let [stdin, stdout, stderr]: [OwnedFd; 3] = match fds.try_into() {
         Ok(three) => three,
         Err(_) => return 125,
