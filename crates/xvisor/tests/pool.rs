@@ -331,3 +331,28 @@ fn what_a_rootless_run_hands_in_is_checked_and_kept_as_a_cold_runs() {
     assert_eq!(code(&o), 125);
     assert!(stderr(&o).contains("stdin is a directory"), "{}", stderr(&o));
 }
+
+both_callers!(a_client_that_goes_takes_its_instance_with_it, |caller| {
+    let pool = Pool::start(caller, "gone", 1, &[]);
+    let seconds = match caller {
+        Caller::Root => "987653",
+        Caller::Unprivileged => "987654",
+    };
+    let marker = format!("sleep {seconds}");
+    let mut client = xvisor(caller, &["run", "--pool", &pool.name, "--", "sleep", seconds])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    assert!(eventually(Duration::from_secs(10), || !processes_with(&marker).is_empty()));
+    client.kill().unwrap();
+    client.wait().unwrap();
+    assert!(
+        eventually(Duration::from_secs(10), || processes_with(&marker).is_empty()),
+        "{:?}",
+        processes_with(&marker)
+    );
+    // The pool goes on serving.
+    assert_eq!(ok(&pool.run(&["echo", "next"])), "next\n");
+});
