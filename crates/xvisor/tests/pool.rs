@@ -356,3 +356,64 @@ both_callers!(a_client_that_goes_takes_its_instance_with_it, |caller| {
     // The pool goes on serving.
     assert_eq!(ok(&pool.run(&["echo", "next"])), "next\n");
 });
+
+#[test]
+fn hostile_programs_meet_the_walls_of_a_cold_run_through_a_pool() {
+    let dir = c_program("hostile");
+    let volume = format!("{}:/t", dir.str());
+    let script = "for c in io_uring_setup bpf userfaultfd open_by_handle_at unshare_user clone_user keyctl \
+                  tiocsti vsock packet raw personality clone3; do /t/hostile $c; done; \
+                  /t/hostile int80; echo \"int80 exit $?\"; cat /etc/shadow 2>/dev/null | wc -c; \
+                  ls /proc/self/fd; cat /etc/hostname";
+    for profile in ["default", "strict"] {
+        let cold = ok(&run(
+            Caller::Root,
+            &["run", "--profile", profile, "-v", &volume, "--", "sh", "-c", script],
+        ));
+        assert!(
+            cold.contains("int80 exit 159\n") && cold.contains("bpf: EPERM\n"),
+            "{cold}"
+        );
+        let pool = Pool::start(
+            Caller::Root,
+            &format!("hostile-{profile}"),
+            1,
+            &["--profile", profile, "-v", &volume],
+        );
+        let warm = ok(&pool.run(&["sh", "-c", script]));
+        assert_eq!(warm, cold, "{profile}");
+    }
+}
+
+#[test]
+fn descriptors_of_the_pool_and_the_client_stay_outside() {
+    let name = "tp-fds-r";
+    let _ = run(Caller::Root, &["pool", "stop", name]);
+    let bin = binary().display().to_string();
+    // Descriptor 7 open (not close-on-exec) in the pool's starter, 8 in the
+    // client.
+    let started = std::process::Command::new("sh")
+        .args([
+            "-c",
+            &format!("exec 7</etc/hostname; exec {bin} pool start --name {name} --size 1"),
+        ])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert_eq!(code(&started), 0, "{}", stderr(&started));
+    let pool = Pool {
+        caller: Caller::Root,
+        name: name.to_string(),
+    };
+    let o = std::process::Command::new("sh")
+        .args([
+            "-c",
+            &format!("exec 8</etc/hostname; exec {bin} run --pool {name} -- ls /proc/self/fd"),
+        ])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let fds: Vec<String> = stdout(&o).split_whitespace().map(str::to_string).collect();
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert_eq!(fds, ["0", "1", "2", "3"], "{}", pool.name);
+}
