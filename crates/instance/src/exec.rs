@@ -117,6 +117,54 @@ pub enum ExecError {
 }
 
 impl ExecRequest {
+    /// The instance's main program `main` with this request's program,
+    /// environment (over the instance's) and working directory: the first
+    /// program of a pooled instance, which takes nothing else per run
+    /// (identity, capabilities, limits and the rest stay the instance's).
+    pub fn as_main(&self, mut main: ProcessSpec) -> Result<ProcessSpec, ExecError> {
+        if self.argv.is_empty() {
+            return Err(ExecError::NoCommand);
+        }
+        let has_nul = |s: &str| s.contains('\0');
+        if self.argv.iter().any(|a| has_nul(a))
+            || self
+                .env
+                .iter()
+                .any(|(k, v)| has_nul(k) || has_nul(v) || k.is_empty() || k.contains('='))
+        {
+            return Err(ExecError::NulByte);
+        }
+        let others = self.replace_env
+            || self.user.is_some()
+            || self.additional_gids.is_some()
+            || self.capabilities.is_some()
+            || !self.add_capabilities.is_empty()
+            || !self.rlimits.is_empty()
+            || self.umask.is_some()
+            || self.tty
+            || self.preserve_fds != 0
+            || self.no_new_privileges.is_some()
+            || self.apparmor_profile.is_some();
+        if others {
+            return Err(ExecError::Malformed(
+                "a pooled program takes its program, environment and working directory only",
+            ));
+        }
+        if let Some(workdir) = &self.workdir {
+            if !workdir.starts_with('/') || has_nul(workdir) {
+                return Err(ExecError::RelativeWorkdir(workdir.clone()));
+            }
+            main.workdir = workdir.clone();
+        }
+        for (key, value) in &self.env {
+            main.env.retain(|(k, _)| k != key);
+            main.env.push((key.clone(), value.clone()));
+        }
+        main.argv = self.argv.clone();
+        main.stdin_null = false;
+        Ok(main)
+    }
+
     /// The process to start in the instance `spec` describes. `rootless`:
     /// the instance maps a single uid and gid (its own program's).
     // Long: one setting of the process after another, each checked against the instance.

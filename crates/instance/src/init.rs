@@ -144,6 +144,18 @@ fn send(control: BorrowedFd<'_>, msg: &FromInit, fd: Option<BorrowedFd<'_>>) -> 
     socket::send(control, &msg.encode(), fd)
 }
 
+/// The start: `Start`, or a pooled program's `StartWith` and its stdio.
+fn receive_start(control: BorrowedFd<'_>) -> Result<(ToInit, Vec<OwnedFd>), String> {
+    let mut buf = vec![0u8; MAX_TO_INIT + 1];
+    let (n, fds) = socket::recv_fds(control, &mut buf).map_err(|e| format!("control channel: {e}"))?;
+    if n == 0 {
+        // The supervisor is gone: nothing to report to.
+        process::exit_now(125);
+    }
+    let message = ToInit::decode(&buf[..n]).map_err(|e| format!("control channel: {e}"))?;
+    Ok((message, fds))
+}
+
 fn receive(control: BorrowedFd<'_>) -> Result<ToInit, String> {
     let mut buf = [0u8; 16];
     let (n, _) = socket::recv(control, &mut buf).map_err(|e| format!("control channel: {e}"))?;
@@ -186,10 +198,16 @@ fn serve(spec: &InstanceSpec, control: BorrowedFd<'_>, join_user: Option<Borrowe
     };
     let main = spec.main_process();
     let prepared = PreparedExec::new(&main);
-    match receive(control)? {
-        ToInit::Start => {}
-        other => return Err(format!("control channel: unexpected {other:?}")),
-    }
+    let (main, prepared, given) = match receive_start(control)? {
+        (ToInit::Start, _) => (main, prepared, Vec::new()),
+        // A pooled instance: its program arrives now, with its stdio.
+        (ToInit::StartWith { request }, fds) if fds.len() == 3 => {
+            let main = request.as_main(main).map_err(|e| format!("control channel: {e}"))?;
+            let prepared = PreparedExec::new(&main);
+            (main, prepared, fds)
+        }
+        (other, _) => return Err(format!("control channel: unexpected {other:?}")),
+    };
 
     let mut watched: Vec<i32> = FORWARDED_SIGNALS.to_vec();
     watched.push(signal::SIGCHLD);
@@ -219,7 +237,7 @@ fn serve(spec: &InstanceSpec, control: BorrowedFd<'_>, join_user: Option<Borrowe
         main: &main,
         prepared: &prepared,
     };
-    let started = start.guest(report_read, report_write, slave)?;
+    let started = start.guest(report_read, report_write, slave, given)?;
     let (guest, report_read) = match started {
         Started::Guest { pid, report_read } => (pid, report_read),
         Started::Ended(code) => return Ok(code),
@@ -440,7 +458,13 @@ enum Started {
 impl Start<'_> {
     /// start: the guest is forked (or, when the program is init, this
     /// process becomes it and its child stays to start exec'd processes).
-    fn guest(&self, report_read: OwnedFd, report_write: OwnedFd, slave: Option<OwnedFd>) -> Result<Started, String> {
+    fn guest(
+        &self,
+        report_read: OwnedFd,
+        report_write: OwnedFd,
+        slave: Option<OwnedFd>,
+        given: Vec<OwnedFd>,
+    ) -> Result<Started, String> {
         let Start {
             spec,
             control,
@@ -488,7 +512,7 @@ impl Start<'_> {
                     drop(report_read);
                     let stdio = Stdio {
                         terminal: slave,
-                        given: Vec::new(),
+                        given,
                         preserved: spec.preserve_fds,
                     };
                     start_process(main, prepared, stdio, report_write, filters, Some(spec))
@@ -590,10 +614,21 @@ fn serve_execs(
             // and orphans that were re-parented to us.
             while let Ok(Some((pid, status))) = process::wait_pid(-1, true) {
                 if pid == guest {
+                    // Whether any other process is left: the supervisor
+                    // may tell the outcome before this process's own end
+                    // (the teardown of its mounts) when none is.
+                    let alone = loop {
+                        match process::wait_pid(-1, true) {
+                            Ok(Some((other, status))) => execs.ended(control, other, status.to_raw())?,
+                            Ok(None) => break false,
+                            Err(e) => break e.raw_os_error() == Some(errno::ECHILD),
+                        }
+                    };
                     let _ = send(
                         control,
                         &FromInit::Exited {
                             wait_status: status.to_raw(),
+                            alone,
                         },
                         None,
                     );

@@ -22,6 +22,11 @@ pub enum ToInit {
     Proceed,
     /// Start the guest program.
     Start,
+    /// Start this program as the guest's (a pooled instance, created before
+    /// its program was known): argv, environment over the instance's and
+    /// working directory from the request; its stdin, stdout and stderr
+    /// travel with the message.
+    StartWith { request: Box<ExecRequest> },
     /// Start a second process (exec session `id`); its descriptors (stdio,
     /// then any preserved ones) travel with the message.
     Exec { id: u32, request: Box<ExecRequest> },
@@ -109,8 +114,10 @@ pub enum FromInit {
     /// hear them (the listener, a failure, end-of-file once it runs) in
     /// place of `Listener`, `StartFailed` and `Running`.
     ProgramReports,
-    /// The guest program ended with this raw wait status.
-    Exited { wait_status: i32 },
+    /// The guest program ended with this raw wait status; `alone`: init
+    /// has no other child left, so no other process of the instance
+    /// exists (orphans come to init; only init may start new ones).
+    Exited { wait_status: i32, alone: bool },
     /// Exec session `id`: the process's filter is installed; its listener
     /// travels with this message.
     ExecListener { id: u32 },
@@ -150,6 +157,7 @@ const T_RUNNING: u8 = 13;
 const T_EXITED: u8 = 14;
 const T_LISTENER: u8 = 15;
 const T_EXEC: u8 = 3;
+const T_START_WITH: u8 = 4;
 const T_EXEC_LISTENER: u8 = 16;
 const T_EXEC_TERMINAL: u8 = 17;
 const T_EXEC_STARTED: u8 = 18;
@@ -231,6 +239,11 @@ impl ToInit {
         match self {
             Self::Proceed => vec![T_PROCEED],
             Self::Start => vec![T_START],
+            Self::StartWith { request } => {
+                let mut out = vec![T_START_WITH];
+                out.extend_from_slice(&request.encode());
+                out
+            }
             Self::Exec { id, request } => {
                 let mut out = vec![T_EXEC];
                 out.extend_from_slice(&id.to_le_bytes());
@@ -248,6 +261,9 @@ impl ToInit {
         match tag {
             T_PROCEED => no_payload(tag, payload).map(|_| Self::Proceed),
             T_START => no_payload(tag, payload).map(|_| Self::Start),
+            T_START_WITH => Ok(Self::StartWith {
+                request: Box::new(ExecRequest::decode(payload)?),
+            }),
             T_EXEC => {
                 let (id, rest) = id_and_rest(tag, payload)?;
                 Ok(Self::Exec {
@@ -286,9 +302,10 @@ impl FromInit {
                 out.push(T_RUNNING);
                 out.extend_from_slice(&guest_pid.to_le_bytes());
             }
-            Self::Exited { wait_status } => {
+            Self::Exited { wait_status, alone } => {
                 out.push(T_EXITED);
                 out.extend_from_slice(&wait_status.to_le_bytes());
+                out.push(u8::from(*alone));
             }
             Self::ExecListener { id } => {
                 out.push(T_EXEC_LISTENER);
@@ -378,9 +395,17 @@ impl FromInit {
             T_RUNNING => Ok(Self::Running {
                 guest_pid: int_payload(tag, payload)?,
             }),
-            T_EXITED => Ok(Self::Exited {
-                wait_status: int_payload(tag, payload)?,
-            }),
+            T_EXITED => match payload {
+                [status @ .., alone @ (0 | 1)] if status.len() == 4 => Ok(Self::Exited {
+                    wait_status: int_payload(tag, status)?,
+                    alone: *alone == 1,
+                }),
+                _ => Err(ProtocolError::BadLength {
+                    tag,
+                    len: payload.len(),
+                    expected: 5,
+                }),
+            },
             other => Err(ProtocolError::UnknownTag(other)),
         }
     }
@@ -408,7 +433,14 @@ mod tests {
                 errno: -1,
             },
             FromInit::Running { guest_pid: 2 },
-            FromInit::Exited { wait_status: 9 },
+            FromInit::Exited {
+                wait_status: 9,
+                alone: true,
+            },
+            FromInit::Exited {
+                wait_status: 256,
+                alone: false,
+            },
             FromInit::Listener,
             FromInit::ProgramReports,
             FromInit::NamespacesReady,
@@ -443,7 +475,14 @@ mod tests {
                 ..ExecRequest::default()
             }),
         };
-        for m in [ToInit::Proceed, ToInit::Start, exec] {
+        let start_with = ToInit::StartWith {
+            request: Box::new(ExecRequest {
+                argv: vec!["true".into()],
+                workdir: Some("/tmp".into()),
+                ..ExecRequest::default()
+            }),
+        };
+        for m in [ToInit::Proceed, ToInit::Start, exec, start_with] {
             assert_eq!(ToInit::decode(&m.encode()), Ok(m));
         }
     }

@@ -51,6 +51,12 @@ pub enum RegistryError {
     NoAnswer { name: String, error: io::Error },
     #[error("instance {name:?}: {message}")]
     Refused { name: String, message: String },
+    #[error("a pool named {0:?} is already running")]
+    PoolInUse(String),
+    #[error("no running pool is named {0:?}")]
+    NoSuchPool(String),
+    #[error("pool {name:?}: its name is held by {holder}, not an xvisor pool of yours: refused")]
+    PoolNotOurs { name: String, holder: String },
 }
 
 /// How long a client waits for a supervisor's answer.
@@ -360,6 +366,104 @@ fn listening_names(table: &str, prefix: &str) -> Vec<String> {
     names.sort();
     names.dedup();
     names
+}
+
+/// Warm pools (`xvisor pool`): each pool process listens on the abstract
+/// socket `xvisor-pool/UID/NAME`, under the same rules as an instance's
+/// control socket: freed by the kernel at the pool's end, however it
+/// comes; each end checks the other ([`check_peer`]).
+impl Registry {
+    fn pool_prefix(&self) -> String {
+        format!("xvisor-pool/{}/", self.uid)
+    }
+
+    fn pool_address(&self, name: &str) -> Result<SocketAddr, RegistryError> {
+        if !valid_name(name) {
+            return Err(RegistryError::InvalidName(name.to_string()));
+        }
+        SocketAddr::from_abstract_name(format!("{}{name}", self.pool_prefix())).map_err(|error| RegistryError::Io {
+            action: "name the pool's socket",
+            error,
+        })
+    }
+
+    /// Registers pool `name`: its socket, listening (blocking).
+    pub fn claim_pool(&self, name: &str) -> Result<PoolClaim, RegistryError> {
+        let address = self.pool_address(name)?;
+        match UnixListener::bind_addr(&address) {
+            Ok(listener) => Ok(PoolClaim {
+                listener,
+                uid: self.uid,
+            }),
+            Err(e) if e.kind() == io::ErrorKind::AddrInUse => match self.connect_pool(name) {
+                Ok(_) => Err(RegistryError::PoolInUse(name.to_string())),
+                Err(RegistryError::PoolNotOurs { holder, .. }) => Err(RegistryError::NameTaken {
+                    name: name.to_string(),
+                    holder,
+                }),
+                Err(_) => Err(RegistryError::PoolInUse(name.to_string())),
+            },
+            Err(error) => Err(RegistryError::Io {
+                action: "create the pool's socket",
+                error,
+            }),
+        }
+    }
+
+    /// A connection to pool `name`, whose listener is checked to be a
+    /// process of the caller's outside every instance.
+    pub fn connect_pool(&self, name: &str) -> Result<UnixStream, RegistryError> {
+        let address = self.pool_address(name)?;
+        let stream = match UnixStream::connect_addr(&address) {
+            Ok(s) => s,
+            Err(e) if matches!(e.kind(), io::ErrorKind::ConnectionRefused | io::ErrorKind::NotFound) => {
+                return Err(RegistryError::NoSuchPool(name.to_string()))
+            }
+            Err(error) => {
+                return Err(RegistryError::Io {
+                    action: "reach the pool",
+                    error,
+                })
+            }
+        };
+        let abstract_name = format!("{}{name}", self.pool_prefix());
+        match check_peer(stream.as_fd(), self.uid, Check::Supervisor(&abstract_name)) {
+            Ok(()) => Ok(stream),
+            Err(holder) => Err(RegistryError::PoolNotOurs {
+                name: name.to_string(),
+                holder,
+            }),
+        }
+    }
+
+    /// The names of the caller's running pools, sorted.
+    pub fn pool_names(&self) -> Result<Vec<String>, RegistryError> {
+        let table = std::fs::read_to_string("/proc/net/unix").map_err(|error| RegistryError::Io {
+            action: "read /proc/net/unix",
+            error,
+        })?;
+        Ok(listening_names(&table, &self.pool_prefix()))
+    }
+}
+
+/// A pool's place in the registry, held by the pool process.
+#[derive(Debug)]
+pub struct PoolClaim {
+    listener: UnixListener,
+    uid: u32,
+}
+
+impl PoolClaim {
+    pub fn listener(&self) -> &UnixListener {
+        &self.listener
+    }
+
+    /// Accepts one client; `Err` names what held the other end of a
+    /// connection refused (another user's process, a guest).
+    pub fn accept(&self) -> io::Result<Result<UnixStream, String>> {
+        let (stream, _) = self.listener.accept()?;
+        Ok(check_peer(stream.as_fd(), self.uid, Check::Client).map(|()| stream))
+    }
 }
 
 /// An instance's place in the registry, held by its supervisor for its

@@ -14,6 +14,7 @@ use xvisor_sys::event::{self, ready, Watch};
 use xvisor_sys::process::{self, Forked, WaitStatus};
 use xvisor_sys::{errno, mount, signal, socket};
 
+use crate::exec::ExecRequest;
 use crate::init;
 use crate::lifecycle::{State, WrongState};
 use crate::monitor::{Monitor, Observers};
@@ -239,6 +240,18 @@ pub struct Instance {
     joins_user: bool,
     /// The user-mode network stack of `--net nat`, ended with the instance.
     nat: Option<crate::nat::Nat>,
+    /// Told the outcome as soon as it is known, before the teardown
+    /// ([`Instance::when_ended`]).
+    when_ended: Option<WhenEnded>,
+}
+
+/// Who is told an instance's outcome before its teardown.
+struct WhenEnded(Box<dyn FnOnce(Outcome) + Send>);
+
+impl std::fmt::Debug for WhenEnded {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("WhenEnded")
+    }
 }
 
 /// The supervisor's side of an exec session: the client's connection, and
@@ -340,6 +353,7 @@ impl Instance {
             handed_in: Arc::new(crate::hostobj::HandedIn::of_standard_descriptors().with_ids(rootless_ids)),
             joins_user,
             nat: None,
+            when_ended: None,
         };
         instance.monitor = Some(monitor.map_err(InstanceError::Monitor)?);
         instance.finish_creating()?;
@@ -486,12 +500,61 @@ impl Instance {
 
     /// created → running: starts the guest program.
     pub fn start(&mut self) -> Result<(), InstanceError> {
+        self.start_by(ToInit::Start, &[])
+    }
+
+    /// created → running, for a pooled instance (created before its
+    /// program was known): starts `request`'s program (argv, environment
+    /// over the instance's, working directory; nothing else) as the guest,
+    /// on `stdio`. Everything else is as [`Instance::start`].
+    pub fn start_with(&mut self, request: ExecRequest, stdio: [OwnedFd; 3]) -> Result<(), InstanceError> {
+        // Checked here too, so that a bad request is the caller's error,
+        // not init's.
+        request
+            .as_main(self.spec.main_process())
+            .map_err(|e| InstanceError::Setup(e.to_string()))?;
+        // The checks a cold start makes of its own stdio (prepare), made
+        // of the run's: a host directory is refused where nothing else
+        // walls it.
+        let handed: Vec<_> = stdio
+            .iter()
+            .enumerate()
+            .map(|(n, fd)| (fd.as_fd(), handed_in_name(n)))
+            .collect();
+        xvisor_confine::wall::check_handed_in(&handed, host_objects_need_guarding(&self.spec))
+            .map_err(InstanceError::Setup)?;
+        for fd in &stdio {
+            self.handed_in.add(fd.as_fd());
+        }
+        self.spec.argv.clone_from(&request.argv);
+        if let Some(workdir) = &request.workdir {
+            self.spec.workdir.clone_from(workdir);
+        }
+        let fds = [stdio[0].as_fd(), stdio[1].as_fd(), stdio[2].as_fd()];
+        self.start_by(
+            ToInit::StartWith {
+                request: Box::new(request),
+            },
+            &fds,
+        )
+    }
+
+    /// The run's `--timeout`, for a pooled instance whose run gives one.
+    pub fn set_timeout(&mut self, timeout: Option<std::time::Duration>) {
+        self.spec.timeout = timeout;
+    }
+
+    fn start_by(&mut self, message: ToInit, fds: &[BorrowedFd<'_>]) -> Result<(), InstanceError> {
         let next = self.state.after("start")?;
         self.start_serving_pool()?;
         if let Some(m) = &self.monitor {
             m.attached().map_err(InstanceError::Monitor)?;
         }
-        self.send(ToInit::Start)?;
+        if fds.is_empty() {
+            self.send(message)?;
+        } else {
+            socket::send_fds(self.control.as_fd(), &message.encode(), fds).map_err(host("talk to the instance"))?;
+        }
         loop {
             // The guest waits for init to hold its listener before its exec
             // (which the strict profile and a trace trap), so the listener
@@ -616,6 +679,22 @@ impl Instance {
     /// process: for a command that serves one instance.
     pub fn confine_supervisor(&self) -> Result<(), InstanceError> {
         confine_current_thread(&self.kept_capabilities()).map_err(host("confine the supervisor"))
+    }
+
+    /// Runs `work` on a thread of its own, confined as the supervisor is
+    /// once its instance runs (its own filter, no capability kept): a
+    /// pooled instance's watch on its client. Call before
+    /// [`Instance::confine_supervisor`]; if the thread cannot confine
+    /// itself, `work` does not run.
+    pub fn spawn_confined(&self, work: impl FnOnce() + Send + 'static) -> io::Result<()> {
+        std::thread::Builder::new()
+            .name("xvisor-client".into())
+            .spawn(move || {
+                if confine_current_thread(&[]).is_ok() {
+                    work();
+                }
+            })
+            .map(drop)
     }
 
     /// A `startContainer` hook's failure, from the guest's start report.
@@ -846,7 +925,16 @@ impl Instance {
     /// Hears one message of init's: the guest's status, or exec news.
     fn hear_init(&mut self, waiting: &mut Waiting) {
         match self.receive() {
-            Ok((FromInit::Exited { wait_status }, _)) => waiting.guest_status = WaitStatus::from_raw(wait_status),
+            Ok((FromInit::Exited { wait_status, alone }, _)) => {
+                waiting.guest_status = WaitStatus::from_raw(wait_status);
+                // Nothing of the instance runs any more but init, which
+                // is ending: the outcome is known.
+                if let (true, Some(status)) = (alone, waiting.guest_status) {
+                    if let Some(WhenEnded(tell)) = self.when_ended.take() {
+                        tell(self.outcome_of(waiting.timed_out, status));
+                    }
+                }
+            }
             Ok((message, fd)) => self.exec_news(message, fd),
             Err(_) => waiting.control_open = false,
         }
@@ -891,9 +979,21 @@ impl Instance {
         }
         self.state = next;
         let status = guest_status.unwrap_or(init_status);
-        let oom_kills = self.cgroup.as_ref().map_or(0, |c| c.oom_kills());
+        let outcome = self.outcome_of(timed_out, status);
+        // init is reaped: every process of the instance has ended (its pid
+        // namespace's end waits for them); what is left is the host's
+        // side (cgroups, ids, the network's way out).
+        if let Some(WhenEnded(tell)) = self.when_ended.take() {
+            tell(outcome);
+        }
         self.teardown()?;
-        Ok(if timed_out {
+        Ok(outcome)
+    }
+
+    /// How the instance ended, once the guest's status is known.
+    fn outcome_of(&self, timed_out: bool, status: WaitStatus) -> Outcome {
+        let oom_kills = self.cgroup.as_ref().map_or(0, |c| c.oom_kills());
+        if timed_out {
             Outcome::TimedOut {
                 after: self.spec.timeout.unwrap_or_default(),
             }
@@ -907,7 +1007,17 @@ impl Instance {
             Outcome::OutOfMemory { status }
         } else {
             Outcome::Exited(status)
-        })
+        }
+    }
+
+    /// `tell` is given the outcome as soon as every process of the
+    /// instance but init has ended (init reports it has no other child
+    /// left when the guest ends), or else once init is reaped — before
+    /// init's own end and the teardown of what is left on the host's side
+    /// (cgroups, host ids, NAT), which [`Instance::wait`] still does before
+    /// it returns. A pooled run answers its client so.
+    pub fn when_ended(&mut self, tell: impl FnOnce(Outcome) + Send + 'static) {
+        self.when_ended = Some(WhenEnded(Box::new(tell)));
     }
 
     /// init's end: collected by the monitor (init's tracer), or by us when
@@ -2057,6 +2167,7 @@ mod tests {
             handed_in: Default::default(),
             joins_user: false,
             nat: None,
+            when_ended: None,
         }
     }
 
@@ -2073,6 +2184,7 @@ mod tests {
             FromInit::ExecExited { id: 1, wait_status: 0 },
             FromInit::Exited {
                 wait_status: WaitStatus::Exited(3).to_raw(),
+                alone: true,
             },
         ] {
             socket::send(inits.as_fd(), &message.encode(), None).expect("send");

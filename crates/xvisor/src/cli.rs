@@ -21,6 +21,11 @@ pub const COMMANDS: &[Command] = &[
         help: crate::run::HELP,
     },
     Command {
+        name: "pool",
+        summary: "keep instances built and waiting for fast starts",
+        help: crate::pool::HELP,
+    },
+    Command {
         name: "ps",
         summary: "list instances, or one instance's tasks",
         help: crate::manage::PS_HELP,

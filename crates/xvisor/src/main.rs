@@ -13,6 +13,7 @@ mod learn;
 mod manage;
 mod oci;
 mod policy;
+mod pool;
 mod report;
 mod run;
 mod syscalls;
@@ -34,6 +35,8 @@ Usage: xvisor COMMAND [OPTIONS]
 Commands:
   run        run a program in a new instance ('xvisor run --help');
              -d: in the background
+  pool       keep instances built and waiting: start, ls, stop
+             ('xvisor run --pool NAME' takes one)
   ps         list your running instances (-a: and ended detached ones),
              or one instance's tasks
   exec       run another program in a running instance (-it: a shell)
@@ -97,6 +100,7 @@ fn dispatch(mut args: Vec<OsString>) -> i32 {
     }
     let command = args.remove(0);
     match command.to_str().unwrap_or("") {
+        "run" if pool::wants_pool(&args) => pool::run(args),
         "run" => match run::parse(args) {
             Ok(Some(options)) => {
                 // The trace's file and the report's, opened now (the
@@ -167,6 +171,7 @@ fn dispatch(mut args: Vec<OsString>) -> i32 {
             }
             Err(e) => usage_error(&e),
         },
+        "pool" => pool::main(args),
         "ps" => match manage::ps(args) {
             Ok(code) => code,
             Err(e) => failure(&e),
@@ -231,7 +236,7 @@ fn dispatch(mut args: Vec<OsString>) -> i32 {
         }
         other => {
             eprintln!(
-                "xvisor: unknown command {other:?} (commands: run, ps, exec, logs, stop, wait, inspect, rm, kill, image, report, syscalls, policy, completions, man, help)"
+                "xvisor: unknown command {other:?} (commands: run, pool, ps, exec, logs, stop, wait, inspect, rm, kill, image, report, syscalls, policy, completions, man, help)"
             );
             125
         }

@@ -179,6 +179,11 @@ Terminal and input:
   -i, --interactive        keep stdin open even when it is a terminal
   -t, --tty                give the guest a pseudo-terminal (for shells)
 
+From a warm pool ('xvisor pool --help'): 'xvisor run --pool NAME [-e ...]
+[-w DIR] [--timeout T] [-i] -- PROGRAM' starts the program in an instance
+built beforehand; only those options may be given per run, others are
+refused by name. Exit status and signals are as below.
+
 Exit status: the program's own; 128+N if it was killed by signal N; 124 if
 --timeout fired; 125 if xvisor failed; 126 if the program cannot be executed;
 127 if it was not found.
@@ -1008,24 +1013,30 @@ pub fn serve(
         }
     }
     match waited {
-        Ok(outcome) => {
-            match outcome {
-                Outcome::TimedOut { after } => {
-                    eprintln!(
-                        "xvisor: --timeout {} expired; the instance was killed",
-                        show_duration(after)
-                    );
-                }
-                Outcome::OutOfMemory { .. } => {
-                    let limit = memory.map_or_else(String::new, |m| format!(" of {}", show_size(m)));
-                    eprintln!("xvisor: out of memory: the instance reached its --memory limit{limit} and the kernel killed the guest");
-                }
-                Outcome::Exited(_) => {}
-            }
-            outcome.exit_code()
-        }
+        Ok(outcome) => tell_outcome(outcome, memory),
         Err(e) => report(&e),
     }
+}
+
+/// Says why an instance was ended, if xvisor ended it (`--timeout`, out of
+/// memory); returns xvisor's exit status for the outcome.
+pub fn tell_outcome(outcome: Outcome, memory: Option<u64>) -> i32 {
+    match outcome {
+        Outcome::TimedOut { after } => {
+            eprintln!(
+                "xvisor: --timeout {} expired; the instance was killed",
+                show_duration(after)
+            );
+        }
+        Outcome::OutOfMemory { .. } => {
+            let limit = memory.map_or_else(String::new, |m| format!(" of {}", show_size(m)));
+            eprintln!(
+                "xvisor: out of memory: the instance reached its --memory limit{limit} and the kernel killed the guest"
+            );
+        }
+        Outcome::Exited(_) => {}
+    }
+    outcome.exit_code()
 }
 
 pub fn report(e: &xvisor_instance::InstanceError) -> i32 {
