@@ -227,16 +227,7 @@ both_callers!(a_killed_pool_leaves_nothing, |caller| {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    // The program itself, not the client, whose command line names it too.
-    let guests = || {
-        processes_with(&marker)
-            .into_iter()
-            .filter(|p| {
-                p.split_once(": ")
-                    .is_some_and(|(_, cmdline)| cmdline.starts_with("sleep "))
-            })
-            .collect::<Vec<_>>()
-    };
+    let guests = || guest_programs(&marker);
     assert!(eventually(Duration::from_secs(10), || !guests().is_empty()));
     let killed = std::process::Command::new("kill")
         .args(["-KILL", &pool.pid().to_string()])
@@ -342,6 +333,18 @@ fn what_a_rootless_run_hands_in_is_checked_and_kept_as_a_cold_runs() {
     assert!(stderr(&o).contains("stdin is a directory"), "{}", stderr(&o));
 }
 
+/// The processes running `marker` (`sleep N`) as a program: not the
+/// client, whose command line names it too.
+fn guest_programs(marker: &str) -> Vec<String> {
+    processes_with(marker)
+        .into_iter()
+        .filter(|p| {
+            p.split_once(": ")
+                .is_some_and(|(_, cmdline)| cmdline.starts_with(marker))
+        })
+        .collect()
+}
+
 both_callers!(a_client_that_goes_takes_its_instance_with_it, |caller| {
     let pool = Pool::start(caller, "gone", 1, &[]);
     let seconds = match caller {
@@ -355,13 +358,13 @@ both_callers!(a_client_that_goes_takes_its_instance_with_it, |caller| {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    assert!(eventually(Duration::from_secs(10), || !processes_with(&marker).is_empty()));
+    assert!(eventually(Duration::from_secs(10), || !guest_programs(&marker).is_empty()));
     client.kill().unwrap();
     client.wait().unwrap();
     assert!(
-        eventually(Duration::from_secs(10), || processes_with(&marker).is_empty()),
+        eventually(Duration::from_secs(10), || guest_programs(&marker).is_empty()),
         "{:?}",
-        processes_with(&marker)
+        guest_programs(&marker)
     );
     // The pool goes on serving.
     assert_eq!(ok(&pool.run(&["echo", "next"])), "next\n");
