@@ -117,11 +117,9 @@ pub enum ExecError {
 }
 
 impl ExecRequest {
-    /// The instance's main program `main` with this request's program,
-    /// environment (over the instance's) and working directory: the first
-    /// program of a pooled instance, which takes nothing else per run
-    /// (identity, capabilities, limits and the rest stay the instance's).
-    pub fn as_main(&self, mut main: ProcessSpec) -> Result<ProcessSpec, ExecError> {
+    /// A program to run, and no argument or variable the kernel could not
+    /// take (a NUL byte, an empty or `=`-holding name).
+    fn check_words(&self) -> Result<(), ExecError> {
         if self.argv.is_empty() {
             return Err(ExecError::NoCommand);
         }
@@ -134,6 +132,16 @@ impl ExecRequest {
         {
             return Err(ExecError::NulByte);
         }
+        Ok(())
+    }
+
+    /// The instance's main program `main` with this request's program,
+    /// environment (over the instance's) and working directory: the first
+    /// program of a pooled instance, which takes nothing else per run
+    /// (identity, capabilities, limits and the rest stay the instance's).
+    pub fn as_main(&self, mut main: ProcessSpec) -> Result<ProcessSpec, ExecError> {
+        self.check_words()?;
+        let has_nul = |s: &str| s.contains('\0');
         let others = self.replace_env
             || self.user.is_some()
             || self.additional_gids.is_some()
@@ -169,18 +177,8 @@ impl ExecRequest {
     /// the instance maps a single uid and gid (its own program's).
     // Long: one setting of the process after another, each checked against the instance.
     pub fn resolve(&self, spec: &InstanceSpec, rootless: bool) -> Result<ProcessSpec, ExecError> {
-        if self.argv.is_empty() {
-            return Err(ExecError::NoCommand);
-        }
+        self.check_words()?;
         let has_nul = |s: &str| s.contains('\0');
-        if self.argv.iter().any(|a| has_nul(a))
-            || self
-                .env
-                .iter()
-                .any(|(k, v)| has_nul(k) || has_nul(v) || k.is_empty() || k.contains('='))
-        {
-            return Err(ExecError::NulByte);
-        }
         if self.preserve_fds > MAX_PRESERVED_FDS {
             return Err(ExecError::TooManyFds(self.preserve_fds));
         }
