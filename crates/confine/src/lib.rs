@@ -14,8 +14,10 @@
 pub mod cgroup;
 pub mod identity;
 pub mod idpool;
+pub mod policy;
 pub mod rootfs;
 pub mod systemd;
+pub mod units;
 pub mod wall;
 
 pub use cgroup::{CgroupError, InstanceCgroup, Limits, Placement};

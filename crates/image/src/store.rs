@@ -369,6 +369,11 @@ impl Store {
         }
     }
 
+    /// The store at [`Store::default_location`].
+    pub fn open_default() -> Result<Self, ImageError> {
+        Ok(Self::at(Self::default_location()?))
+    }
+
     /// The store at `root` (created on first write).
     pub fn at(root: impl Into<PathBuf>) -> Self {
         Self { root: root.into() }
@@ -761,6 +766,16 @@ impl Store {
             out.deleted_layers += 1;
         }
         Ok(out)
+    }
+
+    /// Every name with its image; none when nothing was imported yet (the
+    /// store is not created by looking at it).
+    pub fn list_if_any(&self) -> Result<Vec<ImageInfo>, ImageError> {
+        if self.root.join("refs.json").exists() {
+            self.list()
+        } else {
+            Ok(Vec::new())
+        }
     }
 
     /// Every name with its image.

@@ -23,6 +23,47 @@ pub struct ImageUser {
     pub home: Option<String>,
 }
 
+/// `USER[:GROUP]` in a running instance: names from its own account
+/// files, read through the root of one of its processes
+/// (`/proc/PID/root`: the files the instance sees, whatever its root is
+/// made of), the last of `pids` first. The instance's init may not let
+/// others see its root (it is not dumpable); the guest's processes do, to
+/// their owner. Files are opened in that root, as the instance resolves
+/// them: the guest's symlinks lead where they lead for it, never to the
+/// host's files.
+pub fn resolve_in_processes(pids: &[i32], spec: &str) -> Result<ImageUser, ImageError> {
+    let read_in = |root: &OwnedFd, file: &str| -> Option<String> {
+        let fd = xvisor_sys::fs::open_path_in_root(root.as_fd(), file).ok()?;
+        let mut text = String::new();
+        std::fs::File::open(format!("/proc/self/fd/{}", std::os::fd::AsRawFd::as_raw_fd(&fd)))
+            .ok()?
+            .take(1 << 20)
+            .read_to_string(&mut text)
+            .ok()?;
+        Some(text)
+    };
+    let mut last = None;
+    for pid in pids.iter().rev() {
+        let Ok(root) = xvisor_sys::fs::open_dir(None, &format!("/proc/{pid}/root")) else {
+            continue;
+        };
+        let Some(passwd) = read_in(&root, "etc/passwd") else {
+            continue;
+        };
+        let group = read_in(&root, "etc/group").unwrap_or_default();
+        let accounts = Accounts::Read {
+            passwd: &passwd,
+            group: &group,
+        };
+        match resolve_in(spec, accounts, "--user") {
+            Ok(u) => return Ok(u),
+            Err(e) => last = Some(e),
+        }
+    }
+    Err(last
+        .unwrap_or_else(|| ImageError::Format(format!("--user {spec:?}: the instance's /etc/passwd cannot be read"))))
+}
+
 /// Reads `path` (relative, `/`-separated) from the merged view of
 /// `layers` (bottom first). `None` when absent, deleted, reached through a
 /// symlink, or not a regular file.

@@ -17,6 +17,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod client;
 pub mod exec;
 pub mod hooks;
 mod hostobj;

@@ -4,7 +4,6 @@
 //! `exec`.
 
 use std::ffi::OsString;
-use std::io::Read;
 use std::os::fd::AsFd;
 
 use anyhow::{anyhow, bail, Context, Result};
@@ -139,48 +138,15 @@ pub fn user_command(args: Vec<OsString>) -> Result<i32> {
 }
 
 /// `-u USER[:GROUP]` for a running instance: numbers as they are, names
-/// from the instance's own account files, read through the root of one of
-/// its processes (`/proc/PID/root`: the files the instance sees, whatever
-/// its root is made of).
+/// from the instance's own account files
+/// ([`xvisor_image::user::resolve_in_processes`]).
 fn resolve_user(name: &str, spec: &str) -> Result<(u32, u32)> {
     if let Ok(ids) = parse_user(spec) {
         return Ok(ids);
     }
     let pids = container_pids(name).map_err(|e| anyhow!("exec: {}", e.chain()))?;
-    // The instance's init may not let others see its root (it is not
-    // dumpable); the guest's processes do, to their owner. Resolved in
-    // that root, as the instance resolves them: the guest's symlinks lead
-    // where they lead for it, never to the host's files.
-    let read_in = |root: &std::os::fd::OwnedFd, file: &str| -> Option<String> {
-        let fd = xvisor_sys::fs::open_path_in_root(root.as_fd(), file).ok()?;
-        let mut text = String::new();
-        std::fs::File::open(format!("/proc/self/fd/{}", std::os::fd::AsRawFd::as_raw_fd(&fd)))
-            .ok()?
-            .take(1 << 20)
-            .read_to_string(&mut text)
-            .ok()?;
-        Some(text)
-    };
-    let mut last = None;
-    for pid in pids.iter().rev() {
-        let Ok(root) = xvisor_sys::fs::open_dir(None, &format!("/proc/{pid}/root")) else {
-            continue;
-        };
-        let Some(passwd) = read_in(&root, "etc/passwd") else {
-            continue;
-        };
-        let group = read_in(&root, "etc/group").unwrap_or_default();
-        let accounts = xvisor_image::user::Accounts::Read {
-            passwd: &passwd,
-            group: &group,
-        };
-        match xvisor_image::user::resolve_in(spec, accounts, "--user") {
-            Ok(u) => return Ok((u.uid, u.gid)),
-            Err(e) => last = Some(e),
-        }
-    }
-    match last {
-        Some(e) => bail!("exec: {e}"),
-        None => bail!("exec: --user {spec:?}: the instance's /etc/passwd cannot be read"),
+    match xvisor_image::user::resolve_in_processes(&pids, spec) {
+        Ok(u) => Ok((u.uid, u.gid)),
+        Err(e) => bail!("exec: {e}"),
     }
 }

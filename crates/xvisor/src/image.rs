@@ -80,10 +80,6 @@ pub fn main(args: Vec<OsString>) -> i32 {
     }
 }
 
-fn store() -> Result<Store> {
-    Ok(Store::at(Store::default_location()?))
-}
-
 fn dispatch(mut args: Vec<OsString>) -> Result<i32> {
     if args.is_empty() {
         eprint!("{HELP}");
@@ -140,7 +136,7 @@ fn import(args: Vec<OsString>) -> Result<i32> {
     let Some(path) = path else {
         bail!("image import: no PATH given (e.g. xvisor image import busybox.tar)");
     };
-    let store = store()?;
+    let store = Store::open_default()?;
     let show_bar = !quiet && xvisor_sys::tty::is_terminal(xvisor_sys::event::standard(2));
     let mut bar = Bar::new(show_bar);
     let mut quiet_progress = Quiet;
@@ -256,12 +252,7 @@ fn list(args: Vec<OsString>) -> Result<i32> {
     if let Some(extra) = names.first() {
         bail!("image ls: unexpected argument {extra:?}");
     }
-    let store = store()?;
-    let images = if store.root().join("refs.json").exists() {
-        store.list()?
-    } else {
-        Vec::new()
-    };
+    let images = Store::open_default()?.list_if_any()?;
     if json {
         outln!("{}", serde_json::to_string_pretty(&images)?);
         return Ok(0);
@@ -295,7 +286,7 @@ fn inspect(args: Vec<OsString>) -> Result<i32> {
     let [name] = &names[..] else {
         bail!("image inspect: give one image NAME (see 'xvisor image ls')");
     };
-    let info = store()?.inspect(name)?;
+    let info = Store::open_default()?.inspect(name)?;
     if json {
         outln!("{}", serde_json::to_string_pretty(&info)?);
     } else {
@@ -351,7 +342,7 @@ fn remove(args: Vec<OsString>) -> Result<i32> {
     if names.is_empty() {
         bail!("image rm: give the NAME of an image (see 'xvisor image ls')");
     }
-    let store = store()?;
+    let store = Store::open_default()?;
     for name in &names {
         let r = store.remove(name)?;
         for n in &r.untagged {

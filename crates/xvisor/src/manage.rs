@@ -4,8 +4,8 @@
 use std::ffi::OsString;
 
 use anyhow::{bail, Context, Result};
-use xvisor_instance::registry::{Registry, RegistryError, Request};
-use xvisor_instance::status::TaskRow;
+use xvisor_instance::client::{self, InstanceInfo, Listing, Unanswered};
+use xvisor_instance::registry::{Registry, Request};
 use xvisor_trap::render::json_string;
 
 use crate::units::show_size;
@@ -125,72 +125,36 @@ pub fn kill(args: Vec<OsString>) -> Result<i32> {
     Ok(0)
 }
 
-/// What `info` says about one instance, as key/value pairs.
-struct Info(Vec<(String, String)>);
-
-impl Info {
-    fn get(&self, key: &str) -> Option<&str> {
-        self.0.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
+/// The LIMITS cell: memory, pids, cpus, nofile and timeout, as given.
+fn limits(info: &InstanceInfo) -> String {
+    let mut parts = Vec::new();
+    if let Some(m) = info.get("memory_bytes").and_then(|m| m.parse().ok()) {
+        parts.push(format!("memory={}", show_size(m)));
     }
-
-    fn limits(&self) -> String {
-        let mut parts = Vec::new();
-        if let Some(m) = self.get("memory_bytes").and_then(|m| m.parse().ok()) {
-            parts.push(format!("memory={}", show_size(m)));
+    for (key, label) in [("pids", "pids"), ("cpus", "cpus"), ("nofile", "nofile")] {
+        if let Some(v) = info.get(key) {
+            parts.push(format!("{label}={v}"));
         }
-        for (key, label) in [("pids", "pids"), ("cpus", "cpus"), ("nofile", "nofile")] {
-            if let Some(v) = self.get(key) {
-                parts.push(format!("{label}={v}"));
-            }
-        }
-        if let Some(t) = self.get("timeout_s").and_then(|t| t.parse::<f64>().ok()) {
-            parts.push(format!("timeout={}", show_age(t)));
-        }
-        if parts.is_empty() {
-            "-".into()
-        } else {
-            parts.join(",")
-        }
+    }
+    if let Some(t) = info.get("timeout_s").and_then(|t| t.parse::<f64>().ok()) {
+        parts.push(format!("timeout={}", show_age(t)));
+    }
+    if parts.is_empty() {
+        "-".into()
+    } else {
+        parts.join(",")
     }
 }
 
 fn list(registry: &Registry, json: bool, all: bool) -> Result<i32> {
-    let names = registry.names()?;
-    // Asked all at once: one busy supervisor does not hold up the list.
-    let answers: Vec<(String, Result<Vec<String>, RegistryError>)> = std::thread::scope(|scope| {
-        let asking: Vec<_> = names
-            .into_iter()
-            .map(|name| {
-                scope.spawn(move || {
-                    let answer = registry.ask(&name, &Request::Info);
-                    (name, answer)
-                })
-            })
-            .collect();
-        asking.into_iter().filter_map(|h| h.join().ok()).collect()
-    });
-    let mut infos = Vec::new();
-    for (name, answer) in answers {
-        match answer {
-            Ok(lines) => infos.push(Info(
-                lines
-                    .iter()
-                    .filter_map(|l| l.split_once('\t'))
-                    .map(|(k, v)| (k.to_string(), v.to_string()))
-                    .collect(),
-            )),
-            // Ended between the listing and the question.
-            Err(RegistryError::NoSuchInstance(_)) => {}
-            // Not an instance at all (a guest with the host's network can
-            // bind a name): said, never listed.
-            Err(e @ RegistryError::NotOurs { .. }) => eprintln!("xvisor: {}", crate::message::plain(&e.to_string())),
-            Err(e) => {
-                eprintln!("xvisor: {}", printable(&crate::message::plain(&e.to_string())));
-                infos.push(Info(vec![
-                    ("name".into(), name),
-                    ("state".into(), "not answering".into()),
-                ]));
-            }
+    let Listing {
+        instances: infos,
+        unanswered,
+    } = client::running(registry)?;
+    for problem in &unanswered {
+        match problem {
+            Unanswered::NotOurs(e) => eprintln!("xvisor: {}", crate::message::plain(&e.to_string())),
+            Unanswered::Silent(e) => eprintln!("xvisor: {}", printable(&crate::message::plain(&e.to_string()))),
         }
     }
     let exited = if all { crate::detach::exited() } else { Vec::new() };
@@ -254,7 +218,7 @@ fn list(registry: &Registry, json: bool, all: bool) -> Result<i32> {
                 .and_then(|u| u.parse().ok())
                 .map_or_else(|| "?".into(), show_age),
             i.get("profile").unwrap_or("?").to_string(),
-            i.limits(),
+            limits(i),
             i.get("command").unwrap_or("").to_string(),
         ];
         if all {
@@ -282,8 +246,7 @@ fn list(registry: &Registry, json: bool, all: bool) -> Result<i32> {
 }
 
 fn tasks(registry: &Registry, name: &str, json: bool) -> Result<i32> {
-    let lines = registry.ask(name, &Request::Tasks)?;
-    let rows: Vec<TaskRow> = lines.iter().filter_map(|l| TaskRow::decode(l)).collect();
+    let rows = client::tasks(registry, name)?;
     if json {
         let items: Vec<String> = rows
             .iter()
