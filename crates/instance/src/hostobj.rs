@@ -51,6 +51,9 @@ pub(crate) struct RootlessIds {
     /// With subordinate ids mapped: the agent that makes changes with the
     /// guest's credentials.
     agent: Option<crate::metadata_agent::Agent>,
+    /// Subordinate ids are mapped: the agent is to be started
+    /// ([`RootlessIds::start_agent`]).
+    wants_agent: bool,
     /// With one id mapped: why, said once, at the first change of owner
     /// the single id cannot make.
     single: Option<xvisor_confine::identity::SingleId>,
@@ -60,8 +63,8 @@ pub(crate) struct RootlessIds {
 /// Chooses the id maps of an instance started by an unprivileged caller
 /// that wants ids of its own (`own_host_ids`, not `--userns host`; not an
 /// engine's maps): its subordinate ids when it has them and the helpers
-/// that map them, with the metadata agent started for them (the process
-/// must still be single-threaded); else today's single id, and why.
+/// that map them, with the metadata agent to start for them
+/// ([`RootlessIds::start_agent`]); else today's single id, and why.
 pub(crate) fn rootless_ids(spec: &mut crate::spec::InstanceSpec) -> std::io::Result<RootlessIds> {
     let engines = matches!(spec.root.base, xvisor_confine::RootBase::Bundle { .. });
     let (euid, egid) = (xvisor_sys::process::geteuid(), xvisor_sys::process::getegid());
@@ -72,7 +75,7 @@ pub(crate) fn rootless_ids(spec: &mut crate::spec::InstanceSpec) -> std::io::Res
         Ok(maps) => {
             spec.id_maps = Some(maps);
             Ok(RootlessIds {
-                agent: Some(crate::metadata_agent::Agent::start()?),
+                wants_agent: true,
                 ..RootlessIds::default()
             })
         }
@@ -83,11 +86,31 @@ pub(crate) fn rootless_ids(spec: &mut crate::spec::InstanceSpec) -> std::io::Res
     }
 }
 
+impl RootlessIds {
+    /// Starts the metadata agent if the ids need one. The process must
+    /// still be single-threaded, and in its final cgroup: the agent is born
+    /// where the supervisor is (a delegated cgroup it stayed in would
+    /// refuse controllers, as it holds a process).
+    pub(crate) fn start_agent(&mut self) -> std::io::Result<()> {
+        if self.wants_agent && self.agent.is_none() {
+            self.agent = Some(crate::metadata_agent::Agent::start()?);
+        }
+        Ok(())
+    }
+}
+
 impl HandedIn {
     /// [`Self::of_standard_descriptors`], with the instance's rootless ids.
     pub(crate) fn with_ids(mut self, ids: RootlessIds) -> Self {
         self.ids = ids;
         self
+    }
+
+    /// Ends the metadata agent, if any (before the cgroups go).
+    pub(crate) fn stop_agent(&self) {
+        if let Some(agent) = &self.ids.agent {
+            agent.stop();
+        }
     }
 
     /// Once init's user namespace has its maps: the agent moves in.

@@ -57,7 +57,9 @@ const MAX_REQUEST: usize = 64 * 1024 + 1024;
 
 #[derive(Debug)]
 pub(crate) struct Agent {
-    socket: Mutex<OwnedFd>,
+    /// `None` once stopped.
+    socket: Mutex<Option<OwnedFd>>,
+    pid: i32,
 }
 
 impl Agent {
@@ -69,10 +71,30 @@ impl Agent {
                 drop(ours);
                 serve(theirs)
             }
-            Forked::Parent { .. } => Ok(Self {
-                socket: Mutex::new(ours),
+            Forked::Parent { pid, .. } => Ok(Self {
+                socket: Mutex::new(Some(ours)),
+                pid,
             }),
         }
+    }
+
+    /// Ends the agent and reaps it: it leaves at the end of its socket; one
+    /// still there after a second (held in a call) is killed. Before the
+    /// instance's cgroups are removed: the agent lives in the supervisor's.
+    pub(crate) fn stop(&self) {
+        let socket = self.socket.lock().unwrap_or_else(|p| p.into_inner()).take();
+        if socket.is_none() {
+            return;
+        }
+        drop(socket);
+        for _ in 0..100 {
+            match process::wait_pid(self.pid, true) {
+                Ok(None) => std::thread::sleep(std::time::Duration::from_millis(10)),
+                Ok(Some(_)) | Err(_) => return,
+            }
+        }
+        let _ = process::kill(self.pid, signal::SIGKILL);
+        let _ = process::wait_pid(self.pid, false);
     }
 
     /// Moves the agent into the user namespace of `init_pid`, once its maps
@@ -121,7 +143,8 @@ impl Agent {
     }
 
     fn ask(&self, request: &[u8], fds: &[BorrowedFd<'_>]) -> io::Result<(i32, Vec<OwnedFd>)> {
-        let socket = self.socket.lock().unwrap_or_else(|p| p.into_inner());
+        let guard = self.socket.lock().unwrap_or_else(|p| p.into_inner());
+        let socket = guard.as_ref().ok_or_else(|| io::Error::from_raw_os_error(EIO))?;
         socket::send_fds(socket.as_fd(), request, fds)?;
         let mut answer = [0u8; 4];
         match socket::recv_fds(socket.as_fd(), &mut answer)? {
@@ -180,6 +203,12 @@ fn encode(change: &Change, out: &mut Vec<u8>) {
 
 /// Reads what [`encode`] wrote (`None` for anything else).
 struct Reader<'a>(&'a [u8]);
+
+impl Drop for Agent {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
 
 impl Reader<'_> {
     fn take(&mut self, n: usize) -> Option<&[u8]> {

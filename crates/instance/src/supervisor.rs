@@ -1361,6 +1361,7 @@ impl Instance {
         self.claim = None;
         self.id_lease = None;
         self.nat = None;
+        self.handed_in.stop_agent();
         self.state = State::Stopped;
         let result = match self.cgroup.as_mut() {
             Some(cg) => cg.remove(CGROUP_PATIENCE).map_err(InstanceError::from),
@@ -1419,7 +1420,7 @@ struct Prepared {
 fn prepare(spec: &mut InstanceSpec) -> Result<Prepared, InstanceError> {
     spec.root.validate()?;
     check_handed_in(spec)?;
-    let rootless_ids = crate::hostobj::rootless_ids(spec).map_err(host("start the metadata agent"))?;
+    let mut rootless_ids = crate::hostobj::rootless_ids(spec).map_err(host("choose the instance's ids"))?;
     let id_lease = lease_host_ids(spec)?;
     settle_guest_rights(spec);
     if let Some(n) = spec.nofile {
@@ -1429,6 +1430,7 @@ fn prepare(spec: &mut InstanceSpec) -> Result<Prepared, InstanceError> {
     let joins = open_joined_namespaces(spec)?;
     let claim = Registry::for_caller().claim(&spec.name)?;
     let (cgroup, watchdog) = set_up_cgroup(spec)?;
+    rootless_ids.start_agent().map_err(host("start the metadata agent"))?;
     // The instance sees its own cgroups at /sys/fs/cgroup when it has
     // any (programs size themselves by the limits they find there).
     spec.root.extras.cgroup_view = cgroup.as_ref().map(|c| c.view()).unwrap_or_default();
