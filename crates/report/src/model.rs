@@ -993,6 +993,22 @@ impl Builder {
                     .then(a.cmp(b))
             });
         }
+        let shown = |pid: i64, p: &Proc, depth: u32| Process {
+            pid,
+            parent: p.parent,
+            depth,
+            start_s: p.start_s,
+            end_s: p.end_s,
+            exit: p.exit.clone(),
+            failed: p.failed,
+            program: p.program.clone(),
+            argv: p.argv.clone(),
+            execs: p.execs.clone(),
+            threads: p.threads,
+            thread_spans: p.thread_spans.clone(),
+            calls: p.calls,
+            refused: p.refused,
+        };
         let mut out = Vec::with_capacity(self.processes.len());
         let mut placed = HashSet::new();
         let mut stack: Vec<(i64, u32)> = children
@@ -1003,23 +1019,7 @@ impl Builder {
             if !placed.insert(pid) {
                 continue;
             }
-            let p = &self.processes[&pid];
-            out.push(Process {
-                pid,
-                parent: p.parent,
-                depth,
-                start_s: p.start_s,
-                end_s: p.end_s,
-                exit: p.exit.clone(),
-                failed: p.failed,
-                program: p.program.clone(),
-                argv: p.argv.clone(),
-                execs: p.execs.clone(),
-                threads: p.threads,
-                thread_spans: p.thread_spans.clone(),
-                calls: p.calls,
-                refused: p.refused,
-            });
+            out.push(shown(pid, &self.processes[&pid], depth));
             if let Some(kids) = children.get(&Some(pid)) {
                 for &k in kids.iter().rev() {
                     stack.push((k, depth + 1));
@@ -1029,22 +1029,7 @@ impl Builder {
         // A cycle of parents (a bad trace) leaves some unplaced: listed last.
         for (&pid, p) in &self.processes {
             if !placed.contains(&pid) {
-                out.push(Process {
-                    pid,
-                    parent: p.parent,
-                    depth: 0,
-                    start_s: p.start_s,
-                    end_s: p.end_s,
-                    exit: p.exit.clone(),
-                    failed: p.failed,
-                    program: p.program.clone(),
-                    argv: p.argv.clone(),
-                    execs: p.execs.clone(),
-                    threads: p.threads,
-                    thread_spans: p.thread_spans.clone(),
-                    calls: p.calls,
-                    refused: p.refused,
-                });
+                out.push(shown(pid, p, 0));
             }
         }
         out
