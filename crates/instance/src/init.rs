@@ -359,6 +359,18 @@ fn set_up_namespaces(spec: &InstanceSpec) -> Result<(), String> {
     if spec.network.is_own() {
         net::interface_up("lo").map_err(context("bring up loopback"))?;
     }
+    if matches!(spec.network, crate::spec::Network::Nat { .. }) {
+        // The user-mode stack's tap, made after this, takes its IPv6 address
+        // from the stack's router advertisement (where the host has IPv6):
+        // asked for at once and used without duplicate detection (nothing
+        // else is on that link), it is there within milliseconds, not seconds.
+        for (setting, value) in [("accept_dad", "0"), ("router_solicitation_delay", "0")] {
+            let path = format!("/proc/sys/net/ipv6/conf/default/{setting}");
+            if std::path::Path::new(&path).exists() {
+                std::fs::write(&path, value).map_err(context("configure IPv6 for the instance's network"))?;
+            }
+        }
+    }
     // Namespaced kernel settings (an OCI bundle's linux.sysctl, checked
     // there): /proc/sys shows this process's own network and IPC
     // namespaces, still through the host's /proc at this point. (Those of
@@ -368,7 +380,39 @@ fn set_up_namespaces(spec: &InstanceSpec) -> Result<(), String> {
         let path = format!("/proc/sys/{}", key.replace('.', "/"));
         std::fs::write(&path, value).map_err(|e| format!("cannot set sysctl {key}: {e}"))?;
     }
+    if spec.ping_sockets && spec.network.is_own() {
+        let gid_map =
+            xvisor_sys::fs::read_small("/proc/self/gid_map").map_err(context("read the instance's gid map"))?;
+        if let Some((low, high)) = ping_group_range(&gid_map) {
+            std::fs::write("/proc/sys/net/ipv4/ping_group_range", format!("{low} {high}"))
+                .map_err(context("let the instance's groups open ICMP echo sockets"))?;
+        }
+    }
     Ok(())
+}
+
+/// The groups of the instance that `net.ipv4.ping_group_range` can name,
+/// from its `gid_map` (`inside outside count` lines): from gid 0 to the
+/// highest gid whose host id is above gid 0's. The kernel keeps the range as
+/// host ids and wants both ends mapped; host ids in between that are not
+/// the instance's cannot be in its network namespace anyway.
+fn ping_group_range(gid_map: &str) -> Option<(u32, u32)> {
+    let lines: Vec<(u64, u64, u64)> = gid_map
+        .lines()
+        .filter_map(|line| {
+            let mut words = line.split_whitespace().map(|w| w.parse::<u64>().ok());
+            Some((words.next()??, words.next()??, words.next()??))
+        })
+        // Values are u32s from the kernel: their sums cannot overflow a u64.
+        .filter(|&(inside, _, count)| count > 0 && inside <= u64::from(u32::MAX) && count <= u64::from(u32::MAX))
+        .collect();
+    let &(_, root_outside, _) = lines.iter().find(|&&(inside, _, _)| inside == 0)?;
+    let high = lines
+        .iter()
+        .filter(|&&(_, outside, _)| outside >= root_outside)
+        .filter_map(|&(inside, _, count)| (inside + count).checked_sub(1))
+        .max()?;
+    Some((0, u32::try_from(high).ok()?))
 }
 
 /// root built: the createContainer hooks, the root entered, the paths
@@ -1168,4 +1212,26 @@ fn run_start_container_hooks(spec: &InstanceSpec, report: &OwnedFd) {
         process::exit_now(127)
     }
     let _ = signal::set_disposition(signal::SIGPIPE, false);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ping_group_range;
+
+    #[test]
+    fn ping_groups_span_the_instances_own_range() {
+        // Root caller: one range of host ids of the instance's own.
+        assert_eq!(ping_group_range("         0 1610612736      65536\n"), Some((0, 65535)));
+        // Rootless with subordinate ids: 0 is the caller, 1.. their range.
+        assert_eq!(ping_group_range("0 1000 1\n1 1610612736 65536\n"), Some((0, 65536)));
+        // Rootless without: the caller alone.
+        assert_eq!(ping_group_range("0 1000 1\n"), Some((0, 0)));
+        // A range below gid 0's host id cannot be in the kernel's range.
+        assert_eq!(ping_group_range("0 5000 1\n1 100 10\n"), Some((0, 0)));
+        // No gid 0, or nothing readable: nothing written.
+        assert_eq!(ping_group_range("1 1000 1\n"), None);
+        assert_eq!(ping_group_range("garbage\n"), None);
+        assert_eq!(ping_group_range(""), None);
+        assert_eq!(ping_group_range("0 0 4294967295\n"), Some((0, u32::MAX - 1)));
+    }
 }

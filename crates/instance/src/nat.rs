@@ -37,6 +37,12 @@ const READY_PATIENCE: Duration = Duration::from_secs(10);
 /// forwarder, which asks the host's resolvers.
 pub const NAME_SERVER: &str = "10.0.2.3";
 
+/// Whether the network namespace xvisor runs in uses IPv6: then the
+/// instance gets it too, and reaches the world over it as the host would.
+fn host_has_ipv6() -> bool {
+    xvisor_sys::fs::read_small("/proc/sys/net/ipv6/conf/all/disable_ipv6").is_ok_and(|s| s.trim() == "0")
+}
+
 /// A transport protocol of a published port.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Proto {
@@ -235,6 +241,8 @@ pub fn start(init_pid: i32, ports: &[Publish], host_loopback: bool) -> Result<Na
     command
         .args(["--configure", "--mtu=65520"])
         .args((!host_loopback).then_some("--disable-host-loopback"))
+        // IPv6 where the host has it (fd00::100/64, gateway fd00::2).
+        .args(host_has_ipv6().then_some("--enable-ipv6"))
         // Confined: its own mount namespace with only what it needs, and
         // root's capabilities dropped (needs privilege over a new mount
         // namespace: root only); a seccomp filter (anyone).

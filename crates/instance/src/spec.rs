@@ -242,6 +242,12 @@ pub struct InstanceSpec {
     /// Kernel settings of the instance's own namespaces (`net.*`, IPC
     /// ones), written by init: `("net.ipv4.ping_group_range", "0 0")`.
     pub sysctls: Vec<(String, String)>,
+    /// Every group of the instance may open ICMP echo sockets in the
+    /// instance's own network namespace (`net.ipv4.ping_group_range` over
+    /// its mapped groups), so `ping` works without raw sockets, which stay
+    /// refused. Only with a network namespace of its own; an OCI engine sets
+    /// the range itself through `sysctls`.
+    pub ping_sockets: bool,
     /// A second seccomp program (`struct sock_filter` bytes: an OCI
     /// engine's profile, compiled by `xvisor_trap::rules`), installed in the
     /// guest before xvisor's own: the kernel runs both and takes the

@@ -2128,6 +2128,7 @@ mod tests {
             additional_gids: Vec::new(),
             preserve_fds: 0,
             sysctls: Vec::new(),
+            ping_sockets: false,
             extra_filter: None,
             joined: Vec::new(),
             hooks: Default::default(),

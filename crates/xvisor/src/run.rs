@@ -932,6 +932,7 @@ pub fn to_spec(mut o: RunOptions) -> Result<InstanceSpec> {
         additional_gids: Vec::new(),
         preserve_fds: 0,
         sysctls: Vec::new(),
+        ping_sockets: true,
         extra_filter: None,
         joined: Vec::new(),
         hooks: Default::default(),

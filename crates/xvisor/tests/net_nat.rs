@@ -19,6 +19,10 @@ use std::time::Duration;
 /// The "outside" server's address, on the veth pair.
 const OUTSIDE: &str = "192.168.77.2";
 const HOST_SIDE: &str = "192.168.77.1";
+/// The same two ends over IPv6 (the namespaces the test makes have it,
+/// whether or not the machine's own has).
+const OUTSIDE6: &str = "fd77::2";
+const HOST_SIDE6: &str = "fd77::1";
 
 fn require_slirp4netns() {
     let found =
@@ -80,6 +84,21 @@ impl Lab {
             sh(&["ip", "-n", ns, "link", "set", "lo", "up"]);
         }
         sh(&["ip", "-n", &host, "route", "add", "default", "via", OUTSIDE]);
+        for (ns, dev, addr) in [(&host, &vh, HOST_SIDE6), (&outside, &vo, OUTSIDE6)] {
+            sh(&[
+                "ip",
+                "-n",
+                ns,
+                "-6",
+                "addr",
+                "add",
+                &format!("{addr}/64"),
+                "dev",
+                dev,
+                "nodad",
+            ]);
+        }
+        sh(&["ip", "-n", &host, "-6", "route", "add", "default", "via", OUTSIDE6]);
         Self {
             host,
             outside,
@@ -113,7 +132,8 @@ impl Lab {
             &ns,
             &format!(
                 r#"import socket
-s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s = socket.socket(socket.AF_INET6 if ':' in '{addr}' else socket.AF_INET)
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
 s.bind(('{addr}', {port})); s.listen(16); print('ready', flush=True)
 while True:
     c, _ = s.accept(); c.sendall(b'{reply}\n'); c.close()
@@ -257,6 +277,97 @@ both_callers!(outbound_works_host_loopback_does_not, |caller| {
     drop(lab);
     assert_host_untouched();
 });
+
+both_callers!(ipv6_reaches_out_where_the_host_has_it, |caller| {
+    let mut lab = Lab::new();
+    lab.tcp_server(&lab.outside.clone(), OUTSIDE6, 9000, "outside6");
+    lab.tcp_server(&lab.host.clone(), "::1", 9001, "host-loopback6");
+    // No waiting for the address: a program that starts first has it.
+    let script = format!(
+        "import socket\n\
+         print(socket.create_connection(('{OUTSIDE6}', 9000), timeout=5).recv(100).decode().strip())\n\
+         for a in ['fd00::2', '::1', '{HOST_SIDE6}']:\n\
+         \x20   try:\n\
+         \x20       print(socket.create_connection((a, 9001), timeout=2).recv(100).decode().strip())\n\
+         \x20   except OSError:\n\
+         \x20       print(a, 'unreachable')\n"
+    );
+    let o = lab.run(caller, &["run", "--net", "nat", "--", "python3", "-c", &script]);
+    let out = ok(&o);
+    assert!(out.contains("outside6\n"), "outbound IPv6 failed: {out}");
+    assert!(
+        !out.contains("host-loopback6"),
+        "the host's loopback was reached over IPv6: {out}"
+    );
+    for a in ["fd00::2", "::1", HOST_SIDE6] {
+        assert!(out.contains(&format!("{a} unreachable")), "{out}");
+    }
+});
+
+both_callers!(ping_reaches_out_where_the_host_allows_it, |caller| {
+    require_ping();
+    let lab = Lab::new();
+    // The host side's own choice: ICMP echo sockets for every group (as
+    // hosts under systemd have). slirp4netns sends the guest's echoes
+    // through such a socket.
+    sh(&[
+        "ip",
+        "netns",
+        "exec",
+        &lab.host,
+        "sysctl",
+        "-q",
+        "-w",
+        "net.ipv4.ping_group_range=0 2147483647",
+    ]);
+    let script = format!(
+        "ping -c1 -W5 127.0.0.1 >/dev/null && echo loopback answered\n\
+         ping -c1 -W5 10.0.2.2 >/dev/null && echo gateway answered\n\
+         ping -c1 -W5 {OUTSIDE} >/dev/null && echo outside answered\n\
+         python3 -c 'import socket; socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_ICMP)' 2>/dev/null || echo raw refused\n"
+    );
+    let o = lab.run(caller, &["run", "--net", "nat", "--", "sh", "-c", &script]);
+    let out = ok(&o);
+    for what in [
+        "loopback answered",
+        "gateway answered",
+        "outside answered",
+        "raw refused",
+    ] {
+        assert!(out.contains(what), "{what}: {out}");
+    }
+    // Without the host's permission the echo goes nowhere, and says so.
+    sh(&[
+        "ip",
+        "netns",
+        "exec",
+        &lab.host,
+        "sysctl",
+        "-q",
+        "-w",
+        "net.ipv4.ping_group_range=1 0",
+    ]);
+    let o = lab.run(
+        caller,
+        &[
+            "run",
+            "--net",
+            "nat",
+            "--",
+            "sh",
+            "-c",
+            &format!("ping -c1 -W5 {OUTSIDE} || echo no answer"),
+        ],
+    );
+    assert!(ok(&o).contains("no answer"), "{}", ok(&o));
+});
+
+fn require_ping() {
+    assert!(
+        std::path::Path::new("/usr/bin/ping").is_file(),
+        "this test needs ping (install the package iputils-ping, or run scripts/setup)"
+    );
+}
 
 /// Python: connects to ADDR:PORT until the guest's server answers
 /// (slirp4netns accepts before the guest listens), over TCP or UDP.

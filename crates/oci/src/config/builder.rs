@@ -199,6 +199,7 @@ impl Builder {
             additional_gids: self.additional_gids,
             preserve_fds: 0,
             sysctls: self.sysctls,
+            ping_sockets: false,
             extra_filter: self.seccomp,
             joined: self.joined,
             hooks: self.hooks,
