@@ -132,6 +132,28 @@ pub fn pipe() -> io::Result<(std::os::fd::OwnedFd, std::os::fd::OwnedFd)> {
     })
 }
 
+/// Moves up to `len` bytes from `from` to `to` in the kernel (one of them a
+/// pipe), without waiting on the pipe (`SPLICE_F_NONBLOCK`; a socket's side
+/// waits unless the socket is non-blocking). 0: `from` is at its end.
+pub fn splice(from: BorrowedFd<'_>, to: BorrowedFd<'_>, len: usize) -> io::Result<usize> {
+    // SAFETY: no offsets (null pointers: both are streams or pipes), integer
+    // arguments on borrowed descriptors.
+    let moved = unsafe {
+        libc::splice(
+            from.as_raw_fd(),
+            std::ptr::null_mut(),
+            to.as_raw_fd(),
+            std::ptr::null_mut(),
+            len,
+            libc::SPLICE_F_NONBLOCK | libc::SPLICE_F_MOVE,
+        )
+    };
+    if moved < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(moved as usize)
+}
+
 /// Whether a borrowed descriptor is open at all.
 pub fn is_open(fd: i32) -> bool {
     // SAFETY: F_GETFD on any integer is harmless; EBADF means closed.
