@@ -30,8 +30,10 @@ pub const PROGRAM_NAME: &str = "xvisor-portfwd";
 /// The guest's address on slirp4netns's network: where published ports lead.
 pub const GUEST_ADDRESS: Ipv4Addr = Ipv4Addr::new(10, 0, 2, 100);
 
-/// Bytes a pipe holds per direction before the reader is paused.
-const PIPE_BYTES: usize = 1 << 16;
+/// Bytes a pipe is asked to hold per direction (fewer calls per byte than
+/// the default 64 KiB; within the 1 MiB `fs.pipe-max-size` that binds an
+/// unprivileged caller).
+const PIPE_BYTES: usize = 1 << 20;
 
 /// Connections served at once; more wait in the listener's backlog.
 const MAX_CONNECTIONS: usize = 1024;
@@ -182,8 +184,9 @@ fn run(exit: BorrowedFd<'_>, listeners: &[(TcpListener, u16)]) -> ! {
 struct Flow {
     pipe_read: OwnedFd,
     pipe_write: OwnedFd,
-    /// Bytes in the pipe.
+    /// Bytes in the pipe, and what it can hold.
     held: usize,
+    room: usize,
     /// `from` is at its end.
     ended: bool,
     /// `to` was told the end (its writing half shut).
@@ -193,10 +196,12 @@ struct Flow {
 impl Flow {
     fn new() -> io::Result<Self> {
         let (pipe_read, pipe_write) = event::pipe()?;
+        let room = event::set_pipe_size(pipe_write.as_fd(), PIPE_BYTES).unwrap_or(1 << 16);
         Ok(Self {
             pipe_read,
             pipe_write,
             held: 0,
+            room,
             ended: false,
             told: false,
         })
@@ -217,8 +222,8 @@ impl Flow {
                     Err(e) => return Err(e),
                 }
             }
-            if !self.ended && self.held < PIPE_BYTES {
-                match event::splice(from.as_fd(), self.pipe_write.as_fd(), PIPE_BYTES - self.held) {
+            if !self.ended && self.held < self.room {
+                match event::splice(from.as_fd(), self.pipe_write.as_fd(), self.room - self.held) {
                     Ok(0) => {
                         self.ended = true;
                         moved = true;
@@ -244,7 +249,7 @@ impl Flow {
 
     /// What this flow waits for: readable `from`, writable `to`.
     fn interest(&self) -> (i16, i16) {
-        let read = if !self.ended && self.held < PIPE_BYTES {
+        let read = if !self.ended && self.held < self.room {
             event::ready::IN
         } else {
             0

@@ -154,6 +154,14 @@ pub fn splice(from: BorrowedFd<'_>, to: BorrowedFd<'_>, len: usize) -> io::Resul
     Ok(moved as usize)
 }
 
+/// Asks for a pipe of `bytes` (rounded up by the kernel to pages; capped by
+/// `fs.pipe-max-size` for an unprivileged caller). Returns the size it has.
+pub fn set_pipe_size(pipe: BorrowedFd<'_>, bytes: usize) -> io::Result<usize> {
+    let bytes = libc::c_int::try_from(bytes).map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))?;
+    // SAFETY: fcntl with integer arguments on a borrowed descriptor.
+    crate::check_int(unsafe { libc::fcntl(pipe.as_raw_fd(), libc::F_SETPIPE_SZ, bytes) }).map(|n| n as usize)
+}
+
 /// Whether a borrowed descriptor is open at all.
 pub fn is_open(fd: i32) -> bool {
     // SAFETY: F_GETFD on any integer is harmless; EBADF means closed.
