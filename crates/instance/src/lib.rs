@@ -30,6 +30,7 @@ pub mod nat;
 mod outcome;
 mod perform;
 mod pinned;
+pub mod portfwd;
 mod printable;
 mod procfs;
 pub mod protocol;

@@ -137,7 +137,7 @@ pub enum NatError {
     Timeout,
     #[error("--net nat: {PACKAGE} failed: {0}")]
     Failed(String),
-    #[error("-p {port}: the host port is in use or cannot be bound ({PACKAGE}: {answer})")]
+    #[error("-p {port}: the host port is in use or cannot be bound ({answer})")]
     Publish { port: Publish, answer: String },
 }
 
@@ -151,6 +151,8 @@ pub struct Nat {
     child: Child,
     /// Its exit pipe's write end: closed, slirp4netns ends.
     exit: Option<OwnedFd>,
+    /// The forwarder of the published TCP ports, if any.
+    forwarder: Option<crate::portfwd::Forwarder>,
 }
 
 impl Drop for Nat {
@@ -163,6 +165,11 @@ impl Drop for Nat {
 impl Nat {
     pub fn pid(&self) -> u32 {
         self.child.id()
+    }
+
+    /// The forwarder's pid, when TCP ports are published.
+    pub fn forwarder_pid(&self) -> Option<u32> {
+        self.forwarder.as_ref().map(crate::portfwd::Forwarder::pid)
     }
 }
 
@@ -226,6 +233,23 @@ pub fn start(init_pid: i32, ports: &[Publish], host_loopback: bool) -> Result<Na
     if ours == theirs {
         return Err(NatError::NotOwnNamespace);
     }
+    // Published TCP ports are bound here, before anything starts: a busy
+    // one stops the run in one line. The forwarder joins the same
+    // namespaces as slirp4netns.
+    let mut listeners = Vec::new();
+    for port in ports.iter().filter(|p| p.proto == Proto::Tcp) {
+        let listener = std::net::TcpListener::bind((port.host_ip, port.host_port)).map_err(|e| NatError::Publish {
+            port: *port,
+            answer: e.to_string(),
+        })?;
+        listeners.push((listener, port.guest_port));
+    }
+    let forwarded_into = if listeners.is_empty() {
+        None
+    } else {
+        let clone = |fd: &std::fs::File| fd.try_clone().map(OwnedFd::from).map_err(host("open a namespace"));
+        Some((clone(&user)?, clone(&net)?))
+    };
     let dir = DirGuard(private_dir()?);
     let socket = dir.0.join("api.sock");
     let log_path = dir.0.join("log");
@@ -268,9 +292,10 @@ pub fn start(init_pid: i32, ports: &[Publish], host_loopback: bool) -> Result<Na
     // Dropping the command closes our copies of its ends of the pipes: a
     // slirp4netns that ends early shows as end of file on `ready_read`.
     drop(command);
-    let nat = Nat {
+    let mut nat = Nat {
         child,
         exit: Some(exit_write),
+        forwarder: None,
     };
     let failed = |nat: Nat| {
         drop(nat);
@@ -316,8 +341,11 @@ pub fn start(init_pid: i32, ports: &[Publish], host_loopback: bool) -> Result<Na
             Ok(_) | Err(_) => return Err(failed(nat)),
         }
     }
-    for port in ports {
+    for port in ports.iter().filter(|p| p.proto == Proto::Udp) {
         publish(&socket, port)?;
+    }
+    if let Some((user, net)) = forwarded_into {
+        nat.forwarder = Some(crate::portfwd::start(user, net, listeners).map_err(host("start the port forwarder"))?);
     }
     // Nothing else is asked of the API: the socket goes now, so a killed
     // supervisor leaves no file behind.
@@ -351,7 +379,15 @@ fn publish(socket: &Path, port: &Publish) -> Result<(), NatError> {
     }
     Err(NatError::Publish {
         port: *port,
-        answer: answer.trim().chars().filter(|c| !c.is_control()).take(200).collect(),
+        answer: format!(
+            "{PACKAGE}: {}",
+            answer
+                .trim()
+                .chars()
+                .filter(|c| !c.is_control())
+                .take(200)
+                .collect::<String>()
+        ),
     })
 }
 

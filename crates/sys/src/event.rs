@@ -132,6 +132,36 @@ pub fn pipe() -> io::Result<(std::os::fd::OwnedFd, std::os::fd::OwnedFd)> {
     })
 }
 
+/// Moves up to `len` bytes from `from` to `to` in the kernel (one of them a
+/// pipe), without waiting on the pipe (`SPLICE_F_NONBLOCK`; a socket's side
+/// waits unless the socket is non-blocking). 0: `from` is at its end.
+pub fn splice(from: BorrowedFd<'_>, to: BorrowedFd<'_>, len: usize) -> io::Result<usize> {
+    // SAFETY: no offsets (null pointers: both are streams or pipes), integer
+    // arguments on borrowed descriptors.
+    let moved = unsafe {
+        libc::splice(
+            from.as_raw_fd(),
+            std::ptr::null_mut(),
+            to.as_raw_fd(),
+            std::ptr::null_mut(),
+            len,
+            libc::SPLICE_F_NONBLOCK | libc::SPLICE_F_MOVE,
+        )
+    };
+    if moved < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(moved as usize)
+}
+
+/// Asks for a pipe of `bytes` (rounded up by the kernel to pages; capped by
+/// `fs.pipe-max-size` for an unprivileged caller). Returns the size it has.
+pub fn set_pipe_size(pipe: BorrowedFd<'_>, bytes: usize) -> io::Result<usize> {
+    let bytes = libc::c_int::try_from(bytes).map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))?;
+    // SAFETY: fcntl with integer arguments on a borrowed descriptor.
+    crate::check_int(unsafe { libc::fcntl(pipe.as_raw_fd(), libc::F_SETPIPE_SZ, bytes) }).map(|n| n as usize)
+}
+
 /// Whether a borrowed descriptor is open at all.
 pub fn is_open(fd: i32) -> bool {
     // SAFETY: F_GETFD on any integer is harmless; EBADF means closed.

@@ -66,9 +66,16 @@ Options:
 fn main() {
     // The cgroup watchdog of a supervisor that died, executed by itself
     // (see `xvisor_instance::remove_for_dead_supervisor`).
+    // The port forwarder of `--net nat -p` (see `xvisor_instance::portfwd`).
     let mut args = std::env::args_os();
-    if args.next().is_some_and(|a| a == xvisor_instance::WATCHDOG_PROGRAM_NAME) {
-        xvisor_instance::remove_for_dead_supervisor(&args.collect::<Vec<_>>());
+    match args.next() {
+        Some(a) if a == xvisor_instance::WATCHDOG_PROGRAM_NAME => {
+            xvisor_instance::remove_for_dead_supervisor(&args.collect::<Vec<_>>())
+        }
+        Some(a) if a == xvisor_instance::portfwd::PROGRAM_NAME => {
+            xvisor_instance::portfwd::serve(&args.collect::<Vec<_>>())
+        }
+        _ => {}
     }
     // No descriptor opened later may take a standard number.
     if let Err(e) = xvisor_sys::process::ensure_standard_fds() {

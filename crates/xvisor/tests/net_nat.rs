@@ -435,7 +435,8 @@ c, a = t.accept(); c.sendall(b'tcp from ' + a[0].encode())
     let got_tcp = lab.host_python(&client("127.0.0.1", base, false));
     let o = child.wait_with_output().unwrap();
     ok(&o);
-    assert_eq!(got_tcp.trim(), "tcp from 10.0.2.2");
+    // The forwarder connects from inside: the guest sees its own address.
+    assert_eq!(got_tcp.trim(), "tcp from 10.0.2.100");
     assert_eq!(got_udp.trim(), "udp ping");
     // A port that is taken: refused before the program starts, in one
     // line naming it.
@@ -468,6 +469,32 @@ c, a = t.accept(); c.sendall(b'tcp from ' + a[0].encode())
 
 /// slirp4netns processes serving the supervisor `pid` (their API socket's
 /// path names it).
+/// The port forwarders started by the supervisor `pid` (children named
+/// xvisor-portfwd).
+fn forwarders_of(pid: u32) -> Vec<u32> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else {
+            continue;
+        };
+        // "PID (COMM) STATE PPID ..."
+        let Some((comm, rest)) = stat.split_once(") ") else {
+            continue;
+        };
+        let ppid = rest.split_whitespace().nth(1).and_then(|p| p.parse::<u32>().ok());
+        if comm.ends_with("(xvisor-portfwd") && ppid == Some(pid) {
+            found.extend(entry.file_name().to_str().and_then(|n| n.parse::<u32>().ok()));
+        }
+    }
+    found
+}
+
+/// Running (a zombie waiting for its new parent's wait has ended).
+fn alive(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .is_ok_and(|stat| stat.split_once(") ").is_some_and(|(_, rest)| !rest.starts_with('Z')))
+}
+
 fn helpers_of(pid: u32) -> Vec<String> {
     processes_with(&format!("xvisor-nat-{pid}-"))
         .into_iter()
@@ -526,12 +553,21 @@ both_callers!(nothing_is_left_after_exit_or_sigkill, |caller| {
         eventually(Duration::from_secs(10), || api_dirs_of(pid).is_empty()),
         "the API socket stays while the instance runs"
     );
+    assert!(
+        eventually(Duration::from_secs(10), || !forwarders_of(pid).is_empty()),
+        "the port forwarder did not start"
+    );
+    let forwarders = forwarders_of(pid);
     child.kill().unwrap();
     let _ = child.wait();
     assert!(
         eventually(Duration::from_secs(5), || helpers_of(pid).is_empty()),
         "slirp4netns survived SIGKILL of xvisor: {:?}",
         helpers_of(pid)
+    );
+    assert!(
+        eventually(Duration::from_secs(5), || !forwarders.iter().any(|&f| alive(f))),
+        "the port forwarder survived SIGKILL of xvisor: {forwarders:?}"
     );
     // The published port is free again.
     let free = lab.host_python(&format!(
