@@ -356,8 +356,14 @@ fn with_subordinates(own: u32, ranges: &[(u64, u64)]) -> Option<Vec<IdRange>> {
 
 /// The capabilities a guest running as uid 0 keeps *inside its own user
 /// namespace* (none of them reach the host): the set container engines give
-/// by default, enough for package managers and servers, without
-/// CAP_SYS_ADMIN, CAP_NET_ADMIN or CAP_SYS_PTRACE.
+/// by default, enough for package managers and servers, and CAP_SYS_ADMIN
+/// over what the instance owns, so that tools that isolate their own
+/// children (`unshare -n`, `unshare -u`, test runners) can make UTS, IPC,
+/// mount and network namespaces. What else that capability would open is
+/// closed by the filter and the wall, whatever the capabilities: mounts,
+/// keys, BPF, `setns`, user, pid, cgroup and time namespaces; the rest of
+/// its checks are against the host's user namespace, where the guest holds
+/// nothing. No CAP_NET_ADMIN or CAP_SYS_PTRACE.
 pub const GUEST_ROOT_CAPABILITIES: &[u32] = &[
     cap::CHOWN,
     cap::DAC_OVERRIDE,
@@ -370,6 +376,7 @@ pub const GUEST_ROOT_CAPABILITIES: &[u32] = &[
     cap::NET_BIND_SERVICE,
     cap::NET_RAW,
     cap::SYS_CHROOT,
+    cap::SYS_ADMIN,
     cap::MKNOD,
     cap::AUDIT_WRITE,
     cap::SETFCAP,
@@ -723,8 +730,8 @@ mod tests {
         );
         for outside in [
             sets(&[cap::SYS_PTRACE], &[], &[]),
-            sets(&[], &[21], &[]),
-            sets(&[21], &[21], &[21]),
+            sets(&[], &[cap::NET_ADMIN], &[]),
+            sets(&[cap::NET_ADMIN], &[cap::NET_ADMIN], &[cap::NET_ADMIN]),
         ] {
             assert!(
                 matches!(

@@ -609,10 +609,10 @@ mod tests {
     #[test]
     fn capabilities_beyond_xvisors_limits_are_refused() {
         let mut r = run("true");
-        r.add_capabilities = vec![21];
+        r.add_capabilities = vec![12];
         assert_eq!(
             r.capabilities_in(None, CapabilityCeiling::EnginesDefault),
-            Err(ExecError::CapabilityNotGranted(21))
+            Err(ExecError::CapabilityNotGranted(12))
         );
         let mut r = run("true");
         r.capabilities = Some(CapabilitySets {

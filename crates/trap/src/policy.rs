@@ -463,7 +463,10 @@ mod tests {
         assert!(matches!(clone, Action::AllowUnless(_)), "{clone:?}");
         assert_eq!(clone.for_args(&[0x1200011, 0, 0, 0, 0, 0]), Action::Allow);
         assert_eq!(clone.for_args(&[0x1000_0011, 0, 0, 0, 0, 0]), Action::Trap);
-        assert_eq!(clone.to_string(), "allow unless CLONE_NEWUSER");
+        assert_eq!(
+            clone.to_string(),
+            "allow unless CLONE_NEWUSER, CLONE_NEWPID, CLONE_NEWCGROUP, CLONE_NEWTIME"
+        );
     }
 
     #[test]

@@ -299,6 +299,14 @@ pub fn source_route_rules() -> &'static [RegisterRule] {
 /// Register values the handlers' rules name.
 pub mod value {
     pub const CLONE_NEWUSER: u32 = 0x1000_0000;
+    /// The namespaces a guest may not make even with CAP_SYS_ADMIN inside
+    /// its user namespace: a user namespace (a new set of capabilities
+    /// over everything it would own), a pid namespace (tasks the process
+    /// monitor would know by other numbers), a cgroup or time namespace.
+    /// UTS, IPC, mount and network namespaces of its own stay open to it.
+    pub const CLONE_NEWPID: u32 = 0x2000_0000;
+    pub const CLONE_NEWCGROUP: u32 = 0x0200_0000;
+    pub const CLONE_NEWTIME: u32 = 0x0000_0080;
     pub const TIOCSTI: u32 = 0x5412;
     pub const TIOCLINUX: u32 = 0x541c;
     /// Makes a terminal the caller's controlling terminal.
@@ -329,9 +337,14 @@ const fn when(arg: u8, test: RegisterTest) -> Condition {
 }
 
 const CLONE_RULES: &[RegisterRule] = &[RegisterRule {
-    when: &[when(0, RegisterTest::AnyBit(value::CLONE_NEWUSER))],
+    when: &[when(
+        0,
+        RegisterTest::AnyBit(
+            value::CLONE_NEWUSER | value::CLONE_NEWPID | value::CLONE_NEWCGROUP | value::CLONE_NEWTIME,
+        ),
+    )],
     errno: errno::EPERM,
-    names: "CLONE_NEWUSER",
+    names: "CLONE_NEWUSER, CLONE_NEWPID, CLONE_NEWCGROUP, CLONE_NEWTIME",
 }];
 
 const IOCTL_RULES: &[RegisterRule] = &[

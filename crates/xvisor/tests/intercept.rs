@@ -322,6 +322,28 @@ fn refusals_show_in_the_trace() {
     assert!(err.contains("unshare(CLONE_NEWUSER) = -1 EPERM"), "{err}");
 }
 
+both_callers!(
+    guests_make_uts_ipc_mount_and_network_namespaces_of_their_own,
+    |caller| {
+        // What tools that isolate their own children do; each prints its
+        // outcome, and the instance's own names stay as they were.
+        let script = "unshare -n ip -o link | cut -d: -f2 | tr -d ' '; \
+                  unshare -u sh -c 'hostname inner; hostname'; hostname; \
+                  unshare -i sh -c 'ipcmk -Q >/dev/null && ipcs -q | grep -c 0x'; ipcs -q | grep -c 0x; \
+                  unshare -m --propagation unchanged sh -c 'echo mount namespace'; \
+                  for f in -U -p -C -T; do unshare $f true 2>/dev/null && echo $f made || echo $f refused; done; \
+                  unshare -m true 2>/dev/null || echo propagation change refused";
+        let o = run(caller, &["run", "--", "sh", "-c", script]);
+        let out = ok(&o);
+        assert_eq!(
+        out,
+        "lo\ninner\nxvisor\n1\n0\nmount namespace\n-U refused\n-p refused\n-C refused\n-T refused\npropagation change refused\n",
+        "{}",
+        stderr(&o)
+    );
+    }
+);
+
 #[test]
 fn syscalls_listing_under_strict_allows_nothing() {
     let out = ok(&run(Caller::Root, &["syscalls", "--profile", "strict"]));
