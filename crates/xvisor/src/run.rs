@@ -954,10 +954,14 @@ pub fn run(
     record: Option<crate::report::Target>,
 ) -> i32 {
     let memory = spec.limits.memory_bytes;
+    let hints = crate::hints::ExitHints::of(&spec);
     match start(spec) {
-        Ok(instance) => serve(instance, memory, learn, stats, record),
+        Ok(instance) => serve(instance, memory, learn, stats, record, hints.as_ref()),
         Err(e) => {
             let code = report(&e);
+            if let Some(hints) = &hints {
+                hints.after_start_failure(&e);
+            }
             if let Some(record) = record {
                 if let Err(e) = record.finish(None, code, 0) {
                     eprintln!("xvisor: {e:#}");
@@ -978,13 +982,15 @@ pub fn start(spec: InstanceSpec) -> Result<Instance, xvisor_instance::InstanceEr
 }
 
 /// Serves a started instance to its end; returns xvisor's exit status.
-/// `memory` is the `--memory` limit, for the message after an OOM kill.
+/// `memory` is the `--memory` limit, for the message after an OOM kill;
+/// `hints`, for the line after a guest that failed.
 pub fn serve(
     mut instance: Instance,
     memory: Option<u64>,
     learn: Option<crate::learn::Target>,
     stats: bool,
     record: Option<crate::report::Target>,
+    hints: Option<&crate::hints::ExitHints>,
 ) -> i32 {
     let started = std::time::Instant::now();
     let waited = instance.wait();
@@ -1013,6 +1019,13 @@ pub fn serve(
         }
     }
     match waited {
+        Ok(outcome @ Outcome::Exited(_)) => {
+            let code = outcome.exit_code();
+            if let Some(hints) = hints {
+                hints.after_exit(code, instance.absent_hints());
+            }
+            code
+        }
         Ok(outcome) => tell_outcome(outcome, memory),
         Err(e) => report(&e),
     }
