@@ -1039,29 +1039,25 @@ fn receives_propagation(mountinfo: &str, id: u64) -> Option<bool> {
 /// beyond them), and the host's [`PACKAGE_DATABASES`] read-only; `/run`
 /// holds `lock` (1777). Nothing of the host's own /var or /run is shown.
 fn state_dirs(root: BorrowedFd<'_>, staging_path: &str, staging: BorrowedFd<'_>) -> Result<(), RootfsError> {
-    use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
-    let var = format!("{staging_path}/var");
-    let run = format!("{staging_path}/run");
-    let made = |path: &str, mode: u32| -> io::Result<()> {
-        match std::fs::DirBuilder::new().mode(mode).create(path) {
-            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Ok(()),
-            other => other,
-        }
-    };
+    use std::os::unix::fs::PermissionsExt;
+    // Relative to descriptors: one lookup per directory made.
     let fill = || -> io::Result<()> {
-        made(&var, 0o755)?;
-        made(&run, 0o755)?;
-        for dir in ["run/lock", "var/tmp"] {
-            let path = format!("{staging_path}/{dir}");
-            made(&path, 0o755)?;
-            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o1777))?;
+        for dir in ["var", "run"] {
+            sysfs::make_dir_at(staging, dir, 0o755)?;
         }
-        std::os::unix::fs::symlink("/run", format!("{var}/run"))?;
-        std::os::unix::fs::symlink("/run/lock", format!("{var}/lock"))?;
+        let var = sysfs::open_dir(Some(staging), "var")?;
+        let run = sysfs::open_dir(Some(staging), "run")?;
+        sysfs::make_dir_at(var.as_fd(), "tmp", 0o755)?;
+        sysfs::make_dir_at(run.as_fd(), "lock", 0o755)?;
+        for dir in ["var/tmp", "run/lock"] {
+            std::fs::set_permissions(format!("{staging_path}/{dir}"), std::fs::Permissions::from_mode(0o1777))?;
+        }
+        sysfs::symlink_at("/run", var.as_fd(), "run")?;
+        sysfs::symlink_at("/run/lock", var.as_fd(), "lock")?;
         for dir in STATE_DIRS_USUAL {
-            made(&format!("{var}/{dir}"), 0o755)?;
+            sysfs::make_dir_at(var.as_fd(), dir, 0o755)?;
         }
-        let mirror = |host: &str, into: &str| {
+        let mirror = |host: &str, into: BorrowedFd<'_>| {
             let Ok(entries) = std::fs::read_dir(host) else {
                 return Ok(());
             };
@@ -1069,14 +1065,15 @@ fn state_dirs(root: BorrowedFd<'_>, staging_path: &str, staging: BorrowedFd<'_>)
                 let is_dir = entry.file_type().is_ok_and(|t| t.is_dir());
                 let name = entry.file_name();
                 if let (true, Some(name)) = (is_dir, name.to_str()) {
-                    made(&format!("{into}/{name}"), 0o755)?;
+                    sysfs::make_dir_at(into, name, 0o755)?;
                 }
             }
             Ok::<(), io::Error>(())
         };
-        mirror("/var", &var)?;
+        mirror("/var", var.as_fd())?;
         for dir in STATE_DIRS_MIRRORED {
-            mirror(&format!("/var/{dir}"), &format!("{var}/{dir}"))?;
+            let into = sysfs::open_dir(Some(var.as_fd()), dir)?;
+            mirror(&format!("/var/{dir}"), into.as_fd())?;
         }
         Ok(())
     };

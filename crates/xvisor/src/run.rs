@@ -21,7 +21,9 @@ Usage: xvisor run [OPTIONS] [--] PROGRAM [ARGS...]
 By default the instance sees only the host's system directories, read-only
 (/usr, /bin, /sbin, /lib*, and /etc with its secrets masked), a private
 writable /tmp and home directory that vanish with it (1 GiB each, in
-memory), its own /proc, a minimal
+memory), a private writable /var and /run (1 GiB for both: empty
+directories named as the host's state directories, and the host's
+package database read-only), its own /proc, a minimal
 /dev, /sys read-only, hostname 'xvisor', and no network but loopback. The
 guest runs as root inside, with no privilege on the host: started by root,
 its ids are a range of host ids of its own (host files keep their owners,
@@ -115,8 +117,9 @@ Limits (refused, never ignored, where the host cannot enforce them):
                            a private, empty tmpfs at PATH (default 64M);
                            repeatable
       --read-only          no writable root: an image's or --rootfs's / is
-                           read-only (/tmp, the home directory, --tmpfs
-                           mounts and rw volumes stay writable)
+                           read-only (/tmp, the home directory, /var and
+                           /run, --tmpfs mounts and rw volumes stay
+                           writable)
       --no-limits          drop the default bound on processes: without it,
                            an instance started by root (with ids of its own)
                            lets each of its users run at most 4096
