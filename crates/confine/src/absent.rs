@@ -149,7 +149,7 @@ impl View {
         // that is shown already, or is one of the instance's own trees as
         // a whole (the host's /tmp over the private one would be worse).
         let parent_will_do =
-            matches!(self.shown(&parent), Shown::Absent | Shown::Private) && !self.private.iter().any(|p| *p == parent);
+            matches!(self.shown(&parent), Shown::Absent | Shown::Private) && !self.private.contains(&parent);
         let volume = if writes {
             if !is_dir(&parent) || !parent_will_do {
                 return None;

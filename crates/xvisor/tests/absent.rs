@@ -107,7 +107,7 @@ both_callers!(a_guest_failing_on_a_host_path_gets_the_volume_to_add, |caller| {
     // Named on the command line, and the guest failed.
     let o = run(caller, &["run", "--", "cat", &notes]);
     assert_eq!(code(&o), 1);
-    assert_eq!(hints(&o), [want.clone()], "{}", stderr(&o));
+    assert_eq!(hints(&o), std::slice::from_ref(&want), "{}", stderr(&o));
     // Never when the guest succeeded, nor for a path the host lacks too.
     let o = run(
         caller,
@@ -140,7 +140,7 @@ both_callers!(a_guest_failing_on_a_host_path_gets_the_volume_to_add, |caller| {
     let script = format!("cat $(printf '%s' {}) 2>/dev/null; exit 3", notes.replace('/', "'/'"));
     let o = run(caller, &["run", "--trace", trace, "--", "sh", "-c", &script]);
     assert_eq!(code(&o), 3, "{}", stderr(&o));
-    assert_eq!(hints(&o), [want.clone()], "{}", stderr(&o));
+    assert_eq!(hints(&o), [want], "{}", stderr(&o));
     let text = std::fs::read_to_string(trace).unwrap();
     let hinted: Vec<&str> = text.lines().filter(|l| l.contains("\"hint\": ")).collect();
     assert_eq!(hinted.len(), 1, "{text}");
