@@ -135,8 +135,15 @@ impl View {
     /// only when the instance does not show the host's file there and the
     /// host has it — or, for `writes`, has the directory it goes in.
     pub fn hint(&self, path: &str, writes: bool) -> Option<Hint> {
+        // The guest chooses the names (a write's last one need not exist on
+        // the host): none reaches the user's terminal with control
+        // characters in it.
+        if path.chars().any(char::is_control) {
+            return None;
+        }
         let path = normalised(path)?;
-        if !matches!(self.shown(&path), Shown::Private | Shown::Absent) {
+        // The instance's own trees themselves are there, if empty.
+        if !matches!(self.shown(&path), Shown::Private | Shown::Absent) || self.private.contains(&path) {
             return None;
         }
         let parent = match path.rsplit_once('/') {
@@ -263,10 +270,40 @@ mod tests {
         // Never the whole of one of the instance's own trees.
         assert!(v.hint("/tmp/xvisor-absent-none", true).is_none());
         assert!(v.hint("/home/../etc/passwd", false).is_none());
+        assert!(v.hint(&format!("{dir_s}/\u{1b}]0;title\u{7}"), true).is_none());
         let words = ["-v", file_s, &format!("--input={file_s}"), "plain"];
         assert_eq!(v.hints_for_words(words).len(), 1);
+        assert!(v.hint("/tmp", false).is_none() && v.hint("/var/", false).is_none());
         let shown = View::of(&spec(RootBase::SystemDirs, &[dir_s])).unwrap();
         assert!(shown.hint(file_s, false).is_none());
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn any_path_a_guest_names_gets_a_sound_answer() {
+        let mut rng = xvisor_sys::testing::XorShift(0x9e37_79b9_7f4a_7c15);
+        let pieces = [
+            "/", "home", "var", "log", "lib", "tmp", "..", ".", "usr", "etc", "\u{1b}", "é", "", "//", "root", "run",
+            "srv", "v", "proc", "x",
+        ];
+        let v = View::of(&spec(RootBase::SystemDirs, &["/srv/v"])).unwrap();
+        for _ in 0..5000 {
+            let mut path = String::new();
+            for _ in 0..rng.below(7) {
+                path.push_str(pieces[rng.below(pieces.len() as u64) as usize]);
+                if rng.below(3) != 0 {
+                    path.push('/');
+                }
+            }
+            for writes in [false, true] {
+                let Some(h) = v.hint(&path, writes) else {
+                    continue;
+                };
+                assert!(!h.path.chars().any(char::is_control), "{h:?}");
+                assert!(under(&h.path, &h.volume), "{h:?}");
+                assert!(h.volume != "/" && !v.private.contains(&h.volume), "{h:?}");
+                assert!(matches!(v.shown(&h.volume), Shown::Private | Shown::Absent), "{h:?}");
+            }
+        }
     }
 }
