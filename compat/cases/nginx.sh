@@ -2,9 +2,10 @@
 # default site, port 80 on all addresses), in the foreground, asked from the
 # same instance over one kept-alive connection, then stopped gracefully.
 # The stock configuration writes /run/nginx.pid, /var/lib/nginx/* and
-# /var/log/nginx/*, and serves /var/www/html; xvisor shows none of the host's
-# /var and /run, so the case runs with
-# xvisor-flags: --tmpfs /run --tmpfs /var/lib/nginx --tmpfs /var/log/nginx -v /var/www:/var/www:ro
+# /var/log/nginx/*, which the instance's private /var and /run take (empty,
+# with the host's /var/lib/nginx and /var/log/nginx as empty directories),
+# and serves /var/www/html, which it shows only with a volume:
+# xvisor-flags: -v /var/www:/var/www:ro
 # and natively in a private network (loopback only, as xvisor's --net none)
 # with the same directories on private tmpfs:
 # native-private: /run /var/lib/nginx /var/log/nginx

@@ -5,12 +5,15 @@
 //!   volumes), built in a new mount namespace and entered with `pivot_root`;
 //! - [`cgroup`]: memory, pids and cpu limits on cgroup v2 or v1;
 //! - [`identity`]: user-namespace id maps, capabilities, rlimits;
-//! - [`wall`]: Landlock, the second wall around the files.
+//! - [`wall`]: Landlock, the second wall around the files;
+//! - [`absent`]: which host paths an instance does not show, and the volume
+//!   that would.
 //!
 //! Everything here runs through the safe wrappers of `xvisor-sys`.
 
 #![forbid(unsafe_code)]
 
+pub mod absent;
 pub mod cgroup;
 pub mod identity;
 pub mod idpool;

@@ -325,6 +325,20 @@ pub const MASKED_ETC_DIRS: &[&str] = &[
 /// The host's top-level system directories shown in the default instance.
 pub const SYSTEM_DIRS: &[&str] = &["usr", "bin", "sbin", "lib", "lib32", "lib64", "libx32", "etc"];
 
+/// The host's package databases, shown read-only in the default
+/// instance's private /var: they describe the `/usr` and `/etc` it shows
+/// (`apt list --installed`, `dpkg -l`, `rpm -qa`).
+pub const PACKAGE_DATABASES: &[&str] = &["var/lib/dpkg", "var/lib/rpm", "var/lib/pacman/local"];
+
+/// Directories of the default instance's private /var whose entries are
+/// made again, empty, for each directory the host has there: the
+/// directories packages make at installation (`/var/lib/nginx`,
+/// `/var/log/nginx`, `/var/cache/man` …), which their daemons expect.
+const STATE_DIRS_MIRRORED: &[&str] = &["lib", "log", "cache", "spool"];
+
+/// What the default instance's /var always has (mode 0755 but `tmp`).
+const STATE_DIRS_USUAL: &[&str] = &["tmp", "lib", "cache", "log", "spool", "local", "opt", "mail"];
+
 /// Entries of /proc that stay read-only.
 const PROC_READONLY: &[&str] = &["sys", "sysrq-trigger", "irq", "bus", "fs"];
 /// Entries of /proc replaced by an empty one: kernel memory, other
@@ -542,6 +556,9 @@ impl RootSpec {
             )
             .map_err(fail("create /tmp"))?;
             attach_at(root, "tmp", tmp.as_fd()).map_err(fail("mount /tmp"))?;
+        }
+        if matches!(self.base, RootBase::SystemDirs) {
+            state_dirs(root, staging_path, staging_dir.as_fd())?;
         }
         let home_rel = self.home.trim_start_matches('/');
         // A bundle's home is whatever the engine put there: creating one
@@ -1011,6 +1028,73 @@ fn receives_propagation(mountinfo: &str, id: u64) -> Option<bool> {
             .skip(6)
             .any(|f| f.starts_with("shared:") || f.starts_with("master:")),
     )
+}
+
+/// The default instance's private, writable `/var` and `/run`: both are
+/// directories of the staging tmpfs (bounded as it is: one bound for
+/// both), bound at `/var` and `/run`. `/var` holds the usual directories
+/// (`tmp` mode 1777; `run` → `/run` and `lock` → `/run/lock`), one empty
+/// directory for each the host has at `/var/*` and in its
+/// [`STATE_DIRS_MIRRORED`] (names only: nothing of the host's is read
+/// beyond them), and the host's [`PACKAGE_DATABASES`] read-only; `/run`
+/// holds `lock` (1777). Nothing of the host's own /var or /run is shown.
+fn state_dirs(root: BorrowedFd<'_>, staging_path: &str, staging: BorrowedFd<'_>) -> Result<(), RootfsError> {
+    use std::os::unix::fs::PermissionsExt;
+    // Relative to descriptors: one lookup per directory made.
+    let fill = || -> io::Result<()> {
+        for dir in ["var", "run"] {
+            sysfs::make_dir_at(staging, dir, 0o755)?;
+        }
+        let var = sysfs::open_dir(Some(staging), "var")?;
+        let run = sysfs::open_dir(Some(staging), "run")?;
+        sysfs::make_dir_at(var.as_fd(), "tmp", 0o755)?;
+        sysfs::make_dir_at(run.as_fd(), "lock", 0o755)?;
+        for dir in ["var/tmp", "run/lock"] {
+            std::fs::set_permissions(format!("{staging_path}/{dir}"), std::fs::Permissions::from_mode(0o1777))?;
+        }
+        sysfs::symlink_at("/run", var.as_fd(), "run")?;
+        sysfs::symlink_at("/run/lock", var.as_fd(), "lock")?;
+        for dir in STATE_DIRS_USUAL {
+            sysfs::make_dir_at(var.as_fd(), dir, 0o755)?;
+        }
+        let mirror = |host: &str, into: BorrowedFd<'_>| {
+            let Ok(entries) = std::fs::read_dir(host) else {
+                return Ok(());
+            };
+            for entry in entries.flatten() {
+                let is_dir = entry.file_type().is_ok_and(|t| t.is_dir());
+                let name = entry.file_name();
+                if let (true, Some(name)) = (is_dir, name.to_str()) {
+                    sysfs::make_dir_at(into, name, 0o755)?;
+                }
+            }
+            Ok::<(), io::Error>(())
+        };
+        mirror("/var", var.as_fd())?;
+        for dir in STATE_DIRS_MIRRORED {
+            let into = sysfs::open_dir(Some(var.as_fd()), dir)?;
+            mirror(&format!("/var/{dir}"), into.as_fd())?;
+        }
+        Ok(())
+    };
+    fill().map_err(fail("make the instance's /var and /run"))?;
+    for dir in ["var", "run"] {
+        ensure_dir(root, dir).map_err(fail(format!("create /{dir} in the instance root")))?;
+        let tree = mount::clone_tree(Some(staging), dir, false).map_err(fail(format!("clone /{dir}")))?;
+        attach_at(root, dir, tree.as_fd()).map_err(fail(format!("mount /{dir}")))?;
+    }
+    for db in PACKAGE_DATABASES {
+        let host = format!("/{db}");
+        if !std::fs::symlink_metadata(&host).is_ok_and(|m| m.is_dir()) {
+            continue;
+        }
+        let tree = mount::clone_tree(None, &host, true).map_err(fail(format!("clone {host}")))?;
+        mount::set_attributes(tree.as_fd(), attr::RDONLY | attr::NOSUID | attr::NODEV, true)
+            .map_err(fail(format!("make {host} read-only")))?;
+        ensure_dir(root, db).map_err(fail(format!("create {host} in the instance")))?;
+        attach_at(root, db, tree.as_fd()).map_err(fail(format!("mount {host}")))?;
+    }
+    Ok(())
 }
 
 /// Creates every missing directory of `rel` (relative to `root`, resolved

@@ -80,6 +80,23 @@ fn nameable(path: &[u8]) -> (String, bool) {
     }
 }
 
+/// `base`/`path`, named by thread `tid`, as an absolute path in the
+/// instance.
+pub(crate) fn absolute(tid: i32, base: Base, path: &[u8]) -> Option<Vec<u8>> {
+    if path.first() == Some(&b'/') {
+        let root = link(&format!("/proc/{tid}/root"))?;
+        return learn::join(&root, &path[1..]);
+    }
+    let base = match base {
+        Base::Cwd => link(&format!("/proc/{tid}/cwd"))?,
+        Base::Fd(fd) => link(&format!("/proc/{tid}/fd/{fd}"))?,
+    };
+    if path.is_empty() {
+        return learn::join(&base, b".");
+    }
+    learn::join(&base, path)
+}
+
 impl Learning {
     pub(crate) fn new(init: i32) -> Self {
         Self {
@@ -114,7 +131,7 @@ impl Learning {
         let seen = learn::observe(call, memory);
         let mut paths = Vec::new();
         for named in &seen.paths {
-            let Some(resolved) = self.absolute(tid, named.base, &named.path) else {
+            let Some(resolved) = absolute(tid, named.base, &named.path) else {
                 continue;
             };
             let (path, whole) = nameable(&resolved);
@@ -165,22 +182,6 @@ impl Learning {
             Some(image) if self.resolve(&image).as_deref() == Some(image.as_str()) => image,
             _ => "xvisor-init".to_string(),
         }
-    }
-
-    /// `base`/`path` as an absolute path in the instance.
-    fn absolute(&self, tid: i32, base: Base, path: &[u8]) -> Option<Vec<u8>> {
-        if path.first() == Some(&b'/') {
-            let root = link(&format!("/proc/{tid}/root"))?;
-            return learn::join(&root, &path[1..]);
-        }
-        let base = match base {
-            Base::Cwd => link(&format!("/proc/{tid}/cwd"))?,
-            Base::Fd(fd) => link(&format!("/proc/{tid}/fd/{fd}"))?,
-        };
-        if path.is_empty() {
-            return learn::join(&base, b".");
-        }
-        learn::join(&base, path)
     }
 
     /// Records a noted call with what it returned (`None`: not seen).

@@ -17,6 +17,7 @@
 
 #![forbid(unsafe_code)]
 
+mod absent;
 pub mod client;
 pub mod exec;
 pub mod hooks;

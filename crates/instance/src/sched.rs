@@ -276,6 +276,7 @@ fn complete(trace: &Option<Arc<Mutex<Trace>>>, created_at: Instant, call: Parked
             latency_us: call.since.elapsed().as_secs_f64() * 1e6,
             rule: None,
             after_park: true,
+            hint: None,
         };
         if let Ok(mut t) = trace.lock() {
             let _ = t.write(&record);

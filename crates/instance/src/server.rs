@@ -61,6 +61,8 @@ pub(crate) struct Server {
     pub(crate) trace: Option<Arc<Mutex<Trace>>>,
     /// When learning (`--learn`): what the calls touch.
     pub(crate) learning: Option<Arc<crate::learning::Learning>>,
+    /// When tracing: the host paths calls failed on (`absent`).
+    pub(crate) absent: Option<Arc<crate::absent::Absent>>,
     pub(crate) created_at: Instant,
     pub(crate) parking: Arc<Parking>,
     /// When tracing or learning: what continued calls returned, read by
@@ -494,6 +496,10 @@ impl Server {
         // Learning reads first: the trace's validity check below then covers
         // both reads.
         let noted = self.learning.as_ref().map(|l| l.note(&call, &memory));
+        let named = self
+            .absent
+            .as_ref()
+            .map(|_| crate::absent::Absent::note(&call, &memory));
         let described = self.trace.as_ref().map(|_| {
             let text = decode::describe(dispatch::syscall_of(&call), &call, &memory);
             // What was read is only trusted if the call is still the one we
@@ -586,6 +592,10 @@ impl Server {
         if let (Some(trace), Some(received), Some(latency), Some(((name, args), valid, (pid, tid)))) =
             (self.trace.as_ref(), received, latency, described)
         {
+            let hint = match (&self.absent, named, valid) {
+                (Some(absent), Some(named), true) => absent.hint(named, returned),
+                _ => None,
+            };
             let args = if valid { args } else { vec!["<caller gone>".to_string()] };
             let record = Record {
                 time_s: received.duration_since(self.created_at).as_secs_f64(),
@@ -598,6 +608,7 @@ impl Server {
                 latency_us: latency.as_secs_f64() * 1e6,
                 rule,
                 after_park: false,
+                hint,
             };
             if let Ok(mut trace) = trace.lock() {
                 let _ = trace.write(&record);

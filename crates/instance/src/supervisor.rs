@@ -215,6 +215,9 @@ pub struct Instance {
     outcomes: Option<Arc<crate::outcome::Outcomes>>,
     /// When learning (`--learn`): what the run touched.
     learning: Option<Arc<crate::learning::Learning>>,
+    /// When tracing a root made of host directories: the host paths the
+    /// guest missed (`absent`).
+    absent: Option<Arc<crate::absent::Absent>>,
     /// What the serving threads share, once the listener has arrived.
     server: Option<Arc<Server>>,
     /// Clients waiting on processes they asked to start in the running
@@ -307,6 +310,10 @@ impl Instance {
         let parking = Arc::new(Parking::new().map_err(host("create the scheduler's wake-up pipe"))?);
         let learning = spec.learn.then(|| Arc::new(crate::learning::Learning::new(init_pid)));
         let outcomes = (trace.is_some() || learning.is_some()).then(|| Arc::new(crate::outcome::Outcomes::default()));
+        let absent = trace
+            .as_ref()
+            .and_then(|_| xvisor_confine::absent::View::of(&spec.root))
+            .map(|view| Arc::new(crate::absent::Absent::new(view)));
         // Followed from before it can create anything.
         let keep_none: Vec<u32> = Vec::new();
         let monitor = Monitor::start(
@@ -339,6 +346,7 @@ impl Instance {
             parking,
             outcomes,
             learning,
+            absent,
             server: None,
             exec_clients: Vec::new(),
             next_exec_id: 1,
@@ -625,6 +633,7 @@ impl Instance {
             policy: self.spec.policy.clone(),
             trace: self.trace.clone(),
             learning: self.learning.clone(),
+            absent: self.absent.clone(),
             created_at: self.created_at,
             parking: Arc::clone(&self.parking),
             outcomes: self.outcomes.clone(),
@@ -769,6 +778,13 @@ impl Instance {
     /// [`Instance::wait`] has returned).
     pub fn learned(&self) -> Option<std::sync::MutexGuard<'_, xvisor_kernel::learn::Learner>> {
         self.learning.as_ref().map(|l| l.learner())
+    }
+
+    /// When tracing: the host paths the guest missed because the instance
+    /// does not show them, each with the volume that would (one per
+    /// volume, the first few).
+    pub fn absent_hints(&self) -> Vec<xvisor_confine::absent::Hint> {
+        self.absent.as_ref().map(|a| a.found()).unwrap_or_default()
     }
 
     /// running → stopped: serves the instance until the guest ends, then
@@ -2160,6 +2176,7 @@ mod tests {
             parking: Arc::new(Parking::new().expect("the scheduler's wake-up pipe")),
             outcomes: None,
             learning: None,
+            absent: None,
             server: None,
             exec_clients: Vec::new(),
             next_exec_id: 1,

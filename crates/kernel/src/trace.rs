@@ -7,7 +7,9 @@
 //! command, profile, policy, limits) and ends it with an `"end"` record
 //! (status, outcome, calls trapped); a trace without a header is of
 //! version 1 (or from `run -d`, an OCI runtime's `--trace`). Version 2 added to call records the rule that refused a call
-//! (`"rule"`) and marks the answer of a parked call (`"after_park"`).
+//! (`"rule"`) and marks the answer of a parked call (`"after_park"`); a
+//! call that failed on a host path the instance does not show may carry
+//! a `"hint"` (an optional key: readers of version 2 ignore it).
 
 use std::io::{self, Write};
 
@@ -48,6 +50,9 @@ pub struct Record {
     /// The answer of a call parked earlier (its first record said
     /// "parked"): the same call, not a new one.
     pub after_park: bool,
+    /// A call that failed with `ENOENT` on a host path the instance does
+    /// not show: the volume that would show it (`xvisor_confine::absent`).
+    pub hint: Option<String>,
 }
 
 /// A raw return value as the trace shows it: `(result, errno name)`.
@@ -95,6 +100,10 @@ impl Record {
         if self.after_park {
             extra.push_str(", \"after_park\": true");
         }
+        if let Some(hint) = &self.hint {
+            extra.push_str(", \"hint\": ");
+            extra.push_str(&json_string(hint));
+        }
         format!(
             "{{\"time\": {:.6}, \"pid\": {}, \"tid\": {}, \"syscall\": {}, \"args\": [{}], \"decision\": {}, {}, \"latency_us\": {:.1}{extra}}}",
             self.time_s,
@@ -120,8 +129,9 @@ impl Record {
             Shown::Unseen => "continue".to_string(),
             Shown::Parked => self.decision.describe(),
         };
+        let hint = self.hint.as_ref().map_or_else(String::new, |h| format!(" (hint: {h})"));
         format!(
-            "{:>10.6} {who} {}({}) = {outcome} <{:.1}µs>",
+            "{:>10.6} {who} {}({}) = {outcome} <{:.1}µs>{hint}",
             self.time_s,
             self.name,
             self.args.join(", "),
@@ -268,6 +278,7 @@ mod tests {
             latency_us: 3.04,
             rule: None,
             after_park: false,
+            hint: None,
         }
     }
 
@@ -314,6 +325,27 @@ mod tests {
         let mut r = record(Decision::Continue);
         r.after_park = true;
         assert!(r.to_json().ends_with(", \"after_park\": true}"), "{}", r.to_json());
+    }
+
+    #[test]
+    fn a_hint_ends_the_record() {
+        let mut r = record(Decision::Continue);
+        r.returned = Some(-2);
+        r.hint = Some("/home/a/x is on the host but not in the instance: add -v /home/a:/home/a:ro".into());
+        assert!(
+            r.to_json().ends_with(
+                ", \"hint\": \"/home/a/x is on the host but not in the instance: add -v /home/a:/home/a:ro\"}"
+            ),
+            "{}",
+            r.to_json()
+        );
+        assert!(
+            r.to_text().ends_with(
+                "<3.0µs> (hint: /home/a/x is on the host but not in the instance: add -v /home/a:/home/a:ro)"
+            ),
+            "{}",
+            r.to_text()
+        );
     }
 
     #[test]

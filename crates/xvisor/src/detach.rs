@@ -482,7 +482,7 @@ fn keep(d: Detached, dir: &Path, report: OwnedFd) -> i32 {
                 Ok(instance) => {
                     let _ = event::write_all(started_write.as_fd(), b"ok\n");
                     drop(started_write);
-                    crate::run::serve(instance, memory, d.learn, d.stats, None)
+                    crate::run::serve(instance, memory, d.learn, d.stats, None, None)
                 }
                 Err(e) => {
                     let line = format!("error {} {}\n", e.exit_code(), e.to_string().replace('\n', " "));

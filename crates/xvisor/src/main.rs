@@ -8,6 +8,7 @@ mod message;
 mod cli;
 mod detach;
 mod exec;
+mod hints;
 mod image;
 mod learn;
 mod manage;

@@ -21,7 +21,9 @@ Usage: xvisor run [OPTIONS] [--] PROGRAM [ARGS...]
 By default the instance sees only the host's system directories, read-only
 (/usr, /bin, /sbin, /lib*, and /etc with its secrets masked), a private
 writable /tmp and home directory that vanish with it (1 GiB each, in
-memory), its own /proc, a minimal
+memory), a private writable /var and /run (1 GiB for both: empty
+directories named as the host's state directories, and the host's
+package database read-only), its own /proc, a minimal
 /dev, /sys read-only, hostname 'xvisor', and no network but loopback. The
 guest runs as root inside, with no privilege on the host: started by root,
 its ids are a range of host ids of its own (host files keep their owners,
@@ -115,8 +117,9 @@ Limits (refused, never ignored, where the host cannot enforce them):
                            a private, empty tmpfs at PATH (default 64M);
                            repeatable
       --read-only          no writable root: an image's or --rootfs's / is
-                           read-only (/tmp, the home directory, --tmpfs
-                           mounts and rw volumes stay writable)
+                           read-only (/tmp, the home directory, /var and
+                           /run, --tmpfs mounts and rw volumes stay
+                           writable)
       --no-limits          drop the default bound on processes: without it,
                            an instance started by root (with ids of its own)
                            lets each of its users run at most 4096
@@ -955,10 +958,14 @@ pub fn run(
     record: Option<crate::report::Target>,
 ) -> i32 {
     let memory = spec.limits.memory_bytes;
+    let hints = crate::hints::ExitHints::of(&spec);
     match start(spec) {
-        Ok(instance) => serve(instance, memory, learn, stats, record),
+        Ok(instance) => serve(instance, memory, learn, stats, record, hints.as_ref()),
         Err(e) => {
             let code = report(&e);
+            if let Some(hints) = &hints {
+                hints.after_start_failure(&e);
+            }
             if let Some(record) = record {
                 if let Err(e) = record.finish(None, code, 0) {
                     eprintln!("xvisor: {e:#}");
@@ -979,13 +986,15 @@ pub fn start(spec: InstanceSpec) -> Result<Instance, xvisor_instance::InstanceEr
 }
 
 /// Serves a started instance to its end; returns xvisor's exit status.
-/// `memory` is the `--memory` limit, for the message after an OOM kill.
+/// `memory` is the `--memory` limit, for the message after an OOM kill;
+/// `hints`, for the line after a guest that failed.
 pub fn serve(
     mut instance: Instance,
     memory: Option<u64>,
     learn: Option<crate::learn::Target>,
     stats: bool,
     record: Option<crate::report::Target>,
+    hints: Option<&crate::hints::ExitHints>,
 ) -> i32 {
     let started = std::time::Instant::now();
     let waited = instance.wait();
@@ -1014,6 +1023,13 @@ pub fn serve(
         }
     }
     match waited {
+        Ok(outcome @ Outcome::Exited(_)) => {
+            let code = outcome.exit_code();
+            if let Some(hints) = hints {
+                hints.after_exit(code, instance.absent_hints());
+            }
+            code
+        }
         Ok(outcome) => tell_outcome(outcome, memory),
         Err(e) => report(&e),
     }

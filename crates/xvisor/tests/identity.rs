@@ -488,6 +488,25 @@ fn with_subordinate_ids_a_volume_keeps_guest_root_as_the_caller_and_others_as_su
 }
 
 #[test]
+fn with_subordinate_ids_debians_nginx_starts_rootless_with_its_stock_configuration() {
+    assert!(
+        Path::new("/usr/sbin/nginx").exists() && Path::new("/etc/nginx/nginx.conf").exists(),
+        "this test needs Debian's nginx (apt-get install nginx; scripts/setup does)"
+    );
+    // No flag: /run/nginx.pid, /var/lib/nginx and /var/log/nginx are in the
+    // instance's private /var and /run; its workers run as www-data.
+    let script = "nginx -g 'daemon off;' & pid=$!
+        for i in $(seq 100); do curl -s -o /dev/null http://127.0.0.1/ && break; sleep 0.1; done
+        curl -s -o /dev/null -w '%{http_code}\\n' http://127.0.0.1/
+        ps -o user= --ppid $pid | sort -u
+        kill -QUIT $pid; wait $pid; echo exit $?";
+    let out = as_subordinate_caller(&["run", "-v", "/var/www:/var/www:ro", "--", "sh", "-c", script])
+        .output()
+        .unwrap();
+    assert_eq!(ok(&out), "200\nwww-data\nexit 0\n");
+}
+
+#[test]
 fn without_subordinate_ids_the_single_id_is_said_once_when_it_matters() {
     let has = |file: &str| {
         std::fs::read_to_string(file)
