@@ -65,8 +65,11 @@ Example:
 ";
 
 /// How long a waiting instance waits for more of a request than the pool
-/// passed on, and a pool for a client's first message.
+/// passed on, and a pool for a client's first line.
 const CLIENT_PATIENCE: Duration = Duration::from_secs(5);
+/// The most connections whose first line the pool waits for at once;
+/// more wait in the listener's queue.
+const MAX_ARRIVING: usize = 256;
 /// How long `pool stop` waits for the instances to end before killing
 /// their supervisors.
 const STOP_PATIENCE: Duration = Duration::from_secs(10);
@@ -206,6 +209,7 @@ fn start(args: Vec<OsString>) -> Result<i32> {
                 spec,
                 claim: Some(claim),
                 warm: Vec::new(),
+                arriving: Vec::new(),
                 pending: VecDeque::new(),
                 spawned: 0,
                 retry_at: None,
@@ -249,6 +253,15 @@ struct Warm {
     in_use: bool,
 }
 
+/// A client whose first line has not all come yet: the pool reads it as
+/// it comes, never waiting for it, and hangs up at `deadline`.
+struct Arriving {
+    conn: UnixStream,
+    bytes: Vec<u8>,
+    fds: Vec<OwnedFd>,
+    deadline: Instant,
+}
+
 /// A client's run, waiting for an instance.
 struct Pending {
     conn: UnixStream,
@@ -263,6 +276,7 @@ struct Pool {
     spec: InstanceSpec,
     claim: Option<PoolClaim>,
     warm: Vec<Warm>,
+    arriving: Vec<Arriving>,
     pending: VecDeque<Pending>,
     spawned: u64,
     /// After an instance failed to build: when to try again.
@@ -295,6 +309,13 @@ impl Pool {
             Ok(fd) => self.signals = Some(fd),
             Err(e) => return self.fail(&format!("cannot create a signalfd: {e}")),
         }
+        // Accepting never waits: a client gone before it is accepted
+        // leaves the pool serving the others.
+        if let Some(claim) = &self.claim {
+            if let Err(e) = claim.listener().set_nonblocking(true) {
+                return self.fail(&format!("cannot set up the pool's socket: {e}"));
+            }
+        }
         loop {
             self.refill();
             let ready = self.warm.iter().filter(|w| w.ready).count();
@@ -310,6 +331,7 @@ impl Pool {
             let timeout = [self.retry_at, self.quiet_until]
                 .into_iter()
                 .flatten()
+                .chain(self.arriving.iter().map(|a| a.deadline))
                 .min()
                 .map_or(-1, |at| {
                     i32::try_from(at.saturating_duration_since(Instant::now()).as_millis()).unwrap_or(i32::MAX) + 1
@@ -317,10 +339,19 @@ impl Pool {
             let (Some(signals), Some(claim)) = (&self.signals, &self.claim) else {
                 return 125;
             };
+            let listen = if self.arriving.len() < MAX_ARRIVING {
+                ready::IN
+            } else {
+                0
+            };
             let mut watches = vec![
                 Watch::new(signals.as_fd(), ready::IN),
-                Watch::new(claim.listener().as_fd(), ready::IN),
+                Watch::new(claim.listener().as_fd(), listen),
             ];
+            let arriving = self.arriving.len();
+            for a in &self.arriving {
+                watches.push(Watch::new(a.conn.as_fd(), ready::IN));
+            }
             let watched: Vec<usize> = (0..self.warm.len())
                 .filter(|&i| !self.warm[i].in_use && self.warm[i].sock.is_some())
                 .collect();
@@ -334,7 +365,8 @@ impl Pool {
             }
             let signals_ready = watches[0].ready != 0;
             let client_ready = watches[1].ready != 0;
-            let news: Vec<usize> = watches[2..]
+            let heard: Vec<bool> = watches[2..2 + arriving].iter().map(|w| w.ready != 0).collect();
+            let news: Vec<usize> = watches[2 + arriving..]
                 .iter()
                 .zip(&watched)
                 .filter(|(w, _)| w.ready != 0)
@@ -358,12 +390,14 @@ impl Pool {
                 }
             }
             if client_ready {
-                if let Some(stopper) = self.accept() {
-                    self.stop_all();
-                    let mut stopper = stopper;
-                    let _ = stopper.write_all(b"ok\n");
-                    return 0;
-                }
+                self.accept();
+            }
+            if let Some(stopper) = self.hear_clients(&heard) {
+                self.stop_all();
+                let _ = stopper.set_nonblocking(false);
+                let mut stopper = stopper;
+                let _ = stopper.write_all(b"ok\n");
+                return 0;
             }
         }
     }
@@ -419,6 +453,7 @@ impl Pool {
                 drop(ours);
                 self.claim = None;
                 self.warm.clear();
+                self.arriving.clear();
                 self.pending.clear();
                 self.report = None;
                 self.signals = None;
@@ -475,25 +510,91 @@ impl Pool {
         }
     }
 
-    /// One client: a run is queued; `status` answered; `stop` returned.
-    fn accept(&mut self) -> Option<UnixStream> {
-        let conn = match self.claim.as_ref()?.accept() {
-            Ok(Ok(conn)) => conn,
-            _ => return None,
-        };
-        let _ = conn.set_read_timeout(Some(CLIENT_PATIENCE));
-        let mut buf = vec![0u8; FIRST_MESSAGE];
-        let (n, fds) = socket::recv_fds(conn.as_fd(), &mut buf).ok()?;
-        buf.truncate(n);
-        let first = buf.split(|b| *b == b'\n').next().unwrap_or_default();
+    /// Accepts the clients waiting (those of the pool's owner): each is
+    /// read from as its first line comes (`hear_clients`).
+    fn accept(&mut self) {
+        while self.arriving.len() < MAX_ARRIVING {
+            let conn = match self.claim.as_ref().map(|c| c.accept()) {
+                Some(Ok(Ok(conn))) => conn,
+                // Another user's, or a guest's: hung up on.
+                Some(Ok(Err(_))) => continue,
+                Some(Err(e)) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                _ => return,
+            };
+            if conn.set_nonblocking(true).is_ok() {
+                self.arriving.push(Arriving {
+                    conn,
+                    bytes: Vec::new(),
+                    fds: Vec::new(),
+                    deadline: Instant::now() + CLIENT_PATIENCE,
+                });
+            }
+        }
+    }
+
+    /// Reads what came from the arriving clients (`heard[i]`: client `i`
+    /// is readable) without waiting: a client whose first line is whole
+    /// is served (a run queued, `status` answered), one past its deadline
+    /// or gone is hung up on. Returns a `stop` client's connection.
+    fn hear_clients(&mut self, heard: &[bool]) -> Option<UnixStream> {
+        let now = Instant::now();
+        let mut stopper = None;
+        let mut i = 0;
+        for &readable in heard {
+            let a = &mut self.arriving[i];
+            let mut complete = false;
+            let mut gone = now >= a.deadline;
+            if readable {
+                let mut buf = vec![0u8; FIRST_MESSAGE.saturating_sub(a.bytes.len()).max(1)];
+                match socket::recv_fds(a.conn.as_fd(), &mut buf) {
+                    Ok((0, _)) => gone = true,
+                    Ok((n, fds)) => {
+                        a.bytes.extend_from_slice(&buf[..n]);
+                        a.fds.extend(fds);
+                        complete = a.bytes.contains(&b'\n');
+                        gone = !complete && a.bytes.len() >= FIRST_MESSAGE;
+                    }
+                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                    Err(_) => gone = true,
+                }
+            }
+            if complete {
+                let a = self.arriving.remove(i);
+                if let Some(stop) = self.serve_client(a) {
+                    stopper = Some(stop);
+                }
+            } else if gone {
+                self.arriving.remove(i);
+            } else {
+                i += 1;
+            }
+        }
+        // Those accepted after the poll (not in `heard`) are only timed.
+        self.arriving.retain(|a| now < a.deadline);
+        stopper
+    }
+
+    /// A client whose first line has come: a run is queued; `status`
+    /// answered; `stop` returned; anything else hung up on.
+    fn serve_client(&mut self, a: Arriving) -> Option<UnixStream> {
+        let Arriving { conn, bytes, fds, .. } = a;
+        let first = bytes.split(|b| *b == b'\n').next().unwrap_or_default();
         if first.starts_with(b"run ") {
-            self.pending.push_back(Pending { conn, bytes: buf, fds });
-            self.dispatch();
+            // The instance reads the rest of a long request itself, waiting.
+            if conn.set_nonblocking(false).is_ok() {
+                self.pending.push_back(Pending { conn, bytes, fds });
+                self.dispatch();
+            }
         } else if first == b"status" {
             let ready = self.warm.iter().filter(|w| w.ready).count();
             let in_use = self.warm.iter().filter(|w| w.in_use).count();
-            let mut conn = conn;
-            let _ = conn.write_all(format!("{} {ready} {in_use}\t{}\n", self.size, self.options).as_bytes());
+            // One short line: it fits the socket's buffer, or the client
+            // that does not read it goes without.
+            let _ = event::write_all(
+                conn.as_fd(),
+                format!("{} {ready} {in_use}\t{}\n", self.size, self.options).as_bytes(),
+            );
         } else if first == b"stop" {
             return Some(conn);
         }
@@ -530,6 +631,7 @@ impl Pool {
     /// registry names; all are waited for, the stragglers killed.
     fn stop_all(&mut self) {
         self.claim = None;
+        self.arriving.clear();
         self.pending.clear();
         let registry = Registry::for_caller();
         for w in &mut self.warm {

@@ -297,6 +297,37 @@ fn a_client_of_another_uid_is_refused() {
 }
 
 #[test]
+fn a_silent_or_slow_client_holds_up_no_other() {
+    let pool = Pool::start(Caller::Root, "idle", 1, &[]);
+    let address = SocketAddr::from_abstract_name(format!("xvisor-pool/0/{}", pool.name)).unwrap();
+    // One client that says nothing, one that has said half its line.
+    let silent = UnixStream::connect_addr(&address).unwrap();
+    let mut slow = UnixStream::connect_addr(&address).unwrap();
+    slow.write_all(b"sta").unwrap();
+    // Others are served meanwhile.
+    assert_eq!(ok(&pool.run(&["echo", "served"])), "served\n");
+    assert!(ok(&run(Caller::Root, &["pool", "ls"])).contains(&pool.name));
+    // Before the pool gave up on the silent one: it did not wait for it.
+    silent.set_nonblocking(true).unwrap();
+    let mut byte = [0u8; 1];
+    let held = matches!((&silent).read(&mut byte), Err(e) if e.kind() == std::io::ErrorKind::WouldBlock);
+    assert!(
+        held,
+        "the pool hung up on the silent client before it served the others"
+    );
+    // The slow one's line, once whole, is answered.
+    slow.write_all(b"tus\n").unwrap();
+    slow.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let mut line = String::new();
+    BufReader::new(&slow).read_line(&mut line).unwrap();
+    assert!(line.starts_with("1 "), "status: {line:?}");
+    // The silent one is hung up on in the end.
+    silent.set_nonblocking(false).unwrap();
+    silent.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    assert_eq!((&silent).read(&mut byte).unwrap(), 0);
+}
+
+#[test]
 fn what_a_rootless_run_hands_in_is_checked_and_kept_as_a_cold_runs() {
     let pool = Pool::start(Caller::Unprivileged, "handed", 1, &[]);
     let dir = TempDir::new("pool-handed");
