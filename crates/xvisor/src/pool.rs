@@ -665,7 +665,8 @@ impl Pool {
 fn warm(spec: InstanceSpec, pool: OwnedFd) -> i32 {
     let _ = process::set_process_name("xvisor-pooled");
     let instance_memory = spec.limits.memory_bytes;
-    let mut instance = match Instance::create(spec) {
+    let built = Instance::create(spec).and_then(|mut i| i.prepare_start().map(|()| i));
+    let mut instance = match built {
         Ok(i) => i,
         Err(e) => {
             let message = format!("error {}", crate::message::plain(&e.to_string()));

@@ -296,6 +296,35 @@ fn a_client_of_another_uid_is_refused() {
     assert!(!ok(&run(Caller::Root, &["pool", "ls"])).contains(&pool.name));
 }
 
+both_callers!(a_prepared_guest_under_the_strict_profile_takes_its_program, |caller| {
+    // Under `strict` every call of the prepared guest is trapped, those it
+    // makes while it waits for its program and takes it too: served by the
+    // supervisor from before the run.
+    let mut options = limits(caller, "256M");
+    options.extend(["--profile", "strict"]);
+    let pool = Pool::start(caller, "strict", 1, &options);
+    let args = [
+        "run",
+        "--pool",
+        &pool.name,
+        "-w",
+        "/tmp",
+        "-e",
+        "A=1",
+        "--",
+        "sh",
+        "-c",
+        "echo $A $(pwd); exit 4",
+    ];
+    let o = run(caller, &args);
+    assert_eq!(code(&o), 4, "{}", stderr(&o));
+    assert_eq!(stdout(&o), "1 /tmp\n");
+    let o = run(caller, &["run", "--pool", &pool.name, "--", "/no/such/program"]);
+    let cold = run(caller, &["run", "--profile", "strict", "--", "/no/such/program"]);
+    assert_eq!(code(&o), code(&cold), "{} / {}", stderr(&o), stderr(&cold));
+    assert_eq!(stderr(&o), stderr(&cold));
+});
+
 #[test]
 fn a_silent_or_slow_client_holds_up_no_other() {
     let pool = Pool::start(Caller::Root, "idle", 1, &[]);
