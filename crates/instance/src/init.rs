@@ -146,13 +146,14 @@ fn send(control: BorrowedFd<'_>, msg: &FromInit, fd: Option<BorrowedFd<'_>>) -> 
 
 /// The start: `Start`, or a pooled program's `StartWith` and its stdio.
 fn receive_start(control: BorrowedFd<'_>) -> Result<(ToInit, Vec<OwnedFd>), String> {
-    let mut buf = vec![0u8; MAX_TO_INIT + 1];
-    let (n, fds) = socket::recv_fds(control, &mut buf).map_err(|e| format!("control channel: {e}"))?;
-    if n == 0 {
+    // Sized to the message: an instance waits here until its start (a
+    // pooled one for long), holding no large buffer.
+    let (buf, fds) = socket::recv_sized(control, MAX_TO_INIT).map_err(|e| format!("control channel: {e}"))?;
+    if buf.is_empty() {
         // The supervisor is gone: nothing to report to.
         process::exit_now(125);
     }
-    let message = ToInit::decode(&buf[..n]).map_err(|e| format!("control channel: {e}"))?;
+    let message = ToInit::decode(&buf).map_err(|e| format!("control channel: {e}"))?;
     Ok((message, fds))
 }
 
@@ -639,7 +640,6 @@ fn serve_execs(
         kept: keep,
         ..Execs::default()
     };
-    let mut message = vec![0u8; MAX_TO_INIT + 1];
     loop {
         let mut watches = vec![Watch::new(signals, ready::IN), Watch::new(control, ready::IN)];
         for pending in &execs.pending {
@@ -659,10 +659,13 @@ fn serve_execs(
             execs.hear_from(control, id)?;
         }
         if control_ready {
-            match socket::recv_fds(control, &mut message) {
-                Ok((0, _)) | Err(_) => return Ok(137),
-                Ok((n, fds)) => {
-                    if let Ok(ToInit::Exec { id, request }) = ToInit::decode(&message[..n]) {
+            // Sized to the message: init holds no large buffer while the
+            // instance runs.
+            match socket::recv_sized(control, MAX_TO_INIT) {
+                Err(_) => return Ok(137),
+                Ok((message, _)) if message.is_empty() => return Ok(137),
+                Ok((message, fds)) => {
+                    if let Ok(ToInit::Exec { id, request }) = ToInit::decode(&message) {
                         execs.start(spec, control, filters, id, &request, fds);
                     }
                 }
@@ -1038,15 +1041,14 @@ fn start_prepared(base: &ProcessSpec, may_set_groups: bool, request: OwnedFd, re
     }
     confine_process(base, may_set_groups, &report, filters);
     // The program: one message, the request and its three descriptors.
-    let mut buf = vec![0u8; MAX_TO_INIT + 1];
-    let (n, given) = match socket::recv_fds(request.as_fd(), &mut buf) {
-        Ok((n, fds)) if n > 0 => (n, fds),
+    let (buf, given) = match socket::recv_sized(request.as_fd(), MAX_TO_INIT) {
+        Ok((buf, fds)) if !buf.is_empty() => (buf, fds),
         // init is gone, or gave up on the instance: nothing to start.
         _ => process::exit_now(125),
     };
     drop(request);
     let malformed = || io::Error::from_raw_os_error(errno::EINVAL);
-    let main = match ExecRequest::decode(&buf[..n]).map(|r| r.as_main(base.clone())) {
+    let main = match ExecRequest::decode(&buf).map(|r| r.as_main(base.clone())) {
         Ok(Ok(main)) => main,
         _ => fail_start(&report, StartStage::Exec, malformed()),
     };

@@ -677,9 +677,9 @@ fn warm(spec: InstanceSpec, pool: OwnedFd) -> i32 {
     if socket::send(pool.as_fd(), b"ready", None).is_err() {
         return 0;
     }
-    let mut buf = vec![0u8; FIRST_MESSAGE + 1];
-    let (n, mut fds) = match socket::recv_fds(pool.as_fd(), &mut buf) {
-        Ok((n, fds)) if n > 0 => (n, fds),
+    // Sized to the message: a waiting instance holds no large buffer.
+    let (buf, mut fds) = match socket::recv_sized(pool.as_fd(), FIRST_MESSAGE) {
+        Ok((buf, fds)) if !buf.is_empty() => (buf, fds),
         // The pool closed it (stop) or is gone: the instance is torn down.
         _ => return 0,
     };
@@ -690,7 +690,6 @@ fn warm(spec: InstanceSpec, pool: OwnedFd) -> i32 {
     let Some(conn) = fds.pop().map(UnixStream::from) else {
         return 125;
     };
-    buf.truncate(n);
     let parsed = read_request(&conn, buf);
     let (request, timeout, excess) = match parsed {
         Ok(p) => p,
