@@ -37,7 +37,7 @@ Usage:
   xvisor pool start --name NAME --size N [RUN OPTIONS]
   xvisor pool ls [--json]
   xvisor pool stop NAME
-  xvisor run --pool NAME [-e KEY=VALUE] [-w DIR] [--timeout T] [-i] [--] PROGRAM [ARGS...]
+  xvisor run --pool NAME [-e KEY=VALUE] [-w DIR] [--timeout T] [-i] [--] [PROGRAM [ARGS...]]
 
 'pool start' starts a pool process in the background that keeps N
 instances created with the run options given (--memory, --pids, --net,
@@ -49,6 +49,8 @@ and exits with the program's status exactly as a cold 'xvisor run' does;
 signals sent to it are passed on. An instance runs one program, never
 two: the pool builds another in the background. Other run options cannot
 be given per run (the instance is built before the run) and are refused.
+A pool started with --image runs the image's Entrypoint and Cmd when a
+run names no program.
 
 A pool is its owner's alone (other users' connections are refused); it
 lives until 'pool stop' or until its process is killed, and takes its
@@ -176,15 +178,33 @@ fn start(args: Vec<OsString>) -> Result<i32> {
     let options: Vec<String> = run_args.iter().map(|a| a.to_string_lossy().into_owned()).collect();
     let mut parse_args = run_args;
     parse_args.extend([OsString::from("--"), OsString::from("true")]);
-    let Some(mut o) = crate::run::parse(parse_args)? else {
+    let parse = || crate::run::parse(parse_args.clone());
+    let Some(mut o) = parse()? else {
         out!("{HELP}");
         return Ok(0);
     };
     if o.argv != ["true"] {
         bail!("pool start: no program: each 'run --pool' names its own");
     }
-    o.argv = vec!["true".into()];
-    let spec = crate::run::to_spec(o)?;
+    // An image's Entrypoint and Cmd are the default of runs that name no
+    // program; without an image (or when it has neither), each names its
+    // own, and the instances are built with a placeholder.
+    let mut default_command = o.image.is_some();
+    o.argv = if default_command {
+        Vec::new()
+    } else {
+        vec!["true".into()]
+    };
+    let spec = match crate::run::to_spec(o) {
+        Ok(spec) => spec,
+        Err(e) if default_command && e.to_string().contains("has no Entrypoint or Cmd") => {
+            default_command = false;
+            let Some(mut o) = parse()? else { return Ok(0) };
+            o.argv = vec!["true".into()];
+            crate::run::to_spec(o)?
+        }
+        Err(e) => return Err(e),
+    };
     // Refused early, before the fork, when the name is taken.
     if Registry::for_caller().pool_names()?.contains(&name) {
         bail!("pool start: a pool named {name:?} is already running");
@@ -205,6 +225,7 @@ fn start(args: Vec<OsString>) -> Result<i32> {
             let pool = Pool {
                 name,
                 size,
+                default_command,
                 options: options.join(" "),
                 spec,
                 claim: Some(claim),
@@ -272,6 +293,9 @@ struct Pending {
 struct Pool {
     name: String,
     size: usize,
+    /// Whether the instances' own program (an image's Entrypoint and
+    /// Cmd) runs when a run names none.
+    default_command: bool,
     options: String,
     spec: InstanceSpec,
     claim: Option<PoolClaim>,
@@ -461,7 +485,8 @@ impl Pool {
                 let _ = process::set_command_line(&format!("xvisor-pooled {}", self.name));
                 let mut spec = self.spec.clone();
                 spec.name = name;
-                process::exit_now(warm(spec, theirs))
+                let default = self.default_command.then(|| (self.name.clone(), spec.argv.clone()));
+                process::exit_now(warm(spec, theirs, default))
             }
             Forked::Parent { pid, .. } => {
                 self.warm.push(Warm {
@@ -661,8 +686,10 @@ impl Pool {
 }
 
 /// An instance of the pool, in its supervisor (the pool's child): built,
-/// then waits for its one run. Returns the exit status.
-fn warm(spec: InstanceSpec, pool: OwnedFd) -> i32 {
+/// then waits for its one run; `default`: the pool's name, and the program
+/// a run that names none runs (`None`: such a run is refused). Returns the
+/// exit status.
+fn warm(spec: InstanceSpec, pool: OwnedFd, default: Option<(String, Vec<String>)>) -> i32 {
     let _ = process::set_process_name("xvisor-pooled");
     let instance_memory = spec.limits.memory_bytes;
     let built = Instance::create(spec).and_then(|mut i| i.prepare_start().map(|()| i));
@@ -690,7 +717,15 @@ fn warm(spec: InstanceSpec, pool: OwnedFd) -> i32 {
     let Some(conn) = fds.pop().map(UnixStream::from) else {
         return 125;
     };
-    let parsed = read_request(&conn, buf);
+    let parsed = read_request(&conn, buf).and_then(|(mut request, timeout, excess)| {
+        if request.argv.is_empty() {
+            match &default {
+                Some((_, argv)) => request.argv.clone_from(argv),
+                None => bail!("this pool has no default program (its instances are not built from an image with an Entrypoint or Cmd): name one, 'xvisor run --pool NAME -- PROGRAM'"),
+            }
+        }
+        Ok((request, timeout, excess))
+    });
     let (request, timeout, excess) = match parsed {
         Ok(p) => p,
         Err(e) => {
@@ -850,6 +885,26 @@ const PER_RUN: &[(&str, bool)] = &[
     ("--interactive", false),
 ];
 
+/// Whether `args` (`run --pool`'s, without `--pool`) name a program: the
+/// first word that is neither an option nor a per-run option's value, or
+/// any word after `--`.
+fn names_a_program(args: &[OsString]) -> bool {
+    let mut it = args.iter().map(|a| a.to_string_lossy());
+    while let Some(arg) = it.next() {
+        if arg == "--" {
+            return it.next().is_some();
+        }
+        if !arg.starts_with('-') || arg == "-" {
+            return true;
+        }
+        let key = arg.split_once('=').map_or(arg.as_ref(), |(k, _)| k);
+        if PER_RUN.iter().any(|(k, value)| *k == key && *value) && !arg.contains('=') {
+            it.next();
+        }
+    }
+    false
+}
+
 /// Whether `args` ask for a pool (`--pool` before the program).
 pub fn wants_pool(args: &[OsString]) -> bool {
     args.iter()
@@ -882,12 +937,22 @@ fn run_client(args: Vec<OsString>) -> Result<i32> {
         rest.push(arg);
     }
     let name = name.ok_or_else(|| anyhow!("run --pool: name the pool"))?;
-    let Some(o) = crate::run::parse(rest.clone())? else {
+    // No program: the pool's default (its image's Entrypoint and Cmd).
+    let default_command = !names_a_program(&rest);
+    let mut parse_args = rest.clone();
+    if default_command {
+        parse_args.extend([OsString::from("--"), OsString::from("true")]);
+    }
+    let Some(o) = crate::run::parse(parse_args)? else {
         out!("{}", crate::run::HELP);
         return Ok(0);
     };
     // The options part: what comes before the program.
-    let options = &rest[..rest.len().saturating_sub(o.argv.len())];
+    let options = if default_command {
+        &rest[..]
+    } else {
+        &rest[..rest.len().saturating_sub(o.argv.len())]
+    };
     let mut refused = Vec::new();
     let mut skip = false;
     for arg in options.iter().map(|a| a.to_string_lossy()) {
@@ -911,7 +976,7 @@ fn run_client(args: Vec<OsString>) -> Result<i32> {
         );
     }
     let mut request = ExecRequest {
-        argv: o.argv,
+        argv: if default_command { Vec::new() } else { o.argv },
         workdir: o.workdir,
         ..ExecRequest::default()
     };
