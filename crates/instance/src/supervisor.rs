@@ -566,6 +566,19 @@ impl Instance {
         }
     }
 
+    /// The registry's listener of a created instance that waits before
+    /// its start (a pooled one): readable when a client (`xvisor ps`,
+    /// `inspect`, `kill`) asks something, for [`Instance::answer_requests`].
+    pub fn requests(&self) -> Option<BorrowedFd<'_>> {
+        self.claim.as_ref().map(|c| c.listener().as_fd())
+    }
+
+    /// Answers the clients waiting on [`Instance::requests`], as a started
+    /// instance answers them (an exec is refused until the start).
+    pub fn answer_requests(&mut self) {
+        self.answer_clients();
+    }
+
     /// The run's `--timeout`, for a pooled instance whose run gives one.
     pub fn set_timeout(&mut self, timeout: Option<std::time::Duration>) {
         self.spec.timeout = timeout;

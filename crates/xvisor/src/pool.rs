@@ -704,6 +704,25 @@ fn warm(spec: InstanceSpec, pool: OwnedFd, default: Option<(String, Vec<String>)
     if socket::send(pool.as_fd(), b"ready", None).is_err() {
         return 0;
     }
+    // While it waits, it answers what its registry name is asked (`xvisor
+    // ps` lists it), as any created instance does.
+    loop {
+        let mut watches = vec![Watch::new(pool.as_fd(), ready::IN)];
+        if let Some(requests) = instance.requests() {
+            watches.push(Watch::new(requests, ready::IN));
+        }
+        if event::poll(&mut watches, -1).is_err() {
+            continue;
+        }
+        let (run, asked) = (watches[0].ready != 0, watches.get(1).is_some_and(|w| w.ready != 0));
+        drop(watches);
+        if asked {
+            instance.answer_requests();
+        }
+        if run {
+            break;
+        }
+    }
     // Sized to the message: a waiting instance holds no large buffer.
     let (buf, mut fds) = match socket::recv_sized(pool.as_fd(), FIRST_MESSAGE) {
         Ok((buf, fds)) if !buf.is_empty() => (buf, fds),

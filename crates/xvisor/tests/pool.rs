@@ -325,6 +325,23 @@ both_callers!(a_prepared_guest_under_the_strict_profile_takes_its_program, |call
     assert_eq!(stderr(&o), stderr(&cold));
 });
 
+both_callers!(waiting_instances_answer_ps, |caller| {
+    let pool = Pool::start(caller, "ps", 2, &limits(caller, "256M"));
+    // Each waiting instance answers what its registry name is asked.
+    let o = run(caller, &["ps"]);
+    let prefix = format!("{}.", pool.name);
+    // (Other instances of the caller's, of other tests, may be listed too.)
+    assert!(!stderr(&o).contains(&prefix), "{}", stderr(&o));
+    assert_eq!(
+        stdout(&o).lines().filter(|l| l.starts_with(&prefix)).count(),
+        2,
+        "{}",
+        stdout(&o)
+    );
+    // And still takes its run.
+    assert_eq!(ok(&pool.run(&["echo", "after"])), "after\n");
+});
+
 #[test]
 fn a_silent_or_slow_client_holds_up_no_other() {
     let pool = Pool::start(Caller::Root, "idle", 1, &[]);
