@@ -146,13 +146,14 @@ fn send(control: BorrowedFd<'_>, msg: &FromInit, fd: Option<BorrowedFd<'_>>) -> 
 
 /// The start: `Start`, or a pooled program's `StartWith` and its stdio.
 fn receive_start(control: BorrowedFd<'_>) -> Result<(ToInit, Vec<OwnedFd>), String> {
-    let mut buf = vec![0u8; MAX_TO_INIT + 1];
-    let (n, fds) = socket::recv_fds(control, &mut buf).map_err(|e| format!("control channel: {e}"))?;
-    if n == 0 {
+    // Sized to the message: an instance waits here until its start (a
+    // pooled one for long), holding no large buffer.
+    let (buf, fds) = socket::recv_sized(control, MAX_TO_INIT).map_err(|e| format!("control channel: {e}"))?;
+    if buf.is_empty() {
         // The supervisor is gone: nothing to report to.
         process::exit_now(125);
     }
-    let message = ToInit::decode(&buf[..n]).map_err(|e| format!("control channel: {e}"))?;
+    let message = ToInit::decode(&buf).map_err(|e| format!("control channel: {e}"))?;
     Ok((message, fds))
 }
 
@@ -199,6 +200,7 @@ fn serve(spec: &InstanceSpec, control: BorrowedFd<'_>, join_user: Option<Borrowe
     let main = spec.main_process();
     let prepared = PreparedExec::new(&main);
     let (main, prepared, given) = match receive_start(control)? {
+        (ToInit::Prepare, _) => return serve_prepared(spec, control, &filters, &main, prepared),
         (ToInit::Start, _) => (main, prepared, Vec::new()),
         // A pooled instance: its program arrives now, with its stdio.
         (ToInit::StartWith { request }, fds) if fds.len() == 3 => {
@@ -247,6 +249,71 @@ fn serve(spec: &InstanceSpec, control: BorrowedFd<'_>, join_user: Option<Borrowe
     }
     send(control, &FromInit::Running { guest_pid: guest }, None).map_err(context("report to the supervisor"))?;
     serve_execs(spec, control, signals.as_fd(), &filters, guest)
+}
+
+/// A pooled instance's start in two steps (`ToInit::Prepare`): the guest's
+/// process is forked and confined now ([`start_prepared`]), and handed its
+/// program on `StartWith`; then as [`serve`].
+fn serve_prepared(
+    spec: &InstanceSpec,
+    control: BorrowedFd<'_>,
+    filters: &Filters,
+    main: &ProcessSpec,
+    prepared: io::Result<PreparedExec>,
+) -> Result<i32, String> {
+    if spec.program_is_init || spec.tty || !spec.hooks.start_container.is_empty() {
+        return Err("control channel: this instance's guest cannot be prepared before its program".into());
+    }
+    let may_set_groups = prepared.map_err(context("prepare the guest"))?.may_set_groups;
+    let mut watched: Vec<i32> = FORWARDED_SIGNALS.to_vec();
+    watched.push(signal::SIGCHLD);
+    signal::block(&watched).map_err(context("block signals"))?;
+    let signals = signal::signal_fd(&watched).map_err(context("create a signalfd"))?;
+    let (report_read, report_write) = report_channel().map_err(context("create the start report channel"))?;
+    let (request, request_theirs) = socket::seqpacket_pair().map_err(context("create the guest's request channel"))?;
+    let guest = match process::fork().map_err(context("fork the guest"))? {
+        Forked::Child => {
+            drop(report_read);
+            drop(request);
+            start_prepared(main, may_set_groups, request_theirs, report_write, filters)
+        }
+        Forked::Parent { pid, .. } => pid,
+    };
+    drop(report_write);
+    drop(request_theirs);
+    // Its listener, before it waits: the supervisor serves it from now on.
+    loop {
+        match read_report(guest, report_read.as_fd())? {
+            Report::Listener(Some(listener)) => {
+                send(control, &FromInit::Listener, Some(listener.as_fd()))
+                    .map_err(context("hand over the listener"))?;
+                break;
+            }
+            Report::Listener(None) => {}
+            Report::Running => return Err("the prepared guest ended before its program came".into()),
+            Report::Failed { stage, errno } => {
+                let _ = process::wait_pid(guest, false);
+                let _ = send(control, &FromInit::StartFailed { stage, errno }, None);
+                return Ok(127);
+            }
+        }
+    }
+    send(control, &FromInit::Prepared, None).map_err(context("report to the supervisor"))?;
+    let (request_message, fds) = match receive_start(control)? {
+        (ToInit::StartWith { request }, fds) if fds.len() == 3 => (request, fds),
+        (other, _) => return Err(format!("control channel: unexpected {other:?}")),
+    };
+    let borrowed: Vec<BorrowedFd<'_>> = fds.iter().map(|f| f.as_fd()).collect();
+    socket::send_fds(request.as_fd(), &request_message.encode(), &borrowed)
+        .map_err(context("hand the program to the guest"))?;
+    drop(borrowed);
+    drop(fds);
+    drop(request);
+    if let Some(code) = until_running(control, guest, report_read.as_fd())? {
+        return Ok(code);
+    }
+    send(control, &FromInit::Running { guest_pid: guest }, None).map_err(context("report to the supervisor"))?;
+    serve_execs(spec, control, signals.as_fd(), filters, guest)
 }
 
 /// Waits for the supervisor's go (`Proceed`).
@@ -622,7 +689,6 @@ fn serve_execs(
         kept: keep,
         ..Execs::default()
     };
-    let mut message = vec![0u8; MAX_TO_INIT + 1];
     loop {
         let mut watches = vec![Watch::new(signals, ready::IN), Watch::new(control, ready::IN)];
         for pending in &execs.pending {
@@ -642,10 +708,13 @@ fn serve_execs(
             execs.hear_from(control, id)?;
         }
         if control_ready {
-            match socket::recv_fds(control, &mut message) {
-                Ok((0, _)) | Err(_) => return Ok(137),
-                Ok((n, fds)) => {
-                    if let Ok(ToInit::Exec { id, request }) = ToInit::decode(&message[..n]) {
+            // Sized to the message: init holds no large buffer while the
+            // instance runs.
+            match socket::recv_sized(control, MAX_TO_INIT) {
+                Err(_) => return Ok(137),
+                Ok((message, _)) if message.is_empty() => return Ok(137),
+                Ok((message, fds)) => {
+                    if let Ok(ToInit::Exec { id, request }) = ToInit::decode(&message) {
                         execs.start(spec, control, filters, id, &request, fds);
                     }
                 }
@@ -898,6 +967,14 @@ struct PreparedExec {
 
 impl PreparedExec {
     fn new(spec: &ProcessSpec) -> io::Result<Self> {
+        let may_set_groups = xvisor_sys::fs::read_small("/proc/self/setgroups").is_ok_and(|s| s.trim() == "allow");
+        // Read now so the guest's process finds it cached.
+        let _ = caps::last_cap();
+        Self::with_groups(spec, may_set_groups)
+    }
+
+    /// As [`PreparedExec::new`], with what /proc/self/setgroups says given.
+    fn with_groups(spec: &ProcessSpec, may_set_groups: bool) -> io::Result<Self> {
         let argv = spec
             .argv
             .iter()
@@ -932,9 +1009,6 @@ impl PreparedExec {
                 .map(xvisor_sys::cstring)
                 .collect::<io::Result<Vec<_>>>()?
         };
-        let may_set_groups = xvisor_sys::fs::read_small("/proc/self/setgroups").is_ok_and(|s| s.trim() == "allow");
-        // Read now so the guest's process finds it cached.
-        let _ = caps::last_cap();
         Ok(Self {
             argv,
             envp,
@@ -955,9 +1029,6 @@ struct Stdio {
     preserved: u32,
 }
 
-/// Runs in a new process of the instance (the guest's program, or an exec
-/// session's), between fork and exec: session, stdio, working directory,
-/// limits, identity, then the system-call filter. Never returns.
 /// The seccomp programs every process of the instance installs, in order.
 struct Filters {
     /// An OCI engine's profile, without a listener.
@@ -970,7 +1041,20 @@ struct Filters {
 /// thing); its children inherit that.
 static WITHOUT_CONTROLLING_TERMINAL: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 
-// Long: one forked child from fork to exec, each step failing to the report pipe, in the one order that works.
+/// Reports why a starting process could not start (at `stage`) on its
+/// report channel, and ends it.
+fn fail_start(report: &OwnedFd, stage: StartStage, error: io::Error) -> ! {
+    let errno = error.raw_os_error().unwrap_or(errno::EINVAL);
+    let mut msg = [0u8; 5];
+    msg[0] = stage as u8;
+    msg[1..].copy_from_slice(&errno.to_le_bytes());
+    let _ = event::write_all(report.as_fd(), &msg);
+    process::exit_now(127)
+}
+
+/// Runs in a new process of the instance (the guest's program, or an exec
+/// session's), between fork and exec: session, stdio, working directory,
+/// limits, identity, then the system-call filter. Never returns.
 fn start_process(
     spec: &ProcessSpec,
     prepared: &PreparedExec,
@@ -981,36 +1065,92 @@ fn start_process(
     // process does not.
     main_of: Option<&InstanceSpec>,
 ) -> ! {
-    let fail = |stage: StartStage, error: io::Error| -> ! {
-        let errno = error.raw_os_error().unwrap_or(errno::EINVAL);
-        let mut msg = [0u8; 5];
-        msg[0] = stage as u8;
-        msg[1..].copy_from_slice(&errno.to_le_bytes());
-        let _ = event::write_all(report.as_fd(), &msg);
-        process::exit_now(127)
+    enter_session(stdio.terminal.is_some(), &report);
+    place_stdio(spec, stdio, &report);
+    if let Err(e) = std::env::set_current_dir(&spec.workdir) {
+        fail_start(&report, StartStage::Workdir, e);
+    }
+    confine_process(spec, prepared.may_set_groups, &report, filters);
+    if let Some(instance) = main_of.filter(|i| !i.hooks.start_container.is_empty()) {
+        run_start_container_hooks(instance, &report);
+    }
+    exec_program(spec, prepared, &report)
+}
+
+/// A pooled instance's guest, prepared before its program is known
+/// (`ToInit::Prepare`): the steps of [`start_process`] that do not depend
+/// on the program, in the same order and under the same conditions, then
+/// a wait on `request` for the program, its stdio and its working
+/// directory, which it takes as the guest (identity and filter are its
+/// own by then) and execs. Never returns.
+fn start_prepared(base: &ProcessSpec, may_set_groups: bool, request: OwnedFd, report: OwnedFd, filters: &Filters) -> ! {
+    enter_session(false, &report);
+    if let Err(e) = process::cloexec_from(3) {
+        fail_start(&report, StartStage::Identity, e);
+    }
+    confine_process(base, may_set_groups, &report, filters);
+    // The program: one message, the request and its three descriptors.
+    let (buf, given) = match socket::recv_sized(request.as_fd(), MAX_TO_INIT) {
+        Ok((buf, fds)) if !buf.is_empty() => (buf, fds),
+        // init is gone, or gave up on the instance: nothing to start.
+        _ => process::exit_now(125),
     };
-    // Never a terminal of the host's. A process given its own pty leads a
-    // new session (only a session leader can take a controlling terminal).
-    // Any other stays in the supervisor's session, in a process group of
-    // its own (the caller's terminal signals and a guest's kill(0, …) stay
-    // apart): init has left its controlling terminal, so this process has
-    // none, and, leading no session, can take none. Staying in the session
-    // is for speed: where the scheduler groups processes by session
-    // (autogroup, when the supervisor sits in the root CPU cgroup, as on a
-    // host without a cgroup v2 cpu controller), a guest in a session of its
-    // own is scheduled in another group than the supervisor, and every
-    // trapped call's two switches between them cost ~0.5 µs more
-    // (ARCHITECTURE.md, "The scheduler").
-    let own_session =
-        stdio.terminal.is_some() || !WITHOUT_CONTROLLING_TERMINAL.load(std::sync::atomic::Ordering::Relaxed);
+    drop(request);
+    let malformed = || io::Error::from_raw_os_error(errno::EINVAL);
+    let main = match ExecRequest::decode(&buf).map(|r| r.as_main(base.clone())) {
+        Ok(Ok(main)) => main,
+        _ => fail_start(&report, StartStage::Exec, malformed()),
+    };
+    if given.len() != 3 {
+        fail_start(
+            &report,
+            StartStage::Identity,
+            io::Error::from_raw_os_error(errno::EBADF),
+        );
+    }
+    let prepared = match PreparedExec::with_groups(&main, may_set_groups) {
+        Ok(p) => p,
+        Err(e) => fail_start(&report, StartStage::Exec, e),
+    };
+    let stdio = Stdio {
+        terminal: None,
+        given,
+        preserved: 0,
+    };
+    place_stdio(&main, stdio, &report);
+    if let Err(e) = std::env::set_current_dir(&main.workdir) {
+        fail_start(&report, StartStage::Workdir, e);
+    }
+    exec_program(&main, &prepared, &report)
+}
+
+/// Never a terminal of the host's. A process given its own pty
+/// (`terminal`) leads a new session (only a session leader can take a
+/// controlling terminal). Any other stays in the supervisor's session, in
+/// a process group of its own (the caller's terminal signals and a guest's
+/// kill(0, …) stay apart): init has left its controlling terminal, so this
+/// process has none, and, leading no session, can take none. Staying in
+/// the session is for speed: where the scheduler groups processes by
+/// session (autogroup, when the supervisor sits in the root CPU cgroup, as
+/// on a host without a cgroup v2 cpu controller), a guest in a session of
+/// its own is scheduled in another group than the supervisor, and every
+/// trapped call's two switches between them cost ~0.5 µs more
+/// (ARCHITECTURE.md, "The scheduler").
+fn enter_session(terminal: bool, report: &OwnedFd) {
+    let own_session = terminal || !WITHOUT_CONTROLLING_TERMINAL.load(std::sync::atomic::Ordering::Relaxed);
     let grouped = if own_session {
         process::setsid()
     } else {
         process::new_process_group()
     };
     if let Err(e) = grouped {
-        fail(StartStage::Identity, e);
+        fail_start(report, StartStage::Identity, e);
     }
+}
+
+/// The standard descriptors (a terminal, the given ones, /dev/null as
+/// stdin when asked), and nothing else of init's past the preserved ones.
+fn place_stdio(spec: &ProcessSpec, stdio: Stdio, report: &OwnedFd) {
     // Given descriptors first move above every number they are going to,
     // so that no dup2 overwrites one still to be placed.
     let first_target = if stdio.terminal.is_some() { 3 } else { 0 };
@@ -1027,31 +1167,33 @@ fn start_process(
             .try_for_each(|(fd, target)| event::dup_onto(fd.as_fd(), target))
     });
     if let Err(e) = placed {
-        fail(StartStage::Identity, e);
+        fail_start(report, StartStage::Identity, e);
     }
     if let Some(slave) = &stdio.terminal {
         let setup = tty::set_controlling_terminal(slave.as_fd())
             .and_then(|_| (0..3).try_for_each(|n| event::dup_onto(slave.as_fd(), n)));
         if let Err(e) = setup {
-            fail(StartStage::Identity, e);
+            fail_start(report, StartStage::Identity, e);
         }
     } else if spec.stdin_null {
         let null = xvisor_sys::fs::open_read_write("/dev/null", true).and_then(|null| event::dup_onto(null.as_fd(), 0));
         if let Err(e) = null {
-            fail(StartStage::Identity, e);
+            fail_start(report, StartStage::Identity, e);
         }
     }
     drop(stdio.terminal);
     // Nothing of init's beyond the passed descriptors reaches the program.
     if let Err(e) = process::cloexec_from(3 + stdio.preserved) {
-        fail(StartStage::Identity, e);
+        fail_start(report, StartStage::Identity, e);
     }
-    if let Err(e) = std::env::set_current_dir(&spec.workdir) {
-        fail(StartStage::Workdir, e);
-    }
+}
+
+/// Limits, identity and the system-call filters, in the one order that
+/// works (see below); the process is the guest afterwards.
+fn confine_process(spec: &ProcessSpec, may_set_groups: bool, report: &OwnedFd, filters: &Filters) {
     for &(resource, soft, hard) in &spec.rlimits {
         if let Err(e) = process::rlimit::set(resource, soft, hard) {
-            fail(StartStage::Identity, e);
+            fail_start(report, StartStage::Identity, e);
         }
     }
     if let Some(mask) = spec.umask {
@@ -1060,7 +1202,7 @@ fn start_process(
     // init keeps what a process may be given in its permitted set only.
     let keep = kept_for_exec(spec.capability_ceiling);
     if let Err(e) = caps::set_sets(&keep, &keep) {
-        fail(StartStage::Identity, e);
+        fail_start(report, StartStage::Identity, e);
     }
     let become_guest = |no_new_privileges| {
         if let Err(e) = identity::become_guest_with_groups(
@@ -1068,7 +1210,7 @@ fn start_process(
             spec.gid,
             &spec.additional_gids,
             &spec.capabilities,
-            prepared.may_set_groups,
+            may_set_groups,
             no_new_privileges,
         ) {
             let error = match &e {
@@ -1077,7 +1219,7 @@ fn start_process(
                 }
                 _ => io::Error::from_raw_os_error(errno::EPERM),
             };
-            fail(StartStage::Identity, error);
+            fail_start(report, StartStage::Identity, error);
         }
     };
     // With `no_new_privs`, the filters go in last, as the guest (nothing
@@ -1099,28 +1241,29 @@ fn start_process(
         let mut during = spec.capabilities.granted.clone();
         during.extend([cap::SYS_ADMIN, cap::SETPCAP, cap::SETUID, cap::SETGID]);
         if let Err(e) = caps::set_sets(&during, &during) {
-            fail(StartStage::Identity, e);
+            fail_start(report, StartStage::Identity, e);
         }
     }
     signal::reset_all_dispositions();
     if let Err(e) = signal::unblock_all() {
-        fail(StartStage::Identity, e);
+        fail_start(report, StartStage::Identity, e);
     }
-    if let Err(e) = install_filters(&report, filters) {
-        fail(StartStage::Filter, e);
+    if let Err(e) = install_filters(report, filters) {
+        fail_start(report, StartStage::Filter, e);
     }
     if !spec.no_new_privileges {
         become_guest(NoNewPrivileges::Left);
     }
-    if let Some(instance) = main_of.filter(|i| !i.hooks.start_container.is_empty()) {
-        run_start_container_hooks(instance, &report);
-    }
+}
+
+/// The last steps: AppArmor's profile for the program, and its exec.
+fn exec_program(spec: &ProcessSpec, prepared: &PreparedExec, report: &OwnedFd) -> ! {
     if let Some(profile) = &spec.apparmor_profile {
         if let Err(e) = apparmor_on_exec(profile) {
-            fail(StartStage::AppArmor, e);
+            fail_start(report, StartStage::AppArmor, e);
         }
     }
-    fail(StartStage::Exec, exec_candidates(prepared))
+    fail_start(report, StartStage::Exec, exec_candidates(prepared))
 }
 
 /// Installs the engine's profile and xvisor's filter on the starting

@@ -27,6 +27,12 @@ pub enum ToInit {
     /// working directory from the request; its stdin, stdout and stderr
     /// travel with the message.
     StartWith { request: Box<ExecRequest> },
+    /// Prepare the guest's process before its program is known (a pooled
+    /// instance): forked, its identity taken and its filter installed, it
+    /// waits for `StartWith`'s program, descriptors and directory, which it
+    /// then only has to take and exec. Answered by `Listener`, then
+    /// `Prepared` (or `StartFailed`).
+    Prepare,
     /// Start a second process (exec session `id`); its descriptors (stdio,
     /// then any preserved ones) travel with the message.
     Exec { id: u32, request: Box<ExecRequest> },
@@ -107,6 +113,9 @@ pub enum FromInit {
     /// The guest's system-call filter is installed; its user-notification
     /// listener travels with this message.
     Listener,
+    /// The guest's process is prepared (`Prepare`): waiting for
+    /// `StartWith`.
+    Prepared,
     /// The guest program runs, as this pid inside the instance.
     Running { guest_pid: i32 },
     /// init itself becomes the program (OCI): the channel its start
@@ -202,6 +211,8 @@ const T_NAMESPACES_READY: u8 = 21;
 const T_GUEST_TREE: u8 = 22;
 const T_GUEST_TREES_SENT: u8 = 23;
 const T_PROGRAM_REPORTS: u8 = 24;
+const T_PREPARED: u8 = 25;
+const T_PREPARE: u8 = 5;
 
 fn int_payload(tag: u8, payload: &[u8]) -> Result<i32, ProtocolError> {
     let bytes: [u8; 4] = payload.try_into().map_err(|_| ProtocolError::BadLength {
@@ -239,6 +250,7 @@ impl ToInit {
         match self {
             Self::Proceed => vec![T_PROCEED],
             Self::Start => vec![T_START],
+            Self::Prepare => vec![T_PREPARE],
             Self::StartWith { request } => {
                 let mut out = vec![T_START_WITH];
                 out.extend_from_slice(&request.encode());
@@ -261,6 +273,7 @@ impl ToInit {
         match tag {
             T_PROCEED => no_payload(tag, payload).map(|_| Self::Proceed),
             T_START => no_payload(tag, payload).map(|_| Self::Start),
+            T_PREPARE => no_payload(tag, payload).map(|_| Self::Prepare),
             T_START_WITH => Ok(Self::StartWith {
                 request: Box::new(ExecRequest::decode(payload)?),
             }),
@@ -297,6 +310,7 @@ impl FromInit {
                 out.extend_from_slice(&errno.to_le_bytes());
             }
             Self::Listener => out.push(T_LISTENER),
+            Self::Prepared => out.push(T_PREPARED),
             Self::ProgramReports => out.push(T_PROGRAM_REPORTS),
             Self::Running { guest_pid } => {
                 out.push(T_RUNNING);
@@ -391,6 +405,7 @@ impl FromInit {
                 })
             }
             T_LISTENER => no_payload(tag, payload).map(|_| Self::Listener),
+            T_PREPARED => no_payload(tag, payload).map(|_| Self::Prepared),
             T_PROGRAM_REPORTS => no_payload(tag, payload).map(|_| Self::ProgramReports),
             T_RUNNING => Ok(Self::Running {
                 guest_pid: int_payload(tag, payload)?,
@@ -442,6 +457,7 @@ mod tests {
                 alone: false,
             },
             FromInit::Listener,
+            FromInit::Prepared,
             FromInit::ProgramReports,
             FromInit::NamespacesReady,
             FromInit::StartFailed {
@@ -482,7 +498,7 @@ mod tests {
                 ..ExecRequest::default()
             }),
         };
-        for m in [ToInit::Proceed, ToInit::Start, exec, start_with] {
+        for m in [ToInit::Proceed, ToInit::Start, ToInit::Prepare, exec, start_with] {
             assert_eq!(ToInit::decode(&m.encode()), Ok(m));
         }
     }

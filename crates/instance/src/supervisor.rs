@@ -547,6 +547,46 @@ impl Instance {
         )
     }
 
+    /// Before a pooled instance's program is known: its guest's process is
+    /// forked and confined (identity, filter, the listener served) and
+    /// waits for [`Instance::start_with`], which then only hands it its
+    /// program, descriptors and directory. Nothing is done for a guest
+    /// that cannot be prepared (the program is init, a terminal,
+    /// startContainer hooks): `start_with` then starts it whole.
+    pub fn prepare_start(&mut self) -> Result<(), InstanceError> {
+        self.state.after("start")?;
+        if self.spec.program_is_init || self.spec.tty || !self.spec.hooks.start_container.is_empty() {
+            return Ok(());
+        }
+        self.start_serving_pool()?;
+        if let Some(m) = &self.monitor {
+            m.attached().map_err(InstanceError::Monitor)?;
+        }
+        self.send(ToInit::Prepare)?;
+        loop {
+            match self.receive()? {
+                (FromInit::Listener, Some(fd)) => self.serve_listener(fd)?,
+                (FromInit::Prepared, _) => return Ok(()),
+                (FromInit::StartFailed { stage, errno: code }, _) => return Err(self.start_error(stage, code)),
+                (FromInit::SetupFailed(text), _) => return Err(InstanceError::Setup(text)),
+                (other, _) => return Err(InstanceError::Setup(format!("unexpected message from init: {other:?}"))),
+            }
+        }
+    }
+
+    /// The registry's listener of a created instance that waits before
+    /// its start (a pooled one): readable when a client (`xvisor ps`,
+    /// `inspect`, `kill`) asks something, for [`Instance::answer_requests`].
+    pub fn requests(&self) -> Option<BorrowedFd<'_>> {
+        self.claim.as_ref().map(|c| c.listener().as_fd())
+    }
+
+    /// Answers the clients waiting on [`Instance::requests`], as a started
+    /// instance answers them (an exec is refused until the start).
+    pub fn answer_requests(&mut self) {
+        self.answer_clients();
+    }
+
     /// The run's `--timeout`, for a pooled instance whose run gives one.
     pub fn set_timeout(&mut self, timeout: Option<std::time::Duration>) {
         self.spec.timeout = timeout;

@@ -35,7 +35,45 @@ pub fn recv(sock: BorrowedFd<'_>, buf: &mut [u8]) -> io::Result<(usize, Option<O
     Ok((n, fds.into_iter().next()))
 }
 
-/// Who is at the other end of a connected Unix socket, as the kernel
+/// Waits for the next message of a message socket and returns its length,
+/// leaving it queued (0: end of stream, or an empty message).
+pub fn next_message_len(sock: BorrowedFd<'_>) -> io::Result<usize> {
+    loop {
+        // SAFETY: a zero-length buffer, which the kernel writes nothing to;
+        // MSG_PEEK leaves the message queued and MSG_TRUNC makes the call
+        // return its whole length.
+        let n = unsafe {
+            libc::recv(
+                sock.as_raw_fd(),
+                std::ptr::null_mut(),
+                0,
+                libc::MSG_PEEK | libc::MSG_TRUNC,
+            )
+        };
+        if n >= 0 {
+            return Ok(n as usize);
+        }
+        let err = io::Error::last_os_error();
+        if err.raw_os_error() != Some(libc::EINTR) {
+            return Err(err);
+        }
+    }
+}
+
+/// Receives the next message of a message socket in a buffer of its own
+/// size (a message longer than `max` is cut to `max + 1` bytes, for the
+/// caller to refuse), with the descriptors it carried; empty at end of
+/// stream. For a process that waits long for a message that may be large:
+/// no buffer of the largest size is written (and so kept resident) ahead.
+pub fn recv_sized(sock: BorrowedFd<'_>, max: usize) -> io::Result<(Vec<u8>, Vec<OwnedFd>)> {
+    let len = next_message_len(sock)?;
+    let mut buf = vec![0u8; len.min(max.saturating_add(1)).max(1)];
+    let (n, fds) = recv_fds(sock, &mut buf)?;
+    buf.truncate(n);
+    Ok((buf, fds))
+}
+
+/// Who is at the other end of a connected Unix socket,/// Who is at the other end of a connected Unix socket, as the kernel
 /// recorded it when the connection was made (for a client, when the
 /// listener called `listen`): pid in the caller's pid namespace (0 when it
 /// is not visible there), and uid and gid in the caller's user namespace.
@@ -342,4 +380,28 @@ pub fn network_namespace(sock: BorrowedFd<'_>) -> io::Result<OwnedFd> {
     let fd = check_int(unsafe { libc::ioctl(sock.as_raw_fd(), SIOCGSKNS as _, 0) })?;
     // SAFETY: a fresh descriptor, owned by nobody else.
     Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::fd::AsFd;
+
+    #[test]
+    fn a_message_is_received_in_a_buffer_of_its_size_with_its_descriptors() {
+        let (a, b) = seqpacket_pair().unwrap();
+        send(a.as_fd(), b"ten bytes!", Some(a.as_fd())).unwrap();
+        send(a.as_fd(), &[7u8; 100], None).unwrap();
+        assert_eq!(next_message_len(b.as_fd()).unwrap(), 10);
+        let (buf, fds) = recv_sized(b.as_fd(), 64).unwrap();
+        assert_eq!((buf.as_slice(), buf.capacity(), fds.len()), (&b"ten bytes!"[..], 10, 1));
+        // (The descriptor it carried is `a`'s: closed, for the end below.)
+        drop(fds);
+        // Longer than the most asked for: cut to one byte more.
+        let (buf, fds) = recv_sized(b.as_fd(), 50).unwrap();
+        assert_eq!((buf.len(), fds.len()), (51, 0));
+        drop(a);
+        let (buf, fds) = recv_sized(b.as_fd(), 50).unwrap();
+        assert!(buf.is_empty() && fds.is_empty());
+    }
 }

@@ -37,7 +37,7 @@ Usage:
   xvisor pool start --name NAME --size N [RUN OPTIONS]
   xvisor pool ls [--json]
   xvisor pool stop NAME
-  xvisor run --pool NAME [-e KEY=VALUE] [-w DIR] [--timeout T] [-i] [--] PROGRAM [ARGS...]
+  xvisor run --pool NAME [-e KEY=VALUE] [-w DIR] [--timeout T] [-i] [--] [PROGRAM [ARGS...]]
 
 'pool start' starts a pool process in the background that keeps N
 instances created with the run options given (--memory, --pids, --net,
@@ -49,6 +49,8 @@ and exits with the program's status exactly as a cold 'xvisor run' does;
 signals sent to it are passed on. An instance runs one program, never
 two: the pool builds another in the background. Other run options cannot
 be given per run (the instance is built before the run) and are refused.
+A pool started with --image runs the image's Entrypoint and Cmd when a
+run names no program.
 
 A pool is its owner's alone (other users' connections are refused); it
 lives until 'pool stop' or until its process is killed, and takes its
@@ -65,8 +67,11 @@ Example:
 ";
 
 /// How long a waiting instance waits for more of a request than the pool
-/// passed on, and a pool for a client's first message.
+/// passed on, and a pool for a client's first line.
 const CLIENT_PATIENCE: Duration = Duration::from_secs(5);
+/// The most connections whose first line the pool waits for at once;
+/// more wait in the listener's queue.
+const MAX_ARRIVING: usize = 256;
 /// How long `pool stop` waits for the instances to end before killing
 /// their supervisors.
 const STOP_PATIENCE: Duration = Duration::from_secs(10);
@@ -173,15 +178,33 @@ fn start(args: Vec<OsString>) -> Result<i32> {
     let options: Vec<String> = run_args.iter().map(|a| a.to_string_lossy().into_owned()).collect();
     let mut parse_args = run_args;
     parse_args.extend([OsString::from("--"), OsString::from("true")]);
-    let Some(mut o) = crate::run::parse(parse_args)? else {
+    let parse = || crate::run::parse(parse_args.clone());
+    let Some(mut o) = parse()? else {
         out!("{HELP}");
         return Ok(0);
     };
     if o.argv != ["true"] {
         bail!("pool start: no program: each 'run --pool' names its own");
     }
-    o.argv = vec!["true".into()];
-    let spec = crate::run::to_spec(o)?;
+    // An image's Entrypoint and Cmd are the default of runs that name no
+    // program; without an image (or when it has neither), each names its
+    // own, and the instances are built with a placeholder.
+    let mut default_command = o.image.is_some();
+    o.argv = if default_command {
+        Vec::new()
+    } else {
+        vec!["true".into()]
+    };
+    let spec = match crate::run::to_spec(o) {
+        Ok(spec) => spec,
+        Err(e) if default_command && e.to_string().contains("has no Entrypoint or Cmd") => {
+            default_command = false;
+            let Some(mut o) = parse()? else { return Ok(0) };
+            o.argv = vec!["true".into()];
+            crate::run::to_spec(o)?
+        }
+        Err(e) => return Err(e),
+    };
     // Refused early, before the fork, when the name is taken.
     if Registry::for_caller().pool_names()?.contains(&name) {
         bail!("pool start: a pool named {name:?} is already running");
@@ -202,10 +225,12 @@ fn start(args: Vec<OsString>) -> Result<i32> {
             let pool = Pool {
                 name,
                 size,
+                default_command,
                 options: options.join(" "),
                 spec,
                 claim: Some(claim),
                 warm: Vec::new(),
+                arriving: Vec::new(),
                 pending: VecDeque::new(),
                 spawned: 0,
                 retry_at: None,
@@ -249,6 +274,15 @@ struct Warm {
     in_use: bool,
 }
 
+/// A client whose first line has not all come yet: the pool reads it as
+/// it comes, never waiting for it, and hangs up at `deadline`.
+struct Arriving {
+    conn: UnixStream,
+    bytes: Vec<u8>,
+    fds: Vec<OwnedFd>,
+    deadline: Instant,
+}
+
 /// A client's run, waiting for an instance.
 struct Pending {
     conn: UnixStream,
@@ -259,10 +293,14 @@ struct Pending {
 struct Pool {
     name: String,
     size: usize,
+    /// Whether the instances' own program (an image's Entrypoint and
+    /// Cmd) runs when a run names none.
+    default_command: bool,
     options: String,
     spec: InstanceSpec,
     claim: Option<PoolClaim>,
     warm: Vec<Warm>,
+    arriving: Vec<Arriving>,
     pending: VecDeque<Pending>,
     spawned: u64,
     /// After an instance failed to build: when to try again.
@@ -295,6 +333,13 @@ impl Pool {
             Ok(fd) => self.signals = Some(fd),
             Err(e) => return self.fail(&format!("cannot create a signalfd: {e}")),
         }
+        // Accepting never waits: a client gone before it is accepted
+        // leaves the pool serving the others.
+        if let Some(claim) = &self.claim {
+            if let Err(e) = claim.listener().set_nonblocking(true) {
+                return self.fail(&format!("cannot set up the pool's socket: {e}"));
+            }
+        }
         loop {
             self.refill();
             let ready = self.warm.iter().filter(|w| w.ready).count();
@@ -310,6 +355,7 @@ impl Pool {
             let timeout = [self.retry_at, self.quiet_until]
                 .into_iter()
                 .flatten()
+                .chain(self.arriving.iter().map(|a| a.deadline))
                 .min()
                 .map_or(-1, |at| {
                     i32::try_from(at.saturating_duration_since(Instant::now()).as_millis()).unwrap_or(i32::MAX) + 1
@@ -317,10 +363,19 @@ impl Pool {
             let (Some(signals), Some(claim)) = (&self.signals, &self.claim) else {
                 return 125;
             };
+            let listen = if self.arriving.len() < MAX_ARRIVING {
+                ready::IN
+            } else {
+                0
+            };
             let mut watches = vec![
                 Watch::new(signals.as_fd(), ready::IN),
-                Watch::new(claim.listener().as_fd(), ready::IN),
+                Watch::new(claim.listener().as_fd(), listen),
             ];
+            let arriving = self.arriving.len();
+            for a in &self.arriving {
+                watches.push(Watch::new(a.conn.as_fd(), ready::IN));
+            }
             let watched: Vec<usize> = (0..self.warm.len())
                 .filter(|&i| !self.warm[i].in_use && self.warm[i].sock.is_some())
                 .collect();
@@ -334,7 +389,8 @@ impl Pool {
             }
             let signals_ready = watches[0].ready != 0;
             let client_ready = watches[1].ready != 0;
-            let news: Vec<usize> = watches[2..]
+            let heard: Vec<bool> = watches[2..2 + arriving].iter().map(|w| w.ready != 0).collect();
+            let news: Vec<usize> = watches[2 + arriving..]
                 .iter()
                 .zip(&watched)
                 .filter(|(w, _)| w.ready != 0)
@@ -358,12 +414,14 @@ impl Pool {
                 }
             }
             if client_ready {
-                if let Some(stopper) = self.accept() {
-                    self.stop_all();
-                    let mut stopper = stopper;
-                    let _ = stopper.write_all(b"ok\n");
-                    return 0;
-                }
+                self.accept();
+            }
+            if let Some(stopper) = self.hear_clients(&heard) {
+                self.stop_all();
+                let _ = stopper.set_nonblocking(false);
+                let mut stopper = stopper;
+                let _ = stopper.write_all(b"ok\n");
+                return 0;
             }
         }
     }
@@ -419,6 +477,7 @@ impl Pool {
                 drop(ours);
                 self.claim = None;
                 self.warm.clear();
+                self.arriving.clear();
                 self.pending.clear();
                 self.report = None;
                 self.signals = None;
@@ -426,7 +485,8 @@ impl Pool {
                 let _ = process::set_command_line(&format!("xvisor-pooled {}", self.name));
                 let mut spec = self.spec.clone();
                 spec.name = name;
-                process::exit_now(warm(spec, theirs))
+                let default = self.default_command.then(|| (self.name.clone(), spec.argv.clone()));
+                process::exit_now(warm(spec, theirs, default))
             }
             Forked::Parent { pid, .. } => {
                 self.warm.push(Warm {
@@ -475,25 +535,91 @@ impl Pool {
         }
     }
 
-    /// One client: a run is queued; `status` answered; `stop` returned.
-    fn accept(&mut self) -> Option<UnixStream> {
-        let conn = match self.claim.as_ref()?.accept() {
-            Ok(Ok(conn)) => conn,
-            _ => return None,
-        };
-        let _ = conn.set_read_timeout(Some(CLIENT_PATIENCE));
-        let mut buf = vec![0u8; FIRST_MESSAGE];
-        let (n, fds) = socket::recv_fds(conn.as_fd(), &mut buf).ok()?;
-        buf.truncate(n);
-        let first = buf.split(|b| *b == b'\n').next().unwrap_or_default();
+    /// Accepts the clients waiting (those of the pool's owner): each is
+    /// read from as its first line comes (`hear_clients`).
+    fn accept(&mut self) {
+        while self.arriving.len() < MAX_ARRIVING {
+            let conn = match self.claim.as_ref().map(|c| c.accept()) {
+                Some(Ok(Ok(conn))) => conn,
+                // Another user's, or a guest's: hung up on.
+                Some(Ok(Err(_))) => continue,
+                Some(Err(e)) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                _ => return,
+            };
+            if conn.set_nonblocking(true).is_ok() {
+                self.arriving.push(Arriving {
+                    conn,
+                    bytes: Vec::new(),
+                    fds: Vec::new(),
+                    deadline: Instant::now() + CLIENT_PATIENCE,
+                });
+            }
+        }
+    }
+
+    /// Reads what came from the arriving clients (`heard[i]`: client `i`
+    /// is readable) without waiting: a client whose first line is whole
+    /// is served (a run queued, `status` answered), one past its deadline
+    /// or gone is hung up on. Returns a `stop` client's connection.
+    fn hear_clients(&mut self, heard: &[bool]) -> Option<UnixStream> {
+        let now = Instant::now();
+        let mut stopper = None;
+        let mut i = 0;
+        for &readable in heard {
+            let a = &mut self.arriving[i];
+            let mut complete = false;
+            let mut gone = now >= a.deadline;
+            if readable {
+                let mut buf = vec![0u8; FIRST_MESSAGE.saturating_sub(a.bytes.len()).max(1)];
+                match socket::recv_fds(a.conn.as_fd(), &mut buf) {
+                    Ok((0, _)) => gone = true,
+                    Ok((n, fds)) => {
+                        a.bytes.extend_from_slice(&buf[..n]);
+                        a.fds.extend(fds);
+                        complete = a.bytes.contains(&b'\n');
+                        gone = !complete && a.bytes.len() >= FIRST_MESSAGE;
+                    }
+                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                    Err(_) => gone = true,
+                }
+            }
+            if complete {
+                let a = self.arriving.remove(i);
+                if let Some(stop) = self.serve_client(a) {
+                    stopper = Some(stop);
+                }
+            } else if gone {
+                self.arriving.remove(i);
+            } else {
+                i += 1;
+            }
+        }
+        // Those accepted after the poll (not in `heard`) are only timed.
+        self.arriving.retain(|a| now < a.deadline);
+        stopper
+    }
+
+    /// A client whose first line has come: a run is queued; `status`
+    /// answered; `stop` returned; anything else hung up on.
+    fn serve_client(&mut self, a: Arriving) -> Option<UnixStream> {
+        let Arriving { conn, bytes, fds, .. } = a;
+        let first = bytes.split(|b| *b == b'\n').next().unwrap_or_default();
         if first.starts_with(b"run ") {
-            self.pending.push_back(Pending { conn, bytes: buf, fds });
-            self.dispatch();
+            // The instance reads the rest of a long request itself, waiting.
+            if conn.set_nonblocking(false).is_ok() {
+                self.pending.push_back(Pending { conn, bytes, fds });
+                self.dispatch();
+            }
         } else if first == b"status" {
             let ready = self.warm.iter().filter(|w| w.ready).count();
             let in_use = self.warm.iter().filter(|w| w.in_use).count();
-            let mut conn = conn;
-            let _ = conn.write_all(format!("{} {ready} {in_use}\t{}\n", self.size, self.options).as_bytes());
+            // One short line: it fits the socket's buffer, or the client
+            // that does not read it goes without.
+            let _ = event::write_all(
+                conn.as_fd(),
+                format!("{} {ready} {in_use}\t{}\n", self.size, self.options).as_bytes(),
+            );
         } else if first == b"stop" {
             return Some(conn);
         }
@@ -530,6 +656,7 @@ impl Pool {
     /// registry names; all are waited for, the stragglers killed.
     fn stop_all(&mut self) {
         self.claim = None;
+        self.arriving.clear();
         self.pending.clear();
         let registry = Registry::for_caller();
         for w in &mut self.warm {
@@ -559,11 +686,14 @@ impl Pool {
 }
 
 /// An instance of the pool, in its supervisor (the pool's child): built,
-/// then waits for its one run. Returns the exit status.
-fn warm(spec: InstanceSpec, pool: OwnedFd) -> i32 {
+/// then waits for its one run; `default`: the pool's name, and the program
+/// a run that names none runs (`None`: such a run is refused). Returns the
+/// exit status.
+fn warm(spec: InstanceSpec, pool: OwnedFd, default: Option<(String, Vec<String>)>) -> i32 {
     let _ = process::set_process_name("xvisor-pooled");
     let instance_memory = spec.limits.memory_bytes;
-    let mut instance = match Instance::create(spec) {
+    let built = Instance::create(spec).and_then(|mut i| i.prepare_start().map(|()| i));
+    let mut instance = match built {
         Ok(i) => i,
         Err(e) => {
             let message = format!("error {}", crate::message::plain(&e.to_string()));
@@ -574,9 +704,28 @@ fn warm(spec: InstanceSpec, pool: OwnedFd) -> i32 {
     if socket::send(pool.as_fd(), b"ready", None).is_err() {
         return 0;
     }
-    let mut buf = vec![0u8; FIRST_MESSAGE + 1];
-    let (n, mut fds) = match socket::recv_fds(pool.as_fd(), &mut buf) {
-        Ok((n, fds)) if n > 0 => (n, fds),
+    // While it waits, it answers what its registry name is asked (`xvisor
+    // ps` lists it), as any created instance does.
+    loop {
+        let mut watches = vec![Watch::new(pool.as_fd(), ready::IN)];
+        if let Some(requests) = instance.requests() {
+            watches.push(Watch::new(requests, ready::IN));
+        }
+        if event::poll(&mut watches, -1).is_err() {
+            continue;
+        }
+        let (run, asked) = (watches[0].ready != 0, watches.get(1).is_some_and(|w| w.ready != 0));
+        drop(watches);
+        if asked {
+            instance.answer_requests();
+        }
+        if run {
+            break;
+        }
+    }
+    // Sized to the message: a waiting instance holds no large buffer.
+    let (buf, mut fds) = match socket::recv_sized(pool.as_fd(), FIRST_MESSAGE) {
+        Ok((buf, fds)) if !buf.is_empty() => (buf, fds),
         // The pool closed it (stop) or is gone: the instance is torn down.
         _ => return 0,
     };
@@ -587,8 +736,15 @@ fn warm(spec: InstanceSpec, pool: OwnedFd) -> i32 {
     let Some(conn) = fds.pop().map(UnixStream::from) else {
         return 125;
     };
-    buf.truncate(n);
-    let parsed = read_request(&conn, buf);
+    let parsed = read_request(&conn, buf).and_then(|(mut request, timeout, excess)| {
+        if request.argv.is_empty() {
+            match &default {
+                Some((_, argv)) => request.argv.clone_from(argv),
+                None => bail!("this pool has no default program (its instances are not built from an image with an Entrypoint or Cmd): name one, 'xvisor run --pool NAME -- PROGRAM'"),
+            }
+        }
+        Ok((request, timeout, excess))
+    });
     let (request, timeout, excess) = match parsed {
         Ok(p) => p,
         Err(e) => {
@@ -748,6 +904,26 @@ const PER_RUN: &[(&str, bool)] = &[
     ("--interactive", false),
 ];
 
+/// Whether `args` (`run --pool`'s, without `--pool`) name a program: the
+/// first word that is neither an option nor a per-run option's value, or
+/// any word after `--`.
+fn names_a_program(args: &[OsString]) -> bool {
+    let mut it = args.iter().map(|a| a.to_string_lossy());
+    while let Some(arg) = it.next() {
+        if arg == "--" {
+            return it.next().is_some();
+        }
+        if !arg.starts_with('-') || arg == "-" {
+            return true;
+        }
+        let key = arg.split_once('=').map_or(arg.as_ref(), |(k, _)| k);
+        if PER_RUN.iter().any(|(k, value)| *k == key && *value) && !arg.contains('=') {
+            it.next();
+        }
+    }
+    false
+}
+
 /// Whether `args` ask for a pool (`--pool` before the program).
 pub fn wants_pool(args: &[OsString]) -> bool {
     args.iter()
@@ -780,12 +956,22 @@ fn run_client(args: Vec<OsString>) -> Result<i32> {
         rest.push(arg);
     }
     let name = name.ok_or_else(|| anyhow!("run --pool: name the pool"))?;
-    let Some(o) = crate::run::parse(rest.clone())? else {
+    // No program: the pool's default (its image's Entrypoint and Cmd).
+    let default_command = !names_a_program(&rest);
+    let mut parse_args = rest.clone();
+    if default_command {
+        parse_args.extend([OsString::from("--"), OsString::from("true")]);
+    }
+    let Some(o) = crate::run::parse(parse_args)? else {
         out!("{}", crate::run::HELP);
         return Ok(0);
     };
     // The options part: what comes before the program.
-    let options = &rest[..rest.len().saturating_sub(o.argv.len())];
+    let options = if default_command {
+        &rest[..]
+    } else {
+        &rest[..rest.len().saturating_sub(o.argv.len())]
+    };
     let mut refused = Vec::new();
     let mut skip = false;
     for arg in options.iter().map(|a| a.to_string_lossy()) {
@@ -809,7 +995,7 @@ fn run_client(args: Vec<OsString>) -> Result<i32> {
         );
     }
     let mut request = ExecRequest {
-        argv: o.argv,
+        argv: if default_command { Vec::new() } else { o.argv },
         workdir: o.workdir,
         ..ExecRequest::default()
     };

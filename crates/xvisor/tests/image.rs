@@ -321,6 +321,52 @@ both_callers!(short_names_resolve_as_podman_does, |caller| {
     env.assert_store_empty();
 });
 
+/// A pool of the test's, stopped on drop.
+struct TestPool<'a> {
+    env: &'a Env,
+    name: String,
+}
+
+impl<'a> TestPool<'a> {
+    fn start(env: &'a Env, tag: &str, options: &[&str]) -> Self {
+        let who = if env.caller == Caller::Root { "r" } else { "u" };
+        let name = format!("tpi-{tag}-{who}");
+        let _ = env.xv(&["pool", "stop", &name]);
+        let mut args = vec!["pool", "start", "--name", &name, "--size", "1"];
+        args.extend_from_slice(options);
+        ok(&env.xv(&args));
+        TestPool { env, name }
+    }
+}
+
+impl Drop for TestPool<'_> {
+    fn drop(&mut self) {
+        let _ = self.env.xv(&["pool", "stop", &self.name]);
+    }
+}
+
+both_callers!(a_pool_of_an_image_runs_its_default_command, |caller| {
+    let env = Env::new("imgpool", caller);
+    let docker = env.source("docker.tar", &image().docker_files(), false);
+    ok(&env.xv(&["image", "import", &docker]));
+    let pool = TestPool::start(&env, "img", &["--image", "busybox-test:1"]);
+    // No program: the image's Cmd, environment and working directory, as
+    // a cold `run --image`; -e still applies.
+    assert_eq!(
+        ok(&env.xv(&["run", "--pool", &pool.name])),
+        format!("{EXPECTED_DEFAULT}0\n")
+    );
+    let out = ok(&env.xv(&["run", "--pool", &pool.name, "-e", "GREETING=hi"]));
+    assert!(out.starts_with("hi from /srv\n"), "{out}");
+    // A program replaces it.
+    assert_eq!(ok(&env.xv(&["run", "--pool", &pool.name, "--", "echo", "x"])), "x\n");
+    // A pool without an image has no default: refused in one line.
+    let bare = TestPool::start(&env, "bare", &[]);
+    let o = env.xv(&["run", "--pool", &bare.name]);
+    assert_eq!(code(&o), 125, "{}", stderr(&o));
+    assert!(stderr(&o).contains("no default program"), "{}", stderr(&o));
+});
+
 both_callers!(import_from_standard_input, |caller| {
     let env = Env::new("imgstdin", caller);
     let mut f = image();

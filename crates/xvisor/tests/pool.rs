@@ -296,6 +296,89 @@ fn a_client_of_another_uid_is_refused() {
     assert!(!ok(&run(Caller::Root, &["pool", "ls"])).contains(&pool.name));
 }
 
+both_callers!(a_prepared_guest_under_the_strict_profile_takes_its_program, |caller| {
+    // Under `strict` every call of the prepared guest is trapped, those it
+    // makes while it waits for its program and takes it too: served by the
+    // supervisor from before the run.
+    let mut options = limits(caller, "256M");
+    options.extend(["--profile", "strict"]);
+    let pool = Pool::start(caller, "strict", 1, &options);
+    let args = [
+        "run",
+        "--pool",
+        &pool.name,
+        "-w",
+        "/tmp",
+        "-e",
+        "A=1",
+        "--",
+        "sh",
+        "-c",
+        "echo $A $(pwd); exit 4",
+    ];
+    let o = run(caller, &args);
+    assert_eq!(code(&o), 4, "{}", stderr(&o));
+    assert_eq!(stdout(&o), "1 /tmp\n");
+    let o = run(caller, &["run", "--pool", &pool.name, "--", "/no/such/program"]);
+    let cold = run(caller, &["run", "--profile", "strict", "--", "/no/such/program"]);
+    assert_eq!(code(&o), code(&cold), "{} / {}", stderr(&o), stderr(&cold));
+    assert_eq!(stderr(&o), stderr(&cold));
+});
+
+both_callers!(waiting_instances_answer_ps, |caller| {
+    let pool = Pool::start(caller, "ps", 2, &limits(caller, "256M"));
+    // Each waiting instance answers what its registry name is asked.
+    let o = run(caller, &["ps"]);
+    let prefix = format!("{}.", pool.name);
+    // (Other instances of the caller's, of other tests, may be listed too.)
+    assert!(!stderr(&o).contains(&prefix), "{}", stderr(&o));
+    assert_eq!(
+        stdout(&o).lines().filter(|l| l.starts_with(&prefix)).count(),
+        2,
+        "{}",
+        stdout(&o)
+    );
+    // And still takes its run.
+    assert_eq!(ok(&pool.run(&["echo", "after"])), "after\n");
+});
+
+#[test]
+fn a_silent_or_slow_client_holds_up_no_other() {
+    let pool = Pool::start(Caller::Root, "idle", 1, &[]);
+    let address = SocketAddr::from_abstract_name(format!("xvisor-pool/0/{}", pool.name)).unwrap();
+    // One client that says nothing, one that has said half its line.
+    let silent = UnixStream::connect_addr(&address).unwrap();
+    let mut slow = UnixStream::connect_addr(&address).unwrap();
+    slow.write_all(b"sta").unwrap();
+    // Others are served meanwhile.
+    assert_eq!(ok(&pool.run(&["echo", "served"])), "served\n");
+    assert!(ok(&run(Caller::Root, &["pool", "ls"])).contains(&pool.name));
+    // Before the pool gave up on the silent one: it did not wait for it.
+    silent.set_nonblocking(true).unwrap();
+    let mut byte = [0u8; 1];
+    let held = matches!((&silent).read(&mut byte), Err(e) if e.kind() == std::io::ErrorKind::WouldBlock);
+    assert!(
+        held,
+        "the pool hung up on the silent client before it served the others"
+    );
+    // The slow one's line, once whole, is answered.
+    slow.write_all(b"tus\n").unwrap();
+    slow.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let mut line = String::new();
+    BufReader::new(&slow).read_line(&mut line).unwrap();
+    assert!(line.starts_with("1 "), "status: {line:?}");
+    // The silent one is hung up on in the end.
+    silent.set_nonblocking(false).unwrap();
+    silent.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    let end = loop {
+        match (&silent).read(&mut byte) {
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            other => break other.unwrap(),
+        }
+    };
+    assert_eq!(end, 0);
+}
+
 #[test]
 fn what_a_rootless_run_hands_in_is_checked_and_kept_as_a_cold_runs() {
     let pool = Pool::start(Caller::Unprivileged, "handed", 1, &[]);
