@@ -446,7 +446,37 @@ impl Server {
         // A call performed here fails as the kernel would make it fail
         // (EBADF, ENOTTY …): only a refusal it names is worth a line.
         let performed = matches!(decision, Decision::Perform(_));
+        // A file the supervisor opened for the guest: the answer.
+        let mut opened = None;
         let (decision, denied, connecting) = match decision {
+            Decision::Perform(Performed::Open) => {
+                match self
+                    .policy
+                    .supervised()
+                    .open
+                    .as_ref()
+                    .and_then(|rules| crate::open::open(rules, &notification, listener))
+                {
+                    Some(crate::open::Opened::File { file, cloexec }) => {
+                        // Handed in and answered in one step, or, if the
+                        // guest cannot take it (its descriptor limit), the
+                        // call fails as the kernel would fail it.
+                        match seccomp::add_fd_and_answer(listener, notification.id, file.as_fd(), cloexec) {
+                            Ok(fd) => {
+                                opened = Some(fd);
+                                (Decision::Value(i64::from(fd)), None, None)
+                            }
+                            Err(e) => (
+                                Decision::Errno(e.raw_os_error().unwrap_or(xvisor_trap::table::errno::EPERM)),
+                                None,
+                                None,
+                            ),
+                        }
+                    }
+                    Some(other) => (other.decision(), None, None),
+                    None => (Decision::Errno(xvisor_trap::table::errno::EPERM), None, None),
+                }
+            }
             Decision::Perform(Performed::Connect) => self
                 .policy
                 .supervised()
@@ -523,6 +553,8 @@ impl Server {
             Decision::Continue => {
                 let _ = seccomp::respond(listener, notification.id, seccomp::Response::Continue);
             }
+            // Answered already, with the descriptor handed in.
+            Decision::Value(_) if opened.is_some() => {}
             Decision::Value(v) => {
                 let _ = seccomp::respond(listener, notification.id, seccomp::Response::Value(v));
             }

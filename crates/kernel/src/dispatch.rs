@@ -44,6 +44,12 @@ pub enum Performed {
     /// where the guest's ids are the caller's: refused on a host object
     /// handed in, else made on the file decided on.
     Metadata,
+    /// `open`, `openat`, `openat2`, `creat` under `[fs]` patterns: the path
+    /// copied once and resolved in the guest's root; a file a pattern
+    /// grants opened by the supervisor and handed in (ADDFD with SEND);
+    /// any other open left to the kernel and the guest's Landlock domain,
+    /// which grants nothing a pattern grants.
+    Open,
     /// `ioctl(fd, TIOCSCTTY)`: a pty of the instance's own may become the
     /// caller's controlling terminal, no other terminal.
     ControllingTerminal,
@@ -78,7 +84,7 @@ impl Decision {
             Self::Park(Wait::Connected) => "park until the connect ends".into(),
             Self::Park(Wait::UnixQueue) => "park until the listener has room".into(),
             Self::Park(Wait::SendRoom) => "park until the send has room".into(),
-            Self::Perform(Performed::Connect | Performed::Send | Performed::Metadata) => {
+            Self::Perform(Performed::Connect | Performed::Send | Performed::Metadata | Performed::Open) => {
                 "performed by the supervisor".into()
             }
             Self::Perform(Performed::ControllingTerminal) => "decided on the terminal".into(),
@@ -260,6 +266,17 @@ pub fn decide(policy: &Policy, call: &TrappedCall) -> Decision {
                 _ => {}
             }
         }
+    }
+    if policy.supervises_opens() && table::OPEN_CALLS.contains(&nr) {
+        // A setuid or setgid mode refused by its register first, and
+        // openat2 (whose mode is in memory) as without patterns.
+        if s.handler == Handler::OpenHow && policy.refuses_privilege_bits() {
+            return Decision::Errno(errno::ENOSYS);
+        }
+        if let Some(rule) = table::refusing_rule(policy.register_rules(s.handler), &a) {
+            return Decision::Errno(rule.errno);
+        }
+        return Decision::Perform(Performed::Open);
     }
     if s.handler == Handler::Ioctl && table::takes_controlling_terminal(&a) {
         return Decision::Perform(Performed::ControllingTerminal);

@@ -130,6 +130,22 @@ pub fn symlink_target(link: BorrowedFd<'_>) -> io::Result<Vec<u8>> {
     Ok(buf)
 }
 
+/// Opens the file an `O_PATH` handle names, again, with `flags` (an open
+/// with access to its contents), through `/proc/self/fd`: the same inode,
+/// whatever its path has become; permission is checked as for any open,
+/// against the calling thread's file-system ids. Always close-on-exec and
+/// `O_NOCTTY` (the descriptor is for another process); `O_CREAT`, `O_EXCL`
+/// and `O_NOFOLLOW` are dropped (the file exists, and is no symlink).
+pub fn reopen(file: BorrowedFd<'_>, flags: i32) -> io::Result<OwnedFd> {
+    let cpath = cstring(format!("/proc/self/fd/{}", file.as_raw_fd()))?;
+    let flags = (flags & !(libc::O_CREAT | libc::O_EXCL | libc::O_NOFOLLOW)) | libc::O_CLOEXEC | libc::O_NOCTTY;
+    // SAFETY: NUL-terminated path; no mode is read without O_CREAT; a new
+    // descriptor is returned on success.
+    let fd = check_int(unsafe { libc::open(cpath.as_ptr(), flags) })?;
+    // SAFETY: fresh descriptor, owned by nobody else.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
 /// Opens a directory for reading, resolved as if `root` were `/`.
 pub fn open_dir_in_root(root: BorrowedFd<'_>, path: &str) -> io::Result<OwnedFd> {
     openat2(root, path.as_bytes(), libc::O_RDONLY | libc::O_DIRECTORY, 0)

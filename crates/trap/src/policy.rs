@@ -233,6 +233,12 @@ impl Policy {
         self.supervised.connect.is_some()
     }
 
+    /// Whether opens are decided by the supervisor (`[fs]` patterns): then
+    /// every `open`, `openat`, `openat2` and `creat` is trapped.
+    pub fn supervises_opens(&self) -> bool {
+        self.supervised.open.is_some()
+    }
+
     /// Whether datagram destinations are decided by the supervisor (the
     /// connect list names `udp:` destinations): then every send that can
     /// name a destination is performed by it (`sendto` with an address,
@@ -300,6 +306,9 @@ impl Policy {
             return Action::Trap;
         }
         if self.supervises_connect() && s.number == CONNECT {
+            return Action::Trap;
+        }
+        if self.supervises_opens() && table::OPEN_CALLS.contains(&s.number) {
             return Action::Trap;
         }
         // Sends naming a destination: decided by the supervisor under udp:

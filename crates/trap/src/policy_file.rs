@@ -45,7 +45,9 @@ use toml::de::{DeTable, DeValue};
 use toml::Spanned;
 
 use crate::policy::{errno_name, Policy, Profile};
-use crate::supervised::{self, AddressRange, ConnectRules, Destination, ExecPin, SupervisorRules, Transport};
+use crate::supervised::{
+    self, AddressRange, ConnectRules, Destination, ExecPin, OpenRules, SupervisorRules, Transport,
+};
 use crate::table;
 
 /// Where something is in the file (1-based).
@@ -120,6 +122,11 @@ pub struct PathRules {
     /// Trees (`[fs].exec`) and programs (`[exec].allow`) that may be
     /// executed.
     pub exec: Option<Vec<Located<String>>>,
+    /// Patterns of `[fs].read` (not in `read`, which is Landlock's): the
+    /// supervisor's.
+    pub read_patterns: Vec<Located<String>>,
+    /// Patterns of `[fs].write`.
+    pub write_patterns: Vec<Located<String>>,
 }
 
 /// TCP ports by direction: `None` unrestricted, `Some` only those.
@@ -324,13 +331,12 @@ impl Reader<'_> {
     fn path(&self, path: &Located<String>, span: Range<usize>, key: &str) -> Result<(), PolicyFileError> {
         let p = path.value.as_str();
         if p.contains(['*', '?', '[']) {
-            return Err(self.error(
-                span,
-                key,
-                format_args!(
-                    "{p:?}: globs need decisions in the supervisor, which this version does not make; name directories or files"
-                ),
-            ));
+            let why = if key.starts_with("fs.exec") || key.starts_with("exec.") {
+                "patterns are taken in [fs].read and [fs].write; an exec is not an open the supervisor can make for the guest, so programs are named (files or directories)"
+            } else {
+                "patterns are taken in [fs].read, [fs].write and [fs].deny; name the file"
+            };
+            return Err(self.error(span, key, format_args!("{p:?}: {why}")));
         }
         if !p.starts_with('/') {
             return Err(self.error(
@@ -355,6 +361,31 @@ impl Reader<'_> {
             self.path(path, span, key)?;
         }
         Ok(list)
+    }
+
+    /// A list of paths and patterns (`[fs].read`, `[fs].write`): the paths
+    /// (for Landlock) and the patterns (for the supervisor), apart.
+    fn paths_and_patterns(
+        &self,
+        value: &Spanned<DeValue<'_>>,
+        key: &str,
+    ) -> Result<(Vec<Located<String>>, Vec<Located<String>>), PolicyFileError> {
+        let list = self.strings(value, key)?;
+        let items = value
+            .get_ref()
+            .as_array()
+            .map(|a| a.iter().map(|i| i.span()).collect::<Vec<_>>());
+        let (mut paths, mut patterns) = (Vec::new(), Vec::new());
+        for (path, span) in list.into_iter().zip(items.unwrap_or_default()) {
+            if crate::glob::is_pattern(&path.value) {
+                crate::glob::Pattern::parse(&path.value).map_err(|e| self.error(span, key, e))?;
+                patterns.push(path);
+            } else {
+                self.path(&path, span, key)?;
+                paths.push(path);
+            }
+        }
+        Ok((paths, patterns))
     }
 
     /// A destination: `tcp:ADDRESSES:PORT` (`tcp:PORT` is `tcp:*:PORT`;
@@ -531,8 +562,16 @@ impl PolicyFile {
         let known = ["read", "write", "exec", "deny"];
         for (key, value, key_span) in r.entries(table, "fs", &known)? {
             match key.as_str() {
-                "fs.read" => self.paths.read = Some(r.paths(value, &key)?),
-                "fs.write" => self.paths.write = Some(r.paths(value, &key)?),
+                "fs.read" => {
+                    let (paths, patterns) = r.paths_and_patterns(value, &key)?;
+                    self.paths.read = Some(paths);
+                    self.paths.read_patterns = patterns;
+                }
+                "fs.write" => {
+                    let (paths, patterns) = r.paths_and_patterns(value, &key)?;
+                    self.paths.write = Some(paths);
+                    self.paths.write_patterns = patterns;
+                }
                 "fs.exec" => self
                     .paths
                     .exec
@@ -747,10 +786,24 @@ impl PolicyFile {
     /// What the supervisor decides: `[net].connect` when Landlock cannot
     /// hold it, and the pinned programs.
     pub fn supervisor_rules(&self) -> SupervisorRules {
+        let patterns = |present: bool, list: &[Located<String>]| {
+            // Checked when read.
+            present.then(|| {
+                list.iter()
+                    .filter_map(|p| crate::glob::Pattern::parse(&p.value).ok())
+                    .collect::<Vec<_>>()
+            })
+        };
+        let has_patterns = !self.paths.read_patterns.is_empty() || !self.paths.write_patterns.is_empty();
         SupervisorRules {
             connect: self.supervised_connect.as_ref().map(|list| ConnectRules {
                 allowed: list.iter().map(|d| d.value.clone()).collect(),
                 source: format!("[net].connect ({})", self.file),
+            }),
+            open: has_patterns.then(|| OpenRules {
+                read: patterns(self.paths.read.is_some(), &self.paths.read_patterns),
+                write: patterns(self.paths.write.is_some(), &self.paths.write_patterns),
+                source: format!("[fs] patterns ({})", self.file),
             }),
             exec_pins: self.exec_pins.iter().map(|p| p.value.clone()).collect(),
             exec_source: if self.exec_pins.is_empty() {
@@ -842,6 +895,26 @@ impl PolicyFile {
                     at: Position::default(),
                     rule: format!("{kind}: nothing beyond the always-granted devices and /proc"),
                     layer: Layer::Landlock { abi: 1 },
+                });
+            }
+        }
+        let pattern_kinds = [
+            (
+                "read files matching",
+                "(and list the directories a match can be in)",
+                &self.paths.read_patterns,
+            ),
+            ("write files matching", "(existing files)", &self.paths.write_patterns),
+        ];
+        for (kind, what, list) in pattern_kinds {
+            for pattern in list {
+                out.push(ShownRule {
+                    at: pattern.at,
+                    rule: format!(
+                        "{kind} {} {what}: every open trapped, the path resolved in the instance's root, a match opened by the supervisor and handed in",
+                        pattern.value
+                    ),
+                    layer: Layer::Supervisor,
                 });
             }
         }
@@ -1187,8 +1260,12 @@ allow = ["/usr/bin", { path = "/usr/bin/python3", sha256 = "e3b0c44298fc1c149afb
                 "fs.read: \"/usr/../etc\": no '.', '..'",
             ),
             (
-                "[fs]\nread = [\"/home/*/.ssh\"]\n",
-                "fs.read: \"/home/*/.ssh\": globs need decisions in the supervisor",
+                "[fs]\nexec = [\"/usr/bin/py*\"]\n",
+                "fs.exec: \"/usr/bin/py*\": patterns are taken in [fs].read and [fs].write",
+            ),
+            (
+                "[fs]\nread = [\"/home/*/../x*\"]\n",
+                "fs.read: \"/home/*/../x*\": no empty, '.' or '..' component",
             ),
             (
                 "[fs]\ndeny = [\"/etc/[ab\"]\n",
