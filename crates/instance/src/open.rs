@@ -207,10 +207,16 @@ impl Identity {
 /// Runs `act` with `guest`'s file-system ids and groups on this thread
 /// (root only: the file capabilities leave the effective set with uid 0),
 /// then takes the thread's own back. `None` when the thread cannot take
-/// them (a rootless supervisor, whose ids are not the guest's): the open
-/// is then left to the kernel.
+/// them (a rootless supervisor, whose ids are not the guest's), or when the
+/// guest is host root (whose capabilities the supervisor's are not): the
+/// open is then left to the kernel.
 fn as_guest<T>(guest: &Identity, act: impl FnOnce() -> T) -> Option<T> {
     let own = Identity::own()?;
+    // Host root in the guest (`--userns host`): the supervisor's own
+    // capabilities are not the guest's, and taking uid 0 drops none.
+    if guest.fsuid == 0 {
+        return None;
+    }
     if own == *guest {
         return Some(act());
     }
@@ -240,11 +246,13 @@ fn path_in_root(root: BorrowedFd<'_>, file: BorrowedFd<'_>) -> Option<String> {
         return None;
     }
     let again = xvisor_sys::fs::open_object_in_root(root, name.as_bytes(), false).ok()?;
-    let id = |fd: BorrowedFd<'_>| -> Option<(u64, u64)> {
-        let meta = std::fs::File::from(fd.try_clone_to_owned().ok()?).metadata().ok()?;
-        Some((meta.dev(), meta.ino()))
-    };
-    (id(again.as_fd())? == id(file)?).then_some(name)
+    (file_id(again.as_fd())? == file_id(file)?).then_some(name)
+}
+
+/// The device and inode of the file an `O_PATH` descriptor names.
+fn file_id(fd: BorrowedFd<'_>) -> Option<(u64, u64)> {
+    let meta = std::fs::File::from(fd.try_clone_to_owned().ok()?).metadata().ok()?;
+    Some((meta.dev(), meta.ino()))
 }
 
 /// Decides one trapped open under `rules`, performing it when a pattern
@@ -288,23 +296,16 @@ pub(crate) fn open(rules: &OpenRules, notification: &Notification, listener: Bor
     let Ok(root) = xvisor_sys::fs::open_path(None, &format!("/proc/{host_tid}/root")) else {
         return Some(Opened::Kernel);
     };
-    let Some(guest) = std::fs::read_to_string(format!("/proc/{host_tid}/status"))
-        .ok()
-        .and_then(|s| Identity::parse(&s))
-    else {
-        return Some(Opened::Kernel);
-    };
     // What was read from /proc is the caller's: the thread is still in
     // this very call.
     if !seccomp::id_valid(listener, notification.id) {
         return None;
     }
     let follow = request.flags & o::O_NOFOLLOW == 0;
-    // Resolved with the guest's ids: a directory on the way it may not
-    // search stops the resolution here as it would in the kernel.
-    let Some(Ok(file)) = as_guest(&guest, || {
-        xvisor_sys::fs::open_object_in_root(root.as_fd(), &absolute, follow)
-    }) else {
+    // Found first with the supervisor's own ids, to decide: only a file a
+    // pattern grants is looked for again as the guest (most opens are not
+    // under a pattern, and cost no change of ids).
+    let Ok(file) = xvisor_sys::fs::open_object_in_root(root.as_fd(), &absolute, follow) else {
         return Some(Opened::Kernel);
     };
     let Ok(kind) = xvisor_sys::fs::kind_of_fd(file.as_fd()) else {
@@ -329,12 +330,32 @@ pub(crate) fn open(rules: &OpenRules, notification: &Notification, listener: Bor
     if !granted {
         return Some(Opened::Kernel);
     }
-    // The same file, opened for what the guest asked, with its ids: the
-    // kernel checks the file's permission as for the guest's own open.
-    let opened = match as_guest(&guest, || xvisor_sys::fs::reopen(file.as_fd(), flags)) {
+    let Some(guest) = std::fs::read_to_string(format!("/proc/{host_tid}/status"))
+        .ok()
+        .and_then(|s| Identity::parse(&s))
+    else {
+        return Some(Opened::Kernel);
+    };
+    if !seccomp::id_valid(listener, notification.id) {
+        return None;
+    }
+    // As the guest: the path resolved again (a directory on the way it may
+    // not search stops it, as in the kernel), to the same file, which is
+    // then opened for what the guest asked (the kernel checks the file's
+    // permission as for the guest's own open).
+    let opened = as_guest(&guest, || -> Result<OwnedFd, i32> {
+        // Not found so, or renamed meanwhile: the kernel's, as any open
+        // no pattern granted (it answers as it would for the guest).
+        let again = xvisor_sys::fs::open_object_in_root(root.as_fd(), &absolute, follow).map_err(|_| 0)?;
+        if file_id(again.as_fd()).is_none() || file_id(again.as_fd()) != file_id(file.as_fd()) {
+            return Err(0);
+        }
+        xvisor_sys::fs::reopen(again.as_fd(), flags).map_err(|e| e.raw_os_error().unwrap_or(errno::EACCES))
+    });
+    let opened = match opened {
         Some(Ok(opened)) => opened,
-        Some(Err(e)) => return Some(Opened::Failed(e.raw_os_error().unwrap_or(errno::EACCES))),
-        None => return Some(Opened::Kernel),
+        Some(Err(0)) | None => return Some(Opened::Kernel),
+        Some(Err(e)) => return Some(Opened::Failed(e)),
     };
     Some(Opened::File {
         file: opened,
