@@ -150,7 +150,11 @@ pub(crate) fn connect(
         ConnectPlan::Perform => (connect_with(bytes), None),
         ConnectPlan::Inet(target) if rules.allows(&target) => (connect_inet(bytes), None),
         ConnectPlan::Inet(target) => (Decision::Errno(errno::EACCES), Some(denied(&target))),
-        ConnectPlan::Abstract => match own_network && in_instance_network(socket.as_fd()) {
+        ConnectPlan::Abstract(name) if !rules.allows(&Target::UnixAbstract(name.clone())) => (
+            Decision::Errno(errno::EACCES),
+            Some(denied(&Target::UnixAbstract(name))),
+        ),
+        ConnectPlan::Abstract(_) => match own_network && in_instance_network(socket.as_fd()) {
             true => (connect_with(bytes), None),
             false => (
                 Decision::Errno(errno::EPERM),
@@ -292,7 +296,7 @@ pub(crate) fn unix_rule_allows(rules: &ConnectRules, host_tid: i32, socket: &Own
             .map(std::fs::File::from)
             .and_then(|f| f.metadata())
             .is_ok_and(|m| (m.dev(), m.ino()) == (target.dev(), target.ino())),
-        Destination::Inet { .. } => false,
+        Destination::Inet { .. } | Destination::UnixAbstract(_) => false,
     })
 }
 

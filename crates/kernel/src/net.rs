@@ -40,9 +40,10 @@ pub enum ConnectPlan {
     /// relative to its working directory): resolve it in the instance,
     /// decide on the file, connect through the resolved file.
     UnixPath(Vec<u8>),
-    /// An abstract unix socket name: connect only where the socket's
-    /// network namespace is the instance's own.
-    Abstract,
+    /// An abstract unix socket name (the bytes after its leading NUL):
+    /// connect only where the socket's network namespace is the
+    /// instance's own.
+    Abstract(Vec<u8>),
     /// The kernel would refuse it so: answered without performing.
     Fail(i32),
 }
@@ -93,7 +94,7 @@ pub fn plan_connect(family: i32, socket_type: i32, address: &[u8]) -> ConnectPla
             AF_UNIX if address.len() > SUN_PATH_OFFSET => {
                 let path = &address[SUN_PATH_OFFSET..];
                 if path[0] == 0 {
-                    return ConnectPlan::Abstract;
+                    return ConnectPlan::Abstract(path[1..].to_vec());
                 }
                 let end = path.iter().position(|&b| b == 0).unwrap_or(path.len());
                 ConnectPlan::UnixPath(path[..end].to_vec())
@@ -124,8 +125,8 @@ pub enum SendPlan {
     /// A unix socket file: resolve it in the instance, decide on the file,
     /// send through the resolved file.
     UnixPath(Vec<u8>),
-    /// An abstract unix socket name.
-    Abstract,
+    /// An abstract unix socket name (the bytes after its leading NUL).
+    Abstract(Vec<u8>),
     /// A family no rule names, with an address: not sent by the supervisor
     /// (its privileges could reach further than the guest's: a netlink
     /// message to another process).
@@ -198,7 +199,7 @@ pub fn plan_send(family: i32, socket_type: i32, address: Option<&[u8]>) -> SendP
         AF_UNIX if socket_type == SOCK_DGRAM && address.is_empty() => SendPlan::NoAddress,
         AF_UNIX if socket_type == SOCK_DGRAM => match plan_connect(family, socket_type, address) {
             ConnectPlan::UnixPath(path) => SendPlan::UnixPath(path),
-            ConnectPlan::Abstract => SendPlan::Abstract,
+            ConnectPlan::Abstract(name) => SendPlan::Abstract(name),
             _ => SendPlan::Fail(errno::EINVAL),
         },
         // Stream sockets refuse an address (EISCONN, EOPNOTSUPP) and
@@ -307,7 +308,10 @@ mod tests {
         );
         let mut abstract_name = (AF_UNIX as u16).to_ne_bytes().to_vec();
         abstract_name.extend_from_slice(b"\0name");
-        assert_eq!(plan_connect(AF_UNIX, 1, &abstract_name), ConnectPlan::Abstract);
+        assert_eq!(
+            plan_connect(AF_UNIX, 1, &abstract_name),
+            ConnectPlan::Abstract(b"name".to_vec())
+        );
         assert_eq!(plan_connect(AF_UNIX, 1, &[1, 0]), ConnectPlan::Fail(errno::EINVAL));
         assert_eq!(
             plan_connect(AF_UNIX, 1, &inet4([1, 2, 3, 4], 1)),

@@ -404,6 +404,16 @@ impl Reader<'_> {
         let transport = match proto {
             "tcp" => Transport::Tcp,
             "udp" => Transport::Udp,
+            "unix" if rest.starts_with('@') => {
+                let name = &rest[1..];
+                if name.is_empty() {
+                    return Err(refuse("an abstract name follows the '@': \"unix:@app\"".into()));
+                }
+                if name.len() > 107 {
+                    return Err(refuse("an abstract name is at most 107 bytes".into()));
+                }
+                return Ok(Destination::UnixAbstract(name.as_bytes().to_vec()));
+            }
             "unix" => {
                 let path = Located {
                     value: rest.to_string(),
@@ -413,9 +423,7 @@ impl Reader<'_> {
                 return Ok(Destination::UnixPath(rest.to_string()));
             }
             "abstract" => {
-                return Err(refuse(
-                    "abstract socket names are not decided by a rule; the instance's abstract sockets are scoped by Landlock (Linux 6.12)".into(),
-                ))
+                return Err(refuse("an abstract unix socket is written unix:@NAME".into()))
             }
             _ => {
                 return Err(refuse(
@@ -969,6 +977,11 @@ impl PolicyFile {
                         .is_some_and(ConnectRules::restricts_unix_paths)
                         .then_some("unix socket paths"),
                 )
+                .chain(
+                    connect
+                        .is_some_and(ConnectRules::restricts_abstract)
+                        .then_some("abstract unix names"),
+                )
                 .collect::<Vec<_>>()
                 .join(" and ");
             out.push(ShownRule {
@@ -1232,6 +1245,39 @@ allow = ["/usr/bin", { path = "/usr/bin/python3", sha256 = "e3b0c44298fc1c149afb
         // Strict traps every send anyway.
         let strict = parse("base = \"strict\"\n[net]\nconnect = [\"udp:*:53\"]\n").unwrap();
         assert_eq!(strict.filter_policy().action_for_number(44), crate::Action::Trap);
+    }
+
+    #[test]
+    fn abstract_names_are_supervisor_connect_rules() {
+        let p = parse("[net]\nconnect = [\"unix:@app\", \"tcp:*:443\"]\n").unwrap();
+        let rules = p.supervisor_rules().connect.unwrap();
+        assert_eq!(
+            rules.allowed,
+            vec![
+                Destination::UnixAbstract(b"app".to_vec()),
+                Destination::Inet {
+                    transport: Transport::Tcp,
+                    range: AddressRange::Any,
+                    port: Some(443)
+                }
+            ]
+        );
+        assert!(rules.restricts_abstract() && !rules.restricts_unix_paths() && !rules.restricts_udp());
+        assert_eq!(p.ports.connect, None, "the whole list is the supervisor's");
+        assert_eq!(p.filter_policy().action_for_number(42), crate::Action::Trap);
+        let shown = p.rules();
+        assert!(shown
+            .iter()
+            .any(|r| r.layer == Layer::Supervisor && r.rule.starts_with("connect to unix:@app:")));
+        for (bad, want) in [
+            ("unix:@", "an abstract name follows the '@'"),
+            ("abstract:app", "an abstract unix socket is written unix:@NAME"),
+        ] {
+            let e = parse(&format!("[net]\nconnect = [\"{bad}\"]\n"))
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains(want), "{e}");
+        }
     }
 
     #[test]

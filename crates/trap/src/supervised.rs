@@ -121,6 +121,23 @@ pub enum Destination {
     },
     /// A unix socket file, by its absolute path in the instance.
     UnixPath(String),
+    /// An abstract unix socket, by its name (`unix:@name`: the bytes after
+    /// the address's leading NUL).
+    UnixAbstract(Vec<u8>),
+}
+
+/// An abstract name as written in a rule: `@` and the name, bytes outside
+/// printable ASCII as `\xNN`.
+fn show_abstract(f: &mut fmt::Formatter<'_>, name: &[u8]) -> fmt::Result {
+    f.write_str("unix:@")?;
+    for &b in name {
+        if b.is_ascii_graphic() || b == b' ' {
+            write!(f, "{}", b as char)?;
+        } else {
+            write!(f, "\\x{b:02x}")?;
+        }
+    }
+    Ok(())
 }
 
 impl Destination {
@@ -148,6 +165,7 @@ impl fmt::Display for Destination {
                 }
             }
             Self::UnixPath(p) => write!(f, "unix:{p}"),
+            Self::UnixAbstract(name) => show_abstract(f, name),
         }
     }
 }
@@ -162,6 +180,8 @@ pub enum Target {
     },
     /// A unix socket file, its path as resolved in the instance.
     UnixPath(String),
+    /// An abstract unix socket name.
+    UnixAbstract(Vec<u8>),
 }
 
 impl fmt::Display for Target {
@@ -174,6 +194,7 @@ impl fmt::Display for Target {
             } => write!(f, "udp:{}", std::net::SocketAddr::new(*address, *port)),
             Self::Inet { address, port, .. } => write!(f, "{}", std::net::SocketAddr::new(*address, *port)),
             Self::UnixPath(p) => write!(f, "unix:{p}"),
+            Self::UnixAbstract(name) => show_abstract(f, name),
         }
     }
 }
@@ -207,6 +228,11 @@ impl ConnectRules {
         self.allowed.iter().any(|d| matches!(d, Destination::UnixPath(_)))
     }
 
+    /// Whether abstract unix names are restricted: the list names one.
+    pub fn restricts_abstract(&self) -> bool {
+        self.allowed.iter().any(|d| matches!(d, Destination::UnixAbstract(_)))
+    }
+
     /// Whether `target` may be reached.
     pub fn allows(&self, target: &Target) -> bool {
         match target {
@@ -215,6 +241,7 @@ impl ConnectRules {
                 ..
             } if !self.restricts_udp() => true,
             Target::UnixPath(_) if !self.restricts_unix_paths() => true,
+            Target::UnixAbstract(_) if !self.restricts_abstract() => true,
             Target::Inet {
                 transport,
                 address,
@@ -225,8 +252,12 @@ impl ConnectRules {
                     range,
                     port: p,
                 } => t == transport && range.contains(*address) && p.is_none_or(|p| p == *port),
-                Destination::UnixPath(_) => false,
+                Destination::UnixPath(_) | Destination::UnixAbstract(_) => false,
             }),
+            Target::UnixAbstract(name) => self
+                .allowed
+                .iter()
+                .any(|d| matches!(d, Destination::UnixAbstract(n) if n == name)),
             Target::UnixPath(path) => self
                 .allowed
                 .iter()
@@ -409,6 +440,12 @@ mod tests {
             range: AddressRange::Any,
             port: Some(53),
         });
+        assert!(more.allows(&Target::UnixAbstract(b"any".to_vec())), "no abstract rule");
+        more.allowed.push(Destination::UnixAbstract(b"bus".to_vec()));
+        assert!(more.allows(&Target::UnixAbstract(b"bus".to_vec())));
+        assert!(!more.allows(&Target::UnixAbstract(b"bus2".to_vec())));
+        assert!(!more.allows(&Target::UnixAbstract(b"bu".to_vec())));
+        assert_eq!(Destination::UnixAbstract(b"a\0b".to_vec()).to_string(), "unix:@a\\x00b");
         assert!(more.allows(&Target::UnixPath("/run/a.sock".into())));
         assert!(!more.allows(&Target::UnixPath("/run/x.sock".into())));
         assert!(more.allows(&inet(Transport::Udp, "10.0.0.1", 53)));

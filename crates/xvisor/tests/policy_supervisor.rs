@@ -762,3 +762,36 @@ both_callers!(
         flip_send(caller, "fd", "100000");
     }
 );
+
+both_callers!(abstract_unix_names_are_connect_rules, |caller| {
+    // `unix:@NAME` names an abstract socket; once the list names one,
+    // every other abstract name is refused (and, the list being the
+    // supervisor's, every TCP destination not listed).
+    let script = r#"
+import errno, socket
+listening = []
+for name in (b"\0app", b"\0other", b"\0app-2"):
+    l = socket.socket(socket.AF_UNIX); l.bind(name); l.listen(); listening.append(l)
+for name in (b"\0app", b"\0other", b"\0app-2", b"\0ap"):
+    try:
+        socket.socket(socket.AF_UNIX).connect(name); print(name[1:].decode(), "ok")
+    except OSError as e:
+        print(name[1:].decode(), errno.errorcode[e.errno])
+"#;
+    let (_dir, policy) = policy_file("pol-sv-abstract", "[net]\nconnect = [\"unix:@app\"]\n");
+    let out = run(caller, &["run", "--policy", &policy, "--", "python3", "-c", script]);
+    assert_eq!(ok(&out), "app ok\nother EACCES\napp-2 EACCES\nap EACCES\n");
+    assert!(
+        stderr(&out).contains("xvisor: denied connect(unix:@other) by /usr/bin/python3"),
+        "{}",
+        stderr(&out)
+    );
+    let checked = ok(&run(caller, &["policy", "check", &policy]));
+    assert!(checked.contains("supervisor"), "{checked}");
+    assert!(checked.contains("connect to unix:@app"), "{checked}");
+    assert!(checked.contains("abstract unix names to nothing else"), "{checked}");
+    // Without a rule naming one, abstract names are not restricted.
+    let (_dir, tcp) = policy_file("pol-sv-abstract-tcp", "[net]\nconnect = [\"tcp:127.0.0.1:80\"]\n");
+    let text = ok(&run(caller, &["run", "--policy", &tcp, "--", "python3", "-c", script]));
+    assert_eq!(text, "app ok\nother ok\napp-2 ok\nap ECONNREFUSED\n");
+});
