@@ -485,6 +485,13 @@ impl Server {
                 .and_then(|rules| crate::perform::connect(rules, &notification, listener, self.own_network))
                 // The caller is gone: the answer goes nowhere.
                 .unwrap_or((Decision::Errno(xvisor_trap::table::errno::EPERM), None, None)),
+            Decision::Perform(Performed::Bind) => self
+                .policy
+                .supervised()
+                .bind
+                .as_ref()
+                .and_then(|rules| crate::perform::bind(rules, &notification, listener, self.own_network))
+                .unwrap_or((Decision::Errno(xvisor_trap::table::errno::EPERM), None, None)),
             Decision::Perform(Performed::Send) => self
                 .policy
                 .supervised()

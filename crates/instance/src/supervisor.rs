@@ -662,8 +662,9 @@ impl Instance {
             .map_err(host("install the serving threads' doorbell"))?;
         let metadata = self.spec.policy.guards_host_objects();
         let opens = self.spec.policy.supervises_opens();
+        let binds = self.spec.policy.supervises_bind();
         let (pool, to_pool) = crate::server::start_pool(crate::server::serving_threads(self.records()), move || {
-            confine_thread(&keep, xvisor_trap::host::serving_filter(metadata, opens))
+            confine_thread(&keep, xvisor_trap::host::serving_filter(metadata, opens, binds))
         })
         .map_err(host("start the serving threads"))?;
         self.pool = Some(pool);
@@ -750,6 +751,11 @@ impl Instance {
         // the kernel then checks the guest, not the supervisor.
         if self.spec.policy.supervises_opens() {
             keep.extend([cap::SETUID, cap::SETGID]);
+        }
+        // A port below 1024 the supervisor binds for a guest that may bind
+        // it (instance::perform::bind checks the guest's capability).
+        if self.spec.policy.supervises_bind() {
+            keep.push(cap::NET_BIND_SERVICE);
         }
         keep
     }

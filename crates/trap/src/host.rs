@@ -162,12 +162,19 @@ pub const OPEN_CALLS: &[(&str, &str)] = &[
     ),
 ];
 
+/// What the serving threads of an instance whose `[net].bind` list is the
+/// supervisor's need besides.
+pub const BIND_CALLS: &[(&str, &str)] = &[(
+    "bind",
+    "a guest's bind under [net].bind rules naming addresses or UDP ports, made on the guest's own socket with the address as checked",
+)];
+
 /// The serving threads' filter: the supervisor's, [`SERVING_CALLS`], with
-/// `metadata` [`METADATA_CALLS`] and with `opens` [`OPEN_CALLS`]. Compiled
-/// once per process.
-pub fn serving_filter(metadata: bool, opens: bool) -> &'static [Instruction] {
-    static CELLS: [std::sync::OnceLock<Vec<Instruction>>; 4] = [const { std::sync::OnceLock::new() }; 4];
-    let cell = &CELLS[usize::from(metadata) | usize::from(opens) << 1];
+/// `metadata` [`METADATA_CALLS`], with `opens` [`OPEN_CALLS`] and with
+/// `binds` [`BIND_CALLS`]. Compiled once per process.
+pub fn serving_filter(metadata: bool, opens: bool, binds: bool) -> &'static [Instruction] {
+    static CELLS: [std::sync::OnceLock<Vec<Instruction>>; 8] = [const { std::sync::OnceLock::new() }; 8];
+    let cell = &CELLS[usize::from(metadata) | usize::from(opens) << 1 | usize::from(binds) << 2];
     cell.get_or_init(|| {
         let mut allowed = permits(SUPERVISOR_CALLS);
         allowed.extend(permits(SERVING_CALLS));
@@ -176,6 +183,9 @@ pub fn serving_filter(metadata: bool, opens: bool) -> &'static [Instruction] {
         }
         if opens {
             allowed.extend(permits(OPEN_CALLS));
+        }
+        if binds {
+            allowed.extend(permits(BIND_CALLS));
         }
         allowed.sort_by_key(|p| p.number);
         allowed.dedup_by_key(|p| p.number);

@@ -233,6 +233,11 @@ impl Policy {
         self.supervised.connect.is_some()
     }
 
+    /// Whether binds are decided (and performed) by the supervisor.
+    pub fn supervises_bind(&self) -> bool {
+        self.supervised.bind.is_some()
+    }
+
     /// Whether opens are decided by the supervisor (`[fs]` patterns): then
     /// every `open`, `openat`, `openat2` and `creat` is trapped.
     pub fn supervises_opens(&self) -> bool {
@@ -308,6 +313,9 @@ impl Policy {
         if self.supervises_connect() && s.number == CONNECT {
             return Action::Trap;
         }
+        if self.supervises_bind() && s.number == table::BIND {
+            return Action::Trap;
+        }
         if self.supervises_opens() && table::OPEN_CALLS.contains(&s.number) {
             return Action::Trap;
         }
@@ -380,7 +388,7 @@ impl Policy {
         match handler {
             Handler::SetsMode(_) if self.privilege_bits_refused => handler.privilege_rules(),
             Handler::Ioctl if self.host_objects_guarded => table::GUARDED_IOCTL_RULES,
-            Handler::Socket if self.supervises_connect() => table::SUPERVISED_SOCKET_RULES,
+            Handler::Socket if self.supervises_connect() || self.supervises_bind() => table::SUPERVISED_SOCKET_RULES,
             _ => handler.register_rules(),
         }
     }

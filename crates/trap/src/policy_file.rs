@@ -166,6 +166,10 @@ pub struct PolicyFile {
     /// (address ranges, unix socket paths): then the whole list is the
     /// supervisor's and `ports.connect` is `None`.
     pub supervised_connect: Option<Vec<Located<Destination>>>,
+    /// `[net].bind` when it names what Landlock cannot hold (an address,
+    /// a UDP port, an abstract name): then the whole list is the
+    /// supervisor's and `ports.bind` is `None`.
+    pub supervised_bind: Option<Vec<Located<Destination>>>,
     /// `[exec].allow` entries pinned by sha256 (their paths are in
     /// `paths.exec` too, for Landlock).
     pub exec_pins: Vec<Located<ExecPin>>,
@@ -470,32 +474,6 @@ impl Reader<'_> {
             })
             .collect()
     }
-
-    /// `tcp:*:PORT` (or `tcp:PORT`): a TCP port on any address, which
-    /// Landlock holds (`bind`).
-    fn ports(&self, value: &Spanned<DeValue<'_>>, key: &str) -> Result<Vec<Located<u16>>, PolicyFileError> {
-        let Some(items) = value.get_ref().as_array() else {
-            return Err(self.error(value.span(), key, "expected a list such as [\"tcp:*:443\"]"));
-        };
-        items
-            .iter()
-            .map(|item| {
-                let text = self.string(item, key)?;
-                match self.destination(text, item.span(), key)? {
-                    Destination::Inet {
-                        transport: Transport::Tcp,
-                        range: AddressRange::Any,
-                        port: Some(port),
-                    } => Ok(self.located(port, item.span())),
-                    _ => Err(self.error(
-                        item.span(),
-                        key,
-                        format_args!("{text:?}: only tcp:*:PORT rules are enforced here (by Landlock)"),
-                    )),
-                }
-            })
-            .collect()
-    }
 }
 
 fn position_in(line_starts: &[usize], offset: usize) -> Position {
@@ -535,6 +513,7 @@ impl PolicyFile {
             denied_paths: Vec::new(),
             ports: PortRules::default(),
             supervised_connect: None,
+            supervised_bind: None,
             exec_pins: Vec::new(),
             mdwe: false,
             limits: LimitRules::default(),
@@ -685,7 +664,39 @@ impl PolicyFile {
                         self.supervised_connect = Some(destinations);
                     }
                 }
-                "net.bind" => self.ports.bind = Some(r.ports(value, &key)?),
+                "net.bind" => {
+                    let destinations = r.destinations(value, &key)?;
+                    if let Some(d) = destinations.iter().find(|d| matches!(d.value, Destination::UnixPath(_))) {
+                        return Err(PolicyFileError {
+                            file: r.file.to_string(),
+                            at: d.at,
+                            key: format!("{key}: "),
+                            message: format!(
+                                "{:?}: a unix socket file is made by a bind; where one may be made is [fs].write (its directory)",
+                                d.value.to_string()
+                            ),
+                        });
+                    }
+                    // Landlock holds TCP ports on any address; anything
+                    // else makes the whole list the supervisor's.
+                    if destinations.iter().all(|d| d.value.is_tcp_port_only()) {
+                        self.ports.bind = Some(
+                            destinations
+                                .iter()
+                                .filter_map(|d| match d.value {
+                                    Destination::Inet { port: Some(port), .. } => {
+                                        Some(Located { value: port, at: d.at })
+                                    }
+                                    _ => None,
+                                })
+                                .collect(),
+                        );
+                        self.supervised_bind = None;
+                    } else {
+                        self.ports.bind = None;
+                        self.supervised_bind = Some(destinations);
+                    }
+                }
                 _ => {
                     return Err(r.error(
                         key_span,
@@ -807,6 +818,10 @@ impl PolicyFile {
             connect: self.supervised_connect.as_ref().map(|list| ConnectRules {
                 allowed: list.iter().map(|d| d.value.clone()).collect(),
                 source: format!("[net].connect ({})", self.file),
+            }),
+            bind: self.supervised_bind.as_ref().map(|list| ConnectRules {
+                allowed: list.iter().map(|d| d.value.clone()).collect(),
+                source: format!("[net].bind ({})", self.file),
             }),
             open: has_patterns.then(|| OpenRules {
                 read: patterns(self.paths.read.is_some(), &self.paths.read_patterns),
@@ -987,6 +1002,36 @@ impl PolicyFile {
             out.push(ShownRule {
                 at: list.first().map(|d| d.at).unwrap_or_default(),
                 rule: format!("connect: {restricted} to nothing else"),
+                layer: Layer::Supervisor,
+            });
+        }
+        if let Some(list) = &self.supervised_bind {
+            for destination in list {
+                out.push(ShownRule {
+                    at: destination.at,
+                    rule: format!(
+                        "bind to {}: bind trapped, decided on a copy, performed by the supervisor on the guest's socket",
+                        destination.value
+                    ),
+                    layer: Layer::Supervisor,
+                });
+            }
+            let rules = self.supervisor_rules();
+            let bind = rules.bind.as_ref();
+            let restricted = ["TCP"]
+                .into_iter()
+                .chain(bind.is_some_and(ConnectRules::restricts_udp).then_some("UDP"))
+                .chain(
+                    bind.is_some_and(ConnectRules::restricts_abstract)
+                        .then_some("abstract unix names"),
+                )
+                .collect::<Vec<_>>()
+                .join(" and ");
+            out.push(ShownRule {
+                at: list.first().map(|d| d.at).unwrap_or_default(),
+                rule: format!(
+                    "bind: {restricted} to nothing else; no unix socket file is bound while this list is the supervisor's (EACCES)"
+                ),
                 layer: Layer::Supervisor,
             });
         }
@@ -1281,6 +1326,40 @@ allow = ["/usr/bin", { path = "/usr/bin/python3", sha256 = "e3b0c44298fc1c149afb
     }
 
     #[test]
+    fn bind_lists_with_addresses_or_udp_are_the_supervisor_s() {
+        let landlock = parse("[net]\nbind = [\"tcp:*:8080\", \"tcp:443\"]\n").unwrap();
+        assert_eq!(
+            landlock
+                .ports
+                .bind
+                .as_ref()
+                .map(|l| l.iter().map(|p| p.value).collect::<Vec<_>>()),
+            Some(vec![8080, 443])
+        );
+        assert!(landlock.supervisor_rules().bind.is_none());
+        assert_eq!(landlock.filter_policy().action_for_number(49), crate::Action::Allow);
+        let p = parse("[net]\nbind = [\"tcp:127.0.0.1:8080\", \"udp:*:5353\", \"unix:@app\"]\n").unwrap();
+        assert_eq!(p.ports.bind, None);
+        let rules = p.supervisor_rules().bind.unwrap();
+        assert!(rules.restricts_udp() && rules.restricts_abstract());
+        assert_eq!(rules.source, "[net].bind (t.toml)");
+        assert_eq!(p.filter_policy().action_for_number(49), crate::Action::Trap);
+        let shown = p.rules();
+        assert!(shown
+            .iter()
+            .any(|r| r.layer == Layer::Supervisor && r.rule.starts_with("bind to udp:*:5353:")));
+        assert!(shown.iter().any(|r| r
+            .rule
+            .starts_with("bind: TCP and UDP and abstract unix names to nothing else")));
+        let e = parse("[net]\nbind = [\"tcp:*:80\", \"unix:/run/a.sock\"]\n").unwrap_err();
+        assert!(
+            e.to_string()
+                .starts_with("t.toml:2:21: net.bind: \"unix:/run/a.sock\": a unix socket file is made"),
+            "{e}"
+        );
+    }
+
+    #[test]
     fn an_empty_file_is_the_default_profile() {
         let p = parse("").unwrap();
         assert_eq!(p.base, Profile::Default);
@@ -1329,8 +1408,8 @@ allow = ["/usr/bin", { path = "/usr/bin/python3", sha256 = "e3b0c44298fc1c149afb
             ("[net]\nconnect = [\"tcp:*:*\"]\n", "any address and any port"),
             ("[net]\nconnect = [\"unix:run/x\"]\n", "paths are absolute"),
             (
-                "[net]\nbind = [\"tcp:127.0.0.1:80\"]\n",
-                "net.bind: \"tcp:127.0.0.1:80\": only tcp:*:PORT rules are enforced here",
+                "[net]\nbind = [\"unix:/run/x.sock\"]\n",
+                "net.bind: \"unix:/run/x.sock\": a unix socket file is made by a bind",
             ),
             (
                 "[exec]\nallow = [{ path = \"/bin/sh\" }]\n",
@@ -1346,7 +1425,7 @@ allow = ["/usr/bin", { path = "/usr/bin/python3", sha256 = "e3b0c44298fc1c149afb
             ),
             ("[net]\nconnect = [\"udp:*:*\"]\n", "every UDP destination"),
             ("[net]\nsend = [\"udp:*:53\"]\n", "written in [net].connect"),
-            ("[net]\nbind = [\"udp:*:53\"]\n", "only tcp:*:PORT"),
+            ("[net]\nbind = [\"udp:*:*\"]\n", "every UDP destination"),
             (
                 "[net]\nconnect = [\"tcp:*:99999\"]\n",
                 "the port is a number from 0 to 65535",

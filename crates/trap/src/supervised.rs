@@ -361,6 +361,11 @@ impl OpenRules {
 pub struct SupervisorRules {
     /// `[net].connect`, when it names what only the supervisor can check.
     pub connect: Option<ConnectRules>,
+    /// `[net].bind`, when it names what Landlock cannot hold (addresses,
+    /// UDP ports, abstract names): every bind is trapped. The same kind of
+    /// list as `connect`: TCP always restricted, UDP and abstract names
+    /// once the list names one.
+    pub bind: Option<ConnectRules>,
     /// `[fs].read` / `[fs].write` patterns: every open is trapped.
     pub open: Option<OpenRules>,
     /// `[exec].allow` entries with a sha256, checked at every exec.
@@ -371,7 +376,7 @@ pub struct SupervisorRules {
 
 impl SupervisorRules {
     pub fn is_empty(&self) -> bool {
-        self.connect.is_none() && self.open.is_none() && self.exec_pins.is_empty()
+        self.connect.is_none() && self.bind.is_none() && self.open.is_none() && self.exec_pins.is_empty()
     }
 
     /// The pin for a program executed as `path` (the file the kernel
