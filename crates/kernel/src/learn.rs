@@ -1168,6 +1168,32 @@ mod tests {
     }
 
     #[test]
+    fn udp_ports_bound_become_bind_rules_unless_a_unix_file_was_bound() {
+        let inet = |port| Address::Inet {
+            port,
+            shown: format!("0.0.0.0:{port}"),
+        };
+        let bind = |address| NetUse {
+            direction: Direction::Bind,
+            fd: 3,
+            address,
+        };
+        let mut l = Learner::new();
+        l.socket_made(12, 2);
+        l.net_used(&bind(inet(5353)), Some(12), "/usr/sbin/avahi");
+        let text = l.render(&[], &options());
+        let f = PolicyFile::parse("t", &text).unwrap();
+        let rules = f.supervisor_rules().bind.expect("the supervisor's bind list");
+        assert!(rules.restricts_udp(), "{text}");
+        assert!(text.contains("    \"udp:*:5353\",  # /usr/sbin/avahi"), "{text}");
+        l.net_used(&bind(Address::Unix("/run/a.sock".into())), None, "/usr/sbin/avahi");
+        let text = l.render(&[], &options());
+        let f = PolicyFile::parse("t", &text).unwrap();
+        assert!(f.supervisor_rules().bind.is_none(), "{text}");
+        assert!(text.contains("#   bind udp:*:5353 (/usr/sbin/avahi)"), "{text}");
+    }
+
+    #[test]
     fn ports_by_direction_and_what_no_rule_holds() {
         let mut l = Learner::new();
         let inet = |port| Address::Inet {
