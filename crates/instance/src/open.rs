@@ -15,7 +15,6 @@
 //! the kernel reach a file that only a decision on memory allowed.
 
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
-use std::os::unix::fs::MetadataExt;
 
 use xvisor_kernel::dispatch::{errno, Decision};
 use xvisor_sys::open_flags as o;
@@ -192,14 +191,23 @@ impl Identity {
         })
     }
 
-    /// The supervisor thread's own.
+    /// The serving thread's own (read once per thread: only
+    /// [`as_guest`] changes them, and it puts them back).
     fn own() -> Option<Self> {
-        let mut groups = xvisor_sys::process::groups().ok()?;
-        groups.sort_unstable();
-        Some(Self {
-            fsuid: xvisor_sys::process::geteuid(),
-            fsgid: xvisor_sys::process::getegid(),
-            groups,
+        thread_local! {
+            static OWN: std::cell::OnceCell<Option<Identity>> = const { std::cell::OnceCell::new() };
+        }
+        OWN.with(|own| {
+            own.get_or_init(|| {
+                let mut groups = xvisor_sys::process::groups().ok()?;
+                groups.sort_unstable();
+                Some(Self {
+                    fsuid: xvisor_sys::process::geteuid(),
+                    fsgid: xvisor_sys::process::getegid(),
+                    groups,
+                })
+            })
+            .clone()
         })
     }
 }
@@ -239,20 +247,19 @@ fn as_guest<T>(guest: &Identity, act: impl FnOnce() -> T) -> Option<T> {
 /// The path of an open `O_PATH` descriptor as the guest sees it: the
 /// kernel's name for it, checked to lead, inside the guest's root and
 /// without a symlink, to that same file.
-fn path_in_root(root: BorrowedFd<'_>, file: BorrowedFd<'_>) -> Option<String> {
+fn path_in_root(root: BorrowedFd<'_>, file: BorrowedFd<'_>, id: (u64, u64)) -> Option<String> {
     let name = std::fs::read_link(format!("/proc/self/fd/{}", file.as_raw_fd())).ok()?;
     let name = name.to_str()?.to_string();
     if !name.starts_with('/') {
         return None;
     }
     let again = xvisor_sys::fs::open_object_in_root(root, name.as_bytes(), false).ok()?;
-    (file_id(again.as_fd())? == file_id(file)?).then_some(name)
+    (file_id(again.as_fd())? == id).then_some(name)
 }
 
 /// The device and inode of the file an `O_PATH` descriptor names.
 fn file_id(fd: BorrowedFd<'_>) -> Option<(u64, u64)> {
-    let meta = std::fs::File::from(fd.try_clone_to_owned().ok()?).metadata().ok()?;
-    Some((meta.dev(), meta.ino()))
+    xvisor_sys::fs::stat_fd(fd).ok().map(|st| (st.dev, st.ino))
 }
 
 /// Decides one trapped open under `rules`, performing it when a pattern
@@ -308,10 +315,11 @@ pub(crate) fn open(rules: &OpenRules, notification: &Notification, listener: Bor
     let Ok(file) = xvisor_sys::fs::open_object_in_root(root.as_fd(), &absolute, follow) else {
         return Some(Opened::Kernel);
     };
-    let Ok(kind) = xvisor_sys::fs::kind_of_fd(file.as_fd()) else {
+    let Ok(found) = xvisor_sys::fs::stat_fd(file.as_fd()) else {
         return Some(Opened::Kernel);
     };
-    let Some(name) = path_in_root(root.as_fd(), file.as_fd()) else {
+    let (kind, id) = (found.kind, (found.dev, found.ino));
+    let Some(name) = path_in_root(root.as_fd(), file.as_fd(), id) else {
         return Some(Opened::Kernel);
     };
     let components: Vec<&str> = name.split('/').filter(|c| !c.is_empty()).collect();
@@ -330,7 +338,7 @@ pub(crate) fn open(rules: &OpenRules, notification: &Notification, listener: Bor
     if !granted {
         return Some(Opened::Kernel);
     }
-    let Some(guest) = std::fs::read_to_string(format!("/proc/{host_tid}/status"))
+    let Some(guest) = xvisor_sys::fs::read_small(format!("/proc/{host_tid}/status"))
         .ok()
         .and_then(|s| Identity::parse(&s))
     else {
@@ -347,7 +355,7 @@ pub(crate) fn open(rules: &OpenRules, notification: &Notification, listener: Bor
         // Not found so, or renamed meanwhile: the kernel's, as any open
         // no pattern granted (it answers as it would for the guest).
         let again = xvisor_sys::fs::open_object_in_root(root.as_fd(), &absolute, follow).map_err(|_| 0)?;
-        if file_id(again.as_fd()).is_none() || file_id(again.as_fd()) != file_id(file.as_fd()) {
+        if file_id(again.as_fd()) != Some(id) {
             return Err(0);
         }
         xvisor_sys::fs::reopen(again.as_fd(), flags).map_err(|e| e.raw_os_error().unwrap_or(errno::EACCES))

@@ -233,6 +233,9 @@ pub struct FdStat {
     pub gid: u32,
     /// The permission bits (`0o7777`).
     pub mode: u32,
+    /// The device and inode: which file it is.
+    pub dev: u64,
+    pub ino: u64,
 }
 
 /// `fstat` of the descriptor itself (an `O_PATH` one of a symlink names
@@ -265,6 +268,8 @@ pub fn stat_fd(fd: BorrowedFd<'_>) -> io::Result<FdStat> {
         uid: st.st_uid,
         gid: st.st_gid,
         mode: st.st_mode & 0o7777,
+        dev: st.st_dev,
+        ino: st.st_ino,
     })
 }
 
