@@ -201,6 +201,9 @@ const ERRNO_CHOICES: &[&str] = &[
     "EOPNOTSUPP",
 ];
 
+/// A list's plain paths and its patterns, apart.
+type PathsAndPatterns = (Vec<Located<String>>, Vec<Located<String>>);
+
 /// A key of a table (its full dotted name), its value, and where the key
 /// was written.
 type Entry<'t, 'i> = (String, &'t Spanned<DeValue<'i>>, Range<usize>);
@@ -369,11 +372,7 @@ impl Reader<'_> {
 
     /// A list of paths and patterns (`[fs].read`, `[fs].write`): the paths
     /// (for Landlock) and the patterns (for the supervisor), apart.
-    fn paths_and_patterns(
-        &self,
-        value: &Spanned<DeValue<'_>>,
-        key: &str,
-    ) -> Result<(Vec<Located<String>>, Vec<Located<String>>), PolicyFileError> {
+    fn paths_and_patterns(&self, value: &Spanned<DeValue<'_>>, key: &str) -> Result<PathsAndPatterns, PolicyFileError> {
         let list = self.strings(value, key)?;
         let items = value
             .get_ref()
