@@ -301,3 +301,45 @@ fn without_patterns_no_open_is_trapped() {
     assert_eq!(trapped(&plain), 0);
     assert!(trapped(&pattern) >= 3, "cat's own opens");
 }
+
+#[test]
+fn a_symlink_flipped_under_the_opener_never_reaches_a_file_no_pattern_matches() {
+    // The name matches (`x.csv`), the file it leads to is decided on: a
+    // link another thread points at a matching file, then at one no pattern
+    // matches, 100,000 opens through it. The supervisor finds the file,
+    // decides on the file's own path, finds it again as the guest and opens
+    // only the same file; anything else is the kernel's, which Landlock
+    // refuses.
+    let data = TempDir::new("pat-link");
+    std::fs::write(data.join("public.csv"), "public").unwrap();
+    std::fs::write(data.join("secret.txt"), "SECRET").unwrap();
+    let program = c_program("flip_link");
+    let (_dir, policy) = policy_file(
+        "pat-link-policy",
+        "[fs]\nread = [\"/usr\", \"/etc\", \"/t\", \"/data/*.csv\"]\nwrite = [\"/data\"]\n",
+    );
+    let volumes = [format!("{}:/data:rw", data.str()), format!("{}:/t", program.str())];
+    let flip = [
+        "-v",
+        &volumes[0],
+        "-v",
+        &volumes[1],
+        "--",
+        "/t/flip_link",
+        "/data/x.csv",
+        "/data/public.csv",
+        "/data/secret.txt",
+        "100000",
+        "SECRET",
+    ];
+    let out = run(Caller::Root, &[&["run", "--policy", &policy][..], &flip].concat());
+    let text = ok(&out);
+    let opened: u64 = text.split_whitespace().nth(1).and_then(|n| n.parse().ok()).unwrap_or(0);
+    assert!(opened > 1_000, "{text}");
+    assert!(text.ends_with("leaked 0\n"), "{text}");
+    let text = ok(&run(
+        Caller::Root,
+        &[&["run"][..], &flip[..flip.len() - 2], &["20000", "SECRET"]].concat(),
+    ));
+    assert!(!text.ends_with("leaked 0\n"), "{text}");
+}
