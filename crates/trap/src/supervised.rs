@@ -482,6 +482,7 @@ mod tests {
         assert!(rules.grants_listing(&path("/")));
         assert!(rules.grants_listing(&path("/data")));
         assert!(rules.grants_listing(&path("/srv/x/y")));
+        assert!(!rules.grants_listing(&path("/data/sub")), "no match can be beneath it");
         assert!(!rules.grants_listing(&path("/etc")));
         // An absent list grants its kind; a pattern must grant the other.
         let write_only = OpenRules {
