@@ -457,21 +457,11 @@ impl Server {
                     .as_ref()
                     .and_then(|rules| crate::open::open(rules, &notification, listener))
                 {
+                    // Handed in with the answer, below (after the trace
+                    // has read the call's arguments).
                     Some(crate::open::Opened::File { file, cloexec }) => {
-                        // Handed in and answered in one step, or, if the
-                        // guest cannot take it (its descriptor limit), the
-                        // call fails as the kernel would fail it.
-                        match seccomp::add_fd_and_answer(listener, notification.id, file.as_fd(), cloexec) {
-                            Ok(fd) => {
-                                opened = Some(fd);
-                                (Decision::Value(i64::from(fd)), None, None)
-                            }
-                            Err(e) => (
-                                Decision::Errno(e.raw_os_error().unwrap_or(xvisor_trap::table::errno::EPERM)),
-                                None,
-                                None,
-                            ),
-                        }
+                        opened = Some((file, cloexec));
+                        (Decision::Value(0), None, None)
                     }
                     Some(other) => (other.decision(), None, None),
                     None => (Decision::Errno(xvisor_trap::table::errno::EPERM), None, None),
@@ -556,15 +546,33 @@ impl Server {
             _ => false,
         };
         let mut rule = None;
+        // The answer, where it was made only now (a descriptor handed in).
+        let mut answer = None;
         match decision {
             Decision::Continue => {
                 let _ = seccomp::respond(listener, notification.id, seccomp::Response::Continue);
             }
-            // Answered already, with the descriptor handed in.
-            Decision::Value(_) if opened.is_some() => {}
-            Decision::Value(v) => {
-                let _ = seccomp::respond(listener, notification.id, seccomp::Response::Value(v));
-            }
+            Decision::Value(v) => match opened.take() {
+                // The descriptor handed in and the call answered with its
+                // number in one step, or, if the guest cannot take it (its
+                // descriptor limit), the call failed as the kernel would
+                // fail it.
+                Some((file, cloexec)) => {
+                    answer = Some(
+                        match seccomp::add_fd_and_answer(listener, notification.id, file.as_fd(), cloexec) {
+                            Ok(fd) => Decision::Value(i64::from(fd)),
+                            Err(e) => {
+                                let e = e.raw_os_error().unwrap_or(xvisor_trap::table::errno::EPERM);
+                                let _ = seccomp::respond(listener, notification.id, seccomp::Response::Errno(e));
+                                Decision::Errno(e)
+                            }
+                        },
+                    );
+                }
+                None => {
+                    let _ = seccomp::respond(listener, notification.id, seccomp::Response::Value(v));
+                }
+            },
             // Performed above; never left to the kernel.
             Decision::Perform(_) => {
                 let _ = seccomp::respond(
@@ -609,6 +617,7 @@ impl Server {
             }
             Decision::Park(wait) => self.park(&notification, on, wait, described.as_ref(), connecting),
         }
+        let decision = answer.unwrap_or(decision);
         let latency = received.map(|r| r.elapsed());
         let returned = match (&self.outcomes, watched) {
             (Some(outcomes), true) => outcomes.seen(notification.id, OUTCOME_PATIENCE),

@@ -343,3 +343,40 @@ fn a_symlink_flipped_under_the_opener_never_reaches_a_file_no_pattern_matches() 
     ));
     assert!(!text.ends_with("leaked 0\n"), "{text}");
 }
+
+both_callers!(a_performed_open_is_traced_with_its_path_and_descriptor, |caller| {
+    let data = data("pat-trace");
+    let (_dir, policy) = policy_file(
+        "pat-trace-policy",
+        "[fs]\nread = [\"/usr\", \"/etc\", \"/data/*.csv\"]\n",
+    );
+    let traces = TempDir::new("pat-trace-out");
+    if caller == Caller::Unprivileged {
+        chown_tree(traces.path(), NOBODY);
+    }
+    let trace = traces.join("t.jsonl");
+    let trace = trace.to_str().unwrap();
+    let volume = format!("{}:/data", data.str());
+    let out = run(
+        caller,
+        &[
+            "run",
+            "--trace",
+            trace,
+            "--policy",
+            &policy,
+            "-v",
+            &volume,
+            "--",
+            "cat",
+            "/data/a.csv",
+        ],
+    );
+    assert_eq!(ok(&out), "public\n");
+    let text = std::fs::read_to_string(trace).unwrap();
+    let line = text
+        .lines()
+        .find(|l| l.contains("\"syscall\": \"openat\"") && l.contains("\\\"/data/a.csv\\\""))
+        .unwrap_or_else(|| panic!("no open of /data/a.csv in {text}"));
+    assert!(line.contains("\"decision\": \"performed, returned 3\""), "{line}");
+});
