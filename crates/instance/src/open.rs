@@ -335,7 +335,10 @@ pub(crate) fn open(rules: &OpenRules, notification: &Notification, listener: Bor
         // directory opened for writing: the kernel's.
         _ => (false, 0),
     };
-    if !granted {
+    // /proc's files check the opener's privileges beyond its ids (ptrace
+    // access for a process's environ or memory), which the supervisor's
+    // are not: they stay the kernel's (the guest may read /proc anyway).
+    if !granted || xvisor_sys::fs::on_procfs(file.as_fd()).unwrap_or(true) {
         return Some(Opened::Kernel);
     }
     let Some(guest) = xvisor_sys::fs::read_small(format!("/proc/{host_tid}/status"))

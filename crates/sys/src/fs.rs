@@ -220,6 +220,19 @@ pub fn on_read_only_mount(fd: BorrowedFd<'_>) -> io::Result<bool> {
     Ok(st.f_flag & libc::ST_RDONLY != 0)
 }
 
+/// Whether the file behind `fd` (an `O_PATH` fd works) is on a proc file
+/// system, whose files check the opener's privileges beyond its ids (a
+/// process's `environ`, `mem`: ptrace access).
+pub fn on_procfs(fd: BorrowedFd<'_>) -> io::Result<bool> {
+    const PROC_SUPER_MAGIC: i64 = 0x9fa0;
+    // SAFETY: an all-zero `statfs` is a valid value for fstatfs to
+    // overwrite.
+    let mut st: libc::statfs = unsafe { std::mem::zeroed() };
+    // SAFETY: the descriptor is open; `st` is ours and outlives the call.
+    check_int(unsafe { libc::fstatfs(fd.as_raw_fd(), &mut st) })?;
+    Ok(st.f_type as i64 == PROC_SUPER_MAGIC)
+}
+
 /// Kind of the file behind `fd` (an `O_PATH` fd works).
 pub fn kind_of_fd(fd: BorrowedFd<'_>) -> io::Result<FileKind> {
     stat_fd(fd).map(|st| st.kind)
