@@ -28,6 +28,7 @@ pub mod lifecycle;
 mod metadata_agent;
 pub mod monitor;
 pub mod nat;
+mod open;
 mod outcome;
 mod perform;
 mod pinned;

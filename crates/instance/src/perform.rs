@@ -150,7 +150,11 @@ pub(crate) fn connect(
         ConnectPlan::Perform => (connect_with(bytes), None),
         ConnectPlan::Inet(target) if rules.allows(&target) => (connect_inet(bytes), None),
         ConnectPlan::Inet(target) => (Decision::Errno(errno::EACCES), Some(denied(&target))),
-        ConnectPlan::Abstract => match own_network && in_instance_network(socket.as_fd()) {
+        ConnectPlan::Abstract(name) if !rules.allows(&Target::UnixAbstract(name.clone())) => (
+            Decision::Errno(errno::EACCES),
+            Some(denied(&Target::UnixAbstract(name))),
+        ),
+        ConnectPlan::Abstract(_) => match own_network && in_instance_network(socket.as_fd()) {
             true => (connect_with(bytes), None),
             false => (
                 Decision::Errno(errno::EPERM),
@@ -200,6 +204,115 @@ pub(crate) fn connect(
     });
     Some((outcome.0, outcome.1, parked))
 }
+
+/// `bind(fd, address, length)` under `[net].bind` rules the supervisor
+/// holds: the address copied once, decided on the copy, the guest's own
+/// socket (`pidfd_getfd`) bound with it. `own_network` as for
+/// [`connect`].
+// Long: one bind checked and performed on the copied address, family by family.
+pub(crate) fn bind(
+    rules: &ConnectRules,
+    notification: &Notification,
+    listener: BorrowedFd<'_>,
+    own_network: bool,
+) -> Outcome {
+    let [fd, address, length, ..] = notification.args;
+    let fd = fd as u32 as i32;
+    let Ok(length) = usize::try_from(length as u32 as i32) else {
+        return Some((Decision::Errno(errno::EINVAL), None, None));
+    };
+    if length > net::MAX_ADDRESS_LEN {
+        return Some((Decision::Errno(errno::EINVAL), None, None));
+    }
+    let mut bytes = [0u8; net::MAX_ADDRESS_LEN];
+    let copied = seccomp::read_guest_memory(notification.pid, address, &mut bytes[..length]).unwrap_or(0);
+    if copied < length {
+        return Some((Decision::Errno(errno::EFAULT), None, None));
+    }
+    let bytes = &bytes[..length];
+    let host_tid = i32::try_from(notification.pid).unwrap_or(-1);
+    let pidfd = xvisor_sys::process::pidfd_open_thread(host_tid).ok();
+    let status = std::fs::read_to_string(format!("/proc/{host_tid}/status")).ok();
+    let same_user_namespace = {
+        let id = |path: &str| std::fs::metadata(path).map(|m| (m.dev(), m.ino())).ok();
+        let theirs = id(&format!("/proc/{host_tid}/ns/user"));
+        theirs.is_some() && theirs == id("/proc/self/ns/user")
+    };
+    // What was read is the caller's: it is still in this very call.
+    if !seccomp::id_valid(listener, notification.id) {
+        return None;
+    }
+    let pidfd = pidfd?;
+    let socket = match seccomp::pidfd_getfd(pidfd.as_fd(), fd) {
+        Ok(s) => s,
+        Err(e) if e.raw_os_error() == Some(xvisor_sys::errno::ESRCH) => return None,
+        Err(e) => return Some((failed(&e), None, None)),
+    };
+    let (family, socket_type) = match xvisor_sys::socket::family_and_type(socket.as_fd()) {
+        Ok(kind) => kind,
+        Err(e) => return Some((failed(&e), None, None)),
+    };
+    let bind_with = || match xvisor_sys::socket::bind_raw(socket.as_fd(), bytes) {
+        Ok(()) => Decision::Value(0),
+        Err(e) => failed(&e),
+    };
+    let refused = |errno: i32, shown: String, reason: String| {
+        Some((Decision::Errno(errno), Some(Denied { shown, reason }), None))
+    };
+    let not_listed = |target: &Target| {
+        refused(
+            errno::EACCES,
+            format!("bind({target})"),
+            format!("not in {}", rules.source),
+        )
+    };
+    match net::plan_bind(family, socket_type, bytes) {
+        net::BindPlan::Fail(e) => Some((Decision::Errno(e), None, None)),
+        net::BindPlan::Inet(target) if !rules.allows(&target) => not_listed(&target),
+        net::BindPlan::Inet(Target::Inet { port, .. }) if port != 0 && port < PRIVILEGED_PORTS => {
+            // The kernel checks CAP_NET_BIND_SERVICE over the socket's
+            // network namespace, of the binder: the guest's, which the
+            // supervisor's would not be.
+            let capable = status
+                .as_deref()
+                .and_then(|s| s.lines().find_map(|l| l.strip_prefix("CapEff:")))
+                .and_then(|c| u64::from_str_radix(c.trim(), 16).ok())
+                .is_some_and(|c| c & (1 << CAP_NET_BIND_SERVICE) != 0);
+            let reaches = same_user_namespace || (own_network && in_instance_network(socket.as_fd()));
+            if capable && reaches {
+                Some((bind_with(), None, None))
+            } else {
+                Some((Decision::Errno(errno::EACCES), None, None))
+            }
+        }
+        net::BindPlan::Inet(_) | net::BindPlan::AsGiven => Some((bind_with(), None, None)),
+        net::BindPlan::Abstract(name) if !rules.allows(&Target::UnixAbstract(name.clone())) => {
+            not_listed(&Target::UnixAbstract(name))
+        }
+        net::BindPlan::Abstract(_) => Some((bind_with(), None, None)),
+        net::BindPlan::UnixPath => refused(
+            errno::EACCES,
+            "bind(a unix socket file)".into(),
+            format!("{} names addresses, so the supervisor makes every bind, and it does not make unix socket files for the guest (its ids, umask and Landlock domain): list only tcp:*:PORT entries to leave binds to Landlock", rules.source),
+        ),
+        net::BindPlan::NetlinkGroups => refused(
+            errno::EPERM,
+            "bind(netlink multicast groups)".into(),
+            format!("{} names addresses, so the supervisor makes every bind, and the kernel would check the groups against its privileges, not the guest's", rules.source),
+        ),
+        net::BindPlan::Foreign => refused(
+            errno::EPERM,
+            format!("bind(an address of family {family})"),
+            format!("{} names addresses, so the supervisor makes every bind, and it binds only IP, unix abstract and netlink addresses", rules.source),
+        ),
+    }
+}
+
+/// Ports below this need CAP_NET_BIND_SERVICE (`ip_unprivileged_port_start`,
+/// 1024 in a new network namespace; the instance's `/proc/sys` is
+/// read-only).
+const PRIVILEGED_PORTS: u16 = 1024;
+const CAP_NET_BIND_SERVICE: u32 = 10;
 
 /// Connects a blocking unix socket without waiting (its `O_NONBLOCK` flag
 /// set for the call and put back): `None` while the listener's queue is
@@ -292,7 +405,7 @@ pub(crate) fn unix_rule_allows(rules: &ConnectRules, host_tid: i32, socket: &Own
             .map(std::fs::File::from)
             .and_then(|f| f.metadata())
             .is_ok_and(|m| (m.dev(), m.ino()) == (target.dev(), target.ino())),
-        Destination::Inet { .. } => false,
+        Destination::Inet { .. } | Destination::UnixAbstract(_) => false,
     })
 }
 

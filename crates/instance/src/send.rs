@@ -408,8 +408,11 @@ fn destination(
             };
             Err((errno::EACCES, Some(denied(shown))))
         }
-        SendPlan::Abstract if own_network && perform::in_instance_network(socket.fd) => Ok((address, None)),
-        SendPlan::Abstract => Err((
+        SendPlan::Abstract(name) if !rules.allows(&Target::UnixAbstract(name.clone())) => {
+            Err((errno::EACCES, Some(denied(Target::UnixAbstract(name).to_string()))))
+        }
+        SendPlan::Abstract(_) if own_network && perform::in_instance_network(socket.fd) => Ok((address, None)),
+        SendPlan::Abstract(_) => Err((
             errno::EPERM,
             Some(Denied {
                 shown: format!("{call}(abstract unix socket)"),

@@ -448,7 +448,27 @@ impl Server {
         // A call performed here fails as the kernel would make it fail
         // (EBADF, ENOTTY …): only a refusal it names is worth a line.
         let performed = matches!(decision, Decision::Perform(_));
+        // A file the supervisor opened for the guest: the answer.
+        let mut opened = None;
         let (decision, denied, connecting) = match decision {
+            Decision::Perform(Performed::Open) => {
+                match self
+                    .policy
+                    .supervised()
+                    .open
+                    .as_ref()
+                    .and_then(|rules| crate::open::open(rules, &notification, listener))
+                {
+                    // Handed in with the answer, below (after the trace
+                    // has read the call's arguments).
+                    Some(crate::open::Opened::File { file, cloexec }) => {
+                        opened = Some((file, cloexec));
+                        (Decision::Value(0), None, None)
+                    }
+                    Some(other) => (other.decision(), None, None),
+                    None => (Decision::Errno(xvisor_trap::table::errno::EPERM), None, None),
+                }
+            }
             Decision::Perform(Performed::Connect) => self
                 .policy
                 .supervised()
@@ -456,6 +476,13 @@ impl Server {
                 .as_ref()
                 .and_then(|rules| crate::perform::connect(rules, &notification, listener, self.own_network))
                 // The caller is gone: the answer goes nowhere.
+                .unwrap_or((Decision::Errno(xvisor_trap::table::errno::EPERM), None, None)),
+            Decision::Perform(Performed::Bind) => self
+                .policy
+                .supervised()
+                .bind
+                .as_ref()
+                .and_then(|rules| crate::perform::bind(rules, &notification, listener, self.own_network))
                 .unwrap_or((Decision::Errno(xvisor_trap::table::errno::EPERM), None, None)),
             Decision::Perform(Performed::Send) => self
                 .policy
@@ -525,13 +552,33 @@ impl Server {
             _ => false,
         };
         let mut rule = None;
+        // The answer, where it was made only now (a descriptor handed in).
+        let mut answer = None;
         match decision {
             Decision::Continue => {
                 let _ = seccomp::respond(listener, notification.id, seccomp::Response::Continue);
             }
-            Decision::Value(v) => {
-                let _ = seccomp::respond(listener, notification.id, seccomp::Response::Value(v));
-            }
+            Decision::Value(v) => match opened.take() {
+                // The descriptor handed in and the call answered with its
+                // number in one step, or, if the guest cannot take it (its
+                // descriptor limit), the call failed as the kernel would
+                // fail it.
+                Some((file, cloexec)) => {
+                    answer = Some(
+                        match seccomp::add_fd_and_answer(listener, notification.id, file.as_fd(), cloexec) {
+                            Ok(fd) => Decision::Value(i64::from(fd)),
+                            Err(e) => {
+                                let e = e.raw_os_error().unwrap_or(xvisor_trap::table::errno::EPERM);
+                                let _ = seccomp::respond(listener, notification.id, seccomp::Response::Errno(e));
+                                Decision::Errno(e)
+                            }
+                        },
+                    );
+                }
+                None => {
+                    let _ = seccomp::respond(listener, notification.id, seccomp::Response::Value(v));
+                }
+            },
             // Performed above; never left to the kernel.
             Decision::Perform(_) => {
                 let _ = seccomp::respond(
@@ -576,6 +623,7 @@ impl Server {
             }
             Decision::Park(wait) => self.park(&notification, on, wait, described.as_ref(), connecting),
         }
+        let decision = answer.unwrap_or(decision);
         let latency = received.map(|r| r.elapsed());
         let returned = match (&self.outcomes, watched) {
             (Some(outcomes), true) => outcomes.seen(notification.id, OUTCOME_PATIENCE),

@@ -710,8 +710,10 @@ impl Instance {
         xvisor_sys::signal::install_doorbell(xvisor_sys::signal::doorbell())
             .map_err(host("install the serving threads' doorbell"))?;
         let metadata = self.spec.policy.guards_host_objects();
+        let opens = self.spec.policy.supervises_opens();
+        let binds = self.spec.policy.supervises_bind();
         let (pool, to_pool) = crate::server::start_pool(crate::server::serving_threads(self.records()), move || {
-            confine_thread(&keep, xvisor_trap::host::serving_filter(metadata))
+            confine_thread(&keep, xvisor_trap::host::serving_filter(metadata, opens, binds))
         })
         .map_err(host("start the serving threads"))?;
         self.pool = Some(pool);
@@ -792,6 +794,17 @@ impl Instance {
         // supervisor is passed with this.
         if self.spec.policy.supervises_connect() && !keep.contains(&cap::DAC_OVERRIDE) {
             keep.push(cap::DAC_OVERRIDE);
+        }
+        // A file an `[fs]` pattern grants is opened with the guest's
+        // file-system ids and groups (instance::open), taken for the open:
+        // the kernel then checks the guest, not the supervisor.
+        if self.spec.policy.supervises_opens() {
+            keep.extend([cap::SETUID, cap::SETGID]);
+        }
+        // A port below 1024 the supervisor binds for a guest that may bind
+        // it (instance::perform::bind checks the guest's capability).
+        if self.spec.policy.supervises_bind() {
+            keep.push(cap::NET_BIND_SERVICE);
         }
         keep
     }

@@ -44,6 +44,16 @@ pub enum Performed {
     /// where the guest's ids are the caller's: refused on a host object
     /// handed in, else made on the file decided on.
     Metadata,
+    /// `bind` under `[net].bind` rules only the supervisor holds (an
+    /// address, a UDP port, an abstract name): the address copied once,
+    /// decided on the copy, the guest's own socket bound with it.
+    Bind,
+    /// `open`, `openat`, `openat2`, `creat` under `[fs]` patterns: the path
+    /// copied once and resolved in the guest's root; a file a pattern
+    /// grants opened by the supervisor and handed in (ADDFD with SEND);
+    /// any other open left to the kernel and the guest's Landlock domain,
+    /// which grants nothing a pattern grants.
+    Open,
     /// `ioctl(fd, TIOCSCTTY)`: a pty of the instance's own may become the
     /// caller's controlling terminal, no other terminal.
     ControllingTerminal,
@@ -78,9 +88,9 @@ impl Decision {
             Self::Park(Wait::Connected) => "park until the connect ends".into(),
             Self::Park(Wait::UnixQueue) => "park until the listener has room".into(),
             Self::Park(Wait::SendRoom) => "park until the send has room".into(),
-            Self::Perform(Performed::Connect | Performed::Send | Performed::Metadata) => {
-                "performed by the supervisor".into()
-            }
+            Self::Perform(
+                Performed::Connect | Performed::Send | Performed::Metadata | Performed::Open | Performed::Bind,
+            ) => "performed by the supervisor".into(),
             Self::Perform(Performed::ControllingTerminal) => "decided on the terminal".into(),
             Self::Value(v) => format!("performed, returned {v}"),
         }
@@ -260,6 +270,20 @@ pub fn decide(policy: &Policy, call: &TrappedCall) -> Decision {
                 _ => {}
             }
         }
+    }
+    if policy.supervises_bind() && nr == table::BIND {
+        return Decision::Perform(Performed::Bind);
+    }
+    if policy.supervises_opens() && table::OPEN_CALLS.contains(&nr) {
+        // A setuid or setgid mode refused by its register first, and
+        // openat2 (whose mode is in memory) as without patterns.
+        if s.handler == Handler::OpenHow && policy.refuses_privilege_bits() {
+            return Decision::Errno(errno::ENOSYS);
+        }
+        if let Some(rule) = table::refusing_rule(policy.register_rules(s.handler), &a) {
+            return Decision::Errno(rule.errno);
+        }
+        return Decision::Perform(Performed::Open);
     }
     if s.handler == Handler::Ioctl && table::takes_controlling_terminal(&a) {
         return Decision::Perform(Performed::ControllingTerminal);

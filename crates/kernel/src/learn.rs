@@ -328,6 +328,9 @@ pub struct Learner {
     ports: BTreeMap<(Direction, u16), BTreeSet<String>>,
     /// UDP ports sent to (or connected to): `udp:*:PORT` rules.
     udp_ports: BTreeMap<u16, BTreeSet<String>>,
+    /// UDP ports bound: `udp:*:PORT` rules in `bind` (which make the
+    /// supervisor decide every bind).
+    udp_binds: BTreeMap<u16, BTreeSet<String>>,
     /// Connects and binds no port rule holds (UDP binds, unix, other families),
     /// shown as comments.
     unheld: BTreeMap<String, BTreeSet<String>>,
@@ -465,6 +468,9 @@ impl Learner {
             Address::Inet { port, .. } if net.direction != Direction::Bind => {
                 self.udp_ports.entry(*port).or_default().insert(program.to_string());
             }
+            Address::Inet { port, .. } if net.direction == Direction::Bind => {
+                self.udp_binds.entry(*port).or_default().insert(program.to_string());
+            }
             Address::Inet { shown, .. } => {
                 self.unheld
                     .entry(format!("{verb} udp {shown}"))
@@ -555,7 +561,12 @@ impl Learner {
                 .map(|((_, port), programs)| (format!("tcp:*:{port}"), programs.clone()))
                 .collect()
         };
-        let (mut connect, bind) = (ports(Direction::Connect), ports(Direction::Bind));
+        let (mut connect, mut bind) = (ports(Direction::Connect), ports(Direction::Bind));
+        let udp_binds: Vec<(String, BTreeSet<String>)> = self
+            .udp_binds
+            .iter()
+            .map(|(port, programs)| (format!("udp:*:{port}"), programs.clone()))
+            .collect();
         let udp: Vec<(String, BTreeSet<String>)> = self
             .udp_ports
             .iter()
@@ -572,6 +583,22 @@ impl Learner {
             }
             connect.extend(udp);
             write_list(&mut out, "connect", &connect);
+            // udp: rules in bind make the supervisor make every bind, and
+            // it makes no unix socket file: not written where the run
+            // bound one.
+            let bound_unix = self.unheld.keys().any(|k| k.starts_with("bind unix "));
+            if !udp_binds.is_empty() && !bound_unix {
+                out.push_str(
+                    "# udp: rules in bind make the supervisor decide and perform every bind (a round
+                     # trip each); no unix socket file is bound then.
+",
+                );
+                bind.extend(udp_binds);
+            } else {
+                for (rule, programs) in udp_binds {
+                    unheld.entry(format!("bind {rule}")).or_default().extend(programs);
+                }
+            }
             write_list(&mut out, "bind", &bind);
         } else {
             out.push_str(
@@ -589,12 +616,15 @@ impl Learner {
             for (rule, programs) in udp {
                 unheld.entry(format!("send to {rule}")).or_default().extend(programs);
             }
+            for (rule, programs) in udp_binds {
+                unheld.entry(format!("bind {rule}")).or_default().extend(programs);
+            }
         }
         if !unheld.is_empty() {
             out.push_str(
-                "# Also used, not written as rules: UDP ports bound (bind takes TCP ports), and\n\
-                 # unix socket paths, which can be (connect = [\"unix:PATH\"]) at the price of the\n\
-                 # supervisor deciding every connect:\n",
+                "# Also used, not written as rules: UDP ports bound where the run also bound a\n\
+                 # unix socket file, and unix socket paths, which can be (connect = [\"unix:PATH\"])\n\
+                 # at the price of the supervisor deciding every connect:\n",
             );
             for (what, programs) in &unheld {
                 let _ = writeln!(
@@ -1135,6 +1165,32 @@ mod tests {
         let text = l.render(&[], &options());
         assert!(text.contains("# /usr/bin/evil\\n[exec]\\nallow = [\"/\"]"), "{text}");
         assert!(!text.contains('\u{202e}'), "{text}");
+    }
+
+    #[test]
+    fn udp_ports_bound_become_bind_rules_unless_a_unix_file_was_bound() {
+        let inet = |port| Address::Inet {
+            port,
+            shown: format!("0.0.0.0:{port}"),
+        };
+        let bind = |address| NetUse {
+            direction: Direction::Bind,
+            fd: 3,
+            address,
+        };
+        let mut l = Learner::new();
+        l.socket_made(12, 2);
+        l.net_used(&bind(inet(5353)), Some(12), "/usr/sbin/avahi");
+        let text = l.render(&[], &options());
+        let f = PolicyFile::parse("t", &text).unwrap();
+        let rules = f.supervisor_rules().bind.expect("the supervisor's bind list");
+        assert!(rules.restricts_udp(), "{text}");
+        assert!(text.contains("    \"udp:*:5353\",  # /usr/sbin/avahi"), "{text}");
+        l.net_used(&bind(Address::Unix("/run/a.sock".into())), None, "/usr/sbin/avahi");
+        let text = l.render(&[], &options());
+        let f = PolicyFile::parse("t", &text).unwrap();
+        assert!(f.supervisor_rules().bind.is_none(), "{text}");
+        assert!(text.contains("#   bind udp:*:5353 (/usr/sbin/avahi)"), "{text}");
     }
 
     #[test]

@@ -40,9 +40,10 @@ pub enum ConnectPlan {
     /// relative to its working directory): resolve it in the instance,
     /// decide on the file, connect through the resolved file.
     UnixPath(Vec<u8>),
-    /// An abstract unix socket name: connect only where the socket's
-    /// network namespace is the instance's own.
-    Abstract,
+    /// An abstract unix socket name (the bytes after its leading NUL):
+    /// connect only where the socket's network namespace is the
+    /// instance's own.
+    Abstract(Vec<u8>),
     /// The kernel would refuse it so: answered without performing.
     Fail(i32),
 }
@@ -93,7 +94,7 @@ pub fn plan_connect(family: i32, socket_type: i32, address: &[u8]) -> ConnectPla
             AF_UNIX if address.len() > SUN_PATH_OFFSET => {
                 let path = &address[SUN_PATH_OFFSET..];
                 if path[0] == 0 {
-                    return ConnectPlan::Abstract;
+                    return ConnectPlan::Abstract(path[1..].to_vec());
                 }
                 let end = path.iter().position(|&b| b == 0).unwrap_or(path.len());
                 ConnectPlan::UnixPath(path[..end].to_vec())
@@ -105,6 +106,103 @@ pub fn plan_connect(family: i32, socket_type: i32, address: &[u8]) -> ConnectPla
         _ => ConnectPlan::Perform,
     }
 }
+
+/// What binding a socket (`family`, `socket_type`) to the address the
+/// guest named means, as far as a `[net].bind` rule is concerned.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BindPlan {
+    /// A local IPv4 or IPv6 address and port of a TCP or UDP socket:
+    /// decide on it, then bind the duplicate with the bytes.
+    Inet(Target),
+    /// An abstract unix name (or, with an empty name, the kernel's choice
+    /// of one: autobind): no file is made and no privilege checked, so the
+    /// duplicate is bound with the bytes once a rule allows it.
+    Abstract(Vec<u8>),
+    /// A unix socket file, which a bind makes in the guest's tree with the
+    /// guest's ids, umask and Landlock domain: not made by the supervisor.
+    UnixPath,
+    /// Netlink, joining multicast groups (`nl_groups` not 0), which the
+    /// kernel checks against the binder's privileges: not made by the
+    /// supervisor.
+    NetlinkGroups,
+    /// Netlink without groups, and IP sockets of other types: nothing a
+    /// rule names, no privilege checked; bound with the bytes.
+    AsGiven,
+    /// Another family, whose bind may check the binder's privileges.
+    Foreign,
+    /// The kernel would refuse it so.
+    Fail(i32),
+}
+
+/// Classifies a bind; `address` is the copy (at most [`MAX_ADDRESS_LEN`]).
+pub fn plan_bind(family: i32, socket_type: i32, address: &[u8]) -> BindPlan {
+    if address.len() < 2 {
+        return BindPlan::Fail(errno::EINVAL);
+    }
+    let address_family = i32::from(u16::from_ne_bytes([address[0], address[1]]));
+    let transport = match socket_type {
+        SOCK_STREAM => Some(Transport::Tcp),
+        SOCK_DGRAM => Some(Transport::Udp),
+        _ => None,
+    };
+    let port = |a: &[u8]| u16::from_be_bytes([a[2], a[3]]);
+    match family {
+        AF_INET => {
+            if address.len() < SOCKADDR_IN_LEN {
+                return BindPlan::Fail(errno::EINVAL);
+            }
+            let ip = Ipv4Addr::new(address[4], address[5], address[6], address[7]);
+            // AF_UNSPEC is taken for AF_INET with the any address only.
+            let taken = address_family == AF_INET || (address_family == AF_UNSPEC && ip.is_unspecified());
+            match (taken, transport) {
+                (false, _) => BindPlan::Fail(EAFNOSUPPORT),
+                (true, Some(transport)) => BindPlan::Inet(Target::Inet {
+                    transport,
+                    address: IpAddr::V4(ip),
+                    port: port(address),
+                }),
+                (true, None) => BindPlan::AsGiven,
+            }
+        }
+        AF_INET6 => {
+            if address.len() < SOCKADDR_IN6_MIN_LEN {
+                return BindPlan::Fail(errno::EINVAL);
+            }
+            if address_family != AF_INET6 {
+                return BindPlan::Fail(EAFNOSUPPORT);
+            }
+            let mut ip = [0u8; 16];
+            ip.copy_from_slice(&address[8..24]);
+            match transport {
+                Some(transport) => BindPlan::Inet(Target::Inet {
+                    transport,
+                    address: IpAddr::V6(Ipv6Addr::from(ip)),
+                    port: port(address),
+                }),
+                None => BindPlan::AsGiven,
+            }
+        }
+        AF_UNIX => match address_family {
+            AF_UNIX if address.len() == SUN_PATH_OFFSET => BindPlan::Abstract(Vec::new()),
+            AF_UNIX if address[SUN_PATH_OFFSET] == 0 => BindPlan::Abstract(address[SUN_PATH_OFFSET + 1..].to_vec()),
+            AF_UNIX => BindPlan::UnixPath,
+            _ => BindPlan::Fail(errno::EINVAL),
+        },
+        AF_NETLINK => {
+            // struct sockaddr_nl: family, pad, pid (u32), groups (u32).
+            if address.len() < 12 {
+                return BindPlan::Fail(errno::EINVAL);
+            }
+            match address[8..12].iter().all(|&b| b == 0) {
+                true => BindPlan::AsGiven,
+                false => BindPlan::NetlinkGroups,
+            }
+        }
+        _ => BindPlan::Foreign,
+    }
+}
+
+const EAFNOSUPPORT: i32 = 97;
 
 /// What sending on a socket (`family`, `socket_type`) to the address the
 /// guest named means, as far as a rule is concerned. The kernel reads a
@@ -124,8 +222,8 @@ pub enum SendPlan {
     /// A unix socket file: resolve it in the instance, decide on the file,
     /// send through the resolved file.
     UnixPath(Vec<u8>),
-    /// An abstract unix socket name.
-    Abstract,
+    /// An abstract unix socket name (the bytes after its leading NUL).
+    Abstract(Vec<u8>),
     /// A family no rule names, with an address: not sent by the supervisor
     /// (its privileges could reach further than the guest's: a netlink
     /// message to another process).
@@ -198,7 +296,7 @@ pub fn plan_send(family: i32, socket_type: i32, address: Option<&[u8]>) -> SendP
         AF_UNIX if socket_type == SOCK_DGRAM && address.is_empty() => SendPlan::NoAddress,
         AF_UNIX if socket_type == SOCK_DGRAM => match plan_connect(family, socket_type, address) {
             ConnectPlan::UnixPath(path) => SendPlan::UnixPath(path),
-            ConnectPlan::Abstract => SendPlan::Abstract,
+            ConnectPlan::Abstract(name) => SendPlan::Abstract(name),
             _ => SendPlan::Fail(errno::EINVAL),
         },
         // Stream sockets refuse an address (EISCONN, EOPNOTSUPP) and
@@ -307,13 +405,52 @@ mod tests {
         );
         let mut abstract_name = (AF_UNIX as u16).to_ne_bytes().to_vec();
         abstract_name.extend_from_slice(b"\0name");
-        assert_eq!(plan_connect(AF_UNIX, 1, &abstract_name), ConnectPlan::Abstract);
+        assert_eq!(
+            plan_connect(AF_UNIX, 1, &abstract_name),
+            ConnectPlan::Abstract(b"name".to_vec())
+        );
         assert_eq!(plan_connect(AF_UNIX, 1, &[1, 0]), ConnectPlan::Fail(errno::EINVAL));
         assert_eq!(
             plan_connect(AF_UNIX, 1, &inet4([1, 2, 3, 4], 1)),
             ConnectPlan::Fail(errno::EINVAL)
         );
         assert_eq!(plan_connect(16, 3, &[16, 0, 0, 0]), ConnectPlan::Perform);
+        // Binds: the local address a rule decides on.
+        assert_eq!(
+            plan_bind(AF_INET, 2, &inet4([127, 0, 0, 1], 5353)),
+            BindPlan::Inet(Target::Inet {
+                transport: Transport::Udp,
+                address: "127.0.0.1".parse().unwrap(),
+                port: 5353
+            })
+        );
+        let mut unspec_any = inet4([0, 0, 0, 0], 80);
+        unspec_any[..2].copy_from_slice(&(AF_UNSPEC as u16).to_ne_bytes());
+        assert!(matches!(plan_bind(AF_INET, 1, &unspec_any), BindPlan::Inet(_)));
+        let mut unspec_host = inet4([1, 2, 3, 4], 80);
+        unspec_host[..2].copy_from_slice(&(AF_UNSPEC as u16).to_ne_bytes());
+        assert_eq!(plan_bind(AF_INET, 1, &unspec_host), BindPlan::Fail(EAFNOSUPPORT));
+        assert_eq!(
+            plan_bind(AF_INET, 1, &inet4([1, 2, 3, 4], 80)[..8]),
+            BindPlan::Fail(errno::EINVAL)
+        );
+        assert_eq!(plan_bind(AF_INET, 3, &inet4([1, 2, 3, 4], 80)), BindPlan::AsGiven);
+        assert_eq!(
+            plan_bind(AF_UNIX, 1, &abstract_name),
+            BindPlan::Abstract(b"name".to_vec())
+        );
+        assert_eq!(plan_bind(AF_UNIX, 2, &[1, 0]), BindPlan::Abstract(Vec::new()));
+        assert_eq!(plan_bind(AF_UNIX, 1, &[1, 0, b'/', b'x']), BindPlan::UnixPath);
+        assert_eq!(
+            plan_bind(16, 3, &[16, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]),
+            BindPlan::AsGiven
+        );
+        assert_eq!(
+            plan_bind(16, 3, &[16, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0]),
+            BindPlan::NetlinkGroups
+        );
+        assert_eq!(plan_bind(40, 1, &[40, 0, 0, 0]), BindPlan::Foreign);
+        assert_eq!(plan_bind(AF_INET, 1, &[2]), BindPlan::Fail(errno::EINVAL));
         assert_eq!(unix_address("/proc/self/fd/7").unwrap().len(), 2 + 15 + 1);
         assert!(unix_address(&"x".repeat(108)).is_none());
     }

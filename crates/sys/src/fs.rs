@@ -130,6 +130,22 @@ pub fn symlink_target(link: BorrowedFd<'_>) -> io::Result<Vec<u8>> {
     Ok(buf)
 }
 
+/// Opens the file an `O_PATH` handle names, again, with `flags` (an open
+/// with access to its contents), through `/proc/self/fd`: the same inode,
+/// whatever its path has become; permission is checked as for any open,
+/// against the calling thread's file-system ids. Always close-on-exec and
+/// `O_NOCTTY` (the descriptor is for another process); `O_CREAT`, `O_EXCL`
+/// and `O_NOFOLLOW` are dropped (the file exists, and is no symlink).
+pub fn reopen(file: BorrowedFd<'_>, flags: i32) -> io::Result<OwnedFd> {
+    let cpath = cstring(format!("/proc/self/fd/{}", file.as_raw_fd()))?;
+    let flags = (flags & !(libc::O_CREAT | libc::O_EXCL | libc::O_NOFOLLOW)) | libc::O_CLOEXEC | libc::O_NOCTTY;
+    // SAFETY: NUL-terminated path; no mode is read without O_CREAT; a new
+    // descriptor is returned on success.
+    let fd = check_int(unsafe { libc::open(cpath.as_ptr(), flags) })?;
+    // SAFETY: fresh descriptor, owned by nobody else.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
 /// Opens a directory for reading, resolved as if `root` were `/`.
 pub fn open_dir_in_root(root: BorrowedFd<'_>, path: &str) -> io::Result<OwnedFd> {
     openat2(root, path.as_bytes(), libc::O_RDONLY | libc::O_DIRECTORY, 0)
@@ -204,6 +220,19 @@ pub fn on_read_only_mount(fd: BorrowedFd<'_>) -> io::Result<bool> {
     Ok(st.f_flag & libc::ST_RDONLY != 0)
 }
 
+/// Whether the file behind `fd` (an `O_PATH` fd works) is on a proc file
+/// system, whose files check the opener's privileges beyond its ids (a
+/// process's `environ`, `mem`: ptrace access).
+pub fn on_procfs(fd: BorrowedFd<'_>) -> io::Result<bool> {
+    const PROC_SUPER_MAGIC: i64 = 0x9fa0;
+    // SAFETY: an all-zero `statfs` is a valid value for fstatfs to
+    // overwrite.
+    let mut st: libc::statfs = unsafe { std::mem::zeroed() };
+    // SAFETY: the descriptor is open; `st` is ours and outlives the call.
+    check_int(unsafe { libc::fstatfs(fd.as_raw_fd(), &mut st) })?;
+    Ok(st.f_type as i64 == PROC_SUPER_MAGIC)
+}
+
 /// Kind of the file behind `fd` (an `O_PATH` fd works).
 pub fn kind_of_fd(fd: BorrowedFd<'_>) -> io::Result<FileKind> {
     stat_fd(fd).map(|st| st.kind)
@@ -217,6 +246,9 @@ pub struct FdStat {
     pub gid: u32,
     /// The permission bits (`0o7777`).
     pub mode: u32,
+    /// The device and inode: which file it is.
+    pub dev: u64,
+    pub ino: u64,
 }
 
 /// `fstat` of the descriptor itself (an `O_PATH` one of a symlink names
@@ -249,6 +281,8 @@ pub fn stat_fd(fd: BorrowedFd<'_>) -> io::Result<FdStat> {
         uid: st.st_uid,
         gid: st.st_gid,
         mode: st.st_mode & 0o7777,
+        dev: st.st_dev,
+        ino: st.st_ino,
     })
 }
 

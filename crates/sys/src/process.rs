@@ -450,6 +450,19 @@ pub fn set_fs_ids(uid: u32, gid: u32) -> io::Result<()> {
     }
 }
 
+/// The calling thread's supplementary groups.
+pub fn groups() -> io::Result<Vec<u32>> {
+    // SAFETY: a size of 0 asks for the count and writes nothing.
+    let n = check_int(unsafe { libc::getgroups(0, std::ptr::null_mut()) })?;
+    let mut out = vec![0u32; usize::try_from(n).unwrap_or(0)];
+    // SAFETY: the pointer and length describe `out`, which we own.
+    let n = check_int(unsafe { libc::getgroups(n, out.as_mut_ptr()) })?;
+    out.truncate(usize::try_from(n).unwrap_or(0));
+    Ok(out)
+}
+
+/// Sets the calling thread's supplementary groups (the raw call: only
+/// this thread's change, where the C library would change every thread's).
 pub fn setgroups(groups: &[u32]) -> io::Result<()> {
     // SAFETY: the pointer and length describe the borrowed slice.
     check(unsafe { libc::syscall(libc::SYS_setgroups, groups.len(), groups.as_ptr()) }).map(drop)

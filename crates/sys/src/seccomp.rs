@@ -208,6 +208,34 @@ pub fn write_guest_memory(pid: u32, address: u64, buf: &[u8]) -> io::Result<usiz
     Ok(n as usize)
 }
 
+/// Puts `fd` into the trapped caller of call `id` as a new descriptor of
+/// its own (close-on-exec if `cloexec`), and answers the call with that
+/// descriptor's number in the same step (`SECCOMP_IOCTL_NOTIF_ADDFD` with
+/// `SECCOMP_ADDFD_FLAG_SEND`, Linux ≥ 5.14): the caller never sees a
+/// descriptor it was not answered with. `ENOENT`: the caller is gone.
+/// Another error (EMFILE, the caller's descriptor limit) leaves the call
+/// unanswered.
+pub fn add_fd_and_answer(listener: BorrowedFd<'_>, id: u64, fd: BorrowedFd<'_>, cloexec: bool) -> io::Result<i32> {
+    /// `SECCOMP_ADDFD_FLAG_SEND`.
+    const ADDFD_FLAG_SEND: u32 = 1 << 1;
+    let addfd = libc::seccomp_notif_addfd {
+        id,
+        flags: ADDFD_FLAG_SEND,
+        srcfd: fd.as_raw_fd() as u32,
+        newfd: 0,
+        newfd_flags: if cloexec { libc::O_CLOEXEC as u32 } else { 0 },
+    };
+    // SAFETY: ADDFD reads a seccomp_notif_addfd of exactly this size, ours
+    // for the call; the kernel duplicates `srcfd` (still open: borrowed).
+    check_int(unsafe {
+        libc::ioctl(
+            listener.as_raw_fd(),
+            libc::SECCOMP_IOCTL_NOTIF_ADDFD,
+            &addfd as *const libc::seccomp_notif_addfd,
+        )
+    })
+}
+
 /// Takes a duplicate of descriptor `target_fd` of the process behind
 /// `pidfd` (Linux ≥ 5.6; needs ptrace access to it).
 pub fn pidfd_getfd(pidfd: BorrowedFd<'_>, target_fd: i32) -> io::Result<OwnedFd> {

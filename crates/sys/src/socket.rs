@@ -334,6 +334,34 @@ pub fn connect_raw(sock: BorrowedFd<'_>, address: &[u8]) -> io::Result<()> {
     .map(drop)
 }
 
+/// Binds `sock` to `address` (raw `sockaddr` bytes, as a guest passed
+/// them).
+pub fn bind_raw(sock: BorrowedFd<'_>, address: &[u8]) -> io::Result<()> {
+    let mut storage: libc::sockaddr_storage = zeroed_storage();
+    if address.len() > std::mem::size_of::<libc::sockaddr_storage>() {
+        return Err(io::Error::from_raw_os_error(libc::EINVAL));
+    }
+    // SAFETY: `storage` is at least `address.len()` bytes (checked above)
+    // and both are plain bytes owned here; they do not overlap.
+    unsafe {
+        std::ptr::copy_nonoverlapping(
+            address.as_ptr(),
+            (&mut storage as *mut libc::sockaddr_storage).cast::<u8>(),
+            address.len(),
+        )
+    };
+    // SAFETY: the kernel reads `address.len()` bytes of `storage`, which
+    // holds at least that many initialized bytes.
+    check_int(unsafe {
+        libc::bind(
+            sock.as_raw_fd(),
+            (&storage as *const libc::sockaddr_storage).cast(),
+            address.len() as libc::socklen_t,
+        )
+    })
+    .map(drop)
+}
+
 fn zeroed_storage() -> libc::sockaddr_storage {
     // SAFETY: sockaddr_storage is plain integers and byte arrays, for which
     // all-zero bytes are a valid value.

@@ -136,20 +136,59 @@ pub const METADATA_CALLS: &[(&str, &str)] = &[
     ),
 ];
 
-/// The serving threads' filter: the supervisor's, [`SERVING_CALLS`], and
-/// with `metadata` [`METADATA_CALLS`]. Compiled once per process.
-pub fn serving_filter(metadata: bool) -> &'static [Instruction] {
-    static PLAIN: std::sync::OnceLock<Vec<Instruction>> = std::sync::OnceLock::new();
-    static METADATA: std::sync::OnceLock<Vec<Instruction>> = std::sync::OnceLock::new();
-    let (cell, extra): (_, &[(&str, &str)]) = if metadata {
-        (&METADATA, METADATA_CALLS)
-    } else {
-        (&PLAIN, &[])
-    };
+/// What the serving threads of an instance whose policy has `[fs]`
+/// patterns need besides: they open the files a pattern grants, as the
+/// guest (its file-system ids and groups, taken for the open and given
+/// back), and name the file they found.
+pub const OPEN_CALLS: &[(&str, &str)] = &[
+    (
+        "setfsuid",
+        "a guest's open under an [fs] pattern, made with its file-system uid",
+    ),
+    ("setfsgid", "the same, with its file-system gid"),
+    ("setgroups", "the same, with its groups (this thread's only)"),
+    (
+        "getgroups",
+        "the serving thread's own groups, to take back after such an open",
+    ),
+    (
+        "geteuid",
+        "whether the serving thread's ids are the guest's already (rootless)",
+    ),
+    ("getegid", "the same"),
+    (
+        "readlinkat",
+        "the path of the file found in the instance's root, and of the guest's working directory",
+    ),
+];
+
+/// What the serving threads of an instance whose `[net].bind` list is the
+/// supervisor's need besides.
+pub const BIND_CALLS: &[(&str, &str)] = &[(
+    "bind",
+    "a guest's bind under [net].bind rules naming addresses or UDP ports, made on the guest's own socket with the address as checked",
+)];
+
+/// The serving threads' filter: the supervisor's, [`SERVING_CALLS`], with
+/// `metadata` [`METADATA_CALLS`], with `opens` [`OPEN_CALLS`] and with
+/// `binds` [`BIND_CALLS`]. Compiled once per process.
+pub fn serving_filter(metadata: bool, opens: bool, binds: bool) -> &'static [Instruction] {
+    static CELLS: [std::sync::OnceLock<Vec<Instruction>>; 8] = [const { std::sync::OnceLock::new() }; 8];
+    let cell = &CELLS[usize::from(metadata) | usize::from(opens) << 1 | usize::from(binds) << 2];
     cell.get_or_init(|| {
         let mut allowed = permits(SUPERVISOR_CALLS);
         allowed.extend(permits(SERVING_CALLS));
-        allowed.extend(permits(extra));
+        if metadata {
+            allowed.extend(permits(METADATA_CALLS));
+        }
+        if opens {
+            allowed.extend(permits(OPEN_CALLS));
+        }
+        if binds {
+            allowed.extend(permits(BIND_CALLS));
+        }
+        allowed.sort_by_key(|p| p.number);
+        allowed.dedup_by_key(|p| p.number);
         compile_allowlist(&allowed, errno::EPERM)
     })
 }

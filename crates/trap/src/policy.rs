@@ -233,6 +233,17 @@ impl Policy {
         self.supervised.connect.is_some()
     }
 
+    /// Whether binds are decided (and performed) by the supervisor.
+    pub fn supervises_bind(&self) -> bool {
+        self.supervised.bind.is_some()
+    }
+
+    /// Whether opens are decided by the supervisor (`[fs]` patterns): then
+    /// every `open`, `openat`, `openat2` and `creat` is trapped.
+    pub fn supervises_opens(&self) -> bool {
+        self.supervised.open.is_some()
+    }
+
     /// Whether datagram destinations are decided by the supervisor (the
     /// connect list names `udp:` destinations): then every send that can
     /// name a destination is performed by it (`sendto` with an address,
@@ -300,6 +311,12 @@ impl Policy {
             return Action::Trap;
         }
         if self.supervises_connect() && s.number == CONNECT {
+            return Action::Trap;
+        }
+        if self.supervises_bind() && s.number == table::BIND {
+            return Action::Trap;
+        }
+        if self.supervises_opens() && table::OPEN_CALLS.contains(&s.number) {
             return Action::Trap;
         }
         // Sends naming a destination: decided by the supervisor under udp:
@@ -371,7 +388,7 @@ impl Policy {
         match handler {
             Handler::SetsMode(_) if self.privilege_bits_refused => handler.privilege_rules(),
             Handler::Ioctl if self.host_objects_guarded => table::GUARDED_IOCTL_RULES,
-            Handler::Socket if self.supervises_connect() => table::SUPERVISED_SOCKET_RULES,
+            Handler::Socket if self.supervises_connect() || self.supervises_bind() => table::SUPERVISED_SOCKET_RULES,
             _ => handler.register_rules(),
         }
     }

@@ -45,7 +45,9 @@ use toml::de::{DeTable, DeValue};
 use toml::Spanned;
 
 use crate::policy::{errno_name, Policy, Profile};
-use crate::supervised::{self, AddressRange, ConnectRules, Destination, ExecPin, SupervisorRules, Transport};
+use crate::supervised::{
+    self, AddressRange, ConnectRules, Destination, ExecPin, OpenRules, SupervisorRules, Transport,
+};
 use crate::table;
 
 /// Where something is in the file (1-based).
@@ -120,6 +122,11 @@ pub struct PathRules {
     /// Trees (`[fs].exec`) and programs (`[exec].allow`) that may be
     /// executed.
     pub exec: Option<Vec<Located<String>>>,
+    /// Patterns of `[fs].read` (not in `read`, which is Landlock's): the
+    /// supervisor's.
+    pub read_patterns: Vec<Located<String>>,
+    /// Patterns of `[fs].write`.
+    pub write_patterns: Vec<Located<String>>,
 }
 
 /// TCP ports by direction: `None` unrestricted, `Some` only those.
@@ -159,6 +166,10 @@ pub struct PolicyFile {
     /// (address ranges, unix socket paths): then the whole list is the
     /// supervisor's and `ports.connect` is `None`.
     pub supervised_connect: Option<Vec<Located<Destination>>>,
+    /// `[net].bind` when it names what Landlock cannot hold (an address,
+    /// a UDP port, an abstract name): then the whole list is the
+    /// supervisor's and `ports.bind` is `None`.
+    pub supervised_bind: Option<Vec<Located<Destination>>>,
     /// `[exec].allow` entries pinned by sha256 (their paths are in
     /// `paths.exec` too, for Landlock).
     pub exec_pins: Vec<Located<ExecPin>>,
@@ -189,6 +200,9 @@ const ERRNO_CHOICES: &[&str] = &[
     "EAFNOSUPPORT",
     "EOPNOTSUPP",
 ];
+
+/// A list's plain paths and its patterns, apart.
+type PathsAndPatterns = (Vec<Located<String>>, Vec<Located<String>>);
 
 /// A key of a table (its full dotted name), its value, and where the key
 /// was written.
@@ -324,13 +338,12 @@ impl Reader<'_> {
     fn path(&self, path: &Located<String>, span: Range<usize>, key: &str) -> Result<(), PolicyFileError> {
         let p = path.value.as_str();
         if p.contains(['*', '?', '[']) {
-            return Err(self.error(
-                span,
-                key,
-                format_args!(
-                    "{p:?}: globs need decisions in the supervisor, which this version does not make; name directories or files"
-                ),
-            ));
+            let why = if key.starts_with("fs.exec") || key.starts_with("exec.") {
+                "patterns are taken in [fs].read and [fs].write; an exec is not an open the supervisor can make for the guest, so programs are named (files or directories)"
+            } else {
+                "patterns are taken in [fs].read, [fs].write and [fs].deny; name the file"
+            };
+            return Err(self.error(span, key, format_args!("{p:?}: {why}")));
         }
         if !p.starts_with('/') {
             return Err(self.error(
@@ -357,6 +370,27 @@ impl Reader<'_> {
         Ok(list)
     }
 
+    /// A list of paths and patterns (`[fs].read`, `[fs].write`): the paths
+    /// (for Landlock) and the patterns (for the supervisor), apart.
+    fn paths_and_patterns(&self, value: &Spanned<DeValue<'_>>, key: &str) -> Result<PathsAndPatterns, PolicyFileError> {
+        let list = self.strings(value, key)?;
+        let items = value
+            .get_ref()
+            .as_array()
+            .map(|a| a.iter().map(|i| i.span()).collect::<Vec<_>>());
+        let (mut paths, mut patterns) = (Vec::new(), Vec::new());
+        for (path, span) in list.into_iter().zip(items.unwrap_or_default()) {
+            if crate::glob::is_pattern(&path.value) {
+                crate::glob::Pattern::parse(&path.value).map_err(|e| self.error(span, key, e))?;
+                patterns.push(path);
+            } else {
+                self.path(&path, span, key)?;
+                paths.push(path);
+            }
+        }
+        Ok((paths, patterns))
+    }
+
     /// A destination: `tcp:ADDRESSES:PORT` (`tcp:PORT` is `tcp:*:PORT`;
     /// `udp:` the same for datagrams),
     /// where ADDRESSES is `*`, an IPv4 address or range (`10.0.0.0/8`) or
@@ -373,6 +407,16 @@ impl Reader<'_> {
         let transport = match proto {
             "tcp" => Transport::Tcp,
             "udp" => Transport::Udp,
+            "unix" if rest.starts_with('@') => {
+                let name = &rest[1..];
+                if name.is_empty() {
+                    return Err(refuse("an abstract name follows the '@': \"unix:@app\"".into()));
+                }
+                if name.len() > 107 {
+                    return Err(refuse("an abstract name is at most 107 bytes".into()));
+                }
+                return Ok(Destination::UnixAbstract(name.as_bytes().to_vec()));
+            }
             "unix" => {
                 let path = Located {
                     value: rest.to_string(),
@@ -382,9 +426,7 @@ impl Reader<'_> {
                 return Ok(Destination::UnixPath(rest.to_string()));
             }
             "abstract" => {
-                return Err(refuse(
-                    "abstract socket names are not decided by a rule; the instance's abstract sockets are scoped by Landlock (Linux 6.12)".into(),
-                ))
+                return Err(refuse("an abstract unix socket is written unix:@NAME".into()))
             }
             _ => {
                 return Err(refuse(
@@ -431,32 +473,6 @@ impl Reader<'_> {
             })
             .collect()
     }
-
-    /// `tcp:*:PORT` (or `tcp:PORT`): a TCP port on any address, which
-    /// Landlock holds (`bind`).
-    fn ports(&self, value: &Spanned<DeValue<'_>>, key: &str) -> Result<Vec<Located<u16>>, PolicyFileError> {
-        let Some(items) = value.get_ref().as_array() else {
-            return Err(self.error(value.span(), key, "expected a list such as [\"tcp:*:443\"]"));
-        };
-        items
-            .iter()
-            .map(|item| {
-                let text = self.string(item, key)?;
-                match self.destination(text, item.span(), key)? {
-                    Destination::Inet {
-                        transport: Transport::Tcp,
-                        range: AddressRange::Any,
-                        port: Some(port),
-                    } => Ok(self.located(port, item.span())),
-                    _ => Err(self.error(
-                        item.span(),
-                        key,
-                        format_args!("{text:?}: only tcp:*:PORT rules are enforced here (by Landlock)"),
-                    )),
-                }
-            })
-            .collect()
-    }
 }
 
 fn position_in(line_starts: &[usize], offset: usize) -> Position {
@@ -496,6 +512,7 @@ impl PolicyFile {
             denied_paths: Vec::new(),
             ports: PortRules::default(),
             supervised_connect: None,
+            supervised_bind: None,
             exec_pins: Vec::new(),
             mdwe: false,
             limits: LimitRules::default(),
@@ -531,8 +548,16 @@ impl PolicyFile {
         let known = ["read", "write", "exec", "deny"];
         for (key, value, key_span) in r.entries(table, "fs", &known)? {
             match key.as_str() {
-                "fs.read" => self.paths.read = Some(r.paths(value, &key)?),
-                "fs.write" => self.paths.write = Some(r.paths(value, &key)?),
+                "fs.read" => {
+                    let (paths, patterns) = r.paths_and_patterns(value, &key)?;
+                    self.paths.read = Some(paths);
+                    self.paths.read_patterns = patterns;
+                }
+                "fs.write" => {
+                    let (paths, patterns) = r.paths_and_patterns(value, &key)?;
+                    self.paths.write = Some(paths);
+                    self.paths.write_patterns = patterns;
+                }
                 "fs.exec" => self
                     .paths
                     .exec
@@ -638,7 +663,39 @@ impl PolicyFile {
                         self.supervised_connect = Some(destinations);
                     }
                 }
-                "net.bind" => self.ports.bind = Some(r.ports(value, &key)?),
+                "net.bind" => {
+                    let destinations = r.destinations(value, &key)?;
+                    if let Some(d) = destinations.iter().find(|d| matches!(d.value, Destination::UnixPath(_))) {
+                        return Err(PolicyFileError {
+                            file: r.file.to_string(),
+                            at: d.at,
+                            key: format!("{key}: "),
+                            message: format!(
+                                "{:?}: a unix socket file is made by a bind; where one may be made is [fs].write (its directory)",
+                                d.value.to_string()
+                            ),
+                        });
+                    }
+                    // Landlock holds TCP ports on any address; anything
+                    // else makes the whole list the supervisor's.
+                    if destinations.iter().all(|d| d.value.is_tcp_port_only()) {
+                        self.ports.bind = Some(
+                            destinations
+                                .iter()
+                                .filter_map(|d| match d.value {
+                                    Destination::Inet { port: Some(port), .. } => {
+                                        Some(Located { value: port, at: d.at })
+                                    }
+                                    _ => None,
+                                })
+                                .collect(),
+                        );
+                        self.supervised_bind = None;
+                    } else {
+                        self.ports.bind = None;
+                        self.supervised_bind = Some(destinations);
+                    }
+                }
                 _ => {
                     return Err(r.error(
                         key_span,
@@ -747,10 +804,28 @@ impl PolicyFile {
     /// What the supervisor decides: `[net].connect` when Landlock cannot
     /// hold it, and the pinned programs.
     pub fn supervisor_rules(&self) -> SupervisorRules {
+        let patterns = |present: bool, list: &[Located<String>]| {
+            // Checked when read.
+            present.then(|| {
+                list.iter()
+                    .filter_map(|p| crate::glob::Pattern::parse(&p.value).ok())
+                    .collect::<Vec<_>>()
+            })
+        };
+        let has_patterns = !self.paths.read_patterns.is_empty() || !self.paths.write_patterns.is_empty();
         SupervisorRules {
             connect: self.supervised_connect.as_ref().map(|list| ConnectRules {
                 allowed: list.iter().map(|d| d.value.clone()).collect(),
                 source: format!("[net].connect ({})", self.file),
+            }),
+            bind: self.supervised_bind.as_ref().map(|list| ConnectRules {
+                allowed: list.iter().map(|d| d.value.clone()).collect(),
+                source: format!("[net].bind ({})", self.file),
+            }),
+            open: has_patterns.then(|| OpenRules {
+                read: patterns(self.paths.read.is_some(), &self.paths.read_patterns),
+                write: patterns(self.paths.write.is_some(), &self.paths.write_patterns),
+                source: format!("[fs] patterns ({})", self.file),
             }),
             exec_pins: self.exec_pins.iter().map(|p| p.value.clone()).collect(),
             exec_source: if self.exec_pins.is_empty() {
@@ -845,6 +920,26 @@ impl PolicyFile {
                 });
             }
         }
+        let pattern_kinds = [
+            (
+                "read files matching",
+                "(and list the directories a match can be in)",
+                &self.paths.read_patterns,
+            ),
+            ("write files matching", "(existing files)", &self.paths.write_patterns),
+        ];
+        for (kind, what, list) in pattern_kinds {
+            for pattern in list {
+                out.push(ShownRule {
+                    at: pattern.at,
+                    rule: format!(
+                        "{kind} {} {what}: every open trapped, the path resolved in the instance's root, a match opened by the supervisor and handed in",
+                        pattern.value
+                    ),
+                    layer: Layer::Supervisor,
+                });
+            }
+        }
         for (kind, list) in [("connect to", &self.ports.connect), ("bind", &self.ports.bind)] {
             for port in list.iter().flatten() {
                 out.push(ShownRule {
@@ -896,11 +991,46 @@ impl PolicyFile {
                         .is_some_and(ConnectRules::restricts_unix_paths)
                         .then_some("unix socket paths"),
                 )
+                .chain(
+                    connect
+                        .is_some_and(ConnectRules::restricts_abstract)
+                        .then_some("abstract unix names"),
+                )
                 .collect::<Vec<_>>()
                 .join(" and ");
             out.push(ShownRule {
                 at: list.first().map(|d| d.at).unwrap_or_default(),
                 rule: format!("connect: {restricted} to nothing else"),
+                layer: Layer::Supervisor,
+            });
+        }
+        if let Some(list) = &self.supervised_bind {
+            for destination in list {
+                out.push(ShownRule {
+                    at: destination.at,
+                    rule: format!(
+                        "bind to {}: bind trapped, decided on a copy, performed by the supervisor on the guest's socket",
+                        destination.value
+                    ),
+                    layer: Layer::Supervisor,
+                });
+            }
+            let rules = self.supervisor_rules();
+            let bind = rules.bind.as_ref();
+            let restricted = ["TCP"]
+                .into_iter()
+                .chain(bind.is_some_and(ConnectRules::restricts_udp).then_some("UDP"))
+                .chain(
+                    bind.is_some_and(ConnectRules::restricts_abstract)
+                        .then_some("abstract unix names"),
+                )
+                .collect::<Vec<_>>()
+                .join(" and ");
+            out.push(ShownRule {
+                at: list.first().map(|d| d.at).unwrap_or_default(),
+                rule: format!(
+                    "bind: {restricted} to nothing else; no unix socket file is bound while this list is the supervisor's (EACCES)"
+                ),
                 layer: Layer::Supervisor,
             });
         }
@@ -1162,6 +1292,73 @@ allow = ["/usr/bin", { path = "/usr/bin/python3", sha256 = "e3b0c44298fc1c149afb
     }
 
     #[test]
+    fn abstract_names_are_supervisor_connect_rules() {
+        let p = parse("[net]\nconnect = [\"unix:@app\", \"tcp:*:443\"]\n").unwrap();
+        let rules = p.supervisor_rules().connect.unwrap();
+        assert_eq!(
+            rules.allowed,
+            vec![
+                Destination::UnixAbstract(b"app".to_vec()),
+                Destination::Inet {
+                    transport: Transport::Tcp,
+                    range: AddressRange::Any,
+                    port: Some(443)
+                }
+            ]
+        );
+        assert!(rules.restricts_abstract() && !rules.restricts_unix_paths() && !rules.restricts_udp());
+        assert_eq!(p.ports.connect, None, "the whole list is the supervisor's");
+        assert_eq!(p.filter_policy().action_for_number(42), crate::Action::Trap);
+        let shown = p.rules();
+        assert!(shown
+            .iter()
+            .any(|r| r.layer == Layer::Supervisor && r.rule.starts_with("connect to unix:@app:")));
+        for (bad, want) in [
+            ("unix:@", "an abstract name follows the '@'"),
+            ("abstract:app", "an abstract unix socket is written unix:@NAME"),
+        ] {
+            let e = parse(&format!("[net]\nconnect = [\"{bad}\"]\n"))
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains(want), "{e}");
+        }
+    }
+
+    #[test]
+    fn bind_lists_with_addresses_or_udp_are_the_supervisor_s() {
+        let landlock = parse("[net]\nbind = [\"tcp:*:8080\", \"tcp:443\"]\n").unwrap();
+        assert_eq!(
+            landlock
+                .ports
+                .bind
+                .as_ref()
+                .map(|l| l.iter().map(|p| p.value).collect::<Vec<_>>()),
+            Some(vec![8080, 443])
+        );
+        assert!(landlock.supervisor_rules().bind.is_none());
+        assert_eq!(landlock.filter_policy().action_for_number(49), crate::Action::Allow);
+        let p = parse("[net]\nbind = [\"tcp:127.0.0.1:8080\", \"udp:*:5353\", \"unix:@app\"]\n").unwrap();
+        assert_eq!(p.ports.bind, None);
+        let rules = p.supervisor_rules().bind.unwrap();
+        assert!(rules.restricts_udp() && rules.restricts_abstract());
+        assert_eq!(rules.source, "[net].bind (t.toml)");
+        assert_eq!(p.filter_policy().action_for_number(49), crate::Action::Trap);
+        let shown = p.rules();
+        assert!(shown
+            .iter()
+            .any(|r| r.layer == Layer::Supervisor && r.rule.starts_with("bind to udp:*:5353:")));
+        assert!(shown.iter().any(|r| r
+            .rule
+            .starts_with("bind: TCP and UDP and abstract unix names to nothing else")));
+        let e = parse("[net]\nbind = [\"tcp:*:80\", \"unix:/run/a.sock\"]\n").unwrap_err();
+        assert!(
+            e.to_string()
+                .starts_with("t.toml:2:21: net.bind: \"unix:/run/a.sock\": a unix socket file is made"),
+            "{e}"
+        );
+    }
+
+    #[test]
     fn an_empty_file_is_the_default_profile() {
         let p = parse("").unwrap();
         assert_eq!(p.base, Profile::Default);
@@ -1187,8 +1384,12 @@ allow = ["/usr/bin", { path = "/usr/bin/python3", sha256 = "e3b0c44298fc1c149afb
                 "fs.read: \"/usr/../etc\": no '.', '..'",
             ),
             (
-                "[fs]\nread = [\"/home/*/.ssh\"]\n",
-                "fs.read: \"/home/*/.ssh\": globs need decisions in the supervisor",
+                "[fs]\nexec = [\"/usr/bin/py*\"]\n",
+                "fs.exec: \"/usr/bin/py*\": patterns are taken in [fs].read and [fs].write",
+            ),
+            (
+                "[fs]\nread = [\"/home/*/../x*\"]\n",
+                "fs.read: \"/home/*/../x*\": no empty, '.' or '..' component",
             ),
             (
                 "[fs]\ndeny = [\"/etc/[ab\"]\n",
@@ -1206,8 +1407,8 @@ allow = ["/usr/bin", { path = "/usr/bin/python3", sha256 = "e3b0c44298fc1c149afb
             ("[net]\nconnect = [\"tcp:*:*\"]\n", "any address and any port"),
             ("[net]\nconnect = [\"unix:run/x\"]\n", "paths are absolute"),
             (
-                "[net]\nbind = [\"tcp:127.0.0.1:80\"]\n",
-                "net.bind: \"tcp:127.0.0.1:80\": only tcp:*:PORT rules are enforced here",
+                "[net]\nbind = [\"unix:/run/x.sock\"]\n",
+                "net.bind: \"unix:/run/x.sock\": a unix socket file is made by a bind",
             ),
             (
                 "[exec]\nallow = [{ path = \"/bin/sh\" }]\n",
@@ -1223,7 +1424,7 @@ allow = ["/usr/bin", { path = "/usr/bin/python3", sha256 = "e3b0c44298fc1c149afb
             ),
             ("[net]\nconnect = [\"udp:*:*\"]\n", "every UDP destination"),
             ("[net]\nsend = [\"udp:*:53\"]\n", "written in [net].connect"),
-            ("[net]\nbind = [\"udp:*:53\"]\n", "only tcp:*:PORT"),
+            ("[net]\nbind = [\"udp:*:*\"]\n", "every UDP destination"),
             (
                 "[net]\nconnect = [\"tcp:*:99999\"]\n",
                 "the port is a number from 0 to 65535",

@@ -121,6 +121,23 @@ pub enum Destination {
     },
     /// A unix socket file, by its absolute path in the instance.
     UnixPath(String),
+    /// An abstract unix socket, by its name (`unix:@name`: the bytes after
+    /// the address's leading NUL).
+    UnixAbstract(Vec<u8>),
+}
+
+/// An abstract name as written in a rule: `@` and the name, bytes outside
+/// printable ASCII as `\xNN`.
+fn show_abstract(f: &mut fmt::Formatter<'_>, name: &[u8]) -> fmt::Result {
+    f.write_str("unix:@")?;
+    for &b in name {
+        if b.is_ascii_graphic() || b == b' ' {
+            write!(f, "{}", b as char)?;
+        } else {
+            write!(f, "\\x{b:02x}")?;
+        }
+    }
+    Ok(())
 }
 
 impl Destination {
@@ -148,6 +165,7 @@ impl fmt::Display for Destination {
                 }
             }
             Self::UnixPath(p) => write!(f, "unix:{p}"),
+            Self::UnixAbstract(name) => show_abstract(f, name),
         }
     }
 }
@@ -162,6 +180,8 @@ pub enum Target {
     },
     /// A unix socket file, its path as resolved in the instance.
     UnixPath(String),
+    /// An abstract unix socket name.
+    UnixAbstract(Vec<u8>),
 }
 
 impl fmt::Display for Target {
@@ -174,6 +194,7 @@ impl fmt::Display for Target {
             } => write!(f, "udp:{}", std::net::SocketAddr::new(*address, *port)),
             Self::Inet { address, port, .. } => write!(f, "{}", std::net::SocketAddr::new(*address, *port)),
             Self::UnixPath(p) => write!(f, "unix:{p}"),
+            Self::UnixAbstract(name) => show_abstract(f, name),
         }
     }
 }
@@ -207,6 +228,11 @@ impl ConnectRules {
         self.allowed.iter().any(|d| matches!(d, Destination::UnixPath(_)))
     }
 
+    /// Whether abstract unix names are restricted: the list names one.
+    pub fn restricts_abstract(&self) -> bool {
+        self.allowed.iter().any(|d| matches!(d, Destination::UnixAbstract(_)))
+    }
+
     /// Whether `target` may be reached.
     pub fn allows(&self, target: &Target) -> bool {
         match target {
@@ -215,6 +241,7 @@ impl ConnectRules {
                 ..
             } if !self.restricts_udp() => true,
             Target::UnixPath(_) if !self.restricts_unix_paths() => true,
+            Target::UnixAbstract(_) if !self.restricts_abstract() => true,
             Target::Inet {
                 transport,
                 address,
@@ -225,8 +252,12 @@ impl ConnectRules {
                     range,
                     port: p,
                 } => t == transport && range.contains(*address) && p.is_none_or(|p| p == *port),
-                Destination::UnixPath(_) => false,
+                Destination::UnixPath(_) | Destination::UnixAbstract(_) => false,
             }),
+            Target::UnixAbstract(name) => self
+                .allowed
+                .iter()
+                .any(|d| matches!(d, Destination::UnixAbstract(n) if n == name)),
             Target::UnixPath(path) => self
                 .allowed
                 .iter()
@@ -262,11 +293,81 @@ pub fn sha256_hex(digest: &[u8; 32]) -> String {
     digest.iter().map(|b| format!("{b:02x}")).collect()
 }
 
+/// What an open asks of a file, as its flags say.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OpenAccess {
+    Read,
+    Write,
+    ReadWrite,
+}
+
+/// Patterns in `[fs].read` and `[fs].write`: the files they match may be
+/// opened (for reading, for writing) through the supervisor, which traps
+/// every open, resolves the path inside the guest's root, decides on the
+/// file it found and, when a pattern grants the open, opens that file and
+/// hands the descriptor in. Everything else is the kernel's, under the
+/// guest's Landlock domain, which does not hold the patterns.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OpenRules {
+    /// `[fs].read` patterns; `None` when the list is absent (reading is
+    /// not restricted).
+    pub read: Option<Vec<crate::glob::Pattern>>,
+    /// `[fs].write` patterns; `None` when the list is absent.
+    pub write: Option<Vec<crate::glob::Pattern>>,
+    /// Where the rules are, for the trace: `[fs] patterns (web.toml)`.
+    pub source: String,
+}
+
+impl OpenRules {
+    /// Whether a pattern grants opening the file at `path` (its components
+    /// below `/`, every symlink resolved) with `access`. A kind of access
+    /// whose list is absent is granted (Landlock does not restrict it); a
+    /// kind whose list holds only plain paths is not granted here (Landlock
+    /// holds those: the open is then the kernel's).
+    pub fn grants_file(&self, path: &[&str], access: OpenAccess) -> bool {
+        let by = |list: &Option<Vec<crate::glob::Pattern>>, needed: bool| match list {
+            _ if !needed => true,
+            None => true,
+            Some(patterns) => patterns.iter().any(|p| p.matches(path)),
+        };
+        let (read, write) = match access {
+            OpenAccess::Read => (true, false),
+            OpenAccess::Write => (false, true),
+            OpenAccess::ReadWrite => (true, true),
+        };
+        // At least one kind is granted by a pattern: an open no pattern
+        // concerns is left to the kernel.
+        let by_pattern = |list: &Option<Vec<crate::glob::Pattern>>, needed: bool| {
+            needed && list.as_ref().is_some_and(|l| l.iter().any(|p| p.matches(path)))
+        };
+        by(&self.read, read)
+            && by(&self.write, write)
+            && (by_pattern(&self.read, read) || by_pattern(&self.write, write))
+    }
+
+    /// Whether the directory at `path` may be opened for listing (its
+    /// names only): a `[fs].read` pattern matches it or could match
+    /// something beneath it.
+    pub fn grants_listing(&self, path: &[&str]) -> bool {
+        self.read
+            .iter()
+            .flatten()
+            .any(|p| p.matches(path) || p.may_match_below(path))
+    }
+}
+
 /// What the supervisor decides for an instance beyond register values.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct SupervisorRules {
     /// `[net].connect`, when it names what only the supervisor can check.
     pub connect: Option<ConnectRules>,
+    /// `[net].bind`, when it names what Landlock cannot hold (addresses,
+    /// UDP ports, abstract names): every bind is trapped. The same kind of
+    /// list as `connect`: TCP always restricted, UDP and abstract names
+    /// once the list names one.
+    pub bind: Option<ConnectRules>,
+    /// `[fs].read` / `[fs].write` patterns: every open is trapped.
+    pub open: Option<OpenRules>,
     /// `[exec].allow` entries with a sha256, checked at every exec.
     pub exec_pins: Vec<ExecPin>,
     /// Where the exec pins are, for refusals: `[exec].allow (web.toml)`.
@@ -275,7 +376,7 @@ pub struct SupervisorRules {
 
 impl SupervisorRules {
     pub fn is_empty(&self) -> bool {
-        self.connect.is_none() && self.exec_pins.is_empty()
+        self.connect.is_none() && self.bind.is_none() && self.open.is_none() && self.exec_pins.is_empty()
     }
 
     /// The pin for a program executed as `path` (the file the kernel
@@ -344,11 +445,57 @@ mod tests {
             range: AddressRange::Any,
             port: Some(53),
         });
+        assert!(more.allows(&Target::UnixAbstract(b"any".to_vec())), "no abstract rule");
+        more.allowed.push(Destination::UnixAbstract(b"bus".to_vec()));
+        assert!(more.allows(&Target::UnixAbstract(b"bus".to_vec())));
+        assert!(!more.allows(&Target::UnixAbstract(b"bus2".to_vec())));
+        assert!(!more.allows(&Target::UnixAbstract(b"bu".to_vec())));
+        assert_eq!(Destination::UnixAbstract(b"a\0b".to_vec()).to_string(), "unix:@a\\x00b");
         assert!(more.allows(&Target::UnixPath("/run/a.sock".into())));
         assert!(!more.allows(&Target::UnixPath("/run/x.sock".into())));
         assert!(more.allows(&inet(Transport::Udp, "10.0.0.1", 53)));
         assert!(!more.allows(&inet(Transport::Udp, "10.0.0.1", 54)));
         assert!(!more.allows(&inet(Transport::Tcp, "10.0.0.1", 53)));
+    }
+
+    #[test]
+    fn patterns_grant_the_files_they_match_and_listing_on_the_way() {
+        let p = |t: &str| crate::glob::Pattern::parse(t).unwrap();
+        let rules = OpenRules {
+            read: Some(vec![p("/data/*.csv"), p("/srv/**/*.pem")]),
+            write: Some(vec![p("/data/out-?.csv")]),
+            source: "t".into(),
+        };
+        let path = |s: &'static str| s.split('/').filter(|c| !c.is_empty()).collect::<Vec<_>>();
+        assert!(rules.grants_file(&path("/data/a.csv"), OpenAccess::Read));
+        assert!(!rules.grants_file(&path("/data/a.txt"), OpenAccess::Read));
+        assert!(
+            !rules.grants_file(&path("/data/.a.csv"), OpenAccess::Read),
+            "* skips a leading dot"
+        );
+        assert!(!rules.grants_file(&path("/data/sub/a.csv"), OpenAccess::Read));
+        assert!(rules.grants_file(&path("/srv/x/y/k.pem"), OpenAccess::Read));
+        assert!(!rules.grants_file(&path("/data/a.csv"), OpenAccess::Write));
+        assert!(!rules.grants_file(&path("/data/a.csv"), OpenAccess::ReadWrite));
+        assert!(rules.grants_file(&path("/data/out-1.csv"), OpenAccess::Write));
+        assert!(rules.grants_file(&path("/data/out-1.csv"), OpenAccess::ReadWrite));
+        assert!(rules.grants_listing(&path("/")));
+        assert!(rules.grants_listing(&path("/data")));
+        assert!(rules.grants_listing(&path("/srv/x/y")));
+        assert!(!rules.grants_listing(&path("/data/sub")), "no match can be beneath it");
+        assert!(!rules.grants_listing(&path("/etc")));
+        // An absent list grants its kind; a pattern must grant the other.
+        let write_only = OpenRules {
+            read: None,
+            write: Some(vec![p("/data/*.log")]),
+            source: "t".into(),
+        };
+        assert!(write_only.grants_file(&path("/data/a.log"), OpenAccess::ReadWrite));
+        assert!(
+            !write_only.grants_file(&path("/data/a.txt"), OpenAccess::Read),
+            "left to the kernel"
+        );
+        assert!(!write_only.grants_listing(&path("/data")));
     }
 
     #[test]

@@ -250,6 +250,17 @@ pub fn sendto_supervised_rules() -> &'static [RegisterRule] {
 /// `setsockopt`'s number.
 pub const SETSOCKOPT: u32 = 54;
 
+/// `bind`'s number (trapped where the supervisor holds `[net].bind`).
+pub const BIND: u32 = 49;
+
+/// `open`, `creat`, `openat`, `openat2`: the calls that open a file by
+/// path (trapped where `[fs]` patterns make the supervisor decide opens).
+pub const OPEN: u32 = 2;
+pub const CREAT: u32 = 85;
+pub const OPENAT: u32 = 257;
+pub const OPENAT2: u32 = 437;
+pub const OPEN_CALLS: &[u32] = &[OPEN, CREAT, OPENAT, OPENAT2];
+
 /// A source route set on a socket: `IP_OPTIONS` (IPv4 options, where a
 /// loose or strict source route makes the kernel send every packet to the
 /// route's first hop instead of the address connected or sent to), and
@@ -471,7 +482,7 @@ pub const SUPERVISED_SOCKET_RULES: &[RegisterRule] = &[
             when(2, RegisterTest::OneOf(&[IPPROTO_SCTP])),
         ],
         errno: 93, // EPROTONOSUPPORT
-        names: "IPPROTO_SCTP while the supervisor decides [net].connect (it connects without connect())",
+        names: "IPPROTO_SCTP while the supervisor decides [net].connect or [net].bind (it connects and binds without connect() and bind())",
     },
 ];
 

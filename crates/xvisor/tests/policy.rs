@@ -189,8 +189,8 @@ fn bad_files_are_refused_with_their_place_and_nothing_starts() {
         ("[fs]\nread = [\"/usr\"\n", ":2:"),
         ("[fs]\nreed = [\"/usr\"]\n", ":2:1: fs.reed: unknown key"),
         (
-            "[fs]\nread = [\"/home/*/.ssh\"]\n",
-            ":2:9: fs.read: \"/home/*/.ssh\": globs need decisions",
+            "[fs]\nexec = [\"/usr/bin/py*\"]\n",
+            ":2:9: fs.exec: \"/usr/bin/py*\": patterns are taken in [fs].read and [fs].write",
         ),
         (
             "[syscalls]\ndeny = [\"nosuchcall\"]\n",
