@@ -584,7 +584,8 @@ pub fn total_ram() -> io::Result<u64> {
     let mut info: libc::sysinfo = unsafe { std::mem::zeroed() };
     // SAFETY: see above; `info` is a valid, writable `sysinfo`.
     check_int(unsafe { libc::sysinfo(&mut info) })?;
-    Ok(u64::from(info.totalram).saturating_mul(u64::from(info.mem_unit.max(1))))
+    // `c_ulong`: u64 here, u32 on 32-bit targets.
+    Ok((info.totalram as u64).saturating_mul(u64::from(info.mem_unit.max(1))))
 }
 
 /// Opens a pidfd for an existing process.
