@@ -1315,13 +1315,18 @@ impl V1Entry {
 /// that is already gone is fine. Used by the supervisor and its watchdog.
 pub fn remove_dirs(paths: &[PathBuf], patience: Duration) -> Result<(), CgroupError> {
     let start = Instant::now();
+    // A reaped process may still count in its cgroup until its last
+    // switch away from its CPU (a busy host delays that): short waits
+    // first, since the usual wait is that short.
+    let mut pause = Duration::from_micros(20);
     for path in paths {
         loop {
             match std::fs::remove_dir(path) {
                 Ok(()) => break,
                 Err(e) if e.kind() == io::ErrorKind::NotFound => break,
                 Err(e) if e.raw_os_error() == Some(xvisor_sys::errno::EBUSY) && start.elapsed() < patience => {
-                    std::thread::sleep(Duration::from_millis(2));
+                    std::thread::sleep(pause);
+                    pause = (pause * 2).min(Duration::from_millis(2));
                 }
                 Err(e) if e.raw_os_error() == Some(xvisor_sys::errno::EBUSY) => {
                     return Err(CgroupError::Busy {
