@@ -1194,6 +1194,24 @@ impl InstanceCgroup {
         view
     }
 
+    /// Whether [`create`](Self::create) looks able to make the planned
+    /// directories as things are: the caller may create entries in each
+    /// base, and on v2 nothing but xvisor's own processes would have to
+    /// leave a base for its controllers to be enabled. A cheap look for a
+    /// cgroup nobody asked for (xvisor's default limits), before its
+    /// watchdog is started; `create` still decides.
+    pub fn looks_makeable(&self) -> bool {
+        self.dirs.iter().all(|d| {
+            let parent = d.path.parent().unwrap_or(&d.base);
+            let foreign = || {
+                processes(&d.base)
+                    .iter()
+                    .any(|p| *p as u32 != std::process::id() && !same_program(*p))
+            };
+            xvisor_sys::fs::may_create_in(parent) && !(d.version == Version::V2 && Self::must_arrive(d) && foreign())
+        })
+    }
+
     /// Whether the instance has a cgroup with `controller` (`pids`: its
     /// processes are bounded there).
     pub fn has_controller(&self, controller: &str) -> bool {
@@ -1730,6 +1748,36 @@ mod tests {
         std::fs::write(dir.join("cgroup.type"), "domain\n").unwrap();
         std::fs::write(dir.join("cgroup.procs"), procs).unwrap();
         std::fs::write(dir.join("cgroup.subtree_control"), "").unwrap();
+    }
+
+    #[test]
+    fn a_cgroup_that_would_need_others_moved_does_not_look_makeable() {
+        let limits = Limits {
+            memory_bytes: Some(64 << 20),
+            pids: Some(20),
+            ..Default::default()
+        };
+        let root = temp_dir("makeable");
+        // Only xvisor's own process (this test) there: it would move.
+        fake_v2_cgroup(&root, &format!("{}\n", std::process::id()));
+        let planned = |v| InstanceCgroup::plan(&fake_host(&root, v), &own("m"), &limits, false).unwrap();
+        assert!(planned(Version::V2).looks_makeable());
+        // pid 1 is never this test: another program holds the cgroup.
+        fake_v2_cgroup(&root, "1\n");
+        assert!(!planned(Version::V2).looks_makeable());
+        // v1 has no such rule.
+        assert!(planned(Version::V1).looks_makeable());
+        // Controllers already enabled: nothing needs to move.
+        std::fs::write(root.join("cgroup.subtree_control"), "memory pids\n").unwrap();
+        assert!(planned(Version::V2).looks_makeable());
+        // A base the caller cannot create in (root may write anywhere: one
+        // that is not there).
+        let missing = root.join("gone");
+        let host = fake_host(&missing, Version::V1);
+        assert!(!InstanceCgroup::plan(&host, &own("m"), &limits, false)
+            .unwrap()
+            .looks_makeable());
+        let _ = std::fs::remove_dir_all(&root);
     }
 
     #[test]

@@ -1562,6 +1562,11 @@ fn default_cgroup(spec: &InstanceSpec) -> (Option<InstanceCgroup>, Option<Watchd
     if limits.is_empty() {
         return (None, None);
     }
+    // Not even a watchdog where the look says it cannot be made.
+    match InstanceCgroup::plan(&host, &placement(spec), &limits, false) {
+        Ok(planned) if planned.looks_makeable() => {}
+        _ => return (None, None),
+    }
     make_cgroup(&host, &placement(spec), &limits, false).unwrap_or((None, None))
 }
 
