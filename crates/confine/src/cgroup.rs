@@ -58,6 +58,54 @@ impl Limits {
     }
 }
 
+/// xvisor's default bound on an instance's processes and threads, all
+/// users together (`pids.max`), where no `--pids` is given: room for a
+/// parallel build or a busy server, and an end to a fork bomb long before
+/// the host's own limit.
+pub const DEFAULT_PIDS: u64 = 4096;
+
+/// xvisor's default memory limit where no `--memory` is given: half of
+/// the memory this process may use, the host's RAM or, when lower, the
+/// limit of the memory cgroup xvisor runs in (rounded down to a MiB). A
+/// fixed size would be too small on a build server and too large on a
+/// small VM; half leaves the host (and its other instances) the other half
+/// whatever one instance does, while a program that runs natively within
+/// half the machine runs unchanged. `None` when neither can be read.
+pub fn default_memory(host: &CgroupHost) -> Option<u64> {
+    let ram = xvisor_sys::process::total_ram().ok().filter(|r| *r > 0);
+    let own = host.hierarchy_for("memory").and_then(|h| {
+        let file = match h.version {
+            Version::V2 => "memory.max",
+            Version::V1 => "memory.limit_in_bytes",
+        };
+        xvisor_sys::fs::read_small(h.own_dir.join(file))
+            .ok()?
+            .trim()
+            .parse::<u64>()
+            .ok()
+    });
+    let available = match (ram, own) {
+        (Some(r), Some(o)) => r.min(o),
+        (r, o) => r.or(o)?,
+    };
+    Some((available / 2) & !((1 << 20) - 1)).filter(|m| *m > 0)
+}
+
+impl Limits {
+    /// These limits, with xvisor's defaults for memory and processes where
+    /// they set none and the host has the controller.
+    pub fn with_defaults(&self, host: &CgroupHost) -> Self {
+        let mut l = self.clone();
+        if l.memory_bytes.is_none() && host.hierarchy_for("memory").is_some() {
+            l.memory_bytes = default_memory(host);
+        }
+        if l.pids.is_none() && host.hierarchy_for("pids").is_some() {
+            l.pids = Some(DEFAULT_PIDS);
+        }
+        l
+    }
+}
+
 /// Where an instance's cgroups go: always below the cgroup xvisor runs in.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Placement {
@@ -357,6 +405,88 @@ impl CgroupHost {
         }))
     }
 
+    /// The host's hierarchies without reading mountinfo, for xvisor's
+    /// default limits: the hierarchies /proc/self/cgroup names, at the
+    /// places systemd (and every distribution's init) mounts them. `None`
+    /// when anything is not as expected there; [`detect`](Self::detect)
+    /// then reads the mounts. Holds no [`mounts`](Self::mounts): a default
+    /// limit is given no view of `/sys/fs/cgroup`.
+    pub fn detect_known(controllers: &[&str]) -> Option<Self> {
+        // Outside the initial cgroup namespace /proc/self/cgroup is
+        // relative to the namespace's root, which a mount may not be.
+        let ns = std::fs::metadata("/proc/self/ns/cgroup").ok()?;
+        if std::os::unix::fs::MetadataExt::ino(&ns) != INITIAL_CGROUP_NAMESPACE {
+            return None;
+        }
+        let own = xvisor_sys::fs::read_small("/proc/self/cgroup").ok()?;
+        Self::from_known_mounts(&own, Path::new("/sys/fs/cgroup"), controllers)
+    }
+
+    /// Pure part of [`detect_known`](Self::detect_known), `top` standing
+    /// for /sys/fs/cgroup. A v1 hierarchy is at `top/CONTROLLERS` (as
+    /// /proc/self/cgroup lists them, `cpu,cpuacct`), the v2 one at
+    /// `top/unified` or `top`; each must be a mount of its hierarchy's
+    /// root (v1: `cgroup.sane_behavior` is there and nowhere else; v2:
+    /// `cgroup.controllers` without `cgroup.type`, which every other cgroup
+    /// has), and our own cgroup a directory below it. Only the v2 hierarchy
+    /// and the v1 ones holding one of `controllers` are looked at.
+    pub fn from_known_mounts(self_cgroup: &str, top: &Path, controllers: &[&str]) -> Option<Self> {
+        let mut hierarchies = Vec::new();
+        for line in self_cgroup.lines() {
+            let mut parts = line.splitn(3, ':');
+            let (Some(_id), Some(ctrls), Some(path)) = (parts.next(), parts.next(), parts.next()) else {
+                return None;
+            };
+            let rel = path.strip_prefix('/')?;
+            if rel.split('/').any(|c| c == "." || c == "..") || rel.contains(" (deleted)") {
+                return None;
+            }
+            if ctrls.is_empty() {
+                let Some(root) = [top.join("unified"), top.to_path_buf()]
+                    .into_iter()
+                    .find(|m| m.join("cgroup.controllers").exists() && !m.join("cgroup.type").exists())
+                else {
+                    // No v2 mount where expected: a v1-only host, or one
+                    // that mounts it elsewhere (then mountinfo is read).
+                    continue;
+                };
+                let own_dir = if rel.is_empty() { root } else { root.join(rel) };
+                let controllers = xvisor_sys::fs::read_small(own_dir.join("cgroup.controllers")).ok()?;
+                hierarchies.push(Hierarchy {
+                    version: Version::V2,
+                    controllers: controllers.split_whitespace().map(str::to_string).collect(),
+                    own_dir,
+                });
+            } else {
+                let held: Vec<String> = ctrls
+                    .split(',')
+                    .filter(|c| !c.starts_with("name="))
+                    .map(str::to_string)
+                    .collect();
+                if !held.iter().any(|c| controllers.contains(&c.as_str())) {
+                    continue;
+                }
+                if ctrls.contains('/') || ctrls.starts_with('.') {
+                    return None;
+                }
+                let root = top.join(ctrls);
+                let own_dir = if rel.is_empty() { root.clone() } else { root.join(rel) };
+                if !root.join("cgroup.sane_behavior").exists() || !own_dir.is_dir() {
+                    return None;
+                }
+                hierarchies.push(Hierarchy {
+                    version: Version::V1,
+                    controllers: held,
+                    own_dir,
+                });
+            }
+        }
+        (!hierarchies.is_empty()).then_some(Self {
+            hierarchies,
+            mounts: CgroupMounts::None,
+        })
+    }
+
     /// Pure part of [`detect`](Self::detect). `v2_controllers` reads
     /// `cgroup.controllers` of a v2 directory.
     pub fn parse(mountinfo: &str, self_cgroup: &str, v2_controllers: impl Fn(&Path) -> Option<String>) -> Self {
@@ -447,6 +577,9 @@ impl CgroupHost {
             .or_else(|| self.hierarchies.iter().filter(|h| h.version == Version::V1).find(has))
     }
 }
+
+/// The inode of the initial cgroup namespace (`PROC_CGROUP_INIT_INO`).
+const INITIAL_CGROUP_NAMESPACE: u64 = 0xEFFF_FFFB;
 
 /// The name under which the freezer is planned like a controller.
 const FREEZER: &str = "freezer";
@@ -1061,6 +1194,30 @@ impl InstanceCgroup {
         view
     }
 
+    /// Whether [`create`](Self::create) looks able to make the planned
+    /// directories as things are: the caller may create entries in each
+    /// base, and on v2 nothing but xvisor's own processes would have to
+    /// leave a base for its controllers to be enabled. A cheap look for a
+    /// cgroup nobody asked for (xvisor's default limits), before its
+    /// watchdog is started; `create` still decides.
+    pub fn looks_makeable(&self) -> bool {
+        self.dirs.iter().all(|d| {
+            let parent = d.path.parent().unwrap_or(&d.base);
+            let foreign = || {
+                processes(&d.base)
+                    .iter()
+                    .any(|p| *p as u32 != std::process::id() && !same_program(*p))
+            };
+            xvisor_sys::fs::may_create_in(parent) && !(d.version == Version::V2 && Self::must_arrive(d) && foreign())
+        })
+    }
+
+    /// Whether the instance has a cgroup with `controller` (`pids`: its
+    /// processes are bounded there).
+    pub fn has_controller(&self, controller: &str) -> bool {
+        self.dirs.iter().any(|d| d.controllers.contains(&controller))
+    }
+
     /// Every directory, for the clean-up watchdog.
     pub fn paths(&self) -> Vec<PathBuf> {
         self.dirs.iter().map(|d| d.path.clone()).collect()
@@ -1176,13 +1333,18 @@ impl V1Entry {
 /// that is already gone is fine. Used by the supervisor and its watchdog.
 pub fn remove_dirs(paths: &[PathBuf], patience: Duration) -> Result<(), CgroupError> {
     let start = Instant::now();
+    // A reaped process may still count in its cgroup until its last
+    // switch away from its CPU (a busy host delays that): short waits
+    // first, since the usual wait is that short.
+    let mut pause = Duration::from_micros(20);
     for path in paths {
         loop {
             match std::fs::remove_dir(path) {
                 Ok(()) => break,
                 Err(e) if e.kind() == io::ErrorKind::NotFound => break,
                 Err(e) if e.raw_os_error() == Some(xvisor_sys::errno::EBUSY) && start.elapsed() < patience => {
-                    std::thread::sleep(Duration::from_millis(2));
+                    std::thread::sleep(pause);
+                    pause = (pause * 2).min(Duration::from_millis(2));
                 }
                 Err(e) if e.raw_os_error() == Some(xvisor_sys::errno::EBUSY) => {
                     return Err(CgroupError::Busy {
@@ -1589,6 +1751,36 @@ mod tests {
     }
 
     #[test]
+    fn a_cgroup_that_would_need_others_moved_does_not_look_makeable() {
+        let limits = Limits {
+            memory_bytes: Some(64 << 20),
+            pids: Some(20),
+            ..Default::default()
+        };
+        let root = temp_dir("makeable");
+        // Only xvisor's own process (this test) there: it would move.
+        fake_v2_cgroup(&root, &format!("{}\n", std::process::id()));
+        let planned = |v| InstanceCgroup::plan(&fake_host(&root, v), &own("m"), &limits, false).unwrap();
+        assert!(planned(Version::V2).looks_makeable());
+        // pid 1 is never this test: another program holds the cgroup.
+        fake_v2_cgroup(&root, "1\n");
+        assert!(!planned(Version::V2).looks_makeable());
+        // v1 has no such rule.
+        assert!(planned(Version::V1).looks_makeable());
+        // Controllers already enabled: nothing needs to move.
+        std::fs::write(root.join("cgroup.subtree_control"), "memory pids\n").unwrap();
+        assert!(planned(Version::V2).looks_makeable());
+        // A base the caller cannot create in (root may write anywhere: one
+        // that is not there).
+        let missing = root.join("gone");
+        let host = fake_host(&missing, Version::V1);
+        assert!(!InstanceCgroup::plan(&host, &own("m"), &limits, false)
+            .unwrap()
+            .looks_makeable());
+        let _ = std::fs::remove_dir_all(&root);
+    }
+
+    #[test]
     fn v2_controllers_are_never_enabled_in_a_cgroup_holding_processes() {
         let root = temp_dir("populated");
         // pid 1 is never this test: another program holds the cgroup.
@@ -1819,6 +2011,137 @@ mod tests {
         for d in [v1, v2, none] {
             std::fs::remove_dir_all(d).unwrap();
         }
+    }
+
+    /// A fake /sys/fs/cgroup: `v1` hierarchies by their names, `v2` at
+    /// `unified` (hybrid) or at the top (pure), with our cgroup `own` in
+    /// each.
+    fn fake_mounts(tag: &str, v1: &[&str], v2: Option<&str>, own: &str) -> PathBuf {
+        let top = temp_dir(tag);
+        for h in v1 {
+            let root = top.join(h);
+            std::fs::create_dir_all(root.join(own)).unwrap();
+            std::fs::write(root.join("cgroup.sane_behavior"), "0").unwrap();
+        }
+        if let Some(at) = v2 {
+            let root = top.join(at);
+            std::fs::create_dir_all(root.join(own)).unwrap();
+            std::fs::write(root.join("cgroup.controllers"), "cpu memory pids").unwrap();
+            std::fs::write(root.join(own).join("cgroup.controllers"), "memory pids").unwrap();
+            if !own.is_empty() {
+                std::fs::write(root.join(own).join("cgroup.type"), "domain").unwrap();
+            }
+        }
+        top
+    }
+
+    #[test]
+    fn known_mounts_find_the_hierarchies_without_mountinfo() {
+        // Hybrid: v1 controllers, an empty v2 beside them; only the
+        // hierarchies asked about are looked at.
+        let top = fake_mounts(
+            "known-hybrid",
+            &["memory", "pids", "cpu,cpuacct"],
+            Some("unified"),
+            "a/b",
+        );
+        std::fs::write(top.join("unified/a/b/cgroup.controllers"), "").unwrap();
+        let own = "9:name=systemd:/a/b\n8:pids:/a/b\n4:memory:/a/b\n2:cpu,cpuacct:/a/b\n0::/a/b\n";
+        let host = CgroupHost::from_known_mounts(own, &top, &["memory", "pids"]).unwrap();
+        let memory = host.hierarchy_for("memory").unwrap();
+        assert_eq!(
+            (memory.version, memory.own_dir.clone()),
+            (Version::V1, top.join("memory/a/b"))
+        );
+        assert_eq!(host.hierarchy_for("pids").unwrap().own_dir, top.join("pids/a/b"));
+        assert!(host.hierarchy_for("cpu").is_none(), "not asked about");
+        assert_eq!(host.mounts, CgroupMounts::None, "no view for a default limit");
+        let _ = std::fs::remove_dir_all(&top);
+        // Pure v2 at the top.
+        let top = fake_mounts("known-v2", &[], Some(""), "user.slice/x.scope");
+        let host = CgroupHost::from_known_mounts("0::/user.slice/x.scope\n", &top, &["memory", "pids"]).unwrap();
+        let pids = host.hierarchy_for("pids").unwrap();
+        assert_eq!(
+            (pids.version, pids.own_dir.clone()),
+            (Version::V2, top.join("user.slice/x.scope"))
+        );
+        let _ = std::fs::remove_dir_all(&top);
+    }
+
+    #[test]
+    fn known_mounts_give_up_on_anything_unexpected() {
+        let top = fake_mounts("known-odd", &["memory"], None, "a");
+        let find = |own: &str| CgroupHost::from_known_mounts(own, &top, &["memory"]);
+        assert!(find("4:memory:/a\n").is_some());
+        // Our cgroup not where /proc/self/cgroup says (a bind-mounted
+        // hierarchy whose root is not the hierarchy's).
+        assert!(find("4:memory:/elsewhere\n").is_none());
+        // A path relative to a cgroup namespace's root, a deleted cgroup,
+        // names that would leave the top, garbage.
+        for odd in [
+            "4:memory:/../a\n",
+            "4:memory:/a (deleted)\n",
+            "4:../memory:/a\n",
+            "4:memory\n",
+            "4:memory:a\n",
+        ] {
+            assert!(find(odd).is_none(), "{odd:?}");
+        }
+        // Not the root of a v1 hierarchy.
+        std::fs::remove_file(top.join("memory/cgroup.sane_behavior")).unwrap();
+        assert!(find("4:memory:/a\n").is_none());
+        // Nothing found at all.
+        assert!(find("").is_none());
+        let _ = std::fs::remove_dir_all(&top);
+    }
+
+    #[test]
+    fn defaults_fill_what_is_not_asked_for_where_the_host_has_it() {
+        let v1 = |controllers: &[&str]| CgroupHost {
+            hierarchies: controllers
+                .iter()
+                .map(|c| Hierarchy {
+                    version: Version::V1,
+                    controllers: vec![c.to_string()],
+                    own_dir: PathBuf::from("/nonexistent"),
+                })
+                .collect(),
+            mounts: CgroupMounts::None,
+        };
+        let host = v1(&["memory", "pids"]);
+        let d = Limits::default().with_defaults(&host);
+        assert_eq!(d.pids, Some(DEFAULT_PIDS));
+        let ram = xvisor_sys::process::total_ram().unwrap();
+        assert_eq!(d.memory_bytes, Some((ram / 2) & !((1 << 20) - 1)));
+        let asked = Limits {
+            memory_bytes: Some(1 << 30),
+            pids: Some(10),
+            ..Default::default()
+        };
+        assert_eq!(asked.with_defaults(&host), asked);
+        // No controller, no default for it.
+        let d = Limits::default().with_defaults(&v1(&["pids"]));
+        assert_eq!((d.memory_bytes, d.pids), (None, Some(DEFAULT_PIDS)));
+        assert!(Limits::default().with_defaults(&v1(&[])).is_empty());
+    }
+
+    #[test]
+    fn the_default_memory_is_half_of_the_lower_of_ram_and_our_cgroups_limit() {
+        let dir = temp_dir("default-memory");
+        std::fs::write(dir.join("memory.max"), "536870912\n").unwrap();
+        let host = CgroupHost {
+            hierarchies: vec![Hierarchy {
+                version: Version::V2,
+                controllers: vec!["memory".into()],
+                own_dir: dir.clone(),
+            }],
+            mounts: CgroupMounts::None,
+        };
+        assert_eq!(default_memory(&host), Some(256 << 20));
+        std::fs::write(dir.join("memory.max"), "max\n").unwrap();
+        let ram = xvisor_sys::process::total_ram().unwrap();
+        assert_eq!(default_memory(&host), Some((ram / 2) & !((1 << 20) - 1)));
+        let _ = std::fs::remove_dir_all(dir);
     }
 
     #[test]

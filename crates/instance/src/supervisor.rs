@@ -1061,7 +1061,7 @@ impl Instance {
 
     /// How the instance ended, once the guest's status is known.
     fn outcome_of(&self, timed_out: bool, status: WaitStatus) -> Outcome {
-        let oom_kills = self.cgroup.as_ref().map_or(0, |c| c.oom_kills());
+        let oom_kills = || self.cgroup.as_ref().map_or(0, |c| c.oom_kills());
         if timed_out {
             Outcome::TimedOut {
                 after: self.spec.timeout.unwrap_or_default(),
@@ -1071,7 +1071,7 @@ impl Instance {
                 signal: signal::SIGKILL,
                 core_dumped: false,
             })
-            && oom_kills > 0
+            && oom_kills() > 0
         {
             Outcome::OutOfMemory { status }
         } else {
@@ -1499,6 +1499,11 @@ fn prepare(spec: &mut InstanceSpec) -> Result<Prepared, InstanceError> {
     let joins = open_joined_namespaces(spec)?;
     let claim = Registry::for_caller().claim(&spec.name)?;
     let (cgroup, watchdog) = set_up_cgroup(spec)?;
+    // The default bound on processes is the cgroup's where there is one;
+    // RLIMIT_NPROC per user only where there is none.
+    if spec.default_limits && spec.limits.pids.is_none() && cgroup.as_ref().is_some_and(|c| c.has_controller("pids")) {
+        spec.processes_per_user = None;
+    }
     rootless_ids.start_agent().map_err(host("start the metadata agent"))?;
     // The instance sees its own cgroups at /sys/fs/cgroup when it has
     // any (programs size themselves by the limits they find there).
@@ -1561,58 +1566,108 @@ fn settle_guest_rights(spec: &mut InstanceSpec) {
 
 /// The instance's cgroups, planned and made, and the watchdog that
 /// removes them (`None` for both when none is wanted, or when one wanted
-/// only for pausing cannot be made).
+/// only for pausing or for xvisor's default limits cannot be made).
 fn set_up_cgroup(spec: &InstanceSpec) -> Result<(Option<InstanceCgroup>, Option<Watchdog>), InstanceError> {
-    // The watchdog knows the cgroup paths before they exist: there is no
-    // moment at which a SIGKILLed supervisor leaves one behind. A cgroup
-    // wanted only to freeze the instance is given up when it cannot be
-    // made (a caller without cgroup delegation): the instance runs, it
-    // just cannot be paused.
+    // A cgroup wanted only to freeze the instance is given up when it
+    // cannot be made (a caller without cgroup delegation): the instance
+    // runs, it just cannot be paused.
     let freezer_only = spec.limits.is_empty();
-    let mut cgroup = if freezer_only && !spec.freezable {
-        None
-    } else {
-        let placement = match &spec.cgroup_path {
-            Some(path) => Placement::Chosen(path.clone()),
-            None => Placement::Own {
-                name: spec.name.clone(),
-            },
-        };
-        let settled =
-            CgroupHost::detect().and_then(|h| cgroup::settle(h, &spec.limits, &spec.name, spec.systemd_scope.as_ref()));
-        match settled.and_then(|h| InstanceCgroup::plan(&h, &placement, &spec.limits, spec.freezable)) {
-            Ok(planned) => Some(planned),
-            // A scope an engine asked for is never given up.
-            Err(_) if freezer_only && spec.systemd_scope.is_none() => None,
-            Err(e) => return Err(e.into()),
-        }
+    if freezer_only && !spec.freezable {
+        return Ok(if spec.default_limits {
+            default_cgroup(spec)
+        } else {
+            (None, None)
+        });
+    }
+    let placement = placement(spec);
+    let host =
+        CgroupHost::detect().and_then(|h| cgroup::settle(h, &spec.limits, &spec.name, spec.systemd_scope.as_ref()));
+    let host = match host {
+        Ok(h) => h,
+        // A scope an engine asked for is never given up.
+        Err(_) if freezer_only && spec.systemd_scope.is_none() => return Ok((None, None)),
+        Err(e) => return Err(e.into()),
     };
-    let mut watchdog = None;
-    if let Some(cg) = cgroup.as_mut() {
-        let mut dog = Watchdog::spawn(cg.paths()).map_err(host("start the cgroup watchdog"))?;
-        // The watchdog leaves the caller's cgroup with the supervisor.
-        match cg.create(&spec.limits, &[dog.pid()]) {
-            Ok(()) => {
-                // Best effort: at worst an empty directory outlives a
-                // SIGKILLed supervisor.
-                let _ = dog.also_remove_if_empty(cg.made_on_the_way());
-                watchdog = Some(dog);
-            }
-            Err(_) if freezer_only && spec.systemd_scope.is_none() => {
-                dog.finish();
-                cgroup = None;
-            }
-            Err(e) => {
-                // `create` removed what it made; the watchdog is left a
-                // removal only if that failed.
-                if cg.remove(Duration::ZERO).is_ok() {
-                    dog.finish();
-                }
-                return Err(e.into());
-            }
+    // The defaults beside the limits asked for, where the host takes them.
+    if spec.default_limits {
+        if let Ok(made) = make_cgroup(&host, &placement, &spec.limits.with_defaults(&host), spec.freezable) {
+            return Ok(made);
         }
     }
-    Ok((cgroup, watchdog))
+    match make_cgroup(&host, &placement, &spec.limits, spec.freezable) {
+        Ok(made) => Ok(made),
+        Err(_) if freezer_only && spec.systemd_scope.is_none() => Ok((None, None)),
+        Err(e) => Err(e),
+    }
+}
+
+/// Where the instance's cgroups go.
+fn placement(spec: &InstanceSpec) -> Placement {
+    match &spec.cgroup_path {
+        Some(path) => Placement::Chosen(path.clone()),
+        None => Placement::Own {
+            name: spec.name.clone(),
+        },
+    }
+}
+
+/// xvisor's default limits alone (`cgroup::DEFAULT_PIDS`,
+/// `cgroup::default_memory`), in a cgroup below the one xvisor runs in,
+/// where that can be made as it is: never a systemd scope asked for
+/// them (a round trip to the manager on every start), never an error (a
+/// caller without a delegated cgroup runs as before, bounded by
+/// RLIMIT_NPROC where it has ids of its own), and no view of
+/// `/sys/fs/cgroup` (the host's cgroups are found without reading its
+/// mounts, [`CgroupHost::detect_known`]).
+fn default_cgroup(spec: &InstanceSpec) -> (Option<InstanceCgroup>, Option<Watchdog>) {
+    let Some(host) = CgroupHost::detect_known(&["memory", "pids"]).or_else(|| {
+        let mut h = CgroupHost::detect().ok()?;
+        h.mounts = Default::default();
+        Some(h)
+    }) else {
+        return (None, None);
+    };
+    let limits = spec.limits.with_defaults(&host);
+    if limits.is_empty() {
+        return (None, None);
+    }
+    // Not even a watchdog where the look says it cannot be made.
+    match InstanceCgroup::plan(&host, &placement(spec), &limits, false) {
+        Ok(planned) if planned.looks_makeable() => {}
+        _ => return (None, None),
+    }
+    make_cgroup(&host, &placement(spec), &limits, false).unwrap_or((None, None))
+}
+
+/// Plans and makes the instance's cgroups with `limits`, the watchdog
+/// first: it knows the paths before they exist, so there is no moment at
+/// which a SIGKILLed supervisor leaves one behind. Nothing is left on
+/// error.
+fn make_cgroup(
+    cgroups: &CgroupHost,
+    placement: &Placement,
+    limits: &cgroup::Limits,
+    freezable: bool,
+) -> Result<(Option<InstanceCgroup>, Option<Watchdog>), InstanceError> {
+    let mut cg = InstanceCgroup::plan(cgroups, placement, limits, freezable)?;
+    let mut dog = Watchdog::spawn(cg.paths()).map_err(host("start the cgroup watchdog"))?;
+    // The watchdog leaves the caller's cgroup with the supervisor.
+    match cg.create(limits, &[dog.pid()]) {
+        Ok(()) => {
+            // Best effort: at worst an empty directory outlives a
+            // SIGKILLed supervisor.
+            let _ = dog.also_remove_if_empty(cg.made_on_the_way());
+            Ok((Some(cg), Some(dog)))
+        }
+        Err(e) => {
+            // `create` removed what it made; the watchdog is left a
+            // removal only if that failed.
+            if cg.remove(Duration::ZERO).is_ok() {
+                dog.finish();
+            }
+            Err(e.into())
+        }
+    }
 }
 
 /// The trace asked for, opened.

@@ -45,6 +45,19 @@ fn openat2(root: BorrowedFd<'_>, path: &[u8], flags: i32, mode: u32) -> io::Resu
     Ok(unsafe { OwnedFd::from_raw_fd(fd as i32) })
 }
 
+/// Whether this process may create entries in directory `path` with its
+/// effective ids and capabilities (`faccessat(W_OK|X_OK, AT_EACCESS)`): a
+/// cheap look before work that only makes sense if it may.
+pub fn may_create_in(path: &std::path::Path) -> bool {
+    let Ok(c) = cstring(std::os::unix::ffi::OsStrExt::as_bytes(path.as_os_str())) else {
+        return false;
+    };
+    // SAFETY: `c` is a NUL-terminated path that outlives the call; the
+    // kernel only reads it.
+    let ret = unsafe { libc::faccessat(libc::AT_FDCWD, c.as_ptr(), libc::W_OK | libc::X_OK, libc::AT_EACCESS) };
+    ret == 0
+}
+
 /// Reads a small file whole, as text: meant for /proc files, which report
 /// a size of 0. `std::fs::read_to_string` asks for the size first (`statx`,
 /// `lseek`) and then reads from 32 bytes up, doubling — six reads for a

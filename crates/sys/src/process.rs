@@ -590,6 +590,17 @@ pub mod rlimit {
     }
 }
 
+/// The host's RAM in bytes (`sysinfo`'s `totalram`).
+pub fn total_ram() -> io::Result<u64> {
+    // SAFETY: sysinfo writes only the zero-initialised struct it is given,
+    // which lives for the call; all-zero bytes are a valid `sysinfo`.
+    let mut info: libc::sysinfo = unsafe { std::mem::zeroed() };
+    // SAFETY: see above; `info` is a valid, writable `sysinfo`.
+    check_int(unsafe { libc::sysinfo(&mut info) })?;
+    // `c_ulong`: u64 here, u32 on 32-bit targets.
+    Ok((info.totalram as u64).saturating_mul(u64::from(info.mem_unit.max(1))))
+}
+
 /// Opens a pidfd for an existing process.
 pub fn pidfd_open(pid: i32) -> io::Result<OwnedFd> {
     // SAFETY: plain integers; on success the kernel returns a new descriptor

@@ -104,8 +104,9 @@ Network:
                            the run before the program starts; repeatable
 
 Limits (refused, never ignored, where the host cannot enforce them):
-      --memory SIZE        memory limit, e.g. 256M, 2G
-      --pids N             at most N processes and threads
+      --memory SIZE        memory limit, e.g. 256M, 2G (default: half the
+                           memory xvisor may use, where it can make a cgroup)
+      --pids N             at most N processes and threads (default 4096)
       --cpus FRACTION      CPU time, e.g. 0.5 or 2
       --nofile N           open-file limit
       --timeout DURATION   kill the instance after e.g. 30s, 500ms, 5m
@@ -120,11 +121,15 @@ Limits (refused, never ignored, where the host cannot enforce them):
                            read-only (/tmp, the home directory, /var and
                            /run, --tmpfs mounts and rw volumes stay
                            writable)
-      --no-limits          drop the default bound on processes: without it,
-                           an instance started by root (with ids of its own)
-                           lets each of its users run at most 4096
-                           processes and threads (RLIMIT_NPROC) unless
-                           --pids says otherwise; the tmpfs sizes above stay
+      --no-limits          drop xvisor's default limits: without it, where
+                           the host lets xvisor make a cgroup (root, or a
+                           delegated one), an instance may use at most half
+                           of the memory xvisor may use (the host's RAM, or
+                           its own cgroup's limit) and 4096 processes and
+                           threads, unless --memory or --pids say otherwise;
+                           without such a cgroup, an instance started by
+                           root lets each of its users run at most 4096
+                           (RLIMIT_NPROC). The tmpfs sizes above stay
       --rm                 every instance is removed at its end; with -d,
                            its log and exit status go too
       --init               accepted, as docker's: every instance's pid 1 is
@@ -1045,12 +1050,16 @@ pub fn tell_outcome(outcome: Outcome, memory: Option<u64>) -> i32 {
                 show_duration(after)
             );
         }
-        Outcome::OutOfMemory { .. } => {
-            let limit = memory.map_or_else(String::new, |m| format!(" of {}", show_size(m)));
-            eprintln!(
-                "xvisor: out of memory: the instance reached its --memory limit{limit} and the kernel killed the guest"
-            );
-        }
+        Outcome::OutOfMemory { .. } => match memory {
+            Some(m) => eprintln!(
+                "xvisor: out of memory: the instance reached its --memory limit of {} and the kernel killed the guest",
+                show_size(m)
+            ),
+            None => eprintln!(
+                "xvisor: out of memory: the instance reached xvisor's default memory limit (half the memory \
+                 xvisor may use) and the kernel killed the guest; --memory SIZE sets another, --no-limits none"
+            ),
+        },
         Outcome::Exited(_) => {}
     }
     outcome.exit_code()

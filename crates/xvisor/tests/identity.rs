@@ -270,34 +270,6 @@ fn a_root_directory_shows_its_owners_to_the_guest() {
     assert_eq!(ok(&out).trim(), "0:0\n33:33\nwritten");
 }
 
-const NPROC: &str = "import resource; print(*resource.getrlimit(resource.RLIMIT_NPROC))";
-
-#[test]
-fn each_user_of_an_instance_has_a_default_process_bound_that_options_lift() {
-    let limit = |extra: &[&str]| {
-        let mut args = vec!["run"];
-        args.extend_from_slice(extra);
-        args.extend_from_slice(&["--", "python3", "-c", NPROC]);
-        ok(&run(Caller::Root, &args)).trim().to_string()
-    };
-    assert_eq!(limit(&[]), "4096 4096");
-    assert_ne!(limit(&["--no-limits"]), "4096 4096");
-    assert_ne!(limit(&["--pids", "100"]), "4096 4096", "--pids is the bound asked for");
-    // A fork bomb ends there: init and the parent are two of the 4096.
-    let bomb = "import os, time\n\
-                n = 0\n\
-                try:\n\
-                \x20   while True:\n\
-                \x20       if os.fork() == 0:\n\
-                \x20           time.sleep(30)\n\
-                \x20           os._exit(0)\n\
-                \x20       n += 1\n\
-                except OSError as e:\n\
-                \x20   print(n, e.errno)\n";
-    let out = run(Caller::Root, &["run", "--", "python3", "-c", bomb]);
-    assert_eq!(ok(&out).trim(), "4094 11");
-}
-
 both_callers!(
     the_instances_own_namespace_settings_are_writable_and_no_others,
     |caller| {
