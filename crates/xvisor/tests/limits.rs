@@ -90,9 +90,13 @@ fn start_sleeping(name: &str, extra: &[&str]) -> (Child, Vec<PathBuf>) {
     args.extend_from_slice(extra);
     args.extend_from_slice(&["--", "sleep", &seconds]);
     let child = xvisor(Caller::Root, &args).stdin(Stdio::null()).spawn().unwrap();
+    // The guest's own command line, not xvisor's (which holds the same
+    // words after "--"): the instance is running, its cgroups made.
     let marker = format!("sleep {seconds}");
     assert!(
-        eventually(Duration::from_secs(5), || !processes_with(&marker).is_empty()),
+        eventually(Duration::from_secs(5), || processes_with(&marker).iter().any(|c| c
+            .split_once(": ")
+            .is_some_and(|(_, command)| command.starts_with(&marker)))),
         "{name}: the instance never ran"
     );
     (child, cgroup_dirs_named(name))
