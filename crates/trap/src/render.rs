@@ -113,10 +113,10 @@ pub fn summary(policy: &Policy) -> String {
     for s in SYSCALLS {
         match policy.action(s) {
             Action::Allow => allow += 1,
-            Action::AllowUnless(_) => unless += 1,
+            Action::AllowUnless(_) | Action::MonitorIf { trap_others: false, .. } => unless += 1,
             // Never continued: refused once Linux's argument checks are made.
             Action::Trap if matches!(s.handler, Handler::RefuseAfter(_)) => checked += 1,
-            Action::Trap => trap += 1,
+            Action::Trap | Action::Monitor | Action::MonitorIf { trap_others: true, .. } => trap += 1,
             Action::Refuse(_) => named += 1,
             Action::Errno(_) | Action::Kill => errno += 1,
         }
@@ -171,6 +171,7 @@ pub fn json(policy: &Policy) -> String {
             Action::AllowUnless(rules) => {
                 format!(", \"trapped_when\": {}", json_string(&crate::policy::rule_names(rules)))
             }
+            Action::MonitorIf { .. } => ", \"monitor_stops\": \"the attach family (guest debuggers)\"".to_string(),
             _ => String::new(),
         };
         let _ = write!(
@@ -182,8 +183,9 @@ pub fn json(policy: &Policy) -> String {
             json_string(&class_name(s.class)),
             json_string(handler_name(s.handler)),
             json_string(match action {
-                Action::Allow | Action::AllowUnless(_) => "allow",
-                Action::Trap | Action::Refuse(_) => "trap",
+                Action::Allow | Action::AllowUnless(_) | Action::MonitorIf { trap_others: false, .. } => "allow",
+                Action::Trap | Action::Refuse(_) | Action::MonitorIf { trap_others: true, .. } => "trap",
+                Action::Monitor => "monitor",
                 Action::Errno(_) => "errno",
                 Action::Kill => "kill",
             }),
