@@ -1,0 +1,263 @@
+//! Debuggers inside an instance (docs/design/guest-debuggers.md): strace
+//! and gdb work as natively, a guest attaches to its own children, and the
+//! monitor keeps what it must (init is never lent, the task limit holds, a
+//! tracer's end leaves nothing behind). Root and uid 65534.
+
+#[macro_use]
+mod common;
+
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use common::*;
+
+/// strace and gdb must be installed (scripts/setup installs them).
+fn require_debuggers() {
+    for tool in ["strace", "gdb", "gcc"] {
+        let found = Command::new(tool)
+            .arg("--version")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        assert!(found, "{tool} is needed for these tests (scripts/setup installs it)");
+    }
+}
+
+/// The same command run natively, as the caller.
+fn native(caller: Caller, args: &[&str]) -> std::process::Output {
+    let mut cmd = match caller {
+        Caller::Root => Command::new(args[0]),
+        Caller::Unprivileged => {
+            let mut c = Command::new("setpriv");
+            c.args(AS_NOBODY).arg("--").arg(args[0]);
+            c
+        }
+    };
+    // The instance's environment: PATH alone (not the test's loader
+    // paths).
+    cmd.args(&args[1..])
+        .current_dir("/")
+        .stdin(Stdio::null())
+        .env_clear()
+        .env("PATH", "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
+    cmd.output().expect("run natively")
+}
+
+/// strace's lines reduced to their shape: the call's name and whether it
+/// failed (and with which errno), or the end line; addresses, pids and
+/// the environment's size differ between any two runs.
+fn shape(strace: &str) -> Vec<String> {
+    strace
+        .lines()
+        .filter_map(|line| {
+            let line = line.trim();
+            if line.starts_with("+++") || line.starts_with("---") {
+                return Some(line.split_whitespace().take(3).collect::<Vec<_>>().join(" "));
+            }
+            let name = line.split('(').next()?.to_string();
+            let result = line.rsplit_once(" = ")?.1;
+            let outcome = if result.starts_with('-') {
+                result.split_whitespace().nth(1).unwrap_or("?").to_string()
+            } else if result.starts_with('?') {
+                "?".to_string()
+            } else {
+                "ok".to_string()
+            };
+            Some(format!("{name} {outcome}"))
+        })
+        .collect()
+}
+
+both_callers!(strace_of_a_program_matches_native, |caller| {
+    require_debuggers();
+    let args = ["strace", "-f", "true"];
+    let inside = run(caller, &["run", "--", args[0], args[1], args[2]]);
+    let outside = native(caller, &args);
+    assert_eq!(code(&inside), code(&outside), "{}", stderr(&inside));
+    assert_eq!(code(&inside), 0, "{}", stderr(&inside));
+    let (inside, outside) = (shape(&stderr(&inside)), shape(&stderr(&outside)));
+    assert!(inside.iter().any(|l| l.starts_with("execve ok")), "{inside:?}");
+    assert_eq!(inside, outside);
+});
+
+both_callers!(strace_passes_on_the_exit_status, |caller| {
+    require_debuggers();
+    for profile in ["default", "strict"] {
+        for (script, status) in [("true; false", 1), ("true; exit 3", 3), ("true", 0)] {
+            let args = ["strace", "-f", "-qq", "-e", "trace=none", "sh", "-c", script];
+            let mut run_args = vec!["run", "--profile", profile, "--"];
+            run_args.extend(args);
+            let inside = run(caller, &run_args);
+            assert_eq!(code(&inside), status, "{profile} {script}: {}", stderr(&inside));
+            assert_eq!(code(&native(caller, &args)), status, "natively: {script}");
+        }
+    }
+});
+
+both_callers!(strace_follows_forks_as_natively, |caller| {
+    require_debuggers();
+    let args = [
+        "strace",
+        "-f",
+        "-qq",
+        "-e",
+        "trace=write",
+        "sh",
+        "-c",
+        "echo one; (echo two); echo three",
+    ];
+    for profile in ["default", "strict"] {
+        let mut run_args = vec!["run", "--profile", profile, "--"];
+        run_args.extend(args);
+        let inside = run(caller, &run_args);
+        assert_eq!(stdout(&inside), "one\ntwo\nthree\n", "{profile}: {}", stderr(&inside));
+        let writes = |s: &str| s.lines().filter(|l| l.contains("write(1, ")).count();
+        assert_eq!(writes(&stderr(&inside)), 3, "{profile}: {}", stderr(&inside));
+    }
+});
+
+both_callers!(gdb_runs_a_program_to_a_breakpoint, |caller| {
+    require_debuggers();
+    let dir = TempDir::new("debuggee");
+    let src = format!("{}/tests/programs/debuggee.c", env!("CARGO_MANIFEST_DIR"));
+    let built = Command::new("gcc")
+        .args(["-g", "-O0", "-o"])
+        .arg(dir.join("debuggee"))
+        .arg(&src)
+        .status()
+        .expect("gcc");
+    assert!(built.success());
+    set_mode(dir.path(), 0o755);
+    let volume = format!("{}:/d", dir.str());
+
+    // `bt` after the end says "No stack." and gdb -batch ends with 1, as
+    // natively.
+    let args = ["gdb", "-batch", "-ex", "run", "-ex", "bt", "--args", "/bin/true"];
+    let mut run_args = vec!["run", "--"];
+    run_args.extend(args);
+    let o = run(caller, &run_args);
+    let text = format!("{}{}", stdout(&o), stderr(&o));
+    assert_eq!(code(&o), code(&native(caller, &args)), "{text}");
+    assert!(text.contains("exited normally"), "{text}");
+    assert!(text.contains("No stack."), "{text}");
+
+    for profile in ["default", "strict"] {
+        let o = run(
+            caller,
+            &[
+                "run",
+                "--profile",
+                profile,
+                "-v",
+                &volume,
+                "--",
+                "gdb",
+                "-batch",
+                "-ex",
+                "break main",
+                "-ex",
+                "run",
+                "-ex",
+                "print g",
+                "-ex",
+                "next",
+                "-ex",
+                "print g",
+                "-ex",
+                "continue",
+                "/d/debuggee",
+            ],
+        );
+        let text = stdout(&o);
+        assert_eq!(code(&o), 0, "{profile}: {text}{}", stderr(&o));
+        assert!(text.contains("$1 = 41"), "{profile}: {text}");
+        assert!(text.contains("$2 = 42"), "{profile}: {text}");
+        assert!(text.contains("g is 42"), "{profile}: {text}");
+        assert!(text.contains("exited normally"), "{profile}: {text}");
+    }
+});
+
+both_callers!(a_process_attaches_to_its_own_child_as_natively, |caller| {
+    require_debuggers();
+    let dir = c_program("ptrace_sibling");
+    let volume = format!("{}:/t", dir.str());
+    let outside = native(caller, &[dir.join("ptrace_sibling").to_str().unwrap()]);
+    let expected = String::from_utf8_lossy(&outside.stdout).into_owned();
+    assert!(expected.contains("attach running child: ok"), "natively: {expected}");
+    for profile in ["default", "strict"] {
+        // With an argument it also tries pid 1: the instance's init, never
+        // let go.
+        let inside = run(
+            caller,
+            &[
+                "run",
+                "--profile",
+                profile,
+                "-v",
+                &volume,
+                "--",
+                "/t/ptrace_sibling",
+                "1",
+            ],
+        );
+        assert_eq!(
+            ok(&inside),
+            format!("{expected}attach pid 1: EPERM\n"),
+            "{profile}: {}",
+            stderr(&inside)
+        );
+    }
+});
+
+#[test]
+fn the_task_limit_holds_under_strace() {
+    require_root();
+    require_debuggers();
+    // Sleeps started in a loop under a limit of eight tasks: init, strace
+    // and sh count, so five start before sh cannot fork (natively under a
+    // pids.max of 8 the same). The sleeps are forked by a task strace
+    // traces: not seen by the monitor until a look, counted by the cgroup.
+    let o = run(
+        Caller::Root,
+        &[
+            "run",
+            "--pids",
+            "8",
+            "--",
+            "strace",
+            "-f",
+            "-qq",
+            "-e",
+            "trace=none",
+            "sh",
+            "-c",
+            "for i in 1 2 3 4 5 6 7 8 9 10 11 12; do sleep 1 & echo $i; done; wait",
+        ],
+    );
+    let started = stdout(&o).lines().count();
+    assert!(
+        (1..=5).contains(&started),
+        "{started} sleeps started under --pids 8: {}",
+        stderr(&o)
+    );
+    assert!(stderr(&o).contains("Cannot fork"), "{}", stderr(&o));
+}
+
+both_callers!(a_killed_tracer_leaves_nothing_behind, |caller| {
+    require_debuggers();
+    let marker = format!("{}", 4000 + std::process::id() % 1000);
+    // strace is killed while it traces a sleep; the sleep, untraced and
+    // taken back by the monitor, ends with the instance.
+    let script = format!("strace -f -o /dev/null sleep {marker} & sleep 0.5; kill -9 $!; sleep 0.3; echo done");
+    let started = std::time::Instant::now();
+    let o = run(caller, &["run", "--", "sh", "-c", &script]);
+    assert_eq!(ok(&o), "done\n", "{}", stderr(&o));
+    assert!(started.elapsed() < Duration::from_secs(60));
+    assert!(
+        eventually(Duration::from_secs(5), || processes_with(&format!("sleep {marker}"))
+            .is_empty()),
+        "left behind: {:?}",
+        processes_with(&format!("sleep {marker}"))
+    );
+});
