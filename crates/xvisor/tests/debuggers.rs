@@ -186,8 +186,9 @@ both_callers!(a_process_attaches_to_its_own_child_as_natively, |caller| {
     let expected = String::from_utf8_lossy(&outside.stdout).into_owned();
     assert!(expected.contains("attach running child: ok"), "natively: {expected}");
     for profile in ["default", "strict"] {
-        // With an argument it also tries pid 1: the instance's init, never
-        // let go.
+        // With arguments it also tries pid 1 (the instance's init, never
+        // let go) and a host pid, the test's own (not nameable inside).
+        let host_pid = std::process::id().to_string();
         let inside = run(
             caller,
             &[
@@ -199,11 +200,12 @@ both_callers!(a_process_attaches_to_its_own_child_as_natively, |caller| {
                 "--",
                 "/t/ptrace_sibling",
                 "1",
+                &host_pid,
             ],
         );
         assert_eq!(
             ok(&inside),
-            format!("{expected}attach pid 1: EPERM\n"),
+            format!("{expected}attach pid 1: EPERM\nattach host pid: ESRCH\n"),
             "{profile}: {}",
             stderr(&inside)
         );

@@ -1,11 +1,12 @@
 /* A guest debugger's moves without a debugger: a process forks a child
  * and attaches to it (PTRACE_ATTACH of a running task, PTRACE_SEIZE of a
  * group-stopped one), reads its registers, detaches; then tries pid 1 and
- * a pid that does not exist. Prints one line per step, the same natively
+ * a pid that does not exist and a host pid. Prints one line per step, the same natively
  * and in an instance (but for pid 1, which prints what it got). */
 #include <errno.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/ptrace.h>
 #include <sys/types.h>
@@ -81,6 +82,12 @@ int main(int argc, char **argv) {
         printf("attach pid 1: %s\n", name(r < 0 ? errno : 0));
         if (r == 0)
             ptrace(PTRACE_DETACH, 1, 0, 0);
+    }
+    if (argc > 2) {
+        /* A host pid (the test's own): outside the instance's pid
+         * namespace, it names nothing there. */
+        r = ptrace(PTRACE_ATTACH, atoi(argv[2]), 0, 0);
+        printf("attach host pid: %s\n", name(r < 0 ? errno : 0));
     }
     return 0;
 }
