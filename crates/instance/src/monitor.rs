@@ -444,8 +444,9 @@ struct Lending {
     pending: HashMap<i32, i32>,
     /// Callers resumed to their call's exit, where a look follows.
     at_exit: BTreeSet<i32>,
-    /// The exec starter (program-is-init instances), once born.
-    starter: Option<i32>,
+    /// init's first child, once born: the guest program, or where init
+    /// becomes the program, the exec starter.
+    first_child: Option<i32>,
     /// When a look not asked for by an attach may run again: looks take
     /// at most a tenth of the monitor's time.
     next_look: Option<Instant>,
@@ -643,10 +644,10 @@ impl Follower {
             return;
         }
         let creator = self.known(creator_tid);
-        if self.observers.program_is_init && !clone && creator_tid == self.init {
+        if !clone && creator_tid == self.init {
             let mut lending = self.lending.borrow_mut();
-            if lending.starter.is_none() {
-                lending.starter = Some(child);
+            if lending.first_child.is_none() {
+                lending.first_child = Some(child);
             }
         }
         let mut task = self.known(child);
@@ -728,7 +729,7 @@ impl Follower {
             return;
         };
         match call.arg0 {
-            PTRACE_TRACEME if tid != self.init && Some(tid) != self.lending.borrow().starter => {
+            PTRACE_TRACEME if self.may_lend(tid) => {
                 // The caller is the tracee: let go from this stop, it never
                 // runs untraced in user space before its own call. Should
                 // the call fail, a look takes it back.
@@ -748,10 +749,36 @@ impl Follower {
         }
     }
 
+    /// Whether task `tid` may be lent at all. Never init, nor the exec
+    /// starter, nor a process `xvisor exec` started (a child of init other
+    /// than the guest program, or of the starter): the supervisor signals
+    /// those by host pid, which is safe only while the monitor traces them
+    /// (their pid cannot be reused before the monitor has collected their
+    /// end; a guest tracer's tracee is reaped without the monitor).
+    fn may_lend(&self, tid: i32) -> bool {
+        let (group, creator) = {
+            let table = lock(&self.shared.table);
+            let group = table.get(tid).map_or(tid, |t| t.host_pid);
+            (group, table.get(group).and_then(|t| t.creator))
+        };
+        let first_child = self.lending.borrow().first_child;
+        let starter = if self.observers.program_is_init {
+            first_child
+        } else {
+            None
+        };
+        let exec_started = if self.observers.program_is_init {
+            starter.is_some() && creator == starter
+        } else {
+            creator == Some(self.init) && Some(group) != first_child
+        };
+        group != self.init && Some(group) != starter && !exec_started
+    }
+
     /// The host tid of the task `pid` names in `caller`'s pid namespace, if
-    /// the monitor may let it go: a task of the instance it traces, not
-    /// init, not the exec starter, not in the caller's thread group (the
-    /// kernel refuses that anyway), not wanted by another caller already.
+    /// the monitor may let it go ([`Follower::may_lend`]), it is not in the
+    /// caller's thread group (the kernel refuses that anyway) and no other
+    /// caller wants it already.
     fn lendable(&self, caller: i32, pid: u64) -> Option<i32> {
         let pid = i64::try_from(pid)
             .ok()
@@ -767,12 +794,11 @@ impl Follower {
             found
         }?;
         let caller_group = lock(&self.shared.table).get(caller).map_or(caller, |t| t.host_pid);
-        let lending = self.lending.borrow();
-        let refused = target.host_tid == self.init
-            || Some(target.host_pid) == lending.starter
-            || target.host_pid == caller_group
-            || lending.lent.contains_key(&target.host_tid)
-            || lending.pending.contains_key(&target.host_tid);
+        let busy = {
+            let lending = self.lending.borrow();
+            lending.lent.contains_key(&target.host_tid) || lending.pending.contains_key(&target.host_tid)
+        };
+        let refused = busy || target.host_pid == caller_group || !self.may_lend(target.host_tid);
         (!refused && crate::procfs::pid_namespace_of(target.host_tid).as_ref() == Some(&namespace))
             .then_some(target.host_tid)
     }
