@@ -1509,12 +1509,15 @@ fn settle_guest_rights(spec: &mut InstanceSpec) {
 /// step aside soundly: not when the policy pins programs (a pin is checked
 /// at the monitor's exec stop, which a lent task's tracer would take), nor
 /// in a joined pid namespace (init's end does not end it: teardown kills
-/// what the table lists, which may lack a lent task's children). There
-/// the attach family stays refused, as before.
+/// what the table lists, which may lack a lent task's children), nor when
+/// learning (which program each task runs is followed through the
+/// monitor's exec events, which a guest tracer would take). There the
+/// attach family stays refused, as before.
 fn allow_guest_debuggers(spec: &mut InstanceSpec) {
     let pinned = crate::pinned::PinnedPrograms::of(&spec.policy).is_some();
     let joined_pid = spec.joined.iter().any(|j| j.kind == NamespaceKind::Pid);
-    if !pinned && !joined_pid && spec.policy.user_denial(xvisor_trap::table::PTRACE).is_none() {
+    let denied = spec.policy.user_denial(xvisor_trap::table::PTRACE).is_some();
+    if !pinned && !joined_pid && !spec.learn && !denied {
         spec.policy.allow_guest_debuggers();
     }
 }

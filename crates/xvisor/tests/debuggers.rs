@@ -263,3 +263,42 @@ both_callers!(a_killed_tracer_leaves_nothing_behind, |caller| {
         processes_with(&format!("sleep {marker}"))
     );
 });
+
+/// Where the monitor cannot step aside soundly, guest debuggers stay
+/// refused as before: pinned programs (checked at the monitor's exec
+/// stops), learning, a user's denial of ptrace.
+both_callers!(debuggers_stay_refused_where_the_monitor_needs_every_exec, |caller| {
+    require_debuggers();
+    require_landlock(1);
+    let out = Command::new("sha256sum").arg("/usr/bin/true").output().unwrap();
+    let hash = String::from_utf8_lossy(&out.stdout)
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .to_string();
+    let (_pins, pinned) = policy_file(
+        "dbg-pins",
+        &format!(
+            "[exec]\nallow = [\"/usr\", \"/bin\", \"/lib\", {{ path = \"/usr/bin/true\", sha256 = \"{hash}\" }}]\n"
+        ),
+    );
+    let learned = TempDir::new("dbg-learn");
+    let learn_file = learned.join("learned.toml");
+    let learn_file = learn_file.to_str().unwrap();
+    for options in [
+        vec!["--policy", &pinned],
+        vec!["--learn", learn_file],
+        vec!["--deny-syscall", "ptrace"],
+    ] {
+        let mut args = vec!["run"];
+        args.extend(options.iter().copied());
+        args.extend(["--", "strace", "-f", "true"]);
+        let o = run(caller, &args);
+        assert_ne!(code(&o), 0, "{options:?}: {}", stderr(&o));
+        assert!(
+            stderr(&o).contains("Operation not permitted"),
+            "{options:?}: {}",
+            stderr(&o)
+        );
+    }
+});
