@@ -17,6 +17,7 @@
 //! names the task it says (signals sent by id are race-free).
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::os::fd::AsFd;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -249,6 +250,11 @@ struct Shared {
     table: Arc<Mutex<TaskTable>>,
     /// The monitor thread's id (0 until it runs), for the doorbell.
     thread_id: std::sync::atomic::AtomicI32,
+    /// Under guest debuggers, a pipe (read end, write end) the monitor
+    /// writes to when it lends a first task: the supervisor's main loop,
+    /// which rings it for looks while anything is lent, may be waiting
+    /// without a timeout.
+    lending_wake: Option<(std::os::fd::OwnedFd, std::os::fd::OwnedFd)>,
     init_end: Mutex<Option<WaitStatus>>,
     init_ended: Condvar,
 }
@@ -303,7 +309,18 @@ impl Monitor {
         observers: Observers,
         confine: impl FnOnce() -> std::io::Result<()> + Send + 'static,
     ) -> std::io::Result<Self> {
-        let shared = Arc::new(Shared::default());
+        let lending_wake = if observers.guest_debuggers {
+            let (read, write) = xvisor_sys::event::pipe()?;
+            xvisor_sys::event::set_nonblocking(read.as_fd(), true)?;
+            xvisor_sys::event::set_nonblocking(write.as_fd(), true)?;
+            Some((read, write))
+        } else {
+            None
+        };
+        let shared = Arc::new(Shared {
+            lending_wake,
+            ..Shared::default()
+        });
         let (ready_tx, ready_rx) = std::sync::mpsc::channel::<std::io::Result<()>>();
         let for_thread = Arc::clone(&shared);
         let thread = std::thread::Builder::new()
@@ -393,6 +410,19 @@ impl Monitor {
             .wait_timeout_while(guard, patience, |end| end.is_none())
             .unwrap_or_else(|poisoned| poisoned.into_inner());
         *guard
+    }
+
+    /// Readable once the monitor has lent a task (see `Shared`); the main
+    /// loop watches it and empties it with [`Monitor::heard_lending`].
+    pub(crate) fn lending_fd(&self) -> Option<std::os::fd::BorrowedFd<'_>> {
+        self.shared.lending_wake.as_ref().map(|(read, _)| read.as_fd())
+    }
+
+    pub(crate) fn heard_lending(&self) {
+        if let Some((read, _)) = &self.shared.lending_wake {
+            let mut buf = [0u8; 64];
+            while matches!(xvisor_sys::event::read(read.as_fd(), &mut buf), Ok(n) if n > 0) {}
+        }
     }
 
     /// While a guest tracer holds a task, asks the monitor thread for a
@@ -827,8 +857,11 @@ impl Follower {
         if let Some(caller) = caller {
             self.hold_to_exit(caller);
         }
-        if detached {
+        if detached && !self.observers.parking.lending() {
             self.observers.parking.set_lending(true);
+            if let Some((_, write)) = &self.shared.lending_wake {
+                let _ = xvisor_sys::event::write_all(write.as_fd(), &[1]);
+            }
         }
     }
 
@@ -882,33 +915,33 @@ impl Follower {
     /// The exit stop of an attach-family call the monitor held: its tracee
     /// (or the task it failed to take) is looked for, and the caller goes
     /// on.
+    ///
+    /// The look is skipped when one ran too recently (looks take at most a
+    /// tenth of the monitor's time, whatever a guest's rate of attach
+    /// calls): while a task is lent, the next comes within `LOOK_EVERY`.
     fn call_exit(&self, tid: i32) {
-        if self.lending.borrow_mut().at_exit.remove(&tid) {
+        let held = self.lending.borrow_mut().at_exit.remove(&tid);
+        let due = self.lending.borrow().next_look.is_none_or(|at| Instant::now() >= at);
+        if held && due {
             self.look();
         }
         let _ = ptrace::resume(tid, 0);
     }
 
     /// A task the monitor traced ended: attach calls it made or waited for
-    /// are over, and the tasks it traced (if it was a guest tracer) are
-    /// untraced now: looked for.
+    /// are over, and if it was a guest tracer, its tracees are untraced
+    /// now: a look, when one is due (else within `LOOK_EVERY`).
     fn lending_ended(&self, tid: i32) {
-        let (callers, was_tracer) = {
+        let caller = {
             let mut lending = self.lending.borrow_mut();
             lending.pending.retain(|_, caller| *caller != tid);
             lending.at_exit.remove(&tid);
-            let caller = lending.pending.remove(&tid);
-            let was_tracer = lending.lent.values().any(|tracer| *tracer == tid);
-            (caller, was_tracer)
+            lending.pending.remove(&tid)
         };
-        if let Some(caller) = callers {
+        if let Some(caller) = caller {
             self.hold_to_exit(caller);
         }
-        if was_tracer {
-            self.look();
-        } else {
-            self.look_if_due();
-        }
+        self.look_if_due();
     }
 
     /// A look when one is due while tasks are lent (rung every
@@ -943,7 +976,14 @@ impl Follower {
                     Some(0) if ptrace::seize(tid, self.options).is_ok() => {
                         seized = true;
                         self.lending.borrow_mut().lent.remove(&tid);
-                        self.found(tid, pid);
+                        let known = lock(&self.shared.table).get(tid).is_some();
+                        if known {
+                            // Taken back: a group stop, if any, reports
+                            // itself to the monitor again.
+                            lock(&self.shared.table).set_state(tid, TaskState::Alive);
+                        } else {
+                            self.found(tid, pid);
+                        }
                     }
                     Some(tracer) if tracer == me => {
                         self.lending.borrow_mut().lent.remove(&tid);

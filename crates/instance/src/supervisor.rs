@@ -836,6 +836,11 @@ impl Instance {
             watches.push(Watch::new(fd.as_fd(), ready::IN));
             watches.len() - 1
         });
+        // The monitor lent a first task: looks are due from now on.
+        let lending_at = self.monitor.as_ref().and_then(Monitor::lending_fd).map(|fd| {
+            watches.push(Watch::new(fd, ready::IN));
+            watches.len() - 1
+        });
         let exec_at = watches.len();
         for session in &self.exec_clients {
             watches.push(Watch::new(session.client.as_fd(), ready::IN));
@@ -856,8 +861,11 @@ impl Instance {
             None => (None, None),
         };
         event::poll(&mut watches, timeout_ms).map_err(host("wait for events"))?;
-        if lending {
-            if let Some(monitor) = &self.monitor {
+        if let Some(monitor) = &self.monitor {
+            if lending_at.is_some_and(|i| watches[i].ready != 0) {
+                monitor.heard_lending();
+            }
+            if lending {
                 monitor.ring_for_look();
             }
         }
