@@ -282,7 +282,7 @@ both_callers!(a_killed_tracer_leaves_nothing_behind, |caller| {
     // taken back by the monitor at its next look, and ends with the
     // instance.
     let script = format!("strace -f -o /dev/null {sleep} & sleep 0.5; kill -9 $!; sleep 3; echo done");
-    let mut child = xvisor(caller, &["run", "--", "sh", "-c", &script])
+    let child = xvisor(caller, &["run", "--", "sh", "-c", &script])
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .spawn()
@@ -301,9 +301,9 @@ both_callers!(a_killed_tracer_leaves_nothing_behind, |caller| {
     );
 });
 
-/// Where the monitor cannot step aside soundly, guest debuggers stay
-/// refused as before: pinned programs (checked at the monitor's exec
-/// stops), learning, a user's denial of ptrace.
+// Where the monitor cannot step aside soundly, guest debuggers stay
+// refused as before: pinned programs (checked at the monitor's exec
+// stops), learning, a user's denial of ptrace.
 both_callers!(debuggers_stay_refused_where_the_monitor_needs_every_exec, |caller| {
     require_debuggers();
     require_landlock(1);
