@@ -480,7 +480,16 @@ struct Lending {
     /// When a look not asked for by an attach may run again: looks take
     /// at most a tenth of the monitor's time.
     next_look: Option<Instant>,
+    /// When each task the monitor let go itself was let go: between the
+    /// detach and the call that takes it (its own `TRACEME`, the caller's
+    /// attach) it is untraced, and a look must not seize it back then.
+    let_go_at: HashMap<i32, Instant>,
 }
+
+/// How long a task the monitor let go may stay untraced before a look
+/// takes it back: the call that takes it runs microseconds after the
+/// detach, unless it failed.
+const LET_GO_GRACE: Duration = Duration::from_millis(50);
 
 /// The monitor thread's side.
 struct Follower {
@@ -851,6 +860,7 @@ impl Follower {
             let mut lending = self.lending.borrow_mut();
             if detached {
                 lending.lent.insert(tid, tracer);
+                lending.let_go_at.insert(tid, Instant::now());
             }
             lending.pending.remove(&tid)
         };
@@ -921,7 +931,9 @@ impl Follower {
     /// calls): while a task is lent, the next comes within `LOOK_EVERY`.
     fn call_exit(&self, tid: i32) {
         let held = self.lending.borrow_mut().at_exit.remove(&tid);
-        let due = self.lending.borrow().next_look.is_none_or(|at| Instant::now() >= at);
+        let lending = self.lending.borrow();
+        let due = lending.at_exit.is_empty() && lending.next_look.is_none_or(|at| Instant::now() >= at);
+        drop(lending);
         if held && due {
             self.look();
         }
@@ -951,6 +963,10 @@ impl Follower {
             let lending = self.lending.borrow();
             !lending.lent.is_empty() && lending.next_look.is_none_or(|at| Instant::now() >= at)
         };
+        // Not while an attach-family call the monitor let run is under
+        // way: its target is untraced until the call takes it (the look at
+        // the call's exit stop comes instead).
+        let due = due && self.lending.borrow().at_exit.is_empty();
         if due {
             self.look();
         }
@@ -973,7 +989,7 @@ impl Follower {
                     continue;
                 }
                 match crate::procfs::tracer_of(tid) {
-                    Some(0) if ptrace::seize(tid, self.options).is_ok() => {
+                    Some(0) if !self.in_grace(tid) && ptrace::seize(tid, self.options).is_ok() => {
                         seized = true;
                         self.lending.borrow_mut().lent.remove(&tid);
                         let known = lock(&self.shared.table).get(tid).is_some();
@@ -1019,7 +1035,10 @@ impl Follower {
                 }
                 Some(_) => {}
                 None => {
-                    self.lending.borrow_mut().lent.remove(&tid);
+                    let mut lending = self.lending.borrow_mut();
+                    lending.lent.remove(&tid);
+                    lending.let_go_at.remove(&tid);
+                    drop(lending);
                     lock(&self.shared.table).remove(tid);
                 }
             }
@@ -1027,6 +1046,20 @@ impl Follower {
         let mut lending = self.lending.borrow_mut();
         lending.next_look = Some(Instant::now() + (started.elapsed() * 10).max(Duration::from_millis(1)));
         self.observers.parking.set_lending(!lending.lent.is_empty());
+    }
+
+    /// Whether `tid` was let go by the monitor too recently to be taken
+    /// back (see [`LET_GO_GRACE`]).
+    fn in_grace(&self, tid: i32) -> bool {
+        let mut lending = self.lending.borrow_mut();
+        match lending.let_go_at.get(&tid) {
+            Some(at) if at.elapsed() < LET_GO_GRACE => true,
+            Some(_) => {
+                lending.let_go_at.remove(&tid);
+                false
+            }
+            None => false,
+        }
     }
 
     /// A task a look found that the table did not know: entered as born

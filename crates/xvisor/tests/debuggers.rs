@@ -339,3 +339,32 @@ both_callers!(debuggers_stay_refused_where_the_monitor_needs_every_exec, |caller
         );
     }
 });
+
+// A tracer cannot get around the filter: a call it changes at the
+// syscall-entry stop is filtered as changed (here into a new user
+// namespace, which natively it may make), and its tracee's filter cannot
+// be suspended, even by host root (natively root may).
+both_callers!(a_tracer_cannot_get_around_the_filter, |caller| {
+    require_debuggers();
+    let dir = c_program("ptrace_swap");
+    let volume = format!("{}:/t", dir.str());
+    let natively = native(caller, &[dir.join("ptrace_swap").to_str().unwrap()]);
+    assert!(
+        String::from_utf8_lossy(&natively.stdout).contains("unshare(CLONE_NEWUSER): ok"),
+        "natively: {}",
+        String::from_utf8_lossy(&natively.stdout)
+    );
+    for profile in ["default", "strict"] {
+        let o = run(
+            caller,
+            &["run", "--profile", profile, "-v", &volume, "--", "/t/ptrace_swap"],
+        );
+        assert_eq!(
+            ok(&o),
+            "getppid turned into unshare(CLONE_NEWUSER): EPERM\nseize with PTRACE_O_SUSPEND_SECCOMP: EPERM\n",
+            "{profile}: {}",
+            stderr(&o)
+        );
+        assert!(stderr(&o).contains("denied unshare"), "{profile}: {}", stderr(&o));
+    }
+});
