@@ -473,7 +473,8 @@ struct Lending {
     /// target host tid → caller host tid.
     pending: HashMap<i32, i32>,
     /// Callers resumed to their call's exit, where a look follows.
-    at_exit: BTreeSet<i32>,
+    /// Caller host tid → the target the monitor let go for its attach.
+    at_exit: BTreeMap<i32, Option<i32>>,
     /// init's first child, once born: the guest program, or where init
     /// becomes the program, the exec starter.
     first_child: Option<i32>,
@@ -487,9 +488,12 @@ struct Lending {
 }
 
 /// How long a task the monitor let go may stay untraced before a look
-/// takes it back: the call that takes it runs microseconds after the
-/// detach, unless it failed.
-const LET_GO_GRACE: Duration = Duration::from_millis(50);
+/// takes it back, unless the call that takes it is known to be over (an
+/// attach's exit stop; a tracer seen by a look): the call runs as soon as
+/// the task is scheduled after the detach — a `TRACEME` caller's own
+/// call, whose end the monitor does not see — which on a loaded machine
+/// can take far longer than the microseconds it takes when idle.
+const LET_GO_GRACE: Duration = Duration::from_secs(2);
 
 /// The monitor thread's side.
 struct Follower {
@@ -845,7 +849,7 @@ impl Follower {
     /// Resumes `tid` to its call's exit, where a look follows.
     fn hold_to_exit(&self, tid: i32) {
         if ptrace::resume_to_call_exit(tid).is_ok() {
-            self.lending.borrow_mut().at_exit.insert(tid);
+            self.lending.borrow_mut().at_exit.insert(tid, None);
         } else {
             let _ = ptrace::resume(tid, 0);
         }
@@ -866,6 +870,9 @@ impl Follower {
         };
         if let Some(caller) = caller {
             self.hold_to_exit(caller);
+            if let Some(target) = self.lending.borrow_mut().at_exit.get_mut(&caller) {
+                *target = Some(tid);
+            }
         }
         if detached && !self.observers.parking.lending() {
             self.observers.parking.set_lending(true);
@@ -930,7 +937,16 @@ impl Follower {
     /// tenth of the monitor's time, whatever a guest's rate of attach
     /// calls): while a task is lent, the next comes within `LOOK_EVERY`.
     fn call_exit(&self, tid: i32) {
-        let held = self.lending.borrow_mut().at_exit.remove(&tid);
+        let held = {
+            let mut lending = self.lending.borrow_mut();
+            let held = lending.at_exit.remove(&tid);
+            // The attach is over: its target is the caller's now, or
+            // nobody's, and may be taken back.
+            if let Some(Some(target)) = held {
+                lending.let_go_at.remove(&target);
+            }
+            held.is_some()
+        };
         let lending = self.lending.borrow();
         let due = lending.at_exit.is_empty() && lending.next_look.is_none_or(|at| Instant::now() >= at);
         drop(lending);
@@ -1006,7 +1022,11 @@ impl Follower {
                         self.known(tid);
                     }
                     Some(tracer) => {
-                        self.lending.borrow_mut().lent.insert(tid, tracer);
+                        let mut lending = self.lending.borrow_mut();
+                        lending.lent.insert(tid, tracer);
+                        // Taken: its grace is over.
+                        lending.let_go_at.remove(&tid);
+                        drop(lending);
                         if lock(&self.shared.table).get(tid).is_none() {
                             self.found(tid, pid);
                         }
