@@ -279,23 +279,30 @@ both_callers!(a_killed_tracer_leaves_nothing_behind, |caller| {
     let marker = 4000 + std::process::id() % 1000 + if caller == Caller::Root { 0 } else { 1000 };
     let sleep = format!("sleep {marker}");
     // strace is killed while it traces a sleep: the sleep, untraced, is
-    // taken back by the monitor at its next look, and ends with the
-    // instance.
-    let script = format!("strace -f -o /dev/null {sleep} & sleep 0.5; kill -9 $!; sleep 3; echo done");
-    let child = xvisor(caller, &["run", "--", "sh", "-c", &script])
+    // taken back by the monitor at its next look. Then xvisor itself is
+    // killed: the instance ends, the sleep with it.
+    // strace's output file says when it traces the sleep.
+    let script = format!(
+        "strace -f -o /tmp/trace {sleep} & while ! grep -q nanosleep /tmp/trace 2>/dev/null; do sleep 0.1; done; \
+         kill -9 $!; wait $!; echo killed; sleep 120"
+    );
+    let mut child = xvisor(caller, &["run", "--", "sh", "-c", &script])
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .spawn()
         .expect("spawn xvisor");
-    let taken_back = eventually(Duration::from_secs(3), || {
-        process_running(&format!("strace -f -o /dev/null {sleep}")).is_none()
-            && tracer_of(&sleep).as_deref() == Some("xvisor-monitor")
+    let mut line = String::new();
+    let _ = std::io::BufRead::read_line(&mut std::io::BufReader::new(child.stdout.take().unwrap()), &mut line);
+    assert_eq!(line, "killed\n");
+    let taken_back = eventually(Duration::from_secs(30), || {
+        tracer_of(&sleep).as_deref() == Some("xvisor-monitor")
     });
-    let out = child.wait_with_output().unwrap();
-    assert!(taken_back, "the sleep's tracer: {:?}", tracer_of(&sleep));
-    assert_eq!(String::from_utf8_lossy(&out.stdout), "done\n");
+    let tracer = tracer_of(&sleep);
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(taken_back, "the sleep's tracer: {tracer:?}");
     assert!(
-        eventually(Duration::from_secs(5), || processes_with(&sleep).is_empty()),
+        eventually(Duration::from_secs(10), || processes_with(&sleep).is_empty()),
         "left behind: {:?}",
         processes_with(&sleep)
     );
