@@ -17,6 +17,7 @@
 //! names the task it says (signals sent by id are race-free).
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::os::fd::AsFd;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -247,6 +248,13 @@ fn is_zombie_still(tid: i32) -> bool {
 #[derive(Debug, Default)]
 struct Shared {
     table: Arc<Mutex<TaskTable>>,
+    /// The monitor thread's id (0 until it runs), for the doorbell.
+    thread_id: std::sync::atomic::AtomicI32,
+    /// Under guest debuggers, a pipe (read end, write end) the monitor
+    /// writes to when it lends a first task: the supervisor's main loop,
+    /// which rings it for looks while anything is lent, may be waiting
+    /// without a timeout.
+    lending_wake: Option<(std::os::fd::OwnedFd, std::os::fd::OwnedFd)>,
     init_end: Mutex<Option<WaitStatus>>,
     init_ended: Condvar,
 }
@@ -283,6 +291,13 @@ pub(crate) struct Observers {
     /// Programs pinned by sha256: each exec is checked at its stop, and a
     /// program whose contents are not the pinned ones is killed there.
     pub(crate) pinned: Option<crate::pinned::PinnedPrograms>,
+    /// Guest debuggers allowed (the policy's `allows_guest_debuggers`):
+    /// the ptrace attach family stops for the monitor, which lends tasks to
+    /// guest tracers (see [`Lending`]).
+    pub(crate) guest_debuggers: bool,
+    /// init becomes the program and its first child is the exec starter,
+    /// which is never lent.
+    pub(crate) program_is_init: bool,
 }
 
 impl Monitor {
@@ -294,7 +309,18 @@ impl Monitor {
         observers: Observers,
         confine: impl FnOnce() -> std::io::Result<()> + Send + 'static,
     ) -> std::io::Result<Self> {
-        let shared = Arc::new(Shared::default());
+        let lending_wake = if observers.guest_debuggers {
+            let (read, write) = xvisor_sys::event::pipe()?;
+            xvisor_sys::event::set_nonblocking(read.as_fd(), true)?;
+            xvisor_sys::event::set_nonblocking(write.as_fd(), true)?;
+            Some((read, write))
+        } else {
+            None
+        };
+        let shared = Arc::new(Shared {
+            lending_wake,
+            ..Shared::default()
+        });
         let (ready_tx, ready_rx) = std::sync::mpsc::channel::<std::io::Result<()>>();
         let for_thread = Arc::clone(&shared);
         let thread = std::thread::Builder::new()
@@ -309,8 +335,17 @@ impl Monitor {
                 } else {
                     0
                 };
-                let options =
-                    options::TRACE_FORK | options::TRACE_VFORK | options::TRACE_CLONE | exec | options::EXIT_KILL;
+                let debuggers = if observers.guest_debuggers {
+                    options::TRACE_SECCOMP | options::TRACE_SYSGOOD
+                } else {
+                    0
+                };
+                let options = options::TRACE_FORK
+                    | options::TRACE_VFORK
+                    | options::TRACE_CLONE
+                    | exec
+                    | debuggers
+                    | options::EXIT_KILL;
                 let seized = ptrace::seize(init, options);
                 let ok = seized.is_ok();
                 let _ = ready_tx.send(seized);
@@ -323,6 +358,8 @@ impl Monitor {
                         shared: for_thread,
                         observers,
                         init,
+                        options,
+                        lending: std::cell::RefCell::new(Lending::default()),
                     }
                     .run();
                 }
@@ -375,6 +412,29 @@ impl Monitor {
         *guard
     }
 
+    /// Readable once the monitor has lent a task (see `Shared`); the main
+    /// loop watches it and empties it with [`Monitor::heard_lending`].
+    pub(crate) fn lending_fd(&self) -> Option<std::os::fd::BorrowedFd<'_>> {
+        self.shared.lending_wake.as_ref().map(|(read, _)| read.as_fd())
+    }
+
+    pub(crate) fn heard_lending(&self) {
+        if let Some((read, _)) = &self.shared.lending_wake {
+            let mut buf = [0u8; 64];
+            while matches!(xvisor_sys::event::read(read.as_fd(), &mut buf), Ok(n) if n > 0) {}
+        }
+    }
+
+    /// While a guest tracer holds a task, asks the monitor thread for a
+    /// look (`Lending`): called by the supervisor's main loop at most every
+    /// [`LOOK_EVERY`].
+    pub(crate) fn ring_for_look(&self) {
+        let tid = self.shared.thread_id.load(std::sync::atomic::Ordering::Acquire);
+        if tid > 0 {
+            let _ = xvisor_sys::signal::ring(tid, xvisor_sys::signal::doorbell());
+        }
+    }
+
     /// Whether the monitor thread has ended (no traced task is left).
     pub(crate) fn finished(&self) -> bool {
         self.thread.as_ref().is_none_or(|t| t.is_finished())
@@ -392,11 +452,57 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
+/// How often the supervisor's main loop asks for a look while a task is
+/// lent.
+pub(crate) const LOOK_EVERY: Duration = Duration::from_millis(100);
+
+/// Guest debuggers (docs/design/guest-debuggers.md): the tasks the monitor
+/// let go to a guest tracer, and the attach calls in progress.
+///
+/// A task already traced cannot be attached by anyone else, so the only
+/// tasks a guest can trace are those the monitor lets go here: the caller
+/// of `PTRACE_TRACEME`, or the target of an `ATTACH`/`SEIZE` taken from a
+/// ptrace stop. Tasks a lent task creates (and a lent task its tracer lets
+/// go) are untraced until a look finds them: every thread of the
+/// instance's tree is listed, and those nobody traces are seized again.
+#[derive(Debug, Default)]
+struct Lending {
+    /// Host tid → host tid of its tracer (TracerPid).
+    lent: HashMap<i32, i32>,
+    /// Attach calls held at their seccomp stop until the target stops:
+    /// target host tid → caller host tid.
+    pending: HashMap<i32, i32>,
+    /// Callers resumed to their call's exit, where a look follows.
+    /// Caller host tid → the target the monitor let go for its attach.
+    at_exit: BTreeMap<i32, Option<i32>>,
+    /// init's first child, once born: the guest program, or where init
+    /// becomes the program, the exec starter.
+    first_child: Option<i32>,
+    /// When a look not asked for by an attach may run again: looks take
+    /// at most a tenth of the monitor's time.
+    next_look: Option<Instant>,
+    /// When each task the monitor let go itself was let go: between the
+    /// detach and the call that takes it (its own `TRACEME`, the caller's
+    /// attach) it is untraced, and a look must not seize it back then.
+    let_go_at: HashMap<i32, Instant>,
+}
+
+/// How long a task the monitor let go may stay untraced before a look
+/// takes it back, unless the call that takes it is known to be over (an
+/// attach's exit stop; a tracer seen by a look): the call runs as soon as
+/// the task is scheduled after the detach — a `TRACEME` caller's own
+/// call, whose end the monitor does not see — which on a loaded machine
+/// can take far longer than the microseconds it takes when idle.
+const LET_GO_GRACE: Duration = Duration::from_secs(2);
+
 /// The monitor thread's side.
 struct Follower {
     shared: Arc<Shared>,
     observers: Observers,
     init: i32,
+    /// The options every task is seized with (a look's seizes too).
+    options: u32,
+    lending: std::cell::RefCell<Lending>,
 }
 
 impl Follower {
@@ -404,18 +510,27 @@ impl Follower {
         // Ends when no traced task is left (init and everything under it
         // are gone), or on an error the kernel should never give; with
         // PTRACE_O_EXITKILL, the instance does not outlive the monitor.
+        let me = xvisor_sys::signal::current_thread_id();
+        self.shared.thread_id.store(me, std::sync::atomic::Ordering::Release);
         if let Some(outcomes) = &self.observers.outcomes {
-            outcomes.monitor_is(xvisor_sys::signal::current_thread_id());
+            outcomes.monitor_is(me);
         }
         loop {
             match ptrace::wait_traced() {
                 Ok(Waited::Task(tid, status)) => match Report::from_raw(status) {
                     Some(Report::Ended(end)) => self.ended(tid, end),
-                    Some(Report::Stopped { event, signal }) => self.stopped(tid, event, signal),
+                    Some(Report::Stopped { event, signal }) => {
+                        if self.lending.borrow().pending.contains_key(&tid) {
+                            self.target_stopped(tid, event, signal);
+                        } else {
+                            self.stopped(tid, event, signal);
+                        }
+                    }
                     None => {}
                 },
-                // Rung by a serving thread (the doorbell).
-                Ok(Waited::Interrupted) => {}
+                // Rung by a serving thread or, while a task is lent, by the
+                // main loop for a look (the doorbell).
+                Ok(Waited::Interrupted) => self.look_if_due(),
                 Ok(Waited::None) | Err(_) => break,
             }
             if let Some(outcomes) = &self.observers.outcomes {
@@ -441,6 +556,9 @@ impl Follower {
     }
 
     fn ended(&self, tid: i32, end: WaitStatus) {
+        if self.observers.guest_debuggers {
+            self.lending_ended(tid);
+        }
         if let Some(outcomes) = &self.observers.outcomes {
             outcomes.ended(tid);
         }
@@ -515,6 +633,8 @@ impl Follower {
                     let _ = ptrace::resume(tid, 0);
                 }
             }
+            event::SECCOMP => self.seccomp_stop(tid),
+            0 if signal == ptrace::SYSCALL_STOP => self.call_exit(tid),
             0 => {
                 // A signal on its way to the task: deliver it as sent. A
                 // trapped call it interrupted before the supervisor had it
@@ -567,6 +687,12 @@ impl Follower {
             return;
         }
         let creator = self.known(creator_tid);
+        if !clone && creator_tid == self.init {
+            let mut lending = self.lending.borrow_mut();
+            if lending.first_child.is_none() {
+                lending.first_child = Some(child);
+            }
+        }
         let mut task = self.known(child);
         // fork and vfork make processes; clone makes a thread when the
         // child is one of the creator's thread group's tasks.
@@ -616,6 +742,363 @@ impl Follower {
                 .unwrap_or_default();
             let argv = command_line(tid);
             self.record(&task, TaskEvent::Exec { path, argv });
+        }
+    }
+}
+
+/// `ptrace` requests of the attach family, as register 0 holds them.
+const PTRACE_TRACEME: u64 = 0;
+const PTRACE_ATTACH: u64 = 16;
+const PTRACE_DETACH: u64 = 17;
+const PTRACE_SEIZE: u64 = 0x4206;
+
+/// Guest debuggers: the monitor's side of [`Lending`].
+impl Follower {
+    /// A seccomp stop: a guest task calls the ptrace attach family (the
+    /// only calls the instance's filter gives `SECCOMP_RET_TRACE`). The
+    /// monitor lets the task the call needs go, or nothing, and resumes
+    /// the caller: the kernel answers the call, after its own checks.
+    fn seccomp_stop(&self, tid: i32) {
+        let call = ptrace::seccomp_call(tid).ok();
+        let attach_family = call.is_some_and(|c| {
+            c.number == i64::from(xvisor_trap::table::PTRACE)
+                && [PTRACE_TRACEME, PTRACE_ATTACH, PTRACE_DETACH, PTRACE_SEIZE].contains(&c.arg0)
+        });
+        let Some(call) = call.filter(|_| attach_family && self.observers.guest_debuggers) else {
+            // A filter of the guest's own asked for a tracer: Linux's
+            // answer where no tracer asked for seccomp stops.
+            let _ = ptrace::skip_call(tid);
+            let _ = ptrace::resume(tid, 0);
+            return;
+        };
+        match call.arg0 {
+            PTRACE_TRACEME if self.may_lend(tid) => {
+                // The caller is the tracee: let go from this stop, it never
+                // runs untraced in user space before its own call. Should
+                // the call fail, a look takes it back.
+                let tracer = parent_of(tid).unwrap_or(0);
+                self.lend(tid, tracer, 0);
+            }
+            PTRACE_ATTACH | PTRACE_SEIZE => match self.lendable(tid, call.arg1) {
+                Some(target) if ptrace::interrupt(target).is_ok() => {
+                    // Held here until the target's stop, where it is let go.
+                    self.lending.borrow_mut().pending.insert(target, tid);
+                }
+                _ => self.hold_to_exit(tid),
+            },
+            // DETACH, or a TRACEME of init or the starter (the kernel
+            // answers EPERM: they stay the monitor's).
+            _ => self.hold_to_exit(tid),
+        }
+    }
+
+    /// Whether task `tid` may be lent at all. Never init, nor the exec
+    /// starter, nor a process `xvisor exec` started (a child of init other
+    /// than the guest program, or of the starter): the supervisor signals
+    /// those by host pid, which is safe only while the monitor traces them
+    /// (their pid cannot be reused before the monitor has collected their
+    /// end; a guest tracer's tracee is reaped without the monitor).
+    fn may_lend(&self, tid: i32) -> bool {
+        let (group, creator) = {
+            let table = lock(&self.shared.table);
+            let group = table.get(tid).map_or(tid, |t| t.host_pid);
+            (group, table.get(group).and_then(|t| t.creator))
+        };
+        let first_child = self.lending.borrow().first_child;
+        let starter = if self.observers.program_is_init {
+            first_child
+        } else {
+            None
+        };
+        let exec_started = if self.observers.program_is_init {
+            starter.is_some() && creator == starter
+        } else {
+            creator == Some(self.init) && Some(group) != first_child
+        };
+        group != self.init && Some(group) != starter && !exec_started
+    }
+
+    /// The host tid of the task `pid` names in `caller`'s pid namespace, if
+    /// the monitor may let it go ([`Follower::may_lend`]), it is not in the
+    /// caller's thread group (the kernel refuses that anyway) and no other
+    /// caller wants it already.
+    fn lendable(&self, caller: i32, pid: u64) -> Option<i32> {
+        let pid = i64::try_from(pid)
+            .ok()
+            .filter(|p| (1..i64::from(i32::MAX)).contains(p))?;
+        let namespace = crate::procfs::pid_namespace_of(caller)?;
+        let target = {
+            let mut table = lock(&self.shared.table);
+            table.learn_instance_ids();
+            let found = table
+                .tasks()
+                .find(|t| t.tid == pid && t.state != TaskState::Zombie)
+                .cloned();
+            found
+        }?;
+        let caller_group = lock(&self.shared.table).get(caller).map_or(caller, |t| t.host_pid);
+        let busy = {
+            let lending = self.lending.borrow();
+            lending.lent.contains_key(&target.host_tid) || lending.pending.contains_key(&target.host_tid)
+        };
+        let refused = busy || target.host_pid == caller_group || !self.may_lend(target.host_tid);
+        (!refused && crate::procfs::pid_namespace_of(target.host_tid).as_ref() == Some(&namespace))
+            .then_some(target.host_tid)
+    }
+
+    /// Resumes `tid` to its call's exit, where a look follows.
+    fn hold_to_exit(&self, tid: i32) {
+        if ptrace::resume_to_call_exit(tid).is_ok() {
+            self.lending.borrow_mut().at_exit.insert(tid, None);
+        } else {
+            let _ = ptrace::resume(tid, 0);
+        }
+    }
+
+    /// Lets stopped task `tid` go to `tracer` (host tid, 0: unknown yet),
+    /// delivering `signal`; then resumes the attach call that waited for
+    /// it, if any — only now, so it finds the task untraced.
+    fn lend(&self, tid: i32, tracer: i32, signal: i32) {
+        let detached = ptrace::detach(tid, signal).is_ok();
+        let caller = {
+            let mut lending = self.lending.borrow_mut();
+            if detached {
+                lending.lent.insert(tid, tracer);
+                lending.let_go_at.insert(tid, Instant::now());
+            }
+            lending.pending.remove(&tid)
+        };
+        if let Some(caller) = caller {
+            self.hold_to_exit(caller);
+            if let Some(target) = self.lending.borrow_mut().at_exit.get_mut(&caller) {
+                *target = Some(tid);
+            }
+        }
+        if detached && !self.observers.parking.lending() {
+            self.observers.parking.set_lending(true);
+            if let Some((_, write)) = &self.shared.lending_wake {
+                let _ = xvisor_sys::event::write_all(write.as_fd(), &[1]);
+            }
+        }
+    }
+
+    /// A stop of a task an attach call waits for: whatever the stop, the
+    /// task is let go from it, as the stop would have resumed it (a
+    /// signal on its way is delivered; a task in a group stop stays
+    /// stopped), and the caller goes on to its call.
+    fn target_stopped(&self, tid: i32, event: i32, signal: i32) {
+        let mut deliver = 0;
+        match event {
+            // Its own attach-family call or call exit: handled as ever;
+            // the interrupt's stop comes after it.
+            event::SECCOMP => return self.seccomp_stop(tid),
+            0 if signal == ptrace::SYSCALL_STOP => return self.call_exit(tid),
+            event::FORK | event::VFORK | event::CLONE => {
+                if let Some(outcomes) = &self.observers.outcomes {
+                    outcomes.call_over(tid, false);
+                }
+                if let Ok(child) = ptrace::event_message(tid).map(|m| i32::try_from(m).unwrap_or(-1)) {
+                    self.born(tid, child, event == event::CLONE);
+                }
+            }
+            event::EXEC => {
+                if let Some(outcomes) = &self.observers.outcomes {
+                    outcomes.call_over(tid, true);
+                }
+                self.exec(tid);
+            }
+            event::STOP => {
+                if let Some(outcomes) = &self.observers.outcomes {
+                    outcomes.stopped(tid);
+                }
+                self.known(tid);
+                let state = if is_stop_signal(signal) {
+                    TaskState::Stopped
+                } else {
+                    TaskState::Alive
+                };
+                lock(&self.shared.table).set_state(tid, state);
+            }
+            0 => {
+                let _ = ptrace::restart_interrupted_call(tid, xvisor_trap::table::never_interrupted);
+                deliver = signal;
+            }
+            _ => {}
+        }
+        let caller = self.lending.borrow().pending.get(&tid).copied().unwrap_or(0);
+        self.lend(tid, caller, deliver);
+    }
+
+    /// The exit stop of an attach-family call the monitor held: its tracee
+    /// (or the task it failed to take) is looked for, and the caller goes
+    /// on.
+    ///
+    /// The look is skipped when one ran too recently (looks take at most a
+    /// tenth of the monitor's time, whatever a guest's rate of attach
+    /// calls): while a task is lent, the next comes within `LOOK_EVERY`.
+    fn call_exit(&self, tid: i32) {
+        let held = {
+            let mut lending = self.lending.borrow_mut();
+            let held = lending.at_exit.remove(&tid);
+            // The attach is over: its target is the caller's now, or
+            // nobody's, and may be taken back.
+            if let Some(Some(target)) = held {
+                lending.let_go_at.remove(&target);
+            }
+            held.is_some()
+        };
+        let lending = self.lending.borrow();
+        let due = lending.at_exit.is_empty() && lending.next_look.is_none_or(|at| Instant::now() >= at);
+        drop(lending);
+        if held && due {
+            self.look();
+        }
+        let _ = ptrace::resume(tid, 0);
+    }
+
+    /// A task the monitor traced ended: attach calls it made or waited for
+    /// are over, and if it was a guest tracer, its tracees are untraced
+    /// now: a look, when one is due (else within `LOOK_EVERY`).
+    fn lending_ended(&self, tid: i32) {
+        let caller = {
+            let mut lending = self.lending.borrow_mut();
+            lending.pending.retain(|_, caller| *caller != tid);
+            lending.at_exit.remove(&tid);
+            lending.pending.remove(&tid)
+        };
+        if let Some(caller) = caller {
+            self.hold_to_exit(caller);
+        }
+        self.look_if_due();
+    }
+
+    /// A look when one is due while tasks are lent (rung every
+    /// [`LOOK_EVERY`] by the main loop), at most a tenth of the time.
+    fn look_if_due(&self) {
+        let due = {
+            let lending = self.lending.borrow();
+            !lending.lent.is_empty() && lending.next_look.is_none_or(|at| Instant::now() >= at)
+        };
+        // Not while an attach-family call the monitor let run is under
+        // way: its target is untraced until the call takes it (the look at
+        // the call's exit stop comes instead).
+        let due = due && self.lending.borrow().at_exit.is_empty();
+        if due {
+            self.look();
+        }
+    }
+
+    /// Finds every thread of the instance's tree: those nobody traces (a
+    /// lent task's new children, a task its tracer let go or left by
+    /// ending) are seized again and enter the table; those a guest tracer
+    /// holds are lent; lent tasks that ended leave. Walks again after it
+    /// seized anything, until a walk seizes nothing: a seized task creates
+    /// nothing unseen any more.
+    fn look(&self) {
+        let started = Instant::now();
+        let me = xvisor_sys::signal::current_thread_id();
+        for _ in 0..64 {
+            let mut seized = false;
+            for (tid, pid) in crate::procfs::threads_under(self.init) {
+                let lent = self.lending.borrow().lent.contains_key(&tid);
+                if !lent && lock(&self.shared.table).get(tid).is_some() {
+                    continue;
+                }
+                match crate::procfs::tracer_of(tid) {
+                    Some(0) if !self.in_grace(tid) && ptrace::seize(tid, self.options).is_ok() => {
+                        seized = true;
+                        self.lending.borrow_mut().lent.remove(&tid);
+                        let known = lock(&self.shared.table).get(tid).is_some();
+                        if known {
+                            // Taken back: a group stop, if any, reports
+                            // itself to the monitor again.
+                            lock(&self.shared.table).set_state(tid, TaskState::Alive);
+                        } else {
+                            self.found(tid, pid);
+                        }
+                    }
+                    Some(tracer) if tracer == me => {
+                        self.lending.borrow_mut().lent.remove(&tid);
+                        self.known(tid);
+                    }
+                    Some(tracer) => {
+                        let mut lending = self.lending.borrow_mut();
+                        lending.lent.insert(tid, tracer);
+                        // Taken: its grace is over.
+                        lending.let_go_at.remove(&tid);
+                        drop(lending);
+                        if lock(&self.shared.table).get(tid).is_none() {
+                            self.found(tid, pid);
+                        }
+                    }
+                    _ => {}
+                }
+            }
+            if !seized {
+                break;
+            }
+        }
+        // Lent tasks that ended: a process stays a zombie until collected.
+        let lent: Vec<i32> = self.lending.borrow().lent.keys().copied().collect();
+        for tid in lent {
+            match crate::procfs::stat_of(tid) {
+                Some(('Z' | 'X', parent)) => {
+                    let mut table = lock(&self.shared.table);
+                    if table
+                        .get(tid)
+                        .is_some_and(|t| t.host_tid == t.host_pid && t.state != TaskState::Zombie)
+                    {
+                        table.ended(tid);
+                        drop(table);
+                        self.observers.parking.child_ended(Some(parent));
+                    }
+                }
+                Some(_) => {}
+                None => {
+                    let mut lending = self.lending.borrow_mut();
+                    lending.lent.remove(&tid);
+                    lending.let_go_at.remove(&tid);
+                    drop(lending);
+                    lock(&self.shared.table).remove(tid);
+                }
+            }
+        }
+        let mut lending = self.lending.borrow_mut();
+        lending.next_look = Some(Instant::now() + (started.elapsed() * 10).max(Duration::from_millis(1)));
+        self.observers.parking.set_lending(!lending.lent.is_empty());
+    }
+
+    /// Whether `tid` was let go by the monitor too recently to be taken
+    /// back (see [`LET_GO_GRACE`]).
+    fn in_grace(&self, tid: i32) -> bool {
+        let mut lending = self.lending.borrow_mut();
+        match lending.let_go_at.get(&tid) {
+            Some(at) if at.elapsed() < LET_GO_GRACE => true,
+            Some(_) => {
+                lending.let_go_at.remove(&tid);
+                false
+            }
+            None => false,
+        }
+    }
+
+    /// A task a look found that the table did not know: entered as born
+    /// to its parent (recorded as a spawn when tracing).
+    fn found(&self, tid: i32, pid: i32) {
+        let creator = if tid == pid { parent_of(pid) } else { Some(pid) };
+        let mut task = identify(tid, self.now(), creator);
+        task.host_pid = pid;
+        lock(&self.shared.table).insert(task.clone());
+        let parent = creator.and_then(|c| lock(&self.shared.table).get(c).cloned());
+        if let Some(parent) = parent {
+            let thread = tid != pid;
+            self.record(
+                &parent,
+                TaskEvent::Spawn {
+                    child: if thread { task.tid } else { task.pid },
+                    thread,
+                },
+            );
         }
     }
 }

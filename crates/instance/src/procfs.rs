@@ -40,3 +40,47 @@ pub(crate) fn ids_of(host_tid: i32) -> Ids {
         pid: last("NStgid:").unwrap_or(-1),
     }
 }
+
+/// The host tid of task `host_tid`'s tracer (`TracerPid`, 0: none), or
+/// `None` when /proc no longer knows the task.
+pub(crate) fn tracer_of(host_tid: i32) -> Option<i32> {
+    let status = xvisor_sys::fs::read_small(format!("/proc/{host_tid}/status")).ok()?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("TracerPid:"))
+        .and_then(|v| v.trim().parse().ok())
+}
+
+/// Which pid namespace task `host_tid` is in (the link's text names it).
+pub(crate) fn pid_namespace_of(host_tid: i32) -> Option<std::path::PathBuf> {
+    std::fs::read_link(format!("/proc/{host_tid}/ns/pid")).ok()
+}
+
+/// Every thread of the process tree under `root` (host pid), each as
+/// `(host tid, host pid)`: each process's threads (`/proc/PID/task`), then
+/// each thread's children (`/proc/PID/task/TID/children`). A process
+/// reparented while the walk runs may be missed: callers walk again until
+/// a walk finds nothing new.
+pub(crate) fn threads_under(root: i32) -> Vec<(i32, i32)> {
+    let mut out = Vec::new();
+    let mut processes = vec![root];
+    let mut seen = std::collections::HashSet::new();
+    while let Some(pid) = processes.pop() {
+        if !seen.insert(pid) {
+            continue;
+        }
+        let Ok(threads) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+            continue;
+        };
+        for entry in threads.flatten() {
+            let Some(tid) = entry.file_name().to_str().and_then(|t| t.parse::<i32>().ok()) else {
+                continue;
+            };
+            out.push((tid, pid));
+            if let Ok(children) = xvisor_sys::fs::read_small(format!("/proc/{pid}/task/{tid}/children")) {
+                processes.extend(children.split_whitespace().filter_map(|c| c.parse::<i32>().ok()));
+            }
+        }
+    }
+    out
+}

@@ -26,6 +26,7 @@
 
 use std::collections::BTreeMap;
 use std::os::fd::{AsFd, OwnedFd};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -74,6 +75,10 @@ pub(crate) struct Parking {
     state: Mutex<ParkingState>,
     /// Held by the serving thread completing parked calls.
     completing: Mutex<()>,
+    /// Whether a guest tracer holds a task the monitor let go: a tracer's
+    /// blocking wait returns at its tracees' ptrace stops, which nothing
+    /// tells the supervisor, so every wait is then the kernel's at once.
+    lending: AtomicBool,
     wake_read: OwnedFd,
     wake_write: OwnedFd,
 }
@@ -107,9 +112,21 @@ impl Parking {
                 next_check: Instant::now(),
             }),
             completing: Mutex::new(()),
+            lending: AtomicBool::new(false),
             wake_read,
             wake_write,
         })
+    }
+
+    /// The monitor lent a task to a guest tracer (or took the last one
+    /// back): waits parked meanwhile are answered at their next look.
+    pub(crate) fn set_lending(&self, lending: bool) {
+        self.lending.store(lending, Ordering::Release);
+    }
+
+    /// Whether a guest tracer holds a task of the instance.
+    pub(crate) fn lending(&self) -> bool {
+        self.lending.load(Ordering::Acquire)
     }
 
     pub(crate) fn wake(&self) {
@@ -121,7 +138,7 @@ impl Parking {
     /// meanwhile by the monitor is not missed.
     pub(crate) fn park(&self, call: Parked) -> Option<Response> {
         let mut state = lock(&self.state);
-        if wait_is_over(&call) {
+        if (self.lending() && matches!(call.wait, Wait::ChildEnd { .. })) || wait_is_over(&call) {
             drop(state);
             let response = match answer_of(&call) {
                 Decision::Value(v) => Response::Value(v),
@@ -214,7 +231,8 @@ impl Parking {
                     || ended.iter().any(|p| p.is_none_or(|p| p == call.host_pid));
                 // What it waited for comes first: a child that ended as a
                 // signal arrived is collected, as the kernel would.
-                let outcome = if (concerned || check_signals) && wait_is_over(call) {
+                let over = self.lending() && matches!(call.wait, Wait::ChildEnd { .. });
+                let outcome = if over || ((concerned || check_signals) && wait_is_over(call)) {
                     Some(&mut resumed)
                 } else if check_signals && !seccomp::id_valid(call.listener.as_fd(), call.id) {
                     // Gone (killed): nothing to answer.

@@ -325,6 +325,8 @@ impl Instance {
                 outcomes: outcomes.clone(),
                 learning: learning.clone(),
                 pinned: crate::pinned::PinnedPrograms::of(&spec.policy),
+                guest_debuggers: spec.policy.allows_guest_debuggers(),
+                program_is_init: spec.program_is_init,
             },
             move || confine_thread(&keep_none, &xvisor_trap::host::monitor_filter()),
         );
@@ -883,6 +885,13 @@ impl Instance {
         if self.init_pidfd.is_none() && !(0..=INIT_POLL_MS).contains(&timeout_ms) {
             timeout_ms = INIT_POLL_MS;
         }
+        // While a guest tracer holds a task, the monitor looks for what
+        // its tracees create (and for tasks let go) every LOOK_EVERY.
+        let lending = self.parking.lending();
+        let look_ms = crate::monitor::LOOK_EVERY.as_millis() as i32;
+        if lending && !(0..=look_ms).contains(&timeout_ms) {
+            timeout_ms = look_ms;
+        }
         let mut watches = vec![Watch::new(self.signals.as_fd(), ready::IN)];
         let clients_at = self.claim.as_ref().map(|c| {
             watches.push(Watch::new(c.listener().as_fd(), ready::IN));
@@ -894,6 +903,11 @@ impl Instance {
         });
         let pidfd_at = self.init_pidfd.as_ref().map(|fd| {
             watches.push(Watch::new(fd.as_fd(), ready::IN));
+            watches.len() - 1
+        });
+        // The monitor lent a first task: looks are due from now on.
+        let lending_at = self.monitor.as_ref().and_then(Monitor::lending_fd).map(|fd| {
+            watches.push(Watch::new(fd, ready::IN));
             watches.len() - 1
         });
         let exec_at = watches.len();
@@ -916,6 +930,14 @@ impl Instance {
             None => (None, None),
         };
         event::poll(&mut watches, timeout_ms).map_err(host("wait for events"))?;
+        if let Some(monitor) = &self.monitor {
+            if lending_at.is_some_and(|i| watches[i].ready != 0) {
+                monitor.heard_lending();
+            }
+            if lending {
+                monitor.ring_for_look();
+            }
+        }
         let is_ready = |at: Option<usize>| at.is_some_and(|i| watches[i].ready != 0);
         Ok(Ready {
             signals: watches[0].ready != 0,
@@ -1557,10 +1579,28 @@ fn settle_guest_rights(spec: &mut InstanceSpec) {
     if let Some(n) = spec.limits.pids {
         spec.policy.limit_tasks(n);
     }
+    allow_guest_debuggers(spec);
     // A trace records every call that carries meaning: those calls are
     // trapped only when it is asked for.
     if spec.trace.is_some() || spec.learn {
         spec.policy.record_all();
+    }
+}
+
+/// Guest debuggers (docs/design/guest-debuggers.md) where the monitor can
+/// step aside soundly: not when the policy pins programs (a pin is checked
+/// at the monitor's exec stop, which a lent task's tracer would take), nor
+/// in a joined pid namespace (init's end does not end it: teardown kills
+/// what the table lists, which may lack a lent task's children), nor when
+/// learning (which program each task runs is followed through the
+/// monitor's exec events, which a guest tracer would take). There the
+/// attach family stays refused, as before.
+fn allow_guest_debuggers(spec: &mut InstanceSpec) {
+    let pinned = crate::pinned::PinnedPrograms::of(&spec.policy).is_some();
+    let joined_pid = spec.joined.iter().any(|j| j.kind == NamespaceKind::Pid);
+    let denied = spec.policy.user_denial(xvisor_trap::table::PTRACE).is_some();
+    if !pinned && !joined_pid && !spec.learn && !denied {
+        spec.policy.allow_guest_debuggers();
     }
 }
 

@@ -223,6 +223,20 @@ pub fn decide(policy: &Policy, call: &TrappedCall) -> Decision {
     let Ok(nr) = u32::try_from(call.nr) else {
         return Decision::Errno(errno::ENOSYS);
     };
+    // Under guest debuggers, a ptrace request outside the attach family
+    // acts only on the caller's own tracees (the kernel checks it): the
+    // kernel performs it (trapped under strict and when recording). The
+    // attach family never comes here (it stops for the process monitor);
+    // should it, it is refused below.
+    if nr == table::PTRACE
+        && policy.allows_guest_debuggers()
+        && policy.user_denial(nr).is_none()
+        && !table::PTRACE_ATTACH_FAMILY
+            .iter()
+            .any(|&r| u64::from(r) == call.args[0])
+    {
+        return Decision::Continue;
+    }
     // One table lookup per trapped call: the refusal check and the handler
     // share the row.
     let row = table::lookup(nr);
@@ -340,6 +354,35 @@ mod tests {
             arch: AUDIT_ARCH_X86_64,
             args,
         }
+    }
+
+    #[test]
+    fn under_guest_debuggers_only_requests_on_own_tracees_are_continued() {
+        let mut p = Policy::new(Profile::Strict);
+        p.allow_guest_debuggers();
+        let ptrace = |request: u64| decide(&p, &call(101, [request, 999_999, 0, 0, 0, 0]));
+        // PEEKDATA, GETREGS, CONT, SETOPTIONS, INTERRUPT: the kernel checks
+        // the caller traces the pid.
+        for request in [2, 12, 7, 0x4200, 0x4207] {
+            assert_eq!(ptrace(request), Decision::Continue, "{request:#x}");
+        }
+        // The attach family stops for the monitor; here it is refused.
+        for request in [0, 16, 17, 0x4206] {
+            assert_ne!(ptrace(request), Decision::Continue, "{request:#x}");
+        }
+        // Without guest debuggers, or denied by the user: refused.
+        let plain = Policy::new(Profile::Strict);
+        assert_eq!(
+            decide(&plain, &call(101, [12, 1, 0, 0, 0, 0])),
+            Decision::Errno(errno::ESRCH)
+        );
+        let mut denied = Policy::new(Profile::Strict);
+        denied.allow_guest_debuggers();
+        denied.deny("ptrace").unwrap();
+        assert_eq!(
+            decide(&denied, &call(101, [12, 1, 0, 0, 0, 0])),
+            Decision::Errno(errno::EPERM)
+        );
     }
 
     #[test]

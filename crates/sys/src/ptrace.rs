@@ -23,7 +23,16 @@ pub mod options {
     pub const TRACE_CLONE: u32 = libc::PTRACE_O_TRACECLONE as u32;
     pub const TRACE_EXEC: u32 = libc::PTRACE_O_TRACEEXEC as u32;
     pub const EXIT_KILL: u32 = libc::PTRACE_O_EXITKILL as u32;
+    /// Stops a tracee whose seccomp filter returns `SECCOMP_RET_TRACE`
+    /// (a `PTRACE_EVENT_SECCOMP` stop, before the call runs).
+    pub const TRACE_SECCOMP: u32 = libc::PTRACE_O_TRACESECCOMP as u32;
+    /// Syscall stops report `SIGTRAP | 0x80`, never to be taken for a
+    /// `SIGTRAP` on its way to the task.
+    pub const TRACE_SYSGOOD: u32 = libc::PTRACE_O_TRACESYSGOOD as u32;
 }
+
+/// The stop signal of a syscall stop under [`options::TRACE_SYSGOOD`].
+pub const SYSCALL_STOP: i32 = libc::SIGTRAP | 0x80;
 
 /// The event of a ptrace event stop (`status >> 16`).
 pub mod event {
@@ -32,10 +41,12 @@ pub mod event {
     pub const CLONE: i32 = libc::PTRACE_EVENT_CLONE;
     pub const EXEC: i32 = libc::PTRACE_EVENT_EXEC;
     pub const STOP: i32 = libc::PTRACE_EVENT_STOP;
+    pub const SECCOMP: i32 = libc::PTRACE_EVENT_SECCOMP;
 }
 
 fn request(request: libc::c_uint, tid: i32, data: libc::c_ulong) -> io::Result<libc::c_long> {
-    // SAFETY: every request made through here (SEIZE, CONT, LISTEN) takes
+    // SAFETY: every request made through here (SEIZE, CONT, LISTEN,
+    // INTERRUPT, DETACH, SYSCALL) takes
     // integers only: the address argument is unused (null) and `data` is an
     // option mask or a signal number, not a pointer.
     check(unsafe { libc::ptrace(request, tid, std::ptr::null_mut::<libc::c_void>(), data) })
@@ -43,8 +54,10 @@ fn request(request: libc::c_uint, tid: i32, data: libc::c_ulong) -> io::Result<l
 
 /// Every request this module makes: a seccomp filter can permit these and
 /// nothing else.
-pub const REQUESTS_MADE: [u32; 7] = [
+pub const REQUESTS_MADE: [u32; 9] = [
     libc::PTRACE_CONT,
+    libc::PTRACE_DETACH,
+    libc::PTRACE_SYSCALL,
     libc::PTRACE_GETEVENTMSG,
     libc::PTRACE_SEIZE,
     libc::PTRACE_LISTEN,
@@ -141,6 +154,60 @@ pub fn restart_interrupted_call(tid: i32, restartable: impl Fn(u64) -> bool) -> 
         )
     })?;
     Ok(Some(regs.orig_rax))
+}
+
+/// The call a tracee stopped at a `PTRACE_EVENT_SECCOMP` stop is making:
+/// its number and first two argument registers (all 64 bits).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SeccompCall {
+    pub number: i64,
+    pub arg0: u64,
+    pub arg1: u64,
+}
+
+/// The call of tracee `tid`, in a seccomp stop.
+pub fn seccomp_call(tid: i32) -> io::Result<SeccompCall> {
+    let regs = registers(tid)?;
+    Ok(SeccompCall {
+        number: regs.orig_rax as i64,
+        arg0: regs.rdi,
+        arg1: regs.rsi,
+    })
+}
+
+/// Where `orig_rax` (the call number) is in the user area.
+const ORIG_RAX_OFFSET: usize = std::mem::offset_of!(libc::user_regs_struct, orig_rax);
+
+/// At a seccomp stop of `tid`: skips the call, which then returns what
+/// `rax` holds at that stop, `-ENOSYS` (the kernel sets it on entry) —
+/// Linux's answer to a `SECCOMP_RET_TRACE` without a tracer that asked for
+/// seccomp stops.
+pub fn skip_call(tid: i32) -> io::Result<()> {
+    // SAFETY: PTRACE_POKEUSER takes the user-area offset as the address and
+    // the new word as the data, both plain integers; nothing is dereferenced
+    // in this process.
+    check(unsafe {
+        libc::ptrace(
+            libc::PTRACE_POKEUSER,
+            tid,
+            ORIG_RAX_OFFSET as *mut libc::c_void,
+            -1i64 as libc::c_ulong,
+        )
+    })
+    .map(drop)
+}
+
+/// Lets a stopped tracee go (it runs on untraced), delivering `signal` (0
+/// for none). A tracee in a group stop stays stopped.
+pub fn detach(tid: i32, signal: i32) -> io::Result<()> {
+    let signal = libc::c_ulong::try_from(signal).map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))?;
+    request(libc::PTRACE_DETACH, tid, signal).map(drop)
+}
+
+/// Resumes a stopped tracee until its current system call's exit (a
+/// syscall stop, [`SYSCALL_STOP`] under [`options::TRACE_SYSGOOD`]).
+pub fn resume_to_call_exit(tid: i32) -> io::Result<()> {
+    request(libc::PTRACE_SYSCALL, tid, 0).map(drop)
 }
 
 /// Attaches to `tid` without stopping it; `options` are [`options`] bits.

@@ -56,6 +56,7 @@ pub mod ret {
     pub const KILL_PROCESS: u32 = 0x8000_0000;
     pub const ERRNO: u32 = 0x0005_0000;
     pub const USER_NOTIF: u32 = 0x7fc0_0000;
+    pub const TRACE: u32 = 0x7ff0_0000;
     pub const ALLOW: u32 = 0x7fff_0000;
     pub const DATA_MASK: u32 = 0x0000_ffff;
 }
@@ -76,7 +77,8 @@ pub fn return_value(action: Action) -> u32 {
     match action {
         Action::Allow => ret::ALLOW,
         // Decided on a register: the safe side when asked without one.
-        Action::Trap | Action::AllowUnless(_) | Action::Refuse(_) => ret::USER_NOTIF,
+        Action::Trap | Action::AllowUnless(_) | Action::Refuse(_) | Action::MonitorIf { .. } => ret::USER_NOTIF,
+        Action::Monitor => ret::TRACE,
         Action::Errno(e) => ret::ERRNO | (e as u32 & ret::DATA_MASK),
         Action::Kill => ret::KILL_PROCESS,
     }
@@ -96,12 +98,26 @@ enum Leaf {
         values: &'static [u32],
         otherwise: u32,
     },
+    /// Return `matched` when argument `arg` (all 64 bits) is one of
+    /// `values`, else `otherwise`.
+    Choose {
+        arg: u8,
+        values: &'static [u32],
+        matched: u32,
+        otherwise: u32,
+    },
 }
 
 impl Leaf {
     fn of(action: Action) -> Leaf {
         match action {
             Action::AllowUnless(rules) => Leaf::TrapIf(rules),
+            Action::MonitorIf { requests, trap_others } => Leaf::Choose {
+                arg: 0,
+                values: requests,
+                matched: ret::TRACE,
+                otherwise: if trap_others { ret::USER_NOTIF } else { ret::ALLOW },
+            },
             other => Leaf::Return(return_value(other)),
         }
     }
@@ -110,7 +126,13 @@ impl Leaf {
         match self {
             Leaf::Return(value) => vec![stmt(RET_K, value)],
             Leaf::TrapIf(rules) => trap_if(rules),
-            Leaf::AllowOnly { arg, values, otherwise } => allow_only(arg, values, otherwise),
+            Leaf::AllowOnly { arg, values, otherwise } => choose(arg, values, ret::ALLOW, otherwise),
+            Leaf::Choose {
+                arg,
+                values,
+                matched,
+                otherwise,
+            } => choose(arg, values, matched, otherwise),
         }
     }
 }
@@ -184,8 +206,9 @@ fn trap_if(rules: &[RegisterRule]) -> Vec<Instruction> {
     out
 }
 
-/// Allows only when the whole 64-bit argument is one of `values`.
-fn allow_only(arg: u8, values: &'static [u32], otherwise: u32) -> Vec<Instruction> {
+/// Returns `matched` only when the whole 64-bit argument is one of
+/// `values`, else `otherwise`.
+fn choose(arg: u8, values: &'static [u32], matched: u32, otherwise: u32) -> Vec<Instruction> {
     let n = values.len();
     // A high word other than zero: over the low load and the comparisons,
     // to the refusal.
@@ -195,11 +218,11 @@ fn allow_only(arg: u8, values: &'static [u32], otherwise: u32) -> Vec<Instructio
         stmt(LD_W_ABS, offset_of_arg_low_word(arg)),
     ];
     for (i, &v) in values.iter().enumerate() {
-        // Over the rest and the refusal, to the allow.
+        // Over the rest and the refusal, to the match.
         out.push(jump(JMP_JEQ_K, v, short(n - i), 0));
     }
     out.push(stmt(RET_K, otherwise));
-    out.push(stmt(RET_K, ret::ALLOW));
+    out.push(stmt(RET_K, matched));
     out
 }
 
@@ -395,6 +418,12 @@ mod tests {
             ..Default::default()
         });
         out.push(udp);
+        // Guest debuggers: ptrace's attach family stops for the monitor.
+        for profile in Profile::ALL {
+            let mut debuggers = Policy::new(profile);
+            debuggers.allow_guest_debuggers();
+            out.push(debuggers);
+        }
         out
     }
 
@@ -446,6 +475,12 @@ mod tests {
                 }
             }
         }
+        // ptrace's attach family, with high words and neighbours.
+        for &r in crate::table::PTRACE_ATTACH_FAMILY {
+            for v in [u64::from(r), u64::from(r) | 1 << 32, u64::from(r) + 1] {
+                out.push([v, 1, 0, 0, 0, 0]);
+            }
+        }
         let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
         for _ in 0..16 {
             let mut args = [0; 6];
@@ -458,6 +493,41 @@ mod tests {
             out.push(args);
         }
         out
+    }
+
+    #[test]
+    fn the_attach_family_stops_for_the_monitor_and_nothing_else_does() {
+        let ptrace = crate::table::PTRACE;
+        for profile in Profile::ALL {
+            let mut policy = Policy::new(profile);
+            policy.allow_guest_debuggers();
+            let prog = compile(&policy);
+            let run = |request: u64| interpret(&prog, AUDIT_ARCH_X86_64, ptrace, &[request, 1, 0, 0, 0, 0]);
+            for request in [0, 16, 17, 0x4206] {
+                assert_eq!(run(request), Some(ret::TRACE), "{profile:?} {request:#x}");
+            }
+            // PEEKDATA, GETREGS, CONT, SETOPTIONS, INTERRUPT; TRACEME with a
+            // high word (another request to the kernel).
+            let others = if profile == Profile::Strict {
+                ret::USER_NOTIF
+            } else {
+                ret::ALLOW
+            };
+            for request in [2, 12, 7, 0x4200, 0x4207, 1 << 32] {
+                assert_eq!(run(request), Some(others), "{profile:?} {request:#x}");
+            }
+            // No other call returns RET_TRACE.
+            for nr in (0..=MAX_SYSCALL).filter(|&n| n != ptrace) {
+                assert_ne!(
+                    interpret(&prog, AUDIT_ARCH_X86_64, nr, &[0; 6]),
+                    Some(ret::TRACE),
+                    "{nr}"
+                );
+            }
+        }
+        // Without guest debuggers, ptrace never stops for the monitor.
+        let prog = compile(&Policy::new(Profile::Default));
+        assert_ne!(interpret(&prog, AUDIT_ARCH_X86_64, ptrace, &[0; 6]), Some(ret::TRACE));
     }
 
     #[test]

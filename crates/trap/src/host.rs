@@ -196,19 +196,28 @@ pub fn serving_filter(metadata: bool, opens: bool, binds: bool) -> &'static [Ins
 /// What the monitor thread needs on top of [`SUPERVISOR_CALLS`]. Seccomp
 /// filters belong to a thread: no other supervisor thread may make these,
 /// and the monitor thread holds no capability.
-pub const MONITOR_CALLS: &[(&str, &str)] = &[(
-    "ptrace",
-    "the process monitor thread only, and only the requests it makes (`MONITOR_PTRACE_REQUESTS`): seizing init, resuming tasks after fork, clone and exec events, group stops and signal deliveries (where a trapped call interrupted before the supervisor received it is made to restart), and when tracing stopping a task after a continued call to read its result",
-)];
+pub const MONITOR_CALLS: &[(&str, &str)] = &[
+    (
+        "ptrace",
+        "the process monitor thread only, and only the requests it makes (`MONITOR_PTRACE_REQUESTS`): seizing init, resuming tasks after fork, clone and exec events, group stops and signal deliveries (where a trapped call interrupted before the supervisor received it is made to restart), when tracing stopping a task after a continued call to read its result, and under guest debuggers letting a task go to a guest tracer and seizing it back",
+    ),
+    (
+        "getdents64",
+        "under guest debuggers, a look at the instance's threads (/proc/PID/task) for tasks a lent task created",
+    ),
+];
 
 /// The `ptrace` requests the monitor makes: PTRACE_CONT, PTRACE_GETEVENTMSG,
 /// PTRACE_SEIZE, PTRACE_LISTEN, and at a signal-delivery stop
 /// PTRACE_GETREGS and PTRACE_POKEUSER (to restart a trapped call the signal
 /// interrupted before the supervisor received it); when tracing,
 /// PTRACE_INTERRUPT and PTRACE_GETREGS to read what a continued call
-/// returned. Nothing that reads or writes a tracee's memory, attaches by
-/// PTRACE_ATTACH, or detaches.
-pub const MONITOR_PTRACE_REQUESTS: &[u32] = &[7, 0x4201, 0x4206, 0x4208, 12, 6, 0x4207];
+/// returned; under guest debuggers, at a seccomp stop PTRACE_GETREGS (the
+/// request), PTRACE_POKEUSER (a foreign `SECCOMP_RET_TRACE` skipped with
+/// ENOSYS), PTRACE_DETACH (a task let go to a guest tracer) and
+/// PTRACE_SYSCALL (the caller held at its call's exit). Nothing that reads
+/// or writes a tracee's memory, or attaches by PTRACE_ATTACH.
+pub const MONITOR_PTRACE_REQUESTS: &[u32] = &[7, 0x4201, 0x4206, 0x4208, 12, 6, 0x4207, 17, 24];
 
 /// The supervisor's filter: the main thread and every serving thread
 /// install it, so it is compiled once per process.
@@ -268,9 +277,9 @@ mod tests {
             assert_eq!(request(&monitor_filter(), u64::from(r)), Some(ret::ALLOW), "{r:#x}");
             assert_eq!(request(supervisor_filter(), u64::from(r)), refused, "{r:#x}");
         }
-        // PTRACE_TRACEME, PEEKDATA, POKEDATA, SETREGS, ATTACH, DETACH,
-        // SETREGSET, SETOPTIONS; a permitted request with a high word.
-        for r in [0, 2, 5, 13, 16, 17, 0x4205, 0x4200, 0x1_0000_0007] {
+        // PTRACE_TRACEME, PEEKDATA, POKEDATA, SETREGS, ATTACH, SETREGSET,
+        // SETOPTIONS; a permitted request with a high word.
+        for r in [0, 2, 5, 13, 16, 0x4205, 0x4200, 0x1_0000_0007] {
             assert_eq!(request(&monitor_filter(), r), refused, "{r:#x}");
         }
     }

@@ -59,6 +59,16 @@ pub enum Action {
     Refuse(i32),
     /// Refused by the filter with this errno.
     Errno(i32),
+    /// Stops for the process monitor (`SECCOMP_RET_TRACE`) before it runs.
+    Monitor,
+    /// `ptrace` under guest debuggers: stops for the process monitor when
+    /// the request (all of register 0) is one of `requests`, the attach
+    /// family; any other request runs in the kernel, or is trapped (and
+    /// continued) when `trap_others`.
+    MonitorIf {
+        requests: &'static [u32],
+        trap_others: bool,
+    },
     /// The whole process is killed (wrong ABI).
     Kill,
 }
@@ -71,6 +81,9 @@ impl Action {
         match self {
             Self::AllowUnless(rules) if table::refusing_rule(rules, args).is_some() => Self::Trap,
             Self::Refuse(_) => Self::Trap,
+            Self::MonitorIf { requests, .. } if requests.iter().any(|&r| u64::from(r) == args[0]) => Self::Monitor,
+            Self::MonitorIf { trap_others: true, .. } => Self::Trap,
+            Self::MonitorIf { trap_others: false, .. } => Self::Allow,
             Self::AllowUnless(_) => Self::Allow,
             other => other,
         }
@@ -78,7 +91,10 @@ impl Action {
 
     /// Whether some calls run in the kernel without the supervisor.
     pub fn allows(self) -> bool {
-        matches!(self, Self::Allow | Self::AllowUnless(_))
+        matches!(
+            self,
+            Self::Allow | Self::AllowUnless(_) | Self::MonitorIf { trap_others: false, .. }
+        )
     }
 }
 
@@ -91,6 +107,12 @@ impl fmt::Display for Action {
             Self::Refuse(e) => write!(f, "refuse {} (named on stderr)", errno_name(*e)),
             Self::Errno(e) => write!(f, "errno {}", errno_name(*e)),
             Self::Kill => f.write_str("kill"),
+            Self::Monitor => f.write_str("stop for the process monitor"),
+            Self::MonitorIf { trap_others, .. } => write!(
+                f,
+                "stop for the process monitor when attaching or detaching, else {}",
+                if *trap_others { "trap" } else { "allow" }
+            ),
         }
     }
 }
@@ -200,6 +222,9 @@ pub struct Policy {
     recording: bool,
     privilege_bits_refused: bool,
     host_objects_guarded: bool,
+    /// Guest debuggers: the ptrace attach family stops for the process
+    /// monitor, which steps aside for the guest's tracer.
+    guest_debuggers: bool,
     /// Rules decided in the supervisor on arguments in memory (performed
     /// there on a copy): only their calls are trapped for them.
     supervised: crate::supervised::SupervisorRules,
@@ -214,8 +239,24 @@ impl Policy {
             recording: false,
             privilege_bits_refused: false,
             host_objects_guarded: false,
+            guest_debuggers: false,
             supervised: Default::default(),
         }
+    }
+
+    /// Lets guest debuggers trace the instance's tasks
+    /// (docs/design/guest-debuggers.md): `ptrace`'s attach family
+    /// (`TRACEME`, `ATTACH`, `SEIZE`, `DETACH`) stops for the process
+    /// monitor, which lets the target go to the guest's tracer; every
+    /// other request acts only on the caller's own tracees and runs in the
+    /// kernel (trapped and continued under strict). A user's denial of
+    /// `ptrace` still refuses it.
+    pub fn allow_guest_debuggers(&mut self) {
+        self.guest_debuggers = true;
+    }
+
+    pub fn allows_guest_debuggers(&self) -> bool {
+        self.guest_debuggers
     }
 
     /// Adds the rules only the supervisor can hold; their calls (`connect`
@@ -306,6 +347,12 @@ impl Policy {
     pub fn action(&self, s: &Syscall) -> Action {
         if let Some(&(e, _)) = self.denied.get(&s.number) {
             return Action::Refuse(e);
+        }
+        if self.guest_debuggers && s.number == table::PTRACE {
+            return Action::MonitorIf {
+                requests: table::PTRACE_ATTACH_FAMILY,
+                trap_others: self.profile == Profile::Strict || self.recording,
+            };
         }
         if self.task_limit.is_some() && creates_task(s) {
             return Action::Trap;

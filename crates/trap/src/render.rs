@@ -113,10 +113,10 @@ pub fn summary(policy: &Policy) -> String {
     for s in SYSCALLS {
         match policy.action(s) {
             Action::Allow => allow += 1,
-            Action::AllowUnless(_) => unless += 1,
+            Action::AllowUnless(_) | Action::MonitorIf { trap_others: false, .. } => unless += 1,
             // Never continued: refused once Linux's argument checks are made.
             Action::Trap if matches!(s.handler, Handler::RefuseAfter(_)) => checked += 1,
-            Action::Trap => trap += 1,
+            Action::Trap | Action::Monitor | Action::MonitorIf { trap_others: true, .. } => trap += 1,
             Action::Refuse(_) => named += 1,
             Action::Errno(_) | Action::Kill => errno += 1,
         }
@@ -171,6 +171,7 @@ pub fn json(policy: &Policy) -> String {
             Action::AllowUnless(rules) => {
                 format!(", \"trapped_when\": {}", json_string(&crate::policy::rule_names(rules)))
             }
+            Action::MonitorIf { .. } => ", \"monitor_stops\": \"the attach family (guest debuggers)\"".to_string(),
             _ => String::new(),
         };
         let _ = write!(
@@ -182,8 +183,9 @@ pub fn json(policy: &Policy) -> String {
             json_string(&class_name(s.class)),
             json_string(handler_name(s.handler)),
             json_string(match action {
-                Action::Allow | Action::AllowUnless(_) => "allow",
-                Action::Trap | Action::Refuse(_) => "trap",
+                Action::Allow | Action::AllowUnless(_) | Action::MonitorIf { trap_others: false, .. } => "allow",
+                Action::Trap | Action::Refuse(_) | Action::MonitorIf { trap_others: true, .. } => "trap",
+                Action::Monitor => "monitor",
                 Action::Errno(_) => "errno",
                 Action::Kill => "kill",
             }),
@@ -198,8 +200,12 @@ pub fn json(policy: &Policy) -> String {
 /// The doc page: every call under every profile.
 pub fn markdown() -> String {
     use crate::policy::Profile;
-    let default = Policy::new(Profile::Default);
-    let strict = Policy::new(Profile::Strict);
+    // As an instance has them unless it pins programs, learns, joins a
+    // pid namespace or denies ptrace: with guest debuggers.
+    let mut default = Policy::new(Profile::Default);
+    default.allow_guest_debuggers();
+    let mut strict = Policy::new(Profile::Strict);
+    strict.allow_guest_debuggers();
     let mut out = String::new();
     out.push_str("# System calls\n\n");
     out.push_str("Generated from `crates/trap/src/table.rs` by `xvisor syscalls --markdown`; a test fails when\n");
@@ -215,6 +221,10 @@ pub fn markdown() -> String {
     out.push_str("  every profile with the errno shown.\n\n");
     out.push_str("Any other ABI (i386 `int 0x80`, x32) is killed. Numbers 335–423 are unassigned on x86_64 and\n");
     out.push_str("answer ENOSYS.\n\n");
+    out.push_str("`ptrace` is shown as an instance has it by default, with guest debuggers: its attach family\n");
+    out.push_str("(`TRACEME`, `ATTACH`, `SEIZE`, `DETACH`) stops for the process monitor, which lets the task go\n");
+    out.push_str("to the guest's tracer (docs/design/guest-debuggers.md). With pinned programs, `--learn`, a\n");
+    out.push_str("joined pid namespace or a denial it is refused as its handler says.\n\n");
     let _ = writeln!(out, "- `default`: {}.", summary(&default));
     let _ = writeln!(out, "- `strict`: {}.\n", summary(&strict));
     out.push_str("| nr | name | arguments | class | handler | default | strict |\n");

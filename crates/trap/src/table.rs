@@ -221,6 +221,13 @@ pub fn fastopen_rules(number: u32) -> Option<&'static [RegisterRule]> {
 /// `sendto`, `sendmsg`, `sendmmsg`: the calls that can name a datagram's
 /// destination.
 pub const SENDTO: u32 = 44;
+/// `ptrace`'s number.
+pub const PTRACE: u32 = 101;
+/// The `ptrace` requests that make or end a tracer relationship:
+/// `PTRACE_TRACEME`, `PTRACE_ATTACH`, `PTRACE_DETACH`, `PTRACE_SEIZE`.
+/// Every other request acts only on the caller's own tracees (the kernel
+/// checks it).
+pub const PTRACE_ATTACH_FAMILY: &[u32] = &[0, 16, 17, 0x4206];
 pub const SENDMSG: u32 = 46;
 pub const SENDMMSG: u32 = 307;
 
