@@ -275,6 +275,8 @@ mod tests {
         assert!(j.contains("{\"number\": 321, \"name\": \"bpf\""));
         assert!(j.contains("\"errno\": \"EPERM\""));
         assert!(j.contains("\"name\": \"clone\", \"args\": [\"clone_flags\""), "{j}");
-        assert!(j.contains("\"action\": \"allow\", \"trapped_when\": \"CLONE_NEWUSER\""));
+        assert!(j.contains(
+            "\"action\": \"allow\", \"trapped_when\": \"CLONE_NEWUSER, CLONE_NEWPID, CLONE_NEWCGROUP, CLONE_NEWTIME\""
+        ));
     }
 }
