@@ -50,6 +50,35 @@ fn failed(e: &std::io::Error) -> Decision {
     Decision::Errno(e.raw_os_error().unwrap_or(errno::EINVAL))
 }
 
+/// A socket address copied once from a `connect`/`bind` call's
+/// registers 1 (pointer) and 2 (length).
+struct AddressCopy {
+    bytes: [u8; net::MAX_ADDRESS_LEN],
+    length: usize,
+}
+
+impl AddressCopy {
+    fn bytes(&self) -> &[u8] {
+        &self.bytes[..self.length]
+    }
+}
+
+/// The call's address, copied once, or the answer Linux gives a bad one
+/// (EINVAL for a length out of range, EFAULT for memory not all readable).
+fn copy_address(notification: &Notification) -> Result<AddressCopy, Decision> {
+    let [_, address, length, ..] = notification.args;
+    let length = usize::try_from(length as u32 as i32).map_err(|_| Decision::Errno(errno::EINVAL))?;
+    if length > net::MAX_ADDRESS_LEN {
+        return Err(Decision::Errno(errno::EINVAL));
+    }
+    let mut bytes = [0u8; net::MAX_ADDRESS_LEN];
+    let copied = seccomp::read_guest_memory(notification.pid, address, &mut bytes[..length]).unwrap_or(0);
+    if copied < length {
+        return Err(Decision::Errno(errno::EFAULT));
+    }
+    Ok(AddressCopy { bytes, length })
+}
+
 /// `connect(fd, address, length)` under `[net].connect` rules.
 /// `own_network`: the instance has a network namespace of its own (not
 /// the host's, not one joined), so its abstract sockets are its own.
@@ -60,23 +89,14 @@ pub(crate) fn connect(
     listener: BorrowedFd<'_>,
     own_network: bool,
 ) -> Outcome {
-    let [fd, address, length, ..] = notification.args;
-    let fd = fd as u32 as i32;
-    let length = length as u32 as i32;
-    let Ok(length) = usize::try_from(length) else {
-        return Some((Decision::Errno(errno::EINVAL), None, None));
-    };
-    if length > net::MAX_ADDRESS_LEN {
-        return Some((Decision::Errno(errno::EINVAL), None, None));
-    }
+    let fd = notification.args[0] as u32 as i32;
     // The address, copied once: every decision below is on this copy, and
     // the connect made below uses it too.
-    let mut bytes = [0u8; net::MAX_ADDRESS_LEN];
-    let copied = seccomp::read_guest_memory(notification.pid, address, &mut bytes[..length]).unwrap_or(0);
-    if copied < length {
-        return Some((Decision::Errno(errno::EFAULT), None, None));
-    }
-    let bytes = &bytes[..length];
+    let copy = match copy_address(notification) {
+        Ok(copy) => copy,
+        Err(refused) => return Some((refused, None, None)),
+    };
+    let bytes = copy.bytes();
     let host_tid = i32::try_from(notification.pid).unwrap_or(-1);
     let pidfd = xvisor_sys::process::pidfd_open_thread(host_tid).ok();
     // The thread is still in this very call: what was read is its memory,
@@ -216,20 +236,12 @@ pub(crate) fn bind(
     listener: BorrowedFd<'_>,
     own_network: bool,
 ) -> Outcome {
-    let [fd, address, length, ..] = notification.args;
-    let fd = fd as u32 as i32;
-    let Ok(length) = usize::try_from(length as u32 as i32) else {
-        return Some((Decision::Errno(errno::EINVAL), None, None));
+    let fd = notification.args[0] as u32 as i32;
+    let copy = match copy_address(notification) {
+        Ok(copy) => copy,
+        Err(refused) => return Some((refused, None, None)),
     };
-    if length > net::MAX_ADDRESS_LEN {
-        return Some((Decision::Errno(errno::EINVAL), None, None));
-    }
-    let mut bytes = [0u8; net::MAX_ADDRESS_LEN];
-    let copied = seccomp::read_guest_memory(notification.pid, address, &mut bytes[..length]).unwrap_or(0);
-    if copied < length {
-        return Some((Decision::Errno(errno::EFAULT), None, None));
-    }
-    let bytes = &bytes[..length];
+    let bytes = copy.bytes();
     let host_tid = i32::try_from(notification.pid).unwrap_or(-1);
     let pidfd = xvisor_sys::process::pidfd_open_thread(host_tid).ok();
     let status = std::fs::read_to_string(format!("/proc/{host_tid}/status")).ok();

@@ -309,19 +309,7 @@ pub fn send_message(
 }
 
 pub fn connect_raw(sock: BorrowedFd<'_>, address: &[u8]) -> io::Result<()> {
-    let mut storage: libc::sockaddr_storage = zeroed_storage();
-    if address.len() > std::mem::size_of::<libc::sockaddr_storage>() {
-        return Err(io::Error::from_raw_os_error(libc::EINVAL));
-    }
-    // SAFETY: `storage` is at least `address.len()` bytes (checked above)
-    // and both are plain bytes owned here; they do not overlap.
-    unsafe {
-        std::ptr::copy_nonoverlapping(
-            address.as_ptr(),
-            (&mut storage as *mut libc::sockaddr_storage).cast::<u8>(),
-            address.len(),
-        )
-    };
+    let storage = storage_holding(address)?;
     // SAFETY: the kernel reads `address.len()` bytes of `storage`, which
     // holds at least that many initialized bytes.
     check_int(unsafe {
@@ -337,6 +325,22 @@ pub fn connect_raw(sock: BorrowedFd<'_>, address: &[u8]) -> io::Result<()> {
 /// Binds `sock` to `address` (raw `sockaddr` bytes, as a guest passed
 /// them).
 pub fn bind_raw(sock: BorrowedFd<'_>, address: &[u8]) -> io::Result<()> {
+    let storage = storage_holding(address)?;
+    // SAFETY: the kernel reads `address.len()` bytes of `storage`, which
+    // holds at least that many initialized bytes.
+    check_int(unsafe {
+        libc::bind(
+            sock.as_raw_fd(),
+            (&storage as *const libc::sockaddr_storage).cast(),
+            address.len() as libc::socklen_t,
+        )
+    })
+    .map(drop)
+}
+
+/// A `sockaddr_storage` whose first bytes are `address` (raw `sockaddr`
+/// bytes), for the kernel to read `address.len()` of.
+fn storage_holding(address: &[u8]) -> io::Result<libc::sockaddr_storage> {
     let mut storage: libc::sockaddr_storage = zeroed_storage();
     if address.len() > std::mem::size_of::<libc::sockaddr_storage>() {
         return Err(io::Error::from_raw_os_error(libc::EINVAL));
@@ -350,16 +354,7 @@ pub fn bind_raw(sock: BorrowedFd<'_>, address: &[u8]) -> io::Result<()> {
             address.len(),
         )
     };
-    // SAFETY: the kernel reads `address.len()` bytes of `storage`, which
-    // holds at least that many initialized bytes.
-    check_int(unsafe {
-        libc::bind(
-            sock.as_raw_fd(),
-            (&storage as *const libc::sockaddr_storage).cast(),
-            address.len() as libc::socklen_t,
-        )
-    })
-    .map(drop)
+    Ok(storage)
 }
 
 fn zeroed_storage() -> libc::sockaddr_storage {
