@@ -79,6 +79,21 @@ fn copy_address(notification: &Notification) -> Result<AddressCopy, Decision> {
     Ok(AddressCopy { bytes, length })
 }
 
+/// The guest's socket `fd` as it is now (another thread replacing the
+/// descriptor number later changes nothing here), with its family and
+/// type; or the answer to give (none for a caller that is gone).
+fn guest_socket(pidfd: BorrowedFd<'_>, fd: i32) -> Result<(OwnedFd, i32, i32), Option<Decision>> {
+    let socket = match seccomp::pidfd_getfd(pidfd, fd) {
+        Ok(s) => s,
+        Err(e) if e.raw_os_error() == Some(xvisor_sys::errno::ESRCH) => return Err(None),
+        Err(e) => return Err(Some(failed(&e))),
+    };
+    match xvisor_sys::socket::family_and_type(socket.as_fd()) {
+        Ok((family, socket_type)) => Ok((socket, family, socket_type)),
+        Err(e) => Err(Some(failed(&e))),
+    }
+}
+
 /// `connect(fd, address, length)` under `[net].connect` rules.
 /// `own_network`: the instance has a network namespace of its own (not
 /// the host's, not one joined), so its abstract sockets are its own.
@@ -104,17 +119,9 @@ pub(crate) fn connect(
     if !seccomp::id_valid(listener, notification.id) {
         return None;
     }
-    let pidfd = pidfd?;
-    // The guest's socket, as it is now: another thread replacing the
-    // descriptor number later changes nothing here.
-    let socket = match seccomp::pidfd_getfd(pidfd.as_fd(), fd) {
-        Ok(s) => s,
-        Err(e) if e.raw_os_error() == Some(xvisor_sys::errno::ESRCH) => return None,
-        Err(e) => return Some((failed(&e), None, None)),
-    };
-    let (family, socket_type) = match xvisor_sys::socket::family_and_type(socket.as_fd()) {
-        Ok(kind) => kind,
-        Err(e) => return Some((failed(&e), None, None)),
+    let (socket, family, socket_type) = match guest_socket(pidfd?.as_fd(), fd) {
+        Ok(found) => found,
+        Err(answer) => return answer.map(|decision| (decision, None, None)),
     };
     let connect_with = |address: &[u8]| match xvisor_sys::socket::connect_raw(socket.as_fd(), address) {
         Ok(()) => Decision::Value(0),
@@ -254,15 +261,9 @@ pub(crate) fn bind(
     if !seccomp::id_valid(listener, notification.id) {
         return None;
     }
-    let pidfd = pidfd?;
-    let socket = match seccomp::pidfd_getfd(pidfd.as_fd(), fd) {
-        Ok(s) => s,
-        Err(e) if e.raw_os_error() == Some(xvisor_sys::errno::ESRCH) => return None,
-        Err(e) => return Some((failed(&e), None, None)),
-    };
-    let (family, socket_type) = match xvisor_sys::socket::family_and_type(socket.as_fd()) {
-        Ok(kind) => kind,
-        Err(e) => return Some((failed(&e), None, None)),
+    let (socket, family, socket_type) = match guest_socket(pidfd?.as_fd(), fd) {
+        Ok(found) => found,
+        Err(answer) => return answer.map(|decision| (decision, None, None)),
     };
     let bind_with = || match xvisor_sys::socket::bind_raw(socket.as_fd(), bytes) {
         Ok(()) => Decision::Value(0),

@@ -645,22 +645,15 @@ impl PolicyFile {
                     // else makes the whole list the supervisor's (a
                     // Landlock port list beside it would refuse what an
                     // address rule allows).
-                    if destinations.iter().all(|d| d.value.is_tcp_port_only()) {
-                        self.ports.connect = Some(
-                            destinations
-                                .iter()
-                                .filter_map(|d| match d.value {
-                                    Destination::Inet { port: Some(port), .. } => {
-                                        Some(Located { value: port, at: d.at })
-                                    }
-                                    _ => None,
-                                })
-                                .collect(),
-                        );
-                        self.supervised_connect = None;
-                    } else {
-                        self.ports.connect = None;
-                        self.supervised_connect = Some(destinations);
+                    match tcp_ports_only(&destinations) {
+                        Some(ports) => {
+                            self.ports.connect = Some(ports);
+                            self.supervised_connect = None;
+                        }
+                        None => {
+                            self.ports.connect = None;
+                            self.supervised_connect = Some(destinations);
+                        }
                     }
                 }
                 "net.bind" => {
@@ -678,22 +671,15 @@ impl PolicyFile {
                     }
                     // Landlock holds TCP ports on any address; anything
                     // else makes the whole list the supervisor's.
-                    if destinations.iter().all(|d| d.value.is_tcp_port_only()) {
-                        self.ports.bind = Some(
-                            destinations
-                                .iter()
-                                .filter_map(|d| match d.value {
-                                    Destination::Inet { port: Some(port), .. } => {
-                                        Some(Located { value: port, at: d.at })
-                                    }
-                                    _ => None,
-                                })
-                                .collect(),
-                        );
-                        self.supervised_bind = None;
-                    } else {
-                        self.ports.bind = None;
-                        self.supervised_bind = Some(destinations);
+                    match tcp_ports_only(&destinations) {
+                        Some(ports) => {
+                            self.ports.bind = Some(ports);
+                            self.supervised_bind = None;
+                        }
+                        None => {
+                            self.ports.bind = None;
+                            self.supervised_bind = Some(destinations);
+                        }
                     }
                 }
                 _ => {
@@ -1122,6 +1108,21 @@ pub fn profile_as_file(profile: Profile) -> String {
     }
     out.push_str("\n[syscalls]\ndeny = []\n");
     out
+}
+
+/// The ports of a list whose every entry is a TCP port on any address
+/// (what Landlock holds exactly), or None when an entry needs the
+/// supervisor.
+fn tcp_ports_only(destinations: &[Located<Destination>]) -> Option<Vec<Located<u16>>> {
+    destinations
+        .iter()
+        .map(|d| match d.value {
+            Destination::Inet { port: Some(port), .. } if d.value.is_tcp_port_only() => {
+                Some(Located { value: port, at: d.at })
+            }
+            _ => None,
+        })
+        .collect()
 }
 
 #[cfg(test)]
